@@ -1,0 +1,650 @@
+//! Typed settings: an optional TOML file overlaid by `SESAME_*` environment variables.
+//!
+//! Every value is parsed here, once, into a type that cannot hold a bad value. A bad value stops
+//! start-up with a [`ConfigError`] naming the setting (the environment variable, or the key and the
+//! file) and what is wrong with it. Secrets are [`Secret`]s and never print.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use ipnet::IpNet;
+use serde::Deserialize;
+use url::Url;
+
+use crate::secret::Secret;
+
+/// A setting that could not be used: which one, and why.
+#[derive(Debug, thiserror::Error)]
+#[error("configuration error: {setting}: {message}")]
+pub struct ConfigError {
+    pub setting: String,
+    pub message: String,
+}
+
+impl ConfigError {
+    fn new(setting: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            setting: setting.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// The effective settings of one Sesame process.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub listen: SocketAddr,
+    pub base_url: BaseUrl,
+    pub database: DatabaseSettings,
+    pub log: LogSettings,
+    pub tls: Option<TlsSettings>,
+    /// Peers whose `X-Forwarded-For` header is believed when finding the client's address.
+    pub trusted_proxies: Vec<IpNet>,
+    pub key_encryption_key: KeySource,
+    /// Where development files (the default SQLite database, a generated key file) live.
+    pub data_dir: PathBuf,
+}
+
+#[derive(Debug, Clone)]
+pub struct DatabaseSettings {
+    pub url: DatabaseUrl,
+    pub pool_size: u32,
+    /// How long a request waits for a database connection before it is answered 503.
+    pub timeout: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct LogSettings {
+    pub filter: String,
+    pub format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone)]
+pub struct TlsSettings {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+/// Where the key-encryption key (which encrypts signing keys at rest) comes from.
+#[derive(Debug, Clone)]
+pub enum KeySource {
+    /// Given directly (base64 of 32 bytes).
+    Inline(Secret<[u8; 32]>),
+    /// A file holding base64 of 32 bytes, provided by the operator.
+    File(PathBuf),
+    /// Nothing configured: a development key file under the data folder, created on first start
+    /// with mode 0600. Start-up warns about it.
+    Development(PathBuf),
+}
+
+/// The public base URL: scheme, host, optional port and path prefix, without a trailing slash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BaseUrl(String);
+
+impl BaseUrl {
+    pub fn parse(value: &str) -> Result<Self, String> {
+        let url = Url::parse(value).map_err(|e| format!("not a URL ({e})"))?;
+        if url.scheme() != "http" && url.scheme() != "https" {
+            return Err(format!("scheme must be http or https, not {}", url.scheme()));
+        }
+        if url.host_str().is_none() {
+            return Err("a host is required".into());
+        }
+        if url.query().is_some() || url.fragment().is_some() {
+            return Err("must not have a query or a fragment".into());
+        }
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err("must not contain credentials".into());
+        }
+        Ok(Self(url.as_str().trim_end_matches('/').to_string()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The issuer of an organization: `{base}/t/{slug}`.
+    pub fn issuer(&self, org_slug: &str) -> String {
+        format!("{}/t/{}", self.0, org_slug)
+    }
+}
+
+impl fmt::Display for BaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A database location; the scheme picks the backend. Printing it never shows a password.
+#[derive(Clone, PartialEq, Eq)]
+pub enum DatabaseUrl {
+    Sqlite(PathBuf),
+    Postgres(PostgresUrl),
+}
+
+#[derive(Clone, PartialEq, Eq)]
+pub struct PostgresUrl {
+    /// The full URL for libpq, password included.
+    full: Secret<String>,
+    /// The same URL with the password masked, for messages.
+    redacted: String,
+    pub host: String,
+    pub database: String,
+}
+
+impl fmt::Debug for PostgresUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "PostgresUrl({})", self.redacted)
+    }
+}
+
+impl PostgresUrl {
+    pub fn expose(&self) -> &str {
+        self.full.expose()
+    }
+}
+
+impl DatabaseUrl {
+    /// `postgres://…` / `postgresql://…` for PostgreSQL; `sqlite://PATH`, `sqlite:PATH` or a bare
+    /// path for SQLite. A PostgreSQL URL without `connect_timeout` gets 5 seconds, so an
+    /// unreachable host fails fast instead of hanging start-up or a request.
+    pub fn parse(value: &str) -> Result<Self, String> {
+        let value = value.trim();
+        if value.is_empty() {
+            return Err("must not be empty".into());
+        }
+        if value.starts_with("postgres://") || value.starts_with("postgresql://") {
+            let mut url = Url::parse(value).map_err(|e| format!("not a valid URL ({e})"))?;
+            let host = url.host_str().unwrap_or("localhost").to_string();
+            let port = url.port().unwrap_or(5432);
+            let database = url.path().trim_start_matches('/').to_string();
+            if database.is_empty() {
+                return Err("a PostgreSQL URL must name a database (postgres://HOST/DATABASE)".into());
+            }
+            if !url.query_pairs().any(|(k, _)| k == "connect_timeout") {
+                url.query_pairs_mut().append_pair("connect_timeout", "5");
+            }
+            let mut redacted = url.clone();
+            if redacted.password().is_some() {
+                let _ = redacted.set_password(Some("***"));
+            }
+            return Ok(Self::Postgres(PostgresUrl {
+                full: Secret::new(url.to_string()),
+                redacted: redacted.to_string(),
+                host: format!("{host}:{port}"),
+                database,
+            }));
+        }
+        let path = if let Some(rest) = value.strip_prefix("sqlite://") {
+            rest
+        } else if let Some(rest) = value.strip_prefix("sqlite:") {
+            rest
+        } else if let Some((scheme, _)) = value.split_once("://") {
+            return Err(format!(
+                "unsupported database scheme '{scheme}': use postgres://… or sqlite://PATH"
+            ));
+        } else {
+            value
+        };
+        if path.is_empty() {
+            return Err("the SQLite URL has no file path".into());
+        }
+        if path == ":memory:" || path.contains("mode=memory") {
+            return Err(
+                "an in-memory SQLite database is not supported: every pooled connection would see \
+                 a different database; give a file path"
+                    .into(),
+            );
+        }
+        Ok(Self::Sqlite(PathBuf::from(path)))
+    }
+
+    pub fn backend_name(&self) -> &'static str {
+        match self {
+            Self::Sqlite(_) => "sqlite",
+            Self::Postgres(_) => "postgres",
+        }
+    }
+}
+
+impl fmt::Display for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Sqlite(path) => write!(f, "sqlite://{}", path.display()),
+            Self::Postgres(pg) => f.write_str(&pg.redacted),
+        }
+    }
+}
+
+impl fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "DatabaseUrl({self})")
+    }
+}
+
+/// The TOML file. Every key is optional; unknown keys are an error so typos do not pass unnoticed.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileSettings {
+    listen: Option<String>,
+    base_url: Option<String>,
+    data_dir: Option<String>,
+    trusted_proxies: Option<Vec<String>>,
+    #[serde(default)]
+    database: FileDatabase,
+    #[serde(default)]
+    log: FileLog,
+    #[serde(default)]
+    tls: FileTls,
+    #[serde(default)]
+    keys: FileKeys,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileDatabase {
+    url: Option<String>,
+    pool_size: Option<u32>,
+    timeout_seconds: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileLog {
+    filter: Option<String>,
+    format: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileTls {
+    cert: Option<String>,
+    key: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileKeys {
+    encryption_key: Option<String>,
+    encryption_key_file: Option<String>,
+}
+
+/// One raw value and the name to blame if it is bad.
+struct Raw {
+    value: String,
+    origin: String,
+}
+
+/// Looks a setting up: the environment variable wins over the file key.
+struct Sources<'a> {
+    env: &'a dyn Fn(&str) -> Option<String>,
+    file: Option<&'a Path>,
+}
+
+impl Sources<'_> {
+    fn get(&self, env_name: &str, file_key: &str, file_value: Option<String>) -> Option<Raw> {
+        if let Some(value) = (self.env)(env_name) {
+            return Some(Raw {
+                value,
+                origin: env_name.to_string(),
+            });
+        }
+        file_value.map(|value| Raw {
+            value,
+            origin: match self.file {
+                Some(path) => format!("`{file_key}` in {}", path.display()),
+                None => file_key.to_string(),
+            },
+        })
+    }
+}
+
+fn parse_with<T>(raw: Option<Raw>, default: T, parse: impl Fn(&str) -> Result<T, String>) -> Result<T, ConfigError> {
+    match raw {
+        None => Ok(default),
+        Some(raw) => parse(&raw.value).map_err(|message| {
+            ConfigError::new(raw.origin, format!("{message} (got {:?})", raw.value))
+        }),
+    }
+}
+
+/// Like [`parse_with`] for secret values: the error never repeats the value.
+fn parse_secret<T>(raw: Raw, parse: impl Fn(&str) -> Result<T, String>) -> Result<T, ConfigError> {
+    parse(&raw.value).map_err(|message| ConfigError::new(raw.origin, message))
+}
+
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:9090";
+pub const DEFAULT_BASE_URL: &str = "http://localhost:9090";
+
+impl Settings {
+    /// Reads the process environment and, when `--config`/`SESAME_CONFIG` names one, a TOML file.
+    pub fn load(config_file: Option<&Path>) -> Result<Self, ConfigError> {
+        let env = |name: &str| std::env::var(name).ok();
+        let file_from_env = env("SESAME_CONFIG").map(PathBuf::from);
+        let file = config_file.map(Path::to_path_buf).or(file_from_env);
+        Self::from_sources(file.as_deref(), &env)
+    }
+
+    /// The same as [`Settings::load`] with the environment given as a function (for tests).
+    pub fn from_sources(
+        file: Option<&Path>,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
+        let file_settings = match file {
+            None => FileSettings::default(),
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|e| {
+                    ConfigError::new(format!("config file {}", path.display()), format!("cannot read it: {e}"))
+                })?;
+                toml::from_str(&text).map_err(|e| {
+                    ConfigError::new(format!("config file {}", path.display()), e.to_string())
+                })?
+            }
+        };
+        let src = Sources { env, file };
+        let f = file_settings;
+
+        let listen = parse_with(
+            src.get("SESAME_LISTEN", "listen", f.listen),
+            DEFAULT_LISTEN.parse().expect("default listen address parses"),
+            |v| {
+                v.parse::<SocketAddr>()
+                    .map_err(|_| "expected ADDRESS:PORT, e.g. 127.0.0.1:9090 or [::]:9090".to_string())
+            },
+        )?;
+        let base_url = parse_with(
+            src.get("SESAME_BASE_URL", "base_url", f.base_url),
+            BaseUrl::parse(DEFAULT_BASE_URL).expect("default base URL parses"),
+            BaseUrl::parse,
+        )?;
+        let data_dir = parse_with(
+            src.get("SESAME_DATA_DIR", "data_dir", f.data_dir),
+            PathBuf::from("data"),
+            |v| {
+                if v.trim().is_empty() {
+                    Err("must not be empty".into())
+                } else {
+                    Ok(PathBuf::from(v))
+                }
+            },
+        )?;
+        let default_db = DatabaseUrl::Sqlite(data_dir.join("sesame.db"));
+        let url = match src.get("DATABASE_URL", "database.url", f.database.url) {
+            None => default_db,
+            Some(raw) => parse_secret(raw, DatabaseUrl::parse)?,
+        };
+        let pool_size = parse_with(
+            src.get("SESAME_DATABASE_POOL_SIZE", "database.pool_size", f.database.pool_size.map(|v| v.to_string())),
+            10,
+            |v| match v.parse::<u32>() {
+                Ok(n) if (1..=1000).contains(&n) => Ok(n),
+                _ => Err("expected a whole number from 1 to 1000".into()),
+            },
+        )?;
+        let timeout = parse_with(
+            src.get(
+                "SESAME_DATABASE_TIMEOUT",
+                "database.timeout_seconds",
+                f.database.timeout_seconds.map(|v| v.to_string()),
+            ),
+            Duration::from_secs(5),
+            |v| match v.parse::<u64>() {
+                Ok(n) if (1..=300).contains(&n) => Ok(Duration::from_secs(n)),
+                _ => Err("expected a number of seconds from 1 to 300".into()),
+            },
+        )?;
+        let filter = parse_with(src.get("SESAME_LOG", "log.filter", f.log.filter), "info".to_string(), |v| {
+            tracing_subscriber::EnvFilter::try_new(v)
+                .map(|_| v.to_string())
+                .map_err(|e| format!("not a valid log filter ({e})"))
+        })?;
+        let format = parse_with(src.get("SESAME_LOG_FORMAT", "log.format", f.log.format), LogFormat::Text, |v| {
+            match v {
+                "text" => Ok(LogFormat::Text),
+                "json" => Ok(LogFormat::Json),
+                _ => Err("expected `text` or `json`".into()),
+            }
+        })?;
+        let existing_file = |v: &str| {
+            let path = PathBuf::from(v);
+            if path.is_file() {
+                Ok(Some(path))
+            } else {
+                Err("no such file".to_string())
+            }
+        };
+        let cert = parse_with(src.get("SESAME_TLS_CERT", "tls.cert", f.tls.cert), None, existing_file)?;
+        let key = parse_with(src.get("SESAME_TLS_KEY", "tls.key", f.tls.key), None, existing_file)?;
+        let tls = match (cert, key) {
+            (Some(cert), Some(key)) => Some(TlsSettings { cert, key }),
+            (None, None) => None,
+            (Some(_), None) => {
+                return Err(ConfigError::new("SESAME_TLS_KEY", "SESAME_TLS_CERT is set, so the private key file is required too"));
+            }
+            (None, Some(_)) => {
+                return Err(ConfigError::new("SESAME_TLS_CERT", "SESAME_TLS_KEY is set, so the certificate file is required too"));
+            }
+        };
+        let trusted_proxies = parse_with(
+            src.get(
+                "SESAME_TRUSTED_PROXIES",
+                "trusted_proxies",
+                f.trusted_proxies.map(|list| list.join(",")),
+            ),
+            Vec::new(),
+            parse_cidrs,
+        )?;
+        let inline_key = src.get("SESAME_KEY_ENCRYPTION_KEY", "keys.encryption_key", f.keys.encryption_key);
+        let key_file = src.get(
+            "SESAME_KEY_ENCRYPTION_KEY_FILE",
+            "keys.encryption_key_file",
+            f.keys.encryption_key_file,
+        );
+        let key_encryption_key = match (inline_key, key_file) {
+            (Some(raw), None) => KeySource::Inline(parse_secret(raw, parse_key)?),
+            (None, Some(raw)) => KeySource::File(parse_with(Some(raw), PathBuf::new(), |v| {
+                if v.trim().is_empty() { Err("must not be empty".into()) } else { Ok(PathBuf::from(v)) }
+            })?),
+            (None, None) => KeySource::Development(data_dir.join("key-encryption.key")),
+            (Some(_), Some(_)) => {
+                return Err(ConfigError::new(
+                    "SESAME_KEY_ENCRYPTION_KEY",
+                    "set either the key or SESAME_KEY_ENCRYPTION_KEY_FILE, not both",
+                ));
+            }
+        };
+
+        Ok(Self {
+            listen,
+            base_url,
+            database: DatabaseSettings { url, pool_size, timeout },
+            log: LogSettings { filter, format },
+            tls,
+            trusted_proxies,
+            key_encryption_key,
+            data_dir,
+        })
+    }
+
+    /// The effective settings as TOML, secrets redacted (for `sesame config show`).
+    pub fn to_redacted_toml(&self) -> String {
+        use toml::{Table, Value};
+        let s = |v: String| Value::String(v);
+        let mut root = Table::new();
+        root.insert("listen".into(), s(self.listen.to_string()));
+        root.insert("base_url".into(), s(self.base_url.to_string()));
+        root.insert("data_dir".into(), s(self.data_dir.display().to_string()));
+        root.insert(
+            "trusted_proxies".into(),
+            Value::Array(self.trusted_proxies.iter().map(|n| s(n.to_string())).collect()),
+        );
+        let mut database = Table::new();
+        database.insert("url".into(), s(self.database.url.to_string()));
+        database.insert("pool_size".into(), Value::Integer(self.database.pool_size.into()));
+        database.insert("timeout_seconds".into(), Value::Integer(self.database.timeout.as_secs() as i64));
+        root.insert("database".into(), Value::Table(database));
+        let mut log = Table::new();
+        log.insert("filter".into(), s(self.log.filter.clone()));
+        log.insert("format".into(), s(if self.log.format == LogFormat::Json { "json" } else { "text" }.into()));
+        root.insert("log".into(), Value::Table(log));
+        if let Some(tls) = &self.tls {
+            let mut t = Table::new();
+            t.insert("cert".into(), s(tls.cert.display().to_string()));
+            t.insert("key".into(), s(tls.key.display().to_string()));
+            root.insert("tls".into(), Value::Table(t));
+        }
+        let mut keys = Table::new();
+        match &self.key_encryption_key {
+            KeySource::Inline(_) => keys.insert("encryption_key".into(), s("[redacted]".into())),
+            KeySource::File(p) => keys.insert("encryption_key_file".into(), s(p.display().to_string())),
+            KeySource::Development(p) => keys.insert(
+                "encryption_key_file".into(),
+                s(format!("{} (development key, generated if missing)", p.display())),
+            ),
+        };
+        root.insert("keys".into(), Value::Table(keys));
+        toml::to_string(&root).expect("a TOML table serializes")
+    }
+}
+
+fn parse_cidrs(value: &str) -> Result<Vec<IpNet>, String> {
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|item| {
+            item.parse::<IpNet>()
+                .or_else(|_| item.parse::<std::net::IpAddr>().map(IpNet::from))
+                .map_err(|_| format!("'{item}' is not an IP address or CIDR block (e.g. 10.0.0.0/8)"))
+        })
+        .collect()
+}
+
+/// A key-encryption key: base64 (standard alphabet) of exactly 32 random bytes.
+pub fn parse_key(value: &str) -> Result<Secret<[u8; 32]>, String> {
+    let bytes = BASE64
+        .decode(value.trim())
+        .map_err(|_| "not valid base64 (generate one with `openssl rand -base64 32`)".to_string())?;
+    let key: [u8; 32] = bytes
+        .try_into()
+        .map_err(|b: Vec<u8>| format!("must decode to 32 bytes, got {}", b.len()))?;
+    Ok(Secret::new(key))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn load(vars: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        let map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Settings::from_sources(None, &move |name| map.get(name).cloned())
+    }
+
+    #[test]
+    fn defaults_are_documented_values() {
+        let s = load(&[]).unwrap();
+        assert_eq!(s.listen.to_string(), "127.0.0.1:9090");
+        assert_eq!(s.base_url.as_str(), "http://localhost:9090");
+        assert_eq!(s.database.url, DatabaseUrl::Sqlite(PathBuf::from("data/sesame.db")));
+        assert_eq!(s.log.format, LogFormat::Text);
+        assert!(s.tls.is_none());
+        assert!(s.trusted_proxies.is_empty());
+        assert!(matches!(s.key_encryption_key, KeySource::Development(_)));
+    }
+
+    #[test]
+    fn each_bad_value_names_its_setting() {
+        for (name, value) in [
+            ("SESAME_LISTEN", "not-an-address"),
+            ("SESAME_BASE_URL", "ftp://example.com"),
+            ("SESAME_BASE_URL", "https://example.com/?x=1"),
+            ("DATABASE_URL", "mysql://localhost/db"),
+            ("SESAME_LOG", "info,[[["),
+            ("SESAME_LOG_FORMAT", "xml"),
+            ("SESAME_TLS_CERT", "/nonexistent/cert.pem"),
+            ("SESAME_TRUSTED_PROXIES", "10.0.0.0/8,banana"),
+            ("SESAME_DATABASE_POOL_SIZE", "0"),
+            ("SESAME_KEY_ENCRYPTION_KEY", "c2hvcnQ="),
+        ] {
+            let err = load(&[(name, value)]).unwrap_err();
+            assert_eq!(err.setting, name, "{value}: {err}");
+        }
+    }
+
+    #[test]
+    fn database_password_never_appears_in_messages() {
+        let s = load(&[("DATABASE_URL", "postgres://app:s3cretpw@db.example:6543/sesame")]).unwrap();
+        let shown = format!("{:?} {} {}", s, s.database.url, s.to_redacted_toml());
+        assert!(!shown.contains("s3cretpw"), "{shown}");
+        let DatabaseUrl::Postgres(pg) = &s.database.url else { panic!("postgres expected") };
+        assert_eq!(pg.host, "db.example:6543");
+        assert_eq!(pg.database, "sesame");
+        assert!(pg.expose().contains("s3cretpw") && pg.expose().contains("connect_timeout=5"));
+        // A bad secret value is not echoed back either.
+        let err = load(&[("SESAME_KEY_ENCRYPTION_KEY", "!!!notbase64-secretish")]).unwrap_err();
+        assert!(!err.to_string().contains("secretish"), "{err}");
+    }
+
+    #[test]
+    fn sqlite_url_forms() {
+        for v in ["sqlite://data/x.db", "sqlite:data/x.db", "data/x.db"] {
+            assert_eq!(DatabaseUrl::parse(v).unwrap(), DatabaseUrl::Sqlite(PathBuf::from("data/x.db")));
+        }
+        assert!(DatabaseUrl::parse("sqlite::memory:").is_err());
+    }
+
+    #[test]
+    fn tls_needs_both_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let cert = dir.path().join("c.pem");
+        std::fs::write(&cert, "x").unwrap();
+        let err = load(&[("SESAME_TLS_CERT", cert.to_str().unwrap())]).unwrap_err();
+        assert_eq!(err.setting, "SESAME_TLS_KEY");
+    }
+
+    #[test]
+    fn environment_overrides_file_and_file_errors_name_the_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sesame.toml");
+        std::fs::write(
+            &path,
+            "listen = \"0.0.0.0:1234\"\nbase_url = \"https://id.example.com/\"\ntrusted_proxies = [\"10.0.0.0/8\"]\n[log]\nformat = \"json\"\n",
+        )
+        .unwrap();
+        let env = |name: &str| (name == "SESAME_LISTEN").then(|| "127.0.0.1:5555".to_string());
+        let s = Settings::from_sources(Some(&path), &env).unwrap();
+        assert_eq!(s.listen.to_string(), "127.0.0.1:5555");
+        assert_eq!(s.base_url.as_str(), "https://id.example.com");
+        assert_eq!(s.base_url.issuer("acme"), "https://id.example.com/t/acme");
+        assert_eq!(s.log.format, LogFormat::Json);
+        assert_eq!(s.trusted_proxies.len(), 1);
+
+        std::fs::write(&path, "[log]\nformat = \"yaml\"\n").unwrap();
+        let err = Settings::from_sources(Some(&path), &|_| None).unwrap_err();
+        assert!(err.setting.contains("log.format") && err.setting.contains("sesame.toml"), "{err}");
+
+        std::fs::write(&path, "lisen = \"x\"\n").unwrap();
+        let err = Settings::from_sources(Some(&path), &|_| None).unwrap_err();
+        assert!(err.to_string().contains("lisen"), "{err}");
+    }
+
+    #[test]
+    fn redacted_toml_is_valid_toml_without_secrets() {
+        let s = load(&[("SESAME_KEY_ENCRYPTION_KEY", "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=")]).unwrap();
+        let text = s.to_redacted_toml();
+        let parsed: toml::Value = toml::from_str(&text).unwrap();
+        assert_eq!(parsed["keys"]["encryption_key"].as_str(), Some("[redacted]"));
+        assert!(!text.contains("AAECAwQF"));
+    }
+}

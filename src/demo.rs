@@ -1,0 +1,87 @@
+//! `sesame serve --demo`: a ready-made organization, applications and user for trying Sesame out.
+//! The data is an ordinary provisioning file, applied only when the `demo` organization does not
+//! exist yet, so the demo never overwrites anything.
+
+use crate::provisioning::{Plan, Report};
+use crate::store::organizations::Organization;
+use crate::store::{DbConn, StoreError};
+
+pub const DEMO_ORG: &str = "demo";
+pub const DEMO_USERNAME: &str = "alice";
+pub const DEMO_PASSWORD: &str = "sesame-demo-password";
+pub const DEMO_WEB_CLIENT_ID: &str = "demo-web";
+pub const DEMO_WEB_SECRET: &str = "demo-web-secret-for-trying-sesame-out";
+pub const DEMO_SPA_CLIENT_ID: &str = "demo-spa";
+
+/// The demo's provisioning file.
+pub fn provisioning_toml() -> String {
+    format!(
+        r#"
+[[organizations]]
+slug = "{DEMO_ORG}"
+display_name = "Sesame demo"
+
+[[organizations.applications]]
+client_id = "{DEMO_WEB_CLIENT_ID}"
+name = "Demo web app"
+type = "confidential"
+client_secret = "{DEMO_WEB_SECRET}"
+redirect_uris = ["http://localhost:8080/callback"]
+post_logout_redirect_uris = ["http://localhost:8080/"]
+grant_types = ["authorization_code", "refresh_token"]
+
+[[organizations.applications]]
+client_id = "{DEMO_SPA_CLIENT_ID}"
+name = "Demo single-page app"
+type = "public"
+redirect_uris = ["http://localhost:5173/callback"]
+post_logout_redirect_uris = ["http://localhost:5173/"]
+grant_types = ["authorization_code", "refresh_token"]
+
+[[organizations.users]]
+username = "{DEMO_USERNAME}"
+password = "{DEMO_PASSWORD}"
+email = "alice@example.com"
+email_verified = true
+phone_number = "+15555550100"
+phone_number_verified = true
+[organizations.users.profile]
+name = "Alice Example"
+given_name = "Alice"
+family_name = "Example"
+"#
+    )
+}
+
+/// Creates the demo data unless the demo organization exists. Returns what was created.
+pub fn seed(conn: &mut DbConn) -> Result<Option<Report>, StoreError> {
+    if Organization::find_by_slug(conn, DEMO_ORG)?.is_some() {
+        return Ok(None);
+    }
+    let plan = Plan::parse(&provisioning_toml(), "demo").expect("the demo provisioning file is valid");
+    plan.apply(conn).map(Some)
+}
+
+/// The banner printed at start: loud about being a demo, with everything needed to try it.
+pub fn banner(base_url: &str, created: bool) -> String {
+    let issuer = format!("{base_url}/t/{DEMO_ORG}");
+    let what = if created { "created" } else { "already present" };
+    format!(
+        "\n\
+======================================================================\n\
+  DEMO MODE: for trying Sesame out only. Never use it in production:\n\
+  the credentials below are public.\n\
+======================================================================\n\
+  Demo data {what}:\n\
+    organization   {DEMO_ORG}        issuer {issuer}\n\
+    web app        client_id {DEMO_WEB_CLIENT_ID}, client_secret {DEMO_WEB_SECRET}\n\
+                   redirect_uri http://localhost:8080/callback\n\
+    SPA (public)   client_id {DEMO_SPA_CLIENT_ID}, PKCE, redirect_uri http://localhost:5173/callback\n\
+    user           {DEMO_USERNAME} / {DEMO_PASSWORD} (mobile +15555550100)\n\
+  Try:\n\
+    {issuer}/.well-known/openid-configuration\n\
+    {issuer}/jwks\n\
+    {base_url}/readyz\n\
+======================================================================\n"
+    )
+}

@@ -1,0 +1,134 @@
+//! The HTTP surface: shared state, routes, and the middleware every request passes through.
+
+pub mod client_ip;
+pub mod discovery;
+pub mod error;
+pub mod health;
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::{Error, HttpMessage, HttpResponse, web};
+use tracing::Span;
+use tracing_actix_web::{DefaultRootSpanBuilder, RequestId, RootSpanBuilder};
+
+use crate::config::Settings;
+use crate::domain::OrgSlug;
+use crate::keys::KeyStore;
+use crate::oidc;
+use crate::store::Db;
+use crate::store::organizations::Organization;
+use error::ApiError;
+
+/// What every handler can reach.
+#[derive(Debug)]
+pub struct AppState {
+    pub settings: Settings,
+    pub db: Db,
+    pub keys: KeyStore,
+    orgs: RwLock<HashMap<String, Arc<OrgEntry>>>,
+}
+
+/// A known organization and its discovery document, serialized once. Slugs never change and
+/// organizations are not deleted, so an entry stays valid for the life of the process.
+#[derive(Debug)]
+pub struct OrgEntry {
+    pub org: Organization,
+    pub issuer: String,
+    pub discovery: Vec<u8>,
+}
+
+impl AppState {
+    pub fn new(settings: Settings, db: Db, keys: KeyStore) -> Self {
+        Self {
+            settings,
+            db,
+            keys,
+            orgs: RwLock::new(HashMap::new()),
+        }
+    }
+
+    /// The organization named in a URL, or 404. Malformed slugs never reach the database.
+    pub async fn organization(&self, slug: &str) -> Result<Arc<OrgEntry>, ApiError> {
+        if let Some(entry) = self.orgs.read().expect("org cache lock").get(slug) {
+            return Ok(entry.clone());
+        }
+        let unknown = || ApiError::UnknownOrganization(slug.chars().take(64).collect());
+        let slug = OrgSlug::parse(slug).map_err(|_| unknown())?;
+        let key = slug.as_str().to_string();
+        let org = self
+            .db
+            .run(move |conn| Organization::find_by_slug(conn, slug.as_str()))
+            .await?
+            .ok_or_else(unknown)?;
+        let issuer = self.settings.base_url.issuer(&org.slug);
+        let discovery = serde_json::to_vec(&oidc::discovery::document(&issuer)).expect("discovery serializes");
+        let entry = Arc::new(OrgEntry { org, issuer, discovery });
+        self.orgs.write().expect("org cache lock").insert(key, entry.clone());
+        Ok(entry)
+    }
+}
+
+/// Registers every route.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(health::healthz)
+        .service(health::readyz)
+        .service(discovery::openid_configuration)
+        .service(discovery::jwks)
+        .default_service(web::to(not_found));
+}
+
+async fn not_found() -> Result<HttpResponse, ApiError> {
+    Err(ApiError::NotFound)
+}
+
+/// Root span of every request. Unlike the default it logs the path without the query string
+/// (which will carry codes and tokens) and the client IP by our trusted-proxy rules instead of
+/// believing any forwarding header. The end-of-request fields are those the default fills in.
+#[derive(Debug)]
+pub struct SesameRootSpan;
+
+impl RootSpanBuilder for SesameRootSpan {
+    fn on_request_start(request: &ServiceRequest) -> Span {
+        let trusted = request
+            .app_data::<web::Data<AppState>>()
+            .map(|s| s.settings.trusted_proxies.clone())
+            .unwrap_or_default();
+        let ip = client_ip::of_service_request(request, &trusted).map(|ip| ip.to_string()).unwrap_or_default();
+        let request_id = request.extensions().get::<RequestId>().map(|id| id.to_string()).unwrap_or_default();
+        let empty = tracing::field::Empty;
+        tracing::info_span!(
+            "HTTP request",
+            http.method = %request.method(),
+            http.route = %request.match_pattern().unwrap_or_else(|| "default".into()),
+            http.target = %request.path(),
+            http.client_ip = %ip,
+            request_id = %request_id,
+            http.status_code = empty,
+            otel.status_code = empty,
+            exception.message = empty,
+            exception.details = empty,
+        )
+    }
+
+    fn on_request_end<B: MessageBody>(span: Span, outcome: &Result<ServiceResponse<B>, Error>) {
+        DefaultRootSpanBuilder::on_request_end(span, outcome);
+    }
+}
+
+/// Echoes the request id as `X-Request-Id`, so a user's report can be matched to the logs.
+pub async fn request_id_header(
+    req: ServiceRequest,
+    next: actix_web::middleware::Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, Error> {
+    let id = req.extensions().get::<RequestId>().copied();
+    let mut res = next.call(req).await?;
+    if let Some(id) = id
+        && let Ok(value) = actix_web::http::header::HeaderValue::from_str(&id.to_string())
+    {
+        res.headers_mut().insert(actix_web::http::header::HeaderName::from_static("x-request-id"), value);
+    }
+    Ok(res)
+}

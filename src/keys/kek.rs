@@ -1,0 +1,126 @@
+//! The key-encryption key: encrypts signing keys (and later other secrets) at rest with
+//! AES-256-GCM. It lives outside the database, so a stolen database holds no usable private key.
+
+use std::io::Write;
+use std::path::Path;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use openssl::symm::{Cipher, decrypt_aead, encrypt_aead};
+
+use super::jwk::KeyError;
+use crate::config::{ConfigError, KeySource, parse_key};
+use crate::secret::Secret;
+
+/// Format version byte of a sealed value: `1 || nonce(12) || tag(16) || ciphertext`.
+const VERSION: u8 = 1;
+
+#[derive(Debug, Clone)]
+pub struct Kek(Secret<[u8; 32]>);
+
+impl Kek {
+    pub fn new(key: Secret<[u8; 32]>) -> Self {
+        Self(key)
+    }
+
+    /// Loads the key the settings point at. For [`KeySource::Development`] a missing file is
+    /// created (mode 0600) and the returned warning says so loudly.
+    pub fn resolve(source: &KeySource) -> Result<(Self, Option<String>), ConfigError> {
+        let read = |path: &Path, setting: &str| -> Result<Self, ConfigError> {
+            let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+                setting: setting.into(),
+                message: format!("cannot read {}: {e}", path.display()),
+            })?;
+            parse_key(&text).map(Self).map_err(|message| ConfigError {
+                setting: setting.into(),
+                message: format!("{}: {message}", path.display()),
+            })
+        };
+        match source {
+            KeySource::Inline(key) => Ok((Self(key.clone()), None)),
+            KeySource::File(path) => Ok((read(path, "SESAME_KEY_ENCRYPTION_KEY_FILE")?, None)),
+            KeySource::Development(path) => {
+                let setting = "SESAME_KEY_ENCRYPTION_KEY";
+                if !path.exists() {
+                    create_key_file(path).map_err(|e| ConfigError {
+                        setting: setting.into(),
+                        message: format!("no key configured and cannot create {}: {e}", path.display()),
+                    })?;
+                }
+                let warning = format!(
+                    "no key-encryption key configured: using the development key file {}. In \
+                     production set SESAME_KEY_ENCRYPTION_KEY or SESAME_KEY_ENCRYPTION_KEY_FILE \
+                     and keep the key away from the database",
+                    path.display()
+                );
+                Ok((read(path, setting)?, Some(warning)))
+            }
+        }
+    }
+
+    /// Encrypts `plaintext`; `context` (e.g. organization and kid) is authenticated, so a sealed
+    /// value copied to another row does not decrypt.
+    pub fn seal(&self, plaintext: &[u8], context: &[u8]) -> Result<Vec<u8>, KeyError> {
+        let mut nonce = [0u8; 12];
+        openssl::rand::rand_bytes(&mut nonce)?;
+        let mut tag = [0u8; 16];
+        let ct = encrypt_aead(Cipher::aes_256_gcm(), self.0.expose(), Some(&nonce), context, plaintext, &mut tag)?;
+        let mut out = Vec::with_capacity(1 + 12 + 16 + ct.len());
+        out.push(VERSION);
+        out.extend_from_slice(&nonce);
+        out.extend_from_slice(&tag);
+        out.extend_from_slice(&ct);
+        Ok(out)
+    }
+
+    pub fn open(&self, sealed: &[u8], context: &[u8]) -> Result<Vec<u8>, KeyError> {
+        if sealed.len() < 29 || sealed[0] != VERSION {
+            return Err(KeyError::Malformed("unknown sealed format".into()));
+        }
+        let (nonce, rest) = sealed[1..].split_at(12);
+        let (tag, ct) = rest.split_at(16);
+        decrypt_aead(Cipher::aes_256_gcm(), self.0.expose(), Some(nonce), context, ct, tag)
+            .map_err(|_| KeyError::Decrypt)
+    }
+}
+
+fn create_key_file(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)?;
+    }
+    let mut key = [0u8; 32];
+    openssl::rand::rand_bytes(&mut key).map_err(std::io::Error::other)?;
+    let mut file = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)?;
+    file.write_all(BASE64.encode(key).as_bytes())?;
+    file.write_all(b"\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seal_open_roundtrip_and_context_binding() {
+        let kek = Kek::new(Secret::new([7u8; 32]));
+        let sealed = kek.seal(b"private key bytes", b"org:1:kid:a").unwrap();
+        assert!(!sealed.windows(7).any(|w| w == b"private"));
+        assert_eq!(kek.open(&sealed, b"org:1:kid:a").unwrap(), b"private key bytes");
+        assert!(kek.open(&sealed, b"org:2:kid:a").is_err());
+        let other = Kek::new(Secret::new([8u8; 32]));
+        assert!(other.open(&sealed, b"org:1:kid:a").is_err());
+    }
+
+    #[test]
+    fn development_key_file_is_created_private_and_reused() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub/kek");
+        let (k1, warning) = Kek::resolve(&KeySource::Development(path.clone())).unwrap();
+        assert!(warning.unwrap().contains("development"));
+        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        let (k2, _) = Kek::resolve(&KeySource::Development(path)).unwrap();
+        let sealed = k1.seal(b"x", b"c").unwrap();
+        assert_eq!(k2.open(&sealed, b"c").unwrap(), b"x");
+    }
+}

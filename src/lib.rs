@@ -1,0 +1,19 @@
+//! Sesame: an OpenID Connect provider whose sign-in is a configurable chain of authenticators.
+//!
+//! The binary (`src/main.rs`) is a thin CLI over this library; tests build the same
+//! [`startup::Application`] on a random port.
+
+pub mod config;
+pub mod demo;
+pub mod domain;
+pub mod http;
+pub mod keys;
+pub mod oidc;
+pub mod password;
+pub mod provisioning;
+pub mod secret;
+pub mod startup;
+pub mod store;
+pub mod telemetry;
+
+pub use startup::Application;

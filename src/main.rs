@@ -1,0 +1,230 @@
+//! The `sesame` command: a thin layer over the library.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use sesame::config::Settings;
+use sesame::keys::{self, Alg, Kek};
+use sesame::provisioning::Plan;
+use sesame::store::keys::SigningKeyRow;
+use sesame::store::organizations::Organization;
+use sesame::store::{Db, DbConn, run_migrations};
+use sesame::{Application, demo, telemetry};
+
+/// Sesame: an OpenID Connect provider with SMS one-time passwords as a second factor.
+#[derive(Debug, Parser)]
+#[command(name = "sesame", version, about)]
+struct Cli {
+    /// A TOML settings file; environment variables (SESAME_*, DATABASE_URL) override it.
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the server (migrations run first).
+    Serve {
+        /// Create the demo organization, applications and user if missing, and print them.
+        #[arg(long)]
+        demo: bool,
+    },
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Create or update organizations, applications and users from a provisioning file (TOML).
+    Import {
+        /// The provisioning file.
+        file: PathBuf,
+    },
+    /// Manage an organization's signing keys.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+    /// Inspect the effective configuration.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum KeysCommand {
+    /// List the organization's signing keys (active, published and retired).
+    List {
+        /// The organization's slug.
+        #[arg(long)]
+        org: String,
+    },
+    /// Make a new key active; the previous one stays published (so issued tokens still verify)
+    /// until retired.
+    Rotate {
+        /// The organization's slug.
+        #[arg(long)]
+        org: String,
+        /// Rotate only this algorithm (RS256, ES256, EdDSA); all of them by default.
+        #[arg(long)]
+        alg: Option<String>,
+    },
+    /// Remove a published, no longer active key from the key set.
+    Retire {
+        /// The organization's slug.
+        #[arg(long)]
+        org: String,
+        /// The key's id (its RFC 7638 thumbprint, as `keys list` shows).
+        #[arg(long)]
+        kid: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ConfigCommand {
+    /// Print the effective settings as TOML, secrets redacted.
+    Show,
+}
+
+/// A failed command: the message for stderr and the exit code.
+struct Failure(String, u8);
+
+impl<E: std::fmt::Display> From<E> for Failure {
+    fn from(e: E) -> Self {
+        Self(e.to_string(), 1)
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let settings = match Settings::load(cli.config.as_deref()) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    telemetry::init(&settings.log);
+    match run(cli.command, settings) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure(message, code)) => {
+            eprintln!("error: {message}");
+            ExitCode::from(code)
+        }
+    }
+}
+
+fn run(command: Command, settings: Settings) -> Result<(), Failure> {
+    match command {
+        Command::Serve { demo } => serve(settings, demo),
+        Command::Migrate => {
+            let mut conn = sesame::store::ConnectionManager::new(settings.database.url.clone()).establish()?;
+            let applied = run_migrations(&mut conn)?;
+            if applied.is_empty() {
+                println!("database is up to date");
+            }
+            for m in applied {
+                println!("applied {m}");
+            }
+            Ok(())
+        }
+        Command::Import { file } => {
+            let text = std::fs::read_to_string(&file)
+                .map_err(|e| Failure(format!("cannot read {}: {e}", file.display()), 1))?;
+            let plan = Plan::parse(&text, &file.display().to_string())?;
+            let db = Db::open(&settings.database)?;
+            let report = plan.apply(&mut *db.get()?)?;
+            for entry in &report.created {
+                println!("created   {entry}");
+            }
+            for entry in &report.updated {
+                println!("updated   {entry}");
+            }
+            println!("unchanged {} entr{}", report.unchanged, if report.unchanged == 1 { "y" } else { "ies" });
+            for (entry, secret) in &report.generated_secrets {
+                println!("\nclient secret of {entry} (shown once, store it now):\n  {}", secret.expose());
+            }
+            Ok(())
+        }
+        Command::Keys { command } => keys_command(command, settings),
+        Command::Config { command: ConfigCommand::Show } => {
+            print!("{}", settings.to_redacted_toml());
+            Ok(())
+        }
+    }
+}
+
+fn serve(settings: Settings, with_demo: bool) -> Result<(), Failure> {
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(async move {
+        let base_url = settings.base_url.to_string();
+        let scheme = if settings.tls.is_some() { "https" } else { "http" };
+        let listen = settings.listen;
+        let app = Application::build(settings).await?;
+        if with_demo {
+            let db = app.state().db.clone();
+            let created = db.run(demo::seed).await?;
+            println!("{}", demo::banner(&base_url, created.is_some()));
+        }
+        tracing::info!("Sesame listening on {scheme}://{}:{} (public base URL {base_url})", listen.ip(), app.port());
+        app.run_until_stopped().await?;
+        Ok(())
+    })
+}
+
+fn org_conn(settings: &Settings, slug: &str) -> Result<(Db, Organization), Failure> {
+    let db = Db::open(&settings.database)?;
+    let org = Organization::find_by_slug(&mut *db.get()?, slug)?
+        .ok_or_else(|| Failure(format!("no organization with slug '{slug}'"), 1))?;
+    Ok((db, org))
+}
+
+fn kek(settings: &Settings) -> Result<Kek, Failure> {
+    let (kek, warning) = Kek::resolve(&settings.key_encryption_key)?;
+    if let Some(w) = warning {
+        eprintln!("warning: {w}");
+    }
+    Ok(kek)
+}
+
+fn print_keys(conn: &mut DbConn, org: &Organization) -> Result<(), Failure> {
+    println!("{:<44} {:<6} {:<10} created", "kid", "alg", "state");
+    for k in SigningKeyRow::list_all(conn, org.id)? {
+        println!("{:<44} {:<6} {:<10} {}", k.kid, k.alg, k.state, k.created_at);
+    }
+    Ok(())
+}
+
+fn keys_command(command: KeysCommand, settings: Settings) -> Result<(), Failure> {
+    match command {
+        KeysCommand::List { org } => {
+            let (db, org) = org_conn(&settings, &org)?;
+            print_keys(&mut *db.get()?, &org)
+        }
+        KeysCommand::Rotate { org, alg } => {
+            let kek = kek(&settings)?;
+            let algs = match alg {
+                Some(a) => vec![Alg::parse(&a).map_err(|e| Failure(e, 2))?],
+                None => Alg::ALL.to_vec(),
+            };
+            let (db, org) = org_conn(&settings, &org)?;
+            let mut conn = db.get()?;
+            for alg in algs {
+                let row = keys::rotate(&mut conn, &kek, org.id, alg)?;
+                println!("new active {alg} key {}", row.kid);
+            }
+            print_keys(&mut conn, &org)
+        }
+        KeysCommand::Retire { org, kid } => {
+            let (db, org) = org_conn(&settings, &org)?;
+            let mut conn = db.get()?;
+            if !SigningKeyRow::retire(&mut conn, org.id, &kid)? {
+                return Err(Failure(
+                    format!("no published key '{kid}' in {} (an active key cannot be retired: rotate first)", org.slug),
+                    1,
+                ));
+            }
+            println!("retired {kid}");
+            print_keys(&mut conn, &org)
+        }
+    }
+}

@@ -1,0 +1,3 @@
+//! Protocol logic, free of the web framework.
+
+pub mod discovery;

@@ -1,0 +1,103 @@
+//! Password hashing: argon2id with OWASP's parameters (19 MiB, t=2, p=1).
+//!
+//! Each hash holds 19 MiB while it runs, so async callers go through [`Hasher`], which bounds how
+//! many run at once (the core count): memory stays bounded however many sign-ins arrive.
+
+use std::sync::Arc;
+
+use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier, SaltString, rand_core::OsRng};
+use argon2::{Algorithm, Argon2, Params, Version};
+use tokio::sync::Semaphore;
+
+use crate::secret::Secret;
+
+fn argon2() -> Argon2<'static> {
+    let params = Params::new(19 * 1024, 2, 1, None).expect("OWASP argon2 parameters are valid");
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+}
+
+/// Hashes a password into a PHC string (`$argon2id$v=19$m=19456,t=2,p=1$…`). Blocking.
+pub fn hash(password: &Secret<String>) -> String {
+    let salt = SaltString::generate(&mut OsRng);
+    argon2()
+        .hash_password(password.expose().as_bytes(), &salt)
+        .expect("argon2 hashing with valid parameters cannot fail")
+        .to_string()
+}
+
+/// Checks a password against a stored PHC string, using the parameters recorded in the string.
+/// Blocking; constant-time comparison inside argon2.
+pub fn verify(phc: &str, password: &Secret<String>) -> bool {
+    PasswordHash::new(phc)
+        .map(|h| argon2().verify_password(password.expose().as_bytes(), &h).is_ok())
+        .unwrap_or(false)
+}
+
+/// Accepts a PHC string for import only if it is an argon2 hash Sesame can verify.
+pub fn validate_phc(phc: &str) -> Result<(), String> {
+    let parsed = PasswordHash::new(phc).map_err(|e| format!("not a PHC hash string ({e})"))?;
+    match parsed.algorithm.as_str() {
+        "argon2id" | "argon2i" | "argon2d" => Ok(()),
+        other => Err(format!("unsupported hash algorithm '{other}': Sesame verifies argon2 hashes")),
+    }
+}
+
+/// Runs hashes on the blocking pool, at most `limit` at once.
+#[derive(Debug, Clone)]
+pub struct Hasher {
+    permits: Arc<Semaphore>,
+}
+
+impl Hasher {
+    pub fn new(limit: usize) -> Self {
+        Self {
+            permits: Arc::new(Semaphore::new(limit.max(1))),
+        }
+    }
+
+    /// One per core: more concurrent hashes would only queue on the CPU while holding memory.
+    pub fn per_core() -> Self {
+        Self::new(std::thread::available_parallelism().map_or(2, |n| n.get()))
+    }
+
+    pub async fn verify(&self, phc: String, password: Secret<String>) -> bool {
+        let _permit = self.permits.acquire().await.expect("semaphore never closes");
+        tokio::task::spawn_blocking(move || verify(&phc, &password)).await.unwrap_or(false)
+    }
+
+    pub async fn hash(&self, password: Secret<String>) -> Option<String> {
+        let _permit = self.permits.acquire().await.expect("semaphore never closes");
+        tokio::task::spawn_blocking(move || hash(&password)).await.ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hash_uses_owasp_parameters_and_verifies() {
+        let pw = Secret::new("correct horse".to_string());
+        let phc = hash(&pw);
+        assert!(phc.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{phc}");
+        assert!(verify(&phc, &pw));
+        assert!(!verify(&phc, &Secret::new("wrong".to_string())));
+        assert!(!verify("garbage", &pw));
+        assert!(validate_phc(&phc).is_ok());
+        assert!(validate_phc("$2b$12$abcdefghijklmnopqrstuv").is_err());
+    }
+
+    #[tokio::test]
+    async fn bounded_hasher_waits_for_a_free_slot() {
+        let hasher = Hasher::new(1);
+        // Occupy the only slot, as a running hash would.
+        let held = hasher.permits.clone().acquire_owned().await.unwrap();
+        let h = hasher.clone();
+        let task = tokio::spawn(async move { h.hash(Secret::new("x".to_string())).await });
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        assert!(!task.is_finished(), "a second hash started while the limit was reached");
+        drop(held);
+        let phc = task.await.unwrap().unwrap();
+        assert!(hasher.verify(phc, Secret::new("x".to_string())).await);
+    }
+}

@@ -1,0 +1,523 @@
+//! The provisioning file (`sesame import FILE`): organizations, applications and users declared in
+//! TOML. Importing is idempotent: the same file twice changes nothing; a changed value is updated.
+//! The whole file is validated first and applied in one transaction, so a bad file changes nothing.
+
+use std::fmt;
+
+use serde::Deserialize;
+
+use crate::domain::{ClientId, ClientType, Email, GrantType, OrgSlug, PhoneNumber, RedirectUri, Username};
+use crate::password;
+use crate::secret::{Secret, random_token, sha256_hex};
+use crate::store::applications::{Application, TokenLifetimes};
+use crate::store::organizations::Organization;
+use crate::store::users::{Profile, User};
+use crate::store::{DbConn, StoreError, now};
+
+/// Client secrets given in the file must be at least this long; generated ones have 256 bits.
+pub const MIN_SECRET_LEN: usize = 32;
+/// Clear-text passwords in the file must be at least this long (NIST SP 800-63B).
+pub const MIN_PASSWORD_LEN: usize = 8;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileDoc {
+    #[serde(default)]
+    organizations: Vec<FileOrg>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileOrg {
+    slug: String,
+    display_name: Option<String>,
+    #[serde(default)]
+    applications: Vec<FileApp>,
+    #[serde(default)]
+    users: Vec<FileUser>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileApp {
+    client_id: String,
+    name: Option<String>,
+    #[serde(rename = "type")]
+    client_type: String,
+    client_secret: Option<String>,
+    #[serde(default)]
+    redirect_uris: Vec<String>,
+    #[serde(default)]
+    post_logout_redirect_uris: Vec<String>,
+    grant_types: Option<Vec<String>>,
+    access_token_lifetime: Option<i64>,
+    id_token_lifetime: Option<i64>,
+    refresh_token_lifetime: Option<i64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileUser {
+    username: String,
+    password: Option<String>,
+    password_hash: Option<String>,
+    email: Option<String>,
+    #[serde(default)]
+    email_verified: bool,
+    phone_number: Option<String>,
+    #[serde(default)]
+    phone_number_verified: bool,
+    #[serde(default)]
+    disabled: bool,
+    #[serde(default)]
+    profile: Profile,
+}
+
+/// A validated provisioning file, ready to apply.
+#[derive(Debug)]
+pub struct Plan {
+    orgs: Vec<OrgPlan>,
+}
+
+#[derive(Debug)]
+struct OrgPlan {
+    slug: OrgSlug,
+    display_name: String,
+    apps: Vec<AppPlan>,
+    users: Vec<UserPlan>,
+}
+
+#[derive(Debug)]
+struct AppPlan {
+    client_id: ClientId,
+    name: String,
+    client_type: ClientType,
+    secret: Option<Secret<String>>,
+    redirect_uris: Vec<RedirectUri>,
+    post_logout_redirect_uris: Vec<RedirectUri>,
+    grant_types: Vec<GrantType>,
+    lifetimes: TokenLifetimes,
+}
+
+#[derive(Debug)]
+enum PasswordPlan {
+    Keep,
+    Clear(Secret<String>),
+    Hash(String),
+}
+
+#[derive(Debug)]
+struct UserPlan {
+    username: Username,
+    password: PasswordPlan,
+    email: Option<Email>,
+    email_verified: bool,
+    phone_number: Option<PhoneNumber>,
+    phone_number_verified: bool,
+    disabled: bool,
+    profile: Profile,
+}
+
+/// Everything wrong with a file, each message naming its entry and field.
+#[derive(Debug)]
+pub struct ImportErrors(pub Vec<String>);
+
+impl fmt::Display for ImportErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "the provisioning file has {} error(s):", self.0.len())?;
+        for e in &self.0 {
+            write!(f, "\n  - {e}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ImportErrors {}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    #[error(transparent)]
+    Invalid(#[from] ImportErrors),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// What an import did.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Report {
+    pub created: Vec<String>,
+    pub updated: Vec<String>,
+    pub unchanged: usize,
+    /// Secrets generated for new confidential applications: `(entry, secret)`, shown once.
+    pub generated_secrets: Vec<(String, Secret<String>)>,
+}
+
+/// Collects errors while validating, so one run reports them all.
+struct Errors(Vec<String>);
+
+impl Errors {
+    fn check<T>(&mut self, at: &str, field: &str, result: Result<T, String>) -> Option<T> {
+        result.map_err(|e| self.0.push(format!("{at}.{field}: {e}"))).ok()
+    }
+
+    fn fail(&mut self, at: &str, field: &str, message: impl Into<String>) {
+        self.0.push(format!("{at}.{field}: {}", message.into()));
+    }
+}
+
+fn lifetime(errors: &mut Errors, at: &str, field: &str, value: Option<i64>, default: i64, max: i64) -> i64 {
+    match value {
+        None => default,
+        Some(v) if (30..=max).contains(&v) => v,
+        Some(v) => {
+            errors.fail(at, field, format!("{v} is out of range: use 30 to {max} seconds"));
+            default
+        }
+    }
+}
+
+impl Plan {
+    /// Parses and validates a whole file; `source` names it in messages.
+    pub fn parse(text: &str, source: &str) -> Result<Self, ImportErrors> {
+        let doc: FileDoc = toml::from_str(text).map_err(|e| ImportErrors(vec![format!("{source}: {e}")]))?;
+        let mut errors = Errors(Vec::new());
+        let mut orgs = Vec::new();
+        let mut seen_slugs = std::collections::HashSet::new();
+        for (i, org) in doc.organizations.into_iter().enumerate() {
+            let at = format!("organizations[{i}] ({})", org.slug);
+            let slug = errors.check(&at, "slug", OrgSlug::parse(&org.slug));
+            if !seen_slugs.insert(org.slug.clone()) {
+                errors.fail(&at, "slug", "declared twice in this file");
+            }
+            let display_name = org.display_name.unwrap_or_else(|| org.slug.clone());
+            if display_name.trim().is_empty() {
+                errors.fail(&at, "display_name", "must not be empty");
+            }
+            let apps = validate_apps(&mut errors, &at, org.applications);
+            let users = validate_users(&mut errors, &at, org.users);
+            if let Some(slug) = slug {
+                orgs.push(OrgPlan { slug, display_name, apps, users });
+            }
+        }
+        if errors.0.is_empty() { Ok(Self { orgs }) } else { Err(ImportErrors(errors.0)) }
+    }
+
+    /// Applies the plan in one transaction.
+    pub fn apply(&self, conn: &mut DbConn) -> Result<Report, StoreError> {
+        use diesel::Connection;
+        conn.transaction(|conn| {
+            let mut report = Report::default();
+            for org_plan in &self.orgs {
+                apply_org(conn, org_plan, &mut report)?;
+            }
+            Ok(report)
+        })
+    }
+}
+
+fn validate_apps(errors: &mut Errors, org_at: &str, apps: Vec<FileApp>) -> Vec<AppPlan> {
+    let mut out = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for (j, app) in apps.into_iter().enumerate() {
+        let at = format!("{org_at}.applications[{j}] ({})", app.client_id);
+        let client_id = errors.check(&at, "client_id", ClientId::parse(&app.client_id));
+        if !seen.insert(app.client_id.clone()) {
+            errors.fail(&at, "client_id", "declared twice in this organization");
+        }
+        let client_type = errors.check(&at, "type", ClientType::parse(&app.client_type));
+        let secret = app.client_secret.map(Secret::new);
+        match (&client_type, &secret) {
+            (Some(ClientType::Public), Some(_)) => {
+                errors.fail(&at, "client_secret", "a public application has no secret; remove it or use type = \"confidential\"");
+            }
+            (_, Some(s)) if s.expose().chars().count() < MIN_SECRET_LEN => errors.fail(
+                &at,
+                "client_secret",
+                format!("too short: at least {MIN_SECRET_LEN} characters (or omit it to have one generated)"),
+            ),
+            _ => {}
+        }
+        let redirect_uris: Vec<RedirectUri> = app
+            .redirect_uris
+            .iter()
+            .enumerate()
+            .filter_map(|(k, u)| errors.check(&at, &format!("redirect_uris[{k}]"), RedirectUri::parse(u)))
+            .collect();
+        let post_logout_redirect_uris: Vec<RedirectUri> = app
+            .post_logout_redirect_uris
+            .iter()
+            .enumerate()
+            .filter_map(|(k, u)| errors.check(&at, &format!("post_logout_redirect_uris[{k}]"), RedirectUri::parse(u)))
+            .collect();
+        let grant_names = app.grant_types.unwrap_or_else(|| vec!["authorization_code".into(), "refresh_token".into()]);
+        let mut grant_types = Vec::new();
+        for (k, g) in grant_names.iter().enumerate() {
+            let parsed = serde_json::from_value::<GrantType>(serde_json::Value::String(g.clone())).map_err(|_| {
+                format!("'{g}' is not a grant type: use authorization_code, refresh_token or client_credentials")
+            });
+            if let Some(g) = errors.check(&at, &format!("grant_types[{k}]"), parsed)
+                && !grant_types.contains(&g)
+            {
+                grant_types.push(g);
+            }
+        }
+        grant_types.sort();
+        if grant_types.contains(&GrantType::AuthorizationCode) && redirect_uris.is_empty() && app.redirect_uris.is_empty() {
+            errors.fail(&at, "redirect_uris", "at least one is required for the authorization_code grant");
+        }
+        if client_type == Some(ClientType::Public) && grant_types.contains(&GrantType::ClientCredentials) {
+            errors.fail(&at, "grant_types", "a public application cannot use client_credentials");
+        }
+        let d = TokenLifetimes::default();
+        let lifetimes = TokenLifetimes {
+            access_token: lifetime(errors, &at, "access_token_lifetime", app.access_token_lifetime, d.access_token, 86_400),
+            id_token: lifetime(errors, &at, "id_token_lifetime", app.id_token_lifetime, d.id_token, 86_400),
+            refresh_token: lifetime(errors, &at, "refresh_token_lifetime", app.refresh_token_lifetime, d.refresh_token, 31_536_000),
+        };
+        if let (Some(client_id), Some(client_type)) = (client_id, client_type) {
+            out.push(AppPlan {
+                name: app.name.unwrap_or_else(|| client_id.to_string()),
+                client_id,
+                client_type,
+                secret,
+                redirect_uris,
+                post_logout_redirect_uris,
+                grant_types,
+                lifetimes,
+            });
+        }
+    }
+    out
+}
+
+fn validate_users(errors: &mut Errors, org_at: &str, users: Vec<FileUser>) -> Vec<UserPlan> {
+    let mut out = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for (j, user) in users.into_iter().enumerate() {
+        let at = format!("{org_at}.users[{j}] ({})", user.username);
+        let username = errors.check(&at, "username", Username::parse(&user.username));
+        if let Some(u) = &username
+            && !seen.insert(u.clone())
+        {
+            errors.fail(&at, "username", "declared twice in this organization");
+        }
+        let password = match (user.password, user.password_hash) {
+            (Some(_), Some(_)) => {
+                errors.fail(&at, "password", "give either password or password_hash, not both");
+                PasswordPlan::Keep
+            }
+            (Some(p), None) if p.chars().count() < MIN_PASSWORD_LEN => {
+                errors.fail(&at, "password", format!("too short: at least {MIN_PASSWORD_LEN} characters"));
+                PasswordPlan::Keep
+            }
+            (Some(p), None) => PasswordPlan::Clear(Secret::new(p)),
+            (None, Some(h)) => match password::validate_phc(&h) {
+                Ok(()) => PasswordPlan::Hash(h),
+                Err(e) => {
+                    errors.fail(&at, "password_hash", e);
+                    PasswordPlan::Keep
+                }
+            },
+            (None, None) => PasswordPlan::Keep,
+        };
+        let email = user.email.as_deref().and_then(|e| errors.check(&at, "email", Email::parse(e)));
+        let phone_number = user
+            .phone_number
+            .as_deref()
+            .and_then(|p| errors.check(&at, "phone_number", PhoneNumber::parse(p)));
+        if user.email_verified && user.email.is_none() {
+            errors.fail(&at, "email_verified", "true without an email");
+        }
+        if user.phone_number_verified && user.phone_number.is_none() {
+            errors.fail(&at, "phone_number_verified", "true without a phone_number");
+        }
+        if let Some(username) = username {
+            out.push(UserPlan {
+                username,
+                password,
+                email,
+                email_verified: user.email_verified,
+                phone_number,
+                phone_number_verified: user.phone_number_verified,
+                disabled: user.disabled,
+                profile: user.profile,
+            });
+        }
+    }
+    out
+}
+
+fn apply_org(conn: &mut DbConn, plan: &OrgPlan, report: &mut Report) -> Result<(), StoreError> {
+    let entry = format!("organization {}", plan.slug);
+    let org = match Organization::find_by_slug(conn, plan.slug.as_str())? {
+        None => {
+            report.created.push(entry);
+            Organization::create(conn, &plan.slug, &plan.display_name)?
+        }
+        Some(org) if org.display_name != plan.display_name => {
+            Organization::set_display_name(conn, org.id, &plan.display_name)?;
+            report.updated.push(entry);
+            org
+        }
+        Some(org) => {
+            report.unchanged += 1;
+            org
+        }
+    };
+    for app in &plan.apps {
+        apply_app(conn, &org, app, report)?;
+    }
+    for user in &plan.users {
+        apply_user(conn, &org, user, report)?;
+    }
+    Ok(())
+}
+
+fn apply_app(conn: &mut DbConn, org: &Organization, plan: &AppPlan, report: &mut Report) -> Result<(), StoreError> {
+    let entry = format!("application {}/{}", org.slug, plan.client_id);
+    let existing = Application::find(conn, org.id, plan.client_id.as_str())?;
+    let secret_hash = match (plan.client_type, &plan.secret, &existing) {
+        (ClientType::Public, _, _) => None,
+        (ClientType::Confidential, Some(secret), _) => Some(sha256_hex(secret.expose())),
+        (ClientType::Confidential, None, Some(old)) if old.secret_hash.is_some() => old.secret_hash.clone(),
+        (ClientType::Confidential, None, _) => {
+            let secret = random_token(32);
+            let hash = sha256_hex(secret.expose());
+            report.generated_secrets.push((entry.clone(), secret));
+            Some(hash)
+        }
+    };
+    let t = now();
+    let mut app = Application {
+        id: existing.as_ref().map_or_else(|| uuid::Uuid::new_v4().to_string(), |a| a.id.clone()),
+        organization_id: org.id,
+        client_id: plan.client_id.clone(),
+        name: plan.name.clone(),
+        client_type: plan.client_type,
+        secret_hash,
+        redirect_uris: plan.redirect_uris.clone(),
+        post_logout_redirect_uris: plan.post_logout_redirect_uris.clone(),
+        grant_types: plan.grant_types.clone(),
+        lifetimes: plan.lifetimes,
+        sign_in_flow: None,
+        created_at: t,
+        updated_at: t,
+    };
+    match existing {
+        None => {
+            Application::insert(conn, &app)?;
+            report.created.push(entry);
+        }
+        Some(old) => {
+            app.sign_in_flow = old.sign_in_flow.clone();
+            app.created_at = old.created_at;
+            app.updated_at = old.updated_at;
+            if app == old {
+                report.unchanged += 1;
+            } else {
+                Application::update(conn, &app)?;
+                report.updated.push(entry);
+            }
+        }
+    }
+    Ok(())
+}
+
+fn apply_user(conn: &mut DbConn, org: &Organization, plan: &UserPlan, report: &mut Report) -> Result<(), StoreError> {
+    let entry = format!("user {}/{}", org.slug, plan.username);
+    let existing = User::find_by_username(conn, org.id, &plan.username)?;
+    let old_hash = existing.as_ref().and_then(|u| u.password_hash.clone());
+    let password_hash = match &plan.password {
+        PasswordPlan::Keep => old_hash,
+        PasswordPlan::Hash(h) => Some(h.clone()),
+        // Re-hashing would change the salt on every import: keep a hash that already matches.
+        PasswordPlan::Clear(p) => match old_hash {
+            Some(h) if password::verify(&h, p) => Some(h),
+            _ => Some(password::hash(p)),
+        },
+    };
+    let t = now();
+    let mut user = User {
+        id: existing.as_ref().map_or_else(User::new_id, |u| u.id.clone()),
+        organization_id: org.id,
+        username: plan.username.clone(),
+        email: plan.email.clone(),
+        email_verified: plan.email_verified,
+        phone_number: plan.phone_number.clone(),
+        phone_number_verified: plan.phone_number_verified,
+        profile: plan.profile.clone(),
+        password_hash,
+        disabled: plan.disabled,
+        created_at: t,
+        updated_at: t,
+    };
+    match existing {
+        None => {
+            User::insert(conn, &user)?;
+            report.created.push(entry);
+        }
+        Some(old) => {
+            user.created_at = old.created_at;
+            user.updated_at = old.updated_at;
+            if user == old {
+                report.unchanged += 1;
+            } else {
+                User::update(conn, &user)?;
+                report.updated.push(entry);
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_name_entry_and_field() {
+        let text = r#"
+[[organizations]]
+slug = "acme"
+[[organizations.applications]]
+client_id = "web"
+type = "confidential"
+client_secret = "short"
+redirect_uris = ["https://app.example/cb", "http://evil.example/cb"]
+[[organizations.users]]
+username = "bob"
+phone_number = "12345"
+password = "longenough"
+password_hash = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHQ$aGFzaA"
+"#;
+        let errors = Plan::parse(text, "test.toml").unwrap_err().0;
+        let has = |needle: &str| errors.iter().any(|e| e.contains(needle));
+        assert!(has("organizations[0] (acme).applications[0] (web).client_secret: too short"), "{errors:#?}");
+        assert!(has("applications[0] (web).redirect_uris[1]: 'http://evil.example/cb'"), "{errors:#?}");
+        assert!(has("users[0] (bob).phone_number"), "{errors:#?}");
+        assert!(has("users[0] (bob).password: give either"), "{errors:#?}");
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_types_are_reported_with_the_file_name() {
+        let errors = Plan::parse("[[organizations]]\nslug = \"a\"\ncolour = \"red\"\n", "x.toml").unwrap_err();
+        assert!(errors.to_string().contains("x.toml") && errors.to_string().contains("colour"), "{errors}");
+    }
+
+    #[test]
+    fn public_apps_reject_secrets_and_client_credentials() {
+        let text = r#"
+[[organizations]]
+slug = "acme"
+[[organizations.applications]]
+client_id = "spa"
+type = "public"
+client_secret = "0123456789abcdef0123456789abcdef"
+grant_types = ["authorization_code", "client_credentials"]
+redirect_uris = ["https://spa.example/cb"]
+"#;
+        let errors = Plan::parse(text, "t").unwrap_err().0;
+        assert!(errors.iter().any(|e| e.ends_with("client_secret: a public application has no secret; remove it or use type = \"confidential\"")));
+        assert!(errors.iter().any(|e| e.contains("grant_types: a public application cannot use client_credentials")));
+    }
+}

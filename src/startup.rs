@@ -1,0 +1,119 @@
+//! Builds the running application: database, keys, listener, HTTP server.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+
+use actix_web::dev::Server;
+use actix_web::middleware::from_fn;
+use actix_web::{App, HttpServer, web};
+use tracing_actix_web::TracingLogger;
+
+use crate::config::{ConfigError, Settings, TlsSettings};
+use crate::http::{self, AppState, SesameRootSpan};
+use crate::keys::{Kek, KeyStore};
+use crate::store::{Db, OpenError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Database(#[from] OpenError),
+    #[error("cannot listen on {addr}: {source}")]
+    Listen { addr: String, source: std::io::Error },
+    #[error("TLS: {0}")]
+    Tls(String),
+}
+
+/// A built application, listening but not yet serving.
+pub struct Application {
+    port: u16,
+    state: web::Data<AppState>,
+    server: Server,
+}
+
+impl std::fmt::Debug for Application {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Application").field("port", &self.port).finish_non_exhaustive()
+    }
+}
+
+impl Application {
+    /// Opens the database (running migrations), loads the key-encryption key and binds the
+    /// listener. `SESAME_LISTEN` with port 0 picks a free port: see [`Application::port`].
+    pub async fn build(settings: Settings) -> Result<Self, StartError> {
+        let (kek, warning) = Kek::resolve(&settings.key_encryption_key)?;
+        if let Some(warning) = warning {
+            tracing::warn!("{warning}");
+        }
+        let db_settings = settings.database.clone();
+        let db = tokio::task::spawn_blocking(move || Db::open(&db_settings))
+            .await
+            .map_err(|e| OpenError::Migrate(e.to_string()))??;
+        tracing::info!(database = %settings.database.url, "database ready");
+
+        let listener = TcpListener::bind(settings.listen).map_err(|source| StartError::Listen {
+            addr: settings.listen.to_string(),
+            source,
+        })?;
+        let port = listener.local_addr().map_err(|source| StartError::Listen {
+            addr: settings.listen.to_string(),
+            source,
+        })?.port();
+        let tls = settings.tls.as_ref().map(load_tls).transpose()?;
+        let state = web::Data::new(AppState::new(settings, db, KeyStore::new(kek)));
+
+        let app_state = state.clone();
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(app_state.clone())
+                .wrap(from_fn(http::request_id_header))
+                .wrap(TracingLogger::<SesameRootSpan>::new())
+                .configure(http::routes)
+        });
+        let server = match tls {
+            Some(config) => server.listen_rustls_0_23(listener, config),
+            None => server.listen(listener),
+        }
+        .map_err(|source| StartError::Listen { addr: format!("port {port}"), source })?
+        .run();
+        Ok(Self { port, state, server })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The shared state (database, keys, settings), for the CLI and tests.
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
+
+fn load_tls(tls: &TlsSettings) -> Result<rustls::ServerConfig, StartError> {
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let open = |path: &std::path::Path| {
+        std::fs::File::open(path)
+            .map(std::io::BufReader::new)
+            .map_err(|e| StartError::Tls(format!("cannot read {}: {e}", path.display())))
+    };
+    let certs: Vec<CertificateDer<'static>> = rustls_pemfile::certs(&mut open(&tls.cert)?)
+        .collect::<Result<_, _>>()
+        .map_err(|e| StartError::Tls(format!("{}: {e}", tls.cert.display())))?;
+    if certs.is_empty() {
+        return Err(StartError::Tls(format!("{}: no PEM certificate found (SESAME_TLS_CERT)", tls.cert.display())));
+    }
+    let key: PrivateKeyDer<'static> = rustls_pemfile::private_key(&mut open(&tls.key)?)
+        .map_err(|e| StartError::Tls(format!("{}: {e}", tls.key.display())))?
+        .ok_or_else(|| StartError::Tls(format!("{}: no PEM private key found (SESAME_TLS_KEY)", tls.key.display())))?;
+    rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| StartError::Tls(e.to_string()))?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(|e| StartError::Tls(format!("certificate and key do not fit: {e}")))
+}

@@ -1,0 +1,161 @@
+//! Applications: the OIDC clients of an organization.
+
+use diesel::prelude::*;
+use serde::{Serialize, de::DeserializeOwned};
+
+use super::schema::applications;
+use super::{DbConn, StoreError, now};
+use crate::domain::{ClientId, ClientType, GrantType, RedirectUri};
+
+/// An application as the rest of Sesame sees it: every field already parsed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Application {
+    pub id: String,
+    pub organization_id: i64,
+    pub client_id: ClientId,
+    pub name: String,
+    pub client_type: ClientType,
+    /// Hex SHA-256 of the client secret (confidential clients). Secrets are generated with 256
+    /// bits of entropy, so a fast digest is safe and keeps client authentication cheap.
+    pub secret_hash: Option<String>,
+    pub redirect_uris: Vec<RedirectUri>,
+    pub post_logout_redirect_uris: Vec<RedirectUri>,
+    pub grant_types: Vec<GrantType>,
+    pub lifetimes: TokenLifetimes,
+    /// The sign-in flow document; interpreted by the flow engine (a later issue).
+    pub sign_in_flow: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// Token lifetimes in seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TokenLifetimes {
+    pub access_token: i64,
+    pub id_token: i64,
+    pub refresh_token: i64,
+}
+
+impl Default for TokenLifetimes {
+    fn default() -> Self {
+        Self {
+            access_token: 300,
+            id_token: 300,
+            refresh_token: 86_400,
+        }
+    }
+}
+
+#[derive(Debug, Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = applications)]
+#[diesel(treat_none_as_null = true)]
+struct Row {
+    id: String,
+    organization_id: i64,
+    client_id: String,
+    name: String,
+    client_type: String,
+    secret_hash: Option<String>,
+    redirect_uris: String,
+    post_logout_redirect_uris: String,
+    grant_types: String,
+    access_token_lifetime: i64,
+    id_token_lifetime: i64,
+    refresh_token_lifetime: i64,
+    sign_in_flow: Option<String>,
+    created_at: i64,
+    updated_at: i64,
+}
+
+fn to_json<T: Serialize>(value: &T) -> String {
+    serde_json::to_string(value).expect("lists of strings serialize")
+}
+
+fn from_json<T: DeserializeOwned>(text: &str, what: &str) -> Result<T, StoreError> {
+    serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("applications.{what}: {e}")))
+}
+
+impl Row {
+    fn into_app(self) -> Result<Application, StoreError> {
+        let corrupt = |what: &str, e: String| StoreError::Corrupt(format!("applications.{what}: {e}"));
+        Ok(Application {
+            client_id: ClientId::parse(&self.client_id).map_err(|e| corrupt("client_id", e))?,
+            client_type: ClientType::parse(&self.client_type).map_err(|e| corrupt("client_type", e))?,
+            redirect_uris: from_json(&self.redirect_uris, "redirect_uris")?,
+            post_logout_redirect_uris: from_json(&self.post_logout_redirect_uris, "post_logout_redirect_uris")?,
+            grant_types: from_json(&self.grant_types, "grant_types")?,
+            lifetimes: TokenLifetimes {
+                access_token: self.access_token_lifetime,
+                id_token: self.id_token_lifetime,
+                refresh_token: self.refresh_token_lifetime,
+            },
+            id: self.id,
+            organization_id: self.organization_id,
+            name: self.name,
+            secret_hash: self.secret_hash,
+            sign_in_flow: self.sign_in_flow,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        })
+    }
+
+    fn from_app(app: &Application) -> Self {
+        Self {
+            id: app.id.clone(),
+            organization_id: app.organization_id,
+            client_id: app.client_id.as_str().to_string(),
+            name: app.name.clone(),
+            client_type: app.client_type.as_str().to_string(),
+            secret_hash: app.secret_hash.clone(),
+            redirect_uris: to_json(&app.redirect_uris),
+            post_logout_redirect_uris: to_json(&app.post_logout_redirect_uris),
+            grant_types: to_json(&app.grant_types),
+            access_token_lifetime: app.lifetimes.access_token,
+            id_token_lifetime: app.lifetimes.id_token,
+            refresh_token_lifetime: app.lifetimes.refresh_token,
+            sign_in_flow: app.sign_in_flow.clone(),
+            created_at: app.created_at,
+            updated_at: app.updated_at,
+        }
+    }
+}
+
+impl Application {
+    pub fn find(conn: &mut DbConn, organization_id: i64, client_id: &str) -> Result<Option<Self>, StoreError> {
+        applications::table
+            .filter(applications::organization_id.eq(organization_id))
+            .filter(applications::client_id.eq(client_id))
+            .select(Row::as_select())
+            .first(conn)
+            .optional()?
+            .map(Row::into_app)
+            .transpose()
+    }
+
+    pub fn list(conn: &mut DbConn, organization_id: i64) -> Result<Vec<Self>, StoreError> {
+        applications::table
+            .filter(applications::organization_id.eq(organization_id))
+            .order(applications::client_id)
+            .select(Row::as_select())
+            .load(conn)?
+            .into_iter()
+            .map(Row::into_app)
+            .collect()
+    }
+
+    /// Inserts a new application (its `id`, timestamps included, as given).
+    pub fn insert(conn: &mut DbConn, app: &Application) -> Result<(), StoreError> {
+        diesel::insert_into(applications::table)
+            .values(Row::from_app(app))
+            .execute(conn)?;
+        Ok(())
+    }
+
+    /// Saves every field of an existing application and stamps `updated_at`.
+    pub fn update(conn: &mut DbConn, app: &Application) -> Result<(), StoreError> {
+        let mut row = Row::from_app(app);
+        row.updated_at = now();
+        diesel::update(applications::table.find(&app.id)).set(&row).execute(conn)?;
+        Ok(())
+    }
+}

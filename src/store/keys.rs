@@ -1,0 +1,84 @@
+//! Signing keys of an organization, private halves encrypted (see `crate::keys`).
+
+use diesel::prelude::*;
+
+use super::schema::signing_keys;
+use super::{DbConn, StoreError, now};
+
+/// A key's life: `active` signs (one per algorithm and organization), `published` is kept in the
+/// JWKS so tokens it signed still verify, `retired` is gone from the JWKS.
+pub const ACTIVE: &str = "active";
+pub const PUBLISHED: &str = "published";
+pub const RETIRED: &str = "retired";
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = signing_keys)]
+pub struct SigningKeyRow {
+    pub organization_id: i64,
+    pub kid: String,
+    pub alg: String,
+    pub state: String,
+    /// The public JWK, serialized; served as is in the JWKS.
+    pub public_jwk: String,
+    /// The PKCS#8 private key, encrypted under the key-encryption key.
+    pub private_key: Vec<u8>,
+    pub created_at: i64,
+    pub retired_at: Option<i64>,
+}
+
+impl SigningKeyRow {
+    /// Keys not yet retired, newest first.
+    pub fn list_published(conn: &mut DbConn, organization_id: i64) -> Result<Vec<Self>, StoreError> {
+        Ok(signing_keys::table
+            .filter(signing_keys::organization_id.eq(organization_id))
+            .filter(signing_keys::state.ne(RETIRED))
+            .order((signing_keys::created_at.desc(), signing_keys::kid))
+            .select(Self::as_select())
+            .load(conn)?)
+    }
+
+    /// Every key, retired ones included, newest first.
+    pub fn list_all(conn: &mut DbConn, organization_id: i64) -> Result<Vec<Self>, StoreError> {
+        Ok(signing_keys::table
+            .filter(signing_keys::organization_id.eq(organization_id))
+            .order((signing_keys::created_at.desc(), signing_keys::kid))
+            .select(Self::as_select())
+            .load(conn)?)
+    }
+
+    /// Inserts a first active key. Fails with [`StoreError::Conflict`] if another node made one
+    /// for the same algorithm first (a unique index allows one active key per algorithm).
+    pub fn insert(conn: &mut DbConn, row: &Self) -> Result<(), StoreError> {
+        diesel::insert_into(signing_keys::table).values(row).execute(conn)?;
+        Ok(())
+    }
+
+    /// Makes `row` the active key of its algorithm; the previous active key stays published.
+    pub fn rotate(conn: &mut DbConn, row: &Self) -> Result<(), StoreError> {
+        conn.transaction(|conn| {
+            diesel::update(
+                signing_keys::table
+                    .filter(signing_keys::organization_id.eq(row.organization_id))
+                    .filter(signing_keys::alg.eq(&row.alg))
+                    .filter(signing_keys::state.eq(ACTIVE)),
+            )
+            .set(signing_keys::state.eq(PUBLISHED))
+            .execute(conn)?;
+            Self::insert(conn, row)
+        })
+    }
+
+    /// Retires a published (no longer active) key: it leaves the JWKS. Returns whether a key was
+    /// retired; an active key is never retired (rotate first).
+    pub fn retire(conn: &mut DbConn, organization_id: i64, kid: &str) -> Result<bool, StoreError> {
+        let n = diesel::update(
+            signing_keys::table
+                .filter(signing_keys::organization_id.eq(organization_id))
+                .filter(signing_keys::kid.eq(kid))
+                .filter(signing_keys::state.eq(PUBLISHED)),
+        )
+        .set((signing_keys::state.eq(RETIRED), signing_keys::retired_at.eq(Some(now()))))
+        .execute(conn)?;
+        Ok(n == 1)
+    }
+}

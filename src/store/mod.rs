@@ -1,0 +1,259 @@
+//! Storage: one connection type over SQLite and PostgreSQL, a pool, migrations, and the models.
+//!
+//! Model functions take the connection explicitly (`User::find(conn, …)`). Where SQL must differ
+//! between the backends, the query matches on [`DbConn`] in one place.
+
+pub mod applications;
+pub mod keys;
+pub mod organizations;
+pub mod schema;
+pub mod users;
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use diesel::connection::SimpleConnection;
+use diesel::pg::PgConnection;
+use diesel::r2d2::R2D2Connection;
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
+use diesel::sqlite::SqliteConnection;
+use diesel::{Connection, RunQueryDsl};
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+
+use crate::config::{DatabaseSettings, DatabaseUrl};
+
+const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+
+/// A connection to either backend. Diesel's derive makes the DSL work over both.
+#[derive(diesel::MultiConnection)]
+pub enum DbConn {
+    Postgres(PgConnection),
+    Sqlite(SqliteConnection),
+}
+
+impl std::fmt::Debug for DbConn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Postgres(_) => "DbConn::Postgres",
+            Self::Sqlite(_) => "DbConn::Sqlite",
+        })
+    }
+}
+
+/// What can go wrong in storage, as far as callers care.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database cannot be reached now; the request may succeed later (HTTP 503).
+    #[error("the database is unavailable: {0}")]
+    Unavailable(String),
+    /// A uniqueness rule was broken (e.g. a username taken).
+    #[error("conflict: {0}")]
+    Conflict(String),
+    #[error(transparent)]
+    Query(DieselError),
+    /// Stored data that does not parse: a bug or a hand-edited row.
+    #[error("corrupt data in {0}")]
+    Corrupt(String),
+}
+
+impl From<DieselError> for StoreError {
+    fn from(e: DieselError) -> Self {
+        match e {
+            DieselError::DatabaseError(
+                DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
+                info,
+            ) => Self::Unavailable(info.message().to_string()),
+            DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, info) => {
+                Self::Conflict(info.message().to_string())
+            }
+            other => Self::Query(other),
+        }
+    }
+}
+
+impl From<r2d2::Error> for StoreError {
+    fn from(e: r2d2::Error) -> Self {
+        Self::Unavailable(e.to_string())
+    }
+}
+
+/// Why a connection could not be opened. Names the host and database, never the password.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot connect to the {backend} database {target}: {reason}")]
+pub struct ConnectError {
+    backend: &'static str,
+    target: String,
+    reason: String,
+}
+
+/// Our r2d2 manager: the URL scheme picks the backend, so a failure reports that backend's real
+/// error (the derived `establish` tries each backend in turn and hides it).
+#[derive(Debug, Clone)]
+pub struct ConnectionManager {
+    url: DatabaseUrl,
+}
+
+impl ConnectionManager {
+    pub fn new(url: DatabaseUrl) -> Self {
+        Self { url }
+    }
+
+    fn describe(&self) -> String {
+        match &self.url {
+            DatabaseUrl::Sqlite(path) => format!("file {}", path.display()),
+            DatabaseUrl::Postgres(pg) => format!("'{}' at {}", pg.database, pg.host),
+        }
+    }
+
+    fn fail(&self, reason: impl ToString) -> ConnectError {
+        ConnectError {
+            backend: self.url.backend_name(),
+            target: self.describe(),
+            reason: reason.to_string().trim().to_string(),
+        }
+    }
+
+    pub fn establish(&self) -> Result<DbConn, ConnectError> {
+        match &self.url {
+            DatabaseUrl::Postgres(pg) => PgConnection::establish(pg.expose())
+                .map(DbConn::Postgres)
+                .map_err(|e| self.fail(e)),
+            DatabaseUrl::Sqlite(path) => {
+                if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+                    std::fs::create_dir_all(parent)
+                        .map_err(|e| self.fail(format!("cannot create folder {}: {e}", parent.display())))?;
+                }
+                let text = path.to_str().ok_or_else(|| self.fail("the path is not valid UTF-8"))?;
+                let mut conn = SqliteConnection::establish(text).map_err(|e| self.fail(e))?;
+                // Per connection: WAL lets readers run beside the writer, the busy timeout makes
+                // writers queue instead of failing, and foreign keys are off unless asked for.
+                conn.batch_execute(
+                    "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 5000; \
+                     PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;",
+                )
+                .map_err(|e| self.fail(e))?;
+                Ok(DbConn::Sqlite(conn))
+            }
+        }
+    }
+}
+
+impl r2d2::ManageConnection for ConnectionManager {
+    type Connection = DbConn;
+    type Error = ConnectError;
+
+    fn connect(&self) -> Result<DbConn, ConnectError> {
+        self.establish()
+    }
+
+    fn is_valid(&self, conn: &mut DbConn) -> Result<(), ConnectError> {
+        conn.ping().map_err(|e| self.fail(e))
+    }
+
+    fn has_broken(&self, conn: &mut DbConn) -> bool {
+        conn.is_broken()
+    }
+}
+
+/// Logs pool connection failures through tracing (r2d2 uses the `log` crate by default).
+#[derive(Debug)]
+struct PoolErrorLogger;
+
+impl r2d2::HandleError<ConnectError> for PoolErrorLogger {
+    fn handle_error(&self, error: ConnectError) {
+        tracing::warn!(%error, "database connection failed");
+    }
+}
+
+pub type Pool = r2d2::Pool<ConnectionManager>;
+pub type PooledConn = r2d2::PooledConnection<ConnectionManager>;
+
+/// The pool plus a way to run blocking Diesel work off the async threads.
+#[derive(Debug, Clone)]
+pub struct Db {
+    pool: Pool,
+}
+
+impl Db {
+    /// Connects once (so an unreachable database is reported clearly), runs pending migrations,
+    /// then builds the pool. Later outages do not fail the pool: requests get 503 until it is back.
+    pub fn open(settings: &DatabaseSettings) -> Result<Self, OpenError> {
+        let manager = ConnectionManager::new(settings.url.clone());
+        let mut conn = manager.establish()?;
+        run_migrations(&mut conn)?;
+        drop(conn);
+        let pool = r2d2::Pool::builder()
+            .max_size(settings.pool_size)
+            .min_idle(Some(1))
+            .connection_timeout(settings.timeout)
+            .error_handler(Box::new(PoolErrorLogger))
+            .build_unchecked(manager);
+        Ok(Self { pool })
+    }
+
+    /// Runs `f` with a pooled connection on the blocking thread pool.
+    pub async fn run<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        F: FnOnce(&mut DbConn) -> Result<T, StoreError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let pool = self.pool.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut conn = pool.get()?;
+            f(&mut conn)
+        })
+        .await
+        .map_err(|e| StoreError::Unavailable(format!("database task failed: {e}")))?
+    }
+
+    /// A connection for synchronous callers (the CLI).
+    pub fn get(&self) -> Result<PooledConn, StoreError> {
+        Ok(self.pool.get()?)
+    }
+
+    /// `SELECT 1` through the pool: is the database answering now?
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        self.run(|conn| {
+            diesel::sql_query("SELECT 1").execute(conn)?;
+            Ok(())
+        })
+        .await
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error(transparent)]
+    Connect(#[from] ConnectError),
+    #[error("database migration failed: {0}")]
+    Migrate(String),
+}
+
+/// Applies the embedded migrations of the connection's backend. On PostgreSQL an advisory lock
+/// serializes nodes that start at the same moment.
+pub fn run_migrations(conn: &mut DbConn) -> Result<Vec<String>, OpenError> {
+    let fail = |e: Box<dyn std::error::Error + Send + Sync>| OpenError::Migrate(e.to_string());
+    let applied = match conn {
+        DbConn::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS).map_err(fail)?,
+        DbConn::Postgres(c) => {
+            // An arbitrary constant: "sesame" in ASCII.
+            c.batch_execute("SELECT pg_advisory_lock(115101115097109101)")
+                .map_err(|e| OpenError::Migrate(e.to_string()))?;
+            let result = c
+                .run_pending_migrations(POSTGRES_MIGRATIONS)
+                .map(|versions| versions.into_iter().map(|v| v.to_string()).collect::<Vec<_>>())
+                .map_err(fail);
+            let _ = c.batch_execute("SELECT pg_advisory_unlock(115101115097109101)");
+            return result;
+        }
+    };
+    Ok(applied.into_iter().map(|v| v.to_string()).collect())
+}
+
+/// Seconds since the Unix epoch: the portable timestamp stored in every table.
+pub fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or(Duration::ZERO)
+        .as_secs() as i64
+}

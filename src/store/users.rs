@@ -1,0 +1,191 @@
+//! Users of an organization. `id` is a random UUID that becomes the `sub` claim: never the
+//! username or email, which people change.
+
+use diesel::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use super::schema::users;
+use super::{DbConn, StoreError, now};
+use crate::domain::{Email, PhoneNumber, Username};
+
+/// The standard OIDC profile claims (OIDC Core §5.1) Sesame keeps for a user.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Profile {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub given_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub family_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub middle_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nickname: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preferred_username: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub picture: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub website: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gender: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub birthdate: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub zoneinfo: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub locale: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<Address>,
+}
+
+/// The `address` claim (OIDC Core §5.1.1).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Address {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub formatted: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub street_address: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub locality: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub postal_code: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub country: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    pub id: String,
+    pub organization_id: i64,
+    pub username: Username,
+    pub email: Option<Email>,
+    pub email_verified: bool,
+    pub phone_number: Option<PhoneNumber>,
+    pub phone_number_verified: bool,
+    pub profile: Profile,
+    /// An argon2id PHC string; `None` for users who cannot sign in with a password.
+    pub password_hash: Option<String>,
+    pub disabled: bool,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+#[derive(Debug, Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = users)]
+#[diesel(treat_none_as_null = true)]
+struct Row {
+    id: String,
+    organization_id: i64,
+    username: String,
+    email: Option<String>,
+    email_verified: bool,
+    phone_number: Option<String>,
+    phone_number_verified: bool,
+    profile: String,
+    password_hash: Option<String>,
+    disabled: bool,
+    created_at: i64,
+    updated_at: i64,
+}
+
+impl Row {
+    fn into_user(self) -> Result<User, StoreError> {
+        let corrupt = |what: &str, e: String| StoreError::Corrupt(format!("users.{what}: {e}"));
+        Ok(User {
+            username: Username::parse(&self.username).map_err(|e| corrupt("username", e))?,
+            email: self.email.as_deref().map(Email::parse).transpose().map_err(|e| corrupt("email", e))?,
+            phone_number: self
+                .phone_number
+                .as_deref()
+                .map(PhoneNumber::parse)
+                .transpose()
+                .map_err(|e| corrupt("phone_number", e))?,
+            profile: serde_json::from_str(&self.profile).map_err(|e| corrupt("profile", e.to_string()))?,
+            id: self.id,
+            organization_id: self.organization_id,
+            email_verified: self.email_verified,
+            phone_number_verified: self.phone_number_verified,
+            password_hash: self.password_hash,
+            disabled: self.disabled,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        })
+    }
+
+    fn from_user(u: &User) -> Self {
+        Self {
+            id: u.id.clone(),
+            organization_id: u.organization_id,
+            username: u.username.as_str().to_string(),
+            email: u.email.as_ref().map(|e| e.as_str().to_string()),
+            email_verified: u.email_verified,
+            phone_number: u.phone_number.as_ref().map(|p| p.as_str().to_string()),
+            phone_number_verified: u.phone_number_verified,
+            profile: serde_json::to_string(&u.profile).expect("profile serializes"),
+            password_hash: u.password_hash.clone(),
+            disabled: u.disabled,
+            created_at: u.created_at,
+            updated_at: u.updated_at,
+        }
+    }
+}
+
+impl User {
+    /// A fresh user id: a random (v4) UUID.
+    pub fn new_id() -> String {
+        uuid::Uuid::new_v4().to_string()
+    }
+
+    pub fn find_by_username(
+        conn: &mut DbConn,
+        organization_id: i64,
+        username: &Username,
+    ) -> Result<Option<Self>, StoreError> {
+        users::table
+            .filter(users::organization_id.eq(organization_id))
+            .filter(users::username.eq(username.as_str()))
+            .select(Row::as_select())
+            .first(conn)
+            .optional()?
+            .map(Row::into_user)
+            .transpose()
+    }
+
+    pub fn find(conn: &mut DbConn, organization_id: i64, id: &str) -> Result<Option<Self>, StoreError> {
+        users::table
+            .filter(users::organization_id.eq(organization_id))
+            .filter(users::id.eq(id))
+            .select(Row::as_select())
+            .first(conn)
+            .optional()?
+            .map(Row::into_user)
+            .transpose()
+    }
+
+    pub fn count(conn: &mut DbConn, organization_id: i64) -> Result<i64, StoreError> {
+        Ok(users::table
+            .filter(users::organization_id.eq(organization_id))
+            .count()
+            .get_result(conn)?)
+    }
+
+    pub fn insert(conn: &mut DbConn, user: &User) -> Result<(), StoreError> {
+        diesel::insert_into(users::table).values(Row::from_user(user)).execute(conn)?;
+        Ok(())
+    }
+
+    /// Saves every field of an existing user and stamps `updated_at`. The id never changes.
+    pub fn update(conn: &mut DbConn, user: &User) -> Result<(), StoreError> {
+        let mut row = Row::from_user(user);
+        row.updated_at = now();
+        diesel::update(users::table.find(&user.id)).set(&row).execute(conn)?;
+        Ok(())
+    }
+}
