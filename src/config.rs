@@ -45,6 +45,9 @@ pub struct Settings {
     /// Peers whose `X-Forwarded-For` header is believed when finding the client's address.
     pub trusted_proxies: Vec<IpNet>,
     pub key_encryption_key: KeySource,
+    /// How long a node serves its cached key set before re-reading it from the database, so a
+    /// rotation done elsewhere shows within this time. 0 reads on every use.
+    pub key_cache_ttl: Duration,
     /// Where development files (the default SQLite database, a generated key file) live.
     pub data_dir: PathBuf,
 }
@@ -95,7 +98,10 @@ impl BaseUrl {
     pub fn parse(value: &str) -> Result<Self, String> {
         let url = Url::parse(value).map_err(|e| format!("not a URL ({e})"))?;
         if url.scheme() != "http" && url.scheme() != "https" {
-            return Err(format!("scheme must be http or https, not {}", url.scheme()));
+            return Err(format!(
+                "scheme must be http or https, not {}",
+                url.scheme()
+            ));
         }
         if url.host_str().is_none() {
             return Err("a host is required".into());
@@ -169,7 +175,9 @@ impl DatabaseUrl {
             let port = url.port().unwrap_or(5432);
             let database = url.path().trim_start_matches('/').to_string();
             if database.is_empty() {
-                return Err("a PostgreSQL URL must name a database (postgres://HOST/DATABASE)".into());
+                return Err(
+                    "a PostgreSQL URL must name a database (postgres://HOST/DATABASE)".into(),
+                );
             }
             if !url.query_pairs().any(|(k, _)| k == "connect_timeout") {
                 url.query_pairs_mut().append_pair("connect_timeout", "5");
@@ -277,6 +285,7 @@ struct FileTls {
 struct FileKeys {
     encryption_key: Option<String>,
     encryption_key_file: Option<String>,
+    cache_seconds: Option<u64>,
 }
 
 /// One raw value and the name to blame if it is bad.
@@ -309,7 +318,11 @@ impl Sources<'_> {
     }
 }
 
-fn parse_with<T>(raw: Option<Raw>, default: T, parse: impl Fn(&str) -> Result<T, String>) -> Result<T, ConfigError> {
+fn parse_with<T>(
+    raw: Option<Raw>,
+    default: T,
+    parse: impl Fn(&str) -> Result<T, String>,
+) -> Result<T, ConfigError> {
     match raw {
         None => Ok(default),
         Some(raw) => parse(&raw.value).map_err(|message| {
@@ -344,7 +357,10 @@ impl Settings {
             None => FileSettings::default(),
             Some(path) => {
                 let text = std::fs::read_to_string(path).map_err(|e| {
-                    ConfigError::new(format!("config file {}", path.display()), format!("cannot read it: {e}"))
+                    ConfigError::new(
+                        format!("config file {}", path.display()),
+                        format!("cannot read it: {e}"),
+                    )
                 })?;
                 toml::from_str(&text).map_err(|e| {
                     ConfigError::new(format!("config file {}", path.display()), e.to_string())
@@ -356,10 +372,13 @@ impl Settings {
 
         let listen = parse_with(
             src.get("SESAME_LISTEN", "listen", f.listen),
-            DEFAULT_LISTEN.parse().expect("default listen address parses"),
+            DEFAULT_LISTEN
+                .parse()
+                .expect("default listen address parses"),
             |v| {
-                v.parse::<SocketAddr>()
-                    .map_err(|_| "expected ADDRESS:PORT, e.g. 127.0.0.1:9090 or [::]:9090".to_string())
+                v.parse::<SocketAddr>().map_err(|_| {
+                    "expected ADDRESS:PORT, e.g. 127.0.0.1:9090 or [::]:9090".to_string()
+                })
             },
         )?;
         let base_url = parse_with(
@@ -384,7 +403,11 @@ impl Settings {
             Some(raw) => parse_secret(raw, DatabaseUrl::parse)?,
         };
         let pool_size = parse_with(
-            src.get("SESAME_DATABASE_POOL_SIZE", "database.pool_size", f.database.pool_size.map(|v| v.to_string())),
+            src.get(
+                "SESAME_DATABASE_POOL_SIZE",
+                "database.pool_size",
+                f.database.pool_size.map(|v| v.to_string()),
+            ),
             10,
             |v| match v.parse::<u32>() {
                 Ok(n) if (1..=1000).contains(&n) => Ok(n),
@@ -403,18 +426,24 @@ impl Settings {
                 _ => Err("expected a number of seconds from 1 to 300".into()),
             },
         )?;
-        let filter = parse_with(src.get("SESAME_LOG", "log.filter", f.log.filter), "info".to_string(), |v| {
-            tracing_subscriber::EnvFilter::try_new(v)
-                .map(|_| v.to_string())
-                .map_err(|e| format!("not a valid log filter ({e})"))
-        })?;
-        let format = parse_with(src.get("SESAME_LOG_FORMAT", "log.format", f.log.format), LogFormat::Text, |v| {
-            match v {
+        let filter = parse_with(
+            src.get("SESAME_LOG", "log.filter", f.log.filter),
+            "info".to_string(),
+            |v| {
+                tracing_subscriber::EnvFilter::try_new(v)
+                    .map(|_| v.to_string())
+                    .map_err(|e| format!("not a valid log filter ({e})"))
+            },
+        )?;
+        let format = parse_with(
+            src.get("SESAME_LOG_FORMAT", "log.format", f.log.format),
+            LogFormat::Text,
+            |v| match v {
                 "text" => Ok(LogFormat::Text),
                 "json" => Ok(LogFormat::Json),
                 _ => Err("expected `text` or `json`".into()),
-            }
-        })?;
+            },
+        )?;
         let existing_file = |v: &str| {
             let path = PathBuf::from(v);
             if path.is_file() {
@@ -423,16 +452,30 @@ impl Settings {
                 Err("no such file".to_string())
             }
         };
-        let cert = parse_with(src.get("SESAME_TLS_CERT", "tls.cert", f.tls.cert), None, existing_file)?;
-        let key = parse_with(src.get("SESAME_TLS_KEY", "tls.key", f.tls.key), None, existing_file)?;
+        let cert = parse_with(
+            src.get("SESAME_TLS_CERT", "tls.cert", f.tls.cert),
+            None,
+            existing_file,
+        )?;
+        let key = parse_with(
+            src.get("SESAME_TLS_KEY", "tls.key", f.tls.key),
+            None,
+            existing_file,
+        )?;
         let tls = match (cert, key) {
             (Some(cert), Some(key)) => Some(TlsSettings { cert, key }),
             (None, None) => None,
             (Some(_), None) => {
-                return Err(ConfigError::new("SESAME_TLS_KEY", "SESAME_TLS_CERT is set, so the private key file is required too"));
+                return Err(ConfigError::new(
+                    "SESAME_TLS_KEY",
+                    "SESAME_TLS_CERT is set, so the private key file is required too",
+                ));
             }
             (None, Some(_)) => {
-                return Err(ConfigError::new("SESAME_TLS_CERT", "SESAME_TLS_KEY is set, so the certificate file is required too"));
+                return Err(ConfigError::new(
+                    "SESAME_TLS_CERT",
+                    "SESAME_TLS_KEY is set, so the certificate file is required too",
+                ));
             }
         };
         let trusted_proxies = parse_with(
@@ -444,16 +487,36 @@ impl Settings {
             Vec::new(),
             parse_cidrs,
         )?;
-        let inline_key = src.get("SESAME_KEY_ENCRYPTION_KEY", "keys.encryption_key", f.keys.encryption_key);
+        let inline_key = src.get(
+            "SESAME_KEY_ENCRYPTION_KEY",
+            "keys.encryption_key",
+            f.keys.encryption_key,
+        );
         let key_file = src.get(
             "SESAME_KEY_ENCRYPTION_KEY_FILE",
             "keys.encryption_key_file",
             f.keys.encryption_key_file,
         );
+        let key_cache_ttl = parse_with(
+            src.get(
+                "SESAME_KEY_CACHE_SECONDS",
+                "keys.cache_seconds",
+                f.keys.cache_seconds.map(|v| v.to_string()),
+            ),
+            Duration::from_secs(10),
+            |v| match v.parse::<u64>() {
+                Ok(n) if n <= 3600 => Ok(Duration::from_secs(n)),
+                _ => Err("expected a number of seconds from 0 to 3600".into()),
+            },
+        )?;
         let key_encryption_key = match (inline_key, key_file) {
             (Some(raw), None) => KeySource::Inline(parse_secret(raw, parse_key)?),
             (None, Some(raw)) => KeySource::File(parse_with(Some(raw), PathBuf::new(), |v| {
-                if v.trim().is_empty() { Err("must not be empty".into()) } else { Ok(PathBuf::from(v)) }
+                if v.trim().is_empty() {
+                    Err("must not be empty".into())
+                } else {
+                    Ok(PathBuf::from(v))
+                }
             })?),
             (None, None) => KeySource::Development(data_dir.join("key-encryption.key")),
             (Some(_), Some(_)) => {
@@ -467,11 +530,16 @@ impl Settings {
         Ok(Self {
             listen,
             base_url,
-            database: DatabaseSettings { url, pool_size, timeout },
+            database: DatabaseSettings {
+                url,
+                pool_size,
+                timeout,
+            },
             log: LogSettings { filter, format },
             tls,
             trusted_proxies,
             key_encryption_key,
+            key_cache_ttl,
             data_dir,
         })
     }
@@ -486,16 +554,35 @@ impl Settings {
         root.insert("data_dir".into(), s(self.data_dir.display().to_string()));
         root.insert(
             "trusted_proxies".into(),
-            Value::Array(self.trusted_proxies.iter().map(|n| s(n.to_string())).collect()),
+            Value::Array(
+                self.trusted_proxies
+                    .iter()
+                    .map(|n| s(n.to_string()))
+                    .collect(),
+            ),
         );
         let mut database = Table::new();
         database.insert("url".into(), s(self.database.url.to_string()));
-        database.insert("pool_size".into(), Value::Integer(self.database.pool_size.into()));
-        database.insert("timeout_seconds".into(), Value::Integer(self.database.timeout.as_secs() as i64));
+        database.insert(
+            "pool_size".into(),
+            Value::Integer(self.database.pool_size.into()),
+        );
+        database.insert(
+            "timeout_seconds".into(),
+            Value::Integer(self.database.timeout.as_secs() as i64),
+        );
         root.insert("database".into(), Value::Table(database));
         let mut log = Table::new();
         log.insert("filter".into(), s(self.log.filter.clone()));
-        log.insert("format".into(), s(if self.log.format == LogFormat::Json { "json" } else { "text" }.into()));
+        log.insert(
+            "format".into(),
+            s(if self.log.format == LogFormat::Json {
+                "json"
+            } else {
+                "text"
+            }
+            .into()),
+        );
         root.insert("log".into(), Value::Table(log));
         if let Some(tls) = &self.tls {
             let mut t = Table::new();
@@ -506,12 +593,21 @@ impl Settings {
         let mut keys = Table::new();
         match &self.key_encryption_key {
             KeySource::Inline(_) => keys.insert("encryption_key".into(), s("[redacted]".into())),
-            KeySource::File(p) => keys.insert("encryption_key_file".into(), s(p.display().to_string())),
+            KeySource::File(p) => {
+                keys.insert("encryption_key_file".into(), s(p.display().to_string()))
+            }
             KeySource::Development(p) => keys.insert(
                 "encryption_key_file".into(),
-                s(format!("{} (development key, generated if missing)", p.display())),
+                s(format!(
+                    "{} (development key, generated if missing)",
+                    p.display()
+                )),
             ),
         };
+        keys.insert(
+            "cache_seconds".into(),
+            Value::Integer(self.key_cache_ttl.as_secs() as i64),
+        );
         root.insert("keys".into(), Value::Table(keys));
         toml::to_string(&root).expect("a TOML table serializes")
     }
@@ -525,16 +621,18 @@ fn parse_cidrs(value: &str) -> Result<Vec<IpNet>, String> {
         .map(|item| {
             item.parse::<IpNet>()
                 .or_else(|_| item.parse::<std::net::IpAddr>().map(IpNet::from))
-                .map_err(|_| format!("'{item}' is not an IP address or CIDR block (e.g. 10.0.0.0/8)"))
+                .map_err(|_| {
+                    format!("'{item}' is not an IP address or CIDR block (e.g. 10.0.0.0/8)")
+                })
         })
         .collect()
 }
 
 /// A key-encryption key: base64 (standard alphabet) of exactly 32 random bytes.
 pub fn parse_key(value: &str) -> Result<Secret<[u8; 32]>, String> {
-    let bytes = BASE64
-        .decode(value.trim())
-        .map_err(|_| "not valid base64 (generate one with `openssl rand -base64 32`)".to_string())?;
+    let bytes = BASE64.decode(value.trim()).map_err(|_| {
+        "not valid base64 (generate one with `openssl rand -base64 32`)".to_string()
+    })?;
     let key: [u8; 32] = bytes
         .try_into()
         .map_err(|b: Vec<u8>| format!("must decode to 32 bytes, got {}", b.len()))?;
@@ -547,7 +645,10 @@ mod tests {
     use std::collections::HashMap;
 
     fn load(vars: &[(&str, &str)]) -> Result<Settings, ConfigError> {
-        let map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         Settings::from_sources(None, &move |name| map.get(name).cloned())
     }
 
@@ -556,7 +657,10 @@ mod tests {
         let s = load(&[]).unwrap();
         assert_eq!(s.listen.to_string(), "127.0.0.1:9090");
         assert_eq!(s.base_url.as_str(), "http://localhost:9090");
-        assert_eq!(s.database.url, DatabaseUrl::Sqlite(PathBuf::from("data/sesame.db")));
+        assert_eq!(
+            s.database.url,
+            DatabaseUrl::Sqlite(PathBuf::from("data/sesame.db"))
+        );
         assert_eq!(s.log.format, LogFormat::Text);
         assert!(s.tls.is_none());
         assert!(s.trusted_proxies.is_empty());
@@ -584,10 +688,16 @@ mod tests {
 
     #[test]
     fn database_password_never_appears_in_messages() {
-        let s = load(&[("DATABASE_URL", "postgres://app:s3cretpw@db.example:6543/sesame")]).unwrap();
+        let s = load(&[(
+            "DATABASE_URL",
+            "postgres://app:s3cretpw@db.example:6543/sesame",
+        )])
+        .unwrap();
         let shown = format!("{:?} {} {}", s, s.database.url, s.to_redacted_toml());
         assert!(!shown.contains("s3cretpw"), "{shown}");
-        let DatabaseUrl::Postgres(pg) = &s.database.url else { panic!("postgres expected") };
+        let DatabaseUrl::Postgres(pg) = &s.database.url else {
+            panic!("postgres expected")
+        };
         assert_eq!(pg.host, "db.example:6543");
         assert_eq!(pg.database, "sesame");
         assert!(pg.expose().contains("s3cretpw") && pg.expose().contains("connect_timeout=5"));
@@ -599,7 +709,10 @@ mod tests {
     #[test]
     fn sqlite_url_forms() {
         for v in ["sqlite://data/x.db", "sqlite:data/x.db", "data/x.db"] {
-            assert_eq!(DatabaseUrl::parse(v).unwrap(), DatabaseUrl::Sqlite(PathBuf::from("data/x.db")));
+            assert_eq!(
+                DatabaseUrl::parse(v).unwrap(),
+                DatabaseUrl::Sqlite(PathBuf::from("data/x.db"))
+            );
         }
         assert!(DatabaseUrl::parse("sqlite::memory:").is_err());
     }
@@ -632,7 +745,10 @@ mod tests {
 
         std::fs::write(&path, "[log]\nformat = \"yaml\"\n").unwrap();
         let err = Settings::from_sources(Some(&path), &|_| None).unwrap_err();
-        assert!(err.setting.contains("log.format") && err.setting.contains("sesame.toml"), "{err}");
+        assert!(
+            err.setting.contains("log.format") && err.setting.contains("sesame.toml"),
+            "{err}"
+        );
 
         std::fs::write(&path, "lisen = \"x\"\n").unwrap();
         let err = Settings::from_sources(Some(&path), &|_| None).unwrap_err();
@@ -641,10 +757,17 @@ mod tests {
 
     #[test]
     fn redacted_toml_is_valid_toml_without_secrets() {
-        let s = load(&[("SESAME_KEY_ENCRYPTION_KEY", "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=")]).unwrap();
+        let s = load(&[(
+            "SESAME_KEY_ENCRYPTION_KEY",
+            "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
+        )])
+        .unwrap();
         let text = s.to_redacted_toml();
         let parsed: toml::Value = toml::from_str(&text).unwrap();
-        assert_eq!(parsed["keys"]["encryption_key"].as_str(), Some("[redacted]"));
+        assert_eq!(
+            parsed["keys"]["encryption_key"].as_str(),
+            Some("[redacted]")
+        );
         assert!(!text.contains("AAECAwQF"));
     }
 }

@@ -58,30 +58,37 @@ pub fn seed(conn: &mut DbConn) -> Result<Option<Report>, StoreError> {
     if Organization::find_by_slug(conn, DEMO_ORG)?.is_some() {
         return Ok(None);
     }
-    let plan = Plan::parse(&provisioning_toml(), "demo").expect("the demo provisioning file is valid");
+    let plan =
+        Plan::parse(&provisioning_toml(), "demo").expect("the demo provisioning file is valid");
     plan.apply(conn).map(Some)
 }
 
 /// The banner printed at start: loud about being a demo, with everything needed to try it.
 pub fn banner(base_url: &str, created: bool) -> String {
     let issuer = format!("{base_url}/t/{DEMO_ORG}");
-    let what = if created { "created" } else { "already present" };
-    format!(
-        "\n\
-======================================================================\n\
-  DEMO MODE: for trying Sesame out only. Never use it in production:\n\
-  the credentials below are public.\n\
-======================================================================\n\
-  Demo data {what}:\n\
-    organization   {DEMO_ORG}        issuer {issuer}\n\
-    web app        client_id {DEMO_WEB_CLIENT_ID}, client_secret {DEMO_WEB_SECRET}\n\
-                   redirect_uri http://localhost:8080/callback\n\
-    SPA (public)   client_id {DEMO_SPA_CLIENT_ID}, PKCE, redirect_uri http://localhost:5173/callback\n\
-    user           {DEMO_USERNAME} / {DEMO_PASSWORD} (mobile +15555550100)\n\
-  Try:\n\
-    {issuer}/.well-known/openid-configuration\n\
-    {issuer}/jwks\n\
-    {base_url}/readyz\n\
-======================================================================\n"
-    )
+    let what = if created {
+        "created"
+    } else {
+        "already present"
+    };
+    let rule = "=".repeat(70);
+    [
+        String::new(),
+        rule.clone(),
+        "  DEMO MODE: for trying Sesame out only. Never use it in production:".into(),
+        "  the credentials below are public.".into(),
+        rule.clone(),
+        format!("  Demo data {what}:"),
+        format!("    organization   {DEMO_ORG}, issuer {issuer}"),
+        format!("    web app        client_id {DEMO_WEB_CLIENT_ID}, client_secret {DEMO_WEB_SECRET}"),
+        "                   redirect_uri http://localhost:8080/callback".into(),
+        format!("    SPA (public)   client_id {DEMO_SPA_CLIENT_ID}, PKCE, redirect_uri http://localhost:5173/callback"),
+        format!("    user           {DEMO_USERNAME} / {DEMO_PASSWORD} (mobile +15555550100)"),
+        "  Try:".into(),
+        format!("    {issuer}/.well-known/openid-configuration"),
+        format!("    {issuer}/jwks"),
+        format!("    {base_url}/readyz"),
+        rule,
+    ]
+    .join("\n")
 }

@@ -43,8 +43,15 @@ string_newtype!(
 
 impl OrgSlug {
     pub fn parse(value: &str) -> Result<Self, String> {
-        let ok_chars = value.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
-        if value.is_empty() || value.len() > 63 || !ok_chars || value.starts_with('-') || value.ends_with('-') {
+        let ok_chars = value
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        if value.is_empty()
+            || value.len() > 63
+            || !ok_chars
+            || value.starts_with('-')
+            || value.ends_with('-')
+        {
             return Err(format!(
                 "'{value}' is not a valid organization slug: use 1-63 lower-case letters, digits and \
                  hyphens, not starting or ending with a hyphen"
@@ -62,7 +69,9 @@ string_newtype!(
 
 impl ClientId {
     pub fn parse(value: &str) -> Result<Self, String> {
-        let ok = value.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b));
+        let ok = value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b));
         if value.is_empty() || value.len() > 128 || !ok {
             return Err(format!(
                 "'{value}' is not a valid client id: use 1-128 letters, digits, '-', '.', '_' or '~'"
@@ -81,7 +90,10 @@ string_newtype!(
 impl Username {
     pub fn parse(value: &str) -> Result<Self, String> {
         let v = value.trim().to_lowercase();
-        if v.is_empty() || v.chars().count() > 128 || v.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        if v.is_empty()
+            || v.chars().count() > 128
+            || v.chars().any(|c| c.is_control() || c.is_whitespace())
+        {
             return Err(format!(
                 "'{value}' is not a valid username: use 1-128 characters without spaces"
             ));
@@ -152,7 +164,8 @@ string_newtype!(
 
 impl RedirectUri {
     pub fn parse(value: &str) -> Result<Self, String> {
-        let url = Url::parse(value).map_err(|e| format!("'{value}' is not an absolute URI ({e})"))?;
+        let url =
+            Url::parse(value).map_err(|e| format!("'{value}' is not an absolute URI ({e})"))?;
         if url.fragment().is_some() {
             return Err(format!("'{value}' must not contain a fragment"));
         }
@@ -167,7 +180,9 @@ impl RedirectUri {
                 }
             }
             "javascript" | "data" | "file" | "vbscript" => {
-                return Err(format!("'{value}' uses a scheme that cannot be a redirect target"));
+                return Err(format!(
+                    "'{value}' uses a scheme that cannot be a redirect target"
+                ));
             }
             _ => {}
         }
@@ -195,7 +210,9 @@ impl ClientType {
         match value {
             "confidential" => Ok(Self::Confidential),
             "public" => Ok(Self::Public),
-            _ => Err(format!("'{value}' is not a client type: use `confidential` or `public`")),
+            _ => Err(format!(
+                "'{value}' is not a client type: use `confidential` or `public`"
+            )),
         }
     }
 }
@@ -225,9 +242,21 @@ mod tests {
 
     #[test]
     fn phone_numbers_are_e164() {
-        assert_eq!(PhoneNumber::parse("+1 (415) 555-0123").unwrap().as_str(), "+14155550123");
-        assert_eq!(PhoneNumber::parse("+14155550123").unwrap().masked(), "*******0123");
-        for bad in ["14155550123", "+0123456789", "+1415", "+1415555012345678", "+1415abc0123"] {
+        assert_eq!(
+            PhoneNumber::parse("+1 (415) 555-0123").unwrap().as_str(),
+            "+14155550123"
+        );
+        assert_eq!(
+            PhoneNumber::parse("+14155550123").unwrap().masked(),
+            "*******0123"
+        );
+        for bad in [
+            "14155550123",
+            "+0123456789",
+            "+1415",
+            "+1415555012345678",
+            "+1415abc0123",
+        ] {
             assert!(PhoneNumber::parse(bad).is_err(), "{bad}");
         }
     }
@@ -237,7 +266,12 @@ mod tests {
         assert!(RedirectUri::parse("https://app.example/cb").is_ok());
         assert!(RedirectUri::parse("http://localhost:8080/cb").is_ok());
         assert!(RedirectUri::parse("com.example.app:/cb").is_ok());
-        for bad in ["/relative", "https://app.example/cb#x", "http://app.example/cb", "javascript:alert(1)"] {
+        for bad in [
+            "/relative",
+            "https://app.example/cb#x",
+            "http://app.example/cb",
+            "javascript:alert(1)",
+        ] {
             assert!(RedirectUri::parse(bad).is_err(), "{bad}");
         }
     }
@@ -246,7 +280,10 @@ mod tests {
     fn usernames_and_emails_normalize() {
         assert_eq!(Username::parse(" Alice ").unwrap().as_str(), "alice");
         assert!(Username::parse("a b").is_err());
-        assert_eq!(Email::parse("Bob@Example.COM").unwrap().as_str(), "Bob@example.com");
+        assert_eq!(
+            Email::parse("Bob@Example.COM").unwrap().as_str(),
+            "Bob@example.com"
+        );
         for bad in ["bob", "bob@", "@x.com", "bob@localhost", "b ob@x.com"] {
             assert!(Email::parse(bad).is_err(), "{bad}");
         }

@@ -117,7 +117,8 @@ fn run(command: Command, settings: Settings) -> Result<(), Failure> {
     match command {
         Command::Serve { demo } => serve(settings, demo),
         Command::Migrate => {
-            let mut conn = sesame::store::ConnectionManager::new(settings.database.url.clone()).establish()?;
+            let mut conn =
+                sesame::store::ConnectionManager::new(settings.database.url.clone()).establish()?;
             let applied = run_migrations(&mut conn)?;
             if applied.is_empty() {
                 println!("database is up to date");
@@ -139,14 +140,23 @@ fn run(command: Command, settings: Settings) -> Result<(), Failure> {
             for entry in &report.updated {
                 println!("updated   {entry}");
             }
-            println!("unchanged {} entr{}", report.unchanged, if report.unchanged == 1 { "y" } else { "ies" });
+            println!(
+                "unchanged {} entr{}",
+                report.unchanged,
+                if report.unchanged == 1 { "y" } else { "ies" }
+            );
             for (entry, secret) in &report.generated_secrets {
-                println!("\nclient secret of {entry} (shown once, store it now):\n  {}", secret.expose());
+                println!(
+                    "\nclient secret of {entry} (shown once, store it now):\n  {}",
+                    secret.expose()
+                );
             }
             Ok(())
         }
         Command::Keys { command } => keys_command(command, settings),
-        Command::Config { command: ConfigCommand::Show } => {
+        Command::Config {
+            command: ConfigCommand::Show,
+        } => {
             print!("{}", settings.to_redacted_toml());
             Ok(())
         }
@@ -157,7 +167,11 @@ fn serve(settings: Settings, with_demo: bool) -> Result<(), Failure> {
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async move {
         let base_url = settings.base_url.to_string();
-        let scheme = if settings.tls.is_some() { "https" } else { "http" };
+        let scheme = if settings.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
         let listen = settings.listen;
         let app = Application::build(settings).await?;
         if with_demo {
@@ -165,7 +179,11 @@ fn serve(settings: Settings, with_demo: bool) -> Result<(), Failure> {
             let created = db.run(demo::seed).await?;
             println!("{}", demo::banner(&base_url, created.is_some()));
         }
-        tracing::info!("Sesame listening on {scheme}://{}:{} (public base URL {base_url})", listen.ip(), app.port());
+        tracing::info!(
+            "Sesame listening on {scheme}://{}:{} (public base URL {base_url})",
+            listen.ip(),
+            app.port()
+        );
         app.run_until_stopped().await?;
         Ok(())
     })
@@ -189,7 +207,10 @@ fn kek(settings: &Settings) -> Result<Kek, Failure> {
 fn print_keys(conn: &mut DbConn, org: &Organization) -> Result<(), Failure> {
     println!("{:<44} {:<6} {:<10} created", "kid", "alg", "state");
     for k in SigningKeyRow::list_all(conn, org.id)? {
-        println!("{:<44} {:<6} {:<10} {}", k.kid, k.alg, k.state, k.created_at);
+        println!(
+            "{:<44} {:<6} {:<10} {}",
+            k.kid, k.alg, k.state, k.created_at
+        );
     }
     Ok(())
 }
@@ -219,7 +240,10 @@ fn keys_command(command: KeysCommand, settings: Settings) -> Result<(), Failure>
             let mut conn = db.get()?;
             if !SigningKeyRow::retire(&mut conn, org.id, &kid)? {
                 return Err(Failure(
-                    format!("no published key '{kid}' in {} (an active key cannot be retired: rotate first)", org.slug),
+                    format!(
+                        "no published key '{kid}' in {} (an active key cannot be retired: rotate first)",
+                        org.slug
+                    ),
                     1,
                 ));
             }

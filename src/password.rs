@@ -5,7 +5,9 @@
 
 use std::sync::Arc;
 
-use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier, SaltString, rand_core::OsRng};
+use argon2::password_hash::{
+    PasswordHash, PasswordHasher as _, PasswordVerifier, SaltString, rand_core::OsRng,
+};
 use argon2::{Algorithm, Argon2, Params, Version};
 use tokio::sync::Semaphore;
 
@@ -29,7 +31,11 @@ pub fn hash(password: &Secret<String>) -> String {
 /// Blocking; constant-time comparison inside argon2.
 pub fn verify(phc: &str, password: &Secret<String>) -> bool {
     PasswordHash::new(phc)
-        .map(|h| argon2().verify_password(password.expose().as_bytes(), &h).is_ok())
+        .map(|h| {
+            argon2()
+                .verify_password(password.expose().as_bytes(), &h)
+                .is_ok()
+        })
         .unwrap_or(false)
 }
 
@@ -38,7 +44,9 @@ pub fn validate_phc(phc: &str) -> Result<(), String> {
     let parsed = PasswordHash::new(phc).map_err(|e| format!("not a PHC hash string ({e})"))?;
     match parsed.algorithm.as_str() {
         "argon2id" | "argon2i" | "argon2d" => Ok(()),
-        other => Err(format!("unsupported hash algorithm '{other}': Sesame verifies argon2 hashes")),
+        other => Err(format!(
+            "unsupported hash algorithm '{other}': Sesame verifies argon2 hashes"
+        )),
     }
 }
 
@@ -61,13 +69,25 @@ impl Hasher {
     }
 
     pub async fn verify(&self, phc: String, password: Secret<String>) -> bool {
-        let _permit = self.permits.acquire().await.expect("semaphore never closes");
-        tokio::task::spawn_blocking(move || verify(&phc, &password)).await.unwrap_or(false)
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .expect("semaphore never closes");
+        tokio::task::spawn_blocking(move || verify(&phc, &password))
+            .await
+            .unwrap_or(false)
     }
 
     pub async fn hash(&self, password: Secret<String>) -> Option<String> {
-        let _permit = self.permits.acquire().await.expect("semaphore never closes");
-        tokio::task::spawn_blocking(move || hash(&password)).await.ok()
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .expect("semaphore never closes");
+        tokio::task::spawn_blocking(move || hash(&password))
+            .await
+            .ok()
     }
 }
 
@@ -95,7 +115,10 @@ mod tests {
         let h = hasher.clone();
         let task = tokio::spawn(async move { h.hash(Secret::new("x".to_string())).await });
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        assert!(!task.is_finished(), "a second hash started while the limit was reached");
+        assert!(
+            !task.is_finished(),
+            "a second hash started while the limit was reached"
+        );
         drop(held);
         let phc = task.await.unwrap().unwrap();
         assert!(hasher.verify(phc, Secret::new("x".to_string())).await);

@@ -6,7 +6,9 @@ use std::fmt;
 
 use serde::Deserialize;
 
-use crate::domain::{ClientId, ClientType, Email, GrantType, OrgSlug, PhoneNumber, RedirectUri, Username};
+use crate::domain::{
+    ClientId, ClientType, Email, GrantType, OrgSlug, PhoneNumber, RedirectUri, Username,
+};
 use crate::password;
 use crate::secret::{Secret, random_token, sha256_hex};
 use crate::store::applications::{Application, TokenLifetimes};
@@ -157,7 +159,9 @@ struct Errors(Vec<String>);
 
 impl Errors {
     fn check<T>(&mut self, at: &str, field: &str, result: Result<T, String>) -> Option<T> {
-        result.map_err(|e| self.0.push(format!("{at}.{field}: {e}"))).ok()
+        result
+            .map_err(|e| self.0.push(format!("{at}.{field}: {e}")))
+            .ok()
     }
 
     fn fail(&mut self, at: &str, field: &str, message: impl Into<String>) {
@@ -165,12 +169,23 @@ impl Errors {
     }
 }
 
-fn lifetime(errors: &mut Errors, at: &str, field: &str, value: Option<i64>, default: i64, max: i64) -> i64 {
+fn lifetime(
+    errors: &mut Errors,
+    at: &str,
+    field: &str,
+    value: Option<i64>,
+    default: i64,
+    max: i64,
+) -> i64 {
     match value {
         None => default,
         Some(v) if (30..=max).contains(&v) => v,
         Some(v) => {
-            errors.fail(at, field, format!("{v} is out of range: use 30 to {max} seconds"));
+            errors.fail(
+                at,
+                field,
+                format!("{v} is out of range: use 30 to {max} seconds"),
+            );
             default
         }
     }
@@ -179,7 +194,8 @@ fn lifetime(errors: &mut Errors, at: &str, field: &str, value: Option<i64>, defa
 impl Plan {
     /// Parses and validates a whole file; `source` names it in messages.
     pub fn parse(text: &str, source: &str) -> Result<Self, ImportErrors> {
-        let doc: FileDoc = toml::from_str(text).map_err(|e| ImportErrors(vec![format!("{source}: {e}")]))?;
+        let doc: FileDoc =
+            toml::from_str(text).map_err(|e| ImportErrors(vec![format!("{source}: {e}")]))?;
         let mut errors = Errors(Vec::new());
         let mut orgs = Vec::new();
         let mut seen_slugs = std::collections::HashSet::new();
@@ -196,10 +212,19 @@ impl Plan {
             let apps = validate_apps(&mut errors, &at, org.applications);
             let users = validate_users(&mut errors, &at, org.users);
             if let Some(slug) = slug {
-                orgs.push(OrgPlan { slug, display_name, apps, users });
+                orgs.push(OrgPlan {
+                    slug,
+                    display_name,
+                    apps,
+                    users,
+                });
             }
         }
-        if errors.0.is_empty() { Ok(Self { orgs }) } else { Err(ImportErrors(errors.0)) }
+        if errors.0.is_empty() {
+            Ok(Self { orgs })
+        } else {
+            Err(ImportErrors(errors.0))
+        }
     }
 
     /// Applies the plan in one transaction.
@@ -241,15 +266,25 @@ fn validate_apps(errors: &mut Errors, org_at: &str, apps: Vec<FileApp>) -> Vec<A
             .redirect_uris
             .iter()
             .enumerate()
-            .filter_map(|(k, u)| errors.check(&at, &format!("redirect_uris[{k}]"), RedirectUri::parse(u)))
+            .filter_map(|(k, u)| {
+                errors.check(&at, &format!("redirect_uris[{k}]"), RedirectUri::parse(u))
+            })
             .collect();
         let post_logout_redirect_uris: Vec<RedirectUri> = app
             .post_logout_redirect_uris
             .iter()
             .enumerate()
-            .filter_map(|(k, u)| errors.check(&at, &format!("post_logout_redirect_uris[{k}]"), RedirectUri::parse(u)))
+            .filter_map(|(k, u)| {
+                errors.check(
+                    &at,
+                    &format!("post_logout_redirect_uris[{k}]"),
+                    RedirectUri::parse(u),
+                )
+            })
             .collect();
-        let grant_names = app.grant_types.unwrap_or_else(|| vec!["authorization_code".into(), "refresh_token".into()]);
+        let grant_names = app
+            .grant_types
+            .unwrap_or_else(|| vec!["authorization_code".into(), "refresh_token".into()]);
         let mut grant_types = Vec::new();
         for (k, g) in grant_names.iter().enumerate() {
             let parsed = serde_json::from_value::<GrantType>(serde_json::Value::String(g.clone())).map_err(|_| {
@@ -262,17 +297,51 @@ fn validate_apps(errors: &mut Errors, org_at: &str, apps: Vec<FileApp>) -> Vec<A
             }
         }
         grant_types.sort();
-        if grant_types.contains(&GrantType::AuthorizationCode) && redirect_uris.is_empty() && app.redirect_uris.is_empty() {
-            errors.fail(&at, "redirect_uris", "at least one is required for the authorization_code grant");
+        if grant_types.contains(&GrantType::AuthorizationCode)
+            && redirect_uris.is_empty()
+            && app.redirect_uris.is_empty()
+        {
+            errors.fail(
+                &at,
+                "redirect_uris",
+                "at least one is required for the authorization_code grant",
+            );
         }
-        if client_type == Some(ClientType::Public) && grant_types.contains(&GrantType::ClientCredentials) {
-            errors.fail(&at, "grant_types", "a public application cannot use client_credentials");
+        if client_type == Some(ClientType::Public)
+            && grant_types.contains(&GrantType::ClientCredentials)
+        {
+            errors.fail(
+                &at,
+                "grant_types",
+                "a public application cannot use client_credentials",
+            );
         }
         let d = TokenLifetimes::default();
         let lifetimes = TokenLifetimes {
-            access_token: lifetime(errors, &at, "access_token_lifetime", app.access_token_lifetime, d.access_token, 86_400),
-            id_token: lifetime(errors, &at, "id_token_lifetime", app.id_token_lifetime, d.id_token, 86_400),
-            refresh_token: lifetime(errors, &at, "refresh_token_lifetime", app.refresh_token_lifetime, d.refresh_token, 31_536_000),
+            access_token: lifetime(
+                errors,
+                &at,
+                "access_token_lifetime",
+                app.access_token_lifetime,
+                d.access_token,
+                86_400,
+            ),
+            id_token: lifetime(
+                errors,
+                &at,
+                "id_token_lifetime",
+                app.id_token_lifetime,
+                d.id_token,
+                86_400,
+            ),
+            refresh_token: lifetime(
+                errors,
+                &at,
+                "refresh_token_lifetime",
+                app.refresh_token_lifetime,
+                d.refresh_token,
+                31_536_000,
+            ),
         };
         if let (Some(client_id), Some(client_type)) = (client_id, client_type) {
             out.push(AppPlan {
@@ -303,11 +372,19 @@ fn validate_users(errors: &mut Errors, org_at: &str, users: Vec<FileUser>) -> Ve
         }
         let password = match (user.password, user.password_hash) {
             (Some(_), Some(_)) => {
-                errors.fail(&at, "password", "give either password or password_hash, not both");
+                errors.fail(
+                    &at,
+                    "password",
+                    "give either password or password_hash, not both",
+                );
                 PasswordPlan::Keep
             }
             (Some(p), None) if p.chars().count() < MIN_PASSWORD_LEN => {
-                errors.fail(&at, "password", format!("too short: at least {MIN_PASSWORD_LEN} characters"));
+                errors.fail(
+                    &at,
+                    "password",
+                    format!("too short: at least {MIN_PASSWORD_LEN} characters"),
+                );
                 PasswordPlan::Keep
             }
             (Some(p), None) => PasswordPlan::Clear(Secret::new(p)),
@@ -320,7 +397,10 @@ fn validate_users(errors: &mut Errors, org_at: &str, users: Vec<FileUser>) -> Ve
             },
             (None, None) => PasswordPlan::Keep,
         };
-        let email = user.email.as_deref().and_then(|e| errors.check(&at, "email", Email::parse(e)));
+        let email = user
+            .email
+            .as_deref()
+            .and_then(|e| errors.check(&at, "email", Email::parse(e)));
         let phone_number = user
             .phone_number
             .as_deref()
@@ -373,13 +453,20 @@ fn apply_org(conn: &mut DbConn, plan: &OrgPlan, report: &mut Report) -> Result<(
     Ok(())
 }
 
-fn apply_app(conn: &mut DbConn, org: &Organization, plan: &AppPlan, report: &mut Report) -> Result<(), StoreError> {
+fn apply_app(
+    conn: &mut DbConn,
+    org: &Organization,
+    plan: &AppPlan,
+    report: &mut Report,
+) -> Result<(), StoreError> {
     let entry = format!("application {}/{}", org.slug, plan.client_id);
     let existing = Application::find(conn, org.id, plan.client_id.as_str())?;
     let secret_hash = match (plan.client_type, &plan.secret, &existing) {
         (ClientType::Public, _, _) => None,
         (ClientType::Confidential, Some(secret), _) => Some(sha256_hex(secret.expose())),
-        (ClientType::Confidential, None, Some(old)) if old.secret_hash.is_some() => old.secret_hash.clone(),
+        (ClientType::Confidential, None, Some(old)) if old.secret_hash.is_some() => {
+            old.secret_hash.clone()
+        }
         (ClientType::Confidential, None, _) => {
             let secret = random_token(32);
             let hash = sha256_hex(secret.expose());
@@ -389,7 +476,9 @@ fn apply_app(conn: &mut DbConn, org: &Organization, plan: &AppPlan, report: &mut
     };
     let t = now();
     let mut app = Application {
-        id: existing.as_ref().map_or_else(|| uuid::Uuid::new_v4().to_string(), |a| a.id.clone()),
+        id: existing
+            .as_ref()
+            .map_or_else(|| uuid::Uuid::new_v4().to_string(), |a| a.id.clone()),
         organization_id: org.id,
         client_id: plan.client_id.clone(),
         name: plan.name.clone(),
@@ -423,7 +512,12 @@ fn apply_app(conn: &mut DbConn, org: &Organization, plan: &AppPlan, report: &mut
     Ok(())
 }
 
-fn apply_user(conn: &mut DbConn, org: &Organization, plan: &UserPlan, report: &mut Report) -> Result<(), StoreError> {
+fn apply_user(
+    conn: &mut DbConn,
+    org: &Organization,
+    plan: &UserPlan,
+    report: &mut Report,
+) -> Result<(), StoreError> {
     let entry = format!("user {}/{}", org.slug, plan.username);
     let existing = User::find_by_username(conn, org.id, &plan.username)?;
     let old_hash = existing.as_ref().and_then(|u| u.password_hash.clone());
@@ -438,7 +532,9 @@ fn apply_user(conn: &mut DbConn, org: &Organization, plan: &UserPlan, report: &m
     };
     let t = now();
     let mut user = User {
-        id: existing.as_ref().map_or_else(User::new_id, |u| u.id.clone()),
+        id: existing
+            .as_ref()
+            .map_or_else(User::new_id, |u| u.id.clone()),
         organization_id: org.id,
         username: plan.username.clone(),
         email: plan.email.clone(),
@@ -492,16 +588,29 @@ password_hash = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHQ$aGFzaA"
 "#;
         let errors = Plan::parse(text, "test.toml").unwrap_err().0;
         let has = |needle: &str| errors.iter().any(|e| e.contains(needle));
-        assert!(has("organizations[0] (acme).applications[0] (web).client_secret: too short"), "{errors:#?}");
-        assert!(has("applications[0] (web).redirect_uris[1]: 'http://evil.example/cb'"), "{errors:#?}");
+        assert!(
+            has("organizations[0] (acme).applications[0] (web).client_secret: too short"),
+            "{errors:#?}"
+        );
+        assert!(
+            has("applications[0] (web).redirect_uris[1]: 'http://evil.example/cb'"),
+            "{errors:#?}"
+        );
         assert!(has("users[0] (bob).phone_number"), "{errors:#?}");
         assert!(has("users[0] (bob).password: give either"), "{errors:#?}");
     }
 
     #[test]
     fn unknown_keys_and_bad_types_are_reported_with_the_file_name() {
-        let errors = Plan::parse("[[organizations]]\nslug = \"a\"\ncolour = \"red\"\n", "x.toml").unwrap_err();
-        assert!(errors.to_string().contains("x.toml") && errors.to_string().contains("colour"), "{errors}");
+        let errors = Plan::parse(
+            "[[organizations]]\nslug = \"a\"\ncolour = \"red\"\n",
+            "x.toml",
+        )
+        .unwrap_err();
+        assert!(
+            errors.to_string().contains("x.toml") && errors.to_string().contains("colour"),
+            "{errors}"
+        );
     }
 
     #[test]
@@ -518,6 +627,8 @@ redirect_uris = ["https://spa.example/cb"]
 "#;
         let errors = Plan::parse(text, "t").unwrap_err().0;
         assert!(errors.iter().any(|e| e.ends_with("client_secret: a public application has no secret; remove it or use type = \"confidential\"")));
-        assert!(errors.iter().any(|e| e.contains("grant_types: a public application cannot use client_credentials")));
+        assert!(errors.iter().any(|e| {
+            e.contains("grant_types: a public application cannot use client_credentials")
+        }));
     }
 }

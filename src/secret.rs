@@ -41,6 +41,27 @@ impl<T: AsRef<[u8]>> PartialEq for Secret<T> {
 
 impl<T: AsRef<[u8]>> Eq for Secret<T> {}
 
+/// Lower-case hex SHA-256: how high-entropy secrets (client secrets, codes, tokens) are stored.
+/// They carry 256 bits of entropy, so a fast digest cannot be reversed and keeps checks cheap.
+pub fn sha256_hex(value: &str) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(value.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// A new random secret: `bytes` bytes from the OS CSPRNG, base64url without padding.
+pub fn random_token(bytes: usize) -> Secret<String> {
+    use base64::Engine;
+    use rand::TryRngCore;
+    let mut buf = vec![0u8; bytes];
+    rand::rngs::OsRng
+        .try_fill_bytes(&mut buf)
+        .expect("the OS random source works");
+    Secret::new(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(buf))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -59,20 +80,15 @@ mod tests {
         assert_ne!(Secret::new(b"abc".to_vec()), Secret::new(b"abd".to_vec()));
         assert_ne!(Secret::new(b"abc".to_vec()), Secret::new(b"abcd".to_vec()));
     }
-}
 
-/// Lower-case hex SHA-256: how high-entropy secrets (client secrets, codes, tokens) are stored.
-/// They carry 256 bits of entropy, so a fast digest cannot be reversed and keeps checks cheap.
-pub fn sha256_hex(value: &str) -> String {
-    use sha2::{Digest, Sha256};
-    Sha256::digest(value.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// A new random secret: `bytes` bytes from the OS CSPRNG, base64url without padding.
-pub fn random_token(bytes: usize) -> Secret<String> {
-    use base64::Engine;
-    use rand::TryRngCore;
-    let mut buf = vec![0u8; bytes];
-    rand::rngs::OsRng.try_fill_bytes(&mut buf).expect("the OS random source works");
-    Secret::new(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(buf))
+    #[test]
+    fn digests_and_tokens() {
+        assert_eq!(
+            sha256_hex("abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+        let (a, b) = (random_token(32), random_token(32));
+        assert_eq!(a.expose().len(), 43);
+        assert_ne!(a, b);
+    }
 }

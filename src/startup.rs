@@ -20,7 +20,10 @@ pub enum StartError {
     #[error(transparent)]
     Database(#[from] OpenError),
     #[error("cannot listen on {addr}: {source}")]
-    Listen { addr: String, source: std::io::Error },
+    Listen {
+        addr: String,
+        source: std::io::Error,
+    },
     #[error("TLS: {0}")]
     Tls(String),
 }
@@ -34,7 +37,9 @@ pub struct Application {
 
 impl std::fmt::Debug for Application {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Application").field("port", &self.port).finish_non_exhaustive()
+        f.debug_struct("Application")
+            .field("port", &self.port)
+            .finish_non_exhaustive()
     }
 }
 
@@ -42,6 +47,16 @@ impl Application {
     /// Opens the database (running migrations), loads the key-encryption key and binds the
     /// listener. `SESAME_LISTEN` with port 0 picks a free port: see [`Application::port`].
     pub async fn build(settings: Settings) -> Result<Self, StartError> {
+        let listener = TcpListener::bind(settings.listen).map_err(|source| StartError::Listen {
+            addr: settings.listen.to_string(),
+            source,
+        })?;
+        Self::build_on(settings, listener).await
+    }
+
+    /// Like [`Application::build`] on a listener bound by the caller (tests bind port 0 first so
+    /// they can put the real port in the base URL).
+    pub async fn build_on(settings: Settings, listener: TcpListener) -> Result<Self, StartError> {
         let (kek, warning) = Kek::resolve(&settings.key_encryption_key)?;
         if let Some(warning) = warning {
             tracing::warn!("{warning}");
@@ -52,16 +67,16 @@ impl Application {
             .map_err(|e| OpenError::Migrate(e.to_string()))??;
         tracing::info!(database = %settings.database.url, "database ready");
 
-        let listener = TcpListener::bind(settings.listen).map_err(|source| StartError::Listen {
-            addr: settings.listen.to_string(),
-            source,
-        })?;
-        let port = listener.local_addr().map_err(|source| StartError::Listen {
-            addr: settings.listen.to_string(),
-            source,
-        })?.port();
+        let port = listener
+            .local_addr()
+            .map_err(|source| StartError::Listen {
+                addr: settings.listen.to_string(),
+                source,
+            })?
+            .port();
         let tls = settings.tls.as_ref().map(load_tls).transpose()?;
-        let state = web::Data::new(AppState::new(settings, db, KeyStore::new(kek)));
+        let keys = KeyStore::new(kek, settings.key_cache_ttl);
+        let state = web::Data::new(AppState::new(settings, db, keys));
 
         let app_state = state.clone();
         let server = HttpServer::new(move || {
@@ -75,9 +90,16 @@ impl Application {
             Some(config) => server.listen_rustls_0_23(listener, config),
             None => server.listen(listener),
         }
-        .map_err(|source| StartError::Listen { addr: format!("port {port}"), source })?
+        .map_err(|source| StartError::Listen {
+            addr: format!("port {port}"),
+            source,
+        })?
         .run();
-        Ok(Self { port, state, server })
+        Ok(Self {
+            port,
+            state,
+            server,
+        })
     }
 
     pub fn port(&self) -> u16 {
@@ -105,11 +127,19 @@ fn load_tls(tls: &TlsSettings) -> Result<rustls::ServerConfig, StartError> {
         .collect::<Result<_, _>>()
         .map_err(|e| StartError::Tls(format!("{}: {e}", tls.cert.display())))?;
     if certs.is_empty() {
-        return Err(StartError::Tls(format!("{}: no PEM certificate found (SESAME_TLS_CERT)", tls.cert.display())));
+        return Err(StartError::Tls(format!(
+            "{}: no PEM certificate found (SESAME_TLS_CERT)",
+            tls.cert.display()
+        )));
     }
     let key: PrivateKeyDer<'static> = rustls_pemfile::private_key(&mut open(&tls.key)?)
         .map_err(|e| StartError::Tls(format!("{}: {e}", tls.key.display())))?
-        .ok_or_else(|| StartError::Tls(format!("{}: no PEM private key found (SESAME_TLS_KEY)", tls.key.display())))?;
+        .ok_or_else(|| {
+            StartError::Tls(format!(
+                "{}: no PEM private key found (SESAME_TLS_KEY)",
+                tls.key.display()
+            ))
+        })?;
     rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
         .with_safe_default_protocol_versions()
         .map_err(|e| StartError::Tls(e.to_string()))?

@@ -17,7 +17,9 @@ pub fn client_ip(peer: Option<IpAddr>, headers: &HeaderMap, trusted: &[IpNet]) -
     }
     let mut hops: Vec<IpAddr> = Vec::new();
     for value in headers.get_all("x-forwarded-for") {
-        let Ok(text) = value.to_str() else { return Some(peer) };
+        let Ok(text) = value.to_str() else {
+            return Some(peer);
+        };
         for item in text.split(',') {
             match item.trim().parse::<IpAddr>() {
                 Ok(ip) => hops.push(ip),
@@ -52,14 +54,21 @@ mod tests {
     fn headers(xff: &[&str]) -> HeaderMap {
         let mut h = HeaderMap::new();
         for v in xff {
-            h.append(HeaderName::from_static("x-forwarded-for"), HeaderValue::from_str(v).unwrap());
+            h.append(
+                HeaderName::from_static("x-forwarded-for"),
+                HeaderValue::from_str(v).unwrap(),
+            );
         }
         h
     }
 
     #[test]
     fn untrusted_peer_header_is_ignored() {
-        let ip = client_ip(Some("203.0.113.9".parse().unwrap()), &headers(&["1.2.3.4"]), &["10.0.0.0/8".parse().unwrap()]);
+        let ip = client_ip(
+            Some("203.0.113.9".parse().unwrap()),
+            &headers(&["1.2.3.4"]),
+            &["10.0.0.0/8".parse().unwrap()],
+        );
         assert_eq!(ip, Some("203.0.113.9".parse().unwrap()));
     }
 
@@ -68,10 +77,23 @@ mod tests {
         let trusted: Vec<IpNet> = vec!["10.0.0.0/8".parse().unwrap()];
         // The client forged the first entry; the proxies appended the real one and themselves.
         let h = headers(&["6.6.6.6, 198.51.100.7", "10.0.0.2"]);
-        assert_eq!(client_ip(Some("10.0.0.1".parse().unwrap()), &h, &trusted), Some("198.51.100.7".parse().unwrap()));
+        assert_eq!(
+            client_ip(Some("10.0.0.1".parse().unwrap()), &h, &trusted),
+            Some("198.51.100.7".parse().unwrap())
+        );
         // No header from a trusted peer: the peer itself.
-        assert_eq!(client_ip(Some("10.0.0.1".parse().unwrap()), &headers(&[]), &trusted), Some("10.0.0.1".parse().unwrap()));
+        assert_eq!(
+            client_ip(Some("10.0.0.1".parse().unwrap()), &headers(&[]), &trusted),
+            Some("10.0.0.1".parse().unwrap())
+        );
         // A malformed entry: fall back to the peer.
-        assert_eq!(client_ip(Some("10.0.0.1".parse().unwrap()), &headers(&["junk"]), &trusted), Some("10.0.0.1".parse().unwrap()));
+        assert_eq!(
+            client_ip(
+                Some("10.0.0.1".parse().unwrap()),
+                &headers(&["junk"]),
+                &trusted
+            ),
+            Some("10.0.0.1".parse().unwrap())
+        );
     }
 }

@@ -6,7 +6,10 @@ use actix_web::{HttpResponse, get, web};
 use super::{AppState, error::ApiError};
 
 #[get("/t/{org}/.well-known/openid-configuration")]
-pub async fn openid_configuration(state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+pub async fn openid_configuration(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
     let org = state.organization(&path).await?;
     Ok(HttpResponse::Ok()
         .content_type("application/json")
@@ -16,7 +19,10 @@ pub async fn openid_configuration(state: web::Data<AppState>, path: web::Path<St
 }
 
 #[get("/t/{org}/jwks")]
-pub async fn jwks(state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+pub async fn jwks(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
     let org = state.organization(&path).await?;
     let keys = state.keys.get(&state.db, org.org.id).await?;
     Ok(HttpResponse::Ok()

@@ -64,9 +64,17 @@ impl AppState {
             .await?
             .ok_or_else(unknown)?;
         let issuer = self.settings.base_url.issuer(&org.slug);
-        let discovery = serde_json::to_vec(&oidc::discovery::document(&issuer)).expect("discovery serializes");
-        let entry = Arc::new(OrgEntry { org, issuer, discovery });
-        self.orgs.write().expect("org cache lock").insert(key, entry.clone());
+        let discovery =
+            serde_json::to_vec(&oidc::discovery::document(&issuer)).expect("discovery serializes");
+        let entry = Arc::new(OrgEntry {
+            org,
+            issuer,
+            discovery,
+        });
+        self.orgs
+            .write()
+            .expect("org cache lock")
+            .insert(key, entry.clone());
         Ok(entry)
     }
 }
@@ -96,8 +104,14 @@ impl RootSpanBuilder for SesameRootSpan {
             .app_data::<web::Data<AppState>>()
             .map(|s| s.settings.trusted_proxies.clone())
             .unwrap_or_default();
-        let ip = client_ip::of_service_request(request, &trusted).map(|ip| ip.to_string()).unwrap_or_default();
-        let request_id = request.extensions().get::<RequestId>().map(|id| id.to_string()).unwrap_or_default();
+        let ip = client_ip::of_service_request(request, &trusted)
+            .map(|ip| ip.to_string())
+            .unwrap_or_default();
+        let request_id = request
+            .extensions()
+            .get::<RequestId>()
+            .map(|id| id.to_string())
+            .unwrap_or_default();
         let empty = tracing::field::Empty;
         tracing::info_span!(
             "HTTP request",
@@ -128,7 +142,10 @@ pub async fn request_id_header(
     if let Some(id) = id
         && let Ok(value) = actix_web::http::header::HeaderValue::from_str(&id.to_string())
     {
-        res.headers_mut().insert(actix_web::http::header::HeaderName::from_static("x-request-id"), value);
+        res.headers_mut().insert(
+            actix_web::http::header::HeaderName::from_static("x-request-id"),
+            value,
+        );
     }
     Ok(res)
 }

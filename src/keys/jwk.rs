@@ -37,7 +37,9 @@ impl Alg {
         Self::ALL
             .into_iter()
             .find(|a| a.as_str() == value)
-            .ok_or_else(|| format!("'{value}' is not a signing algorithm: use RS256, ES256 or EdDSA"))
+            .ok_or_else(|| {
+                format!("'{value}' is not a signing algorithm: use RS256, ES256 or EdDSA")
+            })
     }
 
     /// A fresh private key: RSA 2048, P-256 or Ed25519.
@@ -65,14 +67,19 @@ pub enum KeyError {
     Crypto(#[from] openssl::error::ErrorStack),
     #[error("key does not match its algorithm {0}")]
     WrongKeyType(Alg),
-    #[error("cannot decrypt a stored signing key: wrong key-encryption key, or the row was altered")]
+    #[error(
+        "cannot decrypt a stored signing key: wrong key-encryption key, or the row was altered"
+    )]
     Decrypt,
     #[error("stored signing key is malformed: {0}")]
     Malformed(String),
 }
 
 /// The public JWK's required members, in the lexicographic order RFC 7638 hashes them.
-fn required_members(key: &PKey<Private>, alg: Alg) -> Result<Vec<(&'static str, String)>, KeyError> {
+fn required_members(
+    key: &PKey<Private>,
+    alg: Alg,
+) -> Result<Vec<(&'static str, String)>, KeyError> {
     Ok(match alg {
         Alg::RS256 => {
             let rsa = key.rsa().map_err(|_| KeyError::WrongKeyType(alg))?;
@@ -86,7 +93,8 @@ fn required_members(key: &PKey<Private>, alg: Alg) -> Result<Vec<(&'static str, 
             let ec = key.ec_key().map_err(|_| KeyError::WrongKeyType(alg))?;
             let mut ctx = BigNumContext::new()?;
             let (mut x, mut y) = (openssl::bn::BigNum::new()?, openssl::bn::BigNum::new()?);
-            ec.public_key().affine_coordinates(ec.group(), &mut x, &mut y, &mut ctx)?;
+            ec.public_key()
+                .affine_coordinates(ec.group(), &mut x, &mut y, &mut ctx)?;
             vec![
                 ("crv", "P-256".into()),
                 ("kty", "EC".into()),
@@ -143,7 +151,10 @@ pub struct Signer {
 
 impl fmt::Debug for Signer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Signer").field("kid", &self.kid).field("alg", &self.alg).finish_non_exhaustive()
+        f.debug_struct("Signer")
+            .field("kid", &self.kid)
+            .field("alg", &self.alg)
+            .finish_non_exhaustive()
     }
 }
 
@@ -156,7 +167,11 @@ impl Signer {
     /// Signs `payload` as a compact JWS with header `{"alg","kid","typ"}`.
     pub fn sign_compact(&self, typ: &str, payload: &[u8]) -> Result<String, KeyError> {
         let header = json!({ "alg": self.alg.as_str(), "kid": self.kid, "typ": typ });
-        let signing_input = format!("{}.{}", B64URL.encode(header.to_string()), B64URL.encode(payload));
+        let signing_input = format!(
+            "{}.{}",
+            B64URL.encode(header.to_string()),
+            B64URL.encode(payload)
+        );
         let signature = self.sign_raw(signing_input.as_bytes())?;
         Ok(format!("{signing_input}.{}", B64URL.encode(signature)))
     }
@@ -233,12 +248,18 @@ pub(crate) mod tests {
             "ES256" => {
                 let r = BigNum::from_slice(&sig[..32]).ok()?;
                 let s = BigNum::from_slice(&sig[32..]).ok()?;
-                let der = EcdsaSig::from_private_components(r, s).ok()?.to_der().ok()?;
+                let der = EcdsaSig::from_private_components(r, s)
+                    .ok()?
+                    .to_der()
+                    .ok()?;
                 let mut v = Verifier::new(MessageDigest::sha256(), &key).ok()?;
                 v.update(input.as_bytes()).ok()?;
                 v.verify(&der).ok()?
             }
-            "EdDSA" => Verifier::new_without_digest(&key).ok()?.verify_oneshot(&sig, input.as_bytes()).ok()?,
+            "EdDSA" => Verifier::new_without_digest(&key)
+                .ok()?
+                .verify_oneshot(&sig, input.as_bytes())
+                .ok()?,
             _ => false,
         };
         ok.then(|| B64URL.decode(input.split('.').nth(1).unwrap()).unwrap())
@@ -248,8 +269,15 @@ pub(crate) mod tests {
     fn rfc7638_example_thumbprint() {
         // The RSA key of RFC 7638 §3.1 and its published thumbprint.
         let n = "0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECPebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw";
-        let members = [("e", "AQAB".to_string()), ("kty", "RSA".to_string()), ("n", n.to_string())];
-        assert_eq!(thumbprint_of(&members), "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs");
+        let members = [
+            ("e", "AQAB".to_string()),
+            ("kty", "RSA".to_string()),
+            ("n", n.to_string()),
+        ];
+        assert_eq!(
+            thumbprint_of(&members),
+            "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs"
+        );
     }
 
     #[test]
@@ -261,9 +289,16 @@ pub(crate) mod tests {
             assert_eq!(jwk["kid"], json!(signer.kid));
             assert!(jwk.get("d").is_none(), "private member leaked for {alg}");
             let jws = signer.sign_compact("JWT", br#"{"sub":"x"}"#).unwrap();
-            assert_eq!(verify_compact(&jws, &jwk).as_deref(), Some(&br#"{"sub":"x"}"#[..]), "{alg}");
+            assert_eq!(
+                verify_compact(&jws, &jwk).as_deref(),
+                Some(&br#"{"sub":"x"}"#[..]),
+                "{alg}"
+            );
             let tampered = jws.replacen("eyJzdWIiOiJ4In0", "eyJzdWIiOiJ5In0", 1);
-            assert!(verify_compact(&tampered, &jwk).is_none(), "{alg} accepted a tampered payload");
+            assert!(
+                verify_compact(&tampered, &jwk).is_none(),
+                "{alg} accepted a tampered payload"
+            );
         }
     }
 }

@@ -44,7 +44,10 @@ impl Kek {
                 if !path.exists() {
                     create_key_file(path).map_err(|e| ConfigError {
                         setting: setting.into(),
-                        message: format!("no key configured and cannot create {}: {e}", path.display()),
+                        message: format!(
+                            "no key configured and cannot create {}: {e}",
+                            path.display()
+                        ),
                     })?;
                 }
                 let warning = format!(
@@ -64,7 +67,14 @@ impl Kek {
         let mut nonce = [0u8; 12];
         openssl::rand::rand_bytes(&mut nonce)?;
         let mut tag = [0u8; 16];
-        let ct = encrypt_aead(Cipher::aes_256_gcm(), self.0.expose(), Some(&nonce), context, plaintext, &mut tag)?;
+        let ct = encrypt_aead(
+            Cipher::aes_256_gcm(),
+            self.0.expose(),
+            Some(&nonce),
+            context,
+            plaintext,
+            &mut tag,
+        )?;
         let mut out = Vec::with_capacity(1 + 12 + 16 + ct.len());
         out.push(VERSION);
         out.extend_from_slice(&nonce);
@@ -79,8 +89,15 @@ impl Kek {
         }
         let (nonce, rest) = sealed[1..].split_at(12);
         let (tag, ct) = rest.split_at(16);
-        decrypt_aead(Cipher::aes_256_gcm(), self.0.expose(), Some(nonce), context, ct, tag)
-            .map_err(|_| KeyError::Decrypt)
+        decrypt_aead(
+            Cipher::aes_256_gcm(),
+            self.0.expose(),
+            Some(nonce),
+            context,
+            ct,
+            tag,
+        )
+        .map_err(|_| KeyError::Decrypt)
     }
 }
 
@@ -91,7 +108,11 @@ fn create_key_file(path: &Path) -> std::io::Result<()> {
     }
     let mut key = [0u8; 32];
     openssl::rand::rand_bytes(&mut key).map_err(std::io::Error::other)?;
-    let mut file = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)?;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
     file.write_all(BASE64.encode(key).as_bytes())?;
     file.write_all(b"\n")
 }
@@ -105,7 +126,10 @@ mod tests {
         let kek = Kek::new(Secret::new([7u8; 32]));
         let sealed = kek.seal(b"private key bytes", b"org:1:kid:a").unwrap();
         assert!(!sealed.windows(7).any(|w| w == b"private"));
-        assert_eq!(kek.open(&sealed, b"org:1:kid:a").unwrap(), b"private key bytes");
+        assert_eq!(
+            kek.open(&sealed, b"org:1:kid:a").unwrap(),
+            b"private key bytes"
+        );
         assert!(kek.open(&sealed, b"org:2:kid:a").is_err());
         let other = Kek::new(Secret::new([8u8; 32]));
         assert!(other.open(&sealed, b"org:1:kid:a").is_err());
@@ -118,7 +142,10 @@ mod tests {
         let path = dir.path().join("sub/kek");
         let (k1, warning) = Kek::resolve(&KeySource::Development(path.clone())).unwrap();
         assert!(warning.unwrap().contains("development"));
-        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
         let (k2, _) = Kek::resolve(&KeySource::Development(path)).unwrap();
         let sealed = k1.seal(b"x", b"c").unwrap();
         assert_eq!(k2.open(&sealed, b"c").unwrap(), b"x");

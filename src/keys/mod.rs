@@ -16,10 +16,6 @@ pub use kek::Kek;
 use crate::store::keys::{ACTIVE, SigningKeyRow};
 use crate::store::{Db, DbConn, StoreError, now};
 
-/// How long a node trusts its cached key set before re-reading it, so a rotation made by the CLI
-/// or another node is picked up within this time.
-pub const REFRESH_AFTER: Duration = Duration::from_secs(10);
-
 #[derive(Debug, thiserror::Error)]
 pub enum KeysError {
     #[error(transparent)]
@@ -48,13 +44,17 @@ impl OrgKeys {
 #[derive(Debug)]
 pub struct KeyStore {
     kek: Kek,
+    /// How long a cached key set is trusted before it is re-read, so a rotation made by the CLI
+    /// or another node is picked up within this time (`SESAME_KEY_CACHE_SECONDS`).
+    refresh_after: Duration,
     cache: RwLock<HashMap<i64, Arc<OrgKeys>>>,
 }
 
 impl KeyStore {
-    pub fn new(kek: Kek) -> Self {
+    pub fn new(kek: Kek, refresh_after: Duration) -> Self {
         Self {
             kek,
+            refresh_after,
             cache: RwLock::new(HashMap::new()),
         }
     }
@@ -65,30 +65,47 @@ impl KeyStore {
 
     /// The organization's keys, creating the first ones if it has none.
     pub async fn get(&self, db: &Db, organization_id: i64) -> Result<Arc<OrgKeys>, KeysError> {
-        let cached = self.cache.read().expect("key cache lock").get(&organization_id).cloned();
+        let cached = self
+            .cache
+            .read()
+            .expect("key cache lock")
+            .get(&organization_id)
+            .cloned();
         if let Some(keys) = &cached
-            && keys.loaded.elapsed() < REFRESH_AFTER
+            && keys.loaded.elapsed() < self.refresh_after
         {
             return Ok(keys.clone());
         }
         let kek = self.kek.clone();
         let rows = db
-            .run(move |conn| ensure_keys(conn, &kek, organization_id).map_err(|e| match e {
-                KeysError::Store(s) => s,
-                KeysError::Key(k) => StoreError::Corrupt(k.to_string()),
-            }))
+            .run(move |conn| {
+                ensure_keys(conn, &kek, organization_id).map_err(|e| match e {
+                    KeysError::Store(s) => s,
+                    KeysError::Key(k) => StoreError::Corrupt(k.to_string()),
+                })
+            })
             .await?;
         let fresh = Arc::new(self.build(organization_id, &rows, cached.as_deref())?);
-        self.cache.write().expect("key cache lock").insert(organization_id, fresh.clone());
+        self.cache
+            .write()
+            .expect("key cache lock")
+            .insert(organization_id, fresh.clone());
         Ok(fresh)
     }
 
     /// Builds the served form; signers already built for the same kid are reused.
-    fn build(&self, organization_id: i64, rows: &[SigningKeyRow], previous: Option<&OrgKeys>) -> Result<OrgKeys, KeyError> {
+    fn build(
+        &self,
+        organization_id: i64,
+        rows: &[SigningKeyRow],
+        previous: Option<&OrgKeys>,
+    ) -> Result<OrgKeys, KeyError> {
         let mut signers = HashMap::new();
         for row in rows.iter().filter(|r| r.state == ACTIVE) {
             let alg = Alg::parse(&row.alg).map_err(KeyError::Malformed)?;
-            let reused = previous.and_then(|p| p.signers.get(&alg)).filter(|s| s.kid == row.kid);
+            let reused = previous
+                .and_then(|p| p.signers.get(&alg))
+                .filter(|s| s.kid == row.kid);
             let signer = match reused {
                 Some(s) => s.clone(),
                 None => Arc::new(decrypt_signer(&self.kek, organization_id, row, alg)?),
@@ -99,10 +116,13 @@ impl KeyStore {
         ordered.sort_by_key(|r| (r.state != ACTIVE, -r.created_at));
         let keys: Vec<serde_json::Value> = ordered
             .iter()
-            .map(|r| serde_json::from_str(&r.public_jwk).map_err(|e| KeyError::Malformed(e.to_string())))
+            .map(|r| {
+                serde_json::from_str(&r.public_jwk).map_err(|e| KeyError::Malformed(e.to_string()))
+            })
             .collect::<Result<_, _>>()?;
         Ok(OrgKeys {
-            jwks: serde_json::to_vec(&serde_json::json!({ "keys": keys })).expect("JWKS serializes"),
+            jwks: serde_json::to_vec(&serde_json::json!({ "keys": keys }))
+                .expect("JWKS serializes"),
             signers,
             loaded: Instant::now(),
         })
@@ -113,18 +133,31 @@ fn context(organization_id: i64, kid: &str) -> Vec<u8> {
     format!("sesame-signing-key/{organization_id}/{kid}").into_bytes()
 }
 
-fn decrypt_signer(kek: &Kek, organization_id: i64, row: &SigningKeyRow, alg: Alg) -> Result<Signer, KeyError> {
+fn decrypt_signer(
+    kek: &Kek,
+    organization_id: i64,
+    row: &SigningKeyRow,
+    alg: Alg,
+) -> Result<Signer, KeyError> {
     let der = kek.open(&row.private_key, &context(organization_id, &row.kid))?;
     let key = PKey::private_key_from_pkcs8(&der)?;
     let signer = Signer::new(key, alg)?;
     if signer.kid != row.kid {
-        return Err(KeyError::Malformed(format!("key {} does not match its kid", row.kid)));
+        return Err(KeyError::Malformed(format!(
+            "key {} does not match its kid",
+            row.kid
+        )));
     }
     Ok(signer)
 }
 
 /// A new key of `alg` for the organization, private half sealed, in the given state.
-pub fn new_key_row(kek: &Kek, organization_id: i64, alg: Alg, state: &str) -> Result<SigningKeyRow, KeyError> {
+pub fn new_key_row(
+    kek: &Kek,
+    organization_id: i64,
+    alg: Alg,
+    state: &str,
+) -> Result<SigningKeyRow, KeyError> {
     let key = alg.generate()?;
     let jwk = jwk::public_jwk(&key, alg)?;
     let kid = jwk::thumbprint(&key, alg)?;
@@ -144,11 +177,19 @@ pub fn new_key_row(kek: &Kek, organization_id: i64, alg: Alg, state: &str) -> Re
 /// The organization's published keys, after creating an active key for every algorithm that
 /// has none. Two nodes racing to create the first key: the loser's insert conflicts, and it
 /// reads the winner's.
-pub fn ensure_keys(conn: &mut DbConn, kek: &Kek, organization_id: i64) -> Result<Vec<SigningKeyRow>, KeysError> {
+pub fn ensure_keys(
+    conn: &mut DbConn,
+    kek: &Kek,
+    organization_id: i64,
+) -> Result<Vec<SigningKeyRow>, KeysError> {
     let rows = SigningKeyRow::list_published(conn, organization_id)?;
     let missing: Vec<Alg> = Alg::ALL
         .into_iter()
-        .filter(|alg| !rows.iter().any(|r| r.state == ACTIVE && r.alg == alg.as_str()))
+        .filter(|alg| {
+            !rows
+                .iter()
+                .any(|r| r.state == ACTIVE && r.alg == alg.as_str())
+        })
         .collect();
     if missing.is_empty() {
         return Ok(rows);
@@ -165,7 +206,12 @@ pub fn ensure_keys(conn: &mut DbConn, kek: &Kek, organization_id: i64) -> Result
 }
 
 /// Makes a new key the active one for `alg`; the old key stays published until retired.
-pub fn rotate(conn: &mut DbConn, kek: &Kek, organization_id: i64, alg: Alg) -> Result<SigningKeyRow, KeysError> {
+pub fn rotate(
+    conn: &mut DbConn,
+    kek: &Kek,
+    organization_id: i64,
+    alg: Alg,
+) -> Result<SigningKeyRow, KeysError> {
     let row = new_key_row(kek, organization_id, alg, ACTIVE)?;
     SigningKeyRow::rotate(conn, &row)?;
     Ok(row)

@@ -77,12 +77,17 @@ fn from_json<T: DeserializeOwned>(text: &str, what: &str) -> Result<T, StoreErro
 
 impl Row {
     fn into_app(self) -> Result<Application, StoreError> {
-        let corrupt = |what: &str, e: String| StoreError::Corrupt(format!("applications.{what}: {e}"));
+        let corrupt =
+            |what: &str, e: String| StoreError::Corrupt(format!("applications.{what}: {e}"));
         Ok(Application {
             client_id: ClientId::parse(&self.client_id).map_err(|e| corrupt("client_id", e))?,
-            client_type: ClientType::parse(&self.client_type).map_err(|e| corrupt("client_type", e))?,
+            client_type: ClientType::parse(&self.client_type)
+                .map_err(|e| corrupt("client_type", e))?,
             redirect_uris: from_json(&self.redirect_uris, "redirect_uris")?,
-            post_logout_redirect_uris: from_json(&self.post_logout_redirect_uris, "post_logout_redirect_uris")?,
+            post_logout_redirect_uris: from_json(
+                &self.post_logout_redirect_uris,
+                "post_logout_redirect_uris",
+            )?,
             grant_types: from_json(&self.grant_types, "grant_types")?,
             lifetimes: TokenLifetimes {
                 access_token: self.access_token_lifetime,
@@ -121,7 +126,11 @@ impl Row {
 }
 
 impl Application {
-    pub fn find(conn: &mut DbConn, organization_id: i64, client_id: &str) -> Result<Option<Self>, StoreError> {
+    pub fn find(
+        conn: &mut DbConn,
+        organization_id: i64,
+        client_id: &str,
+    ) -> Result<Option<Self>, StoreError> {
         applications::table
             .filter(applications::organization_id.eq(organization_id))
             .filter(applications::client_id.eq(client_id))
@@ -155,7 +164,9 @@ impl Application {
     pub fn update(conn: &mut DbConn, app: &Application) -> Result<(), StoreError> {
         let mut row = Row::from_app(app);
         row.updated_at = now();
-        diesel::update(applications::table.find(&app.id)).set(&row).execute(conn)?;
+        diesel::update(applications::table.find(&app.id))
+            .set(&row)
+            .execute(conn)?;
         Ok(())
     }
 }

@@ -28,7 +28,10 @@ pub struct SigningKeyRow {
 
 impl SigningKeyRow {
     /// Keys not yet retired, newest first.
-    pub fn list_published(conn: &mut DbConn, organization_id: i64) -> Result<Vec<Self>, StoreError> {
+    pub fn list_published(
+        conn: &mut DbConn,
+        organization_id: i64,
+    ) -> Result<Vec<Self>, StoreError> {
         Ok(signing_keys::table
             .filter(signing_keys::organization_id.eq(organization_id))
             .filter(signing_keys::state.ne(RETIRED))
@@ -49,7 +52,9 @@ impl SigningKeyRow {
     /// Inserts a first active key. Fails with [`StoreError::Conflict`] if another node made one
     /// for the same algorithm first (a unique index allows one active key per algorithm).
     pub fn insert(conn: &mut DbConn, row: &Self) -> Result<(), StoreError> {
-        diesel::insert_into(signing_keys::table).values(row).execute(conn)?;
+        diesel::insert_into(signing_keys::table)
+            .values(row)
+            .execute(conn)?;
         Ok(())
     }
 
@@ -77,7 +82,10 @@ impl SigningKeyRow {
                 .filter(signing_keys::kid.eq(kid))
                 .filter(signing_keys::state.eq(PUBLISHED)),
         )
-        .set((signing_keys::state.eq(RETIRED), signing_keys::retired_at.eq(Some(now()))))
+        .set((
+            signing_keys::state.eq(RETIRED),
+            signing_keys::retired_at.eq(Some(now())),
+        ))
         .execute(conn)?;
         Ok(n == 1)
     }

@@ -120,10 +120,13 @@ impl ConnectionManager {
                 .map_err(|e| self.fail(e)),
             DatabaseUrl::Sqlite(path) => {
                 if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-                    std::fs::create_dir_all(parent)
-                        .map_err(|e| self.fail(format!("cannot create folder {}: {e}", parent.display())))?;
+                    std::fs::create_dir_all(parent).map_err(|e| {
+                        self.fail(format!("cannot create folder {}: {e}", parent.display()))
+                    })?;
                 }
-                let text = path.to_str().ok_or_else(|| self.fail("the path is not valid UTF-8"))?;
+                let text = path
+                    .to_str()
+                    .ok_or_else(|| self.fail("the path is not valid UTF-8"))?;
                 let mut conn = SqliteConnection::establish(text).map_err(|e| self.fail(e))?;
                 // Per connection: WAL lets readers run beside the writer, the busy timeout makes
                 // writers queue instead of failing, and foreign keys are off unless asked for.
@@ -241,7 +244,12 @@ pub fn run_migrations(conn: &mut DbConn) -> Result<Vec<String>, OpenError> {
                 .map_err(|e| OpenError::Migrate(e.to_string()))?;
             let result = c
                 .run_pending_migrations(POSTGRES_MIGRATIONS)
-                .map(|versions| versions.into_iter().map(|v| v.to_string()).collect::<Vec<_>>())
+                .map(|versions| {
+                    versions
+                        .into_iter()
+                        .map(|v| v.to_string())
+                        .collect::<Vec<_>>()
+                })
                 .map_err(fail);
             let _ = c.batch_execute("SELECT pg_advisory_unlock(115101115097109101)");
             return result;

@@ -34,7 +34,11 @@ impl Organization {
     }
 
     /// Creates the organization; the database assigns its integer id.
-    pub fn create(conn: &mut DbConn, slug: &OrgSlug, display_name: &str) -> Result<Self, StoreError> {
+    pub fn create(
+        conn: &mut DbConn,
+        slug: &OrgSlug,
+        display_name: &str,
+    ) -> Result<Self, StoreError> {
         let t = now();
         diesel::insert_into(organizations::table)
             .values((
@@ -44,12 +48,17 @@ impl Organization {
                 organizations::updated_at.eq(t),
             ))
             .execute(conn)?;
-        Self::find_by_slug(conn, slug.as_str())?
-            .ok_or_else(|| StoreError::Corrupt(format!("organization {slug} vanished after insert")))
+        Self::find_by_slug(conn, slug.as_str())?.ok_or_else(|| {
+            StoreError::Corrupt(format!("organization {slug} vanished after insert"))
+        })
     }
 
     /// Changes the display name (the slug stays: issuers and tokens depend on it).
-    pub fn set_display_name(conn: &mut DbConn, id: i64, display_name: &str) -> Result<(), StoreError> {
+    pub fn set_display_name(
+        conn: &mut DbConn,
+        id: i64,
+        display_name: &str,
+    ) -> Result<(), StoreError> {
         diesel::update(organizations::table.find(id))
             .set((
                 organizations::display_name.eq(display_name),

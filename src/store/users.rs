@@ -100,14 +100,20 @@ impl Row {
         let corrupt = |what: &str, e: String| StoreError::Corrupt(format!("users.{what}: {e}"));
         Ok(User {
             username: Username::parse(&self.username).map_err(|e| corrupt("username", e))?,
-            email: self.email.as_deref().map(Email::parse).transpose().map_err(|e| corrupt("email", e))?,
+            email: self
+                .email
+                .as_deref()
+                .map(Email::parse)
+                .transpose()
+                .map_err(|e| corrupt("email", e))?,
             phone_number: self
                 .phone_number
                 .as_deref()
                 .map(PhoneNumber::parse)
                 .transpose()
                 .map_err(|e| corrupt("phone_number", e))?,
-            profile: serde_json::from_str(&self.profile).map_err(|e| corrupt("profile", e.to_string()))?,
+            profile: serde_json::from_str(&self.profile)
+                .map_err(|e| corrupt("profile", e.to_string()))?,
             id: self.id,
             organization_id: self.organization_id,
             email_verified: self.email_verified,
@@ -158,7 +164,11 @@ impl User {
             .transpose()
     }
 
-    pub fn find(conn: &mut DbConn, organization_id: i64, id: &str) -> Result<Option<Self>, StoreError> {
+    pub fn find(
+        conn: &mut DbConn,
+        organization_id: i64,
+        id: &str,
+    ) -> Result<Option<Self>, StoreError> {
         users::table
             .filter(users::organization_id.eq(organization_id))
             .filter(users::id.eq(id))
@@ -177,7 +187,9 @@ impl User {
     }
 
     pub fn insert(conn: &mut DbConn, user: &User) -> Result<(), StoreError> {
-        diesel::insert_into(users::table).values(Row::from_user(user)).execute(conn)?;
+        diesel::insert_into(users::table)
+            .values(Row::from_user(user))
+            .execute(conn)?;
         Ok(())
     }
 
@@ -185,7 +197,9 @@ impl User {
     pub fn update(conn: &mut DbConn, user: &User) -> Result<(), StoreError> {
         let mut row = Row::from_user(user);
         row.updated_at = now();
-        diesel::update(users::table.find(&user.id)).set(&row).execute(conn)?;
+        diesel::update(users::table.find(&user.id))
+            .set(&row)
+            .execute(conn)?;
         Ok(())
     }
 }

@@ -1,0 +1,306 @@
+//! The one test harness: boots the real application on a random port with a fresh database.
+//!
+//! Every storage-touching test runs on both backends through [`both_backends!`]: SQLite always,
+//! PostgreSQL when `SESAME_TEST_DATABASE_URL` names a server (each test in a new database,
+//! dropped afterwards). With the variable set and the server unreachable, tests fail. Without
+//! it, the PostgreSQL half says it did not run; under CI (`CI` set) it fails instead.
+
+use std::collections::HashMap;
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::Output;
+
+use diesel::{Connection, RunQueryDsl, pg::PgConnection};
+use serde_json::Value;
+use sesame::Application;
+use sesame::config::Settings;
+use sesame::store::Db;
+
+/// A fixed key-encryption key for tests (base64 of 32 bytes).
+pub const TEST_KEK: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+
+#[derive(Debug, Clone)]
+pub enum Backend {
+    Sqlite,
+    /// The admin URL of a PostgreSQL server, where per-test databases are created.
+    Postgres(String),
+}
+
+impl Backend {
+    /// The PostgreSQL backend if configured; `None` (after saying so) otherwise.
+    pub fn postgres() -> Option<Self> {
+        match std::env::var("SESAME_TEST_DATABASE_URL") {
+            Ok(url) if !url.is_empty() => Some(Self::Postgres(url)),
+            _ => {
+                assert!(
+                    std::env::var_os("CI").is_none(),
+                    "CI is set but SESAME_TEST_DATABASE_URL is not: the PostgreSQL tests would not run"
+                );
+                eprintln!(
+                    "NOT RUN on PostgreSQL: set SESAME_TEST_DATABASE_URL to run this test there"
+                );
+                None
+            }
+        }
+    }
+}
+
+/// Generates `<name>::sqlite` and `<name>::postgres` tests from `async fn name(backend: Backend)`.
+#[macro_export]
+macro_rules! both_backends {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    super::$name($crate::helpers::Backend::Sqlite).await
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    if let Some(backend) = $crate::helpers::Backend::postgres() {
+                        super::$name(backend).await
+                    }
+                }
+            }
+        )*
+    };
+}
+
+/// A fresh database; dropped (PostgreSQL) or deleted (SQLite) with the guard.
+#[derive(Debug)]
+pub struct TestDb {
+    pub url: String,
+    pub dir: tempfile::TempDir,
+    pg: Option<(String, String)>,
+}
+
+impl TestDb {
+    pub fn new(backend: &Backend) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        match backend {
+            Backend::Sqlite => Self {
+                url: format!("sqlite://{}", dir.path().join("sesame.db").display()),
+                dir,
+                pg: None,
+            },
+            Backend::Postgres(admin_url) => {
+                let name = format!("sesame_test_{}", uuid::Uuid::new_v4().simple());
+                let mut admin = PgConnection::establish(admin_url).unwrap_or_else(|e| {
+                    panic!("SESAME_TEST_DATABASE_URL is set but unreachable: {e}")
+                });
+                diesel::sql_query(format!("CREATE DATABASE {name}"))
+                    .execute(&mut admin)
+                    .expect("create test database");
+                let mut url =
+                    url::Url::parse(admin_url).expect("SESAME_TEST_DATABASE_URL is a URL");
+                url.set_path(&name);
+                Self {
+                    url: url.to_string(),
+                    dir,
+                    pg: Some((admin_url.clone(), name)),
+                }
+            }
+        }
+    }
+
+    /// The same database reached through another address (e.g. a proxy); PostgreSQL only.
+    pub fn url_via(&self, host_port: &str) -> String {
+        let mut url = url::Url::parse(&self.url).unwrap();
+        let (host, port) = host_port.split_once(':').unwrap();
+        url.set_host(Some(host)).unwrap();
+        url.set_port(Some(port.parse().unwrap())).unwrap();
+        url.to_string()
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let Some((admin_url, name)) = &self.pg
+            && let Ok(mut admin) = PgConnection::establish(admin_url)
+        {
+            let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                .execute(&mut admin);
+        }
+    }
+}
+
+/// The environment a test's Sesame runs with (as the binary would read it).
+pub fn test_env(db_url: &str, data_dir: &std::path::Path) -> HashMap<String, String> {
+    HashMap::from([
+        ("DATABASE_URL".into(), db_url.to_string()),
+        ("SESAME_LISTEN".into(), "127.0.0.1:0".into()),
+        ("SESAME_KEY_ENCRYPTION_KEY".into(), TEST_KEK.into()),
+        ("SESAME_KEY_CACHE_SECONDS".into(), "0".into()),
+        ("SESAME_DATABASE_TIMEOUT".into(), "1".into()),
+        ("SESAME_DATA_DIR".into(), data_dir.display().to_string()),
+        // Quiet by default; SESAME_TEST_LOG=debug shows the server's logs.
+        (
+            "SESAME_LOG".into(),
+            std::env::var("SESAME_TEST_LOG").unwrap_or_else(|_| "off".into()),
+        ),
+    ])
+}
+
+pub fn settings_from(env: &HashMap<String, String>) -> Settings {
+    Settings::from_sources(None, &|name| env.get(name).cloned()).expect("test settings are valid")
+}
+
+/// A running Sesame and what a test needs to talk to it.
+#[derive(Debug)]
+pub struct TestApp {
+    pub address: String,
+    pub port: u16,
+    pub client: reqwest::Client,
+    pub db: Db,
+    pub env: HashMap<String, String>,
+    pub test_db: TestDb,
+}
+
+impl TestApp {
+    pub async fn spawn(backend: &Backend) -> Self {
+        let test_db = TestDb::new(backend);
+        let env = test_env(&test_db.url, test_db.dir.path());
+        Self::spawn_with(test_db, env).await
+    }
+
+    /// Boots on port 0 with the given environment; the base URL is the real address.
+    pub async fn spawn_with(test_db: TestDb, mut env: HashMap<String, String>) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind port 0");
+        let port = listener.local_addr().unwrap().port();
+        let scheme = if env.contains_key("SESAME_TLS_CERT") {
+            "https"
+        } else {
+            "http"
+        };
+        let host = if scheme == "https" {
+            "localhost"
+        } else {
+            "127.0.0.1"
+        };
+        env.entry("SESAME_BASE_URL".into())
+            .or_insert_with(|| format!("{scheme}://{host}:{port}"));
+        let settings = settings_from(&env);
+        sesame::telemetry::init(&settings.log);
+        let app = Application::build_on(settings, listener)
+            .await
+            .expect("application builds");
+        let db = app.state().db.clone();
+        tokio::spawn(app.run_until_stopped());
+        Self {
+            address: format!("{scheme}://{host}:{port}"),
+            port,
+            client: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            db,
+            env,
+            test_db,
+        }
+    }
+
+    pub fn issuer(&self, org: &str) -> String {
+        format!("{}/t/{org}", self.address)
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(format!("{}{path}", self.address))
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    pub async fn get_json(&self, path: &str) -> (u16, Value) {
+        let res = self.get(path).await;
+        let status = res.status().as_u16();
+        (status, res.json().await.expect("a JSON body"))
+    }
+
+    pub async fn discovery(&self, org: &str) -> (u16, Value) {
+        self.get_json(&format!("/t/{org}/.well-known/openid-configuration"))
+            .await
+    }
+
+    pub async fn jwks(&self, org: &str) -> Value {
+        let (status, body) = self.get_json(&format!("/t/{org}/jwks")).await;
+        assert_eq!(status, 200, "{body}");
+        body
+    }
+
+    /// Runs the `sesame` binary against this app's database and configuration.
+    pub fn cli(&self, args: &[&str]) -> Output {
+        cli(&self.env, args)
+    }
+
+    /// Applies a provisioning file (TOML text) through `sesame import`; panics on failure.
+    pub fn import(&self, toml: &str) -> String {
+        let path = self.write_file("import.toml", toml);
+        let out = self.cli(&["import", path.to_str().unwrap()]);
+        assert!(
+            out.status.success(),
+            "import failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    pub fn write_file(&self, name: &str, contents: &str) -> PathBuf {
+        let path = self.test_db.dir.path().join(name);
+        std::fs::write(&path, contents).unwrap();
+        path
+    }
+}
+
+/// Runs the `sesame` binary with exactly `env` (plus PATH) as its environment.
+pub fn cli(env: &HashMap<String, String>, args: &[&str]) -> Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_sesame"))
+        .args(args)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .envs(env)
+        .output()
+        .expect("the sesame binary runs")
+}
+
+pub fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// A provisioning file with one organization, used by several tests.
+pub fn acme_toml() -> String {
+    r#"
+[[organizations]]
+slug = "acme"
+display_name = "Acme Corp"
+
+[[organizations.applications]]
+client_id = "acme-web"
+name = "Acme Web"
+type = "confidential"
+client_secret = "an-acme-client-secret-of-forty-characters"
+redirect_uris = ["https://app.acme.example/callback"]
+
+[[organizations.applications]]
+client_id = "acme-spa"
+type = "public"
+redirect_uris = ["https://spa.acme.example/callback"]
+
+[[organizations.users]]
+username = "Bob"
+password = "bobs-long-password"
+email = "bob@acme.example"
+email_verified = true
+phone_number = "+44 7700 900123"
+phone_number_verified = true
+[organizations.users.profile]
+given_name = "Bob"
+family_name = "Builder"
+"#
+    .to_string()
+}

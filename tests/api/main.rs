@@ -1,0 +1,11 @@
+//! Integration tests against the real application (see `helpers.rs`).
+
+mod helpers;
+
+mod cli;
+mod database_outage;
+mod discovery;
+mod health;
+mod provisioning;
+mod signing_keys;
+mod tls;

@@ -1,0 +1,252 @@
+use sesame::demo;
+use sesame::domain::Username;
+use sesame::secret::{Secret, sha256_hex};
+use sesame::store::applications::Application;
+use sesame::store::organizations::Organization;
+use sesame::store::users::User;
+use sesame::store::{DbConn, StoreError};
+
+use crate::both_backends;
+use crate::helpers::{Backend, TestApp, acme_toml, stderr};
+
+struct Snapshot {
+    org: Organization,
+    apps: Vec<Application>,
+    bob: User,
+}
+
+fn snapshot(conn: &mut DbConn) -> Snapshot {
+    let org = Organization::find_by_slug(conn, "acme")
+        .unwrap()
+        .expect("acme exists");
+    let apps = Application::list(conn, org.id).unwrap();
+    let bob = User::find_by_username(conn, org.id, &Username::parse("bob").unwrap())
+        .unwrap()
+        .unwrap();
+    Snapshot { org, apps, bob }
+}
+
+async fn importing_the_same_file_twice_changes_nothing(backend: Backend) {
+    let app = TestApp::spawn(&backend).await;
+    let first = app.import(&acme_toml());
+    assert!(first.contains("created   organization acme"), "{first}");
+    assert!(first.contains("created   user acme/bob"), "{first}");
+    let before = snapshot(&mut app.db.get().unwrap());
+    assert_eq!(before.apps.len(), 2);
+    assert_eq!(
+        before.bob.phone_number.as_ref().unwrap().as_str(),
+        "+447700900123"
+    );
+    assert!(
+        uuid::Uuid::parse_str(&before.bob.id).is_ok(),
+        "sub is a UUID, not the username"
+    );
+    assert!(
+        before
+            .bob
+            .password_hash
+            .as_deref()
+            .unwrap()
+            .starts_with("$argon2id$")
+    );
+    let web = before
+        .apps
+        .iter()
+        .find(|a| a.client_id.as_str() == "acme-web")
+        .unwrap();
+    assert_eq!(
+        web.secret_hash.as_deref(),
+        Some(sha256_hex("an-acme-client-secret-of-forty-characters").as_str())
+    );
+
+    // Let the clock move so a needless write would show in updated_at.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let second = app.import(&acme_toml());
+    assert!(
+        !second.contains("created") && !second.contains("updated"),
+        "{second}"
+    );
+    assert!(second.contains("unchanged 4 entries"), "{second}");
+    let after = snapshot(&mut app.db.get().unwrap());
+    assert_eq!(after.org, before.org);
+    assert_eq!(after.apps, before.apps);
+    assert_eq!(
+        after.bob, before.bob,
+        "the password hash (and its salt) is kept"
+    );
+}
+
+async fn a_changed_value_is_updated_and_the_subject_stays(backend: Backend) {
+    let app = TestApp::spawn(&backend).await;
+    app.import(&acme_toml());
+    let before = snapshot(&mut app.db.get().unwrap());
+    let changed = acme_toml()
+        .replace("Acme Corp", "Acme Corporation")
+        .replace(
+            "https://app.acme.example/callback",
+            "https://app.acme.example/cb2",
+        )
+        .replace("bob@acme.example", "robert@acme.example")
+        .replace("bobs-long-password", "bobs-new-long-password");
+    let out = app.import(&changed);
+    assert!(out.contains("updated   organization acme"), "{out}");
+    assert!(out.contains("updated   application acme/acme-web"), "{out}");
+    assert!(out.contains("updated   user acme/bob"), "{out}");
+    let after = snapshot(&mut app.db.get().unwrap());
+    assert_eq!(after.org.display_name, "Acme Corporation");
+    assert_eq!(after.org.slug, "acme");
+    let web = after
+        .apps
+        .iter()
+        .find(|a| a.client_id.as_str() == "acme-web")
+        .unwrap();
+    assert_eq!(
+        web.redirect_uris[0].as_str(),
+        "https://app.acme.example/cb2"
+    );
+    assert_eq!(after.bob.id, before.bob.id, "sub never changes");
+    assert_eq!(
+        after.bob.email.as_ref().unwrap().as_str(),
+        "robert@acme.example"
+    );
+    let hash = after.bob.password_hash.as_deref().unwrap();
+    assert!(sesame::password::verify(
+        hash,
+        &Secret::new("bobs-new-long-password".into())
+    ));
+}
+
+async fn generated_secrets_are_shown_once(backend: Backend) {
+    let app = TestApp::spawn(&backend).await;
+    let file = acme_toml().replace(
+        "client_secret = \"an-acme-client-secret-of-forty-characters\"\n",
+        "",
+    );
+    let out = app.import(&file);
+    let secret = out
+        .lines()
+        .skip_while(|l| !l.starts_with("client secret of application acme/acme-web"))
+        .nth(1)
+        .expect("the generated secret is printed")
+        .trim()
+        .to_string();
+    assert!(secret.len() >= 43, "256 bits: {secret}");
+    let org = Organization::find_by_slug(&mut app.db.get().unwrap(), "acme")
+        .unwrap()
+        .unwrap();
+    let web = Application::find(&mut app.db.get().unwrap(), org.id, "acme-web")
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        web.secret_hash,
+        Some(sha256_hex(&secret)),
+        "stored as its SHA-256 only"
+    );
+    let again = app.import(&file);
+    assert!(
+        !again.contains("client secret of"),
+        "not generated or shown again: {again}"
+    );
+    let web_again = Application::find(&mut app.db.get().unwrap(), org.id, "acme-web")
+        .unwrap()
+        .unwrap();
+    assert_eq!(web_again.secret_hash, web.secret_hash);
+}
+
+async fn a_bad_file_is_refused_whole_with_entry_and_field_named(backend: Backend) {
+    let app = TestApp::spawn(&backend).await;
+    let bad = format!(
+        "{}\n[[organizations]]\nslug = \"other\"\n[[organizations.applications]]\nclient_id = \"x\"\ntype = \"confidential\"\nclient_secret = \"too-short\"\nredirect_uris = [\"https://x.example/cb\"]\n",
+        acme_toml()
+    );
+    let path = app.write_file("bad.toml", &bad);
+    let out = app.cli(&["import", path.to_str().unwrap()]);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(
+        err.contains("organizations[1] (other).applications[0] (x).client_secret: too short"),
+        "{err}"
+    );
+    // Nothing from the file was written, not even its valid organization.
+    assert!(
+        Organization::find_by_slug(&mut app.db.get().unwrap(), "acme")
+            .unwrap()
+            .is_none()
+    );
+
+    let out = app.cli(&["import", "/nonexistent/file.toml"]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("cannot read /nonexistent/file.toml"));
+}
+
+async fn usernames_are_unique_per_organization(backend: Backend) {
+    let app = TestApp::spawn(&backend).await;
+    app.import(&acme_toml());
+    let mut conn = app.db.get().unwrap();
+    let bob = snapshot(&mut conn).bob;
+    let mut twin = bob.clone();
+    twin.id = User::new_id();
+    assert!(matches!(
+        User::insert(&mut conn, &twin),
+        Err(StoreError::Conflict(_))
+    ));
+    // The same username in another organization is a different user.
+    let default = Organization::find_by_slug(&mut conn, "default")
+        .unwrap()
+        .unwrap();
+    twin.organization_id = default.id;
+    User::insert(&mut conn, &twin).unwrap();
+}
+
+async fn demo_seed_creates_a_working_demo_once(backend: Backend) {
+    let app = TestApp::spawn(&backend).await;
+    let created = app
+        .db
+        .run(demo::seed)
+        .await
+        .unwrap()
+        .expect("created on an empty database");
+    assert!(
+        created.created.contains(&"user demo/alice".to_string()),
+        "{:?}",
+        created.created
+    );
+    assert!(
+        app.db.run(demo::seed).await.unwrap().is_none(),
+        "never re-applied"
+    );
+    let mut conn = app.db.get().unwrap();
+    let org = Organization::find_by_slug(&mut conn, demo::DEMO_ORG)
+        .unwrap()
+        .unwrap();
+    let alice = User::find_by_username(
+        &mut conn,
+        org.id,
+        &Username::parse(demo::DEMO_USERNAME).unwrap(),
+    )
+    .unwrap()
+    .unwrap();
+    assert!(alice.phone_number_verified);
+    assert!(sesame::password::verify(
+        alice.password_hash.as_deref().unwrap(),
+        &Secret::new(demo::DEMO_PASSWORD.into())
+    ));
+    let web = Application::find(&mut conn, org.id, demo::DEMO_WEB_CLIENT_ID)
+        .unwrap()
+        .unwrap();
+    assert_eq!(web.secret_hash, Some(sha256_hex(demo::DEMO_WEB_SECRET)));
+    let (status, doc) = app.discovery("demo").await;
+    assert_eq!(status, 200);
+    assert_eq!(doc["issuer"], app.issuer("demo"));
+    let banner = demo::banner(&app.address, true);
+    assert!(banner.contains("DEMO MODE") && banner.contains(demo::DEMO_PASSWORD));
+}
+
+both_backends!(
+    importing_the_same_file_twice_changes_nothing,
+    a_changed_value_is_updated_and_the_subject_stays,
+    generated_secrets_are_shown_once,
+    a_bad_file_is_refused_whole_with_entry_and_field_named,
+    usernames_are_unique_per_organization,
+    demo_seed_creates_a_working_demo_once,
+);

@@ -1,0 +1,169 @@
+use std::time::Duration;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
+use serde_json::Value;
+use sesame::config::parse_key;
+use sesame::keys::{Alg, Kek, KeyStore, KeysError};
+use sesame::store::keys::SigningKeyRow;
+use sesame::store::organizations::Organization;
+use sha2::{Digest, Sha256};
+
+use crate::both_backends;
+use crate::helpers::{Backend, TEST_KEK, TestApp, stderr, stdout};
+
+/// RFC 7638, written independently of the server's code.
+fn thumbprint(jwk: &Value) -> String {
+    let s = |k: &str| jwk[k].as_str().unwrap().to_string();
+    let canonical = match s("kty").as_str() {
+        "RSA" => format!(r#"{{"e":"{}","kty":"RSA","n":"{}"}}"#, s("e"), s("n")),
+        "EC" => format!(
+            r#"{{"crv":"{}","kty":"EC","x":"{}","y":"{}"}}"#,
+            s("crv"),
+            s("x"),
+            s("y")
+        ),
+        "OKP" => format!(r#"{{"crv":"{}","kty":"OKP","x":"{}"}}"#, s("crv"), s("x")),
+        other => panic!("unexpected kty {other}"),
+    };
+    B64URL.encode(Sha256::digest(canonical.as_bytes()))
+}
+
+fn kids(jwks: &Value, alg: &str) -> Vec<String> {
+    jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|k| k["alg"] == alg)
+        .map(|k| k["kid"].as_str().unwrap().to_string())
+        .collect()
+}
+
+fn org_id(app: &TestApp, slug: &str) -> i64 {
+    Organization::find_by_slug(&mut app.db.get().unwrap(), slug)
+        .unwrap()
+        .unwrap()
+        .id
+}
+
+async fn first_use_creates_one_key_per_algorithm_with_thumbprint_kids(backend: Backend) {
+    let app = TestApp::spawn(&backend).await;
+    let jwks = app.jwks("default").await;
+    let keys = jwks["keys"].as_array().unwrap();
+    assert_eq!(keys.len(), 3, "{jwks}");
+    for key in keys {
+        assert_eq!(key["kid"].as_str().unwrap(), thumbprint(key));
+        assert_eq!(key["use"], "sig");
+        for private in ["d", "p", "q", "dp", "dq", "qi"] {
+            assert!(
+                key.get(private).is_none(),
+                "private member {private} published"
+            );
+        }
+    }
+    let rsa = keys.iter().find(|k| k["alg"] == "RS256").unwrap();
+    assert_eq!(
+        B64URL.decode(rsa["n"].as_str().unwrap()).unwrap().len(),
+        256,
+        "RSA 2048"
+    );
+    assert_eq!(kids(&jwks, "ES256").len(), 1);
+    assert_eq!(kids(&jwks, "EdDSA").len(), 1);
+    // The same keys on the next request: created once, not per request.
+    assert_eq!(app.jwks("default").await, jwks);
+}
+
+async fn rotation_keeps_the_old_key_published_until_retired(backend: Backend) {
+    let app = TestApp::spawn(&backend).await;
+    let before = app.jwks("default").await;
+    let old_rsa = kids(&before, "RS256").remove(0);
+
+    let out = app.cli(&["keys", "rotate", "--org", "default", "--alg", "RS256"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let after = app.jwks("default").await;
+    let rsa = kids(&after, "RS256");
+    assert_eq!(rsa.len(), 2, "{after}");
+    assert_ne!(rsa[0], old_rsa, "the new active key is listed first");
+    assert_eq!(rsa[1], old_rsa, "the old key stays published");
+    assert_eq!(
+        kids(&after, "ES256"),
+        kids(&before, "ES256"),
+        "other algorithms untouched"
+    );
+
+    // The new key is the one that signs now.
+    let store = KeyStore::new(Kek::new(parse_key(TEST_KEK).unwrap()), Duration::ZERO);
+    let keys = store.get(&app.db, org_id(&app, "default")).await.unwrap();
+    assert_eq!(keys.signer(Alg::RS256).unwrap().kid, rsa[0]);
+    assert_eq!(keys.jwks, serde_json::to_vec(&after).unwrap());
+
+    // An active key cannot be retired; the old one can, and leaves the key set.
+    let out = app.cli(&["keys", "retire", "--org", "default", "--kid", &rsa[0]]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("cannot be retired"),
+        "{}",
+        stderr(&out)
+    );
+    let out = app.cli(&["keys", "retire", "--org", "default", "--kid", &old_rsa]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        kids(&app.jwks("default").await, "RS256"),
+        vec![rsa[0].clone()]
+    );
+    let listing = stdout(&app.cli(&["keys", "list", "--org", "default"]));
+    assert!(
+        listing.contains(&old_rsa) && listing.contains("retired"),
+        "{listing}"
+    );
+}
+
+async fn private_keys_are_encrypted_at_rest(backend: Backend) {
+    let app = TestApp::spawn(&backend).await;
+    let jwks = app.jwks("default").await;
+    let org = org_id(&app, "default");
+    let rows = SigningKeyRow::list_all(&mut app.db.get().unwrap(), org).unwrap();
+    assert_eq!(rows.len(), 3);
+    for row in &rows {
+        assert!(
+            openssl::pkey::PKey::private_key_from_pkcs8(&row.private_key).is_err(),
+            "stored in clear"
+        );
+    }
+    // Another key-encryption key cannot use them.
+    let wrong = KeyStore::new(
+        Kek::new(parse_key("ZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmY=").unwrap()),
+        Duration::ZERO,
+    );
+    assert!(matches!(
+        wrong.get(&app.db, org).await,
+        Err(KeysError::Key(_))
+    ));
+    assert_eq!(app.jwks("default").await, jwks);
+}
+
+async fn two_nodes_creating_first_keys_at_once_agree(backend: Backend) {
+    let app = TestApp::spawn(&backend).await;
+    app.import(&crate::helpers::acme_toml());
+    let org = org_id(&app, "acme");
+    let node = || KeyStore::new(Kek::new(parse_key(TEST_KEK).unwrap()), Duration::ZERO);
+    let (a, b) = (node(), node());
+    let (ra, rb) = tokio::join!(a.get(&app.db, org), b.get(&app.db, org));
+    let (ra, rb) = (ra.unwrap(), rb.unwrap());
+    let rows = SigningKeyRow::list_all(&mut app.db.get().unwrap(), org).unwrap();
+    assert_eq!(
+        rows.len(),
+        3,
+        "one active key per algorithm, not one per node"
+    );
+    for alg in Alg::ALL {
+        assert_eq!(ra.signer(alg).unwrap().kid, rb.signer(alg).unwrap().kid);
+    }
+}
+
+both_backends!(
+    first_use_creates_one_key_per_algorithm_with_thumbprint_kids,
+    rotation_keeps_the_old_key_published_until_retired,
+    private_keys_are_encrypted_at_rest,
+    two_nodes_creating_first_keys_at_once_agree,
+);
