@@ -4,6 +4,7 @@
 //! many run at once (the core count): memory stays bounded however many sign-ins arrive.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use argon2::password_hash::{
     PasswordHash, PasswordHasher as _, PasswordVerifier, SaltString, rand_core::OsRng,
@@ -54,12 +55,14 @@ pub fn validate_phc(phc: &str) -> Result<(), String> {
 #[derive(Debug, Clone)]
 pub struct Hasher {
     permits: Arc<Semaphore>,
+    verifications: Arc<AtomicU64>,
 }
 
 impl Hasher {
     pub fn new(limit: usize) -> Self {
         Self {
             permits: Arc::new(Semaphore::new(limit.max(1))),
+            verifications: Arc::default(),
         }
     }
 
@@ -68,7 +71,13 @@ impl Hasher {
         Self::new(std::thread::available_parallelism().map_or(2, |n| n.get()))
     }
 
+    /// How many verifications have run: lets tests check that an unknown user costs a hash too.
+    pub fn verifications(&self) -> u64 {
+        self.verifications.load(Ordering::Relaxed)
+    }
+
     pub async fn verify(&self, phc: String, password: Secret<String>) -> bool {
+        self.verifications.fetch_add(1, Ordering::Relaxed);
         let _permit = self
             .permits
             .acquire()

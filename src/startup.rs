@@ -111,6 +111,11 @@ impl Application {
         &self.state
     }
 
+    /// A shared handle on the state that outlives the server's start (tests keep one).
+    pub fn state_handle(&self) -> web::Data<AppState> {
+        self.state.clone()
+    }
+
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         self.server.await
     }

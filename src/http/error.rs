@@ -78,3 +78,113 @@ impl From<KeysError> for ApiError {
         }
     }
 }
+
+/// An OAuth error from the token or UserInfo endpoint (RFC 6749 §5.2, RFC 6750 §3): JSON with
+/// the standard code, never cached.
+#[derive(Debug)]
+pub struct OAuthError {
+    pub status: StatusCode,
+    pub error: &'static str,
+    pub description: String,
+    /// Sent as `WWW-Authenticate` (client authentication and bearer token failures).
+    pub challenge: Option<String>,
+}
+
+impl OAuthError {
+    pub fn new(error: &'static str, description: impl Into<String>) -> Self {
+        Self {
+            status: StatusCode::BAD_REQUEST,
+            error,
+            description: description.into(),
+            challenge: None,
+        }
+    }
+
+    pub fn invalid_client(description: impl Into<String>, basic_used: bool) -> Self {
+        Self {
+            status: StatusCode::UNAUTHORIZED,
+            error: "invalid_client",
+            description: description.into(),
+            // RFC 6749 §5.2: a 401 answers a client that authenticated with the header.
+            challenge: Some(
+                if basic_used {
+                    "Basic realm=\"sesame\""
+                } else {
+                    "Bearer realm=\"sesame\""
+                }
+                .into(),
+            ),
+        }
+    }
+
+    pub fn invalid_token(description: impl Into<String>) -> Self {
+        let description = description.into();
+        Self {
+            status: StatusCode::UNAUTHORIZED,
+            error: "invalid_token",
+            challenge: Some(format!(
+                "Bearer error=\"invalid_token\", error_description=\"{}\"",
+                description.replace('"', "'")
+            )),
+            description,
+        }
+    }
+}
+
+impl std::fmt::Display for OAuthError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.error, self.description)
+    }
+}
+
+impl ResponseError for OAuthError {
+    fn status_code(&self) -> StatusCode {
+        self.status
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let mut response = HttpResponse::build(self.status);
+        response
+            .insert_header(("Cache-Control", "no-store"))
+            .insert_header(("Pragma", "no-cache"));
+        if let Some(challenge) = &self.challenge {
+            response.insert_header(("WWW-Authenticate", challenge.as_str()));
+        }
+        response.json(json!({ "error": self.error, "error_description": self.description }))
+    }
+}
+
+impl From<ApiError> for OAuthError {
+    fn from(e: ApiError) -> Self {
+        let status = e.status_code();
+        let error = match e {
+            ApiError::UnknownOrganization(_) | ApiError::NotFound => "invalid_request",
+            ApiError::Unavailable => "temporarily_unavailable",
+            ApiError::Internal => "server_error",
+        };
+        Self {
+            status,
+            error,
+            description: e.to_string(),
+            challenge: None,
+        }
+    }
+}
+
+impl From<StoreError> for OAuthError {
+    fn from(e: StoreError) -> Self {
+        ApiError::from(e).into()
+    }
+}
+
+impl From<KeysError> for OAuthError {
+    fn from(e: KeysError) -> Self {
+        ApiError::from(e).into()
+    }
+}
+
+impl From<crate::keys::KeyError> for OAuthError {
+    fn from(e: crate::keys::KeyError) -> Self {
+        KeysError::Key(e).into()
+    }
+}

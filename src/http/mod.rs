@@ -1,9 +1,13 @@
 //! The HTTP surface: shared state, routes, and the middleware every request passes through.
 
+pub mod authorize;
 pub mod client_ip;
 pub mod discovery;
 pub mod error;
 pub mod health;
+pub mod pages;
+pub mod token;
+pub mod userinfo;
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -18,6 +22,7 @@ use crate::config::Settings;
 use crate::domain::OrgSlug;
 use crate::keys::KeyStore;
 use crate::oidc;
+use crate::password::Hasher;
 use crate::store::Db;
 use crate::store::organizations::Organization;
 use error::ApiError;
@@ -28,6 +33,11 @@ pub struct AppState {
     pub settings: Settings,
     pub db: Db,
     pub keys: KeyStore,
+    pub pages: pages::Pages,
+    pub hasher: Hasher,
+    /// A real argon2id hash of nothing, verified against when a username is unknown so that the
+    /// answer takes as long as for a wrong password.
+    pub dummy_hash: String,
     orgs: RwLock<HashMap<String, Arc<OrgEntry>>>,
 }
 
@@ -46,6 +56,9 @@ impl AppState {
             settings,
             db,
             keys,
+            pages: pages::Pages::default(),
+            hasher: Hasher::per_core(),
+            dummy_hash: crate::password::hash(&crate::secret::random_token(16)),
             orgs: RwLock::new(HashMap::new()),
         }
     }
@@ -85,6 +98,13 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(health::readyz)
         .service(discovery::openid_configuration)
         .service(discovery::jwks)
+        .route("/t/{org}/authorize", web::get().to(authorize::authorize))
+        .route("/t/{org}/authorize", web::post().to(authorize::authorize))
+        .route("/t/{org}/login", web::get().to(authorize::login_page))
+        .route("/t/{org}/login", web::post().to(authorize::login_submit))
+        .route("/t/{org}/token", web::post().to(token::token))
+        .route("/t/{org}/userinfo", web::get().to(userinfo::userinfo))
+        .route("/t/{org}/userinfo", web::post().to(userinfo::userinfo))
         .default_service(web::to(not_found));
 }
 

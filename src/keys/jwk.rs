@@ -199,70 +199,117 @@ impl Signer {
     }
 }
 
+/// A public key from a published JWK, for checking tokens Sesame signed (with any key still
+/// published, not only the active one).
+pub struct Verifier {
+    pub alg: Alg,
+    key: PKey<openssl::pkey::Public>,
+}
+
+impl fmt::Debug for Verifier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Verifier")
+            .field("alg", &self.alg)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Verifier {
+    pub fn from_jwk(jwk: &Value) -> Result<Self, KeyError> {
+        use openssl::bn::BigNum;
+        let bad = |what: &str| KeyError::Malformed(format!("JWK {what}"));
+        let field = |k: &str| -> Result<Vec<u8>, KeyError> {
+            B64URL
+                .decode(jwk[k].as_str().ok_or_else(|| bad(k))?)
+                .map_err(|_| bad(k))
+        };
+        let alg = Alg::parse(jwk["alg"].as_str().ok_or_else(|| bad("alg"))?)
+            .map_err(KeyError::Malformed)?;
+        let key = match alg {
+            Alg::RS256 => PKey::from_rsa(Rsa::from_public_components(
+                BigNum::from_slice(&field("n")?)?,
+                BigNum::from_slice(&field("e")?)?,
+            )?)?,
+            Alg::ES256 => {
+                let group = EcGroup::from_curve_name(Nid::X9_62_PRIME256V1)?;
+                let x = BigNum::from_slice(&field("x")?)?;
+                let y = BigNum::from_slice(&field("y")?)?;
+                PKey::from_ec_key(EcKey::from_public_key_affine_coordinates(&group, &x, &y)?)?
+            }
+            Alg::EdDSA => PKey::public_key_from_raw_bytes(&field("x")?, Id::ED25519)?,
+        };
+        Ok(Self { alg, key })
+    }
+
+    /// Checks a JWS signature (ES256 in its raw `r || s` form).
+    pub fn verify(&self, input: &[u8], signature: &[u8]) -> bool {
+        use openssl::bn::BigNum;
+        use openssl::sign::Verifier as OsslVerifier;
+        let result = match self.alg {
+            Alg::RS256 => {
+                OsslVerifier::new(MessageDigest::sha256(), &self.key).and_then(|mut v| {
+                    v.update(input)?;
+                    v.verify(signature)
+                })
+            }
+            Alg::ES256 => {
+                if signature.len() != 64 {
+                    return false;
+                }
+                let der = BigNum::from_slice(&signature[..32])
+                    .and_then(|r| Ok((r, BigNum::from_slice(&signature[32..])?)))
+                    .and_then(|(r, s)| EcdsaSig::from_private_components(r, s))
+                    .and_then(|sig| sig.to_der());
+                match der {
+                    Ok(der) => {
+                        OsslVerifier::new(MessageDigest::sha256(), &self.key).and_then(|mut v| {
+                            v.update(input)?;
+                            v.verify(&der)
+                        })
+                    }
+                    Err(_) => return false,
+                }
+            }
+            Alg::EdDSA => OsslVerifier::new_without_digest(&self.key)
+                .and_then(|mut v| v.verify_oneshot(signature, input)),
+        };
+        result.unwrap_or(false)
+    }
+}
+
+/// Splits a compact JWS and checks it with the verifier its `kid` names. Returns the header and
+/// payload as JSON; `None` for anything malformed, unknown or badly signed.
+pub fn decode_verified(
+    jws: &str,
+    verifier_for: impl Fn(&str) -> Option<std::sync::Arc<Verifier>>,
+) -> Option<(Value, Value)> {
+    let mut parts = jws.split('.');
+    let (h, p, sig) = (parts.next()?, parts.next()?, parts.next()?);
+    if parts.next().is_some() {
+        return None;
+    }
+    let header: Value = serde_json::from_slice(&B64URL.decode(h).ok()?).ok()?;
+    let verifier = verifier_for(header["kid"].as_str()?)?;
+    if header["alg"].as_str()? != verifier.alg.as_str() {
+        return None;
+    }
+    let signature = B64URL.decode(sig).ok()?;
+    if !verifier.verify(format!("{h}.{p}").as_bytes(), &signature) {
+        return None;
+    }
+    let payload: Value = serde_json::from_slice(&B64URL.decode(p).ok()?).ok()?;
+    Some((header, payload))
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use openssl::bn::BigNum;
-    use openssl::pkey::Public;
 
-    /// Rebuilds a public key from a JWK, the way a relying party would.
-    pub fn public_key_from_jwk(jwk: &Value) -> PKey<Public> {
-        let field = |k: &str| B64URL.decode(jwk[k].as_str().unwrap()).unwrap();
-        match jwk["kty"].as_str().unwrap() {
-            "RSA" => {
-                let rsa = Rsa::from_public_components(
-                    BigNum::from_slice(&field("n")).unwrap(),
-                    BigNum::from_slice(&field("e")).unwrap(),
-                )
-                .unwrap();
-                PKey::from_rsa(rsa).unwrap()
-            }
-            "EC" => {
-                let group = EcGroup::from_curve_name(Nid::X9_62_PRIME256V1).unwrap();
-                let ec = EcKey::from_public_key_affine_coordinates(
-                    &group,
-                    &BigNum::from_slice(&field("x")).unwrap(),
-                    &BigNum::from_slice(&field("y")).unwrap(),
-                )
-                .unwrap();
-                PKey::from_ec_key(ec).unwrap()
-            }
-            "OKP" => PKey::public_key_from_raw_bytes(&field("x"), Id::ED25519).unwrap(),
-            other => panic!("unexpected kty {other}"),
-        }
-    }
-
-    /// Verifies a compact JWS against a JWK; returns the payload.
+    /// Verifies a compact JWS against one JWK; returns the payload.
     pub fn verify_compact(jws: &str, jwk: &Value) -> Option<Vec<u8>> {
-        use openssl::sign::Verifier;
-        let mut parts = jws.rsplitn(2, '.');
-        let sig = B64URL.decode(parts.next()?).ok()?;
-        let input = parts.next()?;
-        let key = public_key_from_jwk(jwk);
-        let ok = match jwk["alg"].as_str()? {
-            "RS256" => {
-                let mut v = Verifier::new(MessageDigest::sha256(), &key).ok()?;
-                v.update(input.as_bytes()).ok()?;
-                v.verify(&sig).ok()?
-            }
-            "ES256" => {
-                let r = BigNum::from_slice(&sig[..32]).ok()?;
-                let s = BigNum::from_slice(&sig[32..]).ok()?;
-                let der = EcdsaSig::from_private_components(r, s)
-                    .ok()?
-                    .to_der()
-                    .ok()?;
-                let mut v = Verifier::new(MessageDigest::sha256(), &key).ok()?;
-                v.update(input.as_bytes()).ok()?;
-                v.verify(&der).ok()?
-            }
-            "EdDSA" => Verifier::new_without_digest(&key)
-                .ok()?
-                .verify_oneshot(&sig, input.as_bytes())
-                .ok()?,
-            _ => false,
-        };
-        ok.then(|| B64URL.decode(input.split('.').nth(1).unwrap()).unwrap())
+        let verifier = std::sync::Arc::new(Verifier::from_jwk(jwk).ok()?);
+        decode_verified(jws, |_| Some(verifier.clone()))
+            .map(|(_, payload)| payload.to_string().into_bytes())
     }
 
     #[test]

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use openssl::pkey::PKey;
 
-pub use jwk::{Alg, KeyError, Signer};
+pub use jwk::{Alg, KeyError, Signer, Verifier};
 pub use kek::Kek;
 
 use crate::store::keys::{ACTIVE, SigningKeyRow};
@@ -30,6 +30,8 @@ pub struct OrgKeys {
     /// `{"keys":[…]}` with every published key, active ones first.
     pub jwks: Vec<u8>,
     signers: HashMap<Alg, Arc<Signer>>,
+    /// Every published key by kid, to check tokens signed before a rotation.
+    verifiers: HashMap<String, Arc<Verifier>>,
     loaded: Instant,
 }
 
@@ -37,6 +39,11 @@ impl OrgKeys {
     /// The active signer for `alg`.
     pub fn signer(&self, alg: Alg) -> Option<&Arc<Signer>> {
         self.signers.get(&alg)
+    }
+
+    /// The published key with this kid.
+    pub fn verifier(&self, kid: &str) -> Option<Arc<Verifier>> {
+        self.verifiers.get(kid).cloned()
     }
 }
 
@@ -112,6 +119,18 @@ impl KeyStore {
             };
             signers.insert(alg, signer);
         }
+        let mut verifiers = HashMap::new();
+        for row in rows {
+            let verifier = match previous.and_then(|p| p.verifiers.get(&row.kid)) {
+                Some(v) => v.clone(),
+                None => {
+                    let jwk = serde_json::from_str(&row.public_jwk)
+                        .map_err(|e| KeyError::Malformed(e.to_string()))?;
+                    Arc::new(Verifier::from_jwk(&jwk)?)
+                }
+            };
+            verifiers.insert(row.kid.clone(), verifier);
+        }
         let mut ordered: Vec<&SigningKeyRow> = rows.iter().collect();
         ordered.sort_by_key(|r| (r.state != ACTIVE, -r.created_at));
         let keys: Vec<serde_json::Value> = ordered
@@ -124,6 +143,7 @@ impl KeyStore {
             jwks: serde_json::to_vec(&serde_json::json!({ "keys": keys }))
                 .expect("JWKS serializes"),
             signers,
+            verifiers,
             loaded: Instant::now(),
         })
     }

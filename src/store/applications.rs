@@ -141,6 +141,16 @@ impl Application {
             .transpose()
     }
 
+    pub fn find_by_id(conn: &mut DbConn, id: &str) -> Result<Option<Self>, StoreError> {
+        applications::table
+            .find(id)
+            .select(Row::as_select())
+            .first(conn)
+            .optional()?
+            .map(Row::into_app)
+            .transpose()
+    }
+
     pub fn list(conn: &mut DbConn, organization_id: i64) -> Result<Vec<Self>, StoreError> {
         applications::table
             .filter(applications::organization_id.eq(organization_id))

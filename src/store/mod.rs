@@ -4,6 +4,7 @@
 //! between the backends, the query matches on [`DbConn`] in one place.
 
 pub mod applications;
+pub mod auth;
 pub mod keys;
 pub mod organizations;
 pub mod schema;

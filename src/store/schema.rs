@@ -61,7 +61,95 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    login_transactions (id) {
+        id -> Text,
+        organization_id -> BigInt,
+        application_id -> Text,
+        request -> Text,
+        browser_hash -> Text,
+        csrf_hash -> Text,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+        completed_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    sessions (id_hash) {
+        id_hash -> Text,
+        sid -> Text,
+        organization_id -> BigInt,
+        user_id -> Text,
+        auth_time -> BigInt,
+        amr -> Text,
+        acr -> Text,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+        ended_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    grants (id) {
+        id -> Text,
+        organization_id -> BigInt,
+        application_id -> Text,
+        user_id -> Nullable<Text>,
+        sid -> Nullable<Text>,
+        scope -> Text,
+        auth_time -> BigInt,
+        amr -> Text,
+        acr -> Text,
+        nonce -> Nullable<Text>,
+        created_at -> BigInt,
+        revoked_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    authorization_codes (code_hash) {
+        code_hash -> Text,
+        grant_id -> Text,
+        redirect_uri -> Text,
+        code_challenge -> Nullable<Text>,
+        expires_at -> BigInt,
+        used_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    access_tokens (jti) {
+        jti -> Text,
+        grant_id -> Text,
+        expires_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    refresh_tokens (token_hash) {
+        token_hash -> Text,
+        grant_id -> Text,
+        expires_at -> BigInt,
+        used_at -> Nullable<BigInt>,
+    }
+}
+
 diesel::joinable!(applications -> organizations (organization_id));
 diesel::joinable!(users -> organizations (organization_id));
 diesel::joinable!(signing_keys -> organizations (organization_id));
-diesel::allow_tables_to_appear_in_same_query!(organizations, applications, users, signing_keys);
+diesel::joinable!(authorization_codes -> grants (grant_id));
+diesel::joinable!(access_tokens -> grants (grant_id));
+diesel::joinable!(refresh_tokens -> grants (grant_id));
+diesel::allow_tables_to_appear_in_same_query!(
+    organizations,
+    applications,
+    users,
+    signing_keys,
+    login_transactions,
+    sessions,
+    grants,
+    authorization_codes,
+    access_tokens,
+    refresh_tokens,
+);

@@ -153,6 +153,7 @@ pub struct TestApp {
     pub port: u16,
     pub client: reqwest::Client,
     pub db: Db,
+    pub state: actix_web::web::Data<sesame::http::AppState>,
     pub env: HashMap<String, String>,
     pub test_db: TestDb,
 }
@@ -186,6 +187,7 @@ impl TestApp {
             .await
             .expect("application builds");
         let db = app.state().db.clone();
+        let state = app.state_handle();
         tokio::spawn(app.run_until_stopped());
         Self {
             address: format!("{scheme}://{host}:{port}"),
@@ -195,6 +197,7 @@ impl TestApp {
                 .build()
                 .unwrap(),
             db,
+            state,
             env,
             test_db,
         }
@@ -303,4 +306,97 @@ given_name = "Bob"
 family_name = "Builder"
 "#
     .to_string()
+}
+
+/// A browser: keeps cookies, follows no redirects (tests look at each hop).
+#[derive(Debug, Clone)]
+pub struct Browser {
+    pub client: reqwest::Client,
+}
+
+impl Default for Browser {
+    fn default() -> Self {
+        Self {
+            client: reqwest::Client::builder()
+                .cookie_store(true)
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+        }
+    }
+}
+
+/// The value of a hidden form field in an HTML page.
+pub fn form_field(html: &str, name: &str) -> Option<String> {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = html.find(&marker)? + marker.len();
+    let end = html[start..].find('"')?;
+    Some(
+        html[start..start + end]
+            .replace("&amp;", "&")
+            .replace("&#x2f;", "/")
+            .replace("&#x2F;", "/"),
+    )
+}
+
+pub fn location(res: &reqwest::Response) -> String {
+    res.headers()
+        .get("location")
+        .expect("a Location header")
+        .to_str()
+        .unwrap()
+        .to_string()
+}
+
+/// The query parameters of a URL.
+pub fn query_of(url: &str) -> HashMap<String, String> {
+    url::Url::parse(url)
+        .unwrap()
+        .query_pairs()
+        .into_owned()
+        .collect()
+}
+
+impl Browser {
+    /// Opens an authorization URL; on the sign-in page, signs in. Returns the response that goes
+    /// back to the client (a redirect to the redirect URI, or the form_post page).
+    pub async fn authorize_and_sign_in(
+        &self,
+        auth_url: &str,
+        username: &str,
+        password: &str,
+    ) -> reqwest::Response {
+        let res = self.client.get(auth_url).send().await.unwrap();
+        assert_eq!(
+            res.status(),
+            303,
+            "authorize should redirect: {:?}",
+            res.text().await
+        );
+        let next = location(&res);
+        if !next.contains("/login?tx=") {
+            return self.client.get(auth_url).send().await.unwrap();
+        }
+        self.sign_in(&next, username, password).await
+    }
+
+    /// Fills in the sign-in page at `login_url`.
+    pub async fn sign_in(
+        &self,
+        login_url: &str,
+        username: &str,
+        password: &str,
+    ) -> reqwest::Response {
+        let page = self.client.get(login_url).send().await.unwrap();
+        assert_eq!(page.status(), 200);
+        let html = page.text().await.unwrap();
+        let action = login_url.split('?').next().unwrap().to_string();
+        let form = [
+            ("tx", form_field(&html, "tx").expect("tx field")),
+            ("csrf", form_field(&html, "csrf").expect("csrf field")),
+            ("username", username.to_string()),
+            ("password", password.to_string()),
+        ];
+        self.client.post(action).form(&form).send().await.unwrap()
+    }
 }

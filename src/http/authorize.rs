@@ -1,0 +1,530 @@
+//! The authorization endpoint and the sign-in pages.
+//!
+//! `GET|POST {issuer}/authorize` validates the request; with a usable SSO session it answers the
+//! client at once, otherwise it stores a login transaction (bound to this browser by a cookie)
+//! and sends the browser to `{issuer}/login`. A successful sign-in creates a new session (a new
+//! cookie value: the id changes at sign-in) and answers the client with a one-time code.
+
+use actix_web::cookie::{Cookie, SameSite};
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use minijinja::context;
+use serde::Deserialize;
+use subtle::ConstantTimeEq;
+
+use super::error::ApiError;
+use super::{AppState, OrgEntry};
+use crate::domain::Username;
+use crate::oidc::authorize::{self, AuthRequest, AuthorizeError, Params, ResponseMode};
+use crate::secret::{Secret, random_token, sha256_hex};
+use crate::store::applications::Application;
+use crate::store::auth::{AuthorizationCode, Grant, LoginTransaction, Session};
+use crate::store::users::User;
+use crate::store::{StoreError, now};
+
+pub const SESSION_COOKIE: &str = "sesame_session";
+pub const BROWSER_COOKIE: &str = "sesame_browser";
+/// How long a user has to finish signing in.
+const TRANSACTION_LIFETIME: i64 = 900;
+/// How long an SSO session lasts.
+const SESSION_LIFETIME: i64 = 12 * 3600;
+/// Authorization codes live 60 seconds.
+const CODE_LIFETIME: i64 = 60;
+/// The `acr` of a password sign-in (documented in the README).
+pub const ACR_PASSWORD: &str = "urn:sesame:acr:password";
+
+fn cookie<'a>(state: &AppState, org: &OrgEntry, name: &'a str, value: String) -> Cookie<'a> {
+    Cookie::build(name, value)
+        .path(format!("/t/{}/", org.org.slug))
+        .http_only(true)
+        .same_site(SameSite::Lax)
+        .secure(state.settings.base_url.as_str().starts_with("https://"))
+        .finish()
+}
+
+fn cookie_hash(req: &HttpRequest, name: &str) -> Option<String> {
+    req.cookie(name).map(|c| sha256_hex(c.value()))
+}
+
+fn hashes_equal(a: &str, b: &str) -> bool {
+    a.as_bytes().ct_eq(b.as_bytes()).into()
+}
+
+/// Answers the client at its redirect URI, in the requested response mode, with `iss`
+/// (RFC 9207) always added.
+fn to_client(
+    state: &AppState,
+    org: &OrgEntry,
+    redirect_uri: &str,
+    mode: ResponseMode,
+    mut params: Vec<(&'static str, String)>,
+) -> HttpResponse {
+    params.push(("iss", org.issuer.clone()));
+    match mode {
+        ResponseMode::Query => {
+            let mut url = match url::Url::parse(redirect_uri) {
+                Ok(u) => u,
+                Err(_) => {
+                    return state.pages.error(
+                        StatusCode::BAD_REQUEST,
+                        "Invalid redirect",
+                        "The redirect URI is not valid.",
+                    );
+                }
+            };
+            url.query_pairs_mut()
+                .extend_pairs(params.iter().map(|(k, v)| (*k, v.as_str())));
+            HttpResponse::SeeOther()
+                .insert_header(("Location", url.to_string()))
+                .insert_header(("Cache-Control", "no-store"))
+                .finish()
+        }
+        ResponseMode::FormPost => {
+            let nonce = random_token(16);
+            let csp = format!(
+                "default-src 'none'; script-src 'nonce-{}'; frame-ancestors 'none'; base-uri 'none'",
+                nonce.expose()
+            );
+            let fields: Vec<(&str, &str)> = params.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            state.pages.render_with_csp(
+                StatusCode::OK,
+                "form_post.html",
+                context! { action => redirect_uri, fields, nonce => nonce.expose() },
+                &csp,
+            )
+        }
+    }
+}
+
+fn error_to_client(
+    state: &AppState,
+    org: &OrgEntry,
+    req: &AuthRequest,
+    error: &'static str,
+    description: &str,
+) -> HttpResponse {
+    let mut params = vec![
+        ("error", error.to_string()),
+        ("error_description", description.to_string()),
+    ];
+    if let Some(s) = &req.state {
+        params.push(("state", s.clone()));
+    }
+    to_client(state, org, &req.redirect_uri, req.response_mode, params)
+}
+
+async fn find_app(
+    state: &AppState,
+    org_id: i64,
+    client_id: Option<String>,
+) -> Result<Option<Application>, ApiError> {
+    let Some(client_id) = client_id else {
+        return Ok(None);
+    };
+    Ok(state
+        .db
+        .run(move |conn| Application::find(conn, org_id, &client_id))
+        .await?)
+}
+
+/// A live session of this browser at this organization, with its (enabled) user.
+async fn current_session(
+    state: &AppState,
+    org: &OrgEntry,
+    req: &HttpRequest,
+) -> Result<Option<(Session, User)>, ApiError> {
+    let Some(hash) = cookie_hash(req, SESSION_COOKIE) else {
+        return Ok(None);
+    };
+    let org_id = org.org.id;
+    Ok(state
+        .db
+        .run(move |conn| {
+            let Some(session) = Session::find_live(conn, org_id, &hash)? else {
+                return Ok(None);
+            };
+            Ok(User::find(conn, org_id, &session.user_id)?
+                .filter(|u| !u.disabled)
+                .map(|u| (session, u)))
+        })
+        .await?)
+}
+
+pub async fn authorize(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let org = state.organization(&path).await?;
+    let raw = if req.method() == actix_web::http::Method::POST {
+        String::from_utf8_lossy(&body).into_owned()
+    } else {
+        req.query_string().to_string()
+    };
+    let Ok(pairs) = serde_urlencoded::from_str::<Vec<(String, String)>>(&raw) else {
+        return Ok(state.pages.error(
+            StatusCode::BAD_REQUEST,
+            "Invalid request",
+            "The authorization request could not be read.",
+        ));
+    };
+    let params = Params::from_pairs(pairs);
+    let app = find_app(
+        &state,
+        org.org.id,
+        params.get("client_id").map(str::to_string),
+    )
+    .await?;
+    let auth = match authorize::validate(&params, app.as_ref()) {
+        Ok(a) => a,
+        Err(AuthorizeError::Page(message)) => {
+            return Ok(state.pages.error(
+                StatusCode::BAD_REQUEST,
+                "This sign-in request cannot be used",
+                &message,
+            ));
+        }
+        Err(AuthorizeError::Redirect {
+            redirect_uri,
+            response_mode,
+            state: st,
+            error,
+            description,
+        }) => {
+            let mut p = vec![
+                ("error", error.to_string()),
+                ("error_description", description),
+            ];
+            if let Some(s) = st {
+                p.push(("state", s));
+            }
+            return Ok(to_client(&state, &org, &redirect_uri, response_mode, p));
+        }
+    };
+    let app = app.expect("validated requests have an application");
+
+    let session = current_session(&state, &org, &req).await?;
+    let fresh_enough = |s: &Session| auth.max_age.is_none_or(|max| now() - s.auth_time <= max);
+    match session {
+        Some((session, user)) if !auth.prompt_login && fresh_enough(&session) => {
+            return issue_code(&state, &org, &app, &auth, &session, &user).await;
+        }
+        _ if auth.prompt_none => {
+            return Ok(error_to_client(
+                &state,
+                &org,
+                &auth,
+                "login_required",
+                "the user must sign in",
+            ));
+        }
+        _ => {}
+    }
+
+    // Start a login transaction bound to this browser.
+    let browser = req
+        .cookie(BROWSER_COOKIE)
+        .map(|c| c.value().to_string())
+        .filter(|v| v.len() >= 43);
+    let new_browser = browser.is_none();
+    let browser = browser.unwrap_or_else(|| random_token(32).expose().clone());
+    let t = now();
+    let tx = LoginTransaction {
+        id: random_token(32).expose().clone(),
+        organization_id: org.org.id,
+        application_id: app.id.clone(),
+        request: serde_json::to_string(&auth).expect("requests serialize"),
+        browser_hash: sha256_hex(&browser),
+        // Replaced by the sign-in page, which shows the token.
+        csrf_hash: sha256_hex(random_token(32).expose()),
+        created_at: t,
+        expires_at: t + TRANSACTION_LIFETIME,
+        completed_at: None,
+    };
+    let location = format!("{}/login?tx={}", org.issuer, tx.id);
+    state
+        .db
+        .run(move |conn| LoginTransaction::insert(conn, &tx))
+        .await?;
+    let mut res = HttpResponse::SeeOther();
+    res.insert_header(("Location", location))
+        .insert_header(("Cache-Control", "no-store"));
+    if new_browser {
+        res.cookie(cookie(&state, &org, BROWSER_COOKIE, browser));
+    }
+    Ok(res.finish())
+}
+
+/// Records the grant and a one-time code, and answers the client with it.
+async fn issue_code(
+    state: &AppState,
+    org: &OrgEntry,
+    app: &Application,
+    auth: &AuthRequest,
+    session: &Session,
+    user: &User,
+) -> Result<HttpResponse, ApiError> {
+    let code = random_token(32);
+    let t = now();
+    let grant = Grant {
+        id: uuid::Uuid::new_v4().to_string(),
+        organization_id: org.org.id,
+        application_id: app.id.clone(),
+        user_id: Some(user.id.clone()),
+        sid: Some(session.sid.clone()),
+        scope: auth.scope_string(),
+        auth_time: session.auth_time,
+        amr: session.amr.clone(),
+        acr: session.acr.clone(),
+        nonce: auth.nonce.clone(),
+        created_at: t,
+        revoked_at: None,
+    };
+    let row = AuthorizationCode {
+        code_hash: sha256_hex(code.expose()),
+        grant_id: grant.id.clone(),
+        redirect_uri: auth.redirect_uri.clone(),
+        code_challenge: auth.code_challenge.clone(),
+        expires_at: t + CODE_LIFETIME,
+        used_at: None,
+    };
+    state
+        .db
+        .run(move |conn| {
+            use diesel::Connection;
+            conn.transaction::<_, StoreError, _>(|conn| {
+                Grant::insert(conn, &grant)?;
+                AuthorizationCode::insert(conn, &row)
+            })
+        })
+        .await?;
+    let mut params = vec![("code", code.expose().clone())];
+    if let Some(s) = &auth.state {
+        params.push(("state", s.clone()));
+    }
+    Ok(to_client(
+        state,
+        org,
+        &auth.redirect_uri,
+        auth.response_mode,
+        params,
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct TxQuery {
+    tx: Option<String>,
+}
+
+/// The open transaction named by `tx`, if it belongs to this browser.
+async fn transaction(
+    state: &AppState,
+    org: &OrgEntry,
+    req: &HttpRequest,
+    tx: Option<String>,
+) -> Result<Option<(LoginTransaction, AuthRequest, Application)>, ApiError> {
+    let Some(tx_id) = tx else { return Ok(None) };
+    let org_id = org.org.id;
+    let found = state
+        .db
+        .run(move |conn| {
+            let Some(tx) = LoginTransaction::find_open(conn, org_id, &tx_id)? else {
+                return Ok(None);
+            };
+            Ok(Application::find_by_id(conn, &tx.application_id)?.map(|a| (tx, a)))
+        })
+        .await?;
+    let Some((tx, app)) = found else {
+        return Ok(None);
+    };
+    let Some(browser) = cookie_hash(req, BROWSER_COOKIE) else {
+        return Ok(None);
+    };
+    if !hashes_equal(&browser, &tx.browser_hash) {
+        return Ok(None);
+    }
+    let Ok(auth) = serde_json::from_str::<AuthRequest>(&tx.request) else {
+        return Ok(None);
+    };
+    Ok(Some((tx, auth, app)))
+}
+
+fn expired_page(state: &AppState) -> HttpResponse {
+    state.pages.error(
+        StatusCode::BAD_REQUEST,
+        "This sign-in has expired",
+        "This sign-in page has expired, was already used, or was opened in another browser. Go back to the application and start again.",
+    )
+}
+
+/// Shows the sign-in form with a fresh CSRF token.
+async fn login_form(
+    state: &AppState,
+    org: &OrgEntry,
+    tx: &LoginTransaction,
+    auth: &AuthRequest,
+    app: &Application,
+    username: &str,
+    error: Option<&str>,
+) -> Result<HttpResponse, ApiError> {
+    let csrf = random_token(32);
+    let (id, hash) = (tx.id.clone(), sha256_hex(csrf.expose()));
+    state
+        .db
+        .run(move |conn| LoginTransaction::set_csrf(conn, &id, &hash))
+        .await?;
+    let username = if username.is_empty() {
+        auth.login_hint.clone().unwrap_or_default()
+    } else {
+        username.to_string()
+    };
+    Ok(state.pages.render(
+        StatusCode::OK,
+        "login.html",
+        context! {
+            org_name => org.org.display_name,
+            app_name => app.name,
+            action => format!("{}/login", org.issuer),
+            tx => tx.id,
+            csrf => csrf.expose(),
+            username,
+            error,
+        },
+    ))
+}
+
+pub async fn login_page(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    req: HttpRequest,
+    query: web::Query<TxQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let org = state.organization(&path).await?;
+    let Some((tx, auth, app)) = transaction(&state, &org, &req, query.into_inner().tx).await?
+    else {
+        return Ok(expired_page(&state));
+    };
+    login_form(&state, &org, &tx, &auth, &app, "", None).await
+}
+
+#[derive(Debug, Deserialize)]
+pub struct LoginForm {
+    tx: Option<String>,
+    csrf: Option<String>,
+    #[serde(default)]
+    username: String,
+    #[serde(default)]
+    password: String,
+}
+
+pub async fn login_submit(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    req: HttpRequest,
+    form: web::Form<LoginForm>,
+) -> Result<HttpResponse, ApiError> {
+    let org = state.organization(&path).await?;
+    let form = form.into_inner();
+    let Some((tx, auth, app)) = transaction(&state, &org, &req, form.tx.clone()).await? else {
+        return Ok(expired_page(&state));
+    };
+    let csrf_ok = form
+        .csrf
+        .as_deref()
+        .is_some_and(|c| hashes_equal(&sha256_hex(c), &tx.csrf_hash));
+    if !csrf_ok {
+        return Ok(state.pages.error(
+            StatusCode::FORBIDDEN,
+            "The form has expired",
+            "This form was not sent from the current sign-in page. Go back, reload the page and try again.",
+        ));
+    }
+
+    // Same work for an unknown user as for a wrong password: one argon2 verification.
+    let org_id = org.org.id;
+    let user = match Username::parse(&form.username) {
+        Ok(username) => {
+            state
+                .db
+                .run(move |conn| User::find_by_username(conn, org_id, &username))
+                .await?
+        }
+        Err(_) => None,
+    };
+    let phc = user
+        .as_ref()
+        .and_then(|u| u.password_hash.clone())
+        .unwrap_or_else(|| state.dummy_hash.clone());
+    let verified = state.hasher.verify(phc, Secret::new(form.password)).await
+        && user.as_ref().is_some_and(|u| u.password_hash.is_some());
+    let user = match user {
+        Some(u) if verified => u,
+        _ => {
+            return login_form(
+                &state,
+                &org,
+                &tx,
+                &auth,
+                &app,
+                &form.username,
+                Some("Wrong username or password."),
+            )
+            .await;
+        }
+    };
+    if user.disabled {
+        return Ok(state.pages.error(
+            StatusCode::FORBIDDEN,
+            "Account disabled",
+            "This account is disabled. Contact your administrator.",
+        ));
+    }
+
+    // A new session with a new cookie value, replacing any previous one of this browser.
+    let cookie_value = random_token(32);
+    let t = now();
+    let session = Session {
+        id_hash: sha256_hex(cookie_value.expose()),
+        sid: uuid::Uuid::new_v4().to_string(),
+        organization_id: org_id,
+        user_id: user.id.clone(),
+        auth_time: t,
+        amr: r#"["pwd"]"#.into(),
+        acr: ACR_PASSWORD.into(),
+        created_at: t,
+        expires_at: t + SESSION_LIFETIME,
+        ended_at: None,
+    };
+    let old = cookie_hash(&req, SESSION_COOKIE);
+    let (tx_id, row) = (tx.id.clone(), session.clone());
+    let completed = state
+        .db
+        .run(move |conn| {
+            use diesel::Connection;
+            conn.transaction::<_, StoreError, _>(|conn| {
+                if !LoginTransaction::complete(conn, &tx_id)? {
+                    return Ok(false);
+                }
+                if let Some(old) = old {
+                    Session::end(conn, &old)?;
+                }
+                Session::insert(conn, &row)?;
+                Ok(true)
+            })
+        })
+        .await?;
+    if !completed {
+        return Ok(expired_page(&state));
+    }
+    tracing::info!(user = %user.id, client_id = %app.client_id, "signed in with password");
+    let mut res = issue_code(&state, &org, &app, &auth, &session, &user).await?;
+    res.add_cookie(&cookie(
+        &state,
+        &org,
+        SESSION_COOKIE,
+        cookie_value.expose().clone(),
+    ))
+    .map_err(|_| ApiError::Internal)?;
+    Ok(res)
+}

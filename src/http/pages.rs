@@ -1,0 +1,74 @@
+//! Server-rendered pages from `templates/` (embedded at build time, HTML auto-escaped) and the
+//! headers every page carries.
+
+use actix_web::HttpResponse;
+use actix_web::http::StatusCode;
+use minijinja::Environment;
+use serde::Serialize;
+
+/// The template set, loaded once.
+#[derive(Debug)]
+pub struct Pages {
+    env: Environment<'static>,
+}
+
+impl Default for Pages {
+    fn default() -> Self {
+        let mut env = Environment::new();
+        for (name, text) in [
+            ("base.html", include_str!("../../templates/base.html")),
+            ("login.html", include_str!("../../templates/login.html")),
+            ("error.html", include_str!("../../templates/error.html")),
+            (
+                "form_post.html",
+                include_str!("../../templates/form_post.html"),
+            ),
+        ] {
+            env.add_template(name, text)
+                .expect("built-in templates parse");
+        }
+        Self { env }
+    }
+}
+
+impl Pages {
+    /// Renders a page with a strict CSP: no scripts, no framing, forms only back to Sesame.
+    pub fn render(&self, status: StatusCode, name: &str, ctx: impl Serialize) -> HttpResponse {
+        self.render_with_csp(
+            status,
+            name,
+            ctx,
+            "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+        )
+    }
+
+    pub fn render_with_csp(
+        &self,
+        status: StatusCode,
+        name: &str,
+        ctx: impl Serialize,
+        csp: &str,
+    ) -> HttpResponse {
+        let body = self
+            .env
+            .get_template(name)
+            .and_then(|t| t.render(ctx))
+            .unwrap_or_else(|e| {
+                tracing::error!(error = %e, template = name, "template failed");
+                "<!doctype html><title>Error</title><p>Something went wrong.</p>".into()
+            });
+        HttpResponse::build(status)
+            .content_type("text/html; charset=utf-8")
+            .insert_header(("Cache-Control", "no-store"))
+            .insert_header(("Content-Security-Policy", csp))
+            .insert_header(("X-Frame-Options", "DENY"))
+            .insert_header(("X-Content-Type-Options", "nosniff"))
+            .insert_header(("Referrer-Policy", "no-referrer"))
+            .body(body)
+    }
+
+    /// A readable error page.
+    pub fn error(&self, status: StatusCode, title: &str, message: &str) -> HttpResponse {
+        self.render(status, "error.html", minijinja::context! { title, message })
+    }
+}

@@ -1,0 +1,335 @@
+//! The token endpoint (RFC 6749 §3.2): client authentication, the authorization-code grant with
+//! PKCE, and refresh-token rotation with reuse detection.
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use base64::Engine;
+use serde_json::json;
+
+use super::error::OAuthError;
+use super::{AppState, OrgEntry};
+use crate::domain::{ClientType, GrantType};
+use crate::keys::Alg;
+use crate::oidc::authorize::{Params, pkce_matches};
+use crate::oidc::tokens::Issue;
+use crate::secret::{random_token, sha256_hex};
+use crate::store::applications::Application;
+use crate::store::auth::{AuthorizationCode, Grant, RefreshToken, record_access_token};
+use crate::store::users::User;
+use crate::store::{StoreError, now};
+
+/// The client's credentials as presented.
+struct Presented {
+    client_id: String,
+    secret: Option<String>,
+    basic: bool,
+}
+
+/// `client_secret_basic` (RFC 6749 §2.3.1: id and secret are form-urlencoded inside Basic),
+/// `client_secret_post`, or `none` (a public client sending only its id).
+fn presented_credentials(req: &HttpRequest, params: &Params) -> Result<Presented, OAuthError> {
+    let header = req
+        .headers()
+        .get("authorization")
+        .and_then(|h| h.to_str().ok());
+    if let Some(value) = header.and_then(|h| h.strip_prefix("Basic ")) {
+        if params.get("client_secret").is_some() {
+            return Err(OAuthError::new(
+                "invalid_request",
+                "use one client authentication method, not two",
+            ));
+        }
+        let bad = || OAuthError::invalid_client("malformed Basic credentials", true);
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(value.trim())
+            .map_err(|_| bad())?;
+        let text = String::from_utf8(decoded).map_err(|_| bad())?;
+        let (id, secret) = text.split_once(':').ok_or_else(bad)?;
+        let decode = |s: &str| {
+            url::form_urlencoded::parse(format!("x={s}").as_bytes())
+                .next()
+                .map(|(_, v)| v.into_owned())
+                .unwrap_or_default()
+        };
+        let client_id = decode(id);
+        if params
+            .get("client_id")
+            .is_some_and(|form_id| form_id != client_id)
+        {
+            return Err(OAuthError::invalid_client(
+                "client_id differs from the authenticated client",
+                true,
+            ));
+        }
+        return Ok(Presented {
+            client_id,
+            secret: Some(decode(secret)),
+            basic: true,
+        });
+    }
+    let client_id = params
+        .get("client_id")
+        .ok_or_else(|| OAuthError::invalid_client("client authentication is required", false))?;
+    Ok(Presented {
+        client_id: client_id.to_string(),
+        secret: params.get("client_secret").map(str::to_string),
+        basic: false,
+    })
+}
+
+/// Finds and authenticates the client. Unknown clients and wrong secrets get the same answer.
+async fn authenticate(
+    state: &AppState,
+    org: &OrgEntry,
+    p: &Presented,
+) -> Result<Application, OAuthError> {
+    let (org_id, client_id) = (org.org.id, p.client_id.clone());
+    let app = state
+        .db
+        .run(move |conn| Application::find(conn, org_id, &client_id))
+        .await?;
+    let fail = || OAuthError::invalid_client("client authentication failed", p.basic);
+    let app = app.ok_or_else(fail)?;
+    match (app.client_type, &p.secret, &app.secret_hash) {
+        (ClientType::Public, None, _) => Ok(app),
+        (ClientType::Confidential, Some(secret), Some(hash)) => {
+            use subtle::ConstantTimeEq;
+            if bool::from(sha256_hex(secret).as_bytes().ct_eq(hash.as_bytes())) {
+                Ok(app)
+            } else {
+                Err(fail())
+            }
+        }
+        _ => Err(fail()),
+    }
+}
+
+pub async fn token(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, OAuthError> {
+    let org = state.organization(&path).await?;
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(&body).map_err(|_| {
+        OAuthError::new(
+            "invalid_request",
+            "the body must be application/x-www-form-urlencoded",
+        )
+    })?;
+    let params = Params::from_pairs(pairs);
+    let presented = presented_credentials(&req, &params)?;
+    let app = authenticate(&state, &org, &presented).await?;
+    match params.get("grant_type") {
+        None => Err(OAuthError::new("invalid_request", "grant_type is required")),
+        Some("authorization_code") => authorization_code(&state, &org, &app, &params).await,
+        Some("refresh_token") => refresh(&state, &org, &app, &params).await,
+        Some(other) => Err(OAuthError::new(
+            "unsupported_grant_type",
+            format!("grant_type '{other}' is not supported"),
+        )),
+    }
+}
+
+async fn authorization_code(
+    state: &AppState,
+    org: &OrgEntry,
+    app: &Application,
+    params: &Params,
+) -> Result<HttpResponse, OAuthError> {
+    if !app.grant_types.contains(&GrantType::AuthorizationCode) {
+        return Err(OAuthError::new(
+            "unauthorized_client",
+            "this client may not use the authorization_code grant",
+        ));
+    }
+    let code = params
+        .get("code")
+        .ok_or_else(|| OAuthError::new("invalid_request", "code is required"))?;
+    let hash = sha256_hex(code);
+    let lookup = hash.clone();
+    let found = state
+        .db
+        .run(move |conn| AuthorizationCode::find(conn, &lookup))
+        .await?;
+    let invalid = |why: &str| OAuthError::new("invalid_grant", why);
+    let Some((code_row, grant)) = found else {
+        return Err(invalid("the code is not valid"));
+    };
+    // A code presented by another client is refused without being spent.
+    if grant.application_id != app.id {
+        return Err(invalid("the code was issued to another client"));
+    }
+    if params.get("redirect_uri") != Some(code_row.redirect_uri.as_str()) {
+        return Err(invalid(
+            "redirect_uri does not match the authorization request",
+        ));
+    }
+    match (&code_row.code_challenge, params.get("code_verifier")) {
+        (Some(challenge), Some(verifier)) if pkce_matches(verifier, challenge) => {}
+        (Some(_), _) => return Err(invalid("code_verifier does not match the code_challenge")),
+        (None, Some(_)) => {
+            return Err(invalid(
+                "code_verifier sent but the authorization request had no code_challenge",
+            ));
+        }
+        (None, None) if app.client_type == ClientType::Public => {
+            return Err(invalid("PKCE is required"));
+        }
+        (None, None) => {}
+    }
+    let grant_id = grant.id.clone();
+    let consumed = state
+        .db
+        .run(move |conn| {
+            if AuthorizationCode::consume(conn, &hash)? {
+                return Ok(true);
+            }
+            // Used before (or expired): treat as stolen, revoke everything issued from it.
+            Grant::revoke(conn, &grant_id)?;
+            Ok(false)
+        })
+        .await?;
+    if !consumed || grant.revoked_at.is_some() {
+        return Err(invalid("the code was already used or has expired"));
+    }
+    issue(state, org, app, &grant, true).await
+}
+
+async fn refresh(
+    state: &AppState,
+    org: &OrgEntry,
+    app: &Application,
+    params: &Params,
+) -> Result<HttpResponse, OAuthError> {
+    if !app.grant_types.contains(&GrantType::RefreshToken) {
+        return Err(OAuthError::new(
+            "unauthorized_client",
+            "this client may not use the refresh_token grant",
+        ));
+    }
+    let token = params
+        .get("refresh_token")
+        .ok_or_else(|| OAuthError::new("invalid_request", "refresh_token is required"))?;
+    let hash = sha256_hex(token);
+    let lookup = hash.clone();
+    let found = state
+        .db
+        .run(move |conn| RefreshToken::find(conn, &lookup))
+        .await?;
+    let invalid = |why: &str| OAuthError::new("invalid_grant", why);
+    let Some((_, grant)) = found else {
+        return Err(invalid("the refresh token is not valid"));
+    };
+    if grant.application_id != app.id {
+        return Err(invalid("the refresh token was issued to another client"));
+    }
+    if grant.revoked_at.is_some() {
+        return Err(invalid("the refresh token has been revoked"));
+    }
+    if let Some(requested) = params.get("scope") {
+        let granted: Vec<&str> = grant.scope.split(' ').collect();
+        if requested
+            .split(' ')
+            .any(|s| !s.is_empty() && !granted.contains(&s))
+        {
+            return Err(OAuthError::new(
+                "invalid_scope",
+                "a refresh cannot widen the granted scope",
+            ));
+        }
+    }
+    let grant_id = grant.id.clone();
+    let consumed = state
+        .db
+        .run(move |conn| {
+            if RefreshToken::consume(conn, &hash)? {
+                return Ok(true);
+            }
+            // A rotated token came back: someone holds a copy. Revoke the whole family.
+            Grant::revoke(conn, &grant_id)?;
+            Ok(false)
+        })
+        .await?;
+    if !consumed {
+        return Err(invalid("the refresh token was already used or has expired"));
+    }
+    issue(state, org, app, &grant, false).await
+}
+
+/// Signs and records the tokens of one response.
+async fn issue(
+    state: &AppState,
+    org: &OrgEntry,
+    app: &Application,
+    grant: &Grant,
+    first: bool,
+) -> Result<HttpResponse, OAuthError> {
+    let keys = state.keys.get(&state.db, org.org.id).await?;
+    let signer = keys
+        .signer(Alg::RS256)
+        .ok_or_else(|| OAuthError::from(super::error::ApiError::Internal))?;
+    let t = now();
+    let user_id = grant.user_id.clone().unwrap_or_default();
+    let org_id = org.org.id;
+    let user = state
+        .db
+        .run(move |conn| User::find(conn, org_id, &user_id))
+        .await?;
+    let user = match user {
+        Some(u) if !u.disabled => u,
+        _ => {
+            return Err(OAuthError::new(
+                "invalid_grant",
+                "the user no longer exists or is disabled",
+            ));
+        }
+    };
+    let issue = Issue {
+        issuer: &org.issuer,
+        client_id: app.client_id.as_str(),
+        subject: &user.id,
+        grant,
+        now: t,
+    };
+    let jti = uuid::Uuid::new_v4().to_string();
+    let access_token = issue.access_token(signer, &jti, app.lifetimes.access_token)?;
+    let id_token = issue.id_token(signer, &access_token, app.lifetimes.id_token, first)?;
+    let refresh = app
+        .grant_types
+        .contains(&GrantType::RefreshToken)
+        .then(|| random_token(32));
+    let refresh_row = refresh.as_ref().map(|r| RefreshToken {
+        token_hash: sha256_hex(r.expose()),
+        grant_id: grant.id.clone(),
+        expires_at: t + app.lifetimes.refresh_token,
+        used_at: None,
+    });
+    let (grant_id, expires) = (grant.id.clone(), t + app.lifetimes.access_token);
+    state
+        .db
+        .run(move |conn| {
+            use diesel::Connection;
+            conn.transaction::<_, StoreError, _>(|conn| {
+                record_access_token(conn, &jti, &grant_id, expires)?;
+                if let Some(row) = &refresh_row {
+                    RefreshToken::insert(conn, row)?;
+                }
+                Ok(())
+            })
+        })
+        .await?;
+    let mut body = json!({
+        "access_token": access_token,
+        "token_type": "Bearer",
+        "expires_in": app.lifetimes.access_token,
+        "id_token": id_token,
+        "scope": grant.scope,
+    });
+    if let Some(r) = refresh {
+        body["refresh_token"] = json!(r.expose());
+    }
+    Ok(HttpResponse::Ok()
+        .insert_header(("Cache-Control", "no-store"))
+        .insert_header(("Pragma", "no-cache"))
+        .json(body))
+}

@@ -1,0 +1,88 @@
+//! The UserInfo endpoint (OIDC Core §5.3): GET or POST with a bearer token in the header, or
+//! POST with `access_token` in the form body (RFC 6750 §2.2).
+
+use actix_web::{HttpRequest, HttpResponse, web};
+
+use super::AppState;
+use super::error::OAuthError;
+use crate::oidc::authorize::Params;
+use crate::oidc::tokens::userinfo_claims;
+use crate::store::auth::grant_of_access_token;
+use crate::store::now;
+use crate::store::users::User;
+
+pub async fn userinfo(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, OAuthError> {
+    let org = state.organization(&path).await?;
+    let header = req
+        .headers()
+        .get("authorization")
+        .and_then(|h| h.to_str().ok());
+    let from_header = header.and_then(|h| h.strip_prefix("Bearer ").map(|t| t.trim().to_string()));
+    let from_body = if req.method() == actix_web::http::Method::POST {
+        let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(&body).unwrap_or_default();
+        Params::from_pairs(pairs)
+            .get("access_token")
+            .map(str::to_string)
+    } else {
+        None
+    };
+    let token = match (from_header, from_body) {
+        (Some(_), Some(_)) => {
+            return Err(OAuthError::new(
+                "invalid_request",
+                "send the token once, not in both header and body",
+            ));
+        }
+        (Some(t), None) | (None, Some(t)) => t,
+        (None, None) => {
+            let mut e = OAuthError::invalid_token("an access token is required");
+            // RFC 6750 §3.1: no error code when the request had no credentials at all.
+            e.error = "invalid_request";
+            e.challenge = Some("Bearer realm=\"sesame\"".into());
+            return Err(e);
+        }
+    };
+
+    let keys = state.keys.get(&state.db, org.org.id).await?;
+    let (header, claims) = crate::keys::jwk::decode_verified(&token, |kid| keys.verifier(kid))
+        .ok_or_else(|| {
+            OAuthError::invalid_token("the access token is malformed or its signature is not valid")
+        })?;
+    let expected_aud = format!("{}/userinfo", org.issuer);
+    if header["typ"] != "at+jwt"
+        || claims["iss"] != org.issuer.as_str()
+        || claims["aud"] != expected_aud.as_str()
+    {
+        return Err(OAuthError::invalid_token(
+            "not an access token of this issuer",
+        ));
+    }
+    if claims["exp"].as_i64().is_none_or(|exp| exp <= now()) {
+        return Err(OAuthError::invalid_token("the access token has expired"));
+    }
+    let jti = claims["jti"].as_str().unwrap_or_default().to_string();
+    let org_id = org.org.id;
+    let found = state
+        .db
+        .run(move |conn| {
+            let Some(grant) = grant_of_access_token(conn, &jti)? else {
+                return Ok(None);
+            };
+            let user = User::find(conn, org_id, grant.user_id.as_deref().unwrap_or_default())?;
+            Ok(user.map(|u| (grant, u)))
+        })
+        .await?;
+    let Some((grant, user)) = found.filter(|(_, u)| !u.disabled) else {
+        return Err(OAuthError::invalid_token(
+            "the access token has been revoked",
+        ));
+    };
+    Ok(HttpResponse::Ok()
+        .insert_header(("Cache-Control", "no-store"))
+        .json(userinfo_claims(&user, &grant.scope)))
+}

@@ -1,0 +1,467 @@
+//! The authorization request (RFC 6749 §4.1.1, OIDC Core §3.1.2.1): parsing and validation,
+//! free of the web framework.
+//!
+//! Order matters: until the client and its redirect URI are known to be good, an error is shown
+//! at Sesame and never redirected (an open redirector otherwise); after that, errors go back to
+//! the client in the requested response mode.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::domain::{ClientType, GrantType};
+use crate::store::applications::Application;
+
+/// The scopes Sesame knows; others in a request are ignored (RFC 6749 §3.3 lets the server
+/// narrow the scope).
+pub const SUPPORTED_SCOPES: [&str; 6] = [
+    "openid",
+    "profile",
+    "email",
+    "address",
+    "phone",
+    "offline_access",
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ResponseMode {
+    Query,
+    FormPost,
+}
+
+/// A validated authorization request, kept in the login transaction while the user signs in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuthRequest {
+    pub client_id: String,
+    pub redirect_uri: String,
+    pub response_mode: ResponseMode,
+    /// Granted scopes, in a stable order (request order is irrelevant).
+    pub scope: Vec<String>,
+    pub state: Option<String>,
+    pub nonce: Option<String>,
+    /// The S256 PKCE challenge.
+    pub code_challenge: Option<String>,
+    pub prompt_none: bool,
+    pub prompt_login: bool,
+    pub max_age: Option<i64>,
+    pub login_hint: Option<String>,
+}
+
+impl AuthRequest {
+    pub fn scope_string(&self) -> String {
+        self.scope.join(" ")
+    }
+}
+
+/// Where an authorization error goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuthorizeError {
+    /// The client or redirect URI cannot be trusted: show a page at Sesame, never redirect.
+    Page(String),
+    /// Send `error` back to the client.
+    Redirect {
+        redirect_uri: String,
+        response_mode: ResponseMode,
+        state: Option<String>,
+        error: &'static str,
+        description: String,
+    },
+}
+
+/// The parameters of a request, each at most once (RFC 6749 §3.1).
+#[derive(Debug, Default)]
+pub struct Params {
+    values: BTreeMap<String, String>,
+    repeated: Vec<String>,
+}
+
+impl Params {
+    pub fn from_pairs(pairs: impl IntoIterator<Item = (String, String)>) -> Self {
+        let mut p = Self::default();
+        for (k, v) in pairs {
+            match p.values.entry(k) {
+                std::collections::btree_map::Entry::Occupied(e) => p.repeated.push(e.key().clone()),
+                std::collections::btree_map::Entry::Vacant(e) => {
+                    e.insert(v);
+                }
+            }
+        }
+        p
+    }
+
+    /// A parameter's value; an empty value counts as absent (RFC 6749 §3.1).
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.values
+            .get(name)
+            .map(String::as_str)
+            .filter(|v| !v.is_empty())
+    }
+
+    fn repeated(&self) -> Option<&str> {
+        self.repeated.first().map(String::as_str)
+    }
+}
+
+fn is_pkce_value(v: &str) -> bool {
+    (43..=128).contains(&v.len())
+        && v.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b))
+}
+
+/// Validates `params` for `app`, the application named by `client_id` (looked up by the
+/// caller; `None` when unknown).
+pub fn validate(params: &Params, app: Option<&Application>) -> Result<AuthRequest, AuthorizeError> {
+    let Some(client_id) = params.get("client_id") else {
+        return Err(AuthorizeError::Page("The request has no client_id.".into()));
+    };
+    let Some(app) = app else {
+        return Err(AuthorizeError::Page(format!(
+            "No application with client_id '{client_id}' is registered here."
+        )));
+    };
+    let Some(redirect_uri) = params.get("redirect_uri") else {
+        return Err(AuthorizeError::Page(
+            "The request has no redirect_uri.".into(),
+        ));
+    };
+    if !app.redirect_uris.iter().any(|u| u.as_str() == redirect_uri) {
+        return Err(AuthorizeError::Page(format!(
+            "The redirect_uri is not registered for application '{client_id}'. It must match a registered URI exactly."
+        )));
+    }
+    if let Some(name) = params
+        .repeated()
+        .filter(|n| ["client_id", "redirect_uri"].contains(n))
+    {
+        return Err(AuthorizeError::Page(format!(
+            "The parameter {name} appears more than once."
+        )));
+    }
+
+    // From here on, errors go back to the client.
+    let state = params.get("state").map(str::to_string);
+    let (response_mode, mode_error) = match params.get("response_mode") {
+        None | Some("query") => (ResponseMode::Query, None),
+        Some("form_post") => (ResponseMode::FormPost, None),
+        Some(other) => (
+            ResponseMode::Query,
+            Some(format!(
+                "response_mode '{other}' is not supported: use query or form_post"
+            )),
+        ),
+    };
+    let fail = |error: &'static str, description: String| AuthorizeError::Redirect {
+        redirect_uri: redirect_uri.to_string(),
+        response_mode,
+        state: state.clone(),
+        error,
+        description,
+    };
+    if let Some(description) = mode_error {
+        return Err(fail("invalid_request", description));
+    }
+    if let Some(name) = params.repeated() {
+        return Err(fail(
+            "invalid_request",
+            format!("the parameter {name} appears more than once"),
+        ));
+    }
+    if params.get("request").is_some() {
+        return Err(fail(
+            "request_not_supported",
+            "request objects are not supported".into(),
+        ));
+    }
+    if params.get("request_uri").is_some() {
+        return Err(fail(
+            "request_uri_not_supported",
+            "request_uri is not supported".into(),
+        ));
+    }
+    match params.get("response_type") {
+        None => return Err(fail("invalid_request", "response_type is required".into())),
+        Some("code") => {}
+        Some(other) => {
+            return Err(fail(
+                "unsupported_response_type",
+                format!("response_type '{other}' is not supported: use code"),
+            ));
+        }
+    }
+    if !app.grant_types.contains(&GrantType::AuthorizationCode) {
+        return Err(fail(
+            "unauthorized_client",
+            "this application may not use the authorization code flow".into(),
+        ));
+    }
+    let requested: Vec<&str> = params
+        .get("scope")
+        .unwrap_or("")
+        .split(' ')
+        .filter(|s| !s.is_empty())
+        .collect();
+    if !requested.contains(&"openid") {
+        return Err(fail("invalid_scope", "the openid scope is required".into()));
+    }
+    let scope: Vec<String> = SUPPORTED_SCOPES
+        .iter()
+        .filter(|s| requested.contains(s))
+        .map(|s| s.to_string())
+        .collect();
+
+    let code_challenge = match (
+        params.get("code_challenge"),
+        params.get("code_challenge_method"),
+    ) {
+        (None, None) if app.client_type == ClientType::Public => {
+            return Err(fail("invalid_request", "PKCE is required for public clients: send code_challenge with code_challenge_method=S256".into()));
+        }
+        (None, None) => None,
+        (None, Some(_)) => {
+            return Err(fail(
+                "invalid_request",
+                "code_challenge_method without code_challenge".into(),
+            ));
+        }
+        (Some(_), None | Some("plain")) => {
+            return Err(fail(
+                "invalid_request",
+                "code_challenge_method must be S256 (plain is not accepted)".into(),
+            ));
+        }
+        (Some(c), Some("S256")) if is_pkce_value(c) => Some(c.to_string()),
+        (Some(_), Some("S256")) => {
+            return Err(fail(
+                "invalid_request",
+                "code_challenge must be 43-128 characters of [A-Za-z0-9-._~]".into(),
+            ));
+        }
+        (Some(_), Some(other)) => {
+            return Err(fail(
+                "invalid_request",
+                format!("code_challenge_method '{other}' is not supported: use S256"),
+            ));
+        }
+    };
+
+    let prompts: Vec<&str> = params
+        .get("prompt")
+        .unwrap_or("")
+        .split(' ')
+        .filter(|s| !s.is_empty())
+        .collect();
+    if let Some(unknown) = prompts
+        .iter()
+        .find(|p| !["none", "login", "consent", "select_account"].contains(p))
+    {
+        return Err(fail(
+            "invalid_request",
+            format!("prompt value '{unknown}' is not supported"),
+        ));
+    }
+    let prompt_none = prompts.contains(&"none");
+    if prompt_none && prompts.len() > 1 {
+        return Err(fail(
+            "invalid_request",
+            "prompt=none cannot be combined with other values".into(),
+        ));
+    }
+    let max_age = match params.get("max_age") {
+        None => None,
+        Some(v) => match v.parse::<i64>() {
+            Ok(n) if n >= 0 => Some(n),
+            _ => {
+                return Err(fail(
+                    "invalid_request",
+                    "max_age must be a non-negative integer".into(),
+                ));
+            }
+        },
+    };
+    let nonce = params.get("nonce").map(str::to_string);
+    if nonce.as_ref().is_some_and(|n| n.len() > 512)
+        || state.as_ref().is_some_and(|s| s.len() > 2048)
+    {
+        return Err(fail("invalid_request", "nonce or state is too long".into()));
+    }
+
+    Ok(AuthRequest {
+        client_id: client_id.to_string(),
+        redirect_uri: redirect_uri.to_string(),
+        response_mode,
+        scope,
+        state,
+        nonce,
+        code_challenge,
+        // select_account has nothing to select yet (one session per browser): it signs in again.
+        prompt_login: prompts.contains(&"login") || prompts.contains(&"select_account"),
+        prompt_none,
+        max_age,
+        login_hint: params
+            .get("login_hint")
+            .map(|h| h.chars().take(256).collect()),
+    })
+}
+
+/// PKCE S256 (RFC 7636 §4.6): `BASE64URL(SHA256(verifier)) == challenge`, in constant time.
+pub fn pkce_matches(verifier: &str, challenge: &str) -> bool {
+    use base64::Engine;
+    use sha2::{Digest, Sha256};
+    use subtle::ConstantTimeEq;
+    if !is_pkce_value(verifier) {
+        return false;
+    }
+    let computed = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(Sha256::digest(verifier.as_bytes()));
+    computed.as_bytes().ct_eq(challenge.as_bytes()).into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{ClientId, RedirectUri};
+    use crate::store::applications::TokenLifetimes;
+
+    fn app(client_type: ClientType) -> Application {
+        Application {
+            id: "id".into(),
+            organization_id: 1,
+            client_id: ClientId::parse("web").unwrap(),
+            name: "Web".into(),
+            client_type,
+            secret_hash: None,
+            redirect_uris: vec![RedirectUri::parse("https://rp.example/cb").unwrap()],
+            post_logout_redirect_uris: vec![],
+            grant_types: vec![GrantType::AuthorizationCode, GrantType::RefreshToken],
+            lifetimes: TokenLifetimes::default(),
+            sign_in_flow: None,
+            created_at: 0,
+            updated_at: 0,
+        }
+    }
+
+    fn params(pairs: &[(&str, &str)]) -> Params {
+        Params::from_pairs(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())))
+    }
+
+    const BASE: [(&str, &str); 4] = [
+        ("client_id", "web"),
+        ("redirect_uri", "https://rp.example/cb"),
+        ("response_type", "code"),
+        ("scope", "email openid unknown"),
+    ];
+
+    fn with(extra: &[(&str, &str)]) -> Params {
+        let mut all: Vec<(&str, &str)> = BASE.to_vec();
+        all.extend_from_slice(extra);
+        params(&all)
+    }
+
+    fn error_code(result: Result<AuthRequest, AuthorizeError>) -> &'static str {
+        match result {
+            Err(AuthorizeError::Redirect { error, .. }) => error,
+            other => panic!("expected a redirected error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_good_request_narrows_scope_and_keeps_state() {
+        let req = validate(
+            &with(&[("state", "xyz"), ("nonce", "n")]),
+            Some(&app(ClientType::Confidential)),
+        )
+        .unwrap();
+        assert_eq!(req.scope, vec!["openid", "email"]);
+        assert_eq!(req.state.as_deref(), Some("xyz"));
+        assert_eq!(req.response_mode, ResponseMode::Query);
+    }
+
+    #[test]
+    fn bad_client_or_redirect_uri_never_redirects() {
+        let a = app(ClientType::Confidential);
+        assert!(matches!(
+            validate(&with(&[]), None),
+            Err(AuthorizeError::Page(_))
+        ));
+        let p = params(&[
+            ("client_id", "web"),
+            ("redirect_uri", "https://rp.example/cb/extra"),
+            ("response_type", "code"),
+        ]);
+        assert!(matches!(
+            validate(&p, Some(&a)),
+            Err(AuthorizeError::Page(_))
+        ));
+        let p = params(&[("client_id", "web"), ("response_type", "code")]);
+        assert!(matches!(
+            validate(&p, Some(&a)),
+            Err(AuthorizeError::Page(_))
+        ));
+    }
+
+    #[test]
+    fn protocol_errors_are_redirected_with_their_codes() {
+        let a = app(ClientType::Confidential);
+        let p = |extra: &[(&str, &str)]| validate(&with(extra), Some(&a));
+        assert_eq!(
+            error_code(p(&[("request", "eyJ...")])),
+            "request_not_supported"
+        );
+        assert_eq!(
+            error_code(p(&[("request_uri", "https://x")])),
+            "request_uri_not_supported"
+        );
+        assert_eq!(
+            error_code(p(&[("prompt", "none login")])),
+            "invalid_request"
+        );
+        assert_eq!(error_code(p(&[("max_age", "-1")])), "invalid_request");
+        assert_eq!(
+            error_code(p(&[
+                ("code_challenge", &"a".repeat(43)),
+                ("code_challenge_method", "plain")
+            ])),
+            "invalid_request"
+        );
+        assert_eq!(
+            error_code(p(&[("response_mode", "fragment")])),
+            "invalid_request"
+        );
+        let no_openid = params(&[
+            ("client_id", "web"),
+            ("redirect_uri", "https://rp.example/cb"),
+            ("response_type", "code"),
+            ("scope", "email"),
+        ]);
+        assert_eq!(error_code(validate(&no_openid, Some(&a))), "invalid_scope");
+        let token = params(&[
+            ("client_id", "web"),
+            ("redirect_uri", "https://rp.example/cb"),
+            ("response_type", "token"),
+            ("scope", "openid"),
+        ]);
+        assert_eq!(
+            error_code(validate(&token, Some(&a))),
+            "unsupported_response_type"
+        );
+        assert_eq!(
+            error_code(validate(&with(&[]), Some(&app(ClientType::Public)))),
+            "invalid_request",
+            "public clients need PKCE"
+        );
+    }
+
+    #[test]
+    fn pkce_s256_rfc7636_example() {
+        // RFC 7636 appendix B.
+        assert!(pkce_matches(
+            "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk",
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+        ));
+        assert!(!pkce_matches(
+            "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXx",
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+        ));
+    }
+}

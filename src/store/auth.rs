@@ -1,0 +1,272 @@
+//! Authorization state: login transactions, SSO sessions, grants, codes and tokens.
+//!
+//! Secrets are looked up by their SHA-256. Consuming a code or a refresh token is one conditional
+//! `UPDATE … WHERE used_at IS NULL`, so two concurrent uses cannot both succeed.
+
+use diesel::prelude::*;
+
+use super::schema::{
+    access_tokens, authorization_codes, grants, login_transactions, refresh_tokens, sessions,
+};
+use super::{DbConn, StoreError, now};
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = login_transactions)]
+pub struct LoginTransaction {
+    pub id: String,
+    pub organization_id: i64,
+    pub application_id: String,
+    /// The validated authorization request, as JSON.
+    pub request: String,
+    /// SHA-256 of the browser-binding cookie: only the browser that started may finish.
+    pub browser_hash: String,
+    /// SHA-256 of the current CSRF token of the sign-in form.
+    pub csrf_hash: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub completed_at: Option<i64>,
+}
+
+impl LoginTransaction {
+    pub fn insert(conn: &mut DbConn, tx: &Self) -> Result<(), StoreError> {
+        diesel::insert_into(login_transactions::table)
+            .values(tx)
+            .execute(conn)?;
+        Ok(())
+    }
+
+    /// An open (not completed, not expired) transaction of the organization.
+    pub fn find_open(
+        conn: &mut DbConn,
+        organization_id: i64,
+        id: &str,
+    ) -> Result<Option<Self>, StoreError> {
+        Ok(login_transactions::table
+            .filter(login_transactions::id.eq(id))
+            .filter(login_transactions::organization_id.eq(organization_id))
+            .filter(login_transactions::completed_at.is_null())
+            .filter(login_transactions::expires_at.gt(now()))
+            .select(Self::as_select())
+            .first(conn)
+            .optional()?)
+    }
+
+    pub fn set_csrf(conn: &mut DbConn, id: &str, csrf_hash: &str) -> Result<(), StoreError> {
+        diesel::update(login_transactions::table.find(id))
+            .set(login_transactions::csrf_hash.eq(csrf_hash))
+            .execute(conn)?;
+        Ok(())
+    }
+
+    /// Marks the transaction done; false if it was already completed (a double submit).
+    pub fn complete(conn: &mut DbConn, id: &str) -> Result<bool, StoreError> {
+        let n = diesel::update(
+            login_transactions::table
+                .filter(login_transactions::id.eq(id))
+                .filter(login_transactions::completed_at.is_null()),
+        )
+        .set(login_transactions::completed_at.eq(Some(now())))
+        .execute(conn)?;
+        Ok(n == 1)
+    }
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = sessions)]
+pub struct Session {
+    /// SHA-256 of the session cookie's value.
+    pub id_hash: String,
+    /// The public session id (`sid` claim); unrelated to the cookie value.
+    pub sid: String,
+    pub organization_id: i64,
+    pub user_id: String,
+    pub auth_time: i64,
+    /// JSON array of RFC 8176 method names.
+    pub amr: String,
+    pub acr: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub ended_at: Option<i64>,
+}
+
+impl Session {
+    pub fn insert(conn: &mut DbConn, s: &Self) -> Result<(), StoreError> {
+        diesel::insert_into(sessions::table)
+            .values(s)
+            .execute(conn)?;
+        Ok(())
+    }
+
+    /// A live session of the organization with this cookie hash.
+    pub fn find_live(
+        conn: &mut DbConn,
+        organization_id: i64,
+        id_hash: &str,
+    ) -> Result<Option<Self>, StoreError> {
+        Ok(sessions::table
+            .filter(sessions::id_hash.eq(id_hash))
+            .filter(sessions::organization_id.eq(organization_id))
+            .filter(sessions::ended_at.is_null())
+            .filter(sessions::expires_at.gt(now()))
+            .select(Self::as_select())
+            .first(conn)
+            .optional()?)
+    }
+
+    pub fn end(conn: &mut DbConn, id_hash: &str) -> Result<(), StoreError> {
+        diesel::update(
+            sessions::table
+                .find(id_hash)
+                .filter(sessions::ended_at.is_null()),
+        )
+        .set(sessions::ended_at.eq(Some(now())))
+        .execute(conn)?;
+        Ok(())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = grants)]
+pub struct Grant {
+    pub id: String,
+    pub organization_id: i64,
+    pub application_id: String,
+    pub user_id: Option<String>,
+    pub sid: Option<String>,
+    pub scope: String,
+    pub auth_time: i64,
+    pub amr: String,
+    pub acr: String,
+    pub nonce: Option<String>,
+    pub created_at: i64,
+    pub revoked_at: Option<i64>,
+}
+
+impl Grant {
+    pub fn insert(conn: &mut DbConn, g: &Self) -> Result<(), StoreError> {
+        diesel::insert_into(grants::table).values(g).execute(conn)?;
+        Ok(())
+    }
+
+    /// Revokes the grant and with it every code, access token and refresh token issued from it.
+    pub fn revoke(conn: &mut DbConn, id: &str) -> Result<(), StoreError> {
+        diesel::update(grants::table.find(id).filter(grants::revoked_at.is_null()))
+            .set(grants::revoked_at.eq(Some(now())))
+            .execute(conn)?;
+        Ok(())
+    }
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = authorization_codes)]
+pub struct AuthorizationCode {
+    pub code_hash: String,
+    pub grant_id: String,
+    pub redirect_uri: String,
+    pub code_challenge: Option<String>,
+    pub expires_at: i64,
+    pub used_at: Option<i64>,
+}
+
+impl AuthorizationCode {
+    pub fn insert(conn: &mut DbConn, c: &Self) -> Result<(), StoreError> {
+        diesel::insert_into(authorization_codes::table)
+            .values(c)
+            .execute(conn)?;
+        Ok(())
+    }
+
+    /// The code and its grant, whatever their state (the caller checks).
+    pub fn find(conn: &mut DbConn, code_hash: &str) -> Result<Option<(Self, Grant)>, StoreError> {
+        Ok(authorization_codes::table
+            .inner_join(grants::table)
+            .filter(authorization_codes::code_hash.eq(code_hash))
+            .select((Self::as_select(), Grant::as_select()))
+            .first(conn)
+            .optional()?)
+    }
+
+    /// Uses the code: true exactly once, for an unexpired code.
+    pub fn consume(conn: &mut DbConn, code_hash: &str) -> Result<bool, StoreError> {
+        let t = now();
+        let n = diesel::update(
+            authorization_codes::table
+                .filter(authorization_codes::code_hash.eq(code_hash))
+                .filter(authorization_codes::used_at.is_null())
+                .filter(authorization_codes::expires_at.gt(t)),
+        )
+        .set(authorization_codes::used_at.eq(Some(t)))
+        .execute(conn)?;
+        Ok(n == 1)
+    }
+}
+
+/// Records an issued access token (by `jti`) under its grant, so revoking the grant revokes it.
+pub fn record_access_token(
+    conn: &mut DbConn,
+    jti: &str,
+    grant_id: &str,
+    expires_at: i64,
+) -> Result<(), StoreError> {
+    diesel::insert_into(access_tokens::table)
+        .values((
+            access_tokens::jti.eq(jti),
+            access_tokens::grant_id.eq(grant_id),
+            access_tokens::expires_at.eq(expires_at),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// The live grant behind an access token, if the token is known, unexpired and not revoked.
+pub fn grant_of_access_token(conn: &mut DbConn, jti: &str) -> Result<Option<Grant>, StoreError> {
+    Ok(access_tokens::table
+        .inner_join(grants::table)
+        .filter(access_tokens::jti.eq(jti))
+        .filter(access_tokens::expires_at.gt(now()))
+        .filter(grants::revoked_at.is_null())
+        .select(Grant::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = refresh_tokens)]
+pub struct RefreshToken {
+    pub token_hash: String,
+    pub grant_id: String,
+    pub expires_at: i64,
+    pub used_at: Option<i64>,
+}
+
+impl RefreshToken {
+    pub fn insert(conn: &mut DbConn, t: &Self) -> Result<(), StoreError> {
+        diesel::insert_into(refresh_tokens::table)
+            .values(t)
+            .execute(conn)?;
+        Ok(())
+    }
+
+    pub fn find(conn: &mut DbConn, token_hash: &str) -> Result<Option<(Self, Grant)>, StoreError> {
+        Ok(refresh_tokens::table
+            .inner_join(grants::table)
+            .filter(refresh_tokens::token_hash.eq(token_hash))
+            .select((Self::as_select(), Grant::as_select()))
+            .first(conn)
+            .optional()?)
+    }
+
+    /// Uses the token for one rotation: true exactly once, for an unexpired token.
+    pub fn consume(conn: &mut DbConn, token_hash: &str) -> Result<bool, StoreError> {
+        let t = now();
+        let n = diesel::update(
+            refresh_tokens::table
+                .filter(refresh_tokens::token_hash.eq(token_hash))
+                .filter(refresh_tokens::used_at.is_null())
+                .filter(refresh_tokens::expires_at.gt(t)),
+        )
+        .set(refresh_tokens::used_at.eq(Some(t)))
+        .execute(conn)?;
+        Ok(n == 1)
+    }
+}

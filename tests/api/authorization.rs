@@ -1,0 +1,579 @@
+//! The authorization code flow end to end, with the `openidconnect` crate as a strict relying
+//! party, and one test per failure the flow must refuse.
+
+use openidconnect::core::{
+    CoreAuthenticationFlow, CoreClient, CoreProviderMetadata, CoreUserInfoClaims,
+};
+use openidconnect::{
+    AccessTokenHash, AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl, Nonce,
+    OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, RefreshToken, Scope,
+    TokenResponse,
+};
+use serde_json::Value;
+
+use crate::both_backends;
+use crate::helpers::{Backend, Browser, TestApp, acme_toml, form_field, location, query_of};
+
+const WEB_SECRET: &str = "an-acme-client-secret-of-forty-characters";
+const WEB_CB: &str = "https://app.acme.example/callback";
+const SPA_CB: &str = "https://spa.acme.example/callback";
+
+fn http() -> openidconnect::reqwest::Client {
+    openidconnect::reqwest::Client::builder()
+        .redirect(openidconnect::reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+async fn client(
+    app: &TestApp,
+    client_id: &str,
+    secret: Option<&str>,
+    redirect: &str,
+) -> openidconnect::core::CoreClient<
+    openidconnect::EndpointSet,
+    openidconnect::EndpointNotSet,
+    openidconnect::EndpointNotSet,
+    openidconnect::EndpointNotSet,
+    openidconnect::EndpointMaybeSet,
+    openidconnect::EndpointMaybeSet,
+> {
+    let meta =
+        CoreProviderMetadata::discover_async(IssuerUrl::new(app.issuer("acme")).unwrap(), &http())
+            .await
+            .expect("discovery is accepted by openidconnect");
+    CoreClient::from_provider_metadata(
+        meta,
+        ClientId::new(client_id.into()),
+        secret.map(|s| ClientSecret::new(s.into())),
+    )
+    .set_redirect_uri(RedirectUrl::new(redirect.into()).unwrap())
+}
+
+async fn setup(backend: &Backend) -> TestApp {
+    let app = TestApp::spawn(backend).await;
+    app.import(&acme_toml());
+    app
+}
+
+/// A manual authorization URL for cases the client library will not build.
+fn auth_url(app: &TestApp, extra: &[(&str, &str)]) -> String {
+    let mut url = url::Url::parse(&format!("{}/authorize", app.issuer("acme"))).unwrap();
+    url.query_pairs_mut()
+        .append_pair("client_id", "acme-web")
+        .append_pair("redirect_uri", WEB_CB)
+        .append_pair("response_type", "code")
+        .append_pair("scope", "openid email");
+    for (k, v) in extra {
+        url.query_pairs_mut().append_pair(k, v);
+    }
+    url.to_string()
+}
+
+/// Signs in through a manual URL and returns the code.
+async fn code_via(browser: &Browser, url: &str) -> String {
+    let res = browser
+        .authorize_and_sign_in(url, "bob", "bobs-long-password")
+        .await;
+    let params = query_of(&location(&res));
+    params
+        .get("code")
+        .cloned()
+        .unwrap_or_else(|| panic!("no code: {params:?}"))
+}
+
+/// The claims of a JWT, unverified (the library has verified it where that matters).
+fn payload(jwt: &str) -> Value {
+    use base64::Engine;
+    let part = jwt.split('.').nth(1).unwrap();
+    serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(part)
+            .unwrap(),
+    )
+    .unwrap()
+}
+
+async fn post_token(app: &TestApp, form: &[(&str, &str)]) -> (u16, Value) {
+    let res = app
+        .client
+        .post(format!("{}/token", app.issuer("acme")))
+        .basic_auth("acme-web", Some(WEB_SECRET))
+        .form(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        res.headers()
+            .get("cache-control")
+            .map(|v| v.to_str().unwrap()),
+        Some("no-store")
+    );
+    (res.status().as_u16(), res.json().await.unwrap())
+}
+
+async fn code_flow_with_a_strict_relying_party(backend: Backend) {
+    let app = setup(&backend).await;
+    let oidc = client(&app, "acme-web", Some(WEB_SECRET), WEB_CB).await;
+    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+    let (url, state, nonce) = oidc
+        .authorize_url(
+            CoreAuthenticationFlow::AuthorizationCode,
+            CsrfToken::new_random,
+            Nonce::new_random,
+        )
+        .add_scope(Scope::new("email".into()))
+        .add_scope(Scope::new("phone".into()))
+        .set_pkce_challenge(challenge)
+        .url();
+
+    let browser = Browser::default();
+    let res = browser
+        .authorize_and_sign_in(url.as_str(), "bob", "bobs-long-password")
+        .await;
+    assert_eq!(res.status(), 303);
+    let back = location(&res);
+    assert!(back.starts_with(WEB_CB), "{back}");
+    let params = query_of(&back);
+    assert_eq!(params["state"], *state.secret());
+    assert_eq!(params["iss"], app.issuer("acme"), "RFC 9207 iss");
+
+    let http = http();
+    let tokens = oidc
+        .exchange_code(AuthorizationCode::new(params["code"].clone()))
+        .unwrap()
+        .set_pkce_verifier(verifier)
+        .request_async(&http)
+        .await
+        .expect("the code exchange is accepted");
+    let id_token = tokens.id_token().expect("an ID token");
+    let id_verifier = oidc.id_token_verifier();
+    let claims = id_token
+        .claims(&id_verifier, &nonce)
+        .expect("the ID token verifies (signature, iss, aud, nonce, exp)");
+    let expected_hash = AccessTokenHash::from_token(
+        tokens.access_token(),
+        id_token.signing_alg().unwrap(),
+        id_token.signing_key(&id_verifier).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(claims.access_token_hash(), Some(&expected_hash), "at_hash");
+    assert!(claims.auth_time().is_some());
+    let raw = payload(&id_token.to_string());
+    assert_eq!(raw["amr"], serde_json::json!(["pwd"]));
+    assert_eq!(raw["azp"], "acme-web");
+    assert!(raw["sid"].is_string());
+    let sub = claims.subject().to_string();
+    assert!(uuid::Uuid::parse_str(&sub).is_ok(), "sub is the opaque id");
+
+    let info: CoreUserInfoClaims = oidc
+        .user_info(tokens.access_token().clone(), None)
+        .unwrap()
+        .request_async(&http)
+        .await
+        .expect("userinfo answers");
+    assert_eq!(info.subject().as_str(), sub);
+    assert_eq!(info.email().unwrap().as_str(), "bob@acme.example");
+    assert_eq!(info.phone_number().unwrap().as_str(), "+447700900123");
+    assert!(info.given_name().is_none(), "profile was not requested");
+
+    // Refresh: a new ID token for the same authentication, without the nonce.
+    let refresh = tokens.refresh_token().expect("a refresh token").clone();
+    let refreshed = oidc
+        .exchange_refresh_token(&refresh)
+        .unwrap()
+        .request_async(&http)
+        .await
+        .expect("refresh works");
+    let new_token = refreshed.id_token().unwrap();
+    new_token
+        .claims(&id_verifier, |_: Option<&Nonce>| Ok(()))
+        .expect("the refreshed ID token verifies");
+    let new_id = payload(&new_token.to_string());
+    assert_eq!(new_id["sub"], raw["sub"]);
+    assert_eq!(new_id["auth_time"], raw["auth_time"]);
+    assert_eq!(new_id["amr"], raw["amr"]);
+    assert!(new_id.get("nonce").is_none());
+    assert_ne!(
+        refreshed.refresh_token().unwrap().secret(),
+        refresh.secret(),
+        "rotated"
+    );
+
+    // Reusing the rotated refresh token revokes the whole family.
+    let reuse = oidc
+        .exchange_refresh_token(&refresh)
+        .unwrap()
+        .request_async(&http)
+        .await;
+    assert!(reuse.is_err(), "a used refresh token is refused");
+    let newest = RefreshToken::new(refreshed.refresh_token().unwrap().secret().clone());
+    assert!(
+        oidc.exchange_refresh_token(&newest)
+            .unwrap()
+            .request_async(&http)
+            .await
+            .is_err(),
+        "the family is revoked"
+    );
+    let info = oidc.user_info(refreshed.access_token().clone(), None).unwrap().request_async::<openidconnect::EmptyAdditionalClaims, _, openidconnect::core::CoreGenderClaim>(&http).await;
+    assert!(
+        info.is_err(),
+        "access tokens of the revoked grant stop working"
+    );
+}
+
+async fn public_client_needs_pkce(backend: Backend) {
+    let app = setup(&backend).await;
+    let browser = Browser::default();
+    let mut url = url::Url::parse(&format!("{}/authorize", app.issuer("acme"))).unwrap();
+    url.query_pairs_mut()
+        .append_pair("client_id", "acme-spa")
+        .append_pair("redirect_uri", SPA_CB)
+        .append_pair("response_type", "code")
+        .append_pair("scope", "openid")
+        .append_pair("state", "s1");
+    let res = browser.client.get(url.as_str()).send().await.unwrap();
+    let params = query_of(&location(&res));
+    assert_eq!(params["error"], "invalid_request");
+    assert_eq!(params["state"], "s1");
+
+    let oidc = client(&app, "acme-spa", None, SPA_CB).await;
+    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+    let (url, _, nonce) = oidc
+        .authorize_url(
+            CoreAuthenticationFlow::AuthorizationCode,
+            CsrfToken::new_random,
+            Nonce::new_random,
+        )
+        .set_pkce_challenge(challenge)
+        .url();
+    let res = browser
+        .authorize_and_sign_in(url.as_str(), "bob", "bobs-long-password")
+        .await;
+    let code = query_of(&location(&res))["code"].clone();
+    let tokens = oidc
+        .exchange_code(AuthorizationCode::new(code))
+        .unwrap()
+        .set_pkce_verifier(verifier)
+        .request_async(&http())
+        .await
+        .expect("a public client authenticates with PKCE alone");
+    tokens
+        .id_token()
+        .unwrap()
+        .claims(&oidc.id_token_verifier(), &nonce)
+        .unwrap();
+}
+
+async fn code_reuse_fails_and_revokes_its_tokens(backend: Backend) {
+    let app = setup(&backend).await;
+    let code = code_via(&Browser::default(), &auth_url(&app, &[])).await;
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("redirect_uri", WEB_CB),
+    ];
+    let (status, first) = post_token(&app, &form).await;
+    assert_eq!(status, 200, "{first}");
+    let access = first["access_token"].as_str().unwrap();
+    let userinfo = |token: String| {
+        let c = app.client.clone();
+        let url = format!("{}/userinfo", app.issuer("acme"));
+        async move { c.get(url).bearer_auth(token).send().await.unwrap() }
+    };
+    assert_eq!(userinfo(access.into()).await.status(), 200);
+
+    let (status, second) = post_token(&app, &form).await;
+    assert_eq!(status, 400);
+    assert_eq!(second["error"], "invalid_grant");
+    let res = userinfo(access.into()).await;
+    assert_eq!(res.status(), 401);
+    assert!(
+        res.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .contains("invalid_token")
+    );
+    let (status, refreshed) = post_token(
+        &app,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", first["refresh_token"].as_str().unwrap()),
+        ],
+    )
+    .await;
+    assert_eq!(
+        (status, refreshed["error"].as_str()),
+        (400, Some("invalid_grant"))
+    );
+}
+
+async fn wrong_pkce_verifier_or_redirect_uri_is_refused(backend: Backend) {
+    let app = setup(&backend).await;
+    let (challenge, _) = PkceCodeChallenge::new_random_sha256();
+    let other = PkceCodeVerifier::new("x".repeat(50));
+    let url = auth_url(
+        &app,
+        &[
+            ("code_challenge", challenge.as_str()),
+            ("code_challenge_method", "S256"),
+        ],
+    );
+    let code = code_via(&Browser::default(), &url).await;
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("redirect_uri", WEB_CB),
+        ("code_verifier", other.secret()),
+    ];
+    let (status, body) = post_token(&app, &form).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant"))
+    );
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("redirect_uri", "https://app.acme.example/other"),
+    ];
+    let (status, body) = post_token(&app, &form).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant"))
+    );
+
+    // A wrong client secret is invalid_client with a Basic challenge.
+    let res = app
+        .client
+        .post(format!("{}/token", app.issuer("acme")))
+        .basic_auth("acme-web", Some("wrong-secret"))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+    assert!(
+        res.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .starts_with("Basic")
+    );
+}
+
+async fn unregistered_redirect_uri_shows_a_page_and_never_redirects(backend: Backend) {
+    let app = setup(&backend).await;
+    let mut url = url::Url::parse(&auth_url(&app, &[])).unwrap();
+    let pairs: Vec<(String, String)> = url
+        .query_pairs()
+        .map(|(k, v)| {
+            let value = if k == "redirect_uri" {
+                "https://evil.example/cb".to_string()
+            } else {
+                v.into_owned()
+            };
+            (k.into_owned(), value)
+        })
+        .collect();
+    url.query_pairs_mut().clear().extend_pairs(pairs);
+    let res = app.client.get(url.as_str()).send().await.unwrap();
+    assert_eq!(res.status(), 400);
+    assert!(res.headers().get("location").is_none());
+    let html = res.text().await.unwrap();
+    assert!(html.contains("redirect_uri is not registered"), "{html}");
+
+    let res = app
+        .client
+        .get(format!(
+            "{}/authorize?client_id=nobody&redirect_uri={WEB_CB}",
+            app.issuer("acme")
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
+    assert!(res.headers().get("location").is_none());
+}
+
+async fn prompt_none_and_max_age_follow_the_session(backend: Backend) {
+    let app = setup(&backend).await;
+    let browser = Browser::default();
+    // No session yet: prompt=none answers login_required to the client.
+    let res = browser
+        .client
+        .get(auth_url(&app, &[("prompt", "none"), ("state", "st")]))
+        .send()
+        .await
+        .unwrap();
+    let params = query_of(&location(&res));
+    assert_eq!(params["error"], "login_required");
+    assert_eq!(params["state"], "st");
+    assert_eq!(params["iss"], app.issuer("acme"));
+
+    code_via(&browser, &auth_url(&app, &[])).await;
+    // Now the session answers silently.
+    let res = browser
+        .client
+        .get(auth_url(&app, &[("prompt", "none")]))
+        .send()
+        .await
+        .unwrap();
+    assert!(query_of(&location(&res)).contains_key("code"));
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    // A max_age shorter than the session's age forces a new sign-in; a long one does not.
+    let res = browser
+        .client
+        .get(auth_url(&app, &[("max_age", "1")]))
+        .send()
+        .await
+        .unwrap();
+    assert!(location(&res).contains("/login?tx="), "{}", location(&res));
+    let res = browser
+        .client
+        .get(auth_url(&app, &[("max_age", "3600")]))
+        .send()
+        .await
+        .unwrap();
+    let code = query_of(&location(&res))["code"].clone();
+    let (_, tokens) = post_token(
+        &app,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", WEB_CB),
+        ],
+    )
+    .await;
+    let claims = payload(tokens["id_token"].as_str().unwrap());
+    assert!(
+        claims["auth_time"].as_i64().unwrap() <= claims["iat"].as_i64().unwrap() - 2,
+        "the session's auth_time is reused"
+    );
+    // prompt=login forces a new sign-in.
+    let res = browser
+        .client
+        .get(auth_url(&app, &[("prompt", "login")]))
+        .send()
+        .await
+        .unwrap();
+    assert!(location(&res).contains("/login?tx="));
+}
+
+async fn sign_in_form_needs_its_csrf_token_and_its_browser(backend: Backend) {
+    let app = setup(&backend).await;
+    let browser = Browser::default();
+    let res = browser
+        .client
+        .get(auth_url(&app, &[]))
+        .send()
+        .await
+        .unwrap();
+    let login = location(&res);
+    let html = browser
+        .client
+        .get(&login)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let tx = form_field(&html, "tx").unwrap();
+    let action = login.split('?').next().unwrap().to_string();
+    let res = browser
+        .client
+        .post(&action)
+        .form(&[
+            ("tx", tx.as_str()),
+            ("username", "bob"),
+            ("password", "bobs-long-password"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 403, "no CSRF token");
+    assert!(res.text().await.unwrap().contains("The form has expired"));
+
+    // Another browser (without the binding cookie) cannot use the transaction.
+    let other = Browser::default();
+    let res = other.client.get(&login).send().await.unwrap();
+    assert_eq!(res.status(), 400);
+    assert!(res.text().await.unwrap().contains("another browser"));
+}
+
+async fn wrong_password_and_unknown_user_look_the_same_and_both_hash(backend: Backend) {
+    let app = setup(&backend).await;
+    let mut pages = Vec::new();
+    for (user, password) in [
+        ("bob", "not-the-password"),
+        ("nobody-here", "whatever-password"),
+    ] {
+        let browser = Browser::default();
+        let login = location(
+            &browser
+                .client
+                .get(auth_url(&app, &[]))
+                .send()
+                .await
+                .unwrap(),
+        );
+        let before = app.state.hasher.verifications();
+        let res = browser.sign_in(&login, user, password).await;
+        assert_eq!(
+            app.state.hasher.verifications(),
+            before + 1,
+            "one argon2 verification for {user}"
+        );
+        assert_eq!(res.status(), 200);
+        let html = res.text().await.unwrap();
+        assert!(html.contains("Wrong username or password."));
+        // Pages differ only in the echoed username and the fresh tokens.
+        let normalized = html
+            .replace(user, "USER")
+            .replace(&form_field(&html, "tx").unwrap(), "TX")
+            .replace(&form_field(&html, "csrf").unwrap(), "CSRF");
+        pages.push(normalized);
+    }
+    assert_eq!(pages[0], pages[1]);
+}
+
+async fn form_post_response_mode_posts_back_to_the_client(backend: Backend) {
+    let app = setup(&backend).await;
+    let res = Browser::default()
+        .authorize_and_sign_in(
+            &auth_url(&app, &[("response_mode", "form_post"), ("state", "fp")]),
+            "bob",
+            "bobs-long-password",
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    let csp = res.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    let html = res.text().await.unwrap();
+    assert!(
+        html.contains(&format!("action=\"{}\"", WEB_CB.replace('/', "&#x2f;")))
+            || html.contains(&format!("action=\"{WEB_CB}\"")),
+        "{html}"
+    );
+    assert_eq!(form_field(&html, "state").as_deref(), Some("fp"));
+    assert!(form_field(&html, "code").is_some());
+    assert!(form_field(&html, "iss").is_some());
+    assert!(csp.contains("script-src 'nonce-"), "{csp}");
+}
+
+both_backends!(
+    code_flow_with_a_strict_relying_party,
+    public_client_needs_pkce,
+    code_reuse_fails_and_revokes_its_tokens,
+    wrong_pkce_verifier_or_redirect_uri_is_refused,
+    unregistered_redirect_uri_shows_a_page_and_never_redirects,
+    prompt_none_and_max_age_follow_the_session,
+    sign_in_form_needs_its_csrf_token_and_its_browser,
+    wrong_password_and_unknown_user_look_the_same_and_both_hash,
+    form_post_response_mode_posts_back_to_the_client,
+);
