@@ -12,7 +12,7 @@ use crate::domain::{
 use crate::password;
 use crate::secret::{Secret, random_token, sha256_hex};
 use crate::store::applications::{Application, TokenLifetimes};
-use crate::store::organizations::Organization;
+use crate::store::organizations::{LockPolicy, OrgSettings, Organization};
 use crate::store::users::{Profile, User};
 use crate::store::{DbConn, StoreError, now};
 
@@ -33,6 +33,7 @@ struct FileDoc {
 struct FileOrg {
     slug: String,
     display_name: Option<String>,
+    lock_policy: Option<LockPolicy>,
     #[serde(default)]
     applications: Vec<FileApp>,
     #[serde(default)]
@@ -85,6 +86,7 @@ pub struct Plan {
 struct OrgPlan {
     slug: OrgSlug,
     display_name: String,
+    settings: OrgSettings,
     apps: Vec<AppPlan>,
     users: Vec<UserPlan>,
 }
@@ -209,12 +211,18 @@ impl Plan {
             if display_name.trim().is_empty() {
                 errors.fail(&at, "display_name", "must not be empty");
             }
+            let lock_policy = org.lock_policy.unwrap_or_default();
+            if let Err(e) = lock_policy.validate() {
+                errors.fail(&at, "lock_policy", e);
+            }
+            let settings = OrgSettings { lock_policy };
             let apps = validate_apps(&mut errors, &at, org.applications);
             let users = validate_users(&mut errors, &at, org.users);
             if let Some(slug) = slug {
                 orgs.push(OrgPlan {
                     slug,
                     display_name,
+                    settings,
                     apps,
                     users,
                 });
@@ -432,10 +440,10 @@ fn apply_org(conn: &mut DbConn, plan: &OrgPlan, report: &mut Report) -> Result<(
     let org = match Organization::find_by_slug(conn, plan.slug.as_str())? {
         None => {
             report.created.push(entry);
-            Organization::create(conn, &plan.slug, &plan.display_name)?
+            Organization::create(conn, &plan.slug, &plan.display_name, &plan.settings)?
         }
-        Some(org) if org.display_name != plan.display_name => {
-            Organization::set_display_name(conn, org.id, &plan.display_name)?;
+        Some(org) if org.display_name != plan.display_name || org.settings != plan.settings => {
+            Organization::update(conn, org.id, &plan.display_name, &plan.settings)?;
             report.updated.push(entry);
             org
         }

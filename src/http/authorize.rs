@@ -20,7 +20,7 @@ use crate::secret::{Secret, random_token, sha256_hex};
 use crate::store::applications::Application;
 use crate::store::auth::{AuthorizationCode, Grant, LoginTransaction, Session};
 use crate::store::users::User;
-use crate::store::{StoreError, now};
+use crate::store::{StoreError, format_utc, now, throttle};
 
 pub const SESSION_COOKIE: &str = "sesame_session";
 pub const BROWSER_COOKIE: &str = "sesame_browser";
@@ -441,9 +441,36 @@ pub async fn login_submit(
         ));
     }
 
-    // Same work for an unknown user as for a wrong password: one argon2 verification.
+    // Throttling: the client IP first (before any hashing), the account after the password.
     let org_id = org.org.id;
-    let user = match Username::parse(&form.username) {
+    let policy = org.org.settings.lock_policy.clone();
+    let ip = super::client_ip::of_request(&req, &state.settings.trusted_proxies)
+        .map(|ip| ip.to_string())
+        .unwrap_or_default();
+    let ip_key = throttle::ip_key(org_id, &ip);
+    let parsed = Username::parse(&form.username);
+    let account_key = throttle::account_key(
+        org_id,
+        parsed.as_ref().map_or(form.username.trim(), |u| u.as_str()),
+    );
+    let key = ip_key.clone();
+    if let Some(until) = state
+        .db
+        .run(move |conn| throttle::locked_until(conn, &key))
+        .await?
+    {
+        return Ok(state.pages.error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "Too many failed sign-ins",
+            &format!(
+                "There were too many failed sign-ins from your network. Try again after {}.",
+                format_utc(until)
+            ),
+        ));
+    }
+
+    // Same work for an unknown user as for a wrong password: one argon2 verification.
+    let user = match parsed {
         Ok(username) => {
             state
                 .db
@@ -461,6 +488,14 @@ pub async fn login_submit(
     let user = match user {
         Some(u) if verified => u,
         _ => {
+            let (account, ip) = (account_key.clone(), ip_key.clone());
+            state
+                .db
+                .run(move |conn| {
+                    throttle::account_failure(conn, &account, &policy)?;
+                    throttle::ip_failure(conn, &ip, &policy)
+                })
+                .await?;
             return login_form(
                 &state,
                 &org,
@@ -473,6 +508,22 @@ pub async fn login_submit(
             .await;
         }
     };
+    // The password was right, so saying that the account is locked reveals nothing new.
+    let key = account_key.clone();
+    if let Some(until) = state
+        .db
+        .run(move |conn| throttle::locked_until(conn, &key))
+        .await?
+    {
+        return Ok(state.pages.error(
+            StatusCode::FORBIDDEN,
+            "Account locked",
+            &format!(
+                "This account is locked after too many failed sign-ins. Try again after {}.",
+                format_utc(until)
+            ),
+        ));
+    }
     if user.disabled {
         return Ok(state.pages.error(
             StatusCode::FORBIDDEN,
@@ -509,6 +560,7 @@ pub async fn login_submit(
                 if let Some(old) = old {
                     Session::end(conn, &old)?;
                 }
+                throttle::reset(conn, &account_key)?;
                 Session::insert(conn, &row)?;
                 Ok(true)
             })

@@ -1,6 +1,7 @@
 //! Organizations (tenants). The slug is the key in URLs and never changes once created.
 
 use diesel::prelude::*;
+use serde::{Deserialize, Serialize};
 
 use super::schema::organizations;
 use super::{DbConn, StoreError, now};
@@ -15,6 +16,91 @@ pub struct Organization {
     pub display_name: String,
     pub created_at: i64,
     pub updated_at: i64,
+    #[diesel(deserialize_as = String)]
+    pub settings: OrgSettings,
+}
+
+/// Per-organization policies, stored as one JSON document. Missing fields take their defaults,
+/// so adding a policy later needs no migration of existing rows.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OrgSettings {
+    pub lock_policy: LockPolicy,
+}
+
+/// What repeated failed sign-ins do.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LockPolicy {
+    /// Failed attempts on one account within `window_seconds` that lock it.
+    pub max_attempts: i64,
+    /// How long the first lock lasts.
+    pub duration_seconds: i64,
+    /// Each further lock lasts this many times longer than the previous one.
+    pub growth_factor: i64,
+    /// The longest a lock can last, however often it grew.
+    pub max_duration_seconds: i64,
+    /// Failures are counted within this window.
+    pub window_seconds: i64,
+    /// Failed attempts from one client IP within the window before that IP must wait.
+    pub ip_max_failures: i64,
+}
+
+impl Default for LockPolicy {
+    fn default() -> Self {
+        Self {
+            max_attempts: 5,
+            duration_seconds: 300,
+            growth_factor: 2,
+            max_duration_seconds: 86_400,
+            window_seconds: 900,
+            ip_max_failures: 50,
+        }
+    }
+}
+
+impl LockPolicy {
+    /// Checks the bounds; the message names the field.
+    pub fn validate(&self) -> Result<(), String> {
+        let check = |name: &str, v: i64, lo: i64, hi: i64| {
+            if (lo..=hi).contains(&v) {
+                Ok(())
+            } else {
+                Err(format!("{name}: {v} is out of range {lo}-{hi}"))
+            }
+        };
+        check("max_attempts", self.max_attempts, 1, 100)?;
+        check("duration_seconds", self.duration_seconds, 1, 86_400 * 30)?;
+        check("growth_factor", self.growth_factor, 1, 10)?;
+        check(
+            "max_duration_seconds",
+            self.max_duration_seconds,
+            self.duration_seconds,
+            86_400 * 365,
+        )?;
+        check("window_seconds", self.window_seconds, 1, 86_400)?;
+        check("ip_max_failures", self.ip_max_failures, 1, 100_000)
+    }
+
+    /// The length of the `n`-th lock (0-based), grown and capped.
+    pub fn lock_duration(&self, n: i64) -> i64 {
+        let mut d = self.duration_seconds;
+        for _ in 0..n.clamp(0, 64) {
+            d = d.saturating_mul(self.growth_factor);
+            if d >= self.max_duration_seconds {
+                break;
+            }
+        }
+        d.min(self.max_duration_seconds)
+    }
+}
+
+impl TryFrom<String> for OrgSettings {
+    type Error = serde_json::Error;
+
+    fn try_from(text: String) -> Result<Self, Self::Error> {
+        serde_json::from_str(&text)
+    }
 }
 
 impl Organization {
@@ -38,12 +124,15 @@ impl Organization {
         conn: &mut DbConn,
         slug: &OrgSlug,
         display_name: &str,
+        settings: &OrgSettings,
     ) -> Result<Self, StoreError> {
         let t = now();
         diesel::insert_into(organizations::table)
             .values((
                 organizations::slug.eq(slug.as_str()),
                 organizations::display_name.eq(display_name),
+                organizations::settings
+                    .eq(serde_json::to_string(settings).expect("settings serialize")),
                 organizations::created_at.eq(t),
                 organizations::updated_at.eq(t),
             ))
@@ -53,18 +142,58 @@ impl Organization {
         })
     }
 
-    /// Changes the display name (the slug stays: issuers and tokens depend on it).
-    pub fn set_display_name(
+    /// Changes the display name and settings (the slug stays: issuers and tokens depend on it).
+    pub fn update(
         conn: &mut DbConn,
         id: i64,
         display_name: &str,
+        settings: &OrgSettings,
     ) -> Result<(), StoreError> {
         diesel::update(organizations::table.find(id))
             .set((
                 organizations::display_name.eq(display_name),
+                organizations::settings
+                    .eq(serde_json::to_string(settings).expect("settings serialize")),
                 organizations::updated_at.eq(now()),
             ))
             .execute(conn)?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lock_durations_grow_and_cap() {
+        let p = LockPolicy {
+            duration_seconds: 60,
+            growth_factor: 3,
+            max_duration_seconds: 1000,
+            ..LockPolicy::default()
+        };
+        assert_eq!(
+            [
+                p.lock_duration(0),
+                p.lock_duration(1),
+                p.lock_duration(2),
+                p.lock_duration(3)
+            ],
+            [60, 180, 540, 1000]
+        );
+        assert!(
+            LockPolicy {
+                growth_factor: 0,
+                ..LockPolicy::default()
+            }
+            .validate()
+            .unwrap_err()
+            .starts_with("growth_factor")
+        );
+        assert_eq!(
+            OrgSettings::try_from("{}".to_string()).unwrap(),
+            OrgSettings::default()
+        );
     }
 }

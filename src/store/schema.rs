@@ -8,6 +8,7 @@ diesel::table! {
         display_name -> Text,
         created_at -> BigInt,
         updated_at -> BigInt,
+        settings -> Text,
     }
 }
 
@@ -135,6 +136,16 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    login_throttle (key) {
+        key -> Text,
+        failures -> BigInt,
+        window_start -> BigInt,
+        locked_until -> Nullable<BigInt>,
+        lock_count -> BigInt,
+    }
+}
+
 diesel::joinable!(applications -> organizations (organization_id));
 diesel::joinable!(users -> organizations (organization_id));
 diesel::joinable!(signing_keys -> organizations (organization_id));
@@ -152,4 +163,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     authorization_codes,
     access_tokens,
     refresh_tokens,
+    login_throttle,
 );

@@ -566,7 +566,84 @@ async fn form_post_response_mode_posts_back_to_the_client(backend: Backend) {
     assert!(csp.contains("script-src 'nonce-"), "{csp}");
 }
 
+async fn setup_with_policy(backend: &Backend, policy: &str) -> TestApp {
+    let app = TestApp::spawn(backend).await;
+    app.import(&acme_toml().replace(
+        "display_name = \"Acme Corp\"\n",
+        &format!("display_name = \"Acme Corp\"\n[organizations.lock_policy]\n{policy}\n"),
+    ));
+    app
+}
+
+async fn repeated_failures_lock_the_account_until_the_duration_passes(backend: Backend) {
+    let app = setup_with_policy(&backend, "max_attempts = 3\nduration_seconds = 2").await;
+    let browser = Browser::default();
+    let attempt = |password: &'static str| {
+        let (browser, url) = (browser.clone(), auth_url(&app, &[]));
+        async move {
+            let login = location(&browser.client.get(&url).send().await.unwrap());
+            browser.sign_in(&login, "bob", password).await
+        }
+    };
+    for _ in 0..3 {
+        let html = attempt("wrong-password").await.text().await.unwrap();
+        assert!(html.contains("Wrong username or password."));
+    }
+    // The right password now: the lock shows, with its end, since the password was verified.
+    let res = attempt("bobs-long-password").await;
+    assert_eq!(res.status(), 403);
+    let html = res.text().await.unwrap();
+    assert!(
+        html.contains("Account locked") && html.contains("Try again after"),
+        "{html}"
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(2200)).await;
+    let res = attempt("bobs-long-password").await;
+    assert_eq!(res.status(), 303, "unlocked after the duration");
+    assert!(location(&res).starts_with(WEB_CB));
+}
+
+async fn too_many_failures_from_one_address_stop_before_hashing(backend: Backend) {
+    let app = setup_with_policy(&backend, "ip_max_failures = 3").await;
+    let browser = Browser::default();
+    for user in ["a1", "a2", "a3"] {
+        let login = location(
+            &browser
+                .client
+                .get(auth_url(&app, &[]))
+                .send()
+                .await
+                .unwrap(),
+        );
+        assert_eq!(
+            browser
+                .sign_in(&login, user, "wrong-password")
+                .await
+                .status(),
+            200
+        );
+    }
+    let login = location(
+        &browser
+            .client
+            .get(auth_url(&app, &[]))
+            .send()
+            .await
+            .unwrap(),
+    );
+    let before = app.state.hasher.verifications();
+    let res = browser.sign_in(&login, "bob", "bobs-long-password").await;
+    assert_eq!(res.status(), 429);
+    assert_eq!(
+        app.state.hasher.verifications(),
+        before,
+        "no password was hashed"
+    );
+}
+
 both_backends!(
+    repeated_failures_lock_the_account_until_the_duration_passes,
+    too_many_failures_from_one_address_stop_before_hashing,
     code_flow_with_a_strict_relying_party,
     public_client_needs_pkce,
     code_reuse_fails_and_revokes_its_tokens,

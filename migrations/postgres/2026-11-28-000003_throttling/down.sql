@@ -1,0 +1,2 @@
+DROP TABLE login_throttle;
+ALTER TABLE organizations DROP COLUMN settings;

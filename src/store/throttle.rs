@@ -1,0 +1,117 @@
+//! Failed sign-in counters in the database, so every node sees the same counts and locks.
+//!
+//! Counting is one upsert statement (`INSERT … ON CONFLICT DO UPDATE … RETURNING`); the SQL is
+//! the same on both backends except for bind placeholders, so each backend's text is written out
+//! here, in one place.
+
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Text};
+
+use super::schema::login_throttle;
+use super::{DbConn, StoreError, now};
+use crate::store::organizations::LockPolicy;
+
+#[derive(Debug, QueryableByName)]
+struct Counted {
+    #[diesel(sql_type = BigInt)]
+    failures: i64,
+    #[diesel(sql_type = BigInt)]
+    lock_count: i64,
+}
+
+const COUNT_SQLITE: &str = "INSERT INTO login_throttle (key, failures, window_start, locked_until, lock_count) \
+     VALUES (?, 1, ?, NULL, 0) \
+     ON CONFLICT (key) DO UPDATE SET \
+       failures = CASE WHEN login_throttle.window_start < ? THEN 1 ELSE login_throttle.failures + 1 END, \
+       window_start = CASE WHEN login_throttle.window_start < ? THEN excluded.window_start ELSE login_throttle.window_start END \
+     RETURNING failures, lock_count";
+
+const COUNT_POSTGRES: &str = "INSERT INTO login_throttle (key, failures, window_start, locked_until, lock_count) \
+     VALUES ($1, 1, $2, NULL, 0) \
+     ON CONFLICT (key) DO UPDATE SET \
+       failures = CASE WHEN login_throttle.window_start < $3 THEN 1 ELSE login_throttle.failures + 1 END, \
+       window_start = CASE WHEN login_throttle.window_start < $4 THEN excluded.window_start ELSE login_throttle.window_start END \
+     RETURNING failures, lock_count";
+
+/// Counts one failure under `key`; returns the failures in the current window and how many
+/// times the key was locked before.
+fn count(conn: &mut DbConn, key: &str, window_seconds: i64) -> Result<(i64, i64), StoreError> {
+    let t = now();
+    let window_open = t - window_seconds;
+    let rows: Vec<Counted> = match conn {
+        DbConn::Sqlite(c) => diesel::sql_query(COUNT_SQLITE)
+            .bind::<Text, _>(key)
+            .bind::<BigInt, _>(t)
+            .bind::<BigInt, _>(window_open)
+            .bind::<BigInt, _>(window_open)
+            .load(c)?,
+        DbConn::Postgres(c) => diesel::sql_query(COUNT_POSTGRES)
+            .bind::<Text, _>(key)
+            .bind::<BigInt, _>(t)
+            .bind::<BigInt, _>(window_open)
+            .bind::<BigInt, _>(window_open)
+            .load(c)?,
+    };
+    let row = rows
+        .into_iter()
+        .next()
+        .ok_or_else(|| StoreError::Corrupt("login_throttle upsert returned nothing".into()))?;
+    Ok((row.failures, row.lock_count))
+}
+
+/// Until when `key` is locked, if it is now.
+pub fn locked_until(conn: &mut DbConn, key: &str) -> Result<Option<i64>, StoreError> {
+    let until: Option<Option<i64>> = login_throttle::table
+        .find(key)
+        .select(login_throttle::locked_until)
+        .first(conn)
+        .optional()?;
+    Ok(until.flatten().filter(|u| *u > now()))
+}
+
+/// Records a failed attempt on an account; locks it when the policy says so. Returns the lock's
+/// end when this failure locked it.
+pub fn account_failure(
+    conn: &mut DbConn,
+    key: &str,
+    policy: &LockPolicy,
+) -> Result<Option<i64>, StoreError> {
+    let (failures, lock_count) = count(conn, key, policy.window_seconds)?;
+    if failures < policy.max_attempts {
+        return Ok(None);
+    }
+    let until = now() + policy.lock_duration(lock_count);
+    diesel::update(login_throttle::table.find(key))
+        .set((
+            login_throttle::locked_until.eq(Some(until)),
+            login_throttle::lock_count.eq(lock_count + 1),
+            login_throttle::failures.eq(0),
+        ))
+        .execute(conn)?;
+    Ok(Some(until))
+}
+
+/// Records a failed attempt from a client IP; past the limit it must wait out the window.
+pub fn ip_failure(conn: &mut DbConn, key: &str, policy: &LockPolicy) -> Result<(), StoreError> {
+    let (failures, _) = count(conn, key, policy.window_seconds)?;
+    if failures >= policy.ip_max_failures {
+        diesel::update(login_throttle::table.find(key))
+            .set(login_throttle::locked_until.eq(Some(now() + policy.window_seconds)))
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+/// Forgets an account's failures after a successful sign-in.
+pub fn reset(conn: &mut DbConn, key: &str) -> Result<(), StoreError> {
+    diesel::delete(login_throttle::table.find(key)).execute(conn)?;
+    Ok(())
+}
+
+pub fn account_key(organization_id: i64, username: &str) -> String {
+    format!("account:{organization_id}:{username}")
+}
+
+pub fn ip_key(organization_id: i64, ip: &str) -> String {
+    format!("ip:{organization_id}:{ip}")
+}
