@@ -112,6 +112,13 @@ impl BaseUrl {
         if !url.username().is_empty() || url.password().is_some() {
             return Err("must not contain credentials".into());
         }
+        if url.path() != "/" {
+            return Err(
+                "must not have a path: Sesame serves its routes at the root (a proxy in front may \
+                 strip a prefix, but the public issuer must then be the proxy's root URL)"
+                    .into(),
+            );
+        }
         Ok(Self(url.as_str().trim_end_matches('/').to_string()))
     }
 
@@ -186,6 +193,21 @@ impl DatabaseUrl {
             if redacted.password().is_some() {
                 let _ = redacted.set_password(Some("***"));
             }
+            let masked: Vec<(String, String)> = url
+                .query_pairs()
+                .map(|(k, v)| {
+                    let secret = k == "password" || k == "sslpassword";
+                    (
+                        k.into_owned(),
+                        if secret {
+                            "***".to_string()
+                        } else {
+                            v.into_owned()
+                        },
+                    )
+                })
+                .collect();
+            redacted.query_pairs_mut().clear().extend_pairs(masked);
             return Ok(Self::Postgres(PostgresUrl {
                 full: Secret::new(url.to_string()),
                 redacted: redacted.to_string(),
@@ -363,7 +385,10 @@ impl Settings {
                     )
                 })?;
                 toml::from_str(&text).map_err(|e| {
-                    ConfigError::new(format!("config file {}", path.display()), e.to_string())
+                    ConfigError::new(
+                        format!("config file {}", path.display()),
+                        toml_error(&text, &e),
+                    )
                 })?
             }
         };
@@ -613,6 +638,20 @@ impl Settings {
     }
 }
 
+/// A TOML error as `line L, column C: message`, without the excerpt of the offending line that
+/// the default message quotes (it may hold a password or a key).
+pub fn toml_error(text: &str, e: &toml::de::Error) -> String {
+    match e.span() {
+        Some(span) => {
+            let before = &text[..span.start.min(text.len())];
+            let line = before.matches('\n').count() + 1;
+            let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+            format!("line {line}, column {column}: {}", e.message())
+        }
+        None => e.message().to_string(),
+    }
+}
+
 fn parse_cidrs(value: &str) -> Result<Vec<IpNet>, String> {
     value
         .split(',')
@@ -673,6 +712,7 @@ mod tests {
             ("SESAME_LISTEN", "not-an-address"),
             ("SESAME_BASE_URL", "ftp://example.com"),
             ("SESAME_BASE_URL", "https://example.com/?x=1"),
+            ("SESAME_BASE_URL", "https://example.com/idp"),
             ("DATABASE_URL", "mysql://localhost/db"),
             ("SESAME_LOG", "info,[[["),
             ("SESAME_LOG_FORMAT", "xml"),
@@ -701,6 +741,16 @@ mod tests {
         assert_eq!(pg.host, "db.example:6543");
         assert_eq!(pg.database, "sesame");
         assert!(pg.expose().contains("s3cretpw") && pg.expose().contains("connect_timeout=5"));
+        let s = load(&[(
+            "DATABASE_URL",
+            "postgres://db.example/sesame?password=qu3rysecret&sslmode=require",
+        )])
+        .unwrap();
+        let shown = format!("{} {}", s.database.url, s.to_redacted_toml());
+        assert!(
+            !shown.contains("qu3rysecret") && shown.contains("sslmode=require"),
+            "{shown}"
+        );
         // A bad secret value is not echoed back either.
         let err = load(&[("SESAME_KEY_ENCRYPTION_KEY", "!!!notbase64-secretish")]).unwrap_err();
         assert!(!err.to_string().contains("secretish"), "{err}");
@@ -749,6 +799,14 @@ mod tests {
             err.setting.contains("log.format") && err.setting.contains("sesame.toml"),
             "{err}"
         );
+
+        std::fs::write(&path, "[keys]\nencryption_kye = \"T0PSECRETKEYVALUE\"\n").unwrap();
+        let err = Settings::from_sources(Some(&path), &|_| None).unwrap_err();
+        assert!(
+            err.to_string().contains("encryption_kye") && err.to_string().contains("line 2"),
+            "{err}"
+        );
+        assert!(!err.to_string().contains("T0PSECRET"), "{err}");
 
         std::fs::write(&path, "lisen = \"x\"\n").unwrap();
         let err = Settings::from_sources(Some(&path), &|_| None).unwrap_err();

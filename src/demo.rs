@@ -3,7 +3,9 @@
 //! exist yet, so the demo never overwrites anything.
 
 use crate::provisioning::{Plan, Report};
+use crate::store::applications::Application;
 use crate::store::organizations::Organization;
+use crate::store::users::User;
 use crate::store::{DbConn, StoreError};
 
 pub const DEMO_ORG: &str = "demo";
@@ -53,14 +55,35 @@ family_name = "Example"
     )
 }
 
-/// Creates the demo data unless the demo organization exists. Returns what was created.
-pub fn seed(conn: &mut DbConn) -> Result<Option<Report>, StoreError> {
-    if Organization::find_by_slug(conn, DEMO_ORG)?.is_some() {
+#[derive(Debug, thiserror::Error)]
+pub enum SeedError {
+    #[error(
+        "--demo only seeds an empty database, and this one already has organizations, \
+         applications or users: the demo's credentials are public, so they never go next to real data"
+    )]
+    NotEmpty,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Creates the demo data on an empty database (only the built-in `default` organization, no
+/// applications or users). Returns what was created, or `None` when the demo is already there.
+pub fn seed(conn: &mut DbConn) -> Result<Option<Report>, SeedError> {
+    let orgs = Organization::list(conn)?;
+    if orgs.iter().any(|o| o.slug == DEMO_ORG) {
         return Ok(None);
+    }
+    for org in &orgs {
+        if org.slug != "default"
+            || User::count(conn, org.id)? > 0
+            || !Application::list(conn, org.id)?.is_empty()
+        {
+            return Err(SeedError::NotEmpty);
+        }
     }
     let plan =
         Plan::parse(&provisioning_toml(), "demo").expect("the demo provisioning file is valid");
-    plan.apply(conn).map(Some)
+    Ok(Some(plan.apply(conn)?))
 }
 
 /// The banner printed at start: loud about being a demo, with everything needed to try it.

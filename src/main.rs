@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 use sesame::config::Settings;
 use sesame::keys::{self, Alg, Kek};
 use sesame::provisioning::Plan;
+use sesame::startup::StartError;
 use sesame::store::keys::SigningKeyRow;
 use sesame::store::organizations::Organization;
 use sesame::store::{Db, DbConn, run_migrations};
@@ -173,10 +174,19 @@ fn serve(settings: Settings, with_demo: bool) -> Result<(), Failure> {
             "http"
         };
         let listen = settings.listen;
-        let app = Application::build(settings).await?;
+        let app = Application::build(settings).await.map_err(|e| {
+            // A setting that turned out bad while starting is a configuration error (exit 2).
+            let code = if matches!(e, StartError::Config(_) | StartError::Tls(_)) {
+                2
+            } else {
+                1
+            };
+            Failure(e.to_string(), code)
+        })?;
         if with_demo {
-            let db = app.state().db.clone();
-            let created = db.run(demo::seed).await?;
+            let mut conn = app.state().db.get()?;
+            let created = demo::seed(&mut conn)?;
+            drop(conn);
             println!("{}", demo::banner(&base_url, created.is_some()));
         }
         tracing::info!(
@@ -197,7 +207,8 @@ fn org_conn(settings: &Settings, slug: &str) -> Result<(Db, Organization), Failu
 }
 
 fn kek(settings: &Settings) -> Result<Kek, Failure> {
-    let (kek, warning) = Kek::resolve(&settings.key_encryption_key)?;
+    let (kek, warning) =
+        Kek::resolve(&settings.key_encryption_key, false).map_err(|e| Failure(e.to_string(), 2))?;
     if let Some(w) = warning {
         eprintln!("warning: {w}");
     }

@@ -43,12 +43,25 @@ pub fn verify(phc: &str, password: &Secret<String>) -> bool {
 /// Accepts a PHC string for import only if it is an argon2 hash Sesame can verify.
 pub fn validate_phc(phc: &str) -> Result<(), String> {
     let parsed = PasswordHash::new(phc).map_err(|e| format!("not a PHC hash string ({e})"))?;
-    match parsed.algorithm.as_str() {
-        "argon2id" | "argon2i" | "argon2d" => Ok(()),
-        other => Err(format!(
-            "unsupported hash algorithm '{other}': Sesame verifies argon2 hashes"
-        )),
+    if !matches!(
+        parsed.algorithm.as_str(),
+        "argon2id" | "argon2i" | "argon2d"
+    ) {
+        return Err(format!(
+            "unsupported hash algorithm '{}': Sesame verifies argon2 hashes",
+            parsed.algorithm
+        ));
     }
+    if parsed.hash.is_none() || parsed.salt.is_none() {
+        return Err("the hash string has no salt or no hash".into());
+    }
+    // Parameters far above OWASP's would make every sign-in of this user stall a core.
+    let params =
+        Params::try_from(&parsed).map_err(|e| format!("invalid argon2 parameters ({e})"))?;
+    if params.m_cost() > 262_144 || params.t_cost() > 10 || params.p_cost() > 4 {
+        return Err("argon2 parameters too costly (limits: m=262144 KiB, t=10, p=4)".into());
+    }
+    Ok(())
 }
 
 /// Runs hashes on the blocking pool, at most `limit` at once.
@@ -114,6 +127,12 @@ mod tests {
         assert!(!verify("garbage", &pw));
         assert!(validate_phc(&phc).is_ok());
         assert!(validate_phc("$2b$12$abcdefghijklmnopqrstuv").is_err());
+        assert!(
+            validate_phc("$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ").is_err(),
+            "no salt or hash"
+        );
+        let costly = phc.replace("m=19456", "m=4000000");
+        assert!(validate_phc(&costly).is_err());
     }
 
     #[tokio::test]

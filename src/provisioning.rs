@@ -47,7 +47,7 @@ struct FileApp {
     name: Option<String>,
     #[serde(rename = "type")]
     client_type: String,
-    client_secret: Option<String>,
+    client_secret: Option<Secret<String>>,
     #[serde(default)]
     redirect_uris: Vec<String>,
     #[serde(default)]
@@ -62,7 +62,7 @@ struct FileApp {
 #[serde(deny_unknown_fields)]
 struct FileUser {
     username: String,
-    password: Option<String>,
+    password: Option<Secret<String>>,
     password_hash: Option<String>,
     email: Option<String>,
     #[serde(default)]
@@ -196,8 +196,12 @@ fn lifetime(
 impl Plan {
     /// Parses and validates a whole file; `source` names it in messages.
     pub fn parse(text: &str, source: &str) -> Result<Self, ImportErrors> {
-        let doc: FileDoc =
-            toml::from_str(text).map_err(|e| ImportErrors(vec![format!("{source}: {e}")]))?;
+        let doc: FileDoc = toml::from_str(text).map_err(|e| {
+            ImportErrors(vec![format!(
+                "{source}: {}",
+                crate::config::toml_error(text, &e)
+            )])
+        })?;
         let mut errors = Errors(Vec::new());
         let mut orgs = Vec::new();
         let mut seen_slugs = std::collections::HashSet::new();
@@ -237,8 +241,7 @@ impl Plan {
 
     /// Applies the plan in one transaction.
     pub fn apply(&self, conn: &mut DbConn) -> Result<Report, StoreError> {
-        use diesel::Connection;
-        conn.transaction(|conn| {
+        crate::store::write_transaction(conn, |conn| {
             let mut report = Report::default();
             for org_plan in &self.orgs {
                 apply_org(conn, org_plan, &mut report)?;
@@ -258,7 +261,7 @@ fn validate_apps(errors: &mut Errors, org_at: &str, apps: Vec<FileApp>) -> Vec<A
             errors.fail(&at, "client_id", "declared twice in this organization");
         }
         let client_type = errors.check(&at, "type", ClientType::parse(&app.client_type));
-        let secret = app.client_secret.map(Secret::new);
+        let secret = app.client_secret;
         match (&client_type, &secret) {
             (Some(ClientType::Public), Some(_)) => {
                 errors.fail(&at, "client_secret", "a public application has no secret; remove it or use type = \"confidential\"");
@@ -387,7 +390,7 @@ fn validate_users(errors: &mut Errors, org_at: &str, users: Vec<FileUser>) -> Ve
                 );
                 PasswordPlan::Keep
             }
-            (Some(p), None) if p.chars().count() < MIN_PASSWORD_LEN => {
+            (Some(p), None) if p.expose().chars().count() < MIN_PASSWORD_LEN => {
                 errors.fail(
                     &at,
                     "password",
@@ -395,7 +398,7 @@ fn validate_users(errors: &mut Errors, org_at: &str, users: Vec<FileUser>) -> Ve
                 );
                 PasswordPlan::Keep
             }
-            (Some(p), None) => PasswordPlan::Clear(Secret::new(p)),
+            (Some(p), None) => PasswordPlan::Clear(p),
             (None, Some(h)) => match password::validate_phc(&h) {
                 Ok(()) => PasswordPlan::Hash(h),
                 Err(e) => {

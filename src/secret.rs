@@ -41,6 +41,12 @@ impl<T: AsRef<[u8]>> PartialEq for Secret<T> {
 
 impl<T: AsRef<[u8]>> Eq for Secret<T> {}
 
+impl<'de, T: serde::Deserialize<'de>> serde::Deserialize<'de> for Secret<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        T::deserialize(d).map(Self)
+    }
+}
+
 /// Lower-case hex SHA-256: how high-entropy secrets (client secrets, codes, tokens) are stored.
 /// They carry 256 bits of entropy, so a fast digest cannot be reversed and keeps checks cheap.
 pub fn sha256_hex(value: &str) -> String {

@@ -57,7 +57,7 @@ impl Application {
     /// Like [`Application::build`] on a listener bound by the caller (tests bind port 0 first so
     /// they can put the real port in the base URL).
     pub async fn build_on(settings: Settings, listener: TcpListener) -> Result<Self, StartError> {
-        let (kek, warning) = Kek::resolve(&settings.key_encryption_key)?;
+        let (kek, warning) = Kek::resolve(&settings.key_encryption_key, true)?;
         if let Some(warning) = warning {
             tracing::warn!("{warning}");
         }

@@ -20,7 +20,7 @@ use crate::secret::{Secret, random_token, sha256_hex};
 use crate::store::applications::Application;
 use crate::store::auth::{AuthorizationCode, Grant, LoginTransaction, Session};
 use crate::store::users::User;
-use crate::store::{StoreError, format_utc, now, throttle};
+use crate::store::{format_utc, now, throttle, write_transaction};
 
 pub const SESSION_COOKIE: &str = "sesame_session";
 pub const BROWSER_COOKIE: &str = "sesame_browser";
@@ -292,8 +292,7 @@ async fn issue_code(
     state
         .db
         .run(move |conn| {
-            use diesel::Connection;
-            conn.transaction::<_, StoreError, _>(|conn| {
+            write_transaction(conn, |conn| {
                 Grant::insert(conn, &grant)?;
                 AuthorizationCode::insert(conn, &row)
             })
@@ -552,8 +551,7 @@ pub async fn login_submit(
     let completed = state
         .db
         .run(move |conn| {
-            use diesel::Connection;
-            conn.transaction::<_, StoreError, _>(|conn| {
+            write_transaction(conn, |conn| {
                 if !LoginTransaction::complete(conn, &tx_id)? {
                     return Ok(false);
                 }

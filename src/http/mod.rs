@@ -41,14 +41,18 @@ pub struct AppState {
     orgs: RwLock<HashMap<String, Arc<OrgEntry>>>,
 }
 
-/// A known organization and its discovery document, serialized once. Slugs never change and
-/// organizations are not deleted, so an entry stays valid for the life of the process.
+/// A known organization and its discovery document, serialized once. Re-read after
+/// [`ORG_CACHE_TTL`] so that an import on another node (a new display name or lock policy)
+/// reaches this one.
 #[derive(Debug)]
 pub struct OrgEntry {
     pub org: Organization,
     pub issuer: String,
     pub discovery: Vec<u8>,
+    loaded: std::time::Instant,
 }
+
+pub const ORG_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(30);
 
 impl AppState {
     pub fn new(settings: Settings, db: Db, keys: KeyStore) -> Self {
@@ -65,7 +69,9 @@ impl AppState {
 
     /// The organization named in a URL, or 404. Malformed slugs never reach the database.
     pub async fn organization(&self, slug: &str) -> Result<Arc<OrgEntry>, ApiError> {
-        if let Some(entry) = self.orgs.read().expect("org cache lock").get(slug) {
+        if let Some(entry) = self.orgs.read().expect("org cache lock").get(slug)
+            && entry.loaded.elapsed() < ORG_CACHE_TTL
+        {
             return Ok(entry.clone());
         }
         let unknown = || ApiError::UnknownOrganization(slug.chars().take(64).collect());
@@ -83,6 +89,7 @@ impl AppState {
             org,
             issuer,
             discovery,
+            loaded: std::time::Instant::now(),
         });
         self.orgs
             .write()

@@ -15,7 +15,7 @@ use crate::secret::{random_token, sha256_hex};
 use crate::store::applications::Application;
 use crate::store::auth::{AuthorizationCode, Grant, RefreshToken, record_access_token};
 use crate::store::users::User;
-use crate::store::{StoreError, now};
+use crate::store::{now, write_transaction};
 
 /// The client's credentials as presented.
 struct Presented {
@@ -308,8 +308,7 @@ async fn issue(
     state
         .db
         .run(move |conn| {
-            use diesel::Connection;
-            conn.transaction::<_, StoreError, _>(|conn| {
+            write_transaction(conn, |conn| {
                 record_access_token(conn, &jti, &grant_id, expires)?;
                 if let Some(row) = &refresh_row {
                     RefreshToken::insert(conn, row)?;

@@ -24,8 +24,13 @@ impl Kek {
     }
 
     /// Loads the key the settings point at. For [`KeySource::Development`] a missing file is
-    /// created (mode 0600) and the returned warning says so loudly.
-    pub fn resolve(source: &KeySource) -> Result<(Self, Option<String>), ConfigError> {
+    /// created (mode 0600) when `create` is true (only `serve` does: a CLI command that made its
+    /// own key would seal new signing keys the server cannot open), and the returned warning
+    /// says so loudly.
+    pub fn resolve(
+        source: &KeySource,
+        create: bool,
+    ) -> Result<(Self, Option<String>), ConfigError> {
         let read = |path: &Path, setting: &str| -> Result<Self, ConfigError> {
             let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
                 setting: setting.into(),
@@ -41,6 +46,16 @@ impl Kek {
             KeySource::File(path) => Ok((read(path, "SESAME_KEY_ENCRYPTION_KEY_FILE")?, None)),
             KeySource::Development(path) => {
                 let setting = "SESAME_KEY_ENCRYPTION_KEY";
+                if !path.exists() && !create {
+                    return Err(ConfigError {
+                        setting: setting.into(),
+                        message: format!(
+                            "no key-encryption key configured and no development key file at {}: \
+                             configure the server's key, or run `sesame serve` once to create it",
+                            path.display()
+                        ),
+                    });
+                }
                 if !path.exists() {
                     create_key_file(path).map_err(|e| ConfigError {
                         setting: setting.into(),
@@ -140,13 +155,16 @@ mod tests {
         use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("sub/kek");
-        let (k1, warning) = Kek::resolve(&KeySource::Development(path.clone())).unwrap();
+        let (k1, warning) = Kek::resolve(&KeySource::Development(path.clone()), true).unwrap();
         assert!(warning.unwrap().contains("development"));
         assert_eq!(
             std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
             0o600
         );
-        let (k2, _) = Kek::resolve(&KeySource::Development(path)).unwrap();
+        let (k2, _) = Kek::resolve(&KeySource::Development(path), false).unwrap();
+        let missing = dir.path().join("none");
+        assert!(Kek::resolve(&KeySource::Development(missing.clone()), false).is_err());
+        assert!(!missing.exists(), "the CLI never creates a key");
         let sealed = k1.seal(b"x", b"c").unwrap();
         assert_eq!(k2.open(&sealed, b"c").unwrap(), b"x");
     }

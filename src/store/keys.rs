@@ -60,7 +60,7 @@ impl SigningKeyRow {
 
     /// Makes `row` the active key of its algorithm; the previous active key stays published.
     pub fn rotate(conn: &mut DbConn, row: &Self) -> Result<(), StoreError> {
-        conn.transaction(|conn| {
+        super::write_transaction(conn, |conn| {
             diesel::update(
                 signing_keys::table
                     .filter(signing_keys::organization_id.eq(row.organization_id))

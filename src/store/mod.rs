@@ -56,6 +56,9 @@ pub enum StoreError {
     /// Stored data that does not parse: a bug or a hand-edited row.
     #[error("corrupt data in {0}")]
     Corrupt(String),
+    /// The database work itself failed (a panic in a closure): a bug, not an outage.
+    #[error("internal error: {0}")]
+    Internal(String),
 }
 
 impl From<DieselError> for StoreError {
@@ -203,12 +206,16 @@ impl Db {
         T: Send + 'static,
     {
         let pool = self.pool.clone();
+        // Keep the request's span (and its request id) on logs written inside `f`.
+        let span = tracing::Span::current();
         tokio::task::spawn_blocking(move || {
-            let mut conn = pool.get()?;
-            f(&mut conn)
+            span.in_scope(|| {
+                let mut conn = pool.get()?;
+                f(&mut conn)
+            })
         })
         .await
-        .map_err(|e| StoreError::Unavailable(format!("database task failed: {e}")))?
+        .map_err(|e| StoreError::Internal(format!("database task failed: {e}")))?
     }
 
     /// A connection for synchronous callers (the CLI).
@@ -258,6 +265,33 @@ pub fn run_migrations(conn: &mut DbConn) -> Result<Vec<String>, OpenError> {
         }
     };
     Ok(applied.into_iter().map(|v| v.to_string()).collect())
+}
+
+/// Runs `f` in a write transaction. On SQLite it is `BEGIN IMMEDIATE`: a deferred transaction
+/// that reads before it writes fails at once with BUSY when another connection wrote meanwhile,
+/// while an immediate one takes the write lock up front and waits its turn (busy timeout).
+/// `f` must not open a transaction itself.
+pub fn write_transaction<T>(
+    conn: &mut DbConn,
+    f: impl FnOnce(&mut DbConn) -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    if matches!(conn, DbConn::Postgres(_)) {
+        return conn.transaction(f);
+    }
+    conn.batch_execute("BEGIN IMMEDIATE")?;
+    match f(conn) {
+        Ok(value) => match conn.batch_execute("COMMIT") {
+            Ok(()) => Ok(value),
+            Err(e) => {
+                let _ = conn.batch_execute("ROLLBACK");
+                Err(e.into())
+            }
+        },
+        Err(e) => {
+            let _ = conn.batch_execute("ROLLBACK");
+            Err(e)
+        }
+    }
 }
 
 /// Seconds since the Unix epoch: the portable timestamp stored in every table.

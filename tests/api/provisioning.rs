@@ -200,21 +200,14 @@ async fn usernames_are_unique_per_organization(backend: Backend) {
 
 async fn demo_seed_creates_a_working_demo_once(backend: Backend) {
     let app = TestApp::spawn(&backend).await;
-    let created = app
-        .db
-        .run(demo::seed)
-        .await
-        .unwrap()
-        .expect("created on an empty database");
+    let seed = || demo::seed(&mut app.db.get().unwrap());
+    let created = seed().unwrap().expect("created on an empty database");
     assert!(
         created.created.contains(&"user demo/alice".to_string()),
         "{:?}",
         created.created
     );
-    assert!(
-        app.db.run(demo::seed).await.unwrap().is_none(),
-        "never re-applied"
-    );
+    assert!(seed().unwrap().is_none(), "never re-applied");
     let mut conn = app.db.get().unwrap();
     let org = Organization::find_by_slug(&mut conn, demo::DEMO_ORG)
         .unwrap()
@@ -242,7 +235,44 @@ async fn demo_seed_creates_a_working_demo_once(backend: Backend) {
     assert!(banner.contains("DEMO MODE") && banner.contains(demo::DEMO_PASSWORD));
 }
 
+async fn demo_refuses_a_database_with_real_data(backend: Backend) {
+    let app = TestApp::spawn(&backend).await;
+    app.import(&acme_toml());
+    assert!(matches!(
+        demo::seed(&mut app.db.get().unwrap()),
+        Err(demo::SeedError::NotEmpty)
+    ));
+    assert!(
+        Organization::find_by_slug(&mut app.db.get().unwrap(), "demo")
+            .unwrap()
+            .is_none()
+    );
+    // Through the binary too: exit 1 with the reason, before serving anything.
+    let out = app.cli(&["serve", "--demo"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("only seeds an empty database"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+async fn sqlite_pragmas_and_foreign_keys_hold_on_pooled_connections(backend: Backend) {
+    let app = TestApp::spawn(&backend).await;
+    app.import(&acme_toml());
+    let mut conn = app.db.get().unwrap();
+    let mut orphan = snapshot(&mut conn).bob;
+    orphan.id = User::new_id();
+    orphan.organization_id = 999_999;
+    assert!(
+        User::insert(&mut conn, &orphan).is_err(),
+        "foreign keys are enforced"
+    );
+}
+
 both_backends!(
+    demo_refuses_a_database_with_real_data,
+    sqlite_pragmas_and_foreign_keys_hold_on_pooled_connections,
     importing_the_same_file_twice_changes_nothing,
     a_changed_value_is_updated_and_the_subject_stays,
     generated_secrets_are_shown_once,
