@@ -133,8 +133,7 @@ fn run(command: Command, settings: Settings) -> Result<(), Failure> {
             let text = std::fs::read_to_string(&file)
                 .map_err(|e| Failure(format!("cannot read {}: {e}", file.display()), 1))?;
             let plan = Plan::parse(&text, &file.display().to_string())?;
-            let db = Db::open(&settings.database)?;
-            let report = plan.apply(&mut *db.get()?)?;
+            let report = plan.apply(&mut Db::connect_once(&settings.database)?)?;
             for entry in &report.created {
                 println!("created   {entry}");
             }
@@ -199,11 +198,11 @@ fn serve(settings: Settings, with_demo: bool) -> Result<(), Failure> {
     })
 }
 
-fn org_conn(settings: &Settings, slug: &str) -> Result<(Db, Organization), Failure> {
-    let db = Db::open(&settings.database)?;
-    let org = Organization::find_by_slug(&mut *db.get()?, slug)?
+fn org_conn(settings: &Settings, slug: &str) -> Result<(DbConn, Organization), Failure> {
+    let mut conn = Db::connect_once(&settings.database)?;
+    let org = Organization::find_by_slug(&mut conn, slug)?
         .ok_or_else(|| Failure(format!("no organization with slug '{slug}'"), 1))?;
-    Ok((db, org))
+    Ok((conn, org))
 }
 
 fn kek(settings: &Settings) -> Result<Kek, Failure> {
@@ -229,8 +228,8 @@ fn print_keys(conn: &mut DbConn, org: &Organization) -> Result<(), Failure> {
 fn keys_command(command: KeysCommand, settings: Settings) -> Result<(), Failure> {
     match command {
         KeysCommand::List { org } => {
-            let (db, org) = org_conn(&settings, &org)?;
-            print_keys(&mut *db.get()?, &org)
+            let (mut conn, org) = org_conn(&settings, &org)?;
+            print_keys(&mut conn, &org)
         }
         KeysCommand::Rotate { org, alg } => {
             let kek = kek(&settings)?;
@@ -238,8 +237,7 @@ fn keys_command(command: KeysCommand, settings: Settings) -> Result<(), Failure>
                 Some(a) => vec![Alg::parse(&a).map_err(|e| Failure(e, 2))?],
                 None => Alg::ALL.to_vec(),
             };
-            let (db, org) = org_conn(&settings, &org)?;
-            let mut conn = db.get()?;
+            let (mut conn, org) = org_conn(&settings, &org)?;
             for alg in algs {
                 let row = keys::rotate(&mut conn, &kek, org.id, alg)?;
                 println!("new active {alg} key {}", row.kid);
@@ -247,8 +245,7 @@ fn keys_command(command: KeysCommand, settings: Settings) -> Result<(), Failure>
             print_keys(&mut conn, &org)
         }
         KeysCommand::Retire { org, kid } => {
-            let (db, org) = org_conn(&settings, &org)?;
-            let mut conn = db.get()?;
+            let (mut conn, org) = org_conn(&settings, &org)?;
             if !SigningKeyRow::retire(&mut conn, org.id, &kid)? {
                 return Err(Failure(
                     format!(

@@ -110,6 +110,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/t/{org}/login", web::get().to(authorize::login_page))
         .route("/t/{org}/login", web::post().to(authorize::login_submit))
         .route("/t/{org}/token", web::post().to(token::token))
+        .route("/t/{org}/revoke", web::post().to(token::revoke))
+        .route("/t/{org}/introspect", web::post().to(token::introspect))
         .route("/t/{org}/userinfo", web::get().to(userinfo::userinfo))
         .route("/t/{org}/userinfo", web::post().to(userinfo::userinfo))
         .default_service(web::to(not_found));

@@ -13,7 +13,9 @@ use crate::oidc::authorize::{Params, pkce_matches};
 use crate::oidc::tokens::Issue;
 use crate::secret::{random_token, sha256_hex};
 use crate::store::applications::Application;
-use crate::store::auth::{AuthorizationCode, Grant, RefreshToken, record_access_token};
+use crate::store::auth::{
+    AuthorizationCode, Grant, RefreshToken, record_access_token, revoke_access_token,
+};
 use crate::store::users::User;
 use crate::store::{now, write_transaction};
 
@@ -110,19 +112,12 @@ pub async fn token(
     body: web::Bytes,
 ) -> Result<HttpResponse, OAuthError> {
     let org = state.organization(&path).await?;
-    let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(&body).map_err(|_| {
-        OAuthError::new(
-            "invalid_request",
-            "the body must be application/x-www-form-urlencoded",
-        )
-    })?;
-    let params = Params::from_pairs(pairs);
-    let presented = presented_credentials(&req, &params)?;
-    let app = authenticate(&state, &org, &presented).await?;
+    let (params, app) = form_and_client(&state, &org, &req, &body).await?;
     match params.get("grant_type") {
         None => Err(OAuthError::new("invalid_request", "grant_type is required")),
         Some("authorization_code") => authorization_code(&state, &org, &app, &params).await,
         Some("refresh_token") => refresh(&state, &org, &app, &params).await,
+        Some("client_credentials") => client_credentials(&state, &org, &app).await,
         Some(other) => Err(OAuthError::new(
             "unsupported_grant_type",
             format!("grant_type '{other}' is not supported"),
@@ -254,6 +249,200 @@ async fn refresh(
         return Err(invalid("the refresh token was already used or has expired"));
     }
     issue(state, org, app, &grant, false).await
+}
+
+/// RFC 6749 §4.4: a confidential client acting for itself. An access token only (no ID token,
+/// no refresh token); its `sub` is the client id.
+async fn client_credentials(
+    state: &AppState,
+    org: &OrgEntry,
+    app: &Application,
+) -> Result<HttpResponse, OAuthError> {
+    if app.client_type != ClientType::Confidential
+        || !app.grant_types.contains(&GrantType::ClientCredentials)
+    {
+        return Err(OAuthError::new(
+            "unauthorized_client",
+            "this client may not use the client_credentials grant",
+        ));
+    }
+    let keys = state.keys.get(&state.db, org.org.id).await?;
+    let signer = keys
+        .signer(Alg::RS256)
+        .ok_or_else(|| OAuthError::from(super::error::ApiError::Internal))?;
+    let t = now();
+    let grant = Grant {
+        id: uuid::Uuid::new_v4().to_string(),
+        organization_id: org.org.id,
+        application_id: app.id.clone(),
+        user_id: None,
+        sid: None,
+        scope: String::new(),
+        auth_time: t,
+        amr: "[]".into(),
+        acr: String::new(),
+        nonce: None,
+        created_at: t,
+        revoked_at: None,
+    };
+    let issue = Issue {
+        issuer: &org.issuer,
+        client_id: app.client_id.as_str(),
+        subject: app.client_id.as_str(),
+        grant: &grant,
+        now: t,
+    };
+    let jti = uuid::Uuid::new_v4().to_string();
+    let access_token = issue.access_token(signer, &jti, app.lifetimes.access_token)?;
+    let expires = t + app.lifetimes.access_token;
+    state
+        .db
+        .run(move |conn| {
+            write_transaction(conn, |conn| {
+                Grant::insert(conn, &grant)?;
+                record_access_token(conn, &jti, &grant.id, expires)
+            })
+        })
+        .await?;
+    Ok(no_store(HttpResponse::Ok()).json(json!({
+        "access_token": access_token,
+        "token_type": "Bearer",
+        "expires_in": app.lifetimes.access_token,
+    })))
+}
+
+fn no_store(mut res: actix_web::HttpResponseBuilder) -> actix_web::HttpResponseBuilder {
+    res.insert_header(("Cache-Control", "no-store"))
+        .insert_header(("Pragma", "no-cache"));
+    res
+}
+
+/// Reads the form body and authenticates the client, as the token, revocation and
+/// introspection endpoints all do.
+async fn form_and_client(
+    state: &AppState,
+    org: &OrgEntry,
+    req: &HttpRequest,
+    body: &[u8],
+) -> Result<(Params, Application), OAuthError> {
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(body).map_err(|_| {
+        OAuthError::new(
+            "invalid_request",
+            "the body must be application/x-www-form-urlencoded",
+        )
+    })?;
+    let params = Params::from_pairs(pairs);
+    let presented = presented_credentials(req, &params)?;
+    let app = authenticate(state, org, &presented).await?;
+    Ok((params, app))
+}
+
+/// Token revocation (RFC 7009). Answers 200 whether or not the token was known, so the endpoint
+/// says nothing about tokens; a token of another client is left alone.
+pub async fn revoke(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, OAuthError> {
+    let org = state.organization(&path).await?;
+    let (params, app) = form_and_client(&state, &org, &req, &body).await?;
+    let token = params
+        .get("token")
+        .ok_or_else(|| OAuthError::new("invalid_request", "token is required"))?
+        .to_string();
+    // A refresh token revokes its whole grant (RFC 7009 §2.1); an access token only itself.
+    let hash = sha256_hex(&token);
+    let app_id = app.id.clone();
+    let refresh_revoked = state
+        .db
+        .run(move |conn| match RefreshToken::find(conn, &hash)? {
+            Some((_, grant)) if grant.application_id == app_id => {
+                Grant::revoke(conn, &grant.id).map(|()| true)
+            }
+            _ => Ok(false),
+        })
+        .await?;
+    if !refresh_revoked
+        && let Ok((claims, grant)) =
+            super::userinfo::live_access_token(&state, &org, &token).await?
+        && grant.application_id == app.id
+    {
+        let jti = claims["jti"].as_str().unwrap_or_default().to_string();
+        state
+            .db
+            .run(move |conn| revoke_access_token(conn, &jti))
+            .await?;
+    }
+    Ok(no_store(HttpResponse::Ok()).finish())
+}
+
+/// Token introspection (RFC 7662), for confidential clients (typically resource servers).
+pub async fn introspect(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, OAuthError> {
+    let org = state.organization(&path).await?;
+    let (params, app) = form_and_client(&state, &org, &req, &body).await?;
+    if app.client_type != ClientType::Confidential {
+        return Err(OAuthError::invalid_client(
+            "introspection is for confidential clients",
+            false,
+        ));
+    }
+    let token = params
+        .get("token")
+        .ok_or_else(|| OAuthError::new("invalid_request", "token is required"))?
+        .to_string();
+    if let Ok((claims, _)) = super::userinfo::live_access_token(&state, &org, &token).await? {
+        let mut body = json!({ "active": true, "token_type": "Bearer" });
+        for k in [
+            "scope",
+            "client_id",
+            "sub",
+            "aud",
+            "iss",
+            "exp",
+            "iat",
+            "jti",
+            "auth_time",
+            "acr",
+            "amr",
+        ] {
+            if let Some(v) = claims.get(k) {
+                body[k] = v.clone();
+            }
+        }
+        return Ok(no_store(HttpResponse::Ok()).json(body));
+    }
+    let hash = sha256_hex(&token);
+    let found = state
+        .db
+        .run(move |conn| RefreshToken::find(conn, &hash))
+        .await?;
+    if let Some((row, grant)) = found
+        && row.used_at.is_none()
+        && row.expires_at > now()
+        && grant.revoked_at.is_none()
+    {
+        let app_id = grant.application_id.clone();
+        let owner = state
+            .db
+            .run(move |conn| Application::find_by_id(conn, &app_id))
+            .await?;
+        return Ok(no_store(HttpResponse::Ok()).json(json!({
+            "active": true,
+            "token_type": "refresh_token",
+            "scope": grant.scope,
+            "client_id": owner.map(|a| a.client_id.to_string()),
+            "sub": grant.user_id,
+            "iss": org.issuer,
+            "exp": row.expires_at,
+        })));
+    }
+    Ok(no_store(HttpResponse::Ok()).json(json!({ "active": false })))
 }
 
 /// Signs and records the tokens of one response.

@@ -3,11 +3,13 @@
 
 use actix_web::{HttpRequest, HttpResponse, web};
 
-use super::AppState;
+use serde_json::Value;
+
 use super::error::OAuthError;
+use super::{AppState, OrgEntry};
 use crate::oidc::authorize::Params;
 use crate::oidc::tokens::userinfo_claims;
-use crate::store::auth::grant_of_access_token;
+use crate::store::auth::{Grant, grant_of_access_token};
 use crate::store::now;
 use crate::store::users::User;
 
@@ -48,41 +50,61 @@ pub async fn userinfo(
         }
     };
 
-    let keys = state.keys.get(&state.db, org.org.id).await?;
-    let (header, claims) = crate::keys::jwk::decode_verified(&token, |kid| keys.verifier(kid))
-        .ok_or_else(|| {
-            OAuthError::invalid_token("the access token is malformed or its signature is not valid")
-        })?;
-    let expected_aud = format!("{}/userinfo", org.issuer);
-    if header["typ"] != "at+jwt"
-        || claims["iss"] != org.issuer.as_str()
-        || claims["aud"] != expected_aud.as_str()
-    {
+    let (_, grant) = match live_access_token(&state, &org, &token).await? {
+        Ok(found) => found,
+        Err(why) => return Err(OAuthError::invalid_token(why)),
+    };
+    let (org_id, user_id) = (org.org.id, grant.user_id.clone());
+    let user = match user_id {
+        Some(id) => {
+            state
+                .db
+                .run(move |conn| User::find(conn, org_id, &id))
+                .await?
+        }
+        None => None,
+    };
+    let Some(user) = user.filter(|u| !u.disabled) else {
         return Err(OAuthError::invalid_token(
-            "not an access token of this issuer",
-        ));
-    }
-    if claims["exp"].as_i64().is_none_or(|exp| exp <= now()) {
-        return Err(OAuthError::invalid_token("the access token has expired"));
-    }
-    let jti = claims["jti"].as_str().unwrap_or_default().to_string();
-    let org_id = org.org.id;
-    let found = state
-        .db
-        .run(move |conn| {
-            let Some(grant) = grant_of_access_token(conn, &jti)? else {
-                return Ok(None);
-            };
-            let user = User::find(conn, org_id, grant.user_id.as_deref().unwrap_or_default())?;
-            Ok(user.map(|u| (grant, u)))
-        })
-        .await?;
-    let Some((grant, user)) = found.filter(|(_, u)| !u.disabled) else {
-        return Err(OAuthError::invalid_token(
-            "the access token has been revoked",
+            "the access token is not for a user",
         ));
     };
     Ok(HttpResponse::Ok()
         .insert_header(("Cache-Control", "no-store"))
         .json(userinfo_claims(&user, &grant.scope)))
+}
+
+/// The claims and live grant of an access token this issuer signed, or why it is not usable:
+/// signature, `typ`, issuer, audience, expiry, and its grant not revoked.
+pub(super) async fn live_access_token(
+    state: &AppState,
+    org: &OrgEntry,
+    token: &str,
+) -> Result<Result<(Value, Grant), &'static str>, OAuthError> {
+    let keys = state.keys.get(&state.db, org.org.id).await?;
+    let Some((header, claims)) = crate::keys::jwk::decode_verified(token, |kid| keys.verifier(kid))
+    else {
+        return Ok(Err(
+            "the access token is malformed or its signature is not valid",
+        ));
+    };
+    let expected_aud = format!("{}/userinfo", org.issuer);
+    if header["typ"] != "at+jwt"
+        || claims["iss"] != org.issuer.as_str()
+        || claims["aud"] != expected_aud.as_str()
+    {
+        return Ok(Err("not an access token of this issuer"));
+    }
+    if claims["exp"].as_i64().is_none_or(|exp| exp <= now()) {
+        return Ok(Err("the access token has expired"));
+    }
+    let jti = claims["jti"].as_str().unwrap_or_default().to_string();
+    match state
+        .db
+        .run(move |conn| grant_of_access_token(conn, &jti))
+        .await?
+    {
+        Some(grant) => Ok(Ok((claims, grant))),
+        None => Ok(Err("the access token has been revoked")),
+    }
 }

@@ -41,7 +41,7 @@ impl Issue<'_> {
         jti: &str,
         lifetime: i64,
     ) -> Result<String, KeyError> {
-        let claims = json!({
+        let mut claims = json!({
             "iss": self.issuer,
             "sub": self.subject,
             "aud": format!("{}/userinfo", self.issuer),
@@ -50,10 +50,13 @@ impl Issue<'_> {
             "jti": jti,
             "iat": self.now,
             "exp": self.now + lifetime,
-            "auth_time": self.grant.auth_time,
-            "acr": self.grant.acr,
-            "amr": self.amr(),
         });
+        // Tokens for a user say how the user signed in; client_credentials tokens have no user.
+        if self.grant.user_id.is_some() {
+            claims["auth_time"] = json!(self.grant.auth_time);
+            claims["acr"] = json!(self.grant.acr);
+            claims["amr"] = self.amr();
+        }
         signer.sign_compact("at+jwt", claims.to_string().as_bytes())
     }
 

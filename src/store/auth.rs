@@ -218,6 +218,12 @@ pub fn record_access_token(
     Ok(())
 }
 
+/// Revokes one access token (RFC 7009); the rest of its grant stays.
+pub fn revoke_access_token(conn: &mut DbConn, jti: &str) -> Result<(), StoreError> {
+    diesel::delete(access_tokens::table.find(jti)).execute(conn)?;
+    Ok(())
+}
+
 /// The live grant behind an access token, if the token is known, unexpired and not revoked.
 pub fn grant_of_access_token(conn: &mut DbConn, jti: &str) -> Result<Option<Grant>, StoreError> {
     Ok(access_tokens::table

@@ -199,6 +199,14 @@ impl Db {
         Ok(Self { pool })
     }
 
+    /// One connection, migrated, without a pool: for short-lived CLI commands, which must not
+    /// leave pool threads holding connections while the process exits.
+    pub fn connect_once(settings: &DatabaseSettings) -> Result<DbConn, OpenError> {
+        let mut conn = ConnectionManager::new(settings.url.clone()).establish()?;
+        run_migrations(&mut conn)?;
+        Ok(conn)
+    }
+
     /// Runs `f` with a pooled connection on the blocking thread pool.
     pub async fn run<T, F>(&self, f: F) -> Result<T, StoreError>
     where

@@ -641,7 +641,172 @@ async fn too_many_failures_from_one_address_stop_before_hashing(backend: Backend
     );
 }
 
+async fn post_as(
+    app: &TestApp,
+    endpoint: &str,
+    client: (&str, Option<&str>),
+    form: &[(&str, &str)],
+) -> (u16, Value) {
+    let mut req = app
+        .client
+        .post(format!("{}/{endpoint}", app.issuer("acme")));
+    let mut form: Vec<(&str, &str)> = form.to_vec();
+    match client.1 {
+        Some(secret) => req = req.basic_auth(client.0, Some(secret)),
+        None => form.push(("client_id", client.0)),
+    }
+    let res = req.form(&form).send().await.unwrap();
+    let status = res.status().as_u16();
+    let text = res.text().await.unwrap();
+    (
+        status,
+        if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap()
+        },
+    )
+}
+
+async fn revocation_and_introspection(backend: Backend) {
+    let app = setup(&backend).await;
+    let code = code_via(&Browser::default(), &auth_url(&app, &[])).await;
+    let (_, tokens) = post_token(
+        &app,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", WEB_CB),
+        ],
+    )
+    .await;
+    let (access, refresh) = (
+        tokens["access_token"].as_str().unwrap(),
+        tokens["refresh_token"].as_str().unwrap(),
+    );
+    let web = ("acme-web", Some(WEB_SECRET));
+
+    let (status, info) = post_as(&app, "introspect", web, &[("token", access)]).await;
+    assert_eq!(status, 200);
+    assert_eq!(info["active"], true);
+    assert_eq!(info["client_id"], "acme-web");
+    assert_eq!(info["scope"], "openid email");
+    assert!(info["sub"].is_string());
+    let (_, info) = post_as(&app, "introspect", web, &[("token", refresh)]).await;
+    assert_eq!(
+        (info["active"].as_bool(), info["token_type"].as_str()),
+        (Some(true), Some("refresh_token"))
+    );
+    let (status, _) = post_as(&app, "introspect", ("acme-spa", None), &[("token", access)]).await;
+    assert_eq!(status, 401, "public clients cannot introspect");
+
+    // Revoking the access token ends it alone.
+    assert_eq!(
+        post_as(
+            &app,
+            "revoke",
+            web,
+            &[("token", access), ("token_type_hint", "access_token")]
+        )
+        .await
+        .0,
+        200
+    );
+    let (_, info) = post_as(&app, "introspect", web, &[("token", access)]).await;
+    assert_eq!(info, serde_json::json!({ "active": false }));
+    let res = app
+        .client
+        .get(format!("{}/userinfo", app.issuer("acme")))
+        .bearer_auth(access)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+    let (status, refreshed) = post_token(
+        &app,
+        &[("grant_type", "refresh_token"), ("refresh_token", refresh)],
+    )
+    .await;
+    assert_eq!(status, 200, "the grant lives on: {refreshed}");
+
+    // Revoking a refresh token ends its grant.
+    let new_refresh = refreshed["refresh_token"].as_str().unwrap();
+    assert_eq!(
+        post_as(&app, "revoke", web, &[("token", new_refresh)])
+            .await
+            .0,
+        200
+    );
+    let (status, body) = post_token(
+        &app,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", new_refresh),
+        ],
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant"))
+    );
+    let (_, info) = post_as(
+        &app,
+        "introspect",
+        web,
+        &[("token", refreshed["access_token"].as_str().unwrap())],
+    )
+    .await;
+    assert_eq!(
+        info["active"], false,
+        "the grant's access tokens go with it"
+    );
+    // Unknown tokens: 200 all the same.
+    assert_eq!(
+        post_as(&app, "revoke", web, &[("token", "no-such-token")])
+            .await
+            .0,
+        200
+    );
+}
+
+async fn client_credentials_for_services(backend: Backend) {
+    let app = TestApp::spawn(&backend).await;
+    let service = "\n[[organizations.applications]]\nclient_id = \"acme-svc\"\ntype = \"confidential\"\n\
+        client_secret = \"a-service-secret-that-is-long-enough-1234\"\ngrant_types = [\"client_credentials\"]\n";
+    app.import(&format!("{}{service}", acme_toml()));
+    let svc = (
+        "acme-svc",
+        Some("a-service-secret-that-is-long-enough-1234"),
+    );
+    let (status, tokens) =
+        post_as(&app, "token", svc, &[("grant_type", "client_credentials")]).await;
+    assert_eq!(status, 200, "{tokens}");
+    assert!(tokens.get("id_token").is_none() && tokens.get("refresh_token").is_none());
+    let (_, info) = post_as(
+        &app,
+        "introspect",
+        svc,
+        &[("token", tokens["access_token"].as_str().unwrap())],
+    )
+    .await;
+    assert_eq!(info["active"], true);
+    assert_eq!(info["sub"], "acme-svc");
+    let (status, body) = post_as(
+        &app,
+        "token",
+        ("acme-web", Some(WEB_SECRET)),
+        &[("grant_type", "client_credentials")],
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("unauthorized_client"))
+    );
+}
+
 both_backends!(
+    revocation_and_introspection,
+    client_credentials_for_services,
     repeated_failures_lock_the_account_until_the_duration_passes,
     too_many_failures_from_one_address_stop_before_hashing,
     code_flow_with_a_strict_relying_party,

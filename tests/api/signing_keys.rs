@@ -79,7 +79,7 @@ async fn rotation_keeps_the_old_key_published_until_retired(backend: Backend) {
     let old_rsa = kids(&before, "RS256").remove(0);
 
     let out = app.cli(&["keys", "rotate", "--org", "default", "--alg", "RS256"]);
-    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(out.status.success(), "{:?}: {}", out.status, stderr(&out));
     let after = app.jwks("default").await;
     let rsa = kids(&after, "RS256");
     assert_eq!(rsa.len(), 2, "{after}");
@@ -106,7 +106,7 @@ async fn rotation_keeps_the_old_key_published_until_retired(backend: Backend) {
         stderr(&out)
     );
     let out = app.cli(&["keys", "retire", "--org", "default", "--kid", &old_rsa]);
-    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(out.status.success(), "{:?}: {}", out.status, stderr(&out));
     assert_eq!(
         kids(&app.jwks("default").await, "RS256"),
         vec![rsa[0].clone()]
