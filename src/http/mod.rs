@@ -5,6 +5,7 @@ pub mod client_ip;
 pub mod discovery;
 pub mod error;
 pub mod health;
+pub mod logout;
 pub mod pages;
 pub mod token;
 pub mod userinfo;
@@ -112,6 +113,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/t/{org}/token", web::post().to(token::token))
         .route("/t/{org}/revoke", web::post().to(token::revoke))
         .route("/t/{org}/introspect", web::post().to(token::introspect))
+        .route("/t/{org}/logout", web::get().to(logout::logout))
+        .route("/t/{org}/logout", web::post().to(logout::logout))
+        .route("/t/{org}/logout/confirm", web::post().to(logout::confirm))
         .route("/t/{org}/userinfo", web::get().to(userinfo::userinfo))
         .route("/t/{org}/userinfo", web::post().to(userinfo::userinfo))
         .default_service(web::to(not_found));

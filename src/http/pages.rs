@@ -23,6 +23,7 @@ impl Default for Pages {
                 "form_post.html",
                 include_str!("../../templates/form_post.html"),
             ),
+            ("logout.html", include_str!("../../templates/logout.html")),
         ] {
             env.add_template(name, text)
                 .expect("built-in templates parse");
@@ -70,5 +71,25 @@ impl Pages {
     /// A readable error page.
     pub fn error(&self, status: StatusCode, title: &str, message: &str) -> HttpResponse {
         self.render(status, "error.html", minijinja::context! { title, message })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_template_is_loaded_and_renders() {
+        let pages = Pages::default();
+        for entry in std::fs::read_dir("templates").unwrap() {
+            let name = entry.unwrap().file_name().into_string().unwrap();
+            let template = pages
+                .env
+                .get_template(&name)
+                .unwrap_or_else(|e| panic!("{name} is not loaded: {e}"));
+            template
+                .render(minijinja::context! {})
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
+        }
     }
 }

@@ -98,6 +98,27 @@ impl Kek {
         Ok(out)
     }
 
+    /// HMAC-SHA256 of `data` under a subkey for `purpose`, so one key never serves two
+    /// algorithms or two uses. For values that must be checked but not stored (form tokens).
+    pub fn mac(&self, purpose: &str, data: &[u8]) -> Result<[u8; 32], KeyError> {
+        use openssl::hash::MessageDigest;
+        use openssl::pkey::PKey;
+        use openssl::sign::Signer;
+        let hmac = |key: &[u8], input: &[u8]| -> Result<[u8; 32], KeyError> {
+            let pkey = PKey::hmac(key)?;
+            let mut signer = Signer::new(MessageDigest::sha256(), &pkey)?;
+            signer.update(input)?;
+            let out = signer.sign_to_vec()?;
+            out.try_into()
+                .map_err(|_| KeyError::Malformed("HMAC length".into()))
+        };
+        let subkey = hmac(
+            self.0.expose(),
+            format!("sesame-mac-v1/{purpose}").as_bytes(),
+        )?;
+        hmac(&subkey, data)
+    }
+
     pub fn open(&self, sealed: &[u8], context: &[u8]) -> Result<Vec<u8>, KeyError> {
         if sealed.len() < 29 || sealed[0] != VERSION {
             return Err(KeyError::Malformed("unknown sealed format".into()));
@@ -148,6 +169,21 @@ mod tests {
         assert!(kek.open(&sealed, b"org:2:kid:a").is_err());
         let other = Kek::new(Secret::new([8u8; 32]));
         assert!(other.open(&sealed, b"org:1:kid:a").is_err());
+    }
+
+    #[test]
+    fn macs_depend_on_purpose_data_and_key() {
+        let kek = Kek::new(Secret::new([7u8; 32]));
+        let a = kek.mac("logout", b"x").unwrap();
+        assert_eq!(a, kek.mac("logout", b"x").unwrap());
+        assert_ne!(a, kek.mac("other", b"x").unwrap());
+        assert_ne!(a, kek.mac("logout", b"y").unwrap());
+        assert_ne!(
+            a,
+            Kek::new(Secret::new([8u8; 32]))
+                .mac("logout", b"x")
+                .unwrap()
+        );
     }
 
     #[test]

@@ -18,6 +18,7 @@ pub fn document(issuer: &str) -> Value {
         "userinfo_endpoint": format!("{issuer}/userinfo"),
         "jwks_uri": format!("{issuer}{JWKS_PATH}"),
         "revocation_endpoint": format!("{issuer}/revoke"),
+        "end_session_endpoint": format!("{issuer}/logout"),
         "introspection_endpoint": format!("{issuer}/introspect"),
         "scopes_supported": SUPPORTED_SCOPES,
         "response_types_supported": ["code"],

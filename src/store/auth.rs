@@ -168,6 +168,22 @@ pub struct AuthorizationCode {
     pub used_at: Option<i64>,
 }
 
+impl Grant {
+    /// Revokes what a session's sign-out ends: its grants, except offline access (which
+    /// outlives the session by design).
+    pub fn revoke_for_session(conn: &mut DbConn, sid: &str) -> Result<(), StoreError> {
+        diesel::update(
+            grants::table
+                .filter(grants::sid.eq(sid))
+                .filter(grants::revoked_at.is_null())
+                .filter(grants::scope.not_like("%offline_access%")),
+        )
+        .set(grants::revoked_at.eq(Some(now())))
+        .execute(conn)?;
+        Ok(())
+    }
+}
+
 impl AuthorizationCode {
     pub fn insert(conn: &mut DbConn, c: &Self) -> Result<(), StoreError> {
         diesel::insert_into(authorization_codes::table)

@@ -7,6 +7,7 @@ mod cli;
 mod database_outage;
 mod discovery;
 mod health;
+mod logout;
 mod provisioning;
 mod signing_keys;
 mod tls;
