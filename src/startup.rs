@@ -82,6 +82,7 @@ impl Application {
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(app_state.clone())
+                .wrap(from_fn(http::cors::cors))
                 .wrap(from_fn(http::request_id_header))
                 .wrap(TracingLogger::<SesameRootSpan>::new())
                 .configure(http::routes)

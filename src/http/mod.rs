@@ -2,6 +2,7 @@
 
 pub mod authorize;
 pub mod client_ip;
+pub mod cors;
 pub mod discovery;
 pub mod error;
 pub mod health;
@@ -50,6 +51,9 @@ pub struct OrgEntry {
     pub org: Organization,
     pub issuer: String,
     pub discovery: Vec<u8>,
+    /// Origins of the organization's registered redirect URIs: the browsers allowed to call the
+    /// token, UserInfo and revocation endpoints cross-origin.
+    pub origins: std::collections::HashSet<String>,
     loaded: std::time::Instant,
 }
 
@@ -80,9 +84,22 @@ impl AppState {
         let key = slug.as_str().to_string();
         let org = self
             .db
-            .run(move |conn| Organization::find_by_slug(conn, slug.as_str()))
-            .await?
-            .ok_or_else(unknown)?;
+            .run(move |conn| {
+                let Some(org) = Organization::find_by_slug(conn, slug.as_str())? else {
+                    return Ok(None);
+                };
+                let apps = crate::store::applications::Application::list(conn, org.id)?;
+                Ok(Some((org, apps)))
+            })
+            .await?;
+        let (org, apps) = org.ok_or_else(unknown)?;
+        let origins = apps
+            .iter()
+            .flat_map(|a| a.redirect_uris.iter())
+            .filter_map(|u| url::Url::parse(u.as_str()).ok())
+            .filter(|u| u.scheme() == "https" || u.scheme() == "http")
+            .map(|u| u.origin().ascii_serialization())
+            .collect();
         let issuer = self.settings.base_url.issuer(&org.slug);
         let discovery =
             serde_json::to_vec(&oidc::discovery::document(&issuer)).expect("discovery serializes");
@@ -90,6 +107,7 @@ impl AppState {
             org,
             issuer,
             discovery,
+            origins,
             loaded: std::time::Instant::now(),
         });
         self.orgs

@@ -804,7 +804,61 @@ async fn client_credentials_for_services(backend: Backend) {
     );
 }
 
+async fn cors_allows_registered_origins_only(backend: Backend) {
+    let app = setup(&backend).await;
+    let preflight = |origin: &'static str| {
+        app.client
+            .request(
+                reqwest::Method::OPTIONS,
+                format!("{}/token", app.issuer("acme")),
+            )
+            .header("Origin", origin)
+            .header("Access-Control-Request-Method", "POST")
+            .send()
+    };
+    let res = preflight("https://spa.acme.example").await.unwrap();
+    assert_eq!(res.status(), 204);
+    assert_eq!(
+        res.headers()["access-control-allow-origin"],
+        "https://spa.acme.example"
+    );
+    assert!(
+        res.headers()["access-control-allow-headers"]
+            .to_str()
+            .unwrap()
+            .contains("Authorization")
+    );
+    let res = preflight("https://evil.example").await.unwrap();
+    assert!(res.headers().get("access-control-allow-origin").is_none());
+
+    let res = app
+        .client
+        .get(format!("{}/userinfo", app.issuer("acme")))
+        .header("Origin", "https://app.acme.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+    assert_eq!(
+        res.headers()["access-control-allow-origin"],
+        "https://app.acme.example",
+        "errors are readable too"
+    );
+    let res = app
+        .client
+        .post(format!("{}/introspect", app.issuer("acme")))
+        .header("Origin", "https://app.acme.example")
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        res.headers().get("access-control-allow-origin").is_none(),
+        "introspection is server-to-server"
+    );
+}
+
 both_backends!(
+    cors_allows_registered_origins_only,
     revocation_and_introspection,
     client_credentials_for_services,
     repeated_failures_lock_the_account_until_the_duration_passes,
