@@ -48,6 +48,8 @@ struct FileApp {
     #[serde(rename = "type")]
     client_type: String,
     client_secret: Option<Secret<String>>,
+    /// Public keys for private_key_jwt, as a JWKS (`{ keys = [ … ] }`).
+    jwks: Option<serde_json::Value>,
     #[serde(default)]
     redirect_uris: Vec<String>,
     #[serde(default)]
@@ -97,6 +99,7 @@ struct AppPlan {
     name: String,
     client_type: ClientType,
     secret: Option<Secret<String>>,
+    jwks: Option<String>,
     redirect_uris: Vec<RedirectUri>,
     post_logout_redirect_uris: Vec<RedirectUri>,
     grant_types: Vec<GrantType>,
@@ -263,6 +266,9 @@ fn validate_apps(errors: &mut Errors, org_at: &str, apps: Vec<FileApp>) -> Vec<A
         let client_type = errors.check(&at, "type", ClientType::parse(&app.client_type));
         let secret = app.client_secret;
         match (&client_type, &secret) {
+            (_, Some(_)) if app.jwks.is_some() => {
+                errors.fail(&at, "client_secret", "give either client_secret or jwks (private_key_jwt), not both");
+            }
             (Some(ClientType::Public), Some(_)) => {
                 errors.fail(&at, "client_secret", "a public application has no secret; remove it or use type = \"confidential\"");
             }
@@ -273,6 +279,24 @@ fn validate_apps(errors: &mut Errors, org_at: &str, apps: Vec<FileApp>) -> Vec<A
             ),
             _ => {}
         }
+        let jwks = match app.jwks {
+            None => None,
+            Some(_) if client_type == Some(ClientType::Public) => {
+                errors.fail(
+                    &at,
+                    "jwks",
+                    "a public application cannot authenticate with keys",
+                );
+                None
+            }
+            Some(doc) => match crate::keys::jwk::parse_jwks(&doc) {
+                Ok(_) => Some(doc.to_string()),
+                Err(e) => {
+                    errors.fail(&at, "jwks", e);
+                    None
+                }
+            },
+        };
         let redirect_uris: Vec<RedirectUri> = app
             .redirect_uris
             .iter()
@@ -360,6 +384,7 @@ fn validate_apps(errors: &mut Errors, org_at: &str, apps: Vec<FileApp>) -> Vec<A
                 client_id,
                 client_type,
                 secret,
+                jwks,
                 redirect_uris,
                 post_logout_redirect_uris,
                 grant_types,
@@ -474,6 +499,8 @@ fn apply_app(
     let existing = Application::find(conn, org.id, plan.client_id.as_str())?;
     let secret_hash = match (plan.client_type, &plan.secret, &existing) {
         (ClientType::Public, _, _) => None,
+        // Keys instead of a secret: private_key_jwt.
+        (ClientType::Confidential, None, _) if plan.jwks.is_some() => None,
         (ClientType::Confidential, Some(secret), _) => Some(sha256_hex(secret.expose())),
         (ClientType::Confidential, None, Some(old)) if old.secret_hash.is_some() => {
             old.secret_hash.clone()
@@ -500,6 +527,7 @@ fn apply_app(
         grant_types: plan.grant_types.clone(),
         lifetimes: plan.lifetimes,
         sign_in_flow: None,
+        jwks: plan.jwks.clone(),
         created_at: t,
         updated_at: t,
     };

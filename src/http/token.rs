@@ -23,8 +23,12 @@ use crate::store::{now, write_transaction};
 struct Presented {
     client_id: String,
     secret: Option<String>,
+    /// A `private_key_jwt` assertion (RFC 7523).
+    assertion: Option<String>,
     basic: bool,
 }
+
+const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
 /// `client_secret_basic` (RFC 6749 §2.3.1: id and secret are form-urlencoded inside Basic),
 /// `client_secret_post`, or `none` (a public client sending only its id).
@@ -33,6 +37,39 @@ fn presented_credentials(req: &HttpRequest, params: &Params) -> Result<Presented
         .headers()
         .get("authorization")
         .and_then(|h| h.to_str().ok());
+    if let Some(kind) = params.get("client_assertion_type") {
+        if header.is_some_and(|h| h.starts_with("Basic ")) || params.get("client_secret").is_some()
+        {
+            return Err(OAuthError::new(
+                "invalid_request",
+                "use one client authentication method, not two",
+            ));
+        }
+        if kind != JWT_BEARER {
+            return Err(OAuthError::invalid_client(
+                format!("client_assertion_type must be {JWT_BEARER}"),
+                false,
+            ));
+        }
+        let assertion = params
+            .get("client_assertion")
+            .ok_or_else(|| OAuthError::new("invalid_request", "client_assertion is required"))?;
+        // The client is named by client_id, or else by the assertion's (still unverified) `sub`.
+        let client_id = match params.get("client_id") {
+            Some(id) => id.to_string(),
+            None => crate::keys::jwk::unverified_claims(assertion)
+                .and_then(|c| c["sub"].as_str().map(str::to_string))
+                .ok_or_else(|| {
+                    OAuthError::invalid_client("the client assertion names no client", false)
+                })?,
+        };
+        return Ok(Presented {
+            client_id,
+            secret: None,
+            assertion: Some(assertion.to_string()),
+            basic: false,
+        });
+    }
     if let Some(value) = header.and_then(|h| h.strip_prefix("Basic ")) {
         if params.get("client_secret").is_some() {
             return Err(OAuthError::new(
@@ -65,6 +102,7 @@ fn presented_credentials(req: &HttpRequest, params: &Params) -> Result<Presented
         return Ok(Presented {
             client_id,
             secret: Some(decode(secret)),
+            assertion: None,
             basic: true,
         });
     }
@@ -74,6 +112,7 @@ fn presented_credentials(req: &HttpRequest, params: &Params) -> Result<Presented
     Ok(Presented {
         client_id: client_id.to_string(),
         secret: params.get("client_secret").map(str::to_string),
+        assertion: None,
         basic: false,
     })
 }
@@ -91,6 +130,20 @@ async fn authenticate(
         .await?;
     let fail = || OAuthError::invalid_client("client authentication failed", p.basic);
     let app = app.ok_or_else(fail)?;
+    if let Some(assertion) = &p.assertion {
+        return match &app.jwks {
+            Some(jwks) if app.client_type == ClientType::Confidential => {
+                check_assertion(state, org, &app, jwks, assertion)
+                    .await
+                    .map(|()| app)
+            }
+            _ => Err(fail()),
+        };
+    }
+    if app.jwks.is_some() {
+        // A client that registered keys authenticates with them only.
+        return Err(fail());
+    }
     match (app.client_type, &p.secret, &app.secret_hash) {
         (ClientType::Public, None, _) => Ok(app),
         (ClientType::Confidential, Some(secret), Some(hash)) => {
@@ -102,6 +155,71 @@ async fn authenticate(
             }
         }
         _ => Err(fail()),
+    }
+}
+
+/// Verifies a `private_key_jwt` assertion (RFC 7523 §3): signed by one of the client's keys,
+/// `iss` and `sub` the client, `aud` this issuer or its token endpoint, unexpired, and its `jti`
+/// never seen before (recorded until the assertion expires).
+async fn check_assertion(
+    state: &AppState,
+    org: &OrgEntry,
+    app: &Application,
+    jwks: &str,
+    assertion: &str,
+) -> Result<(), OAuthError> {
+    let fail = |why: &str| OAuthError::invalid_client(format!("client assertion: {why}"), false);
+    let doc: serde_json::Value =
+        serde_json::from_str(jwks).map_err(|_| fail("the client's keys are unusable"))?;
+    let keys =
+        crate::keys::jwk::parse_jwks(&doc).map_err(|_| fail("the client's keys are unusable"))?;
+    let kid = crate::keys::jwk::unverified_header(assertion)
+        .and_then(|h| h["kid"].as_str().map(str::to_string));
+    let claims = keys
+        .iter()
+        .filter(|(k, _)| kid.is_none() || k.is_none() || *k == kid)
+        .find_map(|(_, verifier)| {
+            crate::keys::jwk::decode_verified(assertion, |_| Some(verifier.clone()))
+        })
+        .map(|(_, claims)| claims)
+        .ok_or_else(|| fail("the signature does not verify with the client's keys"))?;
+    let client_id = app.client_id.as_str();
+    if claims["iss"] != client_id || claims["sub"] != client_id {
+        return Err(fail("iss and sub must be the client_id"));
+    }
+    let token_endpoint = format!("{}/token", org.issuer);
+    let audience_ok =
+        |v: &serde_json::Value| v == org.issuer.as_str() || v == token_endpoint.as_str();
+    let aud_ok = match &claims["aud"] {
+        serde_json::Value::Array(items) => items.iter().any(audience_ok),
+        other => audience_ok(other),
+    };
+    if !aud_ok {
+        return Err(fail("aud must be the issuer or the token endpoint"));
+    }
+    let t = now();
+    let exp = claims["exp"]
+        .as_i64()
+        .ok_or_else(|| fail("exp is required"))?;
+    if exp <= t {
+        return Err(fail("expired"));
+    }
+    if exp > t + 3600 {
+        return Err(fail("exp is more than an hour away"));
+    }
+    let jti = claims["jti"]
+        .as_str()
+        .filter(|j| !j.is_empty())
+        .ok_or_else(|| fail("jti is required"))?;
+    let id = format!("{}:{jti}", app.id);
+    let first_use = state
+        .db
+        .run(move |conn| crate::store::auth::record_assertion(conn, &id, exp))
+        .await?;
+    if first_use {
+        Ok(())
+    } else {
+        Err(fail("this assertion was already used"))
     }
 }
 

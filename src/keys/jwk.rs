@@ -223,8 +223,34 @@ impl Verifier {
                 .decode(jwk[k].as_str().ok_or_else(|| bad(k))?)
                 .map_err(|_| bad(k))
         };
-        let alg = Alg::parse(jwk["alg"].as_str().ok_or_else(|| bad("alg"))?)
-            .map_err(KeyError::Malformed)?;
+        if ["d", "p", "q", "dp", "dq", "qi", "k"]
+            .iter()
+            .any(|m| jwk.get(m).is_some())
+        {
+            return Err(KeyError::Malformed(
+                "a published JWK must not contain private key members".into(),
+            ));
+        }
+        // `alg` is optional in a JWK: infer it from the key type when absent.
+        let alg = match (
+            jwk["alg"].as_str(),
+            jwk["kty"].as_str(),
+            jwk["crv"].as_str(),
+        ) {
+            (Some(alg), _, _) => Alg::parse(alg).map_err(KeyError::Malformed)?,
+            (None, Some("RSA"), _) => Alg::RS256,
+            (None, Some("EC"), Some("P-256")) => Alg::ES256,
+            (None, Some("OKP"), Some("Ed25519")) => Alg::EdDSA,
+            _ => return Err(bad("kty/crv: use RSA, EC P-256 or OKP Ed25519")),
+        };
+        let expected_kty = match alg {
+            Alg::RS256 => "RSA",
+            Alg::ES256 => "EC",
+            Alg::EdDSA => "OKP",
+        };
+        if jwk["kty"].as_str() != Some(expected_kty) {
+            return Err(bad("kty does not match alg"));
+        }
         let key = match alg {
             Alg::RS256 => PKey::from_rsa(Rsa::from_public_components(
                 BigNum::from_slice(&field("n")?)?,
@@ -275,6 +301,45 @@ impl Verifier {
         };
         result.unwrap_or(false)
     }
+}
+
+/// A client's JWKS document: every key usable, none private. Keys are returned with their
+/// `kid` when they have one (an assertion without `kid` is tried against each key).
+pub fn parse_jwks(doc: &Value) -> Result<Vec<(Option<String>, std::sync::Arc<Verifier>)>, String> {
+    let keys = doc["keys"]
+        .as_array()
+        .ok_or("a JWKS needs a `keys` array")?;
+    if keys.is_empty() {
+        return Err("the JWKS has no keys".into());
+    }
+    keys.iter()
+        .enumerate()
+        .map(|(i, k)| {
+            Verifier::from_jwk(k)
+                .map(|v| {
+                    (
+                        k["kid"].as_str().map(str::to_string),
+                        std::sync::Arc::new(v),
+                    )
+                })
+                .map_err(|e| format!("keys[{i}]: {e}"))
+        })
+        .collect()
+}
+
+fn unverified_part(jws: &str, index: usize) -> Option<Value> {
+    let part = jws.split('.').nth(index)?;
+    serde_json::from_slice(&B64URL.decode(part).ok()?).ok()
+}
+
+/// A JWS header before verification: only to pick the key to verify with.
+pub fn unverified_header(jws: &str) -> Option<Value> {
+    unverified_part(jws, 0)
+}
+
+/// A JWS payload before verification: only to find who claims to have signed it.
+pub fn unverified_claims(jws: &str) -> Option<Value> {
+    unverified_part(jws, 1)
 }
 
 /// Splits a compact JWS and checks it with the verifier its `kid` names. Returns the header and

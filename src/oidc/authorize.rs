@@ -336,6 +336,7 @@ mod tests {
             grant_types: vec![GrantType::AuthorizationCode, GrantType::RefreshToken],
             lifetimes: TokenLifetimes::default(),
             sign_in_flow: None,
+            jwks: None,
             created_at: 0,
             updated_at: 0,
         }

@@ -24,6 +24,8 @@ pub struct Application {
     pub lifetimes: TokenLifetimes,
     /// The sign-in flow document; interpreted by the flow engine (a later issue).
     pub sign_in_flow: Option<String>,
+    /// The client's public keys (a JWKS document) for `private_key_jwt`, instead of a secret.
+    pub jwks: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -65,6 +67,7 @@ struct Row {
     sign_in_flow: Option<String>,
     created_at: i64,
     updated_at: i64,
+    jwks: Option<String>,
 }
 
 fn to_json<T: Serialize>(value: &T) -> String {
@@ -99,6 +102,7 @@ impl Row {
             name: self.name,
             secret_hash: self.secret_hash,
             sign_in_flow: self.sign_in_flow,
+            jwks: self.jwks,
             created_at: self.created_at,
             updated_at: self.updated_at,
         })
@@ -119,6 +123,7 @@ impl Row {
             id_token_lifetime: app.lifetimes.id_token,
             refresh_token_lifetime: app.lifetimes.refresh_token,
             sign_in_flow: app.sign_in_flow.clone(),
+            jwks: app.jwks.clone(),
             created_at: app.created_at,
             updated_at: app.updated_at,
         }

@@ -234,6 +234,27 @@ pub fn record_access_token(
     Ok(())
 }
 
+/// Records a client assertion's id; false when it was recorded before (a replay). Expired ids
+/// are purged on the way, so the table holds only assertions still alive.
+pub fn record_assertion(conn: &mut DbConn, id: &str, expires_at: i64) -> Result<bool, StoreError> {
+    use super::schema::used_assertions;
+    diesel::delete(used_assertions::table.filter(used_assertions::expires_at.lt(now())))
+        .execute(conn)?;
+    let inserted = diesel::insert_into(used_assertions::table)
+        .values((
+            used_assertions::id.eq(id),
+            used_assertions::expires_at.eq(expires_at),
+        ))
+        .execute(conn);
+    match inserted {
+        Ok(_) => Ok(true),
+        Err(e) => match StoreError::from(e) {
+            StoreError::Conflict(_) => Ok(false),
+            other => Err(other),
+        },
+    }
+}
+
 /// Revokes one access token (RFC 7009); the rest of its grant stays.
 pub fn revoke_access_token(conn: &mut DbConn, jti: &str) -> Result<(), StoreError> {
     diesel::delete(access_tokens::table.find(jti)).execute(conn)?;

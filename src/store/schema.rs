@@ -29,6 +29,7 @@ diesel::table! {
         sign_in_flow -> Nullable<Text>,
         created_at -> BigInt,
         updated_at -> BigInt,
+        jwks -> Nullable<Text>,
     }
 }
 
@@ -146,6 +147,13 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    used_assertions (id) {
+        id -> Text,
+        expires_at -> BigInt,
+    }
+}
+
 diesel::joinable!(applications -> organizations (organization_id));
 diesel::joinable!(users -> organizations (organization_id));
 diesel::joinable!(signing_keys -> organizations (organization_id));
@@ -164,4 +172,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     access_tokens,
     refresh_tokens,
     login_throttle,
+    used_assertions,
 );

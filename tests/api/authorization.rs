@@ -857,7 +857,100 @@ async fn cors_allows_registered_origins_only(backend: Backend) {
     );
 }
 
+async fn private_key_jwt_clients_sign_single_use_assertions(backend: Backend) {
+    use sesame::keys::{Alg, Signer, jwk};
+    let app = TestApp::spawn(&backend).await;
+    let key = Alg::ES256.generate().unwrap();
+    let public = jwk::public_jwk(&key, Alg::ES256).unwrap();
+    let signer = Signer::new(key, Alg::ES256).unwrap();
+    let fields: Vec<String> = public
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| format!("{k} = {v}"))
+        .collect();
+    let client = format!(
+        "\n[[organizations.applications]]\nclient_id = \"acme-jwt\"\ntype = \"confidential\"\ngrant_types = [\"client_credentials\"]\njwks = {{ keys = [ {{ {} }} ] }}\n",
+        fields.join(", ")
+    );
+    let out = app.import(&format!("{}{client}", acme_toml()));
+    assert!(
+        !out.contains("client secret of application acme/acme-jwt"),
+        "no secret for a key client: {out}"
+    );
+
+    let now = sesame::store::now();
+    let assertion = |aud: &str, jti: &str, signer: &Signer| {
+        let claims = serde_json::json!({ "iss": "acme-jwt", "sub": "acme-jwt", "aud": aud, "jti": jti, "iat": now, "exp": now + 120 });
+        signer
+            .sign_compact("JWT", claims.to_string().as_bytes())
+            .unwrap()
+    };
+    let token_endpoint = format!("{}/token", app.issuer("acme"));
+    let exchange = |jwt: String| {
+        let (client, url) = (app.client.clone(), token_endpoint.clone());
+        async move {
+            let form = [
+                ("grant_type", "client_credentials".to_string()),
+                (
+                    "client_assertion_type",
+                    "urn:ietf:params:oauth:client-assertion-type:jwt-bearer".to_string(),
+                ),
+                ("client_assertion", jwt),
+            ];
+            let res = client.post(url).form(&form).send().await.unwrap();
+            (res.status().as_u16(), res.json::<Value>().await.unwrap())
+        }
+    };
+    let good = assertion(&token_endpoint, "one", &signer);
+    let (status, body) = exchange(good.clone()).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body["access_token"].is_string());
+    let (status, body) = exchange(good).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (401, Some("invalid_client")),
+        "a replayed assertion"
+    );
+    // The issuer is an accepted audience too; anything else is not.
+    assert_eq!(
+        exchange(assertion(&app.issuer("acme"), "two", &signer))
+            .await
+            .0,
+        200
+    );
+    assert_eq!(
+        exchange(assertion(
+            "https://elsewhere.example/token",
+            "three",
+            &signer
+        ))
+        .await
+        .0,
+        401
+    );
+    // Signed by a key the client did not register.
+    let stranger = Signer::new(Alg::ES256.generate().unwrap(), Alg::ES256).unwrap();
+    assert_eq!(
+        exchange(assertion(&token_endpoint, "four", &stranger))
+            .await
+            .0,
+        401
+    );
+    // A key client cannot fall back to a secret.
+    let res = app
+        .client
+        .post(&token_endpoint)
+        .basic_auth("acme-jwt", Some("whatever-secret-value-of-some-length"))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+}
+
 both_backends!(
+    private_key_jwt_clients_sign_single_use_assertions,
     cors_allows_registered_origins_only,
     revocation_and_introspection,
     client_credentials_for_services,

@@ -1,0 +1,2 @@
+DROP TABLE used_assertions;
+ALTER TABLE applications DROP COLUMN jwks;
