@@ -303,9 +303,12 @@ impl Verifier {
     }
 }
 
+/// A verifier with the `kid` its JWK had, if any.
+pub type KeyedVerifier = (Option<String>, std::sync::Arc<Verifier>);
+
 /// A client's JWKS document: every key usable, none private. Keys are returned with their
 /// `kid` when they have one (an assertion without `kid` is tried against each key).
-pub fn parse_jwks(doc: &Value) -> Result<Vec<(Option<String>, std::sync::Arc<Verifier>)>, String> {
+pub fn parse_jwks(doc: &Value) -> Result<Vec<KeyedVerifier>, String> {
     let keys = doc["keys"]
         .as_array()
         .ok_or("a JWKS needs a `keys` array")?;
