@@ -204,10 +204,43 @@ pub async fn authorize(
     };
     let app = app.expect("validated requests have an application");
 
+    // An id_token_hint names the user the client expects: a session of someone else does not
+    // count (and under prompt=none, that is login_required).
+    let hinted_subject = match params.get("id_token_hint") {
+        None => None,
+        Some(hint) => {
+            let claims = state.id_token_hint(&org, hint).await?;
+            let for_client = |c: &serde_json::Value| match &c["aud"] {
+                serde_json::Value::String(a) => a == &auth.client_id,
+                serde_json::Value::Array(items) => {
+                    items.iter().any(|a| a == auth.client_id.as_str())
+                }
+                _ => false,
+            };
+            match claims
+                .filter(for_client)
+                .and_then(|c| c["sub"].as_str().map(str::to_string))
+            {
+                Some(sub) => Some(sub),
+                None => {
+                    return Ok(error_to_client(
+                        &state,
+                        &org,
+                        &auth,
+                        "invalid_request",
+                        "id_token_hint is not an ID token of this issuer for this client",
+                    ));
+                }
+            }
+        }
+    };
     let session = current_session(&state, &org, &req).await?;
     let fresh_enough = |s: &Session| auth.max_age.is_none_or(|max| now() - s.auth_time <= max);
+    let hinted_user = |u: &User| hinted_subject.as_ref().is_none_or(|sub| sub == &u.id);
     match session {
-        Some((session, user)) if !auth.prompt_login && fresh_enough(&session) => {
+        Some((session, user))
+            if !auth.prompt_login && fresh_enough(&session) && hinted_user(&user) =>
+        {
             return issue_code(&state, &org, &app, &auth, &session, &user).await;
         }
         _ if auth.prompt_none => {

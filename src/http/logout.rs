@@ -51,11 +51,7 @@ async fn validate(
     let mut client_id = params.get("client_id").map(str::to_string);
     let mut hinted_subject = None;
     if let Some(hint) = params.get("id_token_hint") {
-        let keys = state.keys.get(&state.db, org.org.id).await?;
-        let claims = crate::keys::jwk::decode_verified(hint, |kid| keys.verifier(kid))
-            .map(|(_, claims)| claims)
-            .filter(|c| c["iss"] == org.issuer.as_str());
-        let Some(claims) = claims else {
+        let Some(claims) = state.id_token_hint(org, hint).await? else {
             return Ok(Err(
                 "The id_token_hint is not an ID token from this issuer.".into(),
             ));

@@ -118,6 +118,24 @@ impl AppState {
     }
 }
 
+impl AppState {
+    /// The claims of an ID token this issuer signed, used as a hint (authorization, logout).
+    /// Expiry is not checked: an expired ID token still says who the user was.
+    pub async fn id_token_hint(
+        &self,
+        org: &OrgEntry,
+        hint: &str,
+    ) -> Result<Option<serde_json::Value>, ApiError> {
+        let keys = self.keys.get(&self.db, org.org.id).await?;
+        Ok(
+            crate::keys::jwk::decode_verified(hint, |kid| keys.verifier(kid))
+                .filter(|(header, _)| header["typ"] != "at+jwt")
+                .map(|(_, claims)| claims)
+                .filter(|c| c["iss"] == org.issuer.as_str()),
+        )
+    }
+}
+
 /// Registers every route.
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(health::healthz)

@@ -949,7 +949,78 @@ async fn private_key_jwt_clients_sign_single_use_assertions(backend: Backend) {
     assert_eq!(res.status(), 401);
 }
 
+async fn id_token_hint_must_name_the_session_user(backend: Backend) {
+    let app = setup(&backend).await;
+    let browser = Browser::default();
+    let code = code_via(&browser, &auth_url(&app, &[])).await;
+    let (_, tokens) = post_token(
+        &app,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", WEB_CB),
+        ],
+    )
+    .await;
+    let own = tokens["id_token"].as_str().unwrap();
+    let res = browser
+        .client
+        .get(auth_url(
+            &app,
+            &[("prompt", "none"), ("id_token_hint", own)],
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        query_of(&location(&res)).contains_key("code"),
+        "the hinted user is signed in"
+    );
+
+    let other = app
+        .sign_id_token("acme", "someone-else", "acme-web", sesame::store::now())
+        .await;
+    let res = browser
+        .client
+        .get(auth_url(
+            &app,
+            &[("prompt", "none"), ("id_token_hint", &other)],
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(query_of(&location(&res))["error"], "login_required");
+    let res = browser
+        .client
+        .get(auth_url(&app, &[("id_token_hint", &other)]))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        location(&res).contains("/login?tx="),
+        "another user's hint means a new sign-in"
+    );
+
+    let for_spa = app
+        .sign_id_token("acme", "someone-else", "acme-spa", sesame::store::now())
+        .await;
+    for bad in ["not-a-jwt", for_spa.as_str()] {
+        let res = browser
+            .client
+            .get(auth_url(&app, &[("id_token_hint", bad)]))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            query_of(&location(&res))["error"],
+            "invalid_request",
+            "{bad}"
+        );
+    }
+}
+
 both_backends!(
+    id_token_hint_must_name_the_session_user,
     private_key_jwt_clients_sign_single_use_assertions,
     cors_allows_registered_origins_only,
     revocation_and_introspection,

@@ -203,6 +203,46 @@ impl TestApp {
         }
     }
 
+    /// An ID token signed with the organization's active RS256 key, issued at `iat` (one minute
+    /// of validity), as if Sesame had issued it.
+    pub async fn sign_id_token(&self, org: &str, sub: &str, client_id: &str, iat: i64) -> String {
+        use sesame::keys::Alg;
+        use sesame::oidc::tokens::Issue;
+        use sesame::store::auth::Grant;
+        let org_row = sesame::store::organizations::Organization::find_by_slug(
+            &mut self.db.get().unwrap(),
+            org,
+        )
+        .unwrap()
+        .unwrap();
+        let keys = self.state.keys.get(&self.db, org_row.id).await.unwrap();
+        let grant = Grant {
+            id: "g".into(),
+            organization_id: org_row.id,
+            application_id: "a".into(),
+            user_id: Some(sub.into()),
+            sid: None,
+            scope: "openid".into(),
+            auth_time: iat,
+            amr: "[]".into(),
+            acr: String::new(),
+            nonce: None,
+            created_at: iat,
+            revoked_at: None,
+        };
+        let issuer = self.issuer(org);
+        let issue = Issue {
+            issuer: &issuer,
+            client_id,
+            subject: sub,
+            grant: &grant,
+            now: iat,
+        };
+        issue
+            .id_token(keys.signer(Alg::RS256).unwrap(), "at", 60, false)
+            .unwrap()
+    }
+
     pub fn issuer(&self, org: &str) -> String {
         format!("{}/t/{org}", self.address)
     }

@@ -1,10 +1,6 @@
 //! RP-initiated logout.
 
 use serde_json::Value;
-use sesame::keys::Alg;
-use sesame::oidc::tokens::Issue;
-use sesame::store::auth::Grant;
-use sesame::store::organizations::Organization;
 
 use crate::both_backends;
 use crate::helpers::{Backend, Browser, TestApp, acme_toml, form_field, location, query_of};
@@ -94,36 +90,9 @@ async fn an_expired_hint_is_accepted_but_a_forged_one_is_not(backend: Backend) {
     let browser = Browser::default();
     signed_in(&app, &browser).await;
     // An ID token that expired an hour ago, signed by the organization's key.
-    let org = Organization::find_by_slug(&mut app.db.get().unwrap(), "acme")
-        .unwrap()
-        .unwrap();
-    let keys = app.state.keys.get(&app.db, org.id).await.unwrap();
-    let t = sesame::store::now() - 7200;
-    let grant = Grant {
-        id: "g".into(),
-        organization_id: org.id,
-        application_id: "a".into(),
-        user_id: None,
-        sid: None,
-        scope: "openid".into(),
-        auth_time: t,
-        amr: "[]".into(),
-        acr: String::new(),
-        nonce: None,
-        created_at: t,
-        revoked_at: None,
-    };
-    let issuer = app.issuer("acme");
-    let issue = Issue {
-        issuer: &issuer,
-        client_id: "acme-web",
-        subject: "someone",
-        grant: &grant,
-        now: t,
-    };
-    let expired = issue
-        .id_token(keys.signer(Alg::RS256).unwrap(), "at", 60, false)
-        .unwrap();
+    let expired = app
+        .sign_id_token("acme", "someone", "acme-web", sesame::store::now() - 7200)
+        .await;
     let url = |hint: &str| {
         format!(
             "{}/logout?id_token_hint={hint}&post_logout_redirect_uri={}",
