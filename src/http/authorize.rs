@@ -313,6 +313,10 @@ async fn issue_code(
         nonce: auth.nonce.clone(),
         created_at: t,
         revoked_at: None,
+        claims: auth
+            .claims
+            .as_ref()
+            .map(|c| serde_json::to_string(c).expect("claims serialize")),
     };
     let row = AuthorizationCode {
         code_hash: sha256_hex(code.expose()),

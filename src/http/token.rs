@@ -402,6 +402,7 @@ async fn client_credentials(
         nonce: None,
         created_at: t,
         revoked_at: None,
+        claims: None,
     };
     let issue = Issue {
         issuer: &org.issuer,
@@ -600,7 +601,14 @@ async fn issue(
     };
     let jti = uuid::Uuid::new_v4().to_string();
     let access_token = issue.access_token(signer, &jti, app.lifetimes.access_token)?;
-    let id_token = issue.id_token(signer, &access_token, app.lifetimes.id_token, first)?;
+    let requested = crate::oidc::tokens::claims_named(&user, &grant.claims_request().id_token);
+    let id_token = issue.id_token(
+        signer,
+        &access_token,
+        app.lifetimes.id_token,
+        first,
+        requested,
+    )?;
     let refresh = app
         .grant_types
         .contains(&GrantType::RefreshToken)

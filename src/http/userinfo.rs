@@ -71,7 +71,11 @@ pub async fn userinfo(
     };
     Ok(HttpResponse::Ok()
         .insert_header(("Cache-Control", "no-store"))
-        .json(userinfo_claims(&user, &grant.scope)))
+        .json(userinfo_claims(
+            &user,
+            &grant.scope,
+            &grant.claims_request().userinfo,
+        )))
 }
 
 /// The claims and live grant of an access token this issuer signed, or why it is not usable:

@@ -46,6 +46,48 @@ pub struct AuthRequest {
     pub prompt_login: bool,
     pub max_age: Option<i64>,
     pub login_hint: Option<String>,
+    /// The `claims` parameter (OIDC Core §5.5), reduced to the claim names per target.
+    #[serde(default)]
+    pub claims: Option<ClaimsRequest>,
+}
+
+/// Which claims a client asked for by name, for the ID token and for UserInfo. Sesame releases
+/// the named claims it holds; `essential`, `value` and `values` are accepted and not enforced.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClaimsRequest {
+    #[serde(default)]
+    pub id_token: Vec<String>,
+    #[serde(default)]
+    pub userinfo: Vec<String>,
+}
+
+impl ClaimsRequest {
+    /// Parses the JSON `claims` parameter; the message says what is wrong.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let doc: serde_json::Value =
+            serde_json::from_str(text).map_err(|_| "claims is not valid JSON".to_string())?;
+        let obj = doc.as_object().ok_or("claims must be a JSON object")?;
+        let names = |target: &str| -> Result<Vec<String>, String> {
+            match obj.get(target) {
+                None | Some(serde_json::Value::Null) => Ok(Vec::new()),
+                Some(serde_json::Value::Object(m)) => {
+                    for (name, spec) in m {
+                        if !(spec.is_null() || spec.is_object()) {
+                            return Err(format!(
+                                "claims.{target}.{name} must be null or an object"
+                            ));
+                        }
+                    }
+                    Ok(m.keys().cloned().collect())
+                }
+                Some(_) => Err(format!("claims.{target} must be an object")),
+            }
+        };
+        Ok(Self {
+            id_token: names("id_token")?,
+            userinfo: names("userinfo")?,
+        })
+    }
 }
 
 impl AuthRequest {
@@ -279,6 +321,10 @@ pub fn validate(params: &Params, app: Option<&Application>) -> Result<AuthReques
             }
         },
     };
+    let claims = match params.get("claims") {
+        None => None,
+        Some(text) => Some(ClaimsRequest::parse(text).map_err(|e| fail("invalid_request", e))?),
+    };
     let nonce = params.get("nonce").map(str::to_string);
     if nonce.as_ref().is_some_and(|n| n.len() > 512)
         || state.as_ref().is_some_and(|s| s.len() > 2048)
@@ -298,6 +344,7 @@ pub fn validate(params: &Params, app: Option<&Application>) -> Result<AuthReques
         prompt_login: prompts.contains(&"login") || prompts.contains(&"select_account"),
         prompt_none,
         max_age,
+        claims,
         login_hint: params
             .get("login_hint")
             .map(|h| h.chars().take(256).collect()),
@@ -451,6 +498,19 @@ mod tests {
             "invalid_request",
             "public clients need PKCE"
         );
+    }
+
+    #[test]
+    fn claims_parameter_parsing() {
+        let c = ClaimsRequest::parse(
+            r#"{"id_token":{"email":{"essential":true}},"userinfo":{"name":null},"other":1}"#,
+        )
+        .unwrap();
+        assert_eq!(c.id_token, vec!["email"]);
+        assert_eq!(c.userinfo, vec!["name"]);
+        assert!(ClaimsRequest::parse("[]").is_err());
+        assert!(ClaimsRequest::parse(r#"{"userinfo":{"name":5}}"#).is_err());
+        assert!(ClaimsRequest::parse(r#"{"userinfo":[]}"#).is_err());
     }
 
     #[test]

@@ -40,7 +40,7 @@ pub fn document(issuer: &str) -> Value {
             "profile", "picture", "website", "gender", "birthdate", "zoneinfo", "locale", "updated_at",
             "email", "email_verified", "phone_number", "phone_number_verified", "address"
         ],
-        "claims_parameter_supported": false,
+        "claims_parameter_supported": true,
         "request_parameter_supported": false,
         "request_uri_parameter_supported": false,
         "authorization_response_iss_parameter_supported": true,

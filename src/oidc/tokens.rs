@@ -68,6 +68,7 @@ impl Issue<'_> {
         access_token: &str,
         lifetime: i64,
         with_nonce: bool,
+        user_claims: Map<String, Value>,
     ) -> Result<String, KeyError> {
         let mut claims = json!({
             "iss": self.issuer,
@@ -87,50 +88,86 @@ impl Issue<'_> {
         if with_nonce && let Some(nonce) = &self.grant.nonce {
             claims["nonce"] = json!(nonce);
         }
+        // Claims asked for in the ID token by the `claims` parameter; never override the above.
+        if let Value::Object(map) = &mut claims {
+            for (k, v) in user_claims {
+                map.entry(k).or_insert(v);
+            }
+        }
         signer.sign_compact("JWT", claims.to_string().as_bytes())
     }
 }
 
-/// The UserInfo response: `sub` plus the claims each granted scope allows (OIDC Core §5.4).
-pub fn userinfo_claims(user: &User, scope: &str) -> Value {
-    let scopes: Vec<&str> = scope.split(' ').collect();
-    let mut out = Map::new();
-    out.insert("sub".into(), json!(user.id));
-    if scopes.contains(&"profile") {
-        let mut profile = serde_json::to_value(&user.profile).unwrap_or_else(|_| json!({}));
-        if let Some(map) = profile.as_object_mut() {
-            map.remove("address");
-            for (k, v) in std::mem::take(map) {
-                out.insert(k, v);
-            }
-        }
-        out.entry("preferred_username")
-            .or_insert_with(|| json!(user.username.as_str()));
-        out.insert("updated_at".into(), json!(user.updated_at));
+/// The claims each scope releases (OIDC Core §5.4).
+fn scope_claims(scope: &str) -> Vec<&'static str> {
+    let mut names = Vec::new();
+    for s in scope.split(' ') {
+        names.extend_from_slice(match s {
+            "profile" => &[
+                "name",
+                "family_name",
+                "given_name",
+                "middle_name",
+                "nickname",
+                "preferred_username",
+                "profile",
+                "picture",
+                "website",
+                "gender",
+                "birthdate",
+                "zoneinfo",
+                "locale",
+                "updated_at",
+            ][..],
+            "email" => &["email", "email_verified"][..],
+            "address" => &["address"][..],
+            "phone" => &["phone_number", "phone_number_verified"][..],
+            _ => &[][..],
+        });
     }
-    if scopes.contains(&"email")
-        && let Some(email) = &user.email
-    {
+    names
+}
+
+/// Every claim Sesame holds about the user (absent values are left out).
+fn all_claims(user: &User) -> Map<String, Value> {
+    let mut out = match serde_json::to_value(&user.profile) {
+        Ok(Value::Object(map)) => map,
+        _ => Map::new(),
+    };
+    out.entry("preferred_username")
+        .or_insert_with(|| json!(user.username.as_str()));
+    out.insert("updated_at".into(), json!(user.updated_at));
+    if let Some(email) = &user.email {
         out.insert("email".into(), json!(email.as_str()));
         out.insert("email_verified".into(), json!(user.email_verified));
     }
-    if scopes.contains(&"phone")
-        && let Some(phone) = &user.phone_number
-    {
+    if let Some(phone) = &user.phone_number {
         out.insert("phone_number".into(), json!(phone.as_str()));
         out.insert(
             "phone_number_verified".into(),
             json!(user.phone_number_verified),
         );
     }
-    if scopes.contains(&"address")
-        && let Some(address) = &user.profile.address
-    {
-        out.insert(
-            "address".into(),
-            serde_json::to_value(address).unwrap_or_default(),
-        );
-    }
+    out
+}
+
+/// The user's claims named in `names` (those Sesame has).
+pub fn claims_named(user: &User, names: &[String]) -> Map<String, Value> {
+    all_claims(user)
+        .into_iter()
+        .filter(|(k, _)| names.iter().any(|n| n == k))
+        .collect()
+}
+
+/// The UserInfo response: `sub`, the claims the granted scopes allow, and those asked for by
+/// name in the `claims` request parameter (OIDC Core §5.4, §5.5).
+pub fn userinfo_claims(user: &User, scope: &str, requested: &[String]) -> Value {
+    let allowed = scope_claims(scope);
+    let mut out: Map<String, Value> = all_claims(user)
+        .into_iter()
+        .filter(|(k, _)| allowed.contains(&k.as_str()) || requested.iter().any(|r| r == k))
+        .collect();
+    out.insert("sub".into(), json!(user.id));
     Value::Object(out)
 }
 

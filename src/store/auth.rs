@@ -140,6 +140,18 @@ pub struct Grant {
     pub nonce: Option<String>,
     pub created_at: i64,
     pub revoked_at: Option<i64>,
+    /// The `claims` request parameter, as JSON (see `oidc::authorize::ClaimsRequest`).
+    pub claims: Option<String>,
+}
+
+impl Grant {
+    /// The claims requested by name; none when absent or unreadable.
+    pub fn claims_request(&self) -> crate::oidc::authorize::ClaimsRequest {
+        self.claims
+            .as_deref()
+            .and_then(|c| serde_json::from_str(c).ok())
+            .unwrap_or_default()
+    }
 }
 
 impl Grant {

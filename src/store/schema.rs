@@ -106,6 +106,7 @@ diesel::table! {
         nonce -> Nullable<Text>,
         created_at -> BigInt,
         revoked_at -> Nullable<BigInt>,
+        claims -> Nullable<Text>,
     }
 }
 

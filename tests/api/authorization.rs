@@ -1019,7 +1019,55 @@ async fn id_token_hint_must_name_the_session_user(backend: Backend) {
     }
 }
 
+async fn the_claims_parameter_names_claims_per_target(backend: Backend) {
+    let app = setup(&backend).await;
+    let browser = Browser::default();
+    let claims = r#"{"id_token":{"email":{"essential":true}},"userinfo":{"given_name":null,"nickname":null}}"#;
+    let url = auth_url(&app, &[("claims", claims)]).replace("scope=openid+email", "scope=openid");
+    let code = code_via(&browser, &url).await;
+    let (_, tokens) = post_token(
+        &app,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", WEB_CB),
+        ],
+    )
+    .await;
+    let id = payload(tokens["id_token"].as_str().unwrap());
+    assert_eq!(id["email"], "bob@acme.example");
+    assert!(id.get("given_name").is_none());
+    let info: Value = app
+        .client
+        .get(format!("{}/userinfo", app.issuer("acme")))
+        .bearer_auth(tokens["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(info["given_name"], "Bob");
+    assert!(
+        info.get("nickname").is_none(),
+        "a claim the user does not have is left out"
+    );
+    assert!(
+        info.get("email").is_none(),
+        "email was asked for the ID token only"
+    );
+
+    let res = browser
+        .client
+        .get(auth_url(&app, &[("claims", "{not json")]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(query_of(&location(&res))["error"], "invalid_request");
+}
+
 both_backends!(
+    the_claims_parameter_names_claims_per_target,
     id_token_hint_must_name_the_session_user,
     private_key_jwt_clients_sign_single_use_assertions,
     cors_allows_registered_origins_only,
