@@ -173,6 +173,7 @@ fn serve(settings: Settings, with_demo: bool) -> Result<(), Failure> {
             "http"
         };
         let listen = settings.listen;
+        let database = settings.database.clone();
         let app = Application::build(settings).await.map_err(|e| {
             // A setting that turned out bad while starting is a configuration error (exit 2).
             let code = if matches!(e, StartError::Config(_) | StartError::Tls(_)) {
@@ -183,9 +184,9 @@ fn serve(settings: Settings, with_demo: bool) -> Result<(), Failure> {
             Failure(e.to_string(), code)
         })?;
         if with_demo {
-            let mut conn = app.state().db.get()?;
-            let created = demo::seed(&mut conn)?;
-            drop(conn);
+            // One direct connection: it waits for the database as long as start-up does, not
+            // the request-sized pool timeout.
+            let created = demo::seed(&mut Db::connect_once(&database)?)?;
             println!("{}", demo::banner(&base_url, created.is_some()));
         }
         tracing::info!(

@@ -83,6 +83,8 @@ async fn postgres_going_away_gives_503_then_service_resumes() {
         test_db.dir.path(),
     );
     env.insert("SESAME_DATABASE_POOL_SIZE".into(), "4".into());
+    // Answer 503 after one second without the database, not the default five.
+    env.insert("SESAME_DATABASE_TIMEOUT".into(), "1".into());
     let app = TestApp::spawn_with(test_db, env).await;
 
     assert_eq!(app.get("/readyz").await.status(), 200);

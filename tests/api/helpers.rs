@@ -132,7 +132,6 @@ pub fn test_env(db_url: &str, data_dir: &std::path::Path) -> HashMap<String, Str
         ("SESAME_LISTEN".into(), "127.0.0.1:0".into()),
         ("SESAME_KEY_ENCRYPTION_KEY".into(), TEST_KEK.into()),
         ("SESAME_KEY_CACHE_SECONDS".into(), "0".into()),
-        ("SESAME_DATABASE_TIMEOUT".into(), "1".into()),
         ("SESAME_DATA_DIR".into(), data_dir.display().to_string()),
         // Quiet by default; SESAME_TEST_LOG=debug shows the server's logs.
         (
