@@ -9,6 +9,7 @@ use serde::Deserialize;
 use crate::domain::{
     ClientId, ClientType, Email, GrantType, OrgSlug, PhoneNumber, RedirectUri, Username,
 };
+use crate::keys::Alg;
 use crate::password;
 use crate::secret::{Secret, random_token, sha256_hex};
 use crate::store::applications::{Application, TokenLifetimes};
@@ -50,6 +51,7 @@ struct FileApp {
     client_secret: Option<Secret<String>>,
     /// Public keys for private_key_jwt, as a JWKS (`{ keys = [ … ] }`).
     jwks: Option<serde_json::Value>,
+    id_token_signed_response_alg: Option<String>,
     #[serde(default)]
     redirect_uris: Vec<String>,
     #[serde(default)]
@@ -100,6 +102,7 @@ struct AppPlan {
     client_type: ClientType,
     secret: Option<Secret<String>>,
     jwks: Option<String>,
+    id_token_alg: Alg,
     redirect_uris: Vec<RedirectUri>,
     post_logout_redirect_uris: Vec<RedirectUri>,
     grant_types: Vec<GrantType>,
@@ -297,6 +300,12 @@ fn validate_apps(errors: &mut Errors, org_at: &str, apps: Vec<FileApp>) -> Vec<A
                 }
             },
         };
+        let id_token_alg = match &app.id_token_signed_response_alg {
+            None => Alg::RS256,
+            Some(a) => errors
+                .check(&at, "id_token_signed_response_alg", Alg::parse(a))
+                .unwrap_or(Alg::RS256),
+        };
         let redirect_uris: Vec<RedirectUri> = app
             .redirect_uris
             .iter()
@@ -385,6 +394,7 @@ fn validate_apps(errors: &mut Errors, org_at: &str, apps: Vec<FileApp>) -> Vec<A
                 client_type,
                 secret,
                 jwks,
+                id_token_alg,
                 redirect_uris,
                 post_logout_redirect_uris,
                 grant_types,
@@ -528,6 +538,7 @@ fn apply_app(
         lifetimes: plan.lifetimes,
         sign_in_flow: None,
         jwks: plan.jwks.clone(),
+        id_token_alg: plan.id_token_alg,
         created_at: t,
         updated_at: t,
     };

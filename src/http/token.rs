@@ -602,8 +602,13 @@ async fn issue(
     let jti = uuid::Uuid::new_v4().to_string();
     let access_token = issue.access_token(signer, &jti, app.lifetimes.access_token)?;
     let requested = crate::oidc::tokens::claims_named(&user, &grant.claims_request().id_token);
+    // Access tokens are RS256 (RFC 9068 requires resource servers to support it); ID tokens use
+    // the application's algorithm.
+    let id_signer = keys
+        .signer(app.id_token_alg)
+        .ok_or_else(|| OAuthError::from(super::error::ApiError::Internal))?;
     let id_token = issue.id_token(
-        signer,
+        id_signer,
         &access_token,
         app.lifetimes.id_token,
         first,

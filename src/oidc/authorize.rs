@@ -384,6 +384,7 @@ mod tests {
             lifetimes: TokenLifetimes::default(),
             sign_in_flow: None,
             jwks: None,
+            id_token_alg: crate::keys::Alg::RS256,
             created_at: 0,
             updated_at: 0,
         }

@@ -25,9 +25,8 @@ pub fn document(issuer: &str) -> Value {
         "response_modes_supported": ["query", "form_post"],
         "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
         "subject_types_supported": ["public"],
-        // ID tokens are signed RS256 (per-application ES256/EdDSA comes with a later change);
-        // the key set already publishes all three key types.
-        "id_token_signing_alg_values_supported": ["RS256"],
+        // RS256 unless the application chose ES256 or EdDSA.
+        "id_token_signing_alg_values_supported": ["RS256", "ES256", "EdDSA"],
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"],
         "token_endpoint_auth_signing_alg_values_supported": ["RS256", "ES256", "EdDSA"],
         "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"],

@@ -6,6 +6,7 @@ use serde::{Serialize, de::DeserializeOwned};
 use super::schema::applications;
 use super::{DbConn, StoreError, now};
 use crate::domain::{ClientId, ClientType, GrantType, RedirectUri};
+use crate::keys::Alg;
 
 /// An application as the rest of Sesame sees it: every field already parsed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,6 +27,8 @@ pub struct Application {
     pub sign_in_flow: Option<String>,
     /// The client's public keys (a JWKS document) for `private_key_jwt`, instead of a secret.
     pub jwks: Option<String>,
+    /// What signs this application's ID tokens.
+    pub id_token_alg: Alg,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -68,6 +71,7 @@ struct Row {
     created_at: i64,
     updated_at: i64,
     jwks: Option<String>,
+    id_token_alg: String,
 }
 
 fn to_json<T: Serialize>(value: &T) -> String {
@@ -103,6 +107,7 @@ impl Row {
             secret_hash: self.secret_hash,
             sign_in_flow: self.sign_in_flow,
             jwks: self.jwks,
+            id_token_alg: Alg::parse(&self.id_token_alg).map_err(|e| corrupt("id_token_alg", e))?,
             created_at: self.created_at,
             updated_at: self.updated_at,
         })
@@ -124,6 +129,7 @@ impl Row {
             refresh_token_lifetime: app.lifetimes.refresh_token,
             sign_in_flow: app.sign_in_flow.clone(),
             jwks: app.jwks.clone(),
+            id_token_alg: app.id_token_alg.as_str().to_string(),
             created_at: app.created_at,
             updated_at: app.updated_at,
         }

@@ -30,6 +30,7 @@ diesel::table! {
         created_at -> BigInt,
         updated_at -> BigInt,
         jwks -> Nullable<Text>,
+        id_token_alg -> Text,
     }
 }
 

@@ -1066,7 +1066,79 @@ async fn the_claims_parameter_names_claims_per_target(backend: Backend) {
     assert_eq!(query_of(&location(&res))["error"], "invalid_request");
 }
 
+async fn applications_choose_their_id_token_algorithm(backend: Backend) {
+    use openidconnect::core::CoreJwsSigningAlgorithm;
+    let app = TestApp::spawn(&backend).await;
+    app.import(&acme_toml().replace(
+        "name = \"Acme Web\"\n",
+        "name = \"Acme Web\"\nid_token_signed_response_alg = \"ES256\"\n",
+    ));
+    let oidc = client(&app, "acme-web", Some(WEB_SECRET), WEB_CB).await;
+    let (url, _, nonce) = oidc
+        .authorize_url(
+            CoreAuthenticationFlow::AuthorizationCode,
+            CsrfToken::new_random,
+            Nonce::new_random,
+        )
+        .url();
+    let res = Browser::default()
+        .authorize_and_sign_in(url.as_str(), "bob", "bobs-long-password")
+        .await;
+    let code = query_of(&location(&res))["code"].clone();
+    let tokens = oidc
+        .exchange_code(AuthorizationCode::new(code))
+        .unwrap()
+        .request_async(&http())
+        .await
+        .unwrap();
+    let id_token = tokens.id_token().unwrap();
+    let verifier = oidc
+        .id_token_verifier()
+        .set_allowed_algs(vec![CoreJwsSigningAlgorithm::EcdsaP256Sha256]);
+    let claims = id_token
+        .claims(&verifier, &nonce)
+        .expect("an ES256 ID token verifies");
+    assert_eq!(
+        id_token.signing_alg().unwrap(),
+        &CoreJwsSigningAlgorithm::EcdsaP256Sha256
+    );
+    let expected = AccessTokenHash::from_token(
+        tokens.access_token(),
+        id_token.signing_alg().unwrap(),
+        id_token.signing_key(&verifier).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(claims.access_token_hash(), Some(&expected));
+    // The kid names the organization's ES256 key in its JWKS.
+    let jwks = app.jwks("acme").await;
+    let kid = id_token.to_string();
+    let header: Value = {
+        use base64::Engine;
+        serde_json::from_slice(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(kid.split('.').next().unwrap())
+                .unwrap(),
+        )
+        .unwrap()
+    };
+    let key = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["kid"] == header["kid"])
+        .expect("the kid is published");
+    assert_eq!(key["alg"], "ES256");
+
+    let bad = acme_toml().replace(
+        "name = \"Acme Web\"\n",
+        "name = \"Acme Web\"\nid_token_signed_response_alg = \"HS256\"\n",
+    );
+    let out = app.cli(&["import", app.write_file("bad.toml", &bad).to_str().unwrap()]);
+    assert!(crate::helpers::stderr(&out).contains("id_token_signed_response_alg"));
+}
+
 both_backends!(
+    applications_choose_their_id_token_algorithm,
     the_claims_parameter_names_claims_per_target,
     id_token_hint_must_name_the_session_user,
     private_key_jwt_clients_sign_single_use_assertions,

@@ -20,7 +20,7 @@ async fn each_organization_has_its_own_truthful_issuer(backend: Backend) {
         );
         assert_eq!(
             doc["id_token_signing_alg_values_supported"],
-            serde_json::json!(["RS256"])
+            serde_json::json!(["RS256", "ES256", "EdDSA"])
         );
 
         // Every endpoint the document names exists here (nothing advertised that does not).
