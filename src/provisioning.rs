@@ -53,6 +53,8 @@ struct FileApp {
     jwks: Option<serde_json::Value>,
     id_token_signed_response_alg: Option<String>,
     #[serde(default)]
+    third_party: bool,
+    #[serde(default)]
     redirect_uris: Vec<String>,
     #[serde(default)]
     post_logout_redirect_uris: Vec<String>,
@@ -103,6 +105,7 @@ struct AppPlan {
     secret: Option<Secret<String>>,
     jwks: Option<String>,
     id_token_alg: Alg,
+    third_party: bool,
     redirect_uris: Vec<RedirectUri>,
     post_logout_redirect_uris: Vec<RedirectUri>,
     grant_types: Vec<GrantType>,
@@ -395,6 +398,7 @@ fn validate_apps(errors: &mut Errors, org_at: &str, apps: Vec<FileApp>) -> Vec<A
                 secret,
                 jwks,
                 id_token_alg,
+                third_party: app.third_party,
                 redirect_uris,
                 post_logout_redirect_uris,
                 grant_types,
@@ -539,6 +543,7 @@ fn apply_app(
         sign_in_flow: None,
         jwks: plan.jwks.clone(),
         id_token_alg: plan.id_token_alg,
+        third_party: plan.third_party,
         created_at: t,
         updated_at: t,
     };

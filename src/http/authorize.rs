@@ -18,7 +18,7 @@ use crate::domain::Username;
 use crate::oidc::authorize::{self, AuthRequest, AuthorizeError, Params, ResponseMode};
 use crate::secret::{Secret, random_token, sha256_hex};
 use crate::store::applications::Application;
-use crate::store::auth::{AuthorizationCode, Grant, LoginTransaction, Session};
+use crate::store::auth::{AuthorizationCode, Grant, LoginTransaction, Session, consent};
 use crate::store::users::User;
 use crate::store::{format_utc, now, throttle, write_transaction};
 
@@ -241,7 +241,7 @@ pub async fn authorize(
         Some((session, user))
             if !auth.prompt_login && fresh_enough(&session) && hinted_user(&user) =>
         {
-            return issue_code(&state, &org, &app, &auth, &session, &user).await;
+            return proceed(&state, &org, &app, &auth, &session, &user, &req).await;
         }
         _ if auth.prompt_none => {
             return Ok(error_to_client(
@@ -255,7 +255,19 @@ pub async fn authorize(
         _ => {}
     }
 
-    // Start a login transaction bound to this browser.
+    start_transaction(&state, &org, &app, &auth, &req, "login").await
+}
+
+/// Stores the request in a transaction bound to this browser (a cookie, created if missing) and
+/// sends the browser to `page` (`login` or `consent`) to continue it.
+async fn start_transaction(
+    state: &AppState,
+    org: &OrgEntry,
+    app: &Application,
+    auth: &AuthRequest,
+    req: &HttpRequest,
+    page: &str,
+) -> Result<HttpResponse, ApiError> {
     let browser = req
         .cookie(BROWSER_COOKIE)
         .map(|c| c.value().to_string())
@@ -267,15 +279,15 @@ pub async fn authorize(
         id: random_token(32).expose().clone(),
         organization_id: org.org.id,
         application_id: app.id.clone(),
-        request: serde_json::to_string(&auth).expect("requests serialize"),
+        request: serde_json::to_string(auth).expect("requests serialize"),
         browser_hash: sha256_hex(&browser),
-        // Replaced by the sign-in page, which shows the token.
+        // Replaced by the page, which shows the token.
         csrf_hash: sha256_hex(random_token(32).expose()),
         created_at: t,
         expires_at: t + TRANSACTION_LIFETIME,
         completed_at: None,
     };
-    let location = format!("{}/login?tx={}", org.issuer, tx.id);
+    let location = format!("{}/{page}?tx={}", org.issuer, tx.id);
     state
         .db
         .run(move |conn| LoginTransaction::insert(conn, &tx))
@@ -284,9 +296,42 @@ pub async fn authorize(
     res.insert_header(("Location", location))
         .insert_header(("Cache-Control", "no-store"));
     if new_browser {
-        res.cookie(cookie(&state, &org, BROWSER_COOKIE, browser));
+        res.cookie(cookie(state, org, BROWSER_COOKIE, browser));
     }
     Ok(res.finish())
+}
+
+/// The user is known: ask for consent if a third-party application needs it, else answer the
+/// client with a code.
+async fn proceed(
+    state: &AppState,
+    org: &OrgEntry,
+    app: &Application,
+    auth: &AuthRequest,
+    session: &Session,
+    user: &User,
+    req: &HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    if app.third_party {
+        let (user_id, app_id) = (user.id.clone(), app.id.clone());
+        let granted = state
+            .db
+            .run(move |conn| consent::scopes(conn, &user_id, &app_id))
+            .await?;
+        if auth.prompt_consent || auth.scope.iter().any(|s| !granted.contains(s)) {
+            if auth.prompt_none {
+                return Ok(error_to_client(
+                    state,
+                    org,
+                    auth,
+                    "consent_required",
+                    "the user must consent first",
+                ));
+            }
+            return start_transaction(state, org, app, auth, req, "consent").await;
+        }
+    }
+    issue_code(state, org, app, auth, session, user).await
 }
 
 /// Records the grant and a one-time code, and answers the client with it.
@@ -605,7 +650,7 @@ pub async fn login_submit(
         return Ok(expired_page(&state));
     }
     tracing::info!(user = %user.id, client_id = %app.client_id, "signed in with password");
-    let mut res = issue_code(&state, &org, &app, &auth, &session, &user).await?;
+    let mut res = proceed(&state, &org, &app, &auth, &session, &user, &req).await?;
     res.add_cookie(&cookie(
         &state,
         &org,
@@ -614,4 +659,122 @@ pub async fn login_submit(
     ))
     .map_err(|_| ApiError::Internal)?;
     Ok(res)
+}
+
+/// What each scope lets an application see, in the user's words.
+fn describe_scope(scope: &str) -> &'static str {
+    match scope {
+        "openid" => "Know who you are (an identifier for your account)",
+        "profile" => "See your name and profile details",
+        "email" => "See your email address",
+        "phone" => "See your phone number",
+        "address" => "See your postal address",
+        "offline_access" => "Keep access while you are away (until you revoke it)",
+        _ => "Other access",
+    }
+}
+
+/// The transaction and the signed-in user a consent page is about.
+async fn consent_context(
+    state: &AppState,
+    org: &OrgEntry,
+    req: &HttpRequest,
+    tx: Option<String>,
+) -> Result<Option<(LoginTransaction, AuthRequest, Application, Session, User)>, ApiError> {
+    let Some((tx, auth, app)) = transaction(state, org, req, tx).await? else {
+        return Ok(None);
+    };
+    let Some((session, user)) = current_session(state, org, req).await? else {
+        return Ok(None);
+    };
+    Ok(Some((tx, auth, app, session, user)))
+}
+
+pub async fn consent_page(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    req: HttpRequest,
+    query: web::Query<TxQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let org = state.organization(&path).await?;
+    let Some((tx, auth, app, _, user)) =
+        consent_context(&state, &org, &req, query.into_inner().tx).await?
+    else {
+        return Ok(expired_page(&state));
+    };
+    let csrf = random_token(32);
+    let (id, hash) = (tx.id.clone(), sha256_hex(csrf.expose()));
+    state
+        .db
+        .run(move |conn| LoginTransaction::set_csrf(conn, &id, &hash))
+        .await?;
+    let scopes: Vec<&str> = auth.scope.iter().map(|s| describe_scope(s)).collect();
+    Ok(state.pages.render(
+        StatusCode::OK,
+        "consent.html",
+        context! {
+            org_name => org.org.display_name,
+            app_name => app.name,
+            username => user.username.as_str(),
+            scopes,
+            action => format!("{}/consent", org.issuer),
+            tx => tx.id,
+            csrf => csrf.expose(),
+        },
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ConsentForm {
+    tx: Option<String>,
+    csrf: Option<String>,
+    decision: Option<String>,
+}
+
+pub async fn consent_submit(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    req: HttpRequest,
+    form: web::Form<ConsentForm>,
+) -> Result<HttpResponse, ApiError> {
+    let org = state.organization(&path).await?;
+    let form = form.into_inner();
+    let Some((tx, auth, app, session, user)) = consent_context(&state, &org, &req, form.tx).await?
+    else {
+        return Ok(expired_page(&state));
+    };
+    if !form
+        .csrf
+        .as_deref()
+        .is_some_and(|c| hashes_equal(&sha256_hex(c), &tx.csrf_hash))
+    {
+        return Ok(state.pages.error(
+            StatusCode::FORBIDDEN,
+            "The form has expired",
+            "This form was not sent from the current page. Go back, reload the page and try again.",
+        ));
+    }
+    let tx_id = tx.id.clone();
+    if !state
+        .db
+        .run(move |conn| LoginTransaction::complete(conn, &tx_id))
+        .await?
+    {
+        return Ok(expired_page(&state));
+    }
+    if form.decision.as_deref() != Some("allow") {
+        return Ok(error_to_client(
+            &state,
+            &org,
+            &auth,
+            "access_denied",
+            "the user denied access",
+        ));
+    }
+    let (user_id, app_id, scope) = (user.id.clone(), app.id.clone(), auth.scope.clone());
+    state
+        .db
+        .run(move |conn| consent::allow(conn, &user_id, &app_id, &scope))
+        .await?;
+    issue_code(&state, &org, &app, &auth, &session, &user).await
 }

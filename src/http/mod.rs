@@ -146,6 +146,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/t/{org}/authorize", web::post().to(authorize::authorize))
         .route("/t/{org}/login", web::get().to(authorize::login_page))
         .route("/t/{org}/login", web::post().to(authorize::login_submit))
+        .route("/t/{org}/consent", web::get().to(authorize::consent_page))
+        .route(
+            "/t/{org}/consent",
+            web::post().to(authorize::consent_submit),
+        )
         .route("/t/{org}/token", web::post().to(token::token))
         .route("/t/{org}/revoke", web::post().to(token::revoke))
         .route("/t/{org}/introspect", web::post().to(token::introspect))

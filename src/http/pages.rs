@@ -24,6 +24,7 @@ impl Default for Pages {
                 include_str!("../../templates/form_post.html"),
             ),
             ("logout.html", include_str!("../../templates/logout.html")),
+            ("consent.html", include_str!("../../templates/consent.html")),
         ] {
             env.add_template(name, text)
                 .expect("built-in templates parse");

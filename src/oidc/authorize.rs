@@ -44,6 +44,9 @@ pub struct AuthRequest {
     pub code_challenge: Option<String>,
     pub prompt_none: bool,
     pub prompt_login: bool,
+    /// `prompt=consent`: ask again even when the user consented before (third-party apps).
+    #[serde(default)]
+    pub prompt_consent: bool,
     pub max_age: Option<i64>,
     pub login_hint: Option<String>,
     /// The `claims` parameter (OIDC Core §5.5), reduced to the claim names per target.
@@ -342,6 +345,7 @@ pub fn validate(params: &Params, app: Option<&Application>) -> Result<AuthReques
         code_challenge,
         // select_account has nothing to select yet (one session per browser): it signs in again.
         prompt_login: prompts.contains(&"login") || prompts.contains(&"select_account"),
+        prompt_consent: prompts.contains(&"consent"),
         prompt_none,
         max_age,
         claims,
@@ -385,6 +389,7 @@ mod tests {
             sign_in_flow: None,
             jwks: None,
             id_token_alg: crate::keys::Alg::RS256,
+            third_party: false,
             created_at: 0,
             updated_at: 0,
         }

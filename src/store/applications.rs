@@ -29,6 +29,8 @@ pub struct Application {
     pub jwks: Option<String>,
     /// What signs this application's ID tokens.
     pub id_token_alg: Alg,
+    /// A third-party application shows the consent page before the user's data is shared.
+    pub third_party: bool,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -72,6 +74,7 @@ struct Row {
     updated_at: i64,
     jwks: Option<String>,
     id_token_alg: String,
+    third_party: bool,
 }
 
 fn to_json<T: Serialize>(value: &T) -> String {
@@ -107,6 +110,7 @@ impl Row {
             secret_hash: self.secret_hash,
             sign_in_flow: self.sign_in_flow,
             jwks: self.jwks,
+            third_party: self.third_party,
             id_token_alg: Alg::parse(&self.id_token_alg).map_err(|e| corrupt("id_token_alg", e))?,
             created_at: self.created_at,
             updated_at: self.updated_at,
@@ -130,6 +134,7 @@ impl Row {
             sign_in_flow: app.sign_in_flow.clone(),
             jwks: app.jwks.clone(),
             id_token_alg: app.id_token_alg.as_str().to_string(),
+            third_party: app.third_party,
             created_at: app.created_at,
             updated_at: app.updated_at,
         }

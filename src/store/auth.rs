@@ -325,3 +325,66 @@ impl RefreshToken {
         Ok(n == 1)
     }
 }
+
+/// What a user allowed a third-party application.
+pub mod consent {
+    use diesel::prelude::*;
+
+    use crate::store::schema::consents;
+    use crate::store::{DbConn, StoreError, now, write_transaction};
+
+    /// The scopes the user allowed the application, if any.
+    pub fn scopes(
+        conn: &mut DbConn,
+        user_id: &str,
+        application_id: &str,
+    ) -> Result<Vec<String>, StoreError> {
+        let scope: Option<String> = consents::table
+            .find((user_id, application_id))
+            .select(consents::scope)
+            .first(conn)
+            .optional()?;
+        Ok(scope
+            .map(|s| {
+                s.split(' ')
+                    .filter(|x| !x.is_empty())
+                    .map(str::to_string)
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+
+    /// Records consent to `scope`, added to what was allowed before.
+    pub fn allow(
+        conn: &mut DbConn,
+        user_id: &str,
+        application_id: &str,
+        scope: &[String],
+    ) -> Result<(), StoreError> {
+        write_transaction(conn, |conn| {
+            let mut all = scopes(conn, user_id, application_id)?;
+            let existed = !all.is_empty();
+            for s in scope {
+                if !all.contains(s) {
+                    all.push(s.clone());
+                }
+            }
+            let joined = all.join(" ");
+            if existed {
+                diesel::update(consents::table.find((user_id, application_id)))
+                    .set((consents::scope.eq(&joined), consents::updated_at.eq(now())))
+                    .execute(conn)?;
+            } else {
+                diesel::insert_into(consents::table)
+                    .values((
+                        consents::user_id.eq(user_id),
+                        consents::application_id.eq(application_id),
+                        consents::scope.eq(&joined),
+                        consents::updated_at.eq(now()),
+                    ))
+                    .execute(conn)?;
+            }
+            Ok(())
+        })
+    }
+}

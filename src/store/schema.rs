@@ -31,6 +31,7 @@ diesel::table! {
         updated_at -> BigInt,
         jwks -> Nullable<Text>,
         id_token_alg -> Text,
+        third_party -> Bool,
     }
 }
 
@@ -156,6 +157,15 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    consents (user_id, application_id) {
+        user_id -> Text,
+        application_id -> Text,
+        scope -> Text,
+        updated_at -> BigInt,
+    }
+}
+
 diesel::joinable!(applications -> organizations (organization_id));
 diesel::joinable!(users -> organizations (organization_id));
 diesel::joinable!(signing_keys -> organizations (organization_id));
@@ -175,4 +185,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     refresh_tokens,
     login_throttle,
     used_assertions,
+    consents,
 );

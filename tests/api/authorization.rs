@@ -1137,7 +1137,117 @@ async fn applications_choose_their_id_token_algorithm(backend: Backend) {
     assert!(crate::helpers::stderr(&out).contains("id_token_signed_response_alg"));
 }
 
+async fn third_party_applications_ask_for_consent(backend: Backend) {
+    let app = TestApp::spawn(&backend).await;
+    app.import(&acme_toml().replace(
+        "name = \"Acme Web\"\n",
+        "name = \"Acme Web\"\nthird_party = true\n",
+    ));
+    let browser = Browser::default();
+    let consent_form = |url: String| {
+        let browser = browser.clone();
+        async move {
+            let page = browser.client.get(&url).send().await.unwrap();
+            assert_eq!(page.status(), 200);
+            let html = page.text().await.unwrap();
+            (url.split('?').next().unwrap().to_string(), html)
+        }
+    };
+    let decide = |action: String, html: String, decision: &'static str| {
+        let browser = browser.clone();
+        async move {
+            let form = [
+                ("tx", form_field(&html, "tx").unwrap()),
+                ("csrf", form_field(&html, "csrf").unwrap()),
+                ("decision", decision.to_string()),
+            ];
+            browser
+                .client
+                .post(action)
+                .form(&form)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+
+    // Sign-in leads to the consent page, which lists what the app wants.
+    let res = browser
+        .authorize_and_sign_in(
+            &auth_url(&app, &[("state", "c1")]),
+            "bob",
+            "bobs-long-password",
+        )
+        .await;
+    let consent_url = location(&res);
+    assert!(consent_url.contains("/consent?tx="), "{consent_url}");
+    let (action, html) = consent_form(consent_url).await;
+    assert!(
+        html.contains("Allow Acme Web?") && html.contains("See your email address"),
+        "{html}"
+    );
+    let res = browser
+        .client
+        .post(&action)
+        .form(&[("tx", form_field(&html, "tx").unwrap())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 403, "no CSRF token");
+    let (action, html) = consent_form(location(
+        &browser
+            .client
+            .get(auth_url(&app, &[]))
+            .send()
+            .await
+            .unwrap(),
+    ))
+    .await;
+    let res = decide(action, html, "deny").await;
+    assert_eq!(query_of(&location(&res))["error"], "access_denied");
+
+    // Allowing gives a code, and the next time no question is asked.
+    let res = browser
+        .client
+        .get(auth_url(&app, &[]))
+        .send()
+        .await
+        .unwrap();
+    let (action, html) = consent_form(location(&res)).await;
+    let res = decide(action, html, "allow").await;
+    assert!(query_of(&location(&res)).contains_key("code"));
+    let res = browser
+        .client
+        .get(auth_url(&app, &[("prompt", "none")]))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        query_of(&location(&res)).contains_key("code"),
+        "consent is remembered"
+    );
+
+    // More scope, or prompt=consent, asks again; prompt=none cannot ask.
+    let more = auth_url(&app, &[]).replace("scope=openid+email", "scope=openid+email+phone");
+    assert!(location(&browser.client.get(&more).send().await.unwrap()).contains("/consent?tx="));
+    let res = browser
+        .client
+        .get(format!("{more}&prompt=none"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(query_of(&location(&res))["error"], "consent_required");
+    let res = browser
+        .client
+        .get(auth_url(&app, &[("prompt", "consent")]))
+        .send()
+        .await
+        .unwrap();
+    assert!(location(&res).contains("/consent?tx="));
+}
+
 both_backends!(
+    third_party_applications_ask_for_consent,
     applications_choose_their_id_token_algorithm,
     the_claims_parameter_names_claims_per_target,
     id_token_hint_must_name_the_session_user,

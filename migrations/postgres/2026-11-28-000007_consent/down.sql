@@ -1,0 +1,2 @@
+DROP TABLE consents;
+ALTER TABLE applications DROP COLUMN third_party;
