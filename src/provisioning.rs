@@ -614,6 +614,10 @@ fn apply_user(
                 report.unchanged += 1;
             } else {
                 User::update(conn, &user)?;
+                // A new password or a disabled account ends every session and token.
+                if (user.disabled && !old.disabled) || user.password_hash != old.password_hash {
+                    crate::store::auth::sign_out_everywhere(conn, &user.id)?;
+                }
                 report.updated.push(entry);
             }
         }

@@ -570,10 +570,15 @@ pub async fn login_submit(
         Some(u) if verified => u,
         _ => {
             let (account, ip) = (account_key.clone(), ip_key.clone());
+            let locked_user = user.as_ref().map(|u| u.id.clone());
             state
                 .db
                 .run(move |conn| {
-                    throttle::account_failure(conn, &account, &policy)?;
+                    let locked = throttle::account_failure(conn, &account, &policy)?;
+                    // A lock is a security event: whatever the account had issued ends too.
+                    if let (Some(_), Some(user_id)) = (locked, &locked_user) {
+                        crate::store::auth::sign_out_everywhere(conn, user_id)?;
+                    }
                     throttle::ip_failure(conn, &ip, &policy)
                 })
                 .await?;

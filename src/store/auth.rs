@@ -246,6 +246,27 @@ pub fn record_access_token(
     Ok(())
 }
 
+/// Ends every session of a user and revokes every grant (offline ones too): after a password
+/// change, disabling or locking, nothing issued before may keep working.
+pub fn sign_out_everywhere(conn: &mut DbConn, user_id: &str) -> Result<(), StoreError> {
+    let t = now();
+    diesel::update(
+        sessions::table
+            .filter(sessions::user_id.eq(user_id))
+            .filter(sessions::ended_at.is_null()),
+    )
+    .set(sessions::ended_at.eq(Some(t)))
+    .execute(conn)?;
+    diesel::update(
+        grants::table
+            .filter(grants::user_id.eq(user_id))
+            .filter(grants::revoked_at.is_null()),
+    )
+    .set(grants::revoked_at.eq(Some(t)))
+    .execute(conn)?;
+    Ok(())
+}
+
 /// Records a client assertion's id; false when it was recorded before (a replay). Expired ids
 /// are purged on the way, so the table holds only assertions still alive.
 pub fn record_assertion(conn: &mut DbConn, id: &str, expires_at: i64) -> Result<bool, StoreError> {

@@ -1246,7 +1246,79 @@ async fn third_party_applications_ask_for_consent(backend: Backend) {
     assert!(location(&res).contains("/consent?tx="));
 }
 
+async fn disabling_a_user_or_changing_the_password_ends_everything(backend: Backend) {
+    let app = setup(&backend).await;
+    let browser = Browser::default();
+    let code = code_via(
+        &browser,
+        &auth_url(&app, &[]).replace("scope=openid+email", "scope=openid+offline_access"),
+    )
+    .await;
+    let (_, tokens) = post_token(
+        &app,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", WEB_CB),
+        ],
+    )
+    .await;
+    let refresh = tokens["refresh_token"].as_str().unwrap().to_string();
+    app.import(&acme_toml().replace("bobs-long-password", "bobs-brand-new-password"));
+    let (status, body) = post_token(
+        &app,
+        &[("grant_type", "refresh_token"), ("refresh_token", &refresh)],
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant")),
+        "even offline access ends"
+    );
+    let res = browser
+        .client
+        .get(auth_url(&app, &[("prompt", "none")]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        query_of(&location(&res))["error"],
+        "login_required",
+        "the session ended"
+    );
+
+    let res = browser
+        .authorize_and_sign_in(&auth_url(&app, &[]), "bob", "bobs-brand-new-password")
+        .await;
+    let code = query_of(&location(&res))["code"].clone();
+    let (_, tokens) = post_token(
+        &app,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", WEB_CB),
+        ],
+    )
+    .await;
+    let disabled = acme_toml()
+        .replace("bobs-long-password", "bobs-brand-new-password")
+        .replace(
+            "email_verified = true\n",
+            "email_verified = true\ndisabled = true\n",
+        );
+    app.import(&disabled);
+    let res = app
+        .client
+        .get(format!("{}/userinfo", app.issuer("acme")))
+        .bearer_auth(tokens["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+}
+
 both_backends!(
+    disabling_a_user_or_changing_the_password_ends_everything,
     third_party_applications_ask_for_consent,
     applications_choose_their_id_token_algorithm,
     the_claims_parameter_names_claims_per_target,
