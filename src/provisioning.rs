@@ -10,10 +10,11 @@ use crate::domain::{
     ClientId, ClientType, Email, GrantType, OrgSlug, PhoneNumber, RedirectUri, Username,
 };
 use crate::keys::Alg;
+use crate::oidc::authorize;
 use crate::password;
 use crate::secret::{Secret, random_token, sha256_hex};
 use crate::store::applications::{Application, TokenLifetimes};
-use crate::store::organizations::{LockPolicy, OrgSettings, Organization};
+use crate::store::organizations::{LockPolicy, OrgSettings, Organization, Resource};
 use crate::store::users::{Profile, User};
 use crate::store::{DbConn, StoreError, now};
 
@@ -35,6 +36,8 @@ struct FileOrg {
     slug: String,
     display_name: Option<String>,
     lock_policy: Option<LockPolicy>,
+    #[serde(default)]
+    resources: Vec<Resource>,
     #[serde(default)]
     applications: Vec<FileApp>,
     #[serde(default)]
@@ -228,7 +231,31 @@ impl Plan {
             if let Err(e) = lock_policy.validate() {
                 errors.fail(&at, "lock_policy", e);
             }
-            let settings = OrgSettings { lock_policy };
+            for (k, r) in org.resources.iter().enumerate() {
+                let valid = url::Url::parse(&r.identifier).is_ok_and(|u| u.fragment().is_none());
+                if !valid {
+                    errors.fail(
+                        &at,
+                        &format!("resources[{k}].identifier"),
+                        "must be an absolute URI without a fragment",
+                    );
+                }
+                if let Some(bad) = r.scopes.iter().find(|s| {
+                    s.is_empty()
+                        || s.contains(' ')
+                        || authorize::SUPPORTED_SCOPES.contains(&s.as_str())
+                }) {
+                    errors.fail(
+                        &at,
+                        &format!("resources[{k}].scopes"),
+                        format!("'{bad}' cannot be an API scope"),
+                    );
+                }
+            }
+            let settings = OrgSettings {
+                lock_policy,
+                resources: org.resources,
+            };
             let apps = validate_apps(&mut errors, &at, org.applications);
             let users = validate_users(&mut errors, &at, org.users);
             if let Some(slug) = slug {

@@ -176,7 +176,7 @@ pub async fn authorize(
         params.get("client_id").map(str::to_string),
     )
     .await?;
-    let auth = match authorize::validate(&params, app.as_ref()) {
+    let auth = match authorize::validate(&params, app.as_ref(), &org.org.settings) {
         Ok(a) => a,
         Err(AuthorizeError::Page(message)) => {
             return Ok(state.pages.error(
@@ -362,6 +362,7 @@ async fn issue_code(
             .claims
             .as_ref()
             .map(|c| serde_json::to_string(c).expect("claims serialize")),
+        resource: auth.resource.clone(),
     };
     let row = AuthorizationCode {
         code_hash: sha256_hex(code.expose()),

@@ -235,7 +235,7 @@ pub async fn token(
         None => Err(OAuthError::new("invalid_request", "grant_type is required")),
         Some("authorization_code") => authorization_code(&state, &org, &app, &params).await,
         Some("refresh_token") => refresh(&state, &org, &app, &params).await,
-        Some("client_credentials") => client_credentials(&state, &org, &app).await,
+        Some("client_credentials") => client_credentials(&state, &org, &app, &params).await,
         Some(other) => Err(OAuthError::new(
             "unsupported_grant_type",
             format!("grant_type '{other}' is not supported"),
@@ -290,6 +290,7 @@ async fn authorization_code(
         }
         (None, None) => {}
     }
+    check_resource(params, &grant)?;
     let grant_id = grant.id.clone();
     let consumed = state
         .db
@@ -351,6 +352,7 @@ async fn refresh(
             ));
         }
     }
+    check_resource(params, &grant)?;
     let grant_id = grant.id.clone();
     let consumed = state
         .db
@@ -375,6 +377,7 @@ async fn client_credentials(
     state: &AppState,
     org: &OrgEntry,
     app: &Application,
+    params: &Params,
 ) -> Result<HttpResponse, OAuthError> {
     if app.client_type != ClientType::Confidential
         || !app.grant_types.contains(&GrantType::ClientCredentials)
@@ -382,6 +385,29 @@ async fn client_credentials(
         return Err(OAuthError::new(
             "unauthorized_client",
             "this client may not use the client_credentials grant",
+        ));
+    }
+    // Scopes of a service token belong to the API it is for (RFC 8707 `resource`).
+    let resource = match params.get("resource") {
+        None => None,
+        Some(r) => Some(org.org.settings.resource(r).ok_or_else(|| {
+            OAuthError::new(
+                "invalid_target",
+                format!("'{r}' is not a resource registered here"),
+            )
+        })?),
+    };
+    let requested: Vec<&str> = params
+        .get("scope")
+        .unwrap_or("")
+        .split(' ')
+        .filter(|s| !s.is_empty())
+        .collect();
+    let allowed = resource.map(|r| r.scopes.as_slice()).unwrap_or_default();
+    if let Some(bad) = requested.iter().find(|s| !allowed.iter().any(|a| a == *s)) {
+        return Err(OAuthError::new(
+            "invalid_scope",
+            format!("scope '{bad}' is not a scope of the requested resource"),
         ));
     }
     let keys = state.keys.get(&state.db, org.org.id).await?;
@@ -395,7 +421,7 @@ async fn client_credentials(
         application_id: app.id.clone(),
         user_id: None,
         sid: None,
-        scope: String::new(),
+        scope: requested.join(" "),
         auth_time: t,
         amr: "[]".into(),
         acr: String::new(),
@@ -403,6 +429,7 @@ async fn client_credentials(
         created_at: t,
         revoked_at: None,
         claims: None,
+        resource: resource.map(|r| r.identifier.clone()),
     };
     let issue = Issue {
         issuer: &org.issuer,
@@ -562,6 +589,18 @@ pub async fn introspect(
         })));
     }
     Ok(no_store(HttpResponse::Ok()).json(json!({ "active": false })))
+}
+
+/// A `resource` sent to the token endpoint must be the one the grant is for (one resource per
+/// grant in Sesame).
+fn check_resource(params: &Params, grant: &Grant) -> Result<(), OAuthError> {
+    match params.get("resource") {
+        Some(r) if grant.resource.as_deref() != Some(r) => Err(OAuthError::new(
+            "invalid_target",
+            "resource differs from the one this grant is for",
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// Signs and records the tokens of one response.

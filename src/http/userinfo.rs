@@ -50,10 +50,15 @@ pub async fn userinfo(
         }
     };
 
-    let (_, grant) = match live_access_token(&state, &org, &token).await? {
+    let (claims, grant) = match live_access_token(&state, &org, &token).await? {
         Ok(found) => found,
         Err(why) => return Err(OAuthError::invalid_token(why)),
     };
+    if claims["aud"] != format!("{}/userinfo", org.issuer).as_str() {
+        return Err(OAuthError::invalid_token(
+            "this access token is for another resource",
+        ));
+    }
     let (org_id, user_id) = (org.org.id, grant.user_id.clone());
     let user = match user_id {
         Some(id) => {
@@ -92,11 +97,12 @@ pub(super) async fn live_access_token(
             "the access token is malformed or its signature is not valid",
         ));
     };
-    let expected_aud = format!("{}/userinfo", org.issuer);
-    if header["typ"] != "at+jwt"
-        || claims["iss"] != org.issuer.as_str()
-        || claims["aud"] != expected_aud.as_str()
-    {
+    // For UserInfo or for one of the organization's registered APIs.
+    let userinfo_aud = format!("{}/userinfo", org.issuer);
+    let aud_known = claims["aud"]
+        .as_str()
+        .is_some_and(|aud| aud == userinfo_aud || org.org.settings.resource(aud).is_some());
+    if header["typ"] != "at+jwt" || claims["iss"] != org.issuer.as_str() || !aud_known {
         return Ok(Err("not an access token of this issuer"));
     }
     if claims["exp"].as_i64().is_none_or(|exp| exp <= now()) {

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::{ClientType, GrantType};
 use crate::store::applications::Application;
+use crate::store::organizations::OrgSettings;
 
 /// The scopes Sesame knows; others in a request are ignored (RFC 6749 §3.3 lets the server
 /// narrow the scope).
@@ -52,6 +53,9 @@ pub struct AuthRequest {
     /// The `claims` parameter (OIDC Core §5.5), reduced to the claim names per target.
     #[serde(default)]
     pub claims: Option<ClaimsRequest>,
+    /// The API (RFC 8707) the access tokens will be for.
+    #[serde(default)]
+    pub resource: Option<String>,
 }
 
 /// Which claims a client asked for by name, for the ID token and for UserInfo. Sesame releases
@@ -156,7 +160,11 @@ fn is_pkce_value(v: &str) -> bool {
 
 /// Validates `params` for `app`, the application named by `client_id` (looked up by the
 /// caller; `None` when unknown).
-pub fn validate(params: &Params, app: Option<&Application>) -> Result<AuthRequest, AuthorizeError> {
+pub fn validate(
+    params: &Params,
+    app: Option<&Application>,
+    settings: &OrgSettings,
+) -> Result<AuthRequest, AuthorizeError> {
     let Some(client_id) = params.get("client_id") else {
         return Err(AuthorizeError::Page("The request has no client_id.".into()));
     };
@@ -249,10 +257,25 @@ pub fn validate(params: &Params, app: Option<&Application>) -> Result<AuthReques
     if !requested.contains(&"openid") {
         return Err(fail("invalid_scope", "the openid scope is required".into()));
     }
+    let resource = match params.get("resource") {
+        None => None,
+        Some(r) => match settings.resource(r) {
+            Some(found) => Some(found),
+            None => {
+                return Err(fail(
+                    "invalid_target",
+                    format!("'{r}' is not a resource registered here"),
+                ));
+            }
+        },
+    };
+    // OIDC scopes, then the resource's own scopes, in a stable order.
+    let resource_scopes = resource.map(|r| r.scopes.as_slice()).unwrap_or_default();
     let scope: Vec<String> = SUPPORTED_SCOPES
         .iter()
-        .filter(|s| requested.contains(s))
         .map(|s| s.to_string())
+        .chain(resource_scopes.iter().cloned())
+        .filter(|s| requested.contains(&s.as_str()))
         .collect();
 
     let code_challenge = match (
@@ -349,6 +372,7 @@ pub fn validate(params: &Params, app: Option<&Application>) -> Result<AuthReques
         prompt_none,
         max_age,
         claims,
+        resource: resource.map(|r| r.identifier.clone()),
         login_hint: params
             .get("login_hint")
             .map(|h| h.chars().take(256).collect()),
@@ -424,6 +448,7 @@ mod tests {
         let req = validate(
             &with(&[("state", "xyz"), ("nonce", "n")]),
             Some(&app(ClientType::Confidential)),
+            &OrgSettings::default(),
         )
         .unwrap();
         assert_eq!(req.scope, vec!["openid", "email"]);
@@ -435,7 +460,7 @@ mod tests {
     fn bad_client_or_redirect_uri_never_redirects() {
         let a = app(ClientType::Confidential);
         assert!(matches!(
-            validate(&with(&[]), None),
+            validate(&with(&[]), None, &OrgSettings::default()),
             Err(AuthorizeError::Page(_))
         ));
         let p = params(&[
@@ -444,12 +469,12 @@ mod tests {
             ("response_type", "code"),
         ]);
         assert!(matches!(
-            validate(&p, Some(&a)),
+            validate(&p, Some(&a), &OrgSettings::default()),
             Err(AuthorizeError::Page(_))
         ));
         let p = params(&[("client_id", "web"), ("response_type", "code")]);
         assert!(matches!(
-            validate(&p, Some(&a)),
+            validate(&p, Some(&a), &OrgSettings::default()),
             Err(AuthorizeError::Page(_))
         ));
     }
@@ -457,7 +482,7 @@ mod tests {
     #[test]
     fn protocol_errors_are_redirected_with_their_codes() {
         let a = app(ClientType::Confidential);
-        let p = |extra: &[(&str, &str)]| validate(&with(extra), Some(&a));
+        let p = |extra: &[(&str, &str)]| validate(&with(extra), Some(&a), &OrgSettings::default());
         assert_eq!(
             error_code(p(&[("request", "eyJ...")])),
             "request_not_supported"
@@ -488,7 +513,10 @@ mod tests {
             ("response_type", "code"),
             ("scope", "email"),
         ]);
-        assert_eq!(error_code(validate(&no_openid, Some(&a))), "invalid_scope");
+        assert_eq!(
+            error_code(validate(&no_openid, Some(&a), &OrgSettings::default())),
+            "invalid_scope"
+        );
         let token = params(&[
             ("client_id", "web"),
             ("redirect_uri", "https://rp.example/cb"),
@@ -496,11 +524,15 @@ mod tests {
             ("scope", "openid"),
         ]);
         assert_eq!(
-            error_code(validate(&token, Some(&a))),
+            error_code(validate(&token, Some(&a), &OrgSettings::default())),
             "unsupported_response_type"
         );
         assert_eq!(
-            error_code(validate(&with(&[]), Some(&app(ClientType::Public)))),
+            error_code(validate(
+                &with(&[]),
+                Some(&app(ClientType::Public)),
+                &OrgSettings::default()
+            )),
             "invalid_request",
             "public clients need PKCE"
         );

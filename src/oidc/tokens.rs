@@ -44,7 +44,7 @@ impl Issue<'_> {
         let mut claims = json!({
             "iss": self.issuer,
             "sub": self.subject,
-            "aud": format!("{}/userinfo", self.issuer),
+            "aud": self.grant.resource.clone().unwrap_or_else(|| format!("{}/userinfo", self.issuer)),
             "client_id": self.client_id,
             "scope": self.grant.scope,
             "jti": jti,

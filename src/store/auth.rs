@@ -142,6 +142,8 @@ pub struct Grant {
     pub revoked_at: Option<i64>,
     /// The `claims` request parameter, as JSON (see `oidc::authorize::ClaimsRequest`).
     pub claims: Option<String>,
+    /// The API the access tokens are for (their `aud`); `None` means UserInfo.
+    pub resource: Option<String>,
 }
 
 impl Grant {

@@ -26,6 +26,25 @@ pub struct Organization {
 #[serde(default, deny_unknown_fields)]
 pub struct OrgSettings {
     pub lock_policy: LockPolicy,
+    /// The APIs clients may ask access tokens for (RFC 8707 `resource`).
+    pub resources: Vec<Resource>,
+}
+
+/// An API registered with the organization: its identifier becomes the access token's `aud`,
+/// and it defines the scopes clients may ask for it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Resource {
+    /// An absolute URI without a fragment (RFC 8707 §2).
+    pub identifier: String,
+    #[serde(default)]
+    pub scopes: Vec<String>,
+}
+
+impl OrgSettings {
+    pub fn resource(&self, identifier: &str) -> Option<&Resource> {
+        self.resources.iter().find(|r| r.identifier == identifier)
+    }
 }
 
 /// What repeated failed sign-ins do.

@@ -109,6 +109,7 @@ diesel::table! {
         created_at -> BigInt,
         revoked_at -> Nullable<BigInt>,
         claims -> Nullable<Text>,
+        resource -> Nullable<Text>,
     }
 }
 

@@ -1317,7 +1317,87 @@ async fn disabling_a_user_or_changing_the_password_ends_everything(backend: Back
     assert_eq!(res.status(), 401);
 }
 
+async fn access_tokens_for_a_registered_api(backend: Backend) {
+    let app = TestApp::spawn(&backend).await;
+    let extra = "\n[[organizations.resources]]\nidentifier = \"https://api.acme.example\"\nscopes = [\"orders:read\", \"orders:write\"]\n\
+        \n[[organizations.applications]]\nclient_id = \"acme-svc\"\ntype = \"confidential\"\n\
+        client_secret = \"a-service-secret-that-is-long-enough-1234\"\ngrant_types = [\"client_credentials\"]\n";
+    app.import(&format!("{}{extra}", acme_toml()));
+    let browser = Browser::default();
+    let url = auth_url(&app, &[("resource", "https://api.acme.example")])
+        .replace("scope=openid+email", "scope=openid+orders%3Aread+unknown");
+    let code = code_via(&browser, &url).await;
+    let (status, tokens) = post_token(
+        &app,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", WEB_CB),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{tokens}");
+    let access = tokens["access_token"].as_str().unwrap();
+    let claims = payload(access);
+    assert_eq!(claims["aud"], "https://api.acme.example");
+    assert_eq!(claims["scope"], "openid orders:read");
+    let res = app
+        .client
+        .get(format!("{}/userinfo", app.issuer("acme")))
+        .bearer_auth(access)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401, "an API token is not a UserInfo token");
+    let (_, info) = post_as(
+        &app,
+        "introspect",
+        ("acme-web", Some(WEB_SECRET)),
+        &[("token", access)],
+    )
+    .await;
+    assert_eq!(
+        (info["active"].as_bool(), info["aud"].as_str()),
+        (Some(true), Some("https://api.acme.example"))
+    );
+
+    let res = browser
+        .client
+        .get(auth_url(&app, &[("resource", "https://unknown.example")]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(query_of(&location(&res))["error"], "invalid_target");
+
+    let svc = (
+        "acme-svc",
+        Some("a-service-secret-that-is-long-enough-1234"),
+    );
+    let form = [
+        ("grant_type", "client_credentials"),
+        ("resource", "https://api.acme.example"),
+        ("scope", "orders:write"),
+    ];
+    let (status, tokens) = post_as(&app, "token", svc, &form).await;
+    assert_eq!(status, 200, "{tokens}");
+    let claims = payload(tokens["access_token"].as_str().unwrap());
+    assert_eq!(
+        (claims["aud"].as_str(), claims["scope"].as_str()),
+        (Some("https://api.acme.example"), Some("orders:write"))
+    );
+    let form = [
+        ("grant_type", "client_credentials"),
+        ("resource", "https://api.acme.example"),
+        ("scope", "admin"),
+    ];
+    assert_eq!(
+        post_as(&app, "token", svc, &form).await.1["error"],
+        "invalid_scope"
+    );
+}
+
 both_backends!(
+    access_tokens_for_a_registered_api,
     disabling_a_user_or_changing_the_password_ends_everything,
     third_party_applications_ask_for_consent,
     applications_choose_their_id_token_algorithm,

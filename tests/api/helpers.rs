@@ -229,6 +229,7 @@ impl TestApp {
             created_at: iat,
             revoked_at: None,
             claims: None,
+            resource: None,
         };
         let issuer = self.issuer(org);
         let issue = Issue {
