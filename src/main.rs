@@ -239,6 +239,7 @@ fn keys_command(command: KeysCommand, settings: Settings) -> Result<(), Failure>
                 None => Alg::ALL.to_vec(),
             };
             let (mut conn, org) = org_conn(&settings, &org)?;
+            keys::verify_kek(&mut conn, &kek).map_err(|e| Failure(e.to_string(), 2))?;
             for alg in algs {
                 let row = keys::rotate(&mut conn, &kek, org.id, alg)?;
                 println!("new active {alg} key {}", row.kid);

@@ -66,6 +66,21 @@ impl Application {
             .await
             .map_err(|e| OpenError::Migrate(e.to_string()))??;
         tracing::info!(database = %settings.database.url, "database ready");
+        let (check_db, check_kek) = (db.clone(), kek.clone());
+        tokio::task::spawn_blocking(move || -> Result<(), StartError> {
+            let mut conn = check_db
+                .get()
+                .map_err(|e| OpenError::Migrate(e.to_string()))?;
+            crate::keys::verify_kek(&mut conn, &check_kek).map_err(|e| match e {
+                crate::keys::KekMismatch::Mismatch => StartError::Config(ConfigError {
+                    setting: "SESAME_KEY_ENCRYPTION_KEY".into(),
+                    message: e.to_string(),
+                }),
+                other => StartError::Database(OpenError::Migrate(other.to_string())),
+            })
+        })
+        .await
+        .map_err(|e| OpenError::Migrate(e.to_string()))??;
 
         let port = listener
             .local_addr()

@@ -115,7 +115,15 @@ impl KeyStore {
                 .filter(|s| s.kid == row.kid);
             let signer = match reused {
                 Some(s) => s.clone(),
-                None => Arc::new(decrypt_signer(&self.kek, organization_id, row, alg)?),
+                None => match decrypt_signer(&self.kek, organization_id, row, alg) {
+                    Ok(s) => Arc::new(s),
+                    Err(error) => {
+                        // The key set stays served (tokens it signed still verify); only
+                        // signing with this algorithm fails until an operator fixes the key.
+                        tracing::error!(organization_id, kid = %row.kid, %error, "cannot open a signing key");
+                        continue;
+                    }
+                },
             };
             signers.insert(alg, signer);
         }
@@ -235,4 +243,42 @@ pub fn rotate(
     let row = new_key_row(kek, organization_id, alg, ACTIVE)?;
     SigningKeyRow::rotate(conn, &row)?;
     Ok(row)
+}
+
+const CHECK_PLAINTEXT: &[u8] = b"sesame key-encryption key check v1";
+const CHECK_CONTEXT: &[u8] = b"sesame-kek-check";
+
+/// Makes sure `kek` is the key this database was set up with (recording it on first use).
+/// A different key would seal new signing keys nobody else can open and fail to open the old
+/// ones, so it is refused before anything is served.
+pub fn verify_kek(conn: &mut DbConn, kek: &Kek) -> Result<(), KekMismatch> {
+    use crate::store::keys::{kek_check, set_kek_check};
+    let stored = match kek_check(conn)? {
+        Some(sealed) => sealed,
+        None => {
+            let sealed = kek.seal(CHECK_PLAINTEXT, CHECK_CONTEXT)?;
+            if set_kek_check(conn, &sealed)? {
+                return Ok(());
+            }
+            kek_check(conn)?.ok_or_else(|| StoreError::Corrupt("kek_check vanished".into()))?
+        }
+    };
+    match kek.open(&stored, CHECK_CONTEXT) {
+        Ok(plain) if plain == CHECK_PLAINTEXT => Ok(()),
+        _ => Err(KekMismatch::Mismatch),
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum KekMismatch {
+    #[error(
+        "the key-encryption key is not the one this database was set up with (its signing keys \
+         cannot be opened with it): configure the original SESAME_KEY_ENCRYPTION_KEY or \
+         SESAME_KEY_ENCRYPTION_KEY_FILE"
+    )]
+    Mismatch,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Key(#[from] KeyError),
 }

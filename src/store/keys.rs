@@ -90,3 +90,32 @@ impl SigningKeyRow {
         Ok(n == 1)
     }
 }
+
+/// The sealed check value of the key-encryption key, if the database has one yet.
+pub fn kek_check(conn: &mut DbConn) -> Result<Option<Vec<u8>>, StoreError> {
+    use super::schema::kek_check;
+    Ok(kek_check::table
+        .find(1_i64)
+        .select(kek_check::sealed)
+        .first(conn)
+        .optional()?)
+}
+
+/// Stores the check value; false if another node stored one first.
+pub fn set_kek_check(conn: &mut DbConn, sealed: &[u8]) -> Result<bool, StoreError> {
+    use super::schema::kek_check;
+    let inserted = diesel::insert_into(kek_check::table)
+        .values((
+            kek_check::id.eq(1_i64),
+            kek_check::sealed.eq(sealed),
+            kek_check::created_at.eq(now()),
+        ))
+        .execute(conn);
+    match inserted {
+        Ok(_) => Ok(true),
+        Err(e) => match StoreError::from(e) {
+            StoreError::Conflict(_) => Ok(false),
+            other => Err(other),
+        },
+    }
+}

@@ -167,6 +167,14 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    kek_check (id) {
+        id -> BigInt,
+        sealed -> Binary,
+        created_at -> BigInt,
+    }
+}
+
 diesel::joinable!(applications -> organizations (organization_id));
 diesel::joinable!(users -> organizations (organization_id));
 diesel::joinable!(signing_keys -> organizations (organization_id));
@@ -187,4 +195,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     login_throttle,
     used_assertions,
     consents,
+    kek_check,
 );

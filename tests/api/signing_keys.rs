@@ -4,7 +4,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
 use serde_json::Value;
 use sesame::config::parse_key;
-use sesame::keys::{Alg, Kek, KeyStore, KeysError};
+use sesame::keys::{Alg, Kek, KeyStore};
 use sesame::store::keys::SigningKeyRow;
 use sesame::store::organizations::Organization;
 use sha2::{Digest, Sha256};
@@ -135,10 +135,16 @@ async fn private_keys_are_encrypted_at_rest(backend: Backend) {
         Kek::new(parse_key("ZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmY=").unwrap()),
         Duration::ZERO,
     );
-    assert!(matches!(
-        wrong.get(&app.db, org).await,
-        Err(KeysError::Key(_))
-    ));
+    let opened = wrong
+        .get(&app.db, org)
+        .await
+        .expect("the public key set is still served");
+    for alg in Alg::ALL {
+        assert!(
+            opened.signer(alg).is_none(),
+            "{alg} opened with the wrong key"
+        );
+    }
     assert_eq!(app.jwks("default").await, jwks);
 }
 
@@ -161,7 +167,48 @@ async fn two_nodes_creating_first_keys_at_once_agree(backend: Backend) {
     }
 }
 
+async fn another_key_encryption_key_is_refused_at_start(backend: Backend) {
+    let app = TestApp::spawn(&backend).await;
+    let mut env = app.env.clone();
+    env.insert(
+        "SESAME_KEY_ENCRYPTION_KEY".into(),
+        "ZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmY=".into(),
+    );
+    for args in [vec!["serve"], vec!["keys", "rotate", "--org", "default"]] {
+        let out = crate::helpers::cli(&env, &args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains("not the one this database was set up with"),
+            "{}",
+            stderr(&out)
+        );
+    }
+}
+
+async fn a_rotation_shows_once_the_cache_expires(backend: Backend) {
+    let test_db = crate::helpers::TestDb::new(&backend);
+    let mut env = crate::helpers::test_env(&test_db.url, test_db.dir.path());
+    env.insert("SESAME_KEY_CACHE_SECONDS".into(), "2".into());
+    let app = TestApp::spawn_with(test_db, env).await;
+    let before = app.jwks("default").await;
+    let out = app.cli(&["keys", "rotate", "--org", "default", "--alg", "EdDSA"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        app.jwks("default").await,
+        before,
+        "served from the cache meanwhile"
+    );
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    assert_eq!(
+        kids(&app.jwks("default").await, "EdDSA").len(),
+        2,
+        "the new key shows after the TTL"
+    );
+}
+
 both_backends!(
+    another_key_encryption_key_is_refused_at_start,
+    a_rotation_shows_once_the_cache_expires,
     first_use_creates_one_key_per_algorithm_with_thumbprint_kids,
     rotation_keeps_the_old_key_published_until_retired,
     private_keys_are_encrypted_at_rest,
