@@ -657,6 +657,18 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_readme_example_is_a_valid_file() {
+        let readme = std::fs::read_to_string("README.md").unwrap();
+        let section = &readme[readme.find("## Provisioning file").unwrap()..];
+        let start = section.find("```toml\n").unwrap() + "```toml\n".len();
+        let example = &section[start..start + section[start..].find("```").unwrap()];
+        let plan = Plan::parse(example, "README.md").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(plan.orgs.len(), 1);
+        assert_eq!(plan.orgs[0].apps.len(), 2);
+        assert_eq!(plan.orgs[0].settings.resources.len(), 1);
+    }
+
+    #[test]
     fn errors_name_entry_and_field() {
         let text = r#"
 [[organizations]]
