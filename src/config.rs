@@ -50,6 +50,9 @@ pub struct Settings {
     pub key_cache_ttl: Duration,
     /// Where development files (the default SQLite database, a generated key file) live.
     pub data_dir: PathBuf,
+    /// Let outbound requests (client JWKS URIs) reach loopback and private addresses, and plain
+    /// http: for development and tests only.
+    pub outbound_allow_private: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -278,6 +281,14 @@ struct FileSettings {
     tls: FileTls,
     #[serde(default)]
     keys: FileKeys,
+    #[serde(default)]
+    outbound: FileOutbound,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileOutbound {
+    allow_private: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -534,6 +545,19 @@ impl Settings {
                 _ => Err("expected a number of seconds from 0 to 3600".into()),
             },
         )?;
+        let outbound_allow_private = parse_with(
+            src.get(
+                "SESAME_OUTBOUND_ALLOW_PRIVATE",
+                "outbound.allow_private",
+                f.outbound.allow_private.map(|v| v.to_string()),
+            ),
+            false,
+            |v| match v {
+                "true" | "1" | "yes" => Ok(true),
+                "false" | "0" | "no" => Ok(false),
+                _ => Err("expected true or false".into()),
+            },
+        )?;
         let key_encryption_key = match (inline_key, key_file) {
             (Some(raw), None) => KeySource::Inline(parse_secret(raw, parse_key)?),
             (None, Some(raw)) => KeySource::File(parse_with(Some(raw), PathBuf::new(), |v| {
@@ -566,6 +590,7 @@ impl Settings {
             key_encryption_key,
             key_cache_ttl,
             data_dir,
+            outbound_allow_private,
         })
     }
 
@@ -634,6 +659,12 @@ impl Settings {
             Value::Integer(self.key_cache_ttl.as_secs() as i64),
         );
         root.insert("keys".into(), Value::Table(keys));
+        let mut outbound = Table::new();
+        outbound.insert(
+            "allow_private".into(),
+            Value::Boolean(self.outbound_allow_private),
+        );
+        root.insert("outbound".into(), Value::Table(outbound));
         toml::to_string(&root).expect("a TOML table serializes")
     }
 }

@@ -9,6 +9,7 @@ pub mod domain;
 pub mod http;
 pub mod keys;
 pub mod oidc;
+pub mod outbound;
 pub mod password;
 pub mod provisioning;
 pub mod secret;

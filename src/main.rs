@@ -74,8 +74,9 @@ enum KeysCommand {
         /// The organization's slug.
         #[arg(long)]
         org: String,
-        /// The key's id (its RFC 7638 thumbprint, as `keys list` shows).
-        #[arg(long)]
+        /// The key's id (its RFC 7638 thumbprint, as `keys list` shows). Thumbprints are
+        /// base64url and may start with `-`, so the value is taken as is.
+        #[arg(long, allow_hyphen_values = true)]
         kid: String,
     },
 }
@@ -173,7 +174,12 @@ fn serve(settings: Settings, with_demo: bool) -> Result<(), Failure> {
             "http"
         };
         let listen = settings.listen;
-        let database = settings.database.clone();
+        // Seed before the server (and its connection pool) starts, so a refusal exits cleanly.
+        let created = if with_demo {
+            Some(demo::seed(&mut Db::connect_once(&settings.database)?)?)
+        } else {
+            None
+        };
         let app = Application::build(settings).await.map_err(|e| {
             // A setting that turned out bad while starting is a configuration error (exit 2).
             let code = if matches!(e, StartError::Config(_) | StartError::Tls(_)) {
@@ -183,10 +189,7 @@ fn serve(settings: Settings, with_demo: bool) -> Result<(), Failure> {
             };
             Failure(e.to_string(), code)
         })?;
-        if with_demo {
-            // One direct connection: it waits for the database as long as start-up does, not
-            // the request-sized pool timeout.
-            let created = demo::seed(&mut Db::connect_once(&database)?)?;
+        if let Some(created) = created {
             println!("{}", demo::banner(&base_url, created.is_some()));
         }
         tracing::info!(

@@ -57,6 +57,8 @@ struct FileApp {
     id_token_signed_response_alg: Option<String>,
     #[serde(default)]
     third_party: bool,
+    /// Where the client publishes its JWKS for private_key_jwt.
+    jwks_uri: Option<String>,
     #[serde(default)]
     redirect_uris: Vec<String>,
     #[serde(default)]
@@ -109,6 +111,7 @@ struct AppPlan {
     jwks: Option<String>,
     id_token_alg: Alg,
     third_party: bool,
+    jwks_uri: Option<String>,
     redirect_uris: Vec<RedirectUri>,
     post_logout_redirect_uris: Vec<RedirectUri>,
     grant_types: Vec<GrantType>,
@@ -330,6 +333,34 @@ fn validate_apps(errors: &mut Errors, org_at: &str, apps: Vec<FileApp>) -> Vec<A
                 }
             },
         };
+        let jwks_uri = match &app.jwks_uri {
+            None => None,
+            Some(_) if jwks.is_some() || secret.is_some() => {
+                errors.fail(
+                    &at,
+                    "jwks_uri",
+                    "give one of client_secret, jwks or jwks_uri",
+                );
+                None
+            }
+            Some(_) if client_type == Some(ClientType::Public) => {
+                errors.fail(
+                    &at,
+                    "jwks_uri",
+                    "a public application cannot authenticate with keys",
+                );
+                None
+            }
+            Some(u) => match url::Url::parse(u) {
+                Ok(parsed) if parsed.scheme() == "https" || parsed.scheme() == "http" => {
+                    Some(u.clone())
+                }
+                _ => {
+                    errors.fail(&at, "jwks_uri", format!("'{u}' is not an https URL"));
+                    None
+                }
+            },
+        };
         let id_token_alg = match &app.id_token_signed_response_alg {
             None => Alg::RS256,
             Some(a) => errors
@@ -426,6 +457,7 @@ fn validate_apps(errors: &mut Errors, org_at: &str, apps: Vec<FileApp>) -> Vec<A
                 jwks,
                 id_token_alg,
                 third_party: app.third_party,
+                jwks_uri,
                 redirect_uris,
                 post_logout_redirect_uris,
                 grant_types,
@@ -541,7 +573,9 @@ fn apply_app(
     let secret_hash = match (plan.client_type, &plan.secret, &existing) {
         (ClientType::Public, _, _) => None,
         // Keys instead of a secret: private_key_jwt.
-        (ClientType::Confidential, None, _) if plan.jwks.is_some() => None,
+        (ClientType::Confidential, None, _) if plan.jwks.is_some() || plan.jwks_uri.is_some() => {
+            None
+        }
         (ClientType::Confidential, Some(secret), _) => Some(sha256_hex(secret.expose())),
         (ClientType::Confidential, None, Some(old)) if old.secret_hash.is_some() => {
             old.secret_hash.clone()
@@ -571,6 +605,7 @@ fn apply_app(
         jwks: plan.jwks.clone(),
         id_token_alg: plan.id_token_alg,
         third_party: plan.third_party,
+        jwks_uri: plan.jwks_uri.clone(),
         created_at: t,
         updated_at: t,
     };

@@ -61,26 +61,24 @@ impl Application {
         if let Some(warning) = warning {
             tracing::warn!("{warning}");
         }
+        // Everything that can still fail runs before the database pool starts its threads.
+        let tls = settings.tls.as_ref().map(load_tls).transpose()?;
         let db_settings = settings.database.clone();
-        let db = tokio::task::spawn_blocking(move || Db::open(&db_settings))
-            .await
-            .map_err(|e| OpenError::Migrate(e.to_string()))??;
-        tracing::info!(database = %settings.database.url, "database ready");
-        let (check_db, check_kek) = (db.clone(), kek.clone());
-        tokio::task::spawn_blocking(move || -> Result<(), StartError> {
-            let mut conn = check_db
-                .get()
-                .map_err(|e| OpenError::Migrate(e.to_string()))?;
-            crate::keys::verify_kek(&mut conn, &check_kek).map_err(|e| match e {
-                crate::keys::KekMismatch::Mismatch => StartError::Config(ConfigError {
-                    setting: "SESAME_KEY_ENCRYPTION_KEY".into(),
-                    message: e.to_string(),
-                }),
-                other => StartError::Database(OpenError::Migrate(other.to_string())),
+        let check_kek = kek.clone();
+        let db = tokio::task::spawn_blocking(move || {
+            Db::open_checked(&db_settings, |conn| {
+                crate::keys::verify_kek(conn, &check_kek).map_err(|e| match e {
+                    crate::keys::KekMismatch::Mismatch => StartError::Config(ConfigError {
+                        setting: "SESAME_KEY_ENCRYPTION_KEY".into(),
+                        message: e.to_string(),
+                    }),
+                    other => StartError::Database(OpenError::Migrate(other.to_string())),
+                })
             })
         })
         .await
         .map_err(|e| OpenError::Migrate(e.to_string()))??;
+        tracing::info!(database = %settings.database.url, "database ready");
 
         let port = listener
             .local_addr()
@@ -89,7 +87,6 @@ impl Application {
                 source,
             })?
             .port();
-        let tls = settings.tls.as_ref().map(load_tls).transpose()?;
         let keys = KeyStore::new(kek, settings.key_cache_ttl);
         let state = web::Data::new(AppState::new(settings, db, keys));
 

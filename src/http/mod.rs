@@ -37,6 +37,17 @@ pub struct AppState {
     pub keys: KeyStore,
     pub pages: pages::Pages,
     pub hasher: Hasher,
+    pub outbound: crate::outbound::Outbound,
+    /// Client key sets fetched from `jwks_uri`, by application id, with when they were fetched.
+    client_keys: RwLock<
+        HashMap<
+            String,
+            (
+                std::time::Instant,
+                Arc<Vec<crate::keys::jwk::KeyedVerifier>>,
+            ),
+        >,
+    >,
     /// A real argon2id hash of nothing, verified against when a username is unknown so that the
     /// answer takes as long as for a wrong password.
     pub dummy_hash: String,
@@ -61,12 +72,15 @@ pub const ORG_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(30
 
 impl AppState {
     pub fn new(settings: Settings, db: Db, keys: KeyStore) -> Self {
+        let outbound_allow_private = settings.outbound_allow_private;
         Self {
             settings,
             db,
             keys,
             pages: pages::Pages::default(),
             hasher: Hasher::per_core(),
+            outbound: crate::outbound::Outbound::new(outbound_allow_private),
+            client_keys: RwLock::new(HashMap::new()),
             dummy_hash: crate::password::hash(&crate::secret::random_token(16)),
             orgs: RwLock::new(HashMap::new()),
         }
@@ -133,6 +147,45 @@ impl AppState {
                 .map(|(_, claims)| claims)
                 .filter(|c| c["iss"] == org.issuer.as_str()),
         )
+    }
+}
+
+/// How long a client's fetched key set is used before it is fetched again.
+const CLIENT_KEYS_TTL: std::time::Duration = std::time::Duration::from_secs(300);
+/// A key set is re-fetched early (an unknown kid: the client rotated) at most this often.
+const CLIENT_KEYS_MIN_REFRESH: std::time::Duration = std::time::Duration::from_secs(10);
+
+impl AppState {
+    /// The keys a client published at `uri`: cached, and fetched again after the TTL or, when
+    /// `stale` (a signature did not verify), if the cached copy is old enough.
+    pub async fn client_keys(
+        &self,
+        app_id: &str,
+        uri: &str,
+        stale: bool,
+    ) -> Result<Arc<Vec<crate::keys::jwk::KeyedVerifier>>, String> {
+        if let Some((fetched, keys)) = self
+            .client_keys
+            .read()
+            .expect("client key cache")
+            .get(app_id)
+        {
+            let age = fetched.elapsed();
+            if age < CLIENT_KEYS_TTL && !(stale && age >= CLIENT_KEYS_MIN_REFRESH) {
+                return Ok(keys.clone());
+            }
+        }
+        let doc = self
+            .outbound
+            .get_json(uri)
+            .await
+            .map_err(|e| e.to_string())?;
+        let keys = Arc::new(crate::keys::jwk::parse_jwks(&doc)?);
+        self.client_keys.write().expect("client key cache").insert(
+            app_id.to_string(),
+            (std::time::Instant::now(), keys.clone()),
+        );
+        Ok(keys)
     }
 }
 

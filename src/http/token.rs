@@ -131,16 +131,14 @@ async fn authenticate(
     let fail = || OAuthError::invalid_client("client authentication failed", p.basic);
     let app = app.ok_or_else(fail)?;
     if let Some(assertion) = &p.assertion {
-        return match &app.jwks {
-            Some(jwks) if app.client_type == ClientType::Confidential => {
-                check_assertion(state, org, &app, jwks, assertion)
-                    .await
-                    .map(|()| app)
-            }
-            _ => Err(fail()),
-        };
+        if app.client_type != ClientType::Confidential {
+            return Err(fail());
+        }
+        return check_assertion(state, org, &app, assertion)
+            .await
+            .map(|()| app);
     }
-    if app.jwks.is_some() {
+    if app.jwks.is_some() || app.jwks_uri.is_some() {
         // A client that registered keys authenticates with them only.
         return Err(fail());
     }
@@ -165,24 +163,40 @@ async fn check_assertion(
     state: &AppState,
     org: &OrgEntry,
     app: &Application,
-    jwks: &str,
     assertion: &str,
 ) -> Result<(), OAuthError> {
     let fail = |why: &str| OAuthError::invalid_client(format!("client assertion: {why}"), false);
-    let doc: serde_json::Value =
-        serde_json::from_str(jwks).map_err(|_| fail("the client's keys are unusable"))?;
-    let keys =
-        crate::keys::jwk::parse_jwks(&doc).map_err(|_| fail("the client's keys are unusable"))?;
     let kid = crate::keys::jwk::unverified_header(assertion)
         .and_then(|h| h["kid"].as_str().map(str::to_string));
-    let claims = keys
-        .iter()
-        .filter(|(k, _)| kid.is_none() || k.is_none() || *k == kid)
-        .find_map(|(_, verifier)| {
-            crate::keys::jwk::decode_verified(assertion, |_| Some(verifier.clone()))
-        })
-        .map(|(_, claims)| claims)
-        .ok_or_else(|| fail("the signature does not verify with the client's keys"))?;
+    let verify = |keys: &[crate::keys::jwk::KeyedVerifier]| {
+        keys.iter()
+            .filter(|(k, _)| kid.is_none() || k.is_none() || *k == kid)
+            .find_map(|(_, verifier)| {
+                crate::keys::jwk::decode_verified(assertion, |_| Some(verifier.clone()))
+            })
+            .map(|(_, claims)| claims)
+    };
+    let claims = match (&app.jwks, &app.jwks_uri) {
+        (Some(jwks), _) => {
+            let doc: serde_json::Value = serde_json::from_str(jwks).map_err(|_| fail("the client's keys are unusable"))?;
+            let keys = crate::keys::jwk::parse_jwks(&doc).map_err(|_| fail("the client's keys are unusable"))?;
+            verify(&keys)
+        }
+        (None, Some(uri)) => {
+            let unusable = |e: String| {
+                tracing::warn!(client_id = %app.client_id, error = %e, "cannot fetch the client's keys");
+                fail("the client's jwks_uri cannot be used")
+            };
+            let keys = state.client_keys(&app.id, uri, false).await.map_err(unusable)?;
+            match verify(&keys) {
+                Some(claims) => Some(claims),
+                // Perhaps the client rotated its keys: fetch them again (rate-limited).
+                None => verify(&state.client_keys(&app.id, uri, true).await.map_err(unusable)?),
+            }
+        }
+        (None, None) => return Err(fail("the client has no keys")),
+    }
+    .ok_or_else(|| fail("the signature does not verify with the client's keys"))?;
     let client_id = app.client_id.as_str();
     if claims["iss"] != client_id || claims["sub"] != client_id {
         return Err(fail("iss and sub must be the client_id"));

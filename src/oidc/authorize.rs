@@ -414,6 +414,7 @@ mod tests {
             jwks: None,
             id_token_alg: crate::keys::Alg::RS256,
             third_party: false,
+            jwks_uri: None,
             created_at: 0,
             updated_at: 0,
         }

@@ -31,6 +31,8 @@ pub struct Application {
     pub id_token_alg: Alg,
     /// A third-party application shows the consent page before the user's data is shared.
     pub third_party: bool,
+    /// Where the client publishes its keys for `private_key_jwt` (instead of inline `jwks`).
+    pub jwks_uri: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -75,6 +77,7 @@ struct Row {
     jwks: Option<String>,
     id_token_alg: String,
     third_party: bool,
+    jwks_uri: Option<String>,
 }
 
 fn to_json<T: Serialize>(value: &T) -> String {
@@ -111,6 +114,7 @@ impl Row {
             sign_in_flow: self.sign_in_flow,
             jwks: self.jwks,
             third_party: self.third_party,
+            jwks_uri: self.jwks_uri,
             id_token_alg: Alg::parse(&self.id_token_alg).map_err(|e| corrupt("id_token_alg", e))?,
             created_at: self.created_at,
             updated_at: self.updated_at,
@@ -135,6 +139,7 @@ impl Row {
             jwks: app.jwks.clone(),
             id_token_alg: app.id_token_alg.as_str().to_string(),
             third_party: app.third_party,
+            jwks_uri: app.jwks_uri.clone(),
             created_at: app.created_at,
             updated_at: app.updated_at,
         }

@@ -186,9 +186,20 @@ impl Db {
     /// Connects once (so an unreachable database is reported clearly), runs pending migrations,
     /// then builds the pool. Later outages do not fail the pool: requests get 503 until it is back.
     pub fn open(settings: &DatabaseSettings) -> Result<Self, OpenError> {
+        Self::open_checked(settings, |_| Ok(()))
+    }
+
+    /// Like [`Db::open`], running `check` on the first connection before the pool exists. The
+    /// pool's threads start connecting at once, and a process that exits while they do can
+    /// crash in libpq's exit handlers: so every start-up check runs before it.
+    pub fn open_checked<E: From<OpenError>>(
+        settings: &DatabaseSettings,
+        check: impl FnOnce(&mut DbConn) -> Result<(), E>,
+    ) -> Result<Self, E> {
         let manager = ConnectionManager::new(settings.url.clone());
-        let mut conn = manager.establish()?;
+        let mut conn = manager.establish().map_err(OpenError::from)?;
         run_migrations(&mut conn)?;
+        check(&mut conn)?;
         drop(conn);
         let pool = r2d2::Pool::builder()
             .max_size(settings.pool_size)

@@ -32,6 +32,7 @@ diesel::table! {
         jwks -> Nullable<Text>,
         id_token_alg -> Text,
         third_party -> Bool,
+        jwks_uri -> Nullable<Text>,
     }
 }
 

@@ -1396,7 +1396,105 @@ async fn access_tokens_for_a_registered_api(backend: Backend) {
     );
 }
 
+/// A real HTTP server on loopback answering every request with `body` (a client's JWKS
+/// endpoint); counts the requests.
+async fn json_server(body: String) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/jwks.json", listener.local_addr().unwrap());
+    let hits = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = hits.clone();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let body = body.clone();
+            tokio::spawn(async move {
+                let mut buf = [0u8; 4096];
+                let _ = socket.read(&mut buf).await;
+                let response = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = socket.write_all(response.as_bytes()).await;
+            });
+        }
+    });
+    (url, hits)
+}
+
+async fn private_key_jwt_with_a_jwks_uri(backend: Backend) {
+    use sesame::keys::{Alg, Signer, jwk};
+    let key = Alg::RS256.generate().unwrap();
+    let public = jwk::public_jwk(&key, Alg::RS256).unwrap();
+    let signer = Signer::new(key, Alg::RS256).unwrap();
+    let (jwks_url, hits) = json_server(serde_json::json!({ "keys": [public] }).to_string()).await;
+    let client = format!(
+        "\n[[organizations.applications]]\nclient_id = \"acme-jwt\"\ntype = \"confidential\"\ngrant_types = [\"client_credentials\"]\njwks_uri = \"{jwks_url}\"\n"
+    );
+    let assertion = |issuer: &str, jti: &str| {
+        let now = sesame::store::now();
+        let claims = serde_json::json!({ "iss": "acme-jwt", "sub": "acme-jwt", "aud": issuer, "jti": jti, "exp": now + 60 });
+        signer
+            .sign_compact("JWT", claims.to_string().as_bytes())
+            .unwrap()
+    };
+    let exchange = |app: &TestApp, jwt: String| {
+        let (c, url) = (app.client.clone(), format!("{}/token", app.issuer("acme")));
+        async move {
+            let form = [
+                ("grant_type", "client_credentials".to_string()),
+                (
+                    "client_assertion_type",
+                    "urn:ietf:params:oauth:client-assertion-type:jwt-bearer".to_string(),
+                ),
+                ("client_assertion", jwt),
+            ];
+            c.post(url)
+                .form(&form)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+
+    // Development setting: loopback may be fetched.
+    let test_db = crate::helpers::TestDb::new(&backend);
+    let mut env = crate::helpers::test_env(&test_db.url, test_db.dir.path());
+    env.insert("SESAME_OUTBOUND_ALLOW_PRIVATE".into(), "true".into());
+    let app = TestApp::spawn_with(test_db, env).await;
+    app.import(&format!("{}{client}", acme_toml()));
+    assert_eq!(
+        exchange(&app, assertion(&app.issuer("acme"), "a")).await,
+        200
+    );
+    assert_eq!(
+        exchange(&app, assertion(&app.issuer("acme"), "b")).await,
+        200
+    );
+    assert_eq!(
+        hits.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "the key set is cached"
+    );
+
+    // Default policy: a JWKS URI on a private address is never fetched.
+    let strict = TestApp::spawn(&backend).await;
+    strict.import(&format!("{}{client}", acme_toml()));
+    assert_eq!(
+        exchange(&strict, assertion(&strict.issuer("acme"), "c")).await,
+        401
+    );
+    assert_eq!(
+        hits.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "no request left Sesame"
+    );
+}
+
 both_backends!(
+    private_key_jwt_with_a_jwks_uri,
     access_tokens_for_a_registered_api,
     disabling_a_user_or_changing_the_password_ends_everything,
     third_party_applications_ask_for_consent,

@@ -142,3 +142,20 @@ fn migrate_applies_once_and_the_default_database_is_sqlite_under_the_data_dir() 
         stdout(&again)
     );
 }
+
+#[test]
+fn a_kid_starting_with_a_hyphen_is_a_value_not_a_flag() {
+    // Thumbprints are base64url: about one in 32 starts with '-'.
+    let dir = tempfile::tempdir().unwrap();
+    let vars = env(&[("SESAME_DATA_DIR", &dir.path().display().to_string())]);
+    let out = cli(
+        &vars,
+        &["keys", "retire", "--org", "default", "--kid", "-0abc"],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("no published key '-0abc'"),
+        "{}",
+        stderr(&out)
+    );
+}
