@@ -39,15 +39,7 @@ pub struct AppState {
     pub hasher: Hasher,
     pub outbound: crate::outbound::Outbound,
     /// Client key sets fetched from `jwks_uri`, by application id, with when they were fetched.
-    client_keys: RwLock<
-        HashMap<
-            String,
-            (
-                std::time::Instant,
-                Arc<Vec<crate::keys::jwk::KeyedVerifier>>,
-            ),
-        >,
-    >,
+    client_keys: RwLock<HashMap<String, FetchedKeys>>,
     /// A real argon2id hash of nothing, verified against when a username is unknown so that the
     /// answer takes as long as for a wrong password.
     pub dummy_hash: String,
@@ -188,6 +180,12 @@ impl AppState {
         Ok(keys)
     }
 }
+
+/// A client's key set fetched from its `jwks_uri`, with when it was fetched.
+type FetchedKeys = (
+    std::time::Instant,
+    Arc<Vec<crate::keys::jwk::KeyedVerifier>>,
+);
 
 /// Registers every route.
 pub fn routes(cfg: &mut web::ServiceConfig) {
