@@ -96,6 +96,14 @@ fn to_client(
     }
 }
 
+/// A 303 to `location`, never cached.
+pub(super) fn see_other(location: &str) -> HttpResponse {
+    HttpResponse::SeeOther()
+        .insert_header(("Location", location))
+        .insert_header(("Cache-Control", "no-store"))
+        .finish()
+}
+
 fn error_to_client(
     state: &AppState,
     org: &OrgEntry,
@@ -169,6 +177,11 @@ pub async fn authorize(
             "The authorization request could not be read.",
         ));
     };
+    if req.method() == actix_web::http::Method::POST {
+        // A cross-site POST carries no SameSite=Lax cookie, so the session would be invisible:
+        // continue as a top-level GET of the same request, which does carry it.
+        return Ok(see_other(&format!("{}/authorize?{raw}", org.issuer)));
+    }
     let params = Params::from_pairs(pairs);
     let app = find_app(
         &state,
@@ -318,7 +331,7 @@ async fn proceed(
             .db
             .run(move |conn| consent::scopes(conn, &user_id, &app_id))
             .await?;
-        if auth.prompt_consent || auth.scope.iter().any(|s| !granted.contains(s)) {
+        if auth.prompt_consent || auth.consent_scopes().iter().any(|s| !granted.contains(s)) {
             if auth.prompt_none {
                 return Ok(error_to_client(
                     state,
@@ -328,7 +341,11 @@ async fn proceed(
                     "the user must consent first",
                 ));
             }
-            return start_transaction(state, org, app, auth, req, "consent").await;
+            let pending = AuthRequest {
+                consent_sid: Some(session.sid.clone()),
+                ..auth.clone()
+            };
+            return start_transaction(state, org, app, &pending, req, "consent").await;
         }
     }
     issue_code(state, org, app, auth, session, user).await
@@ -405,6 +422,7 @@ async fn transaction(
     org: &OrgEntry,
     req: &HttpRequest,
     tx: Option<String>,
+    consent: bool,
 ) -> Result<Option<(LoginTransaction, AuthRequest, Application)>, ApiError> {
     let Some(tx_id) = tx else { return Ok(None) };
     let org_id = org.org.id;
@@ -429,6 +447,10 @@ async fn transaction(
     let Ok(auth) = serde_json::from_str::<AuthRequest>(&tx.request) else {
         return Ok(None);
     };
+    // A sign-in transaction is for /login, a consent transaction for /consent: never crossed.
+    if auth.consent_sid.is_some() != consent {
+        return Ok(None);
+    }
     Ok(Some((tx, auth, app)))
 }
 
@@ -483,7 +505,8 @@ pub async fn login_page(
     query: web::Query<TxQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let org = state.organization(&path).await?;
-    let Some((tx, auth, app)) = transaction(&state, &org, &req, query.into_inner().tx).await?
+    let Some((tx, auth, app)) =
+        transaction(&state, &org, &req, query.into_inner().tx, false).await?
     else {
         return Ok(expired_page(&state));
     };
@@ -508,7 +531,8 @@ pub async fn login_submit(
 ) -> Result<HttpResponse, ApiError> {
     let org = state.organization(&path).await?;
     let form = form.into_inner();
-    let Some((tx, auth, app)) = transaction(&state, &org, &req, form.tx.clone()).await? else {
+    let Some((tx, auth, app)) = transaction(&state, &org, &req, form.tx.clone(), false).await?
+    else {
         return Ok(expired_page(&state));
     };
     let csrf_ok = form
@@ -567,35 +591,9 @@ pub async fn login_submit(
         .unwrap_or_else(|| state.dummy_hash.clone());
     let verified = state.hasher.verify(phc, Secret::new(form.password)).await
         && user.as_ref().is_some_and(|u| u.password_hash.is_some());
-    let user = match user {
-        Some(u) if verified => u,
-        _ => {
-            let (account, ip) = (account_key.clone(), ip_key.clone());
-            let locked_user = user.as_ref().map(|u| u.id.clone());
-            state
-                .db
-                .run(move |conn| {
-                    let locked = throttle::account_failure(conn, &account, &policy)?;
-                    // A lock is a security event: whatever the account had issued ends too.
-                    if let (Some(_), Some(user_id)) = (locked, &locked_user) {
-                        crate::store::auth::sign_out_everywhere(conn, user_id)?;
-                    }
-                    throttle::ip_failure(conn, &ip, &policy)
-                })
-                .await?;
-            return login_form(
-                &state,
-                &org,
-                &tx,
-                &auth,
-                &app,
-                &form.username,
-                Some("Wrong username or password."),
-            )
-            .await;
-        }
-    };
-    // The password was right, so saying that the account is locked reveals nothing new.
+    // A locked account answers the same page whether or not the password was right, so
+    // guessing during a lock learns nothing; it is shown after the hash ran, and unknown
+    // usernames lock the same way, so it says nothing about who exists either.
     let key = account_key.clone();
     if let Some(until) = state
         .db
@@ -611,6 +609,31 @@ pub async fn login_submit(
             ),
         ));
     }
+    let user = match user {
+        Some(u) if verified => u,
+        _ => {
+            let (account, ip) = (account_key.clone(), ip_key.clone());
+            // An automatic lock only stops new sign-ins: if it also revoked what the account
+            // holds, anyone could sign a user out everywhere with a few wrong guesses.
+            state
+                .db
+                .run(move |conn| {
+                    throttle::account_failure(conn, &account, &policy)?;
+                    throttle::ip_failure(conn, &ip, &policy)
+                })
+                .await?;
+            return login_form(
+                &state,
+                &org,
+                &tx,
+                &auth,
+                &app,
+                &form.username,
+                Some("Wrong username or password."),
+            )
+            .await;
+        }
+    };
     if user.disabled {
         return Ok(state.pages.error(
             StatusCode::FORBIDDEN,
@@ -687,12 +710,16 @@ async fn consent_context(
     req: &HttpRequest,
     tx: Option<String>,
 ) -> Result<Option<(LoginTransaction, AuthRequest, Application, Session, User)>, ApiError> {
-    let Some((tx, auth, app)) = transaction(state, org, req, tx).await? else {
+    let Some((tx, auth, app)) = transaction(state, org, req, tx, true).await? else {
         return Ok(None);
     };
     let Some((session, user)) = current_session(state, org, req).await? else {
         return Ok(None);
     };
+    // Only the session the consent was asked for may answer it.
+    if auth.consent_sid.as_deref() != Some(session.sid.as_str()) {
+        return Ok(None);
+    }
     Ok(Some((tx, auth, app, session, user)))
 }
 
@@ -714,7 +741,11 @@ pub async fn consent_page(
         .db
         .run(move |conn| LoginTransaction::set_csrf(conn, &id, &hash))
         .await?;
-    let scopes: Vec<&str> = auth.scope.iter().map(|s| describe_scope(s)).collect();
+    let scopes: Vec<&str> = auth
+        .consent_scopes()
+        .iter()
+        .map(|s| describe_scope(s))
+        .collect();
     Ok(state.pages.render(
         StatusCode::OK,
         "consent.html",
@@ -777,7 +808,7 @@ pub async fn consent_submit(
             "the user denied access",
         ));
     }
-    let (user_id, app_id, scope) = (user.id.clone(), app.id.clone(), auth.scope.clone());
+    let (user_id, app_id, scope) = (user.id.clone(), app.id.clone(), auth.consent_scopes());
     state
         .db
         .run(move |conn| consent::allow(conn, &user_id, &app_id, &scope))

@@ -54,6 +54,11 @@ pub async fn cors(
     if allowed {
         res.headers_mut()
             .insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+        // So a browser app can read why UserInfo answered 401.
+        res.headers_mut().insert(
+            header::ACCESS_CONTROL_EXPOSE_HEADERS,
+            HeaderValue::from_static("WWW-Authenticate"),
+        );
     }
     Ok(res.map_into_left_body())
 }

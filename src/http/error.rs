@@ -100,20 +100,13 @@ impl OAuthError {
         }
     }
 
-    pub fn invalid_client(description: impl Into<String>, basic_used: bool) -> Self {
+    pub fn invalid_client(description: impl Into<String>) -> Self {
         Self {
             status: StatusCode::UNAUTHORIZED,
             error: "invalid_client",
             description: description.into(),
-            // RFC 6749 §5.2: a 401 answers a client that authenticated with the header.
-            challenge: Some(
-                if basic_used {
-                    "Basic realm=\"sesame\""
-                } else {
-                    "Bearer realm=\"sesame\""
-                }
-                .into(),
-            ),
+            // RFC 6749 §5.2: the scheme Sesame accepts for client authentication in a header.
+            challenge: Some("Basic realm=\"sesame\"".into()),
         }
     }
 

@@ -188,6 +188,14 @@ pub async fn logout(
             "The request could not be read.",
         ));
     };
+    if req.method() == actix_web::http::Method::POST {
+        // As at /authorize: a cross-site POST carries no SameSite=Lax session cookie.
+        let raw = String::from_utf8_lossy(&body);
+        return Ok(super::authorize::see_other(&format!(
+            "{}/logout?{raw}",
+            org.issuer
+        )));
+    }
     let logout = match validate(&state, &org, &params).await? {
         Ok(l) => l,
         Err(message) => {

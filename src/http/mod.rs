@@ -134,7 +134,7 @@ impl AppState {
     ) -> Result<Option<serde_json::Value>, ApiError> {
         let keys = self.keys.get(&self.db, org.org.id).await?;
         Ok(
-            crate::keys::jwk::decode_verified(hint, |kid| keys.verifier(kid))
+            crate::keys::jwk::decode_verified(hint, |kid| kid.and_then(|k| keys.verifier(k)))
                 .filter(|(header, _)| header["typ"] != "at+jwt")
                 .map(|(_, claims)| claims)
                 .filter(|c| c["iss"] == org.issuer.as_str()),

@@ -34,13 +34,15 @@ impl Default for Pages {
 }
 
 impl Pages {
-    /// Renders a page with a strict CSP: no scripts, no framing, forms only back to Sesame.
+    /// Renders a page with a strict CSP: no scripts, no framing, no foreign styles or images.
     pub fn render(&self, status: StatusCode, name: &str, ctx: impl Serialize) -> HttpResponse {
         self.render_with_csp(
             status,
             name,
             ctx,
-            "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+            // No form-action: browsers apply it to the redirect after a form is sent, which here
+            // goes to the client's redirect URI on another origin.
+            "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'",
         )
     }
 

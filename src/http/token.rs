@@ -25,7 +25,12 @@ struct Presented {
     secret: Option<String>,
     /// A `private_key_jwt` assertion (RFC 7523).
     assertion: Option<String>,
-    basic: bool,
+}
+
+/// The credentials after an auth scheme, matched case-insensitively (RFC 7235 §2.1).
+pub(super) fn strip_scheme<'a>(header: &'a str, scheme: &str) -> Option<&'a str> {
+    let (name, rest) = header.split_once(' ')?;
+    name.eq_ignore_ascii_case(scheme).then(|| rest.trim())
 }
 
 const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
@@ -38,7 +43,8 @@ fn presented_credentials(req: &HttpRequest, params: &Params) -> Result<Presented
         .get("authorization")
         .and_then(|h| h.to_str().ok());
     if let Some(kind) = params.get("client_assertion_type") {
-        if header.is_some_and(|h| h.starts_with("Basic ")) || params.get("client_secret").is_some()
+        if header.and_then(|h| strip_scheme(h, "Basic")).is_some()
+            || params.get("client_secret").is_some()
         {
             return Err(OAuthError::new(
                 "invalid_request",
@@ -46,10 +52,9 @@ fn presented_credentials(req: &HttpRequest, params: &Params) -> Result<Presented
             ));
         }
         if kind != JWT_BEARER {
-            return Err(OAuthError::invalid_client(
-                format!("client_assertion_type must be {JWT_BEARER}"),
-                false,
-            ));
+            return Err(OAuthError::invalid_client(format!(
+                "client_assertion_type must be {JWT_BEARER}"
+            )));
         }
         let assertion = params
             .get("client_assertion")
@@ -60,24 +65,23 @@ fn presented_credentials(req: &HttpRequest, params: &Params) -> Result<Presented
             None => crate::keys::jwk::unverified_claims(assertion)
                 .and_then(|c| c["sub"].as_str().map(str::to_string))
                 .ok_or_else(|| {
-                    OAuthError::invalid_client("the client assertion names no client", false)
+                    OAuthError::invalid_client("the client assertion names no client")
                 })?,
         };
         return Ok(Presented {
             client_id,
             secret: None,
             assertion: Some(assertion.to_string()),
-            basic: false,
         });
     }
-    if let Some(value) = header.and_then(|h| h.strip_prefix("Basic ")) {
+    if let Some(value) = header.and_then(|h| strip_scheme(h, "Basic")) {
         if params.get("client_secret").is_some() {
             return Err(OAuthError::new(
                 "invalid_request",
                 "use one client authentication method, not two",
             ));
         }
-        let bad = || OAuthError::invalid_client("malformed Basic credentials", true);
+        let bad = || OAuthError::invalid_client("malformed Basic credentials");
         let decoded = base64::engine::general_purpose::STANDARD
             .decode(value.trim())
             .map_err(|_| bad())?;
@@ -96,24 +100,21 @@ fn presented_credentials(req: &HttpRequest, params: &Params) -> Result<Presented
         {
             return Err(OAuthError::invalid_client(
                 "client_id differs from the authenticated client",
-                true,
             ));
         }
         return Ok(Presented {
             client_id,
             secret: Some(decode(secret)),
             assertion: None,
-            basic: true,
         });
     }
     let client_id = params
         .get("client_id")
-        .ok_or_else(|| OAuthError::invalid_client("client authentication is required", false))?;
+        .ok_or_else(|| OAuthError::invalid_client("client authentication is required"))?;
     Ok(Presented {
         client_id: client_id.to_string(),
         secret: params.get("client_secret").map(str::to_string),
         assertion: None,
-        basic: false,
     })
 }
 
@@ -128,7 +129,7 @@ async fn authenticate(
         .db
         .run(move |conn| Application::find(conn, org_id, &client_id))
         .await?;
-    let fail = || OAuthError::invalid_client("client authentication failed", p.basic);
+    let fail = || OAuthError::invalid_client("client authentication failed");
     let app = app.ok_or_else(fail)?;
     if let Some(assertion) = &p.assertion {
         if app.client_type != ClientType::Confidential {
@@ -165,7 +166,7 @@ async fn check_assertion(
     app: &Application,
     assertion: &str,
 ) -> Result<(), OAuthError> {
-    let fail = |why: &str| OAuthError::invalid_client(format!("client assertion: {why}"), false);
+    let fail = |why: &str| OAuthError::invalid_client(format!("client assertion: {why}"));
     let kid = crate::keys::jwk::unverified_header(assertion)
         .and_then(|h| h["kid"].as_str().map(str::to_string));
     let verify = |keys: &[crate::keys::jwk::KeyedVerifier]| {
@@ -204,8 +205,9 @@ async fn check_assertion(
     let token_endpoint = format!("{}/token", org.issuer);
     let audience_ok =
         |v: &serde_json::Value| v == org.issuer.as_str() || v == token_endpoint.as_str();
+    // One audience only: an assertion meant for several parties is not accepted here.
     let aud_ok = match &claims["aud"] {
-        serde_json::Value::Array(items) => items.iter().any(audience_ok),
+        serde_json::Value::Array(items) => items.len() == 1 && audience_ok(&items[0]),
         other => audience_ok(other),
     };
     if !aud_ok {
@@ -492,6 +494,12 @@ async fn form_and_client(
         )
     })?;
     let params = Params::from_pairs(pairs);
+    if let Some(name) = params.repeated() {
+        return Err(OAuthError::new(
+            "invalid_request",
+            format!("the parameter {name} appears more than once"),
+        ));
+    }
     let presented = presented_credentials(req, &params)?;
     let app = authenticate(state, org, &presented).await?;
     Ok((params, app))
@@ -549,7 +557,6 @@ pub async fn introspect(
     if app.client_type != ClientType::Confidential {
         return Err(OAuthError::invalid_client(
             "introspection is for confidential clients",
-            false,
         ));
     }
     let token = params
@@ -582,10 +589,12 @@ pub async fn introspect(
         .db
         .run(move |conn| RefreshToken::find(conn, &hash))
         .await?;
+    // A refresh token is described only to the client it was issued to (RFC 7662 §4).
     if let Some((row, grant)) = found
         && row.used_at.is_none()
         && row.expires_at > now()
         && grant.revoked_at.is_none()
+        && grant.application_id == app.id
     {
         let app_id = grant.application_id.clone();
         let owner = state

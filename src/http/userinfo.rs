@@ -24,7 +24,8 @@ pub async fn userinfo(
         .headers()
         .get("authorization")
         .and_then(|h| h.to_str().ok());
-    let from_header = header.and_then(|h| h.strip_prefix("Bearer ").map(|t| t.trim().to_string()));
+    let from_header =
+        header.and_then(|h| super::token::strip_scheme(h, "Bearer").map(str::to_string));
     let from_body = if req.method() == actix_web::http::Method::POST {
         let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(&body).unwrap_or_default();
         Params::from_pairs(pairs)
@@ -91,7 +92,8 @@ pub(super) async fn live_access_token(
     token: &str,
 ) -> Result<Result<(Value, Grant), &'static str>, OAuthError> {
     let keys = state.keys.get(&state.db, org.org.id).await?;
-    let Some((header, claims)) = crate::keys::jwk::decode_verified(token, |kid| keys.verifier(kid))
+    let Some((header, claims)) =
+        crate::keys::jwk::decode_verified(token, |kid| kid.and_then(|k| keys.verifier(k)))
     else {
         return Ok(Err(
             "the access token is malformed or its signature is not valid",

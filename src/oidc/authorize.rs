@@ -56,6 +56,28 @@ pub struct AuthRequest {
     /// The API (RFC 8707) the access tokens will be for.
     #[serde(default)]
     pub resource: Option<String>,
+    /// Set on a consent transaction: the session it asks for, so the consent page cannot be
+    /// used with a sign-in transaction or by another session.
+    #[serde(default)]
+    pub consent_sid: Option<String>,
+}
+
+impl AuthRequest {
+    /// The scopes consent is needed for: those requested, plus those whose claims are asked for
+    /// by name in the `claims` parameter (else naming a claim would get around consent).
+    pub fn consent_scopes(&self) -> Vec<String> {
+        let mut scopes = self.scope.clone();
+        if let Some(claims) = &self.claims {
+            for name in claims.id_token.iter().chain(&claims.userinfo) {
+                if let Some(s) = crate::oidc::tokens::scope_of_claim(name)
+                    && !scopes.iter().any(|x| x == s)
+                {
+                    scopes.push(s.to_string());
+                }
+            }
+        }
+        scopes
+    }
 }
 
 /// Which claims a client asked for by name, for the ID token and for UserInfo. Sesame releases
@@ -147,7 +169,8 @@ impl Params {
             .filter(|v| !v.is_empty())
     }
 
-    fn repeated(&self) -> Option<&str> {
+    /// The first parameter that appeared more than once, if any.
+    pub fn repeated(&self) -> Option<&str> {
         self.repeated.first().map(String::as_str)
     }
 }
@@ -367,12 +390,16 @@ pub fn validate(
         nonce,
         code_challenge,
         // select_account has nothing to select yet (one session per browser): it signs in again.
-        prompt_login: prompts.contains(&"login") || prompts.contains(&"select_account"),
+        // max_age=0 means "sign in now", whatever the session's age in whole seconds.
+        prompt_login: prompts.contains(&"login")
+            || prompts.contains(&"select_account")
+            || max_age == Some(0),
         prompt_consent: prompts.contains(&"consent"),
         prompt_none,
         max_age,
         claims,
         resource: resource.map(|r| r.identifier.clone()),
+        consent_sid: None,
         login_hint: params
             .get("login_hint")
             .map(|h| h.chars().take(256).collect()),

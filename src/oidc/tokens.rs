@@ -128,6 +128,14 @@ fn scope_claims(scope: &str) -> Vec<&'static str> {
     names
 }
 
+/// The scope that releases a claim, if any: a claim asked for by name counts as that scope
+/// when a third-party application's consent is checked.
+pub fn scope_of_claim(claim: &str) -> Option<&'static str> {
+    ["profile", "email", "address", "phone"]
+        .into_iter()
+        .find(|s| scope_claims(s).contains(&claim))
+}
+
 /// Every claim Sesame holds about the user (absent values are left out).
 fn all_claims(user: &User) -> Map<String, Value> {
     let mut out = match serde_json::to_value(&user.profile) {

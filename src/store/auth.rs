@@ -186,14 +186,20 @@ impl Grant {
     /// Revokes what a session's sign-out ends: its grants, except offline access (which
     /// outlives the session by design).
     pub fn revoke_for_session(conn: &mut DbConn, sid: &str) -> Result<(), StoreError> {
-        diesel::update(
-            grants::table
-                .filter(grants::sid.eq(sid))
-                .filter(grants::revoked_at.is_null())
-                .filter(grants::scope.not_like("%offline_access%")),
-        )
-        .set(grants::revoked_at.eq(Some(now())))
-        .execute(conn)?;
+        let live: Vec<(String, String)> = grants::table
+            .filter(grants::sid.eq(sid))
+            .filter(grants::revoked_at.is_null())
+            .select((grants::id, grants::scope))
+            .load(conn)?;
+        // Scope tokens compared whole: "offline_access", not any scope containing the text.
+        let ended: Vec<String> = live
+            .into_iter()
+            .filter(|(_, scope)| !scope.split(' ').any(|s| s == "offline_access"))
+            .map(|(id, _)| id)
+            .collect();
+        diesel::update(grants::table.filter(grants::id.eq_any(&ended)))
+            .set(grants::revoked_at.eq(Some(now())))
+            .execute(conn)?;
         Ok(())
     }
 }
