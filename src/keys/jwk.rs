@@ -166,7 +166,14 @@ impl Signer {
 
     /// Signs `payload` as a compact JWS with header `{"alg","kid","typ"}`.
     pub fn sign_compact(&self, typ: &str, payload: &[u8]) -> Result<String, KeyError> {
-        let header = json!({ "alg": self.alg.as_str(), "kid": self.kid, "typ": typ });
+        self.sign_with_header(
+            &json!({ "alg": self.alg.as_str(), "kid": self.kid, "typ": typ }),
+            payload,
+        )
+    }
+
+    /// Signs `payload` under a header given whole (its `alg` must be this key's).
+    pub fn sign_with_header(&self, header: &Value, payload: &[u8]) -> Result<String, KeyError> {
         let signing_input = format!(
             "{}.{}",
             B64URL.encode(header.to_string()),

@@ -452,14 +452,31 @@ async fn prompt_none_and_max_age_follow_the_session(backend: Backend) {
         claims["auth_time"].as_i64().unwrap() <= claims["iat"].as_i64().unwrap() - 2,
         "the session's auth_time is reused"
     );
-    // prompt=login forces a new sign-in.
+    // prompt=login forces a new sign-in, and a later auth_time.
     let res = browser
         .client
         .get(auth_url(&app, &[("prompt", "login")]))
         .send()
         .await
         .unwrap();
-    assert!(location(&res).contains("/login?tx="));
+    let login = location(&res);
+    assert!(login.contains("/login?tx="));
+    let res = browser.sign_in(&login, "bob", "bobs-long-password").await;
+    let code = query_of(&location(&res))["code"].clone();
+    let (_, tokens) = post_token(
+        &app,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", WEB_CB),
+        ],
+    )
+    .await;
+    let again = payload(tokens["id_token"].as_str().unwrap());
+    assert!(
+        again["auth_time"].as_i64().unwrap() > claims["auth_time"].as_i64().unwrap(),
+        "{again} vs {claims}"
+    );
 }
 
 async fn sign_in_form_needs_its_csrf_token_and_its_browser(backend: Backend) {
@@ -593,6 +610,14 @@ async fn repeated_failures_lock_the_account_until_the_duration_passes(backend: B
     let res = attempt("bobs-long-password").await;
     assert_eq!(res.status(), 403);
     let html = res.text().await.unwrap();
+    let wrong = attempt("still-wrong-password").await;
+    assert_eq!(
+        wrong.status(),
+        403,
+        "a wrong guess during the lock gets the same answer"
+    );
+    let normalize = |h: &str| h.split("Try again after").next().unwrap().to_string();
+    assert_eq!(normalize(&wrong.text().await.unwrap()), normalize(&html));
     assert!(
         html.contains("Account locked") && html.contains("Try again after"),
         "{html}"
@@ -937,6 +962,27 @@ async fn private_key_jwt_clients_sign_single_use_assertions(backend: Backend) {
             .0,
         401
     );
+    // An assertion without a kid is tried against each registered key.
+    let claims = serde_json::json!({ "iss": "acme-jwt", "sub": "acme-jwt", "aud": token_endpoint, "jti": "five", "exp": now + 60 });
+    let kidless = signer
+        .sign_with_header(
+            &serde_json::json!({ "alg": "ES256", "typ": "JWT" }),
+            claims.to_string().as_bytes(),
+        )
+        .unwrap();
+    assert_eq!(exchange(kidless).await.0, 200);
+    // Several audiences are refused, even if one is right.
+    let multi = serde_json::json!({ "iss": "acme-jwt", "sub": "acme-jwt", "aud": [token_endpoint, "https://other.example"], "jti": "six", "exp": now + 60 });
+    assert_eq!(
+        exchange(
+            signer
+                .sign_compact("JWT", multi.to_string().as_bytes())
+                .unwrap()
+        )
+        .await
+        .0,
+        401
+    );
     // A key client cannot fall back to a secret.
     let res = app
         .client
@@ -1205,6 +1251,23 @@ async fn third_party_applications_ask_for_consent(backend: Backend) {
     .await;
     let res = decide(action, html, "deny").await;
     assert_eq!(query_of(&location(&res))["error"], "access_denied");
+
+    // A sign-in transaction is not a consent transaction.
+    let login_url = location(
+        &Browser::default()
+            .client
+            .get(auth_url(&app, &[]))
+            .send()
+            .await
+            .unwrap(),
+    );
+    let res = browser
+        .client
+        .get(login_url.replace("/login?", "/consent?"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
 
     // Allowing gives a code, and the next time no question is asked.
     let res = browser
@@ -1493,7 +1556,109 @@ async fn private_key_jwt_with_a_jwks_uri(backend: Backend) {
     );
 }
 
+async fn protocol_details_from_review(backend: Backend) {
+    let app = setup(&backend).await;
+    let browser = Browser::default();
+    code_via(&browser, &auth_url(&app, &[])).await;
+    // A POST authorization request continues as a GET, which carries the session cookie.
+    let url = auth_url(&app, &[("prompt", "none")]);
+    let (endpoint, query) = url.split_once('?').unwrap();
+    let res = browser
+        .client
+        .post(endpoint)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(query.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303);
+    let res = browser.client.get(location(&res)).send().await.unwrap();
+    assert!(
+        query_of(&location(&res)).contains_key("code"),
+        "the session was seen"
+    );
+    // max_age=0 always signs in again.
+    let res = browser
+        .client
+        .get(auth_url(&app, &[("max_age", "0")]))
+        .send()
+        .await
+        .unwrap();
+    assert!(location(&res).contains("/login?tx="));
+    // Repeated parameters at the token endpoint.
+    let (status, body) = post_token(
+        &app,
+        &[
+            ("grant_type", "refresh_token"),
+            ("grant_type", "refresh_token"),
+        ],
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_request"))
+    );
+    // Refresh tokens are described only to their own client.
+    let code = code_via(&browser, &auth_url(&app, &[("prompt", "login")])).await;
+    let (_, tokens) = post_token(
+        &app,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", WEB_CB),
+        ],
+    )
+    .await;
+    let service = "\n[[organizations.applications]]\nclient_id = \"acme-svc\"\ntype = \"confidential\"\n\
+        client_secret = \"a-service-secret-that-is-long-enough-1234\"\ngrant_types = [\"client_credentials\"]\n";
+    app.import(&format!("{}{service}", acme_toml()));
+    let svc = (
+        "acme-svc",
+        Some("a-service-secret-that-is-long-enough-1234"),
+    );
+    let (_, info) = post_as(
+        &app,
+        "introspect",
+        svc,
+        &[("token", tokens["refresh_token"].as_str().unwrap())],
+    )
+    .await;
+    assert_eq!(info["active"], false);
+    // Login pages carry no form-action CSP (browsers would block the redirect to the client).
+    let login = location(
+        &browser
+            .client
+            .get(auth_url(&app, &[("prompt", "login")]))
+            .send()
+            .await
+            .unwrap(),
+    );
+    let page = browser.client.get(&login).send().await.unwrap();
+    assert!(
+        !page.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains("form-action")
+    );
+}
+
+async fn one_code_used_twice_at_once_succeeds_once(backend: Backend) {
+    let app = setup(&backend).await;
+    let code = code_via(&Browser::default(), &auth_url(&app, &[])).await;
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("redirect_uri", WEB_CB),
+    ];
+    let (a, b) = tokio::join!(post_token(&app, &form), post_token(&app, &form));
+    let mut statuses = [a.0, b.0];
+    statuses.sort();
+    assert_eq!(statuses, [200, 400], "{a:?} {b:?}");
+}
+
 both_backends!(
+    protocol_details_from_review,
+    one_code_used_twice_at_once_succeeds_once,
     private_key_jwt_with_a_jwks_uri,
     access_tokens_for_a_registered_api,
     disabling_a_user_or_changing_the_password_ends_everything,
