@@ -87,6 +87,7 @@ impl Application {
                 source,
             })?
             .port();
+        spawn_purger(db.clone());
         let keys = KeyStore::new(kek, settings.key_cache_ttl);
         let state = web::Data::new(AppState::new(settings, db, keys));
 
@@ -132,6 +133,21 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         self.server.await
     }
+}
+
+/// Every ten minutes, deletes expired rows (see `store::auth::purge_expired`). Every node runs
+/// it; the deletes are idempotent, so several at once only repeat each other's work.
+fn spawn_purger(db: Db) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(600));
+        loop {
+            tick.tick().await;
+            match db.run(crate::store::auth::purge_expired).await {
+                Ok(purged) => tracing::debug!(?purged, "purged expired rows"),
+                Err(error) => tracing::warn!(%error, "could not purge expired rows"),
+            }
+        }
+    });
 }
 
 fn load_tls(tls: &TlsSettings) -> Result<rustls::ServerConfig, StartError> {

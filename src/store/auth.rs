@@ -417,3 +417,52 @@ pub mod consent {
         })
     }
 }
+
+/// What [`purge_expired`] deleted, per table.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Purged {
+    pub transactions: usize,
+    pub codes: usize,
+    pub access_tokens: usize,
+    pub refresh_tokens: usize,
+    pub sessions: usize,
+    pub throttle: usize,
+}
+
+/// Deletes rows nothing can use any more, so storage does not grow with traffic: every
+/// authorization request leaves a transaction, every token a row. Rows are kept an hour past
+/// expiry (a day for sessions and counters) so late requests still get a precise answer.
+pub fn purge_expired(conn: &mut DbConn) -> Result<Purged, StoreError> {
+    use super::schema::login_throttle;
+    let t = now();
+    Ok(Purged {
+        transactions: diesel::delete(
+            login_transactions::table.filter(login_transactions::expires_at.lt(t - 3600)),
+        )
+        .execute(conn)?,
+        codes: diesel::delete(
+            authorization_codes::table.filter(authorization_codes::expires_at.lt(t - 3600)),
+        )
+        .execute(conn)?,
+        access_tokens: diesel::delete(
+            access_tokens::table.filter(access_tokens::expires_at.lt(t - 3600)),
+        )
+        .execute(conn)?,
+        refresh_tokens: diesel::delete(
+            refresh_tokens::table.filter(refresh_tokens::expires_at.lt(t - 3600)),
+        )
+        .execute(conn)?,
+        sessions: diesel::delete(sessions::table.filter(sessions::expires_at.lt(t - 86_400)))
+            .execute(conn)?,
+        throttle: diesel::delete(
+            login_throttle::table
+                .filter(login_throttle::window_start.lt(t - 86_400))
+                .filter(
+                    login_throttle::locked_until
+                        .is_null()
+                        .or(login_throttle::locked_until.lt(t)),
+                ),
+        )
+        .execute(conn)?,
+    })
+}

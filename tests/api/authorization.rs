@@ -1656,7 +1656,70 @@ async fn one_code_used_twice_at_once_succeeds_once(backend: Backend) {
     assert_eq!(statuses, [200, 400], "{a:?} {b:?}");
 }
 
+async fn expired_rows_are_purged(backend: Backend) {
+    use diesel::prelude::*;
+    use sesame::store::schema::{
+        access_tokens, authorization_codes, login_transactions, refresh_tokens,
+    };
+    let app = setup(&backend).await;
+    let code = code_via(&Browser::default(), &auth_url(&app, &[])).await;
+    let (_, tokens) = post_token(
+        &app,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", WEB_CB),
+        ],
+    )
+    .await;
+    let mut conn = app.db.get().unwrap();
+    assert_eq!(
+        sesame::store::auth::purge_expired(&mut conn).unwrap(),
+        Default::default(),
+        "nothing is expired yet"
+    );
+    let long_ago = sesame::store::now() - 100_000;
+    diesel::update(login_transactions::table)
+        .set(login_transactions::expires_at.eq(long_ago))
+        .execute(&mut *conn)
+        .unwrap();
+    diesel::update(authorization_codes::table)
+        .set(authorization_codes::expires_at.eq(long_ago))
+        .execute(&mut *conn)
+        .unwrap();
+    diesel::update(access_tokens::table)
+        .set(access_tokens::expires_at.eq(long_ago))
+        .execute(&mut *conn)
+        .unwrap();
+    diesel::update(refresh_tokens::table)
+        .set(refresh_tokens::expires_at.eq(long_ago))
+        .execute(&mut *conn)
+        .unwrap();
+    let purged = sesame::store::auth::purge_expired(&mut conn).unwrap();
+    assert_eq!(
+        (
+            purged.transactions,
+            purged.codes,
+            purged.access_tokens,
+            purged.refresh_tokens
+        ),
+        (1, 1, 1, 1),
+        "{purged:?}"
+    );
+    assert_eq!(purged.sessions, 0, "the live session stays");
+    let (status, _) = post_token(
+        &app,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", tokens["refresh_token"].as_str().unwrap()),
+        ],
+    )
+    .await;
+    assert_eq!(status, 400, "a purged refresh token is simply unknown");
+}
+
 both_backends!(
+    expired_rows_are_purged,
     protocol_details_from_review,
     one_code_used_twice_at_once_succeeds_once,
     private_key_jwt_with_a_jwks_uri,
