@@ -59,6 +59,9 @@ struct FileApp {
     third_party: bool,
     /// Where the client publishes its JWKS for private_key_jwt.
     jwks_uri: Option<String>,
+    /// Identifiers of the organization's resources this application may ask tokens for.
+    #[serde(default)]
+    resources: Vec<String>,
     #[serde(default)]
     redirect_uris: Vec<String>,
     #[serde(default)]
@@ -112,6 +115,7 @@ struct AppPlan {
     id_token_alg: Alg,
     third_party: bool,
     jwks_uri: Option<String>,
+    resources: Vec<String>,
     redirect_uris: Vec<RedirectUri>,
     post_logout_redirect_uris: Vec<RedirectUri>,
     grant_types: Vec<GrantType>,
@@ -259,6 +263,17 @@ impl Plan {
                 lock_policy,
                 resources: org.resources,
             };
+            for (j, app) in org.applications.iter().enumerate() {
+                for r in &app.resources {
+                    if settings.resource(r).is_none() {
+                        errors.fail(
+                            &format!("{at}.applications[{j}] ({})", app.client_id),
+                            "resources",
+                            format!("'{r}' is not one of this organization's resources"),
+                        );
+                    }
+                }
+            }
             let apps = validate_apps(&mut errors, &at, org.applications);
             let users = validate_users(&mut errors, &at, org.users);
             if let Some(slug) = slug {
@@ -458,6 +473,7 @@ fn validate_apps(errors: &mut Errors, org_at: &str, apps: Vec<FileApp>) -> Vec<A
                 id_token_alg,
                 third_party: app.third_party,
                 jwks_uri,
+                resources: app.resources,
                 redirect_uris,
                 post_logout_redirect_uris,
                 grant_types,
@@ -606,6 +622,7 @@ fn apply_app(
         id_token_alg: plan.id_token_alg,
         third_party: plan.third_party,
         jwks_uri: plan.jwks_uri.clone(),
+        resources: plan.resources.clone(),
         created_at: t,
         updated_at: t,
     };

@@ -406,12 +406,18 @@ async fn client_credentials(
     // Scopes of a service token belong to the API it is for (RFC 8707 `resource`).
     let resource = match params.get("resource") {
         None => None,
-        Some(r) => Some(org.org.settings.resource(r).ok_or_else(|| {
-            OAuthError::new(
-                "invalid_target",
-                format!("'{r}' is not a resource registered here"),
-            )
-        })?),
+        Some(r) => Some(
+            org.org
+                .settings
+                .resource(r)
+                .filter(|_| app.resources.iter().any(|a| a == r))
+                .ok_or_else(|| {
+                    OAuthError::new(
+                        "invalid_target",
+                        format!("'{r}' is not a resource registered here"),
+                    )
+                })?,
+        ),
     };
     let requested: Vec<&str> = params
         .get("scope")

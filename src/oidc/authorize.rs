@@ -282,7 +282,10 @@ pub fn validate(
     }
     let resource = match params.get("resource") {
         None => None,
-        Some(r) => match settings.resource(r) {
+        Some(r) => match settings
+            .resource(r)
+            .filter(|_| app.resources.iter().any(|a| a == r))
+        {
             Some(found) => Some(found),
             None => {
                 return Err(fail(
@@ -442,6 +445,7 @@ mod tests {
             id_token_alg: crate::keys::Alg::RS256,
             third_party: false,
             jwks_uri: None,
+            resources: vec![],
             created_at: 0,
             updated_at: 0,
         }

@@ -33,6 +33,8 @@ pub struct Application {
     pub third_party: bool,
     /// Where the client publishes its keys for `private_key_jwt` (instead of inline `jwks`).
     pub jwks_uri: Option<String>,
+    /// The organization's APIs this application may ask access tokens for.
+    pub resources: Vec<String>,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -78,6 +80,7 @@ struct Row {
     id_token_alg: String,
     third_party: bool,
     jwks_uri: Option<String>,
+    resources: String,
 }
 
 fn to_json<T: Serialize>(value: &T) -> String {
@@ -115,6 +118,7 @@ impl Row {
             jwks: self.jwks,
             third_party: self.third_party,
             jwks_uri: self.jwks_uri,
+            resources: from_json(&self.resources, "resources")?,
             id_token_alg: Alg::parse(&self.id_token_alg).map_err(|e| corrupt("id_token_alg", e))?,
             created_at: self.created_at,
             updated_at: self.updated_at,
@@ -140,6 +144,7 @@ impl Row {
             id_token_alg: app.id_token_alg.as_str().to_string(),
             third_party: app.third_party,
             jwks_uri: app.jwks_uri.clone(),
+            resources: to_json(&app.resources),
             created_at: app.created_at,
             updated_at: app.updated_at,
         }

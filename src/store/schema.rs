@@ -33,6 +33,7 @@ diesel::table! {
         id_token_alg -> Text,
         third_party -> Bool,
         jwks_uri -> Nullable<Text>,
+        resources -> Text,
     }
 }
 

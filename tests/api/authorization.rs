@@ -1385,7 +1385,7 @@ async fn access_tokens_for_a_registered_api(backend: Backend) {
     let extra = "\n[[organizations.resources]]\nidentifier = \"https://api.acme.example\"\nscopes = [\"orders:read\", \"orders:write\"]\n\
         \n[[organizations.applications]]\nclient_id = \"acme-svc\"\ntype = \"confidential\"\n\
         client_secret = \"a-service-secret-that-is-long-enough-1234\"\ngrant_types = [\"client_credentials\"]\n";
-    app.import(&format!("{}{extra}", acme_toml()));
+    app.import(&format!("{}{extra}", acme_toml()).replace("redirect_uris = [\"https://app.acme.example/callback\"]", "redirect_uris = [\"https://app.acme.example/callback\"]\nresources = [\"https://api.acme.example\"]"));
     let browser = Browser::default();
     let url = auth_url(&app, &[("resource", "https://api.acme.example")])
         .replace("scope=openid+email", "scope=openid+orders%3Aread+unknown");
@@ -1432,6 +1432,24 @@ async fn access_tokens_for_a_registered_api(backend: Backend) {
         .unwrap();
     assert_eq!(query_of(&location(&res))["error"], "invalid_target");
 
+    // acme-svc was not given the API: it cannot ask for it.
+    let no_api = [
+        ("grant_type", "client_credentials"),
+        ("resource", "https://api.acme.example"),
+    ];
+    let svc0 = (
+        "acme-svc",
+        Some("a-service-secret-that-is-long-enough-1234"),
+    );
+    assert_eq!(
+        post_as(&app, "token", svc0, &no_api).await.1["error"],
+        "invalid_target"
+    );
+    app.import(
+        &format!("{}{extra}", acme_toml())
+            .replace("redirect_uris = [\"https://app.acme.example/callback\"]", "redirect_uris = [\"https://app.acme.example/callback\"]\nresources = [\"https://api.acme.example\"]")
+            .replace("grant_types = [\"client_credentials\"]", "grant_types = [\"client_credentials\"]\nresources = [\"https://api.acme.example\"]"),
+    );
     let svc = (
         "acme-svc",
         Some("a-service-secret-that-is-long-enough-1234"),
