@@ -15,7 +15,7 @@ use subtle::ConstantTimeEq;
 use super::error::ApiError;
 use super::{AppState, OrgEntry};
 use crate::domain::Username;
-use crate::oidc::authorize::{self, AuthRequest, AuthorizeError, Params, ResponseMode};
+use crate::oidc::authorize::{self, AuthRequest, AuthorizeError, ResponseMode};
 use crate::secret::{Secret, random_token, sha256_hex};
 use crate::store::applications::Application;
 use crate::store::auth::{AuthorizationCode, Grant, LoginTransaction, Session, consent};
@@ -165,24 +165,11 @@ pub async fn authorize(
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     let org = state.organization(&path).await?;
-    let raw = if req.method() == actix_web::http::Method::POST {
-        String::from_utf8_lossy(&body).into_owned()
-    } else {
-        req.query_string().to_string()
-    };
-    let Ok(pairs) = serde_urlencoded::from_str::<Vec<(String, String)>>(&raw) else {
-        return Ok(state.pages.error(
-            StatusCode::BAD_REQUEST,
-            "Invalid request",
-            "The authorization request could not be read.",
-        ));
-    };
-    if req.method() == actix_web::http::Method::POST {
-        // A cross-site POST carries no SameSite=Lax cookie, so the session would be invisible:
-        // continue as a top-level GET of the same request, which does carry it.
-        return Ok(see_other(&format!("{}/authorize?{raw}", org.issuer)));
-    }
-    let params = Params::from_pairs(pairs);
+    let params =
+        match super::params_as_get(&state, &req, &body, &format!("{}/authorize", org.issuer)) {
+            Ok(p) => p,
+            Err(res) => return Ok(*res),
+        };
     let app = find_app(
         &state,
         org.org.id,

@@ -31,17 +31,6 @@ struct Logout {
     hinted_subject: Option<String>,
 }
 
-fn read_params(req: &HttpRequest, body: &[u8]) -> Option<Params> {
-    let raw = if req.method() == actix_web::http::Method::POST {
-        String::from_utf8_lossy(body).into_owned()
-    } else {
-        req.query_string().to_string()
-    };
-    serde_urlencoded::from_str::<Vec<(String, String)>>(&raw)
-        .ok()
-        .map(Params::from_pairs)
-}
-
 /// Checks the hint, the client and the redirect URI. `Err` is the message of an error page.
 async fn validate(
     state: &AppState,
@@ -181,21 +170,11 @@ pub async fn logout(
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     let org = state.organization(&path).await?;
-    let Some(params) = read_params(&req, &body) else {
-        return Ok(state.pages.error(
-            StatusCode::BAD_REQUEST,
-            "Invalid sign-out request",
-            "The request could not be read.",
-        ));
+    let params = match super::params_as_get(&state, &req, &body, &format!("{}/logout", org.issuer))
+    {
+        Ok(p) => p,
+        Err(res) => return Ok(*res),
     };
-    if req.method() == actix_web::http::Method::POST {
-        // As at /authorize: a cross-site POST carries no SameSite=Lax session cookie.
-        let raw = String::from_utf8_lossy(&body);
-        return Ok(super::authorize::see_other(&format!(
-            "{}/logout?{raw}",
-            org.issuer
-        )));
-    }
     let logout = match validate(&state, &org, &params).await? {
         Ok(l) => l,
         Err(message) => {
@@ -241,7 +220,7 @@ pub async fn confirm(
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     let org = state.organization(&path).await?;
-    let Some(params) = read_params(&req, &body) else {
+    let Some((_, params)) = super::read_params(&req, &body) else {
         return Ok(state.pages.error(
             StatusCode::BAD_REQUEST,
             "Invalid sign-out request",

@@ -142,6 +142,43 @@ impl AppState {
     }
 }
 
+/// A request's parameters: the query of a GET, or the form body of a POST. `None` when they
+/// cannot be read.
+pub(crate) fn read_params(
+    req: &actix_web::HttpRequest,
+    body: &[u8],
+) -> Option<(String, crate::oidc::authorize::Params)> {
+    let raw = if req.method() == actix_web::http::Method::POST {
+        String::from_utf8_lossy(body).into_owned()
+    } else {
+        req.query_string().to_string()
+    };
+    let pairs = serde_urlencoded::from_str::<Vec<(String, String)>>(&raw).ok()?;
+    Some((raw, crate::oidc::authorize::Params::from_pairs(pairs)))
+}
+
+/// The parameters of a browser-facing endpoint that accepts GET and POST (authorization,
+/// logout). A POST is answered with a 303 to the same request as a GET: a cross-site POST
+/// carries no `SameSite=Lax` cookie, so the user's session would be invisible to it.
+pub(crate) fn params_as_get(
+    state: &AppState,
+    req: &actix_web::HttpRequest,
+    body: &[u8],
+    endpoint: &str,
+) -> Result<crate::oidc::authorize::Params, Box<HttpResponse>> {
+    let Some((raw, params)) = read_params(req, body) else {
+        return Err(Box::new(state.pages.error(
+            actix_web::http::StatusCode::BAD_REQUEST,
+            "Invalid request",
+            "The request's parameters could not be read.",
+        )));
+    };
+    if req.method() == actix_web::http::Method::POST {
+        return Err(Box::new(authorize::see_other(&format!("{endpoint}?{raw}"))));
+    }
+    Ok(params)
+}
+
 /// How long a client's fetched key set is used before it is fetched again.
 const CLIENT_KEYS_TTL: std::time::Duration = std::time::Duration::from_secs(300);
 /// A key set is re-fetched early (an unknown kid: the client rotated) at most this often.

@@ -308,21 +308,32 @@ async fn authorization_code(
     }
     check_resource(params, &grant)?;
     let grant_id = grant.id.clone();
-    let consumed = state
-        .db
-        .run(move |conn| {
-            if AuthorizationCode::consume(conn, &hash)? {
-                return Ok(true);
-            }
-            // Used before (or expired): treat as stolen, revoke everything issued from it.
-            Grant::revoke(conn, &grant_id)?;
-            Ok(false)
-        })
-        .await?;
+    let consumed = spend_or_revoke(state, hash, grant_id, AuthorizationCode::consume).await?;
     if !consumed || grant.revoked_at.is_some() {
         return Err(invalid("the code was already used or has expired"));
     }
     issue(state, org, app, &grant, true).await
+}
+
+/// Spends a single-use credential (a code, a refresh token) by its hash. One that was spent
+/// before (or expired) is treated as stolen: its whole grant is revoked, so whoever holds the
+/// tokens issued from it loses them too.
+async fn spend_or_revoke(
+    state: &AppState,
+    hash: String,
+    grant_id: String,
+    spend: fn(&mut crate::store::DbConn, &str) -> Result<bool, crate::store::StoreError>,
+) -> Result<bool, OAuthError> {
+    Ok(state
+        .db
+        .run(move |conn| {
+            if spend(conn, &hash)? {
+                return Ok(true);
+            }
+            Grant::revoke(conn, &grant_id)?;
+            Ok(false)
+        })
+        .await?)
 }
 
 async fn refresh(
@@ -370,17 +381,7 @@ async fn refresh(
     }
     check_resource(params, &grant)?;
     let grant_id = grant.id.clone();
-    let consumed = state
-        .db
-        .run(move |conn| {
-            if RefreshToken::consume(conn, &hash)? {
-                return Ok(true);
-            }
-            // A rotated token came back: someone holds a copy. Revoke the whole family.
-            Grant::revoke(conn, &grant_id)?;
-            Ok(false)
-        })
-        .await?;
+    let consumed = spend_or_revoke(state, hash, grant_id, RefreshToken::consume).await?;
     if !consumed {
         return Err(invalid("the refresh token was already used or has expired"));
     }
