@@ -284,6 +284,20 @@ async fn code_reuse_fails_and_revokes_its_tokens(backend: Backend) {
     };
     assert_eq!(userinfo(access.into()).await.status(), 200);
 
+    // UserInfo also takes the token in a form body (RFC 6750 §2.2).
+    let res = app
+        .client
+        .post(format!("{}/userinfo", app.issuer("acme")))
+        .form(&[("access_token", access)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(
+        res.json::<Value>().await.unwrap()["email"],
+        "bob@acme.example"
+    );
+
     let (status, second) = post_token(&app, &form).await;
     assert_eq!(status, 400);
     assert_eq!(second["error"], "invalid_grant");

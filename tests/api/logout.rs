@@ -75,12 +75,28 @@ async fn logout_with_a_hint_redirects_and_ends_the_session(backend: Backend) {
     let app = setup(&backend).await;
     let browser = Browser::default();
     let tokens = signed_in(&app, &browser).await;
-    let url = format!(
-        "{}/logout?id_token_hint={}&post_logout_redirect_uri={}&state=bye",
-        app.issuer("acme"),
-        tokens["id_token"].as_str().unwrap(),
-        urlencode(AFTER)
-    );
+    // The logout URL as the openidconnect crate builds it from the discovered end_session_endpoint.
+    let http = openidconnect::reqwest::Client::new();
+    let meta = openidconnect::ProviderMetadataWithLogout::discover_async(
+        openidconnect::IssuerUrl::new(app.issuer("acme")).unwrap(),
+        &http,
+    )
+    .await
+    .expect("discovery with logout metadata");
+    let end_session = meta
+        .additional_metadata()
+        .end_session_endpoint
+        .clone()
+        .expect("end_session_endpoint");
+    let id_token: openidconnect::core::CoreIdToken =
+        tokens["id_token"].as_str().unwrap().parse().unwrap();
+    let url = openidconnect::LogoutRequest::from(end_session)
+        .set_id_token_hint(&id_token)
+        .set_post_logout_redirect_uri(
+            openidconnect::PostLogoutRedirectUrl::new(AFTER.into()).unwrap(),
+        )
+        .set_state(openidconnect::CsrfToken::new("bye".into()))
+        .http_get_url();
     let res = browser.client.get(url).send().await.unwrap();
     assert_eq!(res.status(), 303);
     assert_eq!(location(&res), format!("{AFTER}?state=bye"));
