@@ -385,7 +385,17 @@ async fn refresh(
     if !consumed {
         return Err(invalid("the refresh token was already used or has expired"));
     }
-    issue(state, org, app, &grant, false).await
+    // A narrower scope applies to the tokens of this response (RFC 6749 §6); the grant, and so
+    // later refreshes, keep the scope the user granted.
+    let mut issued = grant.clone();
+    if let Some(requested) = params.get("scope") {
+        issued.scope = requested
+            .split(' ')
+            .filter(|s| !s.is_empty())
+            .collect::<Vec<_>>()
+            .join(" ");
+    }
+    issue(state, org, app, &issued, false).await
 }
 
 /// RFC 6749 §4.4: a confidential client acting for itself. An access token only (no ID token,

@@ -298,6 +298,37 @@ async fn code_reuse_fails_and_revokes_its_tokens(backend: Backend) {
         "bob@acme.example"
     );
 
+    // A refresh may narrow the scope of what it issues, never widen it.
+    let refresh = first["refresh_token"].as_str().unwrap().to_string();
+    let (status, narrowed) = post_token(
+        &app,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", &refresh),
+            ("scope", "openid"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{narrowed}");
+    assert_eq!(narrowed["scope"], "openid");
+    assert_eq!(
+        payload(narrowed["access_token"].as_str().unwrap())["scope"],
+        "openid"
+    );
+    let (status, wider) = post_token(
+        &app,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", narrowed["refresh_token"].as_str().unwrap()),
+            ("scope", "openid phone"),
+        ],
+    )
+    .await;
+    assert_eq!(
+        (status, wider["error"].as_str()),
+        (400, Some("invalid_scope"))
+    );
+
     let (status, second) = post_token(&app, &form).await;
     assert_eq!(status, 400);
     assert_eq!(second["error"], "invalid_grant");
