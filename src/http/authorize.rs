@@ -678,15 +678,19 @@ pub async fn login_submit(
 }
 
 /// What each scope lets an application see, in the user's words.
-fn describe_scope(scope: &str) -> &'static str {
+/// Scopes that are not OpenID Connect's belong to the requested API (`resource`), named as such.
+fn describe_scope(scope: &str, resource: Option<&str>) -> String {
     match scope {
-        "openid" => "Know who you are (an identifier for your account)",
-        "profile" => "See your name and profile details",
-        "email" => "See your email address",
-        "phone" => "See your phone number",
-        "address" => "See your postal address",
-        "offline_access" => "Keep access while you are away (until you revoke it)",
-        _ => "Other access",
+        "openid" => "Know who you are (an identifier for your account)".into(),
+        "profile" => "See your name and profile details".into(),
+        "email" => "See your email address".into(),
+        "phone" => "See your phone number".into(),
+        "address" => "See your postal address".into(),
+        "offline_access" => "Keep access while you are away (until you revoke it)".into(),
+        other => match resource {
+            Some(api) => format!("Use {api} with the permission \u{201c}{other}\u{201d}"),
+            None => format!("The permission \u{201c}{other}\u{201d}"),
+        },
     }
 }
 
@@ -728,10 +732,10 @@ pub async fn consent_page(
         .db
         .run(move |conn| LoginTransaction::set_csrf(conn, &id, &hash))
         .await?;
-    let scopes: Vec<&str> = auth
+    let scopes: Vec<String> = auth
         .consent_scopes()
         .iter()
-        .map(|s| describe_scope(s))
+        .map(|s| describe_scope(s, auth.resource.as_deref()))
         .collect();
     Ok(state.pages.render(
         StatusCode::OK,
@@ -801,4 +805,16 @@ pub async fn consent_submit(
         .run(move |conn| consent::allow(conn, &user_id, &app_id, &scope))
         .await?;
     issue_code(&state, &org, &app, &auth, &session, &user).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::describe_scope;
+
+    #[test]
+    fn api_scopes_name_their_api_on_the_consent_page() {
+        assert_eq!(describe_scope("email", None), "See your email address");
+        let api = describe_scope("orders:read", Some("https://api.acme.example"));
+        assert!(api.contains("https://api.acme.example") && api.contains("orders:read"), "{api}");
+    }
 }
