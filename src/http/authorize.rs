@@ -815,6 +815,9 @@ mod tests {
     fn api_scopes_name_their_api_on_the_consent_page() {
         assert_eq!(describe_scope("email", None), "See your email address");
         let api = describe_scope("orders:read", Some("https://api.acme.example"));
-        assert!(api.contains("https://api.acme.example") && api.contains("orders:read"), "{api}");
+        assert!(
+            api.contains("https://api.acme.example") && api.contains("orders:read"),
+            "{api}"
+        );
     }
 }
