@@ -3,6 +3,7 @@
 //! The binary (`src/main.rs`) is a thin CLI over this library; tests build the same
 //! [`startup::Application`] on a random port.
 
+pub mod authn;
 pub mod config;
 pub mod demo;
 pub mod domain;
