@@ -68,6 +68,11 @@ enum KeysCommand {
         /// Rotate only this algorithm (RS256, ES256, EdDSA); all of them by default.
         #[arg(long)]
         alg: Option<String>,
+        /// Sign with the new key at once (for a compromised key). By default the new key is
+        /// published first and starts signing once every node and relying party has refreshed
+        /// its copy of the key set (key cache time + 60 seconds of JWKS caching).
+        #[arg(long)]
+        now: bool,
     },
     /// Remove a published, no longer active key from the key set.
     Retire {
@@ -235,7 +240,7 @@ fn keys_command(command: KeysCommand, settings: Settings) -> Result<(), Failure>
             let (mut conn, org) = org_conn(&settings, &org)?;
             print_keys(&mut conn, &org)
         }
-        KeysCommand::Rotate { org, alg } => {
+        KeysCommand::Rotate { org, alg, now } => {
             let kek = kek(&settings)?;
             let algs = match alg {
                 Some(a) => vec![Alg::parse(&a).map_err(|e| Failure(e, 2))?],
@@ -243,9 +248,22 @@ fn keys_command(command: KeysCommand, settings: Settings) -> Result<(), Failure>
             };
             let (mut conn, org) = org_conn(&settings, &org)?;
             keys::verify_kek(&mut conn, &kek).map_err(|e| Failure(e.to_string(), 2))?;
+            // Other nodes cache the key set for the key cache time, relying parties for 60 s.
+            let delay = if now {
+                0
+            } else {
+                settings.key_cache_ttl.as_secs() as i64 + 60
+            };
             for alg in algs {
-                let row = keys::rotate(&mut conn, &kek, org.id, alg)?;
-                println!("new active {alg} key {}", row.kid);
+                let row = keys::rotate(&mut conn, &kek, org.id, alg, delay)?;
+                match row.activate_at {
+                    None => println!("new active {alg} key {}", row.kid),
+                    Some(at) => println!(
+                        "new {alg} key {} is published now and starts signing at {}",
+                        row.kid,
+                        sesame::store::format_utc(at)
+                    ),
+                }
             }
             print_keys(&mut conn, &org)
         }

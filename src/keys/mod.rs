@@ -199,6 +199,7 @@ pub fn new_key_row(
         public_jwk: jwk.to_string(),
         created_at: now(),
         retired_at: None,
+        activate_at: None,
     })
 }
 
@@ -210,7 +211,21 @@ pub fn ensure_keys(
     kek: &Kek,
     organization_id: i64,
 ) -> Result<Vec<SigningKeyRow>, KeysError> {
-    let rows = SigningKeyRow::list_published(conn, organization_id)?;
+    let mut rows = SigningKeyRow::list_published(conn, organization_id)?;
+    // Staged keys whose time has come take over from the active ones.
+    let due: Vec<(String, String)> = rows
+        .iter()
+        .filter(|r| r.state != ACTIVE && r.activate_at.is_some_and(|t| t <= now()))
+        .map(|r| (r.kid.clone(), r.alg.clone()))
+        .collect();
+    if !due.is_empty() {
+        for (kid, alg) in &due {
+            if SigningKeyRow::promote(conn, organization_id, kid, alg)? {
+                tracing::info!(organization_id, %kid, %alg, "rotated-in signing key is now active");
+            }
+        }
+        rows = SigningKeyRow::list_published(conn, organization_id)?;
+    }
     let missing: Vec<Alg> = Alg::ALL
         .into_iter()
         .filter(|alg| {
@@ -233,15 +248,24 @@ pub fn ensure_keys(
     Ok(SigningKeyRow::list_published(conn, organization_id)?)
 }
 
-/// Makes a new key the active one for `alg`; the old key stays published until retired.
+/// Rotates the key of `alg`. With a delay, the new key is published now and signs from
+/// `now + delay` on, once every node and relying party has had time to fetch the key set;
+/// without one (a compromised key), it signs at once. The old key stays published until retired.
 pub fn rotate(
     conn: &mut DbConn,
     kek: &Kek,
     organization_id: i64,
     alg: Alg,
+    delay_seconds: i64,
 ) -> Result<SigningKeyRow, KeysError> {
-    let row = new_key_row(kek, organization_id, alg, ACTIVE)?;
-    SigningKeyRow::rotate(conn, &row)?;
+    if delay_seconds <= 0 {
+        let row = new_key_row(kek, organization_id, alg, ACTIVE)?;
+        SigningKeyRow::rotate(conn, &row)?;
+        return Ok(row);
+    }
+    let mut row = new_key_row(kek, organization_id, alg, crate::store::keys::PUBLISHED)?;
+    row.activate_at = Some(now() + delay_seconds);
+    SigningKeyRow::stage(conn, &row)?;
     Ok(row)
 }
 

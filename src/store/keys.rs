@@ -24,6 +24,8 @@ pub struct SigningKeyRow {
     pub private_key: Vec<u8>,
     pub created_at: i64,
     pub retired_at: Option<i64>,
+    /// For a rotated-in key still waiting to sign: when it becomes the active one.
+    pub activate_at: Option<i64>,
 }
 
 impl SigningKeyRow {
@@ -70,6 +72,55 @@ impl SigningKeyRow {
             .set(signing_keys::state.eq(PUBLISHED))
             .execute(conn)?;
             Self::insert(conn, row)
+        })
+    }
+
+    /// Publishes `row` now; it becomes the active key of its algorithm at `activate_at`.
+    pub fn stage(conn: &mut DbConn, row: &Self) -> Result<(), StoreError> {
+        Self::insert(conn, row)
+    }
+
+    /// Promotes a staged key whose time has come: the current active key of its algorithm is
+    /// demoted to published first (one active key per algorithm). Safe when several nodes try at
+    /// once: only the one whose conditional update still finds the key staged promotes it.
+    pub fn promote(
+        conn: &mut DbConn,
+        organization_id: i64,
+        kid: &str,
+        alg: &str,
+    ) -> Result<bool, StoreError> {
+        super::write_transaction(conn, |conn| {
+            let still_staged = signing_keys::table
+                .filter(signing_keys::organization_id.eq(organization_id))
+                .filter(signing_keys::kid.eq(kid))
+                .filter(signing_keys::state.eq(PUBLISHED))
+                .filter(signing_keys::activate_at.le(now()))
+                .count()
+                .get_result::<i64>(conn)?;
+            if still_staged == 0 {
+                return Ok(false);
+            }
+            diesel::update(
+                signing_keys::table
+                    .filter(signing_keys::organization_id.eq(organization_id))
+                    .filter(signing_keys::alg.eq(alg))
+                    .filter(signing_keys::state.eq(ACTIVE))
+                    .filter(signing_keys::kid.ne(kid)),
+            )
+            .set(signing_keys::state.eq(PUBLISHED))
+            .execute(conn)?;
+            let n = diesel::update(
+                signing_keys::table
+                    .filter(signing_keys::organization_id.eq(organization_id))
+                    .filter(signing_keys::kid.eq(kid))
+                    .filter(signing_keys::activate_at.is_not_null()),
+            )
+            .set((
+                signing_keys::state.eq(ACTIVE),
+                signing_keys::activate_at.eq(None::<i64>),
+            ))
+            .execute(conn)?;
+            Ok(n == 1)
         })
     }
 

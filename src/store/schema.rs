@@ -64,6 +64,7 @@ diesel::table! {
         private_key -> Binary,
         created_at -> BigInt,
         retired_at -> Nullable<BigInt>,
+        activate_at -> Nullable<BigInt>,
     }
 }
 

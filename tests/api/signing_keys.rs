@@ -78,7 +78,9 @@ async fn rotation_keeps_the_old_key_published_until_retired(backend: Backend) {
     let before = app.jwks("default").await;
     let old_rsa = kids(&before, "RS256").remove(0);
 
-    let out = app.cli(&["keys", "rotate", "--org", "default", "--alg", "RS256"]);
+    let out = app.cli(&[
+        "keys", "rotate", "--org", "default", "--alg", "RS256", "--now",
+    ]);
     assert!(out.status.success(), "{:?}: {}", out.status, stderr(&out));
     let after = app.jwks("default").await;
     let rsa = kids(&after, "RS256");
@@ -206,7 +208,61 @@ async fn a_rotation_shows_once_the_cache_expires(backend: Backend) {
     );
 }
 
+async fn a_rotated_in_key_is_published_before_it_signs(backend: Backend) {
+    use diesel::prelude::*;
+    use sesame::store::schema::signing_keys;
+    let app = TestApp::spawn(&backend).await;
+    let before = app.jwks("default").await;
+    let old = kids(&before, "RS256").remove(0);
+    let out = app.cli(&["keys", "rotate", "--org", "default", "--alg", "RS256"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("starts signing at"),
+        "{}",
+        stdout(&out)
+    );
+    let staged = kids(&app.jwks("default").await, "RS256");
+    assert_eq!(staged.len(), 2, "the new key is published at once");
+    let new = staged.iter().find(|k| **k != old).unwrap().clone();
+    let org = org_id(&app, "default");
+    let store = KeyStore::new(Kek::new(parse_key(TEST_KEK).unwrap()), Duration::ZERO);
+    assert_eq!(
+        store
+            .get(&app.db, org)
+            .await
+            .unwrap()
+            .signer(Alg::RS256)
+            .unwrap()
+            .kid,
+        old,
+        "but does not sign yet"
+    );
+
+    // Its time comes: the next load promotes it and demotes the old key to published.
+    diesel::update(signing_keys::table.filter(signing_keys::kid.eq(&new)))
+        .set(signing_keys::activate_at.eq(Some(sesame::store::now() - 1)))
+        .execute(&mut *app.db.get().unwrap())
+        .unwrap();
+    assert_eq!(
+        store
+            .get(&app.db, org)
+            .await
+            .unwrap()
+            .signer(Alg::RS256)
+            .unwrap()
+            .kid,
+        new
+    );
+    let rows = SigningKeyRow::list_all(&mut app.db.get().unwrap(), org).unwrap();
+    let state = |kid: &str| rows.iter().find(|r| r.kid == kid).unwrap().state.clone();
+    assert_eq!(
+        (state(&new).as_str(), state(&old).as_str()),
+        ("active", "published")
+    );
+}
+
 both_backends!(
+    a_rotated_in_key_is_published_before_it_signs,
     another_key_encryption_key_is_refused_at_start,
     a_rotation_shows_once_the_cache_expires,
     first_use_creates_one_key_per_algorithm_with_thumbprint_kids,
