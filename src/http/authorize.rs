@@ -562,6 +562,34 @@ pub async fn login_submit(
         ));
     }
 
+    // Every attempt is counted before its hash runs, so a burst of parallel guesses cannot slip
+    // past the limits; a right password takes its count back.
+    let (a_key, i_key, window) = (account_key.clone(), ip_key.clone(), policy.window_seconds);
+    let ((account_attempts, account_locks), (ip_attempts, _)) = state
+        .db
+        .run(move |conn| {
+            Ok((
+                throttle::count_attempt(conn, &a_key, window)?,
+                throttle::count_attempt(conn, &i_key, window)?,
+            ))
+        })
+        .await?;
+    if ip_attempts > policy.ip_max_failures {
+        let (key, p) = (ip_key.clone(), policy.clone());
+        let until = state
+            .db
+            .run(move |conn| throttle::lock_ip(conn, &key, &p))
+            .await?;
+        return Ok(state.pages.error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "Too many failed sign-ins",
+            &format!(
+                "There were too many failed sign-ins from your network. Try again after {}.",
+                format_utc(until)
+            ),
+        ));
+    }
+
     // Same work for an unknown user as for a wrong password: one argon2 verification.
     let user = match parsed {
         Ok(username) => {
@@ -581,12 +609,19 @@ pub async fn login_submit(
     // A locked account answers the same page whether or not the password was right, so
     // guessing during a lock learns nothing; it is shown after the hash ran, and unknown
     // usernames lock the same way, so it says nothing about who exists either.
-    let key = account_key.clone();
-    if let Some(until) = state
+    let (key, p) = (account_key.clone(), policy.clone());
+    let locked = state
         .db
-        .run(move |conn| throttle::locked_until(conn, &key))
-        .await?
-    {
+        .run(move |conn| match throttle::locked_until(conn, &key)? {
+            Some(until) => Ok(Some(until)),
+            // Attempts counted past the limit at the same moment: lock now.
+            None if account_attempts > p.max_attempts => {
+                throttle::lock_account(conn, &key, &p, account_locks).map(Some)
+            }
+            None => Ok(None),
+        })
+        .await?;
+    if let Some(until) = locked {
         return Ok(state.pages.error(
             StatusCode::FORBIDDEN,
             "Account locked",
@@ -605,8 +640,13 @@ pub async fn login_submit(
             state
                 .db
                 .run(move |conn| {
-                    throttle::account_failure(conn, &account, &policy)?;
-                    throttle::ip_failure(conn, &ip, &policy)
+                    if account_attempts >= policy.max_attempts {
+                        throttle::lock_account(conn, &account, &policy, account_locks)?;
+                    }
+                    if ip_attempts >= policy.ip_max_failures {
+                        throttle::lock_ip(conn, &ip, &policy)?;
+                    }
+                    Ok(())
                 })
                 .await?;
             return login_form(
@@ -657,6 +697,7 @@ pub async fn login_submit(
                     Session::end(conn, &old)?;
                 }
                 throttle::reset(conn, &account_key)?;
+                throttle::forgive(conn, &ip_key)?;
                 Session::insert(conn, &row)?;
                 Ok(true)
             })

@@ -33,9 +33,13 @@ const COUNT_POSTGRES: &str = "INSERT INTO login_throttle (key, failures, window_
        window_start = CASE WHEN login_throttle.window_start < $4 THEN excluded.window_start ELSE login_throttle.window_start END \
      RETURNING failures, lock_count";
 
-/// Counts one failure under `key`; returns the failures in the current window and how many
-/// times the key was locked before.
-fn count(conn: &mut DbConn, key: &str, window_seconds: i64) -> Result<(i64, i64), StoreError> {
+/// Counts one attempt under `key`, before its password is checked; returns the attempts in the
+/// current window and how many times the key was locked before.
+pub fn count_attempt(
+    conn: &mut DbConn,
+    key: &str,
+    window_seconds: i64,
+) -> Result<(i64, i64), StoreError> {
     let t = now();
     let window_open = t - window_seconds;
     let rows: Vec<Counted> = match conn {
@@ -59,6 +63,18 @@ fn count(conn: &mut DbConn, key: &str, window_seconds: i64) -> Result<(i64, i64)
     Ok((row.failures, row.lock_count))
 }
 
+/// Takes back the count of an attempt that turned out right.
+pub fn forgive(conn: &mut DbConn, key: &str) -> Result<(), StoreError> {
+    diesel::update(
+        login_throttle::table
+            .find(key)
+            .filter(login_throttle::failures.gt(0)),
+    )
+    .set(login_throttle::failures.eq(login_throttle::failures - 1))
+    .execute(conn)?;
+    Ok(())
+}
+
 /// Until when `key` is locked, if it is now.
 pub fn locked_until(conn: &mut DbConn, key: &str) -> Result<Option<i64>, StoreError> {
     let until: Option<Option<i64>> = login_throttle::table
@@ -69,17 +85,13 @@ pub fn locked_until(conn: &mut DbConn, key: &str) -> Result<Option<i64>, StoreEr
     Ok(until.flatten().filter(|u| *u > now()))
 }
 
-/// Records a failed attempt on an account; locks it when the policy says so. Returns the lock's
-/// end when this failure locked it.
-pub fn account_failure(
+/// Locks an account: the `lock_count`-th lock lasts as the policy's growth says. Returns its end.
+pub fn lock_account(
     conn: &mut DbConn,
     key: &str,
     policy: &LockPolicy,
-) -> Result<Option<i64>, StoreError> {
-    let (failures, lock_count) = count(conn, key, policy.window_seconds)?;
-    if failures < policy.max_attempts {
-        return Ok(None);
-    }
+    lock_count: i64,
+) -> Result<i64, StoreError> {
     let until = now() + policy.lock_duration(lock_count);
     diesel::update(login_throttle::table.find(key))
         .set((
@@ -88,18 +100,16 @@ pub fn account_failure(
             login_throttle::failures.eq(0),
         ))
         .execute(conn)?;
-    Ok(Some(until))
+    Ok(until)
 }
 
-/// Records a failed attempt from a client IP; past the limit it must wait out the window.
-pub fn ip_failure(conn: &mut DbConn, key: &str, policy: &LockPolicy) -> Result<(), StoreError> {
-    let (failures, _) = count(conn, key, policy.window_seconds)?;
-    if failures >= policy.ip_max_failures {
-        diesel::update(login_throttle::table.find(key))
-            .set(login_throttle::locked_until.eq(Some(now() + policy.window_seconds)))
-            .execute(conn)?;
-    }
-    Ok(())
+/// Makes a client IP wait out the window. Returns the end of the wait.
+pub fn lock_ip(conn: &mut DbConn, key: &str, policy: &LockPolicy) -> Result<i64, StoreError> {
+    let until = now() + policy.window_seconds;
+    diesel::update(login_throttle::table.find(key))
+        .set(login_throttle::locked_until.eq(Some(until)))
+        .execute(conn)?;
+    Ok(until)
 }
 
 /// Forgets an account's failures after a successful sign-in.

@@ -1781,7 +1781,50 @@ async fn expired_rows_are_purged(backend: Backend) {
     assert_eq!(status, 400, "a purged refresh token is simply unknown");
 }
 
+async fn a_burst_of_parallel_guesses_gets_no_more_tries_than_the_limit(backend: Backend) {
+    let app = setup_with_policy(&backend, "max_attempts = 3\nduration_seconds = 60").await;
+    let browser = Browser::default();
+    let mut logins = Vec::new();
+    for _ in 0..8 {
+        logins.push(location(
+            &browser
+                .client
+                .get(auth_url(&app, &[]))
+                .send()
+                .await
+                .unwrap(),
+        ));
+    }
+    let mut attempts = tokio::task::JoinSet::new();
+    for login in logins {
+        let browser = browser.clone();
+        attempts.spawn(async move {
+            browser
+                .sign_in(&login, "bob", "a-wrong-guess")
+                .await
+                .text()
+                .await
+                .unwrap()
+        });
+    }
+    let pages = attempts.join_all().await;
+    let wrong = pages
+        .iter()
+        .filter(|p| p.contains("Wrong username or password."))
+        .count();
+    let locked = pages
+        .iter()
+        .filter(|p| p.contains("Account locked"))
+        .count();
+    assert_eq!(
+        (wrong, locked),
+        (3, 5),
+        "each attempt is counted before its hash runs"
+    );
+}
+
 both_backends!(
+    a_burst_of_parallel_guesses_gets_no_more_tries_than_the_limit,
     expired_rows_are_purged,
     protocol_details_from_review,
     one_code_used_twice_at_once_succeeds_once,
