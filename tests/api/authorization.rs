@@ -1816,11 +1816,10 @@ async fn a_burst_of_parallel_guesses_gets_no_more_tries_than_the_limit(backend: 
         .iter()
         .filter(|p| p.contains("Account locked"))
         .count();
-    assert_eq!(
-        (wrong, locked),
-        (3, 5),
-        "each attempt is counted before its hash runs"
-    );
+    // Attempts still hashing when the lock lands see the lock page too; none beyond the limit
+    // ever learns whether its guess was right.
+    assert!(wrong <= 3, "{wrong} attempts were checked, the limit is 3");
+    assert_eq!(wrong + locked, 8);
 }
 
 both_backends!(
