@@ -441,6 +441,21 @@ async fn transaction(
     Ok(Some((tx, auth, app)))
 }
 
+/// Whether a form's CSRF token is the one its transaction's page showed (compared by hash, in
+/// constant time).
+fn csrf_matches(sent: Option<&str>, tx: &LoginTransaction) -> bool {
+    sent.is_some_and(|c| hashes_equal(&sha256_hex(c), &tx.csrf_hash))
+}
+
+/// The answer to a form whose CSRF token is missing or stale (sign-in, consent, sign-out).
+pub(super) fn form_expired_page(state: &AppState) -> HttpResponse {
+    state.pages.error(
+        StatusCode::FORBIDDEN,
+        "The form has expired",
+        "This form was not sent from the current page. Go back, reload the page and try again.",
+    )
+}
+
 fn expired_page(state: &AppState) -> HttpResponse {
     state.pages.error(
         StatusCode::BAD_REQUEST,
@@ -522,16 +537,8 @@ pub async fn login_submit(
     else {
         return Ok(expired_page(&state));
     };
-    let csrf_ok = form
-        .csrf
-        .as_deref()
-        .is_some_and(|c| hashes_equal(&sha256_hex(c), &tx.csrf_hash));
-    if !csrf_ok {
-        return Ok(state.pages.error(
-            StatusCode::FORBIDDEN,
-            "The form has expired",
-            "This form was not sent from the current sign-in page. Go back, reload the page and try again.",
-        ));
+    if !csrf_matches(form.csrf.as_deref(), &tx) {
+        return Ok(form_expired_page(&state));
     }
 
     // Throttling: the client IP first (before any hashing), the account after the password.
@@ -812,16 +819,8 @@ pub async fn consent_submit(
     else {
         return Ok(expired_page(&state));
     };
-    if !form
-        .csrf
-        .as_deref()
-        .is_some_and(|c| hashes_equal(&sha256_hex(c), &tx.csrf_hash))
-    {
-        return Ok(state.pages.error(
-            StatusCode::FORBIDDEN,
-            "The form has expired",
-            "This form was not sent from the current page. Go back, reload the page and try again.",
-        ));
+    if !csrf_matches(form.csrf.as_deref(), &tx) {
+        return Ok(form_expired_page(&state));
     }
     let tx_id = tx.id.clone();
     if !state

@@ -239,11 +239,7 @@ pub async fn confirm(
         .get("csrf")
         .is_some_and(|c| bool::from(c.as_bytes().ct_eq(expected.as_bytes())));
     if !ok {
-        return Ok(state.pages.error(
-            StatusCode::FORBIDDEN,
-            "The form has expired",
-            "This sign-out form was not sent from the current page. Go back, reload and try again.",
-        ));
+        return Ok(super::authorize::form_expired_page(&state));
     }
     let logout = match validate(&state, &org, &params).await? {
         Ok(l) => l,

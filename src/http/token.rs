@@ -259,18 +259,25 @@ pub async fn token(
     }
 }
 
+/// Refuses a grant the application was not registered for.
+fn require_grant(app: &Application, grant: GrantType, name: &str) -> Result<(), OAuthError> {
+    if app.grant_types.contains(&grant) {
+        Ok(())
+    } else {
+        Err(OAuthError::new(
+            "unauthorized_client",
+            format!("this client may not use the {name} grant"),
+        ))
+    }
+}
+
 async fn authorization_code(
     state: &AppState,
     org: &OrgEntry,
     app: &Application,
     params: &Params,
 ) -> Result<HttpResponse, OAuthError> {
-    if !app.grant_types.contains(&GrantType::AuthorizationCode) {
-        return Err(OAuthError::new(
-            "unauthorized_client",
-            "this client may not use the authorization_code grant",
-        ));
-    }
+    require_grant(app, GrantType::AuthorizationCode, "authorization_code")?;
     let code = params
         .get("code")
         .ok_or_else(|| OAuthError::new("invalid_request", "code is required"))?;
@@ -342,12 +349,7 @@ async fn refresh(
     app: &Application,
     params: &Params,
 ) -> Result<HttpResponse, OAuthError> {
-    if !app.grant_types.contains(&GrantType::RefreshToken) {
-        return Err(OAuthError::new(
-            "unauthorized_client",
-            "this client may not use the refresh_token grant",
-        ));
-    }
+    require_grant(app, GrantType::RefreshToken, "refresh_token")?;
     let token = params
         .get("refresh_token")
         .ok_or_else(|| OAuthError::new("invalid_request", "refresh_token is required"))?;

@@ -94,6 +94,19 @@ fn payload(jwt: &str) -> Value {
     .unwrap()
 }
 
+/// Exchanges a code of acme-web for tokens (status and body).
+async fn exchange(app: &TestApp, code: &str) -> (u16, Value) {
+    post_token(
+        app,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", WEB_CB),
+        ],
+    )
+    .await
+}
+
 async fn post_token(app: &TestApp, form: &[(&str, &str)]) -> (u16, Value) {
     let res = app
         .client
@@ -483,15 +496,7 @@ async fn prompt_none_and_max_age_follow_the_session(backend: Backend) {
         .await
         .unwrap();
     let code = query_of(&location(&res))["code"].clone();
-    let (_, tokens) = post_token(
-        &app,
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", WEB_CB),
-        ],
-    )
-    .await;
+    let (_, tokens) = exchange(&app, &code).await;
     let claims = payload(tokens["id_token"].as_str().unwrap());
     assert!(
         claims["auth_time"].as_i64().unwrap() <= claims["iat"].as_i64().unwrap() - 2,
@@ -508,15 +513,7 @@ async fn prompt_none_and_max_age_follow_the_session(backend: Backend) {
     assert!(login.contains("/login?tx="));
     let res = browser.sign_in(&login, "bob", "bobs-long-password").await;
     let code = query_of(&location(&res))["code"].clone();
-    let (_, tokens) = post_token(
-        &app,
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", WEB_CB),
-        ],
-    )
-    .await;
+    let (_, tokens) = exchange(&app, &code).await;
     let again = payload(tokens["id_token"].as_str().unwrap());
     assert!(
         again["auth_time"].as_i64().unwrap() > claims["auth_time"].as_i64().unwrap(),
@@ -741,15 +738,7 @@ async fn post_as(
 async fn revocation_and_introspection(backend: Backend) {
     let app = setup(&backend).await;
     let code = code_via(&Browser::default(), &auth_url(&app, &[])).await;
-    let (_, tokens) = post_token(
-        &app,
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", WEB_CB),
-        ],
-    )
-    .await;
+    let (_, tokens) = exchange(&app, &code).await;
     let (access, refresh) = (
         tokens["access_token"].as_str().unwrap(),
         tokens["refresh_token"].as_str().unwrap(),
@@ -1044,15 +1033,7 @@ async fn id_token_hint_must_name_the_session_user(backend: Backend) {
     let app = setup(&backend).await;
     let browser = Browser::default();
     let code = code_via(&browser, &auth_url(&app, &[])).await;
-    let (_, tokens) = post_token(
-        &app,
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", WEB_CB),
-        ],
-    )
-    .await;
+    let (_, tokens) = exchange(&app, &code).await;
     let own = tokens["id_token"].as_str().unwrap();
     let res = browser
         .client
@@ -1116,15 +1097,7 @@ async fn the_claims_parameter_names_claims_per_target(backend: Backend) {
     let claims = r#"{"id_token":{"email":{"essential":true}},"userinfo":{"given_name":null,"nickname":null}}"#;
     let url = auth_url(&app, &[("claims", claims)]).replace("scope=openid+email", "scope=openid");
     let code = code_via(&browser, &url).await;
-    let (_, tokens) = post_token(
-        &app,
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", WEB_CB),
-        ],
-    )
-    .await;
+    let (_, tokens) = exchange(&app, &code).await;
     let id = payload(tokens["id_token"].as_str().unwrap());
     assert_eq!(id["email"], "bob@acme.example");
     assert!(id.get("given_name").is_none());
@@ -1362,15 +1335,7 @@ async fn disabling_a_user_or_changing_the_password_ends_everything(backend: Back
         &auth_url(&app, &[]).replace("scope=openid+email", "scope=openid+offline_access"),
     )
     .await;
-    let (_, tokens) = post_token(
-        &app,
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", WEB_CB),
-        ],
-    )
-    .await;
+    let (_, tokens) = exchange(&app, &code).await;
     let refresh = tokens["refresh_token"].as_str().unwrap().to_string();
     app.import(&acme_toml().replace("bobs-long-password", "bobs-brand-new-password"));
     let (status, body) = post_token(
@@ -1399,15 +1364,7 @@ async fn disabling_a_user_or_changing_the_password_ends_everything(backend: Back
         .authorize_and_sign_in(&auth_url(&app, &[]), "bob", "bobs-brand-new-password")
         .await;
     let code = query_of(&location(&res))["code"].clone();
-    let (_, tokens) = post_token(
-        &app,
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", WEB_CB),
-        ],
-    )
-    .await;
+    let (_, tokens) = exchange(&app, &code).await;
     let disabled = acme_toml()
         .replace("bobs-long-password", "bobs-brand-new-password")
         .replace(
@@ -1435,15 +1392,7 @@ async fn access_tokens_for_a_registered_api(backend: Backend) {
     let url = auth_url(&app, &[("resource", "https://api.acme.example")])
         .replace("scope=openid+email", "scope=openid+orders%3Aread+unknown");
     let code = code_via(&browser, &url).await;
-    let (status, tokens) = post_token(
-        &app,
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", WEB_CB),
-        ],
-    )
-    .await;
+    let (status, tokens) = exchange(&app, &code).await;
     assert_eq!(status, 200, "{tokens}");
     let access = tokens["access_token"].as_str().unwrap();
     let claims = payload(access);
@@ -1663,15 +1612,7 @@ async fn protocol_details_from_review(backend: Backend) {
     );
     // Refresh tokens are described only to their own client.
     let code = code_via(&browser, &auth_url(&app, &[("prompt", "login")])).await;
-    let (_, tokens) = post_token(
-        &app,
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", WEB_CB),
-        ],
-    )
-    .await;
+    let (_, tokens) = exchange(&app, &code).await;
     let service = "\n[[organizations.applications]]\nclient_id = \"acme-svc\"\ntype = \"confidential\"\n\
         client_secret = \"a-service-secret-that-is-long-enough-1234\"\ngrant_types = [\"client_credentials\"]\n";
     app.import(&format!("{}{service}", acme_toml()));
@@ -1726,15 +1667,7 @@ async fn expired_rows_are_purged(backend: Backend) {
     };
     let app = setup(&backend).await;
     let code = code_via(&Browser::default(), &auth_url(&app, &[])).await;
-    let (_, tokens) = post_token(
-        &app,
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", WEB_CB),
-        ],
-    )
-    .await;
+    let (_, tokens) = exchange(&app, &code).await;
     let mut conn = app.db.get().unwrap();
     assert_eq!(
         sesame::store::auth::purge_expired(&mut conn).unwrap(),
