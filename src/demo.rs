@@ -2,7 +2,11 @@
 //! The data is an ordinary provisioning file, applied only when the `demo` organization does not
 //! exist yet, so the demo never overwrites anything.
 
+use crate::authn::backup::new_set;
+use crate::domain::Username;
+use crate::keys::{Kek, KeyError};
 use crate::provisioning::{Plan, Report};
+use crate::secret::Secret;
 use crate::store::applications::Application;
 use crate::store::organizations::Organization;
 use crate::store::users::User;
@@ -28,6 +32,8 @@ client_id = "{DEMO_WEB_CLIENT_ID}"
 name = "Demo web app"
 type = "confidential"
 client_secret = "{DEMO_WEB_SECRET}"
+sign_in_flow = "username_password_sms_otp"
+backup_codes = true
 redirect_uris = ["http://localhost:8080/callback"]
 post_logout_redirect_uris = ["http://localhost:8080/"]
 grant_types = ["authorization_code", "refresh_token"]
@@ -64,11 +70,21 @@ pub enum SeedError {
     NotEmpty,
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    Key(#[from] KeyError),
+}
+
+/// What seeding created: the report, and the demo user's backup codes (shown once).
+#[derive(Debug)]
+pub struct Seeded {
+    pub report: Report,
+    pub backup_codes: Vec<Secret<String>>,
 }
 
 /// Creates the demo data on an empty database (only the built-in `default` organization, no
-/// applications or users). Returns what was created, or `None` when the demo is already there.
-pub fn seed(conn: &mut DbConn) -> Result<Option<Report>, SeedError> {
+/// applications or users), with a set of backup codes for the demo user. Returns what was
+/// created, or `None` when the demo is already there.
+pub fn seed(conn: &mut DbConn, kek: &Kek) -> Result<Option<Seeded>, SeedError> {
     let orgs = Organization::list(conn)?;
     if orgs.iter().any(|o| o.slug == DEMO_ORG) {
         return Ok(None);
@@ -83,11 +99,26 @@ pub fn seed(conn: &mut DbConn) -> Result<Option<Report>, SeedError> {
     }
     let plan =
         Plan::parse(&provisioning_toml(), "demo").expect("the demo provisioning file is valid");
-    Ok(Some(plan.apply(conn)?))
+    let report = plan.apply(conn)?;
+    let org = Organization::find_by_slug(conn, DEMO_ORG)?
+        .ok_or_else(|| StoreError::Corrupt("the demo organization vanished".into()))?;
+    let username = Username::parse(DEMO_USERNAME).expect("the demo username is valid");
+    let user = User::find_by_username(conn, org.id, &username)?
+        .ok_or_else(|| StoreError::Corrupt("the demo user vanished".into()))?;
+    let set = new_set(kek, &org.settings.backup_codes, &user.id)?;
+    crate::store::write_transaction(conn, |conn| {
+        crate::store::backup_codes::replace(conn, &user.id, &set.hashes)
+    })?;
+    Ok(Some(Seeded {
+        report,
+        backup_codes: set.codes,
+    }))
 }
 
-/// The banner printed at start: loud about being a demo, with everything needed to try it.
-pub fn banner(base_url: &str, created: bool) -> String {
+/// The banner printed at start: loud about being a demo, with everything needed to try it
+/// (the backup codes only when they were just created).
+pub fn banner(base_url: &str, seeded: Option<&Seeded>) -> String {
+    let created = seeded.is_some();
     let issuer = format!("{base_url}/t/{DEMO_ORG}");
     let what = if created {
         "created"
@@ -107,6 +138,21 @@ pub fn banner(base_url: &str, created: bool) -> String {
         "                   redirect_uri http://localhost:8080/callback".into(),
         format!("    SPA (public)   client_id {DEMO_SPA_CLIENT_ID}, PKCE, redirect_uri http://localhost:5173/callback"),
         format!("    user           {DEMO_USERNAME} / {DEMO_PASSWORD} (mobile +15555550100)"),
+        "    sign-in        demo-web asks for the password, then an SMS code: with the console".into(),
+        "                   SMS channel the text message is printed right here.".into(),
+        match seeded {
+            Some(s) => format!(
+                "    backup codes   {} (each works once, instead of the SMS code)",
+                s.backup_codes
+                    .iter()
+                    .map(|c| c.expose().as_str())
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            ),
+            None => format!(
+                "    backup codes   shown when created; a new set: sesame backup-codes --org {DEMO_ORG} --user {DEMO_USERNAME}"
+            ),
+        },
         "  Try:".into(),
         format!("    {issuer}/.well-known/openid-configuration"),
         format!("    {issuer}/jwks"),

@@ -5,11 +5,13 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use sesame::config::Settings;
+use sesame::domain::Username;
 use sesame::keys::{self, Alg, Kek};
 use sesame::provisioning::Plan;
 use sesame::startup::StartError;
 use sesame::store::keys::SigningKeyRow;
 use sesame::store::organizations::Organization;
+use sesame::store::users::User;
 use sesame::store::{Db, DbConn, run_migrations};
 use sesame::{Application, demo, telemetry};
 
@@ -43,6 +45,15 @@ enum Command {
     Keys {
         #[command(subcommand)]
         command: KeysCommand,
+    },
+    /// Generate a new set of backup codes for a user (replacing the old set) and print it once.
+    BackupCodes {
+        /// The organization's slug.
+        #[arg(long)]
+        org: String,
+        /// The user's username.
+        #[arg(long)]
+        user: String,
     },
     /// Inspect the effective configuration.
     Config {
@@ -160,6 +171,27 @@ fn run(command: Command, settings: Settings) -> Result<(), Failure> {
             Ok(())
         }
         Command::Keys { command } => keys_command(command, settings),
+        Command::BackupCodes { org, user } => {
+            let kek = kek(&settings)?;
+            let (mut conn, org) = org_conn(&settings, &org)?;
+            keys::verify_kek(&mut conn, &kek).map_err(|e| Failure(e.to_string(), 2))?;
+            let username = Username::parse(&user).map_err(|e| Failure(e, 1))?;
+            let user = User::find_by_username(&mut conn, org.id, &username)?
+                .ok_or_else(|| Failure(format!("no user '{username}' in '{}'", org.slug), 1))?;
+            let set = sesame::authn::backup::new_set(&kek, &org.settings.backup_codes, &user.id)
+                .map_err(|e| Failure(e.to_string(), 1))?;
+            sesame::store::write_transaction(&mut conn, |conn| {
+                sesame::store::backup_codes::replace(conn, &user.id, &set.hashes)
+            })?;
+            println!(
+                "New backup codes for {}/{} (shown once; the previous set no longer works):",
+                org.slug, user.username
+            );
+            for code in &set.codes {
+                println!("  {}", code.expose());
+            }
+            Ok(())
+        }
         Command::Config {
             command: ConfigCommand::Show,
         } => {
@@ -180,8 +212,14 @@ fn serve(settings: Settings, with_demo: bool) -> Result<(), Failure> {
         };
         let listen = settings.listen;
         // Seed before the server (and its connection pool) starts, so a refusal exits cleanly.
+        // The demo user's backup codes are keyed with the key-encryption key, created here on a
+        // first run exactly as the server would.
         let created = if with_demo {
-            Some(demo::seed(&mut Db::connect_once(&settings.database)?)?)
+            let (kek, _) = Kek::resolve(&settings.key_encryption_key, true)
+                .map_err(|e| Failure(e.to_string(), 2))?;
+            let mut conn = Db::connect_once(&settings.database)?;
+            keys::verify_kek(&mut conn, &kek).map_err(|e| Failure(e.to_string(), 2))?;
+            Some(demo::seed(&mut conn, &kek)?)
         } else {
             None
         };
@@ -195,7 +233,7 @@ fn serve(settings: Settings, with_demo: bool) -> Result<(), Failure> {
             Failure(e.to_string(), code)
         })?;
         if let Some(created) = created {
-            println!("{}", demo::banner(&base_url, created.is_some()));
+            println!("{}", demo::banner(&base_url, created.as_ref()));
         }
         tracing::info!(
             "Sesame listening on {scheme}://{}:{} (public base URL {base_url})",

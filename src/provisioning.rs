@@ -6,6 +6,9 @@ use std::fmt;
 
 use serde::Deserialize;
 
+use crate::authn::backup::BackupCodeSettings;
+use crate::authn::flow::{Authenticator, SignInFlow};
+use crate::authn::otp::OtpSettings;
 use crate::domain::{
     ClientId, ClientType, Email, GrantType, OrgSlug, PhoneNumber, RedirectUri, Username,
 };
@@ -38,6 +41,8 @@ struct FileOrg {
     lock_policy: Option<LockPolicy>,
     #[serde(default)]
     resources: Vec<Resource>,
+    sms_otp: Option<OtpSettings>,
+    backup_codes: Option<BackupCodeSettings>,
     #[serde(default)]
     applications: Vec<FileApp>,
     #[serde(default)]
@@ -62,6 +67,11 @@ struct FileApp {
     /// Identifiers of the organization's resources this application may ask tokens for.
     #[serde(default)]
     resources: Vec<String>,
+    /// A preset name or the steps, each a list of alternative authenticators.
+    sign_in_flow: Option<FlowSpec>,
+    /// "Enable backup codes" on the SMS OTP step.
+    #[serde(default)]
+    backup_codes: bool,
     #[serde(default)]
     redirect_uris: Vec<String>,
     #[serde(default)]
@@ -70,6 +80,35 @@ struct FileApp {
     access_token_lifetime: Option<i64>,
     id_token_lifetime: Option<i64>,
     refresh_token_lifetime: Option<i64>,
+}
+
+/// `sign_in_flow = "username_password_sms_otp"` or `sign_in_flow = [["password"], ["sms_otp"]]`.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum FlowSpec {
+    Preset(String),
+    Steps(Vec<Vec<String>>),
+}
+
+/// The predefined flows, by the names the provisioning file uses.
+pub const PRESET_PASSWORD: &str = "username_password";
+pub const PRESET_PASSWORD_SMS_OTP: &str = "username_password_sms_otp";
+
+impl FlowSpec {
+    /// The validated flow. The SMS OTP preset ("add SMS OTP as a second factor") offers backup
+    /// codes beside the OTP when the application enables them.
+    fn resolve(&self, backup_codes: bool) -> Result<SignInFlow, String> {
+        match self {
+            Self::Preset(name) if name == PRESET_PASSWORD => Ok(SignInFlow::password_only()),
+            Self::Preset(name) if name == PRESET_PASSWORD_SMS_OTP => {
+                Ok(SignInFlow::password_then_sms_otp(backup_codes))
+            }
+            Self::Preset(other) => Err(format!(
+                "'{other}' is not a preset: use {PRESET_PASSWORD} or {PRESET_PASSWORD_SMS_OTP}, or list the steps"
+            )),
+            Self::Steps(steps) => SignInFlow::parse(steps, backup_codes),
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -116,6 +155,8 @@ struct AppPlan {
     third_party: bool,
     jwks_uri: Option<String>,
     resources: Vec<String>,
+    sign_in_flow: Option<SignInFlow>,
+    backup_codes: bool,
     redirect_uris: Vec<RedirectUri>,
     post_logout_redirect_uris: Vec<RedirectUri>,
     grant_types: Vec<GrantType>,
@@ -259,9 +300,19 @@ impl Plan {
                     );
                 }
             }
+            let sms_otp = org.sms_otp.unwrap_or_default();
+            if let Err(e) = sms_otp.validate() {
+                errors.fail(&at, "sms_otp", e);
+            }
+            let backup_codes = org.backup_codes.unwrap_or_default();
+            if let Err(e) = backup_codes.validate() {
+                errors.fail(&at, "backup_codes", e);
+            }
             let settings = OrgSettings {
                 lock_policy,
                 resources: org.resources,
+                sms_otp,
+                backup_codes,
             };
             for (j, app) in org.applications.iter().enumerate() {
                 for r in &app.resources {
@@ -463,6 +514,21 @@ fn validate_apps(errors: &mut Errors, org_at: &str, apps: Vec<FileApp>) -> Vec<A
                 31_536_000,
             ),
         };
+        let sign_in_flow = app
+            .sign_in_flow
+            .as_ref()
+            .and_then(|spec| errors.check(&at, "sign_in_flow", spec.resolve(app.backup_codes)));
+        if app.backup_codes
+            && !sign_in_flow
+                .as_ref()
+                .is_some_and(|f| f.steps().iter().any(|s| s.contains(&Authenticator::SmsOtp)))
+        {
+            errors.fail(
+                &at,
+                "backup_codes",
+                "backup codes are offered on the SMS OTP step: give a sign_in_flow with sms_otp",
+            );
+        }
         if let (Some(client_id), Some(client_type)) = (client_id, client_type) {
             out.push(AppPlan {
                 name: app.name.unwrap_or_else(|| client_id.to_string()),
@@ -474,6 +540,8 @@ fn validate_apps(errors: &mut Errors, org_at: &str, apps: Vec<FileApp>) -> Vec<A
                 third_party: app.third_party,
                 jwks_uri,
                 resources: app.resources,
+                sign_in_flow,
+                backup_codes: app.backup_codes,
                 redirect_uris,
                 post_logout_redirect_uris,
                 grant_types,
@@ -617,7 +685,8 @@ fn apply_app(
         post_logout_redirect_uris: plan.post_logout_redirect_uris.clone(),
         grant_types: plan.grant_types.clone(),
         lifetimes: plan.lifetimes,
-        sign_in_flow: None,
+        sign_in_flow: plan.sign_in_flow.clone(),
+        backup_codes: plan.backup_codes,
         jwks: plan.jwks.clone(),
         id_token_alg: plan.id_token_alg,
         third_party: plan.third_party,
@@ -632,7 +701,6 @@ fn apply_app(
             report.created.push(entry);
         }
         Some(old) => {
-            app.sign_in_flow = old.sign_in_flow.clone();
             app.created_at = old.created_at;
             app.updated_at = old.updated_at;
             if app == old {

@@ -57,6 +57,19 @@ impl Application {
     /// Like [`Application::build`] on a listener bound by the caller (tests bind port 0 first so
     /// they can put the real port in the base URL).
     pub async fn build_on(settings: Settings, listener: TcpListener) -> Result<Self, StartError> {
+        tracing::warn!(
+            "SMS channel: console — one-time passwords are printed on standard output (development only)"
+        );
+        Self::build_with_sms(settings, listener, Arc::new(crate::sms::Console)).await
+    }
+
+    /// Like [`Application::build_on`] with the given SMS channel (tests pass a
+    /// [`crate::sms::Capture`] to read the codes sent).
+    pub async fn build_with_sms(
+        settings: Settings,
+        listener: TcpListener,
+        sms: Arc<dyn crate::sms::SmsChannel>,
+    ) -> Result<Self, StartError> {
         let (kek, warning) = Kek::resolve(&settings.key_encryption_key, true)?;
         if let Some(warning) = warning {
             tracing::warn!("{warning}");
@@ -89,7 +102,7 @@ impl Application {
             .port();
         spawn_purger(db.clone());
         let keys = KeyStore::new(kek, settings.key_cache_ttl);
-        let state = web::Data::new(AppState::new(settings, db, keys));
+        let state = web::Data::new(AppState::new(settings, db, keys, sms));
 
         let app_state = state.clone();
         let server = HttpServer::new(move || {

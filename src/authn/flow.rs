@@ -168,6 +168,146 @@ impl SignInFlow {
     }
 }
 
+impl Serialize for Authenticator {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Authenticator {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Self::parse(&String::deserialize(d)?).map_err(serde::de::Error::custom)
+    }
+}
+
+/// The `acr` of a sign-in with one factor (documented in the README).
+pub const ACR_PASSWORD: &str = "urn:sesame:acr:password";
+/// The `acr` of a sign-in with a second factor after the first.
+pub const ACR_MFA: &str = "urn:sesame:acr:mfa";
+
+/// One authenticator a user passed, and when. Sign-ins in progress and sessions keep a list of
+/// these; the flow engine compares it with what an application's flow asks for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Passed {
+    pub method: Authenticator,
+    pub at: i64,
+}
+
+/// What a sign-in or a session has passed so far (stored as JSON).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct PassedList(pub Vec<Passed>);
+
+impl PassedList {
+    /// Reads the stored form; an unreadable record counts as nothing passed (the user signs in
+    /// again, which is safe).
+    pub fn from_json(text: &str) -> Self {
+        serde_json::from_str(text).unwrap_or_default()
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("passed lists serialize")
+    }
+
+    pub fn has(&self, a: &Authenticator) -> bool {
+        self.0.iter().any(|p| &p.method == a)
+    }
+
+    /// Records `method` as passed at `at` (replacing an earlier pass of the same method).
+    pub fn add(&mut self, method: Authenticator, at: i64) {
+        self.0.retain(|p| p.method != method);
+        self.0.push(Passed { method, at });
+    }
+
+    /// Merges another record into this one (the later time of each method wins).
+    pub fn merge(&mut self, other: &PassedList) {
+        for p in &other.0 {
+            match self.0.iter_mut().find(|q| q.method == p.method) {
+                Some(q) => q.at = q.at.max(p.at),
+                None => self.0.push(p.clone()),
+            }
+        }
+    }
+
+    /// When the user was first identified (the first-step authenticator), if they were.
+    pub fn identified_at(&self) -> Option<i64> {
+        self.0
+            .iter()
+            .filter(|p| p.method.identifies())
+            .map(|p| p.at)
+            .min()
+    }
+
+    fn second_factor(&self) -> bool {
+        self.0.iter().any(|p| !p.method.identifies())
+    }
+
+    /// RFC 8176 method references. Password is `pwd`; an SMS OTP is `sms` and `otp`; a backup
+    /// code is `otp` (a single-use code from a list issued in advance: RFC 8176 has no value of
+    /// its own for it, and it is not `sms`); a second factor after the first adds `mfa`.
+    pub fn amr(&self) -> Vec<&'static str> {
+        let mut out: Vec<&'static str> = Vec::new();
+        let mut push = |v: &'static str| {
+            if !out.contains(&v) {
+                out.push(v);
+            }
+        };
+        for p in &self.0 {
+            match p.method {
+                Authenticator::Password => push("pwd"),
+                Authenticator::SmsOtp => {
+                    push("sms");
+                    push("otp");
+                }
+                Authenticator::BackupCode => push("otp"),
+                // Magic links and federated sign-ins get their values with their issue.
+                Authenticator::MagicLink | Authenticator::Federated(_) => {}
+            }
+        }
+        if self.identified_at().is_some() && self.second_factor() {
+            push("mfa");
+        }
+        out
+    }
+
+    /// The `acr`: whether a second factor followed the first.
+    pub fn acr(&self) -> &'static str {
+        if self.identified_at().is_some() && self.second_factor() {
+            ACR_MFA
+        } else {
+            ACR_PASSWORD
+        }
+    }
+}
+
+impl SignInFlow {
+    /// The first step none of whose authenticators was passed: what the user must do next.
+    /// `None` means the flow is complete.
+    pub fn next_step(&self, passed: &PassedList) -> Option<&[Authenticator]> {
+        self.steps
+            .iter()
+            .find(|step| !step.iter().any(|a| passed.has(a)))
+            .map(Vec::as_slice)
+    }
+
+    /// The flow an authorization must satisfy: the application's, made multi-factor when the
+    /// client asks only for [`ACR_MFA`] in `acr_values` and the application's flow is not.
+    pub fn required(app_flow: &SignInFlow, backup_codes: bool, acr_values: &[String]) -> Self {
+        let wants_mfa = !acr_values.is_empty() && acr_values.iter().all(|v| v == ACR_MFA);
+        if wants_mfa && !app_flow.is_multi_factor() {
+            let mut steps = app_flow.steps.clone();
+            let mut second = vec![Authenticator::SmsOtp];
+            if backup_codes {
+                second.push(Authenticator::BackupCode);
+            }
+            steps.push(second);
+            Self { steps }
+        } else {
+            app_flow.clone()
+        }
+    }
+}
+
 impl Serialize for SignInFlow {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         self.to_names().serialize(s)
@@ -239,5 +379,51 @@ mod tests {
         assert_eq!(serde_json::from_str::<SignInFlow>(&json).unwrap(), flow);
         assert!(serde_json::from_str::<SignInFlow>(r#"[["sms_otp"]]"#).is_err());
         assert!(flow.is_multi_factor() && !SignInFlow::password_only().is_multi_factor());
+    }
+
+    #[test]
+    fn the_engine_asks_only_for_missing_steps() {
+        let flow = SignInFlow::password_then_sms_otp(true);
+        let mut passed = PassedList::default();
+        assert_eq!(
+            flow.next_step(&passed),
+            Some(&[Authenticator::Password][..])
+        );
+        passed.add(Authenticator::Password, 10);
+        assert_eq!(
+            flow.next_step(&passed),
+            Some(&[Authenticator::SmsOtp, Authenticator::BackupCode][..])
+        );
+        assert_eq!(passed.amr(), vec!["pwd"]);
+        assert_eq!(passed.acr(), ACR_PASSWORD);
+        assert_eq!(SignInFlow::password_only().next_step(&passed), None);
+
+        let mut with_backup = passed.clone();
+        with_backup.add(Authenticator::BackupCode, 20);
+        assert_eq!(flow.next_step(&with_backup), None);
+        assert_eq!(with_backup.amr(), vec!["pwd", "otp", "mfa"]);
+        assert_eq!(with_backup.acr(), ACR_MFA);
+
+        passed.add(Authenticator::SmsOtp, 30);
+        assert_eq!(flow.next_step(&passed), None);
+        assert_eq!(passed.amr(), vec!["pwd", "sms", "otp", "mfa"]);
+        assert_eq!(passed.identified_at(), Some(10));
+        let round = PassedList::from_json(&passed.to_json());
+        assert_eq!(round, passed);
+        assert_eq!(PassedList::from_json("garbage"), PassedList::default());
+    }
+
+    #[test]
+    fn acr_values_for_mfa_add_a_second_factor_to_single_factor_apps() {
+        let single = SignInFlow::password_only();
+        let mfa = vec![ACR_MFA.to_string()];
+        assert_eq!(
+            SignInFlow::required(&single, false, &mfa),
+            SignInFlow::password_then_sms_otp(false)
+        );
+        assert_eq!(SignInFlow::required(&single, false, &[]), single);
+        // A client that also accepts the password acr gets the application's flow.
+        let either = vec![ACR_MFA.to_string(), ACR_PASSWORD.to_string()];
+        assert_eq!(SignInFlow::required(&single, false, &either), single);
     }
 }

@@ -1,8 +1,9 @@
-//! Authentication: the sign-in flow model and the authenticators beyond the password.
+//! Authentication: the sign-in flow engine and the authenticators beyond the password.
 //!
-//! Groundwork for the authenticator chain (issue 4): flows are validated and SMS OTP codes can be
-//! generated, rendered and checked, but neither is wired into sign-in yet, so the provisioning
-//! file does not accept them.
+//! `flow` holds the model (steps of alternative authenticators, what a sign-in has passed, the
+//! `amr`/`acr` it earns); `otp` and `backup` the second-factor codes. The pages that run them
+//! are in `http::signin`.
 
+pub mod backup;
 pub mod flow;
 pub mod otp;

@@ -26,6 +26,8 @@ pub struct OtpSettings {
     /// Resends allowed before resending is blocked for `resend_block_seconds`.
     pub resend_attempts: i64,
     pub resend_block_seconds: i64,
+    /// The least time between two sends to one sign-in (the cooldown the page shows).
+    pub resend_cooldown_seconds: i64,
     /// Wrong entries one OTP survives; then it is void and a new one is needed.
     pub max_failed_attempts: i64,
     /// The SMS text: `{app}`, `{code}` and `{minutes}` are replaced.
@@ -42,6 +44,7 @@ impl Default for OtpSettings {
             length: 6,
             resend_attempts: 5,
             resend_block_seconds: 300,
+            resend_cooldown_seconds: 30,
             max_failed_attempts: 3,
             message_template: DEFAULT_TEMPLATE.into(),
             webotp: false,
@@ -65,6 +68,12 @@ impl OtpSettings {
         range("length", self.length as i64, lo, hi)?;
         range("resend_attempts", self.resend_attempts, 1, 20)?;
         range("resend_block_seconds", self.resend_block_seconds, 0, 86_400)?;
+        range(
+            "resend_cooldown_seconds",
+            self.resend_cooldown_seconds,
+            0,
+            300,
+        )?;
         range("max_failed_attempts", self.max_failed_attempts, 1, 10)?;
         if !self.message_template.contains("{code}") {
             return Err("message_template: must contain {code}".into());

@@ -13,27 +13,32 @@ use serde::Deserialize;
 use subtle::ConstantTimeEq;
 
 use super::error::ApiError;
+use super::signin;
 use super::{AppState, OrgEntry};
-use crate::domain::Username;
+use crate::authn::flow::PassedList;
+
 use crate::oidc::authorize::{self, AuthRequest, AuthorizeError, ResponseMode};
-use crate::secret::{Secret, random_token, sha256_hex};
+use crate::secret::{random_token, sha256_hex};
 use crate::store::applications::Application;
 use crate::store::auth::{AuthorizationCode, Grant, LoginTransaction, Session, consent};
 use crate::store::users::User;
-use crate::store::{format_utc, now, throttle, write_transaction};
+use crate::store::{now, write_transaction};
 
 pub const SESSION_COOKIE: &str = "sesame_session";
 pub const BROWSER_COOKIE: &str = "sesame_browser";
 /// How long a user has to finish signing in.
-const TRANSACTION_LIFETIME: i64 = 900;
+pub(super) const TRANSACTION_LIFETIME: i64 = 900;
 /// How long an SSO session lasts.
-const SESSION_LIFETIME: i64 = 12 * 3600;
+pub(super) const SESSION_LIFETIME: i64 = 12 * 3600;
 /// Authorization codes live 60 seconds.
 const CODE_LIFETIME: i64 = 60;
-/// The `acr` of a password sign-in (documented in the README).
-pub const ACR_PASSWORD: &str = "urn:sesame:acr:password";
 
-fn cookie<'a>(state: &AppState, org: &OrgEntry, name: &'a str, value: String) -> Cookie<'a> {
+pub(super) fn cookie<'a>(
+    state: &AppState,
+    org: &OrgEntry,
+    name: &'a str,
+    value: String,
+) -> Cookie<'a> {
     Cookie::build(name, value)
         .path(format!("/t/{}/", org.org.slug))
         .http_only(true)
@@ -42,7 +47,7 @@ fn cookie<'a>(state: &AppState, org: &OrgEntry, name: &'a str, value: String) ->
         .finish()
 }
 
-fn cookie_hash(req: &HttpRequest, name: &str) -> Option<String> {
+pub(super) fn cookie_hash(req: &HttpRequest, name: &str) -> Option<String> {
     req.cookie(name).map(|c| sha256_hex(c.value()))
 }
 
@@ -136,7 +141,7 @@ async fn find_app(
 }
 
 /// A live session of this browser at this organization, with its (enabled) user.
-async fn current_session(
+pub(super) async fn current_session(
     state: &AppState,
     org: &OrgEntry,
     req: &HttpRequest,
@@ -241,7 +246,29 @@ pub async fn authorize(
         Some((session, user))
             if !auth.prompt_login && fresh_enough(&session) && hinted_user(&user) =>
         {
-            return proceed(&state, &org, &app, &auth, &session, &user, &req).await;
+            // The session counts for what it passed; a step the client's flow needs and the
+            // session lacks runs now (step-up), and only that step.
+            let passed = PassedList::from_json(&session.passed);
+            let flow = signin::required_flow(&app, &auth);
+            let Some(step) = flow.next_step(&passed) else {
+                return proceed(&state, &org, &app, &auth, &session, &user, &req).await;
+            };
+            if auth.prompt_none {
+                return Ok(error_to_client(
+                    &state,
+                    &org,
+                    &auth,
+                    "interaction_required",
+                    "this application needs a further sign-in step",
+                ));
+            }
+            let progress = Progress {
+                user_id: user.id.clone(),
+                passed: passed.clone(),
+                session_sid: Some(session.sid.clone()),
+            };
+            let page = signin::page_for(step);
+            return start_transaction(&state, &org, &app, &auth, &req, page, Some(progress)).await;
         }
         _ if auth.prompt_none => {
             return Ok(error_to_client(
@@ -255,18 +282,27 @@ pub async fn authorize(
         _ => {}
     }
 
-    start_transaction(&state, &org, &app, &auth, &req, "login").await
+    start_transaction(&state, &org, &app, &auth, &req, "login", None).await
+}
+
+/// What a sign-in starts with when a session already passed some steps (a step-up).
+#[derive(Debug, Clone)]
+pub(super) struct Progress {
+    pub user_id: String,
+    pub passed: PassedList,
+    pub session_sid: Option<String>,
 }
 
 /// Stores the request in a transaction bound to this browser (a cookie, created if missing) and
-/// sends the browser to `page` (`login` or `consent`) to continue it.
-async fn start_transaction(
+/// sends the browser to `page` (`login`, `otp` or `consent`) to continue it.
+pub(super) async fn start_transaction(
     state: &AppState,
     org: &OrgEntry,
     app: &Application,
     auth: &AuthRequest,
     req: &HttpRequest,
     page: &str,
+    progress: Option<Progress>,
 ) -> Result<HttpResponse, ApiError> {
     let browser = req
         .cookie(BROWSER_COOKIE)
@@ -278,7 +314,7 @@ async fn start_transaction(
     let tx = LoginTransaction {
         id: random_token(32).expose().clone(),
         organization_id: org.org.id,
-        application_id: app.id.clone(),
+        application_id: Some(app.id.clone()),
         request: serde_json::to_string(auth).expect("requests serialize"),
         browser_hash: sha256_hex(&browser),
         // Replaced by the page, which shows the token.
@@ -286,6 +322,11 @@ async fn start_transaction(
         created_at: t,
         expires_at: t + TRANSACTION_LIFETIME,
         completed_at: None,
+        passed: progress
+            .as_ref()
+            .map_or_else(|| "[]".to_string(), |p| p.passed.to_json()),
+        session_sid: progress.as_ref().and_then(|p| p.session_sid.clone()),
+        user_id: progress.map(|p| p.user_id),
     };
     let location = format!("{}/{page}?tx={}", org.issuer, tx.id);
     state
@@ -303,7 +344,7 @@ async fn start_transaction(
 
 /// The user is known: ask for consent if a third-party application needs it, else answer the
 /// client with a code.
-async fn proceed(
+pub(super) async fn proceed(
     state: &AppState,
     org: &OrgEntry,
     app: &Application,
@@ -332,7 +373,7 @@ async fn proceed(
                 consent_sid: Some(session.sid.clone()),
                 ..auth.clone()
             };
-            return start_transaction(state, org, app, &pending, req, "consent").await;
+            return start_transaction(state, org, app, &pending, req, "consent", None).await;
         }
     }
     issue_code(state, org, app, auth, session, user).await
@@ -400,11 +441,11 @@ async fn issue_code(
 
 #[derive(Debug, Deserialize)]
 pub struct TxQuery {
-    tx: Option<String>,
+    pub(super) tx: Option<String>,
 }
 
 /// The open transaction named by `tx`, if it belongs to this browser.
-async fn transaction(
+pub(super) async fn transaction(
     state: &AppState,
     org: &OrgEntry,
     req: &HttpRequest,
@@ -419,7 +460,10 @@ async fn transaction(
             let Some(tx) = LoginTransaction::find_open(conn, org_id, &tx_id)? else {
                 return Ok(None);
             };
-            Ok(Application::find_by_id(conn, &tx.application_id)?.map(|a| (tx, a)))
+            let Some(app_id) = tx.application_id.clone() else {
+                return Ok(None);
+            };
+            Ok(Application::find_by_id(conn, &app_id)?.map(|a| (tx, a)))
         })
         .await?;
     let Some((tx, app)) = found else {
@@ -443,7 +487,7 @@ async fn transaction(
 
 /// Whether a form's CSRF token is the one its transaction's page showed (compared by hash, in
 /// constant time).
-fn csrf_matches(sent: Option<&str>, tx: &LoginTransaction) -> bool {
+pub(super) fn csrf_matches(sent: Option<&str>, tx: &LoginTransaction) -> bool {
     sent.is_some_and(|c| hashes_equal(&sha256_hex(c), &tx.csrf_hash))
 }
 
@@ -456,273 +500,12 @@ pub(super) fn form_expired_page(state: &AppState) -> HttpResponse {
     )
 }
 
-fn expired_page(state: &AppState) -> HttpResponse {
+pub(super) fn expired_page(state: &AppState) -> HttpResponse {
     state.pages.error(
         StatusCode::BAD_REQUEST,
         "This sign-in has expired",
         "This sign-in page has expired, was already used, or was opened in another browser. Go back to the application and start again.",
     )
-}
-
-/// Shows the sign-in form with a fresh CSRF token.
-async fn login_form(
-    state: &AppState,
-    org: &OrgEntry,
-    tx: &LoginTransaction,
-    auth: &AuthRequest,
-    app: &Application,
-    username: &str,
-    error: Option<&str>,
-) -> Result<HttpResponse, ApiError> {
-    let csrf = random_token(32);
-    let (id, hash) = (tx.id.clone(), sha256_hex(csrf.expose()));
-    state
-        .db
-        .run(move |conn| LoginTransaction::set_csrf(conn, &id, &hash))
-        .await?;
-    let username = if username.is_empty() {
-        auth.login_hint.clone().unwrap_or_default()
-    } else {
-        username.to_string()
-    };
-    Ok(state.pages.render(
-        StatusCode::OK,
-        "login.html",
-        context! {
-            org_name => org.org.display_name,
-            app_name => app.name,
-            action => format!("{}/login", org.issuer),
-            tx => tx.id,
-            csrf => csrf.expose(),
-            username,
-            error,
-        },
-    ))
-}
-
-pub async fn login_page(
-    state: web::Data<AppState>,
-    path: web::Path<String>,
-    req: HttpRequest,
-    query: web::Query<TxQuery>,
-) -> Result<HttpResponse, ApiError> {
-    let org = state.organization(&path).await?;
-    let Some((tx, auth, app)) =
-        transaction(&state, &org, &req, query.into_inner().tx, false).await?
-    else {
-        return Ok(expired_page(&state));
-    };
-    login_form(&state, &org, &tx, &auth, &app, "", None).await
-}
-
-#[derive(Debug, Deserialize)]
-pub struct LoginForm {
-    tx: Option<String>,
-    csrf: Option<String>,
-    #[serde(default)]
-    username: String,
-    #[serde(default)]
-    password: String,
-}
-
-pub async fn login_submit(
-    state: web::Data<AppState>,
-    path: web::Path<String>,
-    req: HttpRequest,
-    form: web::Form<LoginForm>,
-) -> Result<HttpResponse, ApiError> {
-    let org = state.organization(&path).await?;
-    let form = form.into_inner();
-    let Some((tx, auth, app)) = transaction(&state, &org, &req, form.tx.clone(), false).await?
-    else {
-        return Ok(expired_page(&state));
-    };
-    if !csrf_matches(form.csrf.as_deref(), &tx) {
-        return Ok(form_expired_page(&state));
-    }
-
-    // Throttling: the client IP first (before any hashing), the account after the password.
-    let org_id = org.org.id;
-    let policy = org.org.settings.lock_policy.clone();
-    let ip = super::client_ip::of_request(&req, &state.settings.trusted_proxies)
-        .map(|ip| ip.to_string())
-        .unwrap_or_default();
-    let ip_key = throttle::ip_key(org_id, &ip);
-    let parsed = Username::parse(&form.username);
-    let account_key = throttle::account_key(
-        org_id,
-        parsed.as_ref().map_or(form.username.trim(), |u| u.as_str()),
-    );
-    let key = ip_key.clone();
-    if let Some(until) = state
-        .db
-        .run(move |conn| throttle::locked_until(conn, &key))
-        .await?
-    {
-        return Ok(state.pages.error(
-            StatusCode::TOO_MANY_REQUESTS,
-            "Too many failed sign-ins",
-            &format!(
-                "There were too many failed sign-ins from your network. Try again after {}.",
-                format_utc(until)
-            ),
-        ));
-    }
-
-    // Every attempt is counted before its hash runs, so a burst of parallel guesses cannot slip
-    // past the limits; a right password takes its count back.
-    let (a_key, i_key, window) = (account_key.clone(), ip_key.clone(), policy.window_seconds);
-    let ((account_attempts, account_locks), (ip_attempts, _)) = state
-        .db
-        .run(move |conn| {
-            Ok((
-                throttle::count_attempt(conn, &a_key, window)?,
-                throttle::count_attempt(conn, &i_key, window)?,
-            ))
-        })
-        .await?;
-    if ip_attempts > policy.ip_max_failures {
-        let (key, p) = (ip_key.clone(), policy.clone());
-        let until = state
-            .db
-            .run(move |conn| throttle::lock_ip(conn, &key, &p))
-            .await?;
-        return Ok(state.pages.error(
-            StatusCode::TOO_MANY_REQUESTS,
-            "Too many failed sign-ins",
-            &format!(
-                "There were too many failed sign-ins from your network. Try again after {}.",
-                format_utc(until)
-            ),
-        ));
-    }
-
-    // Same work for an unknown user as for a wrong password: one argon2 verification.
-    let user = match parsed {
-        Ok(username) => {
-            state
-                .db
-                .run(move |conn| User::find_by_username(conn, org_id, &username))
-                .await?
-        }
-        Err(_) => None,
-    };
-    let phc = user
-        .as_ref()
-        .and_then(|u| u.password_hash.clone())
-        .unwrap_or_else(|| state.dummy_hash.clone());
-    let verified = state.hasher.verify(phc, Secret::new(form.password)).await
-        && user.as_ref().is_some_and(|u| u.password_hash.is_some());
-    // A locked account answers the same page whether or not the password was right, so
-    // guessing during a lock learns nothing; it is shown after the hash ran, and unknown
-    // usernames lock the same way, so it says nothing about who exists either.
-    let (key, p) = (account_key.clone(), policy.clone());
-    let locked = state
-        .db
-        .run(move |conn| match throttle::locked_until(conn, &key)? {
-            Some(until) => Ok(Some(until)),
-            // Attempts counted past the limit at the same moment: lock now.
-            None if account_attempts > p.max_attempts => {
-                throttle::lock_account(conn, &key, &p, account_locks).map(Some)
-            }
-            None => Ok(None),
-        })
-        .await?;
-    if let Some(until) = locked {
-        return Ok(state.pages.error(
-            StatusCode::FORBIDDEN,
-            "Account locked",
-            &format!(
-                "This account is locked after too many failed sign-ins. Try again after {}.",
-                format_utc(until)
-            ),
-        ));
-    }
-    let user = match user {
-        Some(u) if verified => u,
-        _ => {
-            let (account, ip) = (account_key.clone(), ip_key.clone());
-            // An automatic lock only stops new sign-ins: if it also revoked what the account
-            // holds, anyone could sign a user out everywhere with a few wrong guesses.
-            state
-                .db
-                .run(move |conn| {
-                    if account_attempts >= policy.max_attempts {
-                        throttle::lock_account(conn, &account, &policy, account_locks)?;
-                    }
-                    if ip_attempts >= policy.ip_max_failures {
-                        throttle::lock_ip(conn, &ip, &policy)?;
-                    }
-                    Ok(())
-                })
-                .await?;
-            return login_form(
-                &state,
-                &org,
-                &tx,
-                &auth,
-                &app,
-                &form.username,
-                Some("Wrong username or password."),
-            )
-            .await;
-        }
-    };
-    if user.disabled {
-        return Ok(state.pages.error(
-            StatusCode::FORBIDDEN,
-            "Account disabled",
-            "This account is disabled. Contact your administrator.",
-        ));
-    }
-
-    // A new session with a new cookie value, replacing any previous one of this browser.
-    let cookie_value = random_token(32);
-    let t = now();
-    let session = Session {
-        id_hash: sha256_hex(cookie_value.expose()),
-        sid: uuid::Uuid::new_v4().to_string(),
-        organization_id: org_id,
-        user_id: user.id.clone(),
-        auth_time: t,
-        amr: r#"["pwd"]"#.into(),
-        acr: ACR_PASSWORD.into(),
-        created_at: t,
-        expires_at: t + SESSION_LIFETIME,
-        ended_at: None,
-    };
-    let old = cookie_hash(&req, SESSION_COOKIE);
-    let (tx_id, row) = (tx.id.clone(), session.clone());
-    let completed = state
-        .db
-        .run(move |conn| {
-            write_transaction(conn, |conn| {
-                if !LoginTransaction::complete(conn, &tx_id)? {
-                    return Ok(false);
-                }
-                if let Some(old) = old {
-                    Session::end(conn, &old)?;
-                }
-                throttle::reset(conn, &account_key)?;
-                throttle::forgive(conn, &ip_key)?;
-                Session::insert(conn, &row)?;
-                Ok(true)
-            })
-        })
-        .await?;
-    if !completed {
-        return Ok(expired_page(&state));
-    }
-    tracing::info!(user = %user.id, client_id = %app.client_id, "signed in with password");
-    let mut res = proceed(&state, &org, &app, &auth, &session, &user, &req).await?;
-    res.add_cookie(&cookie(
-        &state,
-        &org,
-        SESSION_COOKIE,
-        cookie_value.expose().clone(),
-    ))
-    .map_err(|_| ApiError::Internal)?;
-    Ok(res)
 }
 
 /// What each scope lets an application see, in the user's words.

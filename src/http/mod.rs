@@ -8,6 +8,7 @@ pub mod error;
 pub mod health;
 pub mod logout;
 pub mod pages;
+pub mod signin;
 pub mod token;
 pub mod userinfo;
 
@@ -38,6 +39,8 @@ pub struct AppState {
     pub pages: pages::Pages,
     pub hasher: Hasher,
     pub outbound: crate::outbound::Outbound,
+    /// Where text messages go (the console in development; gateways come as plugins).
+    pub sms: Arc<dyn crate::sms::SmsChannel>,
     /// Client key sets fetched from `jwks_uri`, by application id, with when they were fetched.
     client_keys: RwLock<HashMap<String, FetchedKeys>>,
     /// A real argon2id hash of nothing, verified against when a username is unknown so that the
@@ -63,12 +66,18 @@ pub struct OrgEntry {
 pub const ORG_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(30);
 
 impl AppState {
-    pub fn new(settings: Settings, db: Db, keys: KeyStore) -> Self {
+    pub fn new(
+        settings: Settings,
+        db: Db,
+        keys: KeyStore,
+        sms: Arc<dyn crate::sms::SmsChannel>,
+    ) -> Self {
         let outbound_allow_private = settings.outbound_allow_private;
         Self {
             settings,
             db,
             keys,
+            sms,
             pages: pages::Pages::default(),
             hasher: Hasher::per_core(),
             outbound: crate::outbound::Outbound::new(outbound_allow_private),
@@ -232,8 +241,15 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(discovery::jwks)
         .route("/t/{org}/authorize", web::get().to(authorize::authorize))
         .route("/t/{org}/authorize", web::post().to(authorize::authorize))
-        .route("/t/{org}/login", web::get().to(authorize::login_page))
-        .route("/t/{org}/login", web::post().to(authorize::login_submit))
+        .route("/t/{org}/login", web::get().to(signin::login_page))
+        .route("/t/{org}/login", web::post().to(signin::login_submit))
+        .route("/t/{org}/otp", web::get().to(signin::otp_page))
+        .route("/t/{org}/otp", web::post().to(signin::otp_submit))
+        .route("/t/{org}/backup-code", web::get().to(signin::backup_page))
+        .route(
+            "/t/{org}/backup-code",
+            web::post().to(signin::backup_submit),
+        )
         .route("/t/{org}/consent", web::get().to(authorize::consent_page))
         .route(
             "/t/{org}/consent",

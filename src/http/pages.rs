@@ -25,6 +25,11 @@ impl Default for Pages {
             ),
             ("logout.html", include_str!("../../templates/logout.html")),
             ("consent.html", include_str!("../../templates/consent.html")),
+            ("otp.html", include_str!("../../templates/otp.html")),
+            (
+                "backup_code.html",
+                include_str!("../../templates/backup_code.html"),
+            ),
         ] {
             env.add_template(name, text)
                 .expect("built-in templates parse");

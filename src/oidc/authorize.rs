@@ -60,6 +60,10 @@ pub struct AuthRequest {
     /// used with a sign-in transaction or by another session.
     #[serde(default)]
     pub consent_sid: Option<String>,
+    /// `acr_values`, in order of preference; asking only for MFA makes a single-factor
+    /// application's sign-in multi-factor (see `SignInFlow::required`).
+    #[serde(default)]
+    pub acr_values: Vec<String>,
 }
 
 impl AuthRequest {
@@ -403,6 +407,16 @@ pub fn validate(
         claims,
         resource: resource.map(|r| r.identifier.clone()),
         consent_sid: None,
+        acr_values: params
+            .get("acr_values")
+            .map(|v| {
+                v.split(' ')
+                    .filter(|s| !s.is_empty())
+                    .take(10)
+                    .map(str::to_string)
+                    .collect()
+            })
+            .unwrap_or_default(),
         login_hint: params
             .get("login_hint")
             .map(|h| h.chars().take(256).collect()),
@@ -441,6 +455,7 @@ mod tests {
             grant_types: vec![GrantType::AuthorizationCode, GrantType::RefreshToken],
             lifetimes: TokenLifetimes::default(),
             sign_in_flow: None,
+            backup_codes: false,
             jwks: None,
             id_token_alg: crate::keys::Alg::RS256,
             third_party: false,

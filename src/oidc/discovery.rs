@@ -33,7 +33,7 @@ pub fn document(issuer: &str) -> Value {
         "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt"],
         "revocation_endpoint_auth_signing_alg_values_supported": ["RS256", "ES256", "EdDSA"],
         "introspection_endpoint_auth_signing_alg_values_supported": ["RS256", "ES256", "EdDSA"],
-        "acr_values_supported": ["urn:sesame:acr:password"],
+        "acr_values_supported": [crate::authn::flow::ACR_PASSWORD, crate::authn::flow::ACR_MFA],
         "code_challenge_methods_supported": ["S256"],
         "prompt_values_supported": ["none", "login", "consent", "select_account"],
         "claims_supported": [

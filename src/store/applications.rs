@@ -5,6 +5,7 @@ use serde::{Serialize, de::DeserializeOwned};
 
 use super::schema::applications;
 use super::{DbConn, StoreError, now};
+use crate::authn::flow::SignInFlow;
 use crate::domain::{ClientId, ClientType, GrantType, RedirectUri};
 use crate::keys::Alg;
 
@@ -23,8 +24,10 @@ pub struct Application {
     pub post_logout_redirect_uris: Vec<RedirectUri>,
     pub grant_types: Vec<GrantType>,
     pub lifetimes: TokenLifetimes,
-    /// The sign-in flow document; interpreted by the flow engine (a later issue).
-    pub sign_in_flow: Option<String>,
+    /// The sign-in flow; `None` is the predefined "Username + Password".
+    pub sign_in_flow: Option<SignInFlow>,
+    /// "Enable backup codes" on the SMS OTP step: users may pass it with a backup code.
+    pub backup_codes: bool,
     /// The client's public keys (a JWKS document) for `private_key_jwt`, instead of a secret.
     pub jwks: Option<String>,
     /// What signs this application's ID tokens.
@@ -81,6 +84,7 @@ struct Row {
     third_party: bool,
     jwks_uri: Option<String>,
     resources: String,
+    backup_codes: bool,
 }
 
 fn to_json<T: Serialize>(value: &T) -> String {
@@ -114,7 +118,13 @@ impl Row {
             organization_id: self.organization_id,
             name: self.name,
             secret_hash: self.secret_hash,
-            sign_in_flow: self.sign_in_flow,
+            sign_in_flow: self
+                .sign_in_flow
+                .as_deref()
+                .map(serde_json::from_str)
+                .transpose()
+                .map_err(|e| corrupt("sign_in_flow", e.to_string()))?,
+            backup_codes: self.backup_codes,
             jwks: self.jwks,
             third_party: self.third_party,
             jwks_uri: self.jwks_uri,
@@ -139,7 +149,8 @@ impl Row {
             access_token_lifetime: app.lifetimes.access_token,
             id_token_lifetime: app.lifetimes.id_token,
             refresh_token_lifetime: app.lifetimes.refresh_token,
-            sign_in_flow: app.sign_in_flow.clone(),
+            sign_in_flow: app.sign_in_flow.as_ref().map(to_json),
+            backup_codes: app.backup_codes,
             jwks: app.jwks.clone(),
             id_token_alg: app.id_token_alg.as_str().to_string(),
             third_party: app.third_party,
@@ -152,6 +163,13 @@ impl Row {
 }
 
 impl Application {
+    /// The flow this application's sign-ins run.
+    pub fn flow(&self) -> SignInFlow {
+        self.sign_in_flow
+            .clone()
+            .unwrap_or_else(SignInFlow::password_only)
+    }
+
     pub fn find(
         conn: &mut DbConn,
         organization_id: i64,

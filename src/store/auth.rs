@@ -15,7 +15,8 @@ use super::{DbConn, StoreError, now};
 pub struct LoginTransaction {
     pub id: String,
     pub organization_id: i64,
-    pub application_id: String,
+    /// The client signing in; `None` for a check the account area asks for.
+    pub application_id: Option<String>,
     /// The validated authorization request, as JSON.
     pub request: String,
     /// SHA-256 of the browser-binding cookie: only the browser that started may finish.
@@ -25,9 +26,38 @@ pub struct LoginTransaction {
     pub created_at: i64,
     pub expires_at: i64,
     pub completed_at: Option<i64>,
+    /// The user, once a first step identified them (or the session being stepped up did).
+    pub user_id: Option<String>,
+    /// Authenticators passed so far, as JSON (`authn::flow::PassedList`).
+    pub passed: String,
+    /// The session this sign-in steps up (its passed list seeded `passed`).
+    pub session_sid: Option<String>,
 }
 
 impl LoginTransaction {
+    /// Records progress: who the user is and what they passed. Only while the transaction is
+    /// open, so a finished sign-in cannot be changed.
+    pub fn record_progress(
+        conn: &mut DbConn,
+        id: &str,
+        user_id: &str,
+        passed: &str,
+        session_sid: Option<&str>,
+    ) -> Result<bool, StoreError> {
+        let n = diesel::update(
+            login_transactions::table
+                .filter(login_transactions::id.eq(id))
+                .filter(login_transactions::completed_at.is_null()),
+        )
+        .set((
+            login_transactions::user_id.eq(Some(user_id)),
+            login_transactions::passed.eq(passed),
+            login_transactions::session_sid.eq(session_sid),
+        ))
+        .execute(conn)?;
+        Ok(n == 1)
+    }
+
     pub fn insert(conn: &mut DbConn, tx: &Self) -> Result<(), StoreError> {
         diesel::insert_into(login_transactions::table)
             .values(tx)
@@ -87,14 +117,53 @@ pub struct Session {
     pub created_at: i64,
     pub expires_at: i64,
     pub ended_at: Option<i64>,
+    /// Authenticators passed, as JSON (`authn::flow::PassedList`): what later authorizations
+    /// are checked against.
+    pub passed: String,
 }
 
 impl Session {
+    /// A step-up: the session gains what the user just passed and a new cookie (the id changes
+    /// whenever the authentication level does). False if the session ended meanwhile.
+    pub fn step_up(
+        conn: &mut DbConn,
+        sid: &str,
+        user_id: &str,
+        new_id_hash: &str,
+        passed: &str,
+        amr: &str,
+        acr: &str,
+    ) -> Result<bool, StoreError> {
+        let n = diesel::update(
+            sessions::table
+                .filter(sessions::sid.eq(sid))
+                .filter(sessions::user_id.eq(user_id))
+                .filter(sessions::ended_at.is_null())
+                .filter(sessions::expires_at.gt(now())),
+        )
+        .set((
+            sessions::id_hash.eq(new_id_hash),
+            sessions::passed.eq(passed),
+            sessions::amr.eq(amr),
+            sessions::acr.eq(acr),
+        ))
+        .execute(conn)?;
+        Ok(n == 1)
+    }
+
     pub fn insert(conn: &mut DbConn, s: &Self) -> Result<(), StoreError> {
         diesel::insert_into(sessions::table)
             .values(s)
             .execute(conn)?;
         Ok(())
+    }
+
+    pub fn find_by_sid(conn: &mut DbConn, sid: &str) -> Result<Option<Self>, StoreError> {
+        Ok(sessions::table
+            .filter(sessions::sid.eq(sid))
+            .select(Self::as_select())
+            .first(conn)
+            .optional()?)
     }
 
     /// A live session of the organization with this cookie hash.
@@ -427,6 +496,9 @@ pub struct Purged {
     pub refresh_tokens: usize,
     pub sessions: usize,
     pub throttle: usize,
+    pub sms_otps: usize,
+    /// Outbox events purged: sealed ones (holding a code) once delivered or expired.
+    pub events: usize,
 }
 
 /// Deletes rows nothing can use any more, so storage does not grow with traffic: every
@@ -464,5 +536,7 @@ pub fn purge_expired(conn: &mut DbConn) -> Result<Purged, StoreError> {
                 ),
         )
         .execute(conn)?,
+        sms_otps: super::otps::SmsOtp::purge(conn)?,
+        events: super::events::OutboxEvent::purge(conn)?,
     })
 }

@@ -5,8 +5,11 @@
 
 pub mod applications;
 pub mod auth;
+pub mod backup_codes;
+pub mod events;
 pub mod keys;
 pub mod organizations;
+pub mod otps;
 pub mod schema;
 pub mod throttle;
 pub mod users;

@@ -28,6 +28,9 @@ pub struct OrgSettings {
     pub lock_policy: LockPolicy,
     /// The APIs clients may ask access tokens for (RFC 8707 `resource`).
     pub resources: Vec<Resource>,
+    /// SMS one-time passwords (the guide's defaults).
+    pub sms_otp: crate::authn::otp::OtpSettings,
+    pub backup_codes: crate::authn::backup::BackupCodeSettings,
 }
 
 /// An API registered with the organization: its identifier becomes the access token's `aud`,

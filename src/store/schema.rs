@@ -34,6 +34,7 @@ diesel::table! {
         third_party -> Bool,
         jwks_uri -> Nullable<Text>,
         resources -> Text,
+        backup_codes -> Bool,
     }
 }
 
@@ -72,13 +73,16 @@ diesel::table! {
     login_transactions (id) {
         id -> Text,
         organization_id -> BigInt,
-        application_id -> Text,
+        application_id -> Nullable<Text>,
         request -> Text,
         browser_hash -> Text,
         csrf_hash -> Text,
         created_at -> BigInt,
         expires_at -> BigInt,
         completed_at -> Nullable<BigInt>,
+        user_id -> Nullable<Text>,
+        passed -> Text,
+        session_sid -> Nullable<Text>,
     }
 }
 
@@ -94,6 +98,7 @@ diesel::table! {
         created_at -> BigInt,
         expires_at -> BigInt,
         ended_at -> Nullable<BigInt>,
+        passed -> Text,
     }
 }
 
@@ -178,6 +183,44 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    sms_otps (id) {
+        id -> Text,
+        transaction_id -> Text,
+        seq -> BigInt,
+        user_id -> Text,
+        phone_number -> Text,
+        code_hash -> Binary,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+        failed_attempts -> BigInt,
+        used_at -> Nullable<BigInt>,
+        voided_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    backup_codes (user_id, code_hash) {
+        user_id -> Text,
+        code_hash -> Binary,
+        created_at -> BigInt,
+        used_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    event_outbox (jti) {
+        jti -> Text,
+        organization_id -> BigInt,
+        event_type -> Text,
+        payload -> Binary,
+        sealed -> Bool,
+        created_at -> BigInt,
+        expires_at -> Nullable<BigInt>,
+        delivered_at -> Nullable<BigInt>,
+    }
+}
+
 diesel::joinable!(applications -> organizations (organization_id));
 diesel::joinable!(users -> organizations (organization_id));
 diesel::joinable!(signing_keys -> organizations (organization_id));
@@ -199,4 +242,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     used_assertions,
     consents,
     kek_check,
+    sms_otps,
+    backup_codes,
+    event_outbox,
 );

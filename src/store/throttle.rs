@@ -112,6 +112,18 @@ pub fn lock_ip(conn: &mut DbConn, key: &str, policy: &LockPolicy) -> Result<i64,
     Ok(until)
 }
 
+/// Blocks `key` for `seconds` and starts its count afresh. Returns the end of the block.
+pub fn lock_for(conn: &mut DbConn, key: &str, seconds: i64) -> Result<i64, StoreError> {
+    let until = now() + seconds;
+    diesel::update(login_throttle::table.find(key))
+        .set((
+            login_throttle::locked_until.eq(Some(until)),
+            login_throttle::failures.eq(0),
+        ))
+        .execute(conn)?;
+    Ok(until)
+}
+
 /// Forgets an account's failures after a successful sign-in.
 pub fn reset(conn: &mut DbConn, key: &str) -> Result<(), StoreError> {
     diesel::delete(login_throttle::table.find(key)).execute(conn)?;

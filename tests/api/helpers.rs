@@ -155,6 +155,8 @@ pub struct TestApp {
     pub state: actix_web::web::Data<sesame::http::AppState>,
     pub env: HashMap<String, String>,
     pub test_db: TestDb,
+    /// Every text message the app sent (the in-process capture channel).
+    pub sms: std::sync::Arc<sesame::sms::Capture>,
 }
 
 impl TestApp {
@@ -182,7 +184,8 @@ impl TestApp {
             .or_insert_with(|| format!("{scheme}://{host}:{port}"));
         let settings = settings_from(&env);
         sesame::telemetry::init(&settings.log);
-        let app = Application::build_on(settings, listener)
+        let sms = std::sync::Arc::new(sesame::sms::Capture::default());
+        let app = Application::build_with_sms(settings, listener, sms.clone())
             .await
             .expect("application builds");
         let db = app.state().db.clone();
@@ -199,6 +202,7 @@ impl TestApp {
             state,
             env,
             test_db,
+            sms,
         }
     }
 

@@ -10,4 +10,5 @@ mod health;
 mod logout;
 mod provisioning;
 mod signing_keys;
+mod sms_otp;
 mod tls;

@@ -200,13 +200,18 @@ async fn usernames_are_unique_per_organization(backend: Backend) {
 
 async fn demo_seed_creates_a_working_demo_once(backend: Backend) {
     let app = TestApp::spawn(&backend).await;
-    let seed = || demo::seed(&mut app.db.get().unwrap());
+    let kek = app.state.keys.kek();
+    let seed = || demo::seed(&mut app.db.get().unwrap(), kek);
     let created = seed().unwrap().expect("created on an empty database");
     assert!(
-        created.created.contains(&"user demo/alice".to_string()),
+        created
+            .report
+            .created
+            .contains(&"user demo/alice".to_string()),
         "{:?}",
-        created.created
+        created.report.created
     );
+    assert_eq!(created.backup_codes.len(), 10);
     assert!(seed().unwrap().is_none(), "never re-applied");
     let mut conn = app.db.get().unwrap();
     let org = Organization::find_by_slug(&mut conn, demo::DEMO_ORG)
@@ -228,18 +233,29 @@ async fn demo_seed_creates_a_working_demo_once(backend: Backend) {
         .unwrap()
         .unwrap();
     assert_eq!(web.secret_hash, Some(sha256_hex(demo::DEMO_WEB_SECRET)));
+    assert!(web.backup_codes);
+    assert_eq!(
+        web.flow(),
+        sesame::authn::flow::SignInFlow::password_then_sms_otp(true),
+        "the demo app asks for password, then SMS OTP or a backup code"
+    );
+    assert_eq!(
+        sesame::store::backup_codes::remaining(&mut conn, &alice.id).unwrap(),
+        10
+    );
     let (status, doc) = app.discovery("demo").await;
     assert_eq!(status, 200);
     assert_eq!(doc["issuer"], app.issuer("demo"));
-    let banner = demo::banner(&app.address, true);
+    let banner = demo::banner(&app.address, Some(&created));
     assert!(banner.contains("DEMO MODE") && banner.contains(demo::DEMO_PASSWORD));
+    assert!(banner.contains(created.backup_codes[0].expose().as_str()));
 }
 
 async fn demo_refuses_a_database_with_real_data(backend: Backend) {
     let app = TestApp::spawn(&backend).await;
     app.import(&acme_toml());
     assert!(matches!(
-        demo::seed(&mut app.db.get().unwrap()),
+        demo::seed(&mut app.db.get().unwrap(), app.state.keys.kek()),
         Err(demo::SeedError::NotEmpty)
     ));
     assert!(

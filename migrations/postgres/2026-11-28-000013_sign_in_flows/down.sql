@@ -1,0 +1,10 @@
+DROP TABLE event_outbox;
+DROP TABLE backup_codes;
+DROP TABLE sms_otps;
+ALTER TABLE login_transactions DROP COLUMN session_sid;
+ALTER TABLE login_transactions DROP COLUMN passed;
+ALTER TABLE login_transactions DROP COLUMN user_id;
+DELETE FROM login_transactions WHERE application_id IS NULL;
+ALTER TABLE login_transactions ALTER COLUMN application_id SET NOT NULL;
+ALTER TABLE sessions DROP COLUMN passed;
+ALTER TABLE applications DROP COLUMN backup_codes;

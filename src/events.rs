@@ -1,0 +1,128 @@
+//! Events for webhook subscribers, in Asgardeo's format (DESIGN.md §2): a `securityData` object
+//! (`iss`, `jti`, `iat` in epoch milliseconds, `aud` naming the topic) and an `eventData` object.
+//! They are written to the outbox (`store::events`) in the transaction of the change they
+//! report; delivery is the event issue's worker.
+
+use serde_json::json;
+
+use crate::keys::{Kek, KeyError};
+use crate::store::events::OutboxEvent;
+use crate::store::now;
+
+pub const SMS_OTP_NOTIFICATION: &str = "SmsOtpNotificationEvent";
+
+/// The topic audience of an organization's notification events.
+pub fn notifications_topic(base_url: &str, org_slug: &str) -> String {
+    format!(
+        "{}/websubhub/topics/{org_slug}/NOTIFICATIONS",
+        base_url.trim_end_matches('/')
+    )
+}
+
+/// What an event needs to know about where it comes from.
+#[derive(Debug, Clone, Copy)]
+pub struct Origin<'a> {
+    pub issuer: &'a str,
+    pub base_url: &'a str,
+    pub organization_id: i64,
+    pub organization_slug: &'a str,
+    pub organization_name: &'a str,
+}
+
+/// The `SmsOtpNotificationEvent` of one code sent. Its message holds the code, so the payload is
+/// sealed under the key-encryption key (bound to the event id) and expires with the code.
+pub fn sms_otp_notification(
+    kek: &Kek,
+    origin: Origin<'_>,
+    send_to: &str,
+    message_body: &str,
+    expires_at: i64,
+) -> Result<OutboxEvent, KeyError> {
+    let jti = uuid::Uuid::new_v4().to_string();
+    let t = now();
+    let iat_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(t * 1000, |d| d.as_millis() as i64);
+    let payload = json!({
+        "securityData": {
+            "iss": origin.issuer,
+            "jti": jti,
+            "iat": iat_ms,
+            "aud": notifications_topic(origin.base_url, origin.organization_slug),
+        },
+        "eventData": {
+            "organizationId": origin.organization_id,
+            "organizationName": origin.organization_name,
+            "sendTo": send_to,
+            "messageBody": message_body,
+        }
+    });
+    let sealed = kek.seal(payload.to_string().as_bytes(), jti.as_bytes())?;
+    Ok(OutboxEvent {
+        jti,
+        organization_id: origin.organization_id,
+        event_type: SMS_OTP_NOTIFICATION.into(),
+        payload: sealed,
+        sealed: true,
+        created_at: t,
+        expires_at: Some(expires_at),
+        delivered_at: None,
+    })
+}
+
+/// Opens an event's payload (sealed or not).
+pub fn open_payload(kek: &Kek, event: &OutboxEvent) -> Result<serde_json::Value, KeyError> {
+    let bytes = if event.sealed {
+        kek.open(&event.payload, event.jti.as_bytes())?
+    } else {
+        event.payload.clone()
+    };
+    serde_json::from_slice(&bytes).map_err(|e| KeyError::Malformed(e.to_string()))
+}
+
+/// The payload as a listing may show it: the message body (which holds the code) redacted.
+pub fn redacted(payload: &serde_json::Value) -> serde_json::Value {
+    let mut shown = payload.clone();
+    if let Some(body) = shown.pointer_mut("/eventData/messageBody") {
+        *body = json!("[redacted]");
+    }
+    shown
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::secret::Secret;
+
+    #[test]
+    fn the_sms_otp_event_is_sealed_and_has_the_guides_fields() {
+        let kek = Kek::new(Secret::new([9u8; 32]));
+        let origin = Origin {
+            issuer: "https://id.example/t/myorg",
+            base_url: "https://id.example",
+            organization_id: 3,
+            organization_slug: "myorg",
+            organization_name: "My Org",
+        };
+        let body = "Your one-time password for the myapp is 075052. This expires in 5 minutes.";
+        let event = sms_otp_notification(&kek, origin, "+1234567890", body, now() + 300).unwrap();
+        assert!(event.sealed);
+        assert!(
+            !String::from_utf8_lossy(&event.payload).contains("075052"),
+            "the code is not readable at rest"
+        );
+        let payload = open_payload(&kek, &event).unwrap();
+        assert_eq!(payload["securityData"]["jti"], event.jti.as_str());
+        assert_eq!(
+            payload["securityData"]["aud"],
+            "https://id.example/websubhub/topics/myorg/NOTIFICATIONS"
+        );
+        assert!(payload["securityData"]["iat"].as_i64().unwrap() > 1_600_000_000_000);
+        assert_eq!(payload["eventData"]["organizationId"], 3);
+        assert_eq!(payload["eventData"]["sendTo"], "+1234567890");
+        assert_eq!(payload["eventData"]["messageBody"], body);
+        let shown = redacted(&payload);
+        assert!(!shown.to_string().contains("075052"));
+        assert_eq!(shown["eventData"]["sendTo"], "+1234567890");
+    }
+}

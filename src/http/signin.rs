@@ -1,0 +1,1024 @@
+//! The sign-in chain: the pages that run each step of an application's flow (password, SMS
+//! OTP, backup code) and the engine glue between them.
+//!
+//! A sign-in in progress is a login transaction: it records who the user is once a first step
+//! identified them and which authenticators they passed. After each step, [`advance`] asks the
+//! flow for the next missing step and sends the browser to its page; when none is missing,
+//! [`finish`] creates (or steps up) the session and answers the client. Every check is on the
+//! server, in the database: counts, expiry, single use.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use minijinja::context;
+use serde::Deserialize;
+
+use super::authorize::{
+    SESSION_COOKIE, SESSION_LIFETIME, TxQuery, cookie, cookie_hash, csrf_matches, expired_page,
+    form_expired_page, proceed, see_other, transaction,
+};
+use super::error::ApiError;
+use super::{AppState, OrgEntry};
+use crate::authn::flow::{Authenticator, PassedList, SignInFlow};
+use crate::authn::{backup, otp};
+use crate::domain::{PhoneNumber, Username};
+use crate::oidc::authorize::AuthRequest;
+use crate::secret::{Secret, random_token, sha256_hex};
+use crate::store::applications::Application;
+use crate::store::auth::{LoginTransaction, Session};
+use crate::store::otps::{Dead, SmsOtp};
+use crate::store::users::User;
+use crate::store::{StoreError, backup_codes, format_utc, now, throttle, write_transaction};
+
+/// The flow an authorization must pass: the application's, or more when `acr_values` asks.
+pub(super) fn required_flow(app: &Application, auth: &AuthRequest) -> SignInFlow {
+    SignInFlow::required(&app.flow(), app.backup_codes, &auth.acr_values)
+}
+
+/// The page that runs a step: the first-step page for identifying authenticators, the OTP page
+/// for an SMS OTP step (which links to the backup-code page when the step offers it).
+pub(super) fn page_for(step: &[Authenticator]) -> &'static str {
+    if step.contains(&Authenticator::SmsOtp) {
+        "otp"
+    } else {
+        "login"
+    }
+}
+
+/// The sign-in a step belongs to.
+#[derive(Clone, Copy)]
+pub(super) struct SignInAt<'a> {
+    pub org: &'a OrgEntry,
+    pub req: &'a HttpRequest,
+    pub tx: &'a LoginTransaction,
+    pub auth: &'a AuthRequest,
+    pub app: &'a Application,
+}
+
+/// After a step passed: on to the next missing step's page, or finish.
+async fn advance(
+    state: &AppState,
+    at: SignInAt<'_>,
+    user: &User,
+    passed: PassedList,
+    session_sid: Option<String>,
+) -> Result<HttpResponse, ApiError> {
+    let flow = required_flow(at.app, at.auth);
+    let Some(step) = flow.next_step(&passed) else {
+        return finish(state, at, user, passed, session_sid).await;
+    };
+    let page = page_for(step);
+    let (id, user_id, json, sid) = (
+        at.tx.id.clone(),
+        user.id.clone(),
+        passed.to_json(),
+        session_sid.clone(),
+    );
+    let recorded = state
+        .db
+        .run(move |conn| {
+            LoginTransaction::record_progress(conn, &id, &user_id, &json, sid.as_deref())
+        })
+        .await?;
+    if !recorded {
+        return Ok(expired_page(state));
+    }
+    Ok(see_other(&format!(
+        "{}/{page}?tx={}",
+        at.org.issuer, at.tx.id
+    )))
+}
+
+/// The whole flow passed: the session records it (a new session with a new cookie, or the
+/// stepped-up one with a new cookie), the account's failure count is reset, and the client is
+/// answered.
+async fn finish(
+    state: &AppState,
+    at: SignInAt<'_>,
+    user: &User,
+    passed: PassedList,
+    session_sid: Option<String>,
+) -> Result<HttpResponse, ApiError> {
+    let cookie_value = random_token(32);
+    let id_hash = sha256_hex(cookie_value.expose());
+    let amr = serde_json::to_string(&passed.amr()).expect("amr serializes");
+    let acr = passed.acr().to_string();
+    let t = now();
+    let fresh = Session {
+        id_hash: id_hash.clone(),
+        sid: uuid::Uuid::new_v4().to_string(),
+        organization_id: at.org.org.id,
+        user_id: user.id.clone(),
+        auth_time: passed.identified_at().unwrap_or(t),
+        amr: amr.clone(),
+        acr: acr.clone(),
+        created_at: t,
+        expires_at: t + SESSION_LIFETIME,
+        ended_at: None,
+        passed: passed.to_json(),
+    };
+    let old = cookie_hash(at.req, SESSION_COOKIE);
+    let account = throttle::account_key(at.org.org.id, user.username.as_str());
+    let (tx_id, user_id) = (at.tx.id.clone(), user.id.clone());
+    let session = state
+        .db
+        .run(move |conn| {
+            write_transaction(conn, |conn| {
+                if !LoginTransaction::complete(conn, &tx_id)? {
+                    return Ok(None);
+                }
+                throttle::reset(conn, &account)?;
+                if let Some(sid) = &session_sid
+                    && Session::step_up(conn, sid, &user_id, &id_hash, &fresh.passed, &amr, &acr)?
+                {
+                    return Session::find_by_sid(conn, sid);
+                }
+                if let Some(old) = old {
+                    Session::end(conn, &old)?;
+                }
+                Session::insert(conn, &fresh)?;
+                Ok(Some(fresh))
+            })
+        })
+        .await?;
+    let Some(session) = session else {
+        return Ok(expired_page(state));
+    };
+    tracing::info!(
+        user = %user.id,
+        client_id = %at.app.client_id,
+        amr = %session.amr,
+        "signed in"
+    );
+    let mut res = proceed(state, at.org, at.app, at.auth, &session, user, at.req).await?;
+    res.add_cookie(&cookie(
+        state,
+        at.org,
+        SESSION_COOKIE,
+        cookie_value.expose().clone(),
+    ))
+    .map_err(|_| ApiError::Internal)?;
+    Ok(res)
+}
+
+/// Shows the sign-in form with a fresh CSRF token.
+async fn login_form(
+    state: &AppState,
+    org: &OrgEntry,
+    tx: &LoginTransaction,
+    auth: &AuthRequest,
+    app: &Application,
+    username: &str,
+    error: Option<&str>,
+) -> Result<HttpResponse, ApiError> {
+    let csrf = random_token(32);
+    let (id, hash) = (tx.id.clone(), sha256_hex(csrf.expose()));
+    state
+        .db
+        .run(move |conn| LoginTransaction::set_csrf(conn, &id, &hash))
+        .await?;
+    let username = if username.is_empty() {
+        auth.login_hint.clone().unwrap_or_default()
+    } else {
+        username.to_string()
+    };
+    Ok(state.pages.render(
+        StatusCode::OK,
+        "login.html",
+        context! {
+            org_name => org.org.display_name,
+            app_name => app.name,
+            action => format!("{}/login", org.issuer),
+            tx => tx.id,
+            csrf => csrf.expose(),
+            username,
+            error,
+        },
+    ))
+}
+
+pub async fn login_page(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    req: HttpRequest,
+    query: web::Query<TxQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let org = state.organization(&path).await?;
+    let Some((tx, auth, app)) =
+        transaction(&state, &org, &req, query.into_inner().tx, false).await?
+    else {
+        return Ok(expired_page(&state));
+    };
+    login_form(&state, &org, &tx, &auth, &app, "", None).await
+}
+
+#[derive(Debug, Deserialize)]
+pub struct LoginForm {
+    tx: Option<String>,
+    csrf: Option<String>,
+    #[serde(default)]
+    username: String,
+    #[serde(default)]
+    password: String,
+}
+
+pub async fn login_submit(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    req: HttpRequest,
+    form: web::Form<LoginForm>,
+) -> Result<HttpResponse, ApiError> {
+    let org = state.organization(&path).await?;
+    let form = form.into_inner();
+    let Some((tx, auth, app)) = transaction(&state, &org, &req, form.tx.clone(), false).await?
+    else {
+        return Ok(expired_page(&state));
+    };
+    if !csrf_matches(form.csrf.as_deref(), &tx) {
+        return Ok(form_expired_page(&state));
+    }
+
+    // Throttling: the client IP first (before any hashing), the account after the password.
+    let org_id = org.org.id;
+    let policy = org.org.settings.lock_policy.clone();
+    let ip = super::client_ip::of_request(&req, &state.settings.trusted_proxies)
+        .map(|ip| ip.to_string())
+        .unwrap_or_default();
+    let ip_key = throttle::ip_key(org_id, &ip);
+    let parsed = Username::parse(&form.username);
+    let account_key = throttle::account_key(
+        org_id,
+        parsed.as_ref().map_or(form.username.trim(), |u| u.as_str()),
+    );
+    let key = ip_key.clone();
+    if let Some(until) = state
+        .db
+        .run(move |conn| throttle::locked_until(conn, &key))
+        .await?
+    {
+        return Ok(state.pages.error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "Too many failed sign-ins",
+            &format!(
+                "There were too many failed sign-ins from your network. Try again after {}.",
+                format_utc(until)
+            ),
+        ));
+    }
+
+    // Every attempt is counted before its hash runs, so a burst of parallel guesses cannot slip
+    // past the limits; a right password takes its count back.
+    let (a_key, i_key, window) = (account_key.clone(), ip_key.clone(), policy.window_seconds);
+    let ((account_attempts, account_locks), (ip_attempts, _)) = state
+        .db
+        .run(move |conn| {
+            Ok((
+                throttle::count_attempt(conn, &a_key, window)?,
+                throttle::count_attempt(conn, &i_key, window)?,
+            ))
+        })
+        .await?;
+    if ip_attempts > policy.ip_max_failures {
+        let (key, p) = (ip_key.clone(), policy.clone());
+        let until = state
+            .db
+            .run(move |conn| throttle::lock_ip(conn, &key, &p))
+            .await?;
+        return Ok(state.pages.error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "Too many failed sign-ins",
+            &format!(
+                "There were too many failed sign-ins from your network. Try again after {}.",
+                format_utc(until)
+            ),
+        ));
+    }
+
+    // Same work for an unknown user as for a wrong password: one argon2 verification.
+    let user = match parsed {
+        Ok(username) => {
+            state
+                .db
+                .run(move |conn| User::find_by_username(conn, org_id, &username))
+                .await?
+        }
+        Err(_) => None,
+    };
+    let phc = user
+        .as_ref()
+        .and_then(|u| u.password_hash.clone())
+        .unwrap_or_else(|| state.dummy_hash.clone());
+    let verified = state.hasher.verify(phc, Secret::new(form.password)).await
+        && user.as_ref().is_some_and(|u| u.password_hash.is_some());
+    // A locked account answers the same page whether or not the password was right, so
+    // guessing during a lock learns nothing; it is shown after the hash ran, and unknown
+    // usernames lock the same way, so it says nothing about who exists either.
+    let (key, p) = (account_key.clone(), policy.clone());
+    let locked = state
+        .db
+        .run(move |conn| match throttle::locked_until(conn, &key)? {
+            Some(until) => Ok(Some(until)),
+            // Attempts counted past the limit at the same moment: lock now.
+            None if account_attempts > p.max_attempts => {
+                throttle::lock_account(conn, &key, &p, account_locks).map(Some)
+            }
+            None => Ok(None),
+        })
+        .await?;
+    if let Some(until) = locked {
+        return Ok(state.pages.error(
+            StatusCode::FORBIDDEN,
+            "Account locked",
+            &format!(
+                "This account is locked after too many failed sign-ins. Try again after {}.",
+                format_utc(until)
+            ),
+        ));
+    }
+    let user = match user {
+        Some(u) if verified => u,
+        _ => {
+            let (account, ip) = (account_key.clone(), ip_key.clone());
+            // An automatic lock only stops new sign-ins: if it also revoked what the account
+            // holds, anyone could sign a user out everywhere with a few wrong guesses.
+            state
+                .db
+                .run(move |conn| {
+                    if account_attempts >= policy.max_attempts {
+                        throttle::lock_account(conn, &account, &policy, account_locks)?;
+                    }
+                    if ip_attempts >= policy.ip_max_failures {
+                        throttle::lock_ip(conn, &ip, &policy)?;
+                    }
+                    Ok(())
+                })
+                .await?;
+            return login_form(
+                &state,
+                &org,
+                &tx,
+                &auth,
+                &app,
+                &form.username,
+                Some("Wrong username or password."),
+            )
+            .await;
+        }
+    };
+    if user.disabled {
+        return Ok(state.pages.error(
+            StatusCode::FORBIDDEN,
+            "Account disabled",
+            "This account is disabled. Contact your administrator.",
+        ));
+    }
+
+    // The password's attempt is taken back but the account's count is not reset: a second
+    // factor failing after a right password must keep counting toward the lock. A whole chain
+    // passed resets it (see `finish`).
+    let (account, ip) = (account_key.clone(), ip_key.clone());
+    state
+        .db
+        .run(move |conn| {
+            throttle::forgive(conn, &account)?;
+            throttle::forgive(conn, &ip)
+        })
+        .await?;
+    tracing::info!(user = %user.id, client_id = %app.client_id, "password verified");
+    // Someone else than the user a step-up began with starts from nothing.
+    let same_user = tx.user_id.as_deref() == Some(user.id.as_str());
+    let mut passed = if same_user {
+        PassedList::from_json(&tx.passed)
+    } else {
+        PassedList::default()
+    };
+    passed.add(Authenticator::Password, now());
+    let session_sid = tx.session_sid.clone().filter(|_| same_user);
+    let at = SignInAt {
+        org: &org,
+        req: &req,
+        tx: &tx,
+        auth: &auth,
+        app: &app,
+    };
+    advance(&state, at, &user, passed, session_sid).await
+}
+
+/// A sign-in at a second-factor step: its user is known and the step offers `method`.
+struct SecondFactor {
+    tx: LoginTransaction,
+    auth: AuthRequest,
+    app: Application,
+    user: User,
+    step: Vec<Authenticator>,
+}
+
+impl SecondFactor {
+    fn at<'a>(&'a self, org: &'a OrgEntry, req: &'a HttpRequest) -> SignInAt<'a> {
+        SignInAt {
+            org,
+            req,
+            tx: &self.tx,
+            auth: &self.auth,
+            app: &self.app,
+        }
+    }
+
+    fn passed(&self) -> PassedList {
+        PassedList::from_json(&self.tx.passed)
+    }
+
+    fn account_key(&self) -> String {
+        throttle::account_key(self.user.organization_id, self.user.username.as_str())
+    }
+
+    /// The verified mobile number codes go to; `None` when the user has none.
+    fn phone(&self) -> Option<&PhoneNumber> {
+        self.user
+            .phone_number
+            .as_ref()
+            .filter(|_| self.user.phone_number_verified)
+    }
+}
+
+async fn second_factor(
+    state: &AppState,
+    org: &OrgEntry,
+    req: &HttpRequest,
+    tx: Option<String>,
+    method: Authenticator,
+) -> Result<Option<SecondFactor>, ApiError> {
+    let Some((tx, auth, app)) = transaction(state, org, req, tx, false).await? else {
+        return Ok(None);
+    };
+    let Some(user_id) = tx.user_id.clone() else {
+        return Ok(None);
+    };
+    let org_id = org.org.id;
+    let Some(user) = state
+        .db
+        .run(move |conn| User::find(conn, org_id, &user_id))
+        .await?
+        .filter(|u| !u.disabled)
+    else {
+        return Ok(None);
+    };
+    let passed = PassedList::from_json(&tx.passed);
+    let Some(step) = required_flow(&app, &auth)
+        .next_step(&passed)
+        .filter(|s| s.contains(&method))
+        .map(<[Authenticator]>::to_vec)
+    else {
+        return Ok(None);
+    };
+    Ok(Some(SecondFactor {
+        tx,
+        auth,
+        app,
+        user,
+        step,
+    }))
+}
+
+/// The page of a locked account. The password was verified at this step, so saying until when
+/// tells an attacker nothing they could not learn from the first step.
+fn locked_page(state: &AppState, until: i64) -> HttpResponse {
+    state.pages.error(
+        StatusCode::FORBIDDEN,
+        "Account locked",
+        &format!(
+            "This account is locked after too many failed sign-ins. Try again after {}.",
+            format_utc(until)
+        ),
+    )
+}
+
+async fn account_locked(state: &AppState, key: &str) -> Result<Option<i64>, ApiError> {
+    let key = key.to_string();
+    Ok(state
+        .db
+        .run(move |conn| throttle::locked_until(conn, &key))
+        .await?)
+}
+
+/// Counts a second-factor attempt toward the account's lock policy, before the code is checked
+/// (as for passwords). Returns the attempts in the window and the number of earlier locks.
+async fn count_attempt(
+    state: &AppState,
+    org: &OrgEntry,
+    key: &str,
+) -> Result<(i64, i64), ApiError> {
+    let (key, window) = (key.to_string(), org.org.settings.lock_policy.window_seconds);
+    Ok(state
+        .db
+        .run(move |conn| throttle::count_attempt(conn, &key, window))
+        .await?)
+}
+
+/// After a wrong code: locks the account when the attempts reached the policy's limit.
+async fn lock_if_over(
+    state: &AppState,
+    org: &OrgEntry,
+    key: &str,
+    (attempts, locks): (i64, i64),
+) -> Result<Option<i64>, ApiError> {
+    let policy = org.org.settings.lock_policy.clone();
+    if attempts < policy.max_attempts {
+        return Ok(None);
+    }
+    let key = key.to_string();
+    Ok(Some(
+        state
+            .db
+            .run(move |conn| throttle::lock_account(conn, &key, &policy, locks))
+            .await?,
+    ))
+}
+
+async fn forgive(state: &AppState, key: &str) -> Result<(), ApiError> {
+    let key = key.to_string();
+    Ok(state
+        .db
+        .run(move |conn| throttle::forgive(conn, &key))
+        .await?)
+}
+
+/// What happened to a send.
+enum Sent {
+    Yes,
+    /// Another request sent this code a moment ago (a double click, two tabs).
+    Already,
+    Failed,
+}
+
+/// Generates a code, stores its keyed hash (voiding the earlier ones) together with its
+/// `SmsOtpNotificationEvent` in one transaction, then sends it through the SMS channel.
+async fn send_code(
+    state: &AppState,
+    org: &OrgEntry,
+    sf: &SecondFactor,
+    phone: &PhoneNumber,
+    seq: i64,
+) -> Result<Sent, ApiError> {
+    let settings = &org.org.settings.sms_otp;
+    let kek = state.keys.kek();
+    let code = settings.generate();
+    let host = url::Url::parse(state.settings.base_url.as_str())
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_string))
+        .unwrap_or_else(|| "localhost".into());
+    let body = settings.message(&sf.app.name, &code, &host);
+    let t = now();
+    let expires_at = t + settings.expiry_seconds;
+    let row = SmsOtp {
+        id: uuid::Uuid::new_v4().to_string(),
+        transaction_id: sf.tx.id.clone(),
+        seq,
+        user_id: sf.user.id.clone(),
+        phone_number: phone.as_str().to_string(),
+        code_hash: otp::keyed_hash(kek, &sf.tx.id, code.expose())
+            .map_err(|_| ApiError::Internal)?,
+        created_at: t,
+        expires_at,
+        failed_attempts: 0,
+        used_at: None,
+        voided_at: None,
+    };
+    let origin = crate::events::Origin {
+        issuer: &org.issuer,
+        base_url: state.settings.base_url.as_str(),
+        organization_id: org.org.id,
+        organization_slug: &org.org.slug,
+        organization_name: &org.org.display_name,
+    };
+    let event = crate::events::sms_otp_notification(kek, origin, phone.as_str(), &body, expires_at)
+        .map_err(|_| ApiError::Internal)?;
+    let stored = state
+        .db
+        .run(move |conn| {
+            let r = write_transaction(conn, |conn| {
+                SmsOtp::insert_replacing(conn, &row)?;
+                crate::store::events::OutboxEvent::insert(conn, &event)
+            });
+            match r {
+                Ok(()) => Ok(true),
+                Err(StoreError::Conflict(_)) => Ok(false),
+                Err(e) => Err(e),
+            }
+        })
+        .await?;
+    if !stored {
+        return Ok(Sent::Already);
+    }
+    match state.sms.send(phone, &body).await {
+        Ok(message_id) => {
+            tracing::info!(user = %sf.user.id, to = %phone.masked(), %message_id, "SMS OTP sent");
+            Ok(Sent::Yes)
+        }
+        Err(error) => {
+            tracing::warn!(user = %sf.user.id, to = %phone.masked(), %error, "SMS OTP not sent");
+            Ok(Sent::Failed)
+        }
+    }
+}
+
+const NOT_SENT: &str = "We could not send the code just now. Ask for a new code in a moment.";
+
+/// Shows the OTP page with a fresh CSRF token.
+async fn otp_form(
+    state: &AppState,
+    org: &OrgEntry,
+    sf: &SecondFactor,
+    notice: Option<&str>,
+    error: Option<&str>,
+) -> Result<HttpResponse, ApiError> {
+    let csrf = random_token(32);
+    let (id, hash) = (sf.tx.id.clone(), sha256_hex(csrf.expose()));
+    let latest = state
+        .db
+        .run(move |conn| {
+            LoginTransaction::set_csrf(conn, &id, &hash)?;
+            SmsOtp::latest(conn, &id)
+        })
+        .await?;
+    let settings = &org.org.settings.sms_otp;
+    let wait = latest
+        .as_ref()
+        .map_or(0, |l| {
+            l.created_at + settings.resend_cooldown_seconds - now()
+        })
+        .max(0);
+    let backup_url = sf
+        .step
+        .contains(&Authenticator::BackupCode)
+        .then(|| format!("{}/backup-code?tx={}", org.issuer, sf.tx.id));
+    let status = if error.is_some() {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::OK
+    };
+    Ok(state.pages.render(
+        status,
+        "otp.html",
+        context! {
+            org_name => org.org.display_name,
+            app_name => sf.app.name,
+            action => format!("{}/otp", org.issuer),
+            tx => sf.tx.id,
+            csrf => csrf.expose(),
+            no_phone => sf.phone().is_none(),
+            masked_phone => sf.phone().map(PhoneNumber::masked),
+            numeric => settings.numeric_only,
+            maxlength => settings.length + 4,
+            resend_after => (wait > 0).then(|| format_utc(now() + wait)),
+            resend_wait => wait,
+            backup_url,
+            notice,
+            error,
+        },
+    ))
+}
+
+/// `GET {issuer}/otp?tx=…`: the SMS OTP step. The first visit sends the first code (exactly
+/// once, however many tabs load it); later codes are sent only when the user asks.
+pub async fn otp_page(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    req: HttpRequest,
+    query: web::Query<TxQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let org = state.organization(&path).await?;
+    let Some(sf) = second_factor(
+        &state,
+        &org,
+        &req,
+        query.into_inner().tx,
+        Authenticator::SmsOtp,
+    )
+    .await?
+    else {
+        return Ok(expired_page(&state));
+    };
+    if let Some(until) = account_locked(&state, &sf.account_key()).await? {
+        return Ok(locked_page(&state, until));
+    }
+    let Some(phone) = sf.phone().cloned() else {
+        return otp_form(&state, &org, &sf, None, None).await;
+    };
+    let id = sf.tx.id.clone();
+    let latest = state.db.run(move |conn| SmsOtp::latest(conn, &id)).await?;
+    let mut error = None;
+    if latest.is_none()
+        && let Sent::Failed = send_code(&state, &org, &sf, &phone, 0).await?
+    {
+        error = Some(NOT_SENT);
+    }
+    otp_form(&state, &org, &sf, None, error).await
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CodeForm {
+    tx: Option<String>,
+    csrf: Option<String>,
+    #[serde(default)]
+    code: String,
+    action: Option<String>,
+}
+
+/// `POST {issuer}/otp`: check a code (`action=verify`) or send a new one (`action=resend`).
+pub async fn otp_submit(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    req: HttpRequest,
+    form: web::Form<CodeForm>,
+) -> Result<HttpResponse, ApiError> {
+    let org = state.organization(&path).await?;
+    let form = form.into_inner();
+    let Some(sf) =
+        second_factor(&state, &org, &req, form.tx.clone(), Authenticator::SmsOtp).await?
+    else {
+        return Ok(expired_page(&state));
+    };
+    if !csrf_matches(form.csrf.as_deref(), &sf.tx) {
+        return Ok(form_expired_page(&state));
+    }
+    let account = sf.account_key();
+    if let Some(until) = account_locked(&state, &account).await? {
+        return Ok(locked_page(&state, until));
+    }
+    let Some(phone) = sf.phone().cloned() else {
+        return otp_form(&state, &org, &sf, None, None).await;
+    };
+    if form.action.as_deref() == Some("resend") {
+        return resend(&state, &org, &sf, &phone).await;
+    }
+
+    let settings = &org.org.settings.sms_otp;
+    let max = settings.max_failed_attempts;
+    let id = sf.tx.id.clone();
+    let Some(current) = state.db.run(move |conn| SmsOtp::latest(conn, &id)).await? else {
+        return otp_form(
+            &state,
+            &org,
+            &sf,
+            None,
+            Some("No code was sent yet. Ask for a new code."),
+        )
+        .await;
+    };
+    // One attempt is claimed before the comparison, so parallel guesses cannot exceed the limit.
+    let (otp_id, m) = (current.id.clone(), max);
+    let claimed = state
+        .db
+        .run(move |conn| SmsOtp::claim_attempt(conn, &otp_id, m))
+        .await?;
+    if !claimed {
+        return otp_form(
+            &state,
+            &org,
+            &sf,
+            None,
+            Some(dead_message(current.dead(max))),
+        )
+        .await;
+    }
+    let counted = count_attempt(&state, &org, &account).await?;
+    let typed = settings.normalize(&form.code);
+    let right = otp::matches(state.keys.kek(), &sf.tx.id, &typed, &current.code_hash)
+        .map_err(|_| ApiError::Internal)?;
+    if right {
+        let otp_id = current.id.clone();
+        if !state
+            .db
+            .run(move |conn| SmsOtp::spend(conn, &otp_id))
+            .await?
+        {
+            // Another submission of the same code won the race.
+            return otp_form(
+                &state,
+                &org,
+                &sf,
+                None,
+                Some(dead_message(Some(Dead::Used))),
+            )
+            .await;
+        }
+        forgive(&state, &account).await?;
+        tracing::info!(user = %sf.user.id, "SMS OTP verified");
+        let mut passed = sf.passed();
+        passed.add(Authenticator::SmsOtp, now());
+        return advance(
+            &state,
+            sf.at(&org, &req),
+            &sf.user,
+            passed,
+            sf.tx.session_sid.clone(),
+        )
+        .await;
+    }
+    if let Some(until) = lock_if_over(&state, &org, &account, counted).await? {
+        tracing::warn!(user = %sf.user.id, "account locked after failed SMS OTPs");
+        return Ok(locked_page(&state, until));
+    }
+    let otp_id = current.id.clone();
+    let failed = state
+        .db
+        .run(move |conn| SmsOtp::failed_attempts(conn, &otp_id))
+        .await?;
+    let left = max - failed;
+    let message = if left <= 0 {
+        "That code is not right, and it was the last try: this code no longer works. Ask for a new code.".to_string()
+    } else if left == 1 {
+        "That code is not right. 1 attempt left.".to_string()
+    } else {
+        format!("That code is not right. {left} attempts left.")
+    };
+    otp_form(&state, &org, &sf, None, Some(&message)).await
+}
+
+fn dead_message(dead: Option<Dead>) -> &'static str {
+    match dead {
+        Some(Dead::Expired) => "This code has expired. Ask for a new code.",
+        Some(Dead::Used) => "This code was already used. Ask for a new code.",
+        Some(Dead::Void) | None => {
+            "This code no longer works (too many wrong tries, or a newer code was sent). Ask for a new code."
+        }
+    }
+}
+
+/// Sends a new code (voiding the previous one), within the cooldown and the resend limit: after
+/// `resend_attempts` resends within an hour, resending is blocked for `resend_block_seconds`.
+/// The limit is per user, so starting a new sign-in does not reset it.
+async fn resend(
+    state: &AppState,
+    org: &OrgEntry,
+    sf: &SecondFactor,
+    phone: &PhoneNumber,
+) -> Result<HttpResponse, ApiError> {
+    let settings = org.org.settings.sms_otp.clone();
+    let id = sf.tx.id.clone();
+    let latest = state.db.run(move |conn| SmsOtp::latest(conn, &id)).await?;
+    if let Some(l) = &latest {
+        let wait = l.created_at + settings.resend_cooldown_seconds - now();
+        if wait > 0 {
+            let message = format!("Please wait {wait} seconds before asking for a new code.");
+            return otp_form(state, org, sf, None, Some(&message)).await;
+        }
+    }
+    let key = format!("otp-resend:{}:{}", org.org.id, sf.user.id);
+    let block = settings.resend_block_seconds;
+    let limit = settings.resend_attempts;
+    let blocked = state
+        .db
+        .run(move |conn| {
+            if let Some(until) = throttle::locked_until(conn, &key)? {
+                return Ok(Some(until));
+            }
+            let (count, _) = throttle::count_attempt(conn, &key, 3600)?;
+            if count > limit {
+                return throttle::lock_for(conn, &key, block).map(Some);
+            }
+            Ok(None)
+        })
+        .await?;
+    if let Some(until) = blocked {
+        let message = format!(
+            "Too many new codes were asked for. You can ask again after {}.",
+            format_utc(until)
+        );
+        return otp_form(state, org, sf, None, Some(&message)).await;
+    }
+    let seq = latest.map_or(0, |l| l.seq + 1);
+    match send_code(state, org, sf, phone, seq).await? {
+        Sent::Yes | Sent::Already => {
+            otp_form(
+                state,
+                org,
+                sf,
+                Some("We sent a new code. Earlier codes no longer work."),
+                None,
+            )
+            .await
+        }
+        Sent::Failed => otp_form(state, org, sf, None, Some(NOT_SENT)).await,
+    }
+}
+
+/// Shows the backup-code page with a fresh CSRF token.
+async fn backup_form(
+    state: &AppState,
+    org: &OrgEntry,
+    sf: &SecondFactor,
+    error: Option<&str>,
+) -> Result<HttpResponse, ApiError> {
+    let csrf = random_token(32);
+    let (id, hash) = (sf.tx.id.clone(), sha256_hex(csrf.expose()));
+    state
+        .db
+        .run(move |conn| LoginTransaction::set_csrf(conn, &id, &hash))
+        .await?;
+    Ok(state.pages.render(
+        if error.is_some() {
+            StatusCode::UNPROCESSABLE_ENTITY
+        } else {
+            StatusCode::OK
+        },
+        "backup_code.html",
+        context! {
+            org_name => org.org.display_name,
+            app_name => sf.app.name,
+            action => format!("{}/backup-code", org.issuer),
+            tx => sf.tx.id,
+            csrf => csrf.expose(),
+            otp_url => format!("{}/otp?tx={}", org.issuer, sf.tx.id),
+            error,
+        },
+    ))
+}
+
+/// `GET {issuer}/backup-code?tx=…`: the fallback of an SMS OTP step that offers backup codes.
+pub async fn backup_page(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    req: HttpRequest,
+    query: web::Query<TxQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let org = state.organization(&path).await?;
+    let Some(sf) = second_factor(
+        &state,
+        &org,
+        &req,
+        query.into_inner().tx,
+        Authenticator::BackupCode,
+    )
+    .await?
+    else {
+        return Ok(expired_page(&state));
+    };
+    if let Some(until) = account_locked(&state, &sf.account_key()).await? {
+        return Ok(locked_page(&state, until));
+    }
+    backup_form(&state, &org, &sf, None).await
+}
+
+/// `POST {issuer}/backup-code`: one keyed hash and one conditional update per attempt; each
+/// code works once, and failures count toward the account's lock.
+pub async fn backup_submit(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    req: HttpRequest,
+    form: web::Form<CodeForm>,
+) -> Result<HttpResponse, ApiError> {
+    let org = state.organization(&path).await?;
+    let form = form.into_inner();
+    let Some(sf) = second_factor(
+        &state,
+        &org,
+        &req,
+        form.tx.clone(),
+        Authenticator::BackupCode,
+    )
+    .await?
+    else {
+        return Ok(expired_page(&state));
+    };
+    if !csrf_matches(form.csrf.as_deref(), &sf.tx) {
+        return Ok(form_expired_page(&state));
+    }
+    let account = sf.account_key();
+    if let Some(until) = account_locked(&state, &account).await? {
+        return Ok(locked_page(&state, until));
+    }
+    let counted = count_attempt(&state, &org, &account).await?;
+    let hash = backup::keyed_hash(state.keys.kek(), &sf.user.id, &form.code)
+        .map_err(|_| ApiError::Internal)?;
+    let user_id = sf.user.id.clone();
+    let spent = state
+        .db
+        .run(move |conn| backup_codes::spend(conn, &user_id, &hash))
+        .await?;
+    if spent {
+        forgive(&state, &account).await?;
+        tracing::info!(user = %sf.user.id, "backup code used");
+        let mut passed = sf.passed();
+        passed.add(Authenticator::BackupCode, now());
+        return advance(
+            &state,
+            sf.at(&org, &req),
+            &sf.user,
+            passed,
+            sf.tx.session_sid.clone(),
+        )
+        .await;
+    }
+    if let Some(until) = lock_if_over(&state, &org, &account, counted).await? {
+        tracing::warn!(user = %sf.user.id, "account locked after failed backup codes");
+        return Ok(locked_page(&state, until));
+    }
+    backup_form(
+        &state,
+        &org,
+        &sf,
+        Some("That backup code is not valid or was already used."),
+    )
+    .await
+}

@@ -1,0 +1,130 @@
+//! SMS one-time passwords of sign-ins in progress.
+//!
+//! Each check first claims an attempt with one conditional `UPDATE` (only while the code is
+//! live and under its limit), then compares; a right code is spent by another conditional
+//! `UPDATE`. So a burst of parallel guesses gets no more comparisons than the limit, and two
+//! submissions of the right code cannot both pass.
+
+use diesel::prelude::*;
+
+use super::schema::sms_otps;
+use super::{DbConn, StoreError, now};
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = sms_otps)]
+pub struct SmsOtp {
+    pub id: String,
+    pub transaction_id: String,
+    /// 0 for the first code of a sign-in, then one more per resend; unique per transaction.
+    pub seq: i64,
+    pub user_id: String,
+    /// Where it was sent (E.164).
+    pub phone_number: String,
+    /// HMAC-SHA256 of the code (see `authn::otp::keyed_hash`).
+    pub code_hash: Vec<u8>,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub failed_attempts: i64,
+    pub used_at: Option<i64>,
+    pub voided_at: Option<i64>,
+}
+
+/// Why a code cannot be checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dead {
+    Expired,
+    Used,
+    /// Too many wrong entries, or replaced by a newer code.
+    Void,
+}
+
+impl SmsOtp {
+    /// The newest code of a sign-in, whatever its state.
+    pub fn latest(conn: &mut DbConn, transaction_id: &str) -> Result<Option<Self>, StoreError> {
+        Ok(sms_otps::table
+            .filter(sms_otps::transaction_id.eq(transaction_id))
+            .order(sms_otps::seq.desc())
+            .select(Self::as_select())
+            .first(conn)
+            .optional()?)
+    }
+
+    /// Why this code cannot be used, if it cannot.
+    pub fn dead(&self, max_failed: i64) -> Option<Dead> {
+        if self.used_at.is_some() {
+            Some(Dead::Used)
+        } else if self.voided_at.is_some() || self.failed_attempts >= max_failed {
+            Some(Dead::Void)
+        } else if self.expires_at <= now() {
+            Some(Dead::Expired)
+        } else {
+            None
+        }
+    }
+
+    /// Stores a new code for its sign-in and voids the earlier ones. A second request racing
+    /// to store the same `seq` fails with `StoreError::Conflict` (call inside a transaction).
+    pub fn insert_replacing(conn: &mut DbConn, otp: &Self) -> Result<(), StoreError> {
+        diesel::update(
+            sms_otps::table
+                .filter(sms_otps::transaction_id.eq(&otp.transaction_id))
+                .filter(sms_otps::voided_at.is_null()),
+        )
+        .set(sms_otps::voided_at.eq(Some(otp.created_at)))
+        .execute(conn)?;
+        diesel::insert_into(sms_otps::table)
+            .values(otp)
+            .execute(conn)?;
+        Ok(())
+    }
+
+    /// Claims one attempt at the code: true while it is live and under `max_failed`. The
+    /// attempt counts as failed until [`SmsOtp::spend`] takes it back.
+    pub fn claim_attempt(conn: &mut DbConn, id: &str, max_failed: i64) -> Result<bool, StoreError> {
+        let n = diesel::update(
+            sms_otps::table
+                .filter(sms_otps::id.eq(id))
+                .filter(sms_otps::used_at.is_null())
+                .filter(sms_otps::voided_at.is_null())
+                .filter(sms_otps::expires_at.gt(now()))
+                .filter(sms_otps::failed_attempts.lt(max_failed)),
+        )
+        .set(sms_otps::failed_attempts.eq(sms_otps::failed_attempts + 1))
+        .execute(conn)?;
+        Ok(n == 1)
+    }
+
+    /// Spends the code after a right entry: true exactly once.
+    pub fn spend(conn: &mut DbConn, id: &str) -> Result<bool, StoreError> {
+        let t = now();
+        let n = diesel::update(
+            sms_otps::table
+                .filter(sms_otps::id.eq(id))
+                .filter(sms_otps::used_at.is_null())
+                .filter(sms_otps::voided_at.is_null())
+                .filter(sms_otps::expires_at.gt(t)),
+        )
+        .set((
+            sms_otps::used_at.eq(Some(t)),
+            sms_otps::failed_attempts.eq(sms_otps::failed_attempts - 1),
+        ))
+        .execute(conn)?;
+        Ok(n == 1)
+    }
+
+    /// The failed attempts a code has now.
+    pub fn failed_attempts(conn: &mut DbConn, id: &str) -> Result<i64, StoreError> {
+        Ok(sms_otps::table
+            .find(id)
+            .select(sms_otps::failed_attempts)
+            .first(conn)?)
+    }
+
+    /// Deletes codes that expired over an hour ago.
+    pub fn purge(conn: &mut DbConn) -> Result<usize, StoreError> {
+        Ok(
+            diesel::delete(sms_otps::table.filter(sms_otps::expires_at.lt(now() - 3600)))
+                .execute(conn)?,
+        )
+    }
+}
