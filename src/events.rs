@@ -70,6 +70,89 @@ pub fn sms_otp_notification(
     })
 }
 
+/// A change a user made to their own account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccountChangeKind {
+    BackupCodesGenerated,
+    BackupCodesRemoved,
+    MobileNumberChanged,
+}
+
+impl AccountChangeKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::BackupCodesGenerated => "backup_codes_generated",
+            Self::BackupCodesRemoved => "backup_codes_removed",
+            Self::MobileNumberChanged => "mobile_number_changed",
+        }
+    }
+
+    fn event_type(self) -> &'static str {
+        match self {
+            Self::BackupCodesGenerated => "BackupCodesGeneratedEvent",
+            Self::BackupCodesRemoved => "BackupCodesRemovedEvent",
+            Self::MobileNumberChanged => "MobileNumberUpdatedEvent",
+        }
+    }
+}
+
+/// Records an account change and publishes its event (no secret in either: `detail` is a
+/// count or a masked number). Call inside the change's transaction.
+pub fn account_changed(
+    conn: &mut crate::store::DbConn,
+    origin: Origin<'_>,
+    user_id: &str,
+    kind: AccountChangeKind,
+    detail: &str,
+) -> Result<(), crate::store::StoreError> {
+    use crate::store::account_changes::AccountChange;
+    let t = now();
+    let jti = uuid::Uuid::new_v4().to_string();
+    AccountChange::insert(
+        conn,
+        &AccountChange {
+            id: jti.clone(),
+            organization_id: origin.organization_id,
+            user_id: user_id.to_string(),
+            change: kind.as_str().into(),
+            detail: detail.into(),
+            created_at: t,
+        },
+    )?;
+    let payload = json!({
+        "securityData": {
+            "iss": origin.issuer,
+            "jti": jti,
+            "iat": t * 1000,
+            "aud": format!(
+                "{}/websubhub/topics/{}/USER_ACCOUNT",
+                origin.base_url.trim_end_matches('/'),
+                origin.organization_slug
+            ),
+        },
+        "eventData": {
+            "organizationId": origin.organization_id,
+            "organizationName": origin.organization_name,
+            "userId": user_id,
+            "change": kind.as_str(),
+            "detail": detail,
+        }
+    });
+    OutboxEvent::insert(
+        conn,
+        &OutboxEvent {
+            jti,
+            organization_id: origin.organization_id,
+            event_type: kind.event_type().into(),
+            payload: payload.to_string().into_bytes(),
+            sealed: false,
+            created_at: t,
+            expires_at: None,
+            delivered_at: None,
+        },
+    )
+}
+
 /// Opens an event's payload (sealed or not).
 pub fn open_payload(kek: &Kek, event: &OutboxEvent) -> Result<serde_json::Value, KeyError> {
     let bytes = if event.sealed {

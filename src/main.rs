@@ -180,8 +180,24 @@ fn run(command: Command, settings: Settings) -> Result<(), Failure> {
                 .ok_or_else(|| Failure(format!("no user '{username}' in '{}'", org.slug), 1))?;
             let set = sesame::authn::backup::new_set(&kek, &org.settings.backup_codes, &user.id)
                 .map_err(|e| Failure(e.to_string(), 1))?;
+            let base_url = settings.base_url.as_str();
+            let issuer = format!("{base_url}/t/{}", org.slug);
+            let origin = sesame::events::Origin {
+                issuer: &issuer,
+                base_url,
+                organization_id: org.id,
+                organization_slug: &org.slug,
+                organization_name: &org.display_name,
+            };
             sesame::store::write_transaction(&mut conn, |conn| {
-                sesame::store::backup_codes::replace(conn, &user.id, &set.hashes)
+                sesame::store::backup_codes::replace(conn, &user.id, &set.hashes)?;
+                sesame::events::account_changed(
+                    conn,
+                    origin,
+                    &user.id,
+                    sesame::events::AccountChangeKind::BackupCodesGenerated,
+                    &format!("{} codes, by an administrator (CLI)", set.codes.len()),
+                )
             })?;
             println!(
                 "New backup codes for {}/{} (shown once; the previous set no longer works):",

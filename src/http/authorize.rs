@@ -304,6 +304,30 @@ pub(super) async fn start_transaction(
     page: &str,
     progress: Option<Progress>,
 ) -> Result<HttpResponse, ApiError> {
+    let request = serde_json::to_string(auth).expect("requests serialize");
+    begin(
+        state,
+        org,
+        req,
+        Some(app.id.clone()),
+        request,
+        page,
+        progress,
+    )
+    .await
+}
+
+/// Stores a transaction (for an application, or without one for the account area) and sends
+/// the browser to its first page.
+pub(super) async fn begin(
+    state: &AppState,
+    org: &OrgEntry,
+    req: &HttpRequest,
+    application_id: Option<String>,
+    request: String,
+    page: &str,
+    progress: Option<Progress>,
+) -> Result<HttpResponse, ApiError> {
     let browser = req
         .cookie(BROWSER_COOKIE)
         .map(|c| c.value().to_string())
@@ -314,8 +338,8 @@ pub(super) async fn start_transaction(
     let tx = LoginTransaction {
         id: random_token(32).expose().clone(),
         organization_id: org.org.id,
-        application_id: Some(app.id.clone()),
-        request: serde_json::to_string(auth).expect("requests serialize"),
+        application_id,
+        request,
         browser_hash: sha256_hex(&browser),
         // Replaced by the page, which shows the token.
         csrf_hash: sha256_hex(random_token(32).expose()),
@@ -444,14 +468,14 @@ pub struct TxQuery {
     pub(super) tx: Option<String>,
 }
 
-/// The open transaction named by `tx`, if it belongs to this browser.
-pub(super) async fn transaction(
+/// The open transaction named by `tx`, if it belongs to this browser, with its application
+/// (none for the account area's).
+pub(super) async fn open_transaction(
     state: &AppState,
     org: &OrgEntry,
     req: &HttpRequest,
     tx: Option<String>,
-    consent: bool,
-) -> Result<Option<(LoginTransaction, AuthRequest, Application)>, ApiError> {
+) -> Result<Option<(LoginTransaction, Option<Application>)>, ApiError> {
     let Some(tx_id) = tx else { return Ok(None) };
     let org_id = org.org.id;
     let found = state
@@ -460,10 +484,10 @@ pub(super) async fn transaction(
             let Some(tx) = LoginTransaction::find_open(conn, org_id, &tx_id)? else {
                 return Ok(None);
             };
-            let Some(app_id) = tx.application_id.clone() else {
-                return Ok(None);
-            };
-            Ok(Application::find_by_id(conn, &app_id)?.map(|a| (tx, a)))
+            match tx.application_id.clone() {
+                None => Ok(Some((tx, None))),
+                Some(app_id) => Ok(Application::find_by_id(conn, &app_id)?.map(|a| (tx, Some(a)))),
+            }
         })
         .await?;
     let Some((tx, app)) = found else {
@@ -475,6 +499,21 @@ pub(super) async fn transaction(
     if !hashes_equal(&browser, &tx.browser_hash) {
         return Ok(None);
     }
+    Ok(Some((tx, app)))
+}
+
+/// The open authorization transaction named by `tx`, if it belongs to this browser; `consent`
+/// says which kind (sign-in or consent).
+pub(super) async fn transaction(
+    state: &AppState,
+    org: &OrgEntry,
+    req: &HttpRequest,
+    tx: Option<String>,
+    consent: bool,
+) -> Result<Option<(LoginTransaction, AuthRequest, Application)>, ApiError> {
+    let Some((tx, Some(app))) = open_transaction(state, org, req, tx).await? else {
+        return Ok(None);
+    };
     let Ok(auth) = serde_json::from_str::<AuthRequest>(&tx.request) else {
         return Ok(None);
     };

@@ -1,5 +1,6 @@
 //! The HTTP surface: shared state, routes, and the middleware every request passes through.
 
+pub mod account;
 pub mod authorize;
 pub mod client_ip;
 pub mod cors;
@@ -64,6 +65,19 @@ pub struct OrgEntry {
 }
 
 pub const ORG_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(30);
+
+impl OrgEntry {
+    /// Where this organization's events come from.
+    pub fn event_origin<'a>(&'a self, base_url: &'a str) -> crate::events::Origin<'a> {
+        crate::events::Origin {
+            issuer: &self.issuer,
+            base_url,
+            organization_id: self.org.id,
+            organization_slug: &self.org.slug,
+            organization_name: &self.org.display_name,
+        }
+    }
+}
 
 impl AppState {
     pub fn new(
@@ -254,6 +268,17 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route(
             "/t/{org}/consent",
             web::post().to(authorize::consent_submit),
+        )
+        .route("/t/{org}/account/", web::get().to(account::account_page))
+        .route("/t/{org}/account", web::get().to(account::account_page))
+        .route("/t/{org}/account/verify", web::get().to(account::verify))
+        .route(
+            "/t/{org}/account/backup-codes",
+            web::post().to(account::backup_codes_change),
+        )
+        .route(
+            "/t/{org}/account/phone",
+            web::post().to(account::phone_change),
         )
         .route("/t/{org}/token", web::post().to(token::token))
         .route("/t/{org}/revoke", web::post().to(token::revoke))

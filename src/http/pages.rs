@@ -26,6 +26,11 @@ impl Default for Pages {
             ("logout.html", include_str!("../../templates/logout.html")),
             ("consent.html", include_str!("../../templates/consent.html")),
             ("otp.html", include_str!("../../templates/otp.html")),
+            ("account.html", include_str!("../../templates/account.html")),
+            (
+                "backup_codes.html",
+                include_str!("../../templates/backup_codes.html"),
+            ),
             (
                 "backup_code.html",
                 include_str!("../../templates/backup_code.html"),

@@ -10,11 +10,11 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use minijinja::context;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::authorize::{
     SESSION_COOKIE, SESSION_LIFETIME, TxQuery, cookie, cookie_hash, csrf_matches, expired_page,
-    form_expired_page, proceed, see_other, transaction,
+    form_expired_page, open_transaction, proceed, see_other,
 };
 use super::error::ApiError;
 use super::{AppState, OrgEntry};
@@ -44,14 +44,100 @@ pub(super) fn page_for(step: &[Authenticator]) -> &'static str {
     }
 }
 
+/// What a sign-in is for.
+pub(super) enum Purpose {
+    /// An application's authorization request.
+    Authorize {
+        auth: Box<AuthRequest>,
+        app: Box<Application>,
+    },
+    /// The account area (no application): a fresh check before a change, or confirming a new
+    /// mobile number.
+    Account(AccountRequest),
+}
+
+/// An account-area transaction, stored as its request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "account", rename_all = "snake_case")]
+pub(super) enum AccountRequest {
+    /// The user's full chain again: password, then their second factor when they have one.
+    Verify,
+    /// An OTP sent to `number`; entering it saves the number as the user's, verified.
+    Phone { number: String },
+}
+
+impl Purpose {
+    /// The flow this sign-in must pass. An account check asks for the user's own chain: the
+    /// second step only when they have a second factor (a verified number or backup codes).
+    async fn flow(&self, state: &AppState, user: Option<&User>) -> Result<SignInFlow, ApiError> {
+        Ok(match self {
+            Self::Authorize { auth, app } => required_flow(app, auth),
+            Self::Account(AccountRequest::Verify) => match user {
+                Some(u) if !super::account::has_second_factor(state, u).await? => {
+                    SignInFlow::password_only()
+                }
+                _ => SignInFlow::password_then_sms_otp(true),
+            },
+            Self::Account(AccountRequest::Phone { .. }) => SignInFlow::password_then_sms_otp(false),
+        })
+    }
+
+    /// What the pages and the text message name: the application, or the account.
+    fn name(&self, org: &OrgEntry) -> String {
+        match self {
+            Self::Authorize { app, .. } => app.name.clone(),
+            Self::Account(_) => format!("{} account", org.org.display_name),
+        }
+    }
+
+    fn login_hint(&self) -> Option<&str> {
+        match self {
+            Self::Authorize { auth, .. } => auth.login_hint.as_deref(),
+            Self::Account(_) => None,
+        }
+    }
+
+    fn client(&self) -> &str {
+        match self {
+            Self::Authorize { app, .. } => app.client_id.as_str(),
+            Self::Account(_) => "(account)",
+        }
+    }
+}
+
+/// The open sign-in transaction `tx` of this browser, whatever it is for (not consent ones).
+pub(super) async fn signin_transaction(
+    state: &AppState,
+    org: &OrgEntry,
+    req: &HttpRequest,
+    tx: Option<String>,
+) -> Result<Option<(LoginTransaction, Purpose)>, ApiError> {
+    let Some((tx, app)) = open_transaction(state, org, req, tx).await? else {
+        return Ok(None);
+    };
+    let purpose = match app {
+        Some(app) => match serde_json::from_str::<AuthRequest>(&tx.request) {
+            Ok(auth) if auth.consent_sid.is_none() => Purpose::Authorize {
+                auth: Box::new(auth),
+                app: Box::new(app),
+            },
+            _ => return Ok(None),
+        },
+        None => match serde_json::from_str::<AccountRequest>(&tx.request) {
+            Ok(account) => Purpose::Account(account),
+            Err(_) => return Ok(None),
+        },
+    };
+    Ok(Some((tx, purpose)))
+}
+
 /// The sign-in a step belongs to.
 #[derive(Clone, Copy)]
 pub(super) struct SignInAt<'a> {
     pub org: &'a OrgEntry,
     pub req: &'a HttpRequest,
     pub tx: &'a LoginTransaction,
-    pub auth: &'a AuthRequest,
-    pub app: &'a Application,
+    pub purpose: &'a Purpose,
 }
 
 /// After a step passed: on to the next missing step's page, or finish.
@@ -62,7 +148,7 @@ async fn advance(
     passed: PassedList,
     session_sid: Option<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let flow = required_flow(at.app, at.auth);
+    let flow = at.purpose.flow(state, Some(user)).await?;
     let Some(step) = flow.next_step(&passed) else {
         return finish(state, at, user, passed, session_sid).await;
     };
@@ -145,11 +231,16 @@ async fn finish(
     };
     tracing::info!(
         user = %user.id,
-        client_id = %at.app.client_id,
+        client_id = %at.purpose.client(),
         amr = %session.amr,
         "signed in"
     );
-    let mut res = proceed(state, at.org, at.app, at.auth, &session, user, at.req).await?;
+    let mut res = match at.purpose {
+        Purpose::Authorize { auth, app } => {
+            proceed(state, at.org, app, auth, &session, user, at.req).await?
+        }
+        Purpose::Account(_) => see_other(&format!("{}/account/", at.org.issuer)),
+    };
     res.add_cookie(&cookie(
         state,
         at.org,
@@ -165,8 +256,7 @@ async fn login_form(
     state: &AppState,
     org: &OrgEntry,
     tx: &LoginTransaction,
-    auth: &AuthRequest,
-    app: &Application,
+    purpose: &Purpose,
     username: &str,
     error: Option<&str>,
 ) -> Result<HttpResponse, ApiError> {
@@ -177,7 +267,7 @@ async fn login_form(
         .run(move |conn| LoginTransaction::set_csrf(conn, &id, &hash))
         .await?;
     let username = if username.is_empty() {
-        auth.login_hint.clone().unwrap_or_default()
+        purpose.login_hint().unwrap_or_default().to_string()
     } else {
         username.to_string()
     };
@@ -186,7 +276,7 @@ async fn login_form(
         "login.html",
         context! {
             org_name => org.org.display_name,
-            app_name => app.name,
+            app_name => purpose.name(org),
             action => format!("{}/login", org.issuer),
             tx => tx.id,
             csrf => csrf.expose(),
@@ -203,12 +293,11 @@ pub async fn login_page(
     query: web::Query<TxQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let org = state.organization(&path).await?;
-    let Some((tx, auth, app)) =
-        transaction(&state, &org, &req, query.into_inner().tx, false).await?
+    let Some((tx, purpose)) = signin_transaction(&state, &org, &req, query.into_inner().tx).await?
     else {
         return Ok(expired_page(&state));
     };
-    login_form(&state, &org, &tx, &auth, &app, "", None).await
+    login_form(&state, &org, &tx, &purpose, "", None).await
 }
 
 #[derive(Debug, Deserialize)]
@@ -229,8 +318,7 @@ pub async fn login_submit(
 ) -> Result<HttpResponse, ApiError> {
     let org = state.organization(&path).await?;
     let form = form.into_inner();
-    let Some((tx, auth, app)) = transaction(&state, &org, &req, form.tx.clone(), false).await?
-    else {
+    let Some((tx, purpose)) = signin_transaction(&state, &org, &req, form.tx.clone()).await? else {
         return Ok(expired_page(&state));
     };
     if !csrf_matches(form.csrf.as_deref(), &tx) {
@@ -356,8 +444,7 @@ pub async fn login_submit(
                 &state,
                 &org,
                 &tx,
-                &auth,
-                &app,
+                &purpose,
                 &form.username,
                 Some("Wrong username or password."),
             )
@@ -383,7 +470,7 @@ pub async fn login_submit(
             throttle::forgive(conn, &ip)
         })
         .await?;
-    tracing::info!(user = %user.id, client_id = %app.client_id, "password verified");
+    tracing::info!(user = %user.id, client_id = %purpose.client(), "password verified");
     // Someone else than the user a step-up began with starts from nothing.
     let same_user = tx.user_id.as_deref() == Some(user.id.as_str());
     let mut passed = if same_user {
@@ -397,8 +484,7 @@ pub async fn login_submit(
         org: &org,
         req: &req,
         tx: &tx,
-        auth: &auth,
-        app: &app,
+        purpose: &purpose,
     };
     advance(&state, at, &user, passed, session_sid).await
 }
@@ -406,10 +492,11 @@ pub async fn login_submit(
 /// A sign-in at a second-factor step: its user is known and the step offers `method`.
 struct SecondFactor {
     tx: LoginTransaction,
-    auth: AuthRequest,
-    app: Application,
+    purpose: Purpose,
     user: User,
     step: Vec<Authenticator>,
+    /// Where codes go: the user's verified number, or the number being confirmed.
+    phone: Option<PhoneNumber>,
 }
 
 impl SecondFactor {
@@ -418,8 +505,7 @@ impl SecondFactor {
             org,
             req,
             tx: &self.tx,
-            auth: &self.auth,
-            app: &self.app,
+            purpose: &self.purpose,
         }
     }
 
@@ -431,12 +517,8 @@ impl SecondFactor {
         throttle::account_key(self.user.organization_id, self.user.username.as_str())
     }
 
-    /// The verified mobile number codes go to; `None` when the user has none.
     fn phone(&self) -> Option<&PhoneNumber> {
-        self.user
-            .phone_number
-            .as_ref()
-            .filter(|_| self.user.phone_number_verified)
+        self.phone.as_ref()
     }
 }
 
@@ -447,7 +529,7 @@ async fn second_factor(
     tx: Option<String>,
     method: Authenticator,
 ) -> Result<Option<SecondFactor>, ApiError> {
-    let Some((tx, auth, app)) = transaction(state, org, req, tx, false).await? else {
+    let Some((tx, purpose)) = signin_transaction(state, org, req, tx).await? else {
         return Ok(None);
     };
     let Some(user_id) = tx.user_id.clone() else {
@@ -463,19 +545,28 @@ async fn second_factor(
         return Ok(None);
     };
     let passed = PassedList::from_json(&tx.passed);
-    let Some(step) = required_flow(&app, &auth)
+    let Some(step) = purpose
+        .flow(state, Some(&user))
+        .await?
         .next_step(&passed)
         .filter(|s| s.contains(&method))
         .map(<[Authenticator]>::to_vec)
     else {
         return Ok(None);
     };
+    let phone = match &purpose {
+        Purpose::Account(AccountRequest::Phone { number }) => PhoneNumber::parse(number).ok(),
+        _ => user
+            .phone_number
+            .clone()
+            .filter(|_| user.phone_number_verified),
+    };
     Ok(Some(SecondFactor {
         tx,
-        auth,
-        app,
+        purpose,
         user,
         step,
+        phone,
     }))
 }
 
@@ -566,7 +657,7 @@ async fn send_code(
         .ok()
         .and_then(|u| u.host_str().map(str::to_string))
         .unwrap_or_else(|| "localhost".into());
-    let body = settings.message(&sf.app.name, &code, &host);
+    let body = settings.message(&sf.purpose.name(org), &code, &host);
     let t = now();
     let expires_at = t + settings.expiry_seconds;
     let row = SmsOtp {
@@ -583,13 +674,7 @@ async fn send_code(
         used_at: None,
         voided_at: None,
     };
-    let origin = crate::events::Origin {
-        issuer: &org.issuer,
-        base_url: state.settings.base_url.as_str(),
-        organization_id: org.org.id,
-        organization_slug: &org.org.slug,
-        organization_name: &org.org.display_name,
-    };
+    let origin = org.event_origin(state.settings.base_url.as_str());
     let event = crate::events::sms_otp_notification(kek, origin, phone.as_str(), &body, expires_at)
         .map_err(|_| ApiError::Internal)?;
     let stored = state
@@ -661,7 +746,7 @@ async fn otp_form(
         "otp.html",
         context! {
             org_name => org.org.display_name,
-            app_name => sf.app.name,
+            app_name => sf.purpose.name(org),
             action => format!("{}/otp", org.issuer),
             tx => sf.tx.id,
             csrf => csrf.expose(),
@@ -804,6 +889,9 @@ pub async fn otp_submit(
         }
         forgive(&state, &account).await?;
         tracing::info!(user = %sf.user.id, "SMS OTP verified");
+        if let Purpose::Account(AccountRequest::Phone { number }) = &sf.purpose {
+            return super::account::enroll_phone(&state, &org, &sf.tx, &sf.user, number).await;
+        }
         let mut passed = sf.passed();
         passed.add(Authenticator::SmsOtp, now());
         return advance(
@@ -925,7 +1013,7 @@ async fn backup_form(
         "backup_code.html",
         context! {
             org_name => org.org.display_name,
-            app_name => sf.app.name,
+            app_name => sf.purpose.name(org),
             action => format!("{}/backup-code", org.issuer),
             tx => sf.tx.id,
             csrf => csrf.expose(),

@@ -3,6 +3,7 @@
 //! Model functions take the connection explicitly (`User::find(conn, …)`). Where SQL must differ
 //! between the backends, the query matches on [`DbConn`] in one place.
 
+pub mod account_changes;
 pub mod applications;
 pub mod auth;
 pub mod backup_codes;

@@ -221,6 +221,17 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    account_changes (id) {
+        id -> Text,
+        organization_id -> BigInt,
+        user_id -> Text,
+        change -> Text,
+        detail -> Text,
+        created_at -> BigInt,
+    }
+}
+
 diesel::joinable!(applications -> organizations (organization_id));
 diesel::joinable!(users -> organizations (organization_id));
 diesel::joinable!(signing_keys -> organizations (organization_id));
@@ -245,4 +256,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     sms_otps,
     backup_codes,
     event_outbox,
+    account_changes,
 );

@@ -22,6 +22,10 @@ async fn each_organization_has_its_own_truthful_issuer(backend: Backend) {
             doc["id_token_signing_alg_values_supported"],
             serde_json::json!(["RS256", "ES256", "EdDSA"])
         );
+        assert_eq!(
+            doc["acr_values_supported"],
+            serde_json::json!(["urn:sesame:acr:password", "urn:sesame:acr:mfa"])
+        );
 
         // Every endpoint the document names exists here (nothing advertised that does not).
         let url = |k: &str| doc[k].as_str().unwrap().to_string();

@@ -2,6 +2,7 @@
 
 mod helpers;
 
+mod account;
 mod authorization;
 mod cli;
 mod database_outage;

@@ -8,10 +8,10 @@ use serde_json::Value;
 use crate::both_backends;
 use crate::helpers::{Backend, Browser, TestApp, form_field, location, query_of, stderr, stdout};
 
-const MFA_CB: &str = "https://mfa.acme.example/callback";
-const PWD_CB: &str = "https://pwd.acme.example/callback";
+pub const MFA_CB: &str = "https://mfa.acme.example/callback";
+pub const PWD_CB: &str = "https://pwd.acme.example/callback";
 const SECRET: &str = "a-client-secret-for-the-acme-mfa-tests-0123";
-const BOB_PASSWORD: &str = "bobs-long-password";
+pub const BOB_PASSWORD: &str = "bobs-long-password";
 
 /// acme with two applications: `mfa-web` (password -> SMS OTP or backup code) and `pwd-web`
 /// (password only); bob has a verified mobile number, carol none. `otp` and `policy` are TOML
@@ -63,7 +63,7 @@ async fn setup(backend: &Backend, otp: &str, policy: &str) -> TestApp {
 }
 
 /// Settings most tests use: no cooldown between sends, a lock far away.
-async fn setup_default(backend: &Backend) -> TestApp {
+pub async fn setup_default(backend: &Backend) -> TestApp {
     setup(backend, "resend_cooldown_seconds = 0", "max_attempts = 20").await
 }
 
@@ -88,7 +88,7 @@ fn auth_url(app: &TestApp, client_id: &str, extra: &[(&str, &str)]) -> String {
 
 /// Starts an authorization of `client_id` and passes the password step as `username`; returns
 /// the response to the password form.
-async fn password_step(
+pub async fn password_step(
     app: &TestApp,
     browser: &Browser,
     client_id: &str,
@@ -109,20 +109,24 @@ async fn to_otp_page(app: &TestApp, browser: &Browser) -> String {
     next
 }
 
-async fn get(browser: &Browser, url: &str) -> (u16, String) {
+pub async fn get(browser: &Browser, url: &str) -> (u16, String) {
     let res = browser.client.get(url).send().await.unwrap();
     (res.status().as_u16(), res.text().await.unwrap())
 }
 
 /// Loads `page_url` and posts its form with `fields` added.
-async fn submit(browser: &Browser, page_url: &str, fields: &[(&str, &str)]) -> reqwest::Response {
+pub async fn submit(
+    browser: &Browser,
+    page_url: &str,
+    fields: &[(&str, &str)],
+) -> reqwest::Response {
     let (status, html) = get(browser, page_url).await;
     assert_eq!(status, 200, "{html}");
     post_form(browser, page_url, &html, fields).await
 }
 
 /// Posts the form of an already loaded page (its tx and csrf) with `fields` added.
-async fn post_form(
+pub async fn post_form(
     browser: &Browser,
     page_url: &str,
     html: &str,
@@ -144,7 +148,7 @@ async fn post_form(
 }
 
 /// The code in the last text message sent.
-fn last_code(app: &TestApp) -> String {
+pub fn last_code(app: &TestApp) -> String {
     let sent = app.sms.sent();
     let body = &sent.last().expect("a text message was sent").body;
     let start = body.find(" is ").expect("the default template") + 4;
@@ -181,7 +185,7 @@ fn payload(jwt: &str) -> Value {
 }
 
 /// The response went back to `cb` with a code; returns the code.
-fn code_at(res: &reqwest::Response, cb: &str) -> String {
+pub fn code_at(res: &reqwest::Response, cb: &str) -> String {
     assert_eq!(res.status(), 303);
     let to = location(res);
     assert!(to.starts_with(cb), "back to the client: {to}");
@@ -191,7 +195,7 @@ fn code_at(res: &reqwest::Response, cb: &str) -> String {
         .unwrap_or_else(|| panic!("no code in {to}"))
 }
 
-fn sql(app: &TestApp, statement: &str) {
+pub fn sql(app: &TestApp, statement: &str) {
     diesel::sql_query(statement)
         .execute(&mut app.db.get().unwrap())
         .unwrap();
@@ -203,7 +207,10 @@ async fn password_then_sms_otp_to_tokens(backend: Backend) {
     let otp_url = to_otp_page(&app, &browser).await;
     let (status, html) = get(&browser, &otp_url).await;
     assert_eq!(status, 200);
-    assert!(html.contains("ending in <strong>") && html.contains("0123</strong>"));
+    assert!(
+        html.contains("mobile number <strong>*") && html.contains("0123</strong>"),
+        "{html}"
+    );
     assert!(
         !html.contains("7700"),
         "only the last four digits are shown"
@@ -689,3 +696,41 @@ both_backends!(
     acr_values_for_mfa_step_up_a_password_only_application,
     the_second_factor_pages_need_their_sign_in,
 );
+
+async fn wrong_backup_codes_count_toward_the_lock(backend: Backend) {
+    let app = setup(&backend, "", "max_attempts = 2\nduration_seconds = 60").await;
+    let codes = generate_backup_codes(&app);
+    let browser = Browser::default();
+    let otp_url = to_otp_page(&app, &browser).await;
+    let backup_url = otp_url.replace("/otp?", "/backup-code?");
+    let res = submit(&browser, &backup_url, &[("code", "aaaaa-aaaaa")]).await;
+    assert_eq!(res.status(), 422);
+    let res = submit(&browser, &backup_url, &[("code", "bbbbb-bbbbb")]).await;
+    assert_eq!(res.status(), 403);
+    assert!(res.text().await.unwrap().contains("Account locked"));
+    // Locked: even a right code is not checked now, and stays unused.
+    let (status, _) = get(&browser, &backup_url).await;
+    assert_eq!(status, 403);
+    let conn = &mut app.db.get().unwrap();
+    let org = sesame::store::organizations::Organization::find_by_slug(conn, "acme")
+        .unwrap()
+        .unwrap();
+    let bob = sesame::store::users::User::find_by_username(
+        conn,
+        org.id,
+        &sesame::domain::Username::parse("bob").unwrap(),
+    )
+    .unwrap()
+    .unwrap();
+    assert_eq!(
+        sesame::store::backup_codes::remaining(conn, &bob.id).unwrap(),
+        codes.len() as i64
+    );
+    let changes = sesame::store::account_changes::AccountChange::of_user(conn, &bob.id).unwrap();
+    assert_eq!(
+        changes[0].change, "backup_codes_generated",
+        "the CLI's set is recorded"
+    );
+}
+
+both_backends!(wrong_backup_codes_count_toward_the_lock);

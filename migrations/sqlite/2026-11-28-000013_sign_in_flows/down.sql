@@ -1,3 +1,4 @@
+DROP TABLE account_changes;
 DROP TABLE event_outbox;
 DROP TABLE backup_codes;
 DROP TABLE sms_otps;

@@ -71,3 +71,14 @@ CREATE TABLE event_outbox (
     delivered_at BIGINT
 );
 CREATE INDEX event_outbox_pending ON event_outbox (delivered_at, created_at);
+
+-- Changes users make to their own account (mobile number, backup codes): who, what, when.
+CREATE TABLE account_changes (
+    id TEXT PRIMARY KEY NOT NULL,
+    organization_id BIGINT NOT NULL REFERENCES organizations (id) ON DELETE CASCADE,
+    user_id TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    change TEXT NOT NULL,
+    detail TEXT NOT NULL,
+    created_at BIGINT NOT NULL
+);
+CREATE INDEX account_changes_by_user ON account_changes (user_id, created_at);

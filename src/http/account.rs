@@ -1,0 +1,429 @@
+//! The account area, `{issuer}/account/`: a user's own page for their mobile number and backup
+//! codes.
+//!
+//! Viewing needs a session. Any change needs a fresh pass through the user's whole chain — the
+//! password and, when they have one, their second factor, both within the last
+//! [`FRESH_SECONDS`] — so a password-only session can never mint backup codes or move the
+//! codes to another phone. A new number is saved only once a code sent to it is entered. Every
+//! change is recorded and publishes an event, in the transaction of the change.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use base64::Engine;
+use minijinja::context;
+use serde::Deserialize;
+use subtle::ConstantTimeEq;
+
+use super::authorize::{
+    Progress, begin, current_session, expired_page, form_expired_page, see_other,
+};
+use super::error::ApiError;
+use super::signin::AccountRequest;
+use super::{AppState, OrgEntry};
+use crate::authn::backup;
+use crate::authn::flow::{Authenticator, PassedList};
+use crate::domain::PhoneNumber;
+use crate::events::{AccountChangeKind, account_changed};
+use crate::store::account_changes::AccountChange;
+use crate::store::auth::{LoginTransaction, Session};
+use crate::store::users::User;
+use crate::store::{backup_codes, format_utc, now, write_transaction};
+
+/// How long a pass through the chain allows changes.
+pub const FRESH_SECONDS: i64 = 600;
+
+/// Whether the user has a second factor: a verified mobile number or unused backup codes.
+pub(super) async fn has_second_factor(state: &AppState, user: &User) -> Result<bool, ApiError> {
+    if user.phone_number.is_some() && user.phone_number_verified {
+        return Ok(true);
+    }
+    let id = user.id.clone();
+    Ok(state
+        .db
+        .run(move |conn| backup_codes::remaining(conn, &id))
+        .await?
+        > 0)
+}
+
+/// Until when the session's last pass through the chain allows changes, if it still does.
+fn fresh_until(session: &Session, second_factor: bool) -> Option<i64> {
+    let passed = PassedList::from_json(&session.passed);
+    let at = |methods: &[Authenticator]| {
+        passed
+            .0
+            .iter()
+            .filter(|p| methods.contains(&p.method))
+            .map(|p| p.at)
+            .max()
+    };
+    let password = at(&[Authenticator::Password])?;
+    let oldest = if second_factor {
+        password.min(at(&[Authenticator::SmsOtp, Authenticator::BackupCode])?)
+    } else {
+        password
+    };
+    Some(oldest + FRESH_SECONDS).filter(|until| *until > now())
+}
+
+/// The CSRF token of the account forms: a MAC of the session id under a key outside the
+/// database, so it is tied to the session and cannot be forged.
+fn csrf_token(state: &AppState, session: &Session) -> Result<String, ApiError> {
+    let mac = state
+        .keys
+        .kek()
+        .mac("account-csrf", session.sid.as_bytes())
+        .map_err(|_| ApiError::Internal)?;
+    Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(mac))
+}
+
+fn csrf_ok(state: &AppState, session: &Session, sent: Option<&str>) -> Result<bool, ApiError> {
+    let expected = csrf_token(state, session)?;
+    Ok(sent.is_some_and(|s| bool::from(s.as_bytes().ct_eq(expected.as_bytes()))))
+}
+
+struct Account {
+    session: Session,
+    user: User,
+    backup_left: i64,
+    second_factor: bool,
+}
+
+async fn load(
+    state: &AppState,
+    org: &OrgEntry,
+    req: &HttpRequest,
+) -> Result<Option<Account>, ApiError> {
+    let Some((session, user)) = current_session(state, org, req).await? else {
+        return Ok(None);
+    };
+    let id = user.id.clone();
+    let backup_left = state
+        .db
+        .run(move |conn| backup_codes::remaining(conn, &id))
+        .await?;
+    let second_factor =
+        (user.phone_number.is_some() && user.phone_number_verified) || backup_left > 0;
+    Ok(Some(Account {
+        session,
+        user,
+        backup_left,
+        second_factor,
+    }))
+}
+
+fn account_url(org: &OrgEntry) -> String {
+    format!("{}/account/", org.issuer)
+}
+
+/// Starts a pass through the user's chain that returns to the account page: for the session's
+/// user when there is one (stepping their session up), else for whoever signs in.
+async fn start_verify(
+    state: &AppState,
+    org: &OrgEntry,
+    req: &HttpRequest,
+    account: Option<&Account>,
+) -> Result<HttpResponse, ApiError> {
+    let request = serde_json::to_string(&AccountRequest::Verify).expect("requests serialize");
+    let progress = account.map(|a| Progress {
+        user_id: a.user.id.clone(),
+        passed: PassedList::default(),
+        session_sid: Some(a.session.sid.clone()),
+    });
+    begin(state, org, req, None, request, "login", progress).await
+}
+
+#[derive(Debug, Deserialize)]
+pub struct AccountQuery {
+    changed: Option<String>,
+}
+
+async fn render(
+    state: &AppState,
+    org: &OrgEntry,
+    account: &Account,
+    notice: Option<&str>,
+    error: Option<&str>,
+) -> Result<HttpResponse, ApiError> {
+    let id = account.user.id.clone();
+    let changes = state
+        .db
+        .run(move |conn| AccountChange::of_user(conn, &id))
+        .await?;
+    let changes: Vec<_> = changes
+        .iter()
+        .take(10)
+        .map(|c| {
+            context! {
+                when => format_utc(c.created_at),
+                what => c.change.replace('_', " "),
+                detail => c.detail,
+            }
+        })
+        .collect();
+    let phone = account
+        .user
+        .phone_number
+        .as_ref()
+        .filter(|_| account.user.phone_number_verified)
+        .map(PhoneNumber::masked);
+    let fresh = fresh_until(&account.session, account.second_factor);
+    Ok(state.pages.render(
+        if error.is_some() {
+            StatusCode::UNPROCESSABLE_ENTITY
+        } else {
+            StatusCode::OK
+        },
+        "account.html",
+        context! {
+            org_name => org.org.display_name,
+            username => account.user.username.as_str(),
+            phone,
+            backup_left => account.backup_left,
+            can_generate => phone.is_some() || account.backup_left > 0,
+            fresh_until => fresh.map(format_utc),
+            verify_url => format!("{}/account/verify", org.issuer),
+            backup_action => format!("{}/account/backup-codes", org.issuer),
+            phone_action => format!("{}/account/phone", org.issuer),
+            csrf => csrf_token(state, &account.session)?,
+            changes,
+            notice,
+            error,
+        },
+    ))
+}
+
+/// `GET {issuer}/account/`.
+pub async fn account_page(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    req: HttpRequest,
+    query: web::Query<AccountQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let org = state.organization(&path).await?;
+    let Some(account) = load(&state, &org, &req).await? else {
+        return start_verify(&state, &org, &req, None).await;
+    };
+    let notice = match query.changed.as_deref() {
+        Some("mobile_number_changed") => Some("Your mobile number was saved."),
+        Some("backup_codes_removed") => Some("Your backup codes were removed."),
+        _ => None,
+    };
+    render(&state, &org, &account, notice, None).await
+}
+
+/// `GET {issuer}/account/verify`: a fresh pass through the chain, back to the account page.
+pub async fn verify(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let org = state.organization(&path).await?;
+    let account = load(&state, &org, &req).await?;
+    start_verify(&state, &org, &req, account.as_ref()).await
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ChangeForm {
+    csrf: Option<String>,
+    action: Option<String>,
+    number: Option<String>,
+}
+
+/// The account behind a change form, when its CSRF token is right and its chain is fresh;
+/// otherwise the response to send instead.
+async fn for_change(
+    state: &AppState,
+    org: &OrgEntry,
+    req: &HttpRequest,
+    form: &ChangeForm,
+) -> Result<Result<Account, HttpResponse>, ApiError> {
+    let Some(account) = load(state, org, req).await? else {
+        return Ok(Err(see_other(&account_url(org))));
+    };
+    if !csrf_ok(state, &account.session, form.csrf.as_deref())? {
+        return Ok(Err(form_expired_page(state)));
+    }
+    if fresh_until(&account.session, account.second_factor).is_none() {
+        return Ok(Err(see_other(&format!("{}/account/verify", org.issuer))));
+    }
+    Ok(Ok(account))
+}
+
+/// `POST {issuer}/account/backup-codes`: `action=generate` (a new set, shown once; the old set
+/// stops working) or `action=remove`.
+pub async fn backup_codes_change(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    req: HttpRequest,
+    form: web::Form<ChangeForm>,
+) -> Result<HttpResponse, ApiError> {
+    let org = state.organization(&path).await?;
+    let form = form.into_inner();
+    let account = match for_change(&state, &org, &req, &form).await? {
+        Ok(a) => a,
+        Err(res) => return Ok(res),
+    };
+    let base_url = state.settings.base_url.as_str().to_string();
+    let user_id = account.user.id.clone();
+    match form.action.as_deref() {
+        Some("generate") => {
+            if !account.second_factor {
+                let msg =
+                    "Add a mobile number first: backup codes stand in for the codes sent to it.";
+                return render(&state, &org, &account, None, Some(msg)).await;
+            }
+            let set = backup::new_set(state.keys.kek(), &org.org.settings.backup_codes, &user_id)
+                .map_err(|_| ApiError::Internal)?;
+            let (hashes, count) = (set.hashes.clone(), set.codes.len());
+            let org2 = org.clone();
+            state
+                .db
+                .run(move |conn| {
+                    write_transaction(conn, |conn| {
+                        backup_codes::replace(conn, &user_id, &hashes)?;
+                        account_changed(
+                            conn,
+                            org2.event_origin(&base_url),
+                            &user_id,
+                            AccountChangeKind::BackupCodesGenerated,
+                            &format!("{count} codes"),
+                        )
+                    })
+                })
+                .await?;
+            tracing::info!(user = %account.user.id, "backup codes generated");
+            let codes: Vec<&str> = set.codes.iter().map(|c| c.expose().as_str()).collect();
+            let mut res = state.pages.render(
+                StatusCode::OK,
+                "backup_codes.html",
+                context! {
+                    org_name => org.org.display_name,
+                    codes,
+                    account_url => account_url(&org),
+                },
+            );
+            res.headers_mut().insert(
+                actix_web::http::header::CACHE_CONTROL,
+                actix_web::http::header::HeaderValue::from_static("no-store"),
+            );
+            Ok(res)
+        }
+        Some("remove") => {
+            let org2 = org.clone();
+            state
+                .db
+                .run(move |conn| {
+                    write_transaction(conn, |conn| {
+                        backup_codes::remove(conn, &user_id)?;
+                        account_changed(
+                            conn,
+                            org2.event_origin(&base_url),
+                            &user_id,
+                            AccountChangeKind::BackupCodesRemoved,
+                            "",
+                        )
+                    })
+                })
+                .await?;
+            tracing::info!(user = %account.user.id, "backup codes removed");
+            Ok(see_other(&format!(
+                "{}?changed=backup_codes_removed",
+                account_url(&org)
+            )))
+        }
+        _ => {
+            render(
+                &state,
+                &org,
+                &account,
+                None,
+                Some("Choose what to do with your backup codes."),
+            )
+            .await
+        }
+    }
+}
+
+/// `POST {issuer}/account/phone`: sends a code to the new number; entering it on the OTP page
+/// saves the number (see [`enroll_phone`]).
+pub async fn phone_change(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    req: HttpRequest,
+    form: web::Form<ChangeForm>,
+) -> Result<HttpResponse, ApiError> {
+    let org = state.organization(&path).await?;
+    let form = form.into_inner();
+    let account = match for_change(&state, &org, &req, &form).await? {
+        Ok(a) => a,
+        Err(res) => return Ok(res),
+    };
+    let number = match PhoneNumber::parse(form.number.as_deref().unwrap_or_default()) {
+        Ok(n) => n,
+        Err(e) => {
+            let msg = format!("That mobile number cannot be used: {e}.");
+            return render(&state, &org, &account, None, Some(&msg)).await;
+        }
+    };
+    let request = serde_json::to_string(&AccountRequest::Phone {
+        number: number.as_str().to_string(),
+    })
+    .expect("requests serialize");
+    // The fresh password counts as the first step; the code to the new number is the second
+    // (whatever the session passed before, this number has not been confirmed).
+    let mut passed = PassedList::from_json(&account.session.passed);
+    passed.0.retain(|p| p.method == Authenticator::Password);
+    let progress = Progress {
+        user_id: account.user.id.clone(),
+        passed,
+        session_sid: Some(account.session.sid.clone()),
+    };
+    begin(&state, &org, &req, None, request, "otp", Some(progress)).await
+}
+
+/// The code sent to a new number was entered: the number becomes the user's, verified.
+pub(super) async fn enroll_phone(
+    state: &AppState,
+    org: &std::sync::Arc<OrgEntry>,
+    tx: &LoginTransaction,
+    user: &User,
+    number: &str,
+) -> Result<HttpResponse, ApiError> {
+    let number = PhoneNumber::parse(number).map_err(|_| ApiError::Internal)?;
+    let masked = number.masked();
+    let mut updated = user.clone();
+    updated.phone_number = Some(number);
+    updated.phone_number_verified = true;
+    let (tx_id, base_url, org2) = (
+        tx.id.clone(),
+        state.settings.base_url.as_str().to_string(),
+        org.clone(),
+    );
+    let done = state
+        .db
+        .run(move |conn| {
+            write_transaction(conn, |conn| {
+                if !LoginTransaction::complete(conn, &tx_id)? {
+                    return Ok(false);
+                }
+                User::update(conn, &updated)?;
+                account_changed(
+                    conn,
+                    org2.event_origin(&base_url),
+                    &updated.id,
+                    AccountChangeKind::MobileNumberChanged,
+                    &masked,
+                )?;
+                Ok(true)
+            })
+        })
+        .await?;
+    if !done {
+        return Ok(expired_page(state));
+    }
+    tracing::info!(user = %user.id, "mobile number changed");
+    Ok(see_other(&format!(
+        "{}?changed=mobile_number_changed",
+        account_url(org)
+    )))
+}
