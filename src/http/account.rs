@@ -389,6 +389,26 @@ pub(super) async fn enroll_phone(
     user: &User,
     number: &str,
 ) -> Result<HttpResponse, ApiError> {
+    // The change was asked for by a live session of this user whose pass through the chain is
+    // still fresh: checked again now, since the code may have been entered minutes later.
+    let sid = tx.session_sid.clone().unwrap_or_default();
+    let session = state
+        .db
+        .run(move |conn| Session::find_by_sid(conn, &sid))
+        .await?
+        .filter(|s| s.user_id == user.id && s.ended_at.is_none() && s.expires_at > now());
+    let second_factor = has_second_factor(state, user).await?;
+    if session
+        .as_ref()
+        .and_then(|s| fresh_until(s, second_factor))
+        .is_none()
+    {
+        return Ok(state.pages.error(
+            StatusCode::FORBIDDEN,
+            "Confirm it is you again",
+            "Too much time passed since you confirmed it is you. Go back to your account and start again.",
+        ));
+    }
     let number = PhoneNumber::parse(number).map_err(|_| ApiError::Internal)?;
     let masked = number.masked();
     let mut updated = user.clone();

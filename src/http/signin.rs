@@ -213,8 +213,14 @@ async fn finish(
                     return Ok(None);
                 }
                 throttle::reset(conn, &account)?;
+                let auth = (
+                    fresh.passed.as_str(),
+                    amr.as_str(),
+                    acr.as_str(),
+                    fresh.auth_time,
+                );
                 if let Some(sid) = &session_sid
-                    && Session::step_up(conn, sid, &user_id, &id_hash, &fresh.passed, &amr, &acr)?
+                    && Session::step_up(conn, sid, &user_id, &id_hash, auth)?
                 {
                     return Session::find_by_sid(conn, sid);
                 }
@@ -293,11 +299,32 @@ pub async fn login_page(
     query: web::Query<TxQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let org = state.organization(&path).await?;
-    let Some((tx, purpose)) = signin_transaction(&state, &org, &req, query.into_inner().tx).await?
+    let Some((tx, purpose)) =
+        password_transaction(&state, &org, &req, query.into_inner().tx).await?
     else {
         return Ok(expired_page(&state));
     };
     login_form(&state, &org, &tx, &purpose, "", None).await
+}
+
+/// A sign-in whose next step is the password. Once a sign-in is past it (or a step-up starts
+/// past it), its password page is closed: who the user is cannot change halfway through.
+async fn password_transaction(
+    state: &AppState,
+    org: &OrgEntry,
+    req: &HttpRequest,
+    tx: Option<String>,
+) -> Result<Option<(LoginTransaction, Purpose)>, ApiError> {
+    let Some((tx, purpose)) = signin_transaction(state, org, req, tx).await? else {
+        return Ok(None);
+    };
+    let passed = PassedList::from_json(&tx.passed);
+    let next_is_password = purpose
+        .flow(state, None)
+        .await?
+        .next_step(&passed)
+        .is_some_and(|s| s.contains(&Authenticator::Password));
+    Ok(next_is_password.then_some((tx, purpose)))
 }
 
 #[derive(Debug, Deserialize)]
@@ -318,7 +345,8 @@ pub async fn login_submit(
 ) -> Result<HttpResponse, ApiError> {
     let org = state.organization(&path).await?;
     let form = form.into_inner();
-    let Some((tx, purpose)) = signin_transaction(&state, &org, &req, form.tx.clone()).await? else {
+    let Some((tx, purpose)) = password_transaction(&state, &org, &req, form.tx.clone()).await?
+    else {
         return Ok(expired_page(&state));
     };
     if !csrf_matches(form.csrf.as_deref(), &tx) {
@@ -459,6 +487,15 @@ pub async fn login_submit(
         ));
     }
 
+    // A sign-in that began for a known user (an account check) stays that user's: signing in
+    // as someone else there would carry their session and codes over.
+    if tx.user_id.as_deref().is_some_and(|u| u != user.id) {
+        return Ok(state.pages.error(
+            StatusCode::BAD_REQUEST,
+            "Another account",
+            "This sign-in is for another account. Go back and start again.",
+        ));
+    }
     // The password's attempt is taken back but the account's count is not reset: a second
     // factor failing after a right password must keep counting toward the lock. A whole chain
     // passed resets it (see `finish`).
@@ -471,15 +508,9 @@ pub async fn login_submit(
         })
         .await?;
     tracing::info!(user = %user.id, client_id = %purpose.client(), "password verified");
-    // Someone else than the user a step-up began with starts from nothing.
-    let same_user = tx.user_id.as_deref() == Some(user.id.as_str());
-    let mut passed = if same_user {
-        PassedList::from_json(&tx.passed)
-    } else {
-        PassedList::default()
-    };
+    let mut passed = PassedList::from_json(&tx.passed);
     passed.add(Authenticator::Password, now());
-    let session_sid = tx.session_sid.clone().filter(|_| same_user);
+    let session_sid = tx.session_sid.clone();
     let at = SignInAt {
         org: &org,
         req: &req,
@@ -625,6 +656,29 @@ async fn lock_if_over(
     ))
 }
 
+/// Before a check, after its attempt was counted: a lock set meanwhile (a lock resets the
+/// count, so a request that counted after it must look again), or attempts counted past the
+/// limit at the same moment (a parallel burst), stop the check from running.
+async fn lock_if_past(
+    state: &AppState,
+    org: &OrgEntry,
+    key: &str,
+    (attempts, locks): (i64, i64),
+) -> Result<Option<i64>, ApiError> {
+    let policy = org.org.settings.lock_policy.clone();
+    let key = key.to_string();
+    Ok(state
+        .db
+        .run(move |conn| match throttle::locked_until(conn, &key)? {
+            Some(until) => Ok(Some(until)),
+            None if attempts > policy.max_attempts => {
+                throttle::lock_account(conn, &key, &policy, locks).map(Some)
+            }
+            None => Ok(None),
+        })
+        .await?)
+}
+
 async fn forgive(state: &AppState, key: &str) -> Result<(), ApiError> {
     let key = key.to_string();
     Ok(state
@@ -639,6 +693,8 @@ enum Sent {
     /// Another request sent this code a moment ago (a double click, two tabs).
     Already,
     Failed,
+    /// Too many sends to this user or number: blocked until then.
+    Blocked(i64),
 }
 
 /// Generates a code, stores its keyed hash (voiding the earlier ones) together with its
@@ -677,6 +733,9 @@ async fn send_code(
     let origin = org.event_origin(state.settings.base_url.as_str());
     let event = crate::events::sms_otp_notification(kek, origin, phone.as_str(), &body, expires_at)
         .map_err(|_| ApiError::Internal)?;
+    if let Some(until) = count_send(state, org, &sf.user.id, phone).await? {
+        return Ok(Sent::Blocked(until));
+    }
     let stored = state
         .db
         .run(move |conn| {
@@ -791,13 +850,15 @@ pub async fn otp_page(
     };
     let id = sf.tx.id.clone();
     let latest = state.db.run(move |conn| SmsOtp::latest(conn, &id)).await?;
-    let mut error = None;
-    if latest.is_none()
-        && let Sent::Failed = send_code(&state, &org, &sf, &phone, 0).await?
-    {
-        error = Some(NOT_SENT);
-    }
-    otp_form(&state, &org, &sf, None, error).await
+    let error = match latest {
+        Some(_) => None,
+        None => match send_code(&state, &org, &sf, &phone, 0).await? {
+            Sent::Yes | Sent::Already => None,
+            Sent::Failed => Some(NOT_SENT.to_string()),
+            Sent::Blocked(until) => Some(blocked_message(until)),
+        },
+    };
+    otp_form(&state, &org, &sf, None, error.as_deref()).await
 }
 
 #[derive(Debug, Deserialize)]
@@ -840,7 +901,13 @@ pub async fn otp_submit(
     let settings = &org.org.settings.sms_otp;
     let max = settings.max_failed_attempts;
     let id = sf.tx.id.clone();
-    let Some(current) = state.db.run(move |conn| SmsOtp::latest(conn, &id)).await? else {
+    let current = state
+        .db
+        .run(move |conn| SmsOtp::latest(conn, &id))
+        .await?
+        // Only a code sent to this user at this number counts.
+        .filter(|c| c.user_id == sf.user.id && c.phone_number == phone.as_str());
+    let Some(current) = current else {
         return otp_form(
             &state,
             &org,
@@ -850,13 +917,20 @@ pub async fn otp_submit(
         )
         .await;
     };
-    // One attempt is claimed before the comparison, so parallel guesses cannot exceed the limit.
+    // The attempt counts toward the account's lock before anything is compared, and a burst
+    // past the limit locks at once: parallel guesses get no more checks than the policy allows.
+    let counted = count_attempt(&state, &org, &account).await?;
+    if let Some(until) = lock_if_past(&state, &org, &account, counted).await? {
+        return Ok(locked_page(&state, until));
+    }
+    // One attempt at this code is claimed before the comparison, for the same reason.
     let (otp_id, m) = (current.id.clone(), max);
     let claimed = state
         .db
         .run(move |conn| SmsOtp::claim_attempt(conn, &otp_id, m))
         .await?;
     if !claimed {
+        forgive(&state, &account).await?;
         return otp_form(
             &state,
             &org,
@@ -866,7 +940,6 @@ pub async fn otp_submit(
         )
         .await;
     }
-    let counted = count_attempt(&state, &org, &account).await?;
     let typed = settings.normalize(&form.code);
     let right = otp::matches(state.keys.kek(), &sf.tx.id, &typed, &current.code_hash)
         .map_err(|_| ApiError::Internal)?;
@@ -877,7 +950,8 @@ pub async fn otp_submit(
             .run(move |conn| SmsOtp::spend(conn, &otp_id))
             .await?
         {
-            // Another submission of the same code won the race.
+            // Another submission of the same code won the race: no failure to count.
+            forgive(&state, &account).await?;
             return otp_form(
                 &state,
                 &org,
@@ -952,29 +1026,6 @@ async fn resend(
             return otp_form(state, org, sf, None, Some(&message)).await;
         }
     }
-    let key = format!("otp-resend:{}:{}", org.org.id, sf.user.id);
-    let block = settings.resend_block_seconds;
-    let limit = settings.resend_attempts;
-    let blocked = state
-        .db
-        .run(move |conn| {
-            if let Some(until) = throttle::locked_until(conn, &key)? {
-                return Ok(Some(until));
-            }
-            let (count, _) = throttle::count_attempt(conn, &key, 3600)?;
-            if count > limit {
-                return throttle::lock_for(conn, &key, block).map(Some);
-            }
-            Ok(None)
-        })
-        .await?;
-    if let Some(until) = blocked {
-        let message = format!(
-            "Too many new codes were asked for. You can ask again after {}.",
-            format_utc(until)
-        );
-        return otp_form(state, org, sf, None, Some(&message)).await;
-    }
     let seq = latest.map_or(0, |l| l.seq + 1);
     match send_code(state, org, sf, phone, seq).await? {
         Sent::Yes | Sent::Already => {
@@ -988,7 +1039,51 @@ async fn resend(
             .await
         }
         Sent::Failed => otp_form(state, org, sf, None, Some(NOT_SENT)).await,
+        Sent::Blocked(until) => otp_form(state, org, sf, None, Some(&blocked_message(until))).await,
     }
+}
+
+fn blocked_message(until: i64) -> String {
+    format!(
+        "Too many new codes were asked for. You can ask again after {}.",
+        format_utc(until)
+    )
+}
+
+/// Counts a send against the user and against the number, each allowed `resend_attempts + 1`
+/// sends an hour (the first code and its resends) before sending to it is blocked for
+/// `resend_block_seconds`. Per user, so new sign-ins do not reset it; per number, so the account
+/// area cannot be used to send texts to any number. Returns the end of a block.
+async fn count_send(
+    state: &AppState,
+    org: &OrgEntry,
+    user_id: &str,
+    phone: &PhoneNumber,
+) -> Result<Option<i64>, ApiError> {
+    let settings = &org.org.settings.sms_otp;
+    let (limit, block) = (settings.resend_attempts + 1, settings.resend_block_seconds);
+    let keys = [
+        format!("otp-send:{}:{user_id}", org.org.id),
+        format!("otp-send-to:{}:{}", org.org.id, phone.as_str()),
+    ];
+    Ok(state
+        .db
+        .run(move |conn| {
+            for key in &keys {
+                if let Some(until) = throttle::locked_until(conn, key)? {
+                    return Ok(Some(until));
+                }
+            }
+            let mut blocked = None;
+            for key in &keys {
+                let (sends, _) = throttle::count_attempt(conn, key, 3600)?;
+                if sends > limit {
+                    blocked = Some(throttle::lock_for(conn, key, block)?);
+                }
+            }
+            Ok(blocked)
+        })
+        .await?)
 }
 
 /// Shows the backup-code page with a fresh CSRF token.
@@ -1077,6 +1172,9 @@ pub async fn backup_submit(
         return Ok(locked_page(&state, until));
     }
     let counted = count_attempt(&state, &org, &account).await?;
+    if let Some(until) = lock_if_past(&state, &org, &account, counted).await? {
+        return Ok(locked_page(&state, until));
+    }
     let hash = backup::keyed_hash(state.keys.kek(), &sf.user.id, &form.code)
         .map_err(|_| ApiError::Internal)?;
     let user_id = sf.user.id.clone();

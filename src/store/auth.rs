@@ -124,16 +124,17 @@ pub struct Session {
 
 impl Session {
     /// A step-up: the session gains what the user just passed and a new cookie (the id changes
-    /// whenever the authentication level does). False if the session ended meanwhile.
+    /// whenever the authentication level does); `auth` holds the JSON passed list, `amr`, `acr`
+    /// and the `auth_time` (the first step's time: new when the password was entered again).
+    /// False if the session ended meanwhile or is another user's.
     pub fn step_up(
         conn: &mut DbConn,
         sid: &str,
         user_id: &str,
         new_id_hash: &str,
-        passed: &str,
-        amr: &str,
-        acr: &str,
+        auth: (&str, &str, &str, i64),
     ) -> Result<bool, StoreError> {
+        let (passed, amr, acr, auth_time) = auth;
         let n = diesel::update(
             sessions::table
                 .filter(sessions::sid.eq(sid))
@@ -146,6 +147,7 @@ impl Session {
             sessions::passed.eq(passed),
             sessions::amr.eq(amr),
             sessions::acr.eq(acr),
+            sessions::auth_time.eq(auth_time),
         ))
         .execute(conn)?;
         Ok(n == 1)

@@ -231,3 +231,52 @@ both_backends!(
     changes_need_a_fresh_pass_through_the_whole_chain,
     without_a_session_the_account_area_asks_for_the_whole_chain,
 );
+
+async fn a_number_change_stays_with_its_user_and_its_fresh_session(backend: Backend) {
+    let app = setup_default(&backend).await;
+    let browser = Browser::default();
+    // carol has no second factor: her password alone is her chain, and she adds a number.
+    let res = password_step(&app, &browser, "pwd-web", "carol", "carols-long-password").await;
+    code_at(&res, PWD_CB);
+    let res = change(
+        &app,
+        &browser,
+        "/account/phone",
+        &[("number", "+15555550111")],
+    )
+    .await;
+    let otp_url = location(&res);
+    assert!(otp_url.contains("/otp?tx="), "{otp_url}");
+    // That sign-in cannot be turned into bob's: its password page is closed.
+    let login = otp_url.replace("/otp?", "/login?");
+    let (status, _) = get(&browser, &login).await;
+    assert_eq!(status, 400);
+    // Entered after the confirmation wore off, the code saves nothing.
+    let (_, html) = get(&browser, &otp_url).await;
+    sql(
+        &app,
+        r#"UPDATE sessions SET passed = '[{"method":"password","at":1}]'"#,
+    );
+    let res = post_form(&browser, &otp_url, &html, &[("code", &last_code(&app))]).await;
+    assert_eq!(res.status(), 403);
+    assert!(
+        res.text()
+            .await
+            .unwrap()
+            .contains("Confirm it is you again")
+    );
+    let mut conn = app.db.get().unwrap();
+    let org = sesame::store::organizations::Organization::find_by_slug(&mut conn, "acme")
+        .unwrap()
+        .unwrap();
+    let carol = sesame::store::users::User::find_by_username(
+        &mut conn,
+        org.id,
+        &sesame::domain::Username::parse("carol").unwrap(),
+    )
+    .unwrap()
+    .unwrap();
+    assert!(carol.phone_number.is_none());
+}
+
+both_backends!(a_number_change_stays_with_its_user_and_its_fresh_session);

@@ -52,6 +52,12 @@ phone_number_verified = true
 [[organizations.users]]
 username = "carol"
 password = "carols-long-password"
+
+[[organizations.users]]
+username = "mallory"
+password = "mallorys-long-password"
+phone_number = "+44 7700 900999"
+phone_number_verified = true
 "#
     )
 }
@@ -734,3 +740,99 @@ async fn wrong_backup_codes_count_toward_the_lock(backend: Backend) {
 }
 
 both_backends!(wrong_backup_codes_count_toward_the_lock);
+
+async fn who_signs_in_cannot_change_halfway(backend: Backend) {
+    let app = setup_default(&backend).await;
+    let browser = Browser::default();
+    // Mallory passes her password; the code goes to her phone.
+    let res = browser
+        .client
+        .get(auth_url(&app, "mfa-web", &[]))
+        .send()
+        .await
+        .unwrap();
+    let login = location(&res);
+    let res = browser
+        .sign_in(&login, "mallory", "mallorys-long-password")
+        .await;
+    let otp_url = location(&res);
+    get(&browser, &otp_url).await;
+    let mallorys_code = last_code(&app);
+    // The password page of that sign-in is closed now: she cannot become bob there.
+    let (status, _) = get(&browser, &login).await;
+    assert_eq!(status, 400);
+    let res = browser
+        .client
+        .post(login.split('?').next().unwrap())
+        .form(&[
+            ("tx", query_of(&login)["tx"].as_str()),
+            ("csrf", "x"),
+            ("username", "bob"),
+            ("password", BOB_PASSWORD),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
+    // Her code signs in mallory, and nobody else.
+    let res = submit(&browser, &otp_url, &[("code", &mallorys_code)]).await;
+    let claims = exchange(&app, "mfa-web", MFA_CB, &code_at(&res, MFA_CB)).await;
+    let mallory = claims["sub"].clone();
+    let bob_session = Browser::default();
+    let res = password_step(&app, &bob_session, "pwd-web", "bob", BOB_PASSWORD).await;
+    let bob = exchange(&app, "pwd-web", PWD_CB, &code_at(&res, PWD_CB)).await["sub"].clone();
+    assert_ne!(mallory, bob);
+}
+
+async fn first_codes_count_toward_the_send_limit(backend: Backend) {
+    let app = setup(
+        &backend,
+        "resend_cooldown_seconds = 0\nresend_attempts = 1\nresend_block_seconds = 300",
+        "max_attempts = 20",
+    )
+    .await;
+    // Every new sign-in sends a first code; the user's sends are limited all the same.
+    for n in 0..3 {
+        let browser = Browser::default();
+        let otp_url = to_otp_page(&app, &browser).await;
+        let (status, html) = get(&browser, &otp_url).await;
+        if n < 2 {
+            assert_eq!(status, 200, "{html}");
+        } else {
+            assert_eq!(status, 422);
+            assert!(html.contains("You can ask again after"), "{html}");
+        }
+    }
+    assert_eq!(app.sms.sent().len(), 2);
+}
+
+async fn a_burst_of_backup_code_guesses_gets_no_more_checks_than_the_limit(backend: Backend) {
+    let app = setup(&backend, "", "max_attempts = 3\nduration_seconds = 60").await;
+    generate_backup_codes(&app);
+    let browser = Browser::default();
+    let otp_url = to_otp_page(&app, &browser).await;
+    let backup_url = otp_url.replace("/otp?", "/backup-code?");
+    let (_, html) = get(&browser, &backup_url).await;
+    let mut burst = tokio::task::JoinSet::new();
+    for i in 0..10 {
+        let (browser, url, html) = (browser.clone(), backup_url.clone(), html.clone());
+        burst.spawn(async move {
+            let guess = format!("zzzzz-zzzz{i}");
+            post_form(&browser, &url, &html, &[("code", guess.as_str())])
+                .await
+                .status()
+                .as_u16()
+        });
+    }
+    let statuses = burst.join_all().await;
+    let checked = statuses.iter().filter(|s| **s == 422).count();
+    let locked = statuses.iter().filter(|s| **s == 403).count();
+    assert!(checked <= 3, "{checked} guesses were checked: {statuses:?}");
+    assert_eq!(checked + locked, 10, "{statuses:?}");
+}
+
+both_backends!(
+    who_signs_in_cannot_change_halfway,
+    first_codes_count_toward_the_send_limit,
+    a_burst_of_backup_code_guesses_gets_no_more_checks_than_the_limit,
+);
