@@ -46,6 +46,11 @@ enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// Inspect the event outbox.
+    Events {
+        #[command(subcommand)]
+        command: EventsCommand,
+    },
     /// Generate a new set of backup codes for a user (replacing the old set) and print it once.
     BackupCodes {
         /// The organization's slug.
@@ -59,6 +64,19 @@ enum Command {
     Config {
         #[command(subcommand)]
         command: ConfigCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum EventsCommand {
+    /// List the organization's newest events, message bodies (which may hold codes) redacted.
+    List {
+        /// The organization's slug.
+        #[arg(long)]
+        org: String,
+        /// How many events, newest first.
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
     },
 }
 
@@ -171,6 +189,28 @@ fn run(command: Command, settings: Settings) -> Result<(), Failure> {
             Ok(())
         }
         Command::Keys { command } => keys_command(command, settings),
+        Command::Events {
+            command: EventsCommand::List { org, limit },
+        } => {
+            let kek = kek(&settings)?;
+            let (mut conn, org) = org_conn(&settings, &org)?;
+            keys::verify_kek(&mut conn, &kek).map_err(|e| Failure(e.to_string(), 2))?;
+            for event in sesame::store::events::OutboxEvent::list(&mut conn, org.id, limit)? {
+                let payload = sesame::events::open_payload(&kek, &event)
+                    .map(|p| sesame::events::redacted(&p).to_string())
+                    .unwrap_or_else(|e| format!("(unreadable: {e})"));
+                let delivered = event
+                    .delivered_at
+                    .map_or("pending".to_string(), sesame::store::format_utc);
+                println!(
+                    "{} {} {} {delivered} {payload}",
+                    sesame::store::format_utc(event.created_at),
+                    event.event_type,
+                    event.jti
+                );
+            }
+            Ok(())
+        }
         Command::BackupCodes { org, user } => {
             let kek = kek(&settings)?;
             let (mut conn, org) = org_conn(&settings, &org)?;

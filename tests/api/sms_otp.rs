@@ -836,3 +836,62 @@ both_backends!(
     first_codes_count_toward_the_send_limit,
     a_burst_of_backup_code_guesses_gets_no_more_checks_than_the_limit,
 );
+
+async fn codes_and_sealed_events_are_purged_when_dead(backend: Backend) {
+    let app = setup_default(&backend).await;
+    let browser = Browser::default();
+    let otp_url = to_otp_page(&app, &browser).await;
+    get(&browser, &otp_url).await;
+    let mut conn = app.db.get().unwrap();
+    let purged = sesame::store::auth::purge_expired(&mut conn).unwrap();
+    assert_eq!((purged.sms_otps, purged.events), (0, 0), "all alive");
+    sql(&app, "UPDATE sms_otps SET expires_at = expires_at - 4000");
+    sql(
+        &app,
+        "UPDATE event_outbox SET expires_at = expires_at - 400",
+    );
+    let purged = sesame::store::auth::purge_expired(&mut conn).unwrap();
+    assert_eq!((purged.sms_otps, purged.events), (1, 1), "{purged:?}");
+}
+
+async fn the_webotp_line_lets_browsers_fill_the_code_in(backend: Backend) {
+    let app = setup(
+        &backend,
+        "webotp = true\nnumeric_only = false\nlength = 8\nmessage_template = \"{code} is your {app} code\"",
+        "",
+    )
+    .await;
+    let browser = Browser::default();
+    let otp_url = to_otp_page(&app, &browser).await;
+    let (_, html) = get(&browser, &otp_url).await;
+    assert!(
+        !html.contains("inputmode=\"numeric\""),
+        "letters are allowed"
+    );
+    let body = app.sms.sent()[0].body.clone();
+    let (first, webotp) = body.split_once("\n\n").expect("a WebOTP line");
+    let code = first.strip_suffix(" is your MFA Web code").expect(&body);
+    assert_eq!(code.len(), 8);
+    assert!(
+        code.bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+    );
+    assert_eq!(webotp, format!("@127.0.0.1 #{code}"));
+    // Typed in lower case, it still works.
+    let res = submit(&browser, &otp_url, &[("code", &code.to_lowercase())]).await;
+    code_at(&res, MFA_CB);
+    // Events are listed with the code redacted.
+    let out = app.cli(&["events", "list", "--org", "acme"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let listing = stdout(&out);
+    assert!(listing.contains("SmsOtpNotificationEvent"), "{listing}");
+    assert!(
+        listing.contains("[redacted]") && !listing.contains(code),
+        "{listing}"
+    );
+}
+
+both_backends!(
+    codes_and_sealed_events_are_purged_when_dead,
+    the_webotp_line_lets_browsers_fill_the_code_in,
+);
