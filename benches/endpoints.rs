@@ -1,5 +1,7 @@
-//! Throughput and latency of the two hottest endpoints of a running Sesame: the token endpoint's
-//! authorization-code exchange and UserInfo.
+//! Throughput and latency of the hottest endpoints of a running Sesame: the token endpoint's
+//! authorization-code exchange, UserInfo, and the SMS OTP step of a multi-factor sign-in (the
+//! right code submitted: attempt counting, the keyed-hash check, spending the code, the session
+//! and the authorization code).
 //!
 //! Run with `cargo bench --bench endpoints`. It prints figures and never fails on time: numbers
 //! from a shared 2-core machine are for comparing runs, not for gating them.
@@ -34,6 +36,11 @@ const WARMUP_REQUESTS: usize = 50;
 /// Codes live 60 seconds; minting them in batches keeps each one fresh however slow a backend is.
 const CODE_BATCH: usize = 250;
 const PASSWORD_VERIFICATIONS: usize = 20;
+/// OTP submissions timed; each needs its own sign-in up to the OTP page (untimed), and each
+/// user may be sent only a few codes an hour, so every submission has its own user.
+const OTP_REQUESTS: usize = 200;
+const OTP_WARMUP: usize = 16;
+const MFA_CLIENT_ID: &str = "bench-mfa";
 
 const ORG: &str = "bench";
 const CLIENT_ID: &str = "bench-web";
@@ -44,18 +51,35 @@ const PASSWORD: &str = "alices-long-password";
 /// A fixed key-encryption key (base64 of 32 bytes): the bench's keys are thrown away anyway.
 const KEK: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
 
-fn provisioning_toml() -> String {
+fn provisioning_toml(otp_users: usize, phc: &str) -> String {
+    let users: String = (0..otp_users)
+        .map(|i| {
+            format!(
+                "\n[[organizations.users]]\nusername = \"otp{i}\"\npassword_hash = \"{phc}\"\nphone_number = \"+1555{i:07}\"\nphone_number_verified = true\n"
+            )
+        })
+        .collect();
     format!(
         r#"
 [[organizations]]
 slug = "{ORG}"
 display_name = "Bench Corp"
+[organizations.sms_otp]
+resend_cooldown_seconds = 0
 
 [[organizations.applications]]
 client_id = "{CLIENT_ID}"
 type = "confidential"
 client_secret = "{CLIENT_SECRET}"
 redirect_uris = ["{REDIRECT_URI}"]
+
+[[organizations.applications]]
+client_id = "{MFA_CLIENT_ID}"
+type = "confidential"
+client_secret = "{CLIENT_SECRET}"
+redirect_uris = ["{REDIRECT_URI}"]
+sign_in_flow = "username_password_sms_otp"
+{users}
 
 [[organizations.users]]
 username = "{USERNAME}"
@@ -148,6 +172,8 @@ struct Server {
     issuer: String,
     /// Keeps no cookies: the token and UserInfo endpoints are called by relying parties.
     client: reqwest::Client,
+    /// The text messages sent (an in-process capture: nothing leaves the machine).
+    sms: Arc<sesame::sms::Capture>,
     _db: BenchDb,
 }
 
@@ -168,7 +194,8 @@ impl Server {
         let settings = Settings::from_sources(None, &|name| env.get(name).cloned())
             .expect("bench settings are valid");
         sesame::telemetry::init(&settings.log);
-        let app = Application::build_on(settings, listener)
+        let sms = Arc::new(sesame::sms::Capture::default());
+        let app = Application::build_with_sms(settings, listener, sms.clone())
             .await
             .expect("the application builds");
         provision(app.state().db.clone()).await;
@@ -176,14 +203,19 @@ impl Server {
         Self {
             issuer: format!("{address}/t/{ORG}"),
             client: no_redirects().build().expect("an HTTP client"),
+            sms,
             _db: db,
         }
     }
 
     fn authorize_url(&self) -> String {
+        self.authorize_url_for(CLIENT_ID)
+    }
+
+    fn authorize_url_for(&self, client_id: &str) -> String {
         let mut url = url::Url::parse(&format!("{}/authorize", self.issuer)).expect("a URL");
         url.query_pairs_mut()
-            .append_pair("client_id", CLIENT_ID)
+            .append_pair("client_id", client_id)
             .append_pair("redirect_uri", REDIRECT_URI)
             .append_pair("response_type", "code")
             .append_pair("scope", "openid email profile");
@@ -222,8 +254,10 @@ fn no_redirects() -> reqwest::ClientBuilder {
 /// Applies the provisioning file through the library, as `sesame import` would. Blocking work
 /// (argon2 hashing of the user's password, Diesel), so off the async threads.
 async fn provision(db: Db) {
-    let plan = sesame::provisioning::Plan::parse(&provisioning_toml(), "bench")
-        .unwrap_or_else(|e| panic!("{e}"));
+    // One hash for every OTP user: provisioning stays fast.
+    let phc = sesame::password::hash(&Secret::new(PASSWORD.to_string()));
+    let toml = provisioning_toml(OTP_REQUESTS + OTP_WARMUP, &phc);
+    let plan = sesame::provisioning::Plan::parse(&toml, "bench").unwrap_or_else(|e| panic!("{e}"));
     tokio::task::spawn_blocking(move || {
         let mut conn = db.get().expect("a database connection");
         plan.apply(&mut conn)
@@ -461,12 +495,119 @@ async fn bench_userinfo(server: &Arc<Server>, browser: &Browser) -> Run {
     drive(vec![(); USERINFO_REQUESTS], call(server.clone(), token)).await
 }
 
+/// One sign-in waiting at its OTP page, with the code the user received.
+struct AtOtp {
+    client: reqwest::Client,
+    action: String,
+    form: Vec<(&'static str, String)>,
+}
+
+/// Signs user `otp{i}` in to the MFA application up to the OTP page (untimed: argon2 and the
+/// send are not what this measures) and reads the code from the captured text message.
+async fn to_otp_page(server: &Server, i: usize) -> AtOtp {
+    let client = no_redirects()
+        .cookie_store(true)
+        .build()
+        .expect("an HTTP client");
+    let res = client
+        .get(server.authorize_url_for(MFA_CLIENT_ID))
+        .send()
+        .await
+        .expect("authorize");
+    let login = location(&expect_status(res, 303, "authorize").await);
+    let html = expect_status(
+        client.get(&login).send().await.expect("login"),
+        200,
+        "login",
+    )
+    .await
+    .text()
+    .await
+    .expect("the login page");
+    let form = [
+        ("tx", form_field(&html, "tx").expect("a tx field")),
+        ("csrf", form_field(&html, "csrf").expect("a csrf field")),
+        ("username", format!("otp{i}")),
+        ("password", PASSWORD.to_string()),
+    ];
+    let action = login.split('?').next().expect("a path").to_string();
+    let res = client
+        .post(&action)
+        .form(&form)
+        .send()
+        .await
+        .expect("sign in");
+    let otp_url = location(&expect_status(res, 303, "password step").await);
+    let page = client.get(&otp_url).send().await.expect("the OTP page");
+    let html = expect_status(page, 200, "the OTP page")
+        .await
+        .text()
+        .await
+        .expect("the OTP page's body");
+    let phone = format!("+1555{i:07}");
+    let sent = server.sms.sent();
+    let body = &sent
+        .iter()
+        .rev()
+        .find(|m| m.to == phone)
+        .expect("a text message to the user")
+        .body;
+    let start = body.find(" is ").expect("the default template") + 4;
+    let code = body[start..].split('.').next().expect("a code").to_string();
+    AtOtp {
+        client,
+        action: otp_url.split('?').next().expect("a path").to_string(),
+        form: vec![
+            ("tx", form_field(&html, "tx").expect("a tx field")),
+            ("csrf", form_field(&html, "csrf").expect("a csrf field")),
+            ("code", code),
+            ("action", "verify".to_string()),
+        ],
+    }
+}
+
+async fn submit_codes(pending: Vec<AtOtp>) -> Run {
+    drive(pending, |at: AtOtp| async move {
+        let res = at
+            .client
+            .post(&at.action)
+            .form(&at.form)
+            .send()
+            .await
+            .expect("the OTP request is sent");
+        let back = location(&expect_status(res, 303, "OTP step").await);
+        assert!(
+            back.starts_with(REDIRECT_URI),
+            "not back to the client: {back}"
+        );
+    })
+    .await
+}
+
+async fn bench_otp_step(server: &Arc<Server>) -> Run {
+    let mut pending = Vec::with_capacity(OTP_WARMUP);
+    for i in 0..OTP_WARMUP {
+        pending.push(to_otp_page(server, i).await);
+    }
+    submit_codes(pending).await;
+    let mut pending = Vec::with_capacity(OTP_REQUESTS);
+    for i in OTP_WARMUP..OTP_WARMUP + OTP_REQUESTS {
+        pending.push(to_otp_page(server, i).await);
+    }
+    submit_codes(pending).await
+}
+
 async fn bench_backend(backend: &Backend) -> Vec<(&'static str, Run)> {
     let server = Arc::new(Server::start(backend).await);
     let browser = Browser::sign_in(&server).await;
     let exchange = bench_code_exchange(&server, &browser).await;
     let userinfo = bench_userinfo(&server, &browser).await;
-    vec![("token (code exchange)", exchange), ("userinfo", userinfo)]
+    let otp = bench_otp_step(&server).await;
+    vec![
+        ("token (code exchange)", exchange),
+        ("userinfo", userinfo),
+        ("otp (right code)", otp),
+    ]
 }
 
 /// The median time of one argon2id verification: the floor of every password sign-in.

@@ -601,6 +601,31 @@ async fn second_factor(
     }))
 }
 
+/// The sign-in at a second-factor step offering `method`, or the page to show instead: the
+/// expired page, the expired-form page when a form's CSRF token (`csrf`, for forms) is wrong, or
+/// the locked page.
+async fn at_step(
+    state: &AppState,
+    org: &OrgEntry,
+    req: &HttpRequest,
+    tx: Option<String>,
+    method: Authenticator,
+    csrf: Option<Option<&str>>,
+) -> Result<Result<SecondFactor, HttpResponse>, ApiError> {
+    let Some(sf) = second_factor(state, org, req, tx, method).await? else {
+        return Ok(Err(expired_page(state)));
+    };
+    if let Some(sent) = csrf
+        && !csrf_matches(sent, &sf.tx)
+    {
+        return Ok(Err(form_expired_page(state)));
+    }
+    if let Some(until) = account_locked(state, &sf.account_key()).await? {
+        return Ok(Err(locked_page(state, until)));
+    }
+    Ok(Ok(sf))
+}
+
 /// The page of a locked account. The password was verified at this step, so saying until when
 /// tells an attacker nothing they could not learn from the first step.
 fn locked_page(state: &AppState, until: i64) -> HttpResponse {
@@ -831,20 +856,11 @@ pub async fn otp_page(
     query: web::Query<TxQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let org = state.organization(&path).await?;
-    let Some(sf) = second_factor(
-        &state,
-        &org,
-        &req,
-        query.into_inner().tx,
-        Authenticator::SmsOtp,
-    )
-    .await?
-    else {
-        return Ok(expired_page(&state));
+    let tx = query.into_inner().tx;
+    let sf = match at_step(&state, &org, &req, tx, Authenticator::SmsOtp, None).await? {
+        Ok(sf) => sf,
+        Err(page) => return Ok(page),
     };
-    if let Some(until) = account_locked(&state, &sf.account_key()).await? {
-        return Ok(locked_page(&state, until));
-    }
     let Some(phone) = sf.phone().cloned() else {
         return otp_form(&state, &org, &sf, None, None).await;
     };
@@ -879,18 +895,21 @@ pub async fn otp_submit(
 ) -> Result<HttpResponse, ApiError> {
     let org = state.organization(&path).await?;
     let form = form.into_inner();
-    let Some(sf) =
-        second_factor(&state, &org, &req, form.tx.clone(), Authenticator::SmsOtp).await?
-    else {
-        return Ok(expired_page(&state));
+    let csrf = Some(form.csrf.as_deref());
+    let sf = match at_step(
+        &state,
+        &org,
+        &req,
+        form.tx.clone(),
+        Authenticator::SmsOtp,
+        csrf,
+    )
+    .await?
+    {
+        Ok(sf) => sf,
+        Err(page) => return Ok(page),
     };
-    if !csrf_matches(form.csrf.as_deref(), &sf.tx) {
-        return Ok(form_expired_page(&state));
-    }
     let account = sf.account_key();
-    if let Some(until) = account_locked(&state, &account).await? {
-        return Ok(locked_page(&state, until));
-    }
     let Some(phone) = sf.phone().cloned() else {
         return otp_form(&state, &org, &sf, None, None).await;
     };
@@ -1126,21 +1145,11 @@ pub async fn backup_page(
     query: web::Query<TxQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let org = state.organization(&path).await?;
-    let Some(sf) = second_factor(
-        &state,
-        &org,
-        &req,
-        query.into_inner().tx,
-        Authenticator::BackupCode,
-    )
-    .await?
-    else {
-        return Ok(expired_page(&state));
-    };
-    if let Some(until) = account_locked(&state, &sf.account_key()).await? {
-        return Ok(locked_page(&state, until));
+    let tx = query.into_inner().tx;
+    match at_step(&state, &org, &req, tx, Authenticator::BackupCode, None).await? {
+        Ok(sf) => backup_form(&state, &org, &sf, None).await,
+        Err(page) => Ok(page),
     }
-    backup_form(&state, &org, &sf, None).await
 }
 
 /// `POST {issuer}/backup-code`: one keyed hash and one conditional update per attempt; each
@@ -1153,24 +1162,21 @@ pub async fn backup_submit(
 ) -> Result<HttpResponse, ApiError> {
     let org = state.organization(&path).await?;
     let form = form.into_inner();
-    let Some(sf) = second_factor(
+    let csrf = Some(form.csrf.as_deref());
+    let sf = match at_step(
         &state,
         &org,
         &req,
         form.tx.clone(),
         Authenticator::BackupCode,
+        csrf,
     )
     .await?
-    else {
-        return Ok(expired_page(&state));
+    {
+        Ok(sf) => sf,
+        Err(page) => return Ok(page),
     };
-    if !csrf_matches(form.csrf.as_deref(), &sf.tx) {
-        return Ok(form_expired_page(&state));
-    }
     let account = sf.account_key();
-    if let Some(until) = account_locked(&state, &account).await? {
-        return Ok(locked_page(&state, until));
-    }
     let counted = count_attempt(&state, &org, &account).await?;
     if let Some(until) = lock_if_past(&state, &org, &account, counted).await? {
         return Ok(locked_page(&state, until));
