@@ -1,5 +1,6 @@
-//! Events for webhook subscribers, in Asgardeo's format (DESIGN.md §2): a `securityData` object
-//! (`iss`, `jti`, `iat` in epoch milliseconds, `aud` naming the topic) and an `eventData` object.
+//! Events for webhook subscribers, in Asgardeo's format: a JSON body `{"iss", "jti", "iat" (epoch
+//! milliseconds), "aud" (the topic's URL), "event": {"<event URI>": {…data…}}}` — the same fields
+//! DESIGN.md §2 lists as security data and event data.
 //! They are written to the outbox (`store::events`) in the transaction of the change they
 //! report; delivery is the event issue's worker.
 
@@ -10,13 +11,38 @@ use crate::store::events::OutboxEvent;
 use crate::store::now;
 
 pub const SMS_OTP_NOTIFICATION: &str = "SmsOtpNotificationEvent";
+pub const SMS_OTP_URI: &str = "urn:ietf:params:notifications:smsOtp";
 
-/// The topic audience of an organization's notification events.
-pub fn notifications_topic(base_url: &str, org_slug: &str) -> String {
+/// The URL of an organization's topic (`NOTIFICATIONS`, `USER_OPERATIONS`): the events' `aud`.
+pub fn topic_url(base_url: &str, org_slug: &str, topic: &str) -> String {
     format!(
-        "{}/websubhub/topics/{org_slug}/NOTIFICATIONS",
+        "{}/websubhub/topics/{org_slug}/{topic}",
         base_url.trim_end_matches('/')
     )
+}
+
+/// The envelope every event shares.
+fn envelope(
+    origin: Origin<'_>,
+    jti: &str,
+    iat_ms: i64,
+    topic: &str,
+    uri: &str,
+    data: serde_json::Value,
+) -> serde_json::Value {
+    json!({
+        "iss": origin.issuer,
+        "jti": jti,
+        "iat": iat_ms,
+        "aud": topic_url(origin.base_url, origin.organization_slug, topic),
+        "event": { uri: data },
+    })
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(now() * 1000, |d| d.as_millis() as i64)
 }
 
 /// What an event needs to know about where it comes from.
@@ -40,23 +66,19 @@ pub fn sms_otp_notification(
 ) -> Result<OutboxEvent, KeyError> {
     let jti = uuid::Uuid::new_v4().to_string();
     let t = now();
-    let iat_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(t * 1000, |d| d.as_millis() as i64);
-    let payload = json!({
-        "securityData": {
-            "iss": origin.issuer,
-            "jti": jti,
-            "iat": iat_ms,
-            "aud": notifications_topic(origin.base_url, origin.organization_slug),
-        },
-        "eventData": {
+    let payload = envelope(
+        origin,
+        &jti,
+        now_ms(),
+        "NOTIFICATIONS",
+        SMS_OTP_URI,
+        json!({
             "organizationId": origin.organization_id,
             "organizationName": origin.organization_name,
             "sendTo": send_to,
             "messageBody": message_body,
-        }
-    });
+        }),
+    );
     let sealed = kek.seal(payload.to_string().as_bytes(), jti.as_bytes())?;
     Ok(OutboxEvent {
         jti,
@@ -94,6 +116,15 @@ impl AccountChangeKind {
             Self::MobileNumberChanged => "MobileNumberUpdatedEvent",
         }
     }
+
+    /// The event URI, in the style of Asgardeo's user-operation events.
+    pub fn uri(self) -> &'static str {
+        match self {
+            Self::BackupCodesGenerated => "urn:ietf:params:user-operations:backupCodesRegenerated",
+            Self::BackupCodesRemoved => "urn:ietf:params:user-operations:backupCodesRemoved",
+            Self::MobileNumberChanged => "urn:ietf:params:user-operations:mobileNumberUpdated",
+        }
+    }
 }
 
 /// Records an account change and publishes its event (no secret in either: `detail` is a
@@ -119,25 +150,19 @@ pub fn account_changed(
             created_at: t,
         },
     )?;
-    let payload = json!({
-        "securityData": {
-            "iss": origin.issuer,
-            "jti": jti,
-            "iat": t * 1000,
-            "aud": format!(
-                "{}/websubhub/topics/{}/USER_ACCOUNT",
-                origin.base_url.trim_end_matches('/'),
-                origin.organization_slug
-            ),
-        },
-        "eventData": {
+    let payload = envelope(
+        origin,
+        &jti,
+        now_ms(),
+        "USER_OPERATIONS",
+        kind.uri(),
+        json!({
             "organizationId": origin.organization_id,
             "organizationName": origin.organization_name,
             "userId": user_id,
-            "change": kind.as_str(),
             "detail": detail,
-        }
-    });
+        }),
+    );
     OutboxEvent::insert(
         conn,
         &OutboxEvent {
@@ -166,8 +191,12 @@ pub fn open_payload(kek: &Kek, event: &OutboxEvent) -> Result<serde_json::Value,
 /// The payload as a listing may show it: the message body (which holds the code) redacted.
 pub fn redacted(payload: &serde_json::Value) -> serde_json::Value {
     let mut shown = payload.clone();
-    if let Some(body) = shown.pointer_mut("/eventData/messageBody") {
-        *body = json!("[redacted]");
+    if let Some(events) = shown.get_mut("event").and_then(|e| e.as_object_mut()) {
+        for data in events.values_mut() {
+            if let Some(body) = data.get_mut("messageBody") {
+                *body = json!("[redacted]");
+            }
+        }
     }
     shown
 }
@@ -195,17 +224,20 @@ mod tests {
             "the code is not readable at rest"
         );
         let payload = open_payload(&kek, &event).unwrap();
-        assert_eq!(payload["securityData"]["jti"], event.jti.as_str());
+        assert_eq!(payload["jti"], event.jti.as_str());
+        assert_eq!(payload["iss"], "https://id.example/t/myorg");
         assert_eq!(
-            payload["securityData"]["aud"],
+            payload["aud"],
             "https://id.example/websubhub/topics/myorg/NOTIFICATIONS"
         );
-        assert!(payload["securityData"]["iat"].as_i64().unwrap() > 1_600_000_000_000);
-        assert_eq!(payload["eventData"]["organizationId"], 3);
-        assert_eq!(payload["eventData"]["sendTo"], "+1234567890");
-        assert_eq!(payload["eventData"]["messageBody"], body);
+        assert!(payload["iat"].as_i64().unwrap() > 1_600_000_000_000);
+        let data = &payload["event"][SMS_OTP_URI];
+        assert_eq!(data["organizationId"], 3);
+        assert_eq!(data["organizationName"], "My Org");
+        assert_eq!(data["sendTo"], "+1234567890");
+        assert_eq!(data["messageBody"], body);
         let shown = redacted(&payload);
         assert!(!shown.to_string().contains("075052"));
-        assert_eq!(shown["eventData"]["sendTo"], "+1234567890");
+        assert_eq!(shown["event"][SMS_OTP_URI]["sendTo"], "+1234567890");
     }
 }

@@ -193,6 +193,27 @@ async fn changes_need_a_fresh_pass_through_the_whole_chain(backend: Backend) {
         ]
     );
 
+    let events = sesame::store::events::OutboxEvent::list(
+        &mut app.db.get().unwrap(),
+        bob(&app).organization_id,
+        10,
+    )
+    .unwrap();
+    let regenerated = events
+        .iter()
+        .find(|e| e.event_type == "BackupCodesGeneratedEvent")
+        .unwrap();
+    assert!(!regenerated.sealed, "no secret inside");
+    let payload = sesame::events::open_payload(app.state.keys.kek(), regenerated).unwrap();
+    assert_eq!(
+        payload["aud"],
+        format!("{}/websubhub/topics/acme/USER_OPERATIONS", app.address)
+    );
+    assert_eq!(
+        payload["event"]["urn:ietf:params:user-operations:backupCodesRegenerated"]["userId"],
+        bob(&app).id
+    );
+
     // The confirmation wears off.
     sql(
         &app,

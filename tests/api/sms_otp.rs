@@ -262,12 +262,24 @@ async fn password_then_sms_otp_to_tokens(backend: Backend) {
     assert!(events[0].sealed && events[0].expires_at.is_some());
     assert!(!String::from_utf8_lossy(&events[0].payload).contains(&code));
     let event = sesame::events::open_payload(app.state.keys.kek(), &events[0]).unwrap();
-    assert_eq!(event["eventData"]["sendTo"], "+447700900123");
-    assert_eq!(event["eventData"]["organizationId"], org.id);
-    assert_eq!(event["eventData"]["organizationName"], "Acme Corp");
-    assert_eq!(event["eventData"]["messageBody"], sent[0].body.as_str());
     assert_eq!(
-        event["securityData"]["aud"],
+        event["event"]["urn:ietf:params:notifications:smsOtp"]["sendTo"],
+        "+447700900123"
+    );
+    assert_eq!(
+        event["event"]["urn:ietf:params:notifications:smsOtp"]["organizationId"],
+        org.id
+    );
+    assert_eq!(
+        event["event"]["urn:ietf:params:notifications:smsOtp"]["organizationName"],
+        "Acme Corp"
+    );
+    assert_eq!(
+        event["event"]["urn:ietf:params:notifications:smsOtp"]["messageBody"],
+        sent[0].body.as_str()
+    );
+    assert_eq!(
+        event["aud"],
         format!("{}/websubhub/topics/acme/NOTIFICATIONS", app.address)
     );
     assert!(!sesame::events::redacted(&event).to_string().contains(&code));
