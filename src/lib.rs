@@ -13,6 +13,7 @@ pub mod keys;
 pub mod oidc;
 pub mod outbound;
 pub mod password;
+pub mod plugin;
 pub mod provisioning;
 pub mod secret;
 pub mod sms;

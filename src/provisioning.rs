@@ -15,6 +15,7 @@ use crate::domain::{
 use crate::keys::Alg;
 use crate::oidc::authorize;
 use crate::password;
+use crate::plugin::{Outbound, SmsChannel, SmsSettings};
 use crate::secret::{Secret, random_token, sha256_hex};
 use crate::store::applications::{Application, TokenLifetimes};
 use crate::store::organizations::{LockPolicy, OrgSettings, Organization, Resource};
@@ -43,6 +44,7 @@ struct FileOrg {
     resources: Vec<Resource>,
     sms_otp: Option<OtpSettings>,
     backup_codes: Option<BackupCodeSettings>,
+    sms: Option<SmsSettings>,
     #[serde(default)]
     applications: Vec<FileApp>,
     #[serde(default)]
@@ -308,11 +310,20 @@ impl Plan {
             if let Err(e) = backup_codes.validate() {
                 errors.fail(&at, "backup_codes", e);
             }
+            // The gateways are built once here, so a bad field or a missing secret is reported
+            // now; the egress policy is applied again when they send.
+            let sms = org.sms.unwrap_or_default();
+            let console: std::sync::Arc<dyn crate::plugin::SmsGateway> =
+                std::sync::Arc::new(sesame_plugin_console::Console);
+            if let Err(e) = SmsChannel::build(&sms, &Outbound::new(true), &console) {
+                errors.fail(&at, "sms", e);
+            }
             let settings = OrgSettings {
                 lock_policy,
                 resources: org.resources,
                 sms_otp,
                 backup_codes,
+                sms,
             };
             for (j, app) in org.applications.iter().enumerate() {
                 for r in &app.resources {

@@ -57,19 +57,19 @@ impl Application {
     /// Like [`Application::build`] on a listener bound by the caller (tests bind port 0 first so
     /// they can put the real port in the base URL).
     pub async fn build_on(settings: Settings, listener: TcpListener) -> Result<Self, StartError> {
-        tracing::warn!(
-            "SMS channel: console — one-time passwords are printed on standard output (development only)"
-        );
-        Self::build_with_sms(settings, listener, Arc::new(crate::sms::Console)).await
+        Self::build_with_sms(settings, listener, Arc::new(sesame_plugin_console::Console)).await
     }
 
-    /// Like [`Application::build_on`] with the given SMS channel (tests pass a
-    /// [`crate::sms::Capture`] to read the codes sent).
+    /// Like [`Application::build_on`] with the given gateway behind organizations' console
+    /// channel (tests pass a [`crate::sms::Capture`] to read the codes sent).
     pub async fn build_with_sms(
         settings: Settings,
         listener: TcpListener,
-        sms: Arc<dyn crate::sms::SmsChannel>,
+        sms: Arc<dyn crate::plugin::SmsGateway>,
     ) -> Result<Self, StartError> {
+        tracing::warn!(
+            "organizations on the console SMS channel have their one-time passwords printed on standard output (development only)"
+        );
         let (kek, warning) = Kek::resolve(&settings.key_encryption_key, true)?;
         if let Some(warning) = warning {
             tracing::warn!("{warning}");

@@ -40,8 +40,8 @@ pub struct AppState {
     pub pages: pages::Pages,
     pub hasher: Hasher,
     pub outbound: crate::outbound::Outbound,
-    /// Where text messages go (the console in development; gateways come as plugins).
-    pub sms: Arc<dyn crate::sms::SmsChannel>,
+    /// The gateway behind organizations' console channel (tests put a capture there).
+    pub console_sms: Arc<dyn crate::plugin::SmsGateway>,
     /// Client key sets fetched from `jwks_uri`, by application id, with when they were fetched.
     client_keys: RwLock<HashMap<String, FetchedKeys>>,
     /// A real argon2id hash of nothing, verified against when a username is unknown so that the
@@ -61,6 +61,8 @@ pub struct OrgEntry {
     /// Origins of the organization's registered redirect URIs: the browsers allowed to call the
     /// token, UserInfo and revocation endpoints cross-origin.
     pub origins: std::collections::HashSet<String>,
+    /// The organization's SMS channel, or why it could not be built (a missing secret file).
+    pub sms: Result<crate::plugin::SmsChannel, String>,
     loaded: std::time::Instant,
 }
 
@@ -84,14 +86,14 @@ impl AppState {
         settings: Settings,
         db: Db,
         keys: KeyStore,
-        sms: Arc<dyn crate::sms::SmsChannel>,
+        console_sms: Arc<dyn crate::plugin::SmsGateway>,
     ) -> Self {
         let outbound_allow_private = settings.outbound_allow_private;
         Self {
             settings,
             db,
             keys,
-            sms,
+            console_sms,
             pages: pages::Pages::default(),
             hasher: Hasher::per_core(),
             outbound: crate::outbound::Outbound::new(outbound_allow_private),
@@ -132,11 +134,17 @@ impl AppState {
         let issuer = self.settings.base_url.issuer(&org.slug);
         let discovery =
             serde_json::to_vec(&oidc::discovery::document(&issuer)).expect("discovery serializes");
+        let sms =
+            crate::plugin::SmsChannel::build(&org.settings.sms, &self.outbound, &self.console_sms);
+        if let Err(error) = &sms {
+            tracing::error!(org = %org.slug, %error, "the organization's SMS channel cannot be built");
+        }
         let entry = Arc::new(OrgEntry {
             org,
             issuer,
             discovery,
             origins,
+            sms,
             loaded: std::time::Instant::now(),
         });
         self.orgs

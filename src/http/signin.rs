@@ -758,6 +758,7 @@ async fn send_code(
     let origin = org.event_origin(state.settings.base_url.as_str());
     let event = crate::events::sms_otp_notification(kek, origin, phone.as_str(), &body, expires_at)
         .map_err(|_| ApiError::Internal)?;
+    let jti = event.jti.clone();
     if let Some(until) = count_send(state, org, &sf.user.id, phone).await? {
         return Ok(Sent::Blocked(until));
     }
@@ -778,9 +779,21 @@ async fn send_code(
     if !stored {
         return Ok(Sent::Already);
     }
-    match state.sms.send(phone, &body).await {
-        Ok(message_id) => {
-            tracing::info!(user = %sf.user.id, to = %phone.masked(), %message_id, "SMS OTP sent");
+    let channel = match &org.sms {
+        Ok(channel) => channel,
+        Err(error) => {
+            tracing::error!(user = %sf.user.id, %error, "SMS OTP not sent: no SMS channel");
+            return Ok(Sent::Failed);
+        }
+    };
+    let sms = crate::plugin::Sms {
+        to: phone.as_str(),
+        body: &body,
+        idempotency_key: &jti,
+    };
+    match channel.send(sms).await {
+        Ok((gateway, message_id)) => {
+            tracing::info!(user = %sf.user.id, to = %phone.masked(), gateway, %message_id, "SMS OTP sent");
             Ok(Sent::Yes)
         }
         Err(error) => {

@@ -31,6 +31,8 @@ pub struct OrgSettings {
     /// SMS one-time passwords (the guide's defaults).
     pub sms_otp: crate::authn::otp::OtpSettings,
     pub backup_codes: crate::authn::backup::BackupCodeSettings,
+    /// Where text messages go: the console (default) or the organization's gateways.
+    pub sms: crate::plugin::SmsSettings,
 }
 
 /// An API registered with the organization: its identifier becomes the access token's `aud`,

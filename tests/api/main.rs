@@ -7,6 +7,7 @@ mod authorization;
 mod cli;
 mod database_outage;
 mod discovery;
+mod gateways;
 mod health;
 mod logout;
 mod provisioning;

@@ -16,7 +16,7 @@ pub const BOB_PASSWORD: &str = "bobs-long-password";
 /// acme with two applications: `mfa-web` (password -> SMS OTP or backup code) and `pwd-web`
 /// (password only); bob has a verified mobile number, carol none. `otp` and `policy` are TOML
 /// lines for the organization's SMS OTP settings and lock policy.
-fn acme(otp: &str, policy: &str) -> String {
+pub fn acme_toml(otp: &str, policy: &str) -> String {
     format!(
         r#"
 [[organizations]]
@@ -64,7 +64,7 @@ phone_number_verified = true
 
 async fn setup(backend: &Backend, otp: &str, policy: &str) -> TestApp {
     let app = TestApp::spawn(backend).await;
-    app.import(&acme(otp, policy));
+    app.import(&acme_toml(otp, policy));
     app
 }
 

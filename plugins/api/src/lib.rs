@@ -1,0 +1,151 @@
+//! What a Sesame plugin implements and what it gets.
+//!
+//! The server and every plugin depend on this crate, and no plugin on the server (Cargo forbids
+//! the cycle). An SMS gateway implements [`SmsGateway`]; other event sinks than webhooks
+//! implement [`EventSink`]. Plugins make HTTP calls only through [`Outbound`], which applies the
+//! egress policy, and read credentials through [`SecretRef`], so none sits in the database.
+
+pub mod outbound;
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::pin::Pin;
+
+use serde::{Deserialize, Serialize};
+
+pub use outbound::{Outbound, OutboundError, is_public};
+
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// One text message to one number.
+#[derive(Debug, Clone, Copy)]
+pub struct Sms<'a> {
+    /// E.164, e.g. `+447700900123`.
+    pub to: &'a str,
+    pub body: &'a str,
+    /// The same for every attempt at the same message (Sesame passes the event's `jti`): gateways
+    /// that support idempotency keys send it, so a retry after a lost answer is not a second SMS.
+    pub idempotency_key: &'a str,
+}
+
+/// Why a send failed, and whether trying again (or another gateway) can help.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SendError {
+    /// A timeout, a connection failure, a 5xx, a rate limit: later, or elsewhere, may work.
+    #[error("temporary failure: {0}")]
+    Retryable(String),
+    /// A rejected number, bad credentials, a malformed request: retrying will not help.
+    #[error("rejected: {0}")]
+    Permanent(String),
+}
+
+impl SendError {
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, Self::Retryable(_))
+    }
+
+    /// The usual reading of an HTTP status: 408, 429 and 5xx are retryable, other 4xx are not.
+    pub fn from_status(status: u16, detail: &str) -> Self {
+        let text = format!("HTTP {status}: {detail}");
+        if status == 408 || status == 429 || status >= 500 {
+            Self::Retryable(text)
+        } else {
+            Self::Permanent(text)
+        }
+    }
+}
+
+impl From<OutboundError> for SendError {
+    fn from(e: OutboundError) -> Self {
+        match e {
+            // A policy refusal or a bad URL is configuration: no retry fixes it.
+            OutboundError::Refused(_) | OutboundError::NotHttps(_) => {
+                Self::Permanent(e.to_string())
+            }
+            OutboundError::Failed { .. } => Self::Retryable(e.to_string()),
+        }
+    }
+}
+
+/// Sends text messages (Twilio, a generic HTTP API, the console…).
+pub trait SmsGateway: Send + Sync + std::fmt::Debug {
+    /// A short name for logs: `console`, `http`, `twilio`.
+    fn kind(&self) -> &'static str;
+
+    /// Sends one message; returns the provider's message id.
+    fn send<'a>(&'a self, sms: Sms<'a>) -> BoxFuture<'a, Result<String, SendError>>;
+}
+
+/// One event for a sink.
+#[derive(Debug, Clone, Copy)]
+pub struct Event<'a> {
+    pub jti: &'a str,
+    pub event_type: &'a str,
+    /// The whole payload (`iss`, `jti`, `iat`, `aud`, `event`).
+    pub payload: &'a serde_json::Value,
+}
+
+/// Receives events, for sinks other than webhooks (which the server delivers itself).
+pub trait EventSink: Send + Sync + std::fmt::Debug {
+    fn kind(&self) -> &'static str;
+
+    /// Takes one event; may be called more than once with the same `jti` (at-least-once).
+    fn receive<'a>(&'a self, event: Event<'a>) -> BoxFuture<'a, Result<(), SendError>>;
+}
+
+/// A credential a plugin's configuration names without holding it: an environment variable or a
+/// file (e.g. a mounted secret). Resolved when the plugin is built.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecretRef {
+    pub env: Option<String>,
+    pub file: Option<PathBuf>,
+}
+
+impl SecretRef {
+    pub fn resolve(&self) -> Result<String, String> {
+        match (&self.env, &self.file) {
+            (Some(name), None) => {
+                std::env::var(name).map_err(|_| format!("environment variable {name} is not set"))
+            }
+            (None, Some(path)) => std::fs::read_to_string(path)
+                .map(|s| s.trim_end_matches(['\n', '\r']).to_string())
+                .map_err(|e| format!("cannot read {}: {e}", path.display())),
+            _ => Err("give either env or file".into()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_say_whether_a_retry_can_help() {
+        assert!(SendError::from_status(503, "").is_retryable());
+        assert!(SendError::from_status(429, "").is_retryable());
+        assert!(!SendError::from_status(400, "").is_retryable());
+        assert!(!SendError::from_status(401, "").is_retryable());
+    }
+
+    #[test]
+    fn secrets_come_from_files_without_their_newline() {
+        let dir = std::env::temp_dir().join(format!("sesame-secret-{}", std::process::id()));
+        std::fs::write(&dir, "s3cret\n").unwrap();
+        let s = SecretRef {
+            env: None,
+            file: Some(dir.clone()),
+        };
+        assert_eq!(s.resolve().unwrap(), "s3cret");
+        std::fs::remove_file(&dir).unwrap();
+        assert!(s.resolve().unwrap_err().contains("cannot read"));
+        assert!(
+            SecretRef {
+                env: None,
+                file: None
+            }
+            .resolve()
+            .is_err()
+        );
+    }
+}

@@ -1,0 +1,261 @@
+//! The one HTTP client for calls Sesame makes itself (client JWKS URIs, SMS gateways; webhooks
+//! and upstream providers later), with timeouts, a size cap and an egress policy. It lives in the
+//! plugin API crate so that plugins use exactly the client the server does.
+//!
+//! The policy refuses loopback, private, link-local and other non-public addresses unless
+//! configuration allows them (`SESAME_OUTBOUND_ALLOW_PRIVATE`), so a URL someone registered
+//! cannot make Sesame probe its own network. It is enforced where addresses are resolved, so
+//! a name that resolves to a private address is refused too, not just literal IPs.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use reqwest::dns::{Addrs, Name, Resolve, Resolving};
+
+/// Largest response body read (a JWKS is a few kilobytes).
+const MAX_BODY: usize = 256 * 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum OutboundError {
+    #[error("{0} is refused by the egress policy (a non-public address)")]
+    Refused(String),
+    #[error("only https URLs may be fetched: {0}")]
+    NotHttps(String),
+    #[error("request to {url} failed: {reason}")]
+    Failed { url: String, reason: String },
+}
+
+/// Whether an address is publicly routable.
+pub fn is_public(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => {
+            !(v4.is_loopback()
+                || v4.is_private()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_broadcast()
+                || v4.is_multicast()
+                || v4.is_documentation()
+                // 100.64.0.0/10, carrier-grade NAT; 0.0.0.0/8.
+                || (v4.octets()[0] == 100 && (v4.octets()[1] & 0xc0) == 64)
+                || v4.octets()[0] == 0)
+        }
+        IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return is_public(IpAddr::V4(v4));
+            }
+            let first = v6.segments()[0];
+            !(v6.is_loopback()
+                || v6.is_unspecified()
+                || v6.is_multicast()
+                || (first & 0xfe00) == 0xfc00 // unique local
+                || (first & 0xffc0) == 0xfe80) // link local
+        }
+    }
+}
+
+/// Resolves names and keeps only the addresses the policy allows.
+#[derive(Debug)]
+struct PolicyResolver {
+    allow_private: bool,
+}
+
+impl Resolve for PolicyResolver {
+    fn resolve(&self, name: Name) -> Resolving {
+        let allow_private = self.allow_private;
+        Box::pin(async move {
+            let host = name.as_str().to_string();
+            let found: Vec<SocketAddr> =
+                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            let allowed: Vec<SocketAddr> = found
+                .into_iter()
+                .filter(|a| allow_private || is_public(a.ip()))
+                .collect();
+            if allowed.is_empty() {
+                return Err(Box::new(OutboundError::Refused(host))
+                    as Box<dyn std::error::Error + Send + Sync>);
+            }
+            Ok(Box::new(allowed.into_iter()) as Addrs)
+        })
+    }
+}
+
+/// The outbound client; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Outbound {
+    client: reqwest::Client,
+    allow_private: bool,
+}
+
+impl Outbound {
+    pub fn new(allow_private: bool) -> Self {
+        let client = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(3))
+            .timeout(Duration::from_secs(5))
+            .redirect(reqwest::redirect::Policy::none())
+            .dns_resolver(Arc::new(PolicyResolver { allow_private }))
+            .user_agent(concat!("Sesame/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .expect("the HTTP client builds");
+        Self {
+            client,
+            allow_private,
+        }
+    }
+
+    /// Checks a URL against the policy before any request: https (plain http only where private
+    /// addresses are allowed, i.e. development and tests), and no literal non-public IP.
+    pub fn check_url(&self, raw: &str) -> Result<url::Url, OutboundError> {
+        let url = url::Url::parse(raw).map_err(|_| OutboundError::NotHttps(raw.to_string()))?;
+        match url.scheme() {
+            "https" => {}
+            "http" if self.allow_private => {}
+            _ => return Err(OutboundError::NotHttps(raw.to_string())),
+        }
+        let literal = match url.host() {
+            Some(url::Host::Ipv4(ip)) => Some(IpAddr::V4(ip)),
+            Some(url::Host::Ipv6(ip)) => Some(IpAddr::V6(ip)),
+            _ => None,
+        };
+        if let Some(ip) = literal
+            && !self.allow_private
+            && !is_public(ip)
+        {
+            return Err(OutboundError::Refused(ip.to_string()));
+        }
+        Ok(url)
+    }
+
+    /// A request to `raw` after the URL passed the policy; send it with
+    /// [`Outbound::send_capped`].
+    pub fn request(
+        &self,
+        method: reqwest::Method,
+        raw: &str,
+    ) -> Result<reqwest::RequestBuilder, OutboundError> {
+        let url = self.check_url(raw)?;
+        Ok(self.client.request(method, url))
+    }
+
+    /// Sends a request and reads the status and at most [`MAX_BODY`] bytes of the body.
+    pub async fn send_capped(
+        &self,
+        request: reqwest::RequestBuilder,
+    ) -> Result<(reqwest::StatusCode, Vec<u8>), OutboundError> {
+        let url = request
+            .try_clone()
+            .and_then(|r| r.build().ok())
+            .map(|r| r.url().to_string())
+            .unwrap_or_default();
+        let fail = |reason: String| OutboundError::Failed {
+            url: url.clone(),
+            reason,
+        };
+        let mut res = request.send().await.map_err(|e| fail(error_chain(&e)))?;
+        let status = res.status();
+        let mut body = Vec::new();
+        while let Some(chunk) = res.chunk().await.map_err(|e| fail(e.to_string()))? {
+            body.extend_from_slice(&chunk);
+            if body.len() > MAX_BODY {
+                return Err(fail(format!("response larger than {MAX_BODY} bytes")));
+            }
+        }
+        Ok((status, body))
+    }
+
+    /// GETs a JSON document, at most [`MAX_BODY`] bytes.
+    pub async fn get_json(&self, raw: &str) -> Result<serde_json::Value, OutboundError> {
+        let url = self.check_url(raw)?;
+        let fail = |reason: String| OutboundError::Failed {
+            url: raw.to_string(),
+            reason,
+        };
+        let mut res = self
+            .client
+            .get(url)
+            .send()
+            .await
+            .map_err(|e| fail(error_chain(&e)))?;
+        if !res.status().is_success() {
+            return Err(fail(format!("HTTP {}", res.status())));
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = res.chunk().await.map_err(|e| fail(e.to_string()))? {
+            body.extend_from_slice(&chunk);
+            if body.len() > MAX_BODY {
+                return Err(fail(format!("response larger than {MAX_BODY} bytes")));
+            }
+        }
+        serde_json::from_slice(&body).map_err(|e| fail(format!("not JSON: {e}")))
+    }
+}
+
+/// An error with its causes, so "refused by the egress policy" is not hidden behind
+/// "error sending request".
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn public_and_private_addresses() {
+        for ip in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "100.64.0.1",
+            "0.0.0.0",
+            "::1",
+            "fd00::1",
+            "fe80::1",
+            "::ffff:127.0.0.1",
+        ] {
+            assert!(!is_public(ip.parse().unwrap()), "{ip}");
+        }
+        for ip in ["93.184.216.34", "2606:4700::1111", "1.1.1.1"] {
+            assert!(is_public(ip.parse().unwrap()), "{ip}");
+        }
+    }
+
+    #[test]
+    fn urls_are_checked_before_any_request() {
+        let strict = Outbound::new(false);
+        assert!(matches!(
+            strict.check_url("http://example.com/jwks"),
+            Err(OutboundError::NotHttps(_))
+        ));
+        assert!(matches!(
+            strict.check_url("https://127.0.0.1/jwks"),
+            Err(OutboundError::Refused(_))
+        ));
+        assert!(matches!(
+            strict.check_url("https://[::1]/jwks"),
+            Err(OutboundError::Refused(_))
+        ));
+        assert!(strict.check_url("https://example.com/jwks").is_ok());
+        let dev = Outbound::new(true);
+        assert!(dev.check_url("http://127.0.0.1:8080/jwks").is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_name_resolving_to_loopback_is_refused() {
+        let err = Outbound::new(false)
+            .get_json("https://localhost:1/jwks")
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("egress policy"), "{err}");
+    }
+}

@@ -1,0 +1,100 @@
+//! Plugins: the traits (re-exported from `sesame-plugin-api`) and the registry that builds an
+//! organization's SMS channel from its settings.
+//!
+//! An organization sends text messages through the console (development, the default) or
+//! through its gateways, in order of preference: a retryable failure moves on to the next
+//! gateway, a permanent one stops (another gateway would reject the same number too).
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+pub use sesame_plugin_api::{
+    BoxFuture, Event, EventSink, Outbound, SecretRef, SendError, Sms, SmsGateway,
+};
+
+/// One configured gateway, by its `type`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum GatewayConfig {
+    Console(sesame_plugin_console::Config),
+    Http(sesame_plugin_http::Config),
+    Twilio(sesame_plugin_twilio::Config),
+}
+
+/// An organization's SMS channel (`[organizations.sms]`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "channel", rename_all = "snake_case", deny_unknown_fields)]
+pub enum SmsSettings {
+    /// Development: messages printed by the server.
+    #[default]
+    Console,
+    /// The organization's gateways, in order of preference.
+    Gateways { gateways: Vec<GatewayConfig> },
+}
+
+/// A built channel: the gateways to try in order.
+#[derive(Debug, Clone)]
+pub struct SmsChannel {
+    gateways: Vec<Arc<dyn SmsGateway>>,
+}
+
+impl SmsChannel {
+    pub fn new(gateways: Vec<Arc<dyn SmsGateway>>) -> Self {
+        Self { gateways }
+    }
+
+    /// Builds the channel `settings` describe; `console` is the gateway behind the console
+    /// channel (tests put an in-process capture there). Errors name the gateway and the field.
+    pub fn build(
+        settings: &SmsSettings,
+        outbound: &Outbound,
+        console: &Arc<dyn SmsGateway>,
+    ) -> Result<Self, String> {
+        let gateways = match settings {
+            SmsSettings::Console => vec![console.clone()],
+            SmsSettings::Gateways { gateways } if gateways.is_empty() => {
+                return Err("gateways: list at least one gateway".into());
+            }
+            SmsSettings::Gateways { gateways } => gateways
+                .iter()
+                .enumerate()
+                .map(|(i, g)| {
+                    let built: Result<Arc<dyn SmsGateway>, String> = match g {
+                        GatewayConfig::Console(_) => Ok(console.clone()),
+                        GatewayConfig::Http(c) => {
+                            sesame_plugin_http::HttpGateway::new(c.clone(), outbound.clone())
+                                .map(|g| Arc::new(g) as Arc<dyn SmsGateway>)
+                        }
+                        GatewayConfig::Twilio(c) => {
+                            sesame_plugin_twilio::Twilio::new(c.clone(), outbound.clone())
+                                .map(|g| Arc::new(g) as Arc<dyn SmsGateway>)
+                        }
+                    };
+                    built.map_err(|e| format!("gateways[{i}]: {e}"))
+                })
+                .collect::<Result<_, _>>()?,
+        };
+        Ok(Self { gateways })
+    }
+
+    /// Sends through the first gateway that takes the message. Returns which gateway and the
+    /// provider's id, or the last error.
+    pub async fn send(&self, sms: Sms<'_>) -> Result<(&'static str, String), SendError> {
+        let mut last = SendError::Permanent("no gateway".into());
+        for gateway in &self.gateways {
+            match gateway.send(sms).await {
+                Ok(id) => return Ok((gateway.kind(), id)),
+                Err(e) if e.is_retryable() => {
+                    tracing::warn!(gateway = gateway.kind(), error = %e, "SMS gateway failed; trying the next");
+                    last = e;
+                }
+                Err(e) => {
+                    tracing::warn!(gateway = gateway.kind(), error = %e, "SMS gateway rejected the message");
+                    return Err(e);
+                }
+            }
+        }
+        Err(last)
+    }
+}
