@@ -53,6 +53,9 @@ pub struct Settings {
     /// Let outbound requests (client JWKS URIs) reach loopback and private addresses, and plain
     /// http: for development and tests only.
     pub outbound_allow_private: bool,
+    /// How long a node's claim on an event delivery holds: a node that died mid-delivery has
+    /// its claims delivered by another (or by itself after a restart) once this has passed.
+    pub delivery_lease_seconds: i64,
 }
 
 #[derive(Debug, Clone)]
@@ -283,6 +286,14 @@ struct FileSettings {
     keys: FileKeys,
     #[serde(default)]
     outbound: FileOutbound,
+    #[serde(default)]
+    events: FileEvents,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileEvents {
+    delivery_lease_seconds: Option<i64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -558,6 +569,18 @@ impl Settings {
                 _ => Err("expected true or false".into()),
             },
         )?;
+        let delivery_lease_seconds = parse_with(
+            src.get(
+                "SESAME_DELIVERY_LEASE_SECONDS",
+                "events.delivery_lease_seconds",
+                f.events.delivery_lease_seconds.map(|v| v.to_string()),
+            ),
+            30,
+            |v| match v.parse::<i64>() {
+                Ok(n) if (2..=600).contains(&n) => Ok(n),
+                _ => Err("expected a number of seconds from 2 to 600".into()),
+            },
+        )?;
         let key_encryption_key = match (inline_key, key_file) {
             (Some(raw), None) => KeySource::Inline(parse_secret(raw, parse_key)?),
             (None, Some(raw)) => KeySource::File(parse_with(Some(raw), PathBuf::new(), |v| {
@@ -591,6 +614,7 @@ impl Settings {
             key_cache_ttl,
             data_dir,
             outbound_allow_private,
+            delivery_lease_seconds,
         })
     }
 
@@ -665,6 +689,12 @@ impl Settings {
             Value::Boolean(self.outbound_allow_private),
         );
         root.insert("outbound".into(), Value::Table(outbound));
+        let mut events = Table::new();
+        events.insert(
+            "delivery_lease_seconds".into(),
+            Value::Integer(self.delivery_lease_seconds),
+        );
+        root.insert("events".into(), Value::Table(events));
         toml::to_string(&root).expect("a TOML table serializes")
     }
 }

@@ -78,6 +78,16 @@ enum EventsCommand {
         #[arg(long, default_value_t = 50)]
         limit: i64,
     },
+    /// Deliver an event again to every target (unless it has expired); the worker of a running
+    /// node picks it up within a second.
+    Redeliver {
+        /// The organization's slug.
+        #[arg(long)]
+        org: String,
+        /// The event's id (`jti`), as `events list` shows it.
+        #[arg(long)]
+        jti: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -208,6 +218,41 @@ fn run(command: Command, settings: Settings) -> Result<(), Failure> {
                     event.event_type,
                     event.jti
                 );
+                for d in sesame::store::deliveries::Delivery::of_event(&mut conn, &event.jti)? {
+                    println!(
+                        "    delivery {} to {}: {} after {} attempt(s){}",
+                        d.id,
+                        d.target,
+                        d.state,
+                        d.attempts,
+                        d.last_error
+                            .map(|e| format!(", last error: {e}"))
+                            .unwrap_or_default()
+                    );
+                }
+            }
+            Ok(())
+        }
+        Command::Events {
+            command: EventsCommand::Redeliver { org, jti },
+        } => {
+            let (mut conn, org) = org_conn(&settings, &org)?;
+            let deliveries = sesame::store::deliveries::Delivery::of_event(&mut conn, &jti)?;
+            if deliveries.iter().all(|d| d.organization_id != org.id) {
+                return Err(Failure(
+                    format!("no deliveries of event {jti} in '{}'", org.slug),
+                    1,
+                ));
+            }
+            for d in deliveries {
+                if sesame::store::deliveries::redeliver(&mut conn, &d.id)? {
+                    println!("delivery {} to {}: scheduled again", d.id, d.target);
+                } else {
+                    println!(
+                        "delivery {} to {}: not redelivered, the event has expired (an expired code is never sent)",
+                        d.id, d.target
+                    );
+                }
             }
             Ok(())
         }

@@ -103,6 +103,7 @@ impl Application {
         spawn_purger(db.clone());
         let keys = KeyStore::new(kek, settings.key_cache_ttl);
         let state = web::Data::new(AppState::new(settings, db, keys, sms));
+        crate::events::worker::spawn(state.clone());
 
         let app_state = state.clone();
         let server = HttpServer::new(move || {

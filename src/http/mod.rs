@@ -40,6 +40,8 @@ pub struct AppState {
     pub pages: pages::Pages,
     pub hasher: Hasher,
     pub outbound: crate::outbound::Outbound,
+    /// Wakes the delivery worker when new deliveries are due.
+    pub deliveries_due: tokio::sync::Notify,
     /// The gateway behind organizations' console channel (tests put a capture there).
     pub console_sms: Arc<dyn crate::plugin::SmsGateway>,
     /// Client key sets fetched from `jwks_uri`, by application id, with when they were fetched.
@@ -93,6 +95,7 @@ impl AppState {
             settings,
             db,
             keys,
+            deliveries_due: tokio::sync::Notify::new(),
             console_sms,
             pages: pages::Pages::default(),
             hasher: Hasher::per_core(),

@@ -25,6 +25,7 @@ use crate::oidc::authorize::AuthRequest;
 use crate::secret::{Secret, random_token, sha256_hex};
 use crate::store::applications::Application;
 use crate::store::auth::{LoginTransaction, Session};
+use crate::store::deliveries::{self, Delivery};
 use crate::store::otps::{Dead, SmsOtp};
 use crate::store::users::User;
 use crate::store::{StoreError, backup_codes, format_utc, now, throttle, write_transaction};
@@ -718,6 +719,8 @@ enum Sent {
     /// Another request sent this code a moment ago (a double click, two tabs).
     Already,
     Failed,
+    /// Not sent yet; the delivery worker keeps trying until the code expires.
+    Retrying,
     /// Too many sends to this user or number: blocked until then.
     Blocked(i64),
 }
@@ -754,20 +757,37 @@ async fn send_code(
         failed_attempts: 0,
         used_at: None,
         voided_at: None,
+        event_jti: None,
     };
     let origin = org.event_origin(state.settings.base_url.as_str());
     let event = crate::events::sms_otp_notification(kek, origin, phone.as_str(), &body, expires_at)
         .map_err(|_| ApiError::Internal)?;
-    let jti = event.jti.clone();
     if let Some(until) = count_send(state, org, &sf.user.id, phone).await? {
         return Ok(Sent::Blocked(until));
     }
+    // The code, its event and the event's delivery are stored together; this request then
+    // delivers it at once, and if it cannot (or dies first) the worker retries until the code
+    // expires.
+    let claimed_until = t + state.settings.delivery_lease_seconds;
+    let delivery = Delivery::new(
+        &event.jti,
+        org.org.id,
+        deliveries::SMS,
+        expires_at,
+        Some(claimed_until),
+    );
+    let row = SmsOtp {
+        event_jti: Some(event.jti.clone()),
+        ..row
+    };
+    let d = delivery.clone();
     let stored = state
         .db
         .run(move |conn| {
             let r = write_transaction(conn, |conn| {
                 SmsOtp::insert_replacing(conn, &row)?;
-                crate::store::events::OutboxEvent::insert(conn, &event)
+                crate::store::events::OutboxEvent::insert(conn, &event)?;
+                Delivery::insert(conn, &d)
             });
             match r {
                 Ok(()) => Ok(true),
@@ -779,31 +799,24 @@ async fn send_code(
     if !stored {
         return Ok(Sent::Already);
     }
-    let channel = match &org.sms {
-        Ok(channel) => channel,
-        Err(error) => {
-            tracing::error!(user = %sf.user.id, %error, "SMS OTP not sent: no SMS channel");
-            return Ok(Sent::Failed);
-        }
-    };
-    let sms = crate::plugin::Sms {
-        to: phone.as_str(),
-        body: &body,
-        idempotency_key: &jti,
-    };
-    match channel.send(sms).await {
-        Ok((gateway, message_id)) => {
-            tracing::info!(user = %sf.user.id, to = %phone.masked(), gateway, %message_id, "SMS OTP sent");
+    match crate::events::worker::deliver(state, delivery).await {
+        Ok(()) => {
+            tracing::info!(user = %sf.user.id, to = %phone.masked(), "SMS OTP sent");
             Ok(Sent::Yes)
         }
         Err(error) => {
-            tracing::warn!(user = %sf.user.id, to = %phone.masked(), %error, "SMS OTP not sent");
-            Ok(Sent::Failed)
+            tracing::warn!(user = %sf.user.id, to = %phone.masked(), %error, "SMS OTP not sent yet");
+            Ok(if error.is_retryable() {
+                Sent::Retrying
+            } else {
+                Sent::Failed
+            })
         }
     }
 }
 
-const NOT_SENT: &str = "We could not send the code just now. Ask for a new code in a moment.";
+const NOT_SENT: &str = "We could not send the code to this number. Ask for a new code in a moment.";
+const STILL_TRYING: &str = "We could not send the code yet and keep trying for a few minutes. If it has not arrived in a minute, ask for a new code.";
 
 /// Shows the OTP page with a fresh CSRF token.
 async fn otp_form(
@@ -884,6 +897,7 @@ pub async fn otp_page(
         None => match send_code(&state, &org, &sf, &phone, 0).await? {
             Sent::Yes | Sent::Already => None,
             Sent::Failed => Some(NOT_SENT.to_string()),
+            Sent::Retrying => Some(STILL_TRYING.to_string()),
             Sent::Blocked(until) => Some(blocked_message(until)),
         },
     };
@@ -1071,6 +1085,7 @@ async fn resend(
             .await
         }
         Sent::Failed => otp_form(state, org, sf, None, Some(NOT_SENT)).await,
+        Sent::Retrying => otp_form(state, org, sf, None, Some(STILL_TRYING)).await,
         Sent::Blocked(until) => otp_form(state, org, sf, None, Some(&blocked_message(until))).await,
     }
 }

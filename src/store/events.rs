@@ -29,6 +29,14 @@ impl OutboxEvent {
         Ok(())
     }
 
+    pub fn find(conn: &mut DbConn, jti: &str) -> Result<Option<Self>, StoreError> {
+        Ok(event_outbox::table
+            .find(jti)
+            .select(Self::as_select())
+            .first(conn)
+            .optional()?)
+    }
+
     /// Events of an organization, newest first.
     pub fn list(
         conn: &mut DbConn,

@@ -128,6 +128,14 @@ impl TryFrom<String> for OrgSettings {
 }
 
 impl Organization {
+    pub fn slug_of(conn: &mut DbConn, id: i64) -> Result<Option<String>, StoreError> {
+        Ok(organizations::table
+            .find(id)
+            .select(organizations::slug)
+            .first(conn)
+            .optional()?)
+    }
+
     pub fn find_by_slug(conn: &mut DbConn, slug: &str) -> Result<Option<Self>, StoreError> {
         Ok(organizations::table
             .filter(organizations::slug.eq(slug))

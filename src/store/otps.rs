@@ -27,6 +27,8 @@ pub struct SmsOtp {
     pub failed_attempts: i64,
     pub used_at: Option<i64>,
     pub voided_at: Option<i64>,
+    /// The `SmsOtpNotificationEvent` that carries the code.
+    pub event_jti: Option<String>,
 }
 
 /// Why a code cannot be checked.
@@ -65,6 +67,14 @@ impl SmsOtp {
     /// Stores a new code for its sign-in and voids the earlier ones. A second request racing
     /// to store the same `seq` fails with `StoreError::Conflict` (call inside a transaction).
     pub fn insert_replacing(conn: &mut DbConn, otp: &Self) -> Result<(), StoreError> {
+        // A replaced code is void: whatever of it is still waiting to be sent is not sent.
+        let replaced: Vec<Option<String>> = sms_otps::table
+            .filter(sms_otps::transaction_id.eq(&otp.transaction_id))
+            .filter(sms_otps::voided_at.is_null())
+            .select(sms_otps::event_jti)
+            .load(conn)?;
+        let replaced: Vec<String> = replaced.into_iter().flatten().collect();
+        super::deliveries::stop(conn, &replaced, "the code was replaced by a newer one")?;
         diesel::update(
             sms_otps::table
                 .filter(sms_otps::transaction_id.eq(&otp.transaction_id))

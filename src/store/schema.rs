@@ -196,6 +196,23 @@ diesel::table! {
         failed_attempts -> BigInt,
         used_at -> Nullable<BigInt>,
         voided_at -> Nullable<BigInt>,
+        event_jti -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    deliveries (id) {
+        id -> Text,
+        jti -> Text,
+        organization_id -> BigInt,
+        target -> Text,
+        state -> Text,
+        attempts -> BigInt,
+        next_attempt_at -> BigInt,
+        give_up_at -> BigInt,
+        last_error -> Nullable<Text>,
+        created_at -> BigInt,
+        delivered_at -> Nullable<BigInt>,
     }
 }
 
@@ -257,4 +274,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     backup_codes,
     event_outbox,
     account_changes,
+    deliveries,
 );

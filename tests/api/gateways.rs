@@ -2,6 +2,7 @@
 //! the requests they send, 4xx against 5xx, and failover to the next gateway.
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
@@ -18,15 +19,32 @@ struct Received {
     body: String,
 }
 
-/// A provider on loopback: records requests and answers from a queue (200 `{}` when empty).
+/// A provider on loopback: records requests and answers from a queue (200 `{}` when empty), or
+/// 503 to everything while down; can answer slowly.
 #[derive(Clone, Default)]
-struct Provider {
+pub struct Provider {
     received: Arc<Mutex<Vec<Received>>>,
     answers: Arc<Mutex<VecDeque<(u16, String)>>>,
+    down: Arc<AtomicBool>,
+    delay_ms: Arc<AtomicU64>,
+    /// The `Idempotency-Key` of every message answered with success, duplicates included.
+    accepted: Arc<Mutex<Vec<String>>>,
 }
 
 impl Provider {
-    async fn start() -> (Self, String) {
+    pub fn set_down(&self, down: bool) {
+        self.down.store(down, Ordering::SeqCst);
+    }
+
+    pub fn set_delay_ms(&self, ms: u64) {
+        self.delay_ms.store(ms, Ordering::SeqCst);
+    }
+
+    pub fn accepted(&self) -> Vec<String> {
+        self.accepted.lock().unwrap().clone()
+    }
+
+    pub async fn start() -> (Self, String) {
         let provider = Self::default();
         let p = provider.clone();
         let server = HttpServer::new(move || {
@@ -34,6 +52,13 @@ impl Provider {
             App::new().default_service(web::to(move |req: HttpRequest, body: web::Bytes| {
                 let p = p.clone();
                 async move {
+                    let delay = p.delay_ms.load(Ordering::SeqCst);
+                    if delay > 0 {
+                        tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
+                    }
+                    if p.down.load(Ordering::SeqCst) {
+                        return HttpResponse::ServiceUnavailable().body("down");
+                    }
                     p.received.lock().unwrap().push(Received {
                         path: req.path().to_string(),
                         headers: req
@@ -49,13 +74,21 @@ impl Provider {
                         .unwrap()
                         .pop_front()
                         .unwrap_or((200, "{}".into()));
+                    if (200..300).contains(&status)
+                        && let Some(key) = req.headers().get("idempotency-key")
+                    {
+                        p.accepted
+                            .lock()
+                            .unwrap()
+                            .push(key.to_str().unwrap_or("").to_string());
+                    }
                     HttpResponse::build(actix_web::http::StatusCode::from_u16(status).unwrap())
                         .content_type("application/json")
                         .body(body)
                 }
             }))
         })
-        .workers(1)
+        .workers(2)
         .bind("127.0.0.1:0")
         .unwrap();
         let port = server.addrs()[0].port();
@@ -111,7 +144,7 @@ base_url = "{base}"
     )
 }
 
-fn http(base: &str) -> String {
+pub fn http(base: &str) -> String {
     format!(
         r#"[[organizations.sms.gateways]]
 type = "http"

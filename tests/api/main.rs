@@ -10,6 +10,7 @@ mod discovery;
 mod gateways;
 mod health;
 mod logout;
+mod outbox;
 mod provisioning;
 mod signing_keys;
 mod sms_otp;

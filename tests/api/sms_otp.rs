@@ -855,16 +855,97 @@ async fn codes_and_sealed_events_are_purged_when_dead(backend: Backend) {
     let otp_url = to_otp_page(&app, &browser).await;
     get(&browser, &otp_url).await;
     let mut conn = app.db.get().unwrap();
+    // The code was sent: the sealed event (which holds it) goes at the next purge.
     let purged = sesame::store::auth::purge_expired(&mut conn).unwrap();
-    assert_eq!((purged.sms_otps, purged.events), (0, 0), "all alive");
+    assert_eq!((purged.sms_otps, purged.events), (0, 1), "{purged:?}");
     sql(&app, "UPDATE sms_otps SET expires_at = expires_at - 4000");
+    let purged = sesame::store::auth::purge_expired(&mut conn).unwrap();
+    assert_eq!((purged.sms_otps, purged.events), (1, 0), "{purged:?}");
+    // An event that was never delivered goes once it expires.
+    app.sms.set_failing(true);
+    let other = Browser::default();
+    let otp_url = to_otp_page(&app, &other).await;
+    get(&other, &otp_url).await;
+    let purged = sesame::store::auth::purge_expired(&mut conn).unwrap();
+    assert_eq!(purged.events, 0, "pending and alive");
     sql(
         &app,
         "UPDATE event_outbox SET expires_at = expires_at - 400",
     );
     let purged = sesame::store::auth::purge_expired(&mut conn).unwrap();
-    assert_eq!((purged.sms_otps, purged.events), (1, 1), "{purged:?}");
+    assert_eq!(purged.events, 1, "{purged:?}");
 }
+
+/// The deliveries of the SMS events, as (state, attempts), oldest first.
+fn sms_deliveries(app: &TestApp) -> Vec<(String, i64)> {
+    use diesel::prelude::*;
+    use sesame::store::schema::deliveries::dsl::*;
+    deliveries
+        .order(created_at.asc())
+        .select((state, attempts))
+        .load(&mut app.db.get().unwrap())
+        .unwrap()
+}
+
+async fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
+    for _ in 0..100 {
+        if done() {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
+
+async fn a_code_that_could_not_be_sent_is_retried_until_it_arrives(backend: Backend) {
+    let app = setup_default(&backend).await;
+    app.sms.set_failing(true);
+    let browser = Browser::default();
+    let otp_url = to_otp_page(&app, &browser).await;
+    let (status, html) = get(&browser, &otp_url).await;
+    assert_eq!(status, 422);
+    assert!(html.contains("keep trying"), "{html}");
+    assert!(app.sms.sent().is_empty());
+    // The gateway comes back: the worker delivers the same code (backoff: about 2 s).
+    app.sms.set_failing(false);
+    wait_for("the retried SMS", || !app.sms.sent().is_empty()).await;
+    let delivered = sms_deliveries(&app);
+    assert_eq!(delivered.len(), 1);
+    assert_eq!(delivered[0].0, "delivered");
+    assert!(delivered[0].1 >= 2, "{delivered:?}");
+    let res = submit(&browser, &otp_url, &[("code", &last_code(&app))]).await;
+    code_at(&res, MFA_CB);
+    assert_eq!(app.sms.sent().len(), 1, "sent once");
+}
+
+async fn a_replaced_or_expired_code_is_not_sent_late(backend: Backend) {
+    let app = setup_default(&backend).await;
+    app.sms.set_failing(true);
+    let browser = Browser::default();
+    let otp_url = to_otp_page(&app, &browser).await;
+    get(&browser, &otp_url).await;
+    // A resend replaces the first code: its pending delivery stops.
+    submit(&browser, &otp_url, &[("action", "resend")]).await;
+    let states = sms_deliveries(&app);
+    assert_eq!(states[0].0, "dead", "{states:?}");
+    assert_eq!(states[1].0, "pending");
+    // The second code expires before the gateway comes back: it is never sent.
+    sql(
+        &app,
+        "UPDATE deliveries SET give_up_at = next_attempt_at WHERE state = 'pending'",
+    );
+    app.sms.set_failing(false);
+    wait_for("the delivery to die", || {
+        sms_deliveries(&app).iter().all(|(s, _)| s == "dead")
+    })
+    .await;
+    assert!(app.sms.sent().is_empty(), "{:?}", app.sms.sent());
+}
+
+both_backends!(
+    a_code_that_could_not_be_sent_is_retried_until_it_arrives,
+    a_replaced_or_expired_code_is_not_sent_late,
+);
 
 async fn the_webotp_line_lets_browsers_fill_the_code_in(backend: Backend) {
     let app = setup(
@@ -907,3 +988,31 @@ both_backends!(
     codes_and_sealed_events_are_purged_when_dead,
     the_webotp_line_lets_browsers_fill_the_code_in,
 );
+
+async fn an_event_can_be_redelivered_until_it_expires(backend: Backend) {
+    let app = setup_default(&backend).await;
+    let browser = Browser::default();
+    let otp_url = to_otp_page(&app, &browser).await;
+    get(&browser, &otp_url).await;
+    let first = app.sms.sent()[0].clone();
+    let jti = first.idempotency_key.clone();
+    let out = app.cli(&["events", "list", "--org", "acme"]);
+    let listing = stdout(&out);
+    assert!(
+        listing.contains("to sms: delivered after 1 attempt(s)"),
+        "{listing}"
+    );
+    let out = app.cli(&["events", "redeliver", "--org", "acme", "--jti", &jti]);
+    assert!(stdout(&out).contains("scheduled again"), "{}", stdout(&out));
+    wait_for("the redelivery", || app.sms.sent().len() == 2).await;
+    assert_eq!(
+        app.sms.sent()[1],
+        first,
+        "the same message, the same idempotency key"
+    );
+    sql(&app, "UPDATE deliveries SET give_up_at = 1");
+    let out = app.cli(&["events", "redeliver", "--org", "acme", "--jti", &jti]);
+    assert!(stdout(&out).contains("has expired"), "{}", stdout(&out));
+}
+
+both_backends!(an_event_can_be_redelivered_until_it_expires);

@@ -4,6 +4,8 @@
 //! They are written to the outbox (`store::events`) in the transaction of the change they
 //! report; delivery is the event issue's worker.
 
+pub mod worker;
+
 use serde_json::json;
 
 use crate::keys::{Kek, KeyError};

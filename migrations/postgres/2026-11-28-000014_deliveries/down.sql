@@ -1,0 +1,2 @@
+ALTER TABLE sms_otps DROP COLUMN event_jti;
+DROP TABLE deliveries;

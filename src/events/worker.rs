@@ -1,0 +1,163 @@
+//! The delivery worker: every node runs one. It claims due deliveries with a lease (see
+//! `store::deliveries`), delivers them, and records the outcome: delivered, due again after an
+//! exponential backoff with jitter, or dead (a permanent error, or past the delivery's
+//! `give_up_at` — for an OTP, its expiry, so a dead code is never sent).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rand::Rng;
+
+use crate::http::{AppState, OrgEntry};
+use crate::plugin::{SendError, Sms};
+use crate::store::deliveries::{self, Delivery};
+use crate::store::events::OutboxEvent;
+use crate::store::now;
+use crate::store::organizations::Organization;
+
+/// Deliveries claimed at once; delivered concurrently.
+const BATCH: i64 = 16;
+/// When nothing wakes it, the worker looks for due deliveries this often.
+const POLL: Duration = Duration::from_secs(1);
+
+/// The wait before attempt `attempts + 1`: 2 s doubling to at most 5 minutes, ±25% jitter so
+/// that many failed deliveries do not all come back at once.
+pub fn backoff(attempts: i64) -> i64 {
+    let base = 2i64
+        .saturating_mul(1 << attempts.clamp(1, 20).saturating_sub(1))
+        .min(300);
+    let jitter = rand::rng().random_range(-(base / 4)..=(base / 4));
+    (base + jitter).max(1)
+}
+
+/// Runs the worker until the process ends.
+pub fn spawn(state: actix_web::web::Data<AppState>) {
+    tokio::spawn(async move {
+        loop {
+            match run_once(&state).await {
+                // A full batch: there may be more due right now.
+                Ok(n) if n as i64 == BATCH => continue,
+                Ok(_) => {}
+                Err(error) => tracing::warn!(%error, "event delivery: cannot claim deliveries"),
+            }
+            tokio::select! {
+                () = state.deliveries_due.notified() => {}
+                () = tokio::time::sleep(POLL) => {}
+            }
+        }
+    });
+}
+
+/// Claims and delivers one batch; returns how many were claimed.
+pub async fn run_once(
+    state: &actix_web::web::Data<AppState>,
+) -> Result<usize, crate::http::error::ApiError> {
+    let lease = state.settings.delivery_lease_seconds;
+    let claimed = state
+        .db
+        .run(move |conn| deliveries::claim_due(conn, lease, BATCH))
+        .await?;
+    let n = claimed.len();
+    let mut running = tokio::task::JoinSet::new();
+    for delivery in claimed {
+        let state = state.clone();
+        // The outcome is recorded by `deliver`.
+        running.spawn(async move { deliver(&state, delivery).await.is_ok() });
+    }
+    running.join_all().await;
+    Ok(n)
+}
+
+/// Delivers one claimed delivery, records the outcome and returns it. A failure to record is
+/// logged: the claim runs out and the delivery is tried again.
+pub async fn deliver(state: &AppState, delivery: Delivery) -> Result<(), SendError> {
+    let outcome = attempt(state, &delivery).await;
+    let retry_at = match &outcome {
+        Err(SendError::Retryable(_)) => Some(now() + backoff(delivery.attempts)),
+        _ => None,
+    };
+    let (d, result) = (delivery.clone(), outcome.clone());
+    let recorded = state
+        .db
+        .run(move |conn| match &result {
+            Ok(()) => deliveries::delivered(conn, &d.id, &d.jti),
+            Err(e) => deliveries::failed(conn, &d, &e.to_string(), retry_at),
+        })
+        .await;
+    if let Err(error) = recorded {
+        // The lease runs out and the delivery is tried again: at least once.
+        tracing::warn!(delivery = %delivery.id, %error, "event delivery: outcome not recorded");
+    }
+    outcome
+}
+
+async fn org_entry(state: &AppState, organization_id: i64) -> Result<Arc<OrgEntry>, SendError> {
+    let slug = state
+        .db
+        .run(move |conn| Organization::slug_of(conn, organization_id))
+        .await
+        .map_err(|e| SendError::Retryable(e.to_string()))?
+        .ok_or_else(|| SendError::Permanent("the organization is gone".into()))?;
+    state
+        .organization(&slug)
+        .await
+        .map_err(|e| SendError::Retryable(format!("{e:?}")))
+}
+
+async fn attempt(state: &AppState, delivery: &Delivery) -> Result<(), SendError> {
+    if delivery.give_up_at <= now() {
+        return Err(SendError::Permanent(
+            "expired before it could be delivered".into(),
+        ));
+    }
+    let jti = delivery.jti.clone();
+    let event = state
+        .db
+        .run(move |conn| OutboxEvent::find(conn, &jti))
+        .await
+        .map_err(|e| SendError::Retryable(e.to_string()))?
+        .ok_or_else(|| SendError::Permanent("the event is gone (purged)".into()))?;
+    let payload = super::open_payload(state.keys.kek(), &event)
+        .map_err(|e| SendError::Permanent(format!("cannot open the event: {e}")))?;
+    let org = org_entry(state, delivery.organization_id).await?;
+    match delivery.target.as_str() {
+        deliveries::SMS => {
+            let data = &payload["event"][super::SMS_OTP_URI];
+            let (Some(to), Some(body)) = (data["sendTo"].as_str(), data["messageBody"].as_str())
+            else {
+                return Err(SendError::Permanent("not an SMS OTP event".into()));
+            };
+            let channel = org
+                .sms
+                .as_ref()
+                .map_err(|e| SendError::Retryable(e.clone()))?;
+            let sms = Sms {
+                to,
+                body,
+                idempotency_key: &delivery.jti,
+            };
+            let (gateway, id) = channel.send(sms).await?;
+            tracing::info!(delivery = %delivery.id, gateway, message_id = %id, attempt = delivery.attempts, "SMS delivered");
+            Ok(())
+        }
+        other => Err(SendError::Permanent(format!("unknown target {other}"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::backoff;
+
+    #[test]
+    fn backoff_doubles_with_jitter_up_to_five_minutes() {
+        for (attempts, base) in [(1, 2), (2, 4), (3, 8), (6, 64), (12, 300), (40, 300)] {
+            for _ in 0..50 {
+                let b = backoff(attempts);
+                assert!(
+                    (base - base / 4..=base + base / 4).contains(&b),
+                    "{attempts}: {b}"
+                );
+            }
+        }
+    }
+}

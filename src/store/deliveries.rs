@@ -1,0 +1,233 @@
+//! Deliveries of outbox events to their targets, claimed by a lease so that several nodes share
+//! the work without sending twice in the normal case, and a node that dies leaves its claims to
+//! be picked up again (at least once).
+
+use diesel::prelude::*;
+use diesel::sql_types::BigInt;
+
+use super::schema::{deliveries, event_outbox};
+use super::{DbConn, StoreError, now};
+
+pub const PENDING: &str = "pending";
+pub const DELIVERED: &str = "delivered";
+pub const DEAD: &str = "dead";
+/// The target of SMS OTP events sent through the organization's gateways.
+pub const SMS: &str = "sms";
+
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable, QueryableByName)]
+#[diesel(table_name = deliveries)]
+pub struct Delivery {
+    pub id: String,
+    pub jti: String,
+    pub organization_id: i64,
+    pub target: String,
+    pub state: String,
+    pub attempts: i64,
+    pub next_attempt_at: i64,
+    pub give_up_at: i64,
+    pub last_error: Option<String>,
+    pub created_at: i64,
+    pub delivered_at: Option<i64>,
+}
+
+impl Delivery {
+    /// A new delivery of `jti` to `target`. `claimed_until` set means the caller delivers it
+    /// right away (attempt 1) and the worker only takes over if that does not finish in time.
+    pub fn new(
+        jti: &str,
+        organization_id: i64,
+        target: &str,
+        give_up_at: i64,
+        claimed_until: Option<i64>,
+    ) -> Self {
+        let t = now();
+        Self {
+            id: uuid::Uuid::new_v4().to_string(),
+            jti: jti.to_string(),
+            organization_id,
+            target: target.to_string(),
+            state: PENDING.into(),
+            attempts: i64::from(claimed_until.is_some()),
+            next_attempt_at: claimed_until.unwrap_or(t),
+            give_up_at,
+            last_error: None,
+            created_at: t,
+            delivered_at: None,
+        }
+    }
+
+    pub fn insert(conn: &mut DbConn, d: &Self) -> Result<(), StoreError> {
+        diesel::insert_into(deliveries::table)
+            .values(d)
+            .execute(conn)?;
+        Ok(())
+    }
+
+    /// The deliveries of one event.
+    pub fn of_event(conn: &mut DbConn, jti: &str) -> Result<Vec<Self>, StoreError> {
+        Ok(deliveries::table
+            .filter(deliveries::jti.eq(jti))
+            .select(Self::as_select())
+            .load(conn)?)
+    }
+}
+
+const CLAIM_SQLITE: &str = "UPDATE deliveries SET next_attempt_at = ?, attempts = attempts + 1 \
+     WHERE id IN (SELECT id FROM deliveries WHERE state = 'pending' AND next_attempt_at <= ? \
+                  ORDER BY next_attempt_at LIMIT ?) \
+     RETURNING *";
+
+/// `SKIP LOCKED`: rows another node is claiming at this moment are left to it.
+const CLAIM_POSTGRES: &str = "UPDATE deliveries SET next_attempt_at = $1, attempts = attempts + 1 \
+     WHERE id IN (SELECT id FROM deliveries WHERE state = 'pending' AND next_attempt_at <= $2 \
+                  ORDER BY next_attempt_at LIMIT $3 FOR UPDATE SKIP LOCKED) \
+     RETURNING *";
+
+/// Claims up to `limit` due deliveries for `lease` seconds: they are this node's to deliver,
+/// and due again if it has not recorded an outcome by then.
+pub fn claim_due(conn: &mut DbConn, lease: i64, limit: i64) -> Result<Vec<Delivery>, StoreError> {
+    let t = now();
+    // What expired while waiting is dead, not due: an expired code is never sent.
+    let expired: Vec<String> = deliveries::table
+        .filter(deliveries::state.eq(PENDING))
+        .filter(deliveries::give_up_at.le(t))
+        .select(deliveries::jti)
+        .load(conn)?;
+    stop(conn, &expired, "expired before it could be delivered")?;
+    Ok(match conn {
+        DbConn::Sqlite(c) => diesel::sql_query(CLAIM_SQLITE)
+            .bind::<BigInt, _>(t + lease)
+            .bind::<BigInt, _>(t)
+            .bind::<BigInt, _>(limit)
+            .load(c)?,
+        DbConn::Postgres(c) => diesel::sql_query(CLAIM_POSTGRES)
+            .bind::<BigInt, _>(t + lease)
+            .bind::<BigInt, _>(t)
+            .bind::<BigInt, _>(limit)
+            .load(c)?,
+    })
+}
+
+/// Records a delivery done; the event counts as delivered once none of its deliveries is
+/// pending.
+pub fn delivered(conn: &mut DbConn, id: &str, jti: &str) -> Result<(), StoreError> {
+    let t = now();
+    diesel::update(
+        deliveries::table
+            .find(id)
+            .filter(deliveries::state.eq(PENDING)),
+    )
+    .set((
+        deliveries::state.eq(DELIVERED),
+        deliveries::delivered_at.eq(Some(t)),
+        deliveries::last_error.eq(None::<String>),
+    ))
+    .execute(conn)?;
+    settle_event(conn, jti)
+}
+
+/// Records a failed attempt: due again at `retry_at`, or dead when that is `None` (a
+/// permanent error, or past `give_up_at`).
+pub fn failed(
+    conn: &mut DbConn,
+    d: &Delivery,
+    error: &str,
+    retry_at: Option<i64>,
+) -> Result<(), StoreError> {
+    let error: String = error.chars().take(500).collect();
+    match retry_at.filter(|at| *at < d.give_up_at) {
+        Some(at) => {
+            diesel::update(
+                deliveries::table
+                    .find(&d.id)
+                    .filter(deliveries::state.eq(PENDING)),
+            )
+            .set((
+                deliveries::next_attempt_at.eq(at),
+                deliveries::last_error.eq(Some(error)),
+            ))
+            .execute(conn)?;
+            Ok(())
+        }
+        None => {
+            diesel::update(
+                deliveries::table
+                    .find(&d.id)
+                    .filter(deliveries::state.eq(PENDING)),
+            )
+            .set((
+                deliveries::state.eq(DEAD),
+                deliveries::last_error.eq(Some(error)),
+            ))
+            .execute(conn)?;
+            settle_event(conn, &d.jti)
+        }
+    }
+}
+
+/// Stops the pending deliveries of these events (their content is void).
+pub fn stop(conn: &mut DbConn, jtis: &[String], reason: &str) -> Result<(), StoreError> {
+    if jtis.is_empty() {
+        return Ok(());
+    }
+    diesel::update(
+        deliveries::table
+            .filter(deliveries::jti.eq_any(jtis))
+            .filter(deliveries::state.eq(PENDING)),
+    )
+    .set((
+        deliveries::state.eq(DEAD),
+        deliveries::last_error.eq(Some(reason)),
+    ))
+    .execute(conn)?;
+    for jti in jtis {
+        settle_event(conn, jti)?;
+    }
+    Ok(())
+}
+
+/// Marks the event delivered once no delivery of it is pending (so its sealed payload can go).
+fn settle_event(conn: &mut DbConn, jti: &str) -> Result<(), StoreError> {
+    let pending: i64 = deliveries::table
+        .filter(deliveries::jti.eq(jti))
+        .filter(deliveries::state.eq(PENDING))
+        .count()
+        .get_result(conn)?;
+    if pending == 0 {
+        diesel::update(
+            event_outbox::table
+                .find(jti)
+                .filter(event_outbox::delivered_at.is_null()),
+        )
+        .set(event_outbox::delivered_at.eq(Some(now())))
+        .execute(conn)?;
+    }
+    Ok(())
+}
+
+/// Makes a delivery due again now (redelivery by an administrator), unless its event has
+/// expired. Returns whether it was scheduled.
+pub fn redeliver(conn: &mut DbConn, id: &str) -> Result<bool, StoreError> {
+    let t = now();
+    let n = diesel::update(
+        deliveries::table
+            .find(id)
+            .filter(deliveries::give_up_at.gt(t)),
+    )
+    .set((
+        deliveries::state.eq(PENDING),
+        deliveries::next_attempt_at.eq(t),
+        deliveries::delivered_at.eq(None::<i64>),
+    ))
+    .execute(conn)?;
+    if n == 1 {
+        let jti: String = deliveries::table
+            .find(id)
+            .select(deliveries::jti)
+            .first(conn)?;
+        diesel::update(event_outbox::table.find(&jti))
+            .set(event_outbox::delivered_at.eq(None::<i64>))
+            .execute(conn)?;
+    }
+    Ok(n == 1)
+}
