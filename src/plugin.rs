@@ -31,17 +31,29 @@ pub enum SmsSettings {
     Console,
     /// The organization's gateways, in order of preference.
     Gateways { gateways: Vec<GatewayConfig> },
+    /// Webhook subscribers of the `NOTIFICATIONS` topic send the messages (the guide's path):
+    /// SMS OTP events go to them, and no gateway sends anything.
+    Webhook,
 }
 
-/// A built channel: the gateways to try in order.
+/// A built channel: the gateways to try in order (none in webhook mode).
 #[derive(Debug, Clone)]
 pub struct SmsChannel {
     gateways: Vec<Arc<dyn SmsGateway>>,
+    webhook: bool,
 }
 
 impl SmsChannel {
     pub fn new(gateways: Vec<Arc<dyn SmsGateway>>) -> Self {
-        Self { gateways }
+        Self {
+            gateways,
+            webhook: false,
+        }
+    }
+
+    /// Whether subscribers, not gateways, send this organization's messages.
+    pub fn is_webhook(&self) -> bool {
+        self.webhook
     }
 
     /// Builds the channel `settings` describe; `console` is the gateway behind the console
@@ -52,6 +64,12 @@ impl SmsChannel {
         console: &Arc<dyn SmsGateway>,
     ) -> Result<Self, String> {
         let gateways = match settings {
+            SmsSettings::Webhook => {
+                return Ok(Self {
+                    gateways: Vec::new(),
+                    webhook: true,
+                });
+            }
             SmsSettings::Console => vec![console.clone()],
             SmsSettings::Gateways { gateways } if gateways.is_empty() => {
                 return Err("gateways: list at least one gateway".into());
@@ -75,7 +93,10 @@ impl SmsChannel {
                 })
                 .collect::<Result<_, _>>()?,
         };
-        Ok(Self { gateways })
+        Ok(Self {
+            gateways,
+            webhook: false,
+        })
     }
 
     /// Sends through the first gateway that takes the message. Returns which gateway and the

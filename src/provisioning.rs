@@ -74,6 +74,9 @@ struct FileApp {
     /// "Enable backup codes" on the SMS OTP step.
     #[serde(default)]
     backup_codes: bool,
+    /// May get `websub:subscribe` tokens (client credentials) to manage webhook subscriptions.
+    #[serde(default)]
+    websub_subscribe: bool,
     #[serde(default)]
     redirect_uris: Vec<String>,
     #[serde(default)]
@@ -159,6 +162,7 @@ struct AppPlan {
     resources: Vec<String>,
     sign_in_flow: Option<SignInFlow>,
     backup_codes: bool,
+    websub_subscribe: bool,
     redirect_uris: Vec<RedirectUri>,
     post_logout_redirect_uris: Vec<RedirectUri>,
     grant_types: Vec<GrantType>,
@@ -540,6 +544,13 @@ fn validate_apps(errors: &mut Errors, org_at: &str, apps: Vec<FileApp>) -> Vec<A
                 "backup codes are offered on the SMS OTP step: give a sign_in_flow with sms_otp",
             );
         }
+        if app.websub_subscribe && !grant_types.contains(&GrantType::ClientCredentials) {
+            errors.fail(
+                &at,
+                "websub_subscribe",
+                "needs the client_credentials grant (subscriptions are managed with its tokens)",
+            );
+        }
         if let (Some(client_id), Some(client_type)) = (client_id, client_type) {
             out.push(AppPlan {
                 name: app.name.unwrap_or_else(|| client_id.to_string()),
@@ -553,6 +564,7 @@ fn validate_apps(errors: &mut Errors, org_at: &str, apps: Vec<FileApp>) -> Vec<A
                 resources: app.resources,
                 sign_in_flow,
                 backup_codes: app.backup_codes,
+                websub_subscribe: app.websub_subscribe,
                 redirect_uris,
                 post_logout_redirect_uris,
                 grant_types,
@@ -698,6 +710,7 @@ fn apply_app(
         lifetimes: plan.lifetimes,
         sign_in_flow: plan.sign_in_flow.clone(),
         backup_codes: plan.backup_codes,
+        websub_subscribe: plan.websub_subscribe,
         jwks: plan.jwks.clone(),
         id_token_alg: plan.id_token_alg,
         third_party: plan.third_party,

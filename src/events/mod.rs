@@ -4,6 +4,7 @@
 //! They are written to the outbox (`store::events`) in the transaction of the change they
 //! report; delivery is the event issue's worker.
 
+pub mod hub;
 pub mod worker;
 
 use serde_json::json;
@@ -24,7 +25,7 @@ pub fn topic_url(base_url: &str, org_slug: &str, topic: &str) -> String {
 }
 
 /// The envelope every event shares.
-fn envelope(
+pub(crate) fn envelope(
     origin: Origin<'_>,
     jti: &str,
     iat_ms: i64,
@@ -41,7 +42,7 @@ fn envelope(
     })
 }
 
-fn now_ms() -> i64 {
+pub(crate) fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(now() * 1000, |d| d.as_millis() as i64)
@@ -165,19 +166,24 @@ pub fn account_changed(
             "detail": detail,
         }),
     );
-    OutboxEvent::insert(
+    let event = OutboxEvent {
+        jti,
+        organization_id: origin.organization_id,
+        event_type: kind.event_type().into(),
+        payload: payload.to_string().into_bytes(),
+        sealed: false,
+        created_at: t,
+        expires_at: None,
+        delivered_at: None,
+    };
+    OutboxEvent::insert(conn, &event)?;
+    hub::fan_out(
         conn,
-        &OutboxEvent {
-            jti,
-            organization_id: origin.organization_id,
-            event_type: kind.event_type().into(),
-            payload: payload.to_string().into_bytes(),
-            sealed: false,
-            created_at: t,
-            expires_at: None,
-            delivered_at: None,
-        },
-    )
+        &event,
+        "USER_OPERATIONS",
+        t + hub::WEBHOOK_MAX_AGE_SECONDS,
+    )?;
+    Ok(())
 }
 
 /// Opens an event's payload (sealed or not).

@@ -14,6 +14,7 @@ use crate::store::deliveries::{self, Delivery};
 use crate::store::events::OutboxEvent;
 use crate::store::now;
 use crate::store::organizations::Organization;
+use crate::store::subscriptions::{self, Subscription};
 
 /// Deliveries claimed at once; delivered concurrently.
 const BATCH: i64 = 16;
@@ -34,6 +35,9 @@ pub fn backoff(attempts: i64) -> i64 {
 pub fn spawn(state: actix_web::web::Data<AppState>) {
     tokio::spawn(async move {
         loop {
+            if let Err(error) = verify_due(&state).await {
+                tracing::warn!(%error, "WebSub: cannot claim verifications");
+            }
             match run_once(&state).await {
                 // A full batch: there may be more due right now.
                 Ok(n) if n as i64 == BATCH => continue,
@@ -140,8 +144,100 @@ async fn attempt(state: &AppState, delivery: &Delivery) -> Result<(), SendError>
             tracing::info!(delivery = %delivery.id, gateway, message_id = %id, attempt = delivery.attempts, "SMS delivered");
             Ok(())
         }
-        other => Err(SendError::Permanent(format!("unknown target {other}"))),
+        other => match other.strip_prefix("webhook:") {
+            Some(id) => {
+                let id = id.to_string();
+                let sub = state
+                    .db
+                    .run(move |conn| Subscription::by_id(conn, &id))
+                    .await
+                    .map_err(|e| SendError::Retryable(e.to_string()))?
+                    .filter(|s| {
+                        s.state == subscriptions::ACTIVE && s.expires_at.is_some_and(|e| e > now())
+                    })
+                    .ok_or_else(|| {
+                        SendError::Permanent("the subscription is no longer active".into())
+                    })?;
+                super::hub::deliver(
+                    &state.outbound,
+                    state.keys.kek(),
+                    state.settings.base_url.as_str(),
+                    &org.org.slug,
+                    &sub,
+                    &payload,
+                )
+                .await
+            }
+            None => Err(SendError::Permanent(format!("unknown target {other}"))),
+        },
     }
+}
+
+/// Runs the intent verifications that are due (new subscriptions, rotations, unsubscribes).
+pub async fn verify_due(state: &AppState) -> Result<usize, crate::http::error::ApiError> {
+    let lease = state.settings.delivery_lease_seconds;
+    let due = state
+        .db
+        .run(move |conn| Subscription::claim_verifications(conn, lease, BATCH))
+        .await?;
+    let n = due.len();
+    for sub in due {
+        let Ok(org) = org_entry(state, sub.organization_id).await else {
+            continue;
+        };
+        let mode = sub.pending_mode.clone().unwrap_or_default();
+        let base = state.settings.base_url.as_str();
+        let verified =
+            super::hub::verify_intent(&state.outbound, base, &org.org.slug, &sub, &mode).await;
+        let s = sub.clone();
+        let outcome = match verified {
+            Ok(true) if mode == "unsubscribe" => {
+                state
+                    .db
+                    .run(move |conn| Subscription::delete(conn, &s.id))
+                    .await
+            }
+            Ok(true) => {
+                let until = now() + super::hub::ROTATION_OVERLAP_SECONDS;
+                state
+                    .db
+                    .run(move |conn| Subscription::confirm_subscribe(conn, &s, until))
+                    .await
+            }
+            Err(e) if e.is_retryable() && sub.verify_attempts < 5 => {
+                let at = now() + backoff(sub.verify_attempts + 1);
+                state
+                    .db
+                    .run(move |conn| Subscription::retry_verification(conn, &s, at))
+                    .await
+            }
+            Ok(false) | Err(_) => {
+                if mode == "subscribe" && sub.state != subscriptions::ACTIVE {
+                    super::hub::notify_denied(
+                        &state.outbound,
+                        base,
+                        &org.org.slug,
+                        &sub,
+                        "the callback did not confirm the subscription",
+                    )
+                    .await;
+                }
+                state
+                    .db
+                    .run(move |conn| Subscription::refuse(conn, &s))
+                    .await
+            }
+        };
+        match outcome {
+            Ok(()) => {
+                tracing::info!(subscription = %sub.id, mode, "WebSub intent verification done")
+            }
+            Err(error) => {
+                tracing::warn!(subscription = %sub.id, %error, "WebSub verification not recorded")
+            }
+        }
+    }
+    Ok(n)
 }
 
 #[cfg(test)]

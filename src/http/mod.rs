@@ -12,6 +12,7 @@ pub mod pages;
 pub mod signin;
 pub mod token;
 pub mod userinfo;
+pub mod websub;
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -291,6 +292,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             "/t/{org}/account/phone",
             web::post().to(account::phone_change),
         )
+        .route("/websubhub", web::post().to(websub::hub_request))
         .route("/t/{org}/token", web::post().to(token::token))
         .route("/t/{org}/revoke", web::post().to(token::revoke))
         .route("/t/{org}/introspect", web::post().to(token::introspect))

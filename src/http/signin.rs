@@ -21,6 +21,7 @@ use super::{AppState, OrgEntry};
 use crate::authn::flow::{Authenticator, PassedList, SignInFlow};
 use crate::authn::{backup, otp};
 use crate::domain::{PhoneNumber, Username};
+use crate::events::hub::{self, Publish};
 use crate::oidc::authorize::AuthRequest;
 use crate::secret::{Secret, random_token, sha256_hex};
 use crate::store::applications::Application;
@@ -205,6 +206,21 @@ async fn finish(
     };
     let old = cookie_hash(at.req, SESSION_COOKIE);
     let account = throttle::account_key(at.org.org.id, user.username.as_str());
+    let success = Publish::new(
+        at.org.event_origin(state.settings.base_url.as_str()),
+        "LOGINS",
+        hub::LOGIN_SUCCESS,
+        "LoginSuccessEvent",
+        serde_json::json!({
+            "organizationId": at.org.org.id,
+            "organizationName": at.org.org.display_name,
+            "userId": user.id,
+            "username": user.username.as_str(),
+            "clientId": at.purpose.client(),
+            "amr": passed.amr(),
+            "acr": passed.acr(),
+        }),
+    );
     let (tx_id, user_id) = (at.tx.id.clone(), user.id.clone());
     let session = state
         .db
@@ -214,6 +230,7 @@ async fn finish(
                     return Ok(None);
                 }
                 throttle::reset(conn, &account)?;
+                success.store(conn)?;
                 let auth = (
                     fresh.passed.as_str(),
                     amr.as_str(),
@@ -451,22 +468,46 @@ pub async fn login_submit(
             ),
         ));
     }
+    let known = user
+        .as_ref()
+        .map(|u| (u.id.clone(), u.username.as_str().to_string()));
     let user = match user {
         Some(u) if verified => u,
         _ => {
             let (account, ip) = (account_key.clone(), ip_key.clone());
+            // Events only for an account that exists (an unknown name is nobody's failure).
+            let locking = account_attempts >= policy.max_attempts;
+            let events = known
+                .as_ref()
+                .map(|(id, name)| {
+                    let until = locking.then(|| now() + policy.lock_duration(account_locks));
+                    failure_events(
+                        &state,
+                        &org,
+                        (id, name),
+                        purpose.client(),
+                        "password",
+                        until,
+                    )
+                })
+                .unwrap_or_default();
             // An automatic lock only stops new sign-ins: if it also revoked what the account
             // holds, anyone could sign a user out everywhere with a few wrong guesses.
             state
                 .db
                 .run(move |conn| {
-                    if account_attempts >= policy.max_attempts {
-                        throttle::lock_account(conn, &account, &policy, account_locks)?;
-                    }
-                    if ip_attempts >= policy.ip_max_failures {
-                        throttle::lock_ip(conn, &ip, &policy)?;
-                    }
-                    Ok(())
+                    write_transaction(conn, |conn| {
+                        if locking {
+                            throttle::lock_account(conn, &account, &policy, account_locks)?;
+                        }
+                        if ip_attempts >= policy.ip_max_failures {
+                            throttle::lock_ip(conn, &ip, &policy)?;
+                        }
+                        for e in &events {
+                            e.store(conn)?;
+                        }
+                        Ok(())
+                    })
                 })
                 .await?;
             return login_form(
@@ -662,24 +703,85 @@ async fn count_attempt(
         .await?)
 }
 
-/// After a wrong code: locks the account when the attempts reached the policy's limit.
-async fn lock_if_over(
+/// The events of a failed attempt of a known user: `loginFailed`, and `lockUser` when
+/// `locked_until` is set.
+fn failure_events(
     state: &AppState,
     org: &OrgEntry,
-    key: &str,
+    user: (&str, &str),
+    client: &str,
+    authenticator: &str,
+    locked_until: Option<i64>,
+) -> Vec<Publish> {
+    let origin = org.event_origin(state.settings.base_url.as_str());
+    let (user_id, username) = user;
+    let base = serde_json::json!({
+        "organizationId": org.org.id,
+        "organizationName": org.org.display_name,
+        "userId": user_id,
+        "username": username,
+    });
+    let mut failed = base.clone();
+    failed["clientId"] = client.into();
+    failed["authenticator"] = authenticator.into();
+    let mut events = vec![Publish::new(
+        origin,
+        "LOGINS",
+        hub::LOGIN_FAILED,
+        "LoginFailedEvent",
+        failed,
+    )];
+    if let Some(until) = locked_until {
+        let mut lock = base;
+        lock["lockedUntil"] = until.into();
+        events.push(Publish::new(
+            origin,
+            "USER_OPERATIONS",
+            hub::LOCK_USER,
+            "LockUserEvent",
+            lock,
+        ));
+    }
+    events
+}
+
+/// After a wrong code: locks the account when the attempts reached the policy's limit, and
+/// publishes `loginFailed` (and `lockUser`) in the same transaction.
+async fn second_factor_failed(
+    state: &AppState,
+    org: &OrgEntry,
+    sf: &SecondFactor,
+    authenticator: &str,
     (attempts, locks): (i64, i64),
 ) -> Result<Option<i64>, ApiError> {
     let policy = org.org.settings.lock_policy.clone();
-    if attempts < policy.max_attempts {
-        return Ok(None);
-    }
-    let key = key.to_string();
-    Ok(Some(
-        state
-            .db
-            .run(move |conn| throttle::lock_account(conn, &key, &policy, locks))
-            .await?,
-    ))
+    let key = sf.account_key();
+    let lock = attempts >= policy.max_attempts;
+    let until = lock.then(|| now() + policy.lock_duration(locks));
+    let events = failure_events(
+        state,
+        org,
+        (&sf.user.id, sf.user.username.as_str()),
+        sf.purpose.client(),
+        authenticator,
+        until,
+    );
+    Ok(state
+        .db
+        .run(move |conn| {
+            write_transaction(conn, |conn| {
+                let until = if lock {
+                    Some(throttle::lock_account(conn, &key, &policy, locks)?)
+                } else {
+                    None
+                };
+                for e in &events {
+                    e.store(conn)?;
+                }
+                Ok(until)
+            })
+        })
+        .await?)
 }
 
 /// Before a check, after its attempt was counted: a lock set meanwhile (a lock resets the
@@ -781,23 +883,37 @@ async fn send_code(
         ..row
     };
     let d = delivery.clone();
+    // In webhook mode the event goes to the NOTIFICATIONS subscribers, who send the SMS.
+    let webhook = org.sms.as_ref().is_ok_and(|c| c.is_webhook());
     let stored = state
         .db
         .run(move |conn| {
             let r = write_transaction(conn, |conn| {
                 SmsOtp::insert_replacing(conn, &row)?;
                 crate::store::events::OutboxEvent::insert(conn, &event)?;
-                Delivery::insert(conn, &d)
+                if webhook {
+                    crate::events::hub::fan_out(conn, &event, "NOTIFICATIONS", expires_at)
+                } else {
+                    Delivery::insert(conn, &d).map(|()| 1)
+                }
             });
             match r {
-                Ok(()) => Ok(true),
-                Err(StoreError::Conflict(_)) => Ok(false),
+                Ok(n) => Ok(Some(n)),
+                Err(StoreError::Conflict(_)) => Ok(None),
                 Err(e) => Err(e),
             }
         })
         .await?;
-    if !stored {
+    let Some(targets) = stored else {
         return Ok(Sent::Already);
+    };
+    if webhook {
+        state.deliveries_due.notify_one();
+        if targets == 0 {
+            tracing::error!(org = %org.org.slug, "SMS OTP not sent: webhook mode and no subscriber");
+            return Ok(Sent::Failed);
+        }
+        return Ok(Sent::Yes);
     }
     match crate::events::worker::deliver(state, delivery).await {
         Ok(()) => {
@@ -1023,7 +1139,7 @@ pub async fn otp_submit(
         )
         .await;
     }
-    if let Some(until) = lock_if_over(&state, &org, &account, counted).await? {
+    if let Some(until) = second_factor_failed(&state, &org, &sf, "sms_otp", counted).await? {
         tracing::warn!(user = %sf.user.id, "account locked after failed SMS OTPs");
         return Ok(locked_page(&state, until));
     }
@@ -1230,7 +1346,7 @@ pub async fn backup_submit(
         )
         .await;
     }
-    if let Some(until) = lock_if_over(&state, &org, &account, counted).await? {
+    if let Some(until) = second_factor_failed(&state, &org, &sf, "backup_code", counted).await? {
         tracing::warn!(user = %sf.user.id, "account locked after failed backup codes");
         return Ok(locked_page(&state, until));
     }

@@ -438,8 +438,18 @@ async fn client_credentials(
         .split(' ')
         .filter(|s| !s.is_empty())
         .collect();
-    let allowed = resource.map(|r| r.scopes.as_slice()).unwrap_or_default();
-    if let Some(bad) = requested.iter().find(|s| !allowed.iter().any(|a| a == *s)) {
+    // The hub is an API of its own: `websub:subscribe` (for applications allowed it) gets a
+    // token whose audience is the hub.
+    let hub = resource.is_none()
+        && app.websub_subscribe
+        && requested.contains(&crate::events::hub::SUBSCRIBE_SCOPE);
+    let allowed: &[String] = match resource {
+        Some(r) => r.scopes.as_slice(),
+        None => &[],
+    };
+    if let Some(bad) = requested.iter().find(|s| {
+        !(allowed.iter().any(|a| a == *s) || (hub && **s == crate::events::hub::SUBSCRIBE_SCOPE))
+    }) {
         return Err(OAuthError::new(
             "invalid_scope",
             format!("scope '{bad}' is not a scope of the requested resource"),
@@ -464,7 +474,13 @@ async fn client_credentials(
         created_at: t,
         revoked_at: None,
         claims: None,
-        resource: resource.map(|r| r.identifier.clone()),
+        resource: match resource {
+            Some(r) => Some(r.identifier.clone()),
+            None if hub => Some(crate::events::hub::hub_url(
+                state.settings.base_url.as_str(),
+            )),
+            None => None,
+        },
     };
     let issue = Issue {
         issuer: &org.issuer,

@@ -101,9 +101,10 @@ pub(super) async fn live_access_token(
     };
     // For UserInfo or for one of the organization's registered APIs.
     let userinfo_aud = format!("{}/userinfo", org.issuer);
-    let aud_known = claims["aud"]
-        .as_str()
-        .is_some_and(|aud| aud == userinfo_aud || org.org.settings.resource(aud).is_some());
+    let hub = crate::events::hub::hub_url(state.settings.base_url.as_str());
+    let aud_known = claims["aud"].as_str().is_some_and(|aud| {
+        aud == userinfo_aud || aud == hub || org.org.settings.resource(aud).is_some()
+    });
     if header["typ"] != "at+jwt" || claims["iss"] != org.issuer.as_str() || !aud_known {
         return Ok(Err("not an access token of this issuer"));
     }

@@ -456,6 +456,7 @@ mod tests {
             lifetimes: TokenLifetimes::default(),
             sign_in_flow: None,
             backup_codes: false,
+            websub_subscribe: false,
             jwks: None,
             id_token_alg: crate::keys::Alg::RS256,
             third_party: false,

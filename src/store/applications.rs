@@ -28,6 +28,9 @@ pub struct Application {
     pub sign_in_flow: Option<SignInFlow>,
     /// "Enable backup codes" on the SMS OTP step: users may pass it with a backup code.
     pub backup_codes: bool,
+    /// May ask for `websub:subscribe` tokens (client credentials) to manage webhook
+    /// subscriptions at the hub.
+    pub websub_subscribe: bool,
     /// The client's public keys (a JWKS document) for `private_key_jwt`, instead of a secret.
     pub jwks: Option<String>,
     /// What signs this application's ID tokens.
@@ -85,6 +88,7 @@ struct Row {
     jwks_uri: Option<String>,
     resources: String,
     backup_codes: bool,
+    websub_subscribe: bool,
 }
 
 fn to_json<T: Serialize>(value: &T) -> String {
@@ -125,6 +129,7 @@ impl Row {
                 .transpose()
                 .map_err(|e| corrupt("sign_in_flow", e.to_string()))?,
             backup_codes: self.backup_codes,
+            websub_subscribe: self.websub_subscribe,
             jwks: self.jwks,
             third_party: self.third_party,
             jwks_uri: self.jwks_uri,
@@ -151,6 +156,7 @@ impl Row {
             refresh_token_lifetime: app.lifetimes.refresh_token,
             sign_in_flow: app.sign_in_flow.as_ref().map(to_json),
             backup_codes: app.backup_codes,
+            websub_subscribe: app.websub_subscribe,
             jwks: app.jwks.clone(),
             id_token_alg: app.id_token_alg.as_str().to_string(),
             third_party: app.third_party,

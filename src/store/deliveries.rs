@@ -123,7 +123,7 @@ pub fn delivered(conn: &mut DbConn, id: &str, jti: &str) -> Result<(), StoreErro
         deliveries::last_error.eq(None::<String>),
     ))
     .execute(conn)?;
-    settle_event(conn, jti)
+    settle(conn, jti)
 }
 
 /// Records a failed attempt: due again at `retry_at`, or dead when that is `None` (a
@@ -160,7 +160,7 @@ pub fn failed(
                 deliveries::last_error.eq(Some(error)),
             ))
             .execute(conn)?;
-            settle_event(conn, &d.jti)
+            settle(conn, &d.jti)
         }
     }
 }
@@ -181,13 +181,13 @@ pub fn stop(conn: &mut DbConn, jtis: &[String], reason: &str) -> Result<(), Stor
     ))
     .execute(conn)?;
     for jti in jtis {
-        settle_event(conn, jti)?;
+        settle(conn, jti)?;
     }
     Ok(())
 }
 
 /// Marks the event delivered once no delivery of it is pending (so its sealed payload can go).
-fn settle_event(conn: &mut DbConn, jti: &str) -> Result<(), StoreError> {
+pub fn settle(conn: &mut DbConn, jti: &str) -> Result<(), StoreError> {
     let pending: i64 = deliveries::table
         .filter(deliveries::jti.eq(jti))
         .filter(deliveries::state.eq(PENDING))

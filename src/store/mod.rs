@@ -13,6 +13,7 @@ pub mod keys;
 pub mod organizations;
 pub mod otps;
 pub mod schema;
+pub mod subscriptions;
 pub mod throttle;
 pub mod users;
 

@@ -35,6 +35,28 @@ diesel::table! {
         jwks_uri -> Nullable<Text>,
         resources -> Text,
         backup_codes -> Bool,
+        websub_subscribe -> Bool,
+    }
+}
+
+diesel::table! {
+    subscriptions (id) {
+        id -> Text,
+        organization_id -> BigInt,
+        topic -> Text,
+        callback -> Text,
+        secret -> Binary,
+        pending_secret -> Nullable<Binary>,
+        previous_secret -> Nullable<Binary>,
+        previous_secret_until -> Nullable<BigInt>,
+        state -> Text,
+        pending_mode -> Nullable<Text>,
+        lease_seconds -> BigInt,
+        expires_at -> Nullable<BigInt>,
+        verify_after -> BigInt,
+        verify_attempts -> BigInt,
+        created_at -> BigInt,
+        updated_at -> BigInt,
     }
 }
 
@@ -275,4 +297,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     event_outbox,
     account_changes,
     deliveries,
+    subscriptions,
 );

@@ -15,3 +15,4 @@ mod provisioning;
 mod signing_keys;
 mod sms_otp;
 mod tls;
+mod websub;

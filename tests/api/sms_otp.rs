@@ -10,7 +10,7 @@ use crate::helpers::{Backend, Browser, TestApp, form_field, location, query_of, 
 
 pub const MFA_CB: &str = "https://mfa.acme.example/callback";
 pub const PWD_CB: &str = "https://pwd.acme.example/callback";
-const SECRET: &str = "a-client-secret-for-the-acme-mfa-tests-0123";
+pub const SECRET: &str = "a-client-secret-for-the-acme-mfa-tests-0123";
 pub const BOB_PASSWORD: &str = "bobs-long-password";
 
 /// acme with two applications: `mfa-web` (password -> SMS OTP or backup code) and `pwd-web`

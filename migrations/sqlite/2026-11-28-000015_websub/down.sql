@@ -1,0 +1,2 @@
+DROP TABLE subscriptions;
+ALTER TABLE applications DROP COLUMN websub_subscribe;
