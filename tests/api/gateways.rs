@@ -44,6 +44,15 @@ impl Provider {
         self.accepted.lock().unwrap().clone()
     }
 
+    pub fn last_body(&self) -> String {
+        self.received
+            .lock()
+            .unwrap()
+            .last()
+            .map(|r| r.body.clone())
+            .unwrap_or_default()
+    }
+
     pub async fn start() -> (Self, String) {
         let provider = Self::default();
         let p = provider.clone();

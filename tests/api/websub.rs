@@ -483,3 +483,48 @@ both_backends!(
     secrets_rotate_with_an_overlap_and_unsubscribing_stops_deliveries,
     the_hub_checks_who_asks_and_what,
 );
+
+#[path = "../../examples/webhook_receiver/receiver.rs"]
+mod receiver;
+
+/// The guide's whole path: Sesame publishes the SMS OTP event, the example receiver verifies it
+/// and forwards it to an SMS API, and the user types the code that API got.
+async fn the_example_receiver_sends_the_code_through_an_sms_api(backend: Backend) {
+    let app = spawn(&backend, "webhook").await;
+    let token = hub_token(&app).await;
+    let (sms_api, sms_url) = crate::gateways::Provider::start().await;
+    let topic = topic(&app, "NOTIFICATIONS");
+    let (server, addr) = receiver::serve(
+        receiver::Receiver::new(SECRET, &topic, &format!("{sms_url}/send")),
+        "127.0.0.1:0",
+    )
+    .unwrap();
+    tokio::spawn(server);
+    subscribe(&app, &token, &topic, &format!("http://{addr}/hook"), SECRET).await;
+    // Wait for the subscription to be active (the receiver confirms on its own).
+    wait_for("the subscription", || {
+        let mut conn = app.db.get().unwrap();
+        use diesel::prelude::*;
+        use sesame::store::schema::subscriptions::dsl::*;
+        subscriptions
+            .select(state)
+            .first::<String>(&mut conn)
+            .is_ok_and(|s| s == "active")
+    })
+    .await;
+    let browser = Browser::default();
+    let res = password_step(&app, &browser, "mfa-web", "bob", BOB_PASSWORD).await;
+    let otp_url = location(&res);
+    let (status, _) = get(&browser, &otp_url).await;
+    assert_eq!(status, 200);
+    wait_for("the SMS API call", || !sms_api.accepted().is_empty()).await;
+    let body: Value = serde_json::from_str(&sms_api.last_body()).unwrap();
+    assert_eq!(body["to"], "+447700900123");
+    let text = body["text"].as_str().unwrap();
+    let start = text.find(" is ").unwrap() + 4;
+    let code = text[start..].split('.').next().unwrap();
+    let res = submit(&browser, &otp_url, &[("code", code)]).await;
+    code_at(&res, MFA_CB);
+}
+
+both_backends!(the_example_receiver_sends_the_code_through_an_sms_api);
