@@ -198,7 +198,7 @@ impl Server {
         let app = Application::build_with_sms(settings, listener, sms.clone())
             .await
             .expect("the application builds");
-        provision(app.state().db.clone()).await;
+        provision(app.state().db.clone(), app.state().keys.kek().clone()).await;
         tokio::spawn(app.run_until_stopped());
         Self {
             issuer: format!("{address}/t/{ORG}"),
@@ -253,14 +253,14 @@ fn no_redirects() -> reqwest::ClientBuilder {
 
 /// Applies the provisioning file through the library, as `sesame import` would. Blocking work
 /// (argon2 hashing of the user's password, Diesel), so off the async threads.
-async fn provision(db: Db) {
+async fn provision(db: Db, kek: sesame::keys::Kek) {
     // One hash for every OTP user: provisioning stays fast.
     let phc = sesame::password::hash(&Secret::new(PASSWORD.to_string()));
     let toml = provisioning_toml(OTP_REQUESTS + OTP_WARMUP, &phc);
     let plan = sesame::provisioning::Plan::parse(&toml, "bench").unwrap_or_else(|e| panic!("{e}"));
     tokio::task::spawn_blocking(move || {
         let mut conn = db.get().expect("a database connection");
-        plan.apply(&mut conn)
+        plan.apply(&mut conn, &kek)
             .expect("the provisioning file applies")
     })
     .await

@@ -99,7 +99,7 @@ pub fn seed(conn: &mut DbConn, kek: &Kek) -> Result<Option<Seeded>, SeedError> {
     }
     let plan =
         Plan::parse(&provisioning_toml(), "demo").expect("the demo provisioning file is valid");
-    let report = plan.apply(conn)?;
+    let report = plan.apply(conn, kek)?;
     let org = Organization::find_by_slug(conn, DEMO_ORG)?
         .ok_or_else(|| StoreError::Corrupt("the demo organization vanished".into()))?;
     let username = Username::parse(DEMO_USERNAME).expect("the demo username is valid");

@@ -178,7 +178,13 @@ fn run(command: Command, settings: Settings) -> Result<(), Failure> {
             let text = std::fs::read_to_string(&file)
                 .map_err(|e| Failure(format!("cannot read {}: {e}", file.display()), 1))?;
             let plan = Plan::parse(&text, &file.display().to_string())?;
-            let report = plan.apply(&mut Db::connect_once(&settings.database)?)?;
+            // Webhook secrets are sealed with the key-encryption key the server uses (created
+            // here on a first run, as the server would).
+            let (kek, _) = Kek::resolve(&settings.key_encryption_key, true)
+                .map_err(|e| Failure(e.to_string(), 2))?;
+            let mut conn = Db::connect_once(&settings.database)?;
+            keys::verify_kek(&mut conn, &kek).map_err(|e| Failure(e.to_string(), 2))?;
+            let report = plan.apply(&mut conn, &kek)?;
             for entry in &report.created {
                 println!("created   {entry}");
             }

@@ -12,13 +12,16 @@ use crate::authn::otp::OtpSettings;
 use crate::domain::{
     ClientId, ClientType, Email, GrantType, OrgSlug, PhoneNumber, RedirectUri, Username,
 };
+use crate::events::hub;
 use crate::keys::Alg;
+use crate::keys::Kek;
 use crate::oidc::authorize;
 use crate::password;
-use crate::plugin::{Outbound, SmsChannel, SmsSettings};
+use crate::plugin::{Outbound, SecretRef, SmsChannel, SmsSettings};
 use crate::secret::{Secret, random_token, sha256_hex};
 use crate::store::applications::{Application, TokenLifetimes};
 use crate::store::organizations::{LockPolicy, OrgSettings, Organization, Resource};
+use crate::store::subscriptions::{self, Subscription};
 use crate::store::users::{Profile, User};
 use crate::store::{DbConn, StoreError, now};
 
@@ -45,6 +48,9 @@ struct FileOrg {
     sms_otp: Option<OtpSettings>,
     backup_codes: Option<BackupCodeSettings>,
     sms: Option<SmsSettings>,
+    /// WebSub subscriptions an administrator declares (verified like requested ones).
+    #[serde(default)]
+    webhooks: Vec<FileWebhook>,
     #[serde(default)]
     applications: Vec<FileApp>,
     #[serde(default)]
@@ -85,6 +91,23 @@ struct FileApp {
     access_token_lifetime: Option<i64>,
     id_token_lifetime: Option<i64>,
     refresh_token_lifetime: Option<i64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileWebhook {
+    topic: String,
+    callback: String,
+    secret: SecretRef,
+    lease_seconds: Option<i64>,
+}
+
+#[derive(Debug)]
+struct WebhookPlan {
+    topic: &'static str,
+    callback: String,
+    secret: Secret<String>,
+    lease_seconds: i64,
 }
 
 /// `sign_in_flow = "username_password_sms_otp"` or `sign_in_flow = [["password"], ["sms_otp"]]`.
@@ -147,6 +170,7 @@ struct OrgPlan {
     settings: OrgSettings,
     apps: Vec<AppPlan>,
     users: Vec<UserPlan>,
+    webhooks: Vec<WebhookPlan>,
 }
 
 #[derive(Debug)]
@@ -340,6 +364,7 @@ impl Plan {
                     }
                 }
             }
+            let webhooks = validate_webhooks(&mut errors, &at, org.webhooks);
             let apps = validate_apps(&mut errors, &at, org.applications);
             let users = validate_users(&mut errors, &at, org.users);
             if let Some(slug) = slug {
@@ -349,6 +374,7 @@ impl Plan {
                     settings,
                     apps,
                     users,
+                    webhooks,
                 });
             }
         }
@@ -359,16 +385,140 @@ impl Plan {
         }
     }
 
-    /// Applies the plan in one transaction.
-    pub fn apply(&self, conn: &mut DbConn) -> Result<Report, StoreError> {
+    /// Applies the plan in one transaction. `kek` seals webhook secrets.
+    pub fn apply(&self, conn: &mut DbConn, kek: &Kek) -> Result<Report, StoreError> {
         crate::store::write_transaction(conn, |conn| {
             let mut report = Report::default();
             for org_plan in &self.orgs {
-                apply_org(conn, org_plan, &mut report)?;
+                apply_org(conn, org_plan, &mut report, kek)?;
             }
             Ok(report)
         })
     }
+}
+
+fn validate_webhooks(
+    errors: &mut Errors,
+    org_at: &str,
+    hooks: Vec<FileWebhook>,
+) -> Vec<WebhookPlan> {
+    let mut out = Vec::new();
+    for (k, hook) in hooks.into_iter().enumerate() {
+        let at = format!("{org_at}.webhooks[{k}]");
+        let topic = hub::TOPICS.iter().find(|t| **t == hook.topic);
+        if topic.is_none() {
+            errors.fail(
+                &at,
+                "topic",
+                format!(
+                    "'{}' is not a topic: use {}",
+                    hook.topic,
+                    hub::TOPICS.join(", ")
+                ),
+            );
+        }
+        let callback_ok = url::Url::parse(&hook.callback)
+            .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.fragment().is_none());
+        if !callback_ok {
+            errors.fail(&at, "callback", "must be an http(s) URL without a fragment");
+        }
+        let secret = match hook.secret.resolve() {
+            Ok(s) if (16..=200).contains(&s.len()) => Some(Secret::new(s)),
+            Ok(_) => {
+                errors.fail(&at, "secret", "must be 16 to 200 bytes");
+                None
+            }
+            Err(e) => {
+                errors.fail(&at, "secret", e);
+                None
+            }
+        };
+        let lease_seconds = hook.lease_seconds.unwrap_or(hub::MAX_LEASE_SECONDS);
+        if !(hub::MIN_LEASE_SECONDS..=hub::MAX_LEASE_SECONDS).contains(&lease_seconds) {
+            errors.fail(
+                &at,
+                "lease_seconds",
+                format!(
+                    "{lease_seconds} is out of range {}-{}",
+                    hub::MIN_LEASE_SECONDS,
+                    hub::MAX_LEASE_SECONDS
+                ),
+            );
+        }
+        if let (Some(topic), Some(secret), true) = (topic, secret, callback_ok) {
+            out.push(WebhookPlan {
+                topic,
+                callback: hook.callback,
+                secret,
+                lease_seconds,
+            });
+        }
+    }
+    out
+}
+
+/// Declares a subscription: new ones, and changed secrets or leases, wait for the subscriber's
+/// intent verification like requested ones; one that is already so is left alone.
+fn apply_webhook(
+    conn: &mut DbConn,
+    org: &Organization,
+    plan: &WebhookPlan,
+    report: &mut Report,
+    kek: &Kek,
+) -> Result<(), StoreError> {
+    let entry = format!("webhook {}/{} -> {}", org.slug, plan.topic, plan.callback);
+    let seal =
+        |id: &str| hub::seal_secret(kek, id, plan.secret.expose()).map_err(StoreError::Corrupt);
+    match Subscription::find(conn, org.id, plan.topic, &plan.callback)? {
+        None => {
+            let id = uuid::Uuid::new_v4().to_string();
+            let t = now();
+            Subscription::insert(
+                conn,
+                &Subscription {
+                    secret: seal(&id)?,
+                    id,
+                    organization_id: org.id,
+                    topic: plan.topic.into(),
+                    callback: plan.callback.clone(),
+                    pending_secret: None,
+                    previous_secret: None,
+                    previous_secret_until: None,
+                    state: subscriptions::PENDING.into(),
+                    pending_mode: Some("subscribe".into()),
+                    lease_seconds: plan.lease_seconds,
+                    expires_at: None,
+                    verify_after: t,
+                    verify_attempts: 0,
+                    created_at: t,
+                    updated_at: t,
+                },
+            )?;
+            report.created.push(entry);
+        }
+        Some(existing) => {
+            let same_secret = kek
+                .open(&existing.secret, existing.id.as_bytes())
+                .is_ok_and(|s| s == plan.secret.expose().as_bytes());
+            let settled = existing.state != subscriptions::DENIED
+                && same_secret
+                && existing.lease_seconds == plan.lease_seconds;
+            if settled {
+                report.unchanged += 1;
+            } else {
+                let sealed = seal(&existing.id)?;
+                Subscription::request(
+                    conn,
+                    &existing.id,
+                    "subscribe",
+                    Some(&sealed),
+                    plan.lease_seconds,
+                )?;
+                report.updated.push(entry);
+            }
+        }
+    }
+    Ok(())
 }
 
 fn validate_apps(errors: &mut Errors, org_at: &str, apps: Vec<FileApp>) -> Vec<AppPlan> {
@@ -643,7 +793,12 @@ fn validate_users(errors: &mut Errors, org_at: &str, users: Vec<FileUser>) -> Ve
     out
 }
 
-fn apply_org(conn: &mut DbConn, plan: &OrgPlan, report: &mut Report) -> Result<(), StoreError> {
+fn apply_org(
+    conn: &mut DbConn,
+    plan: &OrgPlan,
+    report: &mut Report,
+    kek: &Kek,
+) -> Result<(), StoreError> {
     let entry = format!("organization {}", plan.slug);
     let org = match Organization::find_by_slug(conn, plan.slug.as_str())? {
         None => {
@@ -665,6 +820,9 @@ fn apply_org(conn: &mut DbConn, plan: &OrgPlan, report: &mut Report) -> Result<(
     }
     for user in &plan.users {
         apply_user(conn, &org, user, report)?;
+    }
+    for hook in &plan.webhooks {
+        apply_webhook(conn, &org, hook, report, kek)?;
     }
     Ok(())
 }

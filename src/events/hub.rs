@@ -167,6 +167,7 @@ impl Publish {
 pub const LOGIN_SUCCESS: &str = "urn:ietf:params:logins:loginSuccess";
 pub const LOGIN_FAILED: &str = "urn:ietf:params:logins:loginFailed";
 pub const LOCK_USER: &str = "urn:ietf:params:user-operations:lockUser";
+pub const UNLOCK_USER: &str = "urn:ietf:params:user-operations:unlockUser";
 
 /// POSTs one event to one subscriber.
 pub async fn deliver(

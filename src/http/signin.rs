@@ -471,6 +471,9 @@ pub async fn login_submit(
     let known = user
         .as_ref()
         .map(|u| (u.id.clone(), u.username.as_str().to_string()));
+    if let Some((id, name)) = &known {
+        unlock_if_expired(&state, &org, &account_key, (id, name)).await?;
+    }
     let user = match user {
         Some(u) if verified => u,
         _ => {
@@ -662,7 +665,9 @@ async fn at_step(
     {
         return Ok(Err(form_expired_page(state)));
     }
-    if let Some(until) = account_locked(state, &sf.account_key()).await? {
+    let key = sf.account_key();
+    unlock_if_expired(state, org, &key, (&sf.user.id, sf.user.username.as_str())).await?;
+    if let Some(until) = account_locked(state, &key).await? {
         return Ok(Err(locked_page(state, until)));
     }
     Ok(Ok(sf))
@@ -743,6 +748,46 @@ fn failure_events(
         ));
     }
     events
+}
+
+/// Ends an account lock whose time has passed and publishes `unlockUser` with it.
+async fn unlock_if_expired(
+    state: &AppState,
+    org: &OrgEntry,
+    key: &str,
+    user: (&str, &str),
+) -> Result<(), ApiError> {
+    let (user_id, username) = user;
+    let event = Publish::new(
+        org.event_origin(state.settings.base_url.as_str()),
+        "USER_OPERATIONS",
+        hub::UNLOCK_USER,
+        "UnlockUserEvent",
+        serde_json::json!({
+            "organizationId": org.org.id,
+            "organizationName": org.org.display_name,
+            "userId": user_id,
+            "username": username,
+        }),
+    );
+    let key = key.to_string();
+    state
+        .db
+        .run(move |conn| {
+            write_transaction(conn, |conn| {
+                if let Some(until) = throttle::take_expired_lock(conn, &key)? {
+                    let mut event = event;
+                    let mut payload: serde_json::Value =
+                        serde_json::from_slice(&event.event.payload).unwrap_or_default();
+                    payload["event"][hub::UNLOCK_USER]["lockedUntil"] = until.into();
+                    event.event.payload = payload.to_string().into_bytes();
+                    event.store(conn)?;
+                }
+                Ok(())
+            })
+        })
+        .await?;
+    Ok(())
 }
 
 /// After a wrong code: locks the account when the attempts reached the policy's limit, and

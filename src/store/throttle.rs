@@ -112,6 +112,27 @@ pub fn lock_ip(conn: &mut DbConn, key: &str, policy: &LockPolicy) -> Result<i64,
     Ok(until)
 }
 
+/// Ends a lock whose time has passed (locks end lazily, at the next attempt, as WSO2's do), so
+/// the end can be reported once. Returns when it ran out, if this call ended it.
+pub fn take_expired_lock(conn: &mut DbConn, key: &str) -> Result<Option<i64>, StoreError> {
+    let until: Option<Option<i64>> = login_throttle::table
+        .find(key)
+        .select(login_throttle::locked_until)
+        .first(conn)
+        .optional()?;
+    let Some(until) = until.flatten().filter(|u| *u <= now()) else {
+        return Ok(None);
+    };
+    let n = diesel::update(
+        login_throttle::table
+            .find(key)
+            .filter(login_throttle::locked_until.eq(Some(until))),
+    )
+    .set(login_throttle::locked_until.eq(None::<i64>))
+    .execute(conn)?;
+    Ok((n == 1).then_some(until))
+}
+
 /// Blocks `key` for `seconds` and starts its count afresh. Returns the end of the block.
 pub fn lock_for(conn: &mut DbConn, key: &str, seconds: i64) -> Result<i64, StoreError> {
     let until = now() + seconds;

@@ -528,3 +528,94 @@ async fn the_example_receiver_sends_the_code_through_an_sms_api(backend: Backend
 }
 
 both_backends!(the_example_receiver_sends_the_code_through_an_sms_api);
+
+async fn an_administrator_declares_subscriptions_in_the_provisioning_file(backend: Backend) {
+    let app = spawn(&backend, "console").await;
+    let (sub, callback) = Subscriber::start().await;
+    let secret_file = app.write_file("hook-secret", SECRET);
+    let file = format!(
+        "[[organizations]]\nslug = \"acme\"\ndisplay_name = \"Acme Corp\"\n[[organizations.webhooks]]\ntopic = \"USER_OPERATIONS\"\ncallback = \"{callback}\"\nsecret = {{ file = \"{}\" }}\n",
+        secret_file.display()
+    );
+    let out = app.import(&file);
+    assert!(
+        out.contains("created   webhook acme/USER_OPERATIONS"),
+        "{out}"
+    );
+    wait_for("the verification", || sub.verifications().len() == 1).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    app.cli(&["backup-codes", "--org", "acme", "--user", "bob"]);
+    wait_for("the delivery", || sub.deliveries().len() == 1).await;
+    assert!(signed_with(&sub.deliveries()[0], SECRET));
+    let again = app.import(&file);
+    assert!(!again.contains("webhook"), "unchanged: {again}");
+    let bad = file.replace("USER_OPERATIONS", "EVERYTHING");
+    let path = app.write_file("bad.toml", &bad);
+    let err = crate::helpers::stderr(&app.cli(&["import", path.to_str().unwrap()]));
+    assert!(
+        err.contains("webhooks[0]") && err.contains("topic"),
+        "{err}"
+    );
+}
+
+both_backends!(an_administrator_declares_subscriptions_in_the_provisioning_file);
+
+async fn locks_and_their_end_are_published(backend: Backend) {
+    let db = TestDb::new(&backend);
+    let mut env = test_env(&db.url, db.dir.path());
+    env.insert("SESAME_OUTBOUND_ALLOW_PRIVATE".into(), "true".into());
+    let app = TestApp::spawn_with(db, env).await;
+    app.import(&format!(
+        "{}\n[[organizations.applications]]\nclient_id = \"hub-admin\"\ntype = \"confidential\"\nclient_secret = \"a-hub-admin-secret-of-forty-characters!!\"\ngrant_types = [\"client_credentials\"]\nwebsub_subscribe = true\n",
+        crate::sms_otp::acme_toml("", "max_attempts = 2\nduration_seconds = 1")
+    ));
+    let token = hub_token(&app).await;
+    let (sub, callback) = Subscriber::start().await;
+    subscribe(
+        &app,
+        &token,
+        &topic(&app, "USER_OPERATIONS"),
+        &callback,
+        SECRET,
+    )
+    .await;
+    wait_for("the verification", || sub.verifications().len() == 1).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    for _ in 0..2 {
+        password_step(
+            &app,
+            &Browser::default(),
+            "pwd-web",
+            "bob",
+            "wrong-password!",
+        )
+        .await;
+    }
+    wait_for("lockUser", || {
+        sub.deliveries()
+            .iter()
+            .any(|d| d.body.contains("urn:ietf:params:user-operations:lockUser"))
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let res = password_step(&app, &Browser::default(), "pwd-web", "bob", BOB_PASSWORD).await;
+    assert_eq!(res.status(), 303);
+    wait_for("unlockUser", || {
+        sub.deliveries().iter().any(|d| {
+            d.body
+                .contains("urn:ietf:params:user-operations:unlockUser")
+        })
+    })
+    .await;
+    let unlock = sub
+        .deliveries()
+        .into_iter()
+        .find(|d| d.body.contains("unlockUser"))
+        .unwrap();
+    let event: Value = serde_json::from_str(&unlock.body).unwrap();
+    let data = &event["event"]["urn:ietf:params:user-operations:unlockUser"];
+    assert_eq!(data["username"], "bob");
+    assert!(data["lockedUntil"].as_i64().is_some());
+}
+
+both_backends!(locks_and_their_end_are_published);
