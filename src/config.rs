@@ -56,6 +56,9 @@ pub struct Settings {
     /// How long a node's claim on an event delivery holds: a node that died mid-delivery has
     /// its claims delivered by another (or by itself after a restart) once this has passed.
     pub delivery_lease_seconds: i64,
+    /// How long webhook deliveries are retried before they are marked dead (an SMS OTP event
+    /// only until its code expires).
+    pub delivery_max_age_seconds: i64,
 }
 
 #[derive(Debug, Clone)]
@@ -294,6 +297,7 @@ struct FileSettings {
 #[serde(deny_unknown_fields)]
 struct FileEvents {
     delivery_lease_seconds: Option<i64>,
+    delivery_max_age_seconds: Option<i64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -581,6 +585,18 @@ impl Settings {
                 _ => Err("expected a number of seconds from 2 to 600".into()),
             },
         )?;
+        let delivery_max_age_seconds = parse_with(
+            src.get(
+                "SESAME_DELIVERY_MAX_AGE_SECONDS",
+                "events.delivery_max_age_seconds",
+                f.events.delivery_max_age_seconds.map(|v| v.to_string()),
+            ),
+            86_400,
+            |v| match v.parse::<i64>() {
+                Ok(n) if (60..=30 * 86_400).contains(&n) => Ok(n),
+                _ => Err("expected a number of seconds from 60 to 2592000 (30 days)".into()),
+            },
+        )?;
         let key_encryption_key = match (inline_key, key_file) {
             (Some(raw), None) => KeySource::Inline(parse_secret(raw, parse_key)?),
             (None, Some(raw)) => KeySource::File(parse_with(Some(raw), PathBuf::new(), |v| {
@@ -615,6 +631,7 @@ impl Settings {
             data_dir,
             outbound_allow_private,
             delivery_lease_seconds,
+            delivery_max_age_seconds,
         })
     }
 
@@ -693,6 +710,10 @@ impl Settings {
         events.insert(
             "delivery_lease_seconds".into(),
             Value::Integer(self.delivery_lease_seconds),
+        );
+        events.insert(
+            "delivery_max_age_seconds".into(),
+            Value::Integer(self.delivery_max_age_seconds),
         );
         root.insert("events".into(), Value::Table(events));
         toml::to_string(&root).expect("a TOML table serializes")

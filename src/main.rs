@@ -279,6 +279,7 @@ fn run(command: Command, settings: Settings) -> Result<(), Failure> {
                 organization_id: org.id,
                 organization_slug: &org.slug,
                 organization_name: &org.display_name,
+                delivery_max_age: settings.delivery_max_age_seconds,
             };
             sesame::store::write_transaction(&mut conn, |conn| {
                 sesame::store::backup_codes::replace(conn, &user.id, &set.hashes)?;

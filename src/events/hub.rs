@@ -28,8 +28,6 @@ pub const ROTATION_OVERLAP_SECONDS: i64 = 86_400;
 pub const DEFAULT_LEASE_SECONDS: i64 = 10 * 86_400;
 pub const MIN_LEASE_SECONDS: i64 = 3600;
 pub const MAX_LEASE_SECONDS: i64 = 365 * 86_400;
-/// How long a webhook delivery is retried (an SMS OTP event: until the code expires).
-pub const WEBHOOK_MAX_AGE_SECONDS: i64 = 86_400;
 
 pub fn hub_url(base_url: &str) -> String {
     format!("{}/websubhub", base_url.trim_end_matches('/'))
@@ -124,6 +122,8 @@ pub fn fan_out(
 pub struct Publish {
     pub topic: &'static str,
     pub event: OutboxEvent,
+    /// Deliveries are retried until then.
+    pub give_up_at: i64,
 }
 
 impl Publish {
@@ -138,6 +138,7 @@ impl Publish {
         let payload = super::envelope(origin, &jti, super::now_ms(), topic, uri, data);
         Self {
             topic,
+            give_up_at: now() + origin.delivery_max_age,
             event: OutboxEvent {
                 jti,
                 organization_id: origin.organization_id,
@@ -154,12 +155,7 @@ impl Publish {
     /// Writes the event and queues it for the topic's subscribers (in the caller's transaction).
     pub fn store(&self, conn: &mut DbConn) -> Result<(), StoreError> {
         OutboxEvent::insert(conn, &self.event)?;
-        fan_out(
-            conn,
-            &self.event,
-            self.topic,
-            now() + WEBHOOK_MAX_AGE_SECONDS,
-        )?;
+        fan_out(conn, &self.event, self.topic, self.give_up_at)?;
         Ok(())
     }
 }

@@ -56,6 +56,8 @@ pub struct Origin<'a> {
     pub organization_id: i64,
     pub organization_slug: &'a str,
     pub organization_name: &'a str,
+    /// How long webhook deliveries of its events are retried (`SESAME_DELIVERY_MAX_AGE_SECONDS`).
+    pub delivery_max_age: i64,
 }
 
 /// The `SmsOtpNotificationEvent` of one code sent. Its message holds the code, so the payload is
@@ -177,12 +179,7 @@ pub fn account_changed(
         delivered_at: None,
     };
     OutboxEvent::insert(conn, &event)?;
-    hub::fan_out(
-        conn,
-        &event,
-        "USER_OPERATIONS",
-        t + hub::WEBHOOK_MAX_AGE_SECONDS,
-    )?;
+    hub::fan_out(conn, &event, "USER_OPERATIONS", t + origin.delivery_max_age)?;
     Ok(())
 }
 
@@ -223,6 +220,7 @@ mod tests {
             organization_id: 3,
             organization_slug: "myorg",
             organization_name: "My Org",
+            delivery_max_age: 86_400,
         };
         let body = "Your one-time password for the myapp is 075052. This expires in 5 minutes.";
         let event = sms_otp_notification(&kek, origin, "+1234567890", body, now() + 300).unwrap();

@@ -66,6 +66,8 @@ pub struct OrgEntry {
     pub origins: std::collections::HashSet<String>,
     /// The organization's SMS channel, or why it could not be built (a missing secret file).
     pub sms: Result<crate::plugin::SmsChannel, String>,
+    /// `SESAME_DELIVERY_MAX_AGE_SECONDS`, for the events' origin.
+    delivery_max_age: i64,
     loaded: std::time::Instant,
 }
 
@@ -80,6 +82,7 @@ impl OrgEntry {
             organization_id: self.org.id,
             organization_slug: &self.org.slug,
             organization_name: &self.org.display_name,
+            delivery_max_age: self.delivery_max_age,
         }
     }
 }
@@ -149,6 +152,7 @@ impl AppState {
             discovery,
             origins,
             sms,
+            delivery_max_age: self.settings.delivery_max_age_seconds,
             loaded: std::time::Instant::now(),
         });
         self.orgs

@@ -160,7 +160,8 @@ async fn a_killed_server_loses_no_message(backend: Backend) {
     let accepted = provider.accepted();
     let distinct = accepted.iter().collect::<HashSet<_>>().len();
     eprintln!(
-        "kill-and-restart ({backend:?}): {N} messages sent, {distinct} received, {} duplicates, {before_restart} received before the kill",
+        "kill-and-restart, SMS ({}): {N} messages sent, {distinct} received, {} duplicates, {before_restart} received before the kill",
+        backend_name(&backend),
         accepted.len() - distinct
     );
     assert_eq!(distinct, N, "no message lost");
@@ -196,7 +197,75 @@ async fn two_nodes_deliver_each_message_once(backend: Backend) {
     );
 }
 
+async fn a_killed_server_loses_no_webhook_event(backend: Backend) {
+    let (sub, callback) = crate::websub::Subscriber::start().await;
+    let db = TestDb::new(&backend);
+    let env = env_for(&db, free_port());
+    let secret = db.dir.path().join("hook-secret");
+    std::fs::write(&secret, "a-subscriber-secret-0123456789").unwrap();
+    let file = db.dir.path().join("hooks.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "{}\n[[organizations.webhooks]]\ntopic = \"USER_OPERATIONS\"\ncallback = \"{callback}\"\nsecret = {{ file = \"{}\" }}\n",
+            crate::sms_otp::acme_toml("", ""),
+            secret.display()
+        ),
+    )
+    .unwrap();
+    let out = cli(&env, &["import", file.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut node = Node::start(&env).await;
+    wait_until("the verification", Duration::from_secs(10), || {
+        !sub.verifications().is_empty()
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    // The subscriber is down while events are published.
+    sub.down.store(true, std::sync::atomic::Ordering::SeqCst);
+    for _ in 0..N {
+        let out = cli(&env, &["backup-codes", "--org", "acme", "--user", "bob"]);
+        assert!(out.status.success());
+    }
+    sub.delay_ms.store(300, std::sync::atomic::Ordering::SeqCst);
+    sub.down.store(false, std::sync::atomic::Ordering::SeqCst);
+    wait_until("a first delivery", Duration::from_secs(30), || {
+        !sub.event_ids().is_empty()
+    })
+    .await;
+    node.kill();
+    let before_restart = sub.event_ids().len();
+    let mut node = Node::start(&env).await;
+    wait_until("every event", Duration::from_secs(60), || {
+        sub.event_ids().iter().collect::<HashSet<_>>().len() >= N
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    node.kill();
+    let ids = sub.event_ids();
+    let distinct = ids.iter().collect::<HashSet<_>>().len();
+    eprintln!(
+        "kill-and-restart, webhooks ({}): {N} events published, {distinct} received, {} duplicates, {before_restart} received before the kill",
+        backend_name(&backend),
+        ids.len() - distinct
+    );
+    assert_eq!(distinct, N, "no event lost");
+}
+
+fn backend_name(backend: &Backend) -> &'static str {
+    if matches!(backend, Backend::Sqlite) {
+        "sqlite"
+    } else {
+        "postgres"
+    }
+}
+
 both_backends!(
     a_killed_server_loses_no_message,
+    a_killed_server_loses_no_webhook_event,
     two_nodes_deliver_each_message_once
 );

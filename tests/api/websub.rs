@@ -29,15 +29,17 @@ struct Delivery {
 /// A WebSub subscriber: answers intent verifications (echoing the challenge unless told to
 /// refuse), records deliveries, and can be down (503).
 #[derive(Clone, Default)]
-struct Subscriber {
+pub struct Subscriber {
     verifications: Arc<Mutex<Vec<HashMap<String, String>>>>,
     deliveries: Arc<Mutex<Vec<Delivery>>>,
     refuse: Arc<AtomicBool>,
-    down: Arc<AtomicBool>,
+    pub down: Arc<AtomicBool>,
+    pub delay_ms: Arc<std::sync::atomic::AtomicU64>,
+    serial: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl Subscriber {
-    async fn start() -> (Self, String) {
+    pub async fn start() -> (Self, String) {
         let sub = Self::default();
         let s = sub.clone();
         let server = HttpServer::new(move || {
@@ -56,6 +58,12 @@ impl Subscriber {
                         }
                         return HttpResponse::Ok()
                             .body(query.get("hub.challenge").cloned().unwrap_or_default());
+                    }
+                    // A slow subscriber takes one delivery at a time.
+                    let _one_at_a_time = s.serial.lock().await;
+                    let delay = s.delay_ms.load(Ordering::SeqCst);
+                    if delay > 0 {
+                        tokio::time::sleep(Duration::from_millis(delay)).await;
                     }
                     if s.down.load(Ordering::SeqCst) {
                         return HttpResponse::ServiceUnavailable().finish();
@@ -80,11 +88,19 @@ impl Subscriber {
         (sub, format!("http://127.0.0.1:{port}/hook"))
     }
 
+    /// The event ids delivered, duplicates included.
+    pub fn event_ids(&self) -> Vec<String> {
+        self.deliveries()
+            .iter()
+            .map(|d| d.headers["x-sesame-event-id"].clone())
+            .collect()
+    }
+
     fn deliveries(&self) -> Vec<Delivery> {
         self.deliveries.lock().unwrap().clone()
     }
 
-    fn verifications(&self) -> Vec<HashMap<String, String>> {
+    pub fn verifications(&self) -> Vec<HashMap<String, String>> {
         self.verifications.lock().unwrap().clone()
     }
 }
