@@ -324,3 +324,41 @@ both_backends!(
     a_retryable_failure_moves_on_to_the_next_gateway,
     gateway_settings_are_checked_at_import,
 );
+
+async fn an_http_gateway_rejection_is_not_retried(backend: Backend) {
+    let (provider, base) = Provider::start().await;
+    let app = spawn(&backend).await;
+    app.import(&with_sms(
+        &app,
+        &format!(
+            "[organizations.sms]\nchannel = \"gateways\"\n{}",
+            http(&base)
+        ),
+    ));
+    // 422: the provider refuses the message itself; retrying would not help.
+    provider.answer(422, r#"{"error": "invalid number"}"#);
+    let browser = Browser::default();
+    let (_, status, html) = otp_page(&app, &browser).await;
+    assert_eq!(status, 422);
+    assert!(
+        html.contains("could not send the code to this number"),
+        "{html}"
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    assert_eq!(provider.received().len(), 1, "no retry after a 4xx");
+    // 503 then fine: the worker retries and the message arrives.
+    provider.answer(503, "busy");
+    let browser = Browser::default();
+    let (_, status, html) = otp_page(&app, &browser).await;
+    assert_eq!(status, 422);
+    assert!(html.contains("keep trying"), "{html}");
+    for _ in 0..80 {
+        if provider.received().len() == 3 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(provider.received().len(), 3, "retried after a 5xx");
+}
+
+both_backends!(an_http_gateway_rejection_is_not_retried);
