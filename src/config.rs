@@ -581,8 +581,8 @@ impl Settings {
             ),
             30,
             |v| match v.parse::<i64>() {
-                Ok(n) if (2..=600).contains(&n) => Ok(n),
-                _ => Err("expected a number of seconds from 2 to 600".into()),
+                Ok(n) if (10..=600).contains(&n) => Ok(n),
+                _ => Err("expected a number of seconds from 10 to 600".into()),
             },
         )?;
         let delivery_max_age_seconds = parse_with(

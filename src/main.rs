@@ -251,11 +251,15 @@ fn run(command: Command, settings: Settings) -> Result<(), Failure> {
                 ));
             }
             for d in deliveries {
-                if sesame::store::deliveries::redeliver(&mut conn, &d.id)? {
+                if sesame::store::deliveries::redeliver(
+                    &mut conn,
+                    &d.id,
+                    settings.delivery_max_age_seconds,
+                )? {
                     println!("delivery {} to {}: scheduled again", d.id, d.target);
                 } else {
                     println!(
-                        "delivery {} to {}: not redelivered, the event has expired (an expired code is never sent)",
+                        "delivery {} to {}: not redelivered, its code is no longer live (expired, used or replaced: a dead code is never sent)",
                         d.id, d.target
                     );
                 }

@@ -500,8 +500,12 @@ fn apply_webhook(
             let same_secret = kek
                 .open(&existing.secret, existing.id.as_bytes())
                 .is_ok_and(|s| s == plan.secret.expose().as_bytes());
-            let settled = existing.state != subscriptions::DENIED
+            // A lease running out within 30 days is renewed by the import (declared
+            // subscriptions have no subscriber to renew them).
+            let lease_ok = existing.expires_at.is_some_and(|e| e > now() + 30 * 86_400);
+            let settled = existing.state == subscriptions::ACTIVE
                 && same_secret
+                && lease_ok
                 && existing.lease_seconds == plan.lease_seconds;
             if settled {
                 report.unchanged += 1;

@@ -83,9 +83,11 @@ pub async fn deliver(state: &AppState, delivery: Delivery) -> Result<(), SendErr
     let (d, result) = (delivery.clone(), outcome.clone());
     let recorded = state
         .db
-        .run(move |conn| match &result {
-            Ok(()) => deliveries::delivered(conn, &d.id, &d.jti),
-            Err(e) => deliveries::failed(conn, &d, &e.to_string(), retry_at),
+        .run(move |conn| {
+            crate::store::write_transaction(conn, |conn| match &result {
+                Ok(()) => deliveries::delivered(conn, &d.id, &d.jti),
+                Err(e) => deliveries::failed(conn, &d, &e.to_string(), retry_at),
+            })
         })
         .await;
     if let Err(error) = recorded {
@@ -174,7 +176,10 @@ async fn attempt(state: &AppState, delivery: &Delivery) -> Result<(), SendError>
 }
 
 /// Runs the intent verifications that are due (new subscriptions, rotations, unsubscribes).
-pub async fn verify_due(state: &AppState) -> Result<usize, crate::http::error::ApiError> {
+/// Each verification runs in its own task, so slow callbacks never hold up deliveries.
+pub async fn verify_due(
+    state: &actix_web::web::Data<AppState>,
+) -> Result<usize, crate::http::error::ApiError> {
     let lease = state.settings.delivery_lease_seconds;
     let due = state
         .db
@@ -182,8 +187,16 @@ pub async fn verify_due(state: &AppState) -> Result<usize, crate::http::error::A
         .await?;
     let n = due.len();
     for sub in due {
+        let state = state.clone();
+        tokio::spawn(async move { verify_one(&state, sub).await });
+    }
+    Ok(n)
+}
+
+async fn verify_one(state: &AppState, sub: Subscription) {
+    {
         let Ok(org) = org_entry(state, sub.organization_id).await else {
-            continue;
+            return;
         };
         let mode = sub.pending_mode.clone().unwrap_or_default();
         let base = state.settings.base_url.as_str();
@@ -194,7 +207,7 @@ pub async fn verify_due(state: &AppState) -> Result<usize, crate::http::error::A
             Ok(true) if mode == "unsubscribe" => {
                 state
                     .db
-                    .run(move |conn| Subscription::delete(conn, &s.id))
+                    .run(move |conn| Subscription::delete(conn, &s))
                     .await
             }
             Ok(true) => {
@@ -237,7 +250,6 @@ pub async fn verify_due(state: &AppState) -> Result<usize, crate::http::error::A
             }
         }
     }
-    Ok(n)
 }
 
 #[cfg(test)]

@@ -44,8 +44,17 @@ pub async fn hub_request(
             hub::TOPICS.join(",")
         )));
     };
+    // An unknown organization is answered like a wrong token, so the hub does not tell which
+    // organizations exist.
+    let forbidden = || {
+        problem(
+            StatusCode::FORBIDDEN,
+            "Forbidden",
+            "the token is not a live websub:subscribe token of the topic's organization",
+        )
+    };
     let Ok(org) = state.organization(&slug).await else {
-        return Ok(bad("hub.topic names an unknown organization"));
+        return Ok(forbidden());
     };
 
     // The organization's administrator credential: a websub:subscribe token for this hub.
@@ -70,11 +79,7 @@ pub async fn hub_request(
         _ => false,
     };
     if !authorized {
-        return Ok(problem(
-            StatusCode::FORBIDDEN,
-            "Forbidden",
-            "the token is not a live websub:subscribe token of the topic's organization",
-        ));
+        return Ok(forbidden());
     }
 
     let Some(callback) = field("hub.callback") else {

@@ -135,7 +135,11 @@ pub fn failed(
     retry_at: Option<i64>,
 ) -> Result<(), StoreError> {
     let error: String = error.chars().take(500).collect();
-    match retry_at.filter(|at| *at < d.give_up_at) {
+    // The last retry is kept, brought forward to just before the end, rather than dropped.
+    let retry_at = retry_at
+        .map(|at| at.min(d.give_up_at - 1))
+        .filter(|at| *at > now());
+    match retry_at {
         Some(at) => {
             diesel::update(
                 deliveries::table
@@ -205,29 +209,41 @@ pub fn settle(conn: &mut DbConn, jti: &str) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Makes a delivery due again now (redelivery by an administrator), unless its event has
-/// expired. Returns whether it was scheduled.
-pub fn redeliver(conn: &mut DbConn, id: &str) -> Result<bool, StoreError> {
-    let t = now();
-    let n = diesel::update(
-        deliveries::table
+/// Makes a delivery due again now (redelivery by an administrator), for `max_age` more
+/// seconds. An event carrying a code is redelivered only while that code is still live (not
+/// expired, used or replaced): a dead code is never sent. Returns whether it was scheduled.
+pub fn redeliver(conn: &mut DbConn, id: &str, max_age: i64) -> Result<bool, StoreError> {
+    use super::schema::sms_otps;
+    super::write_transaction(conn, |conn| {
+        let t = now();
+        let Some(d) = deliveries::table
             .find(id)
-            .filter(deliveries::give_up_at.gt(t)),
-    )
-    .set((
-        deliveries::state.eq(PENDING),
-        deliveries::next_attempt_at.eq(t),
-        deliveries::delivered_at.eq(None::<i64>),
-    ))
-    .execute(conn)?;
-    if n == 1 {
-        let jti: String = deliveries::table
-            .find(id)
-            .select(deliveries::jti)
-            .first(conn)?;
-        diesel::update(event_outbox::table.find(&jti))
+            .select(Delivery::as_select())
+            .first(conn)
+            .optional()?
+        else {
+            return Ok(false);
+        };
+        let codes: Vec<(i64, Option<i64>, Option<i64>)> = sms_otps::table
+            .filter(sms_otps::event_jti.eq(&d.jti))
+            .select((sms_otps::expires_at, sms_otps::used_at, sms_otps::voided_at))
+            .load(conn)?;
+        let give_up_at = match codes.first() {
+            Some((expires, None, None)) if *expires > t => *expires,
+            Some(_) => return Ok(false),
+            None => t + max_age,
+        };
+        diesel::update(deliveries::table.find(id))
+            .set((
+                deliveries::state.eq(PENDING),
+                deliveries::next_attempt_at.eq(t),
+                deliveries::give_up_at.eq(give_up_at),
+                deliveries::delivered_at.eq(None::<i64>),
+            ))
+            .execute(conn)?;
+        diesel::update(event_outbox::table.find(&d.jti))
             .set(event_outbox::delivered_at.eq(None::<i64>))
             .execute(conn)?;
-    }
-    Ok(n == 1)
+        Ok(true)
+    })
 }

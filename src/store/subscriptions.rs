@@ -36,6 +36,18 @@ pub struct Subscription {
     pub updated_at: i64,
 }
 
+/// The subscription `s`, only while the verification claim it was read with still holds.
+fn claimed(
+    s: &Subscription,
+) -> diesel::helper_types::Filter<
+    diesel::helper_types::Find<subscriptions::table, &str>,
+    diesel::helper_types::Eq<subscriptions::verify_after, i64>,
+> {
+    subscriptions::table
+        .find(s.id.as_str())
+        .filter(subscriptions::verify_after.eq(s.verify_after))
+}
+
 impl Subscription {
     pub fn find(
         conn: &mut DbConn,
@@ -133,7 +145,12 @@ impl Subscription {
             ))
             .execute(conn)?;
             if n == 1 {
-                claimed.push(s);
+                // The claim's value: the outcome is recorded only while it still holds.
+                claimed.push(Self {
+                    verify_after: t + lease,
+                    verify_attempts: s.verify_attempts + 1,
+                    ..s
+                });
             }
         }
         Ok(claimed)
@@ -148,7 +165,9 @@ impl Subscription {
     ) -> Result<(), StoreError> {
         let t = now();
         let rotated = s.state == ACTIVE && s.pending_secret.is_some();
-        diesel::update(subscriptions::table.find(&s.id))
+        // Only while this verification's claim holds: a request that came in meanwhile reset
+        // `verify_after` and is verified on its own.
+        diesel::update(claimed(s))
             .set((
                 subscriptions::state.eq(ACTIVE),
                 subscriptions::secret.eq(s.pending_secret.clone().unwrap_or(s.secret.clone())),
@@ -168,7 +187,7 @@ impl Subscription {
     pub fn refuse(conn: &mut DbConn, s: &Self) -> Result<(), StoreError> {
         let t = now();
         let state = if s.state == ACTIVE { ACTIVE } else { DENIED };
-        diesel::update(subscriptions::table.find(&s.id))
+        diesel::update(claimed(s))
             .set((
                 subscriptions::state.eq(state),
                 subscriptions::pending_secret.eq(None::<Vec<u8>>),
@@ -179,14 +198,15 @@ impl Subscription {
         Ok(())
     }
 
-    pub fn delete(conn: &mut DbConn, id: &str) -> Result<(), StoreError> {
-        diesel::delete(subscriptions::table.find(id)).execute(conn)?;
+    /// Removes the subscription after a verified unsubscribe (unless a request superseded it).
+    pub fn delete(conn: &mut DbConn, s: &Self) -> Result<(), StoreError> {
+        diesel::delete(claimed(s)).execute(conn)?;
         Ok(())
     }
 
     /// Tries a failed verification again later, or gives up after a few tries.
     pub fn retry_verification(conn: &mut DbConn, s: &Self, at: i64) -> Result<(), StoreError> {
-        diesel::update(subscriptions::table.find(&s.id))
+        diesel::update(claimed(s))
             .set(subscriptions::verify_after.eq(at))
             .execute(conn)?;
         Ok(())

@@ -110,7 +110,7 @@ fn env_for(db: &TestDb, port: u16) -> std::collections::HashMap<String, String> 
     env.insert("SESAME_LISTEN".into(), format!("127.0.0.1:{port}"));
     env.insert("SESAME_BASE_URL".into(), format!("http://127.0.0.1:{port}"));
     env.insert("SESAME_OUTBOUND_ALLOW_PRIVATE".into(), "true".into());
-    env.insert("SESAME_DELIVERY_LEASE_SECONDS".into(), "3".into());
+    env.insert("SESAME_DELIVERY_LEASE_SECONDS".into(), "10".into());
     env.insert("SESAME_LOG".into(), "off".into());
     env
 }

@@ -39,18 +39,38 @@ pub fn is_public(ip: IpAddr) -> bool {
                 || v4.is_documentation()
                 // 100.64.0.0/10, carrier-grade NAT; 0.0.0.0/8.
                 || (v4.octets()[0] == 100 && (v4.octets()[1] & 0xc0) == 64)
-                || v4.octets()[0] == 0)
+                || v4.octets()[0] == 0
+                // 192.0.0.0/24 (IETF), 198.18.0.0/15 (benchmarking), 240.0.0.0/4 (reserved).
+                || (v4.octets()[0..3] == [192, 0, 0])
+                || (v4.octets()[0] == 198 && (v4.octets()[1] & 0xfe) == 18)
+                || v4.octets()[0] >= 240)
         }
         IpAddr::V6(v6) => {
             if let Some(v4) = v6.to_ipv4_mapped() {
                 return is_public(IpAddr::V4(v4));
             }
-            let first = v6.segments()[0];
+            let seg = v6.segments();
+            // Addresses that carry an IPv4 one: NAT64 (64:ff9b::/96), 6to4 (2002::/16) and the
+            // deprecated IPv4-compatible ::a.b.c.d are judged by the address they embed.
+            let embedded = |hi: u16, lo: u16| {
+                std::net::Ipv4Addr::new((hi >> 8) as u8, hi as u8, (lo >> 8) as u8, lo as u8)
+            };
+            if seg[0..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
+                return is_public(IpAddr::V4(embedded(seg[6], seg[7])));
+            }
+            if seg[0] == 0x2002 {
+                return is_public(IpAddr::V4(embedded(seg[1], seg[2])));
+            }
+            if seg[0..6] == [0; 6] && !v6.is_loopback() && !v6.is_unspecified() {
+                return is_public(IpAddr::V4(embedded(seg[6], seg[7])));
+            }
+            let first = seg[0];
             !(v6.is_loopback()
                 || v6.is_unspecified()
                 || v6.is_multicast()
                 || (first & 0xfe00) == 0xfc00 // unique local
-                || (first & 0xffc0) == 0xfe80) // link local
+                || (first & 0xffc0) == 0xfe80 // link local
+                || (first & 0xffc0) == 0xfec0) // site local (deprecated)
         }
     }
 }
@@ -94,6 +114,8 @@ impl Outbound {
             .connect_timeout(Duration::from_secs(3))
             .timeout(Duration::from_secs(5))
             .redirect(reqwest::redirect::Policy::none())
+            // A proxy from the environment would resolve names itself, past the policy.
+            .no_proxy()
             .dns_resolver(Arc::new(PolicyResolver { allow_private }))
             .user_agent(concat!("Sesame/", env!("CARGO_PKG_VERSION")))
             .build()
@@ -222,6 +244,13 @@ mod tests {
             "fd00::1",
             "fe80::1",
             "::ffff:127.0.0.1",
+            "64:ff9b::a00:1",
+            "2002:c0a8:101::1",
+            "::10.0.0.1",
+            "fec0::1",
+            "198.18.0.1",
+            "192.0.0.8",
+            "240.0.0.1",
         ] {
             assert!(!is_public(ip.parse().unwrap()), "{ip}");
         }

@@ -84,6 +84,12 @@ impl HttpGateway {
         if !config.body_template.contains("{message}") {
             return Err("body_template: must contain {message}".into());
         }
+        if config.url.contains("{message}") {
+            return Err(
+                "url: {message} may not be in the URL (URLs end up in error messages and logs)"
+                    .into(),
+            );
+        }
         if !config.body_template.contains("{to}") && !config.url.contains("{to}") {
             return Err("body_template: must contain {to} (or the url must)".into());
         }
@@ -190,10 +196,12 @@ impl SmsGateway for HttpGateway {
             } else {
                 self.config.success_statuses.contains(&status.as_u16())
             };
-            let text = String::from_utf8_lossy(&body);
             if !ok {
-                let detail: String = text.chars().take(200).collect();
-                return Err(SendError::from_status(status.as_u16(), &detail));
+                // The provider's body is not quoted: some echo the message, which holds the code.
+                return Err(SendError::from_status(
+                    status.as_u16(),
+                    "the provider refused the message",
+                ));
             }
             let id = self
                 .config
