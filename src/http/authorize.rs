@@ -16,7 +16,6 @@ use super::error::ApiError;
 use super::signin;
 use super::{AppState, OrgEntry};
 use crate::authn::flow::PassedList;
-
 use crate::oidc::authorize::{self, AuthRequest, AuthorizeError, ResponseMode};
 use crate::secret::{random_token, sha256_hex};
 use crate::store::applications::Application;
