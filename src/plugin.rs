@@ -44,13 +44,6 @@ pub struct SmsChannel {
 }
 
 impl SmsChannel {
-    pub fn new(gateways: Vec<Arc<dyn SmsGateway>>) -> Self {
-        Self {
-            gateways,
-            webhook: false,
-        }
-    }
-
     /// Whether subscribers, not gateways, send this organization's messages.
     pub fn is_webhook(&self) -> bool {
         self.webhook

@@ -7,11 +7,6 @@
 //! timestamp is under the MAC so a receiver can refuse old (replayed) deliveries. After a secret
 //! rotation the previous secret's signature is added (`…,sha256=<old>`) until the overlap ends.
 
-use openssl::hash::MessageDigest;
-use openssl::pkey::PKey;
-use openssl::sign::Signer;
-use serde_json::json;
-
 use crate::keys::Kek;
 use crate::plugin::{Outbound, SendError};
 use crate::store::deliveries::Delivery;
@@ -54,11 +49,7 @@ pub fn parse_topic(base_url: &str, topic: &str) -> Option<(String, &'static str)
 }
 
 fn hmac_hex(key: &[u8], data: &[u8]) -> Result<String, openssl::error::ErrorStack> {
-    let pkey = PKey::hmac(key)?;
-    let mut signer = Signer::new(MessageDigest::sha256(), &pkey)?;
-    signer.update(data)?;
-    Ok(signer
-        .sign_to_vec()?
+    Ok(crate::keys::kek::hmac_sha256(key, data)?
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect())
@@ -262,11 +253,6 @@ pub async fn notify_denied(
     if let Ok(request) = outbound.request(reqwest::Method::GET, url.as_str()) {
         let _ = outbound.send_capped(request).await;
     }
-}
-
-/// The body a subscription request is answered with when refused.
-pub fn problem(message: &str) -> serde_json::Value {
-    json!({ "error": message })
 }
 
 #[cfg(test)]

@@ -472,7 +472,8 @@ pub async fn login_submit(
         .as_ref()
         .map(|u| (u.id.clone(), u.username.as_str().to_string()));
     if let Some((id, name)) = &known {
-        unlock_if_expired(&state, &org, &account_key, (id, name)).await?;
+        // A lock still holding was answered above; one that ran out ends now.
+        account_lock(&state, &org, &account_key, (id, name)).await?;
     }
     let user = match user {
         Some(u) if verified => u,
@@ -646,6 +647,20 @@ async fn second_factor(
     }))
 }
 
+/// The second-factor step passed with `method`: recorded, and on to the next step or the end.
+async fn step_passed(
+    state: &AppState,
+    org: &OrgEntry,
+    req: &HttpRequest,
+    sf: &SecondFactor,
+    method: Authenticator,
+) -> Result<HttpResponse, ApiError> {
+    let mut passed = sf.passed();
+    passed.add(method, now());
+    let sid = sf.tx.session_sid.clone();
+    advance(state, sf.at(org, req), &sf.user, passed, sid).await
+}
+
 /// The sign-in at a second-factor step offering `method`, or the page to show instead: the
 /// expired page, the expired-form page when a form's CSRF token (`csrf`, for forms) is wrong, or
 /// the locked page.
@@ -666,8 +681,8 @@ async fn at_step(
         return Ok(Err(form_expired_page(state)));
     }
     let key = sf.account_key();
-    unlock_if_expired(state, org, &key, (&sf.user.id, sf.user.username.as_str())).await?;
-    if let Some(until) = account_locked(state, &key).await? {
+    let user = (sf.user.id.as_str(), sf.user.username.as_str());
+    if let Some(until) = account_lock(state, org, &key, user).await? {
         return Ok(Err(locked_page(state, until)));
     }
     Ok(Ok(sf))
@@ -684,14 +699,6 @@ fn locked_page(state: &AppState, until: i64) -> HttpResponse {
             format_utc(until)
         ),
     )
-}
-
-async fn account_locked(state: &AppState, key: &str) -> Result<Option<i64>, ApiError> {
-    let key = key.to_string();
-    Ok(state
-        .db
-        .run(move |conn| throttle::locked_until(conn, &key))
-        .await?)
 }
 
 /// Counts a second-factor attempt toward the account's lock policy, before the code is checked
@@ -750,13 +757,26 @@ fn failure_events(
     events
 }
 
-/// Ends an account lock whose time has passed and publishes `unlockUser` with it.
-async fn unlock_if_expired(
+/// The account's lock: `Some(until)` while it holds. A lock that has run out ends here, at the
+/// account's next attempt (as WSO2's do), and publishes `unlockUser` in the same transaction.
+/// One read when the account has no lock.
+async fn account_lock(
     state: &AppState,
     org: &OrgEntry,
     key: &str,
     user: (&str, &str),
-) -> Result<(), ApiError> {
+) -> Result<Option<i64>, ApiError> {
+    let k = key.to_string();
+    let Some(until) = state
+        .db
+        .run(move |conn| throttle::lock_end(conn, &k))
+        .await?
+    else {
+        return Ok(None);
+    };
+    if until > now() {
+        return Ok(Some(until));
+    }
     let (user_id, username) = user;
     let event = Publish::new(
         org.event_origin(state.settings.base_url.as_str()),
@@ -768,6 +788,7 @@ async fn unlock_if_expired(
             "organizationName": org.org.display_name,
             "userId": user_id,
             "username": username,
+            "lockedUntil": until,
         }),
     );
     let key = key.to_string();
@@ -775,19 +796,15 @@ async fn unlock_if_expired(
         .db
         .run(move |conn| {
             write_transaction(conn, |conn| {
-                if let Some(until) = throttle::take_expired_lock(conn, &key)? {
-                    let mut event = event;
-                    let mut payload: serde_json::Value =
-                        serde_json::from_slice(&event.event.payload).unwrap_or_default();
-                    payload["event"][hub::UNLOCK_USER]["lockedUntil"] = until.into();
-                    event.event.payload = payload.to_string().into_bytes();
+                // Another request may have ended it first: published once.
+                if throttle::take_expired_lock(conn, &key)?.is_some() {
                     event.store(conn)?;
                 }
                 Ok(())
             })
         })
         .await?;
-    Ok(())
+    Ok(None)
 }
 
 /// After a wrong code: locks the account when the attempts reached the policy's limit, and
@@ -1173,16 +1190,7 @@ pub async fn otp_submit(
         if let Purpose::Account(AccountRequest::Phone { number }) = &sf.purpose {
             return super::account::enroll_phone(&state, &org, &sf.tx, &sf.user, number).await;
         }
-        let mut passed = sf.passed();
-        passed.add(Authenticator::SmsOtp, now());
-        return advance(
-            &state,
-            sf.at(&org, &req),
-            &sf.user,
-            passed,
-            sf.tx.session_sid.clone(),
-        )
-        .await;
+        return step_passed(&state, &org, &req, &sf, Authenticator::SmsOtp).await;
     }
     if let Some(until) = second_factor_failed(&state, &org, &sf, "sms_otp", counted).await? {
         tracing::warn!(user = %sf.user.id, "account locked after failed SMS OTPs");
@@ -1380,16 +1388,7 @@ pub async fn backup_submit(
     if spent {
         forgive(&state, &account).await?;
         tracing::info!(user = %sf.user.id, "backup code used");
-        let mut passed = sf.passed();
-        passed.add(Authenticator::BackupCode, now());
-        return advance(
-            &state,
-            sf.at(&org, &req),
-            &sf.user,
-            passed,
-            sf.tx.session_sid.clone(),
-        )
-        .await;
+        return step_passed(&state, &org, &req, &sf, Authenticator::BackupCode).await;
     }
     if let Some(until) = second_factor_failed(&state, &org, &sf, "backup_code", counted).await? {
         tracing::warn!(user = %sf.user.id, "account locked after failed backup codes");

@@ -18,6 +18,19 @@ const VERSION: u8 = 1;
 #[derive(Debug, Clone)]
 pub struct Kek(Secret<[u8; 32]>);
 
+/// HMAC-SHA256 (subkeys here; webhook signatures in `events::hub`).
+pub fn hmac_sha256(key: &[u8], data: &[u8]) -> Result<[u8; 32], openssl::error::ErrorStack> {
+    use openssl::hash::MessageDigest;
+    use openssl::pkey::PKey;
+    use openssl::sign::Signer;
+    let pkey = PKey::hmac(key)?;
+    let mut signer = Signer::new(MessageDigest::sha256(), &pkey)?;
+    signer.update(data)?;
+    let mut out = [0u8; 32];
+    signer.sign(&mut out)?;
+    Ok(out)
+}
+
 impl Kek {
     pub fn new(key: Secret<[u8; 32]>) -> Self {
         Self(key)
@@ -101,22 +114,11 @@ impl Kek {
     /// HMAC-SHA256 of `data` under a subkey for `purpose`, so one key never serves two
     /// algorithms or two uses. For values that must be checked but not stored (form tokens).
     pub fn mac(&self, purpose: &str, data: &[u8]) -> Result<[u8; 32], KeyError> {
-        use openssl::hash::MessageDigest;
-        use openssl::pkey::PKey;
-        use openssl::sign::Signer;
-        let hmac = |key: &[u8], input: &[u8]| -> Result<[u8; 32], KeyError> {
-            let pkey = PKey::hmac(key)?;
-            let mut signer = Signer::new(MessageDigest::sha256(), &pkey)?;
-            signer.update(input)?;
-            let out = signer.sign_to_vec()?;
-            out.try_into()
-                .map_err(|_| KeyError::Malformed("HMAC length".into()))
-        };
-        let subkey = hmac(
+        let subkey = hmac_sha256(
             self.0.expose(),
             format!("sesame-mac-v1/{purpose}").as_bytes(),
         )?;
-        hmac(&subkey, data)
+        Ok(hmac_sha256(&subkey, data)?)
     }
 
     pub fn open(&self, sealed: &[u8], context: &[u8]) -> Result<Vec<u8>, KeyError> {

@@ -77,12 +77,7 @@ pub fn forgive(conn: &mut DbConn, key: &str) -> Result<(), StoreError> {
 
 /// Until when `key` is locked, if it is now.
 pub fn locked_until(conn: &mut DbConn, key: &str) -> Result<Option<i64>, StoreError> {
-    let until: Option<Option<i64>> = login_throttle::table
-        .find(key)
-        .select(login_throttle::locked_until)
-        .first(conn)
-        .optional()?;
-    Ok(until.flatten().filter(|u| *u > now()))
+    Ok(lock_end(conn, key)?.filter(|u| *u > now()))
 }
 
 /// Locks an account: the `lock_count`-th lock lasts as the policy's growth says. Returns its end.
@@ -112,15 +107,20 @@ pub fn lock_ip(conn: &mut DbConn, key: &str, policy: &LockPolicy) -> Result<i64,
     Ok(until)
 }
 
+/// The end of the key's last lock, past or not.
+pub fn lock_end(conn: &mut DbConn, key: &str) -> Result<Option<i64>, StoreError> {
+    Ok(login_throttle::table
+        .find(key)
+        .select(login_throttle::locked_until)
+        .first::<Option<i64>>(conn)
+        .optional()?
+        .flatten())
+}
+
 /// Ends a lock whose time has passed (locks end lazily, at the next attempt, as WSO2's do), so
 /// the end can be reported once. Returns when it ran out, if this call ended it.
 pub fn take_expired_lock(conn: &mut DbConn, key: &str) -> Result<Option<i64>, StoreError> {
-    let until: Option<Option<i64>> = login_throttle::table
-        .find(key)
-        .select(login_throttle::locked_until)
-        .first(conn)
-        .optional()?;
-    let Some(until) = until.flatten().filter(|u| *u <= now()) else {
+    let Some(until) = lock_end(conn, key)?.filter(|u| *u <= now()) else {
         return Ok(None);
     };
     let n = diesel::update(

@@ -12,7 +12,9 @@ use openidconnect::{
 use serde_json::Value;
 
 use crate::both_backends;
-use crate::helpers::{Backend, Browser, TestApp, acme_toml, form_field, location, query_of};
+use crate::helpers::{
+    Backend, Browser, TestApp, acme_toml, form_field, location, payload, query_of,
+};
 
 const WEB_SECRET: &str = "an-acme-client-secret-of-forty-characters";
 const WEB_CB: &str = "https://app.acme.example/callback";
@@ -80,18 +82,6 @@ async fn code_via(browser: &Browser, url: &str) -> String {
         .get("code")
         .cloned()
         .unwrap_or_else(|| panic!("no code: {params:?}"))
-}
-
-/// The claims of a JWT, unverified (the library has verified it where that matters).
-fn payload(jwt: &str) -> Value {
-    use base64::Engine;
-    let part = jwt.split('.').nth(1).unwrap();
-    serde_json::from_slice(
-        &base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(part)
-            .unwrap(),
-    )
-    .unwrap()
 }
 
 /// Exchanges a code of acme-web for tokens (status and body).

@@ -452,3 +452,26 @@ impl Browser {
         self.client.post(action).form(&form).send().await.unwrap()
     }
 }
+
+/// The claims of a JWT, unverified (where it matters, the signature was checked elsewhere).
+pub fn payload(jwt: &str) -> Value {
+    use base64::Engine;
+    let part = jwt.split('.').nth(1).expect("a JWT");
+    serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(part)
+            .expect("base64url"),
+    )
+    .expect("JSON claims")
+}
+
+/// Waits up to 15 seconds for `done` (work the server does in the background).
+pub async fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
+    for _ in 0..150 {
+        if done() {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("timed out waiting for {what}");
+}

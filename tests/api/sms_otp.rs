@@ -6,7 +6,9 @@ use diesel::RunQueryDsl;
 use serde_json::Value;
 
 use crate::both_backends;
-use crate::helpers::{Backend, Browser, TestApp, form_field, location, query_of, stderr, stdout};
+use crate::helpers::{
+    Backend, Browser, TestApp, form_field, location, payload, query_of, stderr, stdout, wait_for,
+};
 
 pub const MFA_CB: &str = "https://mfa.acme.example/callback";
 pub const PWD_CB: &str = "https://pwd.acme.example/callback";
@@ -177,17 +179,6 @@ async fn exchange(app: &TestApp, client_id: &str, cb: &str, code: &str) -> Value
     assert_eq!(res.status(), 200);
     let body: Value = res.json().await.unwrap();
     payload(body["id_token"].as_str().unwrap())
-}
-
-fn payload(jwt: &str) -> Value {
-    use base64::Engine;
-    let part = jwt.split('.').nth(1).unwrap();
-    serde_json::from_slice(
-        &base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(part)
-            .unwrap(),
-    )
-    .unwrap()
 }
 
 /// The response went back to `cb` with a code; returns the code.
@@ -885,16 +876,6 @@ fn sms_deliveries(app: &TestApp) -> Vec<(String, i64)> {
         .select((state, attempts))
         .load(&mut app.db.get().unwrap())
         .unwrap()
-}
-
-async fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
-    for _ in 0..100 {
-        if done() {
-            return;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    panic!("timed out waiting for {what}");
 }
 
 async fn a_code_that_could_not_be_sent_is_retried_until_it_arrives(backend: Backend) {

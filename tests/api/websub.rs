@@ -14,7 +14,7 @@ use openssl::sign::Signer;
 use serde_json::Value;
 
 use crate::both_backends;
-use crate::helpers::{Backend, Browser, TestApp, TestDb, location, test_env};
+use crate::helpers::{Backend, Browser, TestApp, TestDb, location, test_env, wait_for};
 use crate::sms_otp::{BOB_PASSWORD, MFA_CB, code_at, get, password_step, submit};
 
 const SECRET: &str = "a-subscriber-secret-0123456789";
@@ -136,16 +136,6 @@ fn signed_with(d: &Delivery, secret: &str) -> bool {
     let stamped = hmac_hex(secret.as_bytes(), format!("{t}.{}", d.body).as_bytes());
     hub == format!("sha256={}", hmac_hex(secret.as_bytes(), d.body.as_bytes()))
         && ours.split(',').any(|p| p == format!("sha256={stamped}"))
-}
-
-async fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
-    for _ in 0..150 {
-        if done() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("timed out waiting for {what}");
 }
 
 async fn spawn(backend: &Backend, sms_channel: &str) -> TestApp {
