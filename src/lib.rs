@@ -10,6 +10,7 @@ pub mod domain;
 pub mod events;
 pub mod http;
 pub mod keys;
+pub mod mail;
 pub mod oidc;
 pub mod outbound;
 pub mod password;

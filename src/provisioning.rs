@@ -48,6 +48,10 @@ struct FileOrg {
     sms_otp: Option<OtpSettings>,
     backup_codes: Option<BackupCodeSettings>,
     sms: Option<SmsSettings>,
+    magic_link: Option<crate::authn::magic_link::MagicLinkSettings>,
+    mail: Option<crate::mail::MailSettings>,
+    #[serde(default)]
+    identity_providers: Vec<crate::authn::federation::IdentityProvider>,
     /// WebSub subscriptions an administrator declares (verified like requested ones).
     #[serde(default)]
     webhooks: Vec<FileWebhook>,
@@ -346,12 +350,32 @@ impl Plan {
             if let Err(e) = SmsChannel::build(&sms, &Outbound::new(true), &console) {
                 errors.fail(&at, "sms", e);
             }
+            let magic_link = org.magic_link.unwrap_or_default();
+            if let Err(e) = magic_link.validate() {
+                errors.fail(&at, "magic_link", e);
+            }
+            let mail = org.mail.unwrap_or_default();
+            if let Err(e) = mail.validate() {
+                errors.fail(&at, "mail", e);
+            }
+            for (k, p) in org.identity_providers.iter().enumerate() {
+                let field = format!("identity_providers[{k}]");
+                if let Err(e) = p.validate() {
+                    errors.fail(&at, &field, e);
+                }
+                if org.identity_providers[..k].iter().any(|q| q.name == p.name) {
+                    errors.fail(&at, &field, format!("'{}' is declared twice", p.name));
+                }
+            }
             let settings = OrgSettings {
                 lock_policy,
                 resources: org.resources,
                 sms_otp,
                 backup_codes,
                 sms,
+                magic_link,
+                mail,
+                identity_providers: org.identity_providers,
             };
             for (j, app) in org.applications.iter().enumerate() {
                 for r in &app.resources {
@@ -366,6 +390,22 @@ impl Plan {
             }
             let webhooks = validate_webhooks(&mut errors, &at, org.webhooks);
             let apps = validate_apps(&mut errors, &at, org.applications);
+            for app in &apps {
+                let Some(flow) = &app.sign_in_flow else {
+                    continue;
+                };
+                for a in flow.steps().iter().flatten() {
+                    if let Authenticator::Federated(name) = a
+                        && settings.identity_provider(name).is_none()
+                    {
+                        errors.fail(
+                            &format!("{at}.applications ({})", app.client_id.as_str()),
+                            "sign_in_flow",
+                            format!("'{a}' names no provider in identity_providers"),
+                        );
+                    }
+                }
+            }
             let users = validate_users(&mut errors, &at, org.users);
             if let Some(slug) = slug {
                 orgs.push(OrgPlan {

@@ -242,7 +242,8 @@ impl PassedList {
         self.0.iter().any(|p| !p.method.identifies())
     }
 
-    /// RFC 8176 method references. Password is `pwd`; an SMS OTP is `sms` and `otp`; a backup
+    /// RFC 8176 method references. Password is `pwd`, a magic link `email`, a federated
+    /// sign-in `fed`; an SMS OTP is `sms` and `otp`; a backup
     /// code is `otp` (a single-use code from a list issued in advance: RFC 8176 has no value of
     /// its own for it, and it is not `sms`); a second factor after the first adds `mfa`.
     pub fn amr(&self) -> Vec<&'static str> {
@@ -260,8 +261,10 @@ impl PassedList {
                     push("otp");
                 }
                 Authenticator::BackupCode => push("otp"),
-                // Magic links and federated sign-ins get their values with their issue.
-                Authenticator::MagicLink | Authenticator::Federated(_) => {}
+                // RFC 8176 registers no value for either: `email` for a link proven by reading
+                // the user's mailbox, `fed` (as Microsoft Entra ID does) for an upstream provider.
+                Authenticator::MagicLink => push("email"),
+                Authenticator::Federated(_) => push("fed"),
             }
         }
         if self.identified_at().is_some() && self.second_factor() {

@@ -6,8 +6,10 @@ pub mod client_ip;
 pub mod cors;
 pub mod discovery;
 pub mod error;
+pub mod federation;
 pub mod health;
 pub mod logout;
+pub mod magic_link;
 pub mod pages;
 pub mod signin;
 pub mod token;
@@ -45,6 +47,8 @@ pub struct AppState {
     pub deliveries_due: tokio::sync::Notify,
     /// The gateway behind organizations' console channel (tests put a capture there).
     pub console_sms: Arc<dyn crate::plugin::SmsGateway>,
+    /// Upstream providers' discovery documents (federated sign-ins).
+    pub upstream: federation::UpstreamCache,
     /// Client key sets fetched from `jwks_uri`, by application id, with when they were fetched.
     client_keys: RwLock<HashMap<String, FetchedKeys>>,
     /// A real argon2id hash of nothing, verified against when a username is unknown so that the
@@ -101,6 +105,7 @@ impl AppState {
             keys,
             deliveries_due: tokio::sync::Notify::new(),
             console_sms,
+            upstream: federation::UpstreamCache::default(),
             pages: pages::Pages::default(),
             hasher: Hasher::per_core(),
             outbound: crate::outbound::Outbound::new(outbound_allow_private),
@@ -273,6 +278,19 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/t/{org}/authorize", web::post().to(authorize::authorize))
         .route("/t/{org}/login", web::get().to(signin::login_page))
         .route("/t/{org}/login", web::post().to(signin::login_submit))
+        .route("/t/{org}/magic-link", web::get().to(magic_link::open_link))
+        .route(
+            "/t/{org}/magic-link",
+            web::post().to(magic_link::request_link),
+        )
+        .route(
+            "/t/{org}/federated/{name}",
+            web::post().to(federation::start),
+        )
+        .route(
+            "/t/{org}/federated/{name}/callback",
+            web::get().to(federation::callback),
+        )
         .route("/t/{org}/otp", web::get().to(signin::otp_page))
         .route("/t/{org}/otp", web::post().to(signin::otp_submit))
         .route("/t/{org}/backup-code", web::get().to(signin::backup_page))

@@ -35,6 +35,18 @@ impl Default for Pages {
                 "backup_code.html",
                 include_str!("../../templates/backup_code.html"),
             ),
+            (
+                "magic_link_sent.html",
+                include_str!("../../templates/magic_link_sent.html"),
+            ),
+            (
+                "magic_link_email.txt",
+                include_str!("../../templates/magic_link_email.txt"),
+            ),
+            (
+                "magic_link_email.html",
+                include_str!("../../templates/magic_link_email.html"),
+            ),
         ] {
             env.add_template(name, text)
                 .expect("built-in templates parse");
@@ -79,6 +91,11 @@ impl Pages {
             .insert_header(("X-Content-Type-Options", "nosniff"))
             .insert_header(("Referrer-Policy", "no-referrer"))
             .body(body)
+    }
+
+    /// Renders a template to text (an email's parts: `.txt` is not escaped, `.html` is).
+    pub fn text(&self, name: &str, ctx: impl Serialize) -> Result<String, minijinja::Error> {
+        self.env.get_template(name)?.render(ctx)
     }
 
     /// A readable error page.

@@ -85,7 +85,7 @@ impl Purpose {
     }
 
     /// What the pages and the text message name: the application, or the account.
-    fn name(&self, org: &OrgEntry) -> String {
+    pub(super) fn name(&self, org: &OrgEntry) -> String {
         match self {
             Self::Authorize { app, .. } => app.name.clone(),
             Self::Account(_) => format!("{} account", org.org.display_name),
@@ -275,14 +275,24 @@ async fn finish(
     Ok(res)
 }
 
-/// Shows the sign-in form with a fresh CSRF token.
-async fn login_form(
+/// What the sign-in page shows besides the form's own values: an error next to the password
+/// form or next to the email-link form.
+#[derive(Debug, Default, Clone, Copy)]
+pub(super) struct LoginErrors<'a> {
+    pub password: Option<&'a str>,
+    pub magic_link: Option<&'a str>,
+}
+
+/// Shows the first-step page with a fresh CSRF token: the password form, the "email me a
+/// link" form and one button per upstream provider, as the step offers them.
+pub(super) async fn login_form(
     state: &AppState,
     org: &OrgEntry,
     tx: &LoginTransaction,
     purpose: &Purpose,
+    step: &[Authenticator],
     username: &str,
-    error: Option<&str>,
+    errors: LoginErrors<'_>,
 ) -> Result<HttpResponse, ApiError> {
     let csrf = random_token(32);
     let (id, hash) = (tx.id.clone(), sha256_hex(csrf.expose()));
@@ -295,6 +305,17 @@ async fn login_form(
     } else {
         username.to_string()
     };
+    let providers: Vec<_> = step
+        .iter()
+        .filter_map(|a| match a {
+            Authenticator::Federated(name) => org
+                .org
+                .settings
+                .identity_provider(name)
+                .map(|p| context! { label => p.label(), action => format!("{}/federated/{name}", org.issuer) }),
+            _ => None,
+        })
+        .collect();
     Ok(state.pages.render(
         StatusCode::OK,
         "login.html",
@@ -302,10 +323,15 @@ async fn login_form(
             org_name => org.org.display_name,
             app_name => purpose.name(org),
             action => format!("{}/login", org.issuer),
+            magic_link_action => format!("{}/magic-link", org.issuer),
+            password => step.contains(&Authenticator::Password),
+            magic_link => step.contains(&Authenticator::MagicLink),
+            providers,
             tx => tx.id,
             csrf => csrf.expose(),
             username,
-            error,
+            error => errors.password,
+            magic_link_error => errors.magic_link,
         },
     ))
 }
@@ -317,32 +343,86 @@ pub async fn login_page(
     query: web::Query<TxQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let org = state.organization(&path).await?;
-    let Some((tx, purpose)) =
-        password_transaction(&state, &org, &req, query.into_inner().tx).await?
+    let Some(first) =
+        first_step_transaction(&state, &org, &req, query.into_inner().tx, None).await?
     else {
         return Ok(expired_page(&state));
     };
-    login_form(&state, &org, &tx, &purpose, "", None).await
+    login_form(
+        &state,
+        &org,
+        &first.tx,
+        &first.purpose,
+        &first.step,
+        "",
+        LoginErrors::default(),
+    )
+    .await
 }
 
-/// A sign-in whose next step is the password. Once a sign-in is past it (or a step-up starts
-/// past it), its password page is closed: who the user is cannot change halfway through.
-async fn password_transaction(
+/// A sign-in at its first step.
+pub(super) struct FirstStep {
+    pub tx: LoginTransaction,
+    pub purpose: Purpose,
+    /// The step's alternatives.
+    pub step: Vec<Authenticator>,
+}
+
+/// A sign-in whose next step identifies the user (and offers `method`, when given). Once a
+/// sign-in is past it (or a step-up starts past it), its first-step pages are closed: who the
+/// user is cannot change halfway through.
+pub(super) async fn first_step_transaction(
     state: &AppState,
     org: &OrgEntry,
     req: &HttpRequest,
     tx: Option<String>,
-) -> Result<Option<(LoginTransaction, Purpose)>, ApiError> {
+    method: Option<&Authenticator>,
+) -> Result<Option<FirstStep>, ApiError> {
     let Some((tx, purpose)) = signin_transaction(state, org, req, tx).await? else {
         return Ok(None);
     };
     let passed = PassedList::from_json(&tx.passed);
-    let next_is_password = purpose
-        .flow(state, None)
-        .await?
-        .next_step(&passed)
-        .is_some_and(|s| s.contains(&Authenticator::Password));
-    Ok(next_is_password.then_some((tx, purpose)))
+    let flow = purpose.flow(state, None).await?;
+    let Some(step) = flow.next_step(&passed) else {
+        return Ok(None);
+    };
+    let fits =
+        step.iter().all(Authenticator::identifies) && method.is_none_or(|m| step.contains(m));
+    Ok(fits.then(|| FirstStep {
+        step: step.to_vec(),
+        tx,
+        purpose,
+    }))
+}
+
+/// A first step passed for `user` (a password, a magic link, an upstream provider): on to the
+/// next step. A disabled account stops here; a sign-in that began for a known user (an account
+/// check, a step-up) stays that user's, since signing in as someone else there would carry their
+/// session and codes over.
+pub(super) async fn first_step_passed(
+    state: &AppState,
+    at: SignInAt<'_>,
+    user: &User,
+    method: Authenticator,
+) -> Result<HttpResponse, ApiError> {
+    if user.disabled {
+        return Ok(state.pages.error(
+            StatusCode::FORBIDDEN,
+            "Account disabled",
+            "This account is disabled. Contact your administrator.",
+        ));
+    }
+    if at.tx.user_id.as_deref().is_some_and(|u| u != user.id) {
+        return Ok(state.pages.error(
+            StatusCode::BAD_REQUEST,
+            "Another account",
+            "This sign-in is for another account. Go back and start again.",
+        ));
+    }
+    tracing::info!(user = %user.id, client_id = %at.purpose.client(), method = %method, "first step passed");
+    let mut passed = PassedList::from_json(&at.tx.passed);
+    passed.add(method, now());
+    advance(state, at, user, passed, at.tx.session_sid.clone()).await
 }
 
 #[derive(Debug, Deserialize)]
@@ -363,7 +443,14 @@ pub async fn login_submit(
 ) -> Result<HttpResponse, ApiError> {
     let org = state.organization(&path).await?;
     let form = form.into_inner();
-    let Some((tx, purpose)) = password_transaction(&state, &org, &req, form.tx.clone()).await?
+    let Some(FirstStep { tx, purpose, step }) = first_step_transaction(
+        &state,
+        &org,
+        &req,
+        form.tx.clone(),
+        Some(&Authenticator::Password),
+    )
+    .await?
     else {
         return Ok(expired_page(&state));
     };
@@ -519,29 +606,16 @@ pub async fn login_submit(
                 &org,
                 &tx,
                 &purpose,
+                &step,
                 &form.username,
-                Some("Wrong username or password."),
+                LoginErrors {
+                    password: Some("Wrong username or password."),
+                    magic_link: None,
+                },
             )
             .await;
         }
     };
-    if user.disabled {
-        return Ok(state.pages.error(
-            StatusCode::FORBIDDEN,
-            "Account disabled",
-            "This account is disabled. Contact your administrator.",
-        ));
-    }
-
-    // A sign-in that began for a known user (an account check) stays that user's: signing in
-    // as someone else there would carry their session and codes over.
-    if tx.user_id.as_deref().is_some_and(|u| u != user.id) {
-        return Ok(state.pages.error(
-            StatusCode::BAD_REQUEST,
-            "Another account",
-            "This sign-in is for another account. Go back and start again.",
-        ));
-    }
     // The password's attempt is taken back but the account's count is not reset: a second
     // factor failing after a right password must keep counting toward the lock. A whole chain
     // passed resets it (see `finish`).
@@ -553,17 +627,13 @@ pub async fn login_submit(
             throttle::forgive(conn, &ip)
         })
         .await?;
-    tracing::info!(user = %user.id, client_id = %purpose.client(), "password verified");
-    let mut passed = PassedList::from_json(&tx.passed);
-    passed.add(Authenticator::Password, now());
-    let session_sid = tx.session_sid.clone();
     let at = SignInAt {
         org: &org,
         req: &req,
         tx: &tx,
         purpose: &purpose,
     };
-    advance(&state, at, &user, passed, session_sid).await
+    first_step_passed(&state, at, &user, Authenticator::Password).await
 }
 
 /// A sign-in at a second-factor step: its user is known and the step offers `method`.

@@ -501,6 +501,8 @@ pub struct Purged {
     pub sms_otps: usize,
     /// Outbox events purged: sealed ones (holding a code) once delivered or expired.
     pub events: usize,
+    pub magic_links: usize,
+    pub federation_states: usize,
 }
 
 /// Deletes rows nothing can use any more, so storage does not grow with traffic: every
@@ -540,5 +542,7 @@ pub fn purge_expired(conn: &mut DbConn) -> Result<Purged, StoreError> {
         .execute(conn)?,
         sms_otps: super::otps::SmsOtp::purge(conn)?,
         events: super::events::OutboxEvent::purge(conn)?,
+        magic_links: super::magic_links::MagicLink::purge(conn)?,
+        federation_states: super::federation::FederationState::purge(conn)?,
     })
 }

@@ -33,6 +33,12 @@ pub struct OrgSettings {
     pub backup_codes: crate::authn::backup::BackupCodeSettings,
     /// Where text messages go: the console (default) or the organization's gateways.
     pub sms: crate::plugin::SmsSettings,
+    /// The `magic_link` first step: link lifetime and send limits.
+    pub magic_link: crate::authn::magic_link::MagicLinkSettings,
+    /// How email leaves (magic links): the console (default), files, or SMTP.
+    pub mail: crate::mail::MailSettings,
+    /// Upstream OpenID providers for `federated:<name>` first steps.
+    pub identity_providers: Vec<crate::authn::federation::IdentityProvider>,
 }
 
 /// An API registered with the organization: its identifier becomes the access token's `aud`,
@@ -47,6 +53,13 @@ pub struct Resource {
 }
 
 impl OrgSettings {
+    pub fn identity_provider(
+        &self,
+        name: &str,
+    ) -> Option<&crate::authn::federation::IdentityProvider> {
+        self.identity_providers.iter().find(|p| p.name == name)
+    }
+
     pub fn resource(&self, identifier: &str) -> Option<&Resource> {
         self.resources.iter().find(|r| r.identifier == identifier)
     }

@@ -272,6 +272,44 @@ diesel::table! {
 }
 
 diesel::joinable!(applications -> organizations (organization_id));
+diesel::table! {
+    magic_links (token_hash) {
+        token_hash -> Text,
+        organization_id -> BigInt,
+        transaction_id -> Text,
+        user_id -> Text,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+        used_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    federation_states (state_hash) {
+        state_hash -> Text,
+        organization_id -> BigInt,
+        transaction_id -> Text,
+        provider -> Text,
+        nonce -> Text,
+        pkce_verifier -> Text,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+        used_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    federated_identities (organization_id, issuer, subject) {
+        organization_id -> BigInt,
+        issuer -> Text,
+        subject -> Text,
+        provider -> Text,
+        user_id -> Text,
+        created_at -> BigInt,
+        last_used_at -> BigInt,
+    }
+}
+
 diesel::joinable!(users -> organizations (organization_id));
 diesel::joinable!(signing_keys -> organizations (organization_id));
 diesel::joinable!(authorization_codes -> grants (grant_id));
@@ -298,4 +336,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     account_changes,
     deliveries,
     subscriptions,
+    magic_links,
+    federation_states,
+    federated_identities,
 );

@@ -179,6 +179,25 @@ impl User {
             .transpose()
     }
 
+    /// Users whose verified email is `email` (normally one; more makes the address ambiguous,
+    /// and callers then treat it as no match).
+    pub fn find_by_verified_email(
+        conn: &mut DbConn,
+        organization_id: i64,
+        email: &Email,
+    ) -> Result<Vec<Self>, StoreError> {
+        users::table
+            .filter(users::organization_id.eq(organization_id))
+            .filter(users::email.eq(email.as_str()))
+            .filter(users::email_verified.eq(true))
+            .select(Row::as_select())
+            .limit(2)
+            .load(conn)?
+            .into_iter()
+            .map(Row::into_user)
+            .collect()
+    }
+
     pub fn count(conn: &mut DbConn, organization_id: i64) -> Result<i64, StoreError> {
         Ok(users::table
             .filter(users::organization_id.eq(organization_id))

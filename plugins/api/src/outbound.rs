@@ -165,6 +165,16 @@ impl Outbound {
         &self,
         request: reqwest::RequestBuilder,
     ) -> Result<(reqwest::StatusCode, Vec<u8>), OutboundError> {
+        let (status, _, body) = self.send_capped_with_headers(request).await?;
+        Ok((status, body))
+    }
+
+    /// [`Outbound::send_capped`], with the response headers (for protocol clients that look at
+    /// the content type).
+    pub async fn send_capped_with_headers(
+        &self,
+        request: reqwest::RequestBuilder,
+    ) -> Result<(reqwest::StatusCode, reqwest::header::HeaderMap, Vec<u8>), OutboundError> {
         let url = request
             .try_clone()
             .and_then(|r| r.build().ok())
@@ -176,6 +186,7 @@ impl Outbound {
         };
         let mut res = request.send().await.map_err(|e| fail(error_chain(&e)))?;
         let status = res.status();
+        let headers = res.headers().clone();
         let mut body = Vec::new();
         while let Some(chunk) = res.chunk().await.map_err(|e| fail(e.to_string()))? {
             body.extend_from_slice(&chunk);
@@ -183,7 +194,7 @@ impl Outbound {
                 return Err(fail(format!("response larger than {MAX_BODY} bytes")));
             }
         }
-        Ok((status, body))
+        Ok((status, headers, body))
     }
 
     /// GETs a JSON document, at most [`MAX_BODY`] bytes.

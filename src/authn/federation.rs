@@ -1,0 +1,218 @@
+//! Federated first steps: the organization's upstream OpenID providers (`federated:<name>`)
+//! and how their claims map onto a local user.
+//!
+//! Sesame is the relying party (code flow, PKCE S256, state and nonce, the ID token verified by
+//! the `openidconnect` crate; see `http::federation`). Accounts are linked by the upstream
+//! issuer and subject. The upstream `phone_number` becomes the user's number for SMS OTP only
+//! when the provider says it is verified, only when the user is created or first linked, and
+//! never over a verified number: otherwise whoever controls the upstream account would choose
+//! where the second factor goes.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::plugin::SecretRef;
+
+const DISCOVERY_SUFFIX: &str = "/.well-known/openid-configuration";
+
+/// One upstream provider of an organization (`[[organizations.identity_providers]]`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IdentityProvider {
+    /// The name flows use: `federated:<name>`.
+    pub name: String,
+    /// The button's label ("Sign in with …"); the name when absent.
+    pub display_name: Option<String>,
+    /// The provider's discovery document (`…/.well-known/openid-configuration`), or its issuer.
+    pub discovery_url: String,
+    pub client_id: String,
+    pub client_secret: SecretRef,
+    #[serde(default = "default_scopes")]
+    pub scopes: Vec<String>,
+    #[serde(default)]
+    pub claim_mapping: ClaimMapping,
+    /// Create a local user on the first sign-in of an unknown upstream account.
+    #[serde(default)]
+    pub create_users: bool,
+    /// Link an unknown upstream account to the local user with the same email, when both sides
+    /// say the address is verified. Off by default: it trusts the provider's verification.
+    #[serde(default)]
+    pub link_by_verified_email: bool,
+}
+
+fn default_scopes() -> Vec<String> {
+    ["openid", "profile", "email", "phone"]
+        .map(String::from)
+        .to_vec()
+}
+
+/// Which upstream claim fills each local attribute.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ClaimMapping {
+    pub username: String,
+    pub email: String,
+    pub email_verified: String,
+    pub phone_number: String,
+    pub phone_number_verified: String,
+    pub name: String,
+    pub given_name: String,
+    pub family_name: String,
+}
+
+impl Default for ClaimMapping {
+    fn default() -> Self {
+        Self {
+            username: "preferred_username".into(),
+            email: "email".into(),
+            email_verified: "email_verified".into(),
+            phone_number: "phone_number".into(),
+            phone_number_verified: "phone_number_verified".into(),
+            name: "name".into(),
+            given_name: "given_name".into(),
+            family_name: "family_name".into(),
+        }
+    }
+}
+
+/// What an upstream sign-in says about the user, after the mapping.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Mapped {
+    pub username: Option<String>,
+    pub email: Option<String>,
+    pub email_verified: bool,
+    pub phone_number: Option<String>,
+    pub phone_number_verified: bool,
+    pub name: Option<String>,
+    pub given_name: Option<String>,
+    pub family_name: Option<String>,
+}
+
+impl IdentityProvider {
+    /// The issuer the discovery document must name (the URL without the well-known suffix).
+    pub fn issuer(&self) -> &str {
+        self.discovery_url
+            .strip_suffix(DISCOVERY_SUFFIX)
+            .unwrap_or(&self.discovery_url)
+    }
+
+    pub fn label(&self) -> &str {
+        self.display_name.as_deref().unwrap_or(&self.name)
+    }
+
+    /// Checks the entry; the message names the field.
+    pub fn validate(&self) -> Result<(), String> {
+        let name_ok = !self.name.is_empty()
+            && self.name.len() <= 64
+            && self
+                .name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if !name_ok {
+            return Err(format!(
+                "name: '{}' must be 1-64 letters, digits, '-' or '_'",
+                self.name
+            ));
+        }
+        let url = url::Url::parse(&self.discovery_url)
+            .map_err(|e| format!("discovery_url: '{}' is not a URL ({e})", self.discovery_url))?;
+        if !matches!(url.scheme(), "https" | "http") || url.query().is_some() {
+            return Err(format!(
+                "discovery_url: '{}' must be an http(s) URL without a query",
+                self.discovery_url
+            ));
+        }
+        if self.client_id.trim().is_empty() {
+            return Err("client_id: must not be empty".into());
+        }
+        self.client_secret
+            .resolve()
+            .map_err(|e| format!("client_secret: {e}"))?;
+        if !self.scopes.iter().any(|s| s == "openid") {
+            return Err("scopes: must include openid".into());
+        }
+        if let Some(bad) = self.scopes.iter().find(|s| s.is_empty() || s.contains(' ')) {
+            return Err(format!("scopes: '{bad}' is not a scope"));
+        }
+        Ok(())
+    }
+
+    /// Applies the claim mapping to the upstream claims (ID token and UserInfo, merged).
+    pub fn map(&self, claims: &Map<String, Value>) -> Mapped {
+        let m = &self.claim_mapping;
+        let text = |name: &str| {
+            claims
+                .get(name)
+                .and_then(Value::as_str)
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(String::from)
+        };
+        // Some providers send booleans as strings; anything else is "not verified".
+        let flag = |name: &str| match claims.get(name) {
+            Some(Value::Bool(b)) => *b,
+            Some(Value::String(s)) => s == "true",
+            _ => false,
+        };
+        Mapped {
+            username: text(&m.username),
+            email: text(&m.email),
+            email_verified: flag(&m.email_verified),
+            phone_number: text(&m.phone_number),
+            phone_number_verified: flag(&m.phone_number_verified),
+            name: text(&m.name),
+            given_name: text(&m.given_name),
+            family_name: text(&m.family_name),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn provider() -> IdentityProvider {
+        IdentityProvider {
+            name: "corp".into(),
+            display_name: None,
+            discovery_url: "https://idp.example/t/x/.well-known/openid-configuration".into(),
+            client_id: "sesame".into(),
+            client_secret: SecretRef {
+                env: Some("PATH".into()),
+                file: None,
+            },
+            scopes: default_scopes(),
+            claim_mapping: ClaimMapping::default(),
+            create_users: false,
+            link_by_verified_email: false,
+        }
+    }
+
+    #[test]
+    fn the_issuer_is_the_discovery_url_without_its_suffix() {
+        let p = provider();
+        assert_eq!(p.issuer(), "https://idp.example/t/x");
+        p.validate().unwrap();
+        let mut bad = provider();
+        bad.scopes = vec!["email".into()];
+        assert!(bad.validate().unwrap_err().starts_with("scopes"));
+    }
+
+    #[test]
+    fn the_mapping_reads_named_claims_and_only_true_flags() {
+        let mut p = provider();
+        p.claim_mapping.username = "upn".into();
+        let claims = serde_json::json!({
+            "upn": "dana",
+            "email": "dana@corp.example",
+            "email_verified": "true",
+            "phone_number": "+44 7700 900999",
+            "phone_number_verified": 1,
+        });
+        let m = p.map(claims.as_object().unwrap());
+        assert_eq!(m.username.as_deref(), Some("dana"));
+        assert!(m.email_verified);
+        assert_eq!(m.phone_number.as_deref(), Some("+44 7700 900999"));
+        assert!(!m.phone_number_verified, "only true or \"true\" count");
+    }
+}

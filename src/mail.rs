@@ -1,0 +1,203 @@
+//! Email: an organization's mailer (`[organizations.mail]`), used for magic links.
+//!
+//! `smtp` sends through an SMTP server with `lettre` (TLS `none`, `starttls` or `tls`, optional
+//! credentials read through a [`SecretRef`]); `file` writes each message as an `.eml` file (for
+//! development and inspection); `console`, the default, prints the text part on standard output,
+//! like the console SMS gateway: never in the structured log, which must not hold sign-in links.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use lettre::message::{Mailbox, MultiPart};
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use serde::{Deserialize, Serialize};
+
+use crate::plugin::SecretRef;
+
+/// How an SMTP connection is secured.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TlsMode {
+    /// Plain text (a relay on the same host or network only).
+    None,
+    /// Plain connection upgraded with STARTTLS, which is required (port 587).
+    #[default]
+    Starttls,
+    /// TLS from the first byte (port 465).
+    Tls,
+}
+
+/// An organization's mailer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "transport", rename_all = "snake_case", deny_unknown_fields)]
+pub enum MailSettings {
+    /// Development: messages printed by the server.
+    Console {
+        #[serde(default = "default_from")]
+        from: String,
+    },
+    /// Development and inspection: one `.eml` file per message in `dir`.
+    File {
+        dir: PathBuf,
+        #[serde(default = "default_from")]
+        from: String,
+    },
+    Smtp {
+        host: String,
+        /// Defaults to 587 for `starttls`, 465 for `tls`, 25 for `none`.
+        port: Option<u16>,
+        #[serde(default)]
+        tls: TlsMode,
+        username: Option<String>,
+        password: Option<SecretRef>,
+        /// A PEM file of extra root certificates, for a server with a private CA.
+        ca_file: Option<PathBuf>,
+        from: String,
+    },
+}
+
+fn default_from() -> String {
+    "Sesame <no-reply@localhost>".into()
+}
+
+impl Default for MailSettings {
+    fn default() -> Self {
+        Self::Console {
+            from: default_from(),
+        }
+    }
+}
+
+/// One message, with a text and an HTML part.
+#[derive(Debug)]
+pub struct Mail<'a> {
+    pub to: &'a str,
+    pub subject: &'a str,
+    pub text: String,
+    pub html: String,
+}
+
+impl MailSettings {
+    fn from(&self) -> &str {
+        match self {
+            Self::Console { from } | Self::File { from, .. } | Self::Smtp { from, .. } => from,
+        }
+    }
+
+    /// Checks what can be checked before sending: the from address, the secrets and the CA
+    /// file can be read. The message names the field.
+    pub fn validate(&self) -> Result<(), String> {
+        self.from()
+            .parse::<Mailbox>()
+            .map_err(|e| format!("from: '{}' is not a mailbox ({e})", self.from()))?;
+        if let Self::Smtp {
+            host,
+            username,
+            password,
+            ca_file,
+            ..
+        } = self
+        {
+            if host.trim().is_empty() {
+                return Err("host: must not be empty".into());
+            }
+            if username.is_some() != password.is_some() {
+                return Err("username and password: give both or neither".into());
+            }
+            if let Some(p) = password {
+                p.resolve().map_err(|e| format!("password: {e}"))?;
+            }
+            if let Some(path) = ca_file {
+                let pem = std::fs::read(path)
+                    .map_err(|e| format!("ca_file: cannot read {}: {e}", path.display()))?;
+                Certificate::from_pem(&pem).map_err(|e| {
+                    format!("ca_file: {} is not a PEM certificate: {e}", path.display())
+                })?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether links are printed on the console (the server warns at start).
+    pub fn is_console(&self) -> bool {
+        matches!(self, Self::Console { .. })
+    }
+
+    /// Sends one message. Errors say what failed without the message's content.
+    pub async fn send(&self, mail: Mail<'_>) -> Result<(), String> {
+        let to: Mailbox = mail
+            .to
+            .parse()
+            .map_err(|e| format!("'{}' is not a mailbox: {e}", mail.to))?;
+        let from: Mailbox = self
+            .from()
+            .parse()
+            .map_err(|e| format!("from is not a mailbox: {e}"))?;
+        let message = Message::builder()
+            .from(from)
+            .to(to)
+            .subject(mail.subject)
+            .multipart(MultiPart::alternative_plain_html(
+                mail.text.clone(),
+                mail.html,
+            ))
+            .map_err(|e| format!("the message cannot be built: {e}"))?;
+        match self {
+            Self::Console { .. } => {
+                println!(
+                    "\n=== Email to {} (console mailer, development only) ===\nSubject: {}\n\n{}\n===\n",
+                    mail.to, mail.subject, mail.text
+                );
+                Ok(())
+            }
+            Self::File { dir, .. } => {
+                let path = dir.join(format!("{}.eml", uuid::Uuid::new_v4()));
+                let bytes = message.formatted();
+                tokio::fs::write(&path, bytes)
+                    .await
+                    .map_err(|e| format!("cannot write {}: {e}", path.display()))
+            }
+            Self::Smtp {
+                host,
+                port,
+                tls,
+                username,
+                password,
+                ca_file,
+                ..
+            } => {
+                let tls_parameters = || -> Result<TlsParameters, String> {
+                    let mut b = TlsParameters::builder(host.clone());
+                    if let Some(path) = ca_file {
+                        let pem = std::fs::read(path)
+                            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+                        let cert = Certificate::from_pem(&pem).map_err(|e| e.to_string())?;
+                        b = b.add_root_certificate(cert);
+                    }
+                    b.build_rustls().map_err(|e| e.to_string())
+                };
+                let (tls, default_port) = match tls {
+                    TlsMode::None => (Tls::None, 25),
+                    TlsMode::Starttls => (Tls::Required(tls_parameters()?), 587),
+                    TlsMode::Tls => (Tls::Wrapper(tls_parameters()?), 465),
+                };
+                let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host)
+                    .port(port.unwrap_or(default_port))
+                    .tls(tls)
+                    .timeout(Some(Duration::from_secs(10)));
+                if let (Some(user), Some(pass)) = (username, password) {
+                    let pass = pass.resolve().map_err(|e| format!("password: {e}"))?;
+                    builder = builder.credentials(Credentials::new(user.clone(), pass));
+                }
+                builder
+                    .build()
+                    .send(message)
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| format!("SMTP {host}: {e}"))
+            }
+        }
+    }
+}

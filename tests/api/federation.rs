@@ -1,0 +1,405 @@
+//! The `federated:<name>` first step end to end, with a second Sesame as the upstream OpenID
+//! provider (a real provider: discovery, code flow with PKCE, signed ID tokens, UserInfo): the
+//! user signs in upstream, comes back, passes SMS OTP on the number mapped from the upstream
+//! `phone_number`, and gets tokens. Then the rules for that number, linking, and every upstream
+//! failure.
+
+use serde_json::Value;
+
+use crate::both_backends;
+use crate::helpers::{Backend, Browser, TestApp, TestDb, form_field, location, payload, test_env};
+use crate::sms_otp::{code_at, get, last_code, post_form, sql, submit};
+
+const CB: &str = "https://fed.acme.example/callback";
+const SECRET: &str = "a-client-secret-for-the-acme-mfa-tests-0123";
+const UPSTREAM_SECRET: &str = "the-downstream-client-secret-at-the-idp-0123";
+const ERIN_PASSWORD: &str = "erins-long-password";
+
+/// Two Sesames on one backend: `idp` (org `idp`) and `app` (org `acme`), `app` trusting `idp`.
+struct Pair {
+    idp: TestApp,
+    app: TestApp,
+}
+
+/// `provider` is extra TOML for the provider entry at acme (e.g. `create_users = true`);
+/// `upstream_app` extra TOML for Sesame's registration at the idp.
+async fn pair(backend: &Backend, provider: &str, upstream_app: &str) -> Pair {
+    let db = TestDb::new(backend);
+    let mut env = test_env(&db.url, db.dir.path());
+    env.insert("SESAME_OUTBOUND_ALLOW_PRIVATE".into(), "true".into());
+    let app = TestApp::spawn_with(db, env).await;
+    let idp = TestApp::spawn(backend).await;
+    let cb = format!("{}/federated/corp/callback", app.issuer("acme"));
+    idp.import(&format!(
+        r#"
+[[organizations]]
+slug = "idp"
+display_name = "Corp Directory"
+
+[[organizations.applications]]
+client_id = "acme-sesame"
+name = "Acme (via Sesame)"
+type = "confidential"
+client_secret = "{UPSTREAM_SECRET}"
+redirect_uris = ["{cb}"]
+{upstream_app}
+
+[[organizations.users]]
+username = "erin"
+password = "{ERIN_PASSWORD}"
+email = "erin@corp.example"
+email_verified = true
+phone_number = "+44 7700 900555"
+phone_number_verified = true
+[organizations.users.profile]
+name = "Erin Example"
+
+[[organizations.users]]
+username = "frank"
+password = "franks-long-password"
+email = "frank@corp.example"
+email_verified = true
+phone_number = "+44 7700 900556"
+phone_number_verified = false
+"#,
+    ));
+    let secret_file = app.write_file("idp-secret", UPSTREAM_SECRET);
+    app.import(&acme_toml(
+        &format!("{}/.well-known/openid-configuration", idp.issuer("idp")),
+        &secret_file.display().to_string(),
+        provider,
+    ));
+    Pair { idp, app }
+}
+
+fn acme_toml(discovery_url: &str, secret_file: &str, provider: &str) -> String {
+    format!(
+        r#"
+[[organizations]]
+slug = "acme"
+display_name = "Acme Corp"
+[organizations.sms_otp]
+resend_cooldown_seconds = 0
+
+[[organizations.identity_providers]]
+name = "corp"
+display_name = "Corp Directory"
+discovery_url = "{discovery_url}"
+client_id = "acme-sesame"
+client_secret = {{ file = "{secret_file}" }}
+{provider}
+
+[[organizations.applications]]
+client_id = "fed-web"
+name = "Fed Web"
+type = "confidential"
+client_secret = "{SECRET}"
+redirect_uris = ["{CB}"]
+sign_in_flow = [["federated:corp", "password"], ["sms_otp"]]
+
+[[organizations.users]]
+username = "gina"
+password = "ginas-long-password"
+email = "erin@corp.example"
+email_verified = true
+phone_number = "+44 7700 900777"
+phone_number_verified = true
+"#
+    )
+}
+
+/// Starts an authorization of fed-web at acme and presses "Sign in with Corp Directory";
+/// returns the redirect to the idp.
+async fn to_upstream(p: &Pair, browser: &Browser) -> String {
+    let mut url = url::Url::parse(&format!("{}/authorize", p.app.issuer("acme"))).unwrap();
+    url.query_pairs_mut()
+        .append_pair("client_id", "fed-web")
+        .append_pair("redirect_uri", CB)
+        .append_pair("response_type", "code")
+        .append_pair("scope", "openid")
+        .append_pair("state", "st");
+    let res = browser.client.get(url.as_str()).send().await.unwrap();
+    let login = location(&res);
+    let (status, html) = get(browser, &login).await;
+    assert_eq!(status, 200);
+    assert!(html.contains("Sign in with Corp Directory"), "{html}");
+    assert!(
+        html.contains("type=\"password\""),
+        "password is the other choice"
+    );
+    let res = post_form(
+        browser,
+        &format!("{}/federated/corp", p.app.issuer("acme")),
+        &html,
+        &[],
+    )
+    .await;
+    assert_eq!(res.status(), 303, "{:?}", res.text().await);
+    let upstream = location(&res);
+    assert!(
+        upstream.starts_with(&format!("{}/authorize?", p.idp.issuer("idp"))),
+        "{upstream}"
+    );
+    let q: std::collections::HashMap<String, String> = url::Url::parse(&upstream)
+        .unwrap()
+        .query_pairs()
+        .into_owned()
+        .collect();
+    assert_eq!(q["code_challenge_method"], "S256");
+    assert!(q["nonce"].len() >= 43 && q["state"].len() >= 43);
+    assert_eq!(
+        q["redirect_uri"],
+        format!("{}/federated/corp/callback", p.app.issuer("acme"))
+    );
+    upstream
+}
+
+/// Signs in upstream as `username`; returns the callback URL the idp sends the browser to.
+async fn sign_in_upstream(browser: &Browser, upstream: &str, username: &str, pw: &str) -> String {
+    let res = browser.authorize_and_sign_in(upstream, username, pw).await;
+    assert_eq!(res.status(), 303);
+    location(&res)
+}
+
+async fn exchange(app: &TestApp, code: &str) -> Value {
+    let res = app
+        .client
+        .post(format!("{}/token", app.issuer("acme")))
+        .basic_auth("fed-web", Some(SECRET))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", CB),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let body: Value = res.json().await.unwrap();
+    payload(body["id_token"].as_str().unwrap())
+}
+
+fn user_row(app: &TestApp, username: &str) -> sesame::store::users::User {
+    let conn = &mut app.db.get().unwrap();
+    let org = sesame::store::organizations::Organization::find_by_slug(conn, "acme")
+        .unwrap()
+        .unwrap();
+    sesame::store::users::User::find_by_username(
+        conn,
+        org.id,
+        &sesame::domain::Username::parse(username).unwrap(),
+    )
+    .unwrap()
+    .unwrap_or_else(|| panic!("no user {username}"))
+}
+
+async fn federated_sign_in_then_sms_otp_to_tokens(backend: Backend) {
+    let p = pair(&backend, "create_users = true", "").await;
+    let browser = Browser::default();
+    let upstream = to_upstream(&p, &browser).await;
+    let back = sign_in_upstream(&browser, &upstream, "erin", ERIN_PASSWORD).await;
+    assert!(
+        back.starts_with(&format!(
+            "{}/federated/corp/callback?",
+            p.app.issuer("acme")
+        )),
+        "{back}"
+    );
+    let res = browser.client.get(&back).send().await.unwrap();
+    assert_eq!(res.status(), 303, "{:?}", res.text().await);
+    let otp_url = location(&res);
+    assert!(otp_url.contains("/otp?tx="), "SMS OTP follows: {otp_url}");
+    get(&browser, &otp_url).await;
+    assert_eq!(
+        p.app.sms.sent().last().unwrap().to,
+        "+447700900555",
+        "the code goes to the verified upstream number"
+    );
+    let res = submit(&browser, &otp_url, &[("code", &last_code(&p.app))]).await;
+    let claims = exchange(&p.app, &code_at(&res, CB)).await;
+    assert_eq!(
+        claims["amr"],
+        serde_json::json!(["fed", "sms", "otp", "mfa"])
+    );
+    assert_eq!(claims["acr"], "urn:sesame:acr:mfa");
+
+    // The user was created from the mapped claims, without a password.
+    let erin = user_row(&p.app, "erin");
+    assert_eq!(claims["sub"], erin.id.as_str());
+    assert_eq!(
+        erin.phone_number.as_ref().unwrap().as_str(),
+        "+447700900555"
+    );
+    assert!(erin.phone_number_verified);
+    assert_eq!(erin.email.as_ref().unwrap().as_str(), "erin@corp.example");
+    assert_eq!(erin.profile.name.as_deref(), Some("Erin Example"));
+    assert!(erin.password_hash.is_none());
+    let gina = user_row(&p.app, "gina");
+    assert_ne!(gina.id, erin.id, "no linking by email unless configured");
+
+    // Later the upstream number changes: the local one stays (only the first link sets it).
+    sql(
+        &p.idp,
+        "UPDATE users SET phone_number = '+447700900999' WHERE username = 'erin'",
+    );
+    let browser = Browser::default();
+    let upstream = to_upstream(&p, &browser).await;
+    let back = sign_in_upstream(&browser, &upstream, "erin", ERIN_PASSWORD).await;
+    let res = browser.client.get(&back).send().await.unwrap();
+    let otp_url = location(&res);
+    get(&browser, &otp_url).await;
+    assert_eq!(p.app.sms.sent().last().unwrap().to, "+447700900555");
+    let res = submit(&browser, &otp_url, &[("code", &last_code(&p.app))]).await;
+    let again = exchange(&p.app, &code_at(&res, CB)).await;
+    assert_eq!(again["sub"], claims["sub"], "linked by issuer and subject");
+}
+
+async fn an_unverified_upstream_number_is_not_taken(backend: Backend) {
+    let p = pair(&backend, "create_users = true", "").await;
+    let browser = Browser::default();
+    let upstream = to_upstream(&p, &browser).await;
+    let back = sign_in_upstream(&browser, &upstream, "frank", "franks-long-password").await;
+    let res = browser.client.get(&back).send().await.unwrap();
+    let otp_url = location(&res);
+    let (status, html) = get(&browser, &otp_url).await;
+    assert_eq!(status, 200);
+    assert!(html.contains("no verified mobile number"), "{html}");
+    assert!(p.app.sms.sent().is_empty());
+    let frank = user_row(&p.app, "frank");
+    assert!(frank.phone_number.is_none() && !frank.phone_number_verified);
+}
+
+async fn linking_by_verified_email_keeps_a_verified_number(backend: Backend) {
+    let p = pair(&backend, "link_by_verified_email = true", "").await;
+    let browser = Browser::default();
+    let upstream = to_upstream(&p, &browser).await;
+    let back = sign_in_upstream(&browser, &upstream, "erin", ERIN_PASSWORD).await;
+    let res = browser.client.get(&back).send().await.unwrap();
+    let otp_url = location(&res);
+    get(&browser, &otp_url).await;
+    assert_eq!(
+        p.app.sms.sent().last().unwrap().to,
+        "+447700900777",
+        "gina's verified number, not the upstream one"
+    );
+    let gina = user_row(&p.app, "gina");
+    assert_eq!(
+        gina.phone_number.as_ref().unwrap().as_str(),
+        "+447700900777"
+    );
+}
+
+async fn without_an_account_or_creation_the_sign_in_stops(backend: Backend) {
+    let p = pair(&backend, "", "").await;
+    let browser = Browser::default();
+    let upstream = to_upstream(&p, &browser).await;
+    let back = sign_in_upstream(&browser, &upstream, "erin", ERIN_PASSWORD).await;
+    let (status, html) = get(&browser, &back).await;
+    assert_eq!(status, 403);
+    assert!(
+        html.contains("not linked to an account of Acme Corp"),
+        "{html}"
+    );
+}
+
+async fn upstream_denial_and_replays_end_on_clear_pages(backend: Backend) {
+    // A third-party registration upstream: the user is asked to consent, and denies.
+    let p = pair(&backend, "create_users = true", "third_party = true").await;
+    let browser = Browser::default();
+    let upstream = to_upstream(&p, &browser).await;
+    let consent = sign_in_upstream(&browser, &upstream, "erin", ERIN_PASSWORD).await;
+    assert!(consent.contains("/consent?tx="), "{consent}");
+    let (_, html) = get(&browser, &consent).await;
+    let res = post_form(&browser, &consent, &html, &[("decision", "deny")]).await;
+    let back = location(&res);
+    assert!(back.contains("error=access_denied"), "{back}");
+    let (status, page) = get(&browser, &back).await;
+    assert_eq!(status, 403);
+    assert!(page.contains("Sign-in cancelled"), "{page}");
+
+    // A fresh attempt; its answer opened in another browser, then replayed.
+    let browser = Browser::default();
+    let upstream = to_upstream(&p, &browser).await;
+    let consent = sign_in_upstream(&browser, &upstream, "erin", ERIN_PASSWORD).await;
+    let (_, html) = get(&browser, &consent).await;
+    let res = post_form(&browser, &consent, &html, &[("decision", "allow")]).await;
+    let back = location(&res);
+    let (status, page) = get(&Browser::default(), &back).await;
+    assert_eq!(status, 400, "another browser: {page}");
+    let (status, page) = get(&browser, &back).await;
+    assert_eq!(status, 400, "the state was spent: {page}");
+    assert!(page.contains("already used"), "{page}");
+
+    // A forged answer with a state nobody issued.
+    let (status, _) = get(
+        &browser,
+        &format!(
+            "{}/federated/corp/callback?code=x&state=forged",
+            p.app.issuer("acme")
+        ),
+    )
+    .await;
+    assert_eq!(status, 400);
+}
+
+async fn a_bad_client_secret_ends_on_a_page(backend: Backend) {
+    let p = pair(&backend, "create_users = true", "").await;
+    // Sesame's secret at the idp is wrong: the code exchange is refused.
+    std::fs::write(
+        p.app.test_db.dir.path().join("idp-secret"),
+        "not-the-secret-the-idp-knows-0123456789",
+    )
+    .unwrap();
+    let browser = Browser::default();
+    let upstream = to_upstream(&p, &browser).await;
+    let back = sign_in_upstream(&browser, &upstream, "erin", ERIN_PASSWORD).await;
+    let (status, page) = get(&browser, &back).await;
+    assert_eq!(status, 502);
+    assert!(page.contains("could not be verified"), "{page}");
+}
+
+async fn an_unreachable_provider_ends_on_a_page(backend: Backend) {
+    let db = TestDb::new(&backend);
+    let mut env = test_env(&db.url, db.dir.path());
+    env.insert("SESAME_OUTBOUND_ALLOW_PRIVATE".into(), "true".into());
+    let app = TestApp::spawn_with(db, env).await;
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let secret_file = app.write_file("idp-secret", UPSTREAM_SECRET);
+    app.import(&acme_toml(
+        &format!("http://127.0.0.1:{port}/t/idp/.well-known/openid-configuration"),
+        &secret_file.display().to_string(),
+        "",
+    ));
+    let browser = Browser::default();
+    let mut url = url::Url::parse(&format!("{}/authorize", app.issuer("acme"))).unwrap();
+    url.query_pairs_mut()
+        .append_pair("client_id", "fed-web")
+        .append_pair("redirect_uri", CB)
+        .append_pair("response_type", "code")
+        .append_pair("scope", "openid");
+    let res = browser.client.get(url.as_str()).send().await.unwrap();
+    let login = location(&res);
+    let (_, html) = get(&browser, &login).await;
+    assert!(form_field(&html, "csrf").is_some());
+    let res = post_form(
+        &browser,
+        &format!("{}/federated/corp", app.issuer("acme")),
+        &html,
+        &[],
+    )
+    .await;
+    assert_eq!(res.status(), 502);
+    assert!(res.text().await.unwrap().contains("cannot be reached"));
+}
+
+both_backends!(
+    federated_sign_in_then_sms_otp_to_tokens,
+    an_unverified_upstream_number_is_not_taken,
+    linking_by_verified_email_keeps_a_verified_number,
+    without_an_account_or_creation_the_sign_in_stops,
+    upstream_denial_and_replays_end_on_clear_pages,
+    a_bad_client_secret_ends_on_a_page,
+    an_unreachable_provider_ends_on_a_page,
+);
