@@ -115,6 +115,12 @@ impl AppState {
         }
     }
 
+    /// Drops the cached entry of an organization, so the next request reads it afresh (an
+    /// import in another process otherwise shows after [`ORG_CACHE_TTL`]).
+    pub fn forget_organization(&self, slug: &str) {
+        self.orgs.write().expect("org cache lock").remove(slug);
+    }
+
     /// The organization named in a URL, or 404. Malformed slugs never reach the database.
     pub async fn organization(&self, slug: &str) -> Result<Arc<OrgEntry>, ApiError> {
         if let Some(entry) = self.orgs.read().expect("org cache lock").get(slug)

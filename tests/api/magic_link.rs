@@ -27,6 +27,11 @@ struct SmtpSink {
 
 impl SmtpSink {
     fn start() -> Self {
+        Self::start_with(&[])
+    }
+
+    /// `tls`: nothing (plain), or the mode, certificate and key paths.
+    fn start_with(tls: &[&str]) -> Self {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -44,8 +49,15 @@ impl SmtpSink {
                 SMTP_USER,
                 SMTP_PASSWORD,
             ])
+            .args(tls)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
+            // Refused handshakes are expected in some tests; SESAME_TEST_LOG shows the server's log.
+            .stderr(if std::env::var_os("SESAME_TEST_LOG").is_some() {
+                Stdio::inherit()
+            } else {
+                Stdio::null()
+            })
             .spawn()
             .expect("python3 runs (the SMTP server for the tests)");
         let mut line = String::new();
@@ -384,10 +396,110 @@ async fn sends_are_limited_per_address_and_per_ip(backend: Backend) {
     assert!(page.contains("Too many sign-in links"), "{page}");
 }
 
+/// A certificate for `localhost` (self-signed, so it is its own root), written to `dir`.
+fn localhost_cert(dir: &std::path::Path) -> (String, String) {
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+    let (c, k) = (dir.join("smtp-cert.pem"), dir.join("smtp-key.pem"));
+    std::fs::write(&c, cert.cert.pem()).unwrap();
+    std::fs::write(&k, cert.signing_key.serialize_pem()).unwrap();
+    (c.display().to_string(), k.display().to_string())
+}
+
+/// An organization whose mailer is `mail` (TOML lines), with dana and the ml-web app.
+fn mail_toml(mail: &str) -> String {
+    format!(
+        r#"
+[[organizations]]
+slug = "acme"
+[organizations.mail]
+{mail}
+
+[[organizations.applications]]
+client_id = "ml-web"
+type = "confidential"
+client_secret = "{SECRET}"
+redirect_uris = ["{CB}"]
+sign_in_flow = [["magic_link"], ["sms_otp"]]
+
+[[organizations.users]]
+username = "dana"
+email = "dana@acme.example"
+email_verified = true
+"#
+    )
+}
+
+/// STARTTLS and implicit TLS against aiosmtpd with a certificate from a private root given as
+/// `ca_file`; then the same server with no `ca_file`: the certificate is refused, nothing sent.
+async fn smtp_over_starttls_and_tls(backend: Backend) {
+    let app = TestApp::spawn(&backend).await;
+    let (cert, key) = localhost_cert(app.test_db.dir.path());
+    let password_file = app.write_file("smtp-password", SMTP_PASSWORD);
+    for mode in ["starttls", "tls"] {
+        let sink = SmtpSink::start_with(&[mode, &cert, &key]);
+        let mail = format!(
+            "transport = \"smtp\"\nhost = \"localhost\"\nport = {}\ntls = \"{mode}\"\nusername = \"{SMTP_USER}\"\npassword = {{ file = \"{}\" }}\nca_file = \"{cert}\"\nfrom = \"signin@acme.example\"",
+            sink.port,
+            password_file.display()
+        );
+        app.import(&mail_toml(&mail));
+        app.state.forget_organization("acme");
+        let (status, _) = ask_link(&app, &Browser::default(), "dana").await;
+        assert_eq!(status, 200);
+        let mails = sink.wait_for(1).await;
+        assert_eq!(mails[0]["authenticated_as"], SMTP_USER, "{mode}");
+        assert!(link_in(&mails[0]).contains("/magic-link?token="), "{mode}");
+
+        // Without the private root the server's certificate is not trusted: no mail.
+        let untrusting = mail.replace(&format!("ca_file = \"{cert}\"\n"), "");
+        app.import(&mail_toml(&untrusting));
+        app.state.forget_organization("acme");
+        let (status, _) = ask_link(&app, &Browser::default(), "dana").await;
+        assert_eq!(status, 200, "the answer does not depend on delivery");
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        assert_eq!(
+            sink.messages().len(),
+            1,
+            "{mode}: nothing sent to an untrusted server"
+        );
+    }
+}
+
+/// The file mailer writes one message per file, with both parts.
+async fn the_file_mailer_writes_eml_files(backend: Backend) {
+    let app = TestApp::spawn(&backend).await;
+    let dir = app.test_db.dir.path().join("mail");
+    std::fs::create_dir(&dir).unwrap();
+    app.import(&mail_toml(&format!(
+        "transport = \"file\"\ndir = \"{}\"",
+        dir.display()
+    )));
+    let (status, _) = ask_link(&app, &Browser::default(), "dana@acme.example").await;
+    assert_eq!(status, 200);
+    let mut files = Vec::new();
+    for _ in 0..100 {
+        files = std::fs::read_dir(&dir).unwrap().collect::<Vec<_>>();
+        if !files.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(files.len(), 1);
+    let path = files.pop().unwrap().unwrap().path();
+    assert_eq!(path.extension().unwrap(), "eml");
+    let raw = std::fs::read_to_string(&path).unwrap();
+    assert!(raw.contains("To: dana@acme.example"), "{raw}");
+    assert!(raw.contains("multipart/alternative"), "{raw}");
+    assert!(raw.contains("text/html"), "{raw}");
+    assert!(raw.contains("/magic-link?token="), "{raw}");
+}
+
 both_backends!(
     magic_link_then_sms_otp_to_tokens,
     a_link_works_once_and_only_in_its_browser,
     expired_and_replaced_links_are_refused,
     the_answer_does_not_tell_who_exists,
     sends_are_limited_per_address_and_per_ip,
+    smtp_over_starttls_and_tls,
+    the_file_mailer_writes_eml_files,
 );

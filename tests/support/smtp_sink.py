@@ -1,11 +1,15 @@
 """A real SMTP server for the tests (aiosmtpd), on 127.0.0.1:PORT.
 
-It requires AUTH (PLAIN/LOGIN with USER and PASSWORD, allowed without TLS on loopback), and
+It requires AUTH (PLAIN/LOGIN with USER and PASSWORD; allowed without TLS in mode "none", on
+loopback), and
 writes each message it accepts to OUTDIR as JSON: envelope recipients, the parsed headers, and
 the decoded text and HTML parts (Python's own MIME parser, not ours). Prints "ready" once it
 accepts connections; runs until its standard input closes.
 
-usage: smtp_sink.py PORT OUTDIR USER PASSWORD
+MODE is "none" (plain), "starttls" (STARTTLS required before anything else) or "tls" (TLS from
+the first byte); the TLS modes use CERT and KEY (PEM files).
+
+usage: smtp_sink.py PORT OUTDIR USER PASSWORD [MODE CERT KEY]
 """
 
 import email
@@ -13,6 +17,7 @@ import email.policy
 import json
 import logging
 import os
+import ssl
 import sys
 import uuid
 
@@ -57,13 +62,24 @@ def main():
         )
         return AuthResult(success=ok, auth_data=auth_data if ok else None)
 
+    mode = sys.argv[5] if len(sys.argv) > 5 else "none"
+    tls = {}
+    if mode != "none":
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(sys.argv[6], sys.argv[7])
+        tls = (
+            {"tls_context": context, "require_starttls": True}
+            if mode == "starttls"
+            else {"ssl_context": context}
+        )
     controller = Controller(
         Sink(outdir),
         hostname="127.0.0.1",
         port=port,
         authenticator=authenticator,
         auth_required=True,
-        auth_require_tls=False,
+        auth_require_tls=mode == "starttls",
+        **tls,
     )
     controller.start()
     print("ready", flush=True)
