@@ -138,6 +138,49 @@ impl SignInFlow {
         }
     }
 
+    /// The account area's check: the password or any of `first` (the organization's first
+    /// steps), then the second factor (with backup codes) when `second_factor`.
+    pub fn account_check(first: Vec<Authenticator>, second_factor: bool) -> Self {
+        // The password always: a user who has one can use it for their own account.
+        let mut first: Vec<Authenticator> = first
+            .into_iter()
+            .filter(Authenticator::identifies)
+            .collect();
+        if !first.contains(&Authenticator::Password) {
+            first.insert(0, Authenticator::Password);
+        }
+        let mut steps = vec![first];
+        if second_factor {
+            steps.push(vec![Authenticator::SmsOtp, Authenticator::BackupCode]);
+        }
+        Self { steps }
+    }
+
+    /// Adds an SMS OTP step (without backup codes): confirming a new number needs its code.
+    pub fn require_sms_otp(&mut self) {
+        self.steps.push(vec![Authenticator::SmsOtp]);
+    }
+
+    /// The first steps a set of flows offers, without repeats, in a stable order (password,
+    /// magic link, then providers by name).
+    pub fn first_steps<'a>(flows: impl Iterator<Item = &'a SignInFlow>) -> Vec<Authenticator> {
+        let mut all: Vec<Authenticator> = Vec::new();
+        for flow in flows {
+            for a in flow.steps.first().into_iter().flatten() {
+                if !all.contains(a) {
+                    all.push(a.clone());
+                }
+            }
+        }
+        all.sort_by_key(|a| match a {
+            Authenticator::Password => (0, String::new()),
+            Authenticator::MagicLink => (1, String::new()),
+            Authenticator::Federated(name) => (2, name.clone()),
+            _ => (3, String::new()),
+        });
+        all
+    }
+
     /// The preset "add SMS OTP as a second factor" (and the predefined flow "Username + Password
     /// -> SMS OTP"): `[password] -> [sms_otp (+ backup_code)]`.
     pub fn password_then_sms_otp(backup_codes: bool) -> Self {

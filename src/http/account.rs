@@ -56,11 +56,17 @@ fn fresh_until(session: &Session, second_factor: bool) -> Option<i64> {
             .map(|p| p.at)
             .max()
     };
-    let password = at(&[Authenticator::Password])?;
+    // Any first step counts (a password, a magic link, an upstream provider).
+    let first = passed
+        .0
+        .iter()
+        .filter(|p| p.method.identifies())
+        .map(|p| p.at)
+        .max()?;
     let oldest = if second_factor {
-        password.min(at(&[Authenticator::SmsOtp, Authenticator::BackupCode])?)
+        first.min(at(&[Authenticator::SmsOtp, Authenticator::BackupCode])?)
     } else {
-        password
+        first
     };
     Some(oldest + FRESH_SECONDS).filter(|until| *until > now())
 }
@@ -369,10 +375,10 @@ pub async fn phone_change(
         number: number.as_str().to_string(),
     })
     .expect("requests serialize");
-    // The fresh password counts as the first step; the code to the new number is the second
-    // (whatever the session passed before, this number has not been confirmed).
+    // The fresh first step counts; the code to the new number is the second (whatever the
+    // session passed before, this number has not been confirmed).
     let mut passed = PassedList::from_json(&account.session.passed);
-    passed.0.retain(|p| p.method == Authenticator::Password);
+    passed.0.retain(|p| p.method.identifies());
     let progress = Progress {
         user_id: account.user.id.clone(),
         passed,

@@ -68,6 +68,9 @@ pub struct OrgEntry {
     /// Origins of the organization's registered redirect URIs: the browsers allowed to call the
     /// token, UserInfo and revocation endpoints cross-origin.
     pub origins: std::collections::HashSet<String>,
+    /// The first steps the organization's applications offer: what the account area accepts
+    /// when a user confirms it is them.
+    pub first_steps: Vec<crate::authn::flow::Authenticator>,
     /// The organization's SMS channel, or why it could not be built (a missing secret file).
     pub sms: Result<crate::plugin::SmsChannel, String>,
     /// `SESAME_DELIVERY_MAX_AGE_SECONDS`, for the events' origin.
@@ -149,6 +152,8 @@ impl AppState {
             .filter(|u| u.scheme() == "https" || u.scheme() == "http")
             .map(|u| u.origin().ascii_serialization())
             .collect();
+        let flows: Vec<_> = apps.iter().map(|a| a.flow()).collect();
+        let first_steps = crate::authn::flow::SignInFlow::first_steps(flows.iter());
         let issuer = self.settings.base_url.issuer(&org.slug);
         let discovery =
             serde_json::to_vec(&oidc::discovery::document(&issuer)).expect("discovery serializes");
@@ -162,6 +167,7 @@ impl AppState {
             issuer,
             discovery,
             origins,
+            first_steps,
             sms,
             delivery_max_age: self.settings.delivery_max_age_seconds,
             loaded: std::time::Instant::now(),

@@ -69,18 +69,30 @@ pub(super) enum AccountRequest {
 }
 
 impl Purpose {
-    /// The flow this sign-in must pass. An account check asks for the user's own chain: the
-    /// second step only when they have a second factor (a verified number or backup codes).
-    async fn flow(&self, state: &AppState, user: Option<&User>) -> Result<SignInFlow, ApiError> {
+    /// The flow this sign-in must pass. An account check asks for any first step the
+    /// organization's applications offer (so users of magic links or upstream providers can
+    /// reach their account too), then the second step only when the user has a second factor (a
+    /// verified number or backup codes); confirming a number asks for its code.
+    async fn flow(
+        &self,
+        state: &AppState,
+        org: &OrgEntry,
+        user: Option<&User>,
+    ) -> Result<SignInFlow, ApiError> {
         Ok(match self {
             Self::Authorize { auth, app } => required_flow(app, auth),
-            Self::Account(AccountRequest::Verify) => match user {
-                Some(u) if !super::account::has_second_factor(state, u).await? => {
-                    SignInFlow::password_only()
-                }
-                _ => SignInFlow::password_then_sms_otp(true),
-            },
-            Self::Account(AccountRequest::Phone { .. }) => SignInFlow::password_then_sms_otp(false),
+            Self::Account(AccountRequest::Verify) => {
+                let second = match user {
+                    Some(u) => super::account::has_second_factor(state, u).await?,
+                    None => true,
+                };
+                SignInFlow::account_check(org.first_steps.clone(), second)
+            }
+            Self::Account(AccountRequest::Phone { .. }) => {
+                let mut flow = SignInFlow::account_check(org.first_steps.clone(), false);
+                flow.require_sms_otp();
+                flow
+            }
         })
     }
 
@@ -150,7 +162,7 @@ async fn advance(
     passed: PassedList,
     session_sid: Option<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let flow = at.purpose.flow(state, Some(user)).await?;
+    let flow = at.purpose.flow(state, at.org, Some(user)).await?;
     let Some(step) = flow.next_step(&passed) else {
         return finish(state, at, user, passed, session_sid).await;
     };
@@ -382,7 +394,7 @@ pub(super) async fn first_step_transaction(
         return Ok(None);
     };
     let passed = PassedList::from_json(&tx.passed);
-    let flow = purpose.flow(state, None).await?;
+    let flow = purpose.flow(state, org, None).await?;
     let Some(step) = flow.next_step(&passed) else {
         return Ok(None);
     };
@@ -693,7 +705,7 @@ async fn second_factor(
     };
     let passed = PassedList::from_json(&tx.passed);
     let Some(step) = purpose
-        .flow(state, Some(&user))
+        .flow(state, org, Some(&user))
         .await?
         .next_step(&passed)
         .filter(|s| s.contains(&method))

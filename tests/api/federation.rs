@@ -394,11 +394,61 @@ async fn an_unreachable_provider_ends_on_a_page(backend: Backend) {
     assert!(res.text().await.unwrap().contains("cannot be reached"));
 }
 
+/// A user created by federation has no password: the account area lets them confirm it is them
+/// through the provider (then their code), and shows their number.
+async fn a_federated_user_reaches_the_account_area(backend: Backend) {
+    let p = pair(&backend, "create_users = true", "").await;
+    let browser = Browser::default();
+    let upstream = to_upstream(&p, &browser).await;
+    let back = sign_in_upstream(&browser, &upstream, "erin", ERIN_PASSWORD).await;
+    let res = browser.client.get(&back).send().await.unwrap();
+    let otp_url = location(&res);
+    get(&browser, &otp_url).await;
+    let res = submit(&browser, &otp_url, &[("code", &last_code(&p.app))]).await;
+    code_at(&res, CB);
+
+    let res = browser
+        .client
+        .get(format!("{}/account/verify", p.app.issuer("acme")))
+        .send()
+        .await
+        .unwrap();
+    let login = location(&res);
+    assert!(login.contains("/login?tx="), "{login}");
+    let (_, html) = get(&browser, &login).await;
+    assert!(html.contains("Sign in with Corp Directory"), "{html}");
+    let res = post_form(
+        &browser,
+        &format!("{}/federated/corp", p.app.issuer("acme")),
+        &html,
+        &[],
+    )
+    .await;
+    // Still signed in upstream: the provider answers at once.
+    let res = browser.client.get(location(&res)).send().await.unwrap();
+    let back = location(&res);
+    assert!(back.contains("/federated/corp/callback?"), "{back}");
+    let res = browser.client.get(&back).send().await.unwrap();
+    let otp_url = location(&res);
+    assert!(otp_url.contains("/otp?tx="), "{otp_url}");
+    get(&browser, &otp_url).await;
+    let res = submit(&browser, &otp_url, &[("code", &last_code(&p.app))]).await;
+    assert_eq!(location(&res), format!("{}/account/", p.app.issuer("acme")));
+    let (status, page) = get(&browser, &location(&res)).await;
+    assert_eq!(status, 200);
+    assert!(page.contains("0555"), "the masked number: {page}");
+    assert!(
+        page.contains("id=\"fresh\""),
+        "changes are open after the fresh check: {page}"
+    );
+}
+
 both_backends!(
     federated_sign_in_then_sms_otp_to_tokens,
     an_unverified_upstream_number_is_not_taken,
     linking_by_verified_email_keeps_a_verified_number,
     without_an_account_or_creation_the_sign_in_stops,
+    a_federated_user_reaches_the_account_area,
     upstream_denial_and_replays_end_on_clear_pages,
     a_bad_client_secret_ends_on_a_page,
     an_unreachable_provider_ends_on_a_page,
