@@ -391,11 +391,13 @@ pub async fn callback(
     let mapped = provider.map(&claims);
     let issuer = provider.issuer().to_string();
     let p = provider.clone();
+    let (entry, base_url) = (org.clone(), state.settings.base_url.as_str().to_string());
     let linked = state
         .db
         .run(move |conn| {
             write_transaction(conn, |conn| {
-                link(conn, org_id, &p, &issuer, &subject, &mapped)
+                let origin = entry.event_origin(&base_url);
+                link(conn, origin, &p, (&issuer, &subject), &mapped)
             })
         })
         .await?;
@@ -524,17 +526,19 @@ async fn userinfo(
     serde_json::from_slice(&body).map_err(|e| format!("not JSON: {e}"))
 }
 
-/// Finds the local user of an upstream account, linking or creating one as the provider's
-/// settings allow. On the first link (or creation) a verified upstream phone number becomes the
-/// user's number if they have no verified one; never later, and never over a verified number.
+/// Finds the local user of an upstream account (`(issuer, subject)`), linking or creating one as
+/// the provider's settings allow. On the first link (or creation) a verified upstream phone
+/// number becomes the user's number if they have no verified one — recorded as an account change
+/// and published like one made in the account area; never later, and never over a verified
+/// number.
 fn link(
     conn: &mut crate::store::DbConn,
-    org_id: i64,
+    origin: crate::events::Origin<'_>,
     provider: &IdentityProvider,
-    issuer: &str,
-    subject: &str,
+    (issuer, subject): (&str, &str),
     mapped: &Mapped,
 ) -> Result<Linked, crate::store::StoreError> {
+    let org_id = origin.organization_id;
     if subject.is_empty() {
         return Ok(Linked::NoAccount);
     }
@@ -579,6 +583,15 @@ fn link(
         User::insert(conn, &user)?;
     } else if takes_phone {
         User::update(conn, &user)?;
+    }
+    if let Some(number) = user.phone_number.as_ref().filter(|_| takes_phone) {
+        crate::events::account_changed(
+            conn,
+            origin,
+            &user.id,
+            crate::events::AccountChangeKind::MobileNumberChanged,
+            &format!("{} (from {})", number.masked(), provider.name),
+        )?;
     }
     FederatedIdentity::insert(
         conn,

@@ -234,6 +234,14 @@ async fn federated_sign_in_then_sms_otp_to_tokens(backend: Backend) {
     assert_eq!(erin.email.as_ref().unwrap().as_str(), "erin@corp.example");
     assert_eq!(erin.profile.name.as_deref(), Some("Erin Example"));
     assert!(erin.password_hash.is_none());
+    let changes = sesame::store::account_changes::AccountChange::of_user(
+        &mut p.app.db.get().unwrap(),
+        &erin.id,
+    )
+    .unwrap();
+    assert_eq!(changes.len(), 1, "the number taken is recorded");
+    assert_eq!(changes[0].change, "mobile_number_changed");
+    assert!(changes[0].detail.contains("0555") && changes[0].detail.contains("corp"));
     let gina = user_row(&p.app, "gina");
     assert_ne!(gina.id, erin.id, "no linking by email unless configured");
 
