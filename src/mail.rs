@@ -97,6 +97,7 @@ impl MailSettings {
             username,
             password,
             ca_file,
+            tls,
             ..
         } = self
         {
@@ -105,6 +106,13 @@ impl MailSettings {
             }
             if username.is_some() != password.is_some() {
                 return Err("username and password: give both or neither".into());
+            }
+            // Credentials in clear text only to a relay on this machine.
+            let loopback = matches!(host.as_str(), "localhost" | "127.0.0.1" | "::1");
+            if username.is_some() && *tls == TlsMode::None && !loopback {
+                return Err(
+                    "tls: credentials are not sent without TLS (use starttls or tls), except to a relay on localhost".into(),
+                );
             }
             if let Some(p) = password {
                 p.resolve().map_err(|e| format!("password: {e}"))?;

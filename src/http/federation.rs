@@ -45,26 +45,35 @@ const STATE_LIFETIME: i64 = 600;
 /// How long a provider's discovery document (and its keys) is reused.
 const METADATA_TTL: Duration = Duration::from_secs(600);
 
+/// A provider's discovery document (and keys), and whether it promises RFC 9207's `iss` in
+/// its answers (`authorization_response_iss_parameter_supported`, which the library's type does
+/// not carry).
+#[derive(Debug)]
+struct Upstream {
+    meta: CoreProviderMetadata,
+    sends_iss: bool,
+}
+
 /// Providers' discovery documents, by discovery URL.
 #[derive(Debug, Default)]
-pub struct UpstreamCache(RwLock<HashMap<String, (Instant, Arc<CoreProviderMetadata>)>>);
+pub struct UpstreamCache(RwLock<HashMap<String, (Instant, Arc<Upstream>)>>);
 
 impl UpstreamCache {
-    fn get(&self, url: &str) -> Option<Arc<CoreProviderMetadata>> {
+    fn get(&self, url: &str) -> Option<Arc<Upstream>> {
         let map = self.0.read().expect("upstream cache lock");
         map.get(url)
             .filter(|(at, _)| at.elapsed() < METADATA_TTL)
             .map(|(_, m)| m.clone())
     }
 
-    fn put(&self, url: &str, meta: Arc<CoreProviderMetadata>) {
+    fn put(&self, url: &str, upstream: Arc<Upstream>) {
         self.0
             .write()
             .expect("upstream cache lock")
-            .insert(url.to_string(), (Instant::now(), meta));
+            .insert(url.to_string(), (Instant::now(), upstream));
     }
 
-    /// Forgets a document, so the next sign-in fetches it (and the provider's keys) again.
+    /// Forgets a document, so the next use fetches it (and the provider's keys) again.
     fn forget(&self, url: &str) {
         self.0.write().expect("upstream cache lock").remove(url);
     }
@@ -89,12 +98,9 @@ async fn call(
 }
 
 /// The provider's discovery document (and keys), from the cache or fetched.
-async fn metadata(
-    state: &AppState,
-    provider: &IdentityProvider,
-) -> Result<Arc<CoreProviderMetadata>, String> {
-    if let Some(meta) = state.upstream.get(&provider.discovery_url) {
-        return Ok(meta);
+async fn metadata(state: &AppState, provider: &IdentityProvider) -> Result<Arc<Upstream>, String> {
+    if let Some(upstream) = state.upstream.get(&provider.discovery_url) {
+        return Ok(upstream);
     }
     let issuer = IssuerUrl::new(provider.issuer().to_string()).map_err(|e| e.to_string())?;
     let outbound = state.outbound.clone();
@@ -102,9 +108,22 @@ async fn metadata(
     let meta = CoreProviderMetadata::discover_async(issuer, &http)
         .await
         .map_err(|e| error_chain(&e))?;
-    let meta = Arc::new(meta);
-    state.upstream.put(&provider.discovery_url, meta.clone());
-    Ok(meta)
+    let raw = state
+        .outbound
+        .get_json(&format!(
+            "{}/.well-known/openid-configuration",
+            provider.issuer()
+        ))
+        .await
+        .map_err(|e| e.to_string())?;
+    let upstream = Arc::new(Upstream {
+        meta,
+        sends_iss: raw["authorization_response_iss_parameter_supported"] == true,
+    });
+    state
+        .upstream
+        .put(&provider.discovery_url, upstream.clone());
+    Ok(upstream)
 }
 
 fn error_chain(e: &dyn std::error::Error) -> String {
@@ -197,7 +216,7 @@ pub async fn start(
     let org = state.organization(&slug).await?;
     let form = form.into_inner();
     let method = Authenticator::Federated(name.clone());
-    let Some(FirstStep { tx, .. }) =
+    let Some(FirstStep { tx, purpose, .. }) =
         first_step_transaction(&state, &org, &req, form.tx.clone(), Some(&method)).await?
     else {
         return Ok(expired_page(&state));
@@ -208,14 +227,14 @@ pub async fn start(
     let Some(provider) = org.org.settings.identity_provider(&name).cloned() else {
         return Ok(expired_page(&state));
     };
-    let meta = match metadata(&state, &provider).await {
+    let upstream = match metadata(&state, &provider).await {
         Ok(m) => m,
         Err(e) => {
             tracing::warn!(provider = %provider.name, error = %e, "upstream discovery failed");
             return Ok(unreachable_page(&state, &provider));
         }
     };
-    let client = match client(&org, &provider, &meta) {
+    let client = match client(&org, &provider, &upstream.meta) {
         Ok(c) => c,
         Err(e) => {
             tracing::error!(provider = %provider.name, error = %e, "upstream client settings unusable");
@@ -235,6 +254,16 @@ pub async fn start(
         .set_pkce_challenge(challenge);
     for scope in provider.scopes.iter().filter(|s| *s != "openid") {
         request = request.add_scope(Scope::new(scope.clone()));
+    }
+    // A client that asked for a fresh sign-in gets one upstream too (OIDC Core §3.1.2.1): the
+    // provider's session would otherwise stand in for it.
+    if let super::signin::Purpose::Authorize { auth, .. } = &purpose {
+        if auth.prompt_login {
+            request = request.add_prompt(openidconnect::core::CoreAuthPrompt::Login);
+        }
+        if let Some(max_age) = auth.max_age {
+            request = request.set_max_age(Duration::from_secs(max_age.max(0) as u64));
+        }
     }
     let (url, _, _) = request.url();
     let t = now();
@@ -268,6 +297,11 @@ pub struct CallbackQuery {
 enum Linked {
     User(Box<User>),
     NoAccount,
+    /// The account belongs to someone other than the user this sign-in is for (a step-up or
+    /// an account check): nothing was changed.
+    Another,
+    /// A disabled account: nothing was linked or changed.
+    Disabled,
 }
 
 /// `GET /t/{org}/federated/{name}/callback`: back from the provider.
@@ -290,19 +324,24 @@ pub async fn callback(
             "The answer from the sign-in provider is missing its state. Go back to the application and start again.",
         ));
     };
-    let (org_id, hash) = (org.org.id, sha256_hex(&state_value));
-    let taken = state
-        .db
-        .run(move |conn| FederationState::take(conn, org_id, &hash))
-        .await?;
-    let Some(flight) = taken.filter(|f| f.provider == provider.name) else {
-        return Ok(state.pages.error(
+    let spent = || {
+        state.pages.error(
             StatusCode::BAD_REQUEST,
             "This sign-in answer has expired",
             "This answer from the sign-in provider was already used, has expired, or is not for this sign-in. Go back to the application and start again.",
-        ));
+        )
     };
-    // Only the browser that was sent off may come back with the answer.
+    let (org_id, hash) = (org.org.id, sha256_hex(&state_value));
+    let h = hash.clone();
+    let found = state
+        .db
+        .run(move |conn| FederationState::find(conn, org_id, &h))
+        .await?;
+    let Some(flight) = found.filter(|f| f.provider == provider.name) else {
+        return Ok(spent());
+    };
+    // Only the browser that was sent off may come back with the answer; another browser is
+    // refused before the state is spent, so it cannot spoil the right one's sign-in.
     if open_transaction(&state, &org, &req, Some(flight.transaction_id.clone()))
         .await?
         .is_none()
@@ -321,10 +360,39 @@ pub async fn callback(
     else {
         return Ok(expired_page(&state));
     };
-
+    let taken = state
+        .db
+        .run(move |conn| FederationState::take(conn, org_id, &hash))
+        .await?;
+    if taken.is_none() {
+        return Ok(spent());
+    }
+    let upstream = match metadata(&state, &provider).await {
+        Ok(m) => m,
+        Err(e) => {
+            tracing::warn!(provider = %provider.name, error = %e, "upstream discovery failed");
+            return Ok(unreachable_page(&state, &provider));
+        }
+    };
+    // RFC 9207: an answer naming another issuer is a mix-up; a provider that promises `iss`
+    // and leaves it out is refused too. Checked before an error is believed.
+    let iss_ok = match query.iss.as_deref() {
+        Some(iss) => iss == provider.issuer(),
+        None => !upstream.sends_iss,
+    };
+    if !iss_ok {
+        tracing::warn!(provider = %provider.name, "upstream answer with a wrong or missing iss");
+        return Ok(unverified_page(&state, &provider));
+    }
     if let Some(error) = query.error {
-        tracing::info!(provider = %provider.name, error = %error, "upstream sign-in refused");
-        return Ok(if error == "access_denied" {
+        // Only a well-formed error code is logged or repeated (RFC 6749 §4.1.2.1).
+        let code: String = error
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .take(64)
+            .collect();
+        tracing::info!(provider = %provider.name, error = %code, "upstream sign-in refused");
+        return Ok(if code == "access_denied" {
             state.pages.error(
                 StatusCode::FORBIDDEN,
                 "Sign-in cancelled",
@@ -334,12 +402,6 @@ pub async fn callback(
                 ),
             )
         } else {
-            // Only a well-formed error code is repeated (RFC 6749 §4.1.2.1 allows no more).
-            let code: String = error
-                .chars()
-                .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
-                .take(64)
-                .collect();
             state.pages.error(
                 StatusCode::BAD_GATEWAY,
                 &format!("{} could not sign you in", provider.label()),
@@ -350,27 +412,10 @@ pub async fn callback(
             )
         });
     }
-    // RFC 9207: an `iss` that names another provider is a mix-up attack.
-    if query
-        .iss
-        .as_deref()
-        .is_some_and(|iss| iss != provider.issuer())
-    {
-        tracing::warn!(provider = %provider.name, "upstream answer with another issuer");
-        return Ok(unverified_page(&state, &provider));
-    }
     let Some(code) = query.code.filter(|c| !c.is_empty()) else {
         return Ok(unverified_page(&state, &provider));
     };
-
-    let meta = match metadata(&state, &provider).await {
-        Ok(m) => m,
-        Err(e) => {
-            tracing::warn!(provider = %provider.name, error = %e, "upstream discovery failed");
-            return Ok(unreachable_page(&state, &provider));
-        }
-    };
-    let claims = match verify(&state, &org, &provider, &meta, code, &flight).await {
+    let claims = match verify(&state, &org, &provider, &upstream, code, &flight).await {
         Ok(c) => c,
         Err(Failure::Unreachable(e)) => {
             tracing::warn!(provider = %provider.name, error = %e, "upstream unreachable");
@@ -378,8 +423,6 @@ pub async fn callback(
         }
         Err(Failure::Unverified(e)) => {
             tracing::warn!(provider = %provider.name, error = %e, "upstream answer refused");
-            // The provider may have rotated its keys: fetch them afresh next time.
-            state.upstream.forget(&provider.discovery_url);
             return Ok(unverified_page(&state, &provider));
         }
     };
@@ -388,19 +431,45 @@ pub async fn callback(
         .and_then(Value::as_str)
         .unwrap_or_default()
         .to_string();
+    // The time of the sign-in at the provider when it says (never in the future): the session's
+    // auth_time must not claim a fresher sign-in than happened.
+    let t = now();
+    let at = claims
+        .get("auth_time")
+        .and_then(Value::as_i64)
+        .map_or(t, |a| a.min(t));
     let mapped = provider.map(&claims);
     let issuer = provider.issuer().to_string();
-    let p = provider.clone();
-    let (entry, base_url) = (org.clone(), state.settings.base_url.as_str().to_string());
-    let linked = state
-        .db
-        .run(move |conn| {
+    let tx_user = tx.user_id.clone();
+    let run_link = || {
+        let (p, issuer, subject, mapped, tx_user) = (
+            provider.clone(),
+            issuer.clone(),
+            subject.clone(),
+            mapped.clone(),
+            tx_user.clone(),
+        );
+        let (entry, base_url) = (org.clone(), state.settings.base_url.as_str().to_string());
+        state.db.run(move |conn| {
             write_transaction(conn, |conn| {
                 let origin = entry.event_origin(&base_url);
-                link(conn, origin, &p, (&issuer, &subject), &mapped)
+                link(
+                    conn,
+                    origin,
+                    &p,
+                    (&issuer, &subject),
+                    &mapped,
+                    tx_user.as_deref(),
+                )
             })
         })
-        .await?;
+    };
+    // Two first sign-ins of one upstream account at once (two tabs) race to create the same
+    // rows; the loser of the race finds the winner's on a second look.
+    let linked = match run_link().await {
+        Err(crate::store::StoreError::Conflict(_)) => run_link().await?,
+        other => other?,
+    };
     let user = match linked {
         Linked::User(u) => *u,
         Linked::NoAccount => {
@@ -414,14 +483,28 @@ pub async fn callback(
                 ),
             ));
         }
+        Linked::Another => {
+            return Ok(state.pages.error(
+                StatusCode::BAD_REQUEST,
+                "Another account",
+                "This sign-in is for another account. Go back and start again.",
+            ));
+        }
+        Linked::Disabled => {
+            return Ok(state.pages.error(
+                StatusCode::FORBIDDEN,
+                "Account disabled",
+                "This account is disabled. Contact your administrator.",
+            ));
+        }
     };
-    let at = SignInAt {
+    let at_step = SignInAt {
         org: &org,
         req: &req,
         tx: &tx,
         purpose: &purpose,
     };
-    first_step_passed(&state, at, &user, method).await
+    first_step_passed(&state, at_step, &user, method, at).await
 }
 
 enum Failure {
@@ -435,10 +518,11 @@ async fn verify(
     state: &AppState,
     org: &OrgEntry,
     provider: &IdentityProvider,
-    meta: &CoreProviderMetadata,
+    upstream: &Upstream,
     code: String,
     flight: &FederationState,
 ) -> Result<Map<String, Value>, Failure> {
+    let meta = &upstream.meta;
     let client = client(org, provider, meta).map_err(Failure::Unreachable)?;
     let outbound = state.outbound.clone();
     let http = |r| call(&outbound, r);
@@ -454,13 +538,26 @@ async fn verify(
         })?;
     let id_token = openidconnect::TokenResponse::id_token(&tokens)
         .ok_or_else(|| Failure::Unverified("no ID token in the token response".into()))?;
-    let verified = id_token
-        .claims(
-            &client.id_token_verifier(),
-            &Nonce::new(flight.nonce.clone()),
-        )
-        .map_err(|e| Failure::Unverified(error_chain(&e)))?;
-    let subject = verified.subject().to_string();
+    let nonce = Nonce::new(flight.nonce.clone());
+    let subject = match id_token.claims(&verifier(&client, meta), &nonce) {
+        Ok(verified) => verified.subject().to_string(),
+        // The provider may have rotated its keys since they were cached: fetch them afresh
+        // and verify once more (only for a signature failure, so bad requests cannot make
+        // Sesame refetch at will).
+        Err(openidconnect::ClaimsVerificationError::SignatureVerification(_)) => {
+            state.upstream.forget(&provider.discovery_url);
+            let fresh = metadata(state, provider)
+                .await
+                .map_err(Failure::Unreachable)?;
+            let again = self::client(org, provider, &fresh.meta).map_err(Failure::Unreachable)?;
+            id_token
+                .claims(&verifier(&again, &fresh.meta), &nonce)
+                .map_err(|e| Failure::Unverified(error_chain(&e)))?
+                .subject()
+                .to_string()
+        }
+        Err(e) => return Err(Failure::Unverified(error_chain(&e))),
+    };
     // The verified token's payload, for claims the mapping names (any name, not only the
     // standard ones the library types).
     let mut claims = jwt_payload(&id_token.to_string())
@@ -486,6 +583,35 @@ async fn verify(
         }
     }
     Ok(claims)
+}
+
+/// The ID token verifier for the algorithms the provider says it signs with (asymmetric ones
+/// only; the library's default is RS256 alone).
+fn verifier<'a>(
+    client: &'a Client,
+    meta: &CoreProviderMetadata,
+) -> openidconnect::core::CoreIdTokenVerifier<'a> {
+    use openidconnect::core::CoreJwsSigningAlgorithm as A;
+    let algs: Vec<A> = meta
+        .id_token_signing_alg_values_supported()
+        .iter()
+        .filter(|a| {
+            matches!(
+                a,
+                A::RsaSsaPkcs1V15Sha256
+                    | A::RsaSsaPkcs1V15Sha384
+                    | A::RsaSsaPkcs1V15Sha512
+                    | A::RsaSsaPssSha256
+                    | A::RsaSsaPssSha384
+                    | A::RsaSsaPssSha512
+                    | A::EcdsaP256Sha256
+                    | A::EcdsaP384Sha384
+                    | A::EdDsa
+            )
+        })
+        .cloned()
+        .collect();
+    client.id_token_verifier().set_allowed_algs(algs)
 }
 
 fn jwt_payload(jwt: &str) -> Option<Map<String, Value>> {
@@ -527,22 +653,28 @@ async fn userinfo(
 }
 
 /// Finds the local user of an upstream account (`(issuer, subject)`), linking or creating one as
-/// the provider's settings allow. On the first link (or creation) a verified upstream phone
-/// number becomes the user's number if they have no verified one — recorded as an account change
-/// and published like one made in the account area; never later, and never over a verified
-/// number.
+/// the provider's settings allow. Nothing is written for a sign-in that belongs to another user
+/// (`tx_user`) or for a disabled account. When a user is created, or linked for the first time
+/// (no other upstream account of theirs linked before), a verified upstream phone number becomes
+/// their number if they have no verified one — recorded as an account change and published like
+/// one made in the account area; never later, and never over a verified number.
 fn link(
     conn: &mut crate::store::DbConn,
     origin: crate::events::Origin<'_>,
     provider: &IdentityProvider,
     (issuer, subject): (&str, &str),
     mapped: &Mapped,
+    tx_user: Option<&str>,
 ) -> Result<Linked, crate::store::StoreError> {
     let org_id = origin.organization_id;
     if subject.is_empty() {
         return Ok(Linked::NoAccount);
     }
+    let for_other = |id: &str| tx_user.is_some_and(|t| t != id);
     if let Some(known) = FederatedIdentity::find(conn, org_id, issuer, subject)? {
+        if for_other(&known.user_id) {
+            return Ok(Linked::Another);
+        }
         FederatedIdentity::touch(conn, org_id, issuer, subject)?;
         return Ok(match User::find(conn, org_id, &known.user_id)? {
             Some(u) => Linked::User(Box::new(u)),
@@ -562,19 +694,24 @@ fn link(
     };
     let t = now();
     let (mut user, created) = match by_email {
+        Some(u) if for_other(&u.id) => return Ok(Linked::Another),
+        Some(u) if u.disabled => return Ok(Linked::Disabled),
         Some(u) => (u, false),
+        // A sign-in for a known user never creates another one.
+        None if tx_user.is_some() => return Ok(Linked::Another),
         None if provider.create_users => (
-            new_user(conn, org_id, provider, issuer, subject, mapped)?,
+            new_user(conn, org_id, provider, (issuer, subject), mapped)?,
             true,
         ),
         None => return Ok(Linked::NoAccount),
     };
+    let first_link = created || FederatedIdentity::count_of_user(conn, &user.id)? == 0;
     let verified_phone = mapped
         .phone_number
         .as_deref()
         .filter(|_| mapped.phone_number_verified)
         .and_then(|p| PhoneNumber::parse(p).ok());
-    let takes_phone = verified_phone.is_some() && !user.phone_number_verified;
+    let takes_phone = first_link && verified_phone.is_some() && !user.phone_number_verified;
     if takes_phone {
         user.phone_number = verified_phone;
         user.phone_number_verified = true;
@@ -609,13 +746,13 @@ fn link(
 }
 
 /// A new local user for an upstream account: the mapped username when it is valid and free,
-/// else `<provider>-<12 hex digits of the account's hash>`; no password.
+/// else `<provider>-<12 hex digits of the account's hash>`; the mapped email and names; no
+/// password.
 fn new_user(
     conn: &mut crate::store::DbConn,
     org_id: i64,
     provider: &IdentityProvider,
-    issuer: &str,
-    subject: &str,
+    (issuer, subject): (&str, &str),
     mapped: &Mapped,
 ) -> Result<User, crate::store::StoreError> {
     let wanted = mapped
@@ -635,12 +772,20 @@ fn new_user(
         }
     };
     let email = mapped.email.as_deref().and_then(|e| Email::parse(e).ok());
+    // Verified only as the provider says, and only while no other user holds the address
+    // verified: two verified owners would make magic links and email linking ambiguous.
+    let verified = match &email {
+        Some(e) if mapped.email_verified => {
+            User::find_by_verified_email(conn, org_id, e)?.is_empty()
+        }
+        _ => false,
+    };
     let t = now();
     Ok(User {
         id: User::new_id(),
         organization_id: org_id,
         username,
-        email_verified: email.is_some() && mapped.email_verified,
+        email_verified: verified,
         email,
         phone_number: None,
         phone_number_verified: false,

@@ -1,13 +1,14 @@
 //! The `magic_link` first step: "email me a link" on the sign-in page, and the link itself.
 //!
 //! The answer to a request is the same page whether or not the username or address belongs to
-//! anyone, and the mail leaves in the background so the timing says nothing either. Only users
+//! anyone, and the lookup and the mail happen after it, in the background, so the timing says
+//! nothing either. Only users
 //! with a verified email address get links. The per-IP limit answers visibly (it says nothing
 //! about accounts); the per-address limit stops sending silently, for the same reason.
 //!
 //! The link carries a 256-bit token (only its SHA-256 is stored) and names the sign-in it
-//! finishes; opening it checks the sign-in's browser-binding cookie before anything else, so a
-//! mail scanner or another browser sees a clear page and does not use the link up.
+//! finishes; opening it checks the sign-in's browser-binding cookie before the link is spent, so
+//! a mail scanner or another browser sees a clear page and does not use the link up.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -102,7 +103,39 @@ pub async fn request_link(
         ));
     }
 
-    let wanted = identifier.clone();
+    // Everything that depends on whether the account exists happens after the answer, in
+    // the background: the response (and its timing) is the same for everyone.
+    let (bg_state, bg_org, bg_tx) = (state.clone(), org.clone(), tx.clone());
+    let (wanted, app_name) = (identifier.clone(), purpose.name(&org));
+    tokio::spawn(async move {
+        if let Err(e) = find_and_send(&bg_state, &bg_org, &bg_tx, &app_name, wanted).await {
+            tracing::warn!(error = ?e, "magic link request failed");
+        }
+    });
+    let minutes = (settings.lifetime_seconds + 59) / 60;
+    Ok(state.pages.render(
+        StatusCode::OK,
+        "magic_link_sent.html",
+        context! {
+            org_name => org.org.display_name,
+            app_name => purpose.name(&org),
+            identifier,
+            minutes,
+            back_url => format!("{}/login?tx={}", org.issuer, tx.id),
+        },
+    ))
+}
+
+/// Finds who `wanted` names (a username, or a verified address held by exactly one user) and,
+/// if they can get links, sends one.
+async fn find_and_send(
+    state: &web::Data<AppState>,
+    org: &OrgEntry,
+    tx: &LoginTransaction,
+    app_name: &str,
+    wanted: String,
+) -> Result<(), ApiError> {
+    let org_id = org.org.id;
     let tx_user = tx.user_id.clone();
     let user = state
         .db
@@ -130,25 +163,14 @@ pub async fn request_link(
             }))
         })
         .await?;
-    if let Some(user) = user {
-        send_link(&state, &org, &tx, &purpose.name(&org), &user).await?;
+    match user {
+        Some(user) => send_link(state, org, tx, app_name, &user).await,
+        None => Ok(()),
     }
-    let minutes = (settings.lifetime_seconds + 59) / 60;
-    Ok(state.pages.render(
-        StatusCode::OK,
-        "magic_link_sent.html",
-        context! {
-            org_name => org.org.display_name,
-            app_name => purpose.name(&org),
-            identifier,
-            minutes,
-            back_url => format!("{}/login?tx={}", org.issuer, tx.id),
-        },
-    ))
 }
 
-/// Stores a new link for the sign-in (voiding its earlier ones) and mails it in the background,
-/// unless the address had its share of links in the window (then nothing is sent, silently).
+/// Stores a new link for the sign-in (voiding its earlier ones) and mails it, unless the address
+/// had its share of links in the window (then nothing is sent, silently).
 async fn send_link(
     state: &web::Data<AppState>,
     org: &OrgEntry,
@@ -209,20 +231,16 @@ async fn send_link(
         }
     };
     let subject = format!("Sign in to {app_name}");
-    let mailer = org.org.settings.mail.clone();
-    let user_id = user.id.clone();
-    tokio::spawn(async move {
-        let mail = Mail {
-            to: email.as_str(),
-            subject: &subject,
-            text,
-            html,
-        };
-        match mailer.send(mail).await {
-            Ok(()) => tracing::info!(user = %user_id, "magic link sent"),
-            Err(e) => tracing::warn!(user = %user_id, error = %e, "magic link could not be sent"),
-        }
-    });
+    let mail = Mail {
+        to: email.as_str(),
+        subject: &subject,
+        text,
+        html,
+    };
+    match org.org.settings.mail.send(mail).await {
+        Ok(()) => tracing::info!(user = %user.id, "magic link sent"),
+        Err(e) => tracing::warn!(user = %user.id, error = %e, "magic link could not be sent"),
+    }
     Ok(())
 }
 
@@ -333,5 +351,5 @@ pub async fn open_link(
         tx: &tx,
         purpose: &purpose,
     };
-    first_step_passed(&state, at, &user, Authenticator::MagicLink).await
+    first_step_passed(&state, at, &user, Authenticator::MagicLink, now()).await
 }

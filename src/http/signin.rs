@@ -413,9 +413,10 @@ pub(super) async fn first_step_transaction(
 /// session and codes over.
 pub(super) async fn first_step_passed(
     state: &AppState,
-    at: SignInAt<'_>,
+    sign_in: SignInAt<'_>,
     user: &User,
     method: Authenticator,
+    at: i64,
 ) -> Result<HttpResponse, ApiError> {
     if user.disabled {
         return Ok(state.pages.error(
@@ -424,17 +425,17 @@ pub(super) async fn first_step_passed(
             "This account is disabled. Contact your administrator.",
         ));
     }
-    if at.tx.user_id.as_deref().is_some_and(|u| u != user.id) {
+    if sign_in.tx.user_id.as_deref().is_some_and(|u| u != user.id) {
         return Ok(state.pages.error(
             StatusCode::BAD_REQUEST,
             "Another account",
             "This sign-in is for another account. Go back and start again.",
         ));
     }
-    tracing::info!(user = %user.id, client_id = %at.purpose.client(), method = %method, "first step passed");
-    let mut passed = PassedList::from_json(&at.tx.passed);
-    passed.add(method, now());
-    advance(state, at, user, passed, at.tx.session_sid.clone()).await
+    tracing::info!(user = %user.id, client_id = %sign_in.purpose.client(), method = %method, "first step passed");
+    let mut passed = PassedList::from_json(&sign_in.tx.passed);
+    passed.add(method, at);
+    advance(state, sign_in, user, passed, sign_in.tx.session_sid.clone()).await
 }
 
 #[derive(Debug, Deserialize)]
@@ -645,7 +646,7 @@ pub async fn login_submit(
         tx: &tx,
         purpose: &purpose,
     };
-    first_step_passed(&state, at, &user, Authenticator::Password).await
+    first_step_passed(&state, at, &user, Authenticator::Password, now()).await
 }
 
 /// A sign-in at a second-factor step: its user is known and the step offers `method`.

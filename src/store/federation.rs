@@ -30,6 +30,22 @@ impl FederationState {
         Ok(())
     }
 
+    /// A live (unused, unexpired) state, without spending it.
+    pub fn find(
+        conn: &mut DbConn,
+        organization_id: i64,
+        state_hash: &str,
+    ) -> Result<Option<Self>, StoreError> {
+        Ok(federation_states::table
+            .filter(federation_states::state_hash.eq(state_hash))
+            .filter(federation_states::organization_id.eq(organization_id))
+            .filter(federation_states::used_at.is_null())
+            .filter(federation_states::expires_at.gt(now()))
+            .select(Self::as_select())
+            .first(conn)
+            .optional()?)
+    }
+
     /// Takes the state for its one callback: `None` if unknown, used or expired.
     pub fn take(
         conn: &mut DbConn,
@@ -92,6 +108,14 @@ impl FederatedIdentity {
             .select(Self::as_select())
             .first(conn)
             .optional()?)
+    }
+
+    /// How many upstream accounts are linked to a user.
+    pub fn count_of_user(conn: &mut DbConn, user_id: &str) -> Result<i64, StoreError> {
+        Ok(federated_identities::table
+            .filter(federated_identities::user_id.eq(user_id))
+            .count()
+            .get_result(conn)?)
     }
 
     pub fn insert(conn: &mut DbConn, link: &Self) -> Result<(), StoreError> {

@@ -260,6 +260,18 @@ async fn federated_sign_in_then_sms_otp_to_tokens(backend: Backend) {
     let res = submit(&browser, &otp_url, &[("code", &last_code(&p.app))]).await;
     let again = exchange(&p.app, &code_at(&res, CB)).await;
     assert_eq!(again["sub"], claims["sub"], "linked by issuer and subject");
+
+    // A disabled account stops at its first step.
+    sql(
+        &p.app,
+        "UPDATE users SET disabled = TRUE WHERE username = 'erin'",
+    );
+    let browser = Browser::default();
+    let upstream = to_upstream(&p, &browser).await;
+    let back = sign_in_upstream(&browser, &upstream, "erin", ERIN_PASSWORD).await;
+    let (status, page) = get(&browser, &back).await;
+    assert_eq!(status, 403);
+    assert!(page.contains("Account disabled"), "{page}");
 }
 
 async fn an_unverified_upstream_number_is_not_taken(backend: Backend) {
@@ -325,7 +337,8 @@ async fn upstream_denial_and_replays_end_on_clear_pages(backend: Backend) {
     assert_eq!(status, 403);
     assert!(page.contains("Sign-in cancelled"), "{page}");
 
-    // A fresh attempt; its answer opened in another browser, then replayed.
+    // A fresh attempt: its answer opened in another browser is refused without spoiling it,
+    // the right browser goes on, and the answer replayed afterwards is refused.
     let browser = Browser::default();
     let upstream = to_upstream(&p, &browser).await;
     let consent = sign_in_upstream(&browser, &upstream, "erin", ERIN_PASSWORD).await;
@@ -334,9 +347,11 @@ async fn upstream_denial_and_replays_end_on_clear_pages(backend: Backend) {
     let back = location(&res);
     let (status, page) = get(&Browser::default(), &back).await;
     assert_eq!(status, 400, "another browser: {page}");
+    let res = browser.client.get(&back).send().await.unwrap();
+    assert_eq!(res.status(), 303, "the right browser still goes on");
+    assert!(location(&res).contains("/otp?tx="));
     let (status, page) = get(&browser, &back).await;
-    assert_eq!(status, 400, "the state was spent: {page}");
-    assert!(page.contains("already used"), "{page}");
+    assert_eq!(status, 400, "a replay: {page}");
 
     // A forged answer with a state nobody issued.
     let (status, _) = get(
@@ -348,6 +363,32 @@ async fn upstream_denial_and_replays_end_on_clear_pages(backend: Backend) {
     )
     .await;
     assert_eq!(status, 400);
+}
+
+/// RFC 9207: the idp promises `iss` in its answers; an answer without it, or naming another
+/// issuer, is refused (a mix-up attack would look like that).
+async fn answers_without_or_with_a_wrong_iss_are_refused(backend: Backend) {
+    let p = pair(&backend, "create_users = true", "").await;
+    for tamper in ["drop", "other"] {
+        let browser = Browser::default();
+        let upstream = to_upstream(&p, &browser).await;
+        let back = sign_in_upstream(&browser, &upstream, "erin", ERIN_PASSWORD).await;
+        let mut url = url::Url::parse(&back).unwrap();
+        let pairs: Vec<(String, String)> = url
+            .query_pairs()
+            .into_owned()
+            .filter(|(k, _)| k != "iss")
+            .collect();
+        url.query_pairs_mut().clear().extend_pairs(&pairs);
+        if tamper == "other" {
+            url.query_pairs_mut()
+                .append_pair("iss", "https://attacker.example");
+        }
+        let (status, page) = get(&browser, url.as_str()).await;
+        assert_eq!(status, 502, "{tamper}: {page}");
+        assert!(page.contains("could not be verified"), "{page}");
+    }
+    assert!(p.app.sms.sent().is_empty(), "no sign-in went on");
 }
 
 async fn a_bad_client_secret_ends_on_a_page(backend: Backend) {
@@ -459,5 +500,6 @@ both_backends!(
     a_federated_user_reaches_the_account_area,
     upstream_denial_and_replays_end_on_clear_pages,
     a_bad_client_secret_ends_on_a_page,
+    answers_without_or_with_a_wrong_iss_are_refused,
     an_unreachable_provider_ends_on_a_page,
 );
