@@ -236,8 +236,15 @@ async fn demo_seed_creates_a_working_demo_once(backend: Backend) {
     assert!(web.backup_codes);
     assert_eq!(
         web.flow(),
-        sesame::authn::flow::SignInFlow::password_then_sms_otp(true),
-        "the demo app asks for password, then SMS OTP or a backup code"
+        sesame::authn::flow::SignInFlow::parse(
+            &[
+                vec!["password".into(), "magic_link".into()],
+                vec!["sms_otp".into(), "backup_code".into()],
+            ],
+            true
+        )
+        .unwrap(),
+        "the demo app asks for the password or a sign-in link, then SMS OTP or a backup code"
     );
     assert_eq!(
         sesame::store::backup_codes::remaining(&mut conn, &alice.id).unwrap(),
