@@ -42,6 +42,8 @@ grant_types = ["authorization_code", "refresh_token"]
 client_id = "{DEMO_SPA_CLIENT_ID}"
 name = "Demo single-page app"
 type = "public"
+sign_in_flow = "username_password_sms_otp"
+backup_codes = true
 redirect_uris = ["http://localhost:5173/callback"]
 post_logout_redirect_uris = ["http://localhost:5173/"]
 grant_types = ["authorization_code", "refresh_token"]
@@ -138,8 +140,9 @@ pub fn banner(base_url: &str, seeded: Option<&Seeded>) -> String {
         "                   redirect_uri http://localhost:8080/callback".into(),
         format!("    SPA (public)   client_id {DEMO_SPA_CLIENT_ID}, PKCE, redirect_uri http://localhost:5173/callback"),
         format!("    user           {DEMO_USERNAME} / {DEMO_PASSWORD} (mobile +15555550100)"),
-        "    sign-in        demo-web asks for the password, then an SMS code: with the console".into(),
-        "                   SMS channel the text message is printed right here.".into(),
+        "    sign-in        both ask for the password (demo-web also offers an emailed link),".into(),
+        "                   then an SMS code: with the console channels the text message (and".into(),
+        "                   the mail) is printed right here.".into(),
         match seeded {
             Some(s) => format!(
                 "    backup codes   {} (each works once, instead of the SMS code)",
