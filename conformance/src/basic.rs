@@ -268,10 +268,17 @@ async fn response_type_missing(ctx: &Ctx, log: &mut ModuleLog) {
         Err(e) => return log.interrupt(e),
     };
     match &answer {
+        Answer::Elsewhere { url } => {
+            log.fail(
+                "the browser is sent to an unregistered URI",
+                false,
+                url.clone(),
+            );
+        }
         Answer::Page { status, .. } => {
             log.fail(
                 "EnsureErrorPageShown (no redirect, an error status)",
-                *status >= 400,
+                (400..500).contains(status),
                 format!("HTTP {status} without an error"),
             );
         }
@@ -584,8 +591,8 @@ async fn same_auth_twice(
         .await;
     log.fail(
         "no page is shown the second time",
-        answer.sign_ins() == 0,
-        "a sign-in form was shown",
+        answer.pages() == 0,
+        "a page asked the user for something",
     );
     let (a1, a2) = (
         first.id_token.int("auth_time"),
@@ -699,8 +706,8 @@ async fn id_token_hint(ctx: &Ctx, log: &mut ModuleLog) {
         .await;
     log.fail(
         "no page is shown the second time",
-        answer.sign_ins() == 0,
-        "a sign-in form was shown",
+        answer.pages() == 0,
+        "a page asked the user for something",
     );
     let (a1, a2) = (
         first.id_token.int("auth_time"),
@@ -820,10 +827,17 @@ async fn unregistered_redirect_uri(ctx: &Ctx, log: &mut ModuleLog) {
         Err(e) => return log.interrupt(e),
     };
     match answer {
+        Answer::Elsewhere { url } => {
+            log.fail(
+                "the browser is never sent to an unregistered redirect URI",
+                false,
+                format!("redirected to {url}"),
+            );
+        }
         Answer::Page { status, .. } => {
             log.fail(
                 "ExpectRedirectUriErrorPage (the screenshot's subject)",
-                status >= 400,
+                (400..500).contains(&status),
                 format!("HTTP {status}"),
             );
         }
@@ -920,10 +934,17 @@ async fn request_object(ctx: &Ctx, log: &mut ModuleLog, bad_outer_redirect: bool
         Err(e) => return log.interrupt(e),
     };
     match (&answer, bad_outer_redirect) {
+        (Answer::Elsewhere { url }, _) => {
+            log.fail(
+                "the browser is never sent to an unregistered redirect URI",
+                false,
+                format!("redirected to {url}"),
+            );
+        }
         (Answer::Page { status, .. }, true) => {
             log.fail(
                 "ExpectRedirectUriErrorPage (the screenshot's subject)",
-                *status >= 400,
+                (400..500).contains(status),
                 format!("HTTP {status}"),
             );
         }
@@ -968,14 +989,15 @@ async fn request_object(ctx: &Ctx, log: &mut ModuleLog, bad_outer_redirect: bool
 
 /// oidcc-request-uri-unsigned-supported-correctly-or-rejected-as-unsupported: a request object
 /// passed by reference. The suite runs it only with dynamic registration (the client registers
-/// its request_uris) and requires request_uri_parameter_supported; skipped here when the provider
-/// does not advertise it, as the issue asks, and otherwise because a static client cannot
-/// register request_uris.
+/// its request_uris), where it also requires request_uri_parameter_supported. Here it is skipped
+/// when the provider says `request_uri_parameter_supported: false` (as the issue asks), and
+/// otherwise because a static client cannot register request_uris.
 async fn request_uri(ctx: &Ctx, log: &mut ModuleLog) {
-    if ctx.discovery["request_uri_parameter_supported"] != true {
-        return log.skip("request_uri_parameter_supported is not true");
+    // Absent means true (OIDC Discovery §3).
+    if ctx.discovery["request_uri_parameter_supported"] == false {
+        return log.skip("request_uri_parameter_supported is false");
     }
-    log.skip("needs request_uris registered by the client (dynamic registration)");
+    log.skip("needs request_uris registered by the client: the suite runs it only with dynamic registration");
 }
 
 /// oidcc-claims-essential: the claims parameter asks for `name` as essential in UserInfo: it
@@ -1157,6 +1179,33 @@ async fn refresh_flow(
         );
     }
     let access = body["access_token"].as_str()?.to_string();
+    log.fail(
+        "EnsureMinimumAccessTokenEntropy (96 bits)",
+        entropy_bits(&access) >= 96.0,
+        format!("about {:.0} bits", entropy_bits(&access)),
+    );
+    log.fail(
+        "EnsureAccessTokenContainsAllowedCharactersOnly",
+        access.bytes().all(|b| (0x20..=0x7E).contains(&b)),
+        "characters outside VSCHAR",
+    );
+    log.warn(
+        "ExtractExpiresInFromTokenEndpointResponse",
+        body.get("expires_in").is_some(),
+        "no expires_in in the refresh response",
+    );
+    if let Some(rotated) = body["refresh_token"].as_str() {
+        log.fail(
+            "EnsureMinimumRefreshTokenLength (128 bits)",
+            rotated.len() * 8 >= 128,
+            format!("{} characters", rotated.len()),
+        );
+        log.fail(
+            "EnsureMinimumRefreshTokenEntropy (96 bits)",
+            entropy_bits(rotated) >= 96.0,
+            format!("about {:.0} bits", entropy_bits(rotated)),
+        );
+    }
     match ctx.userinfo(&access, UserInfoCall::GetHeader).await {
         Ok((status, ..)) => {
             log.fail(

@@ -46,7 +46,11 @@ pub enum Answer {
         mode: Mode,
         /// How many sign-in forms the user filled on the way (0: the session answered).
         sign_ins: usize,
+        /// How many pages of the provider asked for anything (sign-in, code, consent).
+        pages: usize,
     },
+    /// Sent to an address of the client's site that is not a registered redirect URI.
+    Elsewhere { url: String },
     /// The provider showed a page and did not send the browser back (an error page).
     Page { status: u16, body: String },
 }
@@ -55,7 +59,15 @@ impl Answer {
     pub fn sign_ins(&self) -> usize {
         match self {
             Self::Back { sign_ins, .. } => *sign_ins,
-            Self::Page { .. } => 0,
+            _ => 0,
+        }
+    }
+
+    /// Pages that asked the user for anything on the way back.
+    pub fn pages(&self) -> usize {
+        match self {
+            Self::Back { pages, .. } => *pages,
+            _ => 0,
         }
     }
 }
@@ -63,8 +75,9 @@ impl Answer {
 #[derive(Debug, Clone)]
 pub struct Browser {
     pub client: reqwest::Client,
-    /// Redirects to URLs starting with this are the answer (the registered callback).
-    callback_prefix: String,
+    /// The registered redirect URIs (without query): a redirect to one of them is the answer;
+    /// to another address of the same origin, a wrong turn.
+    callbacks: Vec<url::Url>,
     credentials: Credentials,
 }
 
@@ -125,7 +138,7 @@ fn unescape(s: &str) -> String {
 }
 
 impl Browser {
-    pub fn new(ca: &reqwest::Certificate, callback_prefix: &str, credentials: Credentials) -> Self {
+    pub fn new(ca: &reqwest::Certificate, callbacks: &[&str], credentials: Credentials) -> Self {
         Self {
             client: reqwest::Client::builder()
                 .cookie_store(true)
@@ -133,7 +146,10 @@ impl Browser {
                 .add_root_certificate(ca.clone())
                 .build()
                 .expect("the browser's HTTP client builds"),
-            callback_prefix: callback_prefix.into(),
+            callbacks: callbacks
+                .iter()
+                .map(|c| url::Url::parse(c).expect("a registered redirect URI"))
+                .collect(),
             credentials,
         }
     }
@@ -167,8 +183,25 @@ impl Browser {
         self.follow(res).await
     }
 
+    /// Whether `url` is a registered redirect URI (`Some(true)`), another address of the
+    /// client's site (`Some(false)`), or elsewhere (`None`: the provider's own pages).
+    fn at_client(&self, url: &url::Url) -> Option<bool> {
+        let exact = self
+            .callbacks
+            .iter()
+            .any(|c| c.origin() == url.origin() && c.path() == url.path());
+        if exact {
+            Some(true)
+        } else if self.callbacks.iter().any(|c| c.origin() == url.origin()) {
+            Some(false)
+        } else {
+            None
+        }
+    }
+
     async fn follow(&self, mut res: reqwest::Response) -> Result<Answer, String> {
         let mut sign_ins = 0;
+        let mut pages = 0;
         for _ in 0..20 {
             let status = res.status();
             if status.is_redirection() {
@@ -178,19 +211,21 @@ impl Browser {
                     .and_then(|v| v.to_str().ok())
                     .ok_or("a redirect without Location")?
                     .to_string();
-                let to = res.url().join(&to).map_err(|e| e.to_string())?.to_string();
-                if to.starts_with(&self.callback_prefix) {
-                    let params = url::Url::parse(&to)
-                        .map_err(|e| e.to_string())?
-                        .query_pairs()
-                        .into_owned()
-                        .collect();
-                    return Ok(Answer::Back {
-                        url: to,
-                        params,
-                        mode: Mode::Query,
-                        sign_ins,
-                    });
+                let next = res.url().join(&to).map_err(|e| e.to_string())?;
+                let to = next.to_string();
+                match self.at_client(&next) {
+                    Some(true) => {
+                        let params = next.query_pairs().into_owned().collect();
+                        return Ok(Answer::Back {
+                            url: to,
+                            params,
+                            mode: Mode::Query,
+                            sign_ins,
+                            pages,
+                        });
+                    }
+                    Some(false) => return Ok(Answer::Elsewhere { url: to }),
+                    None => {}
                 }
                 res = self
                     .client
@@ -210,17 +245,23 @@ impl Browser {
             }
             // form_post: a page that posts the answer to the client.
             if let Some(action) = form_action(&body)
-                && action.starts_with(&self.callback_prefix)
+                && let Ok(target) = url::Url::parse(&action)
+                && let Some(registered) = self.at_client(&target)
             {
+                if !registered {
+                    return Ok(Answer::Elsewhere { url: action });
+                }
                 return Ok(Answer::Back {
                     url: action,
                     params: inputs(&body).into_iter().collect(),
                     mode: Mode::FormPost,
                     sign_ins,
+                    pages,
                 });
             }
             let path = page_url.path().to_string();
             let c = &self.credentials;
+            pages += 1;
             let (action, form): (String, Vec<(String, String)>) =
                 if path.ends_with("/login") && body.contains("name=\"password\"") {
                     sign_ins += 1;

@@ -227,22 +227,29 @@ impl Ctx {
         answer: &Answer,
         sent: &Sent,
     ) -> Option<String> {
-        let Answer::Back {
-            params, url, mode, ..
-        } = answer
-        else {
-            let Answer::Page { status, body } = answer else {
-                unreachable!()
-            };
-            log.fail(
-                "CheckIfAuthorizationEndpointError",
-                false,
-                format!(
-                    "the browser stayed on a page (HTTP {status}): {}",
-                    snippet(body)
-                ),
-            );
-            return None;
+        let (params, url, mode) = match answer {
+            Answer::Back {
+                params, url, mode, ..
+            } => (params, url, mode),
+            Answer::Page { status, body } => {
+                log.fail(
+                    "CheckIfAuthorizationEndpointError",
+                    false,
+                    format!(
+                        "the browser stayed on a page (HTTP {status}): {}",
+                        snippet(body)
+                    ),
+                );
+                return None;
+            }
+            Answer::Elsewhere { url } => {
+                log.fail(
+                    "CheckMatchingCallbackParameters",
+                    false,
+                    format!("sent to {url}, not the registered redirect URI"),
+                );
+                return None;
+            }
         };
         if !log.fail(
             "CheckIfAuthorizationEndpointError",
@@ -468,7 +475,7 @@ impl Ctx {
         log.fail(
             "ValidateExpiresIn",
             body.get("expires_in")
-                .is_none_or(|v| v.as_i64().is_some_and(|n| n > 0)),
+                .is_none_or(|v| v.as_f64().is_some_and(|n| n > 0.0)),
             format!("expires_in {}", body["expires_in"]),
         );
         let raw = body["id_token"].as_str();

@@ -213,7 +213,7 @@ async fn openidconnect_flow(sesame: &Sesame, log: &mut ModuleLog) -> Result<(), 
         .url();
     let browser = Browser::new(
         &ca,
-        "https://rp.conformance.example/",
+        &[REDIRECT, POST_LOGOUT],
         crate::browser::Credentials {
             username: "conformance-user".into(),
             password: "conformance-user-password".into(),

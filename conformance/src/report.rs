@@ -98,16 +98,17 @@ impl ModuleLog {
 
     /// The outcome from the checks, as the suite computes it.
     pub fn finish(mut self) -> Self {
-        self.outcome = if self.interrupted.is_some() {
-            Outcome::Interrupted
-        } else if self.skipped.is_some() {
-            Outcome::Skipped
-        } else if self
+        // As the suite: a failure stays a failure even if the module skips afterwards.
+        let failed = self
             .checks
             .iter()
-            .any(|c| !c.ok && c.severity == Severity::Failure)
-        {
+            .any(|c| !c.ok && c.severity == Severity::Failure);
+        self.outcome = if self.interrupted.is_some() {
+            Outcome::Interrupted
+        } else if failed {
             Outcome::Failed
+        } else if self.skipped.is_some() {
+            Outcome::Skipped
         } else if self.checks.iter().any(|c| !c.ok) {
             Outcome::Warning
         } else {
@@ -177,7 +178,15 @@ mod tests {
         l.fail("c", false, "f");
         assert_eq!(l.clone().finish().outcome, Outcome::Failed);
         l.skip("not advertised");
-        assert_eq!(l.clone().finish().outcome, Outcome::Skipped);
+        assert_eq!(
+            l.clone().finish().outcome,
+            Outcome::Failed,
+            "a skip hides no failure"
+        );
+        let mut s = ModuleLog::new("m", "r");
+        s.warn("b", false, "w");
+        s.skip("not advertised");
+        assert_eq!(s.finish().outcome, Outcome::Skipped);
         l.interrupt("no answer");
         assert!(l.finish().outcome.counts_as_failure());
     }

@@ -60,7 +60,7 @@ impl Target {
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             credentials.username = self.usernames[n % self.usernames.len()].clone();
         }
-        Browser::new(&self.ca(), CALLBACK, credentials)
+        Browser::new(&self.ca(), &[CALLBACK], credentials)
     }
 }
 
