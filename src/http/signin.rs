@@ -1127,6 +1127,8 @@ async fn otp_form(
             maxlength => settings.length + 4,
             resend_after => (wait > 0).then(|| format_utc(now() + wait)),
             resend_wait => wait,
+            // Only a code that was sent (or is being sent) is announced as sent.
+            sent => latest.is_some(),
             backup_url,
             notice,
             error,

@@ -1,0 +1,283 @@
+// Real-browser end-to-end tests of the whole sign-in: Sesame's demo (`sesame serve --demo`), the
+// sample web app (examples/sample_web) and the sample SPA (examples/sample_spa), driven by
+// playwright-core in Debian's Chromium (headless, no sandbox, no GPU, no background networking,
+// a fresh profile per scenario).
+//
+// The codes come from the test channel: the demo's console SMS channel prints each text message
+// on Sesame's standard output, and its banner prints alice's backup codes; this script reads both
+// from the process it started. Every page is saved as a screenshot under target/e2e/.
+//
+// Usage: node e2e/run.mjs (after `cargo build --bin sesame --example sample_web` and `npm ci` in
+// e2e/ and examples/sample_spa/). Exits non-zero when a scenario fails.
+
+import { spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const TARGET = process.env.CARGO_TARGET_DIR || join(ROOT, 'target');
+const SESAME_BIN = process.env.SESAME_BIN || join(TARGET, 'debug', 'sesame');
+const WEB_BIN = process.env.SAMPLE_WEB_BIN || join(TARGET, 'debug', 'examples', 'sample_web');
+const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+const SHOTS = join(ROOT, 'target', 'e2e');
+const SESAME = 'http://localhost:9090';
+const WEB = 'http://localhost:8080';
+const SPA = 'http://localhost:5173';
+const PASSWORD = 'sesame-demo-password';
+
+/** A child process whose output is kept, so the test can wait for and read what it printed. */
+class Proc {
+  constructor(name, cmd, args, opts = {}) {
+    this.name = name;
+    this.out = '';
+    this.child = spawn(cmd, args, { ...opts, stdio: ['ignore', 'pipe', 'pipe'] });
+    this.child.stdout.on('data', (d) => { this.out += d.toString(); });
+    this.child.stderr.on('data', (d) => { this.out += d.toString(); });
+    this.exited = new Promise((resolve) => this.child.on('exit', resolve));
+  }
+
+  kill() {
+    if (this.child.exitCode === null) this.child.kill('SIGTERM');
+  }
+}
+
+async function waitFor(what, check, seconds = 60) {
+  const until = Date.now() + seconds * 1000;
+  for (;;) {
+    try {
+      const v = await check();
+      if (v) return v;
+    } catch { /* not yet */ }
+    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+const up = (url) => waitFor(url, async () => (await fetch(url, { redirect: 'manual' })).status < 500);
+
+/** The SMS one-time passwords Sesame printed so far, oldest first. */
+function codes(sesame) {
+  return [...sesame.out.matchAll(/=== SMS to \+15555550100[^\n]*\n[^\n]*? is ([A-Z0-9]+)\./g)].map((m) => m[1]);
+}
+
+/** Waits for a code sent after `before` codes were printed. */
+async function nextCode(sesame, before) {
+  return waitFor('an SMS code', () => codes(sesame).length > before && codes(sesame).at(-1), 10);
+}
+
+let shotNo = 0;
+async function shot(page, name) {
+  shotNo += 1;
+  const file = join(SHOTS, `${String(shotNo).padStart(2, '0')}-${name}.png`);
+  await page.screenshot({ path: file, fullPage: true });
+  console.log(`    screenshot ${file}`);
+}
+
+function check(ok, message) {
+  if (!ok) throw new Error(message);
+}
+
+/** Sesame's sign-in page: checks what a user (and a screen reader) needs, then signs in. */
+async function signIn(page, name) {
+  await page.waitForURL(/\/t\/demo\/login\?tx=/);
+  check(await page.locator('label[for=username]').count() === 1, 'the username field has a label');
+  check(await page.locator('label[for=password]').count() === 1, 'the password field has a label');
+  check((await page.locator('p.muted').first().textContent()).includes('Sesame demo'), 'the organization is named');
+  await shot(page, `${name}-sign-in`);
+  await page.fill('#username', 'alice');
+  await page.fill('#password', PASSWORD);
+  await page.click('form[action$="/login"] button[type=submit]');
+  await page.waitForURL(/\/t\/demo\/otp\?tx=/);
+}
+
+async function enterCode(page, code) {
+  await page.fill('#code', code);
+  await page.click('button[name=action][value=verify]');
+}
+
+const scenarios = [];
+const scenario = (name, fn) => scenarios.push({ name, fn });
+
+// 1. The web app: password, then the SMS code; claims with amr/acr, UserInfo, refresh.
+scenario('web app: password + SMS OTP, claims, UserInfo, refresh', async ({ browser, sesame, state }) => {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  await page.goto(WEB);
+  await shot(page, 'web-signed-out');
+  const before = codes(sesame).length;
+  await page.click('#sign-in');
+  await signIn(page, 'web');
+  const code = await nextCode(sesame, before);
+  check((await page.textContent('body')).includes('0100'), 'the OTP page shows the masked number');
+  await shot(page, 'web-otp');
+  await enterCode(page, code);
+  await page.waitForURL(`${WEB}/`);
+  const claims = JSON.parse(await page.textContent('#claims'));
+  check(JSON.stringify(claims.amr) === JSON.stringify(['pwd', 'sms', 'otp', 'mfa']), `amr ${JSON.stringify(claims.amr)}`);
+  check(claims.acr === 'urn:sesame:acr:mfa', `acr ${claims.acr}`);
+  check((await page.textContent('#userinfo')).includes('alice@example.com'), 'UserInfo shows the email');
+  await shot(page, 'web-signed-in');
+  await page.click('#refresh');
+  await page.waitForSelector('#refreshed');
+  await shot(page, 'web-refreshed');
+  state.web = { context, page };
+});
+
+// 2. A wrong code, then the right one.
+scenario('web app: a wrong OTP, then the right one', async ({ browser, sesame }) => {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  await page.goto(`${WEB}/login`);
+  const before = codes(sesame).length;
+  await signIn(page, 'wrong-otp');
+  const code = await nextCode(sesame, before);
+  const wrong = code === '000000' ? '111111' : '000000';
+  await enterCode(page, wrong);
+  const alert = page.locator('p.error[role=alert]');
+  await alert.waitFor();
+  check((await alert.textContent()).length > 0, 'the error is announced');
+  check(await page.locator('#code').count() === 1, 'the field is offered again');
+  await shot(page, 'otp-wrong-code');
+  await enterCode(page, code);
+  await page.waitForURL(`${WEB}/`);
+  check((await page.textContent('#claims')).includes('"mfa"'), 'signed in with MFA');
+  await context.close();
+});
+
+// 3. Resend: the old code stops working, the new one signs in.
+scenario('web app: resend, then the new code', async ({ browser, sesame }) => {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  await page.goto(`${WEB}/login`);
+  const before = codes(sesame).length;
+  await signIn(page, 'resend');
+  const first = await nextCode(sesame, before);
+  // The demo keeps the guide's 30 s between two codes of one sign-in.
+  check((await page.textContent('body')).includes('You can ask for a new code after'), 'the cooldown is shown');
+  await shot(page, 'otp-cooldown');
+  await new Promise((r) => setTimeout(r, 31_000));
+  const sent = codes(sesame).length;
+  await page.click('button[name=action][value=resend]');
+  const second = await nextCode(sesame, sent);
+  check(second !== first || codes(sesame).length > sent, 'a new code was texted');
+  await shot(page, 'otp-resent');
+  await enterCode(page, first);
+  await page.locator('p.error[role=alert]').waitFor();
+  await shot(page, 'otp-old-code-refused');
+  await enterCode(page, second);
+  await page.waitForURL(`${WEB}/`);
+  check((await page.textContent('#claims')).includes('"sms"'), 'signed in with the new code');
+  await context.close();
+});
+
+// 4. Sign-out, then a silent sign-in fails.
+scenario('web app: sign-out, then prompt=none fails', async ({ state }) => {
+  const { context, page } = state.web;
+  await page.click('#sign-out');
+  await page.waitForURL((u) => u.toString().startsWith(`${WEB}/`));
+  await page.waitForSelector('#sign-in');
+  await shot(page, 'web-signed-out-again');
+  await page.goto(`${WEB}/login?prompt=none`);
+  await page.waitForSelector('#error');
+  check((await page.textContent('#error')).includes('login_required'), 'login_required after sign-out');
+  await shot(page, 'web-prompt-none-after-sign-out');
+  await context.close();
+});
+
+// 5. The SPA with a backup code instead of the text message.
+scenario('SPA: password + backup code, claims, UserInfo, sign-out', async ({ browser, state }) => {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  await page.goto(SPA);
+  await page.waitForSelector('#sign-in');
+  await shot(page, 'spa-signed-out');
+  await page.click('#sign-in');
+  await signIn(page, 'spa');
+  await page.click('a[href*="/backup-code"]');
+  await page.waitForURL(/\/t\/demo\/backup-code\?tx=/);
+  await shot(page, 'spa-backup-code');
+  await page.fill('#code', state.backupCodes[0]);
+  await page.click('form button[type=submit]');
+  await page.waitForSelector('#claims');
+  const claims = JSON.parse(await page.textContent('#claims'));
+  check(JSON.stringify(claims.amr) === JSON.stringify(['pwd', 'otp', 'mfa']), `amr ${JSON.stringify(claims.amr)}`);
+  await page.waitForFunction(() => document.querySelector('#userinfo')?.textContent.includes('alice@example.com'));
+  await shot(page, 'spa-signed-in');
+  await page.click('#sign-out');
+  await page.waitForSelector('#sign-in');
+  await shot(page, 'spa-signed-out-again');
+  await context.close();
+});
+
+// 6. The sign-in page on a phone-sized screen.
+scenario('the sign-in page on a phone', async ({ browser }) => {
+  const context = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });
+  const page = await context.newPage();
+  await page.goto(`${WEB}/login`);
+  await page.waitForURL(/\/t\/demo\/login\?tx=/);
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  check(overflow <= 0, `the page scrolls sideways by ${overflow}px`);
+  await shot(page, 'phone-sign-in');
+  await context.close();
+});
+
+async function main() {
+  rmSync(SHOTS, { recursive: true, force: true });
+  mkdirSync(SHOTS, { recursive: true });
+  const dir = mkdtempSync(join(tmpdir(), 'sesame-e2e-'));
+  const procs = [];
+  let failed = 0;
+  let browser;
+  try {
+    const sesame = new Proc('sesame', SESAME_BIN, ['serve', '--demo'], {
+      cwd: dir,
+      env: { ...process.env, SESAME_LOG: 'warn' },
+    });
+    procs.push(sesame);
+    await waitFor('Sesame', () => sesame.out.includes('DEMO MODE') && up(`${SESAME}/readyz`));
+    const line = sesame.out.match(/backup codes\s+([a-z0-9-][a-z0-9 -]+?) \(each works once/);
+    check(line, 'the banner shows the backup codes');
+    const backupCodes = line[1].trim().split(/\s+/);
+    const web = new Proc('sample_web', WEB_BIN, [], { env: { ...process.env } });
+    const spa = new Proc('sample_spa', 'node', [join(ROOT, 'examples', 'sample_spa', 'serve.mjs')], {
+      cwd: join(ROOT, 'examples', 'sample_spa'),
+      env: { ...process.env },
+    });
+    procs.push(web, spa);
+    await up(WEB);
+    await up(SPA);
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
+    });
+    const state = { backupCodes };
+    for (const s of scenarios) {
+      console.log(`- ${s.name}`);
+      try {
+        await s.fn({ browser, sesame, state });
+        console.log('  ok');
+      } catch (e) {
+        failed += 1;
+        console.log(`  FAILED: ${e.stack || e}`);
+      }
+    }
+  } finally {
+    if (browser) await browser.close();
+    for (const p of procs) p.kill();
+    await Promise.all(procs.map((p) => Promise.race([p.exited, new Promise((r) => setTimeout(r, 5000))])));
+    if (failed || process.env.E2E_VERBOSE) {
+      for (const p of procs) console.log(`\n--- output of ${p.name} ---\n${p.out.slice(-4000)}`);
+    }
+    rmSync(dir, { recursive: true, force: true });
+  }
+  console.log(`\n${scenarios.length - failed} of ${scenarios.length} scenarios passed; screenshots in ${SHOTS}`);
+  process.exit(failed ? 1 : 0);
+}
+
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});
