@@ -161,9 +161,17 @@ impl MailSettings {
                 Ok(())
             }
             Self::File { dir, .. } => {
-                let path = dir.join(format!("{}.eml", uuid::Uuid::new_v4()));
-                let bytes = message.formatted();
-                tokio::fs::write(&path, bytes)
+                // Written under a temporary name, then renamed: a reader of the folder never
+                // sees half a message.
+                let name = uuid::Uuid::new_v4();
+                let (tmp, path) = (
+                    dir.join(format!(".{name}.tmp")),
+                    dir.join(format!("{name}.eml")),
+                );
+                tokio::fs::write(&tmp, message.formatted())
+                    .await
+                    .map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
+                tokio::fs::rename(&tmp, &path)
                     .await
                     .map_err(|e| format!("cannot write {}: {e}", path.display()))
             }

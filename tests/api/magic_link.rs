@@ -477,8 +477,14 @@ async fn the_file_mailer_writes_eml_files(backend: Backend) {
     let (status, _) = ask_link(&app, &Browser::default(), "dana@acme.example").await;
     assert_eq!(status, 200);
     let mut files = Vec::new();
-    for _ in 0..100 {
-        files = std::fs::read_dir(&dir).unwrap().collect::<Vec<_>>();
+    for _ in 0..200 {
+        files = std::fs::read_dir(&dir)
+            .unwrap()
+            .filter(|e| {
+                e.as_ref()
+                    .is_ok_and(|e| e.path().extension().is_some_and(|x| x == "eml"))
+            })
+            .collect::<Vec<_>>();
         if !files.is_empty() {
             break;
         }
