@@ -1,10 +1,9 @@
-//! The `magic_link` first step end to end against a real SMTP server (aiosmtpd, started by the
-//! test, with AUTH): the mail arrives, the test follows its link, passes SMS OTP and gets tokens;
-//! then every refusal: a link opened in another browser, reused, expired, replaced; the same
-//! answer for unknown addresses; the send limits.
+//! The `magic_link` first step end to end against a real SMTP server (`smtp_server.rs`, started
+//! in process by each test, with AUTH; an independent MIME parser reads what arrives): the mail
+//! arrives, the test follows its link, passes SMS OTP and gets tokens; then every refusal: a link
+//! opened in another browser, reused, expired, replaced; the same answer for unknown addresses;
+//! the send limits.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use serde_json::Value;
@@ -12,17 +11,18 @@ use serde_json::Value;
 use crate::both_backends;
 use crate::helpers::{Backend, Browser, TestApp, form_field, location, payload};
 use crate::sms_otp::{code_at, get, last_code, post_form, sql, submit};
+use crate::smtp_server::{Security, SmtpServer};
 
 const CB: &str = "https://ml.acme.example/callback";
 const SECRET: &str = "a-client-secret-for-the-acme-mfa-tests-0123";
 const SMTP_USER: &str = "sesame";
 const SMTP_PASSWORD: &str = "smtp-password-for-tests";
 
-/// aiosmtpd on a free loopback port, writing each accepted message as JSON into `dir`.
+/// The test SMTP server on a free loopback port, requiring AUTH as `SMTP_USER`; stops when
+/// dropped.
 struct SmtpSink {
-    child: Child,
+    server: SmtpServer,
     port: u16,
-    dir: tempfile::TempDir,
 }
 
 impl SmtpSink {
@@ -30,61 +30,32 @@ impl SmtpSink {
         Self::start_with(&[])
     }
 
-    /// `tls`: nothing (plain), or the mode, certificate and key paths.
+    /// `tls`: nothing (plain), or the mode ("starttls" or "tls"), certificate and key paths.
     fn start_with(tls: &[&str]) -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let dir = tempfile::tempdir().unwrap();
-        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/smtp_sink.py");
-        let mut child = Command::new("python3")
-            .args([
-                "-W",
-                "ignore",
-                script,
-                &port.to_string(),
-                dir.path().to_str().unwrap(),
-                SMTP_USER,
-                SMTP_PASSWORD,
-            ])
-            .args(tls)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            // Refused handshakes are expected in some tests; SESAME_TEST_LOG shows the server's log.
-            .stderr(if std::env::var_os("SESAME_TEST_LOG").is_some() {
-                Stdio::inherit()
-            } else {
-                Stdio::null()
-            })
-            .spawn()
-            .expect("python3 runs (the SMTP server for the tests)");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        assert_eq!(
-            line.trim(),
-            "ready",
-            "the SMTP server did not start: is aiosmtpd installed (`pip install aiosmtpd`)?"
-        );
-        Self { child, port, dir }
+        let security = match tls {
+            [] => Security::None,
+            [mode, cert, key] => {
+                let config = crate::smtp_server::tls_config(
+                    &std::fs::read(cert).unwrap(),
+                    &std::fs::read(key).unwrap(),
+                );
+                match *mode {
+                    "starttls" => Security::Starttls(config),
+                    "tls" => Security::Tls(config),
+                    other => panic!("unknown TLS mode {other}"),
+                }
+            }
+            other => panic!("expected nothing or a mode, certificate and key: {other:?}"),
+        };
+        let server = SmtpServer::start(SMTP_USER, SMTP_PASSWORD, security);
+        Self {
+            port: server.port(),
+            server,
+        }
     }
 
     fn messages(&self) -> Vec<Value> {
-        let mut out: Vec<(std::time::SystemTime, Value)> = std::fs::read_dir(self.dir.path())
-            .unwrap()
-            .filter_map(|e| e.ok())
-            .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
-            .map(|e| {
-                let at = e.metadata().unwrap().modified().unwrap();
-                let v = serde_json::from_str(&std::fs::read_to_string(e.path()).unwrap()).unwrap();
-                (at, v)
-            })
-            .collect();
-        out.sort_by_key(|(at, _)| *at);
-        out.into_iter().map(|(_, v)| v).collect()
+        self.server.messages()
     }
 
     /// Waits (up to 10 s) until `n` messages arrived; returns them in arrival order.
@@ -97,13 +68,6 @@ impl SmtpSink {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         panic!("expected {n} messages, got {}", self.messages().len());
-    }
-}
-
-impl Drop for SmtpSink {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -429,7 +393,7 @@ email_verified = true
     )
 }
 
-/// STARTTLS and implicit TLS against aiosmtpd with a certificate from a private root given as
+/// STARTTLS and implicit TLS against the test server with a certificate from a private root given as
 /// `ca_file`; then the same server with no `ca_file`: the certificate is refused, nothing sent.
 async fn smtp_over_starttls_and_tls(backend: Backend) {
     let app = TestApp::spawn(&backend).await;

@@ -16,5 +16,6 @@ mod outbox;
 mod provisioning;
 mod signing_keys;
 mod sms_otp;
+mod smtp_server;
 mod tls;
 mod websub;
