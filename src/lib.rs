@@ -19,6 +19,7 @@ pub mod provisioning;
 pub mod secret;
 pub mod sms;
 pub mod startup;
+pub mod state;
 pub mod store;
 pub mod telemetry;
 

@@ -9,6 +9,7 @@ use serde::Deserialize;
 use crate::authn::backup::BackupCodeSettings;
 use crate::authn::flow::{Authenticator, SignInFlow};
 use crate::authn::otp::OtpSettings;
+use crate::authn::policy::LockPolicy;
 use crate::domain::{
     ClientId, ClientType, Email, GrantType, OrgSlug, PhoneNumber, RedirectUri, Username,
 };
@@ -20,7 +21,7 @@ use crate::password;
 use crate::plugin::{Outbound, SecretRef, SmsChannel, SmsSettings};
 use crate::secret::{Secret, random_token, sha256_hex};
 use crate::store::applications::{Application, TokenLifetimes};
-use crate::store::organizations::{LockPolicy, OrgSettings, Organization, Resource};
+use crate::store::organizations::{OrgSettings, Organization, Resource};
 use crate::store::subscriptions::{self, Subscription};
 use crate::store::users::{Profile, User};
 use crate::store::{DbConn, StoreError, now};

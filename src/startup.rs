@@ -105,8 +105,9 @@ impl Application {
             .port();
         spawn_purger(db.clone());
         let keys = KeyStore::new(kek, settings.key_cache_ttl);
-        let state = web::Data::new(AppState::new(settings, db, keys, sms));
-        crate::events::worker::spawn(state.clone());
+        let core = Arc::new(crate::state::Core::new(settings, db, keys, sms));
+        crate::events::worker::spawn(core.clone());
+        let state = web::Data::new(AppState::new(core));
 
         let app_state = state.clone();
         let server = HttpServer::new(move || {

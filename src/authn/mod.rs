@@ -6,7 +6,10 @@
 //! are in `http::signin`.
 
 pub mod backup;
+pub mod engine;
 pub mod federation;
 pub mod flow;
 pub mod magic_link;
 pub mod otp;
+pub mod outcome;
+pub mod policy;

@@ -183,6 +183,75 @@ pub fn account_changed(
     Ok(())
 }
 
+/// Who a sign-in event is about.
+#[derive(Debug, Clone, Copy)]
+pub struct Subject<'a> {
+    pub user_id: &'a str,
+    pub username: &'a str,
+}
+
+/// The events a sign-in publishes, as typed values: each becomes its outbox row in
+/// [`SignInEvent::publish`], the one place their topics, URIs and fields are written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SignInEvent {
+    /// A whole flow passed (`LOGINS`).
+    LoginSuccess {
+        client_id: String,
+        amr: Vec<&'static str>,
+        acr: &'static str,
+    },
+    /// An authenticator failed for a known user (`LOGINS`).
+    LoginFailed {
+        client_id: String,
+        authenticator: String,
+    },
+    /// The account was locked until then (`USER_OPERATIONS`).
+    Locked { until: i64 },
+    /// A lock that ran out then was ended at the account's next attempt (`USER_OPERATIONS`).
+    Unlocked { until: i64 },
+}
+
+impl SignInEvent {
+    /// The event, ready to store in the transaction of the change it reports.
+    pub fn publish(&self, origin: Origin<'_>, subject: Subject<'_>) -> hub::Publish {
+        let mut data = json!({
+            "organizationId": origin.organization_id,
+            "organizationName": origin.organization_name,
+            "userId": subject.user_id,
+            "username": subject.username,
+        });
+        let (topic, uri, event_type) = match self {
+            Self::LoginSuccess {
+                client_id,
+                amr,
+                acr,
+            } => {
+                data["clientId"] = client_id.as_str().into();
+                data["amr"] = json!(amr);
+                data["acr"] = (*acr).into();
+                ("LOGINS", hub::LOGIN_SUCCESS, "LoginSuccessEvent")
+            }
+            Self::LoginFailed {
+                client_id,
+                authenticator,
+            } => {
+                data["clientId"] = client_id.as_str().into();
+                data["authenticator"] = authenticator.as_str().into();
+                ("LOGINS", hub::LOGIN_FAILED, "LoginFailedEvent")
+            }
+            Self::Locked { until } => {
+                data["lockedUntil"] = (*until).into();
+                ("USER_OPERATIONS", hub::LOCK_USER, "LockUserEvent")
+            }
+            Self::Unlocked { until } => {
+                data["lockedUntil"] = (*until).into();
+                ("USER_OPERATIONS", hub::UNLOCK_USER, "UnlockUserEvent")
+            }
+        };
+        hub::Publish::new(origin, topic, uri, event_type, data)
+    }
+}
+
 /// Opens an event's payload (sealed or not).
 pub fn open_payload(kek: &Kek, event: &OutboxEvent) -> Result<serde_json::Value, KeyError> {
     let bytes = if event.sealed {

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use rand::Rng;
 
-use crate::http::{AppState, OrgEntry};
 use crate::plugin::{SendError, Sms};
+use crate::state::{Core, CoreError, OrgEntry};
 use crate::store::deliveries::{self, Delivery};
 use crate::store::events::OutboxEvent;
 use crate::store::now;
@@ -32,7 +32,7 @@ pub fn backoff(attempts: i64) -> i64 {
 }
 
 /// Runs the worker until the process ends.
-pub fn spawn(state: actix_web::web::Data<AppState>) {
+pub fn spawn(state: Arc<Core>) {
     tokio::spawn(async move {
         loop {
             if let Err(error) = verify_due(&state).await {
@@ -53,9 +53,7 @@ pub fn spawn(state: actix_web::web::Data<AppState>) {
 }
 
 /// Claims and delivers one batch; returns how many were claimed.
-pub async fn run_once(
-    state: &actix_web::web::Data<AppState>,
-) -> Result<usize, crate::http::error::ApiError> {
+pub async fn run_once(state: &Arc<Core>) -> Result<usize, CoreError> {
     let lease = state.settings.delivery_lease_seconds;
     let claimed = state
         .db
@@ -74,7 +72,7 @@ pub async fn run_once(
 
 /// Delivers one claimed delivery, records the outcome and returns it. A failure to record is
 /// logged: the claim runs out and the delivery is tried again.
-pub async fn deliver(state: &AppState, delivery: Delivery) -> Result<(), SendError> {
+pub async fn deliver(state: &Core, delivery: Delivery) -> Result<(), SendError> {
     let outcome = attempt(state, &delivery).await;
     let retry_at = match &outcome {
         Err(SendError::Retryable(_)) => Some(now() + backoff(delivery.attempts)),
@@ -97,7 +95,7 @@ pub async fn deliver(state: &AppState, delivery: Delivery) -> Result<(), SendErr
     outcome
 }
 
-async fn org_entry(state: &AppState, organization_id: i64) -> Result<Arc<OrgEntry>, SendError> {
+async fn org_entry(state: &Core, organization_id: i64) -> Result<Arc<OrgEntry>, SendError> {
     let slug = state
         .db
         .run(move |conn| Organization::slug_of(conn, organization_id))
@@ -110,7 +108,7 @@ async fn org_entry(state: &AppState, organization_id: i64) -> Result<Arc<OrgEntr
         .map_err(|e| SendError::Retryable(format!("{e:?}")))
 }
 
-async fn attempt(state: &AppState, delivery: &Delivery) -> Result<(), SendError> {
+async fn attempt(state: &Core, delivery: &Delivery) -> Result<(), SendError> {
     if delivery.give_up_at <= now() {
         return Err(SendError::Permanent(
             "expired before it could be delivered".into(),
@@ -177,9 +175,7 @@ async fn attempt(state: &AppState, delivery: &Delivery) -> Result<(), SendError>
 
 /// Runs the intent verifications that are due (new subscriptions, rotations, unsubscribes).
 /// Each verification runs in its own task, so slow callbacks never hold up deliveries.
-pub async fn verify_due(
-    state: &actix_web::web::Data<AppState>,
-) -> Result<usize, crate::http::error::ApiError> {
+pub async fn verify_due(state: &Arc<Core>) -> Result<usize, CoreError> {
     let lease = state.settings.delivery_lease_seconds;
     let due = state
         .db
@@ -193,7 +189,7 @@ pub async fn verify_due(
     Ok(n)
 }
 
-async fn verify_one(state: &AppState, sub: Subscription) {
+async fn verify_one(state: &Core, sub: Subscription) {
     {
         let Ok(org) = org_entry(state, sub.organization_id).await else {
             return;

@@ -3,7 +3,7 @@
 //!
 //! Viewing needs a session. Any change needs a fresh pass through the user's whole chain — the
 //! password and, when they have one, their second factor, both within the last
-//! [`FRESH_SECONDS`] — so a password-only session can never mint backup codes or move the
+//! [`FRESH_SECONDS`](crate::authn::engine::FRESH_SECONDS) — so a password-only session can never mint backup codes or move the
 //! codes to another phone. A new number is saved only once a code sent to it is entered. Every
 //! change is recorded and publishes an event, in the transaction of the change.
 
@@ -14,62 +14,19 @@ use minijinja::context;
 use serde::Deserialize;
 use subtle::ConstantTimeEq;
 
-use super::authorize::{
-    Progress, begin, current_session, expired_page, form_expired_page, see_other,
-};
+use super::authorize::{Progress, begin, current_session};
+use super::browser::{form_expired_page, see_other};
 use super::error::ApiError;
-use super::signin::AccountRequest;
 use super::{AppState, OrgEntry};
 use crate::authn::backup;
-use crate::authn::flow::{Authenticator, PassedList};
+use crate::authn::engine::{AccountRequest, fresh_until};
+use crate::authn::flow::PassedList;
 use crate::domain::PhoneNumber;
 use crate::events::{AccountChangeKind, account_changed};
 use crate::store::account_changes::AccountChange;
-use crate::store::auth::{LoginTransaction, Session};
+use crate::store::auth::Session;
 use crate::store::users::User;
 use crate::store::{backup_codes, format_utc, now, write_transaction};
-
-/// How long a pass through the chain allows changes.
-pub const FRESH_SECONDS: i64 = 600;
-
-/// Whether the user has a second factor: a verified mobile number or unused backup codes.
-pub(super) async fn has_second_factor(state: &AppState, user: &User) -> Result<bool, ApiError> {
-    if user.phone_number.is_some() && user.phone_number_verified {
-        return Ok(true);
-    }
-    let id = user.id.clone();
-    Ok(state
-        .db
-        .run(move |conn| backup_codes::remaining(conn, &id))
-        .await?
-        > 0)
-}
-
-/// Until when the session's last pass through the chain allows changes, if it still does.
-fn fresh_until(session: &Session, second_factor: bool) -> Option<i64> {
-    let passed = PassedList::from_json(&session.passed);
-    let at = |methods: &[Authenticator]| {
-        passed
-            .0
-            .iter()
-            .filter(|p| methods.contains(&p.method))
-            .map(|p| p.at)
-            .max()
-    };
-    // Any first step counts (a password, a magic link, an upstream provider).
-    let first = passed
-        .0
-        .iter()
-        .filter(|p| p.method.identifies())
-        .map(|p| p.at)
-        .max()?;
-    let oldest = if second_factor {
-        first.min(at(&[Authenticator::SmsOtp, Authenticator::BackupCode])?)
-    } else {
-        first
-    };
-    Some(oldest + FRESH_SECONDS).filter(|until| *until > now())
-}
 
 /// The CSRF token of the account forms: a MAC of the session id under a key outside the
 /// database, so it is tied to the session and cannot be forged.
@@ -172,7 +129,7 @@ async fn render(
         .as_ref()
         .filter(|_| account.user.phone_number_verified)
         .map(PhoneNumber::masked);
-    let fresh = fresh_until(&account.session, account.second_factor);
+    let fresh = fresh_until(&account.session, account.second_factor, now());
     Ok(state.pages.render(
         if error.is_some() {
             StatusCode::UNPROCESSABLE_ENTITY
@@ -249,7 +206,7 @@ async fn for_change(
     if !csrf_ok(state, &account.session, form.csrf.as_deref())? {
         return Ok(Err(form_expired_page(state)));
     }
-    if fresh_until(&account.session, account.second_factor).is_none() {
+    if fresh_until(&account.session, account.second_factor, now()).is_none() {
         return Ok(Err(see_other(&format!("{}/account/verify", org.issuer))));
     }
     Ok(Ok(account))
@@ -269,7 +226,6 @@ pub async fn backup_codes_change(
         Ok(a) => a,
         Err(res) => return Ok(res),
     };
-    let base_url = state.settings.base_url.as_str().to_string();
     let user_id = account.user.id.clone();
     match form.action.as_deref() {
         Some("generate") => {
@@ -289,7 +245,7 @@ pub async fn backup_codes_change(
                         backup_codes::replace(conn, &user_id, &hashes)?;
                         account_changed(
                             conn,
-                            org2.event_origin(&base_url),
+                            org2.event_origin(),
                             &user_id,
                             AccountChangeKind::BackupCodesGenerated,
                             &format!("{count} codes"),
@@ -323,7 +279,7 @@ pub async fn backup_codes_change(
                         backup_codes::remove(conn, &user_id)?;
                         account_changed(
                             conn,
-                            org2.event_origin(&base_url),
+                            org2.event_origin(),
                             &user_id,
                             AccountChangeKind::BackupCodesRemoved,
                             "",
@@ -385,71 +341,4 @@ pub async fn phone_change(
         session_sid: Some(account.session.sid.clone()),
     };
     begin(&state, &org, &req, None, request, "otp", Some(progress)).await
-}
-
-/// The code sent to a new number was entered: the number becomes the user's, verified.
-pub(super) async fn enroll_phone(
-    state: &AppState,
-    org: &std::sync::Arc<OrgEntry>,
-    tx: &LoginTransaction,
-    user: &User,
-    number: &str,
-) -> Result<HttpResponse, ApiError> {
-    // The change was asked for by a live session of this user whose pass through the chain is
-    // still fresh: checked again now, since the code may have been entered minutes later.
-    let sid = tx.session_sid.clone().unwrap_or_default();
-    let session = state
-        .db
-        .run(move |conn| Session::find_by_sid(conn, &sid))
-        .await?
-        .filter(|s| s.user_id == user.id && s.ended_at.is_none() && s.expires_at > now());
-    let second_factor = has_second_factor(state, user).await?;
-    if session
-        .as_ref()
-        .and_then(|s| fresh_until(s, second_factor))
-        .is_none()
-    {
-        return Ok(state.pages.error(
-            StatusCode::FORBIDDEN,
-            "Confirm it is you again",
-            "Too much time passed since you confirmed it is you. Go back to your account and start again.",
-        ));
-    }
-    let number = PhoneNumber::parse(number).map_err(|_| ApiError::Internal)?;
-    let masked = number.masked();
-    let mut updated = user.clone();
-    updated.phone_number = Some(number);
-    updated.phone_number_verified = true;
-    let (tx_id, base_url, org2) = (
-        tx.id.clone(),
-        state.settings.base_url.as_str().to_string(),
-        org.clone(),
-    );
-    let done = state
-        .db
-        .run(move |conn| {
-            write_transaction(conn, |conn| {
-                if !LoginTransaction::complete(conn, &tx_id)? {
-                    return Ok(false);
-                }
-                User::update(conn, &updated)?;
-                account_changed(
-                    conn,
-                    org2.event_origin(&base_url),
-                    &updated.id,
-                    AccountChangeKind::MobileNumberChanged,
-                    &masked,
-                )?;
-                Ok(true)
-            })
-        })
-        .await?;
-    if !done {
-        return Ok(expired_page(state));
-    }
-    tracing::info!(user = %user.id, "mobile number changed");
-    Ok(see_other(&format!(
-        "{}?changed=mobile_number_changed",
-        account_url(org)
-    )))
 }

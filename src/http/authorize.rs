@@ -5,17 +5,20 @@
 //! and sends the browser to `{issuer}/login`. A successful sign-in creates a new session (a new
 //! cookie value: the id changes at sign-in) and answers the client with a one-time code.
 
-use actix_web::cookie::{Cookie, SameSite};
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use minijinja::context;
 use serde::Deserialize;
-use subtle::ConstantTimeEq;
 
+use super::browser::{
+    BROWSER_COOKIE, SESSION_COOKIE, TxQuery, cookie, cookie_hash, csrf_matches, expired_page,
+    form_expired_page, open_transaction,
+};
 use super::error::ApiError;
-use super::signin;
 use super::{AppState, OrgEntry};
+use crate::authn::engine::{TRANSACTION_LIFETIME, required_flow};
 use crate::authn::flow::PassedList;
+use crate::authn::outcome::StepKind;
 use crate::oidc::authorize::{self, AuthRequest, AuthorizeError, ResponseMode};
 use crate::secret::{random_token, sha256_hex};
 use crate::store::applications::Application;
@@ -23,36 +26,8 @@ use crate::store::auth::{AuthorizationCode, Grant, LoginTransaction, Session, co
 use crate::store::users::User;
 use crate::store::{now, write_transaction};
 
-pub const SESSION_COOKIE: &str = "sesame_session";
-pub const BROWSER_COOKIE: &str = "sesame_browser";
-/// How long a user has to finish signing in.
-pub(super) const TRANSACTION_LIFETIME: i64 = 900;
-/// How long an SSO session lasts.
-pub(super) const SESSION_LIFETIME: i64 = 12 * 3600;
 /// Authorization codes live 60 seconds.
 const CODE_LIFETIME: i64 = 60;
-
-pub(super) fn cookie<'a>(
-    state: &AppState,
-    org: &OrgEntry,
-    name: &'a str,
-    value: String,
-) -> Cookie<'a> {
-    Cookie::build(name, value)
-        .path(format!("/t/{}/", org.org.slug))
-        .http_only(true)
-        .same_site(SameSite::Lax)
-        .secure(state.settings.base_url.as_str().starts_with("https://"))
-        .finish()
-}
-
-pub(super) fn cookie_hash(req: &HttpRequest, name: &str) -> Option<String> {
-    req.cookie(name).map(|c| sha256_hex(c.value()))
-}
-
-fn hashes_equal(a: &str, b: &str) -> bool {
-    a.as_bytes().ct_eq(b.as_bytes()).into()
-}
 
 /// Answers the client at its redirect URI, in the requested response mode, with `iss`
 /// (RFC 9207) always added.
@@ -98,14 +73,6 @@ fn to_client(
             )
         }
     }
-}
-
-/// A 303 to `location`, never cached.
-pub(super) fn see_other(location: &str) -> HttpResponse {
-    HttpResponse::SeeOther()
-        .insert_header(("Location", location))
-        .insert_header(("Cache-Control", "no-store"))
-        .finish()
 }
 
 fn error_to_client(
@@ -248,7 +215,7 @@ pub async fn authorize(
             // The session counts for what it passed; a step the client's flow needs and the
             // session lacks runs now (step-up), and only that step.
             let passed = PassedList::from_json(&session.passed);
-            let flow = signin::required_flow(&app, &auth);
+            let flow = required_flow(&app, &auth);
             let Some(step) = flow.next_step(&passed) else {
                 return proceed(&state, &org, &app, &auth, &session, &user, &req).await;
             };
@@ -266,7 +233,7 @@ pub async fn authorize(
                 passed: passed.clone(),
                 session_sid: Some(session.sid.clone()),
             };
-            let page = signin::page_for(step);
+            let page = StepKind::of(step).page();
             return start_transaction(&state, &org, &app, &auth, &req, page, Some(progress)).await;
         }
         _ if auth.prompt_none => {
@@ -462,45 +429,6 @@ async fn issue_code(
     ))
 }
 
-#[derive(Debug, Deserialize)]
-pub struct TxQuery {
-    pub(super) tx: Option<String>,
-}
-
-/// The open transaction named by `tx`, if it belongs to this browser, with its application
-/// (none for the account area's).
-pub(super) async fn open_transaction(
-    state: &AppState,
-    org: &OrgEntry,
-    req: &HttpRequest,
-    tx: Option<String>,
-) -> Result<Option<(LoginTransaction, Option<Application>)>, ApiError> {
-    let Some(tx_id) = tx else { return Ok(None) };
-    let org_id = org.org.id;
-    let found = state
-        .db
-        .run(move |conn| {
-            let Some(tx) = LoginTransaction::find_open(conn, org_id, &tx_id)? else {
-                return Ok(None);
-            };
-            match tx.application_id.clone() {
-                None => Ok(Some((tx, None))),
-                Some(app_id) => Ok(Application::find_by_id(conn, &app_id)?.map(|a| (tx, Some(a)))),
-            }
-        })
-        .await?;
-    let Some((tx, app)) = found else {
-        return Ok(None);
-    };
-    let Some(browser) = cookie_hash(req, BROWSER_COOKIE) else {
-        return Ok(None);
-    };
-    if !hashes_equal(&browser, &tx.browser_hash) {
-        return Ok(None);
-    }
-    Ok(Some((tx, app)))
-}
-
 /// The open authorization transaction named by `tx`, if it belongs to this browser; `consent`
 /// says which kind (sign-in or consent).
 pub(super) async fn transaction(
@@ -521,29 +449,6 @@ pub(super) async fn transaction(
         return Ok(None);
     }
     Ok(Some((tx, auth, app)))
-}
-
-/// Whether a form's CSRF token is the one its transaction's page showed (compared by hash, in
-/// constant time).
-pub(super) fn csrf_matches(sent: Option<&str>, tx: &LoginTransaction) -> bool {
-    sent.is_some_and(|c| hashes_equal(&sha256_hex(c), &tx.csrf_hash))
-}
-
-/// The answer to a form whose CSRF token is missing or stale (sign-in, consent, sign-out).
-pub(super) fn form_expired_page(state: &AppState) -> HttpResponse {
-    state.pages.error(
-        StatusCode::FORBIDDEN,
-        "The form has expired",
-        "This form was not sent from the current page. Go back, reload the page and try again.",
-    )
-}
-
-pub(super) fn expired_page(state: &AppState) -> HttpResponse {
-    state.pages.error(
-        StatusCode::BAD_REQUEST,
-        "This sign-in has expired",
-        "This sign-in page has expired, was already used, or was opened in another browser. Go back to the application and start again.",
-    )
 }
 
 /// What each scope lets an application see, in the user's words.

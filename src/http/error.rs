@@ -67,6 +67,21 @@ impl From<StoreError> for ApiError {
     }
 }
 
+impl From<crate::state::CoreError> for ApiError {
+    fn from(e: crate::state::CoreError) -> Self {
+        use crate::state::CoreError;
+        match e {
+            CoreError::UnknownOrganization(slug) => Self::UnknownOrganization(slug),
+            CoreError::Store(s) => s.into(),
+            CoreError::Keys(k) => k.into(),
+            CoreError::Internal(reason) => {
+                tracing::error!(%reason, "internal error");
+                Self::Internal
+            }
+        }
+    }
+}
+
 impl From<KeysError> for ApiError {
     fn from(e: KeysError) -> Self {
         match e {
@@ -179,5 +194,11 @@ impl From<KeysError> for OAuthError {
 impl From<crate::keys::KeyError> for OAuthError {
     fn from(e: crate::keys::KeyError) -> Self {
         KeysError::Key(e).into()
+    }
+}
+
+impl From<crate::state::CoreError> for OAuthError {
+    fn from(e: crate::state::CoreError) -> Self {
+        ApiError::from(e).into()
     }
 }

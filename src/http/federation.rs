@@ -27,12 +27,17 @@ use openidconnect::{
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use super::authorize::{csrf_matches, expired_page, form_expired_page, open_transaction};
+use super::browser::{
+    csrf_matches, ctx, expired_page, form_expired_page, open_transaction, refusal_page, see_other,
+    sign_in,
+};
 use super::error::ApiError;
-use super::signin::{FirstStep, SignInAt, first_step_passed, first_step_transaction};
+use super::signin::respond;
 use super::{AppState, OrgEntry};
+use crate::authn::engine::{self, Command, FormToken, Purpose, SignIn};
 use crate::authn::federation::{IdentityProvider, Mapped};
 use crate::authn::flow::Authenticator;
+use crate::authn::outcome::Refusal;
 use crate::domain::{Email, PhoneNumber, Username};
 use crate::outbound::{Outbound, OutboundError};
 use crate::secret::{random_token, sha256_hex};
@@ -216,12 +221,11 @@ pub async fn start(
     let org = state.organization(&slug).await?;
     let form = form.into_inner();
     let method = Authenticator::Federated(name.clone());
-    let Some(FirstStep { tx, purpose, .. }) =
-        first_step_transaction(&state, &org, &req, form.tx.clone(), Some(&method)).await?
-    else {
+    let Some(signing_in) = first_step(&state, &org, &req, form.tx.clone(), &method).await? else {
         return Ok(expired_page(&state));
     };
-    if !csrf_matches(form.csrf.as_deref(), &tx) {
+    let (tx, purpose) = (&signing_in.tx, &signing_in.purpose);
+    if !csrf_matches(form.csrf.as_deref(), tx) {
         return Ok(form_expired_page(&state));
     }
     let Some(provider) = org.org.settings.identity_provider(&name).cloned() else {
@@ -257,7 +261,7 @@ pub async fn start(
     }
     // A client that asked for a fresh sign-in gets one upstream too (OIDC Core §3.1.2.1): the
     // provider's session would otherwise stand in for it.
-    if let super::signin::Purpose::Authorize { auth, .. } = &purpose {
+    if let Purpose::Authorize { auth, .. } = purpose {
         if auth.prompt_login {
             request = request.add_prompt(openidconnect::core::CoreAuthPrompt::Login);
         }
@@ -282,7 +286,7 @@ pub async fn start(
         .db
         .run(move |conn| FederationState::insert(conn, &record))
         .await?;
-    Ok(super::authorize::see_other(url.as_str()))
+    Ok(see_other(url.as_str()))
 }
 
 #[derive(Debug, Deserialize)]
@@ -349,17 +353,11 @@ pub async fn callback(
         return Ok(expired_page(&state));
     }
     let method = Authenticator::Federated(provider.name.clone());
-    let Some(FirstStep { tx, purpose, .. }) = first_step_transaction(
-        &state,
-        &org,
-        &req,
-        Some(flight.transaction_id.clone()),
-        Some(&method),
-    )
-    .await?
-    else {
+    let tx_id = Some(flight.transaction_id.clone());
+    let Some(signing_in) = first_step(&state, &org, &req, tx_id, &method).await? else {
         return Ok(expired_page(&state));
     };
+    let tx = &signing_in.tx;
     let taken = state
         .db
         .run(move |conn| FederationState::take(conn, org_id, &hash))
@@ -449,10 +447,10 @@ pub async fn callback(
             mapped.clone(),
             tx_user.clone(),
         );
-        let (entry, base_url) = (org.clone(), state.settings.base_url.as_str().to_string());
+        let entry = org.clone();
         state.db.run(move |conn| {
             write_transaction(conn, |conn| {
-                let origin = entry.event_origin(&base_url);
+                let origin = entry.event_origin();
                 link(
                     conn,
                     origin,
@@ -483,28 +481,33 @@ pub async fn callback(
                 ),
             ));
         }
-        Linked::Another => {
-            return Ok(state.pages.error(
-                StatusCode::BAD_REQUEST,
-                "Another account",
-                "This sign-in is for another account. Go back and start again.",
-            ));
-        }
-        Linked::Disabled => {
-            return Ok(state.pages.error(
-                StatusCode::FORBIDDEN,
-                "Account disabled",
-                "This account is disabled. Contact your administrator.",
-            ));
-        }
+        Linked::Another => return Ok(refusal_page(&state, Refusal::AnotherAccount)),
+        Linked::Disabled => return Ok(refusal_page(&state, Refusal::Disabled)),
     };
-    let at_step = SignInAt {
-        org: &org,
-        req: &req,
-        tx: &tx,
-        purpose: &purpose,
+    let command = Command::FirstStepPassed {
+        user: Box::new(user),
+        method,
+        at,
     };
-    first_step_passed(&state, at_step, &user, method, at).await
+    let context = ctx(&state, &req, FormToken::NotAForm);
+    let outcome = engine::run(&state, &signing_in, command, &context).await?;
+    respond(&state, &signing_in, &req, outcome).await
+}
+
+/// The browser's sign-in `tx`, if its next step offers `method`.
+async fn first_step(
+    state: &AppState,
+    org: &std::sync::Arc<OrgEntry>,
+    req: &HttpRequest,
+    tx: Option<String>,
+    method: &Authenticator,
+) -> Result<Option<SignIn>, ApiError> {
+    let Some(signing_in) = sign_in(state, org, req, tx).await? else {
+        return Ok(None);
+    };
+    Ok(engine::first_step(state, &signing_in, Some(method))
+        .await?
+        .map(|_| signing_in))
 }
 
 enum Failure {

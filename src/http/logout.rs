@@ -13,7 +13,7 @@ use minijinja::context;
 use serde_json::Value;
 use subtle::ConstantTimeEq;
 
-use super::authorize::SESSION_COOKIE;
+use super::browser::SESSION_COOKIE;
 use super::error::ApiError;
 use super::{AppState, OrgEntry};
 use crate::oidc::authorize::Params;
@@ -239,7 +239,7 @@ pub async fn confirm(
         .get("csrf")
         .is_some_and(|c| bool::from(c.as_bytes().ct_eq(expected.as_bytes())));
     if !ok {
-        return Ok(super::authorize::form_expired_page(&state));
+        return Ok(super::browser::form_expired_page(&state));
     }
     let logout = match validate(&state, &org, &params).await? {
         Ok(l) => l,

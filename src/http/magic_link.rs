@@ -15,20 +15,23 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use minijinja::context;
 use serde::Deserialize;
 
-use super::authorize::{csrf_matches, expired_page, form_expired_page, open_transaction};
-use super::error::ApiError;
-use super::signin::{
-    FirstStep, LoginErrors, SignInAt, first_step_passed, first_step_transaction, login_form,
+use super::browser::{
+    csrf_matches, ctx, expired_page, form_expired_page, open_transaction, sign_in,
 };
+use super::error::ApiError;
+use super::signin::respond;
 use super::{AppState, OrgEntry};
+use crate::authn::engine::{self, Command, FormToken};
 use crate::authn::flow::Authenticator;
+use crate::authn::outcome::{Outcome, StepError};
+use crate::authn::policy;
 use crate::domain::{Email, Username};
 use crate::mail::Mail;
 use crate::secret::{random_token, sha256_hex};
 use crate::store::auth::LoginTransaction;
 use crate::store::magic_links::MagicLink;
+use crate::store::now;
 use crate::store::users::User;
-use crate::store::{now, throttle};
 
 #[derive(Debug, Deserialize)]
 pub struct LinkRequest {
@@ -36,14 +39,6 @@ pub struct LinkRequest {
     csrf: Option<String>,
     #[serde(default)]
     identifier: String,
-}
-
-fn address_key(organization_id: i64, address: &str) -> String {
-    format!("magic-link:{organization_id}:{}", address.to_lowercase())
-}
-
-fn ip_key(organization_id: i64, ip: &str) -> String {
-    format!("magic-link-ip:{organization_id}:{ip}")
 }
 
 /// `POST /t/{org}/magic-link`: sends a link to the user's verified address, if there is one.
@@ -55,47 +50,39 @@ pub async fn request_link(
 ) -> Result<HttpResponse, ApiError> {
     let org = state.organization(&path).await?;
     let form = form.into_inner();
-    let Some(FirstStep { tx, purpose, step }) = first_step_transaction(
-        &state,
-        &org,
-        &req,
-        form.tx.clone(),
-        Some(&Authenticator::MagicLink),
-    )
-    .await?
+    let Some(signing_in) = sign_in(&state, &org, &req, form.tx.clone()).await? else {
+        return Ok(expired_page(&state));
+    };
+    let Some(step) =
+        engine::first_step(&state, &signing_in, Some(&Authenticator::MagicLink)).await?
     else {
         return Ok(expired_page(&state));
     };
-    if !csrf_matches(form.csrf.as_deref(), &tx) {
+    if !csrf_matches(form.csrf.as_deref(), &signing_in.tx) {
         return Ok(form_expired_page(&state));
     }
+    let (tx, purpose) = (&signing_in.tx, &signing_in.purpose);
     let identifier = form.identifier.trim().to_string();
     if identifier.is_empty() || identifier.len() > 254 {
-        return login_form(
-            &state,
-            &org,
-            &tx,
-            &purpose,
-            &step,
-            "",
-            LoginErrors {
-                password: None,
-                magic_link: Some("Enter your username or email address."),
-            },
-        )
-        .await;
+        let error = Some(StepError::IdentifierMissing);
+        let view = engine::first_view(&signing_in, step, "", error);
+        return respond(&state, &signing_in, &req, Outcome::Step(view)).await;
     }
     let settings = org.org.settings.magic_link.clone();
     let org_id = org.org.id;
     let ip = super::client_ip::of_request(&req, &state.settings.trusted_proxies)
         .map(|ip| ip.to_string())
         .unwrap_or_default();
-    let (key, window) = (ip_key(org_id, &ip), settings.window_seconds);
-    let (from_ip, _) = state
+    let (key, window, t) = (
+        policy::link_ip_key(org_id, &ip),
+        settings.window_seconds,
+        now(),
+    );
+    let from_ip = state
         .db
-        .run(move |conn| throttle::count_attempt(conn, &key, window))
+        .run(move |conn| policy::count(conn, &key, window, t))
         .await?;
-    if from_ip > settings.max_sends_per_ip {
+    if from_ip.attempts > settings.max_sends_per_ip {
         return Ok(state.pages.error(
             StatusCode::TOO_MANY_REQUESTS,
             "Too many sign-in links",
@@ -193,13 +180,13 @@ async fn send_link(
         expires_at: t + settings.lifetime_seconds,
         used_at: None,
     };
-    let key = address_key(org.org.id, email.as_str());
+    let key = policy::link_address_key(org.org.id, email.as_str());
     let (max, window) = (settings.max_sends_per_address, settings.window_seconds);
     let allowed = state
         .db
         .run(move |conn| {
             crate::store::write_transaction(conn, |conn| {
-                let (sent, _) = throttle::count_attempt(conn, &key, window)?;
+                let sent = policy::count(conn, &key, window, t)?.attempts;
                 if sent > max {
                     return Ok(false);
                 }
@@ -316,17 +303,16 @@ pub async fn open_link(
             "For your safety, a sign-in link only works in the browser where you asked for it. Open it there (copy the address from the email if needed).",
         ));
     }
-    let Some(FirstStep { tx, purpose, .. }) = first_step_transaction(
-        &state,
-        &org,
-        &req,
-        Some(link.transaction_id.clone()),
-        Some(&Authenticator::MagicLink),
-    )
-    .await?
+    let Some(signing_in) = sign_in(&state, &org, &req, Some(link.transaction_id.clone())).await?
     else {
         return Ok(expired_page(&state));
     };
+    if engine::first_step(&state, &signing_in, Some(&Authenticator::MagicLink))
+        .await?
+        .is_none()
+    {
+        return Ok(expired_page(&state));
+    }
     let user_id = link.user_id.clone();
     let user = state
         .db
@@ -345,11 +331,12 @@ pub async fn open_link(
             "Each sign-in link works once. Go back to the application and ask for a new one if you need to.",
         ));
     };
-    let at = SignInAt {
-        org: &org,
-        req: &req,
-        tx: &tx,
-        purpose: &purpose,
+    let command = Command::FirstStepPassed {
+        user: Box::new(user),
+        method: Authenticator::MagicLink,
+        at: now(),
     };
-    first_step_passed(&state, at, &user, Authenticator::MagicLink, now()).await
+    let context = ctx(&state, &req, FormToken::NotAForm);
+    let outcome = engine::run(&state, &signing_in, command, &context).await?;
+    respond(&state, &signing_in, &req, outcome).await
 }

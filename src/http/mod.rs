@@ -2,6 +2,7 @@
 
 pub mod account;
 pub mod authorize;
+pub mod browser;
 pub mod client_ip;
 pub mod cors;
 pub mod discovery;
@@ -16,8 +17,7 @@ pub mod token;
 pub mod userinfo;
 pub mod websub;
 
-use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -25,176 +25,35 @@ use actix_web::{Error, HttpMessage, HttpResponse, web};
 use tracing::Span;
 use tracing_actix_web::{DefaultRootSpanBuilder, RequestId, RootSpanBuilder};
 
-use crate::config::Settings;
-use crate::domain::OrgSlug;
-use crate::keys::KeyStore;
-use crate::oidc;
-use crate::password::Hasher;
-use crate::store::Db;
-use crate::store::organizations::Organization;
+use crate::state::Core;
+pub use crate::state::OrgEntry;
 use error::ApiError;
 
-/// What every handler can reach.
+/// What every handler can reach: the application core (see [`crate::state`]) and what only
+/// the web layer needs (templates, the upstream providers' documents for federated sign-ins).
 #[derive(Debug)]
 pub struct AppState {
-    pub settings: Settings,
-    pub db: Db,
-    pub keys: KeyStore,
+    pub core: Arc<Core>,
     pub pages: pages::Pages,
-    pub hasher: Hasher,
-    pub outbound: crate::outbound::Outbound,
-    /// Wakes the delivery worker when new deliveries are due.
-    pub deliveries_due: tokio::sync::Notify,
-    /// The gateway behind organizations' console channel (tests put a capture there).
-    pub console_sms: Arc<dyn crate::plugin::SmsGateway>,
     /// Upstream providers' discovery documents (federated sign-ins).
     pub upstream: federation::UpstreamCache,
-    /// Client key sets fetched from `jwks_uri`, by application id, with when they were fetched.
-    client_keys: RwLock<HashMap<String, FetchedKeys>>,
-    /// A real argon2id hash of nothing, verified against when a username is unknown so that the
-    /// answer takes as long as for a wrong password.
-    pub dummy_hash: String,
-    orgs: RwLock<HashMap<String, Arc<OrgEntry>>>,
-}
-
-/// A known organization and its discovery document, serialized once. Re-read after
-/// [`ORG_CACHE_TTL`] so that an import on another node (a new display name or lock policy)
-/// reaches this one.
-#[derive(Debug)]
-pub struct OrgEntry {
-    pub org: Organization,
-    pub issuer: String,
-    pub discovery: Vec<u8>,
-    /// Origins of the organization's registered redirect URIs: the browsers allowed to call the
-    /// token, UserInfo and revocation endpoints cross-origin.
-    pub origins: std::collections::HashSet<String>,
-    /// The first steps the organization's applications offer: what the account area accepts
-    /// when a user confirms it is them.
-    pub first_steps: Vec<crate::authn::flow::Authenticator>,
-    /// The organization's SMS channel, or why it could not be built (a missing secret file).
-    pub sms: Result<crate::plugin::SmsChannel, String>,
-    /// `SESAME_DELIVERY_MAX_AGE_SECONDS`, for the events' origin.
-    delivery_max_age: i64,
-    loaded: std::time::Instant,
-}
-
-pub const ORG_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(30);
-
-impl OrgEntry {
-    /// Where this organization's events come from.
-    pub fn event_origin<'a>(&'a self, base_url: &'a str) -> crate::events::Origin<'a> {
-        crate::events::Origin {
-            issuer: &self.issuer,
-            base_url,
-            organization_id: self.org.id,
-            organization_slug: &self.org.slug,
-            organization_name: &self.org.display_name,
-            delivery_max_age: self.delivery_max_age,
-        }
-    }
 }
 
 impl AppState {
-    pub fn new(
-        settings: Settings,
-        db: Db,
-        keys: KeyStore,
-        console_sms: Arc<dyn crate::plugin::SmsGateway>,
-    ) -> Self {
-        let outbound_allow_private = settings.outbound_allow_private;
+    pub fn new(core: Arc<Core>) -> Self {
         Self {
-            settings,
-            db,
-            keys,
-            deliveries_due: tokio::sync::Notify::new(),
-            console_sms,
-            upstream: federation::UpstreamCache::default(),
+            core,
             pages: pages::Pages::default(),
-            hasher: Hasher::per_core(),
-            outbound: crate::outbound::Outbound::new(outbound_allow_private),
-            client_keys: RwLock::new(HashMap::new()),
-            dummy_hash: crate::password::hash(&crate::secret::random_token(16)),
-            orgs: RwLock::new(HashMap::new()),
+            upstream: federation::UpstreamCache::default(),
         }
-    }
-
-    /// Drops the cached entry of an organization, so the next request reads it afresh (an
-    /// import in another process otherwise shows after [`ORG_CACHE_TTL`]).
-    pub fn forget_organization(&self, slug: &str) {
-        self.orgs.write().expect("org cache lock").remove(slug);
-    }
-
-    /// The organization named in a URL, or 404. Malformed slugs never reach the database.
-    pub async fn organization(&self, slug: &str) -> Result<Arc<OrgEntry>, ApiError> {
-        if let Some(entry) = self.orgs.read().expect("org cache lock").get(slug)
-            && entry.loaded.elapsed() < ORG_CACHE_TTL
-        {
-            return Ok(entry.clone());
-        }
-        let unknown = || ApiError::UnknownOrganization(slug.chars().take(64).collect());
-        let slug = OrgSlug::parse(slug).map_err(|_| unknown())?;
-        let key = slug.as_str().to_string();
-        let org = self
-            .db
-            .run(move |conn| {
-                let Some(org) = Organization::find_by_slug(conn, slug.as_str())? else {
-                    return Ok(None);
-                };
-                let apps = crate::store::applications::Application::list(conn, org.id)?;
-                Ok(Some((org, apps)))
-            })
-            .await?;
-        let (org, apps) = org.ok_or_else(unknown)?;
-        let origins = apps
-            .iter()
-            .flat_map(|a| a.redirect_uris.iter())
-            .filter_map(|u| url::Url::parse(u.as_str()).ok())
-            .filter(|u| u.scheme() == "https" || u.scheme() == "http")
-            .map(|u| u.origin().ascii_serialization())
-            .collect();
-        let flows: Vec<_> = apps.iter().map(|a| a.flow()).collect();
-        let first_steps = crate::authn::flow::SignInFlow::first_steps(flows.iter());
-        let issuer = self.settings.base_url.issuer(&org.slug);
-        let discovery =
-            serde_json::to_vec(&oidc::discovery::document(&issuer)).expect("discovery serializes");
-        let sms =
-            crate::plugin::SmsChannel::build(&org.settings.sms, &self.outbound, &self.console_sms);
-        if let Err(error) = &sms {
-            tracing::error!(org = %org.slug, %error, "the organization's SMS channel cannot be built");
-        }
-        let entry = Arc::new(OrgEntry {
-            org,
-            issuer,
-            discovery,
-            origins,
-            first_steps,
-            sms,
-            delivery_max_age: self.settings.delivery_max_age_seconds,
-            loaded: std::time::Instant::now(),
-        });
-        self.orgs
-            .write()
-            .expect("org cache lock")
-            .insert(key, entry.clone());
-        Ok(entry)
     }
 }
 
-impl AppState {
-    /// The claims of an ID token this issuer signed, used as a hint (authorization, logout).
-    /// Expiry is not checked: an expired ID token still says who the user was.
-    pub async fn id_token_hint(
-        &self,
-        org: &OrgEntry,
-        hint: &str,
-    ) -> Result<Option<serde_json::Value>, ApiError> {
-        let keys = self.keys.get(&self.db, org.org.id).await?;
-        Ok(
-            crate::keys::jwk::decode_verified(hint, |kid| kid.and_then(|k| keys.verifier(k)))
-                .filter(|(header, _)| header["typ"] != "at+jwt")
-                .map(|(_, claims)| claims)
-                .filter(|c| c["iss"] == org.issuer.as_str()),
-        )
+impl std::ops::Deref for AppState {
+    type Target = Core;
+
+    fn deref(&self) -> &Core {
+        &self.core
     }
 }
 
@@ -230,55 +89,10 @@ pub(crate) fn params_as_get(
         )));
     };
     if req.method() == actix_web::http::Method::POST {
-        return Err(Box::new(authorize::see_other(&format!("{endpoint}?{raw}"))));
+        return Err(Box::new(browser::see_other(&format!("{endpoint}?{raw}"))));
     }
     Ok(params)
 }
-
-/// How long a client's fetched key set is used before it is fetched again.
-const CLIENT_KEYS_TTL: std::time::Duration = std::time::Duration::from_secs(300);
-/// A key set is re-fetched early (an unknown kid: the client rotated) at most this often.
-const CLIENT_KEYS_MIN_REFRESH: std::time::Duration = std::time::Duration::from_secs(10);
-
-impl AppState {
-    /// The keys a client published at `uri`: cached, and fetched again after the TTL or, when
-    /// `stale` (a signature did not verify), if the cached copy is old enough.
-    pub async fn client_keys(
-        &self,
-        app_id: &str,
-        uri: &str,
-        stale: bool,
-    ) -> Result<Arc<Vec<crate::keys::jwk::KeyedVerifier>>, String> {
-        if let Some((fetched, keys)) = self
-            .client_keys
-            .read()
-            .expect("client key cache")
-            .get(app_id)
-        {
-            let age = fetched.elapsed();
-            if age < CLIENT_KEYS_TTL && !(stale && age >= CLIENT_KEYS_MIN_REFRESH) {
-                return Ok(keys.clone());
-            }
-        }
-        let doc = self
-            .outbound
-            .get_json(uri)
-            .await
-            .map_err(|e| e.to_string())?;
-        let keys = Arc::new(crate::keys::jwk::parse_jwks(&doc)?);
-        self.client_keys.write().expect("client key cache").insert(
-            app_id.to_string(),
-            (std::time::Instant::now(), keys.clone()),
-        );
-        Ok(keys)
-    }
-}
-
-/// A client's key set fetched from its `jwks_uri`, with when it was fetched.
-type FetchedKeys = (
-    std::time::Instant,
-    Arc<Vec<crate::keys::jwk::KeyedVerifier>>,
-);
 
 /// Registers every route.
 pub fn routes(cfg: &mut web::ServiceConfig) {

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::schema::organizations;
 use super::{DbConn, StoreError, now};
+use crate::authn::policy::LockPolicy;
 use crate::domain::OrgSlug;
 
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable)]
@@ -62,73 +63,6 @@ impl OrgSettings {
 
     pub fn resource(&self, identifier: &str) -> Option<&Resource> {
         self.resources.iter().find(|r| r.identifier == identifier)
-    }
-}
-
-/// What repeated failed sign-ins do.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct LockPolicy {
-    /// Failed attempts on one account within `window_seconds` that lock it.
-    pub max_attempts: i64,
-    /// How long the first lock lasts.
-    pub duration_seconds: i64,
-    /// Each further lock lasts this many times longer than the previous one.
-    pub growth_factor: i64,
-    /// The longest a lock can last, however often it grew.
-    pub max_duration_seconds: i64,
-    /// Failures are counted within this window.
-    pub window_seconds: i64,
-    /// Failed attempts from one client IP within the window before that IP must wait.
-    pub ip_max_failures: i64,
-}
-
-impl Default for LockPolicy {
-    fn default() -> Self {
-        Self {
-            max_attempts: 5,
-            duration_seconds: 300,
-            growth_factor: 2,
-            max_duration_seconds: 86_400,
-            window_seconds: 900,
-            ip_max_failures: 50,
-        }
-    }
-}
-
-impl LockPolicy {
-    /// Checks the bounds; the message names the field.
-    pub fn validate(&self) -> Result<(), String> {
-        let check = |name: &str, v: i64, lo: i64, hi: i64| {
-            if (lo..=hi).contains(&v) {
-                Ok(())
-            } else {
-                Err(format!("{name}: {v} is out of range {lo}-{hi}"))
-            }
-        };
-        check("max_attempts", self.max_attempts, 1, 100)?;
-        check("duration_seconds", self.duration_seconds, 1, 86_400 * 30)?;
-        check("growth_factor", self.growth_factor, 1, 10)?;
-        check(
-            "max_duration_seconds",
-            self.max_duration_seconds,
-            self.duration_seconds,
-            86_400 * 365,
-        )?;
-        check("window_seconds", self.window_seconds, 1, 86_400)?;
-        check("ip_max_failures", self.ip_max_failures, 1, 100_000)
-    }
-
-    /// The length of the `n`-th lock (0-based), grown and capped.
-    pub fn lock_duration(&self, n: i64) -> i64 {
-        let mut d = self.duration_seconds;
-        for _ in 0..n.clamp(0, 64) {
-            d = d.saturating_mul(self.growth_factor);
-            if d >= self.max_duration_seconds {
-                break;
-            }
-        }
-        d.min(self.max_duration_seconds)
     }
 }
 

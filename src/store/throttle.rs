@@ -8,8 +8,7 @@ use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text};
 
 use super::schema::login_throttle;
-use super::{DbConn, StoreError, now};
-use crate::store::organizations::LockPolicy;
+use super::{DbConn, StoreError};
 
 #[derive(Debug, QueryableByName)]
 struct Counted {
@@ -33,14 +32,14 @@ const COUNT_POSTGRES: &str = "INSERT INTO login_throttle (key, failures, window_
        window_start = CASE WHEN login_throttle.window_start < $4 THEN excluded.window_start ELSE login_throttle.window_start END \
      RETURNING failures, lock_count";
 
-/// Counts one attempt under `key`, before its password is checked; returns the attempts in the
-/// current window and how many times the key was locked before.
+/// Counts one attempt under `key` at `t`; returns the attempts in the current window and how
+/// many times the key was locked before.
 pub fn count_attempt(
     conn: &mut DbConn,
     key: &str,
     window_seconds: i64,
+    t: i64,
 ) -> Result<(i64, i64), StoreError> {
-    let t = now();
     let window_open = t - window_seconds;
     let rows: Vec<Counted> = match conn {
         DbConn::Sqlite(c) => diesel::sql_query(COUNT_SQLITE)
@@ -75,19 +74,18 @@ pub fn forgive(conn: &mut DbConn, key: &str) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Until when `key` is locked, if it is now.
-pub fn locked_until(conn: &mut DbConn, key: &str) -> Result<Option<i64>, StoreError> {
-    Ok(lock_end(conn, key)?.filter(|u| *u > now()))
+/// Until when `key` is locked, if it is at `now`.
+pub fn locked_until(conn: &mut DbConn, key: &str, now: i64) -> Result<Option<i64>, StoreError> {
+    Ok(lock_end(conn, key)?.filter(|u| *u > now))
 }
 
-/// Locks an account: the `lock_count`-th lock lasts as the policy's growth says. Returns its end.
+/// Locks an account until `until` (its `lock_count + 1`-th lock) and starts its count afresh.
 pub fn lock_account(
     conn: &mut DbConn,
     key: &str,
-    policy: &LockPolicy,
+    until: i64,
     lock_count: i64,
-) -> Result<i64, StoreError> {
-    let until = now() + policy.lock_duration(lock_count);
+) -> Result<(), StoreError> {
     diesel::update(login_throttle::table.find(key))
         .set((
             login_throttle::locked_until.eq(Some(until)),
@@ -95,16 +93,15 @@ pub fn lock_account(
             login_throttle::failures.eq(0),
         ))
         .execute(conn)?;
-    Ok(until)
+    Ok(())
 }
 
-/// Makes a client IP wait out the window. Returns the end of the wait.
-pub fn lock_ip(conn: &mut DbConn, key: &str, policy: &LockPolicy) -> Result<i64, StoreError> {
-    let until = now() + policy.window_seconds;
+/// Locks `key` until `until`, keeping its count (a client IP waits out its window).
+pub fn lock_until(conn: &mut DbConn, key: &str, until: i64) -> Result<(), StoreError> {
     diesel::update(login_throttle::table.find(key))
         .set(login_throttle::locked_until.eq(Some(until)))
         .execute(conn)?;
-    Ok(until)
+    Ok(())
 }
 
 /// The end of the key's last lock, past or not.
@@ -119,8 +116,12 @@ pub fn lock_end(conn: &mut DbConn, key: &str) -> Result<Option<i64>, StoreError>
 
 /// Ends a lock whose time has passed (locks end lazily, at the next attempt, as WSO2's do), so
 /// the end can be reported once. Returns when it ran out, if this call ended it.
-pub fn take_expired_lock(conn: &mut DbConn, key: &str) -> Result<Option<i64>, StoreError> {
-    let Some(until) = lock_end(conn, key)?.filter(|u| *u <= now()) else {
+pub fn take_expired_lock(
+    conn: &mut DbConn,
+    key: &str,
+    now: i64,
+) -> Result<Option<i64>, StoreError> {
+    let Some(until) = lock_end(conn, key)?.filter(|u| *u <= now) else {
         return Ok(None);
     };
     let n = diesel::update(
@@ -133,9 +134,8 @@ pub fn take_expired_lock(conn: &mut DbConn, key: &str) -> Result<Option<i64>, St
     Ok((n == 1).then_some(until))
 }
 
-/// Blocks `key` for `seconds` and starts its count afresh. Returns the end of the block.
-pub fn lock_for(conn: &mut DbConn, key: &str, seconds: i64) -> Result<i64, StoreError> {
-    let until = now() + seconds;
+/// Blocks `key` until `until` and starts its count afresh. Returns the end of the block.
+pub fn block(conn: &mut DbConn, key: &str, until: i64) -> Result<i64, StoreError> {
     diesel::update(login_throttle::table.find(key))
         .set((
             login_throttle::locked_until.eq(Some(until)),
@@ -149,12 +149,4 @@ pub fn lock_for(conn: &mut DbConn, key: &str, seconds: i64) -> Result<i64, Store
 pub fn reset(conn: &mut DbConn, key: &str) -> Result<(), StoreError> {
     diesel::delete(login_throttle::table.find(key)).execute(conn)?;
     Ok(())
-}
-
-pub fn account_key(organization_id: i64, username: &str) -> String {
-    format!("account:{organization_id}:{username}")
-}
-
-pub fn ip_key(organization_id: i64, ip: &str) -> String {
-    format!("ip:{organization_id}:{ip}")
 }

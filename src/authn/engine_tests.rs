@@ -1,0 +1,504 @@
+//! The engine on its own: a temporary SQLite database, the capture SMS channel and a clock
+//! passed in. No web server, no sleeping: time moves by changing `Ctx::now`.
+
+use std::sync::Arc;
+
+use super::*;
+use crate::authn::outcome::{Notice, Outcome, Refusal, StepError, StepKind};
+use crate::config::Settings;
+use crate::keys::{Kek, KeyStore};
+use crate::oidc::authorize::{Params, validate};
+use crate::sms::Capture;
+use crate::store::Db;
+use crate::store::events::OutboxEvent;
+use crate::store::now;
+
+const KEK: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+const CB: &str = "https://app.acme.example/callback";
+const PASSWORD: &str = "alices-long-password";
+
+struct Harness {
+    core: Arc<Core>,
+    org: Arc<OrgEntry>,
+    sms: Arc<Capture>,
+    _dir: tempfile::TempDir,
+}
+
+async fn harness() -> Harness {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("sesame.db").display());
+    let data = dir.path().display().to_string();
+    let env = move |name: &str| match name {
+        "DATABASE_URL" => Some(url.clone()),
+        "SESAME_KEY_ENCRYPTION_KEY" => Some(KEK.to_string()),
+        "SESAME_DATA_DIR" => Some(data.clone()),
+        _ => None,
+    };
+    let settings = Settings::from_sources(None, &env).unwrap();
+    let (kek, _) = Kek::resolve(&settings.key_encryption_key, true).unwrap();
+    let db = Db::open(&settings.database).unwrap();
+    let import = crate::provisioning::Plan::parse(PROVISIONING, "test").unwrap();
+    import.apply(&mut db.get().unwrap(), &kek).unwrap();
+    let sms = Arc::new(Capture::default());
+    let keys = KeyStore::new(kek, settings.key_cache_ttl);
+    let core = Arc::new(Core::new(settings, db, keys, sms.clone()));
+    let org = core.organization("acme").await.unwrap();
+    Harness {
+        core,
+        org,
+        sms,
+        _dir: dir,
+    }
+}
+
+const PROVISIONING: &str = r#"
+[[organizations]]
+slug = "acme"
+
+[[organizations.applications]]
+client_id = "web"
+type = "confidential"
+client_secret = "a-client-secret-for-the-engine-tests-0123456"
+redirect_uris = ["https://app.acme.example/callback"]
+sign_in_flow = [["password"], ["sms_otp", "backup_code"]]
+backup_codes = true
+
+[[organizations.users]]
+username = "alice"
+password = "alices-long-password"
+phone_number = "+15555550100"
+phone_number_verified = true
+
+[[organizations.users]]
+username = "bob"
+password = "bobs-long-password"
+disabled = true
+"#;
+
+const BINDING: &str = "the-browser-binding-cookie-value-for-tests";
+
+impl Harness {
+    /// A new sign-in of the web app, bound to [`BINDING`].
+    async fn begin(&self) -> String {
+        let pairs = [
+            ("client_id", "web"),
+            ("redirect_uri", CB),
+            ("response_type", "code"),
+            ("scope", "openid"),
+            ("state", "s"),
+        ]
+        .map(|(k, v)| (k.to_string(), v.to_string()));
+        let app = {
+            let org_id = self.org.org.id;
+            self.core
+                .db
+                .run(move |conn| Application::find(conn, org_id, "web"))
+                .await
+                .unwrap()
+                .unwrap()
+        };
+        let auth = validate(
+            &Params::from_pairs(pairs),
+            Some(&app),
+            &self.org.org.settings,
+        )
+        .unwrap_or_else(|_| panic!("the request is valid"));
+        let t = now();
+        let tx = LoginTransaction {
+            id: random_token(32).expose().clone(),
+            organization_id: self.org.org.id,
+            application_id: Some(app.id.clone()),
+            request: serde_json::to_string(&auth).unwrap(),
+            browser_hash: sha256_hex(BINDING),
+            csrf_hash: sha256_hex("csrf"),
+            created_at: t,
+            expires_at: t + TRANSACTION_LIFETIME,
+            completed_at: None,
+            user_id: None,
+            passed: "[]".into(),
+            session_sid: None,
+        };
+        let id = tx.id.clone();
+        self.core
+            .db
+            .run(move |conn| LoginTransaction::insert(conn, &tx))
+            .await
+            .unwrap();
+        id
+    }
+
+    /// Opens the sign-in afresh (as every request does) and runs `command` at `now`.
+    async fn run(&self, tx: &str, command: Command, now: i64) -> Outcome {
+        let sign_in = SignIn::open(&self.core, &self.org, tx, &sha256_hex(BINDING))
+            .await
+            .unwrap()
+            .expect("the sign-in is open");
+        let ctx = Ctx {
+            client_ip: "192.0.2.7".into(),
+            now,
+            session_hash: None,
+            form: FormToken::NotAForm,
+        };
+        run(&self.core, &sign_in, command, &ctx).await.unwrap()
+    }
+
+    async fn password(&self, tx: &str, username: &str, password: &str, now: i64) -> Outcome {
+        let command = Command::Password {
+            username: username.into(),
+            password: Secret::new(password.into()),
+        };
+        self.run(tx, command, now).await
+    }
+
+    /// The code in the newest text message.
+    fn last_code(&self) -> String {
+        let sent = self.sms.sent();
+        let body = &sent.last().expect("a text was sent").body;
+        body.split(|c: char| !c.is_ascii_digit())
+            .find(|w| w.len() == 6)
+            .expect("a six-digit code")
+            .to_string()
+    }
+
+    /// The types of the organization's outbox events, oldest first.
+    async fn events(&self) -> Vec<String> {
+        let org_id = self.org.org.id;
+        let mut events = self
+            .core
+            .db
+            .run(move |conn| OutboxEvent::list(conn, org_id, 1000))
+            .await
+            .unwrap();
+        events.reverse();
+        events.into_iter().map(|e| e.event_type).collect()
+    }
+}
+
+fn step(outcome: &Outcome) -> &Step {
+    match outcome {
+        Outcome::Step(step) => step,
+        other => panic!("expected a step, got {other:?}"),
+    }
+}
+
+fn error(outcome: &Outcome) -> Option<StepError> {
+    step(outcome).error.clone()
+}
+
+#[tokio::test]
+async fn password_then_sms_otp_completes_with_mfa() {
+    let h = harness().await;
+    let tx = h.begin().await;
+    let t = now();
+    let first = h.run(&tx, Command::Show(StepKind::First), t).await;
+    assert_eq!(step(&first).authenticators, vec![Authenticator::Password]);
+    assert_eq!(
+        error(&h.password(&tx, "alice", "wrong-password", t).await),
+        Some(StepError::WrongCredentials)
+    );
+    let outcome = h.password(&tx, "alice", PASSWORD, t).await;
+    assert!(
+        matches!(
+            outcome,
+            Outcome::Advanced {
+                kind: StepKind::SmsOtp
+            }
+        ),
+        "{outcome:?}"
+    );
+    // The first step is closed now: the user cannot change halfway.
+    assert!(matches!(
+        h.password(&tx, "alice", PASSWORD, t).await,
+        Outcome::Refused(Refusal::Expired)
+    ));
+
+    let shown = h.run(&tx, Command::Show(StepKind::SmsOtp), t).await;
+    let view = step(&shown).sms_otp.clone().unwrap();
+    assert_eq!(view.masked_phone.as_deref(), Some("*******0100"));
+    assert!(view.sent && view.backup_code && view.numeric);
+    assert_eq!(view.resend_wait_seconds, 30);
+    assert_eq!(h.sms.sent().len(), 1, "one code sent");
+    // Showing the step again sends nothing more.
+    h.run(&tx, Command::Show(StepKind::SmsOtp), t).await;
+    assert_eq!(h.sms.sent().len(), 1);
+
+    let code = h.last_code();
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    let outcome = h.run(&tx, Command::SmsCode { code: wrong.into() }, t).await;
+    assert_eq!(
+        error(&outcome),
+        Some(StepError::CodeWrong { attempts_left: 2 })
+    );
+    let outcome = h.run(&tx, Command::SmsCode { code }, t + 5).await;
+    let Outcome::Completed(done) = outcome else {
+        panic!("expected completion, got {outcome:?}");
+    };
+    assert_eq!(done.amr, vec!["pwd", "sms", "otp", "mfa"]);
+    assert_eq!(done.acr, crate::authn::flow::ACR_MFA);
+    assert_eq!(done.auth_time, t);
+    assert_eq!(done.session.user_id, done.user.id);
+    let json = serde_json::to_value(&*done).unwrap();
+    assert!(json.get("cookie").is_none(), "the cookie never serializes");
+    assert!(h.events().await.contains(&"LoginSuccessEvent".to_string()));
+    // The transaction is finished: nothing more can run on it.
+    assert!(
+        SignIn::open(&h.core, &h.org, &tx, &sha256_hex(BINDING))
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+#[tokio::test]
+async fn wrong_codes_count_down_then_void_the_code() {
+    let h = harness().await;
+    let tx = h.begin().await;
+    let t = now();
+    h.password(&tx, "alice", PASSWORD, t).await;
+    h.run(&tx, Command::Show(StepKind::SmsOtp), t).await;
+    let code = h.last_code();
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    for left in [2, 1, 0] {
+        let outcome = h.run(&tx, Command::SmsCode { code: wrong.into() }, t).await;
+        assert_eq!(
+            error(&outcome),
+            Some(StepError::CodeWrong {
+                attempts_left: left
+            })
+        );
+    }
+    let outcome = h.run(&tx, Command::SmsCode { code }, t).await;
+    assert_eq!(
+        error(&outcome),
+        Some(StepError::CodeVoid),
+        "the right code, too late"
+    );
+}
+
+#[tokio::test]
+async fn the_account_locks_at_the_limit_and_unlocks_lazily() {
+    let h = harness().await;
+    let tx = h.begin().await;
+    let t = now();
+    let policy = h.org.org.settings.lock_policy.clone();
+    for _ in 0..policy.max_attempts {
+        assert_eq!(
+            error(&h.password(&tx, "alice", "wrong-password", t).await),
+            Some(StepError::WrongCredentials)
+        );
+    }
+    let until = t + policy.duration_seconds;
+    // Locked: even the right password is refused, with the lock's end.
+    assert!(matches!(
+        h.password(&tx, "alice", PASSWORD, t + 1).await,
+        Outcome::Refused(Refusal::Locked { until: u }) if u == until
+    ));
+    let events = h.events().await;
+    assert_eq!(
+        events.iter().filter(|e| *e == "LoginFailedEvent").count() as i64,
+        policy.max_attempts
+    );
+    assert!(events.contains(&"LockUserEvent".to_string()));
+    assert!(!events.contains(&"UnlockUserEvent".to_string()));
+
+    // At the lock's end the next attempt ends it, publishes unlockUser once, and goes on.
+    let outcome = h.password(&tx, "alice", PASSWORD, until).await;
+    assert!(
+        matches!(
+            outcome,
+            Outcome::Advanced {
+                kind: StepKind::SmsOtp
+            }
+        ),
+        "{outcome:?}"
+    );
+    let unlocks = h.events().await;
+    assert_eq!(
+        unlocks.iter().filter(|e| *e == "UnlockUserEvent").count(),
+        1
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_parallel_burst_gets_no_more_checks_than_the_policy_allows() {
+    let h = Arc::new(harness().await);
+    let tx = h.begin().await;
+    let t = now();
+    h.password(&tx, "alice", PASSWORD, t).await;
+    let max = h.org.org.settings.lock_policy.max_attempts;
+    let mut burst = tokio::task::JoinSet::new();
+    for i in 0..20 {
+        let (h, tx) = (h.clone(), tx.clone());
+        let code = format!("WRONG{i:05}");
+        burst.spawn(async move { h.run(&tx, Command::BackupCode { code }, t).await });
+    }
+    let outcomes = burst.join_all().await;
+    let checked = outcomes
+        .iter()
+        .filter(|o| matches!(o, Outcome::Step(_)))
+        .count() as i64;
+    let locked = outcomes
+        .iter()
+        .filter(|o| matches!(o, Outcome::Refused(Refusal::Locked { .. })))
+        .count() as i64;
+    // The password's attempt was forgiven: every one of the policy's attempts is left for the
+    // burst, and no more.
+    assert!(
+        checked <= max,
+        "{checked} codes were checked, the limit is {max}"
+    );
+    assert_eq!(checked + locked, 20, "{outcomes:?}");
+    assert!(locked >= 20 - max);
+}
+
+#[tokio::test]
+async fn resends_wait_for_the_cooldown_and_are_blocked_past_the_limit() {
+    let h = harness().await;
+    let tx = h.begin().await;
+    let mut t = now();
+    h.password(&tx, "alice", PASSWORD, t).await;
+    h.run(&tx, Command::Show(StepKind::SmsOtp), t).await;
+    let settings = h.org.org.settings.sms_otp.clone();
+    let outcome = h.run(&tx, Command::Resend, t + 1).await;
+    assert_eq!(
+        error(&outcome),
+        Some(StepError::ResendWait {
+            seconds: settings.resend_cooldown_seconds - 1
+        })
+    );
+    assert_eq!(h.sms.sent().len(), 1);
+    // `resend_attempts` resends are sent, each voiding the code before it.
+    for n in 0..settings.resend_attempts {
+        t += settings.resend_cooldown_seconds;
+        let before = h.last_code();
+        let outcome = h.run(&tx, Command::Resend, t).await;
+        assert_eq!(
+            step(&outcome).notice,
+            Some(Notice::NewCodeSent),
+            "resend {n}"
+        );
+        assert_eq!(h.sms.sent().len() as i64, n + 2);
+        // The code before it no longer works (unless the new one happens to be the same). Once:
+        // each wrong code counts toward the account's lock.
+        if n == 0 && before != h.last_code() {
+            let old = h.run(&tx, Command::SmsCode { code: before }, t).await;
+            assert_eq!(error(&old), Some(StepError::CodeWrong { attempts_left: 2 }));
+        }
+    }
+    t += settings.resend_cooldown_seconds;
+    let outcome = h.run(&tx, Command::Resend, t).await;
+    assert_eq!(
+        error(&outcome),
+        Some(StepError::ResendBlocked {
+            until: t + settings.resend_block_seconds
+        })
+    );
+    assert_eq!(
+        h.sms.sent().len() as i64,
+        settings.resend_attempts + 1,
+        "nothing sent while blocked"
+    );
+}
+
+#[tokio::test]
+async fn a_backup_code_works_once() {
+    let h = harness().await;
+    let org_id = h.org.org.id;
+    let alice = h
+        .core
+        .db
+        .run(move |conn| User::find_by_username(conn, org_id, &Username::parse("alice").unwrap()))
+        .await
+        .unwrap()
+        .unwrap();
+    let set = backup::new_set(
+        h.core.keys.kek(),
+        &h.org.org.settings.backup_codes,
+        &alice.id,
+    )
+    .unwrap();
+    let (id, hashes) = (alice.id.clone(), set.hashes.clone());
+    h.core
+        .db
+        .run(move |conn| backup_codes::replace(conn, &id, &hashes))
+        .await
+        .unwrap();
+    let code = set.codes[0].expose().clone();
+    let t = now();
+
+    let tx = h.begin().await;
+    h.password(&tx, "alice", PASSWORD, t).await;
+    let shown = h.run(&tx, Command::Show(StepKind::BackupCode), t).await;
+    assert_eq!(step(&shown).kind, StepKind::BackupCode);
+    assert!(h.sms.sent().is_empty(), "the fallback sends no text");
+    let outcome = h
+        .run(&tx, Command::BackupCode { code: code.clone() }, t)
+        .await;
+    let Outcome::Completed(done) = outcome else {
+        panic!("expected completion, got {outcome:?}");
+    };
+    assert_eq!(done.amr, vec!["pwd", "otp", "mfa"]);
+
+    let again = h.begin().await;
+    h.password(&again, "alice", PASSWORD, t).await;
+    let outcome = h.run(&again, Command::BackupCode { code }, t).await;
+    assert_eq!(error(&outcome), Some(StepError::BackupCodeWrong));
+}
+
+#[tokio::test]
+async fn disabled_accounts_and_other_accounts_are_refused() {
+    let h = harness().await;
+    let t = now();
+    let tx = h.begin().await;
+    assert!(matches!(
+        h.password(&tx, "bob", "bobs-long-password", t).await,
+        Outcome::Refused(Refusal::Disabled)
+    ));
+
+    // A sign-in that began for alice (a step-up, an account check) stays hers.
+    let org_id = h.org.org.id;
+    let users = h
+        .core
+        .db
+        .run(move |conn| {
+            Ok((
+                User::find_by_username(conn, org_id, &Username::parse("alice").unwrap())?,
+                User::find_by_username(conn, org_id, &Username::parse("bob").unwrap())?,
+            ))
+        })
+        .await
+        .unwrap();
+    let (alice, mut bob) = (users.0.unwrap(), users.1.unwrap());
+    bob.disabled = false;
+    let tx = h.begin().await;
+    let (id, alice_id) = (tx.clone(), alice.id.clone());
+    h.core
+        .db
+        .run(move |conn| LoginTransaction::record_progress(conn, &id, &alice_id, "[]", None))
+        .await
+        .unwrap();
+    let command = Command::FirstStepPassed {
+        user: Box::new(bob),
+        method: Authenticator::Password,
+        at: t,
+    };
+    assert!(matches!(
+        h.run(&tx, command, t).await,
+        Outcome::Refused(Refusal::AnotherAccount)
+    ));
+}
+
+#[test]
+fn outcomes_serialize_with_stable_codes() {
+    let refused = Outcome::Refused(Refusal::Locked { until: 5 });
+    assert_eq!(
+        serde_json::to_value(&refused).unwrap(),
+        serde_json::json!({"outcome": "refused", "code": "locked", "until": 5})
+    );
+    let wrong = StepError::CodeWrong { attempts_left: 1 };
+    assert_eq!(
+        serde_json::to_value(&wrong).unwrap(),
+        serde_json::json!({"code": "code_wrong", "attempts_left": 1})
+    );
+    assert_eq!(wrong.message(), "That code is not right. 1 attempt left.");
+}

@@ -1,0 +1,281 @@
+//! What the sign-in engine answers: plain values that serialize to JSON. The HTML pages and the
+//! JSON sign-in API are two renderings of the same outcome, and every message a user reads is
+//! written here, once.
+
+use serde::Serialize;
+
+use super::flow::Authenticator;
+use crate::store::auth::Session;
+use crate::store::format_utc;
+use crate::store::otps::Dead;
+use crate::store::users::User;
+
+/// The kind of step a sign-in is at: which page (or which JSON step) runs it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StepKind {
+    /// A step that identifies the user: password, magic link, upstream providers.
+    First,
+    /// An SMS OTP step (which may offer backup codes beside it).
+    SmsOtp,
+    /// The backup-code fallback of an SMS OTP step.
+    BackupCode,
+}
+
+impl StepKind {
+    /// The kind that runs `step`: an SMS OTP step, or a first step. (A backup code is only ever
+    /// offered beside SMS OTP, so the OTP page runs such a step and links to the fallback.)
+    pub fn of(step: &[Authenticator]) -> Self {
+        if step.contains(&Authenticator::SmsOtp) {
+            Self::SmsOtp
+        } else {
+            Self::First
+        }
+    }
+
+    /// Whether `step` can be run as this kind.
+    pub fn fits(self, step: &[Authenticator]) -> bool {
+        match self {
+            Self::First => step.iter().all(Authenticator::identifies),
+            Self::SmsOtp => step.contains(&Authenticator::SmsOtp),
+            Self::BackupCode => step.contains(&Authenticator::BackupCode),
+        }
+    }
+
+    /// The page of a step in the browser flow, under the issuer.
+    pub fn page(self) -> &'static str {
+        match self {
+            Self::First => "login",
+            Self::SmsOtp => "otp",
+            Self::BackupCode => "backup-code",
+        }
+    }
+}
+
+/// What the engine answers to a command.
+#[derive(Debug, Serialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum Outcome {
+    /// Show this step: the first time, or again with an error or a notice.
+    Step(Step),
+    /// A step passed; the next one is of this kind (pages send the browser there, the JSON API
+    /// shows it at once).
+    Advanced { kind: StepKind },
+    /// The whole flow passed: a session was created (or stepped up).
+    Completed(Box<Completed>),
+    /// A code sent to a new number was entered: the number is the user's now (account area).
+    NumberSaved,
+    /// The sign-in cannot go on.
+    Refused(Refusal),
+}
+
+/// A step to show, with everything a page or a JSON answer needs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Step {
+    pub kind: StepKind,
+    /// The step's alternatives (the user passes any one).
+    pub authenticators: Vec<Authenticator>,
+    /// What the user is signing in to: the application, or their account.
+    pub app_name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first: Option<FirstView>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sms_otp: Option<SmsOtpView>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<StepError>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub notice: Option<Notice>,
+}
+
+/// A first step: the username to fill in (what was typed, or the client's `login_hint`) and the
+/// upstream providers offered.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FirstView {
+    pub username: String,
+    pub providers: Vec<ProviderView>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ProviderView {
+    pub name: String,
+    pub label: String,
+}
+
+/// An SMS OTP step (also shown, as its parent, on the backup-code fallback).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SmsOtpView {
+    /// The number codes go to, masked to its last four digits; none when the user has no
+    /// verified number.
+    pub masked_phone: Option<String>,
+    /// Whether a code was sent (or is being sent) for this sign-in.
+    pub sent: bool,
+    /// Seconds until a new code may be asked for (0: now).
+    pub resend_wait_seconds: i64,
+    /// Digits only, or upper-case letters and digits.
+    pub numeric: bool,
+    pub length: i64,
+    /// Whether the step offers backup codes as the fallback.
+    pub backup_code: bool,
+}
+
+/// Why the step is shown again. Stable codes for the JSON API; [`StepError::message`] is the
+/// text both renderings show.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "code", rename_all = "snake_case")]
+pub enum StepError {
+    /// A wrong username or password (the same for an unknown username).
+    WrongCredentials,
+    /// A sign-in link was asked for without a username or address.
+    IdentifierMissing,
+    /// A code was entered before any was sent.
+    NoCodeSent,
+    /// A wrong code; `attempts_left` more tries at this code (0: it no longer works).
+    CodeWrong {
+        attempts_left: i64,
+    },
+    CodeExpired,
+    CodeUsed,
+    /// Too many wrong tries, or a newer code was sent.
+    CodeVoid,
+    /// The code could not be sent.
+    NotSent,
+    /// The code could not be sent yet; the delivery worker keeps trying.
+    StillTrying,
+    /// A new code was asked for within the cooldown.
+    ResendWait {
+        seconds: i64,
+    },
+    /// Too many codes were asked for: blocked until then.
+    ResendBlocked {
+        until: i64,
+    },
+    /// A backup code that is not one of the user's, or was used.
+    BackupCodeWrong,
+}
+
+impl StepError {
+    pub fn from_dead(dead: Option<Dead>) -> Self {
+        match dead {
+            Some(Dead::Expired) => Self::CodeExpired,
+            Some(Dead::Used) => Self::CodeUsed,
+            Some(Dead::Void) | None => Self::CodeVoid,
+        }
+    }
+
+    /// The sentence a user reads.
+    pub fn message(&self) -> String {
+        match self {
+            Self::WrongCredentials => "Wrong username or password.".into(),
+            Self::IdentifierMissing => "Enter your username or email address.".into(),
+            Self::NoCodeSent => "No code was sent yet. Ask for a new code.".into(),
+            Self::CodeWrong { attempts_left } if *attempts_left <= 0 => "That code is not right, and it was the last try: this code no longer works. Ask for a new code.".into(),
+            Self::CodeWrong { attempts_left: 1 } => "That code is not right. 1 attempt left.".into(),
+            Self::CodeWrong { attempts_left } => {
+                format!("That code is not right. {attempts_left} attempts left.")
+            }
+            Self::CodeExpired => "This code has expired. Ask for a new code.".into(),
+            Self::CodeUsed => "This code was already used. Ask for a new code.".into(),
+            Self::CodeVoid => "This code no longer works (too many wrong tries, or a newer code was sent). Ask for a new code.".into(),
+            Self::NotSent => {
+                "We could not send the code to this number. Ask for a new code in a moment.".into()
+            }
+            Self::StillTrying => "We could not send the code yet and keep trying for a few minutes. If it has not arrived in a minute, ask for a new code.".into(),
+            Self::ResendWait { seconds } => {
+                format!("Please wait {seconds} seconds before asking for a new code.")
+            }
+            Self::ResendBlocked { until } => format!(
+                "Too many new codes were asked for. You can ask again after {}.",
+                format_utc(*until)
+            ),
+            Self::BackupCodeWrong => "That backup code is not valid or was already used.".into(),
+        }
+    }
+}
+
+/// Good news shown with a step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Notice {
+    /// A new code was sent; earlier ones no longer work.
+    NewCodeSent,
+}
+
+impl Notice {
+    pub fn message(self) -> &'static str {
+        match self {
+            Self::NewCodeSent => "We sent a new code. Earlier codes no longer work.",
+        }
+    }
+}
+
+/// Why a sign-in cannot go on. Stable codes for the JSON API; [`Refusal::title`] and
+/// [`Refusal::message`] are what both renderings show.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(tag = "code", rename_all = "snake_case")]
+pub enum Refusal {
+    /// The sign-in is unknown, finished, expired, another browser's, or not at this step.
+    Expired,
+    /// A form that was not sent from the step's current page (a missing or stale token).
+    FormExpired,
+    /// The account is locked after too many failures.
+    Locked { until: i64 },
+    /// Too many failures from the client's network.
+    NetworkThrottled { until: i64 },
+    /// The account is disabled.
+    Disabled,
+    /// The sign-in began for another user (an account check, a step-up).
+    AnotherAccount,
+    /// A number change whose confirmation is no longer fresh.
+    ConfirmAgain,
+}
+
+impl Refusal {
+    pub fn title(self) -> &'static str {
+        match self {
+            Self::Expired => "This sign-in has expired",
+            Self::FormExpired => "The form has expired",
+            Self::Locked { .. } => "Account locked",
+            Self::NetworkThrottled { .. } => "Too many failed sign-ins",
+            Self::Disabled => "Account disabled",
+            Self::AnotherAccount => "Another account",
+            Self::ConfirmAgain => "Confirm it is you again",
+        }
+    }
+
+    pub fn message(self) -> String {
+        match self {
+            Self::Expired => "This sign-in page has expired, was already used, or was opened in another browser. Go back to the application and start again.".into(),
+            Self::FormExpired => "This form was not sent from the current page. Go back, reload the page and try again.".into(),
+            Self::Locked { until } => format!(
+                "This account is locked after too many failed sign-ins. Try again after {}.",
+                format_utc(until)
+            ),
+            Self::NetworkThrottled { until } => format!(
+                "There were too many failed sign-ins from your network. Try again after {}.",
+                format_utc(until)
+            ),
+            Self::Disabled => "This account is disabled. Contact your administrator.".into(),
+            Self::AnotherAccount => {
+                "This sign-in is for another account. Go back and start again.".into()
+            }
+            Self::ConfirmAgain => "Too much time passed since you confirmed it is you. Go back to your account and start again.".into(),
+        }
+    }
+}
+
+/// A completed sign-in. Only the public part serializes; the session cookie's value is for the
+/// browser flow alone.
+#[derive(Debug, Serialize)]
+pub struct Completed {
+    pub user_id: String,
+    pub amr: Vec<&'static str>,
+    pub acr: &'static str,
+    pub auth_time: i64,
+    #[serde(skip)]
+    pub session: Session,
+    #[serde(skip)]
+    pub user: User,
+    /// The new session cookie's value (its SHA-256 is the session's id).
+    #[serde(skip)]
+    pub cookie: crate::secret::Secret<String>,
+}

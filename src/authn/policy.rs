@@ -1,0 +1,239 @@
+//! Sign-in policy in one place: the account lock, the network throttle, and the limits on
+//! sending codes and links. The counters live in the database (`store::throttle`), so every node
+//! sees the same counts; this module decides what the counts mean. Time is an argument, so tests
+//! move the clock instead of sleeping.
+
+use serde::{Deserialize, Serialize};
+
+use crate::domain::PhoneNumber;
+use crate::store::{DbConn, StoreError, throttle};
+
+/// What repeated failed sign-ins do.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LockPolicy {
+    /// Failed attempts on one account within `window_seconds` that lock it.
+    pub max_attempts: i64,
+    /// How long the first lock lasts.
+    pub duration_seconds: i64,
+    /// Each further lock lasts this many times longer than the previous one.
+    pub growth_factor: i64,
+    /// The longest a lock can last, however often it grew.
+    pub max_duration_seconds: i64,
+    /// Failures are counted within this window.
+    pub window_seconds: i64,
+    /// Failed attempts from one client IP within the window before that IP must wait.
+    pub ip_max_failures: i64,
+}
+
+impl Default for LockPolicy {
+    fn default() -> Self {
+        Self {
+            max_attempts: 5,
+            duration_seconds: 300,
+            growth_factor: 2,
+            max_duration_seconds: 86_400,
+            window_seconds: 900,
+            ip_max_failures: 50,
+        }
+    }
+}
+
+impl LockPolicy {
+    /// Checks the bounds; the message names the field.
+    pub fn validate(&self) -> Result<(), String> {
+        let check = |name: &str, v: i64, lo: i64, hi: i64| {
+            if (lo..=hi).contains(&v) {
+                Ok(())
+            } else {
+                Err(format!("{name}: {v} is out of range {lo}-{hi}"))
+            }
+        };
+        check("max_attempts", self.max_attempts, 1, 100)?;
+        check("duration_seconds", self.duration_seconds, 1, 86_400 * 30)?;
+        check("growth_factor", self.growth_factor, 1, 10)?;
+        check(
+            "max_duration_seconds",
+            self.max_duration_seconds,
+            self.duration_seconds,
+            86_400 * 365,
+        )?;
+        check("window_seconds", self.window_seconds, 1, 86_400)?;
+        check("ip_max_failures", self.ip_max_failures, 1, 100_000)
+    }
+
+    /// The length of the `n`-th lock (0-based), grown and capped.
+    pub fn lock_duration(&self, n: i64) -> i64 {
+        let mut d = self.duration_seconds;
+        for _ in 0..n.clamp(0, 64) {
+            d = d.saturating_mul(self.growth_factor);
+            if d >= self.max_duration_seconds {
+                break;
+            }
+        }
+        d.min(self.max_duration_seconds)
+    }
+}
+
+/// The throttle key of an account (by username, so unknown names count and lock the same way).
+pub fn account_key(organization_id: i64, username: &str) -> String {
+    format!("account:{organization_id}:{username}")
+}
+
+/// The throttle key of a client IP's failed sign-ins.
+pub fn ip_key(organization_id: i64, ip: &str) -> String {
+    format!("ip:{organization_id}:{ip}")
+}
+
+/// The throttle key of the sign-in links sent to an address.
+pub fn link_address_key(organization_id: i64, address: &str) -> String {
+    format!("magic-link:{organization_id}:{}", address.to_lowercase())
+}
+
+/// The throttle key of the sign-in links asked for from a client IP.
+pub fn link_ip_key(organization_id: i64, ip: &str) -> String {
+    format!("magic-link-ip:{organization_id}:{ip}")
+}
+
+/// One counted attempt: the attempts in the window (this one included) and the earlier locks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Counted {
+    pub attempts: i64,
+    pub locks: i64,
+}
+
+/// Counts an attempt under `key` before it is checked, so a burst of parallel guesses cannot
+/// slip past the limit; a right answer takes its count back with [`forgive`].
+pub fn count(
+    conn: &mut DbConn,
+    key: &str,
+    window_seconds: i64,
+    now: i64,
+) -> Result<Counted, StoreError> {
+    let (attempts, locks) = throttle::count_attempt(conn, key, window_seconds, now)?;
+    Ok(Counted { attempts, locks })
+}
+
+/// Takes back the count of an attempt that turned out right.
+pub fn forgive(conn: &mut DbConn, key: &str) -> Result<(), StoreError> {
+    throttle::forgive(conn, key)
+}
+
+/// Until when `key` is locked, if it is at `now`.
+pub fn locked_until(conn: &mut DbConn, key: &str, now: i64) -> Result<Option<i64>, StoreError> {
+    throttle::locked_until(conn, key, now)
+}
+
+/// Before a check, after its attempt was counted: a lock set meanwhile (a lock resets the
+/// count, so a request that counted after it must look again), or attempts counted past the
+/// limit at the same moment (a parallel burst), stop the check from running. Returns the lock's
+/// end.
+pub fn lock_if_past(
+    conn: &mut DbConn,
+    key: &str,
+    policy: &LockPolicy,
+    counted: Counted,
+    now: i64,
+) -> Result<Option<i64>, StoreError> {
+    match throttle::locked_until(conn, key, now)? {
+        Some(until) => Ok(Some(until)),
+        None if counted.attempts > policy.max_attempts => {
+            lock_account(conn, key, policy, counted, now).map(Some)
+        }
+        None => Ok(None),
+    }
+}
+
+/// Whether a failed attempt that was counted as `counted` locks the account.
+pub fn locks_now(policy: &LockPolicy, counted: Counted) -> bool {
+    counted.attempts >= policy.max_attempts
+}
+
+/// Locks the account; the lock's length grows with the earlier locks. Returns its end.
+pub fn lock_account(
+    conn: &mut DbConn,
+    key: &str,
+    policy: &LockPolicy,
+    counted: Counted,
+    now: i64,
+) -> Result<i64, StoreError> {
+    let until = now + policy.lock_duration(counted.locks);
+    throttle::lock_account(conn, key, until, counted.locks)?;
+    Ok(until)
+}
+
+/// Makes a client IP wait out the window. Returns the end of the wait.
+pub fn lock_ip(
+    conn: &mut DbConn,
+    key: &str,
+    policy: &LockPolicy,
+    now: i64,
+) -> Result<i64, StoreError> {
+    let until = now + policy.window_seconds;
+    throttle::lock_until(conn, key, until)?;
+    Ok(until)
+}
+
+/// The state of an account's lock at `now`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lock {
+    /// No lock, or one that ended earlier.
+    Open,
+    /// Locked until then.
+    Held(i64),
+    /// A lock that ran out at that time and is ended by this call (locks end lazily, at the
+    /// account's next attempt, as WSO2's do): the caller publishes `unlockUser` once.
+    Ended(i64),
+}
+
+/// Reads an account's lock, ending one that ran out (one read when the account has no lock).
+/// Call inside a transaction with the `unlockUser` event of [`Lock::Ended`].
+pub fn account_lock(conn: &mut DbConn, key: &str, now: i64) -> Result<Lock, StoreError> {
+    let Some(until) = throttle::lock_end(conn, key)? else {
+        return Ok(Lock::Open);
+    };
+    if until > now {
+        return Ok(Lock::Held(until));
+    }
+    // Another request may have ended it first: then it is reported there, once.
+    Ok(match throttle::take_expired_lock(conn, key, now)? {
+        Some(until) => Lock::Ended(until),
+        None => Lock::Open,
+    })
+}
+
+/// Forgets an account's failures after a whole chain passed.
+pub fn reset(conn: &mut DbConn, key: &str) -> Result<(), StoreError> {
+    throttle::reset(conn, key)
+}
+
+/// Counts a code sent against the user and against the number, each allowed `limit` sends an
+/// hour (the first code and its resends) before sending to it is blocked for `block_seconds`.
+/// Per user, so new sign-ins do not reset it; per number, so the account area cannot be used to
+/// send texts to any number. Returns the end of a block, when sending is blocked.
+pub fn count_send(
+    conn: &mut DbConn,
+    organization_id: i64,
+    user_id: &str,
+    phone: &PhoneNumber,
+    (limit, block_seconds): (i64, i64),
+    now: i64,
+) -> Result<Option<i64>, StoreError> {
+    let keys = [
+        format!("otp-send:{organization_id}:{user_id}"),
+        format!("otp-send-to:{organization_id}:{}", phone.as_str()),
+    ];
+    for key in &keys {
+        if let Some(until) = throttle::locked_until(conn, key, now)? {
+            return Ok(Some(until));
+        }
+    }
+    let mut blocked = None;
+    for key in &keys {
+        let (sends, _) = throttle::count_attempt(conn, key, 3600, now)?;
+        if sends > limit {
+            blocked = Some(throttle::block(conn, key, now + block_seconds)?);
+        }
+    }
+    Ok(blocked)
+}
