@@ -18,6 +18,8 @@ pub const DEMO_PASSWORD: &str = "sesame-demo-password";
 pub const DEMO_WEB_CLIENT_ID: &str = "demo-web";
 pub const DEMO_WEB_SECRET: &str = "demo-web-secret-for-trying-sesame-out";
 pub const DEMO_SPA_CLIENT_ID: &str = "demo-spa";
+pub const DEMO_NATIVE_CLIENT_ID: &str = "demo-native";
+pub const DEMO_NATIVE_REDIRECT_URI: &str = "io.sesame.demo:/callback";
 
 /// The demo's provisioning file.
 pub fn provisioning_toml() -> String {
@@ -46,6 +48,16 @@ sign_in_flow = "username_password_sms_otp"
 backup_codes = true
 redirect_uris = ["http://localhost:5173/callback"]
 post_logout_redirect_uris = ["http://localhost:5173/"]
+grant_types = ["authorization_code", "refresh_token"]
+
+[[organizations.applications]]
+client_id = "{DEMO_NATIVE_CLIENT_ID}"
+name = "Demo native app"
+type = "public"
+app_native = true
+sign_in_flow = "username_password_sms_otp"
+backup_codes = true
+redirect_uris = ["{DEMO_NATIVE_REDIRECT_URI}"]
 grant_types = ["authorization_code", "refresh_token"]
 
 [[organizations.users]]
@@ -139,6 +151,7 @@ pub fn banner(base_url: &str, seeded: Option<&Seeded>) -> String {
         format!("    web app        client_id {DEMO_WEB_CLIENT_ID}, client_secret {DEMO_WEB_SECRET}"),
         "                   redirect_uri http://localhost:8080/callback".into(),
         format!("    SPA (public)   client_id {DEMO_SPA_CLIENT_ID}, PKCE, redirect_uri http://localhost:5173/callback"),
+        format!("    native app     client_id {DEMO_NATIVE_CLIENT_ID}, PKCE, JSON sign-in API (POST {issuer}/authorize with response_mode=direct, then {issuer}/authn)"),
         format!("    user           {DEMO_USERNAME} / {DEMO_PASSWORD} (mobile +15555550100)"),
         "    sign-in        both ask for the password (demo-web also offers an emailed link),".into(),
         "                   then an SMS code: with the console channels the text message (and".into(),

@@ -88,6 +88,9 @@ struct FileApp {
     /// May get `websub:subscribe` tokens (client credentials) to manage webhook subscriptions.
     #[serde(default)]
     websub_subscribe: bool,
+    /// May sign users in through the JSON sign-in API (`response_mode=direct`).
+    #[serde(default)]
+    app_native: bool,
     #[serde(default)]
     redirect_uris: Vec<String>,
     #[serde(default)]
@@ -192,6 +195,7 @@ struct AppPlan {
     sign_in_flow: Option<SignInFlow>,
     backup_codes: bool,
     websub_subscribe: bool,
+    app_native: bool,
     redirect_uris: Vec<RedirectUri>,
     post_logout_redirect_uris: Vec<RedirectUri>,
     grant_types: Vec<GrantType>,
@@ -746,6 +750,20 @@ fn validate_apps(errors: &mut Errors, org_at: &str, apps: Vec<FileApp>) -> Vec<A
                 "needs the client_credentials grant (subscriptions are managed with its tokens)",
             );
         }
+        if app.app_native && !grant_types.contains(&GrantType::AuthorizationCode) {
+            errors.fail(
+                &at,
+                "app_native",
+                "needs the authorization_code grant (the JSON sign-in API ends with a code)",
+            );
+        }
+        if app.app_native && app.third_party {
+            errors.fail(
+                &at,
+                "app_native",
+                "a third-party application asks for consent in a browser: it cannot be app_native",
+            );
+        }
         if let (Some(client_id), Some(client_type)) = (client_id, client_type) {
             out.push(AppPlan {
                 name: app.name.unwrap_or_else(|| client_id.to_string()),
@@ -760,6 +778,7 @@ fn validate_apps(errors: &mut Errors, org_at: &str, apps: Vec<FileApp>) -> Vec<A
                 sign_in_flow,
                 backup_codes: app.backup_codes,
                 websub_subscribe: app.websub_subscribe,
+                app_native: app.app_native,
                 redirect_uris,
                 post_logout_redirect_uris,
                 grant_types,
@@ -914,6 +933,7 @@ fn apply_app(
         sign_in_flow: plan.sign_in_flow.clone(),
         backup_codes: plan.backup_codes,
         websub_subscribe: plan.websub_subscribe,
+        app_native: plan.app_native,
         jwks: plan.jwks.clone(),
         id_token_alg: plan.id_token_alg,
         third_party: plan.third_party,

@@ -200,6 +200,45 @@ pub async fn load_bound(
         .filter(|(tx, _)| bool::from(binding_hash.as_bytes().ct_eq(tx.browser_hash.as_bytes()))))
 }
 
+/// What a sign-in starts with when a session already passed some steps (a step-up, an account
+/// check of the signed-in user).
+#[derive(Debug, Clone)]
+pub struct Progress {
+    pub user_id: String,
+    pub passed: PassedList,
+    pub session_sid: Option<String>,
+}
+
+/// A new transaction for `request` (an application's authorization request, or an account
+/// request when `application_id` is `None`), bound to the secret whose SHA-256 is
+/// `binding_hash`, open for [`TRANSACTION_LIFETIME`].
+pub fn new_transaction(
+    org: &OrgEntry,
+    application_id: Option<String>,
+    request: String,
+    binding_hash: &str,
+    progress: Option<Progress>,
+    now: i64,
+) -> LoginTransaction {
+    LoginTransaction {
+        id: random_token(32).expose().clone(),
+        organization_id: org.org.id,
+        application_id,
+        request,
+        browser_hash: binding_hash.to_string(),
+        // Replaced by the page that shows a form, with the token it shows.
+        csrf_hash: sha256_hex(random_token(32).expose()),
+        created_at: now,
+        expires_at: now + TRANSACTION_LIFETIME,
+        completed_at: None,
+        passed: progress
+            .as_ref()
+            .map_or_else(|| "[]".to_string(), |p| p.passed.to_json()),
+        session_sid: progress.as_ref().and_then(|p| p.session_sid.clone()),
+        user_id: progress.map(|p| p.user_id),
+    }
+}
+
 /// A sign-in in progress, opened from its transaction.
 #[derive(Debug, Clone)]
 pub struct SignIn {

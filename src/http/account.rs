@@ -14,12 +14,12 @@ use minijinja::context;
 use serde::Deserialize;
 use subtle::ConstantTimeEq;
 
-use super::authorize::{Progress, begin, current_session};
+use super::authorize::{begin, current_session};
 use super::browser::{form_expired_page, see_other};
 use super::error::ApiError;
 use super::{AppState, OrgEntry};
 use crate::authn::backup;
-use crate::authn::engine::{AccountRequest, fresh_until};
+use crate::authn::engine::{AccountRequest, Progress, fresh_until};
 use crate::authn::flow::PassedList;
 use crate::domain::PhoneNumber;
 use crate::events::{AccountChangeKind, account_changed};

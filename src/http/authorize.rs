@@ -16,7 +16,7 @@ use super::browser::{
 };
 use super::error::ApiError;
 use super::{AppState, OrgEntry};
-use crate::authn::engine::{TRANSACTION_LIFETIME, required_flow};
+use crate::authn::engine::{Progress, new_transaction, required_flow};
 use crate::authn::flow::PassedList;
 use crate::authn::outcome::StepKind;
 use crate::oidc::authorize::{self, AuthRequest, AuthorizeError, ResponseMode};
@@ -136,6 +136,12 @@ pub async fn authorize(
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     let org = state.organization(&path).await?;
+    // The JSON sign-in API of native apps (see `native`): answered there, in JSON.
+    if let Some((_, params)) = super::read_params(&req, &body)
+        && params.get("response_mode") == Some("direct")
+    {
+        return super::native::start(&state, &org, &req, params).await;
+    }
     let params =
         match super::params_as_get(&state, &req, &body, &format!("{}/authorize", org.issuer)) {
             Ok(p) => p,
@@ -251,14 +257,6 @@ pub async fn authorize(
     start_transaction(&state, &org, &app, &auth, &req, "login", None).await
 }
 
-/// What a sign-in starts with when a session already passed some steps (a step-up).
-#[derive(Debug, Clone)]
-pub(super) struct Progress {
-    pub user_id: String,
-    pub passed: PassedList,
-    pub session_sid: Option<String>,
-}
-
 /// Stores the request in a transaction bound to this browser (a cookie, created if missing) and
 /// sends the browser to `page` (`login`, `otp` or `consent`) to continue it.
 pub(super) async fn start_transaction(
@@ -300,24 +298,8 @@ pub(super) async fn begin(
         .filter(|v| v.len() >= 43);
     let new_browser = browser.is_none();
     let browser = browser.unwrap_or_else(|| random_token(32).expose().clone());
-    let t = now();
-    let tx = LoginTransaction {
-        id: random_token(32).expose().clone(),
-        organization_id: org.org.id,
-        application_id,
-        request,
-        browser_hash: sha256_hex(&browser),
-        // Replaced by the page, which shows the token.
-        csrf_hash: sha256_hex(random_token(32).expose()),
-        created_at: t,
-        expires_at: t + TRANSACTION_LIFETIME,
-        completed_at: None,
-        passed: progress
-            .as_ref()
-            .map_or_else(|| "[]".to_string(), |p| p.passed.to_json()),
-        session_sid: progress.as_ref().and_then(|p| p.session_sid.clone()),
-        user_id: progress.map(|p| p.user_id),
-    };
+    let binding = sha256_hex(&browser);
+    let tx = new_transaction(org, application_id, request, &binding, progress, now());
     let location = format!("{}/{page}?tx={}", org.issuer, tx.id);
     state
         .db
@@ -369,15 +351,16 @@ pub(super) async fn proceed(
     issue_code(state, org, app, auth, session, user).await
 }
 
-/// Records the grant and a one-time code, and answers the client with it.
-async fn issue_code(
+/// Records the grant of a completed sign-in and a one-time code for it (60 seconds, single
+/// use, only its SHA-256 kept); returns the code.
+pub(super) async fn store_code(
     state: &AppState,
     org: &OrgEntry,
     app: &Application,
     auth: &AuthRequest,
     session: &Session,
     user: &User,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<crate::secret::Secret<String>, ApiError> {
     let code = random_token(32);
     let t = now();
     let grant = Grant {
@@ -416,6 +399,19 @@ async fn issue_code(
             })
         })
         .await?;
+    Ok(code)
+}
+
+/// Records the grant and a one-time code, and answers the client with it.
+async fn issue_code(
+    state: &AppState,
+    org: &OrgEntry,
+    app: &Application,
+    auth: &AuthRequest,
+    session: &Session,
+    user: &User,
+) -> Result<HttpResponse, ApiError> {
+    let code = store_code(state, org, app, auth, session, user).await?;
     let mut params = vec![("code", code.expose().clone())];
     if let Some(s) = &auth.state {
         params.push(("state", s.clone()));

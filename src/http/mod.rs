@@ -11,6 +11,7 @@ pub mod federation;
 pub mod health;
 pub mod logout;
 pub mod magic_link;
+pub mod native;
 pub mod pages;
 pub mod signin;
 pub mod token;
@@ -117,6 +118,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             "/t/{org}/federated/{name}/callback",
             web::get().to(federation::callback),
         )
+        .route("/t/{org}/authn", web::post().to(native::authn))
         .route("/t/{org}/otp", web::get().to(signin::otp_page))
         .route("/t/{org}/otp", web::post().to(signin::otp_submit))
         .route("/t/{org}/backup-code", web::get().to(signin::backup_page))

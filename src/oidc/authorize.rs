@@ -152,6 +152,12 @@ pub struct Params {
 }
 
 impl Params {
+    /// Replaces a parameter's value (the JSON sign-in API answers `direct` requests itself and
+    /// validates them as `query` ones).
+    pub fn set(&mut self, key: &str, value: &str) {
+        self.values.insert(key.to_string(), value.to_string());
+    }
+
     pub fn from_pairs(pairs: impl IntoIterator<Item = (String, String)>) -> Self {
         let mut p = Self::default();
         for (k, v) in pairs {
@@ -457,6 +463,7 @@ mod tests {
             sign_in_flow: None,
             backup_codes: false,
             websub_subscribe: false,
+            app_native: false,
             jwks: None,
             id_token_alg: crate::keys::Alg::RS256,
             third_party: false,

@@ -31,6 +31,9 @@ pub struct Application {
     /// May ask for `websub:subscribe` tokens (client credentials) to manage webhook
     /// subscriptions at the hub.
     pub websub_subscribe: bool,
+    /// May sign users in through the JSON sign-in API (`response_mode=direct`), without a
+    /// browser redirect.
+    pub app_native: bool,
     /// The client's public keys (a JWKS document) for `private_key_jwt`, instead of a secret.
     pub jwks: Option<String>,
     /// What signs this application's ID tokens.
@@ -89,6 +92,7 @@ struct Row {
     resources: String,
     backup_codes: bool,
     websub_subscribe: bool,
+    app_native: bool,
 }
 
 fn to_json<T: Serialize>(value: &T) -> String {
@@ -130,6 +134,7 @@ impl Row {
                 .map_err(|e| corrupt("sign_in_flow", e.to_string()))?,
             backup_codes: self.backup_codes,
             websub_subscribe: self.websub_subscribe,
+            app_native: self.app_native,
             jwks: self.jwks,
             third_party: self.third_party,
             jwks_uri: self.jwks_uri,
@@ -157,6 +162,7 @@ impl Row {
             sign_in_flow: app.sign_in_flow.as_ref().map(to_json),
             backup_codes: app.backup_codes,
             websub_subscribe: app.websub_subscribe,
+            app_native: app.app_native,
             jwks: app.jwks.clone(),
             id_token_alg: app.id_token_alg.as_str().to_string(),
             third_party: app.third_party,

@@ -81,6 +81,25 @@ impl LoginTransaction {
             .optional()?)
     }
 
+    /// Binds the transaction to a new secret in place of `old_hash`: false if another request
+    /// rebound it first (a replayed flow id of the JSON sign-in API), so each binding is used once.
+    pub fn rebind(
+        conn: &mut DbConn,
+        id: &str,
+        old_hash: &str,
+        new_hash: &str,
+    ) -> Result<bool, StoreError> {
+        let n = diesel::update(
+            login_transactions::table
+                .filter(login_transactions::id.eq(id))
+                .filter(login_transactions::browser_hash.eq(old_hash))
+                .filter(login_transactions::completed_at.is_null()),
+        )
+        .set(login_transactions::browser_hash.eq(new_hash))
+        .execute(conn)?;
+        Ok(n == 1)
+    }
+
     pub fn set_csrf(conn: &mut DbConn, id: &str, csrf_hash: &str) -> Result<(), StoreError> {
         diesel::update(login_transactions::table.find(id))
             .set(login_transactions::csrf_hash.eq(csrf_hash))

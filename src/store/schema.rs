@@ -36,6 +36,7 @@ diesel::table! {
         resources -> Text,
         backup_codes -> Bool,
         websub_subscribe -> Bool,
+        app_native -> Bool,
     }
 }
 

@@ -12,6 +12,7 @@ mod gateways;
 mod health;
 mod logout;
 mod magic_link;
+mod native;
 mod outbox;
 mod provisioning;
 mod signing_keys;

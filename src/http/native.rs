@@ -1,0 +1,353 @@
+//! The app-native sign-in API: mobile and desktop apps sign users in without a browser
+//! redirect, on the same engine as the pages (the same steps, limits, locks, events, `amr` and
+//! `acr`). Shaped like Asgardeo's app-native authentication:
+//!
+//! - `POST {issuer}/authorize` with `response_mode=direct` (an authorization request of an
+//!   application provisioned with `app_native = true`; public clients send PKCE) answers JSON
+//!   with a `flowId` and the first step;
+//! - `POST {issuer}/authn` with `{"flowId", "selectedAuthenticator": {"authenticatorId",
+//!   "params"}}` answers the next step (with a new `flowId`) or, at the end, the authorization
+//!   code and `state`, which the app exchanges at the token endpoint as usual.
+//!
+//! A flow id is `{sign-in}.{secret}`: only the secret's SHA-256 is stored, and every answer binds
+//! the sign-in to a new secret, so each flow id works for one request (a replay is refused).
+//! Only the password, SMS OTP and backup codes are offered here: sign-in links and upstream
+//! providers need a browser.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::error::ApiError;
+use super::{AppState, OrgEntry};
+use crate::authn::engine::{self, Command, Ctx, FormToken, Purpose, SignIn, new_transaction};
+use crate::authn::flow::Authenticator;
+use crate::authn::outcome::{Outcome, Refusal, Step, StepKind};
+use crate::oidc::authorize::{self as request, AuthorizeError, Params, ResponseMode};
+use crate::secret::{Secret, random_token, sha256_hex};
+use crate::store::applications::Application;
+use crate::store::auth::LoginTransaction;
+use crate::store::now;
+
+/// A JSON error of the API: a stable code and a sentence.
+fn problem(status: StatusCode, code: &str, message: &str) -> HttpResponse {
+    HttpResponse::build(status)
+        .insert_header(("Cache-Control", "no-store"))
+        .json(json!({ "code": code, "message": message }))
+}
+
+fn answer(status: StatusCode, body: Value) -> HttpResponse {
+    HttpResponse::build(status)
+        .insert_header(("Cache-Control", "no-store"))
+        .json(body)
+}
+
+/// `POST {issuer}/authorize` with `response_mode=direct`.
+pub async fn start(
+    state: &AppState,
+    org: &std::sync::Arc<OrgEntry>,
+    req: &HttpRequest,
+    mut params: Params,
+) -> Result<HttpResponse, ApiError> {
+    if req.method() != actix_web::http::Method::POST {
+        return Ok(problem(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "invalid_request",
+            "response_mode=direct needs a POST with a form body",
+        ));
+    }
+    let app = match params.get("client_id").map(str::to_string) {
+        Some(client_id) => {
+            let org_id = org.org.id;
+            state
+                .db
+                .run(move |conn| Application::find(conn, org_id, &client_id))
+                .await?
+        }
+        None => None,
+    };
+    let Some(app) = app.filter(|a| a.app_native) else {
+        return Ok(problem(
+            StatusCode::BAD_REQUEST,
+            "unauthorized_client",
+            "this client may not use response_mode=direct (it is not an app_native application)",
+        ));
+    };
+    // The request is validated as any other, with the answer in JSON instead of a redirect.
+    params.set("response_mode", "query");
+    let auth = match request::validate(&params, Some(&app), &org.org.settings) {
+        Ok(auth) => auth,
+        Err(AuthorizeError::Page(message)) => {
+            return Ok(problem(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                &message,
+            ));
+        }
+        Err(AuthorizeError::Redirect {
+            error, description, ..
+        }) => return Ok(problem(StatusCode::BAD_REQUEST, error, &description)),
+    };
+    if auth.prompt_none {
+        return Ok(problem(
+            StatusCode::BAD_REQUEST,
+            "login_required",
+            "the JSON sign-in API has no session to reuse: prompt=none cannot succeed",
+        ));
+    }
+    debug_assert_eq!(auth.response_mode, ResponseMode::Query);
+    let secret = random_token(32);
+    let request = serde_json::to_string(&auth).expect("requests serialize");
+    let tx = new_transaction(
+        org,
+        Some(app.id.clone()),
+        request,
+        &sha256_hex(secret.expose()),
+        None,
+        now(),
+    );
+    let flow_id = format!("{}.{}", tx.id, secret.expose());
+    let row = tx.clone();
+    state
+        .db
+        .run(move |conn| LoginTransaction::insert(conn, &row))
+        .await?;
+    let Some(sign_in) = SignIn::open(state, org, &tx.id, &tx.browser_hash).await? else {
+        return Ok(expired());
+    };
+    let ctx = context(state, req);
+    let outcome = engine::run(state, &sign_in, Command::Show(StepKind::First), &ctx).await?;
+    respond(state, &sign_in, flow_id, outcome, &ctx).await
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AuthnRequest {
+    flow_id: String,
+    selected_authenticator: Selected,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Selected {
+    authenticator_id: String,
+    #[serde(default)]
+    params: serde_json::Map<String, Value>,
+}
+
+/// `POST {issuer}/authn`: one step of a flow.
+pub async fn authn(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let org = state.organization(&path).await?;
+    let request: AuthnRequest = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => {
+            return Ok(problem(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                &format!("the body is not a sign-in step: {e}"),
+            ));
+        }
+    };
+    let Some((tx_id, secret)) = request.flow_id.split_once('.') else {
+        return Ok(expired());
+    };
+    let old_hash = sha256_hex(secret);
+    let Some(sign_in) = SignIn::open(&state, &org, tx_id, &old_hash).await? else {
+        return Ok(expired());
+    };
+    if !matches!(sign_in.purpose, Purpose::Authorize { .. }) {
+        return Ok(expired());
+    }
+    let command = match command(&request.selected_authenticator) {
+        Ok(c) => c,
+        Err(message) => {
+            return Ok(problem(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                &message,
+            ));
+        }
+    };
+    // The flow id is spent before the step runs: a replay, even a concurrent one, is refused.
+    let next = random_token(32);
+    let (id, new_hash) = (tx_id.to_string(), sha256_hex(next.expose()));
+    let rebound = state
+        .db
+        .run(move |conn| LoginTransaction::rebind(conn, &id, &old_hash, &new_hash))
+        .await?;
+    if !rebound {
+        return Ok(expired());
+    }
+    let flow_id = format!("{tx_id}.{}", next.expose());
+    let ctx = context(&state, &req);
+    let outcome = engine::run(&state, &sign_in, command, &ctx).await?;
+    respond(&state, &sign_in, flow_id, outcome, &ctx).await
+}
+
+/// The engine's command for a selected authenticator. Without its parameters, a selection
+/// shows that authenticator's step (e.g. backup codes instead of the SMS code).
+fn command(selected: &Selected) -> Result<Command, String> {
+    let param = |name: &str| selected.params.get(name).and_then(Value::as_str);
+    Ok(match selected.authenticator_id.as_str() {
+        "password" => Command::Password {
+            username: param("username")
+                .ok_or("password needs params.username")?
+                .to_string(),
+            password: Secret::new(
+                param("password")
+                    .ok_or("password needs params.password")?
+                    .to_string(),
+            ),
+        },
+        "sms_otp" => match (param("otp"), param("action")) {
+            (_, Some("resend")) => Command::Resend,
+            (Some(code), _) => Command::SmsCode {
+                code: code.to_string(),
+            },
+            (None, _) => Command::Show(StepKind::SmsOtp),
+        },
+        "backup_code" => match param("code") {
+            Some(code) => Command::BackupCode {
+                code: code.to_string(),
+            },
+            None => Command::Show(StepKind::BackupCode),
+        },
+        other => {
+            return Err(format!(
+                "'{other}' cannot be used here: use password, sms_otp or backup_code"
+            ));
+        }
+    })
+}
+
+fn context(state: &AppState, req: &HttpRequest) -> Ctx {
+    Ctx {
+        client_ip: super::client_ip::of_request(req, &state.settings.trusted_proxies)
+            .map(|ip| ip.to_string())
+            .unwrap_or_default(),
+        now: now(),
+        session_hash: None,
+        form: FormToken::NotAForm,
+    }
+}
+
+fn expired() -> HttpResponse {
+    refused(Refusal::Expired)
+}
+
+/// A refusal: its HTTP status, stable code, sentence (and the lock's end).
+fn refused(refusal: Refusal) -> HttpResponse {
+    let status = match refusal {
+        Refusal::Expired | Refusal::AnotherAccount | Refusal::FormExpired => {
+            StatusCode::BAD_REQUEST
+        }
+        Refusal::Locked { .. } | Refusal::Disabled | Refusal::ConfirmAgain => StatusCode::FORBIDDEN,
+        Refusal::NetworkThrottled { .. } => StatusCode::TOO_MANY_REQUESTS,
+    };
+    let mut body = serde_json::to_value(refusal).expect("refusals serialize");
+    body["flowStatus"] = "FAIL".into();
+    body["message"] = refusal.message().into();
+    answer(status, body)
+}
+
+/// Renders an outcome: the next step (an advanced flow shows its next step at once, so an SMS
+/// code is sent now), the code at the end, or a refusal.
+async fn respond(
+    state: &AppState,
+    sign_in: &SignIn,
+    flow_id: String,
+    outcome: Outcome,
+    ctx: &Ctx,
+) -> Result<HttpResponse, ApiError> {
+    let outcome = match outcome {
+        Outcome::Advanced { kind } => {
+            // Reopened: the sign-in now knows its user and what was passed.
+            let hash = sha256_hex(flow_id.split_once('.').map_or("", |(_, s)| s));
+            let Some(next) = SignIn::open(state, &sign_in.org, &sign_in.tx.id, &hash).await? else {
+                return Ok(expired());
+            };
+            engine::run(state, &next, Command::Show(kind), ctx).await?
+        }
+        other => other,
+    };
+    match outcome {
+        Outcome::Step(step) => Ok(step_answer(&sign_in.org, flow_id, &step)),
+        Outcome::Completed(done) => {
+            let Purpose::Authorize { auth, app } = &sign_in.purpose else {
+                return Ok(expired());
+            };
+            let code = super::authorize::store_code(
+                state,
+                &sign_in.org,
+                app,
+                auth,
+                &done.session,
+                &done.user,
+            )
+            .await?;
+            let mut data = json!({ "code": code.expose(), "iss": sign_in.org.issuer });
+            if let Some(s) = &auth.state {
+                data["state"] = s.as_str().into();
+            }
+            Ok(answer(
+                StatusCode::OK,
+                json!({
+                    "flowStatus": "SUCCESS_COMPLETED",
+                    "authData": data,
+                    "amr": done.amr,
+                    "acr": done.acr,
+                }),
+            ))
+        }
+        Outcome::Refused(refusal) => Ok(refused(refusal)),
+        Outcome::Advanced { .. } | Outcome::NumberSaved => Ok(expired()),
+    }
+}
+
+/// A step to show: `FAIL_INCOMPLETE` when it comes back with an error.
+fn step_answer(org: &OrgEntry, flow_id: String, step: &Step) -> HttpResponse {
+    let mut next = serde_json::to_value(step).expect("steps serialize");
+    // Only what this API can run is offered.
+    next["authenticators"] = step
+        .authenticators
+        .iter()
+        .filter(|a| {
+            matches!(
+                a,
+                Authenticator::Password | Authenticator::SmsOtp | Authenticator::BackupCode
+            )
+        })
+        .map(|a| json!({ "authenticatorId": a.to_string(), "params": params_of(a) }))
+        .collect();
+    if let Some(error) = &step.error {
+        next["error"]["message"] = error.message().into();
+    }
+    if let Some(notice) = step.notice {
+        next["notice"] = json!({ "code": notice, "message": notice.message() });
+    }
+    answer(
+        StatusCode::OK,
+        json!({
+            "flowId": flow_id,
+            "flowStatus": if step.error.is_some() { "FAIL_INCOMPLETE" } else { "INCOMPLETE" },
+            "nextStep": next,
+            "links": [{ "name": "authentication", "href": format!("{}/authn", org.issuer), "method": "POST" }],
+        }),
+    )
+}
+
+/// The parameters an authenticator takes in `selectedAuthenticator.params`.
+fn params_of(a: &Authenticator) -> Value {
+    match a {
+        Authenticator::Password => json!(["username", "password"]),
+        Authenticator::SmsOtp => json!(["otp"]),
+        Authenticator::BackupCode => json!(["code"]),
+        _ => json!([]),
+    }
+}
