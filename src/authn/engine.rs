@@ -165,9 +165,7 @@ pub fn fresh_until(session: &Session, second_factor: bool, now: i64) -> Option<i
     };
     let first = latest(&Authenticator::identifies)?;
     let oldest = if second_factor {
-        first.min(latest(&|a| {
-            matches!(a, Authenticator::SmsOtp | Authenticator::BackupCode)
-        })?)
+        first.min(latest(&|a| !a.identifies())?)
     } else {
         first
     };

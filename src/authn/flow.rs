@@ -6,6 +6,8 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use super::factor::Factor;
+
 /// One way of proving identity.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Authenticator {
@@ -35,16 +37,29 @@ impl Authenticator {
                 }
                 _ => {
                     return Err(format!(
-                        "'{other}' is not an authenticator: use password, magic_link, federated:NAME, sms_otp or backup_code"
+                        "'{other}' is not an authenticator: use {}",
+                        super::factor::names_for_messages()
                     ));
                 }
             },
         })
     }
 
-    /// First-step authenticators establish who the user is; SMS OTP can only follow one of them.
+    /// The factor behind this authenticator: its properties decide the flow rules.
+    pub fn factor(&self) -> &'static dyn Factor {
+        let name = match self {
+            Self::Password => "password",
+            Self::MagicLink => "magic_link",
+            Self::Federated(_) => "federated",
+            Self::SmsOtp => "sms_otp",
+            Self::BackupCode => "backup_code",
+        };
+        super::factor::by_name(name).expect("every authenticator has its factor")
+    }
+
+    /// First-step authenticators establish who the user is; the others can only follow one.
     pub fn identifies(&self) -> bool {
-        matches!(self, Self::Password | Self::MagicLink | Self::Federated(_))
+        self.factor().identifies()
     }
 }
 
@@ -67,11 +82,13 @@ pub struct SignInFlow {
 }
 
 impl SignInFlow {
-    /// Checks the rules of the SMS OTP guide (see DESIGN.md §2):
+    /// Checks the rules of the SMS OTP guide (see DESIGN.md §2), through the factors'
+    /// properties (see `authn::factor`):
     /// - every step offers at least one authenticator, none twice;
-    /// - the first step identifies the user (password, magic link or federated);
-    /// - SMS OTP comes after a step that identifies the user, never in step 1;
-    /// - backup codes only beside SMS OTP, and only when the application enables them.
+    /// - a factor that does not identify the user (SMS OTP) comes after a step that does, never
+    ///   in step 1, and step 1 offers only identifying factors;
+    /// - a fallback (backup codes) only beside its factor, and only when the application's
+    ///   switch for it is on.
     pub fn new(steps: Vec<Vec<Authenticator>>, backup_codes_enabled: bool) -> Result<Self, String> {
         if steps.is_empty() {
             return Err("a sign-in flow needs at least one step".into());
@@ -87,31 +104,40 @@ impl SignInFlow {
                     return Err(format!("step {n} lists {a} twice"));
                 }
             }
-            if step.contains(&Authenticator::SmsOtp) && !identified {
-                return Err(if n == 1 {
-                    "SMS OTP cannot be the first step: it must follow password, magic_link or a federated sign-in".into()
-                } else {
-                    format!(
-                        "step {n}: SMS OTP needs an earlier step with password, magic_link or a federated sign-in"
-                    )
-                });
-            }
-            if step.contains(&Authenticator::BackupCode) {
-                if !step.contains(&Authenticator::SmsOtp) {
-                    return Err(format!(
-                        "step {n}: backup_code is only offered beside sms_otp"
-                    ));
+            for a in step {
+                let factor = a.factor();
+                match factor.fallback_of() {
+                    Some(primary) if !step.iter().any(|b| b.factor().name() == primary) => {
+                        return Err(format!("step {n}: {a} is only offered beside {primary}"));
+                    }
+                    Some(_) => {}
+                    None if !factor.identifies() && !identified => {
+                        let first = super::factor::identifying_for_messages();
+                        return Err(if n == 1 {
+                            format!(
+                                "{} cannot be the first step: it must follow {first}",
+                                factor.label()
+                            )
+                        } else {
+                            format!(
+                                "step {n}: {} needs an earlier step with {first}",
+                                factor.label()
+                            )
+                        });
+                    }
+                    None => {}
                 }
-                if !backup_codes_enabled {
-                    return Err(format!(
-                        "step {n}: backup_code needs the application's backup codes enabled"
-                    ));
+                if let Some(switch) = factor.application_switch()
+                    && !backup_codes_enabled
+                {
+                    return Err(format!("step {n}: {a} needs {switch}"));
                 }
             }
             if i == 0 && !step.iter().all(Authenticator::identifies) {
-                return Err(
-                    "step 1 may offer only password, magic_link or federated sign-ins".into(),
-                );
+                return Err(format!(
+                    "step 1 may offer only {}",
+                    super::factor::identifying_for_messages()
+                ));
             }
             identified |= step.iter().any(Authenticator::identifies);
         }
@@ -172,11 +198,12 @@ impl SignInFlow {
                 }
             }
         }
-        all.sort_by_key(|a| match a {
-            Authenticator::Password => (0, String::new()),
-            Authenticator::MagicLink => (1, String::new()),
-            Authenticator::Federated(name) => (2, name.clone()),
-            _ => (3, String::new()),
+        all.sort_by_key(|a| {
+            let name = match a {
+                Authenticator::Federated(name) => name.clone(),
+                _ => String::new(),
+            };
+            (a.factor().order(), name)
         });
         all
     }
@@ -285,33 +312,20 @@ impl PassedList {
         self.0.iter().any(|p| !p.method.identifies())
     }
 
-    /// RFC 8176 method references. Password is `pwd`, a magic link `email`, a federated
-    /// sign-in `fed`; an SMS OTP is `sms` and `otp`; a backup
-    /// code is `otp` (a single-use code from a list issued in advance: RFC 8176 has no value of
-    /// its own for it, and it is not `sms`); a second factor after the first adds `mfa`.
+    /// RFC 8176 method references: what each passed factor adds (see `authn::factor`: a
+    /// password is `pwd`, a magic link `email`, a federated sign-in `fed`, an SMS OTP `sms` and
+    /// `otp`, a backup code `otp`); a second factor after the first adds `mfa`.
     pub fn amr(&self) -> Vec<&'static str> {
         let mut out: Vec<&'static str> = Vec::new();
-        let mut push = |v: &'static str| {
-            if !out.contains(&v) {
-                out.push(v);
-            }
-        };
         for p in &self.0 {
-            match p.method {
-                Authenticator::Password => push("pwd"),
-                Authenticator::SmsOtp => {
-                    push("sms");
-                    push("otp");
+            for v in p.method.factor().amr() {
+                if !out.contains(v) {
+                    out.push(v);
                 }
-                Authenticator::BackupCode => push("otp"),
-                // RFC 8176 registers no value for either: `email` for a link proven by reading
-                // the user's mailbox, `fed` (as Microsoft Entra ID does) for an upstream provider.
-                Authenticator::MagicLink => push("email"),
-                Authenticator::Federated(_) => push("fed"),
             }
         }
-        if self.identified_at().is_some() && self.second_factor() {
-            push("mfa");
+        if self.identified_at().is_some() && self.second_factor() && !out.contains(&"mfa") {
+            out.push("mfa");
         }
         out
     }

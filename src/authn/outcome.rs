@@ -23,22 +23,20 @@ pub enum StepKind {
 }
 
 impl StepKind {
-    /// The kind that runs `step`: an SMS OTP step, or a first step. (A backup code is only ever
-    /// offered beside SMS OTP, so the OTP page runs such a step and links to the fallback.)
+    /// The kind that runs `step`: that of its first factor that is not a fallback (a fallback
+    /// is offered beside its factor, whose page links to it).
     pub fn of(step: &[Authenticator]) -> Self {
-        if step.contains(&Authenticator::SmsOtp) {
-            Self::SmsOtp
-        } else {
-            Self::First
-        }
+        step.iter()
+            .map(Authenticator::factor)
+            .find(|f| f.fallback_of().is_none())
+            .map_or(Self::First, |f| f.step_kind())
     }
 
     /// Whether `step` can be run as this kind.
     pub fn fits(self, step: &[Authenticator]) -> bool {
         match self {
             Self::First => step.iter().all(Authenticator::identifies),
-            Self::SmsOtp => step.contains(&Authenticator::SmsOtp),
-            Self::BackupCode => step.contains(&Authenticator::BackupCode),
+            kind => step.iter().any(|a| a.factor().step_kind() == kind),
         }
     }
 

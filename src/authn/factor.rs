@@ -1,0 +1,258 @@
+//! The authenticators as factors. Each one implements [`Factor`]: what it adds to `amr`, whether
+//! it identifies the user (and so may be a first step), what it is only offered beside, whether
+//! the application must switch it on, how it is enrolled and which kind of step runs it. The
+//! flow rules (`flow::SignInFlow::new`), `amr`/`acr` and the engine ask the [`registry`] for
+//! these properties instead of naming factors, so a new factor is a new entry here and needs no
+//! edit in the rules or the engine's decisions.
+
+use std::fmt;
+
+use super::outcome::StepKind;
+
+/// How a user gets what a factor checks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Enrollment {
+    /// A credential of the account itself (a password, a verified email address), set by an
+    /// administrator or the provisioning file.
+    Account,
+    /// A link to an account at an upstream provider, made at the first federated sign-in.
+    UpstreamLink,
+    /// A verified mobile number: provisioned, or added in the account area after a code.
+    VerifiedPhone,
+    /// A set of single-use codes generated for the user and shown once.
+    CodeSet,
+}
+
+/// One way of proving identity.
+pub trait Factor: Send + Sync + fmt::Debug {
+    /// The name in flows (`federated:NAME` factors share the entry `federated`).
+    fn name(&self) -> &'static str;
+    /// How the flow rules' messages name it.
+    fn label(&self) -> &'static str {
+        self.name()
+    }
+    /// RFC 8176 method references it adds to `amr`.
+    fn amr(&self) -> &'static [&'static str];
+    /// Passing it establishes who the user is: only such factors may be a first step, and a
+    /// factor that does not needs an earlier step that does.
+    fn identifies(&self) -> bool;
+    /// The factor it is only offered beside, as its fallback.
+    fn fallback_of(&self) -> Option<&'static str> {
+        None
+    }
+    /// The application setting that must be on before a flow may offer it.
+    fn application_switch(&self) -> Option<&'static str> {
+        None
+    }
+    fn enrollment(&self) -> Enrollment;
+    /// The kind of step that runs it.
+    fn step_kind(&self) -> StepKind;
+    /// Its place among the first steps a sign-in page offers.
+    fn order(&self) -> u8 {
+        u8::MAX
+    }
+}
+
+#[derive(Debug)]
+struct Password;
+
+impl Factor for Password {
+    fn name(&self) -> &'static str {
+        "password"
+    }
+    fn amr(&self) -> &'static [&'static str] {
+        &["pwd"]
+    }
+    fn identifies(&self) -> bool {
+        true
+    }
+    fn enrollment(&self) -> Enrollment {
+        Enrollment::Account
+    }
+    fn step_kind(&self) -> StepKind {
+        StepKind::First
+    }
+    fn order(&self) -> u8 {
+        0
+    }
+}
+
+#[derive(Debug)]
+struct MagicLink;
+
+impl Factor for MagicLink {
+    fn name(&self) -> &'static str {
+        "magic_link"
+    }
+    /// RFC 8176 registers no value for it: `email`, for a link proven by reading the mailbox.
+    fn amr(&self) -> &'static [&'static str] {
+        &["email"]
+    }
+    fn identifies(&self) -> bool {
+        true
+    }
+    fn enrollment(&self) -> Enrollment {
+        Enrollment::Account
+    }
+    fn step_kind(&self) -> StepKind {
+        StepKind::First
+    }
+    fn order(&self) -> u8 {
+        1
+    }
+}
+
+#[derive(Debug)]
+struct Federated;
+
+impl Factor for Federated {
+    fn name(&self) -> &'static str {
+        "federated"
+    }
+    fn label(&self) -> &'static str {
+        "a federated sign-in"
+    }
+    /// RFC 8176 registers no value for it: `fed`, as Microsoft Entra ID uses.
+    fn amr(&self) -> &'static [&'static str] {
+        &["fed"]
+    }
+    fn identifies(&self) -> bool {
+        true
+    }
+    fn enrollment(&self) -> Enrollment {
+        Enrollment::UpstreamLink
+    }
+    fn step_kind(&self) -> StepKind {
+        StepKind::First
+    }
+    fn order(&self) -> u8 {
+        2
+    }
+}
+
+#[derive(Debug)]
+struct SmsOtp;
+
+impl Factor for SmsOtp {
+    fn name(&self) -> &'static str {
+        "sms_otp"
+    }
+    fn label(&self) -> &'static str {
+        "SMS OTP"
+    }
+    fn amr(&self) -> &'static [&'static str] {
+        &["sms", "otp"]
+    }
+    fn identifies(&self) -> bool {
+        false
+    }
+    fn enrollment(&self) -> Enrollment {
+        Enrollment::VerifiedPhone
+    }
+    fn step_kind(&self) -> StepKind {
+        StepKind::SmsOtp
+    }
+}
+
+#[derive(Debug)]
+struct BackupCode;
+
+impl Factor for BackupCode {
+    fn name(&self) -> &'static str {
+        "backup_code"
+    }
+    /// A single-use code from a list issued in advance: RFC 8176 has no value of its own for
+    /// it, and it is not `sms`.
+    fn amr(&self) -> &'static [&'static str] {
+        &["otp"]
+    }
+    fn identifies(&self) -> bool {
+        false
+    }
+    fn fallback_of(&self) -> Option<&'static str> {
+        Some("sms_otp")
+    }
+    fn application_switch(&self) -> Option<&'static str> {
+        Some("the application's backup codes enabled")
+    }
+    fn enrollment(&self) -> Enrollment {
+        Enrollment::CodeSet
+    }
+    fn step_kind(&self) -> StepKind {
+        StepKind::BackupCode
+    }
+}
+
+/// Every factor Sesame knows, in the order messages list them.
+pub fn registry() -> &'static [&'static dyn Factor] {
+    &[&Password, &MagicLink, &Federated, &SmsOtp, &BackupCode]
+}
+
+/// The factor of a name in flows (`federated:NAME` is the `federated` factor).
+pub fn by_name(name: &str) -> Option<&'static dyn Factor> {
+    let base = if name.starts_with("federated:") {
+        "federated"
+    } else {
+        name
+    };
+    registry().iter().copied().find(|f| f.name() == base)
+}
+
+/// The names a flow may use, for messages: `password, magic_link, federated:NAME, sms_otp or
+/// backup_code`.
+pub fn names_for_messages() -> String {
+    let names: Vec<String> = registry()
+        .iter()
+        .map(|f| match f.name() {
+            "federated" => "federated:NAME".to_string(),
+            other => other.to_string(),
+        })
+        .collect();
+    join_or(&names)
+}
+
+/// The identifying factors, for messages: `password, magic_link or a federated sign-in`.
+pub fn identifying_for_messages() -> String {
+    let labels: Vec<String> = registry()
+        .iter()
+        .filter(|f| f.identifies())
+        .map(|f| f.label().to_string())
+        .collect();
+    join_or(&labels)
+}
+
+fn join_or(items: &[String]) -> String {
+    match items {
+        [] => String::new(),
+        [one] => one.clone(),
+        [init @ .., last] => format!("{} or {last}", init.join(", ")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_factor_is_found_by_its_name_and_the_messages_list_them() {
+        for f in registry() {
+            assert_eq!(by_name(f.name()).unwrap().name(), f.name());
+        }
+        assert_eq!(by_name("federated:google").unwrap().name(), "federated");
+        assert!(by_name("sms").is_none());
+        assert_eq!(
+            names_for_messages(),
+            "password, magic_link, federated:NAME, sms_otp or backup_code"
+        );
+        assert_eq!(
+            identifying_for_messages(),
+            "password, magic_link or a federated sign-in"
+        );
+        // A fallback names a factor that exists and is offered on its own.
+        for f in registry() {
+            if let Some(primary) = f.fallback_of() {
+                assert!(by_name(primary).unwrap().fallback_of().is_none());
+            }
+        }
+    }
+}
