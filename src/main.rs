@@ -273,8 +273,6 @@ fn run(command: Command, settings: Settings) -> Result<(), Failure> {
             let username = Username::parse(&user).map_err(|e| Failure(e, 1))?;
             let user = User::find_by_username(&mut conn, org.id, &username)?
                 .ok_or_else(|| Failure(format!("no user '{username}' in '{}'", org.slug), 1))?;
-            let set = sesame::authn::backup::new_set(&kek, &org.settings.backup_codes, &user.id)
-                .map_err(|e| Failure(e.to_string(), 1))?;
             let base_url = settings.base_url.as_str();
             let issuer = format!("{base_url}/t/{}", org.slug);
             let origin = sesame::events::Origin {
@@ -285,21 +283,20 @@ fn run(command: Command, settings: Settings) -> Result<(), Failure> {
                 organization_name: &org.display_name,
                 delivery_max_age: settings.delivery_max_age_seconds,
             };
-            sesame::store::write_transaction(&mut conn, |conn| {
-                sesame::store::backup_codes::replace(conn, &user.id, &set.hashes)?;
-                sesame::events::account_changed(
-                    conn,
-                    origin,
-                    &user.id,
-                    sesame::events::AccountChangeKind::BackupCodesGenerated,
-                    &format!("{} codes, by an administrator (CLI)", set.codes.len()),
-                )
-            })?;
+            let codes = sesame::authn::backup::regenerate(
+                &mut conn,
+                &kek,
+                &org.settings.backup_codes,
+                origin,
+                &user.id,
+                Some("an administrator (CLI)"),
+            )
+            .map_err(|e| Failure(e.to_string(), 1))?;
             println!(
                 "New backup codes for {}/{} (shown once; the previous set no longer works):",
                 org.slug, user.username
             );
-            for code in &set.codes {
+            for code in &codes {
                 println!("  {}", code.expose());
             }
             Ok(())

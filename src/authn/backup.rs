@@ -82,6 +82,65 @@ pub fn new_set(
     Ok(NewSet { codes, hashes })
 }
 
+/// Why a set could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum SetError {
+    #[error(transparent)]
+    Key(#[from] KeyError),
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+}
+
+/// Gives the user a new set of codes in place of the old one, recorded and published as an
+/// account change in one transaction; the account area and the CLI both come here. `by` says
+/// who asked, after the count in the change's detail ("10 codes, by an administrator (CLI)").
+/// Returns the codes, to be shown once.
+pub fn regenerate(
+    conn: &mut crate::store::DbConn,
+    kek: &Kek,
+    settings: &BackupCodeSettings,
+    origin: crate::events::Origin<'_>,
+    user_id: &str,
+    by: Option<&str>,
+) -> Result<Vec<Secret<String>>, SetError> {
+    use crate::events::{AccountChangeKind, account_changed};
+    let set = new_set(kek, settings, user_id)?;
+    let detail = match by {
+        Some(who) => format!("{} codes, by {who}", set.codes.len()),
+        None => format!("{} codes", set.codes.len()),
+    };
+    crate::store::write_transaction(conn, |conn| {
+        crate::store::backup_codes::replace(conn, user_id, &set.hashes)?;
+        account_changed(
+            conn,
+            origin,
+            user_id,
+            AccountChangeKind::BackupCodesGenerated,
+            &detail,
+        )
+    })?;
+    Ok(set.codes)
+}
+
+/// Removes the user's codes, recorded and published as an account change in one transaction.
+pub fn remove(
+    conn: &mut crate::store::DbConn,
+    origin: crate::events::Origin<'_>,
+    user_id: &str,
+) -> Result<(), crate::store::StoreError> {
+    use crate::events::{AccountChangeKind, account_changed};
+    crate::store::write_transaction(conn, |conn| {
+        crate::store::backup_codes::remove(conn, user_id)?;
+        account_changed(
+            conn,
+            origin,
+            user_id,
+            AccountChangeKind::BackupCodesRemoved,
+            "",
+        )
+    })
+}
+
 /// What a user typed, normalized: spaces and hyphens dropped, lower case.
 pub fn normalize(typed: &str) -> String {
     typed

@@ -28,7 +28,7 @@ use crate::oidc::authorize::AuthRequest;
 use crate::secret::{Secret, random_token, sha256_hex};
 use crate::state::{Core, CoreError, OrgEntry};
 use crate::store::applications::Application;
-use crate::store::auth::{LoginTransaction, Session};
+use crate::store::auth::{AuthorizationCode, Grant, LoginTransaction, Session};
 use crate::store::deliveries::{self, Delivery};
 use crate::store::otps::{Dead, SmsOtp};
 use crate::store::users::User;
@@ -1370,6 +1370,59 @@ async fn enroll_phone(
     }
     tracing::info!(user = %user.id, "mobile number changed");
     Ok(Outcome::NumberSaved)
+}
+
+/// Authorization codes live 60 seconds.
+const CODE_LIFETIME: i64 = 60;
+
+/// Records the grant of a completed sign-in and a one-time code for it (60 seconds, single
+/// use, only its SHA-256 kept); returns the code.
+pub async fn issue_code(
+    core: &Core,
+    org: &OrgEntry,
+    app: &Application,
+    auth: &AuthRequest,
+    session: &Session,
+    user: &User,
+) -> Result<Secret<String>, CoreError> {
+    let code = random_token(32);
+    let t = crate::store::now();
+    let grant = Grant {
+        id: uuid::Uuid::new_v4().to_string(),
+        organization_id: org.org.id,
+        application_id: app.id.clone(),
+        user_id: Some(user.id.clone()),
+        sid: Some(session.sid.clone()),
+        scope: auth.scope_string(),
+        auth_time: session.auth_time,
+        amr: session.amr.clone(),
+        acr: session.acr.clone(),
+        nonce: auth.nonce.clone(),
+        created_at: t,
+        revoked_at: None,
+        claims: auth
+            .claims
+            .as_ref()
+            .map(|c| serde_json::to_string(c).expect("claims serialize")),
+        resource: auth.resource.clone(),
+    };
+    let row = AuthorizationCode {
+        code_hash: sha256_hex(code.expose()),
+        grant_id: grant.id.clone(),
+        redirect_uri: auth.redirect_uri.clone(),
+        code_challenge: auth.code_challenge.clone(),
+        expires_at: t + CODE_LIFETIME,
+        used_at: None,
+    };
+    core.db
+        .run(move |conn| {
+            write_transaction(conn, |conn| {
+                Grant::insert(conn, &grant)?;
+                AuthorizationCode::insert(conn, &row)
+            })
+        })
+        .await?;
+    Ok(code)
 }
 
 #[cfg(test)]

@@ -22,11 +22,10 @@ use crate::authn::backup;
 use crate::authn::engine::{AccountRequest, Progress, fresh_until};
 use crate::authn::flow::PassedList;
 use crate::domain::PhoneNumber;
-use crate::events::{AccountChangeKind, account_changed};
 use crate::store::account_changes::AccountChange;
 use crate::store::auth::Session;
 use crate::store::users::User;
-use crate::store::{backup_codes, format_utc, now, write_transaction};
+use crate::store::{StoreError, backup_codes, format_utc, now};
 
 /// The CSRF token of the account forms: a MAC of the session id under a key outside the
 /// database, so it is tied to the session and cannot be forged.
@@ -234,27 +233,22 @@ pub async fn backup_codes_change(
                     "Add a mobile number first: backup codes stand in for the codes sent to it.";
                 return render(&state, &org, &account, None, Some(msg)).await;
             }
-            let set = backup::new_set(state.keys.kek(), &org.org.settings.backup_codes, &user_id)
-                .map_err(|_| ApiError::Internal)?;
-            let (hashes, count) = (set.hashes.clone(), set.codes.len());
             let org2 = org.clone();
-            state
+            let core = state.core.clone();
+            let codes = state
                 .db
                 .run(move |conn| {
-                    write_transaction(conn, |conn| {
-                        backup_codes::replace(conn, &user_id, &hashes)?;
-                        account_changed(
-                            conn,
-                            org2.event_origin(),
-                            &user_id,
-                            AccountChangeKind::BackupCodesGenerated,
-                            &format!("{count} codes"),
-                        )
-                    })
+                    let settings = &org2.org.settings.backup_codes;
+                    let origin = org2.event_origin();
+                    backup::regenerate(conn, core.keys.kek(), settings, origin, &user_id, None)
+                        .map_err(|e| match e {
+                            backup::SetError::Store(e) => e,
+                            backup::SetError::Key(e) => StoreError::Corrupt(e.to_string()),
+                        })
                 })
                 .await?;
             tracing::info!(user = %account.user.id, "backup codes generated");
-            let codes: Vec<&str> = set.codes.iter().map(|c| c.expose().as_str()).collect();
+            let codes: Vec<&str> = codes.iter().map(|c| c.expose().as_str()).collect();
             let mut res = state.pages.render(
                 StatusCode::OK,
                 "backup_codes.html",
@@ -274,18 +268,7 @@ pub async fn backup_codes_change(
             let org2 = org.clone();
             state
                 .db
-                .run(move |conn| {
-                    write_transaction(conn, |conn| {
-                        backup_codes::remove(conn, &user_id)?;
-                        account_changed(
-                            conn,
-                            org2.event_origin(),
-                            &user_id,
-                            AccountChangeKind::BackupCodesRemoved,
-                            "",
-                        )
-                    })
-                })
+                .run(move |conn| backup::remove(conn, org2.event_origin(), &user_id))
                 .await?;
             tracing::info!(user = %account.user.id, "backup codes removed");
             Ok(see_other(&format!(

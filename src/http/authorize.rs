@@ -16,18 +16,17 @@ use super::browser::{
 };
 use super::error::ApiError;
 use super::{AppState, OrgEntry};
-use crate::authn::engine::{Progress, new_transaction, required_flow};
+use crate::authn::engine::{
+    Progress, issue_code as issue_code_for, new_transaction, required_flow,
+};
 use crate::authn::flow::PassedList;
 use crate::authn::outcome::StepKind;
 use crate::oidc::authorize::{self, AuthRequest, AuthorizeError, ResponseMode};
 use crate::secret::{random_token, sha256_hex};
 use crate::store::applications::Application;
-use crate::store::auth::{AuthorizationCode, Grant, LoginTransaction, Session, consent};
+use crate::store::auth::{LoginTransaction, Session, consent};
+use crate::store::now;
 use crate::store::users::User;
-use crate::store::{now, write_transaction};
-
-/// Authorization codes live 60 seconds.
-const CODE_LIFETIME: i64 = 60;
 
 /// Answers the client at its redirect URI, in the requested response mode, with `iss`
 /// (RFC 9207) always added.
@@ -155,20 +154,49 @@ pub async fn authorize(
     .await?;
     let auth = match authorize::validate(&params, app.as_ref(), &org.org.settings) {
         Ok(a) => a,
-        Err(AuthorizeError::Page(message)) => {
-            return Ok(state.pages.error(
-                StatusCode::BAD_REQUEST,
-                "This sign-in request cannot be used",
-                &message,
-            ));
+        Err(e) => return Ok(refused_request(&state, &org, e)),
+    };
+    let app = app.expect("validated requests have an application");
+    let hinted = match hinted_subject(&state, &org, &auth, params.get("id_token_hint")).await? {
+        Ok(sub) => sub,
+        Err(res) => return Ok(res),
+    };
+    let session = current_session(&state, &org, &req).await?;
+    let fresh_enough = |s: &Session| auth.max_age.is_none_or(|max| now() - s.auth_time <= max);
+    let hinted_user = |u: &User| hinted.as_ref().is_none_or(|sub| sub == &u.id);
+    match session {
+        Some((session, user))
+            if !auth.prompt_login && fresh_enough(&session) && hinted_user(&user) =>
+        {
+            with_session(&state, &org, &app, &auth, &req, &session, &user).await
         }
-        Err(AuthorizeError::Redirect {
+        _ if auth.prompt_none => Ok(error_to_client(
+            &state,
+            &org,
+            &auth,
+            "login_required",
+            "the user must sign in",
+        )),
+        _ => start_transaction(&state, &org, &app, &auth, &req, "login", None).await,
+    }
+}
+
+/// The answer to a request that failed validation: a page when the client cannot be trusted
+/// with a redirect, else an error at its redirect URI.
+fn refused_request(state: &AppState, org: &OrgEntry, error: AuthorizeError) -> HttpResponse {
+    match error {
+        AuthorizeError::Page(message) => state.pages.error(
+            StatusCode::BAD_REQUEST,
+            "This sign-in request cannot be used",
+            &message,
+        ),
+        AuthorizeError::Redirect {
             redirect_uri,
             response_mode,
             state: st,
             error,
             description,
-        }) => {
+        } => {
             let mut p = vec![
                 ("error", error.to_string()),
                 ("error_description", description),
@@ -176,85 +204,78 @@ pub async fn authorize(
             if let Some(s) = st {
                 p.push(("state", s));
             }
-            return Ok(to_client(&state, &org, &redirect_uri, response_mode, p));
+            to_client(state, org, &redirect_uri, response_mode, p)
         }
-    };
-    let app = app.expect("validated requests have an application");
-
-    // An id_token_hint names the user the client expects: a session of someone else does not
-    // count (and under prompt=none, that is login_required).
-    let hinted_subject = match params.get("id_token_hint") {
-        None => None,
-        Some(hint) => {
-            let claims = state.id_token_hint(&org, hint).await?;
-            let for_client = |c: &serde_json::Value| match &c["aud"] {
-                serde_json::Value::String(a) => a == &auth.client_id,
-                serde_json::Value::Array(items) => {
-                    items.iter().any(|a| a == auth.client_id.as_str())
-                }
-                _ => false,
-            };
-            match claims
-                .filter(for_client)
-                .and_then(|c| c["sub"].as_str().map(str::to_string))
-            {
-                Some(sub) => Some(sub),
-                None => {
-                    return Ok(error_to_client(
-                        &state,
-                        &org,
-                        &auth,
-                        "invalid_request",
-                        "id_token_hint is not an ID token of this issuer for this client",
-                    ));
-                }
-            }
-        }
-    };
-    let session = current_session(&state, &org, &req).await?;
-    let fresh_enough = |s: &Session| auth.max_age.is_none_or(|max| now() - s.auth_time <= max);
-    let hinted_user = |u: &User| hinted_subject.as_ref().is_none_or(|sub| sub == &u.id);
-    match session {
-        Some((session, user))
-            if !auth.prompt_login && fresh_enough(&session) && hinted_user(&user) =>
-        {
-            // The session counts for what it passed; a step the client's flow needs and the
-            // session lacks runs now (step-up), and only that step.
-            let passed = PassedList::from_json(&session.passed);
-            let flow = required_flow(&app, &auth);
-            let Some(step) = flow.next_step(&passed) else {
-                return proceed(&state, &org, &app, &auth, &session, &user, &req).await;
-            };
-            if auth.prompt_none {
-                return Ok(error_to_client(
-                    &state,
-                    &org,
-                    &auth,
-                    "interaction_required",
-                    "this application needs a further sign-in step",
-                ));
-            }
-            let progress = Progress {
-                user_id: user.id.clone(),
-                passed: passed.clone(),
-                session_sid: Some(session.sid.clone()),
-            };
-            let page = StepKind::of(step).page();
-            return start_transaction(&state, &org, &app, &auth, &req, page, Some(progress)).await;
-        }
-        _ if auth.prompt_none => {
-            return Ok(error_to_client(
-                &state,
-                &org,
-                &auth,
-                "login_required",
-                "the user must sign in",
-            ));
-        }
-        _ => {}
     }
+}
 
-    start_transaction(&state, &org, &app, &auth, &req, "login", None).await
+/// The subject an `id_token_hint` names: the user the client expects, so a session of someone
+/// else does not count (and under prompt=none, that is login_required). A hint that is not an
+/// ID token of this issuer for this client is answered with an error at the client.
+async fn hinted_subject(
+    state: &AppState,
+    org: &OrgEntry,
+    auth: &AuthRequest,
+    hint: Option<&str>,
+) -> Result<Result<Option<String>, HttpResponse>, ApiError> {
+    let Some(hint) = hint else {
+        return Ok(Ok(None));
+    };
+    let claims = state.id_token_hint(org, hint).await?;
+    let for_client = |c: &serde_json::Value| match &c["aud"] {
+        serde_json::Value::String(a) => a == &auth.client_id,
+        serde_json::Value::Array(items) => items.iter().any(|a| a == auth.client_id.as_str()),
+        _ => false,
+    };
+    Ok(
+        match claims
+            .filter(for_client)
+            .and_then(|c| c["sub"].as_str().map(str::to_string))
+        {
+            Some(sub) => Ok(Some(sub)),
+            None => Err(error_to_client(
+                state,
+                org,
+                auth,
+                "invalid_request",
+                "id_token_hint is not an ID token of this issuer for this client",
+            )),
+        },
+    )
+}
+
+/// A usable session: it counts for what it passed; a step the client's flow needs and the
+/// session lacks runs now (step-up), and only that step.
+async fn with_session(
+    state: &AppState,
+    org: &OrgEntry,
+    app: &Application,
+    auth: &AuthRequest,
+    req: &HttpRequest,
+    session: &Session,
+    user: &User,
+) -> Result<HttpResponse, ApiError> {
+    let passed = PassedList::from_json(&session.passed);
+    let flow = required_flow(app, auth);
+    let Some(step) = flow.next_step(&passed) else {
+        return proceed(state, org, app, auth, session, user, req).await;
+    };
+    if auth.prompt_none {
+        return Ok(error_to_client(
+            state,
+            org,
+            auth,
+            "interaction_required",
+            "this application needs a further sign-in step",
+        ));
+    }
+    let progress = Progress {
+        user_id: user.id.clone(),
+        passed: passed.clone(),
+        session_sid: Some(session.sid.clone()),
+    };
+    let page = StepKind::of(step).page();
+    start_transaction(state, org, app, auth, req, page, Some(progress)).await
 }
 
 /// Stores the request in a transaction bound to this browser (a cookie, created if missing) and
@@ -351,57 +372,6 @@ pub(super) async fn proceed(
     issue_code(state, org, app, auth, session, user).await
 }
 
-/// Records the grant of a completed sign-in and a one-time code for it (60 seconds, single
-/// use, only its SHA-256 kept); returns the code.
-pub(super) async fn store_code(
-    state: &AppState,
-    org: &OrgEntry,
-    app: &Application,
-    auth: &AuthRequest,
-    session: &Session,
-    user: &User,
-) -> Result<crate::secret::Secret<String>, ApiError> {
-    let code = random_token(32);
-    let t = now();
-    let grant = Grant {
-        id: uuid::Uuid::new_v4().to_string(),
-        organization_id: org.org.id,
-        application_id: app.id.clone(),
-        user_id: Some(user.id.clone()),
-        sid: Some(session.sid.clone()),
-        scope: auth.scope_string(),
-        auth_time: session.auth_time,
-        amr: session.amr.clone(),
-        acr: session.acr.clone(),
-        nonce: auth.nonce.clone(),
-        created_at: t,
-        revoked_at: None,
-        claims: auth
-            .claims
-            .as_ref()
-            .map(|c| serde_json::to_string(c).expect("claims serialize")),
-        resource: auth.resource.clone(),
-    };
-    let row = AuthorizationCode {
-        code_hash: sha256_hex(code.expose()),
-        grant_id: grant.id.clone(),
-        redirect_uri: auth.redirect_uri.clone(),
-        code_challenge: auth.code_challenge.clone(),
-        expires_at: t + CODE_LIFETIME,
-        used_at: None,
-    };
-    state
-        .db
-        .run(move |conn| {
-            write_transaction(conn, |conn| {
-                Grant::insert(conn, &grant)?;
-                AuthorizationCode::insert(conn, &row)
-            })
-        })
-        .await?;
-    Ok(code)
-}
-
 /// Records the grant and a one-time code, and answers the client with it.
 async fn issue_code(
     state: &AppState,
@@ -411,7 +381,7 @@ async fn issue_code(
     session: &Session,
     user: &User,
 ) -> Result<HttpResponse, ApiError> {
-    let code = store_code(state, org, app, auth, session, user).await?;
+    let code = issue_code_for(state, org, app, auth, session, user).await?;
     let mut params = vec![("code", code.expose().clone())];
     if let Some(s) = &auth.state {
         params.push(("state", s.clone()));

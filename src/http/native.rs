@@ -282,15 +282,9 @@ async fn respond(
             let Purpose::Authorize { auth, app } = &sign_in.purpose else {
                 return Ok(expired());
             };
-            let code = super::authorize::store_code(
-                state,
-                &sign_in.org,
-                app,
-                auth,
-                &done.session,
-                &done.user,
-            )
-            .await?;
+            let code =
+                engine::issue_code(state, &sign_in.org, app, auth, &done.session, &done.user)
+                    .await?;
             let mut data = json!({ "code": code.expose(), "iss": sign_in.org.issuer });
             if let Some(s) = &auth.state {
                 data["state"] = s.as_str().into();
