@@ -202,3 +202,22 @@ impl From<crate::state::CoreError> for OAuthError {
         ApiError::from(e).into()
     }
 }
+
+impl From<crate::oidc::token::TokenError> for OAuthError {
+    fn from(e: crate::oidc::token::TokenError) -> Self {
+        use crate::oidc::token::TokenError;
+        let (error, description) = match e {
+            TokenError::InvalidClient(d) => return Self::invalid_client(d),
+            TokenError::InvalidRequest(d) => ("invalid_request", d),
+            TokenError::InvalidGrant(d) => ("invalid_grant", d),
+            TokenError::UnauthorizedClient(d) => ("unauthorized_client", d),
+            TokenError::UnsupportedGrantType(d) => ("unsupported_grant_type", d),
+            TokenError::InvalidScope(d) => ("invalid_scope", d),
+            TokenError::InvalidTarget(d) => ("invalid_target", d),
+            TokenError::NoSigner => return ApiError::Internal.into(),
+            TokenError::Store(s) => return s.into(),
+            TokenError::Keys(k) => return k.into(),
+        };
+        Self::new(error, description)
+    }
+}

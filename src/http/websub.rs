@@ -13,6 +13,8 @@ use serde_json::json;
 use super::AppState;
 use super::error::ApiError;
 use crate::events::hub::{self, SUBSCRIBE_SCOPE};
+use crate::oidc::client_auth::strip_scheme;
+use crate::oidc::token::live_access_token;
 use crate::store::now;
 use crate::store::subscriptions::{self, Subscription};
 
@@ -62,14 +64,14 @@ pub async fn hub_request(
         .headers()
         .get("authorization")
         .and_then(|h| h.to_str().ok())
-        .and_then(|h| super::token::strip_scheme(h, "Bearer"));
+        .and_then(|h| strip_scheme(h, "Bearer"));
     let Some(token) = token else {
         return Ok(HttpResponse::Unauthorized()
             .insert_header(("WWW-Authenticate", "Bearer realm=\"sesame-websub\""))
             .json(json!({ "title": "Unauthorized", "status": 401,
                 "detail": "send an access token with the websub:subscribe scope" })));
     };
-    let authorized = match super::userinfo::live_access_token(&state, &org, token).await {
+    let authorized = match live_access_token(&state, &org, token).await {
         Ok(Ok((claims, _))) => {
             claims["aud"] == hub::hub_url(base).as_str()
                 && claims["scope"]
