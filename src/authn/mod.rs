@@ -13,3 +13,4 @@ pub mod magic_link;
 pub mod otp;
 pub mod outcome;
 pub mod policy;
+pub mod upstream;
