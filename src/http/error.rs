@@ -94,6 +94,16 @@ impl From<KeysError> for ApiError {
     }
 }
 
+impl From<crate::events::subscribe::SubscribeError> for ApiError {
+    fn from(e: crate::events::subscribe::SubscribeError) -> Self {
+        use crate::events::subscribe::SubscribeError;
+        match e {
+            SubscribeError::Seal => Self::Internal,
+            SubscribeError::Store(s) => s.into(),
+        }
+    }
+}
+
 /// An OAuth error from the token or UserInfo endpoint (RFC 6749 §5.2, RFC 6750 §3): JSON with
 /// the standard code, never cached.
 #[derive(Debug)]

@@ -553,3 +553,23 @@ pub async fn live_access_token(
         None => Ok(Err("the access token has been revoked")),
     }
 }
+
+/// Whether `token` is a live access token of this issuer for `audience` carrying `scope`. A
+/// token that cannot be checked (the database is away) does not.
+pub async fn carries_scope(
+    core: &Core,
+    org: &OrgEntry,
+    token: &str,
+    audience: &str,
+    scope: &str,
+) -> bool {
+    match live_access_token(core, org, token).await {
+        Ok(Ok((claims, _))) => {
+            claims["aud"] == audience
+                && claims["scope"]
+                    .as_str()
+                    .is_some_and(|s| s.split(' ').any(|x| x == scope))
+        }
+        _ => false,
+    }
+}
