@@ -1,9 +1,9 @@
 //! Authentication: the sign-in flow engine and the authenticators beyond the password.
 //!
 //! `flow` holds the model (steps of alternative authenticators, what a sign-in has passed, the
-//! `amr`/`acr` it earns); `magic_link` and `federation` the first steps beyond the password; `otp` and `backup` the
-//! second-factor codes. The pages that run them
-//! are in `http::signin`.
+//! `amr`/`acr` it earns); `magic_link` and `federation` the first steps beyond the password
+//! (`upstream` is Sesame's client of the providers); `otp` and `backup` the second-factor codes.
+//! The pages that run them are in `http::signin`.
 
 pub mod backup;
 pub mod engine;
