@@ -1,7 +1,8 @@
 //! The application core: what every surface (the HTTP routes, the JSON sign-in API, the
 //! delivery worker, the CLI) shares — settings, the database pool, signing keys, the password
-//! hasher, the outbound client, the SMS fallback gateway and the organization cache. Nothing
-//! here names a web type, so the worker and the CLI depend on this module, not on `http`.
+//! hasher, the outbound client, the SMS fallback gateway, the organization cache and the upstream
+//! providers' documents. Nothing here names a web type, so the worker and the CLI depend on this
+//! module, not on `http`.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -41,6 +42,8 @@ pub struct Core {
     pub deliveries_due: tokio::sync::Notify,
     /// The gateway behind organizations' console channel (tests put a capture there).
     pub console_sms: Arc<dyn crate::plugin::SmsGateway>,
+    /// Upstream providers' discovery documents (federated sign-ins).
+    pub upstream: crate::authn::upstream::UpstreamCache,
     /// Client key sets fetched from `jwks_uri`, by application id, with when they were fetched.
     client_keys: RwLock<HashMap<String, FetchedKeys>>,
     /// A real argon2id hash of nothing, verified against when a username is unknown so that the
@@ -104,6 +107,7 @@ impl Core {
             console_sms,
             hasher: Hasher::per_core(),
             outbound: crate::outbound::Outbound::new(outbound_allow_private),
+            upstream: crate::authn::upstream::UpstreamCache::default(),
             client_keys: RwLock::new(HashMap::new()),
             dummy_hash: crate::password::hash(&crate::secret::random_token(16)),
             orgs: RwLock::new(HashMap::new()),

@@ -2,7 +2,7 @@
 //! and how their claims map onto a local user.
 //!
 //! Sesame is the relying party (code flow, PKCE S256, state and nonce, the ID token verified by
-//! the `openidconnect` crate; see `http::federation`). Accounts are linked by the upstream
+//! the `openidconnect` crate; see `authn::upstream`). Accounts are linked by the upstream
 //! issuer and subject. The upstream `phone_number` becomes the user's number for SMS OTP only
 //! when the provider says it is verified, only when the user is created or first linked, and
 //! never over a verified number: otherwise whoever controls the upstream account would choose
@@ -11,7 +11,12 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use crate::domain::{Email, PhoneNumber, Username};
 use crate::plugin::SecretRef;
+use crate::secret::sha256_hex;
+use crate::store::federation::FederatedIdentity;
+use crate::store::now;
+use crate::store::users::{Profile, User};
 
 const DISCOVERY_SUFFIX: &str = "/.well-known/openid-configuration";
 
@@ -165,6 +170,168 @@ impl IdentityProvider {
             family_name: text(&m.family_name),
         }
     }
+}
+
+/// What became of an upstream account here.
+#[derive(Debug)]
+pub enum Linked {
+    User(Box<User>),
+    NoAccount,
+    /// The account belongs to someone other than the user this sign-in is for (a step-up or
+    /// an account check): nothing was changed.
+    Another,
+    /// A disabled account: nothing was linked or changed.
+    Disabled,
+}
+
+/// Finds the local user of an upstream account (`(issuer, subject)`), linking or creating one as
+/// the provider's settings allow. Nothing is written for a sign-in that belongs to another user
+/// (`tx_user`) or for a disabled account. When a user is created, or linked for the first time
+/// (no other upstream account of theirs linked before), a verified upstream phone number becomes
+/// their number if they have no verified one — recorded as an account change and published like
+/// one made in the account area; never later, and never over a verified number.
+pub fn link(
+    conn: &mut crate::store::DbConn,
+    origin: crate::events::Origin<'_>,
+    provider: &IdentityProvider,
+    (issuer, subject): (&str, &str),
+    mapped: &Mapped,
+    tx_user: Option<&str>,
+) -> Result<Linked, crate::store::StoreError> {
+    let org_id = origin.organization_id;
+    if subject.is_empty() {
+        return Ok(Linked::NoAccount);
+    }
+    let for_other = |id: &str| tx_user.is_some_and(|t| t != id);
+    if let Some(known) = FederatedIdentity::find(conn, org_id, issuer, subject)? {
+        if for_other(&known.user_id) {
+            return Ok(Linked::Another);
+        }
+        FederatedIdentity::touch(conn, org_id, issuer, subject)?;
+        return Ok(match User::find(conn, org_id, &known.user_id)? {
+            Some(u) => Linked::User(Box::new(u)),
+            None => Linked::NoAccount,
+        });
+    }
+    let by_email = if provider.link_by_verified_email && mapped.email_verified {
+        match mapped.email.as_deref().map(Email::parse) {
+            Some(Ok(email)) => {
+                let mut found = User::find_by_verified_email(conn, org_id, &email)?;
+                if found.len() == 1 { found.pop() } else { None }
+            }
+            _ => None,
+        }
+    } else {
+        None
+    };
+    let t = now();
+    let (mut user, created) = match by_email {
+        Some(u) if for_other(&u.id) => return Ok(Linked::Another),
+        Some(u) if u.disabled => return Ok(Linked::Disabled),
+        Some(u) => (u, false),
+        // A sign-in for a known user never creates another one.
+        None if tx_user.is_some() => return Ok(Linked::Another),
+        None if provider.create_users => (
+            new_user(conn, org_id, provider, (issuer, subject), mapped)?,
+            true,
+        ),
+        None => return Ok(Linked::NoAccount),
+    };
+    let first_link = created || FederatedIdentity::count_of_user(conn, &user.id)? == 0;
+    let verified_phone = mapped
+        .phone_number
+        .as_deref()
+        .filter(|_| mapped.phone_number_verified)
+        .and_then(|p| PhoneNumber::parse(p).ok());
+    let takes_phone = first_link && verified_phone.is_some() && !user.phone_number_verified;
+    if takes_phone {
+        user.phone_number = verified_phone;
+        user.phone_number_verified = true;
+    }
+    if created {
+        User::insert(conn, &user)?;
+    } else if takes_phone {
+        User::update(conn, &user)?;
+    }
+    if let Some(number) = user.phone_number.as_ref().filter(|_| takes_phone) {
+        crate::events::account_changed(
+            conn,
+            origin,
+            &user.id,
+            crate::events::AccountChangeKind::MobileNumberChanged,
+            &format!("{} (from {})", number.masked(), provider.name),
+        )?;
+    }
+    FederatedIdentity::insert(
+        conn,
+        &FederatedIdentity {
+            organization_id: org_id,
+            issuer: issuer.to_string(),
+            subject: subject.to_string(),
+            provider: provider.name.clone(),
+            user_id: user.id.clone(),
+            created_at: t,
+            last_used_at: t,
+        },
+    )?;
+    Ok(Linked::User(Box::new(user)))
+}
+
+/// A new local user for an upstream account: the mapped username when it is valid and free,
+/// else `<provider>-<12 hex digits of the account's hash>`; the mapped email and names; no
+/// password.
+fn new_user(
+    conn: &mut crate::store::DbConn,
+    org_id: i64,
+    provider: &IdentityProvider,
+    (issuer, subject): (&str, &str),
+    mapped: &Mapped,
+) -> Result<User, crate::store::StoreError> {
+    let wanted = mapped
+        .username
+        .as_deref()
+        .and_then(|u| Username::parse(u).ok());
+    let username = match wanted {
+        Some(u) if User::find_by_username(conn, org_id, &u)?.is_none() => u,
+        _ => {
+            let digest = sha256_hex(&format!("{issuer}\n{subject}"));
+            Username::parse(&format!(
+                "{}-{}",
+                provider.name.to_lowercase(),
+                &digest[..12]
+            ))
+            .map_err(crate::store::StoreError::Corrupt)?
+        }
+    };
+    let email = mapped.email.as_deref().and_then(|e| Email::parse(e).ok());
+    // Verified only as the provider says, and only while no other user holds the address
+    // verified: two verified owners would make magic links and email linking ambiguous.
+    let verified = match &email {
+        Some(e) if mapped.email_verified => {
+            User::find_by_verified_email(conn, org_id, e)?.is_empty()
+        }
+        _ => false,
+    };
+    let t = now();
+    Ok(User {
+        id: User::new_id(),
+        organization_id: org_id,
+        username,
+        email_verified: verified,
+        email,
+        phone_number: None,
+        phone_number_verified: false,
+        profile: Profile {
+            name: mapped.name.clone(),
+            given_name: mapped.given_name.clone(),
+            family_name: mapped.family_name.clone(),
+            ..Profile::default()
+        },
+        password_hash: None,
+        disabled: false,
+        created_at: t,
+        updated_at: t,
+    })
 }
 
 #[cfg(test)]

@@ -4,8 +4,9 @@
 //! `amr`/`acr` it earns); `factor` the properties of each authenticator that the rules ask for;
 //! `engine` runs a sign-in (commands in, outcomes out, see `outcome`) under `policy` (locks,
 //! throttles, send limits); `magic_link` and `federation` hold the first steps beyond the
-//! password, `otp` and `backup` the second-factor codes. The pages and the JSON API that
-//! render the engine's outcomes are in `http::signin` and `http::native`.
+//! password (`upstream` is Sesame's client of the providers), `otp` and `backup` the
+//! second-factor codes. The pages and the JSON API that render the engine's outcomes are in
+//! `http::signin` and `http::native`.
 
 pub mod backup;
 pub mod engine;
@@ -16,3 +17,4 @@ pub mod magic_link;
 pub mod otp;
 pub mod outcome;
 pub mod policy;
+pub mod upstream;

@@ -5,6 +5,7 @@
 //! report; delivery is the event issue's worker.
 
 pub mod hub;
+pub mod subscribe;
 pub mod worker;
 
 use serde_json::json;

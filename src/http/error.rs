@@ -94,6 +94,16 @@ impl From<KeysError> for ApiError {
     }
 }
 
+impl From<crate::events::subscribe::SubscribeError> for ApiError {
+    fn from(e: crate::events::subscribe::SubscribeError) -> Self {
+        use crate::events::subscribe::SubscribeError;
+        match e {
+            SubscribeError::Seal => Self::Internal,
+            SubscribeError::Store(s) => s.into(),
+        }
+    }
+}
+
 /// An OAuth error from the token or UserInfo endpoint (RFC 6749 §5.2, RFC 6750 §3): JSON with
 /// the standard code, never cached.
 #[derive(Debug)]
@@ -200,5 +210,24 @@ impl From<crate::keys::KeyError> for OAuthError {
 impl From<crate::state::CoreError> for OAuthError {
     fn from(e: crate::state::CoreError) -> Self {
         ApiError::from(e).into()
+    }
+}
+
+impl From<crate::oidc::token::TokenError> for OAuthError {
+    fn from(e: crate::oidc::token::TokenError) -> Self {
+        use crate::oidc::token::TokenError;
+        let (error, description) = match e {
+            TokenError::InvalidClient(d) => return Self::invalid_client(d),
+            TokenError::InvalidRequest(d) => ("invalid_request", d),
+            TokenError::InvalidGrant(d) => ("invalid_grant", d),
+            TokenError::UnauthorizedClient(d) => ("unauthorized_client", d),
+            TokenError::UnsupportedGrantType(d) => ("unsupported_grant_type", d),
+            TokenError::InvalidScope(d) => ("invalid_scope", d),
+            TokenError::InvalidTarget(d) => ("invalid_target", d),
+            TokenError::NoSigner => return ApiError::Internal.into(),
+            TokenError::Store(s) => return s.into(),
+            TokenError::Keys(k) => return k.into(),
+        };
+        Self::new(error, description)
     }
 }

@@ -31,13 +31,11 @@ pub use crate::state::OrgEntry;
 use error::ApiError;
 
 /// What every handler can reach: the application core (see [`crate::state`]) and what only
-/// the web layer needs (templates, the upstream providers' documents for federated sign-ins).
+/// the web layer needs (templates).
 #[derive(Debug)]
 pub struct AppState {
     pub core: Arc<Core>,
     pub pages: pages::Pages,
-    /// Upstream providers' discovery documents (federated sign-ins).
-    pub upstream: federation::UpstreamCache,
 }
 
 impl AppState {
@@ -45,7 +43,6 @@ impl AppState {
         Self {
             core,
             pages: pages::Pages::default(),
-            upstream: federation::UpstreamCache::default(),
         }
     }
 }

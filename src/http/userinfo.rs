@@ -3,14 +3,12 @@
 
 use actix_web::{HttpRequest, HttpResponse, web};
 
-use serde_json::Value;
-
+use super::AppState;
 use super::error::OAuthError;
-use super::{AppState, OrgEntry};
 use crate::oidc::authorize::Params;
+use crate::oidc::client_auth::strip_scheme;
+use crate::oidc::token::live_access_token;
 use crate::oidc::tokens::userinfo_claims;
-use crate::store::auth::{Grant, grant_of_access_token};
-use crate::store::now;
 use crate::store::users::User;
 
 pub async fn userinfo(
@@ -24,8 +22,7 @@ pub async fn userinfo(
         .headers()
         .get("authorization")
         .and_then(|h| h.to_str().ok());
-    let from_header =
-        header.and_then(|h| super::token::strip_scheme(h, "Bearer").map(str::to_string));
+    let from_header = header.and_then(|h| strip_scheme(h, "Bearer").map(str::to_string));
     let from_body = if req.method() == actix_web::http::Method::POST {
         let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(&body).unwrap_or_default();
         Params::from_pairs(pairs)
@@ -82,42 +79,4 @@ pub async fn userinfo(
             &grant.scope,
             &grant.claims_request().userinfo,
         )))
-}
-
-/// The claims and live grant of an access token this issuer signed, or why it is not usable:
-/// signature, `typ`, issuer, audience, expiry, and its grant not revoked.
-pub(super) async fn live_access_token(
-    state: &AppState,
-    org: &OrgEntry,
-    token: &str,
-) -> Result<Result<(Value, Grant), &'static str>, OAuthError> {
-    let keys = state.keys.get(&state.db, org.org.id).await?;
-    let Some((header, claims)) =
-        crate::keys::jwk::decode_verified(token, |kid| kid.and_then(|k| keys.verifier(k)))
-    else {
-        return Ok(Err(
-            "the access token is malformed or its signature is not valid",
-        ));
-    };
-    // For UserInfo or for one of the organization's registered APIs.
-    let userinfo_aud = format!("{}/userinfo", org.issuer);
-    let hub = crate::events::hub::hub_url(state.settings.base_url.as_str());
-    let aud_known = claims["aud"].as_str().is_some_and(|aud| {
-        aud == userinfo_aud || aud == hub || org.org.settings.resource(aud).is_some()
-    });
-    if header["typ"] != "at+jwt" || claims["iss"] != org.issuer.as_str() || !aud_known {
-        return Ok(Err("not an access token of this issuer"));
-    }
-    if claims["exp"].as_i64().is_none_or(|exp| exp <= now()) {
-        return Ok(Err("the access token has expired"));
-    }
-    let jti = claims["jti"].as_str().unwrap_or_default().to_string();
-    match state
-        .db
-        .run(move |conn| grant_of_access_token(conn, &jti))
-        .await?
-    {
-        Some(grant) => Ok(Ok((claims, grant))),
-        None => Ok(Err("the access token has been revoked")),
-    }
 }

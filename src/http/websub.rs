@@ -13,8 +13,9 @@ use serde_json::json;
 use super::AppState;
 use super::error::ApiError;
 use crate::events::hub::{self, SUBSCRIBE_SCOPE};
-use crate::store::now;
-use crate::store::subscriptions::{self, Subscription};
+use crate::events::subscribe::{self, Mode, Request};
+use crate::oidc::client_auth::strip_scheme;
+use crate::oidc::token::carries_scope;
 
 fn problem(status: StatusCode, title: &str, detail: &str) -> HttpResponse {
     HttpResponse::build(status)
@@ -33,7 +34,7 @@ pub async fn hub_request(
 ) -> Result<HttpResponse, ApiError> {
     let form = form.into_inner();
     let field = |name: &str| form.get(name).map(String::as_str).filter(|v| !v.is_empty());
-    let Some(mode) = field("hub.mode").filter(|m| *m == "subscribe" || *m == "unsubscribe") else {
+    let Some(mode) = field("hub.mode").and_then(Mode::parse) else {
         return Ok(bad("hub.mode must be subscribe or unsubscribe"));
     };
     let base = state.settings.base_url.as_str();
@@ -62,105 +63,31 @@ pub async fn hub_request(
         .headers()
         .get("authorization")
         .and_then(|h| h.to_str().ok())
-        .and_then(|h| super::token::strip_scheme(h, "Bearer"));
+        .and_then(|h| strip_scheme(h, "Bearer"));
     let Some(token) = token else {
         return Ok(HttpResponse::Unauthorized()
             .insert_header(("WWW-Authenticate", "Bearer realm=\"sesame-websub\""))
             .json(json!({ "title": "Unauthorized", "status": 401,
                 "detail": "send an access token with the websub:subscribe scope" })));
     };
-    let authorized = match super::userinfo::live_access_token(&state, &org, token).await {
-        Ok(Ok((claims, _))) => {
-            claims["aud"] == hub::hub_url(base).as_str()
-                && claims["scope"]
-                    .as_str()
-                    .is_some_and(|s| s.split(' ').any(|x| x == SUBSCRIBE_SCOPE))
-        }
-        _ => false,
-    };
-    if !authorized {
+    let hub_url = hub::hub_url(base);
+    if !carries_scope(&state, &org, token, &hub_url, SUBSCRIBE_SCOPE).await {
         return Ok(forbidden());
     }
 
-    let Some(callback) = field("hub.callback") else {
-        return Ok(bad("hub.callback is required"));
-    };
-    match state.outbound.check_url(callback) {
-        Ok(url) if url.fragment().is_none() => {}
-        Ok(_) => return Ok(bad("hub.callback must not have a fragment")),
-        Err(e) => return Ok(bad(&format!("hub.callback: {e}"))),
-    }
-    let lease = match field("hub.lease_seconds").map(str::parse::<i64>) {
-        None => hub::DEFAULT_LEASE_SECONDS,
-        Some(Ok(n)) if n > 0 => n.clamp(hub::MIN_LEASE_SECONDS, hub::MAX_LEASE_SECONDS),
-        Some(_) => return Ok(bad("hub.lease_seconds must be a positive integer")),
-    };
-    let secret = field("hub.secret");
-    if mode == "subscribe" && !secret.is_some_and(|s| (16..=200).contains(&s.len())) {
-        return Ok(bad(
-            "hub.secret is required: 16 to 200 bytes, used to sign every delivery",
-        ));
-    }
-
-    let (org_id, topic, callback) = (org.org.id, topic.to_string(), callback.to_string());
-    let existing = {
-        let (t, c) = (topic.clone(), callback.clone());
-        state
-            .db
-            .run(move |conn| Subscription::find(conn, org_id, &t, &c))
-            .await?
-    };
-    let kek = state.keys.kek();
-    match (mode, existing) {
-        ("subscribe", None) => {
-            let id = uuid::Uuid::new_v4().to_string();
-            let sealed = hub::seal_secret(kek, &id, secret.unwrap_or_default())
-                .map_err(|_| ApiError::Internal)?;
-            let t = now();
-            let sub = Subscription {
-                id,
-                organization_id: org_id,
-                topic,
-                callback,
-                secret: sealed,
-                pending_secret: None,
-                previous_secret: None,
-                previous_secret_until: None,
-                state: subscriptions::PENDING.into(),
-                pending_mode: Some("subscribe".into()),
-                lease_seconds: lease,
-                expires_at: None,
-                verify_after: t,
-                verify_attempts: 0,
-                created_at: t,
-                updated_at: t,
-            };
-            state
-                .db
-                .run(move |conn| Subscription::insert(conn, &sub))
-                .await?;
+    let request = Request::check(
+        &state.outbound,
+        mode,
+        topic,
+        field("hub.callback"),
+        field("hub.lease_seconds"),
+        field("hub.secret"),
+    );
+    match request {
+        Ok(request) => {
+            subscribe::submit(&state, org.org.id, request).await?;
+            Ok(HttpResponse::Accepted().finish())
         }
-        ("subscribe", Some(sub)) => {
-            // A renewal, or a secret rotation: the new secret applies once verified.
-            let sealed = hub::seal_secret(kek, &sub.id, secret.unwrap_or_default())
-                .map_err(|_| ApiError::Internal)?;
-            state
-                .db
-                .run(move |conn| {
-                    Subscription::request(conn, &sub.id, "subscribe", Some(&sealed), lease)
-                })
-                .await?;
-        }
-        (_, Some(sub)) => {
-            state
-                .db
-                .run(move |conn| {
-                    Subscription::request(conn, &sub.id, "unsubscribe", None, sub.lease_seconds)
-                })
-                .await?;
-        }
-        (_, None) => {}
+        Err(why) => Ok(bad(&why)),
     }
-    state.deliveries_due.notify_one();
-    Ok(HttpResponse::Accepted().finish())
 }

@@ -1,5 +1,7 @@
 //! Protocol logic, free of the web framework.
 
 pub mod authorize;
+pub mod client_auth;
 pub mod discovery;
+pub mod token;
 pub mod tokens;

@@ -1,0 +1,575 @@
+//! The token endpoint's grants (RFC 6749 §3.2): the authorization-code grant with PKCE,
+//! refresh-token rotation with reuse detection and client credentials; token revocation
+//! (RFC 7009), introspection (RFC 7662) and the check of access tokens this issuer signed.
+//! Answers are JSON values; refusals are [`TokenError`]s, which the web layer maps to OAuth
+//! error responses in one place.
+
+use serde_json::{Value, json};
+
+use super::authorize::{Params, pkce_matches};
+use super::tokens::Issue;
+use crate::domain::{ClientType, GrantType};
+use crate::keys::{Alg, KeyError, KeysError};
+use crate::secret::{random_token, sha256_hex};
+use crate::state::{Core, OrgEntry};
+use crate::store::applications::Application;
+use crate::store::auth::{
+    AuthorizationCode, Grant, RefreshToken, grant_of_access_token, record_access_token,
+    revoke_access_token,
+};
+use crate::store::users::User;
+use crate::store::{StoreError, now, write_transaction};
+
+/// Why a token request is refused: the OAuth error codes (RFC 6749 §5.2, RFC 8707 §2) with
+/// their descriptions, or a failure of the server.
+#[derive(Debug, thiserror::Error)]
+pub enum TokenError {
+    #[error("invalid_request: {0}")]
+    InvalidRequest(String),
+    #[error("invalid_client: {0}")]
+    InvalidClient(String),
+    #[error("invalid_grant: {0}")]
+    InvalidGrant(String),
+    #[error("unauthorized_client: {0}")]
+    UnauthorizedClient(String),
+    #[error("unsupported_grant_type: {0}")]
+    UnsupportedGrantType(String),
+    #[error("invalid_scope: {0}")]
+    InvalidScope(String),
+    #[error("invalid_target: {0}")]
+    InvalidTarget(String),
+    /// The organization has no active signing key for an algorithm it needs.
+    #[error("no active signing key")]
+    NoSigner,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Keys(#[from] KeysError),
+}
+
+impl From<KeyError> for TokenError {
+    fn from(e: KeyError) -> Self {
+        Self::Keys(KeysError::Key(e))
+    }
+}
+
+/// Runs the grant the client asked for; the answer is the token response's body.
+pub async fn grant(
+    core: &Core,
+    org: &OrgEntry,
+    app: &Application,
+    params: &Params,
+) -> Result<Value, TokenError> {
+    match params.get("grant_type") {
+        None => Err(TokenError::InvalidRequest("grant_type is required".into())),
+        Some("authorization_code") => authorization_code(core, org, app, params).await,
+        Some("refresh_token") => refresh(core, org, app, params).await,
+        Some("client_credentials") => client_credentials(core, org, app, params).await,
+        Some(other) => Err(TokenError::UnsupportedGrantType(format!(
+            "grant_type '{other}' is not supported"
+        ))),
+    }
+}
+
+/// Refuses a grant the application was not registered for.
+fn require_grant(app: &Application, grant: GrantType, name: &str) -> Result<(), TokenError> {
+    if app.grant_types.contains(&grant) {
+        Ok(())
+    } else {
+        Err(TokenError::UnauthorizedClient(format!(
+            "this client may not use the {name} grant"
+        )))
+    }
+}
+
+async fn authorization_code(
+    core: &Core,
+    org: &OrgEntry,
+    app: &Application,
+    params: &Params,
+) -> Result<Value, TokenError> {
+    require_grant(app, GrantType::AuthorizationCode, "authorization_code")?;
+    let code = params
+        .get("code")
+        .ok_or_else(|| TokenError::InvalidRequest("code is required".into()))?;
+    let hash = sha256_hex(code);
+    let lookup = hash.clone();
+    let found = core
+        .db
+        .run(move |conn| AuthorizationCode::find(conn, &lookup))
+        .await?;
+    let invalid = |why: &str| TokenError::InvalidGrant(why.into());
+    let Some((code_row, grant)) = found else {
+        return Err(invalid("the code is not valid"));
+    };
+    // A code presented by another client is refused without being spent.
+    if grant.application_id != app.id {
+        return Err(invalid("the code was issued to another client"));
+    }
+    if params.get("redirect_uri") != Some(code_row.redirect_uri.as_str()) {
+        return Err(invalid(
+            "redirect_uri does not match the authorization request",
+        ));
+    }
+    match (&code_row.code_challenge, params.get("code_verifier")) {
+        (Some(challenge), Some(verifier)) if pkce_matches(verifier, challenge) => {}
+        (Some(_), _) => return Err(invalid("code_verifier does not match the code_challenge")),
+        (None, Some(_)) => {
+            return Err(invalid(
+                "code_verifier sent but the authorization request had no code_challenge",
+            ));
+        }
+        (None, None) if app.client_type == ClientType::Public => {
+            return Err(invalid("PKCE is required"));
+        }
+        (None, None) => {}
+    }
+    check_resource(params, &grant)?;
+    let grant_id = grant.id.clone();
+    let consumed = spend_or_revoke(core, hash, grant_id, AuthorizationCode::consume).await?;
+    if !consumed || grant.revoked_at.is_some() {
+        return Err(invalid("the code was already used or has expired"));
+    }
+    issue(core, org, app, &grant, true).await
+}
+
+/// Spends a single-use credential (a code, a refresh token) by its hash. One that was spent
+/// before (or expired) is treated as stolen: its whole grant is revoked, so whoever holds the
+/// tokens issued from it loses them too.
+async fn spend_or_revoke(
+    core: &Core,
+    hash: String,
+    grant_id: String,
+    spend: fn(&mut crate::store::DbConn, &str) -> Result<bool, StoreError>,
+) -> Result<bool, TokenError> {
+    Ok(core
+        .db
+        .run(move |conn| {
+            if spend(conn, &hash)? {
+                return Ok(true);
+            }
+            Grant::revoke(conn, &grant_id)?;
+            Ok(false)
+        })
+        .await?)
+}
+
+async fn refresh(
+    core: &Core,
+    org: &OrgEntry,
+    app: &Application,
+    params: &Params,
+) -> Result<Value, TokenError> {
+    require_grant(app, GrantType::RefreshToken, "refresh_token")?;
+    let token = params
+        .get("refresh_token")
+        .ok_or_else(|| TokenError::InvalidRequest("refresh_token is required".into()))?;
+    let hash = sha256_hex(token);
+    let lookup = hash.clone();
+    let found = core
+        .db
+        .run(move |conn| RefreshToken::find(conn, &lookup))
+        .await?;
+    let invalid = |why: &str| TokenError::InvalidGrant(why.into());
+    let Some((_, grant)) = found else {
+        return Err(invalid("the refresh token is not valid"));
+    };
+    if grant.application_id != app.id {
+        return Err(invalid("the refresh token was issued to another client"));
+    }
+    if grant.revoked_at.is_some() {
+        return Err(invalid("the refresh token has been revoked"));
+    }
+    if let Some(requested) = params.get("scope") {
+        let granted: Vec<&str> = grant.scope.split(' ').collect();
+        if requested
+            .split(' ')
+            .any(|s| !s.is_empty() && !granted.contains(&s))
+        {
+            return Err(TokenError::InvalidScope(
+                "a refresh cannot widen the granted scope".into(),
+            ));
+        }
+    }
+    check_resource(params, &grant)?;
+    let grant_id = grant.id.clone();
+    let consumed = spend_or_revoke(core, hash, grant_id, RefreshToken::consume).await?;
+    if !consumed {
+        return Err(invalid("the refresh token was already used or has expired"));
+    }
+    // A narrower scope applies to the tokens of this response (RFC 6749 §6); the grant, and so
+    // later refreshes, keep the scope the user granted.
+    let mut issued = grant.clone();
+    if let Some(requested) = params.get("scope") {
+        issued.scope = requested
+            .split(' ')
+            .filter(|s| !s.is_empty())
+            .collect::<Vec<_>>()
+            .join(" ");
+    }
+    issue(core, org, app, &issued, false).await
+}
+
+/// RFC 6749 §4.4: a confidential client acting for itself. An access token only (no ID token,
+/// no refresh token); its `sub` is the client id.
+async fn client_credentials(
+    core: &Core,
+    org: &OrgEntry,
+    app: &Application,
+    params: &Params,
+) -> Result<Value, TokenError> {
+    if app.client_type != ClientType::Confidential
+        || !app.grant_types.contains(&GrantType::ClientCredentials)
+    {
+        return Err(TokenError::UnauthorizedClient(
+            "this client may not use the client_credentials grant".into(),
+        ));
+    }
+    let (scope, resource) = service_scope(core, org, app, params)?;
+    let keys = core.keys.get(&core.db, org.org.id).await?;
+    let signer = keys.signer(Alg::RS256).ok_or(TokenError::NoSigner)?;
+    let t = now();
+    let grant = Grant {
+        id: uuid::Uuid::new_v4().to_string(),
+        organization_id: org.org.id,
+        application_id: app.id.clone(),
+        user_id: None,
+        sid: None,
+        scope,
+        auth_time: t,
+        amr: "[]".into(),
+        acr: String::new(),
+        nonce: None,
+        created_at: t,
+        revoked_at: None,
+        claims: None,
+        resource,
+    };
+    let issue = Issue {
+        issuer: &org.issuer,
+        client_id: app.client_id.as_str(),
+        subject: app.client_id.as_str(),
+        grant: &grant,
+        now: t,
+    };
+    let jti = uuid::Uuid::new_v4().to_string();
+    let access_token = issue.access_token(signer, &jti, app.lifetimes.access_token)?;
+    let expires = t + app.lifetimes.access_token;
+    core.db
+        .run(move |conn| {
+            write_transaction(conn, |conn| {
+                Grant::insert(conn, &grant)?;
+                record_access_token(conn, &jti, &grant.id, expires)
+            })
+        })
+        .await?;
+    Ok(json!({
+        "access_token": access_token,
+        "token_type": "Bearer",
+        "expires_in": app.lifetimes.access_token,
+    }))
+}
+
+/// The scope and audience of a service token: scopes belong to the API it is for (RFC 8707
+/// `resource`), or to the WebSub hub.
+fn service_scope(
+    core: &Core,
+    org: &OrgEntry,
+    app: &Application,
+    params: &Params,
+) -> Result<(String, Option<String>), TokenError> {
+    // Scopes of a service token belong to the API it is for (RFC 8707 `resource`).
+    let resource = match params.get("resource") {
+        None => None,
+        Some(r) => Some(
+            org.org
+                .settings
+                .resource(r)
+                .filter(|_| app.resources.iter().any(|a| a == r))
+                .ok_or_else(|| {
+                    TokenError::InvalidTarget(format!("'{r}' is not a resource registered here"))
+                })?,
+        ),
+    };
+    let requested: Vec<&str> = params
+        .get("scope")
+        .unwrap_or("")
+        .split(' ')
+        .filter(|s| !s.is_empty())
+        .collect();
+    // The hub is an API of its own: `websub:subscribe` (for applications allowed it) gets a
+    // token whose audience is the hub.
+    let hub = resource.is_none()
+        && app.websub_subscribe
+        && requested.contains(&crate::events::hub::SUBSCRIBE_SCOPE);
+    let allowed: &[String] = match resource {
+        Some(r) => r.scopes.as_slice(),
+        None => &[],
+    };
+    if let Some(bad) = requested.iter().find(|s| {
+        !(allowed.iter().any(|a| a == *s) || (hub && **s == crate::events::hub::SUBSCRIBE_SCOPE))
+    }) {
+        return Err(TokenError::InvalidScope(format!(
+            "scope '{bad}' is not a scope of the requested resource"
+        )));
+    }
+    let audience = match resource {
+        Some(r) => Some(r.identifier.clone()),
+        None if hub => Some(crate::events::hub::hub_url(core.settings.base_url.as_str())),
+        None => None,
+    };
+    Ok((requested.join(" "), audience))
+}
+
+/// Token revocation (RFC 7009) for an authenticated client. Says nothing about whether the
+/// token was known; a token of another client is left alone.
+pub async fn revoke(
+    core: &Core,
+    org: &OrgEntry,
+    app: &Application,
+    params: &Params,
+) -> Result<(), TokenError> {
+    let token = params
+        .get("token")
+        .ok_or_else(|| TokenError::InvalidRequest("token is required".into()))?
+        .to_string();
+    // A refresh token revokes its whole grant (RFC 7009 §2.1); an access token only itself.
+    let hash = sha256_hex(&token);
+    let app_id = app.id.clone();
+    let refresh_revoked = core
+        .db
+        .run(move |conn| match RefreshToken::find(conn, &hash)? {
+            Some((_, grant)) if grant.application_id == app_id => {
+                Grant::revoke(conn, &grant.id).map(|()| true)
+            }
+            _ => Ok(false),
+        })
+        .await?;
+    if !refresh_revoked
+        && let Ok((claims, grant)) = live_access_token(core, org, &token).await?
+        && grant.application_id == app.id
+    {
+        let jti = claims["jti"].as_str().unwrap_or_default().to_string();
+        core.db
+            .run(move |conn| revoke_access_token(conn, &jti))
+            .await?;
+    }
+    Ok(())
+}
+
+/// Token introspection (RFC 7662), for confidential clients (typically resource servers): the
+/// answer's body.
+pub async fn introspect(
+    core: &Core,
+    org: &OrgEntry,
+    app: &Application,
+    params: &Params,
+) -> Result<Value, TokenError> {
+    if app.client_type != ClientType::Confidential {
+        return Err(TokenError::InvalidClient(
+            "introspection is for confidential clients".into(),
+        ));
+    }
+    let token = params
+        .get("token")
+        .ok_or_else(|| TokenError::InvalidRequest("token is required".into()))?
+        .to_string();
+    if let Ok((claims, _)) = live_access_token(core, org, &token).await? {
+        let mut body = json!({ "active": true, "token_type": "Bearer" });
+        for k in [
+            "scope",
+            "client_id",
+            "sub",
+            "aud",
+            "iss",
+            "exp",
+            "iat",
+            "jti",
+            "auth_time",
+            "acr",
+            "amr",
+        ] {
+            if let Some(v) = claims.get(k) {
+                body[k] = v.clone();
+            }
+        }
+        return Ok(body);
+    }
+    let hash = sha256_hex(&token);
+    let found = core
+        .db
+        .run(move |conn| RefreshToken::find(conn, &hash))
+        .await?;
+    // A refresh token is described only to the client it was issued to (RFC 7662 §4).
+    if let Some((row, grant)) = found
+        && row.used_at.is_none()
+        && row.expires_at > now()
+        && grant.revoked_at.is_none()
+        && grant.application_id == app.id
+    {
+        let app_id = grant.application_id.clone();
+        let owner = core
+            .db
+            .run(move |conn| Application::find_by_id(conn, &app_id))
+            .await?;
+        return Ok(json!({
+            "active": true,
+            "token_type": "refresh_token",
+            "scope": grant.scope,
+            "client_id": owner.map(|a| a.client_id.to_string()),
+            "sub": grant.user_id,
+            "iss": org.issuer,
+            "exp": row.expires_at,
+        }));
+    }
+    Ok(json!({ "active": false }))
+}
+
+/// A `resource` sent to the token endpoint must be the one the grant is for (one resource per
+/// grant in Sesame).
+fn check_resource(params: &Params, grant: &Grant) -> Result<(), TokenError> {
+    match params.get("resource") {
+        Some(r) if grant.resource.as_deref() != Some(r) => Err(TokenError::InvalidTarget(
+            "resource differs from the one this grant is for".into(),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Signs and records the tokens of one response; the answer is the response's body.
+async fn issue(
+    core: &Core,
+    org: &OrgEntry,
+    app: &Application,
+    grant: &Grant,
+    first: bool,
+) -> Result<Value, TokenError> {
+    let keys = core.keys.get(&core.db, org.org.id).await?;
+    let signer = keys.signer(Alg::RS256).ok_or(TokenError::NoSigner)?;
+    let t = now();
+    let user_id = grant.user_id.clone().unwrap_or_default();
+    let org_id = org.org.id;
+    let user = core
+        .db
+        .run(move |conn| User::find(conn, org_id, &user_id))
+        .await?;
+    let user = match user {
+        Some(u) if !u.disabled => u,
+        _ => {
+            return Err(TokenError::InvalidGrant(
+                "the user no longer exists or is disabled".into(),
+            ));
+        }
+    };
+    let issue = Issue {
+        issuer: &org.issuer,
+        client_id: app.client_id.as_str(),
+        subject: &user.id,
+        grant,
+        now: t,
+    };
+    let jti = uuid::Uuid::new_v4().to_string();
+    let access_token = issue.access_token(signer, &jti, app.lifetimes.access_token)?;
+    let requested = super::tokens::claims_named(&user, &grant.claims_request().id_token);
+    // Access tokens are RS256 (RFC 9068 requires resource servers to support it); ID tokens use
+    // the application's algorithm.
+    let id_signer = keys.signer(app.id_token_alg).ok_or(TokenError::NoSigner)?;
+    let id_token = issue.id_token(
+        id_signer,
+        &access_token,
+        app.lifetimes.id_token,
+        first,
+        requested,
+    )?;
+    let refresh = app
+        .grant_types
+        .contains(&GrantType::RefreshToken)
+        .then(|| random_token(32));
+    let refresh_row = refresh.as_ref().map(|r| RefreshToken {
+        token_hash: sha256_hex(r.expose()),
+        grant_id: grant.id.clone(),
+        expires_at: t + app.lifetimes.refresh_token,
+        used_at: None,
+    });
+    let (grant_id, expires) = (grant.id.clone(), t + app.lifetimes.access_token);
+    core.db
+        .run(move |conn| {
+            write_transaction(conn, |conn| {
+                record_access_token(conn, &jti, &grant_id, expires)?;
+                if let Some(row) = &refresh_row {
+                    RefreshToken::insert(conn, row)?;
+                }
+                Ok(())
+            })
+        })
+        .await?;
+    let mut body = json!({
+        "access_token": access_token,
+        "token_type": "Bearer",
+        "expires_in": app.lifetimes.access_token,
+        "id_token": id_token,
+        "scope": grant.scope,
+    });
+    if let Some(r) = refresh {
+        body["refresh_token"] = json!(r.expose());
+    }
+    Ok(body)
+}
+
+/// The claims and live grant of an access token this issuer signed, or why it is not usable:
+/// signature, `typ`, issuer, audience, expiry, and its grant not revoked.
+pub async fn live_access_token(
+    core: &Core,
+    org: &OrgEntry,
+    token: &str,
+) -> Result<Result<(Value, Grant), &'static str>, TokenError> {
+    let keys = core.keys.get(&core.db, org.org.id).await?;
+    let Some((header, claims)) =
+        crate::keys::jwk::decode_verified(token, |kid| kid.and_then(|k| keys.verifier(k)))
+    else {
+        return Ok(Err(
+            "the access token is malformed or its signature is not valid",
+        ));
+    };
+    // For UserInfo or for one of the organization's registered APIs.
+    let userinfo_aud = format!("{}/userinfo", org.issuer);
+    let hub = crate::events::hub::hub_url(core.settings.base_url.as_str());
+    let aud_known = claims["aud"].as_str().is_some_and(|aud| {
+        aud == userinfo_aud || aud == hub || org.org.settings.resource(aud).is_some()
+    });
+    if header["typ"] != "at+jwt" || claims["iss"] != org.issuer.as_str() || !aud_known {
+        return Ok(Err("not an access token of this issuer"));
+    }
+    if claims["exp"].as_i64().is_none_or(|exp| exp <= now()) {
+        return Ok(Err("the access token has expired"));
+    }
+    let jti = claims["jti"].as_str().unwrap_or_default().to_string();
+    match core
+        .db
+        .run(move |conn| grant_of_access_token(conn, &jti))
+        .await?
+    {
+        Some(grant) => Ok(Ok((claims, grant))),
+        None => Ok(Err("the access token has been revoked")),
+    }
+}
+
+/// Whether `token` is a live access token of this issuer for `audience` carrying `scope`. A
+/// token that cannot be checked (the database is away) does not.
+pub async fn carries_scope(
+    core: &Core,
+    org: &OrgEntry,
+    token: &str,
+    audience: &str,
+    scope: &str,
+) -> bool {
+    match live_access_token(core, org, token).await {
+        Ok(Ok((claims, _))) => {
+            claims["aud"] == audience
+                && claims["scope"]
+                    .as_str()
+                    .is_some_and(|s| s.split(' ').any(|x| x == scope))
+        }
+        _ => false,
+    }
+}
