@@ -217,3 +217,48 @@ impl MailSettings {
         }
     }
 }
+
+/// The mails Sesame writes, from `templates/` (embedded at build time; the `.html` part is
+/// auto-escaped, the `.txt` part is not).
+#[derive(Debug)]
+pub struct Templates {
+    env: minijinja::Environment<'static>,
+}
+
+impl Default for Templates {
+    fn default() -> Self {
+        let mut env = minijinja::Environment::new();
+        for (name, text) in [
+            (
+                "magic_link_email.txt",
+                include_str!("../templates/magic_link_email.txt"),
+            ),
+            (
+                "magic_link_email.html",
+                include_str!("../templates/magic_link_email.html"),
+            ),
+        ] {
+            env.add_template(name, text)
+                .expect("built-in templates parse");
+        }
+        Self { env }
+    }
+}
+
+impl Templates {
+    /// The text and HTML parts of a sign-in link's mail.
+    pub fn sign_in_link(
+        &self,
+        app_name: &str,
+        org_name: &str,
+        link: &str,
+        minutes: i64,
+    ) -> Result<(String, String), minijinja::Error> {
+        let ctx = minijinja::context! { app_name, org_name, link, minutes };
+        let part = |name: &str| self.env.get_template(name)?.render(&ctx);
+        Ok((
+            part("magic_link_email.txt")?,
+            part("magic_link_email.html")?,
+        ))
+    }
+}

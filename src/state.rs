@@ -37,6 +37,8 @@ pub struct Core {
     pub db: Db,
     pub keys: KeyStore,
     pub hasher: Hasher,
+    /// The mails Sesame writes (sign-in links).
+    pub mail_templates: crate::mail::Templates,
     pub outbound: crate::outbound::Outbound,
     /// Wakes the delivery worker when new deliveries are due.
     pub deliveries_due: tokio::sync::Notify,
@@ -106,6 +108,7 @@ impl Core {
             deliveries_due: tokio::sync::Notify::new(),
             console_sms,
             hasher: Hasher::per_core(),
+            mail_templates: crate::mail::Templates::default(),
             outbound: crate::outbound::Outbound::new(outbound_allow_private),
             upstream: crate::authn::upstream::UpstreamCache::default(),
             client_keys: RwLock::new(HashMap::new()),

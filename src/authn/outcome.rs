@@ -63,6 +63,9 @@ pub enum Outcome {
     Completed(Box<Completed>),
     /// A code sent to a new number was entered: the number is the user's now (account area).
     NumberSaved,
+    /// A sign-in link was asked for: the same answer whether or not anyone has that username or
+    /// address (a link is mailed, valid for `minutes`, only if someone does).
+    LinkSent { identifier: String, minutes: i64 },
     /// The sign-in cannot go on.
     Refused(Refusal),
 }
@@ -225,6 +228,16 @@ pub enum Refusal {
     AnotherAccount,
     /// A number change whose confirmation is no longer fresh.
     ConfirmAgain,
+    /// Too many sign-in links asked for from the client's network.
+    LinksThrottled,
+    /// A sign-in link that is not one.
+    LinkInvalid,
+    /// A sign-in link that was used, or replaced by a newer one.
+    LinkUsed,
+    /// A sign-in link past its lifetime, or whose sign-in ended.
+    LinkExpired,
+    /// A sign-in link opened in another browser than the one that asked.
+    LinkOtherBrowser,
 }
 
 impl Refusal {
@@ -237,6 +250,11 @@ impl Refusal {
             Self::Disabled => "Account disabled",
             Self::AnotherAccount => "Another account",
             Self::ConfirmAgain => "Confirm it is you again",
+            Self::LinksThrottled => "Too many sign-in links",
+            Self::LinkInvalid => "This link does not work",
+            Self::LinkUsed => "This link was already used",
+            Self::LinkExpired => "This link has expired",
+            Self::LinkOtherBrowser => "Open the link in the browser you signed in from",
         }
     }
 
@@ -257,6 +275,11 @@ impl Refusal {
                 "This sign-in is for another account. Go back and start again.".into()
             }
             Self::ConfirmAgain => "Too much time passed since you confirmed it is you. Go back to your account and start again.".into(),
+            Self::LinksThrottled => "Too many sign-in links were asked for from your network. Wait a while, or sign in another way.".into(),
+            Self::LinkInvalid => "This sign-in link is not valid. Go back to the application and ask for a new one.".into(),
+            Self::LinkUsed => "Each sign-in link works once, and a newer link replaces older ones. Go back to the application and ask for a new one if you need to.".into(),
+            Self::LinkExpired => "Sign-in links work for a few minutes only. Go back to the application and ask for a new one.".into(),
+            Self::LinkOtherBrowser => "For your safety, a sign-in link only works in the browser where you asked for it. Open it there (copy the address from the email if needed).".into(),
         }
     }
 }

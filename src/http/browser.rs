@@ -116,17 +116,23 @@ pub(super) fn form_expired_page(state: &AppState) -> HttpResponse {
 
 /// The page of a sign-in that cannot go on.
 pub(super) fn refusal_page(state: &AppState, refusal: Refusal) -> HttpResponse {
-    let status = match refusal {
+    state
+        .pages
+        .error(refusal_status(refusal), refusal.title(), &refusal.message())
+}
+
+/// The HTTP status of a refusal, for pages and the JSON API alike.
+pub(super) fn refusal_status(refusal: Refusal) -> StatusCode {
+    match refusal {
         Refusal::Expired | Refusal::AnotherAccount => StatusCode::BAD_REQUEST,
         Refusal::Locked { .. }
         | Refusal::Disabled
         | Refusal::ConfirmAgain
         | Refusal::FormExpired => StatusCode::FORBIDDEN,
-        Refusal::NetworkThrottled { .. } => StatusCode::TOO_MANY_REQUESTS,
-    };
-    state
-        .pages
-        .error(status, refusal.title(), &refusal.message())
+        Refusal::NetworkThrottled { .. } | Refusal::LinksThrottled => StatusCode::TOO_MANY_REQUESTS,
+        Refusal::LinkInvalid | Refusal::LinkUsed | Refusal::LinkExpired => StatusCode::BAD_REQUEST,
+        Refusal::LinkOtherBrowser => StatusCode::FORBIDDEN,
+    }
 }
 
 pub(super) fn expired_page(state: &AppState) -> HttpResponse {

@@ -204,7 +204,7 @@ pub async fn callback(
     };
     let command = Command::FirstStepPassed { user, method, at };
     let context = ctx(&state, &req, FormToken::NotAForm);
-    let outcome = engine::run(&state, &signing_in, command, &context).await?;
+    let outcome = engine::run(&state.core, &signing_in, command, &context).await?;
     respond(&state, &signing_in, &req, outcome).await
 }
 

@@ -117,7 +117,7 @@ pub async fn start(
         return Ok(expired());
     };
     let ctx = context(state, req);
-    let outcome = engine::run(state, &sign_in, Command::Show(StepKind::First), &ctx).await?;
+    let outcome = engine::run(&state.core, &sign_in, Command::Show(StepKind::First), &ctx).await?;
     respond(state, &sign_in, flow_id, outcome, &ctx).await
 }
 
@@ -186,7 +186,7 @@ pub async fn authn(
     }
     let flow_id = format!("{tx_id}.{}", next.expose());
     let ctx = context(&state, &req);
-    let outcome = engine::run(&state, &sign_in, command, &ctx).await?;
+    let outcome = engine::run(&state.core, &sign_in, command, &ctx).await?;
     respond(&state, &sign_in, flow_id, outcome, &ctx).await
 }
 
@@ -243,13 +243,7 @@ fn expired() -> HttpResponse {
 
 /// A refusal: its HTTP status, stable code, sentence (and the lock's end).
 fn refused(refusal: Refusal) -> HttpResponse {
-    let status = match refusal {
-        Refusal::Expired | Refusal::AnotherAccount | Refusal::FormExpired => {
-            StatusCode::BAD_REQUEST
-        }
-        Refusal::Locked { .. } | Refusal::Disabled | Refusal::ConfirmAgain => StatusCode::FORBIDDEN,
-        Refusal::NetworkThrottled { .. } => StatusCode::TOO_MANY_REQUESTS,
-    };
+    let status = super::browser::refusal_status(refusal);
     let mut body = serde_json::to_value(refusal).expect("refusals serialize");
     body["flowStatus"] = "FAIL".into();
     body["message"] = refusal.message().into();
@@ -272,7 +266,7 @@ async fn respond(
             let Some(next) = SignIn::open(state, &sign_in.org, &sign_in.tx.id, &hash).await? else {
                 return Ok(expired());
             };
-            engine::run(state, &next, Command::Show(kind), ctx).await?
+            engine::run(&state.core, &next, Command::Show(kind), ctx).await?
         }
         other => other,
     };
@@ -300,7 +294,7 @@ async fn respond(
             ))
         }
         Outcome::Refused(refusal) => Ok(refused(refusal)),
-        Outcome::Advanced { .. } | Outcome::NumberSaved => Ok(expired()),
+        Outcome::Advanced { .. } | Outcome::NumberSaved | Outcome::LinkSent { .. } => Ok(expired()),
     }
 }
 

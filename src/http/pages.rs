@@ -39,14 +39,6 @@ impl Default for Pages {
                 "magic_link_sent.html",
                 include_str!("../../templates/magic_link_sent.html"),
             ),
-            (
-                "magic_link_email.txt",
-                include_str!("../../templates/magic_link_email.txt"),
-            ),
-            (
-                "magic_link_email.html",
-                include_str!("../../templates/magic_link_email.html"),
-            ),
         ] {
             env.add_template(name, text)
                 .expect("built-in templates parse");

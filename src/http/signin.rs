@@ -38,6 +38,20 @@ pub(super) async fn respond(
         Outcome::NumberSaved => Ok(see_other(&format!(
             "{issuer}/account/?changed=mobile_number_changed"
         ))),
+        Outcome::LinkSent {
+            identifier,
+            minutes,
+        } => Ok(state.pages.render(
+            StatusCode::OK,
+            "magic_link_sent.html",
+            context! {
+                org_name => sign_in.org.org.display_name,
+                app_name => sign_in.purpose.name(&sign_in.org),
+                identifier,
+                minutes,
+                back_url => format!("{issuer}/login?tx={}", sign_in.tx.id),
+            },
+        )),
         Outcome::Refused(refusal) => Ok(refusal_page(state, refusal)),
     }
 }
@@ -162,7 +176,7 @@ async fn render_step(
 
 /// Runs `command` on the sign-in named by `tx` (`form`: the token a form carried) and renders
 /// the outcome.
-async fn run(
+pub(super) async fn run(
     state: &AppState,
     org_slug: &str,
     req: &HttpRequest,
@@ -174,7 +188,7 @@ async fn run(
     let Some(sign_in) = sign_in(state, &org, req, tx).await? else {
         return Ok(expired_page(state));
     };
-    let outcome = engine::run(state, &sign_in, command, &ctx(state, req, form)).await?;
+    let outcome = engine::run(&state.core, &sign_in, command, &ctx(state, req, form)).await?;
     respond(state, &sign_in, req, outcome).await
 }
 

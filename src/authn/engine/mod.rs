@@ -12,6 +12,8 @@
 
 use std::sync::Arc;
 
+pub mod link;
+
 use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
 
@@ -292,6 +294,10 @@ pub enum Command {
         username: String,
         password: Secret<String>,
     },
+    /// "Email me a sign-in link" for a username or an email address.
+    RequestLink {
+        identifier: String,
+    },
     /// A first step proven elsewhere for `user`: a magic link opened, an upstream provider's
     /// answer verified.
     FirstStepPassed {
@@ -350,7 +356,7 @@ pub struct Ctx {
 
 /// Runs a command.
 pub async fn run(
-    core: &Core,
+    core: &Arc<Core>,
     sign_in: &SignIn,
     command: Command,
     ctx: &Ctx,
@@ -378,6 +384,7 @@ pub async fn run(
         Command::Password { username, password } => {
             password_step(core, sign_in, username, password, ctx).await
         }
+        Command::RequestLink { identifier } => link::request(core, sign_in, &identifier, ctx).await,
         Command::FirstStepPassed { user, method, at } => {
             if !first_step_open(core, sign_in, &method).await? {
                 return Ok(Outcome::Refused(Refusal::Expired));
@@ -1426,5 +1433,4 @@ pub async fn issue_code(
 }
 
 #[cfg(test)]
-#[path = "engine_tests.rs"]
 mod tests;
