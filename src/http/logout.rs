@@ -177,13 +177,7 @@ pub async fn logout(
     };
     let logout = match validate(&state, &org, &params).await? {
         Ok(l) => l,
-        Err(message) => {
-            return Ok(state.pages.error(
-                StatusCode::BAD_REQUEST,
-                "This sign-out request cannot be used",
-                &message,
-            ));
-        }
+        Err(message) => return Ok(unusable(&state, &message)),
     };
     let session = current(&state, &org, &req).await?;
     let hint_matches = match (&session, &logout.hinted_subject) {
@@ -243,13 +237,16 @@ pub async fn confirm(
     }
     let logout = match validate(&state, &org, &params).await? {
         Ok(l) => l,
-        Err(message) => {
-            return Ok(state.pages.error(
-                StatusCode::BAD_REQUEST,
-                "This sign-out request cannot be used",
-                &message,
-            ));
-        }
+        Err(message) => return Ok(unusable(&state, &message)),
     };
     finish(&state, &org, session, &logout).await
+}
+
+/// The page of a sign-out request that cannot be used, and why.
+fn unusable(state: &AppState, message: &str) -> HttpResponse {
+    state.pages.error(
+        StatusCode::BAD_REQUEST,
+        "This sign-out request cannot be used",
+        message,
+    )
 }

@@ -15,7 +15,7 @@ use super::browser::{
 use super::error::ApiError;
 use crate::authn::engine::{self, Command, FormToken, Purpose, SignIn};
 use crate::authn::flow::Authenticator;
-use crate::authn::outcome::{Completed, Outcome, Step, StepError, StepKind};
+use crate::authn::outcome::{Completed, FirstView, Outcome, Step, StepError, StepKind};
 use crate::secret::Secret;
 use crate::store::{format_utc, now};
 
@@ -99,36 +99,7 @@ async fn render_step(
     let tx = &sign_in.tx.id;
     match (step.kind, &step.first, &step.sms_otp) {
         (StepKind::First, Some(first), _) => {
-            let providers: Vec<_> = first
-                .providers
-                .iter()
-                .map(|p| {
-                    context! {
-                        label => p.label,
-                        action => format!("{}/federated/{}", org.issuer, p.name),
-                    }
-                })
-                .collect();
-            // The error of the sign-in-link form sits next to that form.
-            let link_error = matches!(step.error, Some(StepError::IdentifierMissing));
-            Ok(state.pages.render(
-                status,
-                "login.html",
-                context! {
-                    org_name => org.org.display_name,
-                    app_name => step.app_name,
-                    action => format!("{}/login", org.issuer),
-                    magic_link_action => format!("{}/magic-link", org.issuer),
-                    password => step.authenticators.contains(&Authenticator::Password),
-                    magic_link => step.authenticators.contains(&Authenticator::MagicLink),
-                    providers,
-                    tx,
-                    csrf,
-                    username => first.username,
-                    error => error.as_ref().filter(|_| !link_error),
-                    magic_link_error => error.as_ref().filter(|_| link_error),
-                },
-            ))
+            Ok(first_page(state, sign_in, step, first, &csrf, status))
         }
         (StepKind::SmsOtp, _, Some(otp)) => {
             let wait = otp.resend_wait_seconds;
@@ -172,6 +143,50 @@ async fn render_step(
             Err(ApiError::Internal)
         }
     }
+}
+
+/// The first step's page: the password form, the "email me a link" form and one button per
+/// upstream provider, as the step offers them.
+fn first_page(
+    state: &AppState,
+    sign_in: &SignIn,
+    step: &Step,
+    first: &FirstView,
+    csrf: &str,
+    status: StatusCode,
+) -> HttpResponse {
+    let (org, tx) = (&sign_in.org, &sign_in.tx.id);
+    let error = step.error.as_ref().map(StepError::message);
+    let providers: Vec<_> = first
+        .providers
+        .iter()
+        .map(|p| {
+            context! {
+                label => p.label,
+                action => format!("{}/federated/{}", org.issuer, p.name),
+            }
+        })
+        .collect();
+    // The error of the sign-in-link form sits next to that form.
+    let link_error = matches!(step.error, Some(StepError::IdentifierMissing));
+    state.pages.render(
+        status,
+        "login.html",
+        context! {
+            org_name => org.org.display_name,
+            app_name => step.app_name,
+            action => format!("{}/login", org.issuer),
+            magic_link_action => format!("{}/magic-link", org.issuer),
+            password => step.authenticators.contains(&Authenticator::Password),
+            magic_link => step.authenticators.contains(&Authenticator::MagicLink),
+            providers,
+            tx,
+            csrf,
+            username => first.username,
+            error => error.as_ref().filter(|_| !link_error),
+            magic_link_error => error.as_ref().filter(|_| link_error),
+        },
+    )
 }
 
 /// Runs `command` on the sign-in named by `tx` (`form`: the token a form carried) and renders
