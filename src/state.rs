@@ -71,27 +71,13 @@ pub struct OrgEntry {
     /// The organization's SMS channel, or why it could not be built (a missing secret file).
     pub sms: Result<crate::plugin::SmsChannel, String>,
     /// `SESAME_DELIVERY_MAX_AGE_SECONDS`, for the events' origin.
-    delivery_max_age: i64,
+    pub(crate) delivery_max_age: i64,
     /// The base URL, for the events' origin.
-    base_url: String,
+    pub(crate) base_url: String,
     loaded: std::time::Instant,
 }
 
 pub const ORG_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(30);
-
-impl OrgEntry {
-    /// Where this organization's events come from.
-    pub fn event_origin(&self) -> crate::events::Origin<'_> {
-        crate::events::Origin {
-            issuer: &self.issuer,
-            base_url: &self.base_url,
-            organization_id: self.org.id,
-            organization_slug: &self.org.slug,
-            organization_name: &self.org.display_name,
-            delivery_max_age: self.delivery_max_age,
-        }
-    }
-}
 
 impl Core {
     pub fn new(

@@ -61,6 +61,20 @@ pub struct Origin<'a> {
     pub delivery_max_age: i64,
 }
 
+impl crate::state::OrgEntry {
+    /// Where this organization's events come from.
+    pub fn event_origin(&self) -> Origin<'_> {
+        Origin {
+            issuer: &self.issuer,
+            base_url: &self.base_url,
+            organization_id: self.org.id,
+            organization_slug: &self.org.slug,
+            organization_name: &self.org.display_name,
+            delivery_max_age: self.delivery_max_age,
+        }
+    }
+}
+
 /// The `SmsOtpNotificationEvent` of one code sent. Its message holds the code, so the payload is
 /// sealed under the key-encryption key (bound to the event id) and expires with the code.
 pub fn sms_otp_notification(
