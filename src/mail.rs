@@ -262,3 +262,38 @@ impl Templates {
         ))
     }
 }
+
+#[cfg(test)]
+impl Templates {
+    /// Whether `name` is one of the mails' templates.
+    pub(crate) fn loads(&self, name: &str) -> bool {
+        self.env.get_template(name).is_ok()
+    }
+}
+
+#[cfg(test)]
+mod template_tests {
+    use super::Templates;
+
+    #[test]
+    fn the_sign_in_link_mail_has_both_parts_and_escapes_html() {
+        let (text, html) = Templates::default()
+            .sign_in_link(
+                "<App>",
+                "Acme",
+                "https://id.example/t/acme/magic-link?token=t",
+                5,
+            )
+            .unwrap();
+        assert!(
+            text.contains("Sign in to <App>") && text.contains("token=t"),
+            "{text}"
+        );
+        assert!(text.contains("expires in 5 minutes"), "{text}");
+        assert!(
+            html.contains("&lt;App&gt;") && !html.contains("<App>"),
+            "{html}"
+        );
+        assert!(Templates::default().loads("magic_link_email.html"));
+    }
+}

@@ -207,6 +207,18 @@ pub(super) async fn run(
     respond(state, &sign_in, req, outcome).await
 }
 
+/// A step's page, as a `GET` shows it.
+async fn show(
+    state: &AppState,
+    org_slug: &str,
+    req: &HttpRequest,
+    query: web::Query<TxQuery>,
+    kind: StepKind,
+) -> Result<HttpResponse, ApiError> {
+    let (tx, token) = (query.into_inner().tx, FormToken::NotAForm);
+    run(state, org_slug, req, tx, token, Command::Show(kind)).await
+}
+
 /// `GET {issuer}/login?tx=…`: the first step (password, sign-in link, upstream providers).
 pub async fn login_page(
     state: web::Data<AppState>,
@@ -214,16 +226,7 @@ pub async fn login_page(
     req: HttpRequest,
     query: web::Query<TxQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let command = Command::Show(StepKind::First);
-    run(
-        &state,
-        &path,
-        &req,
-        query.into_inner().tx,
-        FormToken::NotAForm,
-        command,
-    )
-    .await
+    show(&state, &path, &req, query, StepKind::First).await
 }
 
 #[derive(Debug, Deserialize)]
@@ -260,16 +263,7 @@ pub async fn otp_page(
     req: HttpRequest,
     query: web::Query<TxQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let command = Command::Show(StepKind::SmsOtp);
-    run(
-        &state,
-        &path,
-        &req,
-        query.into_inner().tx,
-        FormToken::NotAForm,
-        command,
-    )
-    .await
+    show(&state, &path, &req, query, StepKind::SmsOtp).await
 }
 
 #[derive(Debug, Deserialize)]
@@ -305,16 +299,7 @@ pub async fn backup_page(
     req: HttpRequest,
     query: web::Query<TxQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let command = Command::Show(StepKind::BackupCode);
-    run(
-        &state,
-        &path,
-        &req,
-        query.into_inner().tx,
-        FormToken::NotAForm,
-        command,
-    )
-    .await
+    show(&state, &path, &req, query, StepKind::BackupCode).await
 }
 
 /// `POST {issuer}/backup-code`.
