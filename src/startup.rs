@@ -8,7 +8,7 @@ use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer, web};
 use tracing_actix_web::TracingLogger;
 
-use crate::config::{ConfigError, Settings, TlsSettings};
+use crate::config::{ConfigError, Settings};
 use crate::http::{self, AppState, SesameRootSpan};
 use crate::keys::{Kek, KeyStore};
 use crate::store::{Db, OpenError};
@@ -78,7 +78,15 @@ impl Application {
             tracing::warn!("{warning}");
         }
         // Everything that can still fail runs before the database pool starts its threads.
-        let tls = settings.tls.as_ref().map(load_tls).transpose()?;
+        let tls = settings
+            .tls
+            .as_ref()
+            .map(|tls| {
+                let cert = crate::tls::ReloadingCert::load(tls).map_err(StartError::Tls)?;
+                let config = cert.server_config().map_err(StartError::Tls)?;
+                Ok::<_, StartError>((cert, config))
+            })
+            .transpose()?;
         let db_settings = settings.database.clone();
         let check_kek = kek.clone();
         let db = tokio::task::spawn_blocking(move || {
@@ -114,12 +122,15 @@ impl Application {
             App::new()
                 .app_data(app_state.clone())
                 .wrap(from_fn(http::cors::cors))
-                .wrap(from_fn(http::request_id_header))
                 .wrap(TracingLogger::<SesameRootSpan>::new())
+                .wrap(from_fn(http::request_context))
                 .configure(http::routes)
         });
         let server = match tls {
-            Some(config) => server.listen_rustls_0_23(listener, config),
+            Some((cert, config)) => {
+                cert.spawn_watcher();
+                server.listen_rustls_0_23(listener, config)
+            }
             None => server.listen(listener),
         }
         .map_err(|source| StartError::Listen {
@@ -153,8 +164,9 @@ impl Application {
     }
 }
 
-/// Every ten minutes, deletes expired rows (see `store::auth::purge_expired`). Every node runs
-/// it; the deletes are idempotent, so several at once only repeat each other's work.
+/// Every ten minutes, deletes expired rows (see `store::auth::purge_expired`) and truncates
+/// SQLite's write-ahead log. Every node runs it; the deletes are idempotent, so several at once
+/// only repeat each other's work.
 fn spawn_purger(db: Db) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(std::time::Duration::from_secs(600));
@@ -164,38 +176,9 @@ fn spawn_purger(db: Db) {
                 Ok(purged) => tracing::debug!(?purged, "purged expired rows"),
                 Err(error) => tracing::warn!(%error, "could not purge expired rows"),
             }
+            if let Err(error) = db.checkpoint().await {
+                tracing::warn!(%error, "could not checkpoint the write-ahead log");
+            }
         }
     });
-}
-
-fn load_tls(tls: &TlsSettings) -> Result<rustls::ServerConfig, StartError> {
-    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-    let open = |path: &std::path::Path| {
-        std::fs::File::open(path)
-            .map(std::io::BufReader::new)
-            .map_err(|e| StartError::Tls(format!("cannot read {}: {e}", path.display())))
-    };
-    let certs: Vec<CertificateDer<'static>> = rustls_pemfile::certs(&mut open(&tls.cert)?)
-        .collect::<Result<_, _>>()
-        .map_err(|e| StartError::Tls(format!("{}: {e}", tls.cert.display())))?;
-    if certs.is_empty() {
-        return Err(StartError::Tls(format!(
-            "{}: no PEM certificate found (SESAME_TLS_CERT)",
-            tls.cert.display()
-        )));
-    }
-    let key: PrivateKeyDer<'static> = rustls_pemfile::private_key(&mut open(&tls.key)?)
-        .map_err(|e| StartError::Tls(format!("{}: {e}", tls.key.display())))?
-        .ok_or_else(|| {
-            StartError::Tls(format!(
-                "{}: no PEM private key found (SESAME_TLS_KEY)",
-                tls.key.display()
-            ))
-        })?;
-    rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .with_safe_default_protocol_versions()
-        .map_err(|e| StartError::Tls(e.to_string()))?
-        .with_no_client_auth()
-        .with_single_cert(certs, key)
-        .map_err(|e| StartError::Tls(format!("certificate and key do not fit: {e}")))
 }

@@ -198,6 +198,7 @@ async fn verify_one(state: &Core, sub: Subscription) {
         let base = state.settings.base_url.as_str();
         let verified =
             super::hub::verify_intent(&state.outbound, base, &org.org.slug, &sub, &mode).await;
+        let reason = why_not_verified(&verified);
         let s = sub.clone();
         let outcome = match verified {
             Ok(true) if mode == "unsubscribe" => {
@@ -237,20 +238,43 @@ async fn verify_one(state: &Core, sub: Subscription) {
                     .await
             }
         };
-        match outcome {
-            Ok(()) => {
+        match (outcome, reason) {
+            (Ok(()), None) => {
                 tracing::info!(subscription = %sub.id, mode, "WebSub intent verification done")
             }
-            Err(error) => {
+            (Ok(()), Some(reason)) => tracing::warn!(
+                subscription = %sub.id,
+                mode,
+                %reason,
+                "WebSub intent verification failed"
+            ),
+            (Err(error), _) => {
                 tracing::warn!(subscription = %sub.id, %error, "WebSub verification not recorded")
             }
         }
     }
 }
 
+/// Why an intent verification did not confirm the subscriber's intent; `None` when it did.
+fn why_not_verified(verified: &Result<bool, SendError>) -> Option<String> {
+    match verified {
+        Ok(true) => None,
+        Ok(false) => Some("the callback did not answer 2xx with the challenge".into()),
+        Err(e) => Some(e.to_string()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::backoff;
+    use super::{SendError, backoff, why_not_verified};
+
+    #[test]
+    fn a_failed_verification_has_a_reason() {
+        assert_eq!(why_not_verified(&Ok(true)), None);
+        assert!(why_not_verified(&Ok(false)).unwrap().contains("challenge"));
+        let refused = why_not_verified(&Err(SendError::Retryable("connection refused".into())));
+        assert!(refused.unwrap().contains("connection refused"));
+    }
 
     #[test]
     fn backoff_doubles_with_jitter_up_to_five_minutes() {

@@ -11,17 +11,24 @@ pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(json!({ "status": "ok" }))
 }
 
-/// Ready to serve: the database answers. 503 while it does not, so a load balancer sends traffic
-/// elsewhere; it turns ready again by itself when the database is back.
+/// Ready to serve: the database answers within a second (a load balancer's probe must not
+/// wait for the requests' pool timeout) and, after a write failed on a full disk, writes work
+/// again. 503 while not, so a load balancer sends traffic elsewhere; it turns ready again by
+/// itself.
 #[get("/readyz")]
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
-    match state.db.ping().await {
+    match state.db.readiness(std::time::Duration::from_secs(1)).await {
         Ok(()) => HttpResponse::Ok().json(json!({ "status": "ready", "database": "ok" })),
         Err(e) => {
             tracing::warn!(error = %e, "readiness check failed");
+            let database = if e.is_disk_full() {
+                "full"
+            } else {
+                "unreachable"
+            };
             HttpResponse::ServiceUnavailable()
                 .insert_header(("Retry-After", "5"))
-                .json(json!({ "status": "unavailable", "database": "unreachable" }))
+                .json(json!({ "status": "unavailable", "database": database }))
         }
     }
 }

@@ -24,7 +24,7 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::{Error, HttpMessage, HttpResponse, web};
 use tracing::Span;
-use tracing_actix_web::{DefaultRootSpanBuilder, RequestId, RootSpanBuilder};
+use tracing_actix_web::{DefaultRootSpanBuilder, RootSpanBuilder};
 
 use crate::state::Core;
 pub use crate::state::OrgEntry;
@@ -173,12 +173,16 @@ impl RootSpanBuilder for SesameRootSpan {
         let request_id = request
             .extensions()
             .get::<RequestId>()
-            .map(|id| id.to_string())
+            .map(|id| id.0.clone())
             .unwrap_or_default();
+        let method = request
+            .extensions()
+            .get::<OriginalMethod>()
+            .map_or_else(|| request.method().to_string(), |m| m.0.to_string());
         let empty = tracing::field::Empty;
         tracing::info_span!(
             "HTTP request",
-            http.method = %request.method(),
+            http.method = %method,
             http.route = %request.match_pattern().unwrap_or_else(|| "default".into()),
             http.target = %request.path(),
             http.client_ip = %ip,
@@ -195,20 +199,93 @@ impl RootSpanBuilder for SesameRootSpan {
     }
 }
 
-/// Echoes the request id as `X-Request-Id`, so a user's report can be matched to the logs.
-pub async fn request_id_header(
-    req: ServiceRequest,
+/// The request's id, logged with everything it causes and echoed as `X-Request-Id`.
+#[derive(Debug, Clone)]
+pub struct RequestId(pub String);
+
+/// The method the client sent, when [`request_context`] changed it (`HEAD` served as `GET`).
+#[derive(Debug, Clone)]
+struct OriginalMethod(actix_web::http::Method);
+
+/// A request id given by a proxy is kept when it is printable ASCII without spaces and at most
+/// 128 characters: anything else could forge or break log lines.
+fn sane_request_id(value: &str) -> bool {
+    (1..=128).contains(&value.len()) && value.bytes().all(|b| (0x21..=0x7e).contains(&b))
+}
+
+/// Outermost middleware: names the request (a trusted proxy's `X-Request-Id`, else a new
+/// UUID), echoes that id, serves `HEAD` as the `GET` route (actix-web's `web::get()` routes do
+/// not match `HEAD`; the server itself drops the body of an answer to a `HEAD`, over HTTP/1 and
+/// HTTP/2, and keeps its headers), and writes the access log: one INFO line per request with
+/// the matched route pattern, never the path's query, which carries codes and tokens.
+pub async fn request_context(
+    mut req: ServiceRequest,
     next: actix_web::middleware::Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, Error> {
-    let id = req.extensions().get::<RequestId>().copied();
-    let mut res = next.call(req).await?;
-    if let Some(id) = id
-        && let Ok(value) = actix_web::http::header::HeaderValue::from_str(&id.to_string())
-    {
-        res.headers_mut().insert(
-            actix_web::http::header::HeaderName::from_static("x-request-id"),
-            value,
-        );
+    use actix_web::http::Method;
+    use actix_web::http::header::{HeaderName, HeaderValue};
+
+    let started = std::time::Instant::now();
+    let trusted = req
+        .app_data::<web::Data<AppState>>()
+        .map(|s| s.settings.trusted_proxies.clone())
+        .unwrap_or_default();
+    let peer = req.peer_addr().map(|a| a.ip());
+    let from_proxy = peer.is_some_and(|ip| trusted.iter().any(|net| net.contains(&ip)));
+    let id = req
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| from_proxy && sane_request_id(v))
+        .map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_string);
+    let method = req.method().clone();
+    if method == Method::HEAD {
+        req.extensions_mut().insert(OriginalMethod(Method::HEAD));
+        req.head_mut().method = Method::GET;
+    }
+    req.extensions_mut().insert(RequestId(id.clone()));
+    let client_ip = client_ip::client_ip(peer, req.headers(), &trusted)
+        .map(|ip| ip.to_string())
+        .unwrap_or_default();
+    let (proto, host) = client_ip::forwarded_origin(peer, req.headers(), &trusted);
+    let route = req.match_pattern().unwrap_or_else(|| "default".into());
+
+    let result = next.call(req).await;
+    let status = match &result {
+        Ok(res) => res.status(),
+        Err(e) => e.as_response_error().status_code(),
+    };
+    tracing::info!(
+        target: "sesame::access",
+        method = %method,
+        route = %route,
+        status = status.as_u16(),
+        duration_ms = started.elapsed().as_secs_f64() * 1000.0,
+        request_id = %id,
+        client_ip = %client_ip,
+        forwarded_proto = proto.as_deref(),
+        forwarded_host = host.as_deref(),
+        "request"
+    );
+    let mut res = result?;
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        res.headers_mut()
+            .insert(HeaderName::from_static("x-request-id"), value);
     }
     Ok(res)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sane_request_id;
+
+    #[test]
+    fn only_sane_request_ids_are_kept() {
+        assert!(sane_request_id("abc-123_XYZ.=/:"));
+        assert!(sane_request_id(&"a".repeat(128)));
+        for bad in ["", "has space", "tab\t", "caf\u{e9}", "new\nline"] {
+            assert!(!sane_request_id(bad), "{bad:?}");
+        }
+        assert!(!sane_request_id(&"a".repeat(129)));
+    }
 }

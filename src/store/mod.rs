@@ -19,6 +19,8 @@ pub mod subscriptions;
 pub mod throttle;
 pub mod users;
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use diesel::connection::SimpleConnection;
@@ -79,8 +81,23 @@ impl From<DieselError> for StoreError {
             DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, info) => {
                 Self::Conflict(info.message().to_string())
             }
+            // SQLITE_FULL: the disk (or the file system) is full. Like a lost connection it
+            // resolves without a change of code, once space is freed.
+            DieselError::DatabaseError(_, info) if info.message() == SQLITE_FULL_MESSAGE => {
+                Self::Unavailable(SQLITE_FULL_MESSAGE.to_string())
+            }
             other => Self::Query(other),
         }
+    }
+}
+
+/// SQLite's text for SQLITE_FULL, the only way Diesel reports it.
+const SQLITE_FULL_MESSAGE: &str = "database or disk is full";
+
+impl StoreError {
+    /// A write failed for lack of disk space (SQLite).
+    pub fn is_disk_full(&self) -> bool {
+        matches!(self, Self::Unavailable(reason) if reason == SQLITE_FULL_MESSAGE)
     }
 }
 
@@ -143,9 +160,12 @@ impl ConnectionManager {
                 let mut conn = SqliteConnection::establish(text).map_err(|e| self.fail(e))?;
                 // Per connection: WAL lets readers run beside the writer, the busy timeout makes
                 // writers queue instead of failing, and foreign keys are off unless asked for.
+                // The journal size limit makes SQLite truncate the write-ahead log when a
+                // checkpoint resets it; without it the file stays at its largest size.
                 conn.batch_execute(
                     "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 5000; \
-                     PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;",
+                     PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL; \
+                     PRAGMA journal_size_limit = 1048576;",
                 )
                 .map_err(|e| self.fail(e))?;
                 Ok(DbConn::Sqlite(conn))
@@ -188,6 +208,9 @@ pub type PooledConn = r2d2::PooledConnection<ConnectionManager>;
 #[derive(Debug, Clone)]
 pub struct Db {
     pool: Pool,
+    /// Set when a write failed on a full disk; cleared when [`Db::readiness`]'s test write
+    /// works again. Reads still work on a full disk, so `SELECT 1` alone would say ready.
+    disk_full: Arc<AtomicBool>,
 }
 
 impl Db {
@@ -215,7 +238,10 @@ impl Db {
             .connection_timeout(settings.timeout)
             .error_handler(Box::new(PoolErrorLogger))
             .build_unchecked(manager);
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            disk_full: Arc::default(),
+        })
     }
 
     /// One connection, migrated, without a pool: for short-lived CLI commands, which must not
@@ -235,14 +261,20 @@ impl Db {
         let pool = self.pool.clone();
         // Keep the request's span (and its request id) on logs written inside `f`.
         let span = tracing::Span::current();
-        tokio::task::spawn_blocking(move || {
+        let result = tokio::task::spawn_blocking(move || {
             span.in_scope(|| {
                 let mut conn = pool.get()?;
                 f(&mut conn)
             })
         })
         .await
-        .map_err(|e| StoreError::Internal(format!("database task failed: {e}")))?
+        .map_err(|e| StoreError::Internal(format!("database task failed: {e}")))?;
+        if let Err(e) = &result
+            && e.is_disk_full()
+        {
+            self.disk_full.store(true, Ordering::Relaxed);
+        }
+        result
     }
 
     /// A connection for synchronous callers (the CLI).
@@ -258,6 +290,70 @@ impl Db {
         })
         .await
     }
+
+    /// For the readiness probe: the database answers within `within` (a connection and
+    /// `SELECT 1`, not the requests' longer pool timeout), and, after a write failed on a full
+    /// disk, a write works again.
+    pub async fn readiness(&self, within: Duration) -> Result<(), StoreError> {
+        let pool = self.pool.clone();
+        let disk_full = self.disk_full.clone();
+        let span = tracing::Span::current();
+        let check = tokio::task::spawn_blocking(move || {
+            span.in_scope(|| {
+                let mut conn = pool.get_timeout(within)?;
+                if disk_full.load(Ordering::Relaxed) {
+                    test_write(&mut conn)?;
+                    disk_full.store(false, Ordering::Relaxed);
+                    tracing::info!("a write works again after the disk was full");
+                } else {
+                    diesel::sql_query("SELECT 1").execute(&mut *conn)?;
+                }
+                Ok(())
+            })
+        });
+        // The blocking task can hang on a half-open connection; the probe answers anyway.
+        match tokio::time::timeout(within + Duration::from_millis(250), check).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(e)) => Err(StoreError::Internal(format!("database task failed: {e}"))),
+            Err(_) => Err(StoreError::Unavailable(format!(
+                "no answer within {} ms",
+                within.as_millis()
+            ))),
+        }
+    }
+
+    /// Checkpoints SQLite's write-ahead log and truncates it to nothing, so it does not keep
+    /// the space of its busiest moment. Nothing on PostgreSQL.
+    pub async fn checkpoint(&self) -> Result<(), StoreError> {
+        self.run(|conn| {
+            if let DbConn::Sqlite(c) = conn {
+                c.batch_execute("PRAGMA wal_checkpoint(TRUNCATE)")?;
+            }
+            Ok(())
+        })
+        .await
+    }
+}
+
+/// A write that changes nothing: the schema's `user_version` set to itself (SQLite rewrites
+/// the header page, which needs space in the log). On PostgreSQL, where Sesame never marks the
+/// disk full, a `SELECT 1`.
+fn test_write(conn: &mut DbConn) -> Result<(), StoreError> {
+    #[derive(diesel::QueryableByName)]
+    struct Version {
+        #[diesel(sql_type = diesel::sql_types::Integer)]
+        user_version: i32,
+    }
+    match conn {
+        DbConn::Sqlite(c) => {
+            let v = diesel::sql_query("PRAGMA user_version").get_result::<Version>(c)?;
+            c.batch_execute(&format!("PRAGMA user_version = {}", v.user_version))?;
+        }
+        DbConn::Postgres(c) => {
+            diesel::sql_query("SELECT 1").execute(c)?;
+        }
+    }
+    Ok(())
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -119,3 +119,44 @@ async fn postgres_going_away_gives_503_then_service_resumes() {
     }
     assert_eq!(app.get("/t/default/jwks").await.status(), 200);
 }
+
+/// The readiness probe has its own one-second limit: a load balancer learns of the outage
+/// before the requests' pool timeout (five seconds here) has run out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readiness_answers_503_before_the_pool_timeout() {
+    let Some(backend) = Backend::postgres() else {
+        return;
+    };
+    let test_db = TestDb::new(&backend);
+    let url = url::Url::parse(&test_db.url).unwrap();
+    let target = format!("{}:{}", url.host_str().unwrap(), url.port().unwrap_or(5432));
+    let proxy = Proxy::start(target).await;
+    let mut env = test_env(
+        &test_db.url_via(&format!("127.0.0.1:{}", proxy.port)),
+        test_db.dir.path(),
+    );
+    env.insert("SESAME_DATABASE_TIMEOUT".into(), "5".into());
+    let app = TestApp::spawn_with(test_db, env).await;
+    assert_eq!(app.get("/readyz").await.status(), 200);
+
+    proxy.cut();
+    let started = Instant::now();
+    let (status, ready) = app.get_json("/readyz").await;
+    let waited = started.elapsed();
+    assert_eq!(status, 503);
+    assert_eq!(ready["database"], "unreachable");
+    assert!(
+        waited < Duration::from_secs(4),
+        "answered after {waited:?}, not the 5 s pool timeout"
+    );
+
+    proxy.restore();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while app.get("/readyz").await.status() != 200 {
+        assert!(
+            Instant::now() < deadline,
+            "ready again once the database is back"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
