@@ -757,6 +757,20 @@ fn validate_apps(errors: &mut Errors, org_at: &str, apps: Vec<FileApp>) -> Vec<A
                 "needs the authorization_code grant (the JSON sign-in API ends with a code)",
             );
         }
+        // The JSON sign-in API runs the password, SMS OTP and backup codes only: sign-in links
+        // and upstream providers need a browser, so its first step must offer the password.
+        let first_offers_password = sign_in_flow.as_ref().is_none_or(|f| {
+            f.steps()
+                .first()
+                .is_some_and(|s| s.contains(&Authenticator::Password))
+        });
+        if app.app_native && !first_offers_password {
+            errors.fail(
+                &at,
+                "app_native",
+                "the JSON sign-in API needs the password in the flow's first step (sign-in links and upstream providers need a browser)",
+            );
+        }
         if app.app_native && app.third_party {
             errors.fail(
                 &at,

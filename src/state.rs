@@ -181,6 +181,27 @@ impl Core {
         )
     }
 
+    /// The subject of an `id_token_hint` for `client_id`: `None` when the hint is not an ID
+    /// token of this issuer for that client (the user a client expects is checked the same way
+    /// by the pages and the JSON sign-in API).
+    pub async fn hinted_subject(
+        &self,
+        org: &OrgEntry,
+        hint: &str,
+        client_id: &str,
+    ) -> Result<Option<String>, CoreError> {
+        let for_client = |c: &serde_json::Value| match &c["aud"] {
+            serde_json::Value::String(a) => a == client_id,
+            serde_json::Value::Array(items) => items.iter().any(|a| a == client_id),
+            _ => false,
+        };
+        Ok(self
+            .id_token_hint(org, hint)
+            .await?
+            .filter(for_client)
+            .and_then(|c| c["sub"].as_str().map(str::to_string)))
+    }
+
     /// The keys a client published at `uri`: cached, and fetched again after the TTL or, when
     /// `stale` (a signature did not verify), if the cached copy is old enough.
     pub async fn client_keys(

@@ -221,17 +221,8 @@ async fn hinted_subject(
     let Some(hint) = hint else {
         return Ok(Ok(None));
     };
-    let claims = state.id_token_hint(org, hint).await?;
-    let for_client = |c: &serde_json::Value| match &c["aud"] {
-        serde_json::Value::String(a) => a == &auth.client_id,
-        serde_json::Value::Array(items) => items.iter().any(|a| a == auth.client_id.as_str()),
-        _ => false,
-    };
     Ok(
-        match claims
-            .filter(for_client)
-            .and_then(|c| c["sub"].as_str().map(str::to_string))
-        {
+        match state.hinted_subject(org, hint, &auth.client_id).await? {
             Some(sub) => Ok(Some(sub)),
             None => Err(error_to_client(
                 state,
@@ -381,7 +372,7 @@ async fn issue_code(
     session: &Session,
     user: &User,
 ) -> Result<HttpResponse, ApiError> {
-    let code = issue_code_for(state, org, app, auth, session, user).await?;
+    let code = issue_code_for(state, org, app, auth, session, user, now()).await?;
     let mut params = vec![("code", code.expose().clone())];
     if let Some(s) = &auth.state {
         params.push(("state", s.clone()));

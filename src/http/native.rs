@@ -30,6 +30,18 @@ use crate::store::applications::Application;
 use crate::store::auth::LoginTransaction;
 use crate::store::now;
 
+/// The stored binding of a flow secret. Its own hash space ("native:" before the secret), so a
+/// browser's binding cookie never opens a JSON sign-in and a flow secret never passes for a
+/// browser's cookie: each sign-in is run by the surface that started it.
+fn binding(secret: &str) -> String {
+    sha256_hex(&format!("native:{secret}"))
+}
+
+/// Whether the application may use this API (checked at every call, not only at import).
+fn allowed(app: &Application) -> bool {
+    app.app_native && !app.third_party
+}
+
 /// A JSON error of the API: a stable code and a sentence.
 fn problem(status: StatusCode, code: &str, message: &str) -> HttpResponse {
     HttpResponse::build(status)
@@ -67,7 +79,7 @@ pub async fn start(
         }
         None => None,
     };
-    let Some(app) = app.filter(|a| a.app_native) else {
+    let Some(app) = app.filter(allowed) else {
         return Ok(problem(
             StatusCode::BAD_REQUEST,
             "unauthorized_client",
@@ -97,13 +109,27 @@ pub async fn start(
         ));
     }
     debug_assert_eq!(auth.response_mode, ResponseMode::Query);
+    // An id_token_hint must be an ID token of this issuer for this client, as on the pages
+    // (where it only decides whether a session counts: this API keeps none).
+    if let Some(hint) = params.get("id_token_hint")
+        && state
+            .hinted_subject(org, hint, &auth.client_id)
+            .await?
+            .is_none()
+    {
+        return Ok(problem(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "id_token_hint is not an ID token of this issuer for this client",
+        ));
+    }
     let secret = random_token(32);
     let request = serde_json::to_string(&auth).expect("requests serialize");
     let tx = new_transaction(
         org,
         Some(app.id.clone()),
         request,
-        &sha256_hex(secret.expose()),
+        &binding(secret.expose()),
         None,
         now(),
     );
@@ -128,12 +154,21 @@ pub struct AuthnRequest {
     selected_authenticator: Selected,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Selected {
     authenticator_id: String,
     #[serde(default)]
     params: serde_json::Map<String, Value>,
+}
+
+/// Without the parameters: they hold passwords and codes.
+impl std::fmt::Debug for Selected {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Selected")
+            .field("authenticator_id", &self.authenticator_id)
+            .finish_non_exhaustive()
+    }
 }
 
 /// `POST {issuer}/authn`: one step of a flow.
@@ -144,27 +179,27 @@ pub async fn authn(
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     let org = state.organization(&path).await?;
-    let request: AuthnRequest = match serde_json::from_slice(&body) {
-        Ok(r) => r,
-        Err(e) => {
-            return Ok(problem(
-                StatusCode::BAD_REQUEST,
-                "invalid_request",
-                &format!("the body is not a sign-in step: {e}"),
-            ));
-        }
+    // A fixed message: the parser's would quote the body back, passwords included.
+    let Ok(request) = serde_json::from_slice::<AuthnRequest>(&body) else {
+        return Ok(problem(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "the body is not a sign-in step: {\"flowId\", \"selectedAuthenticator\": {\"authenticatorId\", \"params\"}}",
+        ));
     };
     let Some((tx_id, secret)) = request.flow_id.split_once('.') else {
         return Ok(expired());
     };
-    let old_hash = sha256_hex(secret);
+    let old_hash = binding(secret);
     let Some(sign_in) = SignIn::open(&state, &org, tx_id, &old_hash).await? else {
         return Ok(expired());
     };
-    if !matches!(sign_in.purpose, Purpose::Authorize { .. }) {
-        return Ok(expired());
+    match &sign_in.purpose {
+        Purpose::Authorize { app, .. } if allowed(app) => {}
+        _ => return Ok(expired()),
     }
-    let command = match command(&request.selected_authenticator) {
+    let selected = &request.selected_authenticator;
+    let command = match command(selected) {
         Ok(c) => c,
         Err(message) => {
             return Ok(problem(
@@ -174,9 +209,26 @@ pub async fn authn(
             ));
         }
     };
+    // A call for an authenticator the step does not offer is answered without spending the
+    // flow id, so the app can correct itself.
+    let offered = sign_in.next_step(&state).await?.unwrap_or_default();
+    if !offered
+        .iter()
+        .any(|a| a.to_string() == selected.authenticator_id)
+    {
+        let message = format!(
+            "'{}' is not offered at this step",
+            selected.authenticator_id
+        );
+        return Ok(problem(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            &message,
+        ));
+    }
     // The flow id is spent before the step runs: a replay, even a concurrent one, is refused.
     let next = random_token(32);
-    let (id, new_hash) = (tx_id.to_string(), sha256_hex(next.expose()));
+    let (id, new_hash) = (tx_id.to_string(), binding(next.expose()));
     let rebound = state
         .db
         .run(move |conn| LoginTransaction::rebind(conn, &id, &old_hash, &new_hash))
@@ -193,28 +245,32 @@ pub async fn authn(
 /// The engine's command for a selected authenticator. Without its parameters, a selection
 /// shows that authenticator's step (e.g. backup codes instead of the SMS code).
 fn command(selected: &Selected) -> Result<Command, String> {
-    let param = |name: &str| selected.params.get(name).and_then(Value::as_str);
+    let param = |name: &str| -> Result<Option<&str>, String> {
+        match selected.params.get(name) {
+            None => Ok(None),
+            Some(Value::String(v)) => Ok(Some(v)),
+            Some(_) => Err(format!("params.{name} must be a string")),
+        }
+    };
+    let required = |name: &str| -> Result<&str, String> {
+        param(name)?.ok_or_else(|| format!("{} needs params.{name}", selected.authenticator_id))
+    };
     Ok(match selected.authenticator_id.as_str() {
         "password" => Command::Password {
-            username: param("username")
-                .ok_or("password needs params.username")?
-                .to_string(),
-            password: Secret::new(
-                param("password")
-                    .ok_or("password needs params.password")?
-                    .to_string(),
-            ),
+            username: required("username")?.to_string(),
+            password: Secret::new(required("password")?.to_string()),
         },
-        "sms_otp" => match (param("otp"), param("action")) {
+        "sms_otp" => match (param("otp")?, param("action")?) {
             (_, Some("resend")) => Command::Resend,
-            (Some(code), _) => Command::SmsCode {
-                code: code.to_string(),
+            (_, Some(other)) => return Err(format!("unknown action '{other}': use resend")),
+            (Some(code), None) => Command::SmsCode {
+                code: Secret::new(code.to_string()),
             },
-            (None, _) => Command::Show(StepKind::SmsOtp),
+            (None, None) => Command::Show(StepKind::SmsOtp),
         },
-        "backup_code" => match param("code") {
+        "backup_code" => match param("code")? {
             Some(code) => Command::BackupCode {
-                code: code.to_string(),
+                code: Secret::new(code.to_string()),
             },
             None => Command::Show(StepKind::BackupCode),
         },
@@ -262,7 +318,7 @@ async fn respond(
     let outcome = match outcome {
         Outcome::Advanced { kind } => {
             // Reopened: the sign-in now knows its user and what was passed.
-            let hash = sha256_hex(flow_id.split_once('.').map_or("", |(_, s)| s));
+            let hash = binding(flow_id.split_once('.').map_or("", |(_, s)| s));
             let Some(next) = SignIn::open(state, &sign_in.org, &sign_in.tx.id, &hash).await? else {
                 return Ok(expired());
             };
@@ -276,9 +332,8 @@ async fn respond(
             let Purpose::Authorize { auth, app } = &sign_in.purpose else {
                 return Ok(expired());
             };
-            let code =
-                engine::issue_code(state, &sign_in.org, app, auth, &done.session, &done.user)
-                    .await?;
+            let (org, session, user) = (&sign_in.org, &done.session, &done.user);
+            let code = engine::issue_code(state, org, app, auth, session, user, ctx.now).await?;
             let mut data = json!({ "code": code.expose(), "iss": sign_in.org.issuer });
             if let Some(s) = &auth.state {
                 data["state"] = s.as_str().into();

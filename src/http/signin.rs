@@ -286,7 +286,9 @@ pub async fn otp_submit(
     let command = if form.action.as_deref() == Some("resend") {
         Command::Resend
     } else {
-        Command::SmsCode { code: form.code }
+        Command::SmsCode {
+            code: Secret::new(form.code),
+        }
     };
     let token = FormToken::Sent(form.csrf);
     run(&state, &path, &req, form.tx, token, command).await
@@ -310,7 +312,9 @@ pub async fn backup_submit(
     form: web::Form<CodeForm>,
 ) -> Result<HttpResponse, ApiError> {
     let form = form.into_inner();
-    let command = Command::BackupCode { code: form.code };
+    let command = Command::BackupCode {
+        code: Secret::new(form.code),
+    };
     let token = FormToken::Sent(form.csrf);
     run(&state, &path, &req, form.tx, token, command).await
 }

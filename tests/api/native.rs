@@ -294,6 +294,185 @@ async fn only_app_native_applications_may_use_it(backend: Backend) {
     assert_eq!(res.status(), 303);
 }
 
+/// The API's sign-ins and the pages' sign-ins are bound in separate spaces: a flow secret does
+/// not pass for a browser's cookie, and a browser's cookie does not open a sign-in through the
+/// API (which would skip the pages' consent and steps).
+async fn the_api_and_the_pages_do_not_share_sign_ins(backend: Backend) {
+    let app = setup(&backend).await;
+    let (_, first) = start(&app, "native").await;
+    let flow = first["flowId"].as_str().unwrap();
+    let (tx, secret) = flow.split_once('.').unwrap();
+    let res = app
+        .client
+        .get(format!("{}/login?tx={tx}", app.issuer("acme")))
+        .header("Cookie", format!("sesame_browser={secret}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400, "a flow secret is no browser cookie");
+    // A browser sign-in of the same client, driven through the API with its cookie.
+    let res = app
+        .client
+        .get(format!(
+            "{}/authorize?client_id=native&response_type=code&scope=openid&redirect_uri={}&code_challenge={}&code_challenge_method=S256",
+            app.issuer("acme"),
+            urlencode(CB),
+            challenge()
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303);
+    let cookie = res
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|c| c.strip_prefix("sesame_browser="))
+        .map(|c| c.split(';').next().unwrap().to_string())
+        .expect("a browser cookie");
+    let location = res.headers()["location"].to_str().unwrap().to_string();
+    let browser_tx = location.split("tx=").nth(1).unwrap().to_string();
+    let (status, body) = password(
+        &app,
+        &json!(format!("{browser_tx}.{cookie}")),
+        "bobs-long-password",
+    )
+    .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (400, Some("expired")),
+        "{body}"
+    );
+}
+
+/// An `id_token_hint` must be an ID token of this issuer for this client, as on the pages.
+async fn an_id_token_hint_is_checked(backend: Backend) {
+    let app = setup(&backend).await;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let hint = app
+        .sign_id_token("acme", "someone-else", "native", now)
+        .await;
+    let res = app
+        .client
+        .post(format!("{}/authorize", app.issuer("acme")))
+        .form(&[
+            ("client_id", "native"),
+            ("response_type", "code"),
+            ("redirect_uri", CB),
+            ("scope", "openid"),
+            ("response_mode", "direct"),
+            ("code_challenge", &challenge()),
+            ("code_challenge_method", "S256"),
+            ("id_token_hint", &hint),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200, "a valid hint");
+
+    let other_client = app
+        .sign_id_token("acme", "someone-else", "browser-only", now)
+        .await;
+    let res = app
+        .client
+        .post(format!("{}/authorize", app.issuer("acme")))
+        .form(&[
+            ("client_id", "native"),
+            ("response_type", "code"),
+            ("redirect_uri", CB),
+            ("scope", "openid"),
+            ("response_mode", "direct"),
+            ("code_challenge", &challenge()),
+            ("code_challenge_method", "S256"),
+            ("id_token_hint", &other_client),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["code"], "invalid_request", "{body}");
+}
+
+/// A call the step cannot take (another authenticator, a parameter of the wrong type) is
+/// refused without spending the flow id; two calls at once with one flow id run one step.
+async fn bad_calls_keep_the_flow_and_concurrent_ones_run_once(backend: Backend) {
+    let app = setup(&backend).await;
+    let (_, first) = start(&app, "native").await;
+    let (status, body) = step(
+        &app,
+        &first["flowId"],
+        "sms_otp",
+        json!({ "otp": "123456" }),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["code"], "invalid_request");
+    assert!(
+        body["message"].as_str().unwrap().contains("not offered"),
+        "{body}"
+    );
+    let (status, body) = step(
+        &app,
+        &first["flowId"],
+        "password",
+        json!({ "username": "bob", "password": 1234 }),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("must be a string"),
+        "{body}"
+    );
+    assert!(
+        !body.to_string().contains("1234"),
+        "the body is not quoted back"
+    );
+
+    // The same flow id twice at once: one step runs, the other is refused.
+    let (a, b) = tokio::join!(
+        password(&app, &first["flowId"], "bobs-long-password"),
+        password(&app, &first["flowId"], "bobs-long-password"),
+    );
+    let mut statuses = [a.0, b.0];
+    statuses.sort();
+    assert_eq!(statuses, [200, 400], "{a:?} {b:?}");
+    assert_eq!(app.sms.sent().len(), 1, "one SMS step started");
+}
+
+/// The JSON API offers the password, SMS OTP and backup codes only: an app_native application
+/// whose first step has no password is refused at import.
+async fn app_native_needs_the_password_first(backend: Backend) {
+    let app = TestApp::spawn(&backend).await;
+    let file = format!(
+        r#"
+[[organizations]]
+slug = "acme"
+[[organizations.applications]]
+client_id = "linky"
+type = "public"
+app_native = true
+sign_in_flow = [["magic_link"], ["sms_otp"]]
+redirect_uris = ["{CB}"]
+"#
+    );
+    let path = app.write_file("native.toml", &file);
+    let out = app.cli(&["import", path.to_str().unwrap()]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("app_native") && err.contains("password"),
+        "{err}"
+    );
+}
+
 fn urlencode(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
@@ -305,4 +484,8 @@ both_backends!(
     a_locked_account_is_refused,
     a_flow_id_works_once,
     only_app_native_applications_may_use_it,
+    the_api_and_the_pages_do_not_share_sign_ins,
+    an_id_token_hint_is_checked,
+    bad_calls_keep_the_flow_and_concurrent_ones_run_once,
+    app_native_needs_the_password_first,
 );

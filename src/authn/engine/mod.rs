@@ -269,8 +269,8 @@ impl SignIn {
         PassedList::from_json(&self.tx.passed)
     }
 
-    /// The kind of the sign-in's next step, for a surface that shows whatever is next.
-    pub async fn next_kind(&self, core: &Core) -> Result<Option<StepKind>, CoreError> {
+    /// The sign-in's next step (its alternatives), `None` once the flow is complete.
+    pub async fn next_step(&self, core: &Core) -> Result<Option<Vec<Authenticator>>, CoreError> {
         let user = match &self.tx.user_id {
             Some(id) => {
                 let (org_id, id) = (self.org.org.id, id.clone());
@@ -281,7 +281,9 @@ impl SignIn {
             None => None,
         };
         let flow = self.purpose.flow(core, &self.org, user.as_ref()).await?;
-        Ok(flow.next_step(&self.passed()).map(StepKind::of))
+        Ok(flow
+            .next_step(&self.passed())
+            .map(<[Authenticator]>::to_vec))
     }
 }
 
@@ -306,12 +308,12 @@ pub enum Command {
         at: i64,
     },
     SmsCode {
-        code: String,
+        code: Secret<String>,
     },
     /// Send a new SMS code (voiding the previous one).
     Resend,
     BackupCode {
-        code: String,
+        code: Secret<String>,
     },
 }
 
@@ -394,9 +396,9 @@ pub async fn run(
             }
             first_step_passed(core, sign_in, &user, method, at, ctx).await
         }
-        Command::SmsCode { code } => sms_code(core, sign_in, &code, ctx).await,
+        Command::SmsCode { code } => sms_code(core, sign_in, code.expose(), ctx).await,
         Command::Resend => resend(core, sign_in, ctx).await,
-        Command::BackupCode { code } => backup_code(core, sign_in, &code, ctx).await,
+        Command::BackupCode { code } => backup_code(core, sign_in, code.expose(), ctx).await,
     }
 }
 
@@ -1391,9 +1393,10 @@ pub async fn issue_code(
     auth: &AuthRequest,
     session: &Session,
     user: &User,
+    now: i64,
 ) -> Result<Secret<String>, CoreError> {
     let code = random_token(32);
-    let t = crate::store::now();
+    let t = now;
     let grant = Grant {
         id: uuid::Uuid::new_v4().to_string(),
         organization_id: org.org.id,

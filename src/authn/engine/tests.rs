@@ -224,12 +224,28 @@ async fn password_then_sms_otp_completes_with_mfa() {
 
     let code = h.last_code();
     let wrong = if code == "000000" { "111111" } else { "000000" };
-    let outcome = h.run(&tx, Command::SmsCode { code: wrong.into() }, t).await;
+    let outcome = h
+        .run(
+            &tx,
+            Command::SmsCode {
+                code: Secret::new(wrong.into()),
+            },
+            t,
+        )
+        .await;
     assert_eq!(
         error(&outcome),
         Some(StepError::CodeWrong { attempts_left: 2 })
     );
-    let outcome = h.run(&tx, Command::SmsCode { code }, t + 5).await;
+    let outcome = h
+        .run(
+            &tx,
+            Command::SmsCode {
+                code: Secret::new(code),
+            },
+            t + 5,
+        )
+        .await;
     let Outcome::Completed(done) = outcome else {
         panic!("expected completion, got {outcome:?}");
     };
@@ -259,7 +275,15 @@ async fn wrong_codes_count_down_then_void_the_code() {
     let code = h.last_code();
     let wrong = if code == "000000" { "111111" } else { "000000" };
     for left in [2, 1, 0] {
-        let outcome = h.run(&tx, Command::SmsCode { code: wrong.into() }, t).await;
+        let outcome = h
+            .run(
+                &tx,
+                Command::SmsCode {
+                    code: Secret::new(wrong.into()),
+                },
+                t,
+            )
+            .await;
         assert_eq!(
             error(&outcome),
             Some(StepError::CodeWrong {
@@ -267,7 +291,15 @@ async fn wrong_codes_count_down_then_void_the_code() {
             })
         );
     }
-    let outcome = h.run(&tx, Command::SmsCode { code }, t).await;
+    let outcome = h
+        .run(
+            &tx,
+            Command::SmsCode {
+                code: Secret::new(code),
+            },
+            t,
+        )
+        .await;
     assert_eq!(
         error(&outcome),
         Some(StepError::CodeVoid),
@@ -330,7 +362,16 @@ async fn a_parallel_burst_gets_no_more_checks_than_the_policy_allows() {
     for i in 0..20 {
         let (h, tx) = (h.clone(), tx.clone());
         let code = format!("WRONG{i:05}");
-        burst.spawn(async move { h.run(&tx, Command::BackupCode { code }, t).await });
+        burst.spawn(async move {
+            h.run(
+                &tx,
+                Command::BackupCode {
+                    code: Secret::new(code),
+                },
+                t,
+            )
+            .await
+        });
     }
     let outcomes = burst.join_all().await;
     let checked = outcomes
@@ -381,7 +422,15 @@ async fn resends_wait_for_the_cooldown_and_are_blocked_past_the_limit() {
         // The code before it no longer works (unless the new one happens to be the same). Once:
         // each wrong code counts toward the account's lock.
         if n == 0 && before != h.last_code() {
-            let old = h.run(&tx, Command::SmsCode { code: before }, t).await;
+            let old = h
+                .run(
+                    &tx,
+                    Command::SmsCode {
+                        code: Secret::new(before),
+                    },
+                    t,
+                )
+                .await;
             assert_eq!(error(&old), Some(StepError::CodeWrong { attempts_left: 2 }));
         }
     }
@@ -432,7 +481,13 @@ async fn a_backup_code_works_once() {
     assert_eq!(step(&shown).kind, StepKind::BackupCode);
     assert!(h.sms.sent().is_empty(), "the fallback sends no text");
     let outcome = h
-        .run(&tx, Command::BackupCode { code: code.clone() }, t)
+        .run(
+            &tx,
+            Command::BackupCode {
+                code: Secret::new(code.clone()),
+            },
+            t,
+        )
         .await;
     let Outcome::Completed(done) = outcome else {
         panic!("expected completion, got {outcome:?}");
@@ -441,7 +496,15 @@ async fn a_backup_code_works_once() {
 
     let again = h.begin().await;
     h.password(&again, "alice", PASSWORD, t).await;
-    let outcome = h.run(&again, Command::BackupCode { code }, t).await;
+    let outcome = h
+        .run(
+            &again,
+            Command::BackupCode {
+                code: Secret::new(code),
+            },
+            t,
+        )
+        .await;
     assert_eq!(error(&outcome), Some(StepError::BackupCodeWrong));
 }
 
