@@ -14,6 +14,7 @@ cargo build --release --locked --bin sesame
 assets=$target/release/assets
 rm -rf "$assets"
 "$target/release/sesame" man --dir "$assets/man"
+gzip -9n "$assets/man"/*.1
 mkdir -p "$assets/completions"
 "$target/release/sesame" completions bash >"$assets/completions/sesame.bash"
 "$target/release/sesame" completions zsh >"$assets/completions/_sesame"
@@ -29,14 +30,15 @@ fail() { echo "FAIL: $*" >&2; exit 1; }
 ok() { echo "ok: $*"; passed=$((passed + 1)); }
 
 echo "== dpkg -I"
-dpkg -I "$deb"
-dpkg -I "$deb" | grep -q '^ Depends:.*libc6' && ok "Depends computed (libc6, libssl3)" || fail "no Depends"
-dpkg -I "$deb" | grep -q 'deb-systemd-helper' && ok "maintainer scripts handle the unit" || fail "no systemd maintainer scripts"
+info=$(dpkg -I "$deb")
+echo "$info"
+grep -q '^ Depends:.*libc6.*libssl3' <<<"$info" && ok "Depends computed (libc6, libssl3)" || fail "no Depends"
+grep -q ' postinst' <<<"$info" && ok "maintainer scripts for the unit" || fail "no maintainer scripts"
 
 echo "== dpkg -c"
 listing=$(dpkg -c "$deb")
-echo "$listing"
-for path in ./usr/bin/sesame ./lib/systemd/system/sesame.service ./etc/sesame/sesame.toml \
+echo "$listing" | grep -v "man1/sesame-"  # one page per command: the list is long
+for path in ./usr/bin/sesame ./usr/lib/systemd/system/sesame.service ./etc/sesame/sesame.toml \
   ./usr/share/man/man1/sesame.1.gz ./usr/share/man/man1/sesame-backup.1.gz \
   ./usr/share/bash-completion/completions/sesame ./usr/share/zsh/vendor-completions/_sesame \
   ./usr/share/fish/vendor_completions.d/sesame.fish; do
@@ -47,11 +49,12 @@ ctl=$(mktemp -d)
 trap 'rm -rf "$root" "$ctl"' EXIT
 dpkg-deb -e "$deb" "$ctl"
 grep -qx /etc/sesame/sesame.toml "$ctl/conffiles" && ok "/etc/sesame/sesame.toml is a conffile" || fail "no conffile"
+grep -q deb-systemd-helper "$ctl/postinst" && ok "postinst registers the unit (deb-systemd-helper)" || fail "postinst"
 
 echo "== unpacked into a throwaway root"
 dpkg -x "$deb" "$root"
 "$root/usr/bin/sesame" --version | grep -q '^sesame ' && ok "the unpacked binary runs" || fail "binary"
-unit=$root/lib/systemd/system/sesame.service
+unit=$root/usr/lib/systemd/system/sesame.service
 for line in DynamicUser=yes StateDirectory=sesame ProtectSystem=strict ProtectHome=yes NoNewPrivileges=yes \
   PrivateTmp=yes 'CapabilityBoundingSet=' MemoryDenyWriteExecute=yes SystemCallFilter=@system-service \
   'RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX'; do
@@ -60,13 +63,14 @@ done
 if command -v systemd-analyze >/dev/null 2>&1; then
   # The unit names /usr/bin/sesame; verify it against the unpacked copy.
   sed "s|/usr/bin/sesame|$root/usr/bin/sesame|" "$unit" >"$root/sesame.service"
-  out=$(systemd-analyze verify "$root/sesame.service" 2>&1 || true)
+  # Its Documentation= man pages are looked up in the unpacked root too.
+  out=$(MANPATH="$root/usr/share/man:" systemd-analyze verify "$root/sesame.service" 2>&1 || true)
   echo "$out"
   if grep -v -e 'Failed to .*bus' -e 'not found' <<<"$out" | grep -q .; then
     fail "systemd-analyze verify complained"
   fi
   ok "systemd-analyze verify"
 fi
-zcat "$root/usr/share/man/man1/sesame-backup.1.gz" | grep -q 'key-encryption' && ok "man page of sesame backup" || fail "man page"
+grep -q 'pg_dump' < <(zcat "$root/usr/share/man/man1/sesame-backup.1.gz") && ok "man page of sesame backup" || fail "man page"
 grep -q 'healthcheck' "$root/usr/share/bash-completion/completions/sesame" && ok "bash completion knows the subcommands" || fail "completion"
 echo "deb-check: $passed passed, 0 failed"
