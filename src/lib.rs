@@ -4,6 +4,7 @@
 //! [`startup::Application`] on a random port.
 
 pub mod authn;
+pub mod backup;
 pub mod config;
 pub mod demo;
 pub mod domain;

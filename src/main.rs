@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use sesame::config::Settings;
 use sesame::domain::Username;
 use sesame::keys::{self, Alg, Kek};
@@ -64,6 +64,33 @@ enum Command {
     Config {
         #[command(subcommand)]
         command: ConfigCommand,
+    },
+    /// Copy the SQLite database to a new file while the server runs (an online, consistent copy),
+    /// then check the copy. PostgreSQL is backed up with pg_dump instead. Keep the key-encryption
+    /// key with the backup: without it a restored database cannot sign tokens.
+    Backup {
+        /// The file to write; it must not exist yet (it is created readable by its owner only).
+        #[arg(long, value_name = "FILE")]
+        to: PathBuf,
+    },
+    /// Ask the server on this machine for its health endpoint; exit 0 when it answers 200 (for
+    /// container health checks, where no curl is at hand).
+    Healthcheck {
+        /// The URL to ask; by default /healthz at the listen address (loopback when it listens
+        /// on every address), over HTTPS when TLS is configured.
+        #[arg(long)]
+        url: Option<String>,
+    },
+    /// Print the shell completion script for SHELL on stdout.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Write the man pages (sesame.1 and one per subcommand, e.g. sesame-keys-rotate.1) into DIR.
+    Man {
+        /// The folder to write into (created if missing).
+        #[arg(long, value_name = "DIR")]
+        dir: PathBuf,
     },
 }
 
@@ -142,6 +169,27 @@ impl<E: std::fmt::Display> From<E> for Failure {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Generated from the command line's definition alone: no settings needed.
+    match &cli.command {
+        Command::Completions { shell } => {
+            let mut cmd = Cli::command();
+            clap_complete::generate(*shell, &mut cmd, "sesame", &mut std::io::stdout());
+            return ExitCode::SUCCESS;
+        }
+        Command::Man { dir } => {
+            return match write_man_pages(dir) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!(
+                        "error: cannot write the man pages to {}: {e}",
+                        dir.display()
+                    );
+                    ExitCode::from(1)
+                }
+            };
+        }
+        _ => {}
+    }
     let settings = match Settings::load(cli.config.as_deref()) {
         Ok(s) => s,
         Err(e) => {
@@ -307,6 +355,94 @@ fn run(command: Command, settings: Settings) -> Result<(), Failure> {
             print!("{}", settings.to_redacted_toml());
             Ok(())
         }
+        Command::Backup { to } => backup(&settings, &to),
+        Command::Healthcheck { url } => healthcheck(&settings, url),
+        Command::Completions { .. } | Command::Man { .. } => unreachable!("handled in main"),
+    }
+}
+
+fn write_man_pages(dir: &std::path::Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    clap_mangen::generate_to(Cli::command(), dir)
+}
+
+fn backup(settings: &Settings, to: &std::path::Path) -> Result<(), Failure> {
+    use sesame::backup::{self, KEEP_THE_KEY, KeyCheck};
+    // The key is only checked against the copy (never created, never printed).
+    let kek = Kek::resolve(&settings.key_encryption_key, false)
+        .ok()
+        .map(|(k, _)| k);
+    let report = backup::sqlite(&settings.database.url, to, kek.as_ref())?;
+    println!(
+        "backed up {} to {}: {} bytes, schema {}, integrity ok, {} organization(s), {} user(s)",
+        report.from.display(),
+        report.to.display(),
+        report.bytes,
+        report.schema_version,
+        report.organizations,
+        report.users
+    );
+    let source = backup::describe_key_source(&settings.key_encryption_key);
+    match report.key {
+        KeyCheck::Opens => println!("the key-encryption key ({source}) opens this backup"),
+        KeyCheck::NoCheckValue => println!(
+            "the backup holds no key check yet (no server has started on it): the key it needs is \
+             the one the first server start will use"
+        ),
+        KeyCheck::DoesNotOpen => eprintln!(
+            "warning: the key-encryption key configured here ({source}) does NOT open this backup: \
+             find the key the server runs with and keep that one with the backup"
+        ),
+        KeyCheck::NoKey => eprintln!(
+            "warning: no key-encryption key could be loaded here ({source}): find the key the \
+             server runs with and keep that one with the backup"
+        ),
+    }
+    println!("{KEEP_THE_KEY}");
+    Ok(())
+}
+
+fn healthcheck(settings: &Settings, url: Option<String>) -> Result<(), Failure> {
+    let tls = settings.tls.is_some();
+    let url = url.unwrap_or_else(|| {
+        let ip = match settings.listen.ip() {
+            std::net::IpAddr::V4(ip) if ip.is_unspecified() => {
+                std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST)
+            }
+            std::net::IpAddr::V6(ip) if ip.is_unspecified() => {
+                std::net::IpAddr::V6(std::net::Ipv6Addr::LOCALHOST)
+            }
+            ip => ip,
+        };
+        let scheme = if tls { "https" } else { "http" };
+        format!(
+            "{scheme}://{}/healthz",
+            std::net::SocketAddr::new(ip, settings.listen.port())
+        )
+    });
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let status = runtime.block_on(async {
+        reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(5))
+            .redirect(reqwest::redirect::Policy::none())
+            // Our own listener, asked by address: its certificate names the public host, and this
+            // checks liveness, not identity.
+            .danger_accept_invalid_certs(tls)
+            .build()?
+            .get(&url)
+            .send()
+            .await
+            .map(|r| r.status())
+    });
+    match status {
+        Ok(s) if s.is_success() => {
+            println!("{url}: {s}");
+            Ok(())
+        }
+        Ok(s) => Err(Failure(format!("{url}: {s}"), 1)),
+        Err(e) => Err(Failure(format!("{url}: {e}"), 1)),
     }
 }
 

@@ -293,6 +293,14 @@ pub fn verify_kek(conn: &mut DbConn, kek: &Kek) -> Result<(), KekMismatch> {
     }
 }
 
+/// Whether `kek` opens this database's check value, read only (nothing is recorded): `None` when
+/// the database has no check value yet (no server or command has used a key on it).
+pub fn kek_opens(conn: &mut DbConn, kek: &Kek) -> Result<Option<bool>, StoreError> {
+    Ok(crate::store::keys::kek_check(conn)?.map(
+        |sealed| matches!(kek.open(&sealed, CHECK_CONTEXT), Ok(plain) if plain == CHECK_PLAINTEXT),
+    ))
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum KekMismatch {
     #[error(

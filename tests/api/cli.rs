@@ -159,3 +159,94 @@ fn a_kid_starting_with_a_hyphen_is_a_value_not_a_flag() {
         stderr(&out)
     );
 }
+
+#[test]
+fn completions_name_the_real_subcommands_for_each_shell() {
+    // A bad setting does not stop them: they need no configuration.
+    let vars = env(&[("SESAME_LISTEN", "not-an-address")]);
+    for (shell, marker) in [
+        ("bash", "complete -F"),
+        ("zsh", "#compdef sesame"),
+        ("fish", "complete -c sesame"),
+        ("elvish", "edit:completion"),
+        ("powershell", "Register-ArgumentCompleter"),
+    ] {
+        let out = cli(&vars, &["completions", shell]);
+        assert!(out.status.success(), "{shell}: {}", stderr(&out));
+        let script = stdout(&out);
+        assert!(script.contains(marker), "{shell}: {script}");
+        for sub in ["serve", "backup", "backup-codes", "rotate", "healthcheck"] {
+            assert!(script.contains(sub), "{shell} completion lacks {sub}");
+        }
+    }
+    let out = cli(&vars, &["completions", "tcsh"]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "an unknown shell is a usage error"
+    );
+}
+
+#[test]
+fn man_writes_a_page_per_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let man = dir.path().join("man1");
+    let out = cli(&HashMap::new(), &["man", "--dir", man.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let mut pages: Vec<String> = std::fs::read_dir(&man)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    pages.sort();
+    for page in [
+        "sesame.1",
+        "sesame-serve.1",
+        "sesame-backup.1",
+        "sesame-keys-rotate.1",
+        "sesame-events-redeliver.1",
+        "sesame-completions.1",
+    ] {
+        assert!(pages.iter().any(|p| p == page), "{page} not in {pages:?}");
+    }
+    let root = std::fs::read_to_string(man.join("sesame.1")).unwrap();
+    assert!(root.contains(".TH sesame 1"), "{root}");
+    assert!(root.contains("sesame\\-backup\\-codes(1)"), "{root}");
+    let backup = std::fs::read_to_string(man.join("sesame-backup.1")).unwrap();
+    assert!(backup.contains("pg_dump"), "{backup}");
+    assert!(backup.contains("\\-\\-to"), "{backup}");
+}
+
+#[test]
+fn healthcheck_fails_without_a_server_and_passes_against_one() {
+    // Nothing listens on port 1.
+    let out = cli(&env(&[("SESAME_LISTEN", "127.0.0.1:1")]), &["healthcheck"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("http://127.0.0.1:1/healthz"),
+        "{}",
+        stderr(&out)
+    );
+    // A one-shot HTTP server answering 200, then one answering 503.
+    for (status, code) in [("200 OK", Some(0)), ("503 Service Unavailable", Some(1))] {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = std::thread::spawn(move || {
+            use std::io::{Read, Write};
+            let (mut stream, _) = listener.accept().unwrap();
+            let mut buf = [0u8; 1024];
+            let n = stream.read(&mut buf).unwrap();
+            let request = String::from_utf8_lossy(&buf[..n]).into_owned();
+            write!(
+                stream,
+                "HTTP/1.1 {status}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+            )
+            .unwrap();
+            request
+        });
+        let listen = format!("0.0.0.0:{port}");
+        let out = cli(&env(&[("SESAME_LISTEN", &listen)]), &["healthcheck"]);
+        assert_eq!(out.status.code(), code, "{status}: {}", stderr(&out));
+        let request = server.join().unwrap();
+        assert!(request.starts_with("GET /healthz "), "{request}");
+    }
+}

@@ -4,6 +4,7 @@ mod helpers;
 
 mod account;
 mod authorization;
+mod backup;
 mod cli;
 mod database_outage;
 mod discovery;
