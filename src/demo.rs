@@ -170,6 +170,11 @@ pub fn banner(base_url: &str, seeded: Option<&Seeded>) -> String {
             ),
         },
         "  Try:".into(),
+        format!(
+            "    sign in        {issuer}/authorize?client_id={DEMO_WEB_CLIENT_ID}&redirect_uri=http%3A%2F%2Flocalhost%3A8080%2Fcallback&response_type=code&scope=openid%20profile%20email&state=try-me"
+        ),
+        "    sample apps    cargo run --example sample_web          (http://localhost:8080)".into(),
+        "                   cd examples/sample_spa && npm ci && node serve.mjs   (http://localhost:5173)".into(),
         format!("    {issuer}/.well-known/openid-configuration"),
         format!("    {issuer}/jwks"),
         format!("    {base_url}/readyz"),

@@ -256,6 +256,10 @@ async fn demo_seed_creates_a_working_demo_once(backend: Backend) {
     let banner = demo::banner(&app.address, Some(&created));
     assert!(banner.contains("DEMO MODE") && banner.contains(demo::DEMO_PASSWORD));
     assert!(banner.contains(created.backup_codes[0].expose().as_str()));
+    assert!(
+        banner.contains("/t/demo/authorize?client_id=demo-web&") && banner.contains("sample_web"),
+        "the banner shows where to sign in and the sample apps: {banner}"
+    );
 }
 
 async fn demo_refuses_a_database_with_real_data(backend: Backend) {
