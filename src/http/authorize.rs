@@ -508,7 +508,7 @@ pub async fn consent_submit(
     let tx_id = tx.id.clone();
     if !state
         .db
-        .run(move |conn| LoginTransaction::complete(conn, &tx_id))
+        .run(move |conn| LoginTransaction::complete(conn, &tx_id, now()))
         .await?
     {
         return Ok(expired_page(&state));

@@ -63,7 +63,7 @@ pub(super) async fn open_transaction(
     let (Some(tx_id), Some(browser)) = (tx, cookie_hash(req, BROWSER_COOKIE)) else {
         return Ok(None);
     };
-    Ok(load_bound(state, org, &tx_id, &browser).await?)
+    Ok(load_bound(state, org, &tx_id, &browser, now()).await?)
 }
 
 /// The sign-in named by `tx`, if it is this browser's (and not a consent transaction).
@@ -76,7 +76,7 @@ pub(super) async fn sign_in(
     let (Some(tx_id), Some(browser)) = (tx, cookie_hash(req, BROWSER_COOKIE)) else {
         return Ok(None);
     };
-    Ok(SignIn::open(state, org, &tx_id, &browser).await?)
+    Ok(SignIn::open(state, org, &tx_id, &browser, now()).await?)
 }
 
 /// The engine's context of a browser request; `form` is the token a form carried.

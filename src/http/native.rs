@@ -139,7 +139,8 @@ pub async fn start(
         .db
         .run(move |conn| LoginTransaction::insert(conn, &row))
         .await?;
-    let Some(sign_in) = SignIn::open(state, org, &tx.id, &tx.browser_hash).await? else {
+    let Some(sign_in) = SignIn::open(state, org, &tx.id, &tx.browser_hash, tx.created_at).await?
+    else {
         return Ok(expired());
     };
     let ctx = context(state, req);
@@ -191,7 +192,7 @@ pub async fn authn(
         return Ok(expired());
     };
     let old_hash = binding(secret);
-    let Some(sign_in) = SignIn::open(&state, &org, tx_id, &old_hash).await? else {
+    let Some(sign_in) = SignIn::open(&state, &org, tx_id, &old_hash, now()).await? else {
         return Ok(expired());
     };
     match &sign_in.purpose {
@@ -319,7 +320,9 @@ async fn respond(
         Outcome::Advanced { kind } => {
             // Reopened: the sign-in now knows its user and what was passed.
             let hash = binding(flow_id.split_once('.').map_or("", |(_, s)| s));
-            let Some(next) = SignIn::open(state, &sign_in.org, &sign_in.tx.id, &hash).await? else {
+            let Some(next) =
+                SignIn::open(state, &sign_in.org, &sign_in.tx.id, &hash, ctx.now).await?
+            else {
                 return Ok(expired());
             };
             engine::run(&state.core, &next, Command::Show(kind), ctx).await?

@@ -65,17 +65,18 @@ impl LoginTransaction {
         Ok(())
     }
 
-    /// An open (not completed, not expired) transaction of the organization.
+    /// An open (not completed, not expired at `now`) transaction of the organization.
     pub fn find_open(
         conn: &mut DbConn,
         organization_id: i64,
         id: &str,
+        now: i64,
     ) -> Result<Option<Self>, StoreError> {
         Ok(login_transactions::table
             .filter(login_transactions::id.eq(id))
             .filter(login_transactions::organization_id.eq(organization_id))
             .filter(login_transactions::completed_at.is_null())
-            .filter(login_transactions::expires_at.gt(now()))
+            .filter(login_transactions::expires_at.gt(now))
             .select(Self::as_select())
             .first(conn)
             .optional()?)
@@ -107,14 +108,14 @@ impl LoginTransaction {
         Ok(())
     }
 
-    /// Marks the transaction done; false if it was already completed (a double submit).
-    pub fn complete(conn: &mut DbConn, id: &str) -> Result<bool, StoreError> {
+    /// Marks the transaction done at `now`; false if it was already completed (a double submit).
+    pub fn complete(conn: &mut DbConn, id: &str, now: i64) -> Result<bool, StoreError> {
         let n = diesel::update(
             login_transactions::table
                 .filter(login_transactions::id.eq(id))
                 .filter(login_transactions::completed_at.is_null()),
         )
-        .set(login_transactions::completed_at.eq(Some(now())))
+        .set(login_transactions::completed_at.eq(Some(now)))
         .execute(conn)?;
         Ok(n == 1)
     }

@@ -51,13 +51,13 @@ impl SmsOtp {
             .optional()?)
     }
 
-    /// Why this code cannot be used, if it cannot.
-    pub fn dead(&self, max_failed: i64) -> Option<Dead> {
+    /// Why this code cannot be used at `now`, if it cannot.
+    pub fn dead(&self, max_failed: i64, now: i64) -> Option<Dead> {
         if self.used_at.is_some() {
             Some(Dead::Used)
         } else if self.voided_at.is_some() || self.failed_attempts >= max_failed {
             Some(Dead::Void)
-        } else if self.expires_at <= now() {
+        } else if self.expires_at <= now {
             Some(Dead::Expired)
         } else {
             None
@@ -90,13 +90,18 @@ impl SmsOtp {
 
     /// Claims one attempt at the code: true while it is live and under `max_failed`. The
     /// attempt counts as failed until [`SmsOtp::spend`] takes it back.
-    pub fn claim_attempt(conn: &mut DbConn, id: &str, max_failed: i64) -> Result<bool, StoreError> {
+    pub fn claim_attempt(
+        conn: &mut DbConn,
+        id: &str,
+        max_failed: i64,
+        now: i64,
+    ) -> Result<bool, StoreError> {
         let n = diesel::update(
             sms_otps::table
                 .filter(sms_otps::id.eq(id))
                 .filter(sms_otps::used_at.is_null())
                 .filter(sms_otps::voided_at.is_null())
-                .filter(sms_otps::expires_at.gt(now()))
+                .filter(sms_otps::expires_at.gt(now))
                 .filter(sms_otps::failed_attempts.lt(max_failed)),
         )
         .set(sms_otps::failed_attempts.eq(sms_otps::failed_attempts + 1))
@@ -104,9 +109,8 @@ impl SmsOtp {
         Ok(n == 1)
     }
 
-    /// Spends the code after a right entry: true exactly once.
-    pub fn spend(conn: &mut DbConn, id: &str) -> Result<bool, StoreError> {
-        let t = now();
+    /// Spends the code after a right entry at `t`: true exactly once.
+    pub fn spend(conn: &mut DbConn, id: &str, t: i64) -> Result<bool, StoreError> {
         let n = diesel::update(
             sms_otps::table
                 .filter(sms_otps::id.eq(id))

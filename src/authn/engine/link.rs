@@ -191,7 +191,7 @@ pub async fn open(
     if token.is_empty() {
         return refused(Refusal::LinkInvalid);
     }
-    let (org_id, hash) = (org.org.id, sha256_hex(token));
+    let (org_id, hash, now) = (org.org.id, sha256_hex(token), ctx.now);
     let h = hash.clone();
     let found = core
         .db
@@ -199,7 +199,8 @@ pub async fn open(
             let Some(link) = MagicLink::find(conn, org_id, &h)? else {
                 return Ok(None);
             };
-            let open = LoginTransaction::find_open(conn, org_id, &link.transaction_id)?.is_some();
+            let open =
+                LoginTransaction::find_open(conn, org_id, &link.transaction_id, now)?.is_some();
             Ok(Some((link, open)))
         })
         .await?;
@@ -215,13 +216,13 @@ pub async fn open(
     // The browser that asked, or nothing: checked before the link is spent, so opening it
     // elsewhere (or a mail scanner fetching it) leaves it usable where it belongs.
     let binding = binding_hash.unwrap_or_default();
-    if load_bound(core, org, &link.transaction_id, binding)
+    if load_bound(core, org, &link.transaction_id, binding, now)
         .await?
         .is_none()
     {
         return refused(Refusal::LinkOtherBrowser);
     }
-    let Some(sign_in) = SignIn::open(core, org, &link.transaction_id, binding).await? else {
+    let Some(sign_in) = SignIn::open(core, org, &link.transaction_id, binding, now).await? else {
         return refused(Refusal::Expired);
     };
     if first_step(core, &sign_in, Some(&Authenticator::MagicLink))

@@ -182,12 +182,13 @@ pub async fn load_bound(
     org: &OrgEntry,
     tx_id: &str,
     binding_hash: &str,
+    now: i64,
 ) -> Result<Option<(LoginTransaction, Option<Application>)>, CoreError> {
     let (org_id, tx_id) = (org.org.id, tx_id.to_string());
     let found = core
         .db
         .run(move |conn| {
-            let Some(tx) = LoginTransaction::find_open(conn, org_id, &tx_id)? else {
+            let Some(tx) = LoginTransaction::find_open(conn, org_id, &tx_id, now)? else {
                 return Ok(None);
             };
             match tx.application_id.clone() {
@@ -248,14 +249,16 @@ pub struct SignIn {
 }
 
 impl SignIn {
-    /// The sign-in `tx_id` bound to `binding_hash`, whatever it is for (not consent ones).
+    /// The sign-in `tx_id` bound to `binding_hash` and open at `now`, whatever it is for (not
+    /// consent ones).
     pub async fn open(
         core: &Core,
         org: &Arc<OrgEntry>,
         tx_id: &str,
         binding_hash: &str,
+        now: i64,
     ) -> Result<Option<Self>, CoreError> {
-        let Some((tx, app)) = load_bound(core, org, tx_id, binding_hash).await? else {
+        let Some((tx, app)) = load_bound(core, org, tx_id, binding_hash, now).await? else {
             return Ok(None);
         };
         Ok(Purpose::of(&tx, app).map(|purpose| Self {
@@ -715,7 +718,7 @@ async fn finish(
         .db
         .run(move |conn| {
             write_transaction(conn, |conn| {
-                if !LoginTransaction::complete(conn, &tx_id)? {
+                if !LoginTransaction::complete(conn, &tx_id, t)? {
                     return Ok(None);
                 }
                 policy::reset(conn, &account)?;
@@ -976,7 +979,7 @@ async fn sms_code(
     };
     let account = sf.account_key();
     let settings = &sf.org().org.settings.sms_otp;
-    let max = settings.max_failed_attempts;
+    let (max, now) = (settings.max_failed_attempts, ctx.now);
     let id = sf.tx_id().to_string();
     let current = core
         .db
@@ -997,11 +1000,11 @@ async fn sms_code(
     let otp_id = current.id.clone();
     let claimed = core
         .db
-        .run(move |conn| SmsOtp::claim_attempt(conn, &otp_id, max))
+        .run(move |conn| SmsOtp::claim_attempt(conn, &otp_id, max, now))
         .await?;
     if !claimed {
         forgive(core, &account).await?;
-        return view(StepError::from_dead(current.dead(max))).await;
+        return view(StepError::from_dead(current.dead(max, now))).await;
     }
     let normalized = settings.normalize(typed);
     let right = otp::matches(core.keys.kek(), sf.tx_id(), &normalized, &current.code_hash)
@@ -1010,7 +1013,7 @@ async fn sms_code(
         let otp_id = current.id.clone();
         if !core
             .db
-            .run(move |conn| SmsOtp::spend(conn, &otp_id))
+            .run(move |conn| SmsOtp::spend(conn, &otp_id, now))
             .await?
         {
             // Another submission of the same code won the race: no failure to count.
@@ -1359,7 +1362,7 @@ async fn enroll_phone(
         .db
         .run(move |conn| {
             write_transaction(conn, |conn| {
-                if !LoginTransaction::complete(conn, &tx_id)? {
+                if !LoginTransaction::complete(conn, &tx_id, now)? {
                     return Ok(false);
                 }
                 User::update(conn, &updated)?;

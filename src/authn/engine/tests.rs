@@ -129,7 +129,7 @@ impl Harness {
 
     /// Opens the sign-in afresh (as every request does) and runs `command` at `now`.
     async fn run(&self, tx: &str, command: Command, now: i64) -> Outcome {
-        let sign_in = SignIn::open(&self.core, &self.org, tx, &sha256_hex(BINDING))
+        let sign_in = SignIn::open(&self.core, &self.org, tx, &sha256_hex(BINDING), now)
             .await
             .unwrap()
             .expect("the sign-in is open");
@@ -258,7 +258,7 @@ async fn password_then_sms_otp_completes_with_mfa() {
     assert!(h.events().await.contains(&"LoginSuccessEvent".to_string()));
     // The transaction is finished: nothing more can run on it.
     assert!(
-        SignIn::open(&h.core, &h.org, &tx, &sha256_hex(BINDING))
+        SignIn::open(&h.core, &h.org, &tx, &sha256_hex(BINDING), t + 5)
             .await
             .unwrap()
             .is_none()
@@ -305,6 +305,31 @@ async fn wrong_codes_count_down_then_void_the_code() {
         Some(StepError::CodeVoid),
         "the right code, too late"
     );
+}
+
+#[tokio::test]
+async fn a_code_expires_with_the_clock() {
+    let h = harness().await;
+    let tx = h.begin().await;
+    let t = now();
+    h.password(&tx, "alice", PASSWORD, t).await;
+    h.run(&tx, Command::Show(StepKind::SmsOtp), t).await;
+    let code = h.last_code();
+    let expiry = h.org.org.settings.sms_otp.expiry_seconds;
+    let late = Command::SmsCode {
+        code: Secret::new(code.clone()),
+    };
+    let outcome = h.run(&tx, late, t + expiry).await;
+    assert_eq!(error(&outcome), Some(StepError::CodeExpired));
+    // A second before, it still worked (a new sign-in, the same clock).
+    let again = h.begin().await;
+    h.password(&again, "alice", PASSWORD, t).await;
+    h.run(&again, Command::Show(StepKind::SmsOtp), t).await;
+    let code = Command::SmsCode {
+        code: Secret::new(h.last_code()),
+    };
+    let outcome = h.run(&again, code, t + expiry - 1).await;
+    assert!(matches!(outcome, Outcome::Completed(_)), "{outcome:?}");
 }
 
 #[tokio::test]
