@@ -121,18 +121,31 @@ impl BaseUrl {
         if !url.username().is_empty() || url.password().is_some() {
             return Err("must not contain credentials".into());
         }
-        if url.path() != "/" {
-            return Err(
-                "must not have a path: Sesame serves its routes at the root (a proxy in front may \
-                 strip a prefix, but the public issuer must then be the proxy's root URL)"
-                    .into(),
-            );
+        // A path prefix (`https://example.com/id`) is served as is: every route, cookie and
+        // issuer sits under it, so a proxy forwards the prefix without rewriting it.
+        let path = url.path().trim_end_matches('/');
+        if path
+            .split('/')
+            .skip(1)
+            .any(|seg| seg.is_empty() || seg == "." || seg == ".." || seg.contains('%'))
+        {
+            return Err(format!(
+                "the path '{}' must be plain segments like /id (no empty, dot or escaped segments)",
+                url.path()
+            ));
         }
         Ok(Self(url.as_str().trim_end_matches('/').to_string()))
     }
 
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+
+    /// The path prefix every route is served under: empty, or like `/id`.
+    pub fn path(&self) -> &str {
+        // Parsed once in `parse`; the text after the authority is the path.
+        let after_scheme = self.0.split_once("://").map_or("", |(_, rest)| rest);
+        after_scheme.find('/').map_or("", |i| &after_scheme[i..])
     }
 
     /// The issuer of an organization: `{base}/t/{slug}`.
@@ -794,7 +807,7 @@ mod tests {
             ("SESAME_LISTEN", "not-an-address"),
             ("SESAME_BASE_URL", "ftp://example.com"),
             ("SESAME_BASE_URL", "https://example.com/?x=1"),
-            ("SESAME_BASE_URL", "https://example.com/idp"),
+            ("SESAME_BASE_URL", "https://example.com/id//p"),
             ("DATABASE_URL", "mysql://localhost/db"),
             ("SESAME_LOG", "info,[[["),
             ("SESAME_LOG_FORMAT", "xml"),
@@ -872,6 +885,17 @@ mod tests {
         assert_eq!(s.listen.to_string(), "127.0.0.1:5555");
         assert_eq!(s.base_url.as_str(), "https://id.example.com");
         assert_eq!(s.base_url.issuer("acme"), "https://id.example.com/t/acme");
+        assert_eq!(s.base_url.path(), "");
+        let prefixed = BaseUrl::parse("https://example.com/id/").unwrap();
+        assert_eq!(prefixed.as_str(), "https://example.com/id");
+        assert_eq!(prefixed.path(), "/id");
+        assert_eq!(prefixed.issuer("acme"), "https://example.com/id/t/acme");
+        assert_eq!(
+            BaseUrl::parse("http://localhost:9090/a/b").unwrap().path(),
+            "/a/b"
+        );
+        assert!(BaseUrl::parse("https://example.com/id//x").is_err());
+        assert!(BaseUrl::parse("https://example.com/a%20b").is_err());
         assert_eq!(s.log.format, LogFormat::Json);
         assert_eq!(s.trusted_proxies.len(), 1);
 

@@ -118,13 +118,15 @@ impl Application {
         let state = web::Data::new(AppState::new(core));
 
         let app_state = state.clone();
+        let prefix = state.settings.base_url.path().to_string();
         let server = HttpServer::new(move || {
+            let prefix = prefix.clone();
             App::new()
                 .app_data(app_state.clone())
                 .wrap(from_fn(http::cors::cors))
                 .wrap(TracingLogger::<SesameRootSpan>::new())
                 .wrap(from_fn(http::request_context))
-                .configure(http::routes)
+                .configure(move |cfg| http::mount(&prefix, cfg))
         });
         let server = match tls {
             Some((cert, config)) => {

@@ -27,7 +27,11 @@ pub(super) fn cookie<'a>(
     value: String,
 ) -> Cookie<'a> {
     Cookie::build(name, value)
-        .path(format!("/t/{}/", org.org.slug))
+        .path(format!(
+            "{}/t/{}/",
+            state.settings.base_url.path(),
+            org.org.slug
+        ))
         .http_only(true)
         .same_site(SameSite::Lax)
         .secure(state.settings.base_url.as_str().starts_with("https://"))

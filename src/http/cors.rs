@@ -23,7 +23,15 @@ pub async fn cors(
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, Error> {
     let origin = req.headers().get(header::ORIGIN).cloned();
-    let slug = cors_target(req.path()).map(str::to_string);
+    let prefix = req
+        .app_data::<web::Data<AppState>>()
+        .map(|s| s.settings.base_url.path().to_string())
+        .unwrap_or_default();
+    let slug = req
+        .path()
+        .strip_prefix(prefix.as_str())
+        .and_then(cors_target)
+        .map(str::to_string);
     let (Some(origin), Some(slug)) = (origin, slug) else {
         return Ok(next.call(req).await?.map_into_left_body());
     };

@@ -124,7 +124,11 @@ async fn finish(
             .await?;
     }
     let mut gone = Cookie::build(SESSION_COOKIE, "")
-        .path(format!("/t/{}/", org.org.slug))
+        .path(format!(
+            "{}/t/{}/",
+            state.settings.base_url.path(),
+            org.org.slug
+        ))
         .http_only(true)
         .finish();
     gone.make_removal();

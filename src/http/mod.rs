@@ -92,6 +92,23 @@ pub(crate) fn params_as_get(
     Ok(params)
 }
 
+/// Registers every route under the base URL's path prefix (`""` or like `/id`). With a prefix,
+/// `/healthz` and `/readyz` also answer at the root, for load balancers probing the node itself.
+pub fn mount(prefix: &str, cfg: &mut web::ServiceConfig) {
+    if prefix.is_empty() {
+        routes(cfg);
+        return;
+    }
+    cfg.service(
+        web::scope(prefix)
+            .configure(routes)
+            .default_service(web::to(not_found)),
+    )
+    .service(health::healthz)
+    .service(health::readyz)
+    .default_service(web::to(not_found));
+}
+
 /// Registers every route.
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(health::healthz)

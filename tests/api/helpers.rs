@@ -180,8 +180,10 @@ impl TestApp {
         } else {
             "127.0.0.1"
         };
+        // A test may serve under a path prefix (`SESAME_TEST_BASE_PATH`, e.g. `/id`).
+        let prefix = env.remove("SESAME_TEST_BASE_PATH").unwrap_or_default();
         env.entry("SESAME_BASE_URL".into())
-            .or_insert_with(|| format!("{scheme}://{host}:{port}"));
+            .or_insert_with(|| format!("{scheme}://{host}:{port}{prefix}"));
         let settings = settings_from(&env);
         sesame::telemetry::init(&settings.log);
         let sms = std::sync::Arc::new(sesame::sms::Capture::default());

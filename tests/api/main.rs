@@ -16,6 +16,7 @@ mod magic_link;
 mod native;
 mod operations;
 mod outbox;
+mod prefix;
 mod provisioning;
 mod signing_keys;
 mod sms_otp;
