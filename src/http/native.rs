@@ -283,14 +283,12 @@ fn command(selected: &Selected) -> Result<Command, String> {
     })
 }
 
+/// The engine's context of an API call: a browser's, except that a completed API sign-in
+/// never ends a browser session that happens to send its cookie.
 fn context(state: &AppState, req: &HttpRequest) -> Ctx {
     Ctx {
-        client_ip: super::client_ip::of_request(req, &state.settings.trusted_proxies)
-            .map(|ip| ip.to_string())
-            .unwrap_or_default(),
-        now: now(),
         session_hash: None,
-        form: FormToken::NotAForm,
+        ..super::browser::ctx(state, req, FormToken::NotAForm)
     }
 }
 

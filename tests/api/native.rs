@@ -55,19 +55,27 @@ fn challenge() -> String {
 
 /// `POST {issuer}/authorize` with `response_mode=direct`.
 async fn start(app: &TestApp, client_id: &str) -> (u16, Value) {
+    start_with(app, client_id, &[]).await
+}
+
+/// [`start`] with further parameters.
+async fn start_with(app: &TestApp, client_id: &str, extra: &[(&str, &str)]) -> (u16, Value) {
+    let challenge = challenge();
+    let mut form = vec![
+        ("client_id", client_id),
+        ("response_type", "code"),
+        ("redirect_uri", CB),
+        ("scope", "openid profile"),
+        ("state", "native-state"),
+        ("response_mode", "direct"),
+        ("code_challenge", challenge.as_str()),
+        ("code_challenge_method", "S256"),
+    ];
+    form.extend_from_slice(extra);
     let res = app
         .client
         .post(format!("{}/authorize", app.issuer("acme")))
-        .form(&[
-            ("client_id", client_id),
-            ("response_type", "code"),
-            ("redirect_uri", CB),
-            ("scope", "openid profile"),
-            ("state", "native-state"),
-            ("response_mode", "direct"),
-            ("code_challenge", &challenge()),
-            ("code_challenge_method", "S256"),
-        ])
+        .form(&form)
         .send()
         .await
         .unwrap();
@@ -356,45 +364,14 @@ async fn an_id_token_hint_is_checked(backend: Backend) {
     let hint = app
         .sign_id_token("acme", "someone-else", "native", now)
         .await;
-    let res = app
-        .client
-        .post(format!("{}/authorize", app.issuer("acme")))
-        .form(&[
-            ("client_id", "native"),
-            ("response_type", "code"),
-            ("redirect_uri", CB),
-            ("scope", "openid"),
-            ("response_mode", "direct"),
-            ("code_challenge", &challenge()),
-            ("code_challenge_method", "S256"),
-            ("id_token_hint", &hint),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200, "a valid hint");
+    let (status, body) = start_with(&app, "native", &[("id_token_hint", &hint)]).await;
+    assert_eq!(status, 200, "a valid hint: {body}");
 
     let other_client = app
         .sign_id_token("acme", "someone-else", "browser-only", now)
         .await;
-    let res = app
-        .client
-        .post(format!("{}/authorize", app.issuer("acme")))
-        .form(&[
-            ("client_id", "native"),
-            ("response_type", "code"),
-            ("redirect_uri", CB),
-            ("scope", "openid"),
-            ("response_mode", "direct"),
-            ("code_challenge", &challenge()),
-            ("code_challenge_method", "S256"),
-            ("id_token_hint", &other_client),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 400);
-    let body: Value = res.json().await.unwrap();
+    let (status, body) = start_with(&app, "native", &[("id_token_hint", &other_client)]).await;
+    assert_eq!(status, 400);
     assert_eq!(body["code"], "invalid_request", "{body}");
 }
 

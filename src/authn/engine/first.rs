@@ -1,0 +1,241 @@
+//! The first step: the password (throttled per client IP and per account, one argon2
+//! verification whoever asks), and a first step proven elsewhere (a magic link, an upstream
+//! provider).
+
+use super::*;
+
+/// The first step, if the sign-in's next step identifies the user (and offers `method`, when
+/// given). Once a sign-in is past it (or a step-up starts past it), its first step is closed:
+/// who the user is cannot change halfway through.
+pub async fn first_step(
+    core: &Core,
+    sign_in: &SignIn,
+    method: Option<&Authenticator>,
+) -> Result<Option<Vec<Authenticator>>, CoreError> {
+    let flow = sign_in.purpose.flow(core, &sign_in.org, None).await?;
+    Ok(flow
+        .next_step(&sign_in.passed())
+        .filter(|step| StepKind::First.fits(step) && method.is_none_or(|m| step.contains(m)))
+        .map(<[Authenticator]>::to_vec))
+}
+
+pub(super) async fn first_step_open(
+    core: &Core,
+    sign_in: &SignIn,
+    method: &Authenticator,
+) -> Result<bool, CoreError> {
+    Ok(first_step(core, sign_in, Some(method)).await?.is_some())
+}
+
+/// The first step to show, with what was typed and an error.
+pub(super) async fn show_first(
+    core: &Core,
+    sign_in: &SignIn,
+    username: &str,
+    error: Option<StepError>,
+) -> Result<Outcome, CoreError> {
+    let Some(step) = first_step(core, sign_in, None).await? else {
+        return Ok(Outcome::Refused(Refusal::Expired));
+    };
+    Ok(Outcome::Step(first_view(sign_in, step, username, error)))
+}
+
+/// The view of a first step.
+pub fn first_view(
+    sign_in: &SignIn,
+    step: Vec<Authenticator>,
+    username: &str,
+    error: Option<StepError>,
+) -> Step {
+    let org = &sign_in.org;
+    let username = if username.is_empty() {
+        sign_in.purpose.login_hint().unwrap_or_default().to_string()
+    } else {
+        username.to_string()
+    };
+    let providers = step
+        .iter()
+        .filter_map(|a| match a {
+            Authenticator::Federated(name) => {
+                org.org
+                    .settings
+                    .identity_provider(name)
+                    .map(|p| ProviderView {
+                        name: name.clone(),
+                        label: p.label().to_string(),
+                    })
+            }
+            _ => None,
+        })
+        .collect();
+    Step {
+        kind: StepKind::First,
+        authenticators: step,
+        app_name: sign_in.purpose.name(org),
+        first: Some(FirstView {
+            username,
+            providers,
+        }),
+        sms_otp: None,
+        error,
+        notice: None,
+    }
+}
+
+/// The password step. Throttling: the client IP first (before any hashing), the account after
+/// the password.
+pub(super) async fn password_step(
+    core: &Core,
+    sign_in: &SignIn,
+    typed: String,
+    password: Secret<String>,
+    ctx: &Ctx,
+) -> Result<Outcome, CoreError> {
+    if !first_step_open(core, sign_in, &Authenticator::Password).await? {
+        return Ok(Outcome::Refused(Refusal::Expired));
+    }
+    if !ctx.form.admits(&sign_in.tx) {
+        return Ok(Outcome::Refused(Refusal::FormExpired));
+    }
+    let org = &sign_in.org;
+    let (org_id, now) = (org.org.id, ctx.now);
+    let lock_policy = org.org.settings.lock_policy.clone();
+    let ip_key = policy::ip_key(org_id, &ctx.client_ip);
+    let parsed = Username::parse(&typed);
+    let account_key =
+        policy::account_key(org_id, parsed.as_ref().map_or(typed.trim(), |u| u.as_str()));
+    let key = ip_key.clone();
+    if let Some(until) = core
+        .db
+        .run(move |conn| policy::locked_until(conn, &key, now))
+        .await?
+    {
+        return Ok(Outcome::Refused(Refusal::NetworkThrottled { until }));
+    }
+
+    // Every attempt is counted before its hash runs, so a burst of parallel guesses cannot slip
+    // past the limits; a right password takes its count back.
+    let (a_key, i_key, window) = (
+        account_key.clone(),
+        ip_key.clone(),
+        lock_policy.window_seconds,
+    );
+    let (account, ip) = core
+        .db
+        .run(move |conn| {
+            Ok((
+                policy::count(conn, &a_key, window, now)?,
+                policy::count(conn, &i_key, window, now)?,
+            ))
+        })
+        .await?;
+    if ip.attempts > lock_policy.ip_max_failures {
+        let (key, p) = (ip_key.clone(), lock_policy.clone());
+        let until = core
+            .db
+            .run(move |conn| policy::lock_ip(conn, &key, &p, now))
+            .await?;
+        return Ok(Outcome::Refused(Refusal::NetworkThrottled { until }));
+    }
+
+    // Same work for an unknown user as for a wrong password: one argon2 verification.
+    let user = match parsed {
+        Ok(username) => {
+            core.db
+                .run(move |conn| User::find_by_username(conn, org_id, &username))
+                .await?
+        }
+        Err(_) => None,
+    };
+    let phc = user
+        .as_ref()
+        .and_then(|u| u.password_hash.clone())
+        .unwrap_or_else(|| core.dummy_hash.clone());
+    let verified = core.hasher.verify(phc, password).await
+        && user.as_ref().is_some_and(|u| u.password_hash.is_some());
+    // A locked account answers the same whether or not the password was right, so guessing
+    // during a lock learns nothing; it is answered after the hash ran, and unknown usernames
+    // lock the same way, so it says nothing about who exists either.
+    let (key, p) = (account_key.clone(), lock_policy.clone());
+    let locked = core
+        .db
+        .run(move |conn| policy::lock_if_past(conn, &key, &p, account, now))
+        .await?;
+    if let Some(until) = locked {
+        return Ok(Outcome::Refused(Refusal::Locked { until }));
+    }
+    if let Some(u) = &user {
+        // A lock still holding was answered above; one that ran out ends now.
+        if let Some(until) = account_lock(core, org, &account_key, u, now).await? {
+            return Ok(Outcome::Refused(Refusal::Locked { until }));
+        }
+    }
+    let user = match user {
+        Some(u) if verified => u,
+        _ => {
+            // Events only for an account that exists (an unknown name is nobody's failure).
+            let (account_key, ip_key) = (account_key.clone(), ip_key.clone());
+            let locking = policy::locks_now(&lock_policy, account);
+            let events = user
+                .as_ref()
+                .map(|u| {
+                    let until = locking.then(|| now + lock_policy.lock_duration(account.locks));
+                    failure_events(org, u, sign_in.purpose.client(), "password", until)
+                })
+                .unwrap_or_default();
+            // An automatic lock only stops new sign-ins: if it also revoked what the account
+            // holds, anyone could sign a user out everywhere with a few wrong guesses.
+            core.db
+                .run(move |conn| {
+                    write_transaction(conn, |conn| {
+                        if locking {
+                            policy::lock_account(conn, &account_key, &lock_policy, account, now)?;
+                        }
+                        if ip.attempts >= lock_policy.ip_max_failures {
+                            policy::lock_ip(conn, &ip_key, &lock_policy, now)?;
+                        }
+                        for e in &events {
+                            e.store(conn)?;
+                        }
+                        Ok(())
+                    })
+                })
+                .await?;
+            return show_first(core, sign_in, &typed, Some(StepError::WrongCredentials)).await;
+        }
+    };
+    // The password's attempt is taken back but the account's count is not reset: a second
+    // factor failing after a right password must keep counting toward the lock. A whole chain
+    // passed resets it (see `finish`).
+    core.db
+        .run(move |conn| {
+            policy::forgive(conn, &account_key)?;
+            policy::forgive(conn, &ip_key)
+        })
+        .await?;
+    first_step_passed(core, sign_in, &user, Authenticator::Password, now, ctx).await
+}
+
+/// A first step passed for `user` (a password, a magic link, an upstream provider): on to the
+/// next step. A disabled account stops here; a sign-in that began for a known user (an account
+/// check, a step-up) stays that user's, since signing in as someone else there would carry their
+/// session and codes over.
+pub(super) async fn first_step_passed(
+    core: &Core,
+    sign_in: &SignIn,
+    user: &User,
+    method: Authenticator,
+    at: i64,
+    ctx: &Ctx,
+) -> Result<Outcome, CoreError> {
+    if user.disabled {
+        return Ok(Outcome::Refused(Refusal::Disabled));
+    }
+    if sign_in.tx.user_id.as_deref().is_some_and(|u| u != user.id) {
+        return Ok(Outcome::Refused(Refusal::AnotherAccount));
+    }
+    tracing::info!(user = %user.id, client_id = %sign_in.purpose.client(), method = %method, "first step passed");
+    let mut passed = sign_in.passed();
+    passed.add(method, at);
+    advance(core, sign_in, user, passed, ctx).await
+}
