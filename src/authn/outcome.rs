@@ -299,4 +299,7 @@ pub struct Completed {
     /// The new session cookie's value (its SHA-256 is the session's id).
     #[serde(skip)]
     pub cookie: crate::secret::Secret<String>,
+    /// With smart lockout, the device cookie that makes this browser one the account knows.
+    #[serde(skip)]
+    pub device_cookie: Option<crate::secret::Secret<String>>,
 }

@@ -6,6 +6,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::domain::PhoneNumber;
+use crate::secret::Secret;
 use crate::store::{DbConn, StoreError, throttle};
 
 /// What repeated failed sign-ins do.
@@ -24,6 +25,15 @@ pub struct LockPolicy {
     pub window_seconds: i64,
     /// Failed attempts from one client IP within the window before that IP must wait.
     pub ip_max_failures: i64,
+    /// Smart lockout: failed passwords lock the account only for the client that made them (a
+    /// browser that completed a sign-in to this account before, known by a cookie, or else the
+    /// client IP; an IPv6 address by its /64), so a stranger guessing cannot lock its owner out.
+    /// `account_daily_ceiling` bounds all unknown clients together.
+    pub smart: bool,
+    /// With `smart`: failed passwords on one account within a day, from all clients it has not
+    /// seen sign in, after which those clients are locked out of it for a day (browsers it knows
+    /// still get in). The bound on distributed guessing.
+    pub account_daily_ceiling: i64,
 }
 
 impl Default for LockPolicy {
@@ -35,6 +45,8 @@ impl Default for LockPolicy {
             max_duration_seconds: 86_400,
             window_seconds: 900,
             ip_max_failures: 50,
+            smart: false,
+            account_daily_ceiling: 100,
         }
     }
 }
@@ -59,7 +71,13 @@ impl LockPolicy {
             86_400 * 365,
         )?;
         check("window_seconds", self.window_seconds, 1, 86_400)?;
-        check("ip_max_failures", self.ip_max_failures, 1, 100_000)
+        check("ip_max_failures", self.ip_max_failures, 1, 100_000)?;
+        check(
+            "account_daily_ceiling",
+            self.account_daily_ceiling,
+            1,
+            100_000,
+        )
     }
 
     /// The length of the `n`-th lock (0-based), grown and capped.
@@ -78,6 +96,111 @@ impl LockPolicy {
 /// The throttle key of an account (by username, so unknown names count and lock the same way).
 pub fn account_key(organization_id: i64, username: &str) -> String {
     format!("account:{organization_id}:{username}")
+}
+
+/// One day, the window of the smart lockout's ceiling.
+pub const DAY: i64 = 86_400;
+
+/// What a failed password counts against, by the organization's lock policy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PasswordKeys {
+    /// The lock that refuses this client: the account's (classic), or this client's on the
+    /// account (smart).
+    pub lock: String,
+    /// Smart lockout, a client the account does not know: the account's daily ceiling.
+    pub ceiling: Option<String>,
+}
+
+impl PasswordKeys {
+    /// `device` is the id of a browser that completed a sign-in to this account (see
+    /// [`known_device`]); `ip` the client's address.
+    pub fn new(
+        policy: &LockPolicy,
+        organization_id: i64,
+        username: &str,
+        ip: &str,
+        device: Option<&str>,
+    ) -> Self {
+        if !policy.smart {
+            return Self {
+                lock: account_key(organization_id, username),
+                ceiling: None,
+            };
+        }
+        match device {
+            Some(device) => Self {
+                lock: format!("account-device:{organization_id}:{device}:{username}"),
+                ceiling: None,
+            },
+            None => Self {
+                lock: format!("account-ip:{organization_id}:{}:{username}", ip_block(ip)),
+                ceiling: Some(format!("account-ceiling:{organization_id}:{username}")),
+            },
+        }
+    }
+}
+
+/// An address as one client: IPv4 whole, IPv6 by its /64 (one subscriber's, usually).
+fn ip_block(ip: &str) -> String {
+    match ip.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V6(v6)) if v6.to_ipv4_mapped().is_none() => {
+            let s = v6.segments();
+            format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+        }
+        Ok(std::net::IpAddr::V6(v6)) => v6
+            .to_ipv4_mapped()
+            .map_or_else(String::new, |v4| v4.to_string()),
+        Ok(ip) => ip.to_string(),
+        Err(_) => ip.to_string(),
+    }
+}
+
+/// The value of the cookie a browser gets when it completes a sign-in (smart lockout): a random
+/// id and a MAC binding it to the organization and the username, so it cannot be made up or
+/// moved to another account. It grants nothing but its own count of failed passwords.
+pub fn device_cookie(
+    kek: &crate::keys::Kek,
+    organization_id: i64,
+    username: &str,
+) -> Result<Secret<String>, crate::keys::KeyError> {
+    let id = crate::secret::random_token(16);
+    let mac = device_mac(kek, organization_id, username, id.expose())?;
+    Ok(Secret::new(format!("{}.{mac}", id.expose())))
+}
+
+/// The device id of a cookie that [`device_cookie`] made for this username, if it is one.
+pub fn known_device(
+    kek: &crate::keys::Kek,
+    organization_id: i64,
+    username: &str,
+    cookie: &str,
+) -> Option<String> {
+    use subtle::ConstantTimeEq as _;
+    let (id, mac) = cookie.split_once('.')?;
+    if id.is_empty()
+        || id.len() > 64
+        || !id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
+        return None;
+    }
+    let expected = device_mac(kek, organization_id, username, id).ok()?;
+    bool::from(expected.as_bytes().ct_eq(mac.as_bytes())).then(|| id.to_string())
+}
+
+fn device_mac(
+    kek: &crate::keys::Kek,
+    organization_id: i64,
+    username: &str,
+    id: &str,
+) -> Result<String, crate::keys::KeyError> {
+    use base64::Engine as _;
+    let mac = kek.mac(
+        "device",
+        format!("{organization_id}\n{username}\n{id}").as_bytes(),
+    )?;
+    Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(mac))
 }
 
 /// The throttle key of a client IP's failed sign-ins.
@@ -142,6 +265,29 @@ pub fn lock_if_past(
         }
         None => Ok(None),
     }
+}
+
+/// The smart lockout's ceiling (see [`lock_if_past`]): a lock that holds, or a burst past the
+/// ceiling, refuses the attempt. Returns the lock's end.
+pub fn ceiling_if_past(
+    conn: &mut DbConn,
+    key: &str,
+    policy: &LockPolicy,
+    counted: Counted,
+    now: i64,
+) -> Result<Option<i64>, StoreError> {
+    match throttle::locked_until(conn, key, now)? {
+        Some(until) => Ok(Some(until)),
+        None if counted.attempts > policy.account_daily_ceiling => {
+            lock_ceiling(conn, key, now).map(Some)
+        }
+        None => Ok(None),
+    }
+}
+
+/// Closes an account to the clients it does not know for a day. Returns the end.
+pub fn lock_ceiling(conn: &mut DbConn, key: &str, now: i64) -> Result<i64, StoreError> {
+    throttle::block(conn, key, now + DAY)
 }
 
 /// Whether a failed attempt that was counted as `counted` locks the account.

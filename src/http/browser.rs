@@ -18,6 +18,8 @@ use crate::store::now;
 
 pub const SESSION_COOKIE: &str = "sesame_session";
 pub const BROWSER_COOKIE: &str = "sesame_browser";
+/// Marks a browser that completed a sign-in, for smart lockout (`authn::policy::known_device`).
+pub const DEVICE_COOKIE: &str = "sesame_device";
 
 /// A cookie of the organization: only sent to its paths, not to scripts, not cross-site.
 pub(super) fn cookie<'a>(
@@ -92,6 +94,7 @@ pub(super) fn ctx(state: &AppState, req: &HttpRequest, form: FormToken) -> Ctx {
         now: now(),
         session_hash: cookie_hash(req, SESSION_COOKIE),
         form,
+        device: req.cookie(DEVICE_COOKIE).map(|c| c.value().to_string()),
     }
 }
 

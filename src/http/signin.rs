@@ -10,7 +10,8 @@ use serde::Deserialize;
 use super::AppState;
 use super::authorize::proceed;
 use super::browser::{
-    SESSION_COOKIE, TxQuery, cookie, ctx, expired_page, new_csrf, refusal_page, see_other, sign_in,
+    DEVICE_COOKIE, SESSION_COOKIE, TxQuery, cookie, ctx, expired_page, new_csrf, refusal_page,
+    see_other, sign_in,
 };
 use super::error::ApiError;
 use crate::authn::engine::{self, Command, FormToken, Purpose, SignIn};
@@ -78,6 +79,12 @@ async fn completed(
         done.cookie.expose().clone(),
     ))
     .map_err(|_| ApiError::Internal)?;
+    if let Some(device) = &done.device_cookie {
+        let mut c = cookie(state, org, DEVICE_COOKIE, device.expose().clone());
+        // Long-lived: it is what keeps this browser working while strangers are locked out.
+        c.set_max_age(actix_web::cookie::time::Duration::days(400));
+        res.add_cookie(&c).map_err(|_| ApiError::Internal)?;
+    }
     Ok(res)
 }
 

@@ -21,19 +21,25 @@ struct Counted {
 const COUNT_SQLITE: &str = "INSERT INTO login_throttle (key, failures, window_start, locked_until, lock_count) \
      VALUES (?, 1, ?, NULL, 0) \
      ON CONFLICT (key) DO UPDATE SET \
-       failures = CASE WHEN login_throttle.window_start < ? THEN 1 ELSE login_throttle.failures + 1 END, \
-       window_start = CASE WHEN login_throttle.window_start < ? THEN excluded.window_start ELSE login_throttle.window_start END \
+       failures = CASE WHEN login_throttle.locked_until > ? THEN login_throttle.failures \
+         WHEN login_throttle.window_start < ? THEN 1 ELSE login_throttle.failures + 1 END, \
+       window_start = CASE WHEN login_throttle.locked_until > ? THEN login_throttle.window_start \
+         WHEN login_throttle.window_start < ? THEN excluded.window_start ELSE login_throttle.window_start END \
      RETURNING failures, lock_count";
 
 const COUNT_POSTGRES: &str = "INSERT INTO login_throttle (key, failures, window_start, locked_until, lock_count) \
      VALUES ($1, 1, $2, NULL, 0) \
      ON CONFLICT (key) DO UPDATE SET \
-       failures = CASE WHEN login_throttle.window_start < $3 THEN 1 ELSE login_throttle.failures + 1 END, \
-       window_start = CASE WHEN login_throttle.window_start < $4 THEN excluded.window_start ELSE login_throttle.window_start END \
+       failures = CASE WHEN login_throttle.locked_until > $2 THEN login_throttle.failures \
+         WHEN login_throttle.window_start < $3 THEN 1 ELSE login_throttle.failures + 1 END, \
+       window_start = CASE WHEN login_throttle.locked_until > $2 THEN login_throttle.window_start \
+         WHEN login_throttle.window_start < $4 THEN excluded.window_start ELSE login_throttle.window_start END \
      RETURNING failures, lock_count";
 
 /// Counts one attempt under `key` at `t`; returns the attempts in the current window and how
-/// many times the key was locked before.
+/// many times the key was locked before. An attempt while the key is locked is not counted: it
+/// is refused anyway, and counting it would lock again, longer, the moment the lock ends (anyone
+/// could then keep a known username locked by trying it now and then).
 pub fn count_attempt(
     conn: &mut DbConn,
     key: &str,
@@ -45,7 +51,9 @@ pub fn count_attempt(
         DbConn::Sqlite(c) => diesel::sql_query(COUNT_SQLITE)
             .bind::<Text, _>(key)
             .bind::<BigInt, _>(t)
+            .bind::<BigInt, _>(t)
             .bind::<BigInt, _>(window_open)
+            .bind::<BigInt, _>(t)
             .bind::<BigInt, _>(window_open)
             .load(c)?,
         DbConn::Postgres(c) => diesel::sql_query(COUNT_POSTGRES)

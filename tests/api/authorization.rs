@@ -13,7 +13,7 @@ use serde_json::Value;
 
 use crate::both_backends;
 use crate::helpers::{
-    Backend, Browser, TestApp, acme_toml, form_field, location, payload, query_of,
+    Backend, Browser, TestApp, TestDb, acme_toml, form_field, location, payload, query_of, test_env,
 };
 
 const WEB_SECRET: &str = "an-acme-client-secret-of-forty-characters";
@@ -658,6 +658,98 @@ async fn repeated_failures_lock_the_account_until_the_duration_passes(backend: B
     let res = attempt("bobs-long-password").await;
     assert_eq!(res.status(), 303, "unlocked after the duration");
     assert!(location(&res).starts_with(WEB_CB));
+}
+
+async fn attempts_during_a_lock_neither_extend_nor_renew_it(backend: Backend) {
+    let app = setup_with_policy(&backend, "max_attempts = 3\nduration_seconds = 2").await;
+    let browser = Browser::default();
+    let attempt = |password: &'static str| {
+        let (browser, url) = (browser.clone(), auth_url(&app, &[]));
+        async move {
+            let login = location(&browser.client.get(&url).send().await.unwrap());
+            browser.sign_in(&login, "bob", password).await.status()
+        }
+    };
+    for _ in 0..3 {
+        assert_eq!(attempt("wrong-password").await, 200);
+    }
+    // Someone keeps trying during the lock, right and wrong: refused, and not counted.
+    for password in ["wrong-password", "bobs-long-password"].repeat(4) {
+        assert_eq!(attempt(password).await, 403);
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(2200)).await;
+    // The first attempt after the lock is not a new, longer lock.
+    assert_eq!(attempt("bobs-long-password").await, 303);
+}
+
+/// A browser whose requests come through the trusted proxy on behalf of `ip`.
+fn browser_at(ip: &str) -> Browser {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert("x-forwarded-for", ip.parse().unwrap());
+    Browser {
+        client: reqwest::Client::builder()
+            .cookie_store(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .default_headers(headers)
+            .build()
+            .unwrap(),
+    }
+}
+
+async fn smart_lockout_keeps_the_owner_in_while_strangers_are_locked_out(backend: Backend) {
+    let test_db = TestDb::new(&backend);
+    let mut env = test_env(&test_db.url, test_db.dir.path());
+    env.insert("SESAME_TRUSTED_PROXIES".into(), "127.0.0.1/32".into());
+    let app = TestApp::spawn_with(test_db, env).await;
+    app.import(&acme_toml().replace(
+        "display_name = \"Acme Corp\"\n",
+        "display_name = \"Acme Corp\"\n[organizations.lock_policy]\nmax_attempts = 3\n\
+         smart = true\naccount_daily_ceiling = 7\n",
+    ));
+    let attempt = |browser: &Browser, password: &'static str| {
+        let (browser, url) = (browser.clone(), auth_url(&app, &[("prompt", "login")]));
+        async move {
+            let login = location(&browser.client.get(&url).send().await.unwrap());
+            browser.sign_in(&login, "bob", password).await
+        }
+    };
+    // The owner signs in once: the browser is one the account knows from now on.
+    let owner = browser_at("198.51.100.1");
+    let res = attempt(&owner, "bobs-long-password").await;
+    assert_eq!(res.status(), 303);
+    let device = res
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_string())
+        .find(|c| c.starts_with("sesame_device="))
+        .expect("a device cookie");
+    assert!(
+        device.contains("HttpOnly") && device.contains("Max-Age=34560000"),
+        "{device}"
+    );
+
+    // A stranger's guesses lock that stranger out, even with the right password…
+    let stranger = browser_at("203.0.113.1");
+    for _ in 0..3 {
+        assert_eq!(attempt(&stranger, "wrong-password").await.status(), 200);
+    }
+    assert_eq!(attempt(&stranger, "bobs-long-password").await.status(), 403);
+    // …and not the owner, nor someone else.
+    assert_eq!(attempt(&owner, "bobs-long-password").await.status(), 303);
+    let other = browser_at("203.0.113.2");
+    assert_eq!(attempt(&other, "wrong-password").await.status(), 200);
+    // Guessers from many addresses reach the account's daily ceiling (7 failures): then every
+    // browser the account does not know is locked out, and the owner's still gets in.
+    for ip in ["203.0.113.3", "203.0.113.4", "203.0.113.5"] {
+        assert_eq!(
+            attempt(&browser_at(ip), "wrong-password").await.status(),
+            200
+        );
+    }
+    let fresh = browser_at("198.51.100.9");
+    assert_eq!(attempt(&fresh, "bobs-long-password").await.status(), 403);
+    assert_eq!(attempt(&owner, "bobs-long-password").await.status(), 303);
 }
 
 async fn too_many_failures_from_one_address_stop_before_hashing(backend: Backend) {
@@ -1762,6 +1854,8 @@ both_backends!(
     revocation_and_introspection,
     client_credentials_for_services,
     repeated_failures_lock_the_account_until_the_duration_passes,
+    attempts_during_a_lock_neither_extend_nor_renew_it,
+    smart_lockout_keeps_the_owner_in_while_strangers_are_locked_out,
     too_many_failures_from_one_address_stop_before_hashing,
     code_flow_with_a_strict_relying_party,
     public_client_needs_pkce,

@@ -102,8 +102,23 @@ pub(super) async fn password_step(
     let lock_policy = org.org.settings.lock_policy.clone();
     let ip_key = policy::ip_key(org_id, &ctx.client_ip);
     let parsed = Username::parse(&typed);
-    let account_key =
-        policy::account_key(org_id, parsed.as_ref().map_or(typed.trim(), |u| u.as_str()));
+    let name = parsed
+        .as_ref()
+        .map_or(typed.trim(), |u| u.as_str())
+        .to_string();
+    let account_key = policy::account_key(org_id, &name);
+    let device = ctx
+        .device
+        .as_deref()
+        .filter(|_| lock_policy.smart)
+        .and_then(|c| policy::known_device(core.keys.kek(), org_id, &name, c));
+    let keys = policy::PasswordKeys::new(
+        &lock_policy,
+        org_id,
+        &name,
+        &ctx.client_ip,
+        device.as_deref(),
+    );
     let key = ip_key.clone();
     if let Some(until) = core
         .db
@@ -114,18 +129,19 @@ pub(super) async fn password_step(
     }
 
     // Every attempt is counted before its hash runs, so a burst of parallel guesses cannot slip
-    // past the limits; a right password takes its count back.
-    let (a_key, i_key, window) = (
-        account_key.clone(),
-        ip_key.clone(),
-        lock_policy.window_seconds,
-    );
-    let (account, ip) = core
+    // past the limits; a right password takes its count back. An attempt on a lock that holds
+    // is not counted (see `throttle::count_attempt`).
+    let (k, i_key, window) = (keys.clone(), ip_key.clone(), lock_policy.window_seconds);
+    let (account, ip, ceiling) = core
         .db
         .run(move |conn| {
             Ok((
-                policy::count(conn, &a_key, window, now)?,
+                policy::count(conn, &k.lock, window, now)?,
                 policy::count(conn, &i_key, window, now)?,
+                k.ceiling
+                    .as_deref()
+                    .map(|c| policy::count(conn, c, policy::DAY, now))
+                    .transpose()?,
             ))
         })
         .await?;
@@ -156,40 +172,69 @@ pub(super) async fn password_step(
     // A locked account answers the same whether or not the password was right, so guessing
     // during a lock learns nothing; it is answered after the hash ran, and unknown usernames
     // lock the same way, so it says nothing about who exists either.
-    let (key, p) = (account_key.clone(), lock_policy.clone());
+    let (k, p) = (keys.clone(), lock_policy.clone());
     let locked = core
         .db
-        .run(move |conn| policy::lock_if_past(conn, &key, &p, account, now))
+        .run(move |conn| {
+            if let Some(until) = policy::lock_if_past(conn, &k.lock, &p, account, now)? {
+                // Refused without a word on the password: not a guess toward the ceiling.
+                if let Some(c) = &k.ceiling {
+                    policy::forgive(conn, c)?;
+                }
+                return Ok(Some(until));
+            }
+            match (&k.ceiling, ceiling) {
+                (Some(key), Some(counted)) => policy::ceiling_if_past(conn, key, &p, counted, now),
+                _ => Ok(None),
+            }
+        })
         .await?;
     if let Some(until) = locked {
         return Ok(Outcome::Refused(Refusal::Locked { until }));
     }
     if let Some(u) = &user {
-        // A lock still holding was answered above; one that ran out ends now.
+        // A lock still holding was answered above; one that ran out ends now. With smart
+        // lockout this is the account's own lock (second factors failing).
         if let Some(until) = account_lock(core, org, &account_key, u, now).await? {
+            if let Some(c) = keys.ceiling.clone() {
+                core.db.run(move |conn| policy::forgive(conn, &c)).await?;
+            }
             return Ok(Outcome::Refused(Refusal::Locked { until }));
+        }
+        // The daily ceiling's lock, reported as the account's: its end publishes `unlockUser`.
+        if let Some(ceiling) = &keys.ceiling {
+            account_lock(core, org, ceiling, u, now).await?;
         }
     }
     let user = match user {
         Some(u) if verified => u,
         _ => {
-            // Events only for an account that exists (an unknown name is nobody's failure).
-            let (account_key, ip_key) = (account_key.clone(), ip_key.clone());
+            // This client's lock; with smart lockout also the account's ceiling, which is what
+            // `lockUser` reports then (a client's own lock is not the account's).
             let locking = policy::locks_now(&lock_policy, account);
+            let ceiling_reached =
+                ceiling.is_some_and(|c| c.attempts >= lock_policy.account_daily_ceiling);
+            let until = if lock_policy.smart {
+                ceiling_reached.then_some(now + policy::DAY)
+            } else {
+                locking.then(|| now + lock_policy.lock_duration(account.locks))
+            };
+            // Events only for an account that exists (an unknown name is nobody's failure).
             let events = user
                 .as_ref()
-                .map(|u| {
-                    let until = locking.then(|| now + lock_policy.lock_duration(account.locks));
-                    failure_events(org, u, sign_in.purpose.client(), "password", until)
-                })
+                .map(|u| failure_events(org, u, sign_in.purpose.client(), "password", until))
                 .unwrap_or_default();
+            let (keys, ip_key) = (keys.clone(), ip_key.clone());
             // An automatic lock only stops new sign-ins: if it also revoked what the account
             // holds, anyone could sign a user out everywhere with a few wrong guesses.
             core.db
                 .run(move |conn| {
                     write_transaction(conn, |conn| {
                         if locking {
-                            policy::lock_account(conn, &account_key, &lock_policy, account, now)?;
+                            policy::lock_account(conn, &keys.lock, &lock_policy, account, now)?;
+                        }
+                        if let Some(key) = keys.ceiling.as_deref().filter(|_| ceiling_reached) {
+                            policy::lock_ceiling(conn, key, now)?;
                         }
                         if ip.attempts >= lock_policy.ip_max_failures {
                             policy::lock_ip(conn, &ip_key, &lock_policy, now)?;
@@ -209,7 +254,10 @@ pub(super) async fn password_step(
     // passed resets it (see `finish`).
     core.db
         .run(move |conn| {
-            policy::forgive(conn, &account_key)?;
+            policy::forgive(conn, &keys.lock)?;
+            if let Some(key) = &keys.ceiling {
+                policy::forgive(conn, key)?;
+            }
             policy::forgive(conn, &ip_key)
         })
         .await?;

@@ -333,6 +333,8 @@ pub struct Ctx {
     pub session_hash: Option<String>,
     /// The form's token, for commands sent by a form.
     pub form: FormToken,
+    /// The browser's device cookie (smart lockout; see `policy::known_device`).
+    pub device: Option<String>,
 }
 
 /// Runs a command.
@@ -443,6 +445,34 @@ async fn finish(
     };
     let old = ctx.session_hash.clone();
     let account = policy::account_key(org.org.id, user.username.as_str());
+    // Smart lockout: this browser is one the account knows from now on (a cookie it already
+    // had for this account is kept), and this client's failures are forgotten like the account's.
+    let lock_policy = &org.org.settings.lock_policy;
+    let (kek, name) = (core.keys.kek(), user.username.as_str());
+    let known = ctx
+        .device
+        .as_deref()
+        .filter(|_| lock_policy.smart)
+        .and_then(|c| policy::known_device(kek, org.org.id, name, c).map(|id| (id, c)));
+    let device_cookie = match &known {
+        Some((_, c)) => Some(Secret::new(c.to_string())),
+        None if lock_policy.smart => Some(
+            policy::device_cookie(kek, org.org.id, name)
+                .map_err(|e| CoreError::Internal(e.to_string()))?,
+        ),
+        None => None,
+    };
+    let client_keys: Vec<String> = if lock_policy.smart {
+        let device = known.as_ref().map(|(id, _)| id.as_str());
+        std::iter::once(None)
+            .chain(device.map(Some))
+            .map(|d| {
+                policy::PasswordKeys::new(lock_policy, org.org.id, name, &ctx.client_ip, d).lock
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
     let success = SignInEvent::LoginSuccess {
         client_id: sign_in.purpose.client().to_string(),
         amr: passed.amr(),
@@ -462,6 +492,9 @@ async fn finish(
                     return Ok(None);
                 }
                 policy::reset(conn, &account)?;
+                for key in &client_keys {
+                    policy::reset(conn, key)?;
+                }
                 success.store(conn)?;
                 let auth = (
                     fresh.passed.as_str(),
@@ -499,6 +532,7 @@ async fn finish(
         session,
         user: user.clone(),
         cookie,
+        device_cookie,
     })))
 }
 

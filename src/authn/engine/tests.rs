@@ -25,6 +25,11 @@ struct Harness {
 }
 
 async fn harness() -> Harness {
+    harness_with(PROVISIONING).await
+}
+
+/// A harness whose organization is provisioned from `provisioning`.
+async fn harness_with(provisioning: &str) -> Harness {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("sesame.db").display());
     let data = dir.path().display().to_string();
@@ -37,7 +42,7 @@ async fn harness() -> Harness {
     let settings = Settings::from_sources(None, &env).unwrap();
     let (kek, _) = Kek::resolve(&settings.key_encryption_key, true).unwrap();
     let db = Db::open(&settings.database).unwrap();
-    let import = crate::provisioning::Plan::parse(PROVISIONING, "test").unwrap();
+    let import = crate::provisioning::Plan::parse(provisioning, "test").unwrap();
     import.apply(&mut db.get().unwrap(), &kek).unwrap();
     let sms = Arc::new(Capture::default());
     let keys = KeyStore::new(kek, settings.key_cache_ttl);
@@ -80,6 +85,11 @@ const BINDING: &str = "the-browser-binding-cookie-value-for-tests";
 impl Harness {
     /// A new sign-in of the web app, bound to [`BINDING`].
     async fn begin(&self) -> String {
+        self.begin_at(now()).await
+    }
+
+    /// [`Self::begin`] at `t`.
+    async fn begin_at(&self, t: i64) -> String {
         let pairs = [
             ("client_id", "web"),
             ("redirect_uri", CB),
@@ -103,7 +113,6 @@ impl Harness {
             &self.org.org.settings,
         )
         .unwrap_or_else(|_| panic!("the request is valid"));
-        let t = now();
         let tx = LoginTransaction {
             id: random_token(32).expose().clone(),
             organization_id: self.org.org.id,
@@ -129,15 +138,28 @@ impl Harness {
 
     /// Opens the sign-in afresh (as every request does) and runs `command` at `now`.
     async fn run(&self, tx: &str, command: Command, now: i64) -> Outcome {
+        self.run_as(tx, command, now, "192.0.2.7", None).await
+    }
+
+    /// [`Self::run`] from the client at `ip`, with a device cookie or none.
+    async fn run_as(
+        &self,
+        tx: &str,
+        command: Command,
+        now: i64,
+        ip: &str,
+        device: Option<&str>,
+    ) -> Outcome {
         let sign_in = SignIn::open(&self.core, &self.org, tx, &sha256_hex(BINDING), now)
             .await
             .unwrap()
             .expect("the sign-in is open");
         let ctx = Ctx {
-            client_ip: "192.0.2.7".into(),
+            client_ip: ip.into(),
             now,
             session_hash: None,
             form: FormToken::NotAForm,
+            device: device.map(str::to_string),
         };
         run(&self.core, &sign_in, command, &ctx).await.unwrap()
     }
@@ -374,6 +396,203 @@ async fn the_account_locks_at_the_limit_and_unlocks_lazily() {
         unlocks.iter().filter(|e| *e == "UnlockUserEvent").count(),
         1
     );
+}
+
+#[tokio::test]
+async fn attempts_during_a_lock_neither_extend_nor_renew_it() {
+    let h = harness().await;
+    let tx = h.begin().await;
+    let t = now();
+    let policy = h.org.org.settings.lock_policy.clone();
+    for _ in 0..policy.max_attempts {
+        h.password(&tx, "alice", "wrong-password", t).await;
+    }
+    let until = t + policy.duration_seconds;
+    // Someone keeps trying during the lock, wrong and right: each is refused with the same end.
+    for (i, password) in ["wrong-password", PASSWORD]
+        .iter()
+        .cycle()
+        .take(12)
+        .enumerate()
+    {
+        let outcome = h.password(&tx, "alice", password, t + 1 + i as i64).await;
+        assert!(
+            matches!(outcome, Outcome::Refused(Refusal::Locked { until: u }) if u == until),
+            "{outcome:?}"
+        );
+    }
+    // At its end the account is open: a wrong password is just wrong (not a new, longer lock)…
+    assert_eq!(
+        error(&h.password(&tx, "alice", "wrong-password", until).await),
+        Some(StepError::WrongCredentials)
+    );
+    // …and the right one goes on.
+    let outcome = h.password(&tx, "alice", PASSWORD, until + 1).await;
+    assert!(
+        matches!(
+            outcome,
+            Outcome::Advanced {
+                kind: StepKind::SmsOtp
+            }
+        ),
+        "{outcome:?}"
+    );
+}
+
+const SMART: &str = r#"
+[[organizations]]
+slug = "acme"
+
+[organizations.lock_policy]
+max_attempts = 3
+smart = true
+account_daily_ceiling = 7
+
+[[organizations.applications]]
+client_id = "web"
+type = "confidential"
+client_secret = "a-client-secret-for-the-engine-tests-0123456"
+redirect_uris = ["https://app.acme.example/callback"]
+sign_in_flow = [["password"], ["sms_otp"]]
+
+[[organizations.users]]
+username = "alice"
+password = "alices-long-password"
+phone_number = "+15555550100"
+phone_number_verified = true
+"#;
+
+impl Harness {
+    /// A whole sign-in of alice from `ip` with `device`: the device cookie it ends with.
+    async fn full_sign_in(&self, ip: &str, device: Option<&str>, t: i64) -> String {
+        let tx = self.begin_at(t).await;
+        let password = Command::Password {
+            username: "alice".into(),
+            password: Secret::new(PASSWORD.into()),
+        };
+        let outcome = self.run_as(&tx, password, t, ip, device).await;
+        assert!(matches!(outcome, Outcome::Advanced { .. }), "{outcome:?}");
+        self.run_as(&tx, Command::Show(StepKind::SmsOtp), t, ip, device)
+            .await;
+        let code = Command::SmsCode {
+            code: Secret::new(self.last_code()),
+        };
+        match self.run_as(&tx, code, t, ip, device).await {
+            Outcome::Completed(done) => done
+                .device_cookie
+                .expect("smart lockout marks the browser")
+                .expose()
+                .clone(),
+            other => panic!("expected completion, got {other:?}"),
+        }
+    }
+
+    /// One password attempt of alice on a new sign-in.
+    async fn attempt(&self, password: &str, t: i64, ip: &str, device: Option<&str>) -> Outcome {
+        let tx = self.begin_at(t).await;
+        let command = Command::Password {
+            username: "alice".into(),
+            password: Secret::new(password.into()),
+        };
+        self.run_as(&tx, command, t, ip, device).await
+    }
+}
+
+fn locked(outcome: &Outcome) -> Option<i64> {
+    match outcome {
+        Outcome::Refused(Refusal::Locked { until }) => Some(*until),
+        _ => None,
+    }
+}
+
+#[tokio::test]
+async fn smart_lockout_locks_the_guessing_client_not_the_owner() {
+    let h = harness_with(SMART).await;
+    let t = now();
+    let device = h.full_sign_in("198.51.100.1", None, t).await;
+    // A device cookie is bound to its account: made up, or kept for another name, it is nothing.
+    assert!(policy::known_device(h.core.keys.kek(), h.org.org.id, "alice", &device).is_some());
+    assert!(policy::known_device(h.core.keys.kek(), h.org.org.id, "mallory", &device).is_none());
+    let forged = format!("{}x", device);
+    assert!(policy::known_device(h.core.keys.kek(), h.org.org.id, "alice", &forged).is_none());
+
+    // A stranger's three wrong guesses lock that stranger out, right password or not…
+    for _ in 0..3 {
+        let outcome = h.attempt("wrong-password", t, "203.0.113.1", None).await;
+        assert_eq!(error(&outcome), Some(StepError::WrongCredentials));
+    }
+    assert!(locked(&h.attempt(PASSWORD, t, "203.0.113.1", None).await).is_some());
+    // …and nobody else: another address and the owner's browser get in.
+    let other = h.attempt(PASSWORD, t, "203.0.113.2", None).await;
+    assert!(matches!(other, Outcome::Advanced { .. }), "{other:?}");
+    let owner = h.attempt(PASSWORD, t, "203.0.113.1", Some(&device)).await;
+    assert!(matches!(owner, Outcome::Advanced { .. }), "{owner:?}");
+    // An IPv6 guesser is one client across its /64.
+    for host in ["1", "2", "3"] {
+        let ip = format!("2001:db8:1:2::{host}");
+        h.attempt("wrong-password", t, &ip, None).await;
+    }
+    assert!(locked(&h.attempt(PASSWORD, t, "2001:db8:1:2::ff", None).await).is_some());
+    assert!(
+        !h.events().await.contains(&"LockUserEvent".to_string()),
+        "a client's own lock is not the account's"
+    );
+}
+
+#[tokio::test]
+async fn smart_lockout_bounds_distributed_guessing_by_the_daily_ceiling() {
+    let h = harness_with(SMART).await;
+    let t0 = now();
+    let device = h.full_sign_in("198.51.100.1", None, t0).await;
+    let ceiling = h.org.org.settings.lock_policy.account_daily_ceiling;
+    // A guesser with an endless supply of addresses, one guess every 20 minutes for two days.
+    let (mut wrong_at, mut n) = (Vec::new(), 0u32);
+    let mut t = t0;
+    while t < t0 + 2 * policy::DAY {
+        n += 1;
+        let ip = format!("10.{}.{}.{}", n / 65_536 % 256, n / 256 % 256, n % 256);
+        let outcome = h.attempt("wrong-password", t, &ip, None).await;
+        if matches!(&outcome, Outcome::Step(s) if s.error == Some(StepError::WrongCredentials)) {
+            wrong_at.push(t);
+        } else {
+            assert!(locked(&outcome).is_some(), "{outcome:?}");
+            // Meanwhile the owner's browser still gets in, and a new address does not.
+            if n % 10 == 0 {
+                let owner = h
+                    .attempt(PASSWORD, t, "10.255.255.255", Some(&device))
+                    .await;
+                assert!(matches!(owner, Outcome::Advanced { .. }), "{owner:?}");
+                assert!(locked(&h.attempt(PASSWORD, t, "10.255.255.254", None).await).is_some());
+            }
+        }
+        t += 1200;
+    }
+    // The bound: at most the ceiling in any day.
+    for (i, start) in wrong_at.iter().enumerate() {
+        let in_day = wrong_at[i..]
+            .iter()
+            .filter(|w| **w < start + policy::DAY)
+            .count() as i64;
+        assert!(
+            in_day <= ceiling,
+            "{in_day} guesses within a day from {start}"
+        );
+    }
+    assert_eq!(wrong_at.len() as i64, 2 * ceiling, "{wrong_at:?}");
+    let locks = h
+        .events()
+        .await
+        .iter()
+        .filter(|e| *e == "LockUserEvent")
+        .count();
+    assert_eq!(locks, 2, "the ceiling reached is reported, once a day");
+    let unlocks = h
+        .events()
+        .await
+        .iter()
+        .filter(|e| *e == "UnlockUserEvent")
+        .count();
+    assert_eq!(unlocks, 1, "and the end of the first day's lock");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
