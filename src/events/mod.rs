@@ -277,7 +277,8 @@ pub fn open_payload(kek: &Kek, event: &OutboxEvent) -> Result<serde_json::Value,
     serde_json::from_slice(&bytes).map_err(|e| KeyError::Malformed(e.to_string()))
 }
 
-/// The payload as a listing may show it: the message body (which holds the code) redacted.
+/// The payload as a listing may show it: the message body (which holds the code) redacted and
+/// phone numbers masked to their last four digits.
 pub fn redacted(payload: &serde_json::Value) -> serde_json::Value {
     let mut shown = payload.clone();
     if let Some(events) = shown.get_mut("event").and_then(|e| e.as_object_mut()) {
@@ -285,9 +286,24 @@ pub fn redacted(payload: &serde_json::Value) -> serde_json::Value {
             if let Some(body) = data.get_mut("messageBody") {
                 *body = json!("[redacted]");
             }
+            mask_numbers(data);
         }
     }
     shown
+}
+
+/// Masks every string that is a phone number, however deep.
+fn mask_numbers(value: &mut serde_json::Value) {
+    match value {
+        serde_json::Value::String(s) if s.starts_with('+') => {
+            if let Ok(number) = crate::domain::PhoneNumber::parse(s) {
+                *s = number.masked();
+            }
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(mask_numbers),
+        serde_json::Value::Object(fields) => fields.values_mut().for_each(mask_numbers),
+        _ => {}
+    }
 }
 
 #[cfg(test)]
@@ -328,6 +344,7 @@ mod tests {
         assert_eq!(data["messageBody"], body);
         let shown = redacted(&payload);
         assert!(!shown.to_string().contains("075052"));
-        assert_eq!(shown["event"][SMS_OTP_URI]["sendTo"], "+1234567890");
+        // A listing masks the number too (issue: numbers never whole in logs or listings).
+        assert_eq!(shown["event"][SMS_OTP_URI]["sendTo"], "******7890");
     }
 }

@@ -55,8 +55,8 @@ impl std::ops::Deref for AppState {
     }
 }
 
-/// A request's parameters: the query of a GET, or the form body of a POST. `None` when they
-/// cannot be read.
+/// A request's parameters: the query of a GET, or the form body of a POST, with their
+/// URL-encoded text. `None` when they cannot be read or hold a control character.
 pub(crate) fn read_params(
     req: &actix_web::HttpRequest,
     body: &[u8],
@@ -67,7 +67,13 @@ pub(crate) fn read_params(
         req.query_string().to_string()
     };
     let pairs = serde_urlencoded::from_str::<Vec<(String, String)>>(&raw).ok()?;
-    Some((raw, crate::oidc::authorize::Params::from_pairs(pairs)))
+    // Encoded again rather than copied: the raw text of a POST body is not fit for a URL.
+    let encoded = serde_urlencoded::to_string(&pairs).ok()?;
+    let params = crate::oidc::authorize::Params::from_pairs(pairs);
+    if params.control_character().is_some() {
+        return None;
+    }
+    Some((encoded, params))
 }
 
 /// The parameters of a browser-facing endpoint that accepts GET and POST (authorization,
@@ -83,7 +89,8 @@ pub(crate) fn params_as_get(
         return Err(Box::new(state.pages.error(
             actix_web::http::StatusCode::BAD_REQUEST,
             "Invalid request",
-            "The request's parameters could not be read.",
+            "The request's parameters could not be read: they must be URL-encoded, each once \
+             at most, and hold no control characters such as line breaks.",
         )));
     };
     if req.method() == actix_web::http::Method::POST {

@@ -43,6 +43,15 @@ async fn form_and_client(
         )
     })?;
     let params = Params::from_pairs(pairs);
+    if let Some(name) = params.control_character() {
+        return Err(OAuthError::new(
+            "invalid_request",
+            format!(
+                "the parameter {} holds a control character",
+                name.escape_default()
+            ),
+        ));
+    }
     if let Some(name) = params.repeated() {
         return Err(OAuthError::new(
             "invalid_request",

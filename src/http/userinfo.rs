@@ -72,11 +72,21 @@ pub async fn userinfo(
             "the access token is not for a user",
         ));
     };
+    // What this token's scope allows: a token from a refresh narrowed to fewer scopes releases
+    // only those (RFC 6749 §6), and never more than the grant holds.
+    let granted: Vec<&str> = grant.scope.split(' ').collect();
+    let scope = claims["scope"]
+        .as_str()
+        .unwrap_or_default()
+        .split(' ')
+        .filter(|s| granted.contains(s))
+        .collect::<Vec<_>>()
+        .join(" ");
     Ok(HttpResponse::Ok()
         .insert_header(("Cache-Control", "no-store"))
         .json(userinfo_claims(
             &user,
-            &grant.scope,
+            &scope,
             &grant.claims_request().userinfo,
         )))
 }

@@ -183,6 +183,27 @@ impl Params {
     pub fn repeated(&self) -> Option<&str> {
         self.repeated.first().map(String::as_str)
     }
+
+    /// The first parameter whose name or value holds a control character (CR, LF, NUL, …): no
+    /// OAuth parameter has one (RFC 6749 Appendix A), and they are what forges log lines and
+    /// breaks headers. The JSON of `claims` may hold JSON's whitespace (tab, CR, LF).
+    pub fn control_character(&self) -> Option<&str> {
+        self.values
+            .iter()
+            .find(|(k, v)| {
+                let json = k.as_str() == "claims";
+                k.chars().any(char::is_control)
+                    || v.chars()
+                        .any(|c| c.is_control() && !(json && matches!(c, '\t' | '\n' | '\r')))
+            })
+            .map(|(k, _)| k.as_str())
+            .or_else(|| {
+                self.repeated
+                    .iter()
+                    .find(|k| k.chars().any(char::is_control))
+                    .map(String::as_str)
+            })
+    }
 }
 
 fn is_pkce_value(v: &str) -> bool {

@@ -318,6 +318,12 @@ async fn code_reuse_fails_and_revokes_its_tokens(backend: Backend) {
         payload(narrowed["access_token"].as_str().unwrap())["scope"],
         "openid"
     );
+    // UserInfo releases what the narrowed token's scope allows, not what the grant holds.
+    let res = userinfo(narrowed["access_token"].as_str().unwrap().into()).await;
+    assert_eq!(res.status(), 200);
+    let info = res.json::<Value>().await.unwrap();
+    assert!(info.get("email").is_none(), "{info}");
+    assert!(info["sub"].is_string());
     let (status, wider) = post_token(
         &app,
         &[

@@ -361,4 +361,38 @@ async fn an_http_gateway_rejection_is_not_retried(backend: Backend) {
     assert_eq!(provider.received().len(), 3, "retried after a 5xx");
 }
 
-both_backends!(an_http_gateway_rejection_is_not_retried);
+/// A gateway whose URL carries the number: when it fails, its error (in the
+/// log and in `events list`) names the URL template, never the number or the code.
+async fn a_failing_gateway_url_never_shows_the_number_or_the_code(backend: Backend) {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let app = spawn(&backend).await;
+    app.import(&with_sms(
+        &app,
+        &format!(
+            "[organizations.sms]\nchannel = \"gateways\"\n[[organizations.sms.gateways]]\n\
+             type = \"http\"\nurl = \"http://127.0.0.1:{port}/send?to={{to}}\"\n\
+             body_template = \"{{message}}\"\nsender_id = \"Acme\"\n"
+        ),
+    ));
+    let browser = Browser::default();
+    let (_, status, html) = otp_page(&app, &browser).await;
+    assert_eq!(status, 422, "{html}");
+    let out = app.cli(&["events", "list", "--org", "acme"]);
+    let listing = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        listing.contains(&format!(
+            "request to http://127.0.0.1:{port}/send?to={{to}} failed"
+        )),
+        "{listing}"
+    );
+    for secret in ["447700900123", "%2B44"] {
+        assert!(!listing.contains(secret), "{secret} in {listing}");
+    }
+}
+
+both_backends!(
+    an_http_gateway_rejection_is_not_retried,
+    a_failing_gateway_url_never_shows_the_number_or_the_code,
+);

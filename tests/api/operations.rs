@@ -250,3 +250,74 @@ async fn text_access_log_names_route_status_and_id() {
     assert!(!stderr.contains("SECRET"));
     assert!(!stdout.contains("INFO"), "logs are not on stdout: {stdout}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn request_input_cannot_forge_log_lines_or_headers() {
+    let dir = tempfile::tempdir().unwrap();
+    let served = Served::start(dir.path(), &[], &["--demo"]).await;
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let issuer = format!("{}/t/demo", served.base);
+    // A line break in a token request's parameter: a clear OAuth error, and no forged line.
+    let res = client
+        .post(format!("{issuer}/token"))
+        .basic_auth("demo-web", Some("x"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("grant_type=client_credentials%0AERROR+forged+line&scope=openid")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_request", "{body}");
+    // Raw CR/LF in the form body of the browser endpoints: 400, not a broken redirect.
+    for endpoint in ["authorize", "logout"] {
+        let res = client
+            .post(format!("{issuer}/{endpoint}"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body("client_id=demo-web&state=a\r\nSet-Cookie: x=y\r\n&response_type=code")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 400, "{endpoint}");
+        assert!(
+            res.headers()
+                .get("set-cookie")
+                .is_none_or(|c| !c.to_str().unwrap().starts_with("x="))
+        );
+        let html = res.text().await.unwrap();
+        assert!(html.contains("control characters"), "{html}");
+    }
+    // Percent-encoded line breaks in a GET are refused the same way.
+    let res = client
+        .get(format!(
+            "{issuer}/authorize?client_id=demo-web&state=a%0D%0Ab"
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
+    // A well-formed POST still becomes the same request as a GET, its parameters re-encoded.
+    let res = client
+        .post(format!("{issuer}/authorize"))
+        .form(&[("client_id", "demo-web"), ("state", "a b&c")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303);
+    let location = res.headers()["location"].to_str().unwrap();
+    assert!(
+        location.ends_with("/authorize?client_id=demo-web&state=a+b%26c"),
+        "{location}"
+    );
+
+    let (_, stderr) = served.stop();
+    assert!(
+        !stderr
+            .lines()
+            .any(|l| l.starts_with("ERROR") || l.contains("Set-Cookie")),
+        "a forged line: {stderr}"
+    );
+}

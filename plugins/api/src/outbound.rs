@@ -184,11 +184,19 @@ impl Outbound {
             url: url.clone(),
             reason,
         };
-        let mut res = request.send().await.map_err(|e| fail(error_chain(&e)))?;
+        // The URL is left out of reqwest's text: it is `url` (which a caller may redact).
+        let mut res = request
+            .send()
+            .await
+            .map_err(|e| fail(error_chain(&e.without_url())))?;
         let status = res.status();
         let headers = res.headers().clone();
         let mut body = Vec::new();
-        while let Some(chunk) = res.chunk().await.map_err(|e| fail(e.to_string()))? {
+        while let Some(chunk) = res
+            .chunk()
+            .await
+            .map_err(|e| fail(e.without_url().to_string()))?
+        {
             body.extend_from_slice(&chunk);
             if body.len() > MAX_BODY {
                 return Err(fail(format!("response larger than {MAX_BODY} bytes")));
@@ -209,12 +217,16 @@ impl Outbound {
             .get(url)
             .send()
             .await
-            .map_err(|e| fail(error_chain(&e)))?;
+            .map_err(|e| fail(error_chain(&e.without_url())))?;
         if !res.status().is_success() {
             return Err(fail(format!("HTTP {}", res.status())));
         }
         let mut body = Vec::new();
-        while let Some(chunk) = res.chunk().await.map_err(|e| fail(e.to_string()))? {
+        while let Some(chunk) = res
+            .chunk()
+            .await
+            .map_err(|e| fail(e.without_url().to_string()))?
+        {
             body.extend_from_slice(&chunk);
             if body.len() > MAX_BODY {
                 return Err(fail(format!("response larger than {MAX_BODY} bytes")));

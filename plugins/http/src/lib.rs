@@ -5,7 +5,9 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
-use sesame_plugin_api::{BoxFuture, Outbound, SecretRef, SendError, Sms, SmsGateway};
+use sesame_plugin_api::{
+    BoxFuture, Outbound, OutboundError, SecretRef, SendError, Sms, SmsGateway,
+};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -174,9 +176,24 @@ impl SmsGateway for HttpGateway {
             let url = fill(&self.config.url, &sms, &self.config.sender_id, |v| {
                 url::form_urlencoded::byte_serialize(v.as_bytes()).collect()
             });
+            // Errors name the URL template, never the filled URL: with `{to}` or `{message}` in
+            // it, that holds the number and the code, and errors reach logs and `events list`.
+            let template = &self.config.url;
+            let redact = |e: OutboundError| -> SendError {
+                match e {
+                    OutboundError::Refused(_) => OutboundError::Refused(template.clone()),
+                    OutboundError::NotHttps(_) => OutboundError::NotHttps(template.clone()),
+                    OutboundError::Failed { reason, .. } => OutboundError::Failed {
+                        url: template.clone(),
+                        reason,
+                    },
+                }
+                .into()
+            };
             let mut request = self
                 .outbound
-                .request(self.method.clone(), &url)?
+                .request(self.method.clone(), &url)
+                .map_err(redact)?
                 .header("Content-Type", &self.config.content_type)
                 .body(self.render(&sms));
             for (name, value) in &self.config.headers {
@@ -190,7 +207,7 @@ impl SmsGateway for HttpGateway {
                 ResolvedAuth::Basic(user, password) => request.basic_auth(user, Some(password)),
                 ResolvedAuth::Bearer(token) => request.bearer_auth(token),
             };
-            let (status, body) = self.outbound.send_capped(request).await?;
+            let (status, body) = self.outbound.send_capped(request).await.map_err(redact)?;
             let ok = if self.config.success_statuses.is_empty() {
                 status.is_success()
             } else {
