@@ -27,8 +27,11 @@ pub enum KeysError {
 /// One organization's keys as served: the JWKS bytes and a signer per algorithm.
 #[derive(Debug)]
 pub struct OrgKeys {
-    /// `{"keys":[…]}` with every published key, active ones first.
+    /// `{"keys":[…]}` with the keys of the algorithms in use (see [`published_algs`]), in a
+    /// stable order: by algorithm (RS256, ES256, EdDSA), the active key first, then newest.
     pub jwks: Vec<u8>,
+    /// The algorithms whose keys `jwks` holds.
+    published: Vec<Alg>,
     signers: HashMap<Alg, Arc<Signer>>,
     /// Every published key by kid, to check tokens signed before a rotation.
     verifiers: HashMap<String, Arc<Verifier>>,
@@ -45,6 +48,22 @@ impl OrgKeys {
     pub fn verifier(&self, kid: &str) -> Option<Arc<Verifier>> {
         self.verifiers.get(kid).cloned()
     }
+
+    /// Whether the key set holds the keys of `alg`.
+    pub fn publishes(&self, alg: Alg) -> bool {
+        self.published.contains(&alg)
+    }
+}
+
+/// The algorithms whose keys an organization publishes: RS256 always (access tokens, and the
+/// default every relying party supports), and those its applications sign ID tokens with.
+/// Keys of other algorithms exist, unpublished, until an application chooses them: some relying
+/// parties (libcjose, in Apache's `mod_auth_openidc` on Debian 12) cannot parse an OKP key.
+pub fn published_algs(in_use: &[Alg]) -> Vec<Alg> {
+    Alg::ALL
+        .into_iter()
+        .filter(|a| *a == Alg::RS256 || in_use.contains(a))
+        .collect()
 }
 
 /// The per-node cache of every organization's keys.
@@ -72,6 +91,30 @@ impl KeyStore {
 
     /// The organization's keys, creating the first ones if it has none.
     pub async fn get(&self, db: &Db, organization_id: i64) -> Result<Arc<OrgKeys>, KeysError> {
+        self.load(db, organization_id, false).await
+    }
+
+    /// [`Self::get`], read afresh if the cached key set does not publish `alg`'s keys yet: an
+    /// application that just switched to it signs nothing its verifiers cannot find here.
+    pub async fn get_publishing(
+        &self,
+        db: &Db,
+        organization_id: i64,
+        alg: Alg,
+    ) -> Result<Arc<OrgKeys>, KeysError> {
+        let keys = self.load(db, organization_id, false).await?;
+        if keys.publishes(alg) {
+            return Ok(keys);
+        }
+        self.load(db, organization_id, true).await
+    }
+
+    async fn load(
+        &self,
+        db: &Db,
+        organization_id: i64,
+        force: bool,
+    ) -> Result<Arc<OrgKeys>, KeysError> {
         let cached = self
             .cache
             .read()
@@ -80,19 +123,24 @@ impl KeyStore {
             .cloned();
         if let Some(keys) = &cached
             && keys.loaded.elapsed() < self.refresh_after
+            && !force
         {
             return Ok(keys.clone());
         }
         let kek = self.kek.clone();
-        let rows = db
+        let (rows, in_use) = db
             .run(move |conn| {
-                ensure_keys(conn, &kek, organization_id).map_err(|e| match e {
+                let rows = ensure_keys(conn, &kek, organization_id).map_err(|e| match e {
                     KeysError::Store(s) => s,
                     KeysError::Key(k) => StoreError::Corrupt(k.to_string()),
-                })
+                })?;
+                let in_use =
+                    crate::store::applications::Application::id_token_algs(conn, organization_id)?;
+                Ok((rows, in_use))
             })
             .await?;
-        let fresh = Arc::new(self.build(organization_id, &rows, cached.as_deref())?);
+        let published = published_algs(&in_use);
+        let fresh = Arc::new(self.build(organization_id, &rows, &published, cached.as_deref())?);
         self.cache
             .write()
             .expect("key cache lock")
@@ -105,6 +153,7 @@ impl KeyStore {
         &self,
         organization_id: i64,
         rows: &[SigningKeyRow],
+        published: &[Alg],
         previous: Option<&OrgKeys>,
     ) -> Result<OrgKeys, KeyError> {
         let mut signers = HashMap::new();
@@ -139,8 +188,19 @@ impl KeyStore {
             };
             verifiers.insert(row.kid.clone(), verifier);
         }
-        let mut ordered: Vec<&SigningKeyRow> = rows.iter().collect();
-        ordered.sort_by_key(|r| (r.state != ACTIVE, -r.created_at));
+        let rank = |alg: &str| Alg::ALL.iter().position(|a| a.as_str() == alg);
+        let mut ordered: Vec<&SigningKeyRow> = rows
+            .iter()
+            .filter(|r| published.iter().any(|a| a.as_str() == r.alg))
+            .collect();
+        ordered.sort_by_key(|r| {
+            (
+                rank(&r.alg),
+                r.state != ACTIVE,
+                -r.created_at,
+                r.kid.clone(),
+            )
+        });
         let keys: Vec<serde_json::Value> = ordered
             .iter()
             .map(|r| {
@@ -150,6 +210,7 @@ impl KeyStore {
         Ok(OrgKeys {
             jwks: serde_json::to_vec(&serde_json::json!({ "keys": keys }))
                 .expect("JWKS serializes"),
+            published: published.to_vec(),
             signers,
             verifiers,
             loaded: Instant::now(),

@@ -444,7 +444,10 @@ async fn issue(
     grant: &Grant,
     first: bool,
 ) -> Result<Value, TokenError> {
-    let keys = core.keys.get(&core.db, org.org.id).await?;
+    let keys = core
+        .keys
+        .get_publishing(&core.db, org.org.id, app.id_token_alg)
+        .await?;
     let signer = keys.signer(Alg::RS256).ok_or(TokenError::NoSigner)?;
     let t = now();
     let user_id = grant.user_id.clone().unwrap_or_default();

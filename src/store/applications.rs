@@ -218,6 +218,22 @@ impl Application {
             .collect()
     }
 
+    /// The ID token algorithms the organization's applications sign with (its key set publishes
+    /// those keys, and RS256's).
+    pub fn id_token_algs(conn: &mut DbConn, organization_id: i64) -> Result<Vec<Alg>, StoreError> {
+        applications::table
+            .filter(applications::organization_id.eq(organization_id))
+            .select(applications::id_token_alg)
+            .distinct()
+            .load::<String>(conn)?
+            .iter()
+            .map(|a| {
+                Alg::parse(a)
+                    .map_err(|e| StoreError::Corrupt(format!("applications.id_token_alg: {e}")))
+            })
+            .collect()
+    }
+
     /// Inserts a new application (its `id`, timestamps included, as given).
     pub fn insert(conn: &mut DbConn, app: &Application) -> Result<(), StoreError> {
         diesel::insert_into(applications::table)

@@ -46,11 +46,41 @@ fn org_id(app: &TestApp, slug: &str) -> i64 {
         .id
 }
 
+/// Applications of the default organization that sign ID tokens with ES256 and EdDSA.
+const ES_AND_ED_APPS: &str = r#"
+[[organizations]]
+slug = "default"
+
+[[organizations.applications]]
+client_id = "es-app"
+type = "public"
+redirect_uris = ["https://es.example/cb"]
+id_token_signed_response_alg = "ES256"
+
+[[organizations.applications]]
+client_id = "ed-app"
+type = "public"
+redirect_uris = ["https://ed.example/cb"]
+id_token_signed_response_alg = "EdDSA"
+"#;
+
 async fn first_use_creates_one_key_per_algorithm_with_thumbprint_kids(backend: Backend) {
     let app = TestApp::spawn(&backend).await;
+    // Only RS256 is published while no application signs with anything else (some relying
+    // parties cannot parse an OKP key), though a key exists for every algorithm.
+    let alone = app.jwks("default").await;
+    assert_eq!(kids(&alone, "RS256").len(), 1, "{alone}");
+    assert_eq!(alone["keys"].as_array().unwrap().len(), 1, "{alone}");
+    let listing = stdout(&app.cli(&["keys", "list", "--org", "default"]));
+    for alg in ["RS256", "ES256", "EdDSA"] {
+        assert!(listing.contains(alg), "{listing}");
+    }
+    app.import(ES_AND_ED_APPS);
     let jwks = app.jwks("default").await;
     let keys = jwks["keys"].as_array().unwrap();
     assert_eq!(keys.len(), 3, "{jwks}");
+    let order: Vec<&str> = keys.iter().map(|k| k["alg"].as_str().unwrap()).collect();
+    assert_eq!(order, ["RS256", "ES256", "EdDSA"], "a stable order");
     for key in keys {
         assert_eq!(key["kid"].as_str().unwrap(), thumbprint(key));
         assert_eq!(key["use"], "sig");
@@ -192,6 +222,7 @@ async fn a_rotation_shows_once_the_cache_expires(backend: Backend) {
     let mut env = crate::helpers::test_env(&test_db.url, test_db.dir.path());
     env.insert("SESAME_KEY_CACHE_SECONDS".into(), "2".into());
     let app = TestApp::spawn_with(test_db, env).await;
+    app.import(ES_AND_ED_APPS);
     let before = app.jwks("default").await;
     let out = app.cli(&["keys", "rotate", "--org", "default", "--alg", "EdDSA"]);
     assert!(out.status.success(), "{}", stderr(&out));
