@@ -172,11 +172,22 @@ impl IdentityProvider {
     }
 }
 
+/// Whether the upstream claims are all the provider has: `Partial` when its UserInfo failed and
+/// only the ID token's claims are known.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpstreamProfile {
+    Whole,
+    Partial,
+}
+
 /// What became of an upstream account here.
 #[derive(Debug)]
 pub enum Linked {
     User(Box<User>),
     NoAccount,
+    /// A new user would have been made from a partial profile (UserInfo failed): nothing was
+    /// written, so the next try makes the user whole.
+    ProfileUnavailable,
     /// The account belongs to someone other than the user this sign-in is for (a step-up or
     /// an account check): nothing was changed.
     Another,
@@ -195,7 +206,7 @@ pub fn link(
     origin: crate::events::Origin<'_>,
     provider: &IdentityProvider,
     (issuer, subject): (&str, &str),
-    mapped: &Mapped,
+    (mapped, profile): (&Mapped, UpstreamProfile),
     tx_user: Option<&str>,
 ) -> Result<Linked, crate::store::StoreError> {
     let org_id = origin.organization_id;
@@ -231,6 +242,9 @@ pub fn link(
         Some(u) => (u, false),
         // A sign-in for a known user never creates another one.
         None if tx_user.is_some() => return Ok(Linked::Another),
+        None if provider.create_users && profile == UpstreamProfile::Partial => {
+            return Ok(Linked::ProfileUnavailable);
+        }
         None if provider.create_users => (
             new_user(conn, org_id, provider, (issuer, subject), mapped)?,
             true,

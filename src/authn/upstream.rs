@@ -325,7 +325,7 @@ pub async fn finish(
     let Some(code) = answer.code.filter(|c| !c.is_empty()) else {
         return Err(UpstreamError::Unverified);
     };
-    let claims = match verify(core, org, provider, &upstream, code, flight).await {
+    let (claims, profile) = match verify(core, org, provider, &upstream, code, flight).await {
         Ok(c) => c,
         Err(Failure::Unreachable(e)) => {
             tracing::warn!(provider = %provider.name, error = %e, "upstream unreachable");
@@ -367,7 +367,7 @@ pub async fn finish(
                     origin,
                     &p,
                     (&issuer, &subject),
-                    &mapped,
+                    (&mapped, profile),
                     tx_user.as_deref(),
                 )
             })
@@ -382,13 +382,16 @@ pub async fn finish(
     Ok(Finished::Linked(linked, at))
 }
 
+use super::federation::UpstreamProfile as Profile;
+
 enum Failure {
     Unreachable(String),
     Unverified(String),
 }
 
 /// Exchanges the code and verifies the ID token; returns the upstream claims (the ID token's,
-/// completed by UserInfo's for the same subject).
+/// completed by UserInfo's for the same subject) and whether the profile is whole: `false`
+/// when the provider has a UserInfo endpoint that failed.
 async fn verify(
     core: &Core,
     org: &OrgEntry,
@@ -396,7 +399,7 @@ async fn verify(
     upstream: &Upstream,
     code: String,
     flight: &FederationState,
-) -> Result<Map<String, Value>, Failure> {
+) -> Result<(Map<String, Value>, Profile), Failure> {
     let meta = &upstream.meta;
     let client = client(org, provider, meta).map_err(Failure::Unreachable)?;
     let outbound = core.outbound.clone();
@@ -437,6 +440,7 @@ async fn verify(
     // standard ones the library types).
     let mut claims = jwt_payload(&id_token.to_string())
         .ok_or_else(|| Failure::Unverified("unreadable ID token payload".into()))?;
+    let mut profile = Profile::Whole;
     if let Some(endpoint) = meta.userinfo_endpoint() {
         match userinfo(core, endpoint.as_str(), tokens.access_token().secret()).await {
             Ok(info) if info.get("sub").and_then(Value::as_str) == Some(subject.as_str()) => {
@@ -451,13 +455,15 @@ async fn verify(
                     "UserInfo is about another subject".into(),
                 ));
             }
-            // The ID token alone is enough to sign in; its claims are used.
+            // The ID token alone is enough to sign a known user in; its claims are used. A
+            // new user is not made from it (see `federation::link`).
             Err(e) => {
-                tracing::warn!(provider = %provider.name, error = %e, "upstream UserInfo failed")
+                tracing::warn!(provider = %provider.name, error = %e, "upstream UserInfo failed");
+                profile = Profile::Partial;
             }
         }
     }
-    Ok(claims)
+    Ok((claims, profile))
 }
 
 /// The ID token verifier for the algorithms the provider says it signs with (asymmetric ones

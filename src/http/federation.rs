@@ -34,6 +34,19 @@ fn unreachable_page(state: &AppState, provider: &IdentityProvider) -> HttpRespon
     )
 }
 
+/// A first sign-in whose profile the provider did not give (its UserInfo failed): no account
+/// was made from half of it.
+fn profile_unavailable_page(state: &AppState, provider: &IdentityProvider) -> HttpResponse {
+    state.pages.error(
+        StatusCode::BAD_GATEWAY,
+        &format!("{} did not send your profile", provider.label()),
+        &format!(
+            "{} signed you in but did not send your profile (name, email), so no account was made for you yet. Try again in a moment; if it keeps happening, tell your administrator.",
+            provider.label()
+        ),
+    )
+}
+
 fn unverified_page(state: &AppState, provider: &IdentityProvider) -> HttpResponse {
     state.pages.error(
         StatusCode::BAD_GATEWAY,
@@ -198,6 +211,9 @@ pub async fn callback(
         }
         Ok(Finished::Linked(Linked::Disabled, _)) => {
             return Ok(refusal_page(&state, Refusal::Disabled));
+        }
+        Ok(Finished::Linked(Linked::ProfileUnavailable, _)) => {
+            return Ok(profile_unavailable_page(&state, &provider));
         }
         Ok(Finished::Refused(code)) => return Ok(refused_page(&state, &provider, &code)),
         Err(e) => return failure_page(&state, &provider, e),

@@ -19,16 +19,34 @@ const ERIN_PASSWORD: &str = "erins-long-password";
 struct Pair {
     idp: TestApp,
     app: TestApp,
+    /// The idp's issuer of org `idp` (at its base URL, which a test may put behind a proxy).
+    idp_issuer: String,
 }
 
 /// `provider` is extra TOML for the provider entry at acme (e.g. `create_users = true`);
 /// `upstream_app` extra TOML for Sesame's registration at the idp.
 async fn pair(backend: &Backend, provider: &str, upstream_app: &str) -> Pair {
+    pair_at(backend, provider, upstream_app, None).await
+}
+
+/// [`pair`], the idp's base URL being `idp_base` when given (a proxy in front of it).
+async fn pair_at(
+    backend: &Backend,
+    provider: &str,
+    upstream_app: &str,
+    idp_base: Option<String>,
+) -> Pair {
     let db = TestDb::new(backend);
     let mut env = test_env(&db.url, db.dir.path());
     env.insert("SESAME_OUTBOUND_ALLOW_PRIVATE".into(), "true".into());
     let app = TestApp::spawn_with(db, env).await;
-    let idp = TestApp::spawn(backend).await;
+    let idp_db = TestDb::new(backend);
+    let mut idp_env = test_env(&idp_db.url, idp_db.dir.path());
+    if let Some(base) = &idp_base {
+        idp_env.insert("SESAME_BASE_URL".into(), base.clone());
+    }
+    let idp = TestApp::spawn_with(idp_db, idp_env).await;
+    let idp_issuer = format!("{}/t/idp", idp_base.as_deref().unwrap_or(&idp.address));
     let cb = format!("{}/federated/corp/callback", app.issuer("acme"));
     idp.import(&format!(
         r#"
@@ -65,11 +83,15 @@ phone_number_verified = false
     ));
     let secret_file = app.write_file("idp-secret", UPSTREAM_SECRET);
     app.import(&acme_toml(
-        &format!("{}/.well-known/openid-configuration", idp.issuer("idp")),
+        &format!("{idp_issuer}/.well-known/openid-configuration"),
         &secret_file.display().to_string(),
         provider,
     ));
-    Pair { idp, app }
+    Pair {
+        idp,
+        app,
+        idp_issuer,
+    }
 }
 
 fn acme_toml(discovery_url: &str, secret_file: &str, provider: &str) -> String {
@@ -137,7 +159,7 @@ async fn to_upstream(p: &Pair, browser: &Browser) -> String {
     assert_eq!(res.status(), 303, "{:?}", res.text().await);
     let upstream = location(&res);
     assert!(
-        upstream.starts_with(&format!("{}/authorize?", p.idp.issuer("idp"))),
+        upstream.starts_with(&format!("{}/authorize?", p.idp_issuer)),
         "{upstream}"
     );
     let q: std::collections::HashMap<String, String> = url::Url::parse(&upstream)
@@ -492,7 +514,106 @@ async fn a_federated_user_reaches_the_account_area(backend: Backend) {
     );
 }
 
+/// A reverse proxy on `listener` in front of `target`, whose UserInfo answers 503 while
+/// `fail_userinfo` is set.
+fn proxy(
+    listener: std::net::TcpListener,
+    target: String,
+    fail_userinfo: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) {
+    use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let server = HttpServer::new(move || {
+        let (client, target, fail) = (client.clone(), target.clone(), fail_userinfo.clone());
+        App::new().default_service(web::to(move |req: HttpRequest, body: web::Bytes| {
+            let (client, target, fail) = (client.clone(), target.clone(), fail.clone());
+            async move {
+                if fail.load(std::sync::atomic::Ordering::SeqCst)
+                    && req.path().ends_with("/userinfo")
+                {
+                    return HttpResponse::ServiceUnavailable().body("down");
+                }
+                let url = format!("{target}{}", req.uri());
+                let method = reqwest::Method::from_bytes(req.method().as_str().as_bytes()).unwrap();
+                let mut forward = client.request(method, url).body(body.to_vec());
+                for (name, value) in req.headers() {
+                    if !matches!(name.as_str(), "host" | "content-length") {
+                        forward = forward.header(name.as_str(), value.as_bytes());
+                    }
+                }
+                let res = forward.send().await.unwrap();
+                let mut back = HttpResponse::build(
+                    actix_web::http::StatusCode::from_u16(res.status().as_u16()).unwrap(),
+                );
+                for (name, value) in res.headers() {
+                    if !matches!(name.as_str(), "content-length" | "transfer-encoding") {
+                        back.append_header((name.as_str(), value.as_bytes()));
+                    }
+                }
+                back.body(res.bytes().await.unwrap())
+            }
+        }))
+    })
+    .workers(2)
+    .listen(listener)
+    .unwrap();
+    tokio::spawn(server.run());
+}
+
+async fn a_first_sign_in_whose_userinfo_fails_makes_no_half_user(backend: Backend) {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
+    let p = pair_at(&backend, "create_users = true", "", Some(base)).await;
+    let fail = std::sync::Arc::new(AtomicBool::new(true));
+    proxy(listener, p.idp.address.clone(), fail.clone());
+
+    // UserInfo down at a first sign-in: a clear page, and no user made from the ID token alone.
+    let browser = Browser::default();
+    let upstream = to_upstream(&p, &browser).await;
+    let back = sign_in_upstream(&browser, &upstream, "erin", ERIN_PASSWORD).await;
+    let res = browser.client.get(&back).send().await.unwrap();
+    assert_eq!(res.status(), 502);
+    let html = res.text().await.unwrap();
+    assert!(html.contains("did not send your profile"), "{html}");
+    let org = sesame::store::organizations::Organization::find_by_slug(
+        &mut p.app.db.get().unwrap(),
+        "acme",
+    )
+    .unwrap()
+    .unwrap();
+    assert!(
+        sesame::store::users::User::find_by_username(
+            &mut p.app.db.get().unwrap(),
+            org.id,
+            &sesame::domain::Username::parse("erin").unwrap(),
+        )
+        .unwrap()
+        .is_none(),
+        "no half-made user"
+    );
+
+    // UserInfo back: the next try makes the whole user.
+    fail.store(false, Ordering::SeqCst);
+    let browser = Browser::default();
+    let upstream = to_upstream(&p, &browser).await;
+    let back = sign_in_upstream(&browser, &upstream, "erin", ERIN_PASSWORD).await;
+    let res = browser.client.get(&back).send().await.unwrap();
+    assert_eq!(res.status(), 303, "{:?}", res.text().await);
+    let erin = user_row(&p.app, "erin");
+    assert_eq!(erin.email.as_ref().unwrap().as_str(), "erin@corp.example");
+    assert_eq!(erin.profile.name.as_deref(), Some("Erin Example"));
+    assert_eq!(
+        erin.phone_number.as_ref().unwrap().as_str(),
+        "+447700900555"
+    );
+}
+
 both_backends!(
+    a_first_sign_in_whose_userinfo_fails_makes_no_half_user,
     federated_sign_in_then_sms_otp_to_tokens,
     an_unverified_upstream_number_is_not_taken,
     linking_by_verified_email_keeps_a_verified_number,
