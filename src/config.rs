@@ -41,6 +41,8 @@ pub struct Settings {
     pub base_url: BaseUrl,
     pub database: DatabaseSettings,
     pub log: LogSettings,
+    /// OpenTelemetry traces; `None` (the default) exports nothing and starts nothing.
+    pub traces: Option<TraceSettings>,
     pub tls: Option<TlsSettings>,
     /// Peers whose `X-Forwarded-For` header is believed when finding the client's address.
     pub trusted_proxies: Vec<IpNet>,
@@ -73,6 +75,22 @@ pub struct DatabaseSettings {
 pub struct LogSettings {
     pub filter: String,
     pub format: LogFormat,
+}
+
+/// Where and how traces are exported (OTLP over HTTP, protobuf). Present only when an endpoint
+/// is configured.
+#[derive(Debug, Clone)]
+pub struct TraceSettings {
+    /// The collector's traces URL, ending in `/v1/traces`.
+    pub endpoint: Url,
+    /// `service.name` of every span.
+    pub service_name: String,
+    /// The share of new traces recorded, 0.0 to 1.0. A trusted caller's sampling decision is
+    /// followed (see `http::SesameRootSpan`).
+    pub sample_ratio: f64,
+    /// Extra headers on every export (a collector's credentials), resolved from their secret
+    /// references at start.
+    pub headers: Vec<(String, Secret<String>)>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -304,6 +322,20 @@ struct FileSettings {
     outbound: FileOutbound,
     #[serde(default)]
     events: FileEvents,
+    #[serde(default)]
+    traces: FileTraces,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileTraces {
+    otlp_endpoint: Option<String>,
+    service_name: Option<String>,
+    sample_ratio: Option<f64>,
+    /// Header name -> where its value is read (`{ env = "…" }` or `{ file = "…" }`), so a
+    /// collector's token never sits in the file.
+    #[serde(default)]
+    headers: std::collections::BTreeMap<String, sesame_plugin_api::SecretRef>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -610,6 +642,7 @@ impl Settings {
                 _ => Err("expected a number of seconds from 60 to 2592000 (30 days)".into()),
             },
         )?;
+        let traces = parse_traces(&src, f.traces)?;
         let key_encryption_key = match (inline_key, key_file) {
             (Some(raw), None) => KeySource::Inline(parse_secret(raw, parse_key)?),
             (None, Some(raw)) => KeySource::File(parse_with(Some(raw), PathBuf::new(), |v| {
@@ -637,6 +670,7 @@ impl Settings {
                 timeout,
             },
             log: LogSettings { filter, format },
+            traces,
             tls,
             trusted_proxies,
             key_encryption_key,
@@ -688,6 +722,19 @@ impl Settings {
             .into()),
         );
         root.insert("log".into(), Value::Table(log));
+        if let Some(traces) = &self.traces {
+            let mut t = Table::new();
+            t.insert("otlp_endpoint".into(), s(traces.endpoint.to_string()));
+            t.insert("service_name".into(), s(traces.service_name.clone()));
+            t.insert("sample_ratio".into(), Value::Float(traces.sample_ratio));
+            let headers: Table = traces
+                .headers
+                .iter()
+                .map(|(name, _)| (name.clone(), s("[redacted]".into())))
+                .collect();
+            t.insert("headers".into(), Value::Table(headers));
+            root.insert("traces".into(), Value::Table(t));
+        }
         if let Some(tls) = &self.tls {
             let mut t = Table::new();
             t.insert("cert".into(), s(tls.cert.display().to_string()));
@@ -731,6 +778,109 @@ impl Settings {
         root.insert("events".into(), Value::Table(events));
         toml::to_string(&root).expect("a TOML table serializes")
     }
+}
+
+/// The `[traces]` settings. The endpoint turns traces on; where it comes from, first found wins:
+/// `SESAME_OTLP_ENDPOINT`, `traces.otlp_endpoint`, then the standard `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`
+/// (used as is) and `OTEL_EXPORTER_OTLP_ENDPOINT` (`/v1/traces` appended). Sesame's own settings
+/// win because the `OTEL_*` variables are often set for every process of a platform, as defaults.
+/// `OTEL_SDK_DISABLED=true` turns traces off whatever else is set. The service name likewise:
+/// `SESAME_SERVICE_NAME`, `traces.service_name`, `OTEL_SERVICE_NAME`, else `sesame`.
+fn parse_traces(src: &Sources<'_>, f: FileTraces) -> Result<Option<TraceSettings>, ConfigError> {
+    if (src.env)("OTEL_SDK_DISABLED").is_some_and(|v| v.trim().eq_ignore_ascii_case("true")) {
+        return Ok(None);
+    }
+    // The standard variables count as unset when empty, as the OpenTelemetry spec says.
+    let standard = |name: &str| {
+        src.get(name, "", None)
+            .filter(|r| !r.value.trim().is_empty())
+    };
+    let (raw, base) = match src.get(
+        "SESAME_OTLP_ENDPOINT",
+        "traces.otlp_endpoint",
+        f.otlp_endpoint,
+    ) {
+        Some(raw) => (Some(raw), true),
+        None => match standard("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") {
+            Some(raw) => (Some(raw), false),
+            None => (standard("OTEL_EXPORTER_OTLP_ENDPOINT"), true),
+        },
+    };
+    let Some(endpoint) = parse_with(raw, None, |v| parse_otlp_endpoint(v, base).map(Some))? else {
+        return Ok(None);
+    };
+    let service_name = parse_with(
+        src.get("SESAME_SERVICE_NAME", "traces.service_name", f.service_name)
+            .or_else(|| standard("OTEL_SERVICE_NAME")),
+        "sesame".to_string(),
+        |v| {
+            let v = v.trim();
+            if v.is_empty() || v.len() > 128 {
+                Err("expected a name of 1 to 128 characters".into())
+            } else {
+                Ok(v.to_string())
+            }
+        },
+    )?;
+    let sample_ratio = parse_with(
+        src.get(
+            "SESAME_TRACE_SAMPLE_RATIO",
+            "traces.sample_ratio",
+            f.sample_ratio.map(|v| v.to_string()),
+        ),
+        1.0,
+        |v| match v.parse::<f64>() {
+            Ok(r) if (0.0..=1.0).contains(&r) => Ok(r),
+            _ => Err("expected a number from 0.0 to 1.0".into()),
+        },
+    )?;
+    let mut headers = Vec::new();
+    for (name, secret) in f.headers {
+        let setting = format!("traces.headers.{name}");
+        let setting = match src.file {
+            Some(path) => format!("`{setting}` in {}", path.display()),
+            None => setting,
+        };
+        if actix_web::http::header::HeaderName::from_bytes(name.as_bytes()).is_err() {
+            return Err(ConfigError::new(setting, "not a valid header name"));
+        }
+        let value = secret
+            .resolve()
+            .map_err(|e| ConfigError::new(setting.clone(), e))?;
+        if actix_web::http::header::HeaderValue::from_str(&value).is_err() {
+            return Err(ConfigError::new(
+                setting,
+                "the value is not a valid header value",
+            ));
+        }
+        headers.push((name, Secret::new(value)));
+    }
+    Ok(Some(TraceSettings {
+        endpoint,
+        service_name,
+        sample_ratio,
+        headers,
+    }))
+}
+
+/// An OTLP/HTTP URL. A base (`http://collector:4318`) gets `/v1/traces` appended when `base`
+/// is set, unless it already ends so; no credentials or query in it (they would be logged).
+fn parse_otlp_endpoint(value: &str, base: bool) -> Result<Url, String> {
+    let mut url = Url::parse(value.trim()).map_err(|e| format!("not a URL ({e})"))?;
+    if url.scheme() != "http" && url.scheme() != "https" {
+        return Err("expected an http or https URL".into());
+    }
+    if url.host_str().is_none() {
+        return Err("a host is required".into());
+    }
+    if !url.username().is_empty() || url.password().is_some() || url.query().is_some() {
+        return Err("must not carry credentials or a query (put a token in traces.headers)".into());
+    }
+    if base && !url.path().ends_with("/v1/traces") {
+        let path = format!("{}/v1/traces", url.path().trim_end_matches('/'));
+        url.set_path(&path);
+    }
+    Ok(url)
 }
 
 /// A TOML error as `line L, column C: message`, without the excerpt of the offending line that
