@@ -806,9 +806,11 @@ fn parse_traces(src: &Sources<'_>, f: FileTraces) -> Result<Option<TraceSettings
             None => (standard("OTEL_EXPORTER_OTLP_ENDPOINT"), true),
         },
     };
-    let Some(endpoint) = parse_with(raw, None, |v| parse_otlp_endpoint(v, base).map(Some))? else {
+    // Not echoed when bad: a URL given with credentials in it must not reach the log.
+    let Some(raw) = raw else {
         return Ok(None);
     };
+    let endpoint = parse_secret(raw, |v| parse_otlp_endpoint(v, base))?;
     let service_name = parse_with(
         src.get("SESAME_SERVICE_NAME", "traces.service_name", f.service_name)
             .or_else(|| standard("OTEL_SERVICE_NAME")),
@@ -1067,6 +1069,114 @@ mod tests {
         std::fs::write(&path, "lisen = \"x\"\n").unwrap();
         let err = Settings::from_sources(Some(&path), &|_| None).unwrap_err();
         assert!(err.to_string().contains("lisen"), "{err}");
+    }
+
+    #[test]
+    fn traces_are_off_unless_an_endpoint_is_set_and_sesame_settings_win() {
+        assert!(load(&[]).unwrap().traces.is_none());
+        let not_enough = [
+            ("OTEL_SERVICE_NAME", "idp"),
+            ("SESAME_TRACE_SAMPLE_RATIO", "0.5"),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", " "),
+        ];
+        assert!(load(&not_enough).unwrap().traces.is_none());
+        let t = load(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318")])
+            .unwrap()
+            .traces
+            .unwrap();
+        assert_eq!(t.endpoint.as_str(), "http://collector:4318/v1/traces");
+        assert_eq!((t.service_name.as_str(), t.sample_ratio), ("sesame", 1.0));
+        // The signal's own variable is used as is, and wins over the general one.
+        let t = load(&[
+            (
+                "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+                "https://c.example/custom",
+            ),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://other:4318"),
+            ("OTEL_SERVICE_NAME", "idp"),
+        ])
+        .unwrap()
+        .traces
+        .unwrap();
+        assert_eq!(t.endpoint.as_str(), "https://c.example/custom");
+        assert_eq!(t.service_name, "idp");
+        let t = load(&[
+            ("SESAME_OTLP_ENDPOINT", "http://mine:4318/"),
+            (
+                "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+                "http://theirs/v1/traces",
+            ),
+            ("SESAME_SERVICE_NAME", "a"),
+            ("OTEL_SERVICE_NAME", "b"),
+            ("SESAME_TRACE_SAMPLE_RATIO", "0.25"),
+        ])
+        .unwrap()
+        .traces
+        .unwrap();
+        assert_eq!(t.endpoint.as_str(), "http://mine:4318/v1/traces");
+        assert_eq!((t.service_name.as_str(), t.sample_ratio), ("a", 0.25));
+        let t = load(&[("SESAME_OTLP_ENDPOINT", "http://c:4318/v1/traces")]).unwrap();
+        assert_eq!(
+            t.traces.unwrap().endpoint.as_str(),
+            "http://c:4318/v1/traces"
+        );
+        let disabled = [
+            ("SESAME_OTLP_ENDPOINT", "http://c:4318"),
+            ("OTEL_SDK_DISABLED", "TRUE"),
+        ];
+        assert!(load(&disabled).unwrap().traces.is_none());
+        for (name, value) in [
+            ("SESAME_OTLP_ENDPOINT", "ftp://c:4318"),
+            ("SESAME_OTLP_ENDPOINT", "http://user:pw@c:4318"),
+            ("SESAME_OTLP_ENDPOINT", "http://c:4318/?token=x"),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "not a url"),
+            ("SESAME_TRACE_SAMPLE_RATIO", "1.5"),
+            ("SESAME_SERVICE_NAME", " "),
+        ] {
+            let mut vars = vec![(name, value)];
+            if !name.contains("ENDPOINT") {
+                vars.push(("SESAME_OTLP_ENDPOINT", "http://c:4318"));
+            }
+            let err = load(&vars).unwrap_err();
+            assert_eq!(err.setting, name, "{value}: {err}");
+            assert!(!err.to_string().contains("pw@"), "{err}");
+        }
+    }
+
+    #[test]
+    fn trace_export_headers_come_from_secret_references() {
+        let dir = tempfile::tempdir().unwrap();
+        let token = dir.path().join("otlp-token");
+        std::fs::write(&token, "Bearer t0psecret-otlp\n").unwrap();
+        let path = dir.path().join("sesame.toml");
+        std::fs::write(
+            &path,
+            format!(
+                "[traces]\notlp_endpoint = \"https://otlp.example\"\nsample_ratio = 0.1\n\
+                 [traces.headers]\nauthorization = {{ file = \"{}\" }}\n",
+                token.display()
+            ),
+        )
+        .unwrap();
+        let s = Settings::from_sources(Some(&path), &|_| None).unwrap();
+        let t = s.traces.as_ref().unwrap();
+        assert_eq!(t.sample_ratio, 0.1);
+        assert_eq!(t.headers.len(), 1);
+        assert_eq!(t.headers[0].0, "authorization");
+        assert_eq!(t.headers[0].1.expose(), "Bearer t0psecret-otlp");
+        let shown = format!("{s:?} {}", s.to_redacted_toml());
+        assert!(!shown.contains("t0psecret"), "{shown}");
+        let parsed: toml::Value = toml::from_str(&s.to_redacted_toml()).unwrap();
+        assert_eq!(
+            parsed["traces"]["otlp_endpoint"].as_str(),
+            Some("https://otlp.example/v1/traces")
+        );
+        std::fs::remove_file(&token).unwrap();
+        let err = Settings::from_sources(Some(&path), &|_| None).unwrap_err();
+        assert!(
+            err.setting.contains("traces.headers.authorization"),
+            "{err}"
+        );
     }
 
     #[test]

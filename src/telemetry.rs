@@ -125,6 +125,7 @@ fn build_provider(settings: &TraceSettings) -> Result<SdkTracerProvider, String>
         .with_http_client(ExportClient(client))
         .with_protocol(Protocol::HttpBinary)
         .with_endpoint(settings.endpoint.as_str())
+        // Enforced by the client too; `OTEL_EXPORTER_OTLP_TIMEOUT` is not read.
         .with_timeout(EXPORT_TIMEOUT)
         .with_headers(headers)
         .build()
