@@ -41,6 +41,8 @@ pub struct Settings {
     pub base_url: BaseUrl,
     pub database: DatabaseSettings,
     pub log: LogSettings,
+    /// OpenTelemetry traces; `None` (the default) exports nothing and starts nothing.
+    pub traces: Option<TraceSettings>,
     pub tls: Option<TlsSettings>,
     /// Peers whose `X-Forwarded-For` header is believed when finding the client's address.
     pub trusted_proxies: Vec<IpNet>,
@@ -73,6 +75,22 @@ pub struct DatabaseSettings {
 pub struct LogSettings {
     pub filter: String,
     pub format: LogFormat,
+}
+
+/// Where and how traces are exported (OTLP over HTTP, protobuf). Present only when an endpoint
+/// is configured.
+#[derive(Debug, Clone)]
+pub struct TraceSettings {
+    /// The collector's traces URL, ending in `/v1/traces`.
+    pub endpoint: Url,
+    /// `service.name` of every span.
+    pub service_name: String,
+    /// The share of new traces recorded, 0.0 to 1.0. A trusted caller's sampling decision is
+    /// followed (see `http::SesameRootSpan`).
+    pub sample_ratio: f64,
+    /// Extra headers on every export (a collector's credentials), resolved from their secret
+    /// references at start.
+    pub headers: Vec<(String, Secret<String>)>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -304,6 +322,20 @@ struct FileSettings {
     outbound: FileOutbound,
     #[serde(default)]
     events: FileEvents,
+    #[serde(default)]
+    traces: FileTraces,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileTraces {
+    otlp_endpoint: Option<String>,
+    service_name: Option<String>,
+    sample_ratio: Option<f64>,
+    /// Header name -> where its value is read (`{ env = "…" }` or `{ file = "…" }`), so a
+    /// collector's token never sits in the file.
+    #[serde(default)]
+    headers: std::collections::BTreeMap<String, sesame_plugin_api::SecretRef>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -610,6 +642,7 @@ impl Settings {
                 _ => Err("expected a number of seconds from 60 to 2592000 (30 days)".into()),
             },
         )?;
+        let traces = parse_traces(&src, f.traces)?;
         let key_encryption_key = match (inline_key, key_file) {
             (Some(raw), None) => KeySource::Inline(parse_secret(raw, parse_key)?),
             (None, Some(raw)) => KeySource::File(parse_with(Some(raw), PathBuf::new(), |v| {
@@ -637,6 +670,7 @@ impl Settings {
                 timeout,
             },
             log: LogSettings { filter, format },
+            traces,
             tls,
             trusted_proxies,
             key_encryption_key,
@@ -688,6 +722,19 @@ impl Settings {
             .into()),
         );
         root.insert("log".into(), Value::Table(log));
+        if let Some(traces) = &self.traces {
+            let mut t = Table::new();
+            t.insert("otlp_endpoint".into(), s(traces.endpoint.to_string()));
+            t.insert("service_name".into(), s(traces.service_name.clone()));
+            t.insert("sample_ratio".into(), Value::Float(traces.sample_ratio));
+            let headers: Table = traces
+                .headers
+                .iter()
+                .map(|(name, _)| (name.clone(), s("[redacted]".into())))
+                .collect();
+            t.insert("headers".into(), Value::Table(headers));
+            root.insert("traces".into(), Value::Table(t));
+        }
         if let Some(tls) = &self.tls {
             let mut t = Table::new();
             t.insert("cert".into(), s(tls.cert.display().to_string()));
@@ -731,6 +778,115 @@ impl Settings {
         root.insert("events".into(), Value::Table(events));
         toml::to_string(&root).expect("a TOML table serializes")
     }
+}
+
+/// The `[traces]` settings. The endpoint turns traces on; where it comes from, first found wins:
+/// `SESAME_OTLP_ENDPOINT`, `traces.otlp_endpoint`, then the standard `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`
+/// (used as is) and `OTEL_EXPORTER_OTLP_ENDPOINT` (`/v1/traces` appended). Sesame's own settings
+/// win because the `OTEL_*` variables are often set for every process of a platform, as defaults.
+/// `OTEL_SDK_DISABLED=true` turns traces off whatever else is set. The service name likewise:
+/// `SESAME_SERVICE_NAME`, `traces.service_name`, `OTEL_SERVICE_NAME`, else `sesame`.
+fn parse_traces(src: &Sources<'_>, f: FileTraces) -> Result<Option<TraceSettings>, ConfigError> {
+    if (src.env)("OTEL_SDK_DISABLED").is_some_and(|v| v.trim().eq_ignore_ascii_case("true")) {
+        return Ok(None);
+    }
+    // The standard variables count as unset when empty, as the OpenTelemetry spec says.
+    let standard = |name: &str| {
+        src.get(name, "", None)
+            .filter(|r| !r.value.trim().is_empty())
+    };
+    let (raw, base) = match src.get(
+        "SESAME_OTLP_ENDPOINT",
+        "traces.otlp_endpoint",
+        f.otlp_endpoint,
+    ) {
+        Some(raw) => (Some(raw), true),
+        None => match standard("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") {
+            Some(raw) => (Some(raw), false),
+            None => (standard("OTEL_EXPORTER_OTLP_ENDPOINT"), true),
+        },
+    };
+    // Not echoed when bad: a URL given with credentials in it must not reach the log.
+    let endpoint = raw
+        .map(|raw| parse_secret(raw, |v| parse_otlp_endpoint(v, base)))
+        .transpose()?;
+    // The other settings are checked even without an endpoint: a bad value is reported now, not
+    // on the day traces are turned on.
+    let service_name = parse_with(
+        src.get("SESAME_SERVICE_NAME", "traces.service_name", f.service_name)
+            .or_else(|| standard("OTEL_SERVICE_NAME")),
+        "sesame".to_string(),
+        |v| {
+            let v = v.trim();
+            if v.is_empty() || v.len() > 128 {
+                Err("expected a name of 1 to 128 characters".into())
+            } else {
+                Ok(v.to_string())
+            }
+        },
+    )?;
+    let sample_ratio = parse_with(
+        src.get(
+            "SESAME_TRACE_SAMPLE_RATIO",
+            "traces.sample_ratio",
+            f.sample_ratio.map(|v| v.to_string()),
+        ),
+        1.0,
+        |v| match v.parse::<f64>() {
+            Ok(r) if (0.0..=1.0).contains(&r) => Ok(r),
+            _ => Err("expected a number from 0.0 to 1.0".into()),
+        },
+    )?;
+    let mut headers = Vec::new();
+    for (name, secret) in f.headers {
+        let setting = format!("traces.headers.{name}");
+        let setting = match src.file {
+            Some(path) => format!("`{setting}` in {}", path.display()),
+            None => setting,
+        };
+        if actix_web::http::header::HeaderName::from_bytes(name.as_bytes()).is_err() {
+            return Err(ConfigError::new(setting, "not a valid header name"));
+        }
+        let value = secret
+            .resolve()
+            .map_err(|e| ConfigError::new(setting.clone(), e))?;
+        if actix_web::http::header::HeaderValue::from_str(&value).is_err() {
+            return Err(ConfigError::new(
+                setting,
+                "the value is not a valid header value",
+            ));
+        }
+        headers.push((name, Secret::new(value)));
+    }
+    let Some(endpoint) = endpoint else {
+        return Ok(None);
+    };
+    Ok(Some(TraceSettings {
+        endpoint,
+        service_name,
+        sample_ratio,
+        headers,
+    }))
+}
+
+/// An OTLP/HTTP URL. A base (`http://collector:4318`) gets `/v1/traces` appended when `base`
+/// is set, unless it already ends so; no credentials or query in it (they would be logged).
+fn parse_otlp_endpoint(value: &str, base: bool) -> Result<Url, String> {
+    let mut url = Url::parse(value.trim()).map_err(|e| format!("not a URL ({e})"))?;
+    if url.scheme() != "http" && url.scheme() != "https" {
+        return Err("expected an http or https URL".into());
+    }
+    if url.host_str().is_none() {
+        return Err("a host is required".into());
+    }
+    if !url.username().is_empty() || url.password().is_some() || url.query().is_some() {
+        return Err("must not carry credentials or a query (put a token in traces.headers)".into());
+    }
+    if base && !url.path().ends_with("/v1/traces") {
+        let path = format!("{}/v1/traces", url.path().trim_end_matches('/'));
+        url.set_path(&path);
+    }
+    Ok(url)
 }
 
 /// A TOML error as `line L, column C: message`, without the excerpt of the offending line that
@@ -917,6 +1073,110 @@ mod tests {
         std::fs::write(&path, "lisen = \"x\"\n").unwrap();
         let err = Settings::from_sources(Some(&path), &|_| None).unwrap_err();
         assert!(err.to_string().contains("lisen"), "{err}");
+    }
+
+    #[test]
+    fn traces_are_off_unless_an_endpoint_is_set_and_sesame_settings_win() {
+        assert!(load(&[]).unwrap().traces.is_none());
+        let not_enough = [
+            ("OTEL_SERVICE_NAME", "idp"),
+            ("SESAME_TRACE_SAMPLE_RATIO", "0.5"),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", " "),
+        ];
+        assert!(load(&not_enough).unwrap().traces.is_none());
+        let t = load(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318")])
+            .unwrap()
+            .traces
+            .unwrap();
+        assert_eq!(t.endpoint.as_str(), "http://collector:4318/v1/traces");
+        assert_eq!((t.service_name.as_str(), t.sample_ratio), ("sesame", 1.0));
+        // The signal's own variable is used as is, and wins over the general one.
+        let t = load(&[
+            (
+                "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+                "https://c.example/custom",
+            ),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://other:4318"),
+            ("OTEL_SERVICE_NAME", "idp"),
+        ])
+        .unwrap()
+        .traces
+        .unwrap();
+        assert_eq!(t.endpoint.as_str(), "https://c.example/custom");
+        assert_eq!(t.service_name, "idp");
+        let t = load(&[
+            ("SESAME_OTLP_ENDPOINT", "http://mine:4318/"),
+            (
+                "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+                "http://theirs/v1/traces",
+            ),
+            ("SESAME_SERVICE_NAME", "a"),
+            ("OTEL_SERVICE_NAME", "b"),
+            ("SESAME_TRACE_SAMPLE_RATIO", "0.25"),
+        ])
+        .unwrap()
+        .traces
+        .unwrap();
+        assert_eq!(t.endpoint.as_str(), "http://mine:4318/v1/traces");
+        assert_eq!((t.service_name.as_str(), t.sample_ratio), ("a", 0.25));
+        let t = load(&[("SESAME_OTLP_ENDPOINT", "http://c:4318/v1/traces")]).unwrap();
+        assert_eq!(
+            t.traces.unwrap().endpoint.as_str(),
+            "http://c:4318/v1/traces"
+        );
+        let disabled = [
+            ("SESAME_OTLP_ENDPOINT", "http://c:4318"),
+            ("OTEL_SDK_DISABLED", "TRUE"),
+        ];
+        assert!(load(&disabled).unwrap().traces.is_none());
+        for (name, value) in [
+            ("SESAME_OTLP_ENDPOINT", "ftp://c:4318"),
+            ("SESAME_OTLP_ENDPOINT", "http://user:pw@c:4318"),
+            ("SESAME_OTLP_ENDPOINT", "http://c:4318/?token=x"),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "not a url"),
+            ("SESAME_TRACE_SAMPLE_RATIO", "1.5"),
+            ("SESAME_SERVICE_NAME", " "),
+        ] {
+            let err = load(&[(name, value)]).unwrap_err();
+            assert_eq!(err.setting, name, "{value}: {err}");
+            assert!(!err.to_string().contains("pw@"), "{err}");
+        }
+    }
+
+    #[test]
+    fn trace_export_headers_come_from_secret_references() {
+        let dir = tempfile::tempdir().unwrap();
+        let token = dir.path().join("otlp-token");
+        std::fs::write(&token, "Bearer t0psecret-otlp\n").unwrap();
+        let path = dir.path().join("sesame.toml");
+        std::fs::write(
+            &path,
+            format!(
+                "[traces]\notlp_endpoint = \"https://otlp.example\"\nsample_ratio = 0.1\n\
+                 [traces.headers]\nauthorization = {{ file = \"{}\" }}\n",
+                token.display()
+            ),
+        )
+        .unwrap();
+        let s = Settings::from_sources(Some(&path), &|_| None).unwrap();
+        let t = s.traces.as_ref().unwrap();
+        assert_eq!(t.sample_ratio, 0.1);
+        assert_eq!(t.headers.len(), 1);
+        assert_eq!(t.headers[0].0, "authorization");
+        assert_eq!(t.headers[0].1.expose(), "Bearer t0psecret-otlp");
+        let shown = format!("{s:?} {}", s.to_redacted_toml());
+        assert!(!shown.contains("t0psecret"), "{shown}");
+        let parsed: toml::Value = toml::from_str(&s.to_redacted_toml()).unwrap();
+        assert_eq!(
+            parsed["traces"]["otlp_endpoint"].as_str(),
+            Some("https://otlp.example/v1/traces")
+        );
+        std::fs::remove_file(&token).unwrap();
+        let err = Settings::from_sources(Some(&path), &|_| None).unwrap_err();
+        assert!(
+            err.setting.contains("traces.headers.authorization"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -197,8 +197,22 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    telemetry::init(&settings.log);
-    match run(cli.command, settings) {
+    // Traces are exported by the server only; the other commands log as before.
+    let traces = match cli.command {
+        Command::Serve { .. } => settings.traces.as_ref(),
+        _ => None,
+    };
+    let telemetry = match telemetry::init_with_traces(&settings.log, traces) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let result = run(cli.command, settings);
+    // After the server's graceful stop (SIGTERM, SIGINT): the last spans are sent.
+    telemetry.shutdown();
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(Failure(message, code)) => {
             eprintln!("error: {message}");

@@ -89,27 +89,41 @@ impl Hasher {
         self.verifications.load(Ordering::Relaxed)
     }
 
+    /// Traced as a `password verify` span with an `argon2id` child: the time between the two
+    /// is the wait for a free slot.
     pub async fn verify(&self, phc: String, password: Secret<String>) -> bool {
+        use tracing::Instrument;
         self.verifications.fetch_add(1, Ordering::Relaxed);
-        let _permit = self
-            .permits
-            .acquire()
-            .await
-            .expect("semaphore never closes");
-        tokio::task::spawn_blocking(move || verify(&phc, &password))
-            .await
-            .unwrap_or(false)
+        async {
+            let _permit = self
+                .permits
+                .acquire()
+                .await
+                .expect("semaphore never closes");
+            let span = tracing::debug_span!("argon2id");
+            tokio::task::spawn_blocking(move || span.in_scope(|| verify(&phc, &password)))
+                .await
+                .unwrap_or(false)
+        }
+        .instrument(tracing::debug_span!("password verify"))
+        .await
     }
 
     pub async fn hash(&self, password: Secret<String>) -> Option<String> {
-        let _permit = self
-            .permits
-            .acquire()
-            .await
-            .expect("semaphore never closes");
-        tokio::task::spawn_blocking(move || hash(&password))
-            .await
-            .ok()
+        use tracing::Instrument;
+        async {
+            let _permit = self
+                .permits
+                .acquire()
+                .await
+                .expect("semaphore never closes");
+            let span = tracing::debug_span!("argon2id");
+            tokio::task::spawn_blocking(move || span.in_scope(|| hash(&password)))
+                .await
+                .ok()
+        }
+        .instrument(tracing::debug_span!("password hash"))
+        .await
     }
 }
 

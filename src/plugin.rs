@@ -95,9 +95,29 @@ impl SmsChannel {
     /// Sends through the first gateway that takes the message. Returns which gateway and the
     /// provider's id, or the last error.
     pub async fn send(&self, sms: Sms<'_>) -> Result<(&'static str, String), SendError> {
+        use tracing::Instrument;
         let mut last = SendError::Permanent("no gateway".into());
         for gateway in &self.gateways {
-            match gateway.send(sms).await {
+            // One span per gateway tried: its kind and result, never the number or the text.
+            let span = tracing::debug_span!(
+                "SMS send",
+                sesame.sms.gateway = gateway.kind(),
+                sesame.sms.result = tracing::field::Empty,
+                otel.status_code = tracing::field::Empty,
+            );
+            let sent = gateway.send(sms).instrument(span.clone()).await;
+            span.record(
+                "sesame.sms.result",
+                match &sent {
+                    Ok(_) => "sent",
+                    Err(e) if e.is_retryable() => "retryable error",
+                    Err(_) => "permanent error",
+                },
+            );
+            if sent.is_err() {
+                span.record("otel.status_code", "ERROR");
+            }
+            match sent {
                 Ok(id) => return Ok((gateway.kind(), id)),
                 Err(e) if e.is_retryable() => {
                     tracing::warn!(gateway = gateway.kind(), error = %e, "SMS gateway failed; trying the next");

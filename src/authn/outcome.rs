@@ -70,6 +70,30 @@ pub enum Outcome {
     Refused(Refusal),
 }
 
+impl Outcome {
+    /// A short label for traces: the outcome's kind and, for a refusal or a step shown again
+    /// with an error, its stable code (never a user's input).
+    pub fn label(&self) -> String {
+        fn code(value: impl Serialize) -> String {
+            serde_json::to_value(value)
+                .ok()
+                .and_then(|v| v["code"].as_str().map(str::to_string))
+                .unwrap_or_default()
+        }
+        match self {
+            Self::Step(step) => match &step.error {
+                Some(error) => format!("step: {}", code(error)),
+                None => "step".into(),
+            },
+            Self::Advanced { .. } => "advanced".into(),
+            Self::Completed(_) => "completed".into(),
+            Self::NumberSaved => "number_saved".into(),
+            Self::LinkSent { .. } => "link_sent".into(),
+            Self::Refused(refusal) => format!("refused: {}", code(refusal)),
+        }
+    }
+}
+
 /// A step to show, with everything a page or a JSON answer needs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Step {

@@ -73,26 +73,46 @@ pub async fn run_once(state: &Arc<Core>) -> Result<usize, CoreError> {
 /// Delivers one claimed delivery, records the outcome and returns it. A failure to record is
 /// logged: the claim runs out and the delivery is tried again.
 pub async fn deliver(state: &Core, delivery: Delivery) -> Result<(), SendError> {
-    let outcome = attempt(state, &delivery).await;
-    let retry_at = match &outcome {
-        Err(SendError::Retryable(_)) => Some(now() + backoff(delivery.attempts)),
-        _ => None,
-    };
-    let (d, result) = (delivery.clone(), outcome.clone());
-    let recorded = state
-        .db
-        .run(move |conn| {
-            crate::store::write_transaction(conn, |conn| match &result {
-                Ok(()) => deliveries::delivered(conn, &d.id, &d.jti),
-                Err(e) => deliveries::failed(conn, &d, &e.to_string(), retry_at),
+    use tracing::Instrument;
+    // Its own trace (deliveries run after the request that queued them has been answered):
+    // the target's kind and the attempt, never the address or the payload.
+    let span = tracing::debug_span!(
+        "event delivery",
+        sesame.delivery.target = if delivery.target == deliveries::SMS {
+            "sms"
+        } else {
+            "webhook"
+        },
+        sesame.delivery.attempt = delivery.attempts,
+        otel.status_code = tracing::field::Empty,
+    );
+    async {
+        let outcome = attempt(state, &delivery).await;
+        if outcome.is_err() {
+            tracing::Span::current().record("otel.status_code", "ERROR");
+        }
+        let retry_at = match &outcome {
+            Err(SendError::Retryable(_)) => Some(now() + backoff(delivery.attempts)),
+            _ => None,
+        };
+        let (d, result) = (delivery.clone(), outcome.clone());
+        let recorded = state
+            .db
+            .run(move |conn| {
+                crate::store::write_transaction(conn, |conn| match &result {
+                    Ok(()) => deliveries::delivered(conn, &d.id, &d.jti),
+                    Err(e) => deliveries::failed(conn, &d, &e.to_string(), retry_at),
+                })
             })
-        })
-        .await;
-    if let Err(error) = recorded {
-        // The lease runs out and the delivery is tried again: at least once.
-        tracing::warn!(delivery = %delivery.id, %error, "event delivery: outcome not recorded");
+            .await;
+        if let Err(error) = recorded {
+            // The lease runs out and the delivery is tried again: at least once.
+            tracing::warn!(delivery = %delivery.id, %error, "event delivery: outcome not recorded");
+        }
+        outcome
     }
-    outcome
+    .instrument(span)
+    .await
 }
 
 async fn org_entry(state: &Core, organization_id: i64) -> Result<Arc<OrgEntry>, SendError> {

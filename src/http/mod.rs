@@ -24,7 +24,7 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::{Error, HttpMessage, HttpResponse, web};
 use tracing::Span;
-use tracing_actix_web::{DefaultRootSpanBuilder, RootSpanBuilder};
+use tracing_actix_web::RootSpanBuilder;
 
 use crate::state::Core;
 pub use crate::state::OrgEntry;
@@ -181,14 +181,16 @@ async fn not_found() -> Result<HttpResponse, ApiError> {
 
 /// Root span of every request. Unlike the default it logs the path without the query string
 /// (which will carry codes and tokens) and the client IP by our trusted-proxy rules instead of
-/// believing any forwarding header. The end-of-request fields are those the default fills in.
+/// believing any forwarding header. With traces on, it is the OTLP server span, named
+/// `METHOD route-pattern`, continuing the trace of a `traceparent` header sent by a trusted
+/// proxy (see [`remote_parent`]).
 #[derive(Debug)]
 pub struct SesameRootSpan;
 
 impl RootSpanBuilder for SesameRootSpan {
     fn on_request_start(request: &ServiceRequest) -> Span {
-        let trusted = request
-            .app_data::<web::Data<AppState>>()
+        let state = request.app_data::<web::Data<AppState>>();
+        let trusted = state
             .map(|s| s.settings.trusted_proxies.clone())
             .unwrap_or_default();
         let ip = client_ip::of_service_request(request, &trusted)
@@ -203,24 +205,85 @@ impl RootSpanBuilder for SesameRootSpan {
             .extensions()
             .get::<OriginalMethod>()
             .map_or_else(|| request.method().to_string(), |m| m.0.to_string());
+        let route = request.match_pattern();
+        // OpenTelemetry's naming for server spans: the method and the route template (never the
+        // path, which would make every organization's requests a different name).
+        let name = match &route {
+            Some(route) => format!("{method} {route}"),
+            None => method.clone(),
+        };
         let empty = tracing::field::Empty;
-        tracing::info_span!(
+        let span = tracing::info_span!(
             "HTTP request",
+            otel.name = %name,
+            otel.kind = "server",
             http.method = %method,
-            http.route = %request.match_pattern().unwrap_or_else(|| "default".into()),
+            http.route = %route.as_deref().unwrap_or("default"),
             http.target = %request.path(),
             http.client_ip = %ip,
             request_id = %request_id,
             http.status_code = empty,
             otel.status_code = empty,
             exception.message = empty,
-            exception.details = empty,
-        )
+        );
+        let tracing_on = state.is_some_and(|s| s.settings.traces.is_some());
+        if tracing_on {
+            let peer = request.peer_addr().map(|a| a.ip());
+            let from_proxy = peer.is_some_and(|ip| trusted.iter().any(|net| net.contains(&ip)));
+            if let Some(parent) = remote_parent(request.headers(), from_proxy) {
+                use tracing_opentelemetry::OpenTelemetrySpanExt;
+                let _ = span.set_parent(parent);
+            }
+        }
+        span
     }
 
+    /// The status, and an error status for 5xx answers only: a 4xx is the client's mistake,
+    /// not a failure of the server (OpenTelemetry's rule for server spans). Only the error's
+    /// `Display` is recorded, which is what the client was told, never its `Debug`.
     fn on_request_end<B: MessageBody>(span: Span, outcome: &Result<ServiceResponse<B>, Error>) {
-        DefaultRootSpanBuilder::on_request_end(span, outcome);
+        let (status, error) = match outcome {
+            Ok(res) => (res.status(), res.response().error()),
+            Err(e) => (e.as_response_error().status_code(), Some(e)),
+        };
+        span.record("http.status_code", status.as_u16());
+        if status.is_server_error() {
+            span.record("otel.status_code", "ERROR");
+            if let Some(error) = error {
+                span.record("exception.message", tracing::field::display(error));
+            }
+        }
     }
+}
+
+/// The caller's trace context from a W3C `traceparent` (and `tracestate`) header, believed only
+/// from a trusted proxy, like `X-Request-Id`: from anyone, a client could pick trace ids that
+/// collide with others' traces and, with the sampled flag, force every one of its requests to
+/// be recorded (a cheap way to flood the collector). A gateway in front that starts or
+/// forwards traces is trusted through `SESAME_TRUSTED_PROXIES`.
+fn remote_parent(
+    headers: &actix_web::http::header::HeaderMap,
+    from_trusted_proxy: bool,
+) -> Option<opentelemetry::Context> {
+    use opentelemetry::propagation::{Extractor, TextMapPropagator};
+    use opentelemetry::trace::TraceContextExt;
+
+    struct Headers<'a>(&'a actix_web::http::header::HeaderMap);
+    impl Extractor for Headers<'_> {
+        fn get(&self, key: &str) -> Option<&str> {
+            self.0.get(key).and_then(|v| v.to_str().ok())
+        }
+        fn keys(&self) -> Vec<&str> {
+            self.0.keys().map(|k| k.as_str()).collect()
+        }
+    }
+
+    if !from_trusted_proxy || !headers.contains_key("traceparent") {
+        return None;
+    }
+    let context =
+        opentelemetry_sdk::propagation::TraceContextPropagator::new().extract(&Headers(headers));
+    context.span().span_context().is_valid().then_some(context)
 }
 
 /// The request's id, logged with everything it causes and echoed as `X-Request-Id`.
@@ -301,7 +364,40 @@ pub async fn request_context(
 
 #[cfg(test)]
 mod tests {
-    use super::sane_request_id;
+    use super::{remote_parent, sane_request_id};
+
+    #[test]
+    fn a_traceparent_is_followed_from_trusted_proxies_only() {
+        use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue};
+        use opentelemetry::trace::TraceContextExt;
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            HeaderName::from_static("traceparent"),
+            HeaderValue::from_static("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"),
+        );
+        let parent = remote_parent(&headers, true).expect("a valid traceparent is used");
+        let span = parent.span();
+        let context = span.span_context();
+        assert_eq!(
+            context.trace_id().to_string(),
+            "4bf92f3577b34da6a3ce929d0e0e4736"
+        );
+        assert_eq!(context.span_id().to_string(), "00f067aa0ba902b7");
+        assert!(context.is_sampled() && context.is_remote());
+        assert!(remote_parent(&headers, false).is_none(), "untrusted peer");
+        for bad in [
+            "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",
+            "garbage",
+        ] {
+            headers.insert(
+                HeaderName::from_static("traceparent"),
+                HeaderValue::from_static(bad),
+            );
+            assert!(remote_parent(&headers, true).is_none(), "{bad}");
+        }
+        assert!(remote_parent(&HeaderMap::new(), true).is_none());
+    }
 
     #[test]
     fn only_sane_request_ids_are_kept() {

@@ -259,11 +259,26 @@ impl Db {
         T: Send + 'static,
     {
         let pool = self.pool.clone();
-        // Keep the request's span (and its request id) on logs written inside `f`.
-        let span = tracing::Span::current();
+        // Keep the request's span (and its request id) on logs written inside `f`. Traced as a
+        // `db` span with a `pool checkout` child (the wait for a connection), inside a request
+        // or another span only: the background worker's polling would otherwise start a trace
+        // every second.
+        let current = tracing::Span::current();
+        let db = if current.is_none() {
+            tracing::Span::none()
+        } else {
+            tracing::debug_span!("db", otel.kind = "client")
+        };
+        let traced = !db.is_disabled();
+        let span = if traced { db } else { current };
         let result = tokio::task::spawn_blocking(move || {
             span.in_scope(|| {
-                let mut conn = pool.get()?;
+                let checkout = if traced {
+                    tracing::debug_span!("pool checkout")
+                } else {
+                    tracing::Span::none()
+                };
+                let mut conn = checkout.in_scope(|| pool.get())?;
                 f(&mut conn)
             })
         })

@@ -23,4 +23,5 @@ mod sms_otp;
 mod smtp_server;
 mod storage_faults;
 mod tls;
+mod traces;
 mod websub;

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
+use tracing::Instrument;
 
 /// Largest response body read (a JWKS is a few kilobytes).
 const MAX_BODY: usize = 256 * 1024;
@@ -184,25 +185,34 @@ impl Outbound {
             url: url.clone(),
             reason,
         };
-        // The URL is left out of reqwest's text: it is `url` (which a caller may redact).
-        let mut res = request
-            .send()
-            .await
-            .map_err(|e| fail(error_chain(&e.without_url())))?;
-        let status = res.status();
-        let headers = res.headers().clone();
-        let mut body = Vec::new();
-        while let Some(chunk) = res
-            .chunk()
-            .await
-            .map_err(|e| fail(e.without_url().to_string()))?
-        {
-            body.extend_from_slice(&chunk);
-            if body.len() > MAX_BODY {
-                return Err(fail(format!("response larger than {MAX_BODY} bytes")));
+        let span = client_span(&request);
+        async {
+            // The URL is left out of reqwest's text: it is `url` (which a caller may redact).
+            let mut res = request
+                .send()
+                .await
+                .map_err(|e| fail(error_chain(&e.without_url())))?;
+            let status = res.status();
+            tracing::Span::current().record("http.status_code", status.as_u16());
+            let headers = res.headers().clone();
+            let mut body = Vec::new();
+            while let Some(chunk) = res
+                .chunk()
+                .await
+                .map_err(|e| fail(e.without_url().to_string()))?
+            {
+                body.extend_from_slice(&chunk);
+                if body.len() > MAX_BODY {
+                    return Err(fail(format!("response larger than {MAX_BODY} bytes")));
+                }
             }
+            Ok((status, headers, body))
         }
-        Ok((status, headers, body))
+        .instrument(span.clone())
+        .await
+        .inspect_err(|_| {
+            span.record("otel.status_code", "ERROR");
+        })
     }
 
     /// GETs a JSON document, at most [`MAX_BODY`] bytes.
@@ -212,28 +222,61 @@ impl Outbound {
             url: raw.to_string(),
             reason,
         };
-        let mut res = self
-            .client
-            .get(url)
-            .send()
-            .await
-            .map_err(|e| fail(error_chain(&e.without_url())))?;
-        if !res.status().is_success() {
-            return Err(fail(format!("HTTP {}", res.status())));
-        }
-        let mut body = Vec::new();
-        while let Some(chunk) = res
-            .chunk()
-            .await
-            .map_err(|e| fail(e.without_url().to_string()))?
-        {
-            body.extend_from_slice(&chunk);
-            if body.len() > MAX_BODY {
-                return Err(fail(format!("response larger than {MAX_BODY} bytes")));
+        let request = self.client.get(url);
+        let span = client_span(&request);
+        async {
+            // The URL is left out of reqwest's text: it is `url` (which a caller may redact).
+            let mut res = request
+                .send()
+                .await
+                .map_err(|e| fail(error_chain(&e.without_url())))?;
+            tracing::Span::current().record("http.status_code", res.status().as_u16());
+            if !res.status().is_success() {
+                return Err(fail(format!("HTTP {}", res.status())));
             }
+            let mut body = Vec::new();
+            while let Some(chunk) = res
+                .chunk()
+                .await
+                .map_err(|e| fail(e.without_url().to_string()))?
+            {
+                body.extend_from_slice(&chunk);
+                if body.len() > MAX_BODY {
+                    return Err(fail(format!("response larger than {MAX_BODY} bytes")));
+                }
+            }
+            serde_json::from_slice(&body).map_err(|e| fail(format!("not JSON: {e}")))
         }
-        serde_json::from_slice(&body).map_err(|e| fail(format!("not JSON: {e}")))
+        .instrument(span.clone())
+        .await
+        .inspect_err(|_| {
+            span.record("otel.status_code", "ERROR");
+        })
     }
+}
+
+/// The span of one outgoing request (exported as an OpenTelemetry client span when traces are
+/// on): the method and the host only. Never the path or the query, which carry account ids,
+/// tokens or a webhook's secret callback address.
+fn client_span(request: &reqwest::RequestBuilder) -> tracing::Span {
+    let span = tracing::debug_span!(
+        "HTTP client request",
+        otel.name = tracing::field::Empty,
+        otel.kind = "client",
+        http.method = tracing::field::Empty,
+        server.address = tracing::field::Empty,
+        http.status_code = tracing::field::Empty,
+        otel.status_code = tracing::field::Empty,
+    );
+    if !span.is_disabled()
+        && let Some(built) = request.try_clone().and_then(|r| r.build().ok())
+    {
+        let host = built.url().host_str().unwrap_or_default().to_string();
+        span.record("otel.name", format!("{} {host}", built.method()));
+        span.record("http.method", built.method().as_str());
+        span.record("server.address", host);
+    }
+    span
 }
 
 /// An error with its causes, so "refused by the egress policy" is not hidden behind

@@ -296,6 +296,23 @@ pub enum Command {
     },
 }
 
+impl Command {
+    /// The command's name, for traces (without its values).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Show(StepKind::First) => "show first step",
+            Self::Show(StepKind::SmsOtp) => "show SMS OTP step",
+            Self::Show(StepKind::BackupCode) => "show backup code step",
+            Self::Password { .. } => "password",
+            Self::RequestLink { .. } => "request link",
+            Self::FirstStepPassed { .. } => "first step passed",
+            Self::SmsCode { .. } => "SMS code",
+            Self::Resend => "resend",
+            Self::BackupCode { .. } => "backup code",
+        }
+    }
+}
+
 /// The token a form carried (the CSRF token of the page that showed the step): checked once
 /// the sign-in is known to be at the command's step, before anything else happens.
 #[derive(Debug, Clone, Default)]
@@ -337,8 +354,32 @@ pub struct Ctx {
     pub device: Option<String>,
 }
 
-/// Runs a command.
+/// Runs a command, in a span (exported as a trace span) naming the command and its outcome.
 pub async fn run(
+    core: &Arc<Core>,
+    sign_in: &SignIn,
+    command: Command,
+    ctx: &Ctx,
+) -> Result<Outcome, CoreError> {
+    use tracing::Instrument;
+    let span = tracing::debug_span!(
+        "sign-in step",
+        otel.name = %format!("sign-in: {}", command.name()),
+        sesame.org = %sign_in.org.org.slug,
+        sesame.outcome = tracing::field::Empty,
+    );
+    let result = run_command(core, sign_in, command, ctx)
+        .instrument(span.clone())
+        .await;
+    if let Ok(outcome) = &result
+        && !span.is_disabled()
+    {
+        span.record("sesame.outcome", outcome.label());
+    }
+    result
+}
+
+async fn run_command(
     core: &Arc<Core>,
     sign_in: &SignIn,
     command: Command,
