@@ -1,4 +1,6 @@
-//! One sign-in through the balancer: `POST {issuer}/authorize` with `response_mode=direct`, the
+//! One sign-in through the balancer, each step going to whichever node the balancer picks: the
+//! app-native JSON API (`POST {issuer}/authorize` with `response_mode=direct`, then `/authn`
+//! steps) or the browser pages (`/authorize`, `/login`, `/otp` with cookies and forms), the
 //! password, the SMS code (read from the provider on loopback), the code exchange at `/token`,
 //! then the ID token's signature and claims and UserInfo.
 //!
@@ -6,8 +8,9 @@
 //! - the balancer retries a request whose connection failed or was closed without an answer, on
 //!   the other node (`retry-on conn-failure empty-response`, `option redispatch`), so the client
 //!   usually sees nothing but a slower answer;
-//! - when the dead node had already run the step (it spends the flow id before running it, and a
-//!   code at `/token` is spent once), the replay is refused: `expired` (400) at `/authn`,
+//! - when the dead node had already run the step (it spends the flow id before running it, a
+//!   form's token is checked against the sign-in's current step, and a code at `/token` is spent
+//!   once), the replay is refused: `expired` (400) at `/authn`, an error page for a form,
 //!   `invalid_grant` (400) at `/token`. The sign-in then starts again from `/authorize`
 //!   (counted as a restart) — allowed only for a step that was in flight when the node was
 //!   killed; the same answer at any other time is a failure;
@@ -27,6 +30,9 @@ use crate::run::Run;
 
 pub const CLIENT_ID: &str = "two-nodes-native";
 pub const REDIRECT_URI: &str = "io.sesame.twonodes:/callback";
+/// The browser sign-ins' application (public, PKCE); nothing listens at its redirect URI.
+pub const WEB_CLIENT_ID: &str = "two-nodes-web";
+pub const WEB_REDIRECT_URI: &str = "http://127.0.0.1:9/callback";
 pub const AMR: [&str; 4] = ["pwd", "sms", "otp", "mfa"];
 /// How often one sign-in may start again after losing a step with the killed node.
 const MAX_RESTARTS: u32 = 3;
@@ -67,10 +73,13 @@ pub struct Done {
     pub restarts: u32,
 }
 
-/// One answer: status, body, which node answered and whether the kill overlapped the request.
+/// One answer: status, body (JSON when it is), where it redirects, and whether the kill
+/// overlapped the request.
 struct Answer {
     status: u16,
     body: Value,
+    text: String,
+    location: Option<String>,
     at_kill: bool,
 }
 
@@ -78,13 +87,24 @@ struct Answer {
 enum Req<'a> {
     Form(&'a str, &'a [(&'a str, &'a str)]),
     Json(&'a str, &'a Value),
-    Get(&'a str, &'a str),
+    Bearer(&'a str, &'a str),
+    Page(&'a str),
 }
 
 impl Run {
+    /// Sends a request with the shared client (the app-native sign-ins).
+    async fn send(&self, signin: usize, req: Req<'_>) -> Result<Answer, Stop> {
+        self.send_with(&self.client, signin, req).await
+    }
+
     /// Sends a request; re-sends it on a balancer error or a cut connection. `at_kill` says
     /// whether any attempt was in flight when the node was killed.
-    async fn send(&self, signin: usize, req: Req<'_>) -> Result<Answer, Stop> {
+    async fn send_with(
+        &self,
+        client: &reqwest::Client,
+        signin: usize,
+        req: Req<'_>,
+    ) -> Result<Answer, Stop> {
         let mut at_kill = false;
         for attempt in 0..=MAX_RESENDS {
             if attempt > 0 {
@@ -92,9 +112,10 @@ impl Run {
                 tokio::time::sleep(Duration::from_millis(200 * u64::from(attempt))).await;
             }
             let builder = match &req {
-                Req::Form(url, form) => self.client.post(*url).form(form),
-                Req::Json(url, body) => self.client.post(*url).json(body),
-                Req::Get(url, token) => self.client.get(*url).bearer_auth(token),
+                Req::Form(url, form) => client.post(*url).form(form),
+                Req::Json(url, body) => client.post(*url).json(body),
+                Req::Bearer(url, token) => client.get(*url).bearer_auth(token),
+                Req::Page(url) => client.get(*url),
             };
             self.outstanding(signin, 1);
             let sent = Instant::now();
@@ -109,12 +130,14 @@ impl Run {
                 }
             };
             let status = res.status().as_u16();
-            let node = res
-                .headers()
-                .get("x-served-by")
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("?")
-                .to_string();
+            let header = |name: &str| {
+                res.headers()
+                    .get(name)
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_string)
+            };
+            let node = header("x-served-by").unwrap_or_else(|| "?".into());
+            let location = header("location");
             if matches!(status, 502..=504) {
                 self.note(format!(
                     "sign-in {signin}: {status} from the balancer, re-sending"
@@ -122,8 +145,8 @@ impl Run {
                 continue;
             }
             self.answered(signin, &node);
-            let body = match res.bytes().await {
-                Ok(b) => serde_json::from_slice(&b).unwrap_or(Value::Null),
+            let text = match res.text().await {
+                Ok(text) => text,
                 Err(e) => {
                     self.note(format!("sign-in {signin}: answer cut ({e}), re-sending"));
                     continue;
@@ -131,7 +154,9 @@ impl Run {
             };
             return Ok(Answer {
                 status,
-                body,
+                body: serde_json::from_str(&text).unwrap_or(Value::Null),
+                text,
+                location,
                 at_kill,
             });
         }
@@ -158,26 +183,25 @@ impl Run {
         }
     }
 
-    /// One pass through the chain.
+    /// One pass through the chain: every fourth user signs in through the browser pages, the
+    /// others through the app-native JSON API.
     async fn attempt(&self, i: usize, user: &User) -> Result<String, Stop> {
+        let pkce = Pkce::new(i);
+        let (client_id, code) = if i % 4 == 3 {
+            (WEB_CLIENT_ID, self.browser_steps(i, user, &pkce).await?)
+        } else {
+            (CLIENT_ID, self.native_steps(i, user, &pkce).await?)
+        };
+        self.exchange(i, user, &pkce, client_id, &code).await
+    }
+
+    /// The app-native steps; returns the authorization code.
+    async fn native_steps(&self, i: usize, user: &User, pkce: &Pkce) -> Result<String, Stop> {
         let issuer = &self.issuer;
         let authn = format!("{issuer}/authn");
-        let verifier = crate::random_token();
-        let challenge = B64URL.encode(Sha256::digest(verifier.as_bytes()));
-        let nonce = crate::random_token();
-        let state = format!("s{i}");
         let url = format!("{issuer}/authorize");
-        let form = [
-            ("client_id", CLIENT_ID),
-            ("response_type", "code"),
-            ("redirect_uri", REDIRECT_URI),
-            ("scope", "openid profile phone"),
-            ("state", state.as_str()),
-            ("nonce", nonce.as_str()),
-            ("response_mode", "direct"),
-            ("code_challenge", challenge.as_str()),
-            ("code_challenge_method", "S256"),
-        ];
+        let mut form = pkce.request(CLIENT_ID, REDIRECT_URI);
+        form.push(("response_mode", "direct"));
         let first = self.send(i, Req::Form(&url, &form)).await?;
         let mut flow = expect_step(&first, "first", "authorize")?;
 
@@ -226,22 +250,133 @@ impl Run {
             .as_array()
             .map(|a| a.iter().filter_map(Value::as_str).collect())
             .unwrap_or_default();
-        if amr != AMR || done.body["authData"]["state"] != state.as_str() {
+        if amr != AMR || done.body["authData"]["state"] != pkce.state.as_str() {
             return Err(Stop::Fail(format!(
                 "unexpected end of the chain: {}",
                 done.body
             )));
         }
-        let code = done.body["authData"]["code"].as_str().unwrap_or_default();
+        Ok(done.body["authData"]["code"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string())
+    }
 
-        // The code exchange.
+    /// The browser's steps (cookies, pages, forms with their CSRF tokens), through the same
+    /// balancer with no stickiness; returns the authorization code.
+    async fn browser_steps(&self, i: usize, user: &User, pkce: &Pkce) -> Result<String, Stop> {
+        let browser = reqwest::Client::builder()
+            .cookie_store(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(Duration::from_secs(30))
+            .build()
+            .map_err(|e| Stop::Fail(e.to_string()))?;
+        let form = pkce.request(WEB_CLIENT_ID, WEB_REDIRECT_URI);
+        let query = serde_urlencoded::to_string(&form).expect("a query");
+        let url = format!("{}/authorize?{query}", self.issuer);
+        let to_login = self.send_with(&browser, i, Req::Page(&url)).await?;
+        let login = expect_redirect(&to_login, "/login?tx=", "authorize")?;
+        let page = self.send_with(&browser, i, Req::Page(&login)).await?;
+        let fields = expect_form(&page, "login page")?;
+        let action = login.split('?').next().unwrap_or_default();
+        let mut form = fields.as_form();
+        form.extend([
+            ("username", user.username.as_str()),
+            ("password", crate::PASSWORD),
+        ]);
+        let to_otp = self
+            .send_with(&browser, i, Req::Form(action, &form))
+            .await?;
+        let otp = expect_redirect(&to_otp, "/otp?tx=", "password")?;
+        let action = otp.split('?').next().unwrap_or_default();
+
+        // The first visit of the code page sends the code.
+        let mut mark = self.inbox.mark(&user.phone);
+        let mut page = self.send_with(&browser, i, Req::Page(&otp)).await?;
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            if tries > 6 {
+                return Err(Stop::Fail("no working code after 6 tries".into()));
+            }
+            let fields = expect_form(&page, "code page")?;
+            let mut form = fields.as_form();
+            let Some(code) = self.inbox.code_after(&user.phone, mark, SMS_WAIT).await else {
+                self.figures.resends.fetch_add(1, Ordering::Relaxed);
+                self.note(format!(
+                    "sign-in {i}: no text message, asking for a new code"
+                ));
+                mark = self.inbox.mark(&user.phone);
+                form.push(("action", "resend"));
+                let answer = self
+                    .send_with(&browser, i, Req::Form(action, &form))
+                    .await?;
+                page = self.follow(&browser, i, answer, &otp).await?;
+                continue;
+            };
+            mark = self.inbox.mark(&user.phone);
+            form.extend([("code", code.as_str()), ("action", "verify")]);
+            let answer = self
+                .send_with(&browser, i, Req::Form(action, &form))
+                .await?;
+            if answer.status == 303
+                && let Some(to) = &answer.location
+                && to.starts_with(WEB_REDIRECT_URI)
+            {
+                return code_in_redirect(to, &pkce.state);
+            }
+            self.note(format!(
+                "sign-in {i}: code refused ({}), waiting for another",
+                answer.status
+            ));
+            page = self.follow(&browser, i, answer, &otp).await?;
+        }
+    }
+
+    /// The code page after a form was answered: shown at once, or behind a redirect.
+    async fn follow(
+        &self,
+        browser: &reqwest::Client,
+        i: usize,
+        answer: Answer,
+        otp: &str,
+    ) -> Result<Answer, Stop> {
+        match answer.status {
+            200 => Ok(answer),
+            303 if answer
+                .location
+                .as_deref()
+                .is_some_and(|l| l.contains("/otp?tx=")) =>
+            {
+                self.send_with(browser, i, Req::Page(otp)).await
+            }
+            _ => Err(refused(&answer, "code page")),
+        }
+    }
+
+    /// Exchanges the code, checks the ID token (signature, claims) and that UserInfo names the
+    /// same user; returns the subject.
+    async fn exchange(
+        &self,
+        i: usize,
+        user: &User,
+        pkce: &Pkce,
+        client_id: &str,
+        code: &str,
+    ) -> Result<String, Stop> {
+        let issuer = &self.issuer;
         let url = format!("{issuer}/token");
+        let redirect_uri = if client_id == WEB_CLIENT_ID {
+            WEB_REDIRECT_URI
+        } else {
+            REDIRECT_URI
+        };
         let form = [
             ("grant_type", "authorization_code"),
             ("code", code),
-            ("redirect_uri", REDIRECT_URI),
-            ("client_id", CLIENT_ID),
-            ("code_verifier", verifier.as_str()),
+            ("redirect_uri", redirect_uri),
+            ("client_id", client_id),
+            ("code_verifier", pkce.verifier.as_str()),
         ];
         let tokens = self.send(i, Req::Form(&url, &form)).await?;
         if tokens.status != 200 {
@@ -261,8 +396,8 @@ impl Run {
             .unwrap_or_default();
         let sub = claims["sub"].as_str().unwrap_or_default().to_string();
         if claims["iss"] != issuer.as_str()
-            || claims["aud"] != CLIENT_ID
-            || claims["nonce"] != nonce.as_str()
+            || claims["aud"] != client_id
+            || claims["nonce"] != pkce.nonce.as_str()
             || amr != AMR
             || sub.is_empty()
         {
@@ -272,7 +407,7 @@ impl Run {
         // The subject is this user's: UserInfo (with the access token) names the same user.
         let access = tokens.body["access_token"].as_str().unwrap_or_default();
         let url = format!("{issuer}/userinfo");
-        let info = self.send(i, Req::Get(&url, access)).await?;
+        let info = self.send(i, Req::Bearer(&url, access)).await?;
         if info.status != 200
             || info.body["sub"] != sub.as_str()
             || info.body["preferred_username"] != user.username.as_str()
@@ -284,6 +419,116 @@ impl Run {
             )));
         }
         Ok(sub)
+    }
+}
+
+/// One attempt's PKCE verifier, nonce and state.
+struct Pkce {
+    verifier: String,
+    challenge: String,
+    nonce: String,
+    state: String,
+}
+
+impl Pkce {
+    fn new(i: usize) -> Self {
+        let verifier = crate::random_token();
+        Self {
+            challenge: B64URL.encode(Sha256::digest(verifier.as_bytes())),
+            verifier,
+            nonce: crate::random_token(),
+            state: format!("s{i}-{}", &crate::random_token()[..8]),
+        }
+    }
+
+    /// The authorization request's parameters.
+    fn request<'a>(&'a self, client_id: &'a str, redirect_uri: &'a str) -> Vec<(&'a str, &'a str)> {
+        vec![
+            ("client_id", client_id),
+            ("response_type", "code"),
+            ("redirect_uri", redirect_uri),
+            ("scope", "openid profile phone"),
+            ("state", self.state.as_str()),
+            ("nonce", self.nonce.as_str()),
+            ("code_challenge", self.challenge.as_str()),
+            ("code_challenge_method", "S256"),
+        ]
+    }
+}
+
+/// The hidden fields of a sign-in page's form.
+struct Fields {
+    tx: String,
+    csrf: String,
+}
+
+impl Fields {
+    fn as_form(&self) -> Vec<(&str, &str)> {
+        vec![("tx", self.tx.as_str()), ("csrf", self.csrf.as_str())]
+    }
+}
+
+/// The value of the first `name="{name}" value="…"` in a page.
+fn field(html: &str, name: &str) -> Option<String> {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = html.find(&marker)? + marker.len();
+    let end = html[start..].find('"')?;
+    Some(html[start..start + end].replace("&amp;", "&"))
+}
+
+/// A refusal, or something unexpected: a restart when the request overlapped the kill.
+fn refused(answer: &Answer, what: &str) -> Stop {
+    // A page by its title, anything else by its first characters, on one line.
+    let title = answer
+        .text
+        .split_once("<title>")
+        .and_then(|(_, rest)| rest.split_once("</title>"))
+        .map(|(title, _)| format!("page \"{title}\""));
+    let shown = title.unwrap_or_else(|| {
+        answer
+            .text
+            .chars()
+            .take(300)
+            .collect::<String>()
+            .replace('\n', " ")
+    });
+    let why = format!("{what}: {} {shown}", answer.status);
+    if answer.at_kill && (400..500).contains(&answer.status) {
+        Stop::Restart(why)
+    } else {
+        Stop::Fail(why)
+    }
+}
+
+/// A page with a sign-in form.
+fn expect_form(answer: &Answer, what: &str) -> Result<Fields, Stop> {
+    if answer.status == 200
+        && let (Some(tx), Some(csrf)) = (field(&answer.text, "tx"), field(&answer.text, "csrf"))
+    {
+        return Ok(Fields { tx, csrf });
+    }
+    Err(refused(answer, what))
+}
+
+/// A redirect to a URL containing `to`.
+fn expect_redirect(answer: &Answer, to: &str, what: &str) -> Result<String, Stop> {
+    match &answer.location {
+        Some(location) if answer.status == 303 && location.contains(to) => Ok(location.clone()),
+        _ => Err(refused(answer, what)),
+    }
+}
+
+/// The code of a redirect back to the web app, after checking its state.
+fn code_in_redirect(to: &str, state: &str) -> Result<String, Stop> {
+    let url = url::Url::parse(to).map_err(|e| Stop::Fail(format!("{to}: {e}")))?;
+    let get = |name: &str| {
+        url.query_pairs()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.into_owned())
+    };
+    match (get("code"), get("state")) {
+        (Some(code), Some(s)) if s == state => Ok(code),
+        _ => Err(Stop::Fail(format!("unexpected redirect back: {to}"))),
     }
 }
 

@@ -10,7 +10,8 @@
 //!
 //! `run` serves the SMS provider the organization's HTTP gateway posts to, signs user `i` in for
 //! every `i` (a full chain each: authorize → password → SMS code → code exchange, the ID token's
-//! signature and claims, UserInfo), sends SIGKILL to the victim once `--kill-after` sign-ins have
+//! signature and claims, UserInfo; three in four through the app-native JSON API, one in four
+//! through the browser pages with cookies and forms), sends SIGKILL to the victim once `--kill-after` sign-ins have
 //! completed while others are mid-chain on it, and prints the figures; it exits 1 when a sign-in
 //! failed. `chain.rs` says what a client sees at the kill and what it does about it.
 
@@ -107,9 +108,18 @@ type = "public"
 app_native = true
 sign_in_flow = [["password"], ["sms_otp"]]
 redirect_uris = ["{redirect}"]
+
+[[organizations.applications]]
+client_id = "{web_client}"
+name = "Two nodes web app"
+type = "public"
+sign_in_flow = [["password"], ["sms_otp"]]
+redirect_uris = ["{web_redirect}"]
 "#,
         client = chain::CLIENT_ID,
         redirect = chain::REDIRECT_URI,
+        web_client = chain::WEB_CLIENT_ID,
+        web_redirect = chain::WEB_REDIRECT_URI,
     );
     for i in 0..users {
         let user = chain::User::nth(i);

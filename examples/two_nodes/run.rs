@@ -249,7 +249,12 @@ impl Run {
             "== two nodes behind HAProxy, {} killed with SIGKILL",
             self.plan.victim
         );
-        println!("sign-ins attempted        {}", self.plan.sign_ins);
+        let browser = (0..self.plan.sign_ins).filter(|i| i % 4 == 3).count();
+        println!(
+            "sign-ins attempted        {} ({} through the app-native JSON API, {browser} through the browser pages)",
+            self.plan.sign_ins,
+            self.plan.sign_ins - browser
+        );
         println!("sign-ins completed        {completed} (distinct subjects)");
         println!("sign-ins failed           {failed}");
         match &at_kill {
@@ -266,15 +271,15 @@ impl Run {
             None => println!("at the kill               the node was never killed"),
         }
         println!(
-            "restarted from /authorize {restarted} sign-ins, {} restarts (a step the dead node had run: expired flow id or spent code)",
+            "sign-ins restarted        {restarted} ({} restarts from /authorize: a step the dead node had run was refused as a replay)",
             self.figures.restarts.load(Ordering::Relaxed)
         );
         println!(
-            "requests re-sent         {} by the client (502/503/504 or a cut connection)",
+            "requests re-sent          {} by the client (502/503/504 or a cut connection)",
             self.figures.client_retries.load(Ordering::Relaxed)
         );
         println!(
-            "new codes asked          {} (no text message within {}s)",
+            "new codes asked           {} (no text message within {}s)",
             self.figures.resends.load(Ordering::Relaxed),
             crate::chain::SMS_WAIT_SECONDS
         );
