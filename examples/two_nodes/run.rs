@@ -271,7 +271,7 @@ impl Run {
             None => println!("at the kill               the node was never killed"),
         }
         println!(
-            "sign-ins restarted        {restarted} ({} restarts from /authorize: a step the dead node had run was refused as a replay)",
+            "sign-ins restarted        {restarted} (restarts from /authorize: {}, each after a step the dead node had run was refused as a replay)",
             self.figures.restarts.load(Ordering::Relaxed)
         );
         println!(
