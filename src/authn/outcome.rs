@@ -176,6 +176,15 @@ pub enum StepError {
     },
     /// A backup code that is not one of the user's, or was used.
     BackupCodeWrong,
+    /// The organization's SMS budget was reached: no code is sent until then; the user's
+    /// backup codes still work.
+    SmsPaused {
+        until: i64,
+    },
+    /// Codes cannot be sent to this number (see `NumberRefusal`).
+    NumberRefused {
+        reason: crate::authn::sms_limits::NumberRefusal,
+    },
 }
 
 impl StepError {
@@ -213,6 +222,11 @@ impl StepError {
                 format_utc(*until)
             ),
             Self::BackupCodeWrong => "That backup code is not valid or was already used.".into(),
+            Self::SmsPaused { until } => format!(
+                "Text messages are paused for now: too many were sent. Use one of your backup codes if you have them, or try again after {}.",
+                format_utc(*until)
+            ),
+            Self::NumberRefused { reason } => reason.message().into(),
         }
     }
 }
