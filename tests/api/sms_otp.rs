@@ -998,38 +998,45 @@ async fn an_event_can_be_redelivered_until_it_expires(backend: Backend) {
 
 both_backends!(an_event_can_be_redelivered_until_it_expires);
 
-/// Twenty sign-ins of bob load their OTP pages at once: the send limit is checked and counted
+/// Sixty sign-ins of bob load their OTP pages at once: the send limit is checked and counted
 /// in the transaction that stores each code (under the organization's send lock), so no more
 /// than `resend_attempts + 1` texts go out (the finding: up to 10 where the limit was 6).
 async fn a_burst_of_otp_page_loads_sends_no_more_than_the_limit(backend: Backend) {
     let app = setup(
         &backend,
-        "resend_cooldown_seconds = 0\nresend_attempts = 2",
-        "max_attempts = 50",
+        "resend_cooldown_seconds = 0",
+        "max_attempts = 100",
     )
     .await;
     let mut pages = Vec::new();
-    for _ in 0..20 {
+    for _ in 0..60 {
         let browser = Browser::default();
         let otp_url = to_otp_page(&app, &browser).await;
         pages.push((browser, otp_url));
     }
     let mut loads = tokio::task::JoinSet::new();
     for (browser, url) in pages {
-        loads.spawn(async move { get(&browser, &url).await });
+        // A busy machine may reset a connection of the burst: that load simply has no answer.
+        loads.spawn(async move {
+            let res = browser.client.get(&url).send().await.ok()?;
+            Some((res.status().as_u16(), res.text().await.ok()?))
+        });
     }
-    let answers = loads.join_all().await;
+    let answers: Vec<_> = loads.join_all().await.into_iter().flatten().collect();
+    let sent = app.sms.sent().len();
     assert_eq!(
-        app.sms.sent().len(),
-        3,
+        sent,
+        6,
         "{:?}",
         answers.iter().map(|a| a.0).collect::<Vec<_>>()
     );
+    let shown = answers.iter().filter(|(status, _)| *status == 200).count();
     let blocked = answers
         .iter()
         .filter(|(status, html)| *status == 422 && html.contains("You can ask again after"))
         .count();
-    assert_eq!(blocked, 17);
+    assert!(shown <= sent, "{shown} pages said a code was sent");
+    assert_eq!(shown + blocked, answers.len());
 }
 
 /// A number outside the organization's allow-list gets no code: the page says why.
