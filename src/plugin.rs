@@ -93,11 +93,24 @@ impl SmsChannel {
     }
 
     /// Sends through the first gateway that takes the message. Returns which gateway and the
-    /// provider's id, or the last error.
-    pub async fn send(&self, sms: Sms<'_>) -> Result<(&'static str, String), SendError> {
+    /// provider's id, or the last error. Each gateway's answer and time go to `metrics`.
+    pub async fn send(
+        &self,
+        sms: Sms<'_>,
+        metrics: &crate::metrics::Metrics,
+        organization: &str,
+    ) -> Result<(&'static str, String), SendError> {
         let mut last = SendError::Permanent("no gateway".into());
         for gateway in &self.gateways {
-            match gateway.send(sms).await {
+            let started = std::time::Instant::now();
+            let result = gateway.send(sms).await;
+            let outcome = match &result {
+                Ok(_) => "sent",
+                Err(e) if e.is_retryable() => "retryable_error",
+                Err(_) => "permanent_error",
+            };
+            metrics.sms_send(organization, gateway.kind(), outcome, started.elapsed());
+            match result {
                 Ok(id) => return Ok((gateway.kind(), id)),
                 Err(e) if e.is_retryable() => {
                     tracing::warn!(gateway = gateway.kind(), error = %e, "SMS gateway failed; trying the next");

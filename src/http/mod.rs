@@ -234,7 +234,8 @@ fn sane_request_id(value: &str) -> bool {
 /// UUID), echoes that id, serves `HEAD` as the `GET` route (actix-web's `web::get()` routes do
 /// not match `HEAD`; the server itself drops the body of an answer to a `HEAD`, over HTTP/1 and
 /// HTTP/2, and keeps its headers), and writes the access log: one INFO line per request with
-/// the matched route pattern, never the path's query, which carries codes and tokens.
+/// the matched route pattern, never the path's query, which carries codes and tokens; the same
+/// pattern labels the request's metrics.
 pub async fn request_context(
     mut req: ServiceRequest,
     next: actix_web::middleware::Next<impl MessageBody>,
@@ -243,8 +244,9 @@ pub async fn request_context(
     use actix_web::http::header::{HeaderName, HeaderValue};
 
     let started = std::time::Instant::now();
-    let trusted = req
-        .app_data::<web::Data<AppState>>()
+    let state = req.app_data::<web::Data<AppState>>().cloned();
+    let trusted = state
+        .as_ref()
         .map(|s| s.settings.trusted_proxies.clone())
         .unwrap_or_default();
     let peer = req.peer_addr().map(|a| a.ip());
@@ -272,6 +274,11 @@ pub async fn request_context(
         Ok(res) => res.status(),
         Err(e) => e.as_response_error().status_code(),
     };
+    if let Some(state) = &state {
+        state
+            .metrics
+            .http_request(&route, method.as_str(), status.as_u16(), started.elapsed());
+    }
     tracing::info!(
         target: "sesame::access",
         method = %method,

@@ -135,6 +135,7 @@ pub(super) async fn password_step(
             .db
             .run(move |conn| policy::lock_ip(conn, &key, &p, now))
             .await?;
+        core.metrics.network_locked(&org.org.slug);
         return Ok(Outcome::Refused(Refusal::NetworkThrottled { until }));
     }
 
@@ -161,8 +162,13 @@ pub(super) async fn password_step(
         .db
         .run(move |conn| policy::lock_if_past(conn, &key, &p, account, now))
         .await?;
-    if let Some(until) = locked {
-        return Ok(Outcome::Refused(Refusal::Locked { until }));
+    if let Some(stopped) = locked {
+        if stopped.new {
+            core.metrics.account_locked(&org.org.slug, "password");
+        }
+        return Ok(Outcome::Refused(Refusal::Locked {
+            until: stopped.until,
+        }));
     }
     if let Some(u) = &user {
         // A lock still holding was answered above; one that ran out ends now.
@@ -176,6 +182,7 @@ pub(super) async fn password_step(
             // Events only for an account that exists (an unknown name is nobody's failure).
             let (account_key, ip_key) = (account_key.clone(), ip_key.clone());
             let locking = policy::locks_now(&lock_policy, account);
+            let ip_locking = ip.attempts >= lock_policy.ip_max_failures;
             let events = user
                 .as_ref()
                 .map(|u| {
@@ -191,7 +198,7 @@ pub(super) async fn password_step(
                         if locking {
                             policy::lock_account(conn, &account_key, &lock_policy, account, now)?;
                         }
-                        if ip.attempts >= lock_policy.ip_max_failures {
+                        if ip_locking {
                             policy::lock_ip(conn, &ip_key, &lock_policy, now)?;
                         }
                         for e in &events {
@@ -201,6 +208,12 @@ pub(super) async fn password_step(
                     })
                 })
                 .await?;
+            if locking {
+                core.metrics.account_locked(&org.org.slug, "password");
+            }
+            if ip_locking {
+                core.metrics.network_locked(&org.org.slug);
+            }
             return show_first(core, sign_in, &typed, Some(StepError::WrongCredentials)).await;
         }
     };

@@ -335,8 +335,42 @@ pub struct Ctx {
     pub form: FormToken,
 }
 
-/// Runs a command.
+impl Command {
+    /// The factor whose credential the command presents; `None` for commands that present
+    /// none (showing a step, asking for a link or a new code).
+    fn factor(&self) -> Option<&'static str> {
+        match self {
+            Self::Password { .. } => Some(Authenticator::Password.factor().name()),
+            Self::FirstStepPassed { method, .. } => Some(method.factor().name()),
+            Self::SmsCode { .. } => Some(Authenticator::SmsOtp.factor().name()),
+            Self::BackupCode { .. } => Some(Authenticator::BackupCode.factor().name()),
+            Self::Show(_) | Self::RequestLink { .. } | Self::Resend => None,
+        }
+    }
+}
+
+/// Runs a command. Every command that presents a credential is counted in the sign-in metrics
+/// here, the one place all surfaces (pages, JSON API, links, upstream providers) pass through.
 pub async fn run(
+    core: &Arc<Core>,
+    sign_in: &SignIn,
+    command: Command,
+    ctx: &Ctx,
+) -> Result<Outcome, CoreError> {
+    let factor = command.factor();
+    let outcome = run_command(core, sign_in, command, ctx).await?;
+    if let Some(factor) = factor {
+        core.metrics.sign_in(
+            &sign_in.org.org.slug,
+            sign_in.purpose.client(),
+            factor,
+            outcome.metric_labels(),
+        );
+    }
+    Ok(outcome)
+}
+
+async fn run_command(
     core: &Arc<Core>,
     sign_in: &SignIn,
     command: Command,
