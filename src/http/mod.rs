@@ -11,6 +11,7 @@ pub mod federation;
 pub mod health;
 pub mod logout;
 pub mod magic_link;
+pub mod metrics;
 pub mod native;
 pub mod pages;
 pub mod signin;
@@ -165,6 +166,13 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/t/{org}/logout/confirm", web::post().to(logout::confirm))
         .route("/t/{org}/userinfo", web::get().to(userinfo::userinfo))
         .route("/t/{org}/userinfo", web::post().to(userinfo::userinfo))
+        .route("/metrics", web::get().to(metrics::on_main_listener))
+        .default_service(web::to(not_found));
+}
+
+/// The separate metrics listener's routes (`[metrics] listen`): `/metrics` and nothing else.
+pub fn metrics_routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/metrics", web::get().to(metrics::on_metrics_listener))
         .default_service(web::to(not_found));
 }
 
