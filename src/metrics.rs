@@ -132,8 +132,8 @@ pub struct Metrics {
 impl Metrics {
     /// A registry with every series, the pool's and the hasher's instruments included.
     pub fn new(pool: &PoolMetrics, hash: &HashMetrics) -> Self {
-        let mut registry = Registry::default();
-        let m = Self {
+        let mut m = Self {
+            registry: Registry::default(),
             http_requests: Family::default(),
             http_duration: Family::new_with_constructor(latency_histogram),
             sign_ins: Family::default(),
@@ -149,9 +149,9 @@ impl Metrics {
             outbox_query_failures: Counter::default(),
             pool_connections: Family::default(),
             pool_max: Gauge::default(),
-            registry: Registry::default(),
         };
-        let r = &mut registry;
+        let r = &mut m.registry;
+        r.register_collector(Box::new(ProcessCollector));
         let info: Family<VersionLabels, Gauge> = Family::default();
         info.get_or_create(&VersionLabels {
             version: env!("CARGO_PKG_VERSION"),
@@ -278,7 +278,7 @@ impl Metrics {
             "Requests that got no database connection in time",
             pool.timeouts.clone(),
         );
-        Self { registry, ..m }
+        m
     }
 
     /// One answered request. `route` is the matched pattern (`/t/{org}/token`), never the path.
@@ -438,6 +438,123 @@ impl Metrics {
     }
 }
 
+/// The usual `process_*` series (CPU time, memory, file descriptors, start time), read from
+/// `/proc` at scrape time; nothing where there is no `/proc`.
+#[derive(Debug)]
+struct ProcessCollector;
+
+/// What `/proc/self` says about this process.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct ProcessFigures {
+    cpu_seconds: f64,
+    start_time_seconds: f64,
+    virtual_bytes: u64,
+    resident_bytes: u64,
+    open_fds: u64,
+    max_fds: Option<u64>,
+}
+
+/// `/proc` counts CPU time and start times in USER_HZ ticks, 100 a second on every Linux ABI.
+const USER_HZ: f64 = 100.0;
+
+impl ProcessFigures {
+    fn read() -> Option<Self> {
+        let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+        let status = std::fs::read_to_string("/proc/self/status").ok()?;
+        let boot = std::fs::read_to_string("/proc/stat").ok()?;
+        let limits = std::fs::read_to_string("/proc/self/limits").unwrap_or_default();
+        let open_fds = std::fs::read_dir("/proc/self/fd").ok()?.count() as u64;
+        Self::parse(&stat, &status, &boot, &limits, open_fds)
+    }
+
+    fn parse(stat: &str, status: &str, boot: &str, limits: &str, open_fds: u64) -> Option<Self> {
+        // Fields after the command name (which may hold spaces and parentheses): the 3rd on.
+        let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+        let field = |n: usize| fields.get(n - 3).and_then(|v| v.parse::<u64>().ok());
+        let ticks = field(14)? + field(15)?;
+        let btime: u64 = boot
+            .lines()
+            .find_map(|l| l.strip_prefix("btime "))?
+            .trim()
+            .parse()
+            .ok()?;
+        let rss_kib: u64 = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))?
+            .split_whitespace()
+            .next()?
+            .parse()
+            .ok()?;
+        let max_fds = limits
+            .lines()
+            .find_map(|l| l.strip_prefix("Max open files"))
+            .and_then(|rest| rest.split_whitespace().next()?.parse().ok());
+        Some(Self {
+            cpu_seconds: ticks as f64 / USER_HZ,
+            start_time_seconds: btime as f64 + field(22)? as f64 / USER_HZ,
+            virtual_bytes: field(23)?,
+            resident_bytes: rss_kib * 1024,
+            open_fds,
+            max_fds,
+        })
+    }
+}
+
+impl prometheus_client::collector::Collector for ProcessCollector {
+    fn encode(
+        &self,
+        mut encoder: prometheus_client::encoding::DescriptorEncoder,
+    ) -> Result<(), std::fmt::Error> {
+        use prometheus_client::encoding::EncodeMetric;
+        use prometheus_client::metrics::counter::ConstCounter;
+        use prometheus_client::metrics::gauge::ConstGauge;
+        let Some(p) = ProcessFigures::read() else {
+            return Ok(());
+        };
+        let cpu = ConstCounter::new(p.cpu_seconds);
+        cpu.encode(encoder.encode_descriptor(
+            "process_cpu_seconds",
+            "User and system CPU time spent.",
+            None,
+            cpu.metric_type(),
+        )?)?;
+        let mut gauges = vec![
+            (
+                "process_start_time_seconds",
+                "Start time of the process since the Unix epoch.",
+                p.start_time_seconds,
+            ),
+            (
+                "process_resident_memory_bytes",
+                "Resident memory size.",
+                p.resident_bytes as f64,
+            ),
+            (
+                "process_virtual_memory_bytes",
+                "Virtual memory size.",
+                p.virtual_bytes as f64,
+            ),
+            (
+                "process_open_fds",
+                "Open file descriptors.",
+                p.open_fds as f64,
+            ),
+        ];
+        if let Some(max) = p.max_fds {
+            gauges.push((
+                "process_max_fds",
+                "Most file descriptors the process may open.",
+                max as f64,
+            ));
+        }
+        for (name, help, value) in gauges {
+            let gauge = ConstGauge::new(value);
+            gauge.encode(encoder.encode_descriptor(name, help, None, gauge.metric_type())?)?;
+        }
+        Ok(())
+    }
+}
+
 /// The exposition formats a scraper may ask for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
@@ -481,6 +598,28 @@ fn known_method(method: &str) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn process_figures_from_proc() {
+        let stat = "4242 (a (weird) name) S 1 4242 4242 0 -1 4194560 900 0 0 0 250 50 0 0 20 0 \
+                    9 0 123456 987654321 2048 18446744073709551615";
+        let status = "Name:\tsesame\nVmRSS:\t   8192 kB\nThreads:\t9\n";
+        let boot = "cpu  1 2 3\nbtime 1700000000\nprocesses 9\n";
+        let limits = "Limit  Soft Limit  Hard Limit  Units\n\
+                      Max open files            1024                 524288               files\n";
+        let p = ProcessFigures::parse(stat, status, boot, limits, 12).unwrap();
+        assert_eq!(p.cpu_seconds, 3.0);
+        assert_eq!(p.start_time_seconds, 1_700_000_000.0 + 1234.56);
+        assert_eq!(p.virtual_bytes, 987_654_321);
+        assert_eq!(p.resident_bytes, 8192 * 1024);
+        assert_eq!(p.open_fds, 12);
+        assert_eq!(p.max_fds, Some(1024));
+        assert!(ProcessFigures::parse("garbage", status, boot, limits, 1).is_none());
+        if std::path::Path::new("/proc/self/stat").exists() {
+            let live = ProcessFigures::read().unwrap();
+            assert!(live.resident_bytes > 0 && live.open_fds > 0);
+        }
+    }
 
     #[test]
     fn unknown_methods_share_one_label() {

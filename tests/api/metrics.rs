@@ -388,6 +388,13 @@ async fn a_sign_in_moves_the_series_and_names_nobody(backend: Backend) {
         );
     }
     assert_eq!(m.value("sesame_account_locks_total", &[]), 0.0);
+    // The process, read from /proc (Linux).
+    assert!(m.value("process_resident_memory_bytes", &[]) > 1e6);
+    assert!(m.value("process_open_fds", &[]) >= 3.0);
+    assert!(m.value("process_cpu_seconds_total", &[]) > 0.0);
+    let started = m.value("process_start_time_seconds", &[]);
+    let now = sesame::store::now() as f64;
+    assert!((now - 86_400.0..=now + 1.0).contains(&started), "{started}");
 
     // Nobody is named: no username, number (in any form) or client address, in any label or
     // anywhere else; routes are patterns, never paths.
@@ -697,9 +704,15 @@ async fn under_a_path_prefix_the_endpoint_is_under_it() {
 
 /// The metric names a PromQL expression uses (`sesame_…`, `process_…`).
 fn names_in(expr: &str) -> Vec<String> {
+    let mut names = names_with(expr, "sesame_");
+    names.extend(names_with(expr, "process_"));
+    names
+}
+
+fn names_with(expr: &str, prefix: &str) -> Vec<String> {
     let mut names = Vec::new();
     let mut rest = expr;
-    while let Some(i) = rest.find("sesame_") {
+    while let Some(i) = rest.find(prefix) {
         let tail = &rest[i..];
         let end = tail
             .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
@@ -762,7 +775,7 @@ fn the_dashboard_asks_only_for(m: &Exposition) {
         }
     }
     // And every family has a panel.
-    for family in m.types.keys().filter(|n| n.starts_with("sesame_")) {
+    for family in m.types.keys() {
         assert!(
             used.iter().any(|u| u.starts_with(family.as_str())),
             "no panel shows {family}"
