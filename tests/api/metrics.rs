@@ -509,22 +509,21 @@ async fn failures_locks_the_outbox_backlog_and_the_dashboard(backend: Backend) {
     );
     let m = scrape(&app).await;
     let sms = [("target", "sms")];
-    assert_eq!(
-        m.value(
-            "sesame_sms_sends_total",
-            &[("gateway", "capture"), ("outcome", "retryable_error")]
-        ),
-        1.0,
-        "{}",
-        m.text
+    // The worker retries after two seconds: a slow run may have seen a second attempt.
+    let failed_sends = m.value(
+        "sesame_sms_sends_total",
+        &[("gateway", "capture"), ("outcome", "retryable_error")],
     );
+    assert!(failed_sends >= 1.0, "{}", m.text);
     assert_eq!(
-        m.value(
-            "sesame_event_deliveries_total",
-            &[sms[0], ("outcome", "retry")]
-        ),
-        1.0
+        m.value("sesame_sms_sends_total", &[("outcome", "sent")]),
+        0.0
     );
+    let retries = m.value(
+        "sesame_event_deliveries_total",
+        &[sms[0], ("outcome", "retry")],
+    );
+    assert!((1.0..=failed_sends).contains(&retries), "{}", m.text);
     assert_eq!(m.value("sesame_outbox_pending_deliveries", &sms), 1.0);
     let age = m.value("sesame_outbox_oldest_pending_age_seconds", &sms);
     assert!((120.0..300.0).contains(&age), "{age}");
