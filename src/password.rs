@@ -5,11 +5,16 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
 
 use argon2::password_hash::{
     PasswordHash, PasswordHasher as _, PasswordVerifier, SaltString, rand_core::OsRng,
 };
 use argon2::{Algorithm, Argon2, Params, Version};
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
 use tokio::sync::Semaphore;
 
 use crate::secret::Secret;
@@ -69,13 +74,69 @@ pub fn validate_phc(phc: &str) -> Result<(), String> {
 pub struct Hasher {
     permits: Arc<Semaphore>,
     verifications: Arc<AtomicU64>,
+    metrics: HashMetrics,
+}
+
+/// What the hasher measures (registered by `crate::metrics`): the wait for a slot shows when
+/// sign-ins queue behind the bounded pool, the hash time is the floor of a sign-in.
+#[derive(Debug, Clone)]
+pub struct HashMetrics {
+    pub queue_wait: Family<OperationLabels, Histogram, fn() -> Histogram>,
+    pub duration: Family<OperationLabels, Histogram, fn() -> Histogram>,
+    pub waiting: Gauge,
+    pub slots: Gauge,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct OperationLabels {
+    operation: &'static str,
+}
+
+/// Counts a hash as waiting until dropped, also when the request waiting is given up.
+struct Waiting<'a>(&'a Gauge);
+
+impl<'a> Waiting<'a> {
+    fn new(gauge: &'a Gauge) -> Self {
+        gauge.inc();
+        Self(gauge)
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
+
+fn wait_histogram() -> Histogram {
+    Histogram::new([
+        0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+    ])
+}
+
+fn hash_histogram() -> Histogram {
+    Histogram::new([0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5])
+}
+
+impl Default for HashMetrics {
+    fn default() -> Self {
+        Self {
+            queue_wait: Family::new_with_constructor(wait_histogram),
+            duration: Family::new_with_constructor(hash_histogram),
+            waiting: Gauge::default(),
+            slots: Gauge::default(),
+        }
+    }
 }
 
 impl Hasher {
     pub fn new(limit: usize) -> Self {
+        let metrics = HashMetrics::default();
+        metrics.slots.set(limit.max(1) as i64);
         Self {
             permits: Arc::new(Semaphore::new(limit.max(1))),
             verifications: Arc::default(),
+            metrics,
         }
     }
 
@@ -89,40 +150,66 @@ impl Hasher {
         self.verifications.load(Ordering::Relaxed)
     }
 
+    /// The instruments the hasher records into (for `crate::metrics` to register).
+    pub fn metrics(&self) -> &HashMetrics {
+        &self.metrics
+    }
+
     /// Traced as a `password verify` span with an `argon2id` child: the time between the two
     /// is the wait for a free slot.
     pub async fn verify(&self, phc: String, password: Secret<String>) -> bool {
-        use tracing::Instrument;
         self.verifications.fetch_add(1, Ordering::Relaxed);
-        async {
-            let _permit = self
-                .permits
-                .acquire()
-                .await
-                .expect("semaphore never closes");
-            let span = tracing::debug_span!("argon2id");
-            tokio::task::spawn_blocking(move || span.in_scope(|| verify(&phc, &password)))
-                .await
-                .unwrap_or(false)
-        }
-        .instrument(tracing::debug_span!("password verify"))
-        .await
+        self.run("verify", move || verify(&phc, &password))
+            .await
+            .unwrap_or(false)
     }
 
+    /// Traced as a `password hash` span with an `argon2id` child, like `verify`.
     pub async fn hash(&self, password: Secret<String>) -> Option<String> {
+        self.run("hash", move || hash(&password)).await
+    }
+
+    /// Runs `work` on the blocking pool once a slot is free, measuring the wait and the work,
+    /// in a `password verify` or `password hash` span.
+    async fn run<T: Send + 'static>(
+        &self,
+        operation: &'static str,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> Option<T> {
         use tracing::Instrument;
+        let span = if operation == "verify" {
+            tracing::debug_span!("password verify")
+        } else {
+            tracing::debug_span!("password hash")
+        };
         async {
+            let labels = OperationLabels { operation };
+            let queued = Instant::now();
+            let waiting = Waiting::new(&self.metrics.waiting);
             let _permit = self
                 .permits
                 .acquire()
                 .await
                 .expect("semaphore never closes");
-            let span = tracing::debug_span!("argon2id");
-            tokio::task::spawn_blocking(move || span.in_scope(|| hash(&password)))
-                .await
-                .ok()
+            drop(waiting);
+            self.metrics
+                .queue_wait
+                .get_or_create(&labels)
+                .observe(queued.elapsed().as_secs_f64());
+            let duration = self.metrics.duration.get_or_create_owned(&labels);
+            let argon2 = tracing::debug_span!("argon2id");
+            tokio::task::spawn_blocking(move || {
+                argon2.in_scope(|| {
+                    let started = Instant::now();
+                    let result = work();
+                    duration.observe(started.elapsed().as_secs_f64());
+                    result
+                })
+            })
+            .await
+            .ok()
         }
-        .instrument(tracing::debug_span!("password hash"))
+        .instrument(span)
         .await
     }
 }
