@@ -61,6 +61,19 @@ pub struct Settings {
     /// How long webhook deliveries are retried before they are marked dead (an SMS OTP event
     /// only until its code expires).
     pub delivery_max_age_seconds: i64,
+    pub metrics: MetricsSettings,
+}
+
+/// Who may read `/metrics`, and where.
+#[derive(Debug, Clone)]
+pub struct MetricsSettings {
+    /// Off: `/metrics` answers 404 everywhere.
+    pub enabled: bool,
+    /// A separate address serving only `/metrics` (e.g. a private interface); when set, the
+    /// main listener answers 404 there, so metrics never share the public port.
+    pub listen: Option<SocketAddr>,
+    /// A bearer token scrapers must send; without it anyone who reaches the endpoint reads it.
+    pub token: Option<Secret<String>>,
 }
 
 #[derive(Debug, Clone)]
@@ -324,6 +337,8 @@ struct FileSettings {
     events: FileEvents,
     #[serde(default)]
     traces: FileTraces,
+    #[serde(default)]
+    metrics: FileMetrics,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -336,6 +351,15 @@ struct FileTraces {
     /// collector's token never sits in the file.
     #[serde(default)]
     headers: std::collections::BTreeMap<String, sesame_plugin_api::SecretRef>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileMetrics {
+    enabled: Option<bool>,
+    listen: Option<String>,
+    token: Option<String>,
+    token_file: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -612,11 +636,7 @@ impl Settings {
                 f.outbound.allow_private.map(|v| v.to_string()),
             ),
             false,
-            |v| match v {
-                "true" | "1" | "yes" => Ok(true),
-                "false" | "0" | "no" => Ok(false),
-                _ => Err("expected true or false".into()),
-            },
+            parse_bool,
         )?;
         let delivery_lease_seconds = parse_with(
             src.get(
@@ -643,6 +663,7 @@ impl Settings {
             },
         )?;
         let traces = parse_traces(&src, f.traces)?;
+        let metrics = metrics_settings(&src, f.metrics)?;
         let key_encryption_key = match (inline_key, key_file) {
             (Some(raw), None) => KeySource::Inline(parse_secret(raw, parse_key)?),
             (None, Some(raw)) => KeySource::File(parse_with(Some(raw), PathBuf::new(), |v| {
@@ -679,6 +700,7 @@ impl Settings {
             outbound_allow_private,
             delivery_lease_seconds,
             delivery_max_age_seconds,
+            metrics,
         })
     }
 
@@ -776,6 +798,15 @@ impl Settings {
             Value::Integer(self.delivery_max_age_seconds),
         );
         root.insert("events".into(), Value::Table(events));
+        let mut metrics = Table::new();
+        metrics.insert("enabled".into(), Value::Boolean(self.metrics.enabled));
+        if let Some(listen) = self.metrics.listen {
+            metrics.insert("listen".into(), s(listen.to_string()));
+        }
+        if self.metrics.token.is_some() {
+            metrics.insert("token".into(), s("[redacted]".into()));
+        }
+        root.insert("metrics".into(), Value::Table(metrics));
         toml::to_string(&root).expect("a TOML table serializes")
     }
 }
@@ -887,6 +918,81 @@ fn parse_otlp_endpoint(value: &str, base: bool) -> Result<Url, String> {
         url.set_path(&path);
     }
     Ok(url)
+}
+
+fn parse_bool(v: &str) -> Result<bool, String> {
+    match v {
+        "true" | "1" | "yes" => Ok(true),
+        "false" | "0" | "no" => Ok(false),
+        _ => Err("expected true or false".into()),
+    }
+}
+
+/// The `[metrics]` settings. The token is given inline or, better, as a file (a mounted
+/// secret), like the key-encryption key; it must be long enough not to be guessed.
+fn metrics_settings(src: &Sources<'_>, f: FileMetrics) -> Result<MetricsSettings, ConfigError> {
+    let enabled = parse_with(
+        src.get(
+            "SESAME_METRICS_ENABLED",
+            "metrics.enabled",
+            f.enabled.map(|v| v.to_string()),
+        ),
+        true,
+        parse_bool,
+    )?;
+    let listen = parse_with(
+        src.get("SESAME_METRICS_LISTEN", "metrics.listen", f.listen),
+        None,
+        |v| {
+            v.parse::<SocketAddr>()
+                .map(Some)
+                .map_err(|_| "expected ADDRESS:PORT, e.g. 127.0.0.1:9091 or [::1]:9091".to_string())
+        },
+    )?;
+    let check = |v: &str| {
+        if v.len() < 16 || !v.bytes().all(|b| (0x21..=0x7e).contains(&b)) {
+            Err(
+                "the metrics token must be at least 16 printable characters without spaces"
+                    .to_string(),
+            )
+        } else {
+            Ok(Secret::new(v.to_string()))
+        }
+    };
+    let inline = src.get("SESAME_METRICS_TOKEN", "metrics.token", f.token);
+    let file = src.get(
+        "SESAME_METRICS_TOKEN_FILE",
+        "metrics.token_file",
+        f.token_file,
+    );
+    let token = match (inline, file) {
+        (None, None) => None,
+        (Some(raw), None) => Some(parse_secret(raw, check)?),
+        (None, Some(raw)) => {
+            let origin = raw.origin.clone();
+            let text = std::fs::read_to_string(&raw.value).map_err(|e| {
+                ConfigError::new(&origin, format!("cannot read {}: {e}", raw.value))
+            })?;
+            Some(parse_secret(
+                Raw {
+                    value: text.trim_end_matches(['\n', '\r']).to_string(),
+                    origin,
+                },
+                check,
+            )?)
+        }
+        (Some(raw), Some(_)) => {
+            return Err(ConfigError::new(
+                raw.origin,
+                "set either the metrics token or its file, not both",
+            ));
+        }
+    };
+    Ok(MetricsSettings {
+        enabled,
+        listen,
+        token,
+    })
 }
 
 /// A TOML error as `line L, column C: message`, without the excerpt of the offending line that
@@ -1177,6 +1283,45 @@ mod tests {
             err.setting.contains("traces.headers.authorization"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn metrics_settings_and_their_token() {
+        let s = load(&[]).unwrap();
+        assert!(s.metrics.enabled && s.metrics.listen.is_none() && s.metrics.token.is_none());
+        let s = load(&[
+            ("SESAME_METRICS_ENABLED", "false"),
+            ("SESAME_METRICS_LISTEN", "127.0.0.1:9091"),
+            ("SESAME_METRICS_TOKEN", "a-scraper-token-0123456789"),
+        ])
+        .unwrap();
+        assert!(!s.metrics.enabled);
+        assert_eq!(s.metrics.listen.unwrap().to_string(), "127.0.0.1:9091");
+        let shown = format!("{s:?} {}", s.to_redacted_toml());
+        assert!(!shown.contains("a-scraper-token"), "{shown}");
+        for (name, value) in [
+            ("SESAME_METRICS_ENABLED", "maybe"),
+            ("SESAME_METRICS_LISTEN", "nowhere"),
+            ("SESAME_METRICS_TOKEN", "short-secret"),
+            ("SESAME_METRICS_TOKEN_FILE", "/nonexistent/token"),
+        ] {
+            let err = load(&[(name, value)]).unwrap_err();
+            assert_eq!(err.setting, name, "{err}");
+            assert!(!err.to_string().contains("short-secret"), "{err}");
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("token");
+        std::fs::write(&file, "a-token-from-a-mounted-file\n").unwrap();
+        let s = load(&[("SESAME_METRICS_TOKEN_FILE", file.to_str().unwrap())]).unwrap();
+        assert_eq!(
+            s.metrics.token.unwrap().expose(),
+            "a-token-from-a-mounted-file"
+        );
+        let both = load(&[
+            ("SESAME_METRICS_TOKEN", "a-scraper-token-0123456789"),
+            ("SESAME_METRICS_TOKEN_FILE", file.to_str().unwrap()),
+        ]);
+        assert!(both.is_err());
     }
 
     #[test]

@@ -12,6 +12,7 @@ pub mod events;
 pub mod http;
 pub mod keys;
 pub mod mail;
+pub mod metrics;
 pub mod oidc;
 pub mod outbound;
 pub mod password;

@@ -93,8 +93,13 @@ impl SmsChannel {
     }
 
     /// Sends through the first gateway that takes the message. Returns which gateway and the
-    /// provider's id, or the last error.
-    pub async fn send(&self, sms: Sms<'_>) -> Result<(&'static str, String), SendError> {
+    /// provider's id, or the last error. Each gateway's answer and time go to `metrics`.
+    pub async fn send(
+        &self,
+        sms: Sms<'_>,
+        metrics: &crate::metrics::Metrics,
+        organization: &str,
+    ) -> Result<(&'static str, String), SendError> {
         use tracing::Instrument;
         let mut last = SendError::Permanent("no gateway".into());
         for gateway in &self.gateways {
@@ -105,15 +110,15 @@ impl SmsChannel {
                 sesame.sms.result = tracing::field::Empty,
                 otel.status_code = tracing::field::Empty,
             );
+            let started = std::time::Instant::now();
             let sent = gateway.send(sms).instrument(span.clone()).await;
-            span.record(
-                "sesame.sms.result",
-                match &sent {
-                    Ok(_) => "sent",
-                    Err(e) if e.is_retryable() => "retryable error",
-                    Err(_) => "permanent error",
-                },
-            );
+            let outcome = match &sent {
+                Ok(_) => "sent",
+                Err(e) if e.is_retryable() => "retryable_error",
+                Err(_) => "permanent_error",
+            };
+            metrics.sms_send(organization, gateway.kind(), outcome, started.elapsed());
+            span.record("sesame.sms.result", outcome);
             if sent.is_err() {
                 span.record("otel.status_code", "ERROR");
             }

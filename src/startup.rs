@@ -33,12 +33,15 @@ pub struct Application {
     port: u16,
     state: web::Data<AppState>,
     server: Server,
+    /// The separate metrics listener (`[metrics] listen`), with its port.
+    metrics: Option<(u16, Server)>,
 }
 
 impl std::fmt::Debug for Application {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Application")
             .field("port", &self.port)
+            .field("metrics_port", &self.metrics_port())
             .finish_non_exhaustive()
     }
 }
@@ -78,6 +81,15 @@ impl Application {
             tracing::warn!("{warning}");
         }
         // Everything that can still fail runs before the database pool starts its threads.
+        let metrics_listener = match settings.metrics.listen {
+            Some(addr) if settings.metrics.enabled => Some(TcpListener::bind(addr).map_err(
+                |source| StartError::Listen {
+                    addr: addr.to_string(),
+                    source,
+                },
+            )?),
+            _ => None,
+        };
         let tls = settings
             .tls
             .as_ref()
@@ -140,10 +152,14 @@ impl Application {
             source,
         })?
         .run();
+        let metrics = metrics_listener
+            .map(|listener| serve_metrics(&state, listener))
+            .transpose()?;
         Ok(Self {
             port,
             state,
             server,
+            metrics,
         })
     }
 
@@ -161,9 +177,42 @@ impl Application {
         self.state.clone()
     }
 
-    pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+    /// The port of the separate metrics listener, when there is one.
+    pub fn metrics_port(&self) -> Option<u16> {
+        self.metrics.as_ref().map(|(port, _)| *port)
     }
+
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        match self.metrics {
+            None => self.server.await,
+            Some((_, metrics)) => tokio::try_join!(self.server, metrics).map(|_| ()),
+        }
+    }
+}
+
+/// The separate metrics listener: plain HTTP, one worker, `/metrics` only. Meant for a private
+/// interface, so it has no TLS; the token, when set, applies here too.
+fn serve_metrics(
+    state: &web::Data<AppState>,
+    listener: TcpListener,
+) -> Result<(u16, Server), StartError> {
+    let fail = |source| StartError::Listen {
+        addr: "the metrics listener".into(),
+        source,
+    };
+    let port = listener.local_addr().map_err(fail)?.port();
+    let state = state.clone();
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(state.clone())
+            .configure(http::metrics_routes)
+    })
+    .workers(1)
+    .listen(listener)
+    .map_err(fail)?
+    .run();
+    tracing::info!(port, "metrics served on a separate listener");
+    Ok((port, server))
 }
 
 /// Every ten minutes, deletes expired rows (see `store::auth::purge_expired`) and truncates

@@ -1,7 +1,7 @@
 //! The application core: what every surface (the HTTP routes, the JSON sign-in API, the
 //! delivery worker, the CLI) shares — settings, the database pool, signing keys, the password
-//! hasher, the outbound client, the SMS fallback gateway, the organization cache and the upstream
-//! providers' documents. Nothing here names a web type, so the worker and the CLI depend on this
+//! hasher, the metrics registry, the outbound client, the SMS fallback gateway, the
+//! organization cache and the upstream providers' documents. Nothing here names a web type, so the worker and the CLI depend on this
 //! module, not on `http`.
 
 use std::collections::HashMap;
@@ -37,6 +37,8 @@ pub struct Core {
     pub db: Db,
     pub keys: KeyStore,
     pub hasher: Hasher,
+    /// This node's Prometheus registry (served at `/metrics`).
+    pub metrics: crate::metrics::Metrics,
     /// The mails Sesame writes (sign-in links).
     pub mail_templates: crate::mail::Templates,
     pub outbound: crate::outbound::Outbound,
@@ -87,13 +89,16 @@ impl Core {
         console_sms: Arc<dyn crate::plugin::SmsGateway>,
     ) -> Self {
         let outbound_allow_private = settings.outbound_allow_private;
+        let hasher = Hasher::per_core();
+        let metrics = crate::metrics::Metrics::new(db.pool_metrics(), hasher.metrics());
         Self {
             settings,
             db,
             keys,
             deliveries_due: tokio::sync::Notify::new(),
             console_sms,
-            hasher: Hasher::per_core(),
+            hasher,
+            metrics,
             mail_templates: crate::mail::Templates::default(),
             outbound: crate::outbound::Outbound::new(outbound_allow_private),
             upstream: crate::authn::upstream::UpstreamCache::default(),

@@ -92,6 +92,22 @@ impl Outcome {
             Self::Refused(refusal) => format!("refused: {}", code(refusal)),
         }
     }
+
+    /// The outcome and its reason as metric labels: `passed` (on to the next step),
+    /// `completed` (the whole flow), `failed` (the step again, with the error's code), `refused`
+    /// (with the refusal's code), `shown` (the step again without an error), `link_sent`.
+    pub fn metric_labels(&self) -> (&'static str, &'static str) {
+        match self {
+            Self::Advanced { .. } => ("passed", ""),
+            Self::Completed(_) | Self::NumberSaved => ("completed", ""),
+            Self::Step(Step {
+                error: Some(error), ..
+            }) => ("failed", error.code()),
+            Self::Step(_) => ("shown", ""),
+            Self::LinkSent { .. } => ("link_sent", ""),
+            Self::Refused(refusal) => ("refused", refusal.code()),
+        }
+    }
 }
 
 /// A step to show, with everything a page or a JSON answer needs.
@@ -188,6 +204,26 @@ pub enum StepError {
 }
 
 impl StepError {
+    /// The stable code (the JSON API's `code`).
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::WrongCredentials => "wrong_credentials",
+            Self::IdentifierMissing => "identifier_missing",
+            Self::NoCodeSent => "no_code_sent",
+            Self::CodeWrong { .. } => "code_wrong",
+            Self::CodeExpired => "code_expired",
+            Self::CodeUsed => "code_used",
+            Self::CodeVoid => "code_void",
+            Self::NotSent => "not_sent",
+            Self::StillTrying => "still_trying",
+            Self::ResendWait { .. } => "resend_wait",
+            Self::ResendBlocked { .. } => "resend_blocked",
+            Self::BackupCodeWrong => "backup_code_wrong",
+            Self::SmsPaused { .. } => "sms_paused",
+            Self::NumberRefused { .. } => "number_refused",
+        }
+    }
+
     pub fn from_dead(dead: Option<Dead>) -> Self {
         match dead {
             Some(Dead::Expired) => Self::CodeExpired,
@@ -279,6 +315,24 @@ pub enum Refusal {
 }
 
 impl Refusal {
+    /// The stable code (the JSON API's `code`).
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::Expired => "expired",
+            Self::FormExpired => "form_expired",
+            Self::Locked { .. } => "locked",
+            Self::NetworkThrottled { .. } => "network_throttled",
+            Self::Disabled => "disabled",
+            Self::AnotherAccount => "another_account",
+            Self::ConfirmAgain => "confirm_again",
+            Self::LinksThrottled => "links_throttled",
+            Self::LinkInvalid => "link_invalid",
+            Self::LinkUsed => "link_used",
+            Self::LinkExpired => "link_expired",
+            Self::LinkOtherBrowser => "link_other_browser",
+        }
+    }
+
     pub fn title(self) -> &'static str {
         match self {
             Self::Expired => "This sign-in has expired",
@@ -340,4 +394,51 @@ pub struct Completed {
     /// With smart lockout, the device cookie that makes this browser one the account knows.
     #[serde(skip)]
     pub device_cookie: Option<crate::secret::Secret<String>>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_the_json_codes() {
+        let errors = [
+            StepError::WrongCredentials,
+            StepError::IdentifierMissing,
+            StepError::NoCodeSent,
+            StepError::CodeWrong { attempts_left: 1 },
+            StepError::CodeExpired,
+            StepError::CodeUsed,
+            StepError::CodeVoid,
+            StepError::NotSent,
+            StepError::StillTrying,
+            StepError::ResendWait { seconds: 1 },
+            StepError::ResendBlocked { until: 1 },
+            StepError::BackupCodeWrong,
+            StepError::SmsPaused { until: 1 },
+            StepError::NumberRefused {
+                reason: crate::authn::sms_limits::NumberRefusal::Country,
+            },
+        ];
+        for e in errors {
+            assert_eq!(serde_json::to_value(&e).unwrap()["code"], e.code());
+        }
+        let refusals = [
+            Refusal::Expired,
+            Refusal::FormExpired,
+            Refusal::Locked { until: 1 },
+            Refusal::NetworkThrottled { until: 1 },
+            Refusal::Disabled,
+            Refusal::AnotherAccount,
+            Refusal::ConfirmAgain,
+            Refusal::LinksThrottled,
+            Refusal::LinkInvalid,
+            Refusal::LinkUsed,
+            Refusal::LinkExpired,
+            Refusal::LinkOtherBrowser,
+        ];
+        for r in refusals {
+            assert_eq!(serde_json::to_value(r).unwrap()["code"], r.code());
+        }
+    }
 }

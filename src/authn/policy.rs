@@ -246,39 +246,46 @@ pub fn locked_until(conn: &mut DbConn, key: &str, now: i64) -> Result<Option<i64
     throttle::locked_until(conn, key, now)
 }
 
+/// A lock that stops a check: its end, and whether this check set it (for the metrics).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stopped {
+    pub until: i64,
+    pub new: bool,
+}
+
 /// Before a check, after its attempt was counted: a lock set meanwhile (a lock resets the
 /// count, so a request that counted after it must look again), or attempts counted past the
-/// limit at the same moment (a parallel burst), stop the check from running. Returns the lock's
-/// end.
+/// limit at the same moment (a parallel burst), stop the check from running.
 pub fn lock_if_past(
     conn: &mut DbConn,
     key: &str,
     policy: &LockPolicy,
     counted: Counted,
     now: i64,
-) -> Result<Option<i64>, StoreError> {
+) -> Result<Option<Stopped>, StoreError> {
     match throttle::locked_until(conn, key, now)? {
-        Some(until) => Ok(Some(until)),
+        Some(until) => Ok(Some(Stopped { until, new: false })),
         None if counted.attempts > policy.max_attempts => {
-            lock_account(conn, key, policy, counted, now).map(Some)
+            lock_account(conn, key, policy, counted, now)
+                .map(|until| Some(Stopped { until, new: true }))
         }
         None => Ok(None),
     }
 }
 
 /// The smart lockout's ceiling (see [`lock_if_past`]): a lock that holds, or a burst past the
-/// ceiling, refuses the attempt. Returns the lock's end.
+/// ceiling, refuses the attempt.
 pub fn ceiling_if_past(
     conn: &mut DbConn,
     key: &str,
     policy: &LockPolicy,
     counted: Counted,
     now: i64,
-) -> Result<Option<i64>, StoreError> {
+) -> Result<Option<Stopped>, StoreError> {
     match throttle::locked_until(conn, key, now)? {
-        Some(until) => Ok(Some(until)),
+        Some(until) => Ok(Some(Stopped { until, new: false })),
         None if counted.attempts > policy.account_daily_ceiling => {
-            lock_ceiling(conn, key, now).map(Some)
+            lock_ceiling(conn, key, now).map(|until| Some(Stopped { until, new: true }))
         }
         None => Ok(None),
     }

@@ -3,7 +3,8 @@
 //! [`begin`] builds the authorization request (code flow, PKCE S256, a fresh `state` and
 //! `nonce`; the state is kept hashed with the sign-in it belongs to). [`finish`] checks the
 //! provider's answer (RFC 9207 `iss`, its error), exchanges the code, verifies the ID token
-//! (signature, issuer, audience, expiry, nonce) with the `openidconnect` crate, reads UserInfo
+//! (signature, issuer, audience, expiry, nonce) with the `openidconnect` crate (or, for RFC
+//! 9864's `Ed25519` which it cannot parse, with Sesame's own JOSE layer), reads UserInfo
 //! when the provider has it, and finds the local user by the upstream issuer and subject (see
 //! [`super::federation::link`]). All requests to the provider go through the outbound client and
 //! its egress policy. Failures are logged here, where their detail is known, and answered as an
@@ -18,8 +19,8 @@ use openidconnect::core::{
     CoreAuthenticationFlow, CoreClient, CoreClientAuthMethod, CoreProviderMetadata,
 };
 use openidconnect::{
-    AuthType, AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl, Nonce,
-    OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope,
+    AuthType, ClientId, ClientSecret, CsrfToken, IssuerUrl, Nonce, PkceCodeChallenge, RedirectUrl,
+    Scope,
 };
 use serde_json::{Map, Value};
 
@@ -56,6 +57,9 @@ pub enum UpstreamError {
 struct Upstream {
     meta: CoreProviderMetadata,
     sends_iss: bool,
+    /// The document as published: what the library's types drop (RFC 9864's `Ed25519` in
+    /// `id_token_signing_alg_values_supported`, the `jwks_uri` for such keys).
+    raw: Value,
 }
 
 /// Providers' discovery documents, by discovery URL.
@@ -123,6 +127,7 @@ async fn metadata(core: &Core, provider: &IdentityProvider) -> Result<Arc<Upstre
     let upstream = Arc::new(Upstream {
         meta,
         sends_iss: raw["authorization_response_iss_parameter_supported"] == true,
+        raw,
     });
     core.upstream.put(&provider.discovery_url, upstream.clone());
     Ok(upstream)
@@ -402,47 +407,55 @@ async fn verify(
 ) -> Result<(Map<String, Value>, Profile), Failure> {
     let meta = &upstream.meta;
     let client = client(org, provider, meta).map_err(Failure::Unreachable)?;
-    let outbound = core.outbound.clone();
-    let http = |r| call(&outbound, r);
-    let tokens = client
-        .exchange_code(AuthorizationCode::new(code))
-        .map_err(|e| Failure::Unreachable(e.to_string()))?
-        .set_pkce_verifier(PkceCodeVerifier::new(flight.pkce_verifier.clone()))
-        .request_async(&http)
-        .await
-        .map_err(|e| match e {
-            openidconnect::RequestTokenError::Request(e) => Failure::Unreachable(error_chain(&e)),
-            other => Failure::Unverified(error_chain(&other)),
-        })?;
-    let id_token = openidconnect::TokenResponse::id_token(&tokens)
-        .ok_or_else(|| Failure::Unverified("no ID token in the token response".into()))?;
+    let tokens = exchange(core, org, provider, meta, code, flight).await?;
+    let raw_id = tokens["id_token"]
+        .as_str()
+        .ok_or_else(|| Failure::Unverified("no ID token in the token response".into()))?
+        .to_string();
+    let access_token = tokens["access_token"]
+        .as_str()
+        .ok_or_else(|| Failure::Unverified("no access token in the token response".into()))?
+        .to_string();
     let nonce = Nonce::new(flight.nonce.clone());
-    let subject = match id_token.claims(&verifier(&client, meta), &nonce) {
-        Ok(verified) => verified.subject().to_string(),
-        // The provider may have rotated its keys since they were cached: fetch them afresh
-        // and verify once more (only for a signature failure, so bad requests cannot make
-        // Sesame refetch at will).
-        Err(openidconnect::ClaimsVerificationError::SignatureVerification(_)) => {
-            core.upstream.forget(&provider.discovery_url);
-            let fresh = metadata(core, provider)
-                .await
-                .map_err(Failure::Unreachable)?;
-            let again = self::client(org, provider, &fresh.meta).map_err(Failure::Unreachable)?;
-            id_token
-                .claims(&verifier(&again, &fresh.meta), &nonce)
-                .map_err(|e| Failure::Unverified(error_chain(&e)))?
-                .subject()
-                .to_string()
+    let alg = crate::keys::jwk::unverified_header(&raw_id)
+        .and_then(|h| h["alg"].as_str().map(str::to_string))
+        .unwrap_or_default();
+    let subject = if alg == "Ed25519" {
+        // RFC 9864's fully specified name, which the library cannot parse: verified here.
+        fully_specified(core, provider, upstream, &raw_id, flight).await?
+    } else {
+        let id_token: openidconnect::core::CoreIdToken =
+            serde_json::from_value(Value::String(raw_id.clone()))
+                .map_err(|e| Failure::Unverified(format!("unreadable ID token: {e}")))?;
+        match id_token.claims(&verifier(&client, meta), &nonce) {
+            Ok(verified) => verified.subject().to_string(),
+            // The provider may have rotated its keys since they were cached: fetch them afresh
+            // and verify once more (only for a signature failure, so bad requests cannot make
+            // Sesame refetch at will).
+            Err(openidconnect::ClaimsVerificationError::SignatureVerification(_)) => {
+                core.upstream.forget(&provider.discovery_url);
+                let fresh = metadata(core, provider)
+                    .await
+                    .map_err(Failure::Unreachable)?;
+                let again =
+                    self::client(org, provider, &fresh.meta).map_err(Failure::Unreachable)?;
+                id_token
+                    .claims(&verifier(&again, &fresh.meta), &nonce)
+                    .map_err(|e| Failure::Unverified(error_chain(&e)))?
+                    .subject()
+                    .to_string()
+            }
+            Err(e) => return Err(Failure::Unverified(error_chain(&e))),
         }
-        Err(e) => return Err(Failure::Unverified(error_chain(&e))),
     };
+    let id_token = raw_id;
     // The verified token's payload, for claims the mapping names (any name, not only the
     // standard ones the library types).
-    let mut claims = jwt_payload(&id_token.to_string())
+    let mut claims = jwt_payload(&id_token)
         .ok_or_else(|| Failure::Unverified("unreadable ID token payload".into()))?;
     let mut profile = Profile::Whole;
     if let Some(endpoint) = meta.userinfo_endpoint() {
-        match userinfo(core, endpoint.as_str(), tokens.access_token().secret()).await {
+        match userinfo(core, endpoint.as_str(), &access_token).await {
             Ok(info) if info.get("sub").and_then(Value::as_str) == Some(subject.as_str()) => {
                 for (k, v) in info {
                     if !matches!(k.as_str(), "sub" | "iss" | "aud") {
@@ -464,6 +477,176 @@ async fn verify(
         }
     }
     Ok((claims, profile))
+}
+
+/// Exchanges the code at the provider's token endpoint (`client_secret_basic`, or
+/// `client_secret_post` when that is all the provider takes) and returns its JSON answer. Done
+/// here rather than by the library, whose token response cannot hold an ID token signed with an
+/// algorithm it does not know.
+async fn exchange(
+    core: &Core,
+    org: &OrgEntry,
+    provider: &IdentityProvider,
+    meta: &CoreProviderMetadata,
+    code: String,
+    flight: &FederationState,
+) -> Result<Value, Failure> {
+    let endpoint = meta
+        .token_endpoint()
+        .ok_or_else(|| Failure::Unreachable("the provider has no token endpoint".into()))?;
+    let secret = provider
+        .client_secret
+        .resolve()
+        .map_err(Failure::Unreachable)?;
+    let post_only = meta
+        .token_endpoint_auth_methods_supported()
+        .is_some_and(|m| {
+            !m.contains(&CoreClientAuthMethod::ClientSecretBasic)
+                && m.contains(&CoreClientAuthMethod::ClientSecretPost)
+        });
+    let redirect = redirect_uri(org, provider);
+    let mut form = vec![
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("redirect_uri", redirect.as_str()),
+        ("code_verifier", flight.pkce_verifier.as_str()),
+    ];
+    let mut request = core
+        .outbound
+        .request(reqwest::Method::POST, endpoint.as_str())
+        .map_err(|e| Failure::Unreachable(e.to_string()))?
+        .header("Accept", "application/json");
+    if post_only {
+        form.push(("client_id", provider.client_id.as_str()));
+        form.push(("client_secret", secret.as_str()));
+    } else {
+        // RFC 6749 §2.3.1: both form-encoded before they are put in the header.
+        let encode =
+            |v: &str| url::form_urlencoded::byte_serialize(v.as_bytes()).collect::<String>();
+        request = request.basic_auth(encode(&provider.client_id), Some(encode(&secret)));
+    }
+    let body =
+        serde_urlencoded::to_string(&form).map_err(|e| Failure::Unreachable(e.to_string()))?;
+    let request = request
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body(body);
+    let (status, _, body) = core
+        .outbound
+        .send_capped_with_headers(request)
+        .await
+        .map_err(|e| Failure::Unreachable(e.to_string()))?;
+    let answer: Value = serde_json::from_slice(&body)
+        .map_err(|e| Failure::Unverified(format!("token response is not JSON: {e}")))?;
+    if !status.is_success() {
+        // Only a well-formed error code is repeated (as for the authorization answer).
+        let code: String = answer["error"]
+            .as_str()
+            .unwrap_or_default()
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .take(64)
+            .collect();
+        return Err(Failure::Unverified(format!(
+            "the token endpoint answered {status}: {code}"
+        )));
+    }
+    if !answer["token_type"]
+        .as_str()
+        .is_some_and(|t| t.eq_ignore_ascii_case("bearer"))
+    {
+        return Err(Failure::Unverified("the token type is not Bearer".into()));
+    }
+    Ok(answer)
+}
+
+/// Verifies an ID token signed with RFC 9864's `Ed25519` (which the provider must announce):
+/// the signature with one of its Ed25519 keys, then issuer, audience (and `azp` when there are
+/// several), expiry, issue time and nonce, as OpenID Connect Core §3.1.3.7 says. Returns the
+/// subject.
+async fn fully_specified(
+    core: &Core,
+    provider: &IdentityProvider,
+    upstream: &Upstream,
+    id_token: &str,
+    flight: &FederationState,
+) -> Result<String, Failure> {
+    use crate::keys::jwk;
+    let announced = upstream.raw["id_token_signing_alg_values_supported"]
+        .as_array()
+        .is_some_and(|algs| algs.iter().any(|a| a == "Ed25519"));
+    if !announced {
+        return Err(Failure::Unverified(
+            "an ID token signed with Ed25519, which the provider does not announce".into(),
+        ));
+    }
+    let jwks_uri = upstream.raw["jwks_uri"]
+        .as_str()
+        .ok_or_else(|| Failure::Unverified("the provider has no jwks_uri".into()))?;
+    let doc = core
+        .outbound
+        .get_json(jwks_uri)
+        .await
+        .map_err(|e| Failure::Unreachable(e.to_string()))?;
+    // Keys of other kinds, or that Sesame cannot use, are passed over, not fatal.
+    let keys: Vec<(Option<String>, Arc<jwk::Verifier>)> = doc["keys"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|k| {
+            let verifier = jwk::Verifier::from_jwk(k).ok()?;
+            (verifier.alg == crate::keys::Alg::EdDSA)
+                .then(|| (k["kid"].as_str().map(str::to_string), Arc::new(verifier)))
+        })
+        .collect();
+    let kid = jwk::unverified_header(id_token).and_then(|h| h["kid"].as_str().map(str::to_string));
+    let verified = keys
+        .iter()
+        .filter(|(k, _)| kid.is_none() || k.is_none() || *k == kid)
+        .find_map(|(_, v)| jwk::decode_verified(id_token, |_| Some(v.clone())))
+        .map(|(_, claims)| claims)
+        .ok_or_else(|| Failure::Unverified("the ID token's signature does not verify".into()))?;
+    check_claims(&verified, provider, &flight.nonce, now()).map_err(Failure::Unverified)?;
+    Ok(verified["sub"].as_str().unwrap_or_default().to_string())
+}
+
+/// The checks of OpenID Connect Core §3.1.3.7 on a verified ID token's claims (a minute of clock
+/// skew allowed).
+fn check_claims(
+    claims: &Value,
+    provider: &IdentityProvider,
+    nonce: &str,
+    now: i64,
+) -> Result<(), String> {
+    const SKEW: i64 = 60;
+    if claims["iss"].as_str() != Some(provider.issuer()) {
+        return Err("the ID token's issuer is not the provider".into());
+    }
+    let client = provider.client_id.as_str();
+    let audiences: Vec<&str> = match &claims["aud"] {
+        Value::String(a) => vec![a.as_str()],
+        Value::Array(a) => a.iter().filter_map(Value::as_str).collect(),
+        _ => Vec::new(),
+    };
+    if !audiences.contains(&client) {
+        return Err("the ID token is not for Sesame".into());
+    }
+    if audiences.len() > 1 && claims["azp"].as_str() != Some(client) {
+        return Err("the ID token has several audiences and another azp".into());
+    }
+    if claims["exp"].as_i64().is_none_or(|exp| exp + SKEW <= now) {
+        return Err("the ID token has expired".into());
+    }
+    if claims["iat"].as_i64().is_none_or(|iat| iat - SKEW > now) {
+        return Err("the ID token has no or a future issue time".into());
+    }
+    if claims["nonce"].as_str() != Some(nonce) {
+        return Err("the ID token's nonce is not this sign-in's".into());
+    }
+    if claims["sub"].as_str().is_none_or(str::is_empty) {
+        return Err("the ID token has no subject".into());
+    }
+    Ok(())
 }
 
 /// The ID token verifier for the algorithms the provider says it signs with (asymmetric ones
@@ -531,4 +714,47 @@ async fn userinfo(
         return Err("not a JSON answer".into());
     }
     serde_json::from_slice(&body).map_err(|e| format!("not JSON: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn id_token_claims_are_checked_as_core_3_1_3_7_says() {
+        let provider: IdentityProvider = serde_json::from_value(serde_json::json!({
+            "name": "corp",
+            "discovery_url": "https://idp.example/.well-known/openid-configuration",
+            "client_id": "sesame",
+            "client_secret": { "env": "UNUSED" },
+        }))
+        .unwrap();
+        let now = 1_800_000_000;
+        let good = serde_json::json!({
+            "iss": "https://idp.example", "sub": "u1", "aud": "sesame",
+            "exp": now + 300, "iat": now, "nonce": "n0",
+        });
+        assert_eq!(check_claims(&good, &provider, "n0", now), Ok(()));
+        let with = |field: &str, value: Value| {
+            let mut c = good.clone();
+            c[field] = value;
+            check_claims(&c, &provider, "n0", now)
+        };
+        assert!(with("iss", "https://evil.example".into()).is_err());
+        assert!(with("aud", "someone-else".into()).is_err());
+        assert!(
+            with("aud", serde_json::json!(["sesame", "other"])).is_err(),
+            "azp needed"
+        );
+        let mut both = good.clone();
+        both["aud"] = serde_json::json!(["sesame", "other"]);
+        both["azp"] = "sesame".into();
+        assert_eq!(check_claims(&both, &provider, "n0", now), Ok(()));
+        assert!(with("exp", (now - 61).into()).is_err());
+        assert_eq!(with("exp", (now - 30).into()), Ok(()), "a minute of skew");
+        assert!(with("iat", (now + 120).into()).is_err());
+        assert!(with("nonce", "other".into()).is_err());
+        assert!(with("sub", "".into()).is_err());
+        assert!(check_claims(&good, &provider, "n1", now).is_err());
+    }
 }

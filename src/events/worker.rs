@@ -87,6 +87,7 @@ pub async fn deliver(state: &Core, delivery: Delivery) -> Result<(), SendError> 
         otel.status_code = tracing::field::Empty,
     );
     async {
+        let started = std::time::Instant::now();
         let outcome = attempt(state, &delivery).await;
         if outcome.is_err() {
             tracing::Span::current().record("otel.status_code", "ERROR");
@@ -95,19 +96,30 @@ pub async fn deliver(state: &Core, delivery: Delivery) -> Result<(), SendError> 
             Err(SendError::Retryable(_)) => Some(now() + backoff(delivery.attempts)),
             _ => None,
         };
+        let elapsed = started.elapsed();
         let (d, result) = (delivery.clone(), outcome.clone());
         let recorded = state
             .db
             .run(move |conn| {
                 crate::store::write_transaction(conn, |conn| match &result {
-                    Ok(()) => deliveries::delivered(conn, &d.id, &d.jti),
-                    Err(e) => deliveries::failed(conn, &d, &e.to_string(), retry_at),
+                    Ok(()) => deliveries::delivered(conn, &d.id, &d.jti).map(|()| "delivered"),
+                    Err(e) => deliveries::failed(conn, &d, &e.to_string(), retry_at)
+                        .map(|again| if again { "retry" } else { "dead" }),
                 })
             })
             .await;
-        if let Err(error) = recorded {
+        let target = if delivery.target == deliveries::SMS {
+            deliveries::SMS
+        } else {
+            deliveries::WEBHOOK
+        };
+        match recorded {
+            Ok(label) => state.metrics.delivery(target, label, elapsed),
             // The lease runs out and the delivery is tried again: at least once.
-            tracing::warn!(delivery = %delivery.id, %error, "event delivery: outcome not recorded");
+            Err(error) => {
+                state.metrics.delivery(target, "unrecorded", elapsed);
+                tracing::warn!(delivery = %delivery.id, %error, "event delivery: outcome not recorded");
+            }
         }
         outcome
     }
@@ -160,7 +172,7 @@ async fn attempt(state: &Core, delivery: &Delivery) -> Result<(), SendError> {
                 body,
                 idempotency_key: &delivery.jti,
             };
-            let (gateway, id) = channel.send(sms).await?;
+            let (gateway, id) = channel.send(sms, &state.metrics, &org.org.slug).await?;
             tracing::info!(delivery = %delivery.id, gateway, message_id = %id, attempt = delivery.attempts, "SMS delivered");
             Ok(())
         }

@@ -11,6 +11,7 @@ pub mod federation;
 pub mod health;
 pub mod logout;
 pub mod magic_link;
+pub mod metrics;
 pub mod native;
 pub mod pages;
 pub mod signin;
@@ -172,6 +173,13 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/t/{org}/logout/confirm", web::post().to(logout::confirm))
         .route("/t/{org}/userinfo", web::get().to(userinfo::userinfo))
         .route("/t/{org}/userinfo", web::post().to(userinfo::userinfo))
+        .route("/metrics", web::get().to(metrics::on_main_listener))
+        .default_service(web::to(not_found));
+}
+
+/// The separate metrics listener's routes (`[metrics] listen`): `/metrics` and nothing else.
+pub fn metrics_routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/metrics", web::get().to(metrics::on_metrics_listener))
         .default_service(web::to(not_found));
 }
 
@@ -304,7 +312,8 @@ fn sane_request_id(value: &str) -> bool {
 /// UUID), echoes that id, serves `HEAD` as the `GET` route (actix-web's `web::get()` routes do
 /// not match `HEAD`; the server itself drops the body of an answer to a `HEAD`, over HTTP/1 and
 /// HTTP/2, and keeps its headers), and writes the access log: one INFO line per request with
-/// the matched route pattern, never the path's query, which carries codes and tokens.
+/// the matched route pattern, never the path's query, which carries codes and tokens; the same
+/// pattern labels the request's metrics.
 pub async fn request_context(
     mut req: ServiceRequest,
     next: actix_web::middleware::Next<impl MessageBody>,
@@ -313,8 +322,9 @@ pub async fn request_context(
     use actix_web::http::header::{HeaderName, HeaderValue};
 
     let started = std::time::Instant::now();
-    let trusted = req
-        .app_data::<web::Data<AppState>>()
+    let state = req.app_data::<web::Data<AppState>>().cloned();
+    let trusted = state
+        .as_ref()
         .map(|s| s.settings.trusted_proxies.clone())
         .unwrap_or_default();
     let peer = req.peer_addr().map(|a| a.ip());
@@ -342,6 +352,11 @@ pub async fn request_context(
         Ok(res) => res.status(),
         Err(e) => e.as_response_error().status_code(),
     };
+    if let Some(state) = &state {
+        state
+            .metrics
+            .http_request(&route, method.as_str(), status.as_u16(), started.elapsed());
+    }
     tracing::info!(
         target: "sesame::access",
         method = %method,

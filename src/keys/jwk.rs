@@ -1,13 +1,15 @@
-//! Key generation, JWK export, RFC 7638 thumbprints and JWS signing for RS256, ES256 and EdDSA.
+//! Key generation, JWK export, RFC 7638 thumbprints, and JWS signing and verification for RS256,
+//! ES256 and EdDSA. The JWS itself (compact serialization, `alg` pinned per key, `crit` refused
+//! unless understood, RSA keys of 2048 bits at least) is `josekit`'s; key generation, JWK export
+//! and thumbprints stay on OpenSSL, which `josekit` is built on too.
 
 use std::fmt;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
+use josekit::jws::{JwsAlgorithm, JwsSigner, JwsVerifier};
 use openssl::bn::BigNumContext;
 use openssl::ec::{EcGroup, EcKey};
-use openssl::ecdsa::EcdsaSig;
-use openssl::hash::MessageDigest;
 use openssl::nid::Nid;
 use openssl::pkey::{Id, PKey, Private};
 use openssl::rsa::Rsa;
@@ -73,6 +75,8 @@ pub enum KeyError {
     Decrypt,
     #[error("stored signing key is malformed: {0}")]
     Malformed(String),
+    #[error("JOSE error: {0}")]
+    Jose(#[from] josekit::JoseError),
 }
 
 /// The public JWK's required members, in the lexicographic order RFC 7638 hashes them.
@@ -146,7 +150,7 @@ pub fn public_jwk(key: &PKey<Private>, alg: Alg) -> Result<Value, KeyError> {
 pub struct Signer {
     pub kid: String,
     pub alg: Alg,
-    key: PKey<Private>,
+    signer: Box<dyn JwsSigner>,
 }
 
 impl fmt::Debug for Signer {
@@ -161,56 +165,40 @@ impl fmt::Debug for Signer {
 impl Signer {
     pub fn new(key: PKey<Private>, alg: Alg) -> Result<Self, KeyError> {
         let kid = thumbprint(&key, alg)?;
-        Ok(Self { kid, alg, key })
+        let der = key.private_key_to_pkcs8()?;
+        let signer: Box<dyn JwsSigner> = match alg {
+            Alg::RS256 => Box::new(josekit::jws::RS256.signer_from_der(&der)?),
+            Alg::ES256 => Box::new(josekit::jws::ES256.signer_from_der(&der)?),
+            Alg::EdDSA => Box::new(josekit::jws::EdDSA.signer_from_der(&der)?),
+        };
+        Ok(Self { kid, alg, signer })
     }
 
     /// Signs `payload` as a compact JWS with header `{"alg","kid","typ"}`.
     pub fn sign_compact(&self, typ: &str, payload: &[u8]) -> Result<String, KeyError> {
-        self.sign_with_header(
-            &json!({ "alg": self.alg.as_str(), "kid": self.kid, "typ": typ }),
-            payload,
-        )
+        self.sign_with_header(&json!({ "kid": self.kid, "typ": typ }), payload)
     }
 
-    /// Signs `payload` under a header given whole (its `alg` must be this key's).
+    /// Signs `payload` under a header given whole; its `alg` is set to this key's.
     pub fn sign_with_header(&self, header: &Value, payload: &[u8]) -> Result<String, KeyError> {
-        let signing_input = format!(
-            "{}.{}",
-            B64URL.encode(header.to_string()),
-            B64URL.encode(payload)
-        );
-        let signature = self.sign_raw(signing_input.as_bytes())?;
-        Ok(format!("{signing_input}.{}", B64URL.encode(signature)))
-    }
-
-    /// The raw JWS signature over `input` (ES256 as the 64-byte `r || s`, RFC 7518 §3.4).
-    fn sign_raw(&self, input: &[u8]) -> Result<Vec<u8>, KeyError> {
-        use openssl::sign::Signer as OsslSigner;
-        Ok(match self.alg {
-            Alg::RS256 => {
-                let mut s = OsslSigner::new(MessageDigest::sha256(), &self.key)?;
-                s.update(input)?;
-                s.sign_to_vec()?
-            }
-            Alg::ES256 => {
-                let mut s = OsslSigner::new(MessageDigest::sha256(), &self.key)?;
-                s.update(input)?;
-                let der = s.sign_to_vec()?;
-                let sig = EcdsaSig::from_der(&der)?;
-                let mut raw = sig.r().to_vec_padded(32)?;
-                raw.extend(sig.s().to_vec_padded(32)?);
-                raw
-            }
-            Alg::EdDSA => OsslSigner::new_without_digest(&self.key)?.sign_oneshot_to_vec(input)?,
-        })
+        let members = header
+            .as_object()
+            .cloned()
+            .ok_or_else(|| KeyError::Malformed("a JWS header is a JSON object".into()))?;
+        let header = josekit::jws::JwsHeader::from_map(members)?;
+        Ok(josekit::jws::serialize_compact(
+            payload,
+            &header,
+            &*self.signer,
+        )?)
     }
 }
 
-/// A public key from a published JWK, for checking tokens Sesame signed (with any key still
-/// published, not only the active one).
+/// A public key from a JWK (Sesame's own published keys, or a client's), for checking JWS
+/// signed with it. Its algorithm is fixed when it is made: a JWS naming another is refused.
 pub struct Verifier {
     pub alg: Alg,
-    key: PKey<openssl::pkey::Public>,
+    verifier: Box<dyn JwsVerifier>,
 }
 
 impl fmt::Debug for Verifier {
@@ -222,14 +210,11 @@ impl fmt::Debug for Verifier {
 }
 
 impl Verifier {
+    /// Accepts RSA (2048 bits at least), EC P-256 and OKP Ed25519 keys without private members.
+    /// `alg` may be absent (inferred from the key), `RS256`, `ES256`, `EdDSA`, or RFC 9864's
+    /// fully specified `Ed25519`.
     pub fn from_jwk(jwk: &Value) -> Result<Self, KeyError> {
-        use openssl::bn::BigNum;
         let bad = |what: &str| KeyError::Malformed(format!("JWK {what}"));
-        let field = |k: &str| -> Result<Vec<u8>, KeyError> {
-            B64URL
-                .decode(jwk[k].as_str().ok_or_else(|| bad(k))?)
-                .map_err(|_| bad(k))
-        };
         if ["d", "p", "q", "dp", "dq", "qi", "k"]
             .iter()
             .any(|m| jwk.get(m).is_some())
@@ -238,75 +223,91 @@ impl Verifier {
                 "a published JWK must not contain private key members".into(),
             ));
         }
-        // `alg` is optional in a JWK: infer it from the key type when absent.
         let alg = match (
             jwk["alg"].as_str(),
             jwk["kty"].as_str(),
             jwk["crv"].as_str(),
         ) {
+            (Some("Ed25519"), _, _) => Alg::EdDSA,
             (Some(alg), _, _) => Alg::parse(alg).map_err(KeyError::Malformed)?,
             (None, Some("RSA"), _) => Alg::RS256,
             (None, Some("EC"), Some("P-256")) => Alg::ES256,
             (None, Some("OKP"), Some("Ed25519")) => Alg::EdDSA,
             _ => return Err(bad("kty/crv: use RSA, EC P-256 or OKP Ed25519")),
         };
-        let expected_kty = match alg {
-            Alg::RS256 => "RSA",
-            Alg::ES256 => "EC",
-            Alg::EdDSA => "OKP",
+        let (kty, crv) = match alg {
+            Alg::RS256 => ("RSA", None),
+            Alg::ES256 => ("EC", Some("P-256")),
+            Alg::EdDSA => ("OKP", Some("Ed25519")),
         };
-        if jwk["kty"].as_str() != Some(expected_kty) {
+        if jwk["kty"].as_str() != Some(kty) {
             return Err(bad("kty does not match alg"));
         }
-        let key = match alg {
-            Alg::RS256 => PKey::from_rsa(Rsa::from_public_components(
-                BigNum::from_slice(&field("n")?)?,
-                BigNum::from_slice(&field("e")?)?,
-            )?)?,
-            Alg::ES256 => {
-                let group = EcGroup::from_curve_name(Nid::X9_62_PRIME256V1)?;
-                let x = BigNum::from_slice(&field("x")?)?;
-                let y = BigNum::from_slice(&field("y")?)?;
-                PKey::from_ec_key(EcKey::from_public_key_affine_coordinates(&group, &x, &y)?)?
-            }
-            Alg::EdDSA => PKey::public_key_from_raw_bytes(&field("x")?, Id::ED25519)?,
+        if crv.is_some() && jwk["crv"].as_str() != crv {
+            return Err(bad("crv does not match alg"));
+        }
+        // The key's material only: `kid` is matched here (a JWS without one is tried against
+        // each key), and `alg` was read above.
+        let mut members = jwk
+            .as_object()
+            .cloned()
+            .ok_or_else(|| bad("is not a JSON object"))?;
+        members.remove("kid");
+        members.remove("alg");
+        let key = josekit::jwk::Jwk::from_map(members)?;
+        let verifier: Box<dyn JwsVerifier> = match alg {
+            Alg::RS256 => Box::new(josekit::jws::RS256.verifier_from_jwk(&key)?),
+            Alg::ES256 => Box::new(josekit::jws::ES256.verifier_from_jwk(&key)?),
+            Alg::EdDSA => Box::new(josekit::jws::EdDSA.verifier_from_jwk(&key)?),
         };
-        Ok(Self { alg, key })
+        Ok(Self { alg, verifier })
     }
 
-    /// Checks a JWS signature (ES256 in its raw `r || s` form).
-    pub fn verify(&self, input: &[u8], signature: &[u8]) -> bool {
-        use openssl::bn::BigNum;
-        use openssl::sign::Verifier as OsslVerifier;
-        let result = match self.alg {
-            Alg::RS256 => {
-                OsslVerifier::new(MessageDigest::sha256(), &self.key).and_then(|mut v| {
-                    v.update(input)?;
-                    v.verify(signature)
-                })
-            }
-            Alg::ES256 => {
-                if signature.len() != 64 {
-                    return false;
-                }
-                let der = BigNum::from_slice(&signature[..32])
-                    .and_then(|r| Ok((r, BigNum::from_slice(&signature[32..])?)))
-                    .and_then(|(r, s)| EcdsaSig::from_private_components(r, s))
-                    .and_then(|sig| sig.to_der());
-                match der {
-                    Ok(der) => {
-                        OsslVerifier::new(MessageDigest::sha256(), &self.key).and_then(|mut v| {
-                            v.update(input)?;
-                            v.verify(&der)
-                        })
-                    }
-                    Err(_) => return false,
-                }
-            }
-            Alg::EdDSA => OsslVerifier::new_without_digest(&self.key)
-                .and_then(|mut v| v.verify_oneshot(signature, input)),
-        };
-        result.unwrap_or(false)
+    /// The verifier for a JWS whose header names `alg`, if this key verifies that algorithm.
+    fn for_alg(&self, alg: &str) -> Option<Box<dyn JwsVerifier>> {
+        if alg == self.alg.as_str() {
+            Some(self.verifier.box_clone())
+        } else if alg == "Ed25519" && self.alg == Alg::EdDSA {
+            Some(Box::new(FullySpecified(self.verifier.box_clone())))
+        } else {
+            None
+        }
+    }
+}
+
+/// RFC 9864's `Ed25519`: the same signature as `EdDSA` over Ed25519, under its fully specified
+/// name, which `josekit` does not know.
+#[derive(Debug, Clone)]
+struct Ed25519Name;
+
+impl JwsAlgorithm for Ed25519Name {
+    fn name(&self) -> &str {
+        "Ed25519"
+    }
+
+    fn box_clone(&self) -> Box<dyn JwsAlgorithm> {
+        Box::new(self.clone())
+    }
+}
+
+#[derive(Debug)]
+struct FullySpecified(Box<dyn JwsVerifier>);
+
+impl JwsVerifier for FullySpecified {
+    fn algorithm(&self) -> &dyn JwsAlgorithm {
+        &Ed25519Name
+    }
+
+    fn key_id(&self) -> Option<&str> {
+        None
+    }
+
+    fn verify(&self, message: &[u8], signature: &[u8]) -> Result<(), josekit::JoseError> {
+        self.0.verify(message, signature)
+    }
+
+    fn box_clone(&self) -> Box<dyn JwsVerifier> {
+        Box::new(FullySpecified(self.0.box_clone()))
     }
 }
 
@@ -352,28 +353,22 @@ pub fn unverified_claims(jws: &str) -> Option<Value> {
     unverified_part(jws, 1)
 }
 
-/// Splits a compact JWS and checks it with the verifier its `kid` names. Returns the header and
+/// Checks a compact JWS with the verifier its `kid` names: the header's `alg` must be that key's
+/// and any `crit` member is refused (Sesame understands no extension). Returns the header and
 /// payload as JSON; `None` for anything malformed, unknown or badly signed.
 pub fn decode_verified(
     jws: &str,
     verifier_for: impl Fn(Option<&str>) -> Option<std::sync::Arc<Verifier>>,
 ) -> Option<(Value, Value)> {
-    let mut parts = jws.split('.');
-    let (h, p, sig) = (parts.next()?, parts.next()?, parts.next()?);
-    if parts.next().is_some() {
+    if jws.split('.').count() != 3 {
         return None;
     }
-    let header: Value = serde_json::from_slice(&B64URL.decode(h).ok()?).ok()?;
+    let header = unverified_header(jws)?;
     let verifier = verifier_for(header["kid"].as_str())?;
-    if header["alg"].as_str()? != verifier.alg.as_str() {
-        return None;
-    }
-    let signature = B64URL.decode(sig).ok()?;
-    if !verifier.verify(format!("{h}.{p}").as_bytes(), &signature) {
-        return None;
-    }
-    let payload: Value = serde_json::from_slice(&B64URL.decode(p).ok()?).ok()?;
-    Some((header, payload))
+    let checker = verifier.for_alg(header["alg"].as_str()?)?;
+    let (payload, header) = josekit::jws::deserialize_compact(jws, &*checker).ok()?;
+    let payload: Value = serde_json::from_slice(&payload).ok()?;
+    Some((Value::Object(header.claims_set().clone()), payload))
 }
 
 #[cfg(test)]
@@ -400,6 +395,93 @@ pub(crate) mod tests {
             thumbprint_of(&members),
             "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs"
         );
+    }
+
+    /// A compact JWS of `payload` under `header`, signed by `key` with OpenSSL directly (not
+    /// through the code under test), the signature in JWS form for `alg`.
+    fn raw_jws(key: &PKey<Private>, alg: Alg, header: &Value, payload: &[u8]) -> String {
+        let input = format!(
+            "{}.{}",
+            B64URL.encode(header.to_string()),
+            B64URL.encode(payload)
+        );
+        let signature = match alg {
+            Alg::EdDSA => openssl::sign::Signer::new_without_digest(key)
+                .unwrap()
+                .sign_oneshot_to_vec(input.as_bytes())
+                .unwrap(),
+            _ => {
+                let mut s = openssl::sign::Signer::new(openssl::hash::MessageDigest::sha256(), key)
+                    .unwrap();
+                s.update(input.as_bytes()).unwrap();
+                let der = s.sign_to_vec().unwrap();
+                if alg == Alg::ES256 {
+                    let sig = openssl::ecdsa::EcdsaSig::from_der(&der).unwrap();
+                    let mut raw = sig.r().to_vec_padded(32).unwrap();
+                    raw.extend(sig.s().to_vec_padded(32).unwrap());
+                    raw
+                } else {
+                    der
+                }
+            }
+        };
+        format!("{input}.{}", B64URL.encode(signature))
+    }
+
+    #[test]
+    fn rsa_keys_under_2048_bits_are_refused() {
+        let key = PKey::from_rsa(Rsa::generate(1024).unwrap()).unwrap();
+        let rsa = key.rsa().unwrap();
+        let jwk = json!({
+            "kty": "RSA",
+            "n": B64URL.encode(rsa.n().to_vec()),
+            "e": B64URL.encode(rsa.e().to_vec()),
+        });
+        let err = Verifier::from_jwk(&jwk).unwrap_err().to_string();
+        assert!(err.contains("2048"), "{err}");
+    }
+
+    #[test]
+    fn crit_and_a_foreign_alg_are_refused() {
+        let key = Alg::ES256.generate().unwrap();
+        let jwk = public_jwk(&key, Alg::ES256).unwrap();
+        let verifier = std::sync::Arc::new(Verifier::from_jwk(&jwk).unwrap());
+        let check = |jws: &str| decode_verified(jws, |_| Some(verifier.clone())).is_some();
+        let plain = raw_jws(&key, Alg::ES256, &json!({"alg": "ES256"}), b"{}");
+        assert!(check(&plain));
+        let crit = raw_jws(
+            &key,
+            Alg::ES256,
+            &json!({"alg": "ES256", "crit": ["exp"], "exp": 1}),
+            b"{}",
+        );
+        assert!(!check(&crit), "an extension Sesame does not know");
+        let other = raw_jws(&key, Alg::ES256, &json!({"alg": "ES384"}), b"{}");
+        assert!(!check(&other), "the key's algorithm is pinned");
+        let none = format!(
+            "{}.{}.",
+            B64URL.encode(json!({"alg": "none"}).to_string()),
+            B64URL.encode("{}")
+        );
+        assert!(!check(&none));
+    }
+
+    #[test]
+    fn rfc9864_ed25519_is_accepted_for_an_ed25519_key_and_ed448_is_not() {
+        let key = Alg::EdDSA.generate().unwrap();
+        let mut jwk = public_jwk(&key, Alg::EdDSA).unwrap();
+        jwk["alg"] = json!("Ed25519");
+        let verifier = std::sync::Arc::new(Verifier::from_jwk(&jwk).unwrap());
+        for alg in ["Ed25519", "EdDSA"] {
+            let jws = raw_jws(&key, Alg::EdDSA, &json!({ "alg": alg }), br#"{"a":1}"#);
+            let (header, payload) = decode_verified(&jws, |_| Some(verifier.clone())).expect(alg);
+            assert_eq!(
+                (header["alg"].as_str(), payload["a"].as_i64()),
+                (Some(alg), Some(1))
+            );
+        }
+        let ed448 = json!({"kty": "OKP", "crv": "Ed448", "x": B64URL.encode([7u8; 57])});
+        assert!(Verifier::from_jwk(&ed448).is_err());
     }
 
     #[test]

@@ -47,6 +47,22 @@ pub enum TokenError {
     Keys(#[from] KeysError),
 }
 
+impl TokenError {
+    /// The OAuth error code; `server_error` for the server's own failures.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::InvalidRequest(_) => "invalid_request",
+            Self::InvalidClient(_) => "invalid_client",
+            Self::InvalidGrant(_) => "invalid_grant",
+            Self::UnauthorizedClient(_) => "unauthorized_client",
+            Self::UnsupportedGrantType(_) => "unsupported_grant_type",
+            Self::InvalidScope(_) => "invalid_scope",
+            Self::InvalidTarget(_) => "invalid_target",
+            Self::NoSigner | Self::Store(_) | Self::Keys(_) => "server_error",
+        }
+    }
+}
+
 impl From<KeyError> for TokenError {
     fn from(e: KeyError) -> Self {
         Self::Keys(KeysError::Key(e))
@@ -60,15 +76,31 @@ pub async fn grant(
     app: &Application,
     params: &Params,
 ) -> Result<Value, TokenError> {
-    match params.get("grant_type") {
-        None => Err(TokenError::InvalidRequest("grant_type is required".into())),
-        Some("authorization_code") => authorization_code(core, org, app, params).await,
-        Some("refresh_token") => refresh(core, org, app, params).await,
-        Some("client_credentials") => client_credentials(core, org, app, params).await,
-        Some(other) => Err(TokenError::UnsupportedGrantType(format!(
-            "grant_type '{other}' is not supported"
-        ))),
-    }
+    let (grant_type, answer) = match params.get("grant_type") {
+        None => (
+            "none",
+            Err(TokenError::InvalidRequest("grant_type is required".into())),
+        ),
+        Some("authorization_code") => (
+            "authorization_code",
+            authorization_code(core, org, app, params).await,
+        ),
+        Some("refresh_token") => ("refresh_token", refresh(core, org, app, params).await),
+        Some("client_credentials") => (
+            "client_credentials",
+            client_credentials(core, org, app, params).await,
+        ),
+        Some(other) => (
+            "other",
+            Err(TokenError::UnsupportedGrantType(format!(
+                "grant_type '{other}' is not supported"
+            ))),
+        ),
+    };
+    let outcome = answer.as_ref().map_or_else(TokenError::code, |_| "issued");
+    core.metrics
+        .token(&org.org.slug, app.client_id.as_str(), grant_type, outcome);
+    answer
 }
 
 /// Refuses a grant the application was not registered for.

@@ -13,6 +13,8 @@ pub const DELIVERED: &str = "delivered";
 pub const DEAD: &str = "dead";
 /// The target of SMS OTP events sent through the organization's gateways.
 pub const SMS: &str = "sms";
+/// The kind of the targets `webhook:{subscription id}`, in figures that group them.
+pub const WEBHOOK: &str = "webhook";
 
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable, QueryableByName)]
 #[diesel(table_name = deliveries)]
@@ -108,6 +110,31 @@ pub fn claim_due(conn: &mut DbConn, lease: i64, limit: i64) -> Result<Vec<Delive
     })
 }
 
+/// The pending deliveries of one kind of target ([`SMS`] or [`WEBHOOK`]).
+#[derive(Debug, Clone, PartialEq, Eq, QueryableByName)]
+pub struct Backlog {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    pub target: String,
+    #[diesel(sql_type = BigInt)]
+    pub pending: i64,
+    #[diesel(sql_type = diesel::sql_types::Nullable<BigInt>)]
+    pub oldest_created_at: Option<i64>,
+}
+
+/// What waits to be delivered, by kind of target: one aggregate over the pending rows (the
+/// `deliveries_due` index starts with the state), cheap enough for every scrape.
+pub fn backlog(conn: &mut DbConn) -> Result<Vec<Backlog>, StoreError> {
+    let query = diesel::sql_query(
+        "SELECT CASE WHEN target = 'sms' THEN 'sms' ELSE 'webhook' END AS target, \
+         COUNT(*) AS pending, MIN(created_at) AS oldest_created_at \
+         FROM deliveries WHERE state = 'pending' GROUP BY 1",
+    );
+    Ok(match conn {
+        DbConn::Sqlite(c) => query.load(c)?,
+        DbConn::Postgres(c) => query.load(c)?,
+    })
+}
+
 /// Records a delivery done; the event counts as delivered once none of its deliveries is
 /// pending.
 pub fn delivered(conn: &mut DbConn, id: &str, jti: &str) -> Result<(), StoreError> {
@@ -127,13 +154,13 @@ pub fn delivered(conn: &mut DbConn, id: &str, jti: &str) -> Result<(), StoreErro
 }
 
 /// Records a failed attempt: due again at `retry_at`, or dead when that is `None` (a
-/// permanent error, or past `give_up_at`).
+/// permanent error, or past `give_up_at`). Returns whether it is due again.
 pub fn failed(
     conn: &mut DbConn,
     d: &Delivery,
     error: &str,
     retry_at: Option<i64>,
-) -> Result<(), StoreError> {
+) -> Result<bool, StoreError> {
     let error: String = error.chars().take(500).collect();
     // The last retry is kept, brought forward to just before the end, rather than dropped.
     let retry_at = retry_at
@@ -151,7 +178,7 @@ pub fn failed(
                 deliveries::last_error.eq(Some(error)),
             ))
             .execute(conn)?;
-            Ok(())
+            Ok(true)
         }
         None => {
             diesel::update(
@@ -164,7 +191,8 @@ pub fn failed(
                 deliveries::last_error.eq(Some(error)),
             ))
             .execute(conn)?;
-            settle(conn, &d.jti)
+            settle(conn, &d.jti)?;
+            Ok(false)
         }
     }
 }

@@ -212,6 +212,51 @@ pub struct Db {
     /// Set when a write failed on a full disk; cleared when [`Db::readiness`]'s test write
     /// works again. Reads still work on a full disk, so `SELECT 1` alone would say ready.
     disk_full: Arc<AtomicBool>,
+    metrics: PoolMetrics,
+}
+
+/// What the pool measures itself (registered by `crate::metrics`): the wait for a connection
+/// is only known where the connection is taken.
+#[derive(Debug, Clone)]
+pub struct PoolMetrics {
+    pub wait: prometheus_client::metrics::histogram::Histogram,
+    pub timeouts: prometheus_client::metrics::counter::Counter,
+}
+
+impl Default for PoolMetrics {
+    fn default() -> Self {
+        Self {
+            // 1 ms to the longest pool timeout (300 s).
+            wait: prometheus_client::metrics::histogram::Histogram::new([
+                0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 30.0, 300.0,
+            ]),
+            timeouts: prometheus_client::metrics::counter::Counter::default(),
+        }
+    }
+}
+
+impl PoolMetrics {
+    /// Takes a connection within `timeout`, recording the wait (and the failure, if any).
+    fn get(&self, pool: &Pool, timeout: Option<Duration>) -> Result<PooledConn, StoreError> {
+        let started = std::time::Instant::now();
+        let conn = match timeout {
+            Some(t) => pool.get_timeout(t),
+            None => pool.get(),
+        };
+        self.wait.observe(started.elapsed().as_secs_f64());
+        if conn.is_err() {
+            self.timeouts.inc();
+        }
+        Ok(conn?)
+    }
+}
+
+/// The pool's size now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolState {
+    pub connections: u32,
+    pub idle: u32,
+    pub max: u32,
 }
 
 impl Db {
@@ -242,6 +287,7 @@ impl Db {
         Ok(Self {
             pool,
             disk_full: Arc::default(),
+            metrics: PoolMetrics::default(),
         })
     }
 
@@ -259,7 +305,7 @@ impl Db {
         F: FnOnce(&mut DbConn) -> Result<T, StoreError> + Send + 'static,
         T: Send + 'static,
     {
-        let pool = self.pool.clone();
+        let (pool, metrics) = (self.pool.clone(), self.metrics.clone());
         // Keep the request's span (and its request id) on logs written inside `f`. Traced as a
         // `db` span with a `pool checkout` child (the wait for a connection), inside a request
         // or another span only: the background worker's polling would otherwise start a trace
@@ -279,7 +325,7 @@ impl Db {
                 } else {
                     tracing::Span::none()
                 };
-                let mut conn = checkout.in_scope(|| pool.get())?;
+                let mut conn = checkout.in_scope(|| metrics.get(&pool, None))?;
                 f(&mut conn)
             })
         })
@@ -291,6 +337,46 @@ impl Db {
             self.disk_full.store(true, Ordering::Relaxed);
         }
         result
+    }
+
+    /// Like [`Db::run`], answering within `within` whatever happens: the connection is waited
+    /// for that long at most, and a query that hangs (a half-open connection) is left behind.
+    pub async fn run_within<T, F>(&self, within: Duration, f: F) -> Result<T, StoreError>
+    where
+        F: FnOnce(&mut DbConn) -> Result<T, StoreError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let (pool, metrics) = (self.pool.clone(), self.metrics.clone());
+        let span = tracing::Span::current();
+        let task = tokio::task::spawn_blocking(move || {
+            span.in_scope(|| {
+                let mut conn = metrics.get(&pool, Some(within))?;
+                f(&mut conn)
+            })
+        });
+        match tokio::time::timeout(within + Duration::from_millis(250), task).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(e)) => Err(StoreError::Internal(format!("database task failed: {e}"))),
+            Err(_) => Err(StoreError::Unavailable(format!(
+                "no answer within {} ms",
+                within.as_millis()
+            ))),
+        }
+    }
+
+    /// The instruments the pool records into (for `crate::metrics` to register).
+    pub fn pool_metrics(&self) -> &PoolMetrics {
+        &self.metrics
+    }
+
+    /// How many connections the pool holds and how many are idle.
+    pub fn pool_state(&self) -> PoolState {
+        let state = self.pool.state();
+        PoolState {
+            connections: state.connections,
+            idle: state.idle_connections,
+            max: self.pool.max_size(),
+        }
     }
 
     /// A connection for synchronous callers (the CLI).
@@ -311,31 +397,19 @@ impl Db {
     /// `SELECT 1`, not the requests' longer pool timeout), and, after a write failed on a full
     /// disk, a write works again.
     pub async fn readiness(&self, within: Duration) -> Result<(), StoreError> {
-        let pool = self.pool.clone();
         let disk_full = self.disk_full.clone();
-        let span = tracing::Span::current();
-        let check = tokio::task::spawn_blocking(move || {
-            span.in_scope(|| {
-                let mut conn = pool.get_timeout(within)?;
-                if disk_full.load(Ordering::Relaxed) {
-                    test_write(&mut conn)?;
-                    disk_full.store(false, Ordering::Relaxed);
-                    tracing::info!("a write works again after the disk was full");
-                } else {
-                    diesel::sql_query("SELECT 1").execute(&mut *conn)?;
-                }
-                Ok(())
-            })
-        });
         // The blocking task can hang on a half-open connection; the probe answers anyway.
-        match tokio::time::timeout(within + Duration::from_millis(250), check).await {
-            Ok(Ok(result)) => result,
-            Ok(Err(e)) => Err(StoreError::Internal(format!("database task failed: {e}"))),
-            Err(_) => Err(StoreError::Unavailable(format!(
-                "no answer within {} ms",
-                within.as_millis()
-            ))),
-        }
+        self.run_within(within, move |conn| {
+            if disk_full.load(Ordering::Relaxed) {
+                test_write(conn)?;
+                disk_full.store(false, Ordering::Relaxed);
+                tracing::info!("a write works again after the disk was full");
+            } else {
+                diesel::sql_query("SELECT 1").execute(conn)?;
+            }
+            Ok(())
+        })
+        .await
     }
 
     /// Checkpoints SQLite's write-ahead log and truncates it to nothing, so it does not keep

@@ -1004,6 +1004,81 @@ async fn cors_allows_registered_origins_only(backend: Backend) {
     );
 }
 
+async fn weak_client_keys_and_unknown_extensions_are_refused(backend: Backend) {
+    use base64::Engine;
+    use sesame::keys::{Alg, Signer, jwk};
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let app = TestApp::spawn(&backend).await;
+    let client = |key: &str| {
+        format!(
+            "{}\n[[organizations.applications]]\nclient_id = \"acme-jwt\"\ntype = \"confidential\"\n\
+             grant_types = [\"client_credentials\"]\njwks = {{ keys = [ {key} ] }}\n",
+            acme_toml()
+        )
+    };
+    // A 512-bit RSA key is refused at import, naming the rule.
+    let weak = openssl::rsa::Rsa::generate(512).unwrap();
+    let weak = format!(
+        "{{ kty = \"RSA\", n = \"{}\", e = \"{}\" }}",
+        b64.encode(weak.n().to_vec()),
+        b64.encode(weak.e().to_vec())
+    );
+    let path = app.write_file("weak.toml", &client(&weak));
+    let out = app.cli(&["import", path.to_str().unwrap()]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("acme-jwt") && err.contains("2048"), "{err}");
+
+    // A good key; an assertion whose header has a `crit` member Sesame does not understand is
+    // refused like a bad signature.
+    let key = Alg::ES256.generate().unwrap();
+    let public = jwk::public_jwk(&key, Alg::ES256).unwrap();
+    let fields: Vec<String> = public
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| format!("{k} = {v}"))
+        .collect();
+    app.import(&client(&format!("{{ {} }}", fields.join(", "))));
+    let signer = Signer::new(key, Alg::ES256).unwrap();
+    let token_endpoint = format!("{}/token", app.issuer("acme"));
+    let now = sesame::store::now();
+    let assertion = |jti: &str, header: Value| {
+        let claims = serde_json::json!({ "iss": "acme-jwt", "sub": "acme-jwt", "aud": token_endpoint, "jti": jti, "iat": now, "exp": now + 120 });
+        signer
+            .sign_with_header(&header, claims.to_string().as_bytes())
+            .unwrap()
+    };
+    let exchange = |jwt: String| {
+        let (client, url) = (app.client.clone(), token_endpoint.clone());
+        async move {
+            let form = [
+                ("grant_type", "client_credentials".to_string()),
+                (
+                    "client_assertion_type",
+                    "urn:ietf:params:oauth:client-assertion-type:jwt-bearer".to_string(),
+                ),
+                ("client_assertion", jwt),
+            ];
+            let res = client.post(url).form(&form).send().await.unwrap();
+            (res.status().as_u16(), res.json::<Value>().await.unwrap())
+        }
+    };
+    let kid = signer.kid.clone();
+    let crit = assertion(
+        "c1",
+        serde_json::json!({ "kid": kid, "crit": ["urn:example:policy"], "urn:example:policy": 1 }),
+    );
+    let (status, body) = exchange(crit).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (401, Some("invalid_client")),
+        "{body}"
+    );
+    let (status, body) = exchange(assertion("c2", serde_json::json!({ "kid": kid }))).await;
+    assert_eq!(status, 200, "{body}");
+}
+
 async fn private_key_jwt_clients_sign_single_use_assertions(backend: Backend) {
     use sesame::keys::{Alg, Signer, jwk};
     let app = TestApp::spawn(&backend).await;
@@ -1856,6 +1931,7 @@ both_backends!(
     the_claims_parameter_names_claims_per_target,
     id_token_hint_must_name_the_session_user,
     private_key_jwt_clients_sign_single_use_assertions,
+    weak_client_keys_and_unknown_extensions_are_refused,
     cors_allows_registered_origins_only,
     revocation_and_introspection,
     client_credentials_for_services,

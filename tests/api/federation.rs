@@ -521,15 +521,43 @@ fn proxy(
     target: String,
     fail_userinfo: std::sync::Arc<std::sync::atomic::AtomicBool>,
 ) {
+    proxy_rewriting(
+        listener,
+        target,
+        fail_userinfo,
+        std::sync::Arc::new(|_, body| body),
+    );
+}
+
+/// Rewrites an answer's body, given the request's path.
+type Rewrite = std::sync::Arc<dyn Fn(&str, Vec<u8>) -> Vec<u8> + Send + Sync>;
+
+/// [`proxy`], each answer's body passed through `rewrite`.
+fn proxy_rewriting(
+    listener: std::net::TcpListener,
+    target: String,
+    fail_userinfo: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    rewrite: Rewrite,
+) {
     use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
     let server = HttpServer::new(move || {
-        let (client, target, fail) = (client.clone(), target.clone(), fail_userinfo.clone());
+        let (client, target, fail, rewrite) = (
+            client.clone(),
+            target.clone(),
+            fail_userinfo.clone(),
+            rewrite.clone(),
+        );
         App::new().default_service(web::to(move |req: HttpRequest, body: web::Bytes| {
-            let (client, target, fail) = (client.clone(), target.clone(), fail.clone());
+            let (client, target, fail, rewrite) = (
+                client.clone(),
+                target.clone(),
+                fail.clone(),
+                rewrite.clone(),
+            );
             async move {
                 if fail.load(std::sync::atomic::Ordering::SeqCst)
                     && req.path().ends_with("/userinfo")
@@ -553,7 +581,8 @@ fn proxy(
                         back.append_header((name.as_str(), value.as_bytes()));
                     }
                 }
-                back.body(res.bytes().await.unwrap())
+                let body = res.bytes().await.unwrap().to_vec();
+                back.body(rewrite(req.path(), body))
             }
         }))
     })
@@ -612,7 +641,99 @@ async fn a_first_sign_in_whose_userinfo_fails_makes_no_half_user(backend: Backen
     );
 }
 
+/// An upstream provider that signs ID tokens with RFC 9864's fully specified `Ed25519` (as
+/// `oidc-provider` 9 can): the upstream Sesame signs with EdDSA, and a proxy in front of it
+/// announces `Ed25519` in its discovery document and re-signs each ID token under that name with
+/// the same key.
+async fn an_upstream_signing_with_rfc9864_ed25519_is_accepted(backend: Backend) {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
+    let p = pair_at(
+        &backend,
+        "create_users = true",
+        "id_token_signed_response_alg = \"EdDSA\"",
+        Some(base),
+    )
+    .await;
+    let idp_db = p.idp.db.clone();
+    let resigned = std::sync::Arc::new(AtomicUsize::new(0));
+    let count = resigned.clone();
+    let rewrite: Rewrite = std::sync::Arc::new(move |path: &str, body: Vec<u8>| {
+        if path.ends_with("/.well-known/openid-configuration") {
+            let mut doc: Value = serde_json::from_slice(&body).unwrap();
+            doc["id_token_signing_alg_values_supported"]
+                .as_array_mut()
+                .unwrap()
+                .push("Ed25519".into());
+            return serde_json::to_vec(&doc).unwrap();
+        }
+        if !path.ends_with("/token") {
+            return body;
+        }
+        let mut answer: Value = serde_json::from_slice(&body).unwrap();
+        let Some(id_token) = answer["id_token"].as_str() else {
+            return body;
+        };
+        answer["id_token"] = resign_as_ed25519(&idp_db, id_token).into();
+        count.fetch_add(1, Ordering::SeqCst);
+        serde_json::to_vec(&answer).unwrap()
+    });
+    proxy_rewriting(
+        listener,
+        p.idp.address.clone(),
+        std::sync::Arc::new(AtomicBool::new(false)),
+        rewrite,
+    );
+
+    let browser = Browser::default();
+    let upstream = to_upstream(&p, &browser).await;
+    let back = sign_in_upstream(&browser, &upstream, "erin", ERIN_PASSWORD).await;
+    let res = browser.client.get(&back).send().await.unwrap();
+    assert_eq!(res.status(), 303, "{:?}", res.text().await);
+    assert!(location(&res).contains("/otp?tx="), "on to SMS OTP");
+    assert_eq!(
+        resigned.load(Ordering::SeqCst),
+        1,
+        "the ID token was Ed25519"
+    );
+    let erin = user_row(&p.app, "erin");
+    assert_eq!(erin.email.as_ref().unwrap().as_str(), "erin@corp.example");
+}
+
+/// The same ID token signed again with the idp's Ed25519 key, its header's `alg` `Ed25519`.
+fn resign_as_ed25519(idp_db: &sesame::store::Db, id_token: &str) -> String {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let conn = &mut idp_db.get().unwrap();
+    let org = sesame::store::organizations::Organization::find_by_slug(conn, "idp")
+        .unwrap()
+        .unwrap();
+    let row = sesame::store::keys::SigningKeyRow::list_published(conn, org.id)
+        .unwrap()
+        .into_iter()
+        .find(|r| r.alg == "EdDSA" && r.state == "active")
+        .unwrap();
+    let kek = sesame::keys::Kek::new(sesame::config::parse_key(crate::helpers::TEST_KEK).unwrap());
+    let der = kek
+        .open(
+            &row.private_key,
+            format!("sesame-signing-key/{}/{}", org.id, row.kid).as_bytes(),
+        )
+        .unwrap();
+    let key = openssl::pkey::PKey::private_key_from_pkcs8(&der).unwrap();
+    let payload = id_token.split('.').nth(1).unwrap();
+    let header = serde_json::json!({ "alg": "Ed25519", "kid": row.kid, "typ": "JWT" });
+    let input = format!("{}.{payload}", b64.encode(header.to_string()));
+    let signature = openssl::sign::Signer::new_without_digest(&key)
+        .unwrap()
+        .sign_oneshot_to_vec(input.as_bytes())
+        .unwrap();
+    format!("{input}.{}", b64.encode(signature))
+}
+
 both_backends!(
+    an_upstream_signing_with_rfc9864_ed25519_is_accepted,
     a_first_sign_in_whose_userinfo_fails_makes_no_half_user,
     federated_sign_in_then_sms_otp_to_tokens,
     an_unverified_upstream_number_is_not_taken,

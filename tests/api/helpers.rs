@@ -157,6 +157,8 @@ pub struct TestApp {
     pub test_db: TestDb,
     /// Every text message the app sent (the in-process capture channel).
     pub sms: std::sync::Arc<sesame::sms::Capture>,
+    /// The separate metrics listener's port, when `SESAME_METRICS_LISTEN` set one.
+    pub metrics_port: Option<u16>,
 }
 
 impl TestApp {
@@ -192,6 +194,7 @@ impl TestApp {
             .expect("application builds");
         let db = app.state().db.clone();
         let state = app.state_handle();
+        let metrics_port = app.metrics_port();
         tokio::spawn(app.run_until_stopped());
         Self {
             address: format!("{scheme}://{host}:{port}"),
@@ -205,6 +208,7 @@ impl TestApp {
             env,
             test_db,
             sms,
+            metrics_port,
         }
     }
 

@@ -13,6 +13,7 @@ mod gateways;
 mod health;
 mod logout;
 mod magic_link;
+mod metrics;
 mod native;
 mod operations;
 mod outbox;

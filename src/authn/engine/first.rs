@@ -151,6 +151,7 @@ pub(super) async fn password_step(
             .db
             .run(move |conn| policy::lock_ip(conn, &key, &p, now))
             .await?;
+        core.metrics.network_locked(&org.org.slug);
         return Ok(Outcome::Refused(Refusal::NetworkThrottled { until }));
     }
 
@@ -176,12 +177,12 @@ pub(super) async fn password_step(
     let locked = core
         .db
         .run(move |conn| {
-            if let Some(until) = policy::lock_if_past(conn, &k.lock, &p, account, now)? {
+            if let Some(stopped) = policy::lock_if_past(conn, &k.lock, &p, account, now)? {
                 // Refused without a word on the password: not a guess toward the ceiling.
                 if let Some(c) = &k.ceiling {
                     policy::forgive(conn, c)?;
                 }
-                return Ok(Some(until));
+                return Ok(Some(stopped));
             }
             match (&k.ceiling, ceiling) {
                 (Some(key), Some(counted)) => policy::ceiling_if_past(conn, key, &p, counted, now),
@@ -189,8 +190,13 @@ pub(super) async fn password_step(
             }
         })
         .await?;
-    if let Some(until) = locked {
-        return Ok(Outcome::Refused(Refusal::Locked { until }));
+    if let Some(stopped) = locked {
+        if stopped.new {
+            core.metrics.account_locked(&org.org.slug, "password");
+        }
+        return Ok(Outcome::Refused(Refusal::Locked {
+            until: stopped.until,
+        }));
     }
     if let Some(u) = &user {
         // A lock still holding was answered above; one that ran out ends now. With smart
@@ -220,6 +226,7 @@ pub(super) async fn password_step(
                 locking.then(|| now + lock_policy.lock_duration(account.locks))
             };
             // Events only for an account that exists (an unknown name is nobody's failure).
+            let ip_locking = ip.attempts >= lock_policy.ip_max_failures;
             let events = user
                 .as_ref()
                 .map(|u| failure_events(org, u, sign_in.purpose.client(), "password", until))
@@ -236,7 +243,7 @@ pub(super) async fn password_step(
                         if let Some(key) = keys.ceiling.as_deref().filter(|_| ceiling_reached) {
                             policy::lock_ceiling(conn, key, now)?;
                         }
-                        if ip.attempts >= lock_policy.ip_max_failures {
+                        if ip_locking {
                             policy::lock_ip(conn, &ip_key, &lock_policy, now)?;
                         }
                         for e in &events {
@@ -246,6 +253,12 @@ pub(super) async fn password_step(
                     })
                 })
                 .await?;
+            if locking {
+                core.metrics.account_locked(&org.org.slug, "password");
+            }
+            if ip_locking {
+                core.metrics.network_locked(&org.org.slug);
+            }
             return show_first(core, sign_in, &typed, Some(StepError::WrongCredentials)).await;
         }
     };

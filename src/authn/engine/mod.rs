@@ -354,7 +354,23 @@ pub struct Ctx {
     pub device: Option<String>,
 }
 
+impl Command {
+    /// The factor whose credential the command presents; `None` for commands that present
+    /// none (showing a step, asking for a link or a new code).
+    fn factor(&self) -> Option<&'static str> {
+        match self {
+            Self::Password { .. } => Some(Authenticator::Password.factor().name()),
+            Self::FirstStepPassed { method, .. } => Some(method.factor().name()),
+            Self::SmsCode { .. } => Some(Authenticator::SmsOtp.factor().name()),
+            Self::BackupCode { .. } => Some(Authenticator::BackupCode.factor().name()),
+            Self::Show(_) | Self::RequestLink { .. } | Self::Resend => None,
+        }
+    }
+}
+
 /// Runs a command, in a span (exported as a trace span) naming the command and its outcome.
+/// Every command that presents a credential is counted in the sign-in metrics here, the one
+/// place all surfaces (pages, JSON API, links, upstream providers) pass through.
 pub async fn run(
     core: &Arc<Core>,
     sign_in: &SignIn,
@@ -362,6 +378,7 @@ pub async fn run(
     ctx: &Ctx,
 ) -> Result<Outcome, CoreError> {
     use tracing::Instrument;
+    let factor = command.factor();
     let span = tracing::debug_span!(
         "sign-in step",
         otel.name = %format!("sign-in: {}", command.name()),
@@ -371,10 +388,18 @@ pub async fn run(
     let result = run_command(core, sign_in, command, ctx)
         .instrument(span.clone())
         .await;
-    if let Ok(outcome) = &result
-        && !span.is_disabled()
-    {
-        span.record("sesame.outcome", outcome.label());
+    if let Ok(outcome) = &result {
+        if !span.is_disabled() {
+            span.record("sesame.outcome", outcome.label());
+        }
+        if let Some(factor) = factor {
+            core.metrics.sign_in(
+                &sign_in.org.org.slug,
+                sign_in.purpose.client(),
+                factor,
+                outcome.metric_labels(),
+            );
+        }
     }
     result
 }

@@ -168,7 +168,7 @@ pub(super) async fn sms_code(
     };
     // The attempt counts toward the account's lock before anything is compared, and a burst
     // past the limit locks at once: parallel guesses get no more checks than the policy allows.
-    let counted = match count_second_factor(core, &sf, ctx).await? {
+    let counted = match count_second_factor(core, &sf, "sms_otp", ctx).await? {
         Ok(counted) => counted,
         Err(refusal) => return Ok(Outcome::Refused(refusal)),
     };
@@ -223,6 +223,7 @@ pub(super) async fn sms_code(
 pub(super) async fn count_second_factor(
     core: &Core,
     sf: &SecondFactor<'_>,
+    factor: &'static str,
     ctx: &Ctx,
 ) -> Result<Result<Counted, Refusal>, CoreError> {
     let (key, p, now) = (
@@ -238,7 +239,14 @@ pub(super) async fn count_second_factor(
         })
         .await?;
     Ok(match locked {
-        Some(until) => Err(Refusal::Locked { until }),
+        Some(stopped) => {
+            if stopped.new {
+                core.metrics.account_locked(&sf.org().org.slug, factor);
+            }
+            Err(Refusal::Locked {
+                until: stopped.until,
+            })
+        }
         None => Ok(counted),
     })
 }
@@ -253,7 +261,7 @@ pub(super) async fn forgive(core: &Core, key: &str) -> Result<(), CoreError> {
 pub(super) async fn second_factor_failed(
     core: &Core,
     sf: &SecondFactor<'_>,
-    authenticator: &str,
+    authenticator: &'static str,
     counted: Counted,
     ctx: &Ctx,
 ) -> Result<Option<i64>, CoreError> {
@@ -269,7 +277,7 @@ pub(super) async fn second_factor_failed(
         authenticator,
         until,
     );
-    Ok(core
+    let until = core
         .db
         .run(move |conn| {
             write_transaction(conn, |conn| {
@@ -290,7 +298,12 @@ pub(super) async fn second_factor_failed(
                 Ok(until)
             })
         })
-        .await?)
+        .await?;
+    if until.is_some() {
+        core.metrics
+            .account_locked(&sf.org().org.slug, authenticator);
+    }
+    Ok(until)
 }
 
 /// The second-factor step passed with `method`: recorded, and on to the next step or the end.
@@ -515,7 +528,7 @@ pub(super) async fn backup_code(
         Ok(sf) => sf,
         Err(refusal) => return Ok(Outcome::Refused(refusal)),
     };
-    let counted = match count_second_factor(core, &sf, ctx).await? {
+    let counted = match count_second_factor(core, &sf, "backup_code", ctx).await? {
         Ok(counted) => counted,
         Err(refusal) => return Ok(Outcome::Refused(refusal)),
     };
