@@ -55,7 +55,7 @@ fn provisioning_toml(otp_users: usize, phc: &str) -> String {
     let users: String = (0..otp_users)
         .map(|i| {
             format!(
-                "\n[[organizations.users]]\nusername = \"otp{i}\"\npassword_hash = \"{phc}\"\nphone_number = \"+1555{i:07}\"\nphone_number_verified = true\n"
+                "\n[[organizations.users]]\nusername = \"otp{i}\"\npassword_hash = \"{phc}\"\nphone_number = \"+14155{i:06}\"\nphone_number_verified = true\n"
             )
         })
         .collect();
@@ -66,6 +66,17 @@ slug = "{ORG}"
 display_name = "Bench Corp"
 [organizations.sms_otp]
 resend_cooldown_seconds = 0
+
+[organizations.sms_otp.limits]
+# A load test from one address: the client and organization limits out of the way,
+# no per-country alerts (see the README's SMS limits).
+user_per_day = 10000
+number_per_day = 10000
+ip_per_hour = 1000000
+ip_per_day = 10000000
+organization_per_hour = 10000000
+organization_per_day = 100000000
+country_alert_per_hour = 0
 
 [[organizations.applications]]
 client_id = "{CLIENT_ID}"
@@ -544,7 +555,7 @@ async fn to_otp_page(server: &Server, i: usize) -> AtOtp {
         .text()
         .await
         .expect("the OTP page's body");
-    let phone = format!("+1555{i:07}");
+    let phone = format!("+14155{i:06}");
     let sent = server.sms.sent();
     let body = &sent
         .iter()

@@ -71,7 +71,7 @@ const up = (url) => waitFor(url, async () => (await fetch(url, { redirect: 'manu
 
 /** The SMS one-time passwords Sesame printed so far, oldest first. */
 function codes(sesame) {
-  return [...sesame.out.matchAll(/=== SMS to \+15555550100[^\n]*\n[^\n]*? is ([A-Z0-9]+)\./g)].map((m) => m[1]);
+  return [...sesame.out.matchAll(/=== SMS to \+14155550100[^\n]*\n[^\n]*? is ([A-Z0-9]+)\./g)].map((m) => m[1]);
 }
 
 /** Waits for a code sent after `before` codes were printed. */

@@ -65,7 +65,7 @@ username = "{DEMO_USERNAME}"
 password = "{DEMO_PASSWORD}"
 email = "alice@example.com"
 email_verified = true
-phone_number = "+15555550100"
+phone_number = "+14155550100"
 phone_number_verified = true
 [organizations.users.profile]
 name = "Alice Example"
@@ -152,7 +152,7 @@ pub fn banner(base_url: &str, seeded: Option<&Seeded>) -> String {
         "                   redirect_uri http://localhost:8080/callback".into(),
         format!("    SPA (public)   client_id {DEMO_SPA_CLIENT_ID}, PKCE, redirect_uri http://localhost:5173/callback"),
         format!("    native app     client_id {DEMO_NATIVE_CLIENT_ID}, PKCE, JSON sign-in API (POST {issuer}/authorize with response_mode=direct, then {issuer}/authn)"),
-        format!("    user           {DEMO_USERNAME} / {DEMO_PASSWORD} (mobile +15555550100)"),
+        format!("    user           {DEMO_USERNAME} / {DEMO_PASSWORD} (mobile +14155550100)"),
         "    sign-in        both ask for the password (demo-web also offers an emailed link),".into(),
         "                   then an SMS code: with the console channels the text message (and".into(),
         "                   the mail) is printed right here.".into(),

@@ -270,6 +270,14 @@ impl Errors {
     }
 }
 
+/// A user's number by the numbering plan, normalized to E.164 (premium-rate, shared-cost and
+/// invalid numbers refused; the organization's allow-list applies when codes are sent).
+fn provisioned_number(value: &str) -> Result<PhoneNumber, String> {
+    PhoneNumber::parse(value)?;
+    crate::authn::sms_limits::normalize(value)
+        .map_err(|reason| format!("'{value}': {}", reason.message()))
+}
+
 fn lifetime(
     errors: &mut Errors,
     at: &str,
@@ -848,7 +856,7 @@ fn validate_users(errors: &mut Errors, org_at: &str, users: Vec<FileUser>) -> Ve
         let phone_number = user
             .phone_number
             .as_deref()
-            .and_then(|p| errors.check(&at, "phone_number", PhoneNumber::parse(p)));
+            .and_then(|p| errors.check(&at, "phone_number", provisioned_number(p)));
         if user.email_verified && user.email.is_none() {
             errors.fail(&at, "email_verified", "true without an email");
         }

@@ -50,7 +50,7 @@ const ACCOUNT_CLAIMS = {
   birthdate: '1990-04-01',
   zoneinfo: 'Europe/London',
   locale: 'en-GB',
-  phone_number: '+44 7700 900100',
+  phone_number: '+44 7400 900100',
   phone_number_verified: true,
   address: {
     formatted: '1 Test Street\nLondon SW1A 1AA\nUnited Kingdom',

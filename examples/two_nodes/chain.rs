@@ -53,7 +53,7 @@ impl User {
     pub fn nth(i: usize) -> Self {
         Self {
             username: format!("user-{i:05}"),
-            phone: format!("+155502{i:05}"),
+            phone: format!("+141550{i:05}"),
         }
     }
 }

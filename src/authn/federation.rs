@@ -11,7 +11,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::domain::{Email, PhoneNumber, Username};
+use crate::domain::{Email, Username};
 use crate::plugin::SecretRef;
 use crate::secret::sha256_hex;
 use crate::store::federation::FederatedIdentity;
@@ -256,7 +256,8 @@ pub fn link(
         .phone_number
         .as_deref()
         .filter(|_| mapped.phone_number_verified)
-        .and_then(|p| PhoneNumber::parse(p).ok());
+        // By the numbering plan: an invalid or premium-rate number is not taken.
+        .and_then(|p| super::sms_limits::normalize(p).ok());
     let takes_phone = first_link && verified_phone.is_some() && !user.phone_number_verified;
     if takes_phone {
         user.phone_number = verified_phone;
@@ -387,13 +388,13 @@ mod tests {
             "upn": "dana",
             "email": "dana@corp.example",
             "email_verified": "true",
-            "phone_number": "+44 7700 900999",
+            "phone_number": "+44 7400 900999",
             "phone_number_verified": 1,
         });
         let m = p.map(claims.as_object().unwrap());
         assert_eq!(m.username.as_deref(), Some("dana"));
         assert!(m.email_verified);
-        assert_eq!(m.phone_number.as_deref(), Some("+44 7700 900999"));
+        assert_eq!(m.phone_number.as_deref(), Some("+44 7400 900999"));
         assert!(!m.phone_number_verified, "only true or \"true\" count");
     }
 }

@@ -17,4 +17,5 @@ pub mod magic_link;
 pub mod otp;
 pub mod outcome;
 pub mod policy;
+pub mod sms_limits;
 pub mod upstream;

@@ -9,6 +9,7 @@ use rand::{Rng, TryRngCore};
 use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
 
+use super::sms_limits::{LineType, SendLimits, default_line_types, validate_destination};
 use crate::keys::{Kek, KeyError};
 use crate::secret::Secret;
 
@@ -23,7 +24,9 @@ pub struct OtpSettings {
     /// Digits only; otherwise upper-case letters and digits.
     pub numeric_only: bool,
     pub length: usize,
-    /// Resends allowed before resending is blocked for `resend_block_seconds`.
+    /// Resends allowed to one sign-in: `resend_attempts + 1` codes an hour per user and per
+    /// number (sliding windows; see `limits`), then sending is blocked until the hour has room,
+    /// for at least `resend_block_seconds`.
     pub resend_attempts: i64,
     pub resend_block_seconds: i64,
     /// The least time between two sends to one sign-in (the cooldown the page shows).
@@ -34,6 +37,19 @@ pub struct OtpSettings {
     pub message_template: String,
     /// Append the WebOTP line (`@host #code`) so browsers can fill the code in.
     pub webotp: bool,
+    /// How many codes may be sent per user, number, client and organization (the SMS budget).
+    pub limits: SendLimits,
+    /// Where codes may go: ISO 3166 country codes (`GB`) or prefixes (`+44`, `+1415`); empty:
+    /// any country. Numbers are checked against the numbering plan either way.
+    pub allowed_countries: Vec<String>,
+    /// The line types codes may go to (default `mobile` and `fixed_line_or_mobile`);
+    /// premium-rate and shared-cost numbers never.
+    pub line_types: Vec<LineType>,
+    /// Whether a user without a second factor may add a mobile number in the account area with
+    /// their first step alone (the code to the new number being the only other check). Off by
+    /// default, for existing organizations too: whoever knows a password could otherwise have
+    /// codes texted to numbers of their choosing. Numbers then come from the administrator.
+    pub enroll_with_password_only: bool,
 }
 
 impl Default for OtpSettings {
@@ -48,11 +64,24 @@ impl Default for OtpSettings {
             max_failed_attempts: 3,
             message_template: DEFAULT_TEMPLATE.into(),
             webotp: false,
+            limits: SendLimits::default(),
+            allowed_countries: Vec::new(),
+            line_types: default_line_types(),
+            enroll_with_password_only: false,
         }
     }
 }
 
 impl OtpSettings {
+    /// Where a code to `number` would go, by the numbering plan and the organization's
+    /// allow-list.
+    pub fn destination(
+        &self,
+        number: &str,
+    ) -> Result<super::sms_limits::Destination, super::sms_limits::NumberRefusal> {
+        super::sms_limits::destination(number, &self.allowed_countries, &self.line_types)
+    }
+
     /// Checks the bounds; the message names the field.
     pub fn validate(&self) -> Result<(), String> {
         let range = |name: &str, v: i64, lo: i64, hi: i64| {
@@ -80,6 +109,13 @@ impl OtpSettings {
         }
         if self.message_template.chars().count() > 300 {
             return Err("message_template: at most 300 characters".into());
+        }
+        self.limits.validate(self.resend_attempts)?;
+        for entry in &self.allowed_countries {
+            validate_destination(entry)?;
+        }
+        if self.line_types.is_empty() {
+            return Err("line_types: name at least one (mobile, fixed_line_or_mobile, …)".into());
         }
         Ok(())
     }

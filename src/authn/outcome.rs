@@ -192,6 +192,15 @@ pub enum StepError {
     },
     /// A backup code that is not one of the user's, or was used.
     BackupCodeWrong,
+    /// The organization's SMS budget was reached: no code is sent until then; the user's
+    /// backup codes still work.
+    SmsPaused {
+        until: i64,
+    },
+    /// Codes cannot be sent to this number (see `NumberRefusal`).
+    NumberRefused {
+        reason: crate::authn::sms_limits::NumberRefusal,
+    },
 }
 
 impl StepError {
@@ -210,6 +219,8 @@ impl StepError {
             Self::ResendWait { .. } => "resend_wait",
             Self::ResendBlocked { .. } => "resend_blocked",
             Self::BackupCodeWrong => "backup_code_wrong",
+            Self::SmsPaused { .. } => "sms_paused",
+            Self::NumberRefused { .. } => "number_refused",
         }
     }
 
@@ -247,6 +258,11 @@ impl StepError {
                 format_utc(*until)
             ),
             Self::BackupCodeWrong => "That backup code is not valid or was already used.".into(),
+            Self::SmsPaused { until } => format!(
+                "Text messages are paused for now: too many were sent. Use one of your backup codes if you have them, or try again after {}.",
+                format_utc(*until)
+            ),
+            Self::NumberRefused { reason } => reason.message().into(),
         }
     }
 }
@@ -399,6 +415,10 @@ mod tests {
             StepError::ResendWait { seconds: 1 },
             StepError::ResendBlocked { until: 1 },
             StepError::BackupCodeWrong,
+            StepError::SmsPaused { until: 1 },
+            StepError::NumberRefused {
+                reason: crate::authn::sms_limits::NumberRefusal::Country,
+            },
         ];
         for e in errors {
             assert_eq!(serde_json::to_value(&e).unwrap()["code"], e.code());

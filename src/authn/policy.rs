@@ -5,7 +5,6 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::domain::PhoneNumber;
 use crate::secret::Secret;
 use crate::store::{DbConn, StoreError, throttle};
 
@@ -358,35 +357,4 @@ pub fn account_lock(conn: &mut DbConn, key: &str, now: i64) -> Result<Lock, Stor
 /// Forgets an account's failures after a whole chain passed.
 pub fn reset(conn: &mut DbConn, key: &str) -> Result<(), StoreError> {
     throttle::reset(conn, key)
-}
-
-/// Counts a code sent against the user and against the number, each allowed `limit` sends an
-/// hour (the first code and its resends) before sending to it is blocked for `block_seconds`.
-/// Per user, so new sign-ins do not reset it; per number, so the account area cannot be used to
-/// send texts to any number. Returns the end of a block, when sending is blocked.
-pub fn count_send(
-    conn: &mut DbConn,
-    organization_id: i64,
-    user_id: &str,
-    phone: &PhoneNumber,
-    (limit, block_seconds): (i64, i64),
-    now: i64,
-) -> Result<Option<i64>, StoreError> {
-    let keys = [
-        format!("otp-send:{organization_id}:{user_id}"),
-        format!("otp-send-to:{organization_id}:{}", phone.as_str()),
-    ];
-    for key in &keys {
-        if let Some(until) = throttle::locked_until(conn, key, now)? {
-            return Ok(Some(until));
-        }
-    }
-    let mut blocked = None;
-    for key in &keys {
-        let (sends, _) = throttle::count_attempt(conn, key, 3600, now)?;
-        if sends > limit {
-            blocked = Some(throttle::block(conn, key, now + block_seconds)?);
-        }
-    }
-    Ok(blocked)
 }

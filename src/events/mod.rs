@@ -267,6 +267,61 @@ impl SignInEvent {
     }
 }
 
+/// Alerts about the organization's text messages (`NOTIFICATIONS`), for whoever pays for them:
+/// published once per trip of the SMS budget's breaker and at most once an hour per country.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SmsAlert {
+    /// The organization reached its SMS budget: codes are not sent until `until`.
+    BreakerTripped {
+        /// `hour` or `day`: the budget that was reached.
+        window: &'static str,
+        limit: i64,
+        until: i64,
+    },
+    /// Many codes went to one country within an hour (a sign of SMS pumping).
+    CountryVelocity {
+        region: String,
+        sent: i64,
+        limit: i64,
+    },
+}
+
+pub const SMS_BREAKER_TRIPPED: &str = "urn:ietf:params:notifications:smsBudgetBreakerTripped";
+pub const SMS_COUNTRY_VELOCITY: &str = "urn:ietf:params:notifications:smsCountryVelocity";
+
+impl SmsAlert {
+    /// The event, ready to store in the transaction of the send that raised it.
+    pub fn publish(&self, origin: Origin<'_>) -> hub::Publish {
+        let mut data = json!({
+            "organizationId": origin.organization_id,
+            "organizationName": origin.organization_name,
+        });
+        let (uri, event_type) = match self {
+            Self::BreakerTripped {
+                window,
+                limit,
+                until,
+            } => {
+                data["window"] = (*window).into();
+                data["limit"] = (*limit).into();
+                data["pausedUntil"] = (*until).into();
+                (SMS_BREAKER_TRIPPED, "SmsBudgetBreakerTrippedEvent")
+            }
+            Self::CountryVelocity {
+                region,
+                sent,
+                limit,
+            } => {
+                data["region"] = region.as_str().into();
+                data["sentLastHour"] = (*sent).into();
+                data["limit"] = (*limit).into();
+                (SMS_COUNTRY_VELOCITY, "SmsCountryVelocityEvent")
+            }
+        };
+        hub::Publish::new(origin, "NOTIFICATIONS", uri, event_type, data)
+    }
+}
+
 /// Opens an event's payload (sealed or not).
 pub fn open_payload(kek: &Kek, event: &OutboxEvent) -> Result<serde_json::Value, KeyError> {
     let bytes = if event.sealed {

@@ -142,6 +142,8 @@ async fn render(
             phone,
             backup_left => account.backup_left,
             can_generate => phone.is_some() || account.backup_left > 0,
+            can_enroll => may_enroll(org, account),
+            enroll_by_admin => ENROLL_BY_ADMIN,
             fresh_until => fresh.map(format_utc),
             verify_url => format!("{}/account/verify", org.issuer),
             backup_action => format!("{}/account/backup-codes", org.issuer),
@@ -289,6 +291,16 @@ pub async fn backup_codes_change(
     }
 }
 
+/// What the account page says when a user may not add a number themselves.
+const ENROLL_BY_ADMIN: &str = "Your administrator adds mobile numbers: ask them to add yours.";
+
+/// Whether the user may send a code to a new number: with their second factor when they have
+/// one; without one, only when the organization lets a first step alone enrol a number
+/// (`sms_otp.enroll_with_password_only`).
+fn may_enroll(org: &OrgEntry, account: &Account) -> bool {
+    account.second_factor || org.org.settings.sms_otp.enroll_with_password_only
+}
+
 /// `POST {issuer}/account/phone`: sends a code to the new number; entering it on the OTP page
 /// saves the number (see [`enroll_phone`]).
 pub async fn phone_change(
@@ -303,10 +315,15 @@ pub async fn phone_change(
         Ok(a) => a,
         Err(res) => return Ok(res),
     };
-    let number = match PhoneNumber::parse(form.number.as_deref().unwrap_or_default()) {
-        Ok(n) => n,
-        Err(e) => {
-            let msg = format!("That mobile number cannot be used: {e}.");
+    if !may_enroll(&org, &account) {
+        return render(&state, &org, &account, None, Some(ENROLL_BY_ADMIN)).await;
+    }
+    // The numbering plan and the organization's allow-list, before any code is sent.
+    let settings = &org.org.settings.sms_otp;
+    let number = match settings.destination(form.number.as_deref().unwrap_or_default()) {
+        Ok(to) => to.number,
+        Err(reason) => {
+            let msg = format!("That mobile number cannot be used. {}", reason.message());
             return render(&state, &org, &account, None, Some(&msg)).await;
         }
     };

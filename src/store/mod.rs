@@ -15,6 +15,7 @@ pub mod magic_links;
 pub mod organizations;
 pub mod otps;
 pub mod schema;
+pub mod sms_sends;
 pub mod subscriptions;
 pub mod throttle;
 pub mod users;

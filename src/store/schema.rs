@@ -183,6 +183,18 @@ diesel::table! {
 }
 
 diesel::table! {
+    sms_sends (id) {
+        id -> Text,
+        organization_id -> BigInt,
+        user_id -> Text,
+        phone_number -> Text,
+        client_ip -> Text,
+        region -> Text,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
     used_assertions (id) {
         id -> Text,
         expires_at -> BigInt,
@@ -328,6 +340,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     access_tokens,
     refresh_tokens,
     login_throttle,
+    sms_sends,
     used_assertions,
     consents,
     kek_check,

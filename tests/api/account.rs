@@ -6,8 +6,8 @@ use diesel::prelude::*;
 use crate::both_backends;
 use crate::helpers::{Backend, Browser, TestApp, form_field, location};
 use crate::sms_otp::{
-    BOB_PASSWORD, PWD_CB, code_at, get, last_code, password_step, post_form, setup_default, sql,
-    submit,
+    BOB_PASSWORD, PWD_CB, code_at, get, last_code, password_step, post_form, setup, setup_default,
+    sql, submit,
 };
 
 fn bob(app: &TestApp) -> sesame::store::users::User {
@@ -95,7 +95,7 @@ async fn changes_need_a_fresh_pass_through_the_whole_chain(backend: Backend) {
         &app,
         &browser,
         "/account/phone",
-        &[("number", "+15555550199")],
+        &[("number", "+14155550199")],
     )
     .await;
     assert!(location(&res).ends_with("/account/verify"));
@@ -149,7 +149,7 @@ async fn changes_need_a_fresh_pass_through_the_whole_chain(backend: Backend) {
         &app,
         &browser,
         "/account/phone",
-        &[("number", "+1 555 555 0199")],
+        &[("number", "+1 415 555 0199")],
     )
     .await;
     let otp_url = location(&res);
@@ -160,16 +160,16 @@ async fn changes_need_a_fresh_pass_through_the_whole_chain(backend: Backend) {
         !html.contains("backup-code?tx="),
         "a backup code cannot confirm a number"
     );
-    assert_eq!(app.sms.sent().last().unwrap().to, "+15555550199");
+    assert_eq!(app.sms.sent().last().unwrap().to, "+14155550199");
     assert_eq!(
         bob(&app).phone_number.unwrap().as_str(),
-        "+447700900123",
+        "+447400900123",
         "not yet"
     );
     let res = post_form(&browser, &otp_url, &html, &[("code", &last_code(&app))]).await;
     assert!(location(&res).ends_with("/account/?changed=mobile_number_changed"));
     let user = bob(&app);
-    assert_eq!(user.phone_number.unwrap().as_str(), "+15555550199");
+    assert_eq!(user.phone_number.unwrap().as_str(), "+14155550199");
     assert!(user.phone_number_verified);
 
     let res = change(
@@ -254,7 +254,12 @@ both_backends!(
 );
 
 async fn a_number_change_stays_with_its_user_and_its_fresh_session(backend: Backend) {
-    let app = setup_default(&backend).await;
+    let app = setup(
+        &backend,
+        "resend_cooldown_seconds = 0\nenroll_with_password_only = true",
+        "max_attempts = 20",
+    )
+    .await;
     let browser = Browser::default();
     // carol has no second factor: her password alone is her chain, and she adds a number.
     let res = password_step(&app, &browser, "pwd-web", "carol", "carols-long-password").await;
@@ -263,7 +268,7 @@ async fn a_number_change_stays_with_its_user_and_its_fresh_session(backend: Back
         &app,
         &browser,
         "/account/phone",
-        &[("number", "+15555550111")],
+        &[("number", "+14155550111")],
     )
     .await;
     let otp_url = location(&res);
@@ -301,3 +306,64 @@ async fn a_number_change_stays_with_its_user_and_its_fresh_session(backend: Back
 }
 
 both_backends!(a_number_change_stays_with_its_user_and_its_fresh_session);
+
+/// Without a second factor, a password alone adds no number unless the organization allows it
+/// (`sms_otp.enroll_with_password_only`); when it does, numbers are checked against the
+/// numbering plan and the texts to new numbers count toward the user's limits (the finding: 12
+/// numbers texted in 11 minutes).
+async fn numbers_added_by_password_alone_follow_the_switch_and_the_limits(backend: Backend) {
+    let app = setup_default(&backend).await;
+    let browser = Browser::default();
+    let res = password_step(&app, &browser, "pwd-web", "carol", "carols-long-password").await;
+    code_at(&res, PWD_CB);
+    let (_, html) = get(&browser, &format!("{}/account/", app.issuer("acme"))).await;
+    assert!(
+        html.contains("Your administrator adds mobile numbers"),
+        "{html}"
+    );
+    let res = change(
+        &app,
+        &browser,
+        "/account/phone",
+        &[("number", "+14155550111")],
+    )
+    .await;
+    assert_eq!(res.status(), 422);
+    assert!(
+        res.text()
+            .await
+            .unwrap()
+            .contains("Your administrator adds mobile numbers")
+    );
+    assert!(app.sms.sent().is_empty());
+
+    let app = setup(
+        &backend,
+        "resend_cooldown_seconds = 0\nresend_attempts = 2\nenroll_with_password_only = true",
+        "max_attempts = 50",
+    )
+    .await;
+    let browser = Browser::default();
+    let res = password_step(&app, &browser, "pwd-web", "carol", "carols-long-password").await;
+    code_at(&res, PWD_CB);
+    for (number, says) in [
+        ("+44 7700 900123", "not a valid mobile number"),
+        ("+44 909 879 0000", "premium-rate"),
+        ("+44 20 7946 0000", "only be sent to mobile numbers"),
+    ] {
+        let res = change(&app, &browser, "/account/phone", &[("number", number)]).await;
+        assert_eq!(res.status(), 422, "{number}");
+        let html = res.text().await.unwrap();
+        assert!(html.contains(says), "{number}: {html}");
+    }
+    for n in 0..12 {
+        let number = format!("+1415555{:04}", 120 + n);
+        let res = change(&app, &browser, "/account/phone", &[("number", &number)]).await;
+        let otp_url = location(&res);
+        assert!(otp_url.contains("/otp?tx="), "{otp_url}");
+        get(&browser, &otp_url).await;
+    }
+    assert_eq!(app.sms.sent().len(), 3, "resend_attempts + 1 an hour");
+}
+
+both_backends!(numbers_added_by_password_alone_follow_the_switch_and_the_limits);

@@ -177,7 +177,7 @@ async fn code_flow_with_a_strict_relying_party(backend: Backend) {
         .expect("userinfo answers");
     assert_eq!(info.subject().as_str(), sub);
     assert_eq!(info.email().unwrap().as_str(), "bob@acme.example");
-    assert_eq!(info.phone_number().unwrap().as_str(), "+447700900123");
+    assert_eq!(info.phone_number().unwrap().as_str(), "+447400900123");
     assert!(info.given_name().is_none(), "profile was not requested");
 
     // Refresh: a new ID token for the same authentication, without the nonce.

@@ -67,7 +67,7 @@ username = "erin"
 password = "{ERIN_PASSWORD}"
 email = "erin@corp.example"
 email_verified = true
-phone_number = "+44 7700 900555"
+phone_number = "+44 7400 900555"
 phone_number_verified = true
 [organizations.users.profile]
 name = "Erin Example"
@@ -77,7 +77,7 @@ username = "frank"
 password = "franks-long-password"
 email = "frank@corp.example"
 email_verified = true
-phone_number = "+44 7700 900556"
+phone_number = "+44 7400 900556"
 phone_number_verified = false
 "#,
     ));
@@ -124,7 +124,7 @@ username = "gina"
 password = "ginas-long-password"
 email = "erin@corp.example"
 email_verified = true
-phone_number = "+44 7700 900777"
+phone_number = "+44 7400 900777"
 phone_number_verified = true
 "#
     )
@@ -234,7 +234,7 @@ async fn federated_sign_in_then_sms_otp_to_tokens(backend: Backend) {
     get(&browser, &otp_url).await;
     assert_eq!(
         p.app.sms.sent().last().unwrap().to,
-        "+447700900555",
+        "+447400900555",
         "the code goes to the verified upstream number"
     );
     let res = submit(&browser, &otp_url, &[("code", &last_code(&p.app))]).await;
@@ -250,7 +250,7 @@ async fn federated_sign_in_then_sms_otp_to_tokens(backend: Backend) {
     assert_eq!(claims["sub"], erin.id.as_str());
     assert_eq!(
         erin.phone_number.as_ref().unwrap().as_str(),
-        "+447700900555"
+        "+447400900555"
     );
     assert!(erin.phone_number_verified);
     assert_eq!(erin.email.as_ref().unwrap().as_str(), "erin@corp.example");
@@ -270,7 +270,7 @@ async fn federated_sign_in_then_sms_otp_to_tokens(backend: Backend) {
     // Later the upstream number changes: the local one stays (only the first link sets it).
     sql(
         &p.idp,
-        "UPDATE users SET phone_number = '+447700900999' WHERE username = 'erin'",
+        "UPDATE users SET phone_number = '+447400900999' WHERE username = 'erin'",
     );
     let browser = Browser::default();
     let upstream = to_upstream(&p, &browser).await;
@@ -278,7 +278,7 @@ async fn federated_sign_in_then_sms_otp_to_tokens(backend: Backend) {
     let res = browser.client.get(&back).send().await.unwrap();
     let otp_url = location(&res);
     get(&browser, &otp_url).await;
-    assert_eq!(p.app.sms.sent().last().unwrap().to, "+447700900555");
+    assert_eq!(p.app.sms.sent().last().unwrap().to, "+447400900555");
     let res = submit(&browser, &otp_url, &[("code", &last_code(&p.app))]).await;
     let again = exchange(&p.app, &code_at(&res, CB)).await;
     assert_eq!(again["sub"], claims["sub"], "linked by issuer and subject");
@@ -321,13 +321,13 @@ async fn linking_by_verified_email_keeps_a_verified_number(backend: Backend) {
     get(&browser, &otp_url).await;
     assert_eq!(
         p.app.sms.sent().last().unwrap().to,
-        "+447700900777",
+        "+447400900777",
         "gina's verified number, not the upstream one"
     );
     let gina = user_row(&p.app, "gina");
     assert_eq!(
         gina.phone_number.as_ref().unwrap().as_str(),
-        "+447700900777"
+        "+447400900777"
     );
 }
 
@@ -637,7 +637,7 @@ async fn a_first_sign_in_whose_userinfo_fails_makes_no_half_user(backend: Backen
     assert_eq!(erin.profile.name.as_deref(), Some("Erin Example"));
     assert_eq!(
         erin.phone_number.as_ref().unwrap().as_str(),
-        "+447700900555"
+        "+447400900555"
     );
 }
 

@@ -356,7 +356,7 @@ username = "Bob"
 password = "bobs-long-password"
 email = "bob@acme.example"
 email_verified = true
-phone_number = "+44 7700 900123"
+phone_number = "+44 7400 900123"
 phone_number_verified = true
 [organizations.users.profile]
 given_name = "Bob"

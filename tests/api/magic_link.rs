@@ -103,14 +103,14 @@ sign_in_flow = [["magic_link"], ["sms_otp"]]
 username = "dana"
 email = "dana@acme.example"
 email_verified = true
-phone_number = "+44 7700 900321"
+phone_number = "+44 7400 900321"
 phone_number_verified = true
 
 [[organizations.users]]
 username = "eve"
 email = "eve@acme.example"
 email_verified = false
-phone_number = "+44 7700 900322"
+phone_number = "+44 7400 900322"
 phone_number_verified = true
 "#,
         port = sink.port,
@@ -221,7 +221,7 @@ async fn magic_link_then_sms_otp_to_tokens(backend: Backend) {
     let otp_url = location(&res);
     assert!(otp_url.contains("/otp?tx="), "SMS OTP follows: {otp_url}");
     get(&browser, &otp_url).await;
-    assert_eq!(app.sms.sent().last().unwrap().to, "+447700900321");
+    assert_eq!(app.sms.sent().last().unwrap().to, "+447400900321");
     let res = submit(&browser, &otp_url, &[("code", &last_code(&app))]).await;
     let code = code_at(&res, CB);
     let claims = exchange_ml(&app, &code).await;

@@ -37,7 +37,7 @@ redirect_uris = ["{CB}"]
 [[organizations.users]]
 username = "bob"
 password = "bobs-long-password"
-phone_number = "+15555550123"
+phone_number = "+14155550123"
 phone_number_verified = true
 "#
     )

@@ -35,7 +35,7 @@ async fn importing_the_same_file_twice_changes_nothing(backend: Backend) {
     assert_eq!(before.apps.len(), 2);
     assert_eq!(
         before.bob.phone_number.as_ref().unwrap().as_str(),
-        "+447700900123"
+        "+447400900123"
     );
     assert!(
         uuid::Uuid::parse_str(&before.bob.id).is_ok(),

@@ -406,8 +406,8 @@ async fn requests_are_exported_as_spans_without_secrets_and_flushed_on_stop() {
             "wrong-password-51d7",
             sesame::demo::DEMO_PASSWORD,
             "alice@example.com",
-            "+15555550100",
-            "5555550100",
+            "+14155550100",
+            "4155550100",
             &sms_code,
         ] {
             assert!(!raw.contains(secret), "{secret:?} was exported");

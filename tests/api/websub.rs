@@ -246,7 +246,7 @@ async fn subscribers_get_signed_sms_otp_and_login_events(backend: Backend) {
     let d = notifications.deliveries()[0].clone();
     assert!(signed_with(&d, SECRET), "{:?}", d.headers);
     let mut tampered = d.clone();
-    tampered.body = tampered.body.replace("+447700900123", "+447700900999");
+    tampered.body = tampered.body.replace("+447400900123", "+447400900999");
     assert!(!signed_with(&tampered, SECRET), "a tampered body fails");
     assert!(!signed_with(&d, "another-secret-0123456789"));
     assert!(d.headers["link"].contains(&format!("<{}/websubhub>; rel=\"hub\"", app.address)));
@@ -264,7 +264,7 @@ async fn subscribers_get_signed_sms_otp_and_login_events(backend: Backend) {
     assert_eq!(event["aud"], topic(&app, "NOTIFICATIONS"));
     assert_eq!(event["iss"], app.issuer("acme"));
     let data = &event["event"]["urn:ietf:params:notifications:smsOtp"];
-    assert_eq!(data["sendTo"], "+447700900123");
+    assert_eq!(data["sendTo"], "+447400900123");
     assert_eq!(data["organizationName"], "Acme Corp");
     let body = data["messageBody"].as_str().unwrap();
     let start = body.find(" is ").unwrap() + 4;
@@ -525,7 +525,7 @@ async fn the_example_receiver_sends_the_code_through_an_sms_api(backend: Backend
     assert_eq!(status, 200);
     wait_for("the SMS API call", || !sms_api.accepted().is_empty()).await;
     let body: Value = serde_json::from_str(&sms_api.last_body()).unwrap();
-    assert_eq!(body["to"], "+447700900123");
+    assert_eq!(body["to"], "+447400900123");
     let text = body["text"].as_str().unwrap();
     let start = text.find(" is ").unwrap() + 4;
     let code = text[start..].split('.').next().unwrap();

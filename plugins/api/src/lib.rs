@@ -20,7 +20,7 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 /// One text message to one number.
 #[derive(Debug, Clone, Copy)]
 pub struct Sms<'a> {
-    /// E.164, e.g. `+447700900123`.
+    /// E.164, e.g. `+447400900123`.
     pub to: &'a str,
     pub body: &'a str,
     /// The same for every attempt at the same message (Sesame passes the event's `jti`): gateways

@@ -261,7 +261,7 @@ mod tests {
     }
 
     const SMS: Sms<'static> = Sms {
-        to: "+447700900123",
+        to: "+447400900123",
         body: "Code \"12\" {to} & more",
         idempotency_key: "k1",
     };

@@ -2,6 +2,7 @@
 //! attempt counted toward the account's lock before it is checked.
 
 use super::*;
+use crate::authn::sms_limits::{self, NumberRefusal};
 
 /// A sign-in at a second-factor step: its user is known and the step offers the method.
 pub(super) struct SecondFactor<'a> {
@@ -350,8 +351,12 @@ pub(super) enum Sent {
     Failed,
     /// Not sent yet; the delivery worker keeps trying until the code expires.
     Retrying,
-    /// Too many sends to this user or number: blocked until then.
+    /// Too many sends to this user, number or client: blocked until then.
     Blocked(i64),
+    /// The organization's SMS budget's breaker holds until then.
+    Paused(i64),
+    /// The number cannot receive codes.
+    Refused(NumberRefusal),
 }
 
 impl Sent {
@@ -361,6 +366,8 @@ impl Sent {
             Self::Failed => Some(StepError::NotSent),
             Self::Retrying => Some(StepError::StillTrying),
             Self::Blocked(until) => Some(StepError::ResendBlocked { until: *until }),
+            Self::Paused(until) => Some(StepError::SmsPaused { until: *until }),
+            Self::Refused(reason) => Some(StepError::NumberRefused { reason: *reason }),
         }
     }
 }
@@ -408,18 +415,18 @@ pub(super) async fn send_code(
         voided_at: None,
         event_jti: Some(event.jti.clone()),
     };
-    let limits = (settings.resend_attempts + 1, settings.resend_block_seconds);
-    let (org_id, user_id, to) = (org.org.id, sf.user.id.clone(), phone.clone());
-    if let Some(until) = core
-        .db
-        .run(move |conn| policy::count_send(conn, org_id, &user_id, &to, limits, t))
-        .await?
-    {
-        return Ok(Sent::Blocked(until));
-    }
-    // The code, its event and the event's delivery are stored together; this request then
-    // delivers it at once, and if it cannot (or dies first) the worker retries until the code
-    // expires.
+    // Where the code may go (the numbering plan, the allow-list), checked at every send: a
+    // number saved before a country was taken off the list gets no more codes.
+    let to = match settings.destination(phone.as_str()) {
+        Ok(to) => to,
+        Err(reason) => {
+            tracing::warn!(user = %sf.user.id, to = %phone.masked(), ?reason, "SMS OTP refused: number");
+            return Ok(Sent::Refused(reason));
+        }
+    };
+    // The code, its event and the event's delivery are stored together, in the transaction that
+    // checks and counts the send limits; this request then delivers it at once, and if it
+    // cannot (or dies first) the worker retries until the code expires.
     let claimed_until = t + core.settings.delivery_lease_seconds;
     let delivery = Delivery::new(
         &event.jti,
@@ -431,27 +438,59 @@ pub(super) async fn send_code(
     let d = delivery.clone();
     // In webhook mode the event goes to the NOTIFICATIONS subscribers, who send the SMS.
     let webhook = org.sms.as_ref().is_ok_and(|c| c.is_webhook());
+    let otp_settings = settings.clone();
+    let (entry, user_id, ip) = (
+        sf.sign_in.org.clone(),
+        sf.user.id.clone(),
+        ctx.client_ip.clone(),
+    );
     let stored = core
         .db
         .run(move |conn| {
             let r = write_transaction(conn, |conn| {
+                let send = sms_limits::Send {
+                    organization_id: entry.org.id,
+                    user_id: &user_id,
+                    to: &to,
+                    client_ip: &ip,
+                };
+                let (verdict, alerts) =
+                    sms_limits::check_and_record(conn, &otp_settings, &send, t)?;
+                for alert in &alerts {
+                    alert.publish(entry.event_origin()).store(conn)?;
+                }
+                if let Err(held) = verdict {
+                    return Ok((Err(held), alerts));
+                }
                 SmsOtp::insert_replacing(conn, &row)?;
                 crate::store::events::OutboxEvent::insert(conn, &event)?;
-                if webhook {
-                    crate::events::hub::fan_out(conn, &event, "NOTIFICATIONS", expires_at)
+                let targets = if webhook {
+                    crate::events::hub::fan_out(conn, &event, "NOTIFICATIONS", expires_at)?
                 } else {
-                    Delivery::insert(conn, &d).map(|()| 1)
-                }
+                    Delivery::insert(conn, &d).map(|()| 1)?
+                };
+                Ok((Ok(targets), alerts))
             });
             match r {
-                Ok(n) => Ok(Some(n)),
+                Ok(s) => Ok(Some(s)),
                 Err(StoreError::Conflict(_)) => Ok(None),
                 Err(e) => Err(e),
             }
         })
         .await?;
-    let Some(targets) = stored else {
+    let Some((verdict, alerts)) = stored else {
         return Ok(Sent::Already);
+    };
+    for alert in alerts {
+        tracing::warn!(org = %org.org.slug, ?alert, "SMS alert published");
+    }
+    let targets = match verdict {
+        Ok(targets) => targets,
+        Err(sms_limits::Held::Blocked(until)) => return Ok(Sent::Blocked(until)),
+        Err(sms_limits::Held::Paused(until)) => {
+            tracing::warn!(org = %org.org.slug, until, "SMS OTP not sent: the SMS budget's breaker holds");
+            return Ok(Sent::Paused(until));
+        }
     };
     if webhook {
         core.deliveries_due.notify_one();

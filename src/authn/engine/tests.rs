@@ -71,7 +71,7 @@ backup_codes = true
 [[organizations.users]]
 username = "alice"
 password = "alices-long-password"
-phone_number = "+15555550100"
+phone_number = "+14155550100"
 phone_number_verified = true
 
 [[organizations.users]]
@@ -458,7 +458,7 @@ sign_in_flow = [["password"], ["sms_otp"]]
 [[organizations.users]]
 username = "alice"
 password = "alices-long-password"
-phone_number = "+15555550100"
+phone_number = "+14155550100"
 phone_number_verified = true
 "#;
 
@@ -641,6 +641,7 @@ async fn resends_wait_for_the_cooldown_and_are_blocked_past_the_limit() {
     let h = harness().await;
     let tx = h.begin().await;
     let mut t = now();
+    let first = t;
     h.password(&tx, "alice", PASSWORD, t).await;
     h.run(&tx, Command::Show(StepKind::SmsOtp), t).await;
     let settings = h.org.org.settings.sms_otp.clone();
@@ -680,10 +681,11 @@ async fn resends_wait_for_the_cooldown_and_are_blocked_past_the_limit() {
     }
     t += settings.resend_cooldown_seconds;
     let outcome = h.run(&tx, Command::Resend, t).await;
+    // Blocked until the first code leaves the hour (a sliding window, not a fixed block).
     assert_eq!(
         error(&outcome),
         Some(StepError::ResendBlocked {
-            until: t + settings.resend_block_seconds
+            until: first + 3600
         })
     );
     assert_eq!(
@@ -808,4 +810,202 @@ fn outcomes_serialize_with_stable_codes() {
         serde_json::json!({"code": "code_wrong", "attempts_left": 1})
     );
     assert_eq!(wrong.message(), "That code is not right. 1 attempt left.");
+    let refused = StepError::NumberRefused {
+        reason: crate::authn::sms_limits::NumberRefusal::PremiumRate,
+    };
+    assert_eq!(
+        serde_json::to_value(&refused).unwrap(),
+        serde_json::json!({"code": "number_refused", "reason": "premium_rate"})
+    );
+    assert_eq!(
+        serde_json::to_value(StepError::SmsPaused { until: 9 }).unwrap(),
+        serde_json::json!({"code": "sms_paused", "until": 9})
+    );
+}
+
+/// Sends of one sign-in step after another for two hours, as fast as the cooldown allows, each
+/// sign-in renewed before it expires: never more than `resend_attempts + 1` codes in any hour
+/// (the old fixed window let about 66 through an hour, restarting the count after each block).
+#[tokio::test]
+async fn sends_are_limited_over_a_sliding_hour_that_no_block_restarts() {
+    let h = harness().await;
+    let settings = h.org.org.settings.sms_otp.clone();
+    let limit = settings.resend_attempts + 1;
+    let t0 = now();
+    let (mut tx, mut opened, mut sent_at) = (String::new(), None, Vec::new());
+    let mut t = t0;
+    while t < t0 + 2 * 3600 {
+        let before = h.sms.sent().len();
+        if opened.is_none_or(|o| t - o > TRANSACTION_LIFETIME - 60) {
+            tx = h.begin_at(t).await;
+            opened = Some(t);
+            h.password(&tx, "alice", PASSWORD, t).await;
+            h.run(&tx, Command::Show(StepKind::SmsOtp), t).await;
+        } else {
+            h.run(&tx, Command::Resend, t).await;
+        }
+        if h.sms.sent().len() > before {
+            sent_at.push(t);
+        }
+        t += settings.resend_cooldown_seconds;
+    }
+    for s in &sent_at {
+        let in_hour = sent_at
+            .iter()
+            .filter(|x| (*s..s + 3600).contains(*x))
+            .count() as i64;
+        assert!(
+            in_hour <= limit,
+            "{in_hour} codes in the hour from {s}: {sent_at:?}"
+        );
+    }
+    assert_eq!(sent_at.len() as i64, 2 * limit, "{sent_at:?}");
+}
+
+/// Thirty sign-ins of one user load their OTP pages at the same moment: the limit is checked
+/// and counted in the transaction that stores each code, so no more than the limit are sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_burst_of_first_codes_sends_no_more_than_the_limit() {
+    let h = Arc::new(harness().await);
+    let t = now();
+    let mut txs = Vec::new();
+    for _ in 0..30 {
+        let tx = h.begin_at(t).await;
+        h.password(&tx, "alice", PASSWORD, t).await;
+        txs.push(tx);
+    }
+    let mut burst = tokio::task::JoinSet::new();
+    for tx in txs {
+        let h = h.clone();
+        burst.spawn(async move { h.run(&tx, Command::Show(StepKind::SmsOtp), t).await });
+    }
+    let outcomes = burst.join_all().await;
+    let limit = h.org.org.settings.sms_otp.resend_attempts + 1;
+    assert_eq!(h.sms.sent().len() as i64, limit);
+    let blocked = outcomes
+        .iter()
+        .filter(|o| matches!(error(o), Some(StepError::ResendBlocked { .. })))
+        .count() as i64;
+    assert_eq!(blocked, 30 - limit);
+}
+
+/// Six users with numbers of their own, limits small enough to reach.
+const LIMITS: &str = r#"
+[[organizations]]
+slug = "acme"
+
+[organizations.sms_otp]
+allowed_countries = ["US", "+44"]
+
+[organizations.sms_otp.limits]
+ip_per_hour = 2
+organization_per_hour = 4
+country_alert_per_hour = 3
+
+[[organizations.applications]]
+client_id = "web"
+type = "confidential"
+client_secret = "a-client-secret-for-the-engine-tests-0123456"
+redirect_uris = ["https://app.acme.example/callback"]
+sign_in_flow = [["password"], ["sms_otp", "backup_code"]]
+backup_codes = true
+
+[[organizations.users]]
+username = "u1"
+password = "alices-long-password"
+phone_number = "+14155550101"
+phone_number_verified = true
+
+[[organizations.users]]
+username = "u2"
+password = "alices-long-password"
+phone_number = "+14155550102"
+phone_number_verified = true
+
+[[organizations.users]]
+username = "u3"
+password = "alices-long-password"
+phone_number = "+14155550103"
+phone_number_verified = true
+
+[[organizations.users]]
+username = "u4"
+password = "alices-long-password"
+phone_number = "+14155550104"
+phone_number_verified = true
+
+[[organizations.users]]
+username = "u5"
+password = "alices-long-password"
+phone_number = "+14155550105"
+phone_number_verified = true
+
+[[organizations.users]]
+username = "u6"
+password = "alices-long-password"
+phone_number = "+33612345678"
+phone_number_verified = true
+"#;
+
+impl Harness {
+    /// `user`'s first code from `ip` at `t`: the OTP step's outcome.
+    async fn first_code_of(&self, user: &str, ip: &str, t: i64) -> Outcome {
+        let tx = self.begin_at(t).await;
+        let command = Command::Password {
+            username: user.into(),
+            password: Secret::new(PASSWORD.into()),
+        };
+        self.run_as(&tx, command, t, ip, None).await;
+        self.run_as(&tx, Command::Show(StepKind::SmsOtp), t, ip, None)
+            .await
+    }
+}
+
+/// Per client address, per organization (the budget and its breaker, which alerts once per
+/// trip), a per-country alert, and the allow-list, with the clock moved instead of waiting.
+#[tokio::test]
+async fn clients_the_organization_budget_and_countries_are_limited() {
+    let h = harness_with(LIMITS).await;
+    let t = now();
+    // Two codes from one address, then that address waits; another is served.
+    assert_eq!(error(&h.first_code_of("u1", "198.51.100.1", t).await), None);
+    assert_eq!(error(&h.first_code_of("u2", "198.51.100.1", t).await), None);
+    assert_eq!(
+        error(&h.first_code_of("u3", "198.51.100.1", t).await),
+        Some(StepError::ResendBlocked { until: t + 3600 })
+    );
+    assert_eq!(error(&h.first_code_of("u3", "2001:db8::1", t).await), None);
+    // A number outside the allow-list gets nothing, and counts nothing.
+    let refused = h.first_code_of("u6", "2001:db8::2", t).await;
+    assert_eq!(
+        error(&refused),
+        Some(StepError::NumberRefused {
+            reason: crate::authn::sms_limits::NumberRefusal::Country
+        })
+    );
+    // An IPv6 client is its /64: 2001:db8::1 and ::2 are one.
+    assert_eq!(error(&h.first_code_of("u4", "2001:db8::2", t).await), None);
+    assert_eq!(h.sms.sent().len(), 4);
+    // The budget is spent: the breaker trips, the step points to backup codes, one alert.
+    let paused = h.first_code_of("u5", "203.0.113.9", t + 10).await;
+    assert_eq!(
+        error(&paused),
+        Some(StepError::SmsPaused { until: t + 3600 })
+    );
+    assert!(step(&paused).sms_otp.as_ref().unwrap().backup_code);
+    let again = h.first_code_of("u5", "203.0.113.9", t + 20).await;
+    assert_eq!(
+        error(&again),
+        Some(StepError::SmsPaused { until: t + 3600 })
+    );
+    assert_eq!(h.sms.sent().len(), 4);
+    let events = h.events().await;
+    let count = |name: &str| events.iter().filter(|e| *e == name).count();
+    assert_eq!(count("SmsBudgetBreakerTrippedEvent"), 1, "{events:?}");
+    assert_eq!(count("SmsCountryVelocityEvent"), 1, "{events:?}");
+    // An hour after the first codes the window has room again.
+    assert_eq!(
+        error(&h.first_code_of("u5", "203.0.113.9", t + 3600).await),
+        None
+    );
 }

@@ -1,0 +1,114 @@
+//! The ledger of SMS OTPs sent. The send limits count its rows since a moment, so every window
+//! is a true sliding window (no count restarts when a block ends), and the check and the new row
+//! are written in one transaction that holds the organization's send lock: a burst of parallel
+//! requests is counted one after the other and gets no extra text.
+
+use diesel::prelude::*;
+use diesel::sql_types::BigInt;
+
+use super::schema::sms_sends;
+use super::{DbConn, StoreError};
+
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = sms_sends)]
+pub struct SmsSend {
+    pub id: String,
+    pub organization_id: i64,
+    pub user_id: String,
+    /// E.164.
+    pub phone_number: String,
+    /// The client's address as one client (an IPv6 address by its /64); empty when unknown.
+    pub client_ip: String,
+    /// The number's country (ISO 3166 code), or its calling code (`+882`) when it has none.
+    pub region: String,
+    pub created_at: i64,
+}
+
+/// What a count is over, within one organization.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Over<'a> {
+    User(&'a str),
+    Number(&'a str),
+    Ip(&'a str),
+    Region(&'a str),
+    Organization,
+}
+
+/// A namespace for the organization's advisory lock on PostgreSQL ("sms" in the high bytes).
+const LOCK_SPACE: i64 = 0x736d_7300_0000_0000;
+
+impl SmsSend {
+    /// Serializes the organization's sends until the transaction ends: on PostgreSQL a
+    /// transaction-scoped advisory lock; SQLite's `BEGIN IMMEDIATE` already lets one writer in.
+    /// Call first inside the transaction that checks the limits and records the send.
+    pub fn lock_organization(conn: &mut DbConn, organization_id: i64) -> Result<(), StoreError> {
+        if let DbConn::Postgres(c) = conn {
+            diesel::sql_query("SELECT pg_advisory_xact_lock($1)")
+                .bind::<BigInt, _>(LOCK_SPACE ^ organization_id)
+                .execute(c)?;
+        }
+        Ok(())
+    }
+
+    pub fn insert(conn: &mut DbConn, send: &Self) -> Result<(), StoreError> {
+        diesel::insert_into(sms_sends::table)
+            .values(send)
+            .execute(conn)?;
+        Ok(())
+    }
+
+    /// How many sends of the organization `over` the scope were made at or after `since`.
+    pub fn count(
+        conn: &mut DbConn,
+        organization_id: i64,
+        over: Over<'_>,
+        since: i64,
+    ) -> Result<i64, StoreError> {
+        let base = sms_sends::table
+            .filter(sms_sends::organization_id.eq(organization_id))
+            .filter(sms_sends::created_at.ge(since))
+            .count();
+        Ok(match over {
+            Over::User(u) => base.filter(sms_sends::user_id.eq(u)).get_result(conn)?,
+            Over::Number(n) => base
+                .filter(sms_sends::phone_number.eq(n))
+                .get_result(conn)?,
+            Over::Ip(ip) => base.filter(sms_sends::client_ip.eq(ip)).get_result(conn)?,
+            Over::Region(r) => base.filter(sms_sends::region.eq(r)).get_result(conn)?,
+            Over::Organization => base.get_result(conn)?,
+        })
+    }
+
+    /// The time of the `n`-th newest send (0: the newest) `over` the scope at or after `since`.
+    pub fn nth_newest(
+        conn: &mut DbConn,
+        organization_id: i64,
+        over: Over<'_>,
+        since: i64,
+        n: i64,
+    ) -> Result<Option<i64>, StoreError> {
+        let base = sms_sends::table
+            .filter(sms_sends::organization_id.eq(organization_id))
+            .filter(sms_sends::created_at.ge(since))
+            .order(sms_sends::created_at.desc())
+            .select(sms_sends::created_at)
+            .offset(n.max(0));
+        Ok(match over {
+            Over::User(u) => base.filter(sms_sends::user_id.eq(u)).first(conn),
+            Over::Number(number) => base.filter(sms_sends::phone_number.eq(number)).first(conn),
+            Over::Ip(ip) => base.filter(sms_sends::client_ip.eq(ip)).first(conn),
+            Over::Region(r) => base.filter(sms_sends::region.eq(r)).first(conn),
+            Over::Organization => base.first(conn),
+        }
+        .optional()?)
+    }
+
+    /// Deletes sends older than the longest window (a day) and an hour.
+    pub fn purge(conn: &mut DbConn) -> Result<usize, StoreError> {
+        let before = super::now() - 86_400 - 3600;
+        Ok(
+            diesel::delete(sms_sends::table.filter(sms_sends::created_at.lt(before)))
+                .execute(conn)?,
+        )
+    }
+}
