@@ -263,6 +263,12 @@ impl Verifier {
         Ok(Self { alg, verifier })
     }
 
+    /// Checks a raw JWS signature over `input` (the signing input `header.payload`), with this
+    /// key's algorithm (ES256 in its raw `r || s` form).
+    pub fn verify(&self, input: &[u8], signature: &[u8]) -> bool {
+        self.verifier.verify(input, signature).is_ok()
+    }
+
     /// The verifier for a JWS whose header names `alg`, if this key verifies that algorithm.
     fn for_alg(&self, alg: &str) -> Option<Box<dyn JwsVerifier>> {
         if alg == self.alg.as_str() {
@@ -449,6 +455,10 @@ pub(crate) mod tests {
         let check = |jws: &str| decode_verified(jws, |_| Some(verifier.clone())).is_some();
         let plain = raw_jws(&key, Alg::ES256, &json!({"alg": "ES256"}), b"{}");
         assert!(check(&plain));
+        let (input, signature) = plain.rsplit_once('.').unwrap();
+        let signature = B64URL.decode(signature).unwrap();
+        assert!(verifier.verify(input.as_bytes(), &signature));
+        assert!(!verifier.verify(b"another.input", &signature));
         let crit = raw_jws(
             &key,
             Alg::ES256,
