@@ -1004,6 +1004,26 @@ async fn cors_allows_registered_origins_only(backend: Backend) {
     );
 }
 
+/// A client_credentials grant authenticated by the JWT assertion `jwt` (private_key_jwt).
+async fn assertion_grant(app: &TestApp, jwt: String) -> (u16, Value) {
+    let form = [
+        ("grant_type", "client_credentials".to_string()),
+        (
+            "client_assertion_type",
+            "urn:ietf:params:oauth:client-assertion-type:jwt-bearer".to_string(),
+        ),
+        ("client_assertion", jwt),
+    ];
+    let res = app
+        .client
+        .post(format!("{}/token", app.issuer("acme")))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    (res.status().as_u16(), res.json::<Value>().await.unwrap())
+}
+
 async fn weak_client_keys_and_unknown_extensions_are_refused(backend: Backend) {
     use base64::Engine;
     use sesame::keys::{Alg, Signer, jwk};
@@ -1049,21 +1069,7 @@ async fn weak_client_keys_and_unknown_extensions_are_refused(backend: Backend) {
             .sign_with_header(&header, claims.to_string().as_bytes())
             .unwrap()
     };
-    let exchange = |jwt: String| {
-        let (client, url) = (app.client.clone(), token_endpoint.clone());
-        async move {
-            let form = [
-                ("grant_type", "client_credentials".to_string()),
-                (
-                    "client_assertion_type",
-                    "urn:ietf:params:oauth:client-assertion-type:jwt-bearer".to_string(),
-                ),
-                ("client_assertion", jwt),
-            ];
-            let res = client.post(url).form(&form).send().await.unwrap();
-            (res.status().as_u16(), res.json::<Value>().await.unwrap())
-        }
-    };
+    let exchange = |jwt: String| assertion_grant(&app, jwt);
     let kid = signer.kid.clone();
     let crit = assertion(
         "c1",
@@ -1109,21 +1115,7 @@ async fn private_key_jwt_clients_sign_single_use_assertions(backend: Backend) {
             .unwrap()
     };
     let token_endpoint = format!("{}/token", app.issuer("acme"));
-    let exchange = |jwt: String| {
-        let (client, url) = (app.client.clone(), token_endpoint.clone());
-        async move {
-            let form = [
-                ("grant_type", "client_credentials".to_string()),
-                (
-                    "client_assertion_type",
-                    "urn:ietf:params:oauth:client-assertion-type:jwt-bearer".to_string(),
-                ),
-                ("client_assertion", jwt),
-            ];
-            let res = client.post(url).form(&form).send().await.unwrap();
-            (res.status().as_u16(), res.json::<Value>().await.unwrap())
-        }
-    };
+    let exchange = |jwt: String| assertion_grant(&app, jwt);
     let good = assertion(&token_endpoint, "one", &signer);
     let (status, body) = exchange(good.clone()).await;
     assert_eq!(status, 200, "{body}");
