@@ -82,6 +82,39 @@ pub struct DatabaseSettings {
     pub pool_size: u32,
     /// How long a request waits for a database connection before it is answered 503.
     pub timeout: Duration,
+    /// SQLite's `synchronous` (ignored on PostgreSQL): what a power loss may cost.
+    pub sqlite_synchronous: SqliteSynchronous,
+}
+
+/// SQLite's `PRAGMA synchronous` in WAL mode. A crash of the process loses nothing either way;
+/// the two differ only on a power loss or an operating-system crash.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SqliteSynchronous {
+    /// The write-ahead log is synced at checkpoints, not at every commit: the database stays
+    /// consistent, but the transactions committed since the last sync (typically under a second
+    /// of sign-ins, codes and token grants) may be rolled back.
+    #[default]
+    Normal,
+    /// Every commit is synced before it is answered: nothing acknowledged is lost, at the cost
+    /// of one fsync per write transaction.
+    Full,
+}
+
+impl SqliteSynchronous {
+    pub fn parse(v: &str) -> Result<Self, String> {
+        match v.trim().to_ascii_lowercase().as_str() {
+            "normal" => Ok(Self::Normal),
+            "full" => Ok(Self::Full),
+            _ => Err("expected \"normal\" or \"full\"".into()),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Normal => "normal",
+            Self::Full => "full",
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -381,6 +414,7 @@ struct FileDatabase {
     url: Option<String>,
     pool_size: Option<u32>,
     timeout_seconds: Option<u64>,
+    sqlite_synchronous: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -546,6 +580,15 @@ impl Settings {
                 _ => Err("expected a number of seconds from 1 to 300".into()),
             },
         )?;
+        let sqlite_synchronous = parse_with(
+            src.get(
+                "SESAME_DATABASE_SQLITE_SYNCHRONOUS",
+                "database.sqlite_synchronous",
+                f.database.sqlite_synchronous,
+            ),
+            SqliteSynchronous::default(),
+            SqliteSynchronous::parse,
+        )?;
         let filter = parse_with(
             src.get("SESAME_LOG", "log.filter", f.log.filter),
             "info".to_string(),
@@ -689,6 +732,7 @@ impl Settings {
                 url,
                 pool_size,
                 timeout,
+                sqlite_synchronous,
             },
             log: LogSettings { filter, format },
             traces,
@@ -730,6 +774,10 @@ impl Settings {
         database.insert(
             "timeout_seconds".into(),
             Value::Integer(self.database.timeout.as_secs() as i64),
+        );
+        database.insert(
+            "sqlite_synchronous".into(),
+            s(self.database.sqlite_synchronous.as_str().to_string()),
         );
         root.insert("database".into(), Value::Table(database));
         let mut log = Table::new();

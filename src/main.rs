@@ -226,7 +226,7 @@ fn run(command: Command, settings: Settings) -> Result<(), Failure> {
         Command::Serve { demo } => serve(settings, demo),
         Command::Migrate => {
             let mut conn =
-                sesame::store::ConnectionManager::new(settings.database.url.clone()).establish()?;
+                sesame::store::ConnectionManager::for_settings(&settings.database).establish()?;
             let applied = run_migrations(&mut conn)?;
             if applied.is_empty() {
                 println!("database is up to date");

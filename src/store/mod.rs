@@ -32,7 +32,7 @@ use diesel::sqlite::SqliteConnection;
 use diesel::{Connection, RunQueryDsl};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
-use crate::config::{DatabaseSettings, DatabaseUrl};
+use crate::config::{DatabaseSettings, DatabaseUrl, SqliteSynchronous};
 
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
@@ -122,11 +122,23 @@ pub struct ConnectError {
 #[derive(Debug, Clone)]
 pub struct ConnectionManager {
     url: DatabaseUrl,
+    synchronous: SqliteSynchronous,
 }
 
 impl ConnectionManager {
     pub fn new(url: DatabaseUrl) -> Self {
-        Self { url }
+        Self {
+            url,
+            synchronous: SqliteSynchronous::default(),
+        }
+    }
+
+    /// The manager for `settings` (its URL and SQLite's durability).
+    pub fn for_settings(settings: &DatabaseSettings) -> Self {
+        Self {
+            url: settings.url.clone(),
+            synchronous: settings.sqlite_synchronous,
+        }
     }
 
     fn describe(&self) -> String {
@@ -163,11 +175,13 @@ impl ConnectionManager {
                 // writers queue instead of failing, and foreign keys are off unless asked for.
                 // The journal size limit makes SQLite truncate the write-ahead log when a
                 // checkpoint resets it; without it the file stays at its largest size.
-                conn.batch_execute(
+                // `synchronous` is the operator's choice (see `SqliteSynchronous`).
+                conn.batch_execute(&format!(
                     "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 5000; \
-                     PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL; \
+                     PRAGMA foreign_keys = ON; PRAGMA synchronous = {}; \
                      PRAGMA journal_size_limit = 1048576;",
-                )
+                    self.synchronous.as_str()
+                ))
                 .map_err(|e| self.fail(e))?;
                 Ok(DbConn::Sqlite(conn))
             }
@@ -273,7 +287,7 @@ impl Db {
         settings: &DatabaseSettings,
         check: impl FnOnce(&mut DbConn) -> Result<(), E>,
     ) -> Result<Self, E> {
-        let manager = ConnectionManager::new(settings.url.clone());
+        let manager = ConnectionManager::for_settings(settings);
         let mut conn = manager.establish().map_err(OpenError::from)?;
         run_migrations(&mut conn)?;
         check(&mut conn)?;
@@ -294,7 +308,7 @@ impl Db {
     /// One connection, migrated, without a pool: for short-lived CLI commands, which must not
     /// leave pool threads holding connections while the process exits.
     pub fn connect_once(settings: &DatabaseSettings) -> Result<DbConn, OpenError> {
-        let mut conn = ConnectionManager::new(settings.url.clone()).establish()?;
+        let mut conn = ConnectionManager::for_settings(settings).establish()?;
         run_migrations(&mut conn)?;
         Ok(conn)
     }

@@ -119,162 +119,233 @@ pub(super) async fn password_step(
         &ctx.client_ip,
         device.as_deref(),
     );
-    let key = ip_key.clone();
-    if let Some(until) = core
-        .db
-        .run(move |conn| policy::locked_until(conn, &key, now))
-        .await?
-    {
-        return Ok(Outcome::Refused(Refusal::NetworkThrottled { until }));
-    }
-
-    // Every attempt is counted before its hash runs, so a burst of parallel guesses cannot slip
-    // past the limits; a right password takes its count back. An attempt on a lock that holds
-    // is not counted (see `throttle::count_attempt`).
-    let (k, i_key, window) = (keys.clone(), ip_key.clone(), lock_policy.window_seconds);
-    let (account, ip, ceiling) = core
+    // Before the hash, in one transaction: the client's network lock; every attempt counted
+    // before its hash runs, so a burst of parallel guesses cannot slip past the limits (a right
+    // password takes its count back; an attempt on a lock that holds is not counted, see
+    // `throttle::count_attempt`); the network lock of a client past its limit; the user.
+    let (k, i_key, p) = (keys.clone(), ip_key.clone(), lock_policy.clone());
+    let wanted = parsed.ok();
+    let before = core
         .db
         .run(move |conn| {
-            Ok((
-                policy::count(conn, &k.lock, window, now)?,
-                policy::count(conn, &i_key, window, now)?,
-                k.ceiling
+            write_transaction(conn, |conn| {
+                if let Some(until) = policy::locked_until(conn, &i_key, now)? {
+                    return Ok(Before::Throttled { until, new: false });
+                }
+                let account = policy::count(conn, &k.lock, p.window_seconds, now)?;
+                let ip = policy::count(conn, &i_key, p.window_seconds, now)?;
+                let ceiling = k
+                    .ceiling
                     .as_deref()
                     .map(|c| policy::count(conn, c, policy::DAY, now))
-                    .transpose()?,
-            ))
+                    .transpose()?;
+                if ip.attempts > p.ip_max_failures {
+                    let until = policy::lock_ip(conn, &i_key, &p, now)?;
+                    return Ok(Before::Throttled { until, new: true });
+                }
+                let user = match &wanted {
+                    Some(username) => User::find_by_username(conn, org_id, username)?,
+                    None => None,
+                };
+                Ok(Before::Counted(Box::new(Counts {
+                    account,
+                    ip,
+                    ceiling,
+                    user,
+                })))
+            })
         })
         .await?;
-    if ip.attempts > lock_policy.ip_max_failures {
-        let (key, p) = (ip_key.clone(), lock_policy.clone());
-        let until = core
-            .db
-            .run(move |conn| policy::lock_ip(conn, &key, &p, now))
-            .await?;
-        core.metrics.network_locked(&org.org.slug);
-        return Ok(Outcome::Refused(Refusal::NetworkThrottled { until }));
-    }
+    let Counts {
+        account,
+        ip,
+        ceiling,
+        user,
+    } = match before {
+        Before::Throttled { until, new } => {
+            if new {
+                core.metrics.network_locked(&org.org.slug);
+            }
+            return Ok(Outcome::Refused(Refusal::NetworkThrottled { until }));
+        }
+        Before::Counted(counts) => *counts,
+    };
 
     // Same work for an unknown user as for a wrong password: one argon2 verification.
-    let user = match parsed {
-        Ok(username) => {
-            core.db
-                .run(move |conn| User::find_by_username(conn, org_id, &username))
-                .await?
-        }
-        Err(_) => None,
-    };
     let phc = user
         .as_ref()
         .and_then(|u| u.password_hash.clone())
         .unwrap_or_else(|| core.dummy_hash.clone());
     let verified = core.hasher.verify(phc, password).await
         && user.as_ref().is_some_and(|u| u.password_hash.is_some());
-    // A locked account answers the same whether or not the password was right, so guessing
-    // during a lock learns nothing; it is answered after the hash ran, and unknown usernames
-    // lock the same way, so it says nothing about who exists either.
-    let (k, p) = (keys.clone(), lock_policy.clone());
-    let locked = core
+    // What a right password leads to, prepared before the transaction that writes it. A
+    // disabled account stops here; a sign-in that began for a known user (an account check, a
+    // step-up) stays that user's (see `first_step_passed`).
+    let refusal = user.as_ref().and_then(|u| {
+        if u.disabled {
+            Some(Refusal::Disabled)
+        } else if sign_in.tx.user_id.as_deref().is_some_and(|id| id != u.id) {
+            Some(Refusal::AnotherAccount)
+        } else {
+            None
+        }
+    });
+    let next = match &user {
+        Some(u) if verified && refusal.is_none() => {
+            let mut passed = sign_in.passed();
+            passed.add(Authenticator::Password, now);
+            Some(Next::decide(core, sign_in, u, passed, ctx).await?)
+        }
+        _ => None,
+    };
+
+    // After the hash, in one transaction: the locks, then either the counts taken back and the
+    // progress (or the session) written, or the failure recorded.
+    let (k, p, entry) = (keys.clone(), lock_policy.clone(), org.clone());
+    let client = sign_in.purpose.client().to_string();
+    let u = user.clone();
+    let after = core
         .db
         .run(move |conn| {
-            if let Some(stopped) = policy::lock_if_past(conn, &k.lock, &p, account, now)? {
-                // Refused without a word on the password: not a guess toward the ceiling.
-                if let Some(c) = &k.ceiling {
-                    policy::forgive(conn, c)?;
+            write_transaction(conn, |conn| {
+                // A locked account answers the same whether or not the password was right, so
+                // guessing during a lock learns nothing; it is answered after the hash ran, and
+                // unknown usernames lock the same way, so it says nothing about who exists either.
+                if let Some(stopped) = policy::lock_if_past(conn, &k.lock, &p, account, now)? {
+                    // Refused without a word on the password: not a guess toward the ceiling.
+                    if let Some(c) = &k.ceiling {
+                        policy::forgive(conn, c)?;
+                    }
+                    return Ok(After::Stopped(stopped));
                 }
-                return Ok(Some(stopped));
-            }
-            match (&k.ceiling, ceiling) {
-                (Some(key), Some(counted)) => policy::ceiling_if_past(conn, key, &p, counted, now),
-                _ => Ok(None),
-            }
+                if let (Some(key), Some(counted)) = (&k.ceiling, ceiling)
+                    && let Some(stopped) = policy::ceiling_if_past(conn, key, &p, counted, now)?
+                {
+                    return Ok(After::Stopped(stopped));
+                }
+                if let Some(u) = &u {
+                    // A lock still holding was answered above; one that ran out ends now. With
+                    // smart lockout this is the account's own lock (second factors failing).
+                    if let Some(until) = account_lock_in(conn, &entry, u, &account_key, now)? {
+                        if let Some(c) = &k.ceiling {
+                            policy::forgive(conn, c)?;
+                        }
+                        return Ok(After::Stopped(policy::Stopped { until, new: false }));
+                    }
+                    // The daily ceiling's lock, reported as the account's: its end publishes
+                    // `unlockUser`.
+                    if let Some(ceiling) = &k.ceiling {
+                        account_lock_in(conn, &entry, u, ceiling, now)?;
+                    }
+                }
+                if verified {
+                    // The password's attempt is taken back but the account's count is not
+                    // reset: a second factor failing after a right password must keep counting
+                    // toward the lock. A whole chain passed resets it (see `Finishing`).
+                    policy::forgive(conn, &k.lock)?;
+                    if let Some(key) = &k.ceiling {
+                        policy::forgive(conn, key)?;
+                    }
+                    policy::forgive(conn, &ip_key)?;
+                    return Ok(After::Passed(next.map(|n| n.write(conn)).transpose()?));
+                }
+                // This client's lock; with smart lockout also the account's ceiling, which is
+                // what `lockUser` reports then (a client's own lock is not the account's).
+                let locking = policy::locks_now(&p, account);
+                let ceiling_reached =
+                    ceiling.is_some_and(|c| c.attempts >= p.account_daily_ceiling);
+                let until = if p.smart {
+                    ceiling_reached.then_some(now + policy::DAY)
+                } else {
+                    locking.then(|| now + p.lock_duration(account.locks))
+                };
+                let ip_locking = ip.attempts >= p.ip_max_failures;
+                // An automatic lock only stops new sign-ins: if it also revoked what the account
+                // holds, anyone could sign a user out everywhere with a few wrong guesses.
+                if locking {
+                    policy::lock_account(conn, &k.lock, &p, account, now)?;
+                }
+                if let Some(key) = k.ceiling.as_deref().filter(|_| ceiling_reached) {
+                    policy::lock_ceiling(conn, key, now)?;
+                }
+                if ip_locking {
+                    policy::lock_ip(conn, &ip_key, &p, now)?;
+                }
+                // Events only for an account that exists (an unknown name is nobody's failure).
+                if let Some(u) = &u {
+                    for e in failure_events(&entry, u, &client, "password", until) {
+                        e.store(conn)?;
+                    }
+                }
+                Ok(After::Wrong {
+                    locking,
+                    ip_locking,
+                })
+            })
         })
         .await?;
-    if let Some(stopped) = locked {
-        if stopped.new {
-            core.metrics.account_locked(&org.org.slug, "password");
-        }
-        return Ok(Outcome::Refused(Refusal::Locked {
-            until: stopped.until,
-        }));
-    }
-    if let Some(u) = &user {
-        // A lock still holding was answered above; one that ran out ends now. With smart
-        // lockout this is the account's own lock (second factors failing).
-        if let Some(until) = account_lock(core, org, &account_key, u, now).await? {
-            if let Some(c) = keys.ceiling.clone() {
-                core.db.run(move |conn| policy::forgive(conn, &c)).await?;
+    match after {
+        After::Stopped(stopped) => {
+            if stopped.new {
+                core.metrics.account_locked(&org.org.slug, "password");
             }
-            return Ok(Outcome::Refused(Refusal::Locked { until }));
+            Ok(Outcome::Refused(Refusal::Locked {
+                until: stopped.until,
+            }))
         }
-        // The daily ceiling's lock, reported as the account's: its end publishes `unlockUser`.
-        if let Some(ceiling) = &keys.ceiling {
-            account_lock(core, org, ceiling, u, now).await?;
-        }
-    }
-    let user = match user {
-        Some(u) if verified => u,
-        _ => {
-            // This client's lock; with smart lockout also the account's ceiling, which is what
-            // `lockUser` reports then (a client's own lock is not the account's).
-            let locking = policy::locks_now(&lock_policy, account);
-            let ceiling_reached =
-                ceiling.is_some_and(|c| c.attempts >= lock_policy.account_daily_ceiling);
-            let until = if lock_policy.smart {
-                ceiling_reached.then_some(now + policy::DAY)
-            } else {
-                locking.then(|| now + lock_policy.lock_duration(account.locks))
-            };
-            // Events only for an account that exists (an unknown name is nobody's failure).
-            let ip_locking = ip.attempts >= lock_policy.ip_max_failures;
-            let events = user
-                .as_ref()
-                .map(|u| failure_events(org, u, sign_in.purpose.client(), "password", until))
-                .unwrap_or_default();
-            let (keys, ip_key) = (keys.clone(), ip_key.clone());
-            // An automatic lock only stops new sign-ins: if it also revoked what the account
-            // holds, anyone could sign a user out everywhere with a few wrong guesses.
-            core.db
-                .run(move |conn| {
-                    write_transaction(conn, |conn| {
-                        if locking {
-                            policy::lock_account(conn, &keys.lock, &lock_policy, account, now)?;
-                        }
-                        if let Some(key) = keys.ceiling.as_deref().filter(|_| ceiling_reached) {
-                            policy::lock_ceiling(conn, key, now)?;
-                        }
-                        if ip_locking {
-                            policy::lock_ip(conn, &ip_key, &lock_policy, now)?;
-                        }
-                        for e in &events {
-                            e.store(conn)?;
-                        }
-                        Ok(())
-                    })
-                })
-                .await?;
+        After::Wrong {
+            locking,
+            ip_locking,
+        } => {
             if locking {
                 core.metrics.account_locked(&org.org.slug, "password");
             }
             if ip_locking {
                 core.metrics.network_locked(&org.org.slug);
             }
-            return show_first(core, sign_in, &typed, Some(StepError::WrongCredentials)).await;
+            show_first(core, sign_in, &typed, Some(StepError::WrongCredentials)).await
         }
-    };
-    // The password's attempt is taken back but the account's count is not reset: a second
-    // factor failing after a right password must keep counting toward the lock. A whole chain
-    // passed resets it (see `finish`).
-    core.db
-        .run(move |conn| {
-            policy::forgive(conn, &keys.lock)?;
-            if let Some(key) = &keys.ceiling {
-                policy::forgive(conn, key)?;
+        After::Passed(reached) => {
+            if let Some(refusal) = refusal {
+                return Ok(Outcome::Refused(refusal));
             }
-            policy::forgive(conn, &ip_key)
-        })
-        .await?;
-    first_step_passed(core, sign_in, &user, Authenticator::Password, now, ctx).await
+            let (Some(reached), Some(u)) = (reached, &user) else {
+                return Err(CoreError::Internal(
+                    "a right password without a next".into(),
+                ));
+            };
+            tracing::info!(user = %u.id, client_id = %sign_in.purpose.client(), method = %Authenticator::Password, "first step passed");
+            Ok(reached.outcome())
+        }
+    }
+}
+
+/// The password step before its hash.
+enum Before {
+    /// The client's network lock holds (`new` when this attempt set it).
+    Throttled {
+        until: i64,
+        new: bool,
+    },
+    Counted(Box<Counts>),
+}
+
+/// The attempt's counts and the user it names, if any.
+struct Counts {
+    account: Counted,
+    ip: Counted,
+    ceiling: Option<Counted>,
+    user: Option<User>,
+}
+
+/// The password step after its hash.
+enum After {
+    /// A lock holds: refused whatever the password was.
+    Stopped(policy::Stopped),
+    /// Wrong (or an unknown user): recorded, with the locks this attempt set.
+    Wrong { locking: bool, ip_locking: bool },
+    /// Right: the counts taken back and, unless the account is refused, what it earned.
+    Passed(Option<Reached>),
 }
 
 /// A first step passed for `user` (a password, a magic link, an upstream provider): on to the

@@ -2,7 +2,9 @@
 //! attempt counted toward the account's lock before it is checked.
 
 use super::*;
+use crate::authn::policy::LockPolicy;
 use crate::authn::sms_limits::{self, NumberRefusal};
+use crate::store::DbConn;
 
 /// A sign-in at a second-factor step: its user is known and the step offers the method.
 pub(super) struct SecondFactor<'a> {
@@ -138,7 +140,9 @@ pub(super) async fn first_code(
     Ok(send_code(core, sf, phone, 0, ctx).await?.error())
 }
 
-/// `Ok(code)` of an SMS OTP step, or the outcome to answer instead.
+/// The SMS OTP step's check: the code read, the attempt counted toward the account's lock and
+/// claimed on the code before the comparison, then either the code spent together with the
+/// progress or the session it earned, or the failure recorded — all in one transaction.
 pub(super) async fn sms_code(
     core: &Core,
     sign_in: &SignIn,
@@ -153,169 +157,213 @@ pub(super) async fn sms_code(
     let Some(phone) = sf.phone.clone() else {
         return step_view(core, &sf, StepKind::SmsOtp, None, None, ctx).await;
     };
-    let account = sf.account_key();
     let settings = &sf.org().org.settings.sms_otp;
+    let enrolling = matches!(
+        &sign_in.purpose,
+        Purpose::Account(AccountRequest::Phone { .. })
+    );
+    // Confirming a new number saves it afterwards (see `enroll_phone`); a sign-in goes on.
+    let next = if enrolling {
+        None
+    } else {
+        Some(sf.next(core, Authenticator::SmsOtp, ctx).await?)
+    };
+    let attempt = sf.attempt("sms_otp", ctx);
     let (max, now) = (settings.max_failed_attempts, ctx.now);
-    let id = sf.tx_id().to_string();
-    let current = core
-        .db
-        .run(move |conn| SmsOtp::latest(conn, &id))
-        .await?
-        // Only a code sent to this user at this number counts.
-        .filter(|c| c.user_id == sf.user.id && c.phone_number == phone.as_str());
-    let Some(current) = current else {
-        return view(StepError::NoCodeSent).await;
-    };
-    // The attempt counts toward the account's lock before anything is compared, and a burst
-    // past the limit locks at once: parallel guesses get no more checks than the policy allows.
-    let counted = match count_second_factor(core, &sf, "sms_otp", ctx).await? {
-        Ok(counted) => counted,
-        Err(refusal) => return Ok(Outcome::Refused(refusal)),
-    };
-    // One attempt at this code is claimed before the comparison, for the same reason.
-    let otp_id = current.id.clone();
-    let claimed = core
-        .db
-        .run(move |conn| SmsOtp::claim_attempt(conn, &otp_id, max, now))
-        .await?;
-    if !claimed {
-        forgive(core, &account).await?;
-        return view(StepError::from_dead(current.dead(max, now))).await;
-    }
     let normalized = settings.normalize(typed);
-    let right = otp::matches(core.keys.kek(), sf.tx_id(), &normalized, &current.code_hash)
-        .map_err(|e| CoreError::Internal(e.to_string()))?;
-    if right {
-        let otp_id = current.id.clone();
-        if !core
-            .db
-            .run(move |conn| SmsOtp::spend(conn, &otp_id, now))
-            .await?
-        {
-            // Another submission of the same code won the race: no failure to count.
-            forgive(core, &account).await?;
-            return view(StepError::from_dead(Some(Dead::Used))).await;
-        }
-        forgive(core, &account).await?;
-        tracing::info!(user = %sf.user.id, "SMS OTP verified");
-        if let Purpose::Account(AccountRequest::Phone { number }) = &sign_in.purpose {
-            return enroll_phone(core, sign_in, &sf.user, number, ctx).await;
-        }
-        return step_passed(core, &sf, Authenticator::SmsOtp, ctx).await;
-    }
-    if let Some(until) = second_factor_failed(core, &sf, "sms_otp", counted, ctx).await? {
-        tracing::warn!(user = %sf.user.id, "account locked after failed SMS OTPs");
-        return Ok(Outcome::Refused(Refusal::Locked { until }));
-    }
-    let otp_id = current.id.clone();
-    let failed = core
-        .db
-        .run(move |conn| SmsOtp::failed_attempts(conn, &otp_id))
-        .await?;
-    view(StepError::CodeWrong {
-        attempts_left: (max - failed).max(0),
-    })
-    .await
-}
-
-/// Counts a second-factor attempt toward the account's lock policy before the code is checked
-/// (as for passwords); a lock set meanwhile, or a burst past the limit, refuses it.
-pub(super) async fn count_second_factor(
-    core: &Core,
-    sf: &SecondFactor<'_>,
-    factor: &'static str,
-    ctx: &Ctx,
-) -> Result<Result<Counted, Refusal>, CoreError> {
-    let (key, p, now) = (
-        sf.account_key(),
-        sf.org().org.settings.lock_policy.clone(),
-        ctx.now,
-    );
-    let (counted, locked) = core
-        .db
-        .run(move |conn| {
-            let counted = policy::count(conn, &key, p.window_seconds, now)?;
-            Ok((counted, policy::lock_if_past(conn, &key, &p, counted, now)?))
-        })
-        .await?;
-    Ok(match locked {
-        Some(stopped) => {
-            if stopped.new {
-                core.metrics.account_locked(&sf.org().org.slug, factor);
-            }
-            Err(Refusal::Locked {
-                until: stopped.until,
-            })
-        }
-        None => Ok(counted),
-    })
-}
-
-pub(super) async fn forgive(core: &Core, key: &str) -> Result<(), CoreError> {
-    let key = key.to_string();
-    Ok(core.db.run(move |conn| policy::forgive(conn, &key)).await?)
-}
-
-/// After a wrong code: locks the account when the attempts reached the policy's limit, and
-/// publishes `loginFailed` (and `lockUser`) in the same transaction.
-pub(super) async fn second_factor_failed(
-    core: &Core,
-    sf: &SecondFactor<'_>,
-    authenticator: &'static str,
-    counted: Counted,
-    ctx: &Ctx,
-) -> Result<Option<i64>, CoreError> {
-    let lock_policy = sf.org().org.settings.lock_policy.clone();
-    let key = sf.account_key();
-    let now = ctx.now;
-    let lock = policy::locks_now(&lock_policy, counted);
-    let until = lock.then(|| now + lock_policy.lock_duration(counted.locks));
-    let events = failure_events(
-        sf.org(),
-        &sf.user,
-        sf.sign_in.purpose.client(),
-        authenticator,
-        until,
-    );
-    let until = core
+    let kek = core.keys.kek().clone();
+    let (tx_id, user_id) = (sf.tx_id().to_string(), sf.user.id.clone());
+    let result = core
         .db
         .run(move |conn| {
             write_transaction(conn, |conn| {
-                let until = if lock {
-                    Some(policy::lock_account(
-                        conn,
-                        &key,
-                        &lock_policy,
-                        counted,
-                        now,
-                    )?)
-                } else {
-                    None
+                // Only a code sent to this user at this number counts.
+                let Some(current) = SmsOtp::latest(conn, &tx_id)?
+                    .filter(|c| c.user_id == user_id && c.phone_number == phone.as_str())
+                else {
+                    return Ok(Attempted::Refused(CodeRefusal::NoCode));
                 };
-                for e in &events {
-                    e.store(conn)?;
+                let counted = match attempt.count(conn)? {
+                    Ok(counted) => counted,
+                    Err(stopped) => return Ok(Attempted::Locked(stopped)),
+                };
+                // One attempt at this code is claimed before the comparison, for the same reason.
+                if !SmsOtp::claim_attempt(conn, &current.id, max, now)? {
+                    attempt.forgive(conn)?;
+                    return Ok(Attempted::Refused(CodeRefusal::Dead(
+                        current.dead(max, now),
+                    )));
                 }
-                Ok(until)
+                let right = otp::matches(&kek, &tx_id, &normalized, &current.code_hash)
+                    .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                if right {
+                    if !SmsOtp::spend(conn, &current.id, now)? {
+                        // Another submission of the same code won the race: no failure to count.
+                        attempt.forgive(conn)?;
+                        return Ok(Attempted::Refused(CodeRefusal::Dead(Some(Dead::Used))));
+                    }
+                    attempt.forgive(conn)?;
+                    return Ok(Attempted::Passed(match next {
+                        Some(next) => Some(next.write(conn)?),
+                        None => None,
+                    }));
+                }
+                let locked = attempt.failed(conn, counted)?;
+                let failed = SmsOtp::failed_attempts(conn, &current.id)?;
+                Ok(Attempted::Wrong {
+                    locked,
+                    attempts_left: (max - failed).max(0),
+                })
             })
         })
         .await?;
-    if until.is_some() {
-        core.metrics
-            .account_locked(&sf.org().org.slug, authenticator);
+    match result {
+        Attempted::Refused(CodeRefusal::NoCode) => view(StepError::NoCodeSent).await,
+        Attempted::Refused(CodeRefusal::Dead(dead)) => view(StepError::from_dead(dead)).await,
+        Attempted::Locked(stopped) => Ok(stopped_by(core, sf.org(), stopped, "sms_otp")),
+        Attempted::Passed(reached) => {
+            tracing::info!(user = %sf.user.id, "SMS OTP verified");
+            match (reached, &sign_in.purpose) {
+                (Some(reached), _) => Ok(reached.outcome()),
+                (None, Purpose::Account(AccountRequest::Phone { number })) => {
+                    enroll_phone(core, sign_in, &sf.user, number, ctx).await
+                }
+                (None, _) => Err(CoreError::Internal("a passed step without a next".into())),
+            }
+        }
+        Attempted::Wrong {
+            locked: Some(until),
+            ..
+        } => Ok(locked_after(core, &sf, until, "sms_otp")),
+        Attempted::Wrong { attempts_left, .. } => {
+            view(StepError::CodeWrong { attempts_left }).await
+        }
     }
-    Ok(until)
 }
 
-/// The second-factor step passed with `method`: recorded, and on to the next step or the end.
-pub(super) async fn step_passed(
+/// Why a code was not checked.
+enum CodeRefusal {
+    /// No code was sent to this user at this number in this sign-in.
+    NoCode,
+    /// The code is dead (used, void or expired), or another request spent it first.
+    Dead(Option<Dead>),
+}
+
+/// What a second-factor attempt's transaction did.
+enum Attempted<W> {
+    /// Not a guess: nothing counted.
+    Refused(CodeRefusal),
+    /// A lock held (set meanwhile, or by a burst past the limit): the code was not checked.
+    Locked(policy::Stopped),
+    /// Right: the credential is spent and what the step earned written (`None` when the caller
+    /// writes it: a number being confirmed).
+    Passed(Option<Reached>),
+    /// Wrong: the failure is recorded; `locked` when it locked the account.
+    Wrong {
+        locked: Option<i64>,
+        attempts_left: W,
+    },
+}
+
+/// A second-factor attempt's bookkeeping, prepared outside the transaction that runs it: the
+/// account's lock key and policy, and who the failure events name.
+struct Attempt {
+    key: String,
+    policy: LockPolicy,
+    now: i64,
+    authenticator: &'static str,
+    org: Arc<OrgEntry>,
+    user: User,
+    client: String,
+}
+
+impl Attempt {
+    /// Counts the attempt toward the account's lock before the credential is checked (as for
+    /// passwords); a lock set meanwhile, or a burst past the limit, refuses it.
+    fn count(&self, conn: &mut DbConn) -> Result<Result<Counted, policy::Stopped>, StoreError> {
+        let counted = policy::count(conn, &self.key, self.policy.window_seconds, self.now)?;
+        Ok(
+            match policy::lock_if_past(conn, &self.key, &self.policy, counted, self.now)? {
+                Some(stopped) => Err(stopped),
+                None => Ok(counted),
+            },
+        )
+    }
+
+    fn forgive(&self, conn: &mut DbConn) -> Result<(), StoreError> {
+        policy::forgive(conn, &self.key)
+    }
+
+    /// After a wrong credential: locks the account when the attempts reached the policy's
+    /// limit, and publishes `loginFailed` (and `lockUser`).
+    fn failed(&self, conn: &mut DbConn, counted: Counted) -> Result<Option<i64>, StoreError> {
+        let lock = policy::locks_now(&self.policy, counted);
+        let until = if lock {
+            Some(policy::lock_account(
+                conn,
+                &self.key,
+                &self.policy,
+                counted,
+                self.now,
+            )?)
+        } else {
+            None
+        };
+        let planned = lock.then(|| self.now + self.policy.lock_duration(counted.locks));
+        for e in failure_events(
+            &self.org,
+            &self.user,
+            &self.client,
+            self.authenticator,
+            planned,
+        ) {
+            e.store(conn)?;
+        }
+        Ok(until)
+    }
+}
+
+impl SecondFactor<'_> {
+    /// What passing this step with `method` leads to.
+    async fn next(&self, core: &Core, method: Authenticator, ctx: &Ctx) -> Result<Next, CoreError> {
+        let mut passed = self.sign_in.passed();
+        passed.add(method, ctx.now);
+        Next::decide(core, self.sign_in, &self.user, passed, ctx).await
+    }
+
+    fn attempt(&self, authenticator: &'static str, ctx: &Ctx) -> Attempt {
+        Attempt {
+            key: self.account_key(),
+            policy: self.org().org.settings.lock_policy.clone(),
+            now: ctx.now,
+            authenticator,
+            org: self.sign_in.org.clone(),
+            user: self.user.clone(),
+            client: self.sign_in.purpose.client().to_string(),
+        }
+    }
+}
+
+/// A lock that stopped a check, counted in the metrics when the check set it.
+fn stopped_by(
     core: &Core,
-    sf: &SecondFactor<'_>,
-    method: Authenticator,
-    ctx: &Ctx,
-) -> Result<Outcome, CoreError> {
-    let mut passed = sf.sign_in.passed();
-    passed.add(method, ctx.now);
-    advance(core, sf.sign_in, &sf.user, passed, ctx).await
+    org: &OrgEntry,
+    stopped: policy::Stopped,
+    factor: &'static str,
+) -> Outcome {
+    if stopped.new {
+        core.metrics.account_locked(&org.org.slug, factor);
+    }
+    Outcome::Refused(Refusal::Locked {
+        until: stopped.until,
+    })
+}
+
+/// A failed attempt that locked the account.
+fn locked_after(core: &Core, sf: &SecondFactor<'_>, until: i64, factor: &'static str) -> Outcome {
+    core.metrics.account_locked(&sf.org().org.slug, factor);
+    tracing::warn!(user = %sf.user.id, factor, "account locked after failed second-factor attempts");
+    Outcome::Refused(Refusal::Locked { until })
 }
 
 /// Sends a new code (voiding the previous one), within the cooldown and the send limits.
@@ -516,8 +564,9 @@ pub(super) async fn send_code(
     }
 }
 
-/// A backup code: one keyed hash and one conditional update per attempt; each code works once,
-/// and failures count toward the account's lock.
+/// A backup code: one keyed hash and one conditional update per attempt, in one transaction
+/// with the attempt's count and what it earned; each code works once, and failures count toward
+/// the account's lock.
 pub(super) async fn backup_code(
     core: &Core,
     sign_in: &SignIn,
@@ -528,26 +577,47 @@ pub(super) async fn backup_code(
         Ok(sf) => sf,
         Err(refusal) => return Ok(Outcome::Refused(refusal)),
     };
-    let counted = match count_second_factor(core, &sf, "backup_code", ctx).await? {
-        Ok(counted) => counted,
-        Err(refusal) => return Ok(Outcome::Refused(refusal)),
-    };
+    let next = sf.next(core, Authenticator::BackupCode, ctx).await?;
+    let attempt = sf.attempt("backup_code", ctx);
     let hash = backup::keyed_hash(core.keys.kek(), &sf.user.id, typed)
         .map_err(|e| CoreError::Internal(e.to_string()))?;
     let user_id = sf.user.id.clone();
-    let spent = core
+    let result = core
         .db
-        .run(move |conn| backup_codes::spend(conn, &user_id, &hash))
+        .run(move |conn| {
+            write_transaction(conn, |conn| {
+                let counted = match attempt.count(conn)? {
+                    Ok(counted) => counted,
+                    Err(stopped) => return Ok(Attempted::Locked(stopped)),
+                };
+                if backup_codes::spend(conn, &user_id, &hash)? {
+                    attempt.forgive(conn)?;
+                    return Ok(Attempted::Passed(Some(next.write(conn)?)));
+                }
+                let locked = attempt.failed(conn, counted)?;
+                Ok(Attempted::Wrong {
+                    locked,
+                    attempts_left: (),
+                })
+            })
+        })
         .await?;
-    if spent {
-        forgive(core, &sf.account_key()).await?;
-        tracing::info!(user = %sf.user.id, "backup code used");
-        return step_passed(core, &sf, Authenticator::BackupCode, ctx).await;
+    match result {
+        Attempted::Locked(stopped) => Ok(stopped_by(core, sf.org(), stopped, "backup_code")),
+        Attempted::Passed(Some(reached)) => {
+            tracing::info!(user = %sf.user.id, "backup code used");
+            Ok(reached.outcome())
+        }
+        Attempted::Wrong {
+            locked: Some(until),
+            ..
+        } => Ok(locked_after(core, &sf, until, "backup_code")),
+        Attempted::Wrong { locked: None, .. } => {
+            let error = Some(StepError::BackupCodeWrong);
+            step_view(core, &sf, StepKind::BackupCode, error, None, ctx).await
+        }
+        Attempted::Passed(None) | Attempted::Refused(_) => Err(CoreError::Internal(
+            "a backup code attempt without an outcome".into(),
+        )),
     }
-    if let Some(until) = second_factor_failed(core, &sf, "backup_code", counted, ctx).await? {
-        tracing::warn!(user = %sf.user.id, "account locked after failed backup codes");
-        return Ok(Outcome::Refused(Refusal::Locked { until }));
-    }
-    let error = Some(StepError::BackupCodeWrong);
-    step_view(core, &sf, StepKind::BackupCode, error, None, ctx).await
 }
