@@ -1109,6 +1109,43 @@ mod tests {
         assert!(s.tls.is_none());
         assert!(s.trusted_proxies.is_empty());
         assert!(matches!(s.key_encryption_key, KeySource::Development(_)));
+        assert_eq!(s.database.sqlite_synchronous, SqliteSynchronous::Normal);
+    }
+
+    #[test]
+    fn sqlite_durability_is_chosen_and_applied() {
+        let s = load(&[("SESAME_DATABASE_SQLITE_SYNCHRONOUS", "FULL")]).unwrap();
+        assert_eq!(s.database.sqlite_synchronous, SqliteSynchronous::Full);
+        assert!(
+            s.to_redacted_toml()
+                .contains("sqlite_synchronous = \"full\"")
+        );
+        // The connection really runs with it (SQLite reports FULL as 2, NORMAL as 1).
+        #[derive(diesel::QueryableByName)]
+        struct Sync {
+            #[diesel(sql_type = diesel::sql_types::Integer)]
+            synchronous: i32,
+        }
+        let dir = tempfile::tempdir().unwrap();
+        for (choice, expected) in [(SqliteSynchronous::Full, 2), (SqliteSynchronous::Normal, 1)] {
+            let settings = DatabaseSettings {
+                url: DatabaseUrl::Sqlite(dir.path().join("sync.db")),
+                pool_size: 1,
+                timeout: Duration::from_secs(5),
+                sqlite_synchronous: choice,
+            };
+            let conn = crate::store::ConnectionManager::for_settings(&settings)
+                .establish()
+                .unwrap();
+            let crate::store::DbConn::Sqlite(mut c) = conn else {
+                panic!("sqlite expected")
+            };
+            use diesel::RunQueryDsl as _;
+            let got = diesel::sql_query("PRAGMA synchronous")
+                .get_result::<Sync>(&mut c)
+                .unwrap();
+            assert_eq!(got.synchronous, expected, "{choice:?}");
+        }
     }
 
     #[test]
@@ -1124,6 +1161,7 @@ mod tests {
             ("SESAME_TLS_CERT", "/nonexistent/cert.pem"),
             ("SESAME_TRUSTED_PROXIES", "10.0.0.0/8,banana"),
             ("SESAME_DATABASE_POOL_SIZE", "0"),
+            ("SESAME_DATABASE_SQLITE_SYNCHRONOUS", "off"),
             ("SESAME_KEY_ENCRYPTION_KEY", "c2hvcnQ="),
         ] {
             let err = load(&[(name, value)]).unwrap_err();
