@@ -224,9 +224,13 @@ impl SignInFlow {
         &self.steps
     }
 
-    /// True when the flow asks for a second factor.
+    /// True when the flow asks for a second factor: some step offers only authenticators that
+    /// do not identify (a step of first-step methods, such as a password then a magic link,
+    /// proves the same kind of thing twice and earns no `mfa`).
     pub fn is_multi_factor(&self) -> bool {
-        self.steps.len() > 1
+        self.steps
+            .iter()
+            .any(|step| step.iter().all(|a| !a.identifies()))
     }
 
     /// The form it is stored in.
@@ -439,6 +443,26 @@ mod tests {
         assert_eq!(serde_json::from_str::<SignInFlow>(&json).unwrap(), flow);
         assert!(serde_json::from_str::<SignInFlow>(r#"[["sms_otp"]]"#).is_err());
         assert!(flow.is_multi_factor() && !SignInFlow::password_only().is_multi_factor());
+    }
+
+    #[test]
+    fn two_first_steps_are_not_multi_factor() {
+        let twice = SignInFlow::parse(&names(&[&["password"], &["magic_link"]]), true).unwrap();
+        assert!(!twice.is_multi_factor());
+        // An `acr_values=mfa` request adds the second factor it lacks, so the `acr` it earns is
+        // really `mfa`.
+        let required = SignInFlow::required(&twice, true, &[ACR_MFA.to_string()]);
+        assert_eq!(required.steps().len(), 3);
+        let mut passed = PassedList::default();
+        passed.add(Authenticator::Password, 1);
+        passed.add(Authenticator::MagicLink, 2);
+        assert_eq!(passed.acr(), ACR_PASSWORD);
+        assert_eq!(
+            required.next_step(&passed),
+            Some(&[Authenticator::SmsOtp, Authenticator::BackupCode][..])
+        );
+        passed.add(Authenticator::SmsOtp, 3);
+        assert_eq!((required.next_step(&passed), passed.acr()), (None, ACR_MFA));
     }
 
     #[test]
