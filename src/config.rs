@@ -61,6 +61,9 @@ pub struct Settings {
     /// How long webhook deliveries are retried before they are marked dead (an SMS OTP event
     /// only until its code expires).
     pub delivery_max_age_seconds: i64,
+    /// Deliveries in flight at once to one target (a webhook subscription, an organization's
+    /// SMS channel) on each node: a slow or dead receiver holds at most this many.
+    pub delivery_concurrency: usize,
     pub metrics: MetricsSettings,
 }
 
@@ -400,6 +403,7 @@ struct FileMetrics {
 struct FileEvents {
     delivery_lease_seconds: Option<i64>,
     delivery_max_age_seconds: Option<i64>,
+    delivery_concurrency: Option<usize>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -705,6 +709,18 @@ impl Settings {
                 _ => Err("expected a number of seconds from 60 to 2592000 (30 days)".into()),
             },
         )?;
+        let delivery_concurrency = parse_with(
+            src.get(
+                "SESAME_DELIVERY_CONCURRENCY",
+                "events.delivery_concurrency",
+                f.events.delivery_concurrency.map(|v| v.to_string()),
+            ),
+            8,
+            |v| match v.parse::<usize>() {
+                Ok(n) if (1..=64).contains(&n) => Ok(n),
+                _ => Err("expected a whole number from 1 to 64".into()),
+            },
+        )?;
         let traces = parse_traces(&src, f.traces)?;
         let metrics = metrics_settings(&src, f.metrics)?;
         let key_encryption_key = match (inline_key, key_file) {
@@ -744,6 +760,7 @@ impl Settings {
             outbound_allow_private,
             delivery_lease_seconds,
             delivery_max_age_seconds,
+            delivery_concurrency,
             metrics,
         })
     }
@@ -844,6 +861,10 @@ impl Settings {
         events.insert(
             "delivery_max_age_seconds".into(),
             Value::Integer(self.delivery_max_age_seconds),
+        );
+        events.insert(
+            "delivery_concurrency".into(),
+            Value::Integer(self.delivery_concurrency as i64),
         );
         root.insert("events".into(), Value::Table(events));
         let mut metrics = Table::new();
@@ -1162,6 +1183,7 @@ mod tests {
             ("SESAME_TRUSTED_PROXIES", "10.0.0.0/8,banana"),
             ("SESAME_DATABASE_POOL_SIZE", "0"),
             ("SESAME_DATABASE_SQLITE_SYNCHRONOUS", "off"),
+            ("SESAME_DELIVERY_CONCURRENCY", "0"),
             ("SESAME_KEY_ENCRYPTION_KEY", "c2hvcnQ="),
         ] {
             let err = load(&[(name, value)]).unwrap_err();

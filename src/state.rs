@@ -42,8 +42,11 @@ pub struct Core {
     /// The mails Sesame writes (sign-in links).
     pub mail_templates: crate::mail::Templates,
     pub outbound: crate::outbound::Outbound,
-    /// Wakes the delivery worker when new deliveries are due.
-    pub deliveries_due: tokio::sync::Notify,
+    /// Wakes the delivery worker when deliveries are due (shared with the pool, which rings it
+    /// after every closure that queued some).
+    pub deliveries_due: Arc<crate::store::deliveries::Wakeups>,
+    /// Wakes the worker's intent verifications (a subscribe or unsubscribe request).
+    pub verifications_due: tokio::sync::Notify,
     /// The gateway behind organizations' console channel (tests put a capture there).
     pub console_sms: Arc<dyn crate::plugin::SmsGateway>,
     /// Upstream providers' discovery documents (federated sign-ins).
@@ -91,11 +94,13 @@ impl Core {
         let outbound_allow_private = settings.outbound_allow_private;
         let hasher = Hasher::per_core();
         let metrics = crate::metrics::Metrics::new(db.pool_metrics(), hasher.metrics());
+        let deliveries_due = db.deliveries_due();
         Self {
             settings,
             db,
             keys,
-            deliveries_due: tokio::sync::Notify::new(),
+            deliveries_due,
+            verifications_due: tokio::sync::Notify::new(),
             console_sms,
             hasher,
             metrics,

@@ -5,6 +5,7 @@
 //! report; delivery is the event issue's worker.
 
 pub mod hub;
+pub mod listen;
 pub mod subscribe;
 pub mod worker;
 

@@ -147,6 +147,6 @@ pub async fn submit(core: &Core, org_id: i64, request: Request) -> Result<(), Su
         }
         (Mode::Unsubscribe, None) => {}
     }
-    core.deliveries_due.notify_one();
+    core.verifications_due.notify_one();
     Ok(())
 }

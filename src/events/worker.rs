@@ -2,24 +2,47 @@
 //! `store::deliveries`), delivers them, and records the outcome: delivered, due again after an
 //! exponential backoff with jitter, or dead (a permanent error, or past the delivery's
 //! `give_up_at` — for an OTP, its expiry, so a dead code is never sent).
+//!
+//! **Lanes.** Deliveries go out per target (a webhook subscription, an organization's SMS
+//! channel), at most `SESAME_DELIVERY_CONCURRENCY` at once per target on a node. A lane holds one
+//! delivery under its own lease; when it is done, the lane records the outcome and claims the
+//! next due delivery of the same target in one transaction. So a fast receiver's deliveries flow
+//! back to back while a slow or dead receiver's lanes wait for it (up to the outbound timeout),
+//! and a node that dies replays only the deliveries its lanes had in flight. A batch that waits
+//! for its slowest member would make one slow receiver everyone's problem.
+//!
+//! **Wake-ups.** The dispatcher starts lanes when it is told that deliveries are due: by
+//! [`crate::store::Db::run`] after a closure queued some (every writer of the outbox runs in
+//! one), by PostgreSQL's `NOTIFY` from any node or the CLI (see [`super::listen`]), by a retry
+//! falling due, and by a safety poll (every second without notifications: SQLite, where the CLI
+//! is another process; every 10 s while notifications arrive). The poll also finds the claims of
+//! a node that died, once their lease has run out.
 
-use std::sync::Arc;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rand::Rng;
+use tokio::time::Instant;
 
 use crate::plugin::{SendError, Sms};
 use crate::state::{Core, CoreError, OrgEntry};
-use crate::store::deliveries::{self, Delivery};
+use crate::store::deliveries::{self, Delivery, TargetKey};
 use crate::store::events::OutboxEvent;
 use crate::store::now;
 use crate::store::organizations::Organization;
 use crate::store::subscriptions::{self, Subscription};
 
-/// Deliveries claimed at once; delivered concurrently.
-const BATCH: i64 = 16;
-/// When nothing wakes it, the worker looks for due deliveries this often.
+/// Deliveries in flight on one node, all targets together: a bound on tasks and connections
+/// when many receivers are slow at once.
+const MAX_IN_FLIGHT: usize = 256;
+/// The safety poll without PostgreSQL notifications (SQLite, or the listener reconnecting).
 const POLL: Duration = Duration::from_secs(1);
+/// The safety poll while notifications arrive: a notification lost with a connection, or a
+/// lease run out on a node that died.
+const POLL_LISTENING: Duration = Duration::from_secs(10);
+/// Intent verifications claimed at once.
+const VERIFY_BATCH: i64 = 16;
 
 /// The wait before attempt `attempts + 1`: 2 s doubling to at most 5 minutes, ±25% jitter so
 /// that many failed deliveries do not all come back at once.
@@ -31,48 +54,267 @@ pub fn backoff(attempts: i64) -> i64 {
     (base + jitter).max(1)
 }
 
-/// Runs the worker until the process ends.
+/// Runs the worker (deliveries and intent verifications) until the process ends.
 pub fn spawn(state: Arc<Core>) {
-    tokio::spawn(async move {
-        loop {
-            if let Err(error) = verify_due(&state).await {
-                tracing::warn!(%error, "WebSub: cannot claim verifications");
-            }
-            match run_once(&state).await {
-                // A full batch: there may be more due right now.
-                Ok(n) if n as i64 == BATCH => continue,
-                Ok(_) => {}
-                Err(error) => tracing::warn!(%error, "event delivery: cannot claim deliveries"),
-            }
-            tokio::select! {
-                () = state.deliveries_due.notified() => {}
-                () = tokio::time::sleep(POLL) => {}
+    if matches!(
+        state.settings.database.url,
+        crate::config::DatabaseUrl::Postgres(_)
+    ) {
+        super::listen::spawn(
+            state.settings.database.url.clone(),
+            Arc::downgrade(&state.deliveries_due),
+        );
+    }
+    tokio::spawn(verifications(state.clone()));
+    let lanes = Arc::new(Lanes::new(
+        state.settings.delivery_concurrency,
+        MAX_IN_FLIGHT,
+    ));
+    tokio::spawn(dispatch(state, lanes));
+}
+
+async fn verifications(state: Arc<Core>) {
+    loop {
+        match verify_due(&state).await {
+            // A full batch: there may be more due right now.
+            Ok(n) if n as i64 == VERIFY_BATCH => continue,
+            Ok(_) => {}
+            Err(error) => tracing::warn!(%error, "WebSub: cannot claim verifications"),
+        }
+        tokio::select! {
+            () = state.verifications_due.notified() => {}
+            () = tokio::time::sleep(POLL) => {}
+        }
+    }
+}
+
+/// The lanes running on this node, per target.
+#[derive(Debug)]
+struct Lanes {
+    per_target: usize,
+    max: usize,
+    inner: Mutex<LaneState>,
+}
+
+#[derive(Debug, Default)]
+struct LaneState {
+    running: HashMap<TargetKey, usize>,
+    total: usize,
+    /// Targets the dispatcher found full: their lanes look once more before they end, so a
+    /// delivery queued while the last lane was finishing is not left to the safety poll.
+    recheck: HashSet<TargetKey>,
+    /// The dispatcher left due deliveries for lack of room on this node: the next lane to end
+    /// asks it to look everywhere again.
+    starved: bool,
+}
+
+impl Lanes {
+    fn new(per_target: usize, max: usize) -> Self {
+        Self {
+            per_target,
+            max,
+            inner: Mutex::default(),
+        }
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, LaneState> {
+        self.inner.lock().expect("lanes lock")
+    }
+
+    /// Reserves up to `want` new lanes for `key`, as many as its bound and the node's allow.
+    fn reserve(&self, key: &TargetKey, want: usize) -> usize {
+        let mut s = self.state();
+        let free = self
+            .per_target
+            .saturating_sub(s.running.get(key).copied().unwrap_or(0));
+        if free == 0 {
+            s.recheck.insert(key.clone());
+            return 0;
+        }
+        let room = self.max.saturating_sub(s.total);
+        if room < want.min(free) {
+            s.starved = true;
+        }
+        let n = want.min(free).min(room);
+        if n > 0 {
+            *s.running.entry(key.clone()).or_default() += n;
+            s.total += n;
+        }
+        n
+    }
+
+    /// Gives back `n` lanes of `key`. Returns whether due deliveries were left for lack of room
+    /// (the dispatcher should look everywhere again).
+    fn release(&self, key: &TargetKey, n: usize) -> bool {
+        if n == 0 {
+            return false;
+        }
+        let mut s = self.state();
+        if let Some(running) = s.running.get_mut(key) {
+            *running -= n;
+            if *running == 0 {
+                s.running.remove(key);
+                s.recheck.remove(key);
             }
         }
-    });
+        s.total -= n;
+        std::mem::take(&mut s.starved)
+    }
+
+    /// A lane of `key` found nothing more to claim. It ends (`Some(starved)`, see
+    /// [`Lanes::release`]) unless its target was found full meanwhile (`None`: claim again).
+    fn end(&self, key: &TargetKey) -> Option<bool> {
+        if self.state().recheck.remove(key) {
+            return None;
+        }
+        Some(self.release(key, 1))
+    }
+
+    #[cfg(test)]
+    fn running(&self, key: &TargetKey) -> usize {
+        self.state().running.get(key).copied().unwrap_or(0)
+    }
 }
 
-/// Claims and delivers one batch; returns how many were claimed.
-pub async fn run_once(state: &Arc<Core>) -> Result<usize, CoreError> {
+/// Starts lanes whenever deliveries may be due: the targets it is told of, or every target with
+/// due deliveries when it looks everywhere (at start, on the safety poll, when a retry or a
+/// lease falls due, or when asked).
+async fn dispatch(state: Arc<Core>, lanes: Arc<Lanes>) {
+    let wakeups = state.deliveries_due.clone();
+    // Deliveries left by a previous run (or by the CLI) are found by looking at once.
+    let mut next_look = Instant::now();
+    loop {
+        let woken = tokio::select! {
+            () = wakeups.notified() => true,
+            () = tokio::time::sleep_until(next_look) => false,
+        };
+        let wake = wakeups.take();
+        if let Some(at) = wake.retry_at {
+            next_look = next_look.min(instant_at(at));
+        }
+        if !woken || wake.everything || Instant::now() >= next_look {
+            next_look = look_everywhere(&state, &lanes).await;
+        } else {
+            for key in wake.targets {
+                start(&state, &lanes, key, usize::MAX).await;
+            }
+        }
+    }
+}
+
+/// The moment the unix time `at` (seconds) begins, a little after so that `now()` has reached
+/// it.
+fn instant_at(at: i64) -> Instant {
+    let unix = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let wait = Duration::from_secs(at.max(0) as u64).saturating_sub(unix);
+    Instant::now() + wait + Duration::from_millis(5)
+}
+
+/// Marks expired deliveries dead, starts lanes for every target with due deliveries, and
+/// returns when to look again: the next retry or lease end, or the safety poll.
+async fn look_everywhere(state: &Arc<Core>, lanes: &Arc<Lanes>) -> Instant {
+    let poll = if state.deliveries_due.listening() {
+        POLL_LISTENING
+    } else {
+        POLL
+    };
+    let fallback = Instant::now() + poll;
+    let looked = state
+        .db
+        .run(|conn| {
+            deliveries::expire(conn)?;
+            let due = deliveries::due_targets(conn)?;
+            let next = deliveries::next_due_after(conn, now())?;
+            Ok((due, next))
+        })
+        .await;
+    match looked {
+        Ok((due, next)) => {
+            for (key, n) in due {
+                start(state, lanes, key, usize::try_from(n).unwrap_or(usize::MAX)).await;
+            }
+            next.map_or(fallback, |at| fallback.min(instant_at(at)))
+        }
+        Err(error) => {
+            tracing::warn!(%error, "event delivery: cannot look for due deliveries");
+            fallback
+        }
+    }
+}
+
+/// Claims due deliveries of `key` for as many new lanes as it may have (at most `due`), and
+/// starts them.
+async fn start(state: &Arc<Core>, lanes: &Arc<Lanes>, key: TargetKey, due: usize) {
+    let n = lanes.reserve(&key, due);
+    if n == 0 {
+        return;
+    }
     let lease = state.settings.delivery_lease_seconds;
+    let k = key.clone();
     let claimed = state
         .db
-        .run(move |conn| deliveries::claim_due(conn, lease, BATCH))
-        .await?;
-    let n = claimed.len();
-    let mut running = tokio::task::JoinSet::new();
-    for delivery in claimed {
-        let state = state.clone();
-        // The outcome is recorded by `deliver`.
-        running.spawn(async move { deliver(&state, delivery).await.is_ok() });
+        .run(move |conn| deliveries::claim(conn, &k, lease, n as i64))
+        .await
+        .unwrap_or_else(|error| {
+            tracing::warn!(%error, "event delivery: cannot claim deliveries");
+            Vec::new()
+        });
+    if lanes.release(&key, n - claimed.len()) {
+        state.deliveries_due.notify_one();
     }
-    running.join_all().await;
-    Ok(n)
+    for delivery in claimed {
+        tokio::spawn(lane(state.clone(), lanes.clone(), key.clone(), delivery));
+    }
 }
 
-/// Delivers one claimed delivery, records the outcome and returns it. A failure to record is
-/// logged: the claim runs out and the delivery is tried again.
+/// One lane of `key`: delivers, then records and claims the next delivery of the same target
+/// in one transaction, until none is due.
+async fn lane(state: Arc<Core>, lanes: Arc<Lanes>, key: TargetKey, mut delivery: Delivery) {
+    let lease = state.settings.delivery_lease_seconds;
+    loop {
+        let (_, next) = deliver_then_claim(&state, delivery, Some(&key)).await;
+        delivery = match next {
+            Some(d) => d,
+            None => loop {
+                match lanes.end(&key) {
+                    Some(starved) => {
+                        if starved {
+                            state.deliveries_due.notify_one();
+                        }
+                        return;
+                    }
+                    None => {
+                        let k = key.clone();
+                        let claimed = state
+                            .db
+                            .run(move |conn| deliveries::claim(conn, &k, lease, 1))
+                            .await;
+                        if let Some(d) = claimed.ok().and_then(|mut c| c.pop()) {
+                            break d;
+                        }
+                    }
+                }
+            },
+        };
+    }
+}
+
+/// Delivers one claimed delivery, records the outcome and returns it (the request that queued
+/// an SMS OTP sends it so, at once). A failure to record is logged: the claim runs out and the
+/// delivery is tried again.
 pub async fn deliver(state: &Core, delivery: Delivery) -> Result<(), SendError> {
+    deliver_then_claim(state, delivery, None).await.0
+}
+
+/// [`deliver`], claiming the next due delivery of `next_of` in the transaction that records the
+/// outcome.
+async fn deliver_then_claim(
+    state: &Core,
+    delivery: Delivery,
+    next_of: Option<&TargetKey>,
+) -> (Result<(), SendError>, Option<Delivery>) {
     use tracing::Instrument;
     // Its own trace (deliveries run after the request that queued them has been answered):
     // the target's kind and the attempt, never the address or the payload.
@@ -98,13 +340,23 @@ pub async fn deliver(state: &Core, delivery: Delivery) -> Result<(), SendError> 
         };
         let elapsed = started.elapsed();
         let (d, result) = (delivery.clone(), outcome.clone());
+        let (lease, next_key) = (state.settings.delivery_lease_seconds, next_of.cloned());
         let recorded = state
             .db
             .run(move |conn| {
-                crate::store::write_transaction(conn, |conn| match &result {
-                    Ok(()) => deliveries::delivered(conn, &d.id, &d.jti).map(|()| "delivered"),
-                    Err(e) => deliveries::failed(conn, &d, &e.to_string(), retry_at)
-                        .map(|again| if again { "retry" } else { "dead" }),
+                crate::store::write_transaction(conn, |conn| {
+                    let recorded = match &result {
+                        Ok(()) => deliveries::delivered(conn, &d.id, &d.jti).map(|()| None)?,
+                        Err(e) => Some(
+                            deliveries::failed(conn, &d, &e.to_string(), retry_at)?
+                                .ok_or("dead"),
+                        ),
+                    };
+                    let next = match &next_key {
+                        Some(key) => deliveries::claim(conn, key, lease, 1)?.pop(),
+                        None => None,
+                    };
+                    Ok((recorded, next))
                 })
             })
             .await;
@@ -114,14 +366,26 @@ pub async fn deliver(state: &Core, delivery: Delivery) -> Result<(), SendError> 
             deliveries::WEBHOOK
         };
         match recorded {
-            Ok(label) => state.metrics.delivery(target, label, elapsed),
+            Ok((recorded, next)) => {
+                let label = match recorded {
+                    None => "delivered",
+                    Some(Ok(at)) => {
+                        // The dispatcher looks again when it falls due.
+                        state.deliveries_due.retry_at(at);
+                        "retry"
+                    }
+                    Some(Err(dead)) => dead,
+                };
+                state.metrics.delivery(target, label, elapsed);
+                (outcome, next)
+            }
             // The lease runs out and the delivery is tried again: at least once.
             Err(error) => {
                 state.metrics.delivery(target, "unrecorded", elapsed);
                 tracing::warn!(delivery = %delivery.id, %error, "event delivery: outcome not recorded");
+                (outcome, None)
             }
         }
-        outcome
     }
     .instrument(span)
     .await
@@ -146,16 +410,32 @@ async fn attempt(state: &Core, delivery: &Delivery) -> Result<(), SendError> {
             "expired before it could be delivered".into(),
         ));
     }
+    // What the attempt reads, in one trip to the pool: the event, its organization's slug and,
+    // for a webhook, the subscription.
     let jti = delivery.jti.clone();
-    let event = state
+    let organization_id = delivery.organization_id;
+    let subscription_id = delivery.target.strip_prefix("webhook:").map(str::to_string);
+    let (event, slug, subscription) = state
         .db
-        .run(move |conn| OutboxEvent::find(conn, &jti))
+        .run(move |conn| {
+            let event = OutboxEvent::find(conn, &jti)?;
+            let slug = Organization::slug_of(conn, organization_id)?;
+            let subscription = match &subscription_id {
+                Some(id) => Subscription::by_id(conn, id)?,
+                None => None,
+            };
+            Ok((event, slug, subscription))
+        })
         .await
-        .map_err(|e| SendError::Retryable(e.to_string()))?
-        .ok_or_else(|| SendError::Permanent("the event is gone (purged)".into()))?;
+        .map_err(|e| SendError::Retryable(e.to_string()))?;
+    let event = event.ok_or_else(|| SendError::Permanent("the event is gone (purged)".into()))?;
     let payload = super::open_payload(state.keys.kek(), &event)
         .map_err(|e| SendError::Permanent(format!("cannot open the event: {e}")))?;
-    let org = org_entry(state, delivery.organization_id).await?;
+    let slug = slug.ok_or_else(|| SendError::Permanent("the organization is gone".into()))?;
+    let org = state
+        .organization(&slug)
+        .await
+        .map_err(|e| SendError::Retryable(format!("{e:?}")))?;
     match delivery.target.as_str() {
         deliveries::SMS => {
             let data = &payload["event"][super::SMS_OTP_URI];
@@ -176,32 +456,25 @@ async fn attempt(state: &Core, delivery: &Delivery) -> Result<(), SendError> {
             tracing::info!(delivery = %delivery.id, gateway, message_id = %id, attempt = delivery.attempts, "SMS delivered");
             Ok(())
         }
-        other => match other.strip_prefix("webhook:") {
-            Some(id) => {
-                let id = id.to_string();
-                let sub = state
-                    .db
-                    .run(move |conn| Subscription::by_id(conn, &id))
-                    .await
-                    .map_err(|e| SendError::Retryable(e.to_string()))?
-                    .filter(|s| {
-                        s.state == subscriptions::ACTIVE && s.expires_at.is_some_and(|e| e > now())
-                    })
-                    .ok_or_else(|| {
-                        SendError::Permanent("the subscription is no longer active".into())
-                    })?;
-                super::hub::deliver(
-                    &state.outbound,
-                    state.keys.kek(),
-                    state.settings.base_url.as_str(),
-                    &org.org.slug,
-                    &sub,
-                    &payload,
-                )
-                .await
-            }
-            None => Err(SendError::Permanent(format!("unknown target {other}"))),
-        },
+        other if other.starts_with("webhook:") => {
+            let sub = subscription
+                .filter(|s| {
+                    s.state == subscriptions::ACTIVE && s.expires_at.is_some_and(|e| e > now())
+                })
+                .ok_or_else(|| {
+                    SendError::Permanent("the subscription is no longer active".into())
+                })?;
+            super::hub::deliver(
+                &state.outbound,
+                state.keys.kek(),
+                state.settings.base_url.as_str(),
+                &org.org.slug,
+                &sub,
+                &payload,
+            )
+            .await
+        }
+        other => Err(SendError::Permanent(format!("unknown target {other}"))),
     }
 }
 
@@ -211,7 +484,7 @@ pub async fn verify_due(state: &Arc<Core>) -> Result<usize, CoreError> {
     let lease = state.settings.delivery_lease_seconds;
     let due = state
         .db
-        .run(move |conn| Subscription::claim_verifications(conn, lease, BATCH))
+        .run(move |conn| Subscription::claim_verifications(conn, lease, VERIFY_BATCH))
         .await?;
     let n = due.len();
     for sub in due {
@@ -298,7 +571,37 @@ fn why_not_verified(verified: &Result<bool, SendError>) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::{SendError, backoff, why_not_verified};
+    use super::{Lanes, SendError, TargetKey, backoff, why_not_verified};
+
+    fn key(target: &str) -> TargetKey {
+        TargetKey {
+            organization_id: 1,
+            target: target.into(),
+        }
+    }
+
+    #[test]
+    fn lanes_are_bounded_per_target_and_per_node() {
+        let lanes = Lanes::new(2, 3);
+        let (slow, fast) = (key("webhook:slow"), key("webhook:fast"));
+        assert_eq!(lanes.reserve(&slow, 10), 2, "two per target");
+        assert_eq!(lanes.reserve(&slow, 10), 0, "the slow target is full");
+        assert_eq!(lanes.reserve(&fast, 10), 1, "one left on the node");
+        assert_eq!(lanes.reserve(&fast, 10), 0);
+        // The fast lane ends: the node had left due deliveries, so it asks for a look.
+        assert_eq!(lanes.end(&fast), Some(true));
+        assert_eq!(lanes.running(&fast), 0);
+        // The slow target was found full: its next lane to run dry claims once more.
+        assert_eq!(lanes.end(&slow), None);
+        assert_eq!(lanes.running(&slow), 2, "still running");
+        assert_eq!(lanes.end(&slow), Some(false));
+        assert_eq!(lanes.running(&slow), 1);
+        // Lanes reserved but not claimed are given back.
+        assert_eq!(lanes.reserve(&fast, 10), 2);
+        assert!(!lanes.release(&fast, 2));
+        assert_eq!(lanes.running(&fast), 0);
+        assert_eq!(lanes.reserve(&fast, 1), 1, "no more than due");
+    }
 
     #[test]
     fn a_failed_verification_has_a_reason() {

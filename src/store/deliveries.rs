@@ -2,8 +2,10 @@
 //! the work without sending twice in the normal case, and a node that dies leaves its claims to
 //! be picked up again (at least once).
 
+use std::collections::HashSet;
+
 use diesel::prelude::*;
-use diesel::sql_types::BigInt;
+use diesel::sql_types::{BigInt, Text};
 
 use super::schema::{deliveries, event_outbox};
 use super::{DbConn, StoreError, now};
@@ -58,10 +60,14 @@ impl Delivery {
         }
     }
 
+    /// Queues a delivery; one due now wakes this node's worker once the transaction is over.
     pub fn insert(conn: &mut DbConn, d: &Self) -> Result<(), StoreError> {
         diesel::insert_into(deliveries::table)
             .values(d)
             .execute(conn)?;
+        if d.state == PENDING && d.next_attempt_at <= now() {
+            note_queued(d.target_key());
+        }
         Ok(())
     }
 
@@ -74,40 +80,210 @@ impl Delivery {
     }
 }
 
+/// One target's lane: a webhook subscription (`webhook:{id}`), or an organization's SMS channel
+/// (`sms`). The worker bounds the deliveries in flight per target, so a slow or dead receiver
+/// only delays its own.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct TargetKey {
+    pub organization_id: i64,
+    pub target: String,
+}
+
+impl TargetKey {
+    /// Reads `{organization id}:{target}`, the payload of PostgreSQL's `sesame_deliveries`
+    /// notifications.
+    pub fn parse(payload: &str) -> Option<Self> {
+        let (org, target) = payload.split_once(':')?;
+        Some(Self {
+            organization_id: org.parse().ok()?,
+            target: target.to_string(),
+        })
+        .filter(|k| !k.target.is_empty())
+    }
+}
+
+impl std::fmt::Display for TargetKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.organization_id, self.target)
+    }
+}
+
+impl Delivery {
+    pub fn target_key(&self) -> TargetKey {
+        TargetKey {
+            organization_id: self.organization_id,
+            target: self.target.clone(),
+        }
+    }
+}
+
+thread_local! {
+    /// Targets given a due delivery by the database work running on this thread. `Db::run`
+    /// empties it before its closure and hands what the closure queued to the worker after it
+    /// returns, that is after its transaction committed: so every writer of the outbox wakes
+    /// the worker without knowing about it.
+    static QUEUED: std::cell::RefCell<HashSet<TargetKey>> = std::cell::RefCell::new(HashSet::new());
+}
+
+fn note_queued(key: TargetKey) {
+    QUEUED.with(|q| q.borrow_mut().insert(key));
+}
+
+/// Takes the targets queued on this thread since the last call (see [`QUEUED`]).
+pub(crate) fn take_queued() -> HashSet<TargetKey> {
+    QUEUED.with(|q| std::mem::take(&mut *q.borrow_mut()))
+}
+
+/// What the delivery worker of this node has been told since it last looked: targets given due
+/// deliveries (by this process after a commit, or by another node through PostgreSQL's
+/// NOTIFY), a request to look at everything, and the earliest retry recorded.
+#[derive(Debug, Default)]
+pub struct Wake {
+    pub targets: HashSet<TargetKey>,
+    pub everything: bool,
+    pub retry_at: Option<i64>,
+}
+
+/// The worker's doorbell. Wakes are kept until taken, so none is lost between two looks.
+#[derive(Debug, Default)]
+pub struct Wakeups {
+    pending: std::sync::Mutex<Wake>,
+    notify: tokio::sync::Notify,
+    /// Whether this node receives PostgreSQL's notifications now (the worker then polls
+    /// slowly: a safety net only).
+    listening: std::sync::atomic::AtomicBool,
+}
+
+impl Wakeups {
+    fn update(&self, f: impl FnOnce(&mut Wake)) {
+        f(&mut self.pending.lock().expect("wakeups lock"));
+        self.notify.notify_one();
+    }
+
+    /// These targets have due deliveries.
+    pub fn queued(&self, targets: impl IntoIterator<Item = TargetKey>) {
+        self.update(|w| w.targets.extend(targets));
+    }
+
+    /// Something may be due somewhere: the worker looks at every target.
+    pub fn notify_one(&self) {
+        self.update(|w| w.everything = true);
+    }
+
+    /// A delivery is due again at `at` (unix seconds).
+    pub fn retry_at(&self, at: i64) {
+        self.update(|w| w.retry_at = Some(w.retry_at.map_or(at, |r| r.min(at))));
+    }
+
+    /// Waits until something was told (returns at once if it was since the last take).
+    pub async fn notified(&self) {
+        self.notify.notified().await;
+    }
+
+    /// What was told since the last take.
+    pub fn take(&self) -> Wake {
+        std::mem::take(&mut *self.pending.lock().expect("wakeups lock"))
+    }
+
+    pub fn set_listening(&self, on: bool) {
+        self.listening
+            .store(on, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    pub fn listening(&self) -> bool {
+        self.listening.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
 const CLAIM_SQLITE: &str = "UPDATE deliveries SET next_attempt_at = ?, attempts = attempts + 1 \
-     WHERE id IN (SELECT id FROM deliveries WHERE state = 'pending' AND next_attempt_at <= ? \
+     WHERE id IN (SELECT id FROM deliveries WHERE target = ? AND organization_id = ? \
+                  AND state = 'pending' AND next_attempt_at <= ? \
                   ORDER BY next_attempt_at LIMIT ?) \
      RETURNING *";
 
-/// `SKIP LOCKED`: rows another node is claiming at this moment are left to it.
+/// `SKIP LOCKED`: rows another node (or another lane of this one) is claiming at this moment
+/// are left to it.
 const CLAIM_POSTGRES: &str = "UPDATE deliveries SET next_attempt_at = $1, attempts = attempts + 1 \
-     WHERE id IN (SELECT id FROM deliveries WHERE state = 'pending' AND next_attempt_at <= $2 \
-                  ORDER BY next_attempt_at LIMIT $3 FOR UPDATE SKIP LOCKED) \
+     WHERE id IN (SELECT id FROM deliveries WHERE target = $2 AND organization_id = $3 \
+                  AND state = 'pending' AND next_attempt_at <= $4 \
+                  ORDER BY next_attempt_at LIMIT $5 FOR UPDATE SKIP LOCKED) \
      RETURNING *";
 
-/// Claims up to `limit` due deliveries for `lease` seconds: they are this node's to deliver,
-/// and due again if it has not recorded an outcome by then.
-pub fn claim_due(conn: &mut DbConn, lease: i64, limit: i64) -> Result<Vec<Delivery>, StoreError> {
+/// Claims up to `limit` due deliveries of one target for `lease` seconds, oldest first: they
+/// are this node's to deliver, and due again if it has not recorded an outcome by then. The
+/// worker claims only as many as it starts at once, so a crash replays only what was in flight.
+pub fn claim(
+    conn: &mut DbConn,
+    key: &TargetKey,
+    lease: i64,
+    limit: i64,
+) -> Result<Vec<Delivery>, StoreError> {
     let t = now();
-    // What expired while waiting is dead, not due: an expired code is never sent.
-    let expired: Vec<String> = deliveries::table
-        .filter(deliveries::state.eq(PENDING))
-        .filter(deliveries::give_up_at.le(t))
-        .select(deliveries::jti)
-        .load(conn)?;
-    stop(conn, &expired, "expired before it could be delivered")?;
     Ok(match conn {
         DbConn::Sqlite(c) => diesel::sql_query(CLAIM_SQLITE)
             .bind::<BigInt, _>(t + lease)
+            .bind::<Text, _>(&key.target)
+            .bind::<BigInt, _>(key.organization_id)
             .bind::<BigInt, _>(t)
             .bind::<BigInt, _>(limit)
             .load(c)?,
         DbConn::Postgres(c) => diesel::sql_query(CLAIM_POSTGRES)
             .bind::<BigInt, _>(t + lease)
+            .bind::<Text, _>(&key.target)
+            .bind::<BigInt, _>(key.organization_id)
             .bind::<BigInt, _>(t)
             .bind::<BigInt, _>(limit)
             .load(c)?,
     })
+}
+
+/// Marks dead what expired while it waited (an expired code is never sent). Returns how many.
+pub fn expire(conn: &mut DbConn) -> Result<usize, StoreError> {
+    let expired: Vec<String> = deliveries::table
+        .filter(deliveries::state.eq(PENDING))
+        .filter(deliveries::give_up_at.le(now()))
+        .select(deliveries::jti)
+        .load(conn)?;
+    stop(conn, &expired, "expired before it could be delivered")?;
+    Ok(expired.len())
+}
+
+/// The targets with due deliveries and how many each has, the longest-waiting first.
+pub fn due_targets(conn: &mut DbConn) -> Result<Vec<(TargetKey, i64)>, StoreError> {
+    use diesel::dsl::{count_star, min};
+    let rows: Vec<(i64, String, i64)> = deliveries::table
+        .filter(deliveries::state.eq(PENDING))
+        .filter(deliveries::next_attempt_at.le(now()))
+        .group_by((deliveries::organization_id, deliveries::target))
+        .select((
+            deliveries::organization_id,
+            deliveries::target,
+            count_star(),
+        ))
+        .order(min(deliveries::next_attempt_at))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(|(organization_id, target, due)| {
+            (
+                TargetKey {
+                    organization_id,
+                    target,
+                },
+                due,
+            )
+        })
+        .collect())
+}
+
+/// When the next pending delivery falls due after `t`: a retry after its backoff, or a claim
+/// whose lease runs out (its node may have died).
+pub fn next_due_after(conn: &mut DbConn, t: i64) -> Result<Option<i64>, StoreError> {
+    Ok(deliveries::table
+        .filter(deliveries::state.eq(PENDING))
+        .filter(deliveries::next_attempt_at.gt(t))
+        .select(diesel::dsl::min(deliveries::next_attempt_at))
+        .first(conn)?)
 }
 
 /// The pending deliveries of one kind of target ([`SMS`] or [`WEBHOOK`]).
@@ -154,13 +330,13 @@ pub fn delivered(conn: &mut DbConn, id: &str, jti: &str) -> Result<(), StoreErro
 }
 
 /// Records a failed attempt: due again at `retry_at`, or dead when that is `None` (a
-/// permanent error, or past `give_up_at`). Returns whether it is due again.
+/// permanent error, or past `give_up_at`). Returns when it is due again, if it is.
 pub fn failed(
     conn: &mut DbConn,
     d: &Delivery,
     error: &str,
     retry_at: Option<i64>,
-) -> Result<bool, StoreError> {
+) -> Result<Option<i64>, StoreError> {
     let error: String = error.chars().take(500).collect();
     // The last retry is kept, brought forward to just before the end, rather than dropped.
     let retry_at = retry_at
@@ -178,7 +354,7 @@ pub fn failed(
                 deliveries::last_error.eq(Some(error)),
             ))
             .execute(conn)?;
-            Ok(true)
+            Ok(Some(at))
         }
         None => {
             diesel::update(
@@ -192,7 +368,7 @@ pub fn failed(
             ))
             .execute(conn)?;
             settle(conn, &d.jti)?;
-            Ok(false)
+            Ok(None)
         }
     }
 }
@@ -272,6 +448,24 @@ pub fn redeliver(conn: &mut DbConn, id: &str, max_age: i64) -> Result<bool, Stor
         diesel::update(event_outbox::table.find(&d.jti))
             .set(event_outbox::delivered_at.eq(None::<i64>))
             .execute(conn)?;
+        note_queued(d.target_key());
         Ok(true)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::TargetKey;
+
+    #[test]
+    fn a_notification_names_its_target() {
+        let key = TargetKey::parse("12:webhook:0b7e-41").unwrap();
+        assert_eq!(key.organization_id, 12);
+        assert_eq!(key.target, "webhook:0b7e-41");
+        assert_eq!(key.to_string(), "12:webhook:0b7e-41");
+        assert_eq!(TargetKey::parse("3:sms").unwrap().target, "sms");
+        for bad in ["", "sms", "x:sms", "12:", "-:webhook:a"] {
+            assert_eq!(TargetKey::parse(bad), None, "{bad}");
+        }
+    }
 }

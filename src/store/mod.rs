@@ -227,6 +227,8 @@ pub struct Db {
     /// works again. Reads still work on a full disk, so `SELECT 1` alone would say ready.
     disk_full: Arc<AtomicBool>,
     metrics: PoolMetrics,
+    /// The delivery worker's doorbell, rung after a closure queued deliveries.
+    deliveries_due: Arc<deliveries::Wakeups>,
 }
 
 /// What the pool measures itself (registered by `crate::metrics`): the wait for a connection
@@ -302,6 +304,7 @@ impl Db {
             pool,
             disk_full: Arc::default(),
             metrics: PoolMetrics::default(),
+            deliveries_due: Arc::default(),
         })
     }
 
@@ -340,17 +343,36 @@ impl Db {
                     tracing::Span::none()
                 };
                 let mut conn = checkout.in_scope(|| metrics.get(&pool, None))?;
-                f(&mut conn)
+                queued(f, &mut conn)
             })
         })
         .await
         .map_err(|e| StoreError::Internal(format!("database task failed: {e}")))?;
-        if let Err(e) = &result
-            && e.is_disk_full()
-        {
-            self.disk_full.store(true, Ordering::Relaxed);
+        self.finish(result)
+    }
+
+    /// Records a full disk, and wakes the delivery worker for what the closure queued: its
+    /// transaction has ended by now (an event rolled back only costs the worker a look).
+    fn finish<T>(&self, result: Result<WithQueued<T>, StoreError>) -> Result<T, StoreError> {
+        match result {
+            Ok((value, targets)) => {
+                if !targets.is_empty() {
+                    self.deliveries_due.queued(targets);
+                }
+                Ok(value)
+            }
+            Err(e) => {
+                if e.is_disk_full() {
+                    self.disk_full.store(true, Ordering::Relaxed);
+                }
+                Err(e)
+            }
         }
-        result
+    }
+
+    /// The delivery worker's doorbell: rung by [`Db::run`] after a closure queued deliveries.
+    pub fn deliveries_due(&self) -> Arc<deliveries::Wakeups> {
+        self.deliveries_due.clone()
     }
 
     /// Like [`Db::run`], answering within `within` whatever happens: the connection is waited
@@ -365,11 +387,11 @@ impl Db {
         let task = tokio::task::spawn_blocking(move || {
             span.in_scope(|| {
                 let mut conn = metrics.get(&pool, Some(within))?;
-                f(&mut conn)
+                queued(f, &mut conn)
             })
         });
         match tokio::time::timeout(within + Duration::from_millis(250), task).await {
-            Ok(Ok(result)) => result,
+            Ok(Ok(result)) => self.finish(result),
             Ok(Err(e)) => Err(StoreError::Internal(format!("database task failed: {e}"))),
             Err(_) => Err(StoreError::Unavailable(format!(
                 "no answer within {} ms",
@@ -437,6 +459,21 @@ impl Db {
         })
         .await
     }
+}
+
+/// A closure's value and the targets it gave due deliveries.
+type WithQueued<T> = (T, std::collections::HashSet<deliveries::TargetKey>);
+
+/// Runs `f` and returns what it queued for the delivery worker along with its result (see
+/// `deliveries::QUEUED`: a thread-local, as `f` runs on this blocking thread from start to end).
+fn queued<T>(
+    f: impl FnOnce(&mut DbConn) -> Result<T, StoreError>,
+    conn: &mut DbConn,
+) -> Result<WithQueued<T>, StoreError> {
+    // Left over from work done on this thread outside `Db::run` (a CLI connection): not ours.
+    deliveries::take_queued();
+    let value = f(conn)?;
+    Ok((value, deliveries::take_queued()))
 }
 
 /// A write that changes nothing: the schema's `user_version` set to itself (SQLite rewrites

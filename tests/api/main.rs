@@ -7,6 +7,7 @@ mod authorization;
 mod backup;
 mod cli;
 mod database_outage;
+mod deliveries;
 mod discovery;
 mod federation;
 mod gateways;
