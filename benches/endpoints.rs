@@ -1,5 +1,5 @@
 //! Throughput and latency of the hottest endpoints of a running Sesame: the token endpoint's
-//! authorization-code exchange, UserInfo, and the SMS OTP step of a multi-factor sign-in (the
+//! authorization-code exchange and client-credentials grant, UserInfo, and the SMS OTP step of a multi-factor sign-in (the
 //! right code submitted: attempt counting, the keyed-hash check, spending the code, the session
 //! and the authorization code).
 //!
@@ -30,6 +30,7 @@ use sesame::store::Db;
 const CONCURRENCY: usize = 8;
 const USERINFO_REQUESTS: usize = 2_000;
 const EXCHANGE_REQUESTS: usize = 500;
+const CLIENT_CREDENTIALS_REQUESTS: usize = 2_000;
 /// Untimed requests first, so connection set-up, the signing-key load and the org cache are not
 /// counted.
 const WARMUP_REQUESTS: usize = 50;
@@ -41,6 +42,8 @@ const PASSWORD_VERIFICATIONS: usize = 20;
 const OTP_REQUESTS: usize = 200;
 const OTP_WARMUP: usize = 16;
 const MFA_CLIENT_ID: &str = "bench-mfa";
+/// A service (no user): the client-credentials grant.
+const SERVICE_CLIENT_ID: &str = "bench-svc";
 
 const ORG: &str = "bench";
 const CLIENT_ID: &str = "bench-web";
@@ -90,6 +93,12 @@ type = "confidential"
 client_secret = "{CLIENT_SECRET}"
 redirect_uris = ["{REDIRECT_URI}"]
 sign_in_flow = "username_password_sms_otp"
+
+[[organizations.applications]]
+client_id = "{SERVICE_CLIENT_ID}"
+type = "confidential"
+client_secret = "{CLIENT_SECRET}"
+grant_types = ["client_credentials"]
 {users}
 
 [[organizations.users]]
@@ -242,6 +251,16 @@ impl Server {
                 ("code", code),
                 ("redirect_uri", REDIRECT_URI),
             ])
+            .send()
+            .await
+            .expect("the token request is sent")
+    }
+
+    async fn client_credentials(&self) -> reqwest::Response {
+        self.client
+            .post(format!("{}/token", self.issuer))
+            .basic_auth(SERVICE_CLIENT_ID, Some(CLIENT_SECRET))
+            .form(&[("grant_type", "client_credentials")])
             .send()
             .await
             .expect("the token request is sent")
@@ -478,6 +497,23 @@ async fn bench_code_exchange(server: &Arc<Server>, browser: &Browser) -> Run {
     total
 }
 
+async fn bench_client_credentials(server: &Arc<Server>) -> Run {
+    let call = |server: Arc<Server>| {
+        move |()| {
+            let server = server.clone();
+            async move {
+                let res = server.client_credentials().await;
+                let _ = expect_status(res, 200, "client_credentials")
+                    .await
+                    .bytes()
+                    .await;
+            }
+        }
+    };
+    drive(vec![(); WARMUP_REQUESTS], call(server.clone())).await;
+    drive(vec![(); CLIENT_CREDENTIALS_REQUESTS], call(server.clone())).await
+}
+
 async fn bench_userinfo(server: &Arc<Server>, browser: &Browser) -> Run {
     let res = server.exchange(&browser.code().await).await;
     let tokens: serde_json::Value = expect_status(res, 200, "code exchange")
@@ -612,10 +648,12 @@ async fn bench_backend(backend: &Backend) -> Vec<(&'static str, Run)> {
     let server = Arc::new(Server::start(backend).await);
     let browser = Browser::sign_in(&server).await;
     let exchange = bench_code_exchange(&server, &browser).await;
+    let client_credentials = bench_client_credentials(&server).await;
     let userinfo = bench_userinfo(&server, &browser).await;
     let otp = bench_otp_step(&server).await;
     vec![
         ("token (code exchange)", exchange),
+        ("token (client creds)", client_credentials),
         ("userinfo", userinfo),
         ("otp (right code)", otp),
     ]

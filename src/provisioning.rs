@@ -73,6 +73,7 @@ struct FileApp {
     /// Public keys for private_key_jwt, as a JWKS (`{ keys = [ … ] }`).
     jwks: Option<serde_json::Value>,
     id_token_signed_response_alg: Option<String>,
+    access_token_signed_response_alg: Option<String>,
     #[serde(default)]
     third_party: bool,
     /// Where the client publishes its JWKS for private_key_jwt.
@@ -189,6 +190,7 @@ struct AppPlan {
     secret: Option<Secret<String>>,
     jwks: Option<String>,
     id_token_alg: Alg,
+    access_token_alg: Alg,
     third_party: bool,
     jwks_uri: Option<String>,
     resources: Vec<String>,
@@ -655,6 +657,12 @@ fn validate_apps(errors: &mut Errors, org_at: &str, apps: Vec<FileApp>) -> Vec<A
                 .check(&at, "id_token_signed_response_alg", Alg::parse(a))
                 .unwrap_or(Alg::RS256),
         };
+        let access_token_alg = match &app.access_token_signed_response_alg {
+            None => Alg::RS256,
+            Some(a) => errors
+                .check(&at, "access_token_signed_response_alg", Alg::parse(a))
+                .unwrap_or(Alg::RS256),
+        };
         let redirect_uris: Vec<RedirectUri> = app
             .redirect_uris
             .iter()
@@ -794,6 +802,7 @@ fn validate_apps(errors: &mut Errors, org_at: &str, apps: Vec<FileApp>) -> Vec<A
                 secret,
                 jwks,
                 id_token_alg,
+                access_token_alg,
                 third_party: app.third_party,
                 jwks_uri,
                 resources: app.resources,
@@ -958,6 +967,7 @@ fn apply_app(
         app_native: plan.app_native,
         jwks: plan.jwks.clone(),
         id_token_alg: plan.id_token_alg,
+        access_token_alg: plan.access_token_alg,
         third_party: plan.third_party,
         jwks_uri: plan.jwks_uri.clone(),
         resources: plan.resources.clone(),
@@ -1085,6 +1095,30 @@ password_hash = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHQ$aGFzaA"
         );
         assert!(has("users[0] (bob).phone_number"), "{errors:#?}");
         assert!(has("users[0] (bob).password: give either"), "{errors:#?}");
+    }
+
+    #[test]
+    fn an_unknown_access_token_algorithm_is_refused_by_name() {
+        let file = |alg: &str| {
+            format!(
+                "[[organizations]]\nslug = \"acme\"\n[[organizations.applications]]\n\
+                 client_id = \"svc\"\ntype = \"confidential\"\n\
+                 grant_types = [\"client_credentials\"]\n\
+                 access_token_signed_response_alg = \"{alg}\"\n"
+            )
+        };
+        let errors = Plan::parse(&file("HS256"), "test.toml").unwrap_err().0;
+        assert!(
+            errors.iter().any(|e| e.contains(
+                "applications[0] (svc).access_token_signed_response_alg: 'HS256' is not a \
+                 signing algorithm: use RS256, ES256 or EdDSA"
+            )),
+            "{errors:#?}"
+        );
+        for alg in ["RS256", "ES256", "EdDSA"] {
+            let plan = Plan::parse(&file(alg), "test.toml").unwrap();
+            assert_eq!(plan.orgs[0].apps[0].access_token_alg.as_str(), alg);
+        }
     }
 
     #[test]

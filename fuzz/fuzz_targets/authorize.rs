@@ -31,6 +31,7 @@ fn application(client_type: ClientType) -> Application {
         app_native: false,
         jwks: None,
         id_token_alg: sesame::keys::Alg::RS256,
+        access_token_alg: sesame::keys::Alg::RS256,
         third_party: false,
         jwks_uri: None,
         resources: vec!["https://api.example".into()],

@@ -7,9 +7,8 @@ use super::AppState;
 use super::error::OAuthError;
 use crate::oidc::authorize::Params;
 use crate::oidc::client_auth::strip_scheme;
-use crate::oidc::token::live_access_token;
+use crate::oidc::token::{UserGrant, live_access_token};
 use crate::oidc::tokens::userinfo_claims;
-use crate::store::users::User;
 
 pub async fn userinfo(
     state: web::Data<AppState>,
@@ -48,26 +47,18 @@ pub async fn userinfo(
         }
     };
 
-    let (claims, grant) = match live_access_token(&state, &org, &token).await? {
+    let live = match live_access_token(&state, &org, &token).await? {
         Ok(found) => found,
         Err(why) => return Err(OAuthError::invalid_token(why)),
     };
+    let claims = &live.claims;
     if claims["aud"] != format!("{}/userinfo", org.issuer).as_str() {
         return Err(OAuthError::invalid_token(
             "this access token is for another resource",
         ));
     }
-    let (org_id, user_id) = (org.org.id, grant.user_id.clone());
-    let user = match user_id {
-        Some(id) => {
-            state
-                .db
-                .run(move |conn| User::find(conn, org_id, &id))
-                .await?
-        }
-        None => None,
-    };
-    let Some(user) = user.filter(|u| !u.disabled) else {
+    // The user was read with the token's grant; a client-credentials token has none.
+    let Some(UserGrant { grant, user }) = &live.user else {
         return Err(OAuthError::invalid_token(
             "the access token is not for a user",
         ));
@@ -85,7 +76,7 @@ pub async fn userinfo(
     Ok(HttpResponse::Ok()
         .insert_header(("Cache-Control", "no-store"))
         .json(userinfo_claims(
-            &user,
+            user,
             &scope,
             &grant.claims_request().userinfo,
         )))

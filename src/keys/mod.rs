@@ -55,10 +55,11 @@ impl OrgKeys {
     }
 }
 
-/// The algorithms whose keys an organization publishes: RS256 always (access tokens, and the
-/// default every relying party supports), and those its applications sign ID tokens with.
-/// Keys of other algorithms exist, unpublished, until an application chooses them: some relying
-/// parties (libcjose, in Apache's `mod_auth_openidc` on Debian 12) cannot parse an OKP key.
+/// The algorithms whose keys an organization publishes: RS256 always (the default every relying
+/// party and resource server supports), and those its applications sign ID tokens or access
+/// tokens with. Keys of other algorithms exist, unpublished, until an application chooses them:
+/// some relying parties (libcjose, in Apache's `mod_auth_openidc` on Debian 12) cannot parse an
+/// OKP key.
 pub fn published_algs(in_use: &[Alg]) -> Vec<Alg> {
     Alg::ALL
         .into_iter()
@@ -94,16 +95,17 @@ impl KeyStore {
         self.load(db, organization_id, false).await
     }
 
-    /// [`Self::get`], read afresh if the cached key set does not publish `alg`'s keys yet: an
-    /// application that just switched to it signs nothing its verifiers cannot find here.
+    /// [`Self::get`], read afresh if the cached key set does not publish the keys of every one
+    /// of `algs` yet: an application that just switched to an algorithm signs nothing its
+    /// verifiers cannot find here.
     pub async fn get_publishing(
         &self,
         db: &Db,
         organization_id: i64,
-        alg: Alg,
+        algs: &[Alg],
     ) -> Result<Arc<OrgKeys>, KeysError> {
         let keys = self.load(db, organization_id, false).await?;
-        if keys.publishes(alg) {
+        if algs.iter().all(|a| keys.publishes(*a)) {
             return Ok(keys);
         }
         self.load(db, organization_id, true).await
@@ -135,7 +137,7 @@ impl KeyStore {
                     KeysError::Key(k) => StoreError::Corrupt(k.to_string()),
                 })?;
                 let in_use =
-                    crate::store::applications::Application::id_token_algs(conn, organization_id)?;
+                    crate::store::applications::Application::token_algs(conn, organization_id)?;
                 Ok((rows, in_use))
             })
             .await?;

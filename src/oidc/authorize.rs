@@ -487,6 +487,7 @@ mod tests {
             app_native: false,
             jwks: None,
             id_token_alg: crate::keys::Alg::RS256,
+            access_token_alg: crate::keys::Alg::RS256,
             third_party: false,
             jwks_uri: None,
             resources: vec![],

@@ -3,22 +3,26 @@
 //! (RFC 7009), introspection (RFC 7662) and the check of access tokens this issuer signed.
 //! Answers are JSON values; refusals are [`TokenError`]s, which the web layer maps to OAuth
 //! error responses in one place.
+//!
+//! Issuing an access token writes nothing: the token names its grant (or, for client
+//! credentials, its client), and [`live_access_token`] checks that grant's or client's state,
+//! and the deny-list of single revoked tokens, in one query whenever the token is presented.
 
 use serde_json::{Value, json};
 
 use super::authorize::{Params, pkce_matches};
-use super::tokens::Issue;
+use super::tokens::{CLIENT_CREDENTIALS, GRANT_ID_CLAIM, GRANT_TYPE_CLAIM, Issue};
 use crate::domain::{ClientType, GrantType};
-use crate::keys::{Alg, KeyError, KeysError};
+use crate::keys::{KeyError, KeysError};
 use crate::secret::{random_token, sha256_hex};
 use crate::state::{Core, OrgEntry};
 use crate::store::applications::Application;
 use crate::store::auth::{
-    AuthorizationCode, Grant, RefreshToken, grant_of_access_token, record_access_token,
-    revoke_access_token,
+    AuthorizationCode, Grant, RefreshToken, grant_of_recorded_access_token, revoke_access_token,
+    service_token_state, user_token_state,
 };
 use crate::store::users::User;
-use crate::store::{StoreError, now, write_transaction};
+use crate::store::{StoreError, now};
 
 /// Why a token request is refused: the OAuth error codes (RFC 6749 §5.2, RFC 8707 §2) with
 /// their descriptions, or a failure of the server.
@@ -258,11 +262,17 @@ async fn client_credentials(
         ));
     }
     let (scope, resource) = service_scope(core, org, app, params)?;
-    let keys = core.keys.get(&core.db, org.org.id).await?;
-    let signer = keys.signer(Alg::RS256).ok_or(TokenError::NoSigner)?;
+    let keys = core
+        .keys
+        .get_publishing(&core.db, org.org.id, &[app.access_token_alg])
+        .await?;
+    let signer = keys
+        .signer(app.access_token_alg)
+        .ok_or(TokenError::NoSigner)?;
     let t = now();
+    // Never stored: the token stands on its client, checked when it is presented.
     let grant = Grant {
-        id: uuid::Uuid::new_v4().to_string(),
+        id: String::new(),
         organization_id: org.org.id,
         application_id: app.id.clone(),
         user_id: None,
@@ -286,15 +296,6 @@ async fn client_credentials(
     };
     let jti = uuid::Uuid::new_v4().to_string();
     let access_token = issue.access_token(signer, &jti, app.lifetimes.access_token)?;
-    let expires = t + app.lifetimes.access_token;
-    core.db
-        .run(move |conn| {
-            write_transaction(conn, |conn| {
-                Grant::insert(conn, &grant)?;
-                record_access_token(conn, &jti, &grant.id, expires)
-            })
-        })
-        .await?;
     Ok(json!({
         "access_token": access_token,
         "token_type": "Bearer",
@@ -378,12 +379,13 @@ pub async fn revoke(
         })
         .await?;
     if !refresh_revoked
-        && let Ok((claims, grant)) = live_access_token(core, org, &token).await?
-        && grant.application_id == app.id
+        && let Ok(live) = live_access_token(core, org, &token).await?
+        && live.application_id == app.id
     {
-        let jti = claims["jti"].as_str().unwrap_or_default().to_string();
+        let jti = live.claims["jti"].as_str().unwrap_or_default().to_string();
+        let exp = live.claims["exp"].as_i64().unwrap_or_default();
         core.db
-            .run(move |conn| revoke_access_token(conn, &jti))
+            .run(move |conn| revoke_access_token(conn, &jti, exp))
             .await?;
     }
     Ok(())
@@ -406,7 +408,7 @@ pub async fn introspect(
         .get("token")
         .ok_or_else(|| TokenError::InvalidRequest("token is required".into()))?
         .to_string();
-    if let Ok((claims, _)) = live_access_token(core, org, &token).await? {
+    if let Ok(LiveToken { claims, .. }) = live_access_token(core, org, &token).await? {
         let mut body = json!({ "active": true, "token_type": "Bearer" });
         for k in [
             "scope",
@@ -478,9 +480,15 @@ async fn issue(
 ) -> Result<Value, TokenError> {
     let keys = core
         .keys
-        .get_publishing(&core.db, org.org.id, app.id_token_alg)
+        .get_publishing(
+            &core.db,
+            org.org.id,
+            &[app.access_token_alg, app.id_token_alg],
+        )
         .await?;
-    let signer = keys.signer(Alg::RS256).ok_or(TokenError::NoSigner)?;
+    let signer = keys
+        .signer(app.access_token_alg)
+        .ok_or(TokenError::NoSigner)?;
     let t = now();
     let user_id = grant.user_id.clone().unwrap_or_default();
     let org_id = org.org.id;
@@ -506,8 +514,8 @@ async fn issue(
     let jti = uuid::Uuid::new_v4().to_string();
     let access_token = issue.access_token(signer, &jti, app.lifetimes.access_token)?;
     let requested = super::tokens::claims_named(&user, &grant.claims_request().id_token);
-    // Access tokens are RS256 (RFC 9068 requires resource servers to support it); ID tokens use
-    // the application's algorithm.
+    // Each token with the application's algorithm for it: access tokens RS256 unless it chose
+    // otherwise (RFC 9068 requires resource servers to support RS256), ID tokens likewise.
     let id_signer = keys.signer(app.id_token_alg).ok_or(TokenError::NoSigner)?;
     let id_token = issue.id_token(
         id_signer,
@@ -526,18 +534,12 @@ async fn issue(
         expires_at: t + app.lifetimes.refresh_token,
         used_at: None,
     });
-    let (grant_id, expires) = (grant.id.clone(), t + app.lifetimes.access_token);
-    core.db
-        .run(move |conn| {
-            write_transaction(conn, |conn| {
-                record_access_token(conn, &jti, &grant_id, expires)?;
-                if let Some(row) = &refresh_row {
-                    RefreshToken::insert(conn, row)?;
-                }
-                Ok(())
-            })
-        })
-        .await?;
+    // The access token itself is not recorded; only a refresh token is.
+    if let Some(row) = refresh_row {
+        core.db
+            .run(move |conn| RefreshToken::insert(conn, &row))
+            .await?;
+    }
     let mut body = json!({
         "access_token": access_token,
         "token_type": "Bearer",
@@ -551,13 +553,52 @@ async fn issue(
     Ok(body)
 }
 
-/// The claims and live grant of an access token this issuer signed, or why it is not usable:
-/// signature, `typ`, issuer, audience, expiry, and its grant not revoked.
+/// An access token this issuer signed that is still good.
+#[derive(Debug)]
+pub struct LiveToken {
+    pub claims: Value,
+    /// The (internal) id of the application it was issued to.
+    pub application_id: String,
+    /// What a user's token stands on; `None` for a client acting for itself (client credentials).
+    pub user: Option<UserGrant>,
+}
+
+/// A user's grant (authorization code, refresh) and the user, read along with it.
+#[derive(Debug)]
+pub struct UserGrant {
+    pub grant: Grant,
+    pub user: User,
+}
+
+impl LiveToken {
+    fn for_user(claims: Value, grant: Grant, user: User) -> Self {
+        Self {
+            claims,
+            application_id: grant.application_id.clone(),
+            user: Some(UserGrant { grant, user }),
+        }
+    }
+
+    fn for_client(claims: Value, application_id: String) -> Self {
+        Self {
+            claims,
+            application_id,
+            user: None,
+        }
+    }
+}
+
+const REVOKED: &str = "the access token has been revoked";
+
+/// The claims of an access token this issuer signed, and what it stands on, or why it is not
+/// usable: signature, `typ`, issuer, audience, expiry; then, in one query, its grant not revoked
+/// and its user still enabled (or, for client credentials, its client still registered), and
+/// the token not revoked on its own.
 pub async fn live_access_token(
     core: &Core,
     org: &OrgEntry,
     token: &str,
-) -> Result<Result<(Value, Grant), &'static str>, TokenError> {
+) -> Result<Result<LiveToken, &'static str>, TokenError> {
     let keys = core.keys.get(&core.db, org.org.id).await?;
     let Some((header, claims)) =
         crate::keys::jwk::decode_verified(token, |kid| kid.and_then(|k| keys.verifier(k)))
@@ -579,14 +620,55 @@ pub async fn live_access_token(
         return Ok(Err("the access token has expired"));
     }
     let jti = claims["jti"].as_str().unwrap_or_default().to_string();
-    match core
-        .db
-        .run(move |conn| grant_of_access_token(conn, &jti))
-        .await?
-    {
-        Some(grant) => Ok(Ok((claims, grant))),
-        None => Ok(Err("the access token has been revoked")),
-    }
+    let org_id = org.org.id;
+    let live = if let Some(grant_id) = claims[GRANT_ID_CLAIM].as_str() {
+        let grant_id = grant_id.to_string();
+        let state = core
+            .db
+            .run(move |conn| user_token_state(conn, org_id, &grant_id, &jti))
+            .await?;
+        match state {
+            Some((grant, Some(user), false)) if grant.revoked_at.is_none() && !user.disabled => {
+                LiveToken::for_user(claims, grant, user)
+            }
+            // Disabling a user revokes their grants; a disabled user's token is refused the same.
+            _ => return Ok(Err(REVOKED)),
+        }
+    } else if claims[GRANT_TYPE_CLAIM] == CLIENT_CREDENTIALS {
+        let client_id = claims["client_id"].as_str().unwrap_or_default().to_string();
+        let state = core
+            .db
+            .run(move |conn| service_token_state(conn, org_id, &client_id, &jti))
+            .await?;
+        match state {
+            Some((application_id, false)) => LiveToken::for_client(claims, application_id),
+            Some((_, true)) => return Ok(Err(REVOKED)),
+            None => return Ok(Err("the client no longer exists")),
+        }
+    } else {
+        // Issued before access tokens stopped being recorded: its row decides, as it did then.
+        let grant = core
+            .db
+            .run(move |conn| {
+                let Some(grant) = grant_of_recorded_access_token(conn, &jti)? else {
+                    return Ok(None);
+                };
+                let user = match &grant.user_id {
+                    Some(id) => User::find(conn, org_id, id)?,
+                    None => None,
+                };
+                Ok(Some((grant, user)))
+            })
+            .await?;
+        match grant {
+            Some((grant, None)) if grant.user_id.is_none() => {
+                LiveToken::for_client(claims, grant.application_id)
+            }
+            Some((grant, Some(user))) if !user.disabled => LiveToken::for_user(claims, grant, user),
+            _ => return Ok(Err(REVOKED)),
+        }
+    };
+    Ok(Ok(live))
 }
 
 /// Whether `token` is a live access token of this issuer for `audience` carrying `scope`. A
@@ -599,7 +681,7 @@ pub async fn carries_scope(
     scope: &str,
 ) -> bool {
     match live_access_token(core, org, token).await {
-        Ok(Ok((claims, _))) => {
+        Ok(Ok(LiveToken { claims, .. })) => {
             claims["aud"] == audience
                 && claims["scope"]
                     .as_str()

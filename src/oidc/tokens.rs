@@ -19,6 +19,14 @@ pub fn at_hash(access_token: &str, alg: Alg) -> String {
     B64URL.encode(&digest[..digest.len() / 2])
 }
 
+/// The access-token claim naming the grant a user's token was issued from: revoking the grant
+/// (logout, a reused code or refresh token, a password change) ends the token.
+pub const GRANT_ID_CLAIM: &str = "grant_id";
+/// The access-token claim saying how a token without a user was obtained (as Auth0's `gty`):
+/// [`CLIENT_CREDENTIALS`], a token that lives as long as its client exists.
+pub const GRANT_TYPE_CLAIM: &str = "gty";
+pub const CLIENT_CREDENTIALS: &str = "client_credentials";
+
 /// What every token of one issuance shares.
 #[derive(Debug)]
 pub struct Issue<'a> {
@@ -34,7 +42,10 @@ impl Issue<'_> {
         serde_json::from_str(&self.grant.amr).unwrap_or_else(|_| json!([]))
     }
 
-    /// An RFC 9068 access token for the UserInfo endpoint.
+    /// An RFC 9068 access token for the UserInfo endpoint or an API. Nothing is recorded when
+    /// it is issued: it names what it stands on, checked whenever it is presented — a user's
+    /// token its grant (`grant_id`), a client-credentials token its client (`gty`, with
+    /// `client_id`).
     pub fn access_token(
         &self,
         signer: &Signer,
@@ -56,6 +67,9 @@ impl Issue<'_> {
             claims["auth_time"] = json!(self.grant.auth_time);
             claims["acr"] = json!(self.grant.acr);
             claims["amr"] = self.amr();
+            claims[GRANT_ID_CLAIM] = json!(self.grant.id);
+        } else {
+            claims[GRANT_TYPE_CLAIM] = json!(CLIENT_CREDENTIALS);
         }
         signer.sign_compact("at+jwt", claims.to_string().as_bytes())
     }

@@ -38,6 +38,8 @@ pub struct Application {
     pub jwks: Option<String>,
     /// What signs this application's ID tokens.
     pub id_token_alg: Alg,
+    /// What signs this application's access tokens (`access_token_signed_response_alg`).
+    pub access_token_alg: Alg,
     /// A third-party application shows the consent page before the user's data is shared.
     pub third_party: bool,
     /// Where the client publishes its keys for `private_key_jwt` (instead of inline `jwks`).
@@ -93,6 +95,7 @@ struct Row {
     backup_codes: bool,
     websub_subscribe: bool,
     app_native: bool,
+    access_token_alg: String,
 }
 
 fn to_json<T: Serialize>(value: &T) -> String {
@@ -140,6 +143,8 @@ impl Row {
             jwks_uri: self.jwks_uri,
             resources: from_json(&self.resources, "resources")?,
             id_token_alg: Alg::parse(&self.id_token_alg).map_err(|e| corrupt("id_token_alg", e))?,
+            access_token_alg: Alg::parse(&self.access_token_alg)
+                .map_err(|e| corrupt("access_token_alg", e))?,
             created_at: self.created_at,
             updated_at: self.updated_at,
         })
@@ -165,6 +170,7 @@ impl Row {
             app_native: app.app_native,
             jwks: app.jwks.clone(),
             id_token_alg: app.id_token_alg.as_str().to_string(),
+            access_token_alg: app.access_token_alg.as_str().to_string(),
             third_party: app.third_party,
             jwks_uri: app.jwks_uri.clone(),
             resources: to_json(&app.resources),
@@ -218,20 +224,28 @@ impl Application {
             .collect()
     }
 
-    /// The ID token algorithms the organization's applications sign with (its key set publishes
-    /// those keys, and RS256's).
-    pub fn id_token_algs(conn: &mut DbConn, organization_id: i64) -> Result<Vec<Alg>, StoreError> {
-        applications::table
+    /// The algorithms the organization's applications sign ID tokens and access tokens with
+    /// (its key set publishes those keys, and RS256's).
+    pub fn token_algs(conn: &mut DbConn, organization_id: i64) -> Result<Vec<Alg>, StoreError> {
+        let pairs: Vec<(String, String)> = applications::table
             .filter(applications::organization_id.eq(organization_id))
-            .select(applications::id_token_alg)
+            .select((applications::id_token_alg, applications::access_token_alg))
             .distinct()
-            .load::<String>(conn)?
-            .iter()
-            .map(|a| {
-                Alg::parse(a)
-                    .map_err(|e| StoreError::Corrupt(format!("applications.id_token_alg: {e}")))
-            })
-            .collect()
+            .load(conn)?;
+        let mut algs = Vec::new();
+        for (id_token, access_token) in &pairs {
+            for (column, value) in [
+                ("id_token_alg", id_token),
+                ("access_token_alg", access_token),
+            ] {
+                let alg = Alg::parse(value)
+                    .map_err(|e| StoreError::Corrupt(format!("applications.{column}: {e}")))?;
+                if !algs.contains(&alg) {
+                    algs.push(alg);
+                }
+            }
+        }
+        Ok(algs)
     }
 
     /// Inserts a new application (its `id`, timestamps included, as given).

@@ -6,8 +6,10 @@
 use diesel::prelude::*;
 
 use super::schema::{
-    access_tokens, authorization_codes, grants, login_transactions, refresh_tokens, sessions,
+    access_tokens, applications, authorization_codes, grants, login_transactions, refresh_tokens,
+    revoked_access_tokens, sessions, users,
 };
+use super::users::User;
 use super::{DbConn, StoreError, now};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -253,7 +255,8 @@ impl Grant {
         Ok(())
     }
 
-    /// Revokes the grant and with it every code, access token and refresh token issued from it.
+    /// Revokes the grant and with it every code, access token and refresh token issued from it
+    /// (access tokens name their grant and are checked against it when presented).
     pub fn revoke(conn: &mut DbConn, id: &str) -> Result<(), StoreError> {
         diesel::update(grants::table.find(id).filter(grants::revoked_at.is_null()))
             .set(grants::revoked_at.eq(Some(now())))
@@ -328,23 +331,6 @@ impl AuthorizationCode {
     }
 }
 
-/// Records an issued access token (by `jti`) under its grant, so revoking the grant revokes it.
-pub fn record_access_token(
-    conn: &mut DbConn,
-    jti: &str,
-    grant_id: &str,
-    expires_at: i64,
-) -> Result<(), StoreError> {
-    diesel::insert_into(access_tokens::table)
-        .values((
-            access_tokens::jti.eq(jti),
-            access_tokens::grant_id.eq(grant_id),
-            access_tokens::expires_at.eq(expires_at),
-        ))
-        .execute(conn)?;
-    Ok(())
-}
-
 /// Ends every session of a user and revokes every grant (offline ones too): after a password
 /// change, disabling or locking, nothing issued before may keep working.
 pub fn sign_out_everywhere(conn: &mut DbConn, user_id: &str) -> Result<(), StoreError> {
@@ -387,14 +373,83 @@ pub fn record_assertion(conn: &mut DbConn, id: &str, expires_at: i64) -> Result<
     }
 }
 
-/// Revokes one access token (RFC 7009); the rest of its grant stays.
-pub fn revoke_access_token(conn: &mut DbConn, jti: &str) -> Result<(), StoreError> {
+/// Revokes one access token (RFC 7009); the rest of its grant stays. Its `jti` is denied until
+/// `expires_at` (the token's `exp`), after which the token fails on its own. A token issued
+/// before access tokens stopped being recorded also loses its row.
+pub fn revoke_access_token(
+    conn: &mut DbConn,
+    jti: &str,
+    expires_at: i64,
+) -> Result<(), StoreError> {
+    let denied = diesel::insert_into(revoked_access_tokens::table)
+        .values((
+            revoked_access_tokens::jti.eq(jti),
+            revoked_access_tokens::expires_at.eq(expires_at),
+        ))
+        .execute(conn);
+    match denied.map_err(StoreError::from) {
+        // Revoked before: nothing more to do.
+        Ok(_) | Err(StoreError::Conflict(_)) => {}
+        Err(e) => return Err(e),
+    }
     diesel::delete(access_tokens::table.find(jti)).execute(conn)?;
     Ok(())
 }
 
-/// The live grant behind an access token, if the token is known, unexpired and not revoked.
-pub fn grant_of_access_token(conn: &mut DbConn, jti: &str) -> Result<Option<Grant>, StoreError> {
+/// What a user's access token stands on, read in one statement when it is presented: its grant,
+/// the grant's user (`None` if gone), and whether the token itself was revoked. `None` when the
+/// grant does not exist (any more) in the organization.
+pub fn user_token_state(
+    conn: &mut DbConn,
+    organization_id: i64,
+    grant_id: &str,
+    jti: &str,
+) -> Result<Option<(Grant, Option<User>, bool)>, StoreError> {
+    let found: Option<(Grant, Option<super::users::Row>, bool)> = grants::table
+        .left_join(users::table.on(grants::user_id.eq(users::id.nullable())))
+        .filter(grants::id.eq(grant_id))
+        .filter(grants::organization_id.eq(organization_id))
+        .select((
+            Grant::as_select(),
+            Option::<super::users::Row>::as_select(),
+            diesel::dsl::exists(revoked_access_tokens::table.find(jti)),
+        ))
+        .first(conn)
+        .optional()?;
+    found
+        .map(|(grant, user, revoked)| {
+            Ok((grant, user.map(|u| u.into_user()).transpose()?, revoked))
+        })
+        .transpose()
+}
+
+/// What a client-credentials token stands on, read in one statement when it is presented: the
+/// client's application id (`None` when the application no longer exists in the organization),
+/// and whether the token itself was revoked.
+pub fn service_token_state(
+    conn: &mut DbConn,
+    organization_id: i64,
+    client_id: &str,
+    jti: &str,
+) -> Result<Option<(String, bool)>, StoreError> {
+    Ok(applications::table
+        .filter(applications::organization_id.eq(organization_id))
+        .filter(applications::client_id.eq(client_id))
+        .select((
+            applications::id,
+            diesel::dsl::exists(revoked_access_tokens::table.find(jti)),
+        ))
+        .first(conn)
+        .optional()?)
+}
+
+/// The live grant behind an access token issued before access tokens stopped being recorded
+/// (one row per token in `access_tokens`): known, unexpired and its grant not revoked. Such
+/// tokens work until they expire, then their rows are purged.
+pub fn grant_of_recorded_access_token(
+    conn: &mut DbConn,
+    jti: &str,
+) -> Result<Option<Grant>, StoreError> {
     Ok(access_tokens::table
         .inner_join(grants::table)
         .filter(access_tokens::jti.eq(jti))
@@ -514,7 +569,11 @@ pub mod consent {
 pub struct Purged {
     pub transactions: usize,
     pub codes: usize,
+    /// Rows of access tokens issued before they stopped being recorded (see
+    /// [`grant_of_recorded_access_token`]).
     pub access_tokens: usize,
+    /// Denied `jti`s of revoked access tokens, once the tokens have expired.
+    pub revoked_access_tokens: usize,
     pub refresh_tokens: usize,
     pub sessions: usize,
     pub throttle: usize,
@@ -527,7 +586,7 @@ pub struct Purged {
 }
 
 /// Deletes rows nothing can use any more, so storage does not grow with traffic: every
-/// authorization request leaves a transaction, every token a row. Rows are kept an hour past
+/// authorization request leaves a transaction, every code and refresh token a row. Rows are kept an hour past
 /// expiry (a day for sessions and counters) so late requests still get a precise answer.
 pub fn purge_expired(conn: &mut DbConn) -> Result<Purged, StoreError> {
     use super::schema::login_throttle;
@@ -543,6 +602,10 @@ pub fn purge_expired(conn: &mut DbConn) -> Result<Purged, StoreError> {
         .execute(conn)?,
         access_tokens: diesel::delete(
             access_tokens::table.filter(access_tokens::expires_at.lt(t - 3600)),
+        )
+        .execute(conn)?,
+        revoked_access_tokens: diesel::delete(
+            revoked_access_tokens::table.filter(revoked_access_tokens::expires_at.lt(t - 3600)),
         )
         .execute(conn)?,
         refresh_tokens: diesel::delete(

@@ -37,6 +37,7 @@ diesel::table! {
         backup_codes -> Bool,
         websub_subscribe -> Bool,
         app_native -> Bool,
+        access_token_alg -> Text,
     }
 }
 
@@ -159,6 +160,13 @@ diesel::table! {
     access_tokens (jti) {
         jti -> Text,
         grant_id -> Text,
+        expires_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    revoked_access_tokens (jti) {
+        jti -> Text,
         expires_at -> BigInt,
     }
 }
@@ -338,6 +346,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     grants,
     authorization_codes,
     access_tokens,
+    revoked_access_tokens,
     refresh_tokens,
     login_throttle,
     sms_sends,

@@ -77,10 +77,12 @@ pub struct User {
     pub updated_at: i64,
 }
 
+/// The stored row; visible to the store so an access token's check can read the user joined
+/// with its grant (`auth::user_token_state`).
 #[derive(Debug, Queryable, Selectable, Insertable, AsChangeset)]
 #[diesel(table_name = users)]
 #[diesel(treat_none_as_null = true)]
-struct Row {
+pub(crate) struct Row {
     id: String,
     organization_id: i64,
     username: String,
@@ -96,7 +98,7 @@ struct Row {
 }
 
 impl Row {
-    fn into_user(self) -> Result<User, StoreError> {
+    pub(crate) fn into_user(self) -> Result<User, StoreError> {
         let corrupt = |what: &str, e: String| StoreError::Corrupt(format!("users.{what}: {e}"));
         Ok(User {
             username: Username::parse(&self.username).map_err(|e| corrupt("username", e))?,

@@ -1819,11 +1819,29 @@ async fn expired_rows_are_purged(backend: Backend) {
     use diesel::prelude::*;
     use sesame::store::schema::{
         access_tokens, authorization_codes, login_transactions, refresh_tokens,
+        revoked_access_tokens,
     };
     let app = setup(&backend).await;
     let code = code_via(&Browser::default(), &auth_url(&app, &[])).await;
     let (_, tokens) = exchange(&app, &code).await;
+    // Issuing an access token leaves no row: revoking one leaves its jti on the deny-list, and
+    // one issued before the upgrade has its row in access_tokens.
+    let access = tokens["access_token"].as_str().unwrap();
+    let web = ("acme-web", Some(WEB_SECRET));
+    assert_eq!(
+        post_as(&app, "revoke", web, &[("token", access)]).await.0,
+        200
+    );
+    let grant_id = payload(access)["grant_id"].as_str().unwrap().to_string();
     let mut conn = app.db.get().unwrap();
+    diesel::insert_into(access_tokens::table)
+        .values((
+            access_tokens::jti.eq("recorded-before-the-upgrade"),
+            access_tokens::grant_id.eq(&grant_id),
+            access_tokens::expires_at.eq(sesame::store::now() + 300),
+        ))
+        .execute(&mut *conn)
+        .unwrap();
     assert_eq!(
         sesame::store::auth::purge_expired(&mut conn).unwrap(),
         Default::default(),
@@ -1842,6 +1860,10 @@ async fn expired_rows_are_purged(backend: Backend) {
         .set(access_tokens::expires_at.eq(long_ago))
         .execute(&mut *conn)
         .unwrap();
+    diesel::update(revoked_access_tokens::table)
+        .set(revoked_access_tokens::expires_at.eq(long_ago))
+        .execute(&mut *conn)
+        .unwrap();
     diesel::update(refresh_tokens::table)
         .set(refresh_tokens::expires_at.eq(long_ago))
         .execute(&mut *conn)
@@ -1857,6 +1879,7 @@ async fn expired_rows_are_purged(backend: Backend) {
         (1, 1, 1, 1),
         "{purged:?}"
     );
+    assert_eq!(purged.revoked_access_tokens, 1, "{purged:?}");
     assert_eq!(purged.sessions, 0, "the live session stays");
     let (status, _) = post_token(
         &app,

@@ -1,0 +1,2 @@
+ALTER TABLE applications DROP COLUMN access_token_alg;
+DROP TABLE revoked_access_tokens;
