@@ -249,7 +249,7 @@ async fn run(plan: &Plan, procs: &Procs, work: &Path) -> Result<Results, String>
         measure_bounds(plan, &mut results).await?;
         for k in 0..running.len() {
             let t = &running[(round + k) % running.len()];
-            run_target_round(plan, &ctx, &op_for(t), &mut results).await?;
+            run_target_round(plan, &ctx, &op_for(t), &mut results).await;
         }
     }
 
@@ -359,12 +359,7 @@ fn progress(t: &Target, figure: Figure, sample: &Sample) {
 }
 
 /// Every figure of one target, once.
-async fn run_target_round(
-    plan: &Plan,
-    ctx: &Ctx,
-    op: &SignInOp,
-    results: &mut Results,
-) -> Result<(), String> {
+async fn run_target_round(plan: &Plan, ctx: &Ctx, op: &SignInOp, results: &mut Results) {
     let t = &op.target;
     let kind = t.kind();
     let warmup = Duration::from_secs_f64(plan.warmup_seconds);
@@ -379,10 +374,14 @@ async fn run_target_round(
     memory.peak_under_signins = memory.peak_under_signins.max(peak);
 
     // A browser with an SSO session: it mints authorization codes without a sign-in each.
-    let browser = op
-        .call()
-        .await
-        .map_err(|e| format!("{}: a sign-in: {e}", t.name()))?;
+    let browser = match op.call().await {
+        Ok(browser) => browser,
+        Err(e) => {
+            // Counted; this target's other figures are left out of this round.
+            setup_failed(results, kind, format!("a sign-in to mint codes: {e}"));
+            return;
+        }
+    };
 
     let sample = exchange_figure(ctx, t, &browser, plan.seconds).await;
     progress(t, Figure::Exchange, &sample);
@@ -400,9 +399,13 @@ async fn run_target_round(
             continue;
         }
         // The algorithm is checked once: a figure is only what it says it is.
-        let token = flows::client_credentials(&ctx.http, t, client)
-            .await
-            .map_err(|e| format!("{}: {client}: {e}", t.name()))?;
+        let token = match flows::client_credentials(&ctx.http, t, client).await {
+            Ok(token) => token,
+            Err(e) => {
+                setup_failed(results, kind, format!("{client}: {e}"));
+                continue;
+            }
+        };
         let signed = flows::jws_part(&token, 0).and_then(|h| h["alg"].as_str().map(String::from));
         if signed.as_deref() != Some(alg) {
             results.na.insert(
@@ -425,40 +428,29 @@ async fn run_target_round(
         results.record(figure, kind, &sample);
     }
 
-    // Refresh: one rotating chain per worker, each from its own code exchange.
-    let mut chains = Vec::new();
-    for _ in 0..ctx.concurrency {
-        let tokens = fresh_tokens(ctx, t, &browser).await?;
-        let rt = tokens["refresh_token"]
-            .as_str()
-            .ok_or_else(|| format!("{}: no refresh token: {tokens}", t.name()))?;
-        chains.push(tokio::sync::Mutex::new(rt.to_string()));
-    }
-    let chains = Arc::new(chains);
-    let (http, target) = (ctx.http.clone(), t.clone());
-    let sample = load::for_duration(ctx.concurrency, warmup, measure, move |w| {
-        let (http, target, chains) = (http.clone(), target.clone(), chains.clone());
-        async move {
-            let mut chain = chains[w].lock().await;
-            *chain = flows::refresh(&http, &target, &chain).await?;
-            Ok(())
+    match refresh_figure(ctx, t, &browser, warmup, measure).await {
+        Ok(sample) => {
+            progress(t, Figure::Refresh, &sample);
+            results.record(Figure::Refresh, kind, &sample);
         }
-    })
-    .await;
-    progress(t, Figure::Refresh, &sample);
-    results.record(Figure::Refresh, kind, &sample);
+        Err(e) => setup_failed(results, kind, format!("refresh tokens: {e}")),
+    }
 
     // UserInfo with a fresh access token (they live 5 minutes on both sides).
-    let tokens = fresh_tokens(ctx, t, &browser).await?;
-    let access: Arc<str> = tokens["access_token"].as_str().unwrap_or_default().into();
-    let (http, target) = (ctx.http.clone(), t.clone());
-    let sample = load::for_duration(ctx.concurrency, warmup, measure, move |_| {
-        let (http, target, access) = (http.clone(), target.clone(), access.clone());
-        async move { flows::userinfo(&http, &target, &access).await }
-    })
-    .await;
-    progress(t, Figure::UserInfo, &sample);
-    results.record(Figure::UserInfo, kind, &sample);
+    match fresh_tokens(ctx, t, &browser).await {
+        Ok(tokens) => {
+            let access: Arc<str> = tokens["access_token"].as_str().unwrap_or_default().into();
+            let (http, target) = (ctx.http.clone(), t.clone());
+            let sample = load::for_duration(ctx.concurrency, warmup, measure, move |_| {
+                let (http, target, access) = (http.clone(), target.clone(), access.clone());
+                async move { flows::userinfo(&http, &target, &access).await }
+            })
+            .await;
+            progress(t, Figure::UserInfo, &sample);
+            results.record(Figure::UserInfo, kind, &sample);
+        }
+        Err(e) => setup_failed(results, kind, format!("an access token: {e}")),
+    }
 
     for (figure, url, member) in [
         (Figure::Jwks, t.jwks.clone(), "keys"),
@@ -474,7 +466,49 @@ async fn run_target_round(
         progress(t, figure, &sample);
         results.record(figure, kind, &sample);
     }
-    Ok(())
+}
+
+/// A request a figure needs before it is measured failed: counted with the failures.
+fn setup_failed(results: &mut Results, kind: Kind, error: String) {
+    eprintln!("  {:<18} FAILED to prepare a figure: {error}", kind.name());
+    let sample = Sample {
+        failed: 1,
+        errors: vec![error],
+        ..Sample::default()
+    };
+    results.count_failures("preparing a figure", kind, &sample);
+}
+
+/// Refreshes: one rotating chain per worker, each from its own code exchange. An error is a
+/// failure to prepare them.
+async fn refresh_figure(
+    ctx: &Ctx,
+    t: &Arc<Target>,
+    browser: &Browser,
+    warmup: Duration,
+    measure: Duration,
+) -> Result<Sample, String> {
+    let mut chains = Vec::new();
+    for _ in 0..ctx.concurrency {
+        let tokens = fresh_tokens(ctx, t, browser).await?;
+        let rt = tokens["refresh_token"]
+            .as_str()
+            .ok_or_else(|| format!("no refresh token: {tokens}"))?;
+        chains.push(tokio::sync::Mutex::new(rt.to_string()));
+    }
+    let chains = Arc::new(chains);
+    let (http, target) = (ctx.http.clone(), t.clone());
+    Ok(
+        load::for_duration(ctx.concurrency, warmup, measure, move |w| {
+            let (http, target, chains) = (http.clone(), target.clone(), chains.clone());
+            async move {
+                let mut chain = chains[w].lock().await;
+                *chain = flows::refresh(&http, &target, &chain).await?;
+                Ok(())
+            }
+        })
+        .await,
+    )
 }
 
 /// A code minted and exchanged: a new token response for the signed-in browser's user.
@@ -484,12 +518,8 @@ async fn fresh_tokens(
     browser: &Browser,
 ) -> Result<serde_json::Value, String> {
     let pkce = Pkce::new();
-    let code = flows::mint_code(browser, t, &pkce)
-        .await
-        .map_err(|e| format!("{}: {e}", t.name()))?;
-    flows::exchange(&ctx.http, t, &code, &pkce.verifier)
-        .await
-        .map_err(|e| format!("{}: {e}", t.name()))
+    let code = flows::mint_code(browser, t, &pkce).await?;
+    flows::exchange(&ctx.http, t, &code, &pkce.verifier).await
 }
 
 /// Code exchanges: batches of codes minted (untimed, 8 at once), then exchanged (timed, 8 in
