@@ -631,7 +631,9 @@ async fn setup_with_policy(backend: &Backend, policy: &str) -> TestApp {
 }
 
 async fn repeated_failures_lock_the_account_until_the_duration_passes(backend: Backend) {
-    let app = setup_with_policy(&backend, "max_attempts = 3\nduration_seconds = 2").await;
+    // The lock outlasts eight hashed attempts however loaded the machine (a 2-second lock ran
+    // out during them once, on a machine at load 8).
+    let app = setup_with_policy(&backend, "max_attempts = 3\nduration_seconds = 6").await;
     let browser = Browser::default();
     let attempt = |password: &'static str| {
         let (browser, url) = (browser.clone(), auth_url(&app, &[]));
@@ -683,7 +685,7 @@ async fn attempts_during_a_lock_neither_extend_nor_renew_it(backend: Backend) {
     for password in ["wrong-password", "bobs-long-password"].repeat(4) {
         assert_eq!(attempt(password).await, 403);
     }
-    tokio::time::sleep(std::time::Duration::from_millis(2200)).await;
+    tokio::time::sleep(std::time::Duration::from_millis(6200)).await;
     // The first attempt after the lock is not a new, longer lock.
     assert_eq!(attempt("bobs-long-password").await, 303);
 }
