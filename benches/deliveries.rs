@@ -19,7 +19,8 @@
 //! SQLite (in a temporary directory) always runs. With `SESAME_BENCH_DATABASE_URL` naming a
 //! PostgreSQL server (e.g. `postgres://postgres@127.0.0.1:5432/postgres`), the same runs on a
 //! freshly created database there, dropped afterwards. `SESAME_BENCH_ROUNDS` sets the rounds per
-//! backend (default 3).
+//! backend (default 3); `SESAME_DELIVERY_CONCURRENCY` and `SESAME_DATABASE_POOL_SIZE`, when set,
+//! are passed to the server.
 
 use std::collections::HashMap;
 use std::net::TcpListener;
@@ -199,7 +200,7 @@ impl Server {
         let db = BenchDb::new(backend);
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind port 0");
         let port = listener.local_addr().expect("a local address").port();
-        let env = HashMap::from([
+        let mut env = HashMap::from([
             ("DATABASE_URL", db.url.clone()),
             ("SESAME_LISTEN", "127.0.0.1:0".to_string()),
             ("SESAME_BASE_URL", format!("http://127.0.0.1:{port}")),
@@ -208,6 +209,12 @@ impl Server {
             ("SESAME_OUTBOUND_ALLOW_PRIVATE", "true".to_string()),
             ("SESAME_LOG", "off".to_string()),
         ]);
+        // Settings of the delivery worker and the pool to compare, from the bench's environment.
+        for name in ["SESAME_DELIVERY_CONCURRENCY", "SESAME_DATABASE_POOL_SIZE"] {
+            if let Ok(value) = std::env::var(name) {
+                env.insert(name, value);
+            }
+        }
         let settings = Settings::from_sources(None, &|name| env.get(name).cloned())
             .expect("bench settings are valid");
         sesame::telemetry::init(&settings.log);

@@ -271,12 +271,13 @@ async fn start(state: &Arc<Core>, lanes: &Arc<Lanes>, key: TargetKey, due: usize
 
 /// One lane of `key`: delivers, then records and claims the next delivery of the same target
 /// in one transaction, until none is due.
-async fn lane(state: Arc<Core>, lanes: Arc<Lanes>, key: TargetKey, mut delivery: Delivery) {
+async fn lane(state: Arc<Core>, lanes: Arc<Lanes>, key: TargetKey, delivery: Delivery) {
     let lease = state.settings.delivery_lease_seconds;
+    let mut delivery = (delivery, None);
     loop {
         let (_, next) = deliver_then_claim(&state, delivery, Some(&key)).await;
         delivery = match next {
-            Some(d) => d,
+            Some((d, context)) => (d, Some(context)),
             None => loop {
                 match lanes.end(&key) {
                     Some(starved) => {
@@ -292,7 +293,7 @@ async fn lane(state: Arc<Core>, lanes: Arc<Lanes>, key: TargetKey, mut delivery:
                             .run(move |conn| deliveries::claim(conn, &k, lease, 1))
                             .await;
                         if let Some(d) = claimed.ok().and_then(|mut c| c.pop()) {
-                            break d;
+                            break (d, None);
                         }
                     }
                 }
@@ -305,16 +306,17 @@ async fn lane(state: Arc<Core>, lanes: Arc<Lanes>, key: TargetKey, mut delivery:
 /// an SMS OTP sends it so, at once). A failure to record is logged: the claim runs out and the
 /// delivery is tried again.
 pub async fn deliver(state: &Core, delivery: Delivery) -> Result<(), SendError> {
-    deliver_then_claim(state, delivery, None).await.0
+    deliver_then_claim(state, (delivery, None), None).await.0
 }
 
-/// [`deliver`], claiming the next due delivery of `next_of` in the transaction that records the
-/// outcome.
+/// [`deliver`] (with what its attempt reads, when already read), claiming the next due delivery
+/// of `next_of` in the transaction that records the outcome, and reading what its attempt will
+/// need there too: one trip to the pool per delivery.
 async fn deliver_then_claim(
     state: &Core,
-    delivery: Delivery,
+    (delivery, context): (Delivery, Option<Context>),
     next_of: Option<&TargetKey>,
-) -> (Result<(), SendError>, Option<Delivery>) {
+) -> (Result<(), SendError>, Option<(Delivery, Context)>) {
     use tracing::Instrument;
     // Its own trace (deliveries run after the request that queued them has been answered):
     // the target's kind and the attempt, never the address or the payload.
@@ -330,7 +332,7 @@ async fn deliver_then_claim(
     );
     async {
         let started = std::time::Instant::now();
-        let outcome = attempt(state, &delivery).await;
+        let outcome = attempt(state, &delivery, context).await;
         if outcome.is_err() {
             tracing::Span::current().record("otel.status_code", "ERROR");
         }
@@ -354,6 +356,13 @@ async fn deliver_then_claim(
                     };
                     let next = match &next_key {
                         Some(key) => deliveries::claim(conn, key, lease, 1)?.pop(),
+                        None => None,
+                    };
+                    let next = match next {
+                        Some(d) => {
+                            let context = Context::load(conn, &d)?;
+                            Some((d, context))
+                        }
                         None => None,
                     };
                     Ok((recorded, next))
@@ -404,30 +413,56 @@ async fn org_entry(state: &Core, organization_id: i64) -> Result<Arc<OrgEntry>, 
         .map_err(|e| SendError::Retryable(format!("{e:?}")))
 }
 
-async fn attempt(state: &Core, delivery: &Delivery) -> Result<(), SendError> {
+/// What an attempt reads: the event, its organization's slug and, for a webhook, the
+/// subscription.
+#[derive(Debug)]
+struct Context {
+    event: Option<OutboxEvent>,
+    slug: Option<String>,
+    subscription: Option<Subscription>,
+}
+
+impl Context {
+    fn load(
+        conn: &mut crate::store::DbConn,
+        delivery: &Delivery,
+    ) -> Result<Self, crate::store::StoreError> {
+        Ok(Self {
+            event: OutboxEvent::find(conn, &delivery.jti)?,
+            slug: Organization::slug_of(conn, delivery.organization_id)?,
+            subscription: match delivery.target.strip_prefix("webhook:") {
+                Some(id) => Subscription::by_id(conn, id)?,
+                None => None,
+            },
+        })
+    }
+}
+
+async fn attempt(
+    state: &Core,
+    delivery: &Delivery,
+    context: Option<Context>,
+) -> Result<(), SendError> {
     if delivery.give_up_at <= now() {
         return Err(SendError::Permanent(
             "expired before it could be delivered".into(),
         ));
     }
-    // What the attempt reads, in one trip to the pool: the event, its organization's slug and,
-    // for a webhook, the subscription.
-    let jti = delivery.jti.clone();
-    let organization_id = delivery.organization_id;
-    let subscription_id = delivery.target.strip_prefix("webhook:").map(str::to_string);
-    let (event, slug, subscription) = state
-        .db
-        .run(move |conn| {
-            let event = OutboxEvent::find(conn, &jti)?;
-            let slug = Organization::slug_of(conn, organization_id)?;
-            let subscription = match &subscription_id {
-                Some(id) => Subscription::by_id(conn, id)?,
-                None => None,
-            };
-            Ok((event, slug, subscription))
-        })
-        .await
-        .map_err(|e| SendError::Retryable(e.to_string()))?;
+    let Context {
+        event,
+        slug,
+        subscription,
+    } = match context {
+        Some(context) => context,
+        None => {
+            let d = delivery.clone();
+            state
+                .db
+                .run(move |conn| Context::load(conn, &d))
+                .await
+                .map_err(|e| SendError::Retryable(e.to_string()))?
+        }
+    };
     let event = event.ok_or_else(|| SendError::Permanent("the event is gone (purged)".into()))?;
     let payload = super::open_payload(state.keys.kek(), &event)
         .map_err(|e| SendError::Permanent(format!("cannot open the event: {e}")))?;

@@ -395,21 +395,20 @@ pub fn stop(conn: &mut DbConn, jtis: &[String], reason: &str) -> Result<(), Stor
 }
 
 /// Marks the event delivered once no delivery of it is pending (so its sealed payload can go).
+/// One statement: it runs for every delivery recorded.
 pub fn settle(conn: &mut DbConn, jti: &str) -> Result<(), StoreError> {
-    let pending: i64 = deliveries::table
+    use diesel::dsl::{exists, not};
+    let pending = deliveries::table
         .filter(deliveries::jti.eq(jti))
-        .filter(deliveries::state.eq(PENDING))
-        .count()
-        .get_result(conn)?;
-    if pending == 0 {
-        diesel::update(
-            event_outbox::table
-                .find(jti)
-                .filter(event_outbox::delivered_at.is_null()),
-        )
-        .set(event_outbox::delivered_at.eq(Some(now())))
-        .execute(conn)?;
-    }
+        .filter(deliveries::state.eq(PENDING));
+    diesel::update(
+        event_outbox::table
+            .find(jti)
+            .filter(event_outbox::delivered_at.is_null())
+            .filter(not(exists(pending))),
+    )
+    .set(event_outbox::delivered_at.eq(Some(now())))
+    .execute(conn)?;
     Ok(())
 }
 
