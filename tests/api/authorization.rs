@@ -631,9 +631,7 @@ async fn setup_with_policy(backend: &Backend, policy: &str) -> TestApp {
 }
 
 async fn repeated_failures_lock_the_account_until_the_duration_passes(backend: Backend) {
-    // The lock outlasts eight hashed attempts however loaded the machine (a 2-second lock ran
-    // out during them once, on a machine at load 8).
-    let app = setup_with_policy(&backend, "max_attempts = 3\nduration_seconds = 6").await;
+    let app = setup_with_policy(&backend, "max_attempts = 3\nduration_seconds = 2").await;
     let browser = Browser::default();
     let attempt = |password: &'static str| {
         let (browser, url) = (browser.clone(), auth_url(&app, &[]));
@@ -669,7 +667,9 @@ async fn repeated_failures_lock_the_account_until_the_duration_passes(backend: B
 }
 
 async fn attempts_during_a_lock_neither_extend_nor_renew_it(backend: Backend) {
-    let app = setup_with_policy(&backend, "max_attempts = 3\nduration_seconds = 2").await;
+    // The lock outlasts eight hashed attempts however loaded the machine (a 2-second lock ran
+    // out during them once, on a machine at load 8).
+    let app = setup_with_policy(&backend, "max_attempts = 3\nduration_seconds = 6").await;
     let browser = Browser::default();
     let attempt = |password: &'static str| {
         let (browser, url) = (browser.clone(), auth_url(&app, &[]));
