@@ -7,6 +7,7 @@ pub mod authn;
 pub mod backup;
 pub mod config;
 pub mod demo;
+pub mod document;
 pub mod domain;
 pub mod events;
 pub mod http;

@@ -66,7 +66,7 @@ pub struct Core {
 pub struct OrgEntry {
     pub org: Organization,
     pub issuer: String,
-    pub discovery: Vec<u8>,
+    pub discovery: crate::document::PublicDocument,
     /// Origins of the organization's registered redirect URIs: the browsers allowed to call the
     /// token, UserInfo and revocation endpoints cross-origin.
     pub origins: std::collections::HashSet<String>,
@@ -151,7 +151,9 @@ impl Core {
         let first_steps = crate::authn::flow::SignInFlow::first_steps(flows.iter());
         let issuer = self.settings.base_url.issuer(&org.slug);
         let discovery =
-            serde_json::to_vec(&oidc::discovery::document(&issuer)).expect("discovery serializes");
+crate::document::PublicDocument::new(
+            serde_json::to_vec(&oidc::discovery::document(&issuer)).expect("discovery serializes"),
+        );
         let sms =
             crate::plugin::SmsChannel::build(&org.settings.sms, &self.outbound, &self.console_sms);
         if let Err(error) = &sms {

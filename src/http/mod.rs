@@ -117,63 +117,58 @@ pub fn mount(prefix: &str, cfg: &mut web::ServiceConfig) {
     .default_service(web::to(not_found));
 }
 
-/// Registers every route.
+/// Registers every route. An organization's endpoints live in one `/t/{org}` scope whose inner
+/// paths are static: a request is routed by one dynamic match and string comparisons, where
+/// forty `/t/{org}/...` patterns would each be a regular expression tried in turn — three times
+/// per request, since the access log and the request span look the route pattern up again.
+/// Each `route` keeps its method as a guard, so a method no route takes falls through to the
+/// 404 like any unknown path.
 pub fn routes(cfg: &mut web::ServiceConfig) {
+    use web::{get, post};
     cfg.service(health::healthz)
         .service(health::readyz)
-        .service(discovery::openid_configuration)
-        .service(discovery::jwks)
-        .route("/t/{org}/authorize", web::get().to(authorize::authorize))
-        .route("/t/{org}/authorize", web::post().to(authorize::authorize))
-        .route("/t/{org}/login", web::get().to(signin::login_page))
-        .route("/t/{org}/login", web::post().to(signin::login_submit))
-        .route("/t/{org}/magic-link", web::get().to(magic_link::open_link))
-        .route(
-            "/t/{org}/magic-link",
-            web::post().to(magic_link::request_link),
+        .service(
+            web::scope("/t/{org}")
+                .route(
+                    "/.well-known/openid-configuration",
+                    get().to(discovery::openid_configuration),
+                )
+                .route("/jwks", get().to(discovery::jwks))
+                .route("/token", post().to(token::token))
+                .route("/userinfo", get().to(userinfo::userinfo))
+                .route("/userinfo", post().to(userinfo::userinfo))
+                .route("/authorize", get().to(authorize::authorize))
+                .route("/authorize", post().to(authorize::authorize))
+                .route("/login", get().to(signin::login_page))
+                .route("/login", post().to(signin::login_submit))
+                .route("/otp", get().to(signin::otp_page))
+                .route("/otp", post().to(signin::otp_submit))
+                .route("/backup-code", get().to(signin::backup_page))
+                .route("/backup-code", post().to(signin::backup_submit))
+                .route("/magic-link", get().to(magic_link::open_link))
+                .route("/magic-link", post().to(magic_link::request_link))
+                .route("/federated/{name}", post().to(federation::start))
+                .route("/federated/{name}/callback", get().to(federation::callback))
+                .route("/authn", post().to(native::authn))
+                .route("/consent", get().to(authorize::consent_page))
+                .route("/consent", post().to(authorize::consent_submit))
+                .route("/account/", get().to(account::account_page))
+                .route("/account", get().to(account::account_page))
+                .route("/account/verify", get().to(account::verify))
+                .route(
+                    "/account/backup-codes",
+                    post().to(account::backup_codes_change),
+                )
+                .route("/account/phone", post().to(account::phone_change))
+                .route("/revoke", post().to(token::revoke))
+                .route("/introspect", post().to(token::introspect))
+                .route("/logout", get().to(logout::logout))
+                .route("/logout", post().to(logout::logout))
+                .route("/logout/confirm", post().to(logout::confirm))
+                .default_service(web::to(not_found)),
         )
-        .route(
-            "/t/{org}/federated/{name}",
-            web::post().to(federation::start),
-        )
-        .route(
-            "/t/{org}/federated/{name}/callback",
-            web::get().to(federation::callback),
-        )
-        .route("/t/{org}/authn", web::post().to(native::authn))
-        .route("/t/{org}/otp", web::get().to(signin::otp_page))
-        .route("/t/{org}/otp", web::post().to(signin::otp_submit))
-        .route("/t/{org}/backup-code", web::get().to(signin::backup_page))
-        .route(
-            "/t/{org}/backup-code",
-            web::post().to(signin::backup_submit),
-        )
-        .route("/t/{org}/consent", web::get().to(authorize::consent_page))
-        .route(
-            "/t/{org}/consent",
-            web::post().to(authorize::consent_submit),
-        )
-        .route("/t/{org}/account/", web::get().to(account::account_page))
-        .route("/t/{org}/account", web::get().to(account::account_page))
-        .route("/t/{org}/account/verify", web::get().to(account::verify))
-        .route(
-            "/t/{org}/account/backup-codes",
-            web::post().to(account::backup_codes_change),
-        )
-        .route(
-            "/t/{org}/account/phone",
-            web::post().to(account::phone_change),
-        )
-        .route("/websubhub", web::post().to(websub::hub_request))
-        .route("/t/{org}/token", web::post().to(token::token))
-        .route("/t/{org}/revoke", web::post().to(token::revoke))
-        .route("/t/{org}/introspect", web::post().to(token::introspect))
-        .route("/t/{org}/logout", web::get().to(logout::logout))
-        .route("/t/{org}/logout", web::post().to(logout::logout))
-        .route("/t/{org}/logout/confirm", web::post().to(logout::confirm))
-        .route("/t/{org}/userinfo", web::get().to(userinfo::userinfo))
-        .route("/t/{org}/userinfo", web::post().to(userinfo::userinfo))
-        .route("/metrics", web::get().to(metrics::on_main_listener))
+        .route("/websubhub", post().to(websub::hub_request))
+        .route("/metrics", get().to(metrics::on_main_listener))
         .default_service(web::to(not_found));
 }
 

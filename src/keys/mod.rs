@@ -29,7 +29,7 @@ pub enum KeysError {
 pub struct OrgKeys {
     /// `{"keys":[…]}` with the keys of the algorithms in use (see [`published_algs`]), in a
     /// stable order: by algorithm (RS256, ES256, EdDSA), the active key first, then newest.
-    pub jwks: Vec<u8>,
+    pub jwks: crate::document::PublicDocument,
     /// The algorithms whose keys `jwks` holds.
     published: Vec<Alg>,
     signers: HashMap<Alg, Arc<Signer>>,
@@ -210,8 +210,9 @@ impl KeyStore {
             })
             .collect::<Result<_, _>>()?;
         Ok(OrgKeys {
-            jwks: serde_json::to_vec(&serde_json::json!({ "keys": keys }))
-                .expect("JWKS serializes"),
+            jwks: crate::document::PublicDocument::new(
+                serde_json::to_vec(&serde_json::json!({ "keys": keys })).expect("JWKS serializes"),
+            ),
             published: published.to_vec(),
             signers,
             verifiers,

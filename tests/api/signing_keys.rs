@@ -127,7 +127,7 @@ async fn rotation_keeps_the_old_key_published_until_retired(backend: Backend) {
     let store = KeyStore::new(Kek::new(parse_key(TEST_KEK).unwrap()), Duration::ZERO);
     let keys = store.get(&app.db, org_id(&app, "default")).await.unwrap();
     assert_eq!(keys.signer(Alg::RS256).unwrap().kid, rsa[0]);
-    assert_eq!(keys.jwks, serde_json::to_vec(&after).unwrap());
+    assert_eq!(keys.jwks.body, serde_json::to_vec(&after).unwrap());
 
     // An active key cannot be retired; the old one can, and leaves the key set.
     let out = app.cli(&["keys", "retire", "--org", "default", "--kid", &rsa[0]]);
