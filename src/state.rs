@@ -150,8 +150,7 @@ impl Core {
         let flows: Vec<_> = apps.iter().map(|a| a.flow()).collect();
         let first_steps = crate::authn::flow::SignInFlow::first_steps(flows.iter());
         let issuer = self.settings.base_url.issuer(&org.slug);
-        let discovery =
-crate::document::PublicDocument::new(
+        let discovery = crate::document::PublicDocument::new(
             serde_json::to_vec(&oidc::discovery::document(&issuer)).expect("discovery serializes"),
         );
         let sms =

@@ -103,7 +103,11 @@ async fn public_documents_carry_an_etag_and_answer_revalidations(backend: Backen
         let body = res.bytes().await.unwrap();
         assert!(serde_json::from_slice::<serde_json::Value>(&body).is_ok());
 
-        for revalidation in [etag.clone(), format!("W/{etag}"), format!("\"old\", {etag}")] {
+        for revalidation in [
+            etag.clone(),
+            format!("W/{etag}"),
+            format!("\"old\", {etag}"),
+        ] {
             let res = app
                 .client
                 .get(format!("{}{path}", app.address))
