@@ -35,10 +35,12 @@ fn argon2() -> Argon2<'static> {
 /// Hashes a password into a PHC string (`$argon2id$v=19$m=19456,t=2,p=1$…`) with the chosen
 /// engine, in working memory of its own that is unmapped after. Blocking.
 ///
-/// Not through RustCrypto's heap-allocated blocks: glibc serves a 19 MiB allocation freed after
-/// the first from its heaps and keeps it resident, so each thread that did one would hold 19 MiB
-/// for the process's life (20 MB of the server's peak memory under load, measured with
-/// `bash bench/run`). The engine's own check is the only such allocation, and it is the first.
+/// Not through RustCrypto's heap-allocated blocks: once a first 19 MiB allocation is freed,
+/// glibc serves the later ones from its heaps and keeps them resident after they are freed, so
+/// each thread that made one would hold 19 MiB for the process's life (20 MB of the server's
+/// peak memory under sign-in load, measured with `bash bench/run`). The server's first hash (the
+/// dummy hash of unknown users, at start) runs the engine's check, whose RustCrypto hash is that
+/// first allocation; every later hash uses the engine's own mapped memory.
 pub fn hash(password: &Secret<String>) -> String {
     hash_in(&mut Memory::new(), password)
 }
