@@ -208,7 +208,8 @@ impl RootSpanBuilder for SesameRootSpan {
             .extensions()
             .get::<OriginalMethod>()
             .map_or_else(|| request.method().to_string(), |m| m.0.to_string());
-        let route = request.match_pattern();
+        let known = request.extensions().get::<RoutePattern>().cloned();
+        let route = known.map_or_else(|| request.match_pattern(), |r| r.0);
         // OpenTelemetry's naming for server spans: the method and the route template (never the
         // path, which would make every organization's requests a different name).
         let name = match &route {
@@ -297,6 +298,19 @@ pub struct RequestId(pub String);
 #[derive(Debug, Clone)]
 struct OriginalMethod(actix_web::http::Method);
 
+/// A new request id: a version 4 UUID from the thread's CSPRNG (`rand::rng()`, reseeded from
+/// the OS), not a `getrandom` system call per request as `Uuid::new_v4` makes.
+fn new_request_id() -> String {
+    uuid::Builder::from_random_bytes(rand::random())
+        .into_uuid()
+        .to_string()
+}
+
+/// The route pattern the request matches, looked up once by [`request_context`] for the access
+/// log, the metrics and the request span: each lookup walks the routes again.
+#[derive(Debug, Clone)]
+struct RoutePattern(Option<String>);
+
 /// A request id given by a proxy is kept when it is printable ASCII without spaces and at most
 /// 128 characters: anything else could forge or break log lines.
 fn sane_request_id(value: &str) -> bool {
@@ -329,7 +343,7 @@ pub async fn request_context(
         .get("x-request-id")
         .and_then(|v| v.to_str().ok())
         .filter(|v| from_proxy && sane_request_id(v))
-        .map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_string);
+        .map_or_else(new_request_id, str::to_string);
     let method = req.method().clone();
     if method == Method::HEAD {
         req.extensions_mut().insert(OriginalMethod(Method::HEAD));
@@ -340,7 +354,9 @@ pub async fn request_context(
         .map(|ip| ip.to_string())
         .unwrap_or_default();
     let (proto, host) = client_ip::forwarded_origin(peer, req.headers(), &trusted);
-    let route = req.match_pattern().unwrap_or_else(|| "default".into());
+    let pattern = req.match_pattern();
+    req.extensions_mut().insert(RoutePattern(pattern.clone()));
+    let route = pattern.unwrap_or_else(|| "default".into());
 
     let result = next.call(req).await;
     let status = match &result {
@@ -407,6 +423,17 @@ mod tests {
             assert!(remote_parent(&headers, true).is_none(), "{bad}");
         }
         assert!(remote_parent(&HeaderMap::new(), true).is_none());
+    }
+
+    #[test]
+    fn new_request_ids_are_random_version_4_uuids() {
+        let (a, b) = (super::new_request_id(), super::new_request_id());
+        assert_ne!(a, b);
+        for id in [a, b] {
+            let uuid = uuid::Uuid::parse_str(&id).unwrap();
+            assert_eq!(uuid.get_version(), Some(uuid::Version::Random), "{id}");
+            assert_eq!(uuid.get_variant(), uuid::Variant::RFC4122, "{id}");
+        }
     }
 
     #[test]
