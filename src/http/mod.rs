@@ -119,8 +119,8 @@ pub fn mount(prefix: &str, cfg: &mut web::ServiceConfig) {
 
 /// Registers every route. An organization's endpoints live in one `/t/{org}` scope whose inner
 /// paths are static: a request is routed by one dynamic match and string comparisons, where
-/// forty `/t/{org}/...` patterns would each be a regular expression tried in turn — three times
-/// per request, since the access log and the request span look the route pattern up again.
+/// forty `/t/{org}/...` patterns would each be a regular expression tried in turn — twice per
+/// request, since [`request_context`] looks the route pattern up again for the log and metrics.
 /// Each `route` keeps its method as a guard, so a method no route takes falls through to the
 /// 404 like any unknown path.
 pub fn routes(cfg: &mut web::ServiceConfig) {
