@@ -2,9 +2,11 @@
 //!
 //! The server and every plugin depend on this crate, and no plugin on the server (Cargo forbids
 //! the cycle). An SMS gateway implements [`SmsGateway`]; other event sinks than webhooks
-//! implement [`EventSink`]. Plugins make HTTP calls only through [`Outbound`], which applies the
+//! implement [`EventSink`]; a second factor checked by a typed code implements
+//! [`factor::CodeFactor`]. Plugins make HTTP calls only through [`Outbound`], which applies the
 //! egress policy, and read credentials through [`SecretRef`], so none sits in the database.
 
+pub mod factor;
 pub mod outbound;
 
 use std::future::Future;

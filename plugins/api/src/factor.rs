@@ -1,0 +1,117 @@
+//! Second factors as plug-ins: a factor that checks a code the user types against a credential
+//! of its own (an authenticator app's secret, …).
+//!
+//! The plug-in owns the format of its credentials and never sees the database or a key: the
+//! server keeps each user's credentials of the factor sealed under its key-encryption key, hands
+//! the plug-in the opened bytes with the code and the clock, and writes back what the plug-in
+//! returns — in the transaction that counts the attempt toward the account's lock and records
+//! what the step earned, and only if nobody changed the credential meanwhile, so a code that a
+//! credential accepts once (a TOTP time step) cannot pass twice in parallel.
+//!
+//! Shaped after Keycloak's `CredentialProvider` + `Authenticator` pair: what a credential is and
+//! how it is checked here, the step's bookkeeping (attempts, locks, events, the session) in the
+//! server's engine.
+
+use std::fmt;
+
+/// A credential's bytes as the plug-in wrote them: secret (a TOTP seed), so never printed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct CredentialData(Vec<u8>);
+
+impl CredentialData {
+    pub fn new(bytes: Vec<u8>) -> Self {
+        Self(bytes)
+    }
+
+    pub fn expose(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl fmt::Debug for CredentialData {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("CredentialData([redacted])")
+    }
+}
+
+/// Who a new credential is for, as the user's app will name it.
+#[derive(Debug, Clone, Copy)]
+pub struct Enrollee<'a> {
+    /// The organization's display name (the "issuer" an authenticator app shows).
+    pub issuer: &'a str,
+    /// The user's username.
+    pub account: &'a str,
+}
+
+/// A credential being enrolled: saved by the server only once a first code checks against it.
+#[derive(Debug, Clone)]
+pub struct Enrolling {
+    pub credential: CredentialData,
+    /// What the enrollment page shows, once.
+    pub shown: Shown,
+}
+
+/// What the user needs to set up their device. Secret: shown once, on a `no-store` page.
+#[derive(Clone)]
+pub struct Shown {
+    /// The secret as the user can type it into an app (e.g. base32 in groups of four).
+    pub text: String,
+    /// The provisioning URI (`otpauth://…`) the QR code holds.
+    pub uri: String,
+    /// The QR code as an inline SVG document: no external asset, no script.
+    pub qr_svg: String,
+}
+
+impl fmt::Debug for Shown {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Shown([redacted])")
+    }
+}
+
+/// What a code is like, for the page's input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CodeFormat {
+    pub numeric: bool,
+    pub length: u8,
+}
+
+/// What checking a code against one credential found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Check {
+    /// Right: the credential as it must be saved from now on (e.g. with the time step it just
+    /// accepted, so that step is refused from now on).
+    Passed(CredentialData),
+    /// A code this credential already accepted (a replay): refused, and counted as a failure.
+    Replayed,
+    /// Wrong (or not a code at all).
+    Wrong,
+    /// The credential's bytes are not this factor's: a bug or a corrupted record.
+    Unreadable(String),
+}
+
+/// Why an enrollment could not start.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FactorError {
+    /// The names given cannot go into the credential (e.g. a character the URI format forbids
+    /// that could not be replaced).
+    #[error("invalid enrollment input: {0}")]
+    Input(String),
+    #[error("{0}")]
+    Internal(String),
+}
+
+/// A second factor checked by a code: the plug-in's side of the seam.
+pub trait CodeFactor: Send + Sync + fmt::Debug {
+    /// The name in sign-in flows and in the server's records, e.g. `totp`.
+    fn name(&self) -> &'static str;
+    /// How pages name it, e.g. `authenticator app`.
+    fn label(&self) -> &'static str;
+    /// RFC 8176 method references it adds to `amr`.
+    fn amr(&self) -> &'static [&'static str];
+    fn code_format(&self) -> CodeFormat;
+    /// A new credential, not yet saved, and what the user needs to set it up.
+    fn enroll(&self, who: Enrollee<'_>) -> Result<Enrolling, FactorError>;
+    /// Checks `code` (as typed) against `credential` at `now` (Unix seconds). Must compare in
+    /// constant time and must not accept what the credential accepted before.
+    fn check(&self, credential: &CredentialData, code: &str, now: i64) -> Check;
+}

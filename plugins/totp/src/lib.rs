@@ -1,0 +1,325 @@
+//! Authenticator apps: time-based one-time passwords (RFC 6238) as a Sesame second factor.
+//!
+//! A credential is a 160-bit random secret (RFC 4226 § 4 recommends 160 bits) with the
+//! parameters it was enrolled with — HMAC-SHA-1, 6 digits, 30-second steps by default, the
+//! values every authenticator app understands — and the last time step it accepted. A code is
+//! accepted for the current step and one step either side (RFC 6238 § 5.2's recommended drift
+//! allowance), and only for a step later than the last one accepted: the same code, or an
+//! older one, is a replay (RFC 6238 § 5.2: "the verifier MUST NOT accept the second attempt of
+//! the OTP after the successful validation has been issued for the first OTP").
+//!
+//! The credential's bytes are JSON; the server seals them, so this crate never sees a key.
+
+use serde::{Deserialize, Serialize};
+use sesame_plugin_api::factor::{
+    Check, CodeFactor, CodeFormat, CredentialData, Enrollee, Enrolling, FactorError, Shown,
+};
+use totp_rs::{Algorithm, Builder, Secret};
+
+mod qr;
+
+/// The factor, with the parameters new credentials get.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Totp {
+    pub digits: u8,
+    pub period: u64,
+}
+
+impl Default for Totp {
+    fn default() -> Self {
+        Self {
+            digits: 6,
+            period: 30,
+        }
+    }
+}
+
+/// The factor with the defaults, for the server's registry.
+pub static TOTP: Totp = Totp {
+    digits: 6,
+    period: 30,
+};
+
+/// Steps accepted either side of the current one.
+const SKEW: u16 = 1;
+/// Secret length in bytes.
+const SECRET_BYTES: usize = 20;
+
+/// What the server stores (sealed) for one authenticator app.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Record {
+    /// The format's version.
+    v: u8,
+    /// The secret, base32 without padding (as in the `otpauth://` URI).
+    secret: String,
+    digits: u8,
+    period: u64,
+    /// The last time step a code was accepted for.
+    #[serde(default)]
+    last_step: Option<u64>,
+}
+
+impl Record {
+    fn read(data: &CredentialData) -> Result<Self, String> {
+        let record: Self = serde_json::from_slice(data.expose()).map_err(|e| e.to_string())?;
+        if record.v != 1 {
+            return Err(format!("unknown TOTP record version {}", record.v));
+        }
+        Ok(record)
+    }
+
+    fn write(&self) -> CredentialData {
+        CredentialData::new(serde_json::to_vec(self).expect("a record serializes"))
+    }
+
+    fn totp(&self, names: Option<Enrollee<'_>>) -> Result<totp_rs::Totp, String> {
+        let secret = Secret::try_from_base32(&self.secret).map_err(|e| format!("{e:?}"))?;
+        let mut builder = Builder::new()
+            .with_algorithm(Algorithm::SHA1)
+            .with_digits(self.digits)
+            .with_skew(SKEW)
+            .with_step_duration(self.period)
+            .with_secret(secret);
+        if let Some(who) = names {
+            builder = builder
+                .with_issuer(Some(label_part(who.issuer)))
+                .with_account_name(label_part(who.account));
+        }
+        builder.build().map_err(|e| format!("{e:?}"))
+    }
+}
+
+/// A name as the URI's label may hold it: the label's separator `:` is replaced (the
+/// `otpauth` format has no escape for it that every app reads), and it is never empty.
+fn label_part(name: &str) -> String {
+    let cleaned: String = name
+        .chars()
+        .map(|c| if c == ':' || c.is_control() { ' ' } else { c })
+        .collect();
+    let cleaned = cleaned.trim();
+    if cleaned.is_empty() {
+        "account".to_string()
+    } else {
+        cleaned.to_string()
+    }
+}
+
+/// The secret in groups of four for typing (`JBSW Y3DP …`).
+fn grouped(base32: &str) -> String {
+    base32
+        .as_bytes()
+        .chunks(4)
+        .map(|c| std::str::from_utf8(c).expect("base32 is ASCII"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// What the user typed, without the spaces and dashes apps and people put in codes.
+fn normalize(typed: &str) -> String {
+    typed
+        .chars()
+        .filter(|c| !c.is_whitespace() && *c != '-')
+        .collect()
+}
+
+impl CodeFactor for Totp {
+    fn name(&self) -> &'static str {
+        "totp"
+    }
+
+    fn label(&self) -> &'static str {
+        "authenticator app"
+    }
+
+    /// RFC 8176 § 2: `otp`. (Not `swk`/`hwk`: nothing proves where the secret is kept.)
+    fn amr(&self) -> &'static [&'static str] {
+        &["otp"]
+    }
+
+    fn code_format(&self) -> CodeFormat {
+        CodeFormat {
+            numeric: true,
+            length: self.digits,
+        }
+    }
+
+    fn enroll(&self, who: Enrollee<'_>) -> Result<Enrolling, FactorError> {
+        let bytes: [u8; SECRET_BYTES] = rand::random();
+        let secret = Secret::from(bytes.to_vec()).to_base32();
+        let record = Record {
+            v: 1,
+            secret,
+            digits: self.digits,
+            period: self.period,
+            last_step: None,
+        };
+        let totp = record.totp(Some(who)).map_err(FactorError::Input)?;
+        let uri = totp
+            .to_url()
+            .map_err(|e| FactorError::Input(format!("{e:?}")))?;
+        let qr_svg = qr::svg(&uri).map_err(FactorError::Internal)?;
+        Ok(Enrolling {
+            shown: Shown {
+                text: grouped(&record.secret),
+                uri,
+                qr_svg,
+            },
+            credential: record.write(),
+        })
+    }
+
+    fn check(&self, credential: &CredentialData, code: &str, now: i64) -> Check {
+        let mut record = match Record::read(credential) {
+            Ok(r) => r,
+            Err(e) => return Check::Unreadable(e),
+        };
+        let totp = match record.totp(None) {
+            Ok(t) => t,
+            Err(e) => return Check::Unreadable(e),
+        };
+        let Ok(now) = u64::try_from(now) else {
+            return Check::Wrong;
+        };
+        // Compared in constant time by `totp_rs::Token`.
+        match totp.check(&normalize(code), now) {
+            None => Check::Wrong,
+            Some(step) if record.last_step.is_some_and(|last| step <= last) => Check::Replayed,
+            Some(step) => {
+                record.last_step = Some(step);
+                Check::Passed(record.write())
+            }
+        }
+    }
+}
+
+/// The code an app shows for `credential` at `now`: for the server's tests and the demo, never
+/// called on a request path.
+pub fn code_at(credential: &CredentialData, now: u64) -> Result<String, String> {
+    let record = Record::read(credential)?;
+    Ok(record.totp(None)?.generate(now).to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// RFC 6238 Appendix B's SHA-1 key ("12345678901234567890"), as base32.
+    const RFC_SECRET: &str = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ";
+
+    fn rfc_record(digits: u8) -> CredentialData {
+        Record {
+            v: 1,
+            secret: RFC_SECRET.into(),
+            digits,
+            period: 30,
+            last_step: None,
+        }
+        .write()
+    }
+
+    #[test]
+    fn the_rfc_6238_test_vectors_pass() {
+        // Appendix B, SHA-1, 8 digits; and their last six digits with six.
+        let cases = [
+            (59, "94287082"),
+            (1_111_111_109, "07081804"),
+            (1_111_111_111, "14050471"),
+            (1_234_567_890, "89005924"),
+            (2_000_000_000, "69279037"),
+            (20_000_000_000, "65353130"),
+        ];
+        for (t, code) in cases {
+            assert_eq!(code_at(&rfc_record(8), t).unwrap(), code, "t={t}");
+            assert_eq!(code_at(&rfc_record(6), t).unwrap(), code[2..], "t={t}");
+            assert!(matches!(
+                TOTP.check(&rfc_record(8), code, t as i64),
+                Check::Passed(_)
+            ));
+        }
+    }
+
+    #[test]
+    fn one_step_of_drift_either_side_and_no_more() {
+        let cred = rfc_record(6);
+        let now = 1_111_111_109_i64;
+        for (offset, ok) in [
+            (-60, false),
+            (-30, true),
+            (0, true),
+            (30, true),
+            (60, false),
+        ] {
+            let code = code_at(&cred, (now + offset) as u64).unwrap();
+            let passed = matches!(TOTP.check(&cred, &code, now), Check::Passed(_));
+            assert_eq!(passed, ok, "offset {offset}");
+        }
+    }
+
+    #[test]
+    fn a_code_passes_once_and_older_steps_stay_refused() {
+        let cred = rfc_record(6);
+        let now = 1_234_567_890_i64;
+        let code = code_at(&cred, now as u64).unwrap();
+        let Check::Passed(after) = TOTP.check(&cred, &code, now) else {
+            panic!("the current code passes");
+        };
+        assert_eq!(TOTP.check(&after, &code, now), Check::Replayed);
+        assert_eq!(TOTP.check(&after, &code, now + 20), Check::Replayed);
+        // The previous step's code is within the drift but older than the accepted step.
+        let previous = code_at(&cred, (now - 30) as u64).unwrap();
+        assert_eq!(TOTP.check(&after, &previous, now), Check::Replayed);
+        // The next step's code is new.
+        let next = code_at(&cred, (now + 30) as u64).unwrap();
+        assert!(matches!(
+            TOTP.check(&after, &next, now + 30),
+            Check::Passed(_)
+        ));
+    }
+
+    #[test]
+    fn typed_codes_are_normalized_and_junk_is_wrong() {
+        let cred = rfc_record(6);
+        let code = code_at(&cred, 59).unwrap();
+        let spaced = format!("{} {}", &code[..3], &code[3..]);
+        assert!(matches!(TOTP.check(&cred, &spaced, 59), Check::Passed(_)));
+        for junk in ["", "12345", "1234567", "+87082", "abcdef", "２８７０８２"] {
+            assert_eq!(TOTP.check(&cred, junk, 59), Check::Wrong, "{junk:?}");
+        }
+        assert_eq!(TOTP.check(&cred, &code, -1), Check::Wrong);
+        assert!(matches!(
+            TOTP.check(&CredentialData::new(b"{}".to_vec()), &code, 59),
+            Check::Unreadable(_)
+        ));
+    }
+
+    #[test]
+    fn enrollment_gives_a_fresh_secret_its_uri_and_a_qr_code() {
+        let who = Enrollee {
+            issuer: "Acme: Staff",
+            account: "alice",
+        };
+        let a = TOTP.enroll(who).unwrap();
+        let b = TOTP.enroll(who).unwrap();
+        assert_ne!(a.credential, b.credential, "a new secret each time");
+        let record = Record::read(&a.credential).unwrap();
+        assert_eq!(record.secret.len(), 32, "160 bits in base32");
+        assert_eq!(a.shown.text.replace(' ', ""), record.secret);
+        assert!(
+            a.shown
+                .uri
+                .starts_with("otpauth://totp/Acme%20%20Staff:alice?secret="),
+            "{}",
+            a.shown.uri
+        );
+        assert!(a.shown.uri.contains(&record.secret));
+        assert!(a.shown.qr_svg.starts_with("<svg"));
+        assert!(!format!("{a:?}").contains(&record.secret), "Debug redacts");
+        // The enrolled secret checks codes.
+        let code = code_at(&a.credential, 1_000_000).unwrap();
+        assert!(matches!(
+            TOTP.check(&a.credential, &code, 1_000_000),
+            Check::Passed(_)
+        ));
+    }
+}
