@@ -34,7 +34,7 @@ client_id = "{DEMO_WEB_CLIENT_ID}"
 name = "Demo web app"
 type = "confidential"
 client_secret = "{DEMO_WEB_SECRET}"
-sign_in_flow = [["password", "magic_link"], ["sms_otp", "backup_code"]]
+sign_in_flow = [["password", "magic_link"], ["sms_otp", "backup_code", "totp"]]
 backup_codes = true
 redirect_uris = ["http://localhost:8080/callback"]
 post_logout_redirect_uris = ["http://localhost:8080/"]
@@ -156,6 +156,8 @@ pub fn banner(base_url: &str, seeded: Option<&Seeded>) -> String {
         "    sign-in        both ask for the password (demo-web also offers an emailed link),".into(),
         "                   then an SMS code: with the console channels the text message (and".into(),
         "                   the mail) is printed right here.".into(),
+        format!("    authenticator  add an app (TOTP) in alice's account, {issuer}/account/ ; demo-web"),
+        "                   then offers its code instead of the text message".into(),
         match seeded {
             Some(s) => format!(
                 "    backup codes   {} (each works once, instead of the SMS code)",

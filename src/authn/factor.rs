@@ -4,8 +4,15 @@
 //! flow rules (`flow::SignInFlow::new`), `amr`/`acr` and the engine ask the [`registry`] for
 //! these properties instead of naming factors, so a new factor is a new entry here and needs no
 //! edit in the rules or the engine's decisions.
+//!
+//! Factors from plug-ins (`plugins/`) that check a typed code implement
+//! [`sesame_plugin_api::factor::CodeFactor`]; registering one is one line in [`CODE_FACTORS`]
+//! and one in [`registry`]. The engine runs all of them with the same step
+//! (`engine::credential`).
 
 use std::fmt;
+
+use sesame_plugin_api::factor::CodeFactor;
 
 use super::outcome::StepKind;
 
@@ -21,6 +28,9 @@ pub enum Enrollment {
     VerifiedPhone,
     /// A set of single-use codes generated for the user and shown once.
     CodeSet,
+    /// A credential of a plug-in factor, saved once its first code was entered (see
+    /// `authn::credentials`).
+    Credential,
 }
 
 /// One way of proving identity.
@@ -183,9 +193,54 @@ impl Factor for BackupCode {
     }
 }
 
+/// A plug-in factor checked by a typed code, as the flow rules see it.
+#[derive(Debug)]
+pub struct CodePlugin(pub &'static dyn CodeFactor);
+
+impl Factor for CodePlugin {
+    fn name(&self) -> &'static str {
+        self.0.name()
+    }
+    fn label(&self) -> &'static str {
+        self.0.label()
+    }
+    fn amr(&self) -> &'static [&'static str] {
+        self.0.amr()
+    }
+    /// A code proves a device the user holds, not who they are.
+    fn identifies(&self) -> bool {
+        false
+    }
+    fn enrollment(&self) -> Enrollment {
+        Enrollment::Credential
+    }
+    fn step_kind(&self) -> StepKind {
+        StepKind::Code
+    }
+}
+
+/// The plug-in factors checked by a typed code.
+pub static CODE_FACTORS: [&'static dyn CodeFactor; 1] = [&sesame_plugin_totp::TOTP];
+
+static TOTP: CodePlugin = CodePlugin(&sesame_plugin_totp::TOTP);
+
+static REGISTRY: [&'static dyn Factor; 6] = [
+    &Password,
+    &MagicLink,
+    &Federated,
+    &SmsOtp,
+    &BackupCode,
+    &TOTP,
+];
+
 /// Every factor Sesame knows, in the order messages list them.
 pub fn registry() -> &'static [&'static dyn Factor] {
-    &[&Password, &MagicLink, &Federated, &SmsOtp, &BackupCode]
+    &REGISTRY
+}
+
+/// The plug-in factor checked by a typed code of this name.
+pub fn code_factor(name: &str) -> Option<&'static dyn CodeFactor> {
+    CODE_FACTORS.iter().copied().find(|f| f.name() == name)
 }
 
 /// The factor of a name in flows (`federated:NAME` is the `federated` factor).
@@ -242,12 +297,18 @@ mod tests {
         assert!(by_name("sms").is_none());
         assert_eq!(
             names_for_messages(),
-            "password, magic_link, federated:NAME, sms_otp or backup_code"
+            "password, magic_link, federated:NAME, sms_otp, backup_code or totp"
         );
         assert_eq!(
             identifying_for_messages(),
             "password, magic_link or a federated sign-in"
         );
+        // Every code plug-in is in the registry, as a factor of its own kind.
+        for f in CODE_FACTORS {
+            let factor = by_name(f.name()).unwrap();
+            assert_eq!(factor.step_kind(), StepKind::Code);
+            assert_eq!(code_factor(f.name()).unwrap().name(), f.name());
+        }
         // A fallback names a factor that exists and is offered on its own.
         for f in registry() {
             if let Some(primary) = f.fallback_of() {

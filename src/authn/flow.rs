@@ -17,6 +17,8 @@ pub enum Authenticator {
     Federated(String),
     SmsOtp,
     BackupCode,
+    /// A plug-in factor checked by a typed code (`totp`), by its name.
+    Code(&'static str),
 }
 
 impl Authenticator {
@@ -26,6 +28,7 @@ impl Authenticator {
             "magic_link" => Self::MagicLink,
             "sms_otp" => Self::SmsOtp,
             "backup_code" => Self::BackupCode,
+            other if let Some(f) = super::factor::code_factor(other) => Self::Code(f.name()),
             other => match other.strip_prefix("federated:") {
                 Some(name)
                     if !name.is_empty()
@@ -53,6 +56,7 @@ impl Authenticator {
             Self::Federated(_) => "federated",
             Self::SmsOtp => "sms_otp",
             Self::BackupCode => "backup_code",
+            Self::Code(name) => name,
         };
         super::factor::by_name(name).expect("every authenticator has its factor")
     }
@@ -71,6 +75,7 @@ impl fmt::Display for Authenticator {
             Self::Federated(name) => write!(f, "federated:{name}"),
             Self::SmsOtp => f.write_str("sms_otp"),
             Self::BackupCode => f.write_str("backup_code"),
+            Self::Code(name) => f.write_str(name),
         }
     }
 }
@@ -165,8 +170,8 @@ impl SignInFlow {
     }
 
     /// The account area's check: the password or any of `first` (the organization's first
-    /// steps), then the second factor (with backup codes) when `second_factor`.
-    pub fn account_check(first: Vec<Authenticator>, second_factor: bool) -> Self {
+    /// steps), then a step offering `second` (the user's second factors) unless it is empty.
+    pub fn account_check(first: Vec<Authenticator>, second: Vec<Authenticator>) -> Self {
         // The password always: a user who has one can use it for their own account.
         let mut first: Vec<Authenticator> = first
             .into_iter()
@@ -176,8 +181,8 @@ impl SignInFlow {
             first.insert(0, Authenticator::Password);
         }
         let mut steps = vec![first];
-        if second_factor {
-            steps.push(vec![Authenticator::SmsOtp, Authenticator::BackupCode]);
+        if !second.is_empty() {
+            steps.push(second);
         }
         Self { steps }
     }

@@ -9,6 +9,7 @@
 //! `http::signin` and `http::native`.
 
 pub mod backup;
+pub mod credentials;
 pub mod engine;
 pub mod factor;
 pub mod federation;

@@ -20,6 +20,9 @@ pub enum StepKind {
     SmsOtp,
     /// The backup-code fallback of an SMS OTP step.
     BackupCode,
+    /// A plug-in factor checked by a typed code (an authenticator app); the step's view names
+    /// which one.
+    Code,
 }
 
 impl StepKind {
@@ -46,6 +49,7 @@ impl StepKind {
             Self::First => "login",
             Self::SmsOtp => "otp",
             Self::BackupCode => "backup-code",
+            Self::Code => "code",
         }
     }
 }
@@ -123,6 +127,8 @@ pub struct Step {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sms_otp: Option<SmsOtpView>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    pub code: Option<CodeView>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<StepError>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub notice: Option<Notice>,
@@ -156,6 +162,26 @@ pub struct SmsOtpView {
     pub numeric: bool,
     pub length: i64,
     /// Whether the step offers backup codes as the fallback.
+    pub backup_code: bool,
+    /// The plug-in factor of the step that the user has a credential of (offered instead).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub code_factor: Option<&'static str>,
+}
+
+/// A step of a plug-in factor checked by a typed code.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CodeView {
+    /// The factor's name in flows (`totp`).
+    pub factor: &'static str,
+    /// How the page names it ("authenticator app").
+    pub label: &'static str,
+    pub numeric: bool,
+    pub length: u8,
+    /// Whether the user has a credential of it: without one, the step cannot be passed here.
+    pub enrolled: bool,
+    /// Whether the step also offers SMS OTP and the user has a verified number for it.
+    pub sms_otp: bool,
+    /// Whether the step also offers backup codes.
     pub backup_code: bool,
 }
 
@@ -201,6 +227,13 @@ pub enum StepError {
     NumberRefused {
         reason: crate::authn::sms_limits::NumberRefusal,
     },
+    /// A plug-in factor's code that is not right (for none of the user's credentials of it).
+    FactorCodeWrong,
+    /// A plug-in factor's code that was already accepted (an authenticator app's code works
+    /// once): wait for the next one.
+    CodeReplayed,
+    /// The user has no credential of the step's factor.
+    NotEnrolled,
 }
 
 impl StepError {
@@ -221,6 +254,9 @@ impl StepError {
             Self::BackupCodeWrong => "backup_code_wrong",
             Self::SmsPaused { .. } => "sms_paused",
             Self::NumberRefused { .. } => "number_refused",
+            Self::FactorCodeWrong => "factor_code_wrong",
+            Self::CodeReplayed => "code_replayed",
+            Self::NotEnrolled => "not_enrolled",
         }
     }
 
@@ -263,6 +299,9 @@ impl StepError {
                 format_utc(*until)
             ),
             Self::NumberRefused { reason } => reason.message().into(),
+            Self::FactorCodeWrong => "That code is not right. Enter the code your app shows now.".into(),
+            Self::CodeReplayed => "That code was already used. Wait for your app to show a new one.".into(),
+            Self::NotEnrolled => "You have not set this up yet. Use another way to sign in, or ask your administrator.".into(),
         }
     }
 }
@@ -419,6 +458,9 @@ mod tests {
             StepError::NumberRefused {
                 reason: crate::authn::sms_limits::NumberRefusal::Country,
             },
+            StepError::FactorCodeWrong,
+            StepError::CodeReplayed,
+            StepError::NotEnrolled,
         ];
         for e in errors {
             assert_eq!(serde_json::to_value(&e).unwrap()["code"], e.code());

@@ -119,6 +119,9 @@ pub enum AccountChangeKind {
     BackupCodesGenerated,
     BackupCodesRemoved,
     MobileNumberChanged,
+    /// A plug-in factor's credential was added (the detail names the factor).
+    CredentialAdded,
+    CredentialRemoved,
 }
 
 impl AccountChangeKind {
@@ -127,6 +130,8 @@ impl AccountChangeKind {
             Self::BackupCodesGenerated => "backup_codes_generated",
             Self::BackupCodesRemoved => "backup_codes_removed",
             Self::MobileNumberChanged => "mobile_number_changed",
+            Self::CredentialAdded => "credential_added",
+            Self::CredentialRemoved => "credential_removed",
         }
     }
 
@@ -135,6 +140,8 @@ impl AccountChangeKind {
             Self::BackupCodesGenerated => "BackupCodesGeneratedEvent",
             Self::BackupCodesRemoved => "BackupCodesRemovedEvent",
             Self::MobileNumberChanged => "MobileNumberUpdatedEvent",
+            Self::CredentialAdded => "CredentialAddedEvent",
+            Self::CredentialRemoved => "CredentialRemovedEvent",
         }
     }
 
@@ -144,6 +151,8 @@ impl AccountChangeKind {
             Self::BackupCodesGenerated => "urn:ietf:params:user-operations:backupCodesRegenerated",
             Self::BackupCodesRemoved => "urn:ietf:params:user-operations:backupCodesRemoved",
             Self::MobileNumberChanged => "urn:ietf:params:user-operations:mobileNumberUpdated",
+            Self::CredentialAdded => "urn:ietf:params:user-operations:credentialAdded",
+            Self::CredentialRemoved => "urn:ietf:params:user-operations:credentialRemoved",
         }
     }
 }

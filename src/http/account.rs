@@ -1,5 +1,5 @@
-//! The account area, `{issuer}/account/`: a user's own page for their mobile number and backup
-//! codes.
+//! The account area, `{issuer}/account/`: a user's own page for their mobile number, backup
+//! codes and authenticator apps.
 //!
 //! Viewing needs a session. Any change needs a fresh pass through the user's whole chain — the
 //! password and, when they have one, their second factor, both within the last
@@ -19,11 +19,14 @@ use super::browser::{form_expired_page, see_other};
 use super::error::ApiError;
 use super::{AppState, OrgEntry};
 use crate::authn::backup;
+use crate::authn::credentials::{self, EnrollError};
 use crate::authn::engine::{AccountRequest, Progress, fresh_until};
+use crate::authn::factor::{CODE_FACTORS, code_factor};
 use crate::authn::flow::PassedList;
 use crate::domain::PhoneNumber;
 use crate::store::account_changes::AccountChange;
 use crate::store::auth::Session;
+use crate::store::credentials::Credential;
 use crate::store::users::User;
 use crate::store::{StoreError, backup_codes, format_utc, now};
 
@@ -47,6 +50,8 @@ struct Account {
     session: Session,
     user: User,
     backup_left: i64,
+    /// Confirmed credentials of plug-in factors (authenticator apps).
+    credentials: Vec<Credential>,
     second_factor: bool,
 }
 
@@ -59,16 +64,23 @@ async fn load(
         return Ok(None);
     };
     let id = user.id.clone();
-    let backup_left = state
+    let (backup_left, credentials) = state
         .db
-        .run(move |conn| backup_codes::remaining(conn, &id))
+        .run(move |conn| {
+            Ok((
+                backup_codes::remaining(conn, &id)?,
+                Credential::of_user(conn, &id)?,
+            ))
+        })
         .await?;
-    let second_factor =
-        (user.phone_number.is_some() && user.phone_number_verified) || backup_left > 0;
+    let second_factor = (user.phone_number.is_some() && user.phone_number_verified)
+        || backup_left > 0
+        || !credentials.is_empty();
     Ok(Some(Account {
         session,
         user,
         backup_left,
+        credentials,
         second_factor,
     }))
 }
@@ -148,6 +160,17 @@ async fn render(
             verify_url => format!("{}/account/verify", org.issuer),
             backup_action => format!("{}/account/backup-codes", org.issuer),
             phone_action => format!("{}/account/phone", org.issuer),
+            credentials_action => format!("{}/account/credentials", org.issuer),
+            credentials => account.credentials.iter().map(|c| context! {
+                id => c.id,
+                name => c.name,
+                added => c.confirmed_at.map(format_utc),
+                last_used => c.last_used_at.map(format_utc),
+            }).collect::<Vec<_>>(),
+            factors => CODE_FACTORS.iter().map(|f| context! {
+                name => f.name(),
+                label => f.label(),
+            }).collect::<Vec<_>>(),
             csrf => csrf_token(state, &account.session)?,
             changes,
             notice,
@@ -170,6 +193,8 @@ pub async fn account_page(
     let notice = match query.changed.as_deref() {
         Some("mobile_number_changed") => Some("Your mobile number was saved."),
         Some("backup_codes_removed") => Some("Your backup codes were removed."),
+        Some("credential_added") => Some("Your authenticator app was added."),
+        Some("credential_removed") => Some("The authenticator app was removed."),
         _ => None,
     };
     render(&state, &org, &account, notice, None).await
@@ -191,6 +216,11 @@ pub struct ChangeForm {
     csrf: Option<String>,
     action: Option<String>,
     number: Option<String>,
+    /// A plug-in factor's name (`totp`), to enroll.
+    factor: Option<String>,
+    /// A credential's id: the pending one to confirm, or one to remove.
+    id: Option<String>,
+    code: Option<String>,
 }
 
 /// The account behind a change form, when its CSRF token is right and its chain is fresh;
@@ -260,10 +290,7 @@ pub async fn backup_codes_change(
                     account_url => account_url(&org),
                 },
             );
-            res.headers_mut().insert(
-                actix_web::http::header::CACHE_CONTROL,
-                actix_web::http::header::HeaderValue::from_static("no-store"),
-            );
+            no_store(&mut res);
             Ok(res)
         }
         Some("remove") => {
@@ -341,4 +368,211 @@ pub async fn phone_change(
         session_sid: Some(account.session.sid.clone()),
     };
     begin(&state, &org, &req, None, request, "otp", Some(progress)).await
+}
+
+/// `POST {issuer}/account/credentials`: `action=begin` with `factor` (a new credential, its
+/// secret shown once), `action=confirm` with `id` and `code` (saved once its first code is
+/// right), or `action=remove` with `id`. Adding one follows the same rule as a new mobile number
+/// (see [`may_enroll`]): a user with no second factor cannot bind one with a password alone
+/// unless the organization allows it.
+pub async fn credentials_change(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    req: HttpRequest,
+    form: web::Form<ChangeForm>,
+) -> Result<HttpResponse, ApiError> {
+    let org = state.organization(&path).await?;
+    let form = form.into_inner();
+    let account = match for_change(&state, &org, &req, &form).await? {
+        Ok(a) => a,
+        Err(res) => return Ok(res),
+    };
+    let (user_id, t) = (account.user.id.clone(), now());
+    match form.action.as_deref() {
+        Some("begin") => {
+            if !may_enroll(&org, &account) {
+                return render(&state, &org, &account, None, Some(ENROLL_BY_ADMIN_APP)).await;
+            }
+            let Some(factor) = form.factor.as_deref().and_then(code_factor) else {
+                return render(&state, &org, &account, None, Some("Choose what to set up.")).await;
+            };
+            let (org2, core) = (org.clone(), state.core.clone());
+            let username = account.user.username.as_str().to_string();
+            let started = state
+                .db
+                .run(move |conn| {
+                    let who = sesame_plugin_api::factor::Enrollee {
+                        issuer: &org2.org.display_name,
+                        account: &username,
+                    };
+                    credentials::begin(conn, core.keys.kek(), factor, who, org2.org.id, &user_id, t)
+                        .map_err(enroll_store_error)
+                })
+                .await?;
+            Ok(setup_page(
+                &state,
+                &org,
+                &account,
+                factor,
+                &started.id,
+                Some(&started.shown),
+                None,
+            )?)
+        }
+        Some("confirm") => {
+            let (Some(factor), Some(id)) = (
+                form.factor.as_deref().and_then(code_factor),
+                form.id.clone(),
+            ) else {
+                return render(
+                    &state,
+                    &org,
+                    &account,
+                    None,
+                    Some("This setup has expired: start again."),
+                )
+                .await;
+            };
+            let (org2, core) = (org.clone(), state.core.clone());
+            let (id2, code) = (id.clone(), form.code.clone().unwrap_or_default());
+            let result = state
+                .db
+                .run(move |conn| {
+                    match credentials::confirm(
+                        conn,
+                        core.keys.kek(),
+                        factor,
+                        org2.event_origin(),
+                        &user_id,
+                        &id2,
+                        &code,
+                        t,
+                    ) {
+                        Ok(_) => Ok(Ok(())),
+                        Err(EnrollError::Store(e)) => Err(e),
+                        Err(e) => Ok(Err(e)),
+                    }
+                })
+                .await?;
+            match result {
+                Ok(()) => {
+                    tracing::info!(user = %account.user.id, factor = factor.name(), "credential added");
+                    Ok(see_other(&format!(
+                        "{}?changed=credential_added",
+                        account_url(&org)
+                    )))
+                }
+                Err(EnrollError::Wrong) => {
+                    let msg = "That code is not right. Enter the code your app shows now.";
+                    Ok(setup_page(
+                        &state,
+                        &org,
+                        &account,
+                        factor,
+                        &id,
+                        None,
+                        Some(msg),
+                    )?)
+                }
+                Err(_) => {
+                    render(
+                        &state,
+                        &org,
+                        &account,
+                        None,
+                        Some("This setup has expired: start again."),
+                    )
+                    .await
+                }
+            }
+        }
+        Some("remove") => {
+            let id = form.id.clone().unwrap_or_default();
+            let org2 = org.clone();
+            let removed = state
+                .db
+                .run(move |conn| credentials::remove(conn, org2.event_origin(), &user_id, &id))
+                .await?;
+            if !removed {
+                return render(
+                    &state,
+                    &org,
+                    &account,
+                    None,
+                    Some("That authenticator app is not one of yours."),
+                )
+                .await;
+            }
+            tracing::info!(user = %account.user.id, "credential removed");
+            Ok(see_other(&format!(
+                "{}?changed=credential_removed",
+                account_url(&org)
+            )))
+        }
+        _ => {
+            render(
+                &state,
+                &org,
+                &account,
+                None,
+                Some("Choose what to do with your authenticator apps."),
+            )
+            .await
+        }
+    }
+}
+
+/// What the account page says when a user may not add an authenticator app themselves.
+const ENROLL_BY_ADMIN_APP: &str = "You can add an authenticator app once you have a second factor (a mobile number or backup codes): ask your administrator.";
+
+fn enroll_store_error(e: EnrollError) -> StoreError {
+    match e {
+        EnrollError::Store(e) => e,
+        other => StoreError::Corrupt(other.to_string()),
+    }
+}
+
+/// The setup page of a pending credential: the QR code and the typed secret (only right after
+/// `begin`: never stored in the clear, never shown again), and the form for its first code.
+fn setup_page(
+    state: &AppState,
+    org: &OrgEntry,
+    account: &Account,
+    factor: &'static dyn sesame_plugin_api::factor::CodeFactor,
+    id: &str,
+    shown: Option<&sesame_plugin_api::factor::Shown>,
+    error: Option<&str>,
+) -> Result<HttpResponse, ApiError> {
+    let mut res = state.pages.render(
+        if error.is_some() {
+            StatusCode::UNPROCESSABLE_ENTITY
+        } else {
+            StatusCode::OK
+        },
+        "credential_setup.html",
+        context! {
+            org_name => org.org.display_name,
+            label => factor.label(),
+            factor => factor.name(),
+            length => factor.code_format().length,
+            maxlength => u16::from(factor.code_format().length) + 4,
+            id,
+            qr_svg => shown.map(|s| minijinja::Value::from_safe_string(s.qr_svg.clone())),
+            text_secret => shown.map(|s| s.text.clone()),
+            action => format!("{}/account/credentials", org.issuer),
+            csrf => csrf_token(state, &account.session)?,
+            account_url => account_url(org),
+            error,
+        },
+    );
+    no_store(&mut res);
+    Ok(res)
+}
+
+/// A page that shows a secret once (backup codes, an authenticator app's key): never cached.
+fn no_store(res: &mut HttpResponse) {
+    res.headers_mut().insert(
+        actix_web::http::header::CACHE_CONTROL,
+        actix_web::http::header::HeaderValue::from_static("no-store"),
+    );
 }

@@ -20,7 +20,6 @@ use crate::authn::engine::{
     Progress, issue_code as issue_code_for, new_transaction, required_flow,
 };
 use crate::authn::flow::PassedList;
-use crate::authn::outcome::StepKind;
 use crate::oidc::authorize::{self, AuthRequest, AuthorizeError, ResponseMode};
 use crate::secret::{random_token, sha256_hex};
 use crate::store::applications::Application;
@@ -265,7 +264,9 @@ async fn with_session(
         passed: passed.clone(),
         session_sid: Some(session.sid.clone()),
     };
-    let page = StepKind::of(step).page();
+    let page = crate::authn::engine::opening_kind(&state.core, step, user)
+        .await?
+        .page();
     start_transaction(state, org, app, auth, req, page, Some(progress)).await
 }
 

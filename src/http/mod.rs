@@ -145,6 +145,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route("/otp", post().to(signin::otp_submit))
                 .route("/backup-code", get().to(signin::backup_page))
                 .route("/backup-code", post().to(signin::backup_submit))
+                .route("/code", get().to(signin::code_page))
+                .route("/code", post().to(signin::code_submit))
                 .route("/magic-link", get().to(magic_link::open_link))
                 .route("/magic-link", post().to(magic_link::request_link))
                 .route("/federated/{name}", post().to(federation::start))
@@ -160,6 +162,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                     post().to(account::backup_codes_change),
                 )
                 .route("/account/phone", post().to(account::phone_change))
+                .route(
+                    "/account/credentials",
+                    post().to(account::credentials_change),
+                )
                 .route("/revoke", post().to(token::revoke))
                 .route("/introspect", post().to(token::introspect))
                 .route("/logout", get().to(logout::logout))

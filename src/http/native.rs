@@ -275,9 +275,21 @@ fn command(selected: &Selected) -> Result<Command, String> {
             },
             None => Command::Show(StepKind::BackupCode),
         },
+        other if crate::authn::factor::code_factor(other).is_some() => match param("code")? {
+            Some(code) => Command::Code {
+                factor: other.to_string(),
+                code: Secret::new(code.to_string()),
+            },
+            None => Command::Show(StepKind::Code),
+        },
         other => {
+            let codes: Vec<&str> = crate::authn::factor::CODE_FACTORS
+                .iter()
+                .map(|f| f.name())
+                .collect();
             return Err(format!(
-                "'{other}' cannot be used here: use password, sms_otp or backup_code"
+                "'{other}' cannot be used here: use password, sms_otp, backup_code or {}",
+                codes.join(", ")
             ));
         }
     })
@@ -364,7 +376,10 @@ fn step_answer(org: &OrgEntry, flow_id: String, step: &Step) -> HttpResponse {
         .filter(|a| {
             matches!(
                 a,
-                Authenticator::Password | Authenticator::SmsOtp | Authenticator::BackupCode
+                Authenticator::Password
+                    | Authenticator::SmsOtp
+                    | Authenticator::BackupCode
+                    | Authenticator::Code(_)
             )
         })
         .map(|a| json!({ "authenticatorId": a.to_string(), "params": params_of(a) }))
@@ -391,7 +406,7 @@ fn params_of(a: &Authenticator) -> Value {
     match a {
         Authenticator::Password => json!(["username", "password"]),
         Authenticator::SmsOtp => json!(["otp"]),
-        Authenticator::BackupCode => json!(["code"]),
+        Authenticator::BackupCode | Authenticator::Code(_) => json!(["code"]),
         _ => json!([]),
     }
 }

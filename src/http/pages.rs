@@ -35,6 +35,11 @@ impl Default for Pages {
                 "backup_code.html",
                 include_str!("../../templates/backup_code.html"),
             ),
+            ("code.html", include_str!("../../templates/code.html")),
+            (
+                "credential_setup.html",
+                include_str!("../../templates/credential_setup.html"),
+            ),
             (
                 "magic_link_sent.html",
                 include_str!("../../templates/magic_link_sent.html"),

@@ -127,6 +127,7 @@ async fn render_step(
                     resend_wait => wait,
                     sent => otp.sent,
                     backup_url => otp.backup_code.then(|| format!("{}/backup-code?tx={tx}", org.issuer)),
+                    code_url => code_url(step, org, tx),
                     notice => step.notice.map(|n| n.message()),
                     error,
                 },
@@ -142,14 +143,49 @@ async fn render_step(
                 tx,
                 csrf,
                 otp_url => format!("{}/otp?tx={tx}", org.issuer),
+                code_url => code_url(step, org, tx),
                 error,
             },
         )),
+        (StepKind::Code, _, _) if step.code.is_some() => {
+            let code = step.code.as_ref().expect("checked");
+            Ok(state.pages.render(
+                status,
+                "code.html",
+                context! {
+                    org_name => org.org.display_name,
+                    app_name => step.app_name,
+                    action => format!("{}/code", org.issuer),
+                    tx,
+                    csrf,
+                    factor => code.factor,
+                    label => code.label,
+                    numeric => code.numeric,
+                    length => code.length,
+                    maxlength => u16::from(code.length) + 4,
+                    enrolled => code.enrolled,
+                    not_enrolled => StepError::NotEnrolled.message(),
+                    otp_url => code.sms_otp.then(|| format!("{}/otp?tx={tx}", org.issuer)),
+                    backup_url => code.backup_code
+                        .then(|| format!("{}/backup-code?tx={tx}", org.issuer)),
+                    error,
+                },
+            ))
+        }
         _ => {
             tracing::error!(kind = ?step.kind, "a step without its view");
             Err(ApiError::Internal)
         }
     }
+}
+
+/// The link to the step's code page when the step also offers a plug-in factor checked by a
+/// typed code (an authenticator app) and the user has one.
+fn code_url(step: &Step, org: &super::OrgEntry, tx: &str) -> Option<String> {
+    step.sms_otp
+        .as_ref()
+        .and_then(|v| v.code_factor)
+        .map(|_| format!("{}/code?tx={tx}", org.issuer))
 }
 
 /// The first step's page: the password form, the "email me a link" form and one button per
@@ -320,6 +356,43 @@ pub async fn backup_submit(
 ) -> Result<HttpResponse, ApiError> {
     let form = form.into_inner();
     let command = Command::BackupCode {
+        code: Secret::new(form.code),
+    };
+    let token = FormToken::Sent(form.csrf);
+    run(&state, &path, &req, form.tx, token, command).await
+}
+
+/// `GET {issuer}/code?tx=…`: the step of a plug-in factor checked by a typed code (an
+/// authenticator app).
+pub async fn code_page(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    req: HttpRequest,
+    query: web::Query<TxQuery>,
+) -> Result<HttpResponse, ApiError> {
+    show(&state, &path, &req, query, StepKind::Code).await
+}
+
+#[derive(Debug, Deserialize)]
+pub struct FactorCodeForm {
+    tx: Option<String>,
+    csrf: Option<String>,
+    #[serde(default)]
+    factor: String,
+    #[serde(default)]
+    code: String,
+}
+
+/// `POST {issuer}/code`: `factor` (as the page named it) and `code`.
+pub async fn code_submit(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    req: HttpRequest,
+    form: web::Form<FactorCodeForm>,
+) -> Result<HttpResponse, ApiError> {
+    let form = form.into_inner();
+    let command = Command::Code {
+        factor: form.factor,
         code: Secret::new(form.code),
     };
     let token = FormToken::Sent(form.csrf);

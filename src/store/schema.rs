@@ -269,6 +269,21 @@ diesel::table! {
 }
 
 diesel::table! {
+    credentials (id) {
+        id -> Text,
+        organization_id -> BigInt,
+        user_id -> Text,
+        factor -> Text,
+        name -> Text,
+        sealed -> Binary,
+        version -> BigInt,
+        created_at -> BigInt,
+        confirmed_at -> Nullable<BigInt>,
+        last_used_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
     event_outbox (jti) {
         jti -> Text,
         organization_id -> BigInt,
@@ -355,6 +370,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     kek_check,
     sms_otps,
     backup_codes,
+    credentials,
     event_outbox,
     account_changes,
     deliveries,

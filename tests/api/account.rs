@@ -37,7 +37,7 @@ fn event_types(app: &TestApp) -> Vec<String> {
 }
 
 /// Posts one of the account page's forms (`path` under the issuer) with the page's CSRF token.
-async fn change(
+pub async fn change(
     app: &TestApp,
     browser: &Browser,
     path: &str,

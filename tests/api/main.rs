@@ -26,5 +26,6 @@ mod sms_otp;
 mod smtp_server;
 mod storage_faults;
 mod tls;
+mod totp;
 mod traces;
 mod websub;

@@ -11,7 +11,7 @@ use crate::both_backends;
 use crate::helpers::{Backend, TestApp, payload};
 use crate::sms_otp::last_code;
 
-const CB: &str = "io.acme.app:/callback";
+pub const CB: &str = "io.acme.app:/callback";
 const VERIFIER: &str = "a-pkce-code-verifier-for-the-native-api-tests-0123456789";
 
 fn toml() -> String {
@@ -59,7 +59,7 @@ async fn start(app: &TestApp, client_id: &str) -> (u16, Value) {
 }
 
 /// [`start`] with further parameters.
-async fn start_with(app: &TestApp, client_id: &str, extra: &[(&str, &str)]) -> (u16, Value) {
+pub async fn start_with(app: &TestApp, client_id: &str, extra: &[(&str, &str)]) -> (u16, Value) {
     let challenge = challenge();
     let mut form = vec![
         ("client_id", client_id),
@@ -85,7 +85,12 @@ async fn start_with(app: &TestApp, client_id: &str, extra: &[(&str, &str)]) -> (
 }
 
 /// `POST {issuer}/authn` with one selected authenticator.
-async fn step(app: &TestApp, flow_id: &Value, authenticator: &str, params: Value) -> (u16, Value) {
+pub async fn step(
+    app: &TestApp,
+    flow_id: &Value,
+    authenticator: &str,
+    params: Value,
+) -> (u16, Value) {
     let res = app
         .client
         .post(format!("{}/authn", app.issuer("acme")))

@@ -163,7 +163,7 @@ pub fn last_code(app: &TestApp) -> String {
     body[start..].split('.').next().unwrap().to_string()
 }
 
-async fn exchange(app: &TestApp, client_id: &str, cb: &str, code: &str) -> Value {
+pub async fn exchange(app: &TestApp, client_id: &str, cb: &str, code: &str) -> Value {
     let res = app
         .client
         .post(format!("{}/token", app.issuer("acme")))

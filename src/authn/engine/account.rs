@@ -3,17 +3,44 @@
 
 use super::*;
 
-/// Whether the user has a second factor: a verified mobile number or unused backup codes.
+/// Whether the user has a second factor: a verified mobile number, unused backup codes or a
+/// credential of a plug-in factor.
 pub async fn has_second_factor(core: &Core, user: &User) -> Result<bool, CoreError> {
-    if user.phone_number.is_some() && user.phone_number_verified {
-        return Ok(true);
-    }
+    Ok(!second_factors(core, user).await?.is_empty())
+}
+
+/// The second factors the user has, as the alternatives of the account check's second step:
+/// SMS OTP with its backup codes when they have a verified number or unused codes, and each
+/// plug-in factor they hold a credential of — that one first when they have no number, so the
+/// step opens on a factor they can use.
+pub async fn second_factors(core: &Core, user: &User) -> Result<Vec<Authenticator>, CoreError> {
+    let phone = user.phone_number.is_some() && user.phone_number_verified;
     let id = user.id.clone();
-    Ok(core
+    let (backup_left, held) = core
         .db
-        .run(move |conn| backup_codes::remaining(conn, &id))
-        .await?
-        > 0)
+        .run(move |conn| {
+            let held = crate::store::credentials::Credential::of_user(conn, &id)?;
+            Ok((backup_codes::remaining(conn, &id)?, held))
+        })
+        .await?;
+    let mut codes: Vec<Authenticator> = Vec::new();
+    for c in held {
+        if let Some(f) = crate::authn::factor::code_factor(&c.factor)
+            && !codes.contains(&Authenticator::Code(f.name()))
+        {
+            codes.push(Authenticator::Code(f.name()));
+        }
+    }
+    let sms = if phone || backup_left > 0 {
+        vec![Authenticator::SmsOtp, Authenticator::BackupCode]
+    } else {
+        Vec::new()
+    };
+    Ok(if phone {
+        sms.into_iter().chain(codes).collect()
+    } else {
+        codes.into_iter().chain(sms).collect()
+    })
 }
 
 /// Until when the session's last pass through the chain allows account changes, if it still

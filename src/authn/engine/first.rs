@@ -77,6 +77,7 @@ pub fn first_view(
             providers,
         }),
         sms_otp: None,
+        code: None,
         error,
         notice: None,
     }

@@ -14,13 +14,15 @@ use std::sync::Arc;
 
 mod account;
 mod code;
+mod credential;
 mod first;
 pub mod link;
 mod second;
 
 use account::enroll_phone;
-pub use account::{fresh_until, has_second_factor};
+pub use account::{fresh_until, has_second_factor, second_factors};
 pub use code::issue_code;
+pub use credential::opening_kind;
 pub use first::{first_step, first_view};
 use first::{first_step_open, first_step_passed, password_step, show_first};
 use second::{at_step, backup_code, first_code, resend, sms_code, step_view};
@@ -113,13 +115,13 @@ impl Purpose {
             Self::Authorize { auth, app } => required_flow(app, auth),
             Self::Account(AccountRequest::Verify) => {
                 let second = match user {
-                    Some(u) => has_second_factor(core, u).await?,
-                    None => true,
+                    Some(u) => second_factors(core, u).await?,
+                    None => vec![Authenticator::SmsOtp, Authenticator::BackupCode],
                 };
                 SignInFlow::account_check(org.first_steps.clone(), second)
             }
             Self::Account(AccountRequest::Phone { .. }) => {
-                let mut flow = SignInFlow::account_check(org.first_steps.clone(), false);
+                let mut flow = SignInFlow::account_check(org.first_steps.clone(), Vec::new());
                 flow.require_sms_otp();
                 flow
             }
@@ -294,6 +296,11 @@ pub enum Command {
     BackupCode {
         code: Secret<String>,
     },
+    /// A code of a plug-in factor (`totp`).
+    Code {
+        factor: String,
+        code: Secret<String>,
+    },
 }
 
 impl Command {
@@ -303,12 +310,14 @@ impl Command {
             Self::Show(StepKind::First) => "show first step",
             Self::Show(StepKind::SmsOtp) => "show SMS OTP step",
             Self::Show(StepKind::BackupCode) => "show backup code step",
+            Self::Show(StepKind::Code) => "show code step",
             Self::Password { .. } => "password",
             Self::RequestLink { .. } => "request link",
             Self::FirstStepPassed { .. } => "first step passed",
             Self::SmsCode { .. } => "SMS code",
             Self::Resend => "resend",
             Self::BackupCode { .. } => "backup code",
+            Self::Code { .. } => "factor code",
         }
     }
 }
@@ -363,6 +372,7 @@ impl Command {
             Self::FirstStepPassed { method, .. } => Some(method.factor().name()),
             Self::SmsCode { .. } => Some(Authenticator::SmsOtp.factor().name()),
             Self::BackupCode { .. } => Some(Authenticator::BackupCode.factor().name()),
+            Self::Code { factor, .. } => super::factor::code_factor(factor).map(|f| f.name()),
             Self::Show(_) | Self::RequestLink { .. } | Self::Resend => None,
         }
     }
@@ -412,6 +422,7 @@ async fn run_command(
 ) -> Result<Outcome, CoreError> {
     match command {
         Command::Show(StepKind::First) => show_first(core, sign_in, "", None).await,
+        Command::Show(StepKind::Code) => credential::show(core, sign_in, ctx).await,
         Command::Show(kind) => {
             let method = match kind {
                 StepKind::BackupCode => Authenticator::BackupCode,
@@ -446,6 +457,9 @@ async fn run_command(
         Command::SmsCode { code } => sms_code(core, sign_in, code.expose(), ctx).await,
         Command::Resend => resend(core, sign_in, ctx).await,
         Command::BackupCode { code } => backup_code(core, sign_in, code.expose(), ctx).await,
+        Command::Code { factor, code } => {
+            credential::check(core, sign_in, &factor, code.expose(), ctx).await
+        }
     }
 }
 
@@ -492,7 +506,7 @@ impl Next {
         let flow = sign_in.purpose.flow(core, &sign_in.org, Some(user)).await?;
         Ok(match flow.next_step(&passed) {
             Some(step) => Self::Step {
-                kind: StepKind::of(step),
+                kind: credential::opening_kind(core, step, user).await?,
                 tx_id: sign_in.tx.id.clone(),
                 user_id: user.id.clone(),
                 passed: passed.to_json(),

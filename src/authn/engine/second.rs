@@ -8,9 +8,9 @@ use crate::store::DbConn;
 
 /// A sign-in at a second-factor step: its user is known and the step offers the method.
 pub(super) struct SecondFactor<'a> {
-    sign_in: &'a SignIn,
-    user: User,
-    step: Vec<Authenticator>,
+    pub(super) sign_in: &'a SignIn,
+    pub(super) user: User,
+    pub(super) step: Vec<Authenticator>,
     /// Where codes go: the user's verified number, or the number being confirmed.
     pub(super) phone: Option<PhoneNumber>,
 }
@@ -20,7 +20,7 @@ impl SecondFactor<'_> {
         policy::account_key(self.user.organization_id, self.user.username.as_str())
     }
 
-    fn org(&self) -> &OrgEntry {
+    pub(super) fn org(&self) -> &OrgEntry {
         &self.sign_in.org
     }
 
@@ -94,6 +94,7 @@ pub(super) async fn step_view(
 ) -> Result<Outcome, CoreError> {
     let id = sf.tx_id().to_string();
     let latest = core.db.run(move |conn| SmsOtp::latest(conn, &id)).await?;
+    let code_factor = held_code_factor(core, &sf.step, &sf.user.id).await?;
     let settings = &sf.org().org.settings.sms_otp;
     let wait = latest
         .as_ref()
@@ -114,10 +115,39 @@ pub(super) async fn step_view(
             numeric: settings.numeric_only,
             length: settings.length as i64,
             backup_code: sf.step.contains(&Authenticator::BackupCode),
+            code_factor,
         }),
+        code: None,
         error,
         notice,
     }))
+}
+
+/// The first of the step's plug-in factors that the user has a credential of; no query when the
+/// step offers none.
+async fn held_code_factor(
+    core: &Core,
+    step: &[Authenticator],
+    user_id: &str,
+) -> Result<Option<&'static str>, CoreError> {
+    let offered: Vec<&'static str> = step
+        .iter()
+        .filter_map(|a| match a {
+            Authenticator::Code(name) => Some(*name),
+            _ => None,
+        })
+        .collect();
+    if offered.is_empty() {
+        return Ok(None);
+    }
+    let id = user_id.to_string();
+    let held = core
+        .db
+        .run(move |conn| crate::store::credentials::Credential::of_user(conn, &id))
+        .await?;
+    Ok(offered
+        .into_iter()
+        .find(|f| held.iter().any(|c| c.factor == *f)))
 }
 
 /// The first visit of an SMS OTP step sends the first code (exactly once, however many tabs load
@@ -242,7 +272,7 @@ pub(super) async fn sms_code(
 }
 
 /// Why a code was not checked.
-enum CodeRefusal {
+pub(super) enum CodeRefusal {
     /// No code was sent to this user at this number in this sign-in.
     NoCode,
     /// The code is dead (used, void or expired), or another request spent it first.
@@ -250,7 +280,7 @@ enum CodeRefusal {
 }
 
 /// What a second-factor attempt's transaction did.
-enum Attempted<W> {
+pub(super) enum Attempted<W> {
     /// Not a guess: nothing counted.
     Refused(CodeRefusal),
     /// A lock held (set meanwhile, or by a burst past the limit): the code was not checked.
@@ -267,7 +297,7 @@ enum Attempted<W> {
 
 /// A second-factor attempt's bookkeeping, prepared outside the transaction that runs it: the
 /// account's lock key and policy, and who the failure events name.
-struct Attempt {
+pub(super) struct Attempt {
     key: String,
     policy: LockPolicy,
     now: i64,
@@ -280,7 +310,10 @@ struct Attempt {
 impl Attempt {
     /// Counts the attempt toward the account's lock before the credential is checked (as for
     /// passwords); a lock set meanwhile, or a burst past the limit, refuses it.
-    fn count(&self, conn: &mut DbConn) -> Result<Result<Counted, policy::Stopped>, StoreError> {
+    pub(super) fn count(
+        &self,
+        conn: &mut DbConn,
+    ) -> Result<Result<Counted, policy::Stopped>, StoreError> {
         let counted = policy::count(conn, &self.key, self.policy.window_seconds, self.now)?;
         Ok(
             match policy::lock_if_past(conn, &self.key, &self.policy, counted, self.now)? {
@@ -290,13 +323,17 @@ impl Attempt {
         )
     }
 
-    fn forgive(&self, conn: &mut DbConn) -> Result<(), StoreError> {
+    pub(super) fn forgive(&self, conn: &mut DbConn) -> Result<(), StoreError> {
         policy::forgive(conn, &self.key)
     }
 
     /// After a wrong credential: locks the account when the attempts reached the policy's
     /// limit, and publishes `loginFailed` (and `lockUser`).
-    fn failed(&self, conn: &mut DbConn, counted: Counted) -> Result<Option<i64>, StoreError> {
+    pub(super) fn failed(
+        &self,
+        conn: &mut DbConn,
+        counted: Counted,
+    ) -> Result<Option<i64>, StoreError> {
         let lock = policy::locks_now(&self.policy, counted);
         let until = if lock {
             Some(policy::lock_account(
@@ -325,13 +362,18 @@ impl Attempt {
 
 impl SecondFactor<'_> {
     /// What passing this step with `method` leads to.
-    async fn next(&self, core: &Core, method: Authenticator, ctx: &Ctx) -> Result<Next, CoreError> {
+    pub(super) async fn next(
+        &self,
+        core: &Core,
+        method: Authenticator,
+        ctx: &Ctx,
+    ) -> Result<Next, CoreError> {
         let mut passed = self.sign_in.passed();
         passed.add(method, ctx.now);
         Next::decide(core, self.sign_in, &self.user, passed, ctx).await
     }
 
-    fn attempt(&self, authenticator: &'static str, ctx: &Ctx) -> Attempt {
+    pub(super) fn attempt(&self, authenticator: &'static str, ctx: &Ctx) -> Attempt {
         Attempt {
             key: self.account_key(),
             policy: self.org().org.settings.lock_policy.clone(),
@@ -345,7 +387,7 @@ impl SecondFactor<'_> {
 }
 
 /// A lock that stopped a check, counted in the metrics when the check set it.
-fn stopped_by(
+pub(super) fn stopped_by(
     core: &Core,
     org: &OrgEntry,
     stopped: policy::Stopped,
@@ -360,7 +402,12 @@ fn stopped_by(
 }
 
 /// A failed attempt that locked the account.
-fn locked_after(core: &Core, sf: &SecondFactor<'_>, until: i64, factor: &'static str) -> Outcome {
+pub(super) fn locked_after(
+    core: &Core,
+    sf: &SecondFactor<'_>,
+    until: i64,
+    factor: &'static str,
+) -> Outcome {
     core.metrics.account_locked(&sf.org().org.slug, factor);
     tracing::warn!(user = %sf.user.id, factor, "account locked after failed second-factor attempts");
     Outcome::Refused(Refusal::Locked { until })

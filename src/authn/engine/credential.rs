@@ -1,0 +1,232 @@
+//! The step of every plug-in factor checked by a typed code (see `authn::factor::CODE_FACTORS`):
+//! the same bookkeeping as backup codes — the attempt counted toward the account's lock before
+//! the check, the credential's new state and what the step earned written in one transaction —
+//! with the check itself done by the plug-in against the user's credentials of that factor.
+
+use sesame_plugin_api::factor::{Check, CodeFactor};
+
+use super::second::{Attempted, SecondFactor, locked_after, stopped_by};
+use super::*;
+use crate::authn::credentials;
+use crate::authn::outcome::CodeView;
+use crate::store::credentials::Credential;
+
+/// The step's code factor to show: the first of the step's that the user has a credential of,
+/// else the step's first.
+async fn shown_factor(
+    core: &Core,
+    step: &[Authenticator],
+    user_id: &str,
+) -> Result<Option<(&'static dyn CodeFactor, bool)>, CoreError> {
+    let offered: Vec<&'static dyn CodeFactor> = step
+        .iter()
+        .filter_map(|a| match a {
+            Authenticator::Code(name) => crate::authn::factor::code_factor(name),
+            _ => None,
+        })
+        .collect();
+    let id = user_id.to_string();
+    let held: Vec<String> = core
+        .db
+        .run(move |conn| Credential::of_user(conn, &id))
+        .await?
+        .into_iter()
+        .map(|c| c.factor)
+        .collect();
+    Ok(offered
+        .iter()
+        .find(|f| held.iter().any(|h| h == f.name()))
+        .map(|f| (*f, true))
+        .or_else(|| offered.first().map(|f| (*f, false))))
+}
+
+/// The kind of page a step opens on for `user`: with several second factors in the step, the
+/// one of those the user has (a verified number for SMS OTP, a credential for a plug-in factor)
+/// that they used last, else the first of those they have in the step's order; the step's own
+/// kind when they have none of them (its page says so) or when it offers only one kind, which
+/// costs no query.
+pub async fn opening_kind(
+    core: &Core,
+    step: &[Authenticator],
+    user: &User,
+) -> Result<StepKind, CoreError> {
+    let kind = StepKind::of(step);
+    let primaries: Vec<&Authenticator> = step
+        .iter()
+        .filter(|a| !a.identifies() && a.factor().fallback_of().is_none())
+        .collect();
+    if kind == StepKind::First || primaries.len() < 2 {
+        return Ok(kind);
+    }
+    let id = user.id.clone();
+    let (sms_used, held) = core
+        .db
+        .run(move |conn| {
+            Ok((
+                crate::store::otps::SmsOtp::last_used_by(conn, &id)?,
+                Credential::of_user(conn, &id)?,
+            ))
+        })
+        .await?;
+    let phone = user.phone_number.is_some() && user.phone_number_verified;
+    let mut best: Option<(StepKind, Option<i64>)> = None;
+    for a in primaries {
+        let usable = match a {
+            Authenticator::SmsOtp if phone => Some(sms_used),
+            Authenticator::Code(name) => {
+                let mine: Vec<&Credential> = held.iter().filter(|c| c.factor == *name).collect();
+                let last = mine.iter().filter_map(|c| c.last_used_at).max();
+                (!mine.is_empty()).then_some(last)
+            }
+            _ => None,
+        };
+        if let Some(last) = usable
+            && best.as_ref().is_none_or(|(_, b)| last > *b)
+        {
+            best = Some((a.factor().step_kind(), last));
+        }
+    }
+    Ok(best.map_or(kind, |(k, _)| k))
+}
+
+fn view(
+    sf: &SecondFactor<'_>,
+    factor: &'static dyn CodeFactor,
+    enrolled: bool,
+    error: Option<StepError>,
+) -> Outcome {
+    let format = factor.code_format();
+    Outcome::Step(Step {
+        kind: StepKind::Code,
+        authenticators: sf.step.clone(),
+        app_name: sf.sign_in.purpose.name(sf.org()),
+        first: None,
+        sms_otp: None,
+        code: Some(CodeView {
+            factor: factor.name(),
+            label: factor.label(),
+            numeric: format.numeric,
+            length: format.length,
+            enrolled,
+            sms_otp: sf.step.contains(&Authenticator::SmsOtp) && sf.phone.is_some(),
+            backup_code: sf.step.contains(&Authenticator::BackupCode),
+        }),
+        error,
+        notice: None,
+    })
+}
+
+/// Shows the code step of the sign-in's current step.
+pub(super) async fn show(core: &Core, sign_in: &SignIn, ctx: &Ctx) -> Result<Outcome, CoreError> {
+    let Some(method) = sign_in.next_step(core).await?.and_then(|step| {
+        step.into_iter()
+            .find(|a| matches!(a, Authenticator::Code(_)))
+    }) else {
+        return Ok(Outcome::Refused(Refusal::Expired));
+    };
+    let sf = match at_step(core, sign_in, method, ctx).await? {
+        Ok(sf) => sf,
+        Err(refusal) => return Ok(Outcome::Refused(refusal)),
+    };
+    let Some((factor, enrolled)) = shown_factor(core, &sf.step, &sf.user.id).await? else {
+        return Ok(Outcome::Refused(Refusal::Expired));
+    };
+    Ok(view(&sf, factor, enrolled, None))
+}
+
+/// Checks a code of `factor` against each of the user's credentials of it.
+pub(super) async fn check(
+    core: &Core,
+    sign_in: &SignIn,
+    factor: &str,
+    typed: &str,
+    ctx: &Ctx,
+) -> Result<Outcome, CoreError> {
+    let Some(factor) = crate::authn::factor::code_factor(factor) else {
+        return Ok(Outcome::Refused(Refusal::Expired));
+    };
+    let method = Authenticator::Code(factor.name());
+    let sf = match at_step(core, sign_in, method.clone(), ctx).await? {
+        Ok(sf) => sf,
+        Err(refusal) => return Ok(Outcome::Refused(refusal)),
+    };
+    let next = sf.next(core, method, ctx).await?;
+    let attempt = sf.attempt(factor.name(), ctx);
+    let (kek, now) = (core.keys.kek().clone(), ctx.now);
+    let (user_id, typed) = (sf.user.id.clone(), typed.to_string());
+    let result = core
+        .db
+        .run(move |conn| {
+            write_transaction(conn, |conn| {
+                let held = Credential::confirmed(conn, &user_id, factor.name())?;
+                if held.is_empty() {
+                    return Ok(None);
+                }
+                let counted = match attempt.count(conn)? {
+                    Ok(counted) => counted,
+                    Err(stopped) => return Ok(Some(Attempted::Locked(stopped))),
+                };
+                let mut replayed = false;
+                for c in held {
+                    let data = credentials::open(&kek, &c)
+                        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                    match factor.check(&data, &typed, now) {
+                        Check::Passed(data) => {
+                            let sealed = credentials::seal(&kek, &c.id, &c.factor, &data)
+                                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                            // Another request that passed with this credential meanwhile won:
+                            // this one is the replay.
+                            if !Credential::save_if_unchanged(
+                                conn,
+                                &c.id,
+                                c.version,
+                                &sealed,
+                                c.confirmed_at,
+                                Some(now),
+                            )? {
+                                replayed = true;
+                                break;
+                            }
+                            attempt.forgive(conn)?;
+                            return Ok(Some(Attempted::Passed(Some(next.write(conn)?))));
+                        }
+                        Check::Replayed => replayed = true,
+                        Check::Wrong => {}
+                        Check::Unreadable(e) => return Err(StoreError::Corrupt(e)),
+                    }
+                }
+                let locked = attempt.failed(conn, counted)?;
+                Ok(Some(Attempted::Wrong {
+                    locked,
+                    attempts_left: replayed,
+                }))
+            })
+        })
+        .await?;
+    match result {
+        None => Ok(view(&sf, factor, false, Some(StepError::NotEnrolled))),
+        Some(Attempted::Locked(stopped)) => Ok(stopped_by(core, sf.org(), stopped, factor.name())),
+        Some(Attempted::Passed(Some(reached))) => {
+            tracing::info!(user = %sf.user.id, factor = factor.name(), "second-factor code verified");
+            Ok(reached.outcome())
+        }
+        Some(Attempted::Wrong {
+            locked: Some(until),
+            ..
+        }) => Ok(locked_after(core, &sf, until, factor.name())),
+        Some(Attempted::Wrong {
+            locked: None,
+            attempts_left: replayed,
+        }) => {
+            let error = if replayed {
+                StepError::CodeReplayed
+            } else {
+                StepError::FactorCodeWrong
+            };
+            Ok(view(&sf, factor, true, Some(error)))
+        }
+        Some(Attempted::Passed(None) | Attempted::Refused(_)) => Err(CoreError::Internal(
+            "a code attempt without an outcome".into(),
+        )),
+    }
+}

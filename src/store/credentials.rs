@@ -1,0 +1,131 @@
+//! Users' credentials of plug-in factors (see `authn::credentials`), sealed. A row is pending
+//! until its first code was entered; only confirmed rows sign anyone in.
+
+use diesel::prelude::*;
+
+use super::schema::credentials;
+use super::{DbConn, StoreError};
+
+/// How long an enrollment may take between showing the secret and entering its first code.
+pub const PENDING_LIFETIME: i64 = 900;
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = credentials)]
+pub struct Credential {
+    pub id: String,
+    pub organization_id: i64,
+    pub user_id: String,
+    /// The factor's name (`totp`).
+    pub factor: String,
+    /// The user's name for it ("Authenticator app", "Work phone").
+    pub name: String,
+    /// The plug-in's bytes, sealed under the key-encryption key with the id as associated data.
+    pub sealed: Vec<u8>,
+    pub version: i64,
+    pub created_at: i64,
+    pub confirmed_at: Option<i64>,
+    pub last_used_at: Option<i64>,
+}
+
+impl Credential {
+    pub fn insert(conn: &mut DbConn, c: &Self) -> Result<(), StoreError> {
+        diesel::insert_into(credentials::table)
+            .values(c)
+            .execute(conn)?;
+        Ok(())
+    }
+
+    /// The user's confirmed credentials of `factor`, oldest first.
+    pub fn confirmed(
+        conn: &mut DbConn,
+        user_id: &str,
+        factor: &str,
+    ) -> Result<Vec<Self>, StoreError> {
+        Ok(credentials::table
+            .filter(credentials::user_id.eq(user_id))
+            .filter(credentials::factor.eq(factor))
+            .filter(credentials::confirmed_at.is_not_null())
+            .order((credentials::created_at.asc(), credentials::id.asc()))
+            .select(Self::as_select())
+            .load(conn)?)
+    }
+
+    /// All the user's confirmed credentials, of any factor, oldest first.
+    pub fn of_user(conn: &mut DbConn, user_id: &str) -> Result<Vec<Self>, StoreError> {
+        Ok(credentials::table
+            .filter(credentials::user_id.eq(user_id))
+            .filter(credentials::confirmed_at.is_not_null())
+            .order((credentials::created_at.asc(), credentials::id.asc()))
+            .select(Self::as_select())
+            .load(conn)?)
+    }
+
+    /// The user's pending credential `id`, if it is still within [`PENDING_LIFETIME`].
+    pub fn pending(
+        conn: &mut DbConn,
+        user_id: &str,
+        id: &str,
+        now: i64,
+    ) -> Result<Option<Self>, StoreError> {
+        Ok(credentials::table
+            .filter(credentials::id.eq(id))
+            .filter(credentials::user_id.eq(user_id))
+            .filter(credentials::confirmed_at.is_null())
+            .filter(credentials::created_at.gt(now - PENDING_LIFETIME))
+            .select(Self::as_select())
+            .first(conn)
+            .optional()?)
+    }
+
+    /// Saves what a check or a confirmation wrote, if the row is still at `version`: false when
+    /// another request changed it first (that request's check won; this one must not pass).
+    pub fn save_if_unchanged(
+        conn: &mut DbConn,
+        id: &str,
+        version: i64,
+        sealed: &[u8],
+        confirmed_at: Option<i64>,
+        last_used_at: Option<i64>,
+    ) -> Result<bool, StoreError> {
+        let n = diesel::update(
+            credentials::table
+                .filter(credentials::id.eq(id))
+                .filter(credentials::version.eq(version)),
+        )
+        .set((
+            credentials::sealed.eq(sealed),
+            credentials::version.eq(version + 1),
+            credentials::confirmed_at.eq(confirmed_at),
+            credentials::last_used_at.eq(last_used_at),
+        ))
+        .execute(conn)?;
+        Ok(n == 1)
+    }
+
+    /// Removes one of the user's credentials; false when there was none of that id.
+    pub fn remove(conn: &mut DbConn, user_id: &str, id: &str) -> Result<bool, StoreError> {
+        Ok(diesel::delete(
+            credentials::table
+                .filter(credentials::id.eq(id))
+                .filter(credentials::user_id.eq(user_id)),
+        )
+        .execute(conn)?
+            == 1)
+    }
+
+    /// Removes pending credentials older than [`PENDING_LIFETIME`] (of every user), and the
+    /// user's other pending ones: one enrollment at a time per user.
+    pub fn purge_pending(conn: &mut DbConn, user_id: &str, now: i64) -> Result<(), StoreError> {
+        diesel::delete(
+            credentials::table
+                .filter(credentials::confirmed_at.is_null())
+                .filter(
+                    credentials::created_at
+                        .le(now - PENDING_LIFETIME)
+                        .or(credentials::user_id.eq(user_id)),
+                ),
+        )
+        .execute(conn)?;
+        Ok(())
+    }
+}
