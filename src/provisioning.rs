@@ -51,6 +51,7 @@ struct FileOrg {
     sms: Option<SmsSettings>,
     magic_link: Option<crate::authn::magic_link::MagicLinkSettings>,
     mail: Option<crate::mail::MailSettings>,
+    enrollment: Option<crate::authn::credentials::EnrollmentSettings>,
     #[serde(default)]
     identity_providers: Vec<crate::authn::federation::IdentityProvider>,
     /// WebSub subscriptions an administrator declares (verified like requested ones).
@@ -391,6 +392,7 @@ impl Plan {
                 magic_link,
                 mail,
                 identity_providers: org.identity_providers,
+                enrollment: org.enrollment.unwrap_or_default(),
             };
             for (j, app) in org.applications.iter().enumerate() {
                 for r in &app.resources {

@@ -1,14 +1,49 @@
 //! The server's side of plug-in factors' credentials: sealing the plug-in's bytes under the
 //! key-encryption key (AES-256-GCM, the row's id and factor as associated data, so a sealed
 //! value moved to another row does not open), enrolling (a pending row, confirmed by its first
-//! code) and removing. The step that checks codes is `engine::credential`.
+//! code), removing, and who may enroll where (`[organizations.enrollment]`). The step that
+//! checks codes is `engine::credential`.
 
+use serde::{Deserialize, Serialize};
 use sesame_plugin_api::factor::{Check, CodeFactor, CredentialData, Enrollee, Shown};
 
 use crate::events::{AccountChangeKind, Origin, account_changed};
 use crate::keys::{Kek, KeyError};
 use crate::store::credentials::Credential;
 use crate::store::{DbConn, StoreError, write_transaction};
+
+/// Who may enroll a factor themselves.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Switch {
+    /// In the account area, and during a sign-in whose step needs the factor when the user has
+    /// no second factor at all (the guide's progressive enrollment).
+    DuringSignIn,
+    /// In the account area only (after a fresh pass through the user's chain).
+    #[default]
+    AccountArea,
+    /// Not by the user: an administrator provisions it.
+    Off,
+}
+
+/// The enrollment switches of the plug-in factors. SMS OTP keeps its own rules (the account
+/// area, `sms_otp.enroll_with_password_only`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EnrollmentSettings {
+    /// Authenticator apps.
+    pub totp: Switch,
+}
+
+impl EnrollmentSettings {
+    /// The switch of the plug-in factor `name` (the default for a factor without one).
+    pub fn of(&self, name: &str) -> Switch {
+        match name {
+            "totp" => self.totp,
+            _ => Switch::default(),
+        }
+    }
+}
 
 fn context(id: &str, factor: &str) -> Vec<u8> {
     format!("credential:{factor}:{id}").into_bytes()
@@ -23,7 +58,7 @@ pub fn open(kek: &Kek, c: &Credential) -> Result<CredentialData, KeyError> {
         .map(CredentialData::new)
 }
 
-/// An enrollment started: the pending row's id and what the page shows once.
+/// An enrollment started: the pending row's id and what the page shows.
 #[derive(Debug)]
 pub struct Started {
     pub id: String,
@@ -44,43 +79,136 @@ pub enum EnrollError {
     Internal(String),
 }
 
-/// Starts enrolling `factor` for the user: a new pending credential (replacing any earlier
-/// pending one of theirs), saved sealed, and what the user needs to set up their device.
-pub fn begin(
-    conn: &mut DbConn,
-    kek: &Kek,
-    factor: &'static dyn CodeFactor,
-    who: Enrollee<'_>,
-    organization_id: i64,
-    user_id: &str,
-    now: i64,
-) -> Result<Started, EnrollError> {
-    let enrolling = factor
-        .enroll(who)
-        .map_err(|e| EnrollError::Internal(e.to_string()))?;
-    let id = uuid::Uuid::new_v4().to_string();
-    let sealed = seal(kek, &id, factor.name(), &enrolling.credential)
-        .map_err(|e| EnrollError::Internal(e.to_string()))?;
-    let row = Credential {
-        id: id.clone(),
-        organization_id,
-        user_id: user_id.to_string(),
-        factor: factor.name().to_string(),
-        name: capitalized(factor.label()),
-        sealed,
-        version: 0,
-        created_at: now,
-        confirmed_at: None,
-        last_used_at: None,
-    };
-    write_transaction(conn, |conn| {
-        Credential::purge_pending(conn, user_id, now)?;
-        Credential::insert(conn, &row)
-    })?;
-    Ok(Started {
-        id,
-        shown: enrolling.shown,
-    })
+impl EnrollError {
+    /// As a store error, for `Db::run` (which only carries those).
+    pub fn into_store(self) -> StoreError {
+        match self {
+            Self::Store(e) => e,
+            other => StoreError::Corrupt(other.to_string()),
+        }
+    }
+}
+
+/// One user's enrollment of one factor: everything but the connection and the code.
+#[derive(Debug, Clone, Copy)]
+pub struct Enrollment<'a> {
+    pub kek: &'a Kek,
+    pub factor: &'static dyn CodeFactor,
+    /// The organization (its id, and where the account-change event goes).
+    pub origin: Origin<'a>,
+    pub user_id: &'a str,
+    /// How the user's app names the credential.
+    pub who: Enrollee<'a>,
+    pub now: i64,
+}
+
+impl Enrollment<'_> {
+    fn internal(e: impl std::fmt::Display) -> EnrollError {
+        EnrollError::Internal(e.to_string())
+    }
+
+    /// Starts an enrollment: a new pending credential (replacing the user's earlier pending
+    /// ones), saved sealed, and what the user needs to set up their device.
+    pub fn begin(&self, conn: &mut DbConn) -> Result<Started, EnrollError> {
+        let credential = self.factor.new_credential().map_err(Self::internal)?;
+        let shown = self
+            .factor
+            .shown(&credential, self.who)
+            .map_err(Self::internal)?;
+        let id = uuid::Uuid::new_v4().to_string();
+        let sealed =
+            seal(self.kek, &id, self.factor.name(), &credential).map_err(Self::internal)?;
+        let row = Credential {
+            id: id.clone(),
+            organization_id: self.origin.organization_id,
+            user_id: self.user_id.to_string(),
+            factor: self.factor.name().to_string(),
+            name: capitalized(self.factor.label()),
+            sealed,
+            version: 0,
+            created_at: self.now,
+            confirmed_at: None,
+            last_used_at: None,
+        };
+        write_transaction(conn, |conn| {
+            Credential::purge_pending(conn, self.user_id, self.now)?;
+            Credential::insert(conn, &row)
+        })?;
+        Ok(Started { id, shown })
+    }
+
+    /// The user's pending credential still within its lifetime, or a new one: what a sign-in's
+    /// setup shows, the same on every reload until its first code is entered.
+    pub fn pending_or_new(&self, conn: &mut DbConn) -> Result<Started, EnrollError> {
+        match Credential::latest_pending(conn, self.user_id, self.factor.name(), self.now)? {
+            Some(c) => Ok(Started {
+                shown: self.shown(&c)?,
+                id: c.id,
+            }),
+            None => self.begin(conn),
+        }
+    }
+
+    /// The setup of the user's pending credential `id` again (after a wrong first code).
+    pub fn shown_again(&self, conn: &mut DbConn, id: &str) -> Result<Option<Shown>, EnrollError> {
+        match self.pending(conn, id)? {
+            Some(c) => self.shown(&c).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    fn pending(&self, conn: &mut DbConn, id: &str) -> Result<Option<Credential>, StoreError> {
+        Ok(Credential::pending(conn, self.user_id, id, self.now)?
+            .filter(|c| c.factor == self.factor.name()))
+    }
+
+    fn shown(&self, c: &Credential) -> Result<Shown, EnrollError> {
+        let data = open(self.kek, c).map_err(Self::internal)?;
+        self.factor.shown(&data, self.who).map_err(Self::internal)
+    }
+
+    /// Finishes the enrollment with its first code, in one transaction: see [`Self::confirm_in`].
+    pub fn confirm(
+        &self,
+        conn: &mut DbConn,
+        id: &str,
+        code: &str,
+    ) -> Result<Credential, EnrollError> {
+        write_transaction(conn, |conn| self.confirm_in(conn, id, code))?
+    }
+
+    /// The pending credential `id` confirmed by its first code (that code's time step spent with
+    /// it), recorded as an account change and published, in the caller's transaction (a sign-in
+    /// step that enrolls and passes at once uses its own).
+    pub fn confirm_in(
+        &self,
+        conn: &mut DbConn,
+        id: &str,
+        code: &str,
+    ) -> Result<Result<Credential, EnrollError>, StoreError> {
+        let corrupt = |e: KeyError| StoreError::Corrupt(e.to_string());
+        let Some(mut pending) = self.pending(conn, id)? else {
+            return Ok(Err(EnrollError::Expired));
+        };
+        let data = open(self.kek, &pending).map_err(corrupt)?;
+        let Check::Passed(data) = self.factor.check(&data, code, self.now) else {
+            return Ok(Err(EnrollError::Wrong));
+        };
+        let sealed = seal(self.kek, id, self.factor.name(), &data).map_err(corrupt)?;
+        let now = Some(self.now);
+        if !Credential::save_if_unchanged(conn, id, pending.version, &sealed, now, now)? {
+            return Ok(Err(EnrollError::Expired));
+        }
+        account_changed(
+            conn,
+            self.origin,
+            self.user_id,
+            AccountChangeKind::CredentialAdded,
+            self.factor.label(),
+        )?;
+        pending.confirmed_at = now;
+        Ok(Ok(pending))
+    }
 }
 
 fn capitalized(label: &str) -> String {
@@ -89,50 +217,6 @@ fn capitalized(label: &str) -> String {
         Some(c) => c.to_uppercase().chain(chars).collect(),
         None => String::new(),
     }
-}
-
-/// Finishes an enrollment with its first code: the credential is confirmed (and that code's
-/// time step spent), recorded as an account change and published, in one transaction.
-#[expect(
-    clippy::too_many_arguments,
-    reason = "one call site each, all of them plain values"
-)]
-pub fn confirm(
-    conn: &mut DbConn,
-    kek: &Kek,
-    factor: &'static dyn CodeFactor,
-    origin: Origin<'_>,
-    user_id: &str,
-    id: &str,
-    code: &str,
-    now: i64,
-) -> Result<Credential, EnrollError> {
-    write_transaction(conn, |conn| {
-        let Some(mut pending) =
-            Credential::pending(conn, user_id, id, now)?.filter(|c| c.factor == factor.name())
-        else {
-            return Ok(Err(EnrollError::Expired));
-        };
-        let data = open(kek, &pending).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        let Check::Passed(data) = factor.check(&data, code, now) else {
-            return Ok(Err(EnrollError::Wrong));
-        };
-        let sealed =
-            seal(kek, id, factor.name(), &data).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        if !Credential::save_if_unchanged(conn, id, pending.version, &sealed, Some(now), Some(now))?
-        {
-            return Ok(Err(EnrollError::Expired));
-        }
-        account_changed(
-            conn,
-            origin,
-            user_id,
-            AccountChangeKind::CredentialAdded,
-            factor.label(),
-        )?;
-        pending.confirmed_at = Some(now);
-        Ok(Ok(pending))
-    })?
 }
 
 /// Removes one of the user's credentials, recorded and published; false when it was not theirs.

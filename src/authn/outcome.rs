@@ -177,12 +177,37 @@ pub struct CodeView {
     pub label: &'static str,
     pub numeric: bool,
     pub length: u8,
-    /// Whether the user has a credential of it: without one, the step cannot be passed here.
+    /// Whether the user has a credential of it: without one, the step cannot be passed here
+    /// unless it comes with a setup.
     pub enrolled: bool,
+    /// The setup of a credential the user enrolls in this sign-in (their first second factor,
+    /// when the organization enrolls this factor during sign-in).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub setup: Option<Box<SetupView>>,
     /// Whether the step also offers SMS OTP and the user has a verified number for it.
     pub sms_otp: bool,
     /// Whether the step also offers backup codes.
     pub backup_code: bool,
+}
+
+/// An enrollment during sign-in: the pending credential and what the user needs to set up
+/// their app. Secret: only in the step's page or JSON answer (never cached), never in logs.
+#[derive(Clone, PartialEq, Eq, Serialize)]
+pub struct SetupView {
+    /// The pending credential's id, sent back with the first code.
+    pub id: String,
+    /// The secret as text.
+    pub text: String,
+    /// The QR code (inline SVG).
+    pub qr_svg: String,
+}
+
+impl std::fmt::Debug for SetupView {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SetupView")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Why the step is shown again. Stable codes for the JSON API; [`StepError::message`] is the

@@ -19,7 +19,7 @@ use super::browser::{form_expired_page, see_other};
 use super::error::ApiError;
 use super::{AppState, OrgEntry};
 use crate::authn::backup;
-use crate::authn::credentials::{self, EnrollError};
+use crate::authn::credentials::{self, EnrollError, Switch};
 use crate::authn::engine::{AccountRequest, Progress, fresh_until};
 use crate::authn::factor::{CODE_FACTORS, code_factor};
 use crate::authn::flow::PassedList;
@@ -29,6 +29,7 @@ use crate::store::auth::Session;
 use crate::store::credentials::Credential;
 use crate::store::users::User;
 use crate::store::{StoreError, backup_codes, format_utc, now};
+use sesame_plugin_api::factor::{CodeFactor, Shown};
 
 /// The CSRF token of the account forms: a MAC of the session id under a key outside the
 /// database, so it is tied to the session and cannot be forged.
@@ -167,10 +168,13 @@ async fn render(
                 added => c.confirmed_at.map(format_utc),
                 last_used => c.last_used_at.map(format_utc),
             }).collect::<Vec<_>>(),
-            factors => CODE_FACTORS.iter().map(|f| context! {
-                name => f.name(),
-                label => f.label(),
-            }).collect::<Vec<_>>(),
+            factors => CODE_FACTORS.iter()
+                .filter(|f| may_enroll_factor(org, account, f.name()))
+                .map(|f| context! {
+                    name => f.name(),
+                    label => f.label(),
+                }).collect::<Vec<_>>(),
+            enroll_by_admin_app => ENROLL_BY_ADMIN_APP,
             csrf => csrf_token(state, &account.session)?,
             changes,
             notice,
@@ -371,10 +375,11 @@ pub async fn phone_change(
 }
 
 /// `POST {issuer}/account/credentials`: `action=begin` with `factor` (a new credential, its
-/// secret shown once), `action=confirm` with `id` and `code` (saved once its first code is
-/// right), or `action=remove` with `id`. Adding one follows the same rule as a new mobile number
-/// (see [`may_enroll`]): a user with no second factor cannot bind one with a password alone
-/// unless the organization allows it.
+/// secret shown once), `action=confirm` with `factor`, `id` and `code` (saved once its first code
+/// is right), or `action=remove` with `id`. Adding one follows the organization's enrollment
+/// switch for the factor (`off`: only an administrator adds it) and the same rule as a new mobile
+/// number (see [`may_enroll`]): a user with no second factor cannot bind one with a password
+/// alone unless the organization allows it.
 pub async fn credentials_change(
     state: web::Data<AppState>,
     path: web::Path<String>,
@@ -387,160 +392,124 @@ pub async fn credentials_change(
         Ok(a) => a,
         Err(res) => return Ok(res),
     };
-    let (user_id, t) = (account.user.id.clone(), now());
-    match form.action.as_deref() {
-        Some("begin") => {
-            if !may_enroll(&org, &account) {
-                return render(&state, &org, &account, None, Some(ENROLL_BY_ADMIN_APP)).await;
+    let factor = form.factor.as_deref().and_then(code_factor);
+    match (form.action.as_deref(), factor) {
+        (Some("begin"), Some(factor)) => {
+            if !may_enroll_factor(&org, &account, factor.name()) {
+                let msg = ENROLL_BY_ADMIN_APP;
+                return render(&state, &org, &account, None, Some(msg)).await;
             }
-            let Some(factor) = form.factor.as_deref().and_then(code_factor) else {
-                return render(&state, &org, &account, None, Some("Choose what to set up.")).await;
-            };
-            let (org2, core) = (org.clone(), state.core.clone());
-            let username = account.user.username.as_str().to_string();
+            let (org2, core, user) = (org.clone(), state.core.clone(), account.user.clone());
             let started = state
                 .db
                 .run(move |conn| {
-                    let who = sesame_plugin_api::factor::Enrollee {
-                        issuer: &org2.org.display_name,
-                        account: &username,
-                    };
-                    credentials::begin(conn, core.keys.kek(), factor, who, org2.org.id, &user_id, t)
-                        .map_err(enroll_store_error)
+                    enrollment(&core, &org2, &user, factor)
+                        .begin(conn)
+                        .map_err(EnrollError::into_store)
                 })
                 .await?;
-            Ok(setup_page(
-                &state,
-                &org,
-                &account,
-                factor,
-                &started.id,
-                Some(&started.shown),
-                None,
-            )?)
+            let shown = Some(&started.shown);
+            setup_page(&state, &org, &account, factor, &started.id, shown, None)
         }
-        Some("confirm") => {
-            let (Some(factor), Some(id)) = (
-                form.factor.as_deref().and_then(code_factor),
-                form.id.clone(),
-            ) else {
-                return render(
-                    &state,
-                    &org,
-                    &account,
-                    None,
-                    Some("This setup has expired: start again."),
-                )
-                .await;
-            };
-            let (org2, core) = (org.clone(), state.core.clone());
-            let (id2, code) = (id.clone(), form.code.clone().unwrap_or_default());
+        (Some("confirm"), Some(factor)) if may_enroll_factor(&org, &account, factor.name()) => {
+            let id = form.id.clone().unwrap_or_default();
+            let code = form.code.clone().unwrap_or_default();
+            let (org2, core, user) = (org.clone(), state.core.clone(), account.user.clone());
             let result = state
                 .db
                 .run(move |conn| {
-                    match credentials::confirm(
-                        conn,
-                        core.keys.kek(),
-                        factor,
-                        org2.event_origin(),
-                        &user_id,
-                        &id2,
-                        &code,
-                        t,
-                    ) {
+                    let e = enrollment(&core, &org2, &user, factor);
+                    match e.confirm(conn, &id, &code) {
                         Ok(_) => Ok(Ok(())),
-                        Err(EnrollError::Store(e)) => Err(e),
-                        Err(e) => Ok(Err(e)),
+                        Err(EnrollError::Wrong) => Ok(Err(e
+                            .shown_again(conn, &id)
+                            .map_err(EnrollError::into_store)?)),
+                        Err(EnrollError::Expired) => Ok(Err(None)),
+                        Err(e) => Err(e.into_store()),
                     }
                 })
                 .await?;
             match result {
                 Ok(()) => {
                     tracing::info!(user = %account.user.id, factor = factor.name(), "credential added");
-                    Ok(see_other(&format!(
-                        "{}?changed=credential_added",
-                        account_url(&org)
-                    )))
+                    let to = format!("{}?changed=credential_added", account_url(&org));
+                    Ok(see_other(&to))
                 }
-                Err(EnrollError::Wrong) => {
+                Err(Some(shown)) => {
                     let msg = "That code is not right. Enter the code your app shows now.";
-                    Ok(setup_page(
-                        &state,
-                        &org,
-                        &account,
-                        factor,
-                        &id,
-                        None,
-                        Some(msg),
-                    )?)
+                    let id = form.id.as_deref().unwrap_or_default();
+                    setup_page(&state, &org, &account, factor, id, Some(&shown), Some(msg))
                 }
-                Err(_) => {
-                    render(
-                        &state,
-                        &org,
-                        &account,
-                        None,
-                        Some("This setup has expired: start again."),
-                    )
-                    .await
+                Err(None) => {
+                    let msg = "This setup has expired: start again.";
+                    render(&state, &org, &account, None, Some(msg)).await
                 }
             }
         }
-        Some("remove") => {
+        (Some("remove"), _) => {
             let id = form.id.clone().unwrap_or_default();
-            let org2 = org.clone();
+            let (org2, user_id) = (org.clone(), account.user.id.clone());
             let removed = state
                 .db
                 .run(move |conn| credentials::remove(conn, org2.event_origin(), &user_id, &id))
                 .await?;
             if !removed {
-                return render(
-                    &state,
-                    &org,
-                    &account,
-                    None,
-                    Some("That authenticator app is not one of yours."),
-                )
-                .await;
+                let msg = "That authenticator app is not one of yours.";
+                return render(&state, &org, &account, None, Some(msg)).await;
             }
             tracing::info!(user = %account.user.id, "credential removed");
-            Ok(see_other(&format!(
-                "{}?changed=credential_removed",
-                account_url(&org)
-            )))
+            let to = format!("{}?changed=credential_removed", account_url(&org));
+            Ok(see_other(&to))
+        }
+        (Some("begin" | "confirm"), _) => {
+            let msg = ENROLL_BY_ADMIN_APP;
+            render(&state, &org, &account, None, Some(msg)).await
         }
         _ => {
-            render(
-                &state,
-                &org,
-                &account,
-                None,
-                Some("Choose what to do with your authenticator apps."),
-            )
-            .await
+            let msg = "Choose what to do with your authenticator apps.";
+            render(&state, &org, &account, None, Some(msg)).await
         }
     }
 }
 
 /// What the account page says when a user may not add an authenticator app themselves.
-const ENROLL_BY_ADMIN_APP: &str = "You can add an authenticator app once you have a second factor (a mobile number or backup codes): ask your administrator.";
+const ENROLL_BY_ADMIN_APP: &str = "You cannot add an authenticator app yourself here: ask your administrator (with a mobile number or backup codes, you can).";
 
-fn enroll_store_error(e: EnrollError) -> StoreError {
-    match e {
-        EnrollError::Store(e) => e,
-        other => StoreError::Corrupt(other.to_string()),
+/// Whether the user may add a credential of the plug-in factor `name` in the account area: not
+/// when the organization's switch for it is `off`; otherwise as for a new number.
+fn may_enroll_factor(org: &OrgEntry, account: &Account, name: &str) -> bool {
+    org.org.settings.enrollment.of(name) != Switch::Off && may_enroll(org, account)
+}
+
+/// The user's enrollment of `factor`, as their app will name it.
+fn enrollment<'a>(
+    core: &'a crate::state::Core,
+    org: &'a OrgEntry,
+    user: &'a User,
+    factor: &'static dyn CodeFactor,
+) -> credentials::Enrollment<'a> {
+    credentials::Enrollment {
+        kek: core.keys.kek(),
+        factor,
+        origin: org.event_origin(),
+        user_id: &user.id,
+        who: sesame_plugin_api::factor::Enrollee {
+            issuer: &org.org.display_name,
+            account: user.username.as_str(),
+        },
+        now: now(),
     }
 }
 
-/// The setup page of a pending credential: the QR code and the typed secret (only right after
-/// `begin`: never stored in the clear, never shown again), and the form for its first code.
+/// The setup page of a pending credential: the QR code and the typed secret, and the form for
+/// its first code. The secret is never stored in the clear; the page is never cached.
 fn setup_page(
     state: &AppState,
     org: &OrgEntry,
     account: &Account,
-    factor: &'static dyn sesame_plugin_api::factor::CodeFactor,
+    factor: &'static dyn CodeFactor,
     id: &str,
-    shown: Option<&sesame_plugin_api::factor::Shown>,
+    shown: Option<&Shown>,
     error: Option<&str>,
 ) -> Result<HttpResponse, ApiError> {
     let mut res = state.pages.render(

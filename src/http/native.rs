@@ -279,6 +279,7 @@ fn command(selected: &Selected) -> Result<Command, String> {
             Some(code) => Command::Code {
                 factor: other.to_string(),
                 code: Secret::new(code.to_string()),
+                pending: param("pending")?.map(str::to_string),
             },
             None => Command::Show(StepKind::Code),
         },

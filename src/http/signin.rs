@@ -165,6 +165,10 @@ async fn render_step(
                     maxlength => u16::from(code.length) + 4,
                     enrolled => code.enrolled,
                     not_enrolled => StepError::NotEnrolled.message(),
+                    setup_id => code.setup.as_ref().map(|s| s.id.clone()),
+                    qr_svg => code.setup.as_ref()
+                        .map(|s| minijinja::Value::from_safe_string(s.qr_svg.clone())),
+                    text_secret => code.setup.as_ref().map(|s| s.text.clone()),
                     otp_url => code.sms_otp.then(|| format!("{}/otp?tx={tx}", org.issuer)),
                     backup_url => code.backup_code
                         .then(|| format!("{}/backup-code?tx={tx}", org.issuer)),
@@ -381,6 +385,8 @@ pub struct FactorCodeForm {
     factor: String,
     #[serde(default)]
     code: String,
+    /// The credential being set up in this sign-in, when the page showed a setup.
+    pending: Option<String>,
 }
 
 /// `POST {issuer}/code`: `factor` (as the page named it) and `code`.
@@ -394,6 +400,7 @@ pub async fn code_submit(
     let command = Command::Code {
         factor: form.factor,
         code: Secret::new(form.code),
+        pending: form.pending,
     };
     let token = FormToken::Sent(form.csrf);
     run(&state, &path, &req, form.tx, token, command).await

@@ -77,6 +77,24 @@ impl Credential {
             .optional()?)
     }
 
+    /// The user's newest pending credential of `factor` within [`PENDING_LIFETIME`].
+    pub fn latest_pending(
+        conn: &mut DbConn,
+        user_id: &str,
+        factor: &str,
+        now: i64,
+    ) -> Result<Option<Self>, StoreError> {
+        Ok(credentials::table
+            .filter(credentials::user_id.eq(user_id))
+            .filter(credentials::factor.eq(factor))
+            .filter(credentials::confirmed_at.is_null())
+            .filter(credentials::created_at.gt(now - PENDING_LIFETIME))
+            .order(credentials::created_at.desc())
+            .select(Self::as_select())
+            .first(conn)
+            .optional()?)
+    }
+
     /// Saves what a check or a confirmation wrote, if the row is still at `version`: false when
     /// another request changed it first (that request's check won; this one must not pass).
     pub fn save_if_unchanged(

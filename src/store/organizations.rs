@@ -40,6 +40,8 @@ pub struct OrgSettings {
     pub mail: crate::mail::MailSettings,
     /// Upstream OpenID providers for `federated:<name>` first steps.
     pub identity_providers: Vec<crate::authn::federation::IdentityProvider>,
+    /// Who may enroll the plug-in factors (authenticator apps) themselves, and where.
+    pub enrollment: crate::authn::credentials::EnrollmentSettings,
 }
 
 /// An API registered with the organization: its identifier becomes the access token's `aud`,

@@ -14,6 +14,11 @@ use crate::sms_otp::{
 const TOTP_CB: &str = "https://totp.acme.example/callback";
 
 async fn setup(backend: &Backend) -> TestApp {
+    setup_with(backend, "").await
+}
+
+/// acme with `extra` appended (e.g. the organization's enrollment switches).
+async fn setup_with(backend: &Backend, extra: &str) -> TestApp {
     let app = TestApp::spawn(backend).await;
     let toml = format!(
         r#"{}
@@ -40,6 +45,7 @@ type = "public"
 app_native = true
 sign_in_flow = [["password"], ["totp"]]
 redirect_uris = ["{native_cb}"]
+{extra}
 "#,
         acme_toml("resend_cooldown_seconds = 0", "max_attempts = 20"),
         native_cb = crate::native::CB,
@@ -430,3 +436,113 @@ async fn a_step_with_several_second_factors_opens_on_the_one_used_last(backend: 
 }
 
 both_backends!(a_step_with_several_second_factors_opens_on_the_one_used_last);
+
+async fn an_organization_can_enroll_apps_during_sign_in_for_users_without_a_second_factor(
+    backend: Backend,
+) {
+    let app = setup_with(
+        &backend,
+        "[organizations.enrollment]\ntotp = \"during_sign_in\"",
+    )
+    .await;
+    // carol has no second factor: the step sets up her app.
+    let carol = Browser::default();
+    let code_url = to_code_page(&app, &carol, "carol", "carols-long-password").await;
+    let (status, html) = get(&carol, &code_url).await;
+    assert_eq!(status, 200);
+    assert!(html.contains("Set up your authenticator app"), "{html}");
+    assert!(html.contains("<svg"), "{html}");
+    let secret = between(&html, "<code id=\"secret\">", "</code>").to_string();
+    let (_, again) = get(&carol, &code_url).await;
+    assert!(again.contains(&secret), "the same setup on reload");
+    assert_eq!(credential_rows(&app).len(), 1);
+    // A wrong first code: the same setup again, with the error, and nothing saved.
+    let right = app_code(&secret, now());
+    let wrong = format!("{:06}", (right.parse::<u32>().unwrap() + 5) % 1_000_000);
+    let res = submit(
+        &carol,
+        &code_url,
+        &[
+            ("factor", "totp"),
+            ("code", &wrong),
+            ("pending", &form_field(&again, "pending").unwrap()),
+        ],
+    )
+    .await;
+    assert_eq!(res.status(), 422);
+    let html = res.text().await.unwrap();
+    assert!(
+        html.contains("That code is not right") && html.contains(&secret),
+        "{html}"
+    );
+    assert_eq!(credential_rows(&app)[0].2, None);
+    // The right one saves the app and passes the step.
+    let res = submit(
+        &carol,
+        &code_url,
+        &[
+            ("factor", "totp"),
+            ("code", &app_code(&secret, now())),
+            ("pending", &form_field(&html, "pending").unwrap()),
+        ],
+    )
+    .await;
+    assert!(location(&res).starts_with(TOTP_CB), "{}", location(&res));
+    let code = query_of(&location(&res))["code"].clone();
+    let claims = exchange(&app, "totp-web", TOTP_CB, &code).await;
+    assert_eq!(claims["amr"], serde_json::json!(["pwd", "otp", "mfa"]));
+    assert!(credential_rows(&app)[0].2.is_some(), "confirmed");
+    assert!(event_types(&app).contains(&"CredentialAddedEvent".to_string()));
+    // Her next sign-in asks for a code of the app, and shows no setup.
+    let next = Browser::default();
+    let code_url = to_code_page(&app, &next, "carol", "carols-long-password").await;
+    let (_, html) = get(&next, &code_url).await;
+    assert!(
+        html.contains("Enter the code from your authenticator app"),
+        "{html}"
+    );
+    assert!(!html.contains("<svg"));
+
+    // bob has a mobile number: he must use a second factor he has, not enroll here.
+    let bob = Browser::default();
+    let code_url = to_code_page(&app, &bob, "bob", BOB_PASSWORD).await;
+    let (_, html) = get(&bob, &code_url).await;
+    assert!(html.contains("You have not set this up yet"), "{html}");
+    assert!(!html.contains("<svg"));
+    // Through the JSON API, without the page's form: a pending id sent anyway (carol's setup
+    // is confirmed; any id) does not enroll him.
+    use crate::native::{start_with, step};
+    let (_, started) = start_with(&app, "totp-native", &[]).await;
+    let params = serde_json::json!({ "username": "bob", "password": BOB_PASSWORD });
+    let (_, next) = step(&app, &started["flowId"], "password", params).await;
+    assert_eq!(next["nextStep"]["code"]["enrolled"], false, "{next}");
+    assert!(next["nextStep"]["code"].get("setup").is_none(), "{next}");
+    let params = serde_json::json!({ "code": "123456", "pending": "anything" });
+    let (_, again) = step(&app, &next["flowId"], "totp", params).await;
+    assert_eq!(
+        again["nextStep"]["error"]["code"], "not_enrolled",
+        "{again}"
+    );
+    assert_eq!(credential_rows(&app).len(), 1, "only carol's");
+}
+
+both_backends!(an_organization_can_enroll_apps_during_sign_in_for_users_without_a_second_factor);
+
+async fn an_organization_can_switch_self_enrollment_off(backend: Backend) {
+    let app = setup_with(&backend, "[organizations.enrollment]\ntotp = \"off\"").await;
+    let bob = bob_with_fresh_chain(&app).await;
+    let (_, html) = get(&bob, &format!("{}/account/", app.issuer("acme"))).await;
+    assert!(html.contains("ask your administrator"), "{html}");
+    assert!(!html.contains("value=\"begin\""), "no setup button: {html}");
+    let res = change(
+        &app,
+        &bob,
+        "/account/credentials",
+        &[("action", "begin"), ("factor", "totp")],
+    )
+    .await;
+    assert_eq!(res.status(), 422);
+    assert!(credential_rows(&app).is_empty());
+}
+
+both_backends!(an_organization_can_switch_self_enrollment_off);

@@ -110,7 +110,16 @@ pub trait CodeFactor: Send + Sync + fmt::Debug {
     fn amr(&self) -> &'static [&'static str];
     fn code_format(&self) -> CodeFormat;
     /// A new credential, not yet saved, and what the user needs to set it up.
-    fn enroll(&self, who: Enrollee<'_>) -> Result<Enrolling, FactorError>;
+    fn enroll(&self, who: Enrollee<'_>) -> Result<Enrolling, FactorError> {
+        let credential = self.new_credential()?;
+        let shown = self.shown(&credential, who)?;
+        Ok(Enrolling { credential, shown })
+    }
+    /// A new credential (a fresh secret), not yet saved.
+    fn new_credential(&self) -> Result<CredentialData, FactorError>;
+    /// What the user needs to set up `credential` (one not confirmed yet): the same every time,
+    /// so a setup page can be shown again after a wrong first code or a reload.
+    fn shown(&self, credential: &CredentialData, who: Enrollee<'_>) -> Result<Shown, FactorError>;
     /// Checks `code` (as typed) against `credential` at `now` (Unix seconds). Must compare in
     /// constant time and must not accept what the credential accepted before.
     fn check(&self, credential: &CredentialData, code: &str, now: i64) -> Check;

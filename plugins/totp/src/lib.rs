@@ -12,7 +12,7 @@
 
 use serde::{Deserialize, Serialize};
 use sesame_plugin_api::factor::{
-    Check, CodeFactor, CodeFormat, CredentialData, Enrollee, Enrolling, FactorError, Shown,
+    Check, CodeFactor, CodeFormat, CredentialData, Enrollee, FactorError, Shown,
 };
 use totp_rs::{Algorithm, Builder, Secret};
 
@@ -144,28 +144,29 @@ impl CodeFactor for Totp {
         }
     }
 
-    fn enroll(&self, who: Enrollee<'_>) -> Result<Enrolling, FactorError> {
+    fn new_credential(&self) -> Result<CredentialData, FactorError> {
         let bytes: [u8; SECRET_BYTES] = rand::random();
-        let secret = Secret::from(bytes.to_vec()).to_base32();
-        let record = Record {
+        Ok(Record {
             v: 1,
-            secret,
+            secret: Secret::from(bytes.to_vec()).to_base32(),
             digits: self.digits,
             period: self.period,
             last_step: None,
-        };
+        }
+        .write())
+    }
+
+    fn shown(&self, credential: &CredentialData, who: Enrollee<'_>) -> Result<Shown, FactorError> {
+        let record = Record::read(credential).map_err(FactorError::Internal)?;
         let totp = record.totp(Some(who)).map_err(FactorError::Input)?;
         let uri = totp
             .to_url()
             .map_err(|e| FactorError::Input(format!("{e:?}")))?;
         let qr_svg = qr::svg(&uri).map_err(FactorError::Internal)?;
-        Ok(Enrolling {
-            shown: Shown {
-                text: grouped(&record.secret),
-                uri,
-                qr_svg,
-            },
-            credential: record.write(),
+        Ok(Shown {
+            text: grouped(&record.secret),
+            uri,
+            qr_svg,
         })
     }
 
@@ -315,6 +316,10 @@ mod tests {
         assert!(a.shown.uri.contains(&record.secret));
         assert!(a.shown.qr_svg.starts_with("<svg"));
         assert!(!format!("{a:?}").contains(&record.secret), "Debug redacts");
+        // The same credential shows the same setup again.
+        let again = TOTP.shown(&a.credential, who).unwrap();
+        assert_eq!(again.text, a.shown.text);
+        assert_eq!(again.uri, a.shown.uri);
         // The enrolled secret checks codes.
         let code = code_at(&a.credential, 1_000_000).unwrap();
         assert!(matches!(

@@ -3,12 +3,12 @@
 //! the check, the credential's new state and what the step earned written in one transaction —
 //! with the check itself done by the plug-in against the user's credentials of that factor.
 
-use sesame_plugin_api::factor::{Check, CodeFactor};
+use sesame_plugin_api::factor::{Check, CodeFactor, Enrollee};
 
 use super::second::{Attempted, SecondFactor, locked_after, stopped_by};
 use super::*;
-use crate::authn::credentials;
-use crate::authn::outcome::CodeView;
+use crate::authn::credentials::{self, EnrollError, Enrollment, Switch};
+use crate::authn::outcome::{CodeView, SetupView};
 use crate::store::credentials::Credential;
 
 /// The step's code factor to show: the first of the step's that the user has a credential of,
@@ -93,6 +93,7 @@ fn view(
     sf: &SecondFactor<'_>,
     factor: &'static dyn CodeFactor,
     enrolled: bool,
+    setup: Option<Box<SetupView>>,
     error: Option<StepError>,
 ) -> Outcome {
     let format = factor.code_format();
@@ -108,6 +109,7 @@ fn view(
             numeric: format.numeric,
             length: format.length,
             enrolled,
+            setup,
             sms_otp: sf.step.contains(&Authenticator::SmsOtp) && sf.phone.is_some(),
             backup_code: sf.step.contains(&Authenticator::BackupCode),
         }),
@@ -116,7 +118,72 @@ fn view(
     })
 }
 
-/// Shows the code step of the sign-in's current step.
+/// The user's enrollment of `factor` in this sign-in, when the organization enrolls it during
+/// sign-in and the user has no second factor at all (the guide's progressive enrollment: a user
+/// who has one must use it).
+async fn enrolls_here(
+    core: &Core,
+    sf: &SecondFactor<'_>,
+    factor: &'static dyn CodeFactor,
+) -> Result<bool, CoreError> {
+    Ok(
+        sf.org().org.settings.enrollment.of(factor.name()) == Switch::DuringSignIn
+            && matches!(sf.sign_in.purpose, Purpose::Authorize { .. })
+            && !has_second_factor(core, &sf.user).await?,
+    )
+}
+
+/// The enrollment of `factor` for the sign-in's user, built inside a database closure.
+fn enrollment<'a>(
+    kek: &'a crate::keys::Kek,
+    org: &'a OrgEntry,
+    user: &'a User,
+    factor: &'static dyn CodeFactor,
+    now: i64,
+) -> Enrollment<'a> {
+    Enrollment {
+        kek,
+        factor,
+        origin: org.event_origin(),
+        user_id: &user.id,
+        who: Enrollee {
+            issuer: &org.org.display_name,
+            account: user.username.as_str(),
+        },
+        now,
+    }
+}
+
+/// The setup a sign-in shows for enrolling `factor` (the user's pending credential, or a new
+/// one): the same on every reload until its first code is entered.
+async fn setup(
+    core: &Core,
+    sf: &SecondFactor<'_>,
+    factor: &'static dyn CodeFactor,
+    now: i64,
+) -> Result<SetupView, CoreError> {
+    let (kek, org, user) = (
+        core.keys.kek().clone(),
+        sf.sign_in.org.clone(),
+        sf.user.clone(),
+    );
+    let started = core
+        .db
+        .run(move |conn| {
+            enrollment(&kek, &org, &user, factor, now)
+                .pending_or_new(conn)
+                .map_err(EnrollError::into_store)
+        })
+        .await?;
+    Ok(SetupView {
+        id: started.id,
+        text: started.shown.text,
+        qr_svg: started.shown.qr_svg,
+    })
+}
+
+/// Shows the code step of the sign-in's current step (with the setup of the factor when the
+/// user enrolls it here).
 pub(super) async fn show(core: &Core, sign_in: &SignIn, ctx: &Ctx) -> Result<Outcome, CoreError> {
     let Some(method) = sign_in.next_step(core).await?.and_then(|step| {
         step.into_iter()
@@ -131,15 +198,31 @@ pub(super) async fn show(core: &Core, sign_in: &SignIn, ctx: &Ctx) -> Result<Out
     let Some((factor, enrolled)) = shown_factor(core, &sf.step, &sf.user.id).await? else {
         return Ok(Outcome::Refused(Refusal::Expired));
     };
-    Ok(view(&sf, factor, enrolled, None))
+    let shown = if !enrolled && enrolls_here(core, &sf, factor).await? {
+        Some(Box::new(setup(core, &sf, factor, ctx.now).await?))
+    } else {
+        None
+    };
+    Ok(view(&sf, factor, enrolled, shown, None))
 }
 
-/// Checks a code of `factor` against each of the user's credentials of it.
+/// What a code was checked against.
+enum Against {
+    /// The user's confirmed credentials of the factor.
+    Held(Vec<Credential>),
+    /// The pending credential of an enrollment in this sign-in.
+    Pending(String),
+}
+
+/// Checks a code of `factor` against each of the user's credentials of it or, when the user
+/// enrolls it in this sign-in, against the pending one (`pending`): then the first right code
+/// saves the credential and passes the step in one transaction.
 pub(super) async fn check(
     core: &Core,
     sign_in: &SignIn,
     factor: &str,
     typed: &str,
+    pending: Option<String>,
     ctx: &Ctx,
 ) -> Result<Outcome, CoreError> {
     let Some(factor) = crate::authn::factor::code_factor(factor) else {
@@ -150,49 +233,75 @@ pub(super) async fn check(
         Ok(sf) => sf,
         Err(refusal) => return Ok(Outcome::Refused(refusal)),
     };
+    let enrolling = match pending {
+        Some(id) if enrolls_here(core, &sf, factor).await? => Some(id),
+        _ => None,
+    };
     let next = sf.next(core, method, ctx).await?;
     let attempt = sf.attempt(factor.name(), ctx);
     let (kek, now) = (core.keys.kek().clone(), ctx.now);
-    let (user_id, typed) = (sf.user.id.clone(), typed.to_string());
+    let (org, user, typed) = (sf.sign_in.org.clone(), sf.user.clone(), typed.to_string());
     let result = core
         .db
         .run(move |conn| {
             write_transaction(conn, |conn| {
-                let held = Credential::confirmed(conn, &user_id, factor.name())?;
-                if held.is_empty() {
-                    return Ok(None);
-                }
+                let held = Credential::confirmed(conn, &user.id, factor.name())?;
+                let against = match (held.is_empty(), enrolling) {
+                    (false, _) => Against::Held(held),
+                    (true, Some(id)) => Against::Pending(id),
+                    (true, None) => return Ok(None),
+                };
                 let counted = match attempt.count(conn)? {
                     Ok(counted) => counted,
                     Err(stopped) => return Ok(Some(Attempted::Locked(stopped))),
                 };
                 let mut replayed = false;
-                for c in held {
-                    let data = credentials::open(&kek, &c)
-                        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-                    match factor.check(&data, &typed, now) {
-                        Check::Passed(data) => {
-                            let sealed = credentials::seal(&kek, &c.id, &c.factor, &data)
-                                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-                            // Another request that passed with this credential meanwhile won:
-                            // this one is the replay.
-                            if !Credential::save_if_unchanged(
-                                conn,
-                                &c.id,
-                                c.version,
-                                &sealed,
-                                c.confirmed_at,
-                                Some(now),
-                            )? {
-                                replayed = true;
-                                break;
+                match against {
+                    Against::Pending(id) => {
+                        let e = enrollment(&kek, &org, &user, factor, now);
+                        match e.confirm_in(conn, &id, &typed)? {
+                            Ok(_) => {
+                                attempt.forgive(conn)?;
+                                return Ok(Some(Attempted::Passed(Some(next.write(conn)?))));
                             }
-                            attempt.forgive(conn)?;
-                            return Ok(Some(Attempted::Passed(Some(next.write(conn)?))));
+                            Err(EnrollError::Wrong) => {}
+                            // Lapsed or replaced: a new setup, and this try is not counted.
+                            Err(EnrollError::Expired) => {
+                                attempt.forgive(conn)?;
+                                return Ok(None);
+                            }
+                            Err(e) => return Err(e.into_store()),
                         }
-                        Check::Replayed => replayed = true,
-                        Check::Wrong => {}
-                        Check::Unreadable(e) => return Err(StoreError::Corrupt(e)),
+                    }
+                    Against::Held(held) => {
+                        for c in held {
+                            let data = credentials::open(&kek, &c)
+                                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                            match factor.check(&data, &typed, now) {
+                                Check::Passed(data) => {
+                                    let sealed = credentials::seal(&kek, &c.id, &c.factor, &data)
+                                        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                                    // Another request that passed with this credential meanwhile
+                                    // won: this one is the replay.
+                                    if !Credential::save_if_unchanged(
+                                        conn,
+                                        &c.id,
+                                        c.version,
+                                        &sealed,
+                                        c.confirmed_at,
+                                        Some(now),
+                                    )? {
+                                        replayed = true;
+                                        break;
+                                    }
+                                    attempt.forgive(conn)?;
+                                    return Ok(Some(Attempted::Passed(Some(next.write(conn)?))));
+                                }
+                                Check::Replayed => replayed = true,
+                                Check::Wrong => {}
+                                Check::Unreadable(e) => return Err(StoreError::Corrupt(e)),
+                            }
+                        }
                     }
                 }
                 let locked = attempt.failed(conn, counted)?;
@@ -204,7 +313,7 @@ pub(super) async fn check(
         })
         .await?;
     match result {
-        None => Ok(view(&sf, factor, false, Some(StepError::NotEnrolled))),
+        None => again(core, &sf, factor, ctx.now, None).await,
         Some(Attempted::Locked(stopped)) => Ok(stopped_by(core, sf.org(), stopped, factor.name())),
         Some(Attempted::Passed(Some(reached))) => {
             tracing::info!(user = %sf.user.id, factor = factor.name(), "second-factor code verified");
@@ -223,10 +332,34 @@ pub(super) async fn check(
             } else {
                 StepError::FactorCodeWrong
             };
-            Ok(view(&sf, factor, true, Some(error)))
+            let enrolled = shown_factor(core, &sf.step, &sf.user.id)
+                .await?
+                .is_some_and(|(_, enrolled)| enrolled);
+            if enrolled {
+                Ok(view(&sf, factor, true, None, Some(error)))
+            } else {
+                again(core, &sf, factor, ctx.now, Some(error)).await
+            }
         }
         Some(Attempted::Passed(None) | Attempted::Refused(_)) => Err(CoreError::Internal(
             "a code attempt without an outcome".into(),
         )),
+    }
+}
+
+/// The step again for a user without a credential of `factor`: with its setup when they enroll
+/// it here, else saying they have none.
+async fn again(
+    core: &Core,
+    sf: &SecondFactor<'_>,
+    factor: &'static dyn CodeFactor,
+    now: i64,
+    error: Option<StepError>,
+) -> Result<Outcome, CoreError> {
+    if enrolls_here(core, sf, factor).await? {
+        let shown = setup(core, sf, factor, now).await?;
+        Ok(view(sf, factor, false, Some(Box::new(shown)), error))
+    } else {
+        Ok(view(sf, factor, false, None, Some(StepError::NotEnrolled)))
     }
 }

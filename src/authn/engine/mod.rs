@@ -296,10 +296,12 @@ pub enum Command {
     BackupCode {
         code: Secret<String>,
     },
-    /// A code of a plug-in factor (`totp`).
+    /// A code of a plug-in factor (`totp`); `pending`: the credential enrolled in this sign-in
+    /// that the code confirms.
     Code {
         factor: String,
         code: Secret<String>,
+        pending: Option<String>,
     },
 }
 
@@ -457,9 +459,11 @@ async fn run_command(
         Command::SmsCode { code } => sms_code(core, sign_in, code.expose(), ctx).await,
         Command::Resend => resend(core, sign_in, ctx).await,
         Command::BackupCode { code } => backup_code(core, sign_in, code.expose(), ctx).await,
-        Command::Code { factor, code } => {
-            credential::check(core, sign_in, &factor, code.expose(), ctx).await
-        }
+        Command::Code {
+            factor,
+            code,
+            pending,
+        } => credential::check(core, sign_in, &factor, code.expose(), pending, ctx).await,
     }
 }
 
