@@ -5,7 +5,7 @@
 //! checks codes is `engine::credential`.
 
 use serde::{Deserialize, Serialize};
-use sesame_plugin_api::factor::{Check, CodeFactor, CredentialData, Enrollee, Shown};
+use sesame_plugin_api::factor::{Check, CodeFactor, CredentialData, Enrollee, FactorError, Shown};
 
 use crate::events::{AccountChangeKind, Origin, account_changed};
 use crate::keys::{Kek, KeyError};
@@ -45,17 +45,23 @@ impl EnrollmentSettings {
     }
 }
 
-fn context(id: &str, factor: &str) -> Vec<u8> {
-    format!("credential:{factor}:{id}").into_bytes()
+/// The associated data a credential is sealed with: its row, user, organization and factor, so a
+/// sealed value copied to another row or another user's account does not open.
+fn context(c: &Credential) -> Vec<u8> {
+    format!(
+        "credential:{}:{}:{}:{}",
+        c.organization_id, c.user_id, c.factor, c.id
+    )
+    .into_bytes()
 }
 
-pub fn seal(kek: &Kek, id: &str, factor: &str, data: &CredentialData) -> Result<Vec<u8>, KeyError> {
-    kek.seal(data.expose(), &context(id, factor))
+/// Seals `data` for the row `c` (whose `sealed` it becomes).
+pub fn seal(kek: &Kek, c: &Credential, data: &CredentialData) -> Result<Vec<u8>, KeyError> {
+    kek.seal(data.expose(), &context(c))
 }
 
 pub fn open(kek: &Kek, c: &Credential) -> Result<CredentialData, KeyError> {
-    kek.open(&c.sealed, &context(&c.id, &c.factor))
-        .map(CredentialData::new)
+    kek.open(&c.sealed, &context(c)).map(CredentialData::new)
 }
 
 /// An enrollment started: the pending row's id and what the page shows.
@@ -73,6 +79,9 @@ pub enum EnrollError {
     Expired,
     #[error("the code is not right")]
     Wrong,
+    /// The plug-in cannot make a setup for these names (e.g. too long for a QR code).
+    #[error("{0}")]
+    Input(String),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("{0}")]
@@ -107,29 +116,35 @@ impl Enrollment<'_> {
         EnrollError::Internal(e.to_string())
     }
 
+    fn plugin(e: FactorError) -> EnrollError {
+        match e {
+            FactorError::Input(e) => EnrollError::Input(e),
+            FactorError::Internal(e) => EnrollError::Internal(e),
+        }
+    }
+
     /// Starts an enrollment: a new pending credential (replacing the user's earlier pending
     /// ones), saved sealed, and what the user needs to set up their device.
     pub fn begin(&self, conn: &mut DbConn) -> Result<Started, EnrollError> {
-        let credential = self.factor.new_credential().map_err(Self::internal)?;
+        let credential = self.factor.new_credential().map_err(Self::plugin)?;
         let shown = self
             .factor
             .shown(&credential, self.who)
-            .map_err(Self::internal)?;
+            .map_err(Self::plugin)?;
         let id = uuid::Uuid::new_v4().to_string();
-        let sealed =
-            seal(self.kek, &id, self.factor.name(), &credential).map_err(Self::internal)?;
-        let row = Credential {
+        let mut row = Credential {
             id: id.clone(),
             organization_id: self.origin.organization_id,
             user_id: self.user_id.to_string(),
             factor: self.factor.name().to_string(),
             name: capitalized(self.factor.label()),
-            sealed,
+            sealed: Vec::new(),
             version: 0,
             created_at: self.now,
             confirmed_at: None,
             last_used_at: None,
         };
+        row.sealed = seal(self.kek, &row, &credential).map_err(Self::internal)?;
         write_transaction(conn, |conn| {
             Credential::purge_pending(conn, self.user_id, self.now)?;
             Credential::insert(conn, &row)
@@ -164,7 +179,7 @@ impl Enrollment<'_> {
 
     fn shown(&self, c: &Credential) -> Result<Shown, EnrollError> {
         let data = open(self.kek, c).map_err(Self::internal)?;
-        self.factor.shown(&data, self.who).map_err(Self::internal)
+        self.factor.shown(&data, self.who).map_err(Self::plugin)
     }
 
     /// Finishes the enrollment with its first code, in one transaction: see [`Self::confirm_in`].
@@ -194,11 +209,13 @@ impl Enrollment<'_> {
         let Check::Passed(data) = self.factor.check(&data, code, self.now) else {
             return Ok(Err(EnrollError::Wrong));
         };
-        let sealed = seal(self.kek, id, self.factor.name(), &data).map_err(corrupt)?;
+        let sealed = seal(self.kek, &pending, &data).map_err(corrupt)?;
         let now = Some(self.now);
         if !Credential::save_if_unchanged(conn, id, pending.version, &sealed, now, now)? {
             return Ok(Err(EnrollError::Expired));
         }
+        // The new app is what the user will most likely reach for next.
+        crate::store::users::User::set_last_second_factor(conn, self.user_id, self.factor.name())?;
         account_changed(
             conn,
             self.origin,

@@ -51,15 +51,6 @@ impl SmsOtp {
             .optional()?)
     }
 
-    /// When the user last signed in with an SMS code (among the codes not purged yet).
-    pub fn last_used_by(conn: &mut DbConn, user_id: &str) -> Result<Option<i64>, StoreError> {
-        use diesel::dsl::max;
-        Ok(sms_otps::table
-            .filter(sms_otps::user_id.eq(user_id))
-            .select(max(sms_otps::used_at))
-            .first(conn)?)
-    }
-
     /// Why this code cannot be used at `now`, if it cannot.
     pub fn dead(&self, max_failed: i64, now: i64) -> Option<Dead> {
         if self.used_at.is_some() {

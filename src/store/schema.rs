@@ -76,6 +76,7 @@ diesel::table! {
         disabled -> Bool,
         created_at -> BigInt,
         updated_at -> BigInt,
+        last_second_factor -> Nullable<Text>,
     }
 }
 

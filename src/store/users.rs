@@ -215,6 +215,35 @@ impl User {
     }
 
     /// Saves every field of an existing user and stamps `updated_at`. The id never changes.
+    /// The second factor the user passed last (`sms_otp`, `totp`, …), if any.
+    pub fn last_second_factor(conn: &mut DbConn, id: &str) -> Result<Option<String>, StoreError> {
+        Ok(users::table
+            .filter(users::id.eq(id))
+            .select(users::last_second_factor)
+            .first::<Option<String>>(conn)
+            .optional()?
+            .flatten())
+    }
+
+    /// Records the second factor the user passed last; writes nothing when it is already that
+    /// one (the usual case: one statement, no row written).
+    pub fn set_last_second_factor(
+        conn: &mut DbConn,
+        id: &str,
+        factor: &str,
+    ) -> Result<(), StoreError> {
+        diesel::update(
+            users::table.filter(users::id.eq(id)).filter(
+                users::last_second_factor
+                    .is_null()
+                    .or(users::last_second_factor.ne(factor)),
+            ),
+        )
+        .set(users::last_second_factor.eq(factor))
+        .execute(conn)?;
+        Ok(())
+    }
+
     pub fn update(conn: &mut DbConn, user: &User) -> Result<(), StoreError> {
         let mut row = Row::from_user(user);
         row.updated_at = now();

@@ -394,12 +394,8 @@ async fn a_step_with_several_second_factors_opens_on_the_one_used_last(backend: 
         "no link to an app he lacks: {html}"
     );
     let secret = enroll(&app, &bob_with_fresh_chain(&app).await).await;
-    // His SMS codes are older than the app's setup: the step opens on the app, with the text
-    // message as the other way.
-    sql(
-        &app,
-        "UPDATE sms_otps SET used_at = used_at - 100 WHERE used_at IS NOT NULL",
-    );
+    // He signed in with a text message, then set up the app: the step opens on the app, with the
+    // text message as the other way.
     let (browser, next) = choice_step(&app, "bob", BOB_PASSWORD).await;
     assert!(next.contains("/code?tx="), "{next}");
     let (_, html) = get(&browser, &next).await;
@@ -415,12 +411,11 @@ async fn a_step_with_several_second_factors_opens_on_the_one_used_last(backend: 
     )
     .await;
     assert!(location(&res).starts_with(TOTP_CB));
-    // A text message used more recently than the app: the SMS page again.
-    sql(
-        &app,
-        "UPDATE credentials SET last_used_at = last_used_at - 1000",
-    );
-    sql(&app, &format!("UPDATE sms_otps SET used_at = {}", now()));
+    // A sign-in with a text message since: the SMS page again, however long ago (the choice is
+    // kept on the user, not read from codes that are purged).
+    bob_with_fresh_chain(&app).await;
+    sesame::store::otps::SmsOtp::purge(&mut app.db.get().unwrap()).unwrap();
+    sql(&app, "DELETE FROM sms_otps");
     let (browser, next) = choice_step(&app, "bob", BOB_PASSWORD).await;
     assert!(next.contains("/otp?tx="), "{next}");
     let (_, html) = get(&browser, &next).await;
@@ -546,3 +541,109 @@ async fn an_organization_can_switch_self_enrollment_off(backend: Backend) {
 }
 
 both_backends!(an_organization_can_switch_self_enrollment_off);
+
+async fn wrong_app_codes_lock_the_account_and_a_double_submission_is_not_a_failure(
+    backend: Backend,
+) {
+    let app = TestApp::spawn(&backend).await;
+    let toml = format!(
+        r#"{}
+[[organizations.applications]]
+client_id = "totp-web"
+name = "TOTP Web"
+type = "confidential"
+client_secret = "{SECRET}"
+redirect_uris = ["{TOTP_CB}"]
+sign_in_flow = [["password"], ["totp"]]
+"#,
+        acme_toml("resend_cooldown_seconds = 0", "max_attempts = 4")
+    );
+    app.import(&toml);
+    let secret = enroll(&app, &bob_with_fresh_chain(&app).await).await;
+    // The same right code twice at once: one passes, the other is refused, and nothing counts
+    // as a failure.
+    let code = app_code(&secret, now() + 30);
+    let (a, b) = (Browser::default(), Browser::default());
+    let (url_a, url_b) = (
+        to_code_page(&app, &a, "bob", BOB_PASSWORD).await,
+        to_code_page(&app, &b, "bob", BOB_PASSWORD).await,
+    );
+    let ((_, page_a), (_, page_b)) = (get(&a, &url_a).await, get(&b, &url_b).await);
+    let fields = [("factor", "totp"), ("code", code.as_str())];
+    let (ra, rb) = tokio::join!(
+        post_form(&a, &url_a, &page_a, &fields),
+        post_form(&b, &url_b, &page_b, &fields)
+    );
+    let mut statuses = [ra.status().as_u16(), rb.status().as_u16()];
+    statuses.sort_unstable();
+    assert_eq!(statuses, [303, 422], "one passes");
+    assert!(
+        !event_types(&app).contains(&"LoginFailedEvent".to_string()),
+        "the loser is not a failure"
+    );
+    // Wrong codes count toward the lock policy like SMS codes: the fourth failure locks.
+    let browser = Browser::default();
+    let url = to_code_page(&app, &browser, "bob", BOB_PASSWORD).await;
+    let mut last = String::new();
+    for n in 0..4 {
+        let wrong = format!("{:06}", (code.parse::<u32>().unwrap() + 11 + n) % 1_000_000);
+        let res = submit(&browser, &url, &[("factor", "totp"), ("code", &wrong)]).await;
+        last = res.text().await.unwrap();
+    }
+    assert!(last.contains("This account is locked"), "{last}");
+    assert!(event_types(&app).contains(&"LoginFailedEvent".to_string()));
+}
+
+both_backends!(wrong_app_codes_lock_the_account_and_a_double_submission_is_not_a_failure);
+
+async fn another_users_credentials_cannot_be_confirmed_or_removed(backend: Backend) {
+    let app = setup(&backend).await;
+    let bob = bob_with_fresh_chain(&app).await;
+    enroll(&app, &bob).await;
+    let bobs_id = {
+        use sesame::store::schema::credentials::dsl::*;
+        credentials
+            .select(id)
+            .first::<String>(&mut app.db.get().unwrap())
+            .unwrap()
+    };
+    // mallory (a verified number: a second factor) with a fresh chain of her own.
+    let mallory = Browser::default();
+    let res = mallory
+        .authorize_and_sign_in(
+            &auth_url(&app, "mfa-web", MFA_CB),
+            "mallory",
+            "mallorys-long-password",
+        )
+        .await;
+    let otp_url = location(&res);
+    get(&mallory, &otp_url).await;
+    let res = submit(&mallory, &otp_url, &[("code", &last_code(&app))]).await;
+    assert!(location(&res).starts_with(MFA_CB));
+    let res = change(
+        &app,
+        &mallory,
+        "/account/credentials",
+        &[("action", "remove"), ("id", &bobs_id)],
+    )
+    .await;
+    assert_eq!(res.status(), 422);
+    assert!(res.text().await.unwrap().contains("not one of yours"));
+    let res = change(
+        &app,
+        &mallory,
+        "/account/credentials",
+        &[
+            ("action", "confirm"),
+            ("factor", "totp"),
+            ("id", &bobs_id),
+            ("code", "123456"),
+        ],
+    )
+    .await;
+    assert_eq!(res.status(), 422);
+    assert!(res.text().await.unwrap().contains("This setup has expired"));
+    assert_eq!(credential_rows(&app).len(), 1, "bob's is untouched");
+}
+
+both_backends!(another_users_credentials_cannot_be_confirmed_or_removed);

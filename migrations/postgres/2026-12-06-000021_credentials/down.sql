@@ -1,1 +1,2 @@
+ALTER TABLE users DROP COLUMN last_second_factor;
 DROP TABLE credentials;

@@ -16,3 +16,7 @@ CREATE TABLE credentials (
     last_used_at BIGINT
 );
 CREATE INDEX credentials_user ON credentials (user_id, factor);
+
+-- The second factor the user passed last (`sms_otp`, `totp`, …): a step that offers several
+-- opens on it. Written only when it changes, at the end of a sign-in or an enrollment.
+ALTER TABLE users ADD COLUMN last_second_factor TEXT;

@@ -81,7 +81,8 @@ pub enum Check {
     /// Right: the credential as it must be saved from now on (e.g. with the time step it just
     /// accepted, so that step is refused from now on).
     Passed(CredentialData),
-    /// A code this credential already accepted (a replay): refused, and counted as a failure.
+    /// A code this credential already accepted (a replay, a double click): refused. Not a
+    /// guess, so the server does not count it toward the lock (as for a used SMS code).
     Replayed,
     /// Wrong (or not a code at all).
     Wrong,

@@ -46,7 +46,7 @@ const SKEW: u16 = 1;
 const SECRET_BYTES: usize = 20;
 
 /// What the server stores (sealed) for one authenticator app.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Record {
     /// The format's version.
@@ -58,6 +58,16 @@ struct Record {
     /// The last time step a code was accepted for.
     #[serde(default)]
     last_step: Option<u64>,
+}
+
+impl std::fmt::Debug for Record {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Record")
+            .field("digits", &self.digits)
+            .field("period", &self.period)
+            .field("last_step", &self.last_step)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Record {
@@ -73,12 +83,13 @@ impl Record {
         CredentialData::new(serde_json::to_vec(self).expect("a record serializes"))
     }
 
-    fn totp(&self, names: Option<Enrollee<'_>>) -> Result<totp_rs::Totp, String> {
+    /// The code generator; `skew` steps either side accepted by its own `check`.
+    fn totp(&self, skew: u16, names: Option<Enrollee<'_>>) -> Result<totp_rs::Totp, String> {
         let secret = Secret::try_from_base32(&self.secret).map_err(|e| format!("{e:?}"))?;
         let mut builder = Builder::new()
             .with_algorithm(Algorithm::SHA1)
             .with_digits(self.digits)
-            .with_skew(SKEW)
+            .with_skew(skew)
             .with_step_duration(self.period)
             .with_secret(secret);
         if let Some(who) = names {
@@ -145,7 +156,12 @@ impl CodeFactor for Totp {
     }
 
     fn new_credential(&self) -> Result<CredentialData, FactorError> {
-        let bytes: [u8; SECRET_BYTES] = rand::random();
+        use rand::TryRngCore;
+        // From the operating system: a long-lived secret.
+        let mut bytes = [0u8; SECRET_BYTES];
+        rand::rngs::OsRng
+            .try_fill_bytes(&mut bytes)
+            .map_err(|e| FactorError::Internal(e.to_string()))?;
         Ok(Record {
             v: 1,
             secret: Secret::from(bytes.to_vec()).to_base32(),
@@ -158,11 +174,11 @@ impl CodeFactor for Totp {
 
     fn shown(&self, credential: &CredentialData, who: Enrollee<'_>) -> Result<Shown, FactorError> {
         let record = Record::read(credential).map_err(FactorError::Internal)?;
-        let totp = record.totp(Some(who)).map_err(FactorError::Input)?;
+        let totp = record.totp(SKEW, Some(who)).map_err(FactorError::Input)?;
         let uri = totp
             .to_url()
             .map_err(|e| FactorError::Input(format!("{e:?}")))?;
-        let qr_svg = qr::svg(&uri).map_err(FactorError::Internal)?;
+        let qr_svg = qr::svg(&uri).map_err(FactorError::Input)?;
         Ok(Shown {
             text: grouped(&record.secret),
             uri,
@@ -175,30 +191,43 @@ impl CodeFactor for Totp {
             Ok(r) => r,
             Err(e) => return Check::Unreadable(e),
         };
-        let totp = match record.totp(None) {
+        // Each step of the window on its own, so a code that matches an accepted step and also
+        // (rarely) a newer one is taken for the newer one.
+        let totp = match record.totp(0, None) {
             Ok(t) => t,
             Err(e) => return Check::Unreadable(e),
         };
         let Ok(now) = u64::try_from(now) else {
             return Check::Wrong;
         };
-        // Compared in constant time by `totp_rs::Token`.
-        match totp.check(&normalize(code), now) {
-            None => Check::Wrong,
-            Some(step) if record.last_step.is_some_and(|last| step <= last) => Check::Replayed,
-            Some(step) => {
-                record.last_step = Some(step);
-                Check::Passed(record.write())
+        let code = normalize(code);
+        let origin = now / record.period;
+        let mut replayed = false;
+        for step in origin.saturating_sub(u64::from(SKEW))..=origin + u64::from(SKEW) {
+            // Compared in constant time by `totp_rs::Token`.
+            if totp.check(&code, step * record.period).is_none() {
+                continue;
             }
+            if record.last_step.is_some_and(|last| step <= last) {
+                replayed = true;
+                continue;
+            }
+            record.last_step = Some(step);
+            return Check::Passed(record.write());
+        }
+        if replayed {
+            Check::Replayed
+        } else {
+            Check::Wrong
         }
     }
 }
 
-/// The code an app shows for `credential` at `now`: for the server's tests and the demo, never
-/// called on a request path.
-pub fn code_at(credential: &CredentialData, now: u64) -> Result<String, String> {
+/// The code an app shows for `credential` at `now`.
+#[cfg(test)]
+fn code_at(credential: &CredentialData, now: u64) -> Result<String, String> {
     let record = Record::read(credential)?;
-    Ok(record.totp(None)?.generate(now).to_string())
+    Ok(record.totp(0, None)?.generate(now).to_string())
 }
 
 #[cfg(test)]
@@ -316,6 +345,10 @@ mod tests {
         assert!(a.shown.uri.contains(&record.secret));
         assert!(a.shown.qr_svg.starts_with("<svg"));
         assert!(!format!("{a:?}").contains(&record.secret), "Debug redacts");
+        assert!(
+            !format!("{record:?}").contains(&record.secret),
+            "Debug redacts"
+        );
         // The same credential shows the same setup again.
         let again = TOTP.shown(&a.credential, who).unwrap();
         assert_eq!(again.text, a.shown.text);

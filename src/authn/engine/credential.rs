@@ -5,7 +5,7 @@
 
 use sesame_plugin_api::factor::{Check, CodeFactor, Enrollee};
 
-use super::second::{Attempted, SecondFactor, locked_after, stopped_by};
+use super::second::{Attempted, CodeRefusal, SecondFactor, locked_after, stopped_by};
 use super::*;
 use crate::authn::credentials::{self, EnrollError, Enrollment, Switch};
 use crate::authn::outcome::{CodeView, SetupView};
@@ -41,9 +41,9 @@ async fn shown_factor(
 }
 
 /// The kind of page a step opens on for `user`: with several second factors in the step, the
-/// one of those the user has (a verified number for SMS OTP, a credential for a plug-in factor)
-/// that they used last, else the first of those they have in the step's order; the step's own
-/// kind when they have none of them (its page says so) or when it offers only one kind, which
+/// one the user passed last (`users.last_second_factor`) if they still have it, else the first
+/// of the step's that they have (a verified number for SMS OTP, a credential for a plug-in
+/// factor); the step's own kind when they have none (its page says so). A step with one kind
 /// costs no query.
 pub async fn opening_kind(
     core: &Core,
@@ -59,34 +59,29 @@ pub async fn opening_kind(
         return Ok(kind);
     }
     let id = user.id.clone();
-    let (sms_used, held) = core
+    let (last, held) = core
         .db
         .run(move |conn| {
             Ok((
-                crate::store::otps::SmsOtp::last_used_by(conn, &id)?,
+                User::last_second_factor(conn, &id)?,
                 Credential::of_user(conn, &id)?,
             ))
         })
         .await?;
     let phone = user.phone_number.is_some() && user.phone_number_verified;
-    let mut best: Option<(StepKind, Option<i64>)> = None;
-    for a in primaries {
-        let usable = match a {
-            Authenticator::SmsOtp if phone => Some(sms_used),
-            Authenticator::Code(name) => {
-                let mine: Vec<&Credential> = held.iter().filter(|c| c.factor == *name).collect();
-                let last = mine.iter().filter_map(|c| c.last_used_at).max();
-                (!mine.is_empty()).then_some(last)
-            }
-            _ => None,
-        };
-        if let Some(last) = usable
-            && best.as_ref().is_none_or(|(_, b)| last > *b)
-        {
-            best = Some((a.factor().step_kind(), last));
-        }
-    }
-    Ok(best.map_or(kind, |(k, _)| k))
+    let usable: Vec<&&Authenticator> = primaries
+        .iter()
+        .filter(|a| match a {
+            Authenticator::SmsOtp => phone,
+            Authenticator::Code(name) => held.iter().any(|c| c.factor == *name),
+            _ => false,
+        })
+        .collect();
+    let chosen = usable
+        .iter()
+        .find(|a| last.as_deref() == Some(a.factor().name()))
+        .or(usable.first());
+    Ok(chosen.map_or(kind, |a| a.factor().step_kind()))
 }
 
 fn view(
@@ -161,7 +156,7 @@ async fn setup(
     sf: &SecondFactor<'_>,
     factor: &'static dyn CodeFactor,
     now: i64,
-) -> Result<SetupView, CoreError> {
+) -> Result<Option<Box<SetupView>>, CoreError> {
     let (kek, org, user) = (
         core.keys.kek().clone(),
         sf.sign_in.org.clone(),
@@ -170,16 +165,24 @@ async fn setup(
     let started = core
         .db
         .run(move |conn| {
-            enrollment(&kek, &org, &user, factor, now)
-                .pending_or_new(conn)
-                .map_err(EnrollError::into_store)
+            match enrollment(&kek, &org, &user, factor, now).pending_or_new(conn) {
+                Ok(started) => Ok(Some(started)),
+                // Names the plug-in cannot put in a setup: the step says the user has none.
+                Err(EnrollError::Input(why)) => {
+                    tracing::warn!(user = %user.id, %why, "no setup for these names");
+                    Ok(None)
+                }
+                Err(e) => Err(e.into_store()),
+            }
         })
         .await?;
-    Ok(SetupView {
-        id: started.id,
-        text: started.shown.text,
-        qr_svg: started.shown.qr_svg,
-    })
+    Ok(started.map(|s| {
+        Box::new(SetupView {
+            id: s.id,
+            text: s.shown.text,
+            qr_svg: s.shown.qr_svg,
+        })
+    }))
 }
 
 /// Shows the code step of the sign-in's current step (with the setup of the factor when the
@@ -199,7 +202,7 @@ pub(super) async fn show(core: &Core, sign_in: &SignIn, ctx: &Ctx) -> Result<Out
         return Ok(Outcome::Refused(Refusal::Expired));
     };
     let shown = if !enrolled && enrolls_here(core, &sf, factor).await? {
-        Some(Box::new(setup(core, &sf, factor, ctx.now).await?))
+        setup(core, &sf, factor, ctx.now).await?
     } else {
         None
     };
@@ -275,14 +278,22 @@ pub(super) async fn check(
                     }
                     Against::Held(held) => {
                         for c in held {
-                            let data = credentials::open(&kek, &c)
-                                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                            // A credential that does not open (or that the plug-in cannot read)
+                            // is skipped, so it cannot lock the user out of their other ones.
+                            let data = match credentials::open(&kek, &c) {
+                                Ok(data) => data,
+                                Err(error) => {
+                                    tracing::error!(credential = %c.id, %error, "a credential does not open: skipped");
+                                    continue;
+                                }
+                            };
                             match factor.check(&data, &typed, now) {
                                 Check::Passed(data) => {
-                                    let sealed = credentials::seal(&kek, &c.id, &c.factor, &data)
+                                    let sealed = credentials::seal(&kek, &c, &data)
                                         .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-                                    // Another request that passed with this credential meanwhile
-                                    // won: this one is the replay.
+                                    // Another request with this code passed with this credential
+                                    // meanwhile (a double click): refused and, as for SMS codes,
+                                    // not counted as a failure.
                                     if !Credential::save_if_unchanged(
                                         conn,
                                         &c.id,
@@ -291,23 +302,33 @@ pub(super) async fn check(
                                         c.confirmed_at,
                                         Some(now),
                                     )? {
-                                        replayed = true;
-                                        break;
+                                        attempt.forgive(conn)?;
+                                        return Ok(Some(Attempted::Refused(CodeRefusal::Dead(
+                                            Some(Dead::Used),
+                                        ))));
                                     }
                                     attempt.forgive(conn)?;
                                     return Ok(Some(Attempted::Passed(Some(next.write(conn)?))));
                                 }
                                 Check::Replayed => replayed = true,
                                 Check::Wrong => {}
-                                Check::Unreadable(e) => return Err(StoreError::Corrupt(e)),
+                                Check::Unreadable(error) => {
+                                    tracing::error!(credential = %c.id, %error, "a credential is unreadable: skipped");
+                                }
                             }
                         }
                     }
                 }
+                // A code a credential already accepted is no guess (like a used SMS code): refused,
+                // not counted — so a double click or a second tab is never a failure.
+                if replayed {
+                    attempt.forgive(conn)?;
+                    return Ok(Some(Attempted::Refused(CodeRefusal::Dead(Some(Dead::Used)))));
+                }
                 let locked = attempt.failed(conn, counted)?;
                 Ok(Some(Attempted::Wrong {
                     locked,
-                    attempts_left: replayed,
+                    attempts_left: (),
                 }))
             })
         })
@@ -323,15 +344,8 @@ pub(super) async fn check(
             locked: Some(until),
             ..
         }) => Ok(locked_after(core, &sf, until, factor.name())),
-        Some(Attempted::Wrong {
-            locked: None,
-            attempts_left: replayed,
-        }) => {
-            let error = if replayed {
-                StepError::CodeReplayed
-            } else {
-                StepError::FactorCodeWrong
-            };
+        Some(Attempted::Wrong { locked: None, .. }) => {
+            let error = StepError::FactorCodeWrong;
             let enrolled = shown_factor(core, &sf.step, &sf.user.id)
                 .await?
                 .is_some_and(|(_, enrolled)| enrolled);
@@ -341,7 +355,10 @@ pub(super) async fn check(
                 again(core, &sf, factor, ctx.now, Some(error)).await
             }
         }
-        Some(Attempted::Passed(None) | Attempted::Refused(_)) => Err(CoreError::Internal(
+        Some(Attempted::Refused(_)) => {
+            Ok(view(&sf, factor, true, None, Some(StepError::CodeReplayed)))
+        }
+        Some(Attempted::Passed(None)) => Err(CoreError::Internal(
             "a code attempt without an outcome".into(),
         )),
     }
@@ -356,10 +373,13 @@ async fn again(
     now: i64,
     error: Option<StepError>,
 ) -> Result<Outcome, CoreError> {
-    if enrolls_here(core, sf, factor).await? {
-        let shown = setup(core, sf, factor, now).await?;
-        Ok(view(sf, factor, false, Some(Box::new(shown)), error))
+    let shown = if enrolls_here(core, sf, factor).await? {
+        setup(core, sf, factor, now).await?
     } else {
-        Ok(view(sf, factor, false, None, Some(StepError::NotEnrolled)))
+        None
+    };
+    match shown {
+        Some(shown) => Ok(view(sf, factor, false, Some(shown), error)),
+        None => Ok(view(sf, factor, false, None, Some(StepError::NotEnrolled))),
     }
 }

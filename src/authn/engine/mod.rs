@@ -675,6 +675,16 @@ impl Finishing {
         for key in &self.client_keys {
             policy::reset(conn, key)?;
         }
+        // The second factor passed last: a step offering several opens on it next time.
+        let second = self
+            .passed
+            .0
+            .iter()
+            .filter(|p| !p.method.identifies() && p.method.factor().fallback_of().is_none())
+            .max_by_key(|p| p.at);
+        if let Some(p) = second {
+            User::set_last_second_factor(conn, &self.user.id, p.method.factor().name())?;
+        }
         self.success.store(conn)?;
         let fresh = &self.fresh;
         let auth = (

@@ -19,9 +19,8 @@ use super::browser::{form_expired_page, see_other};
 use super::error::ApiError;
 use super::{AppState, OrgEntry};
 use crate::authn::backup;
-use crate::authn::credentials::{self, EnrollError, Switch};
 use crate::authn::engine::{AccountRequest, Progress, fresh_until};
-use crate::authn::factor::{CODE_FACTORS, code_factor};
+use crate::authn::factor::CODE_FACTORS;
 use crate::authn::flow::PassedList;
 use crate::domain::PhoneNumber;
 use crate::store::account_changes::AccountChange;
@@ -29,7 +28,10 @@ use crate::store::auth::Session;
 use crate::store::credentials::Credential;
 use crate::store::users::User;
 use crate::store::{StoreError, backup_codes, format_utc, now};
-use sesame_plugin_api::factor::{CodeFactor, Shown};
+
+mod credentials;
+pub use credentials::credentials_change;
+use credentials::{ENROLL_BY_ADMIN_APP, may_enroll_factor};
 
 /// The CSRF token of the account forms: a MAC of the session id under a key outside the
 /// database, so it is tied to the session and cannot be forged.
@@ -154,7 +156,7 @@ async fn render(
             username => account.user.username.as_str(),
             phone,
             backup_left => account.backup_left,
-            can_generate => phone.is_some() || account.backup_left > 0,
+            can_generate => can_generate(account),
             can_enroll => may_enroll(org, account),
             enroll_by_admin => ENROLL_BY_ADMIN,
             fresh_until => fresh.map(format_utc),
@@ -264,7 +266,7 @@ pub async fn backup_codes_change(
     let user_id = account.user.id.clone();
     match form.action.as_deref() {
         Some("generate") => {
-            if !account.second_factor {
+            if !can_generate(&account) {
                 let msg =
                     "Add a mobile number first: backup codes stand in for the codes sent to it.";
                 return render(&state, &org, &account, None, Some(msg)).await;
@@ -322,6 +324,13 @@ pub async fn backup_codes_change(
     }
 }
 
+/// Whether the user may generate backup codes: they stand in for the codes sent to a number
+/// (the fallback of SMS OTP steps), so only with a verified number or codes already issued.
+fn can_generate(account: &Account) -> bool {
+    (account.user.phone_number.is_some() && account.user.phone_number_verified)
+        || account.backup_left > 0
+}
+
 /// What the account page says when a user may not add a number themselves.
 const ENROLL_BY_ADMIN: &str = "Your administrator adds mobile numbers: ask them to add yours.";
 
@@ -372,170 +381,6 @@ pub async fn phone_change(
         session_sid: Some(account.session.sid.clone()),
     };
     begin(&state, &org, &req, None, request, "otp", Some(progress)).await
-}
-
-/// `POST {issuer}/account/credentials`: `action=begin` with `factor` (a new credential, its
-/// secret shown once), `action=confirm` with `factor`, `id` and `code` (saved once its first code
-/// is right), or `action=remove` with `id`. Adding one follows the organization's enrollment
-/// switch for the factor (`off`: only an administrator adds it) and the same rule as a new mobile
-/// number (see [`may_enroll`]): a user with no second factor cannot bind one with a password
-/// alone unless the organization allows it.
-pub async fn credentials_change(
-    state: web::Data<AppState>,
-    path: web::Path<String>,
-    req: HttpRequest,
-    form: web::Form<ChangeForm>,
-) -> Result<HttpResponse, ApiError> {
-    let org = state.organization(&path).await?;
-    let form = form.into_inner();
-    let account = match for_change(&state, &org, &req, &form).await? {
-        Ok(a) => a,
-        Err(res) => return Ok(res),
-    };
-    let factor = form.factor.as_deref().and_then(code_factor);
-    match (form.action.as_deref(), factor) {
-        (Some("begin"), Some(factor)) => {
-            if !may_enroll_factor(&org, &account, factor.name()) {
-                let msg = ENROLL_BY_ADMIN_APP;
-                return render(&state, &org, &account, None, Some(msg)).await;
-            }
-            let (org2, core, user) = (org.clone(), state.core.clone(), account.user.clone());
-            let started = state
-                .db
-                .run(move |conn| {
-                    enrollment(&core, &org2, &user, factor)
-                        .begin(conn)
-                        .map_err(EnrollError::into_store)
-                })
-                .await?;
-            let shown = Some(&started.shown);
-            setup_page(&state, &org, &account, factor, &started.id, shown, None)
-        }
-        (Some("confirm"), Some(factor)) if may_enroll_factor(&org, &account, factor.name()) => {
-            let id = form.id.clone().unwrap_or_default();
-            let code = form.code.clone().unwrap_or_default();
-            let (org2, core, user) = (org.clone(), state.core.clone(), account.user.clone());
-            let result = state
-                .db
-                .run(move |conn| {
-                    let e = enrollment(&core, &org2, &user, factor);
-                    match e.confirm(conn, &id, &code) {
-                        Ok(_) => Ok(Ok(())),
-                        Err(EnrollError::Wrong) => Ok(Err(e
-                            .shown_again(conn, &id)
-                            .map_err(EnrollError::into_store)?)),
-                        Err(EnrollError::Expired) => Ok(Err(None)),
-                        Err(e) => Err(e.into_store()),
-                    }
-                })
-                .await?;
-            match result {
-                Ok(()) => {
-                    tracing::info!(user = %account.user.id, factor = factor.name(), "credential added");
-                    let to = format!("{}?changed=credential_added", account_url(&org));
-                    Ok(see_other(&to))
-                }
-                Err(Some(shown)) => {
-                    let msg = "That code is not right. Enter the code your app shows now.";
-                    let id = form.id.as_deref().unwrap_or_default();
-                    setup_page(&state, &org, &account, factor, id, Some(&shown), Some(msg))
-                }
-                Err(None) => {
-                    let msg = "This setup has expired: start again.";
-                    render(&state, &org, &account, None, Some(msg)).await
-                }
-            }
-        }
-        (Some("remove"), _) => {
-            let id = form.id.clone().unwrap_or_default();
-            let (org2, user_id) = (org.clone(), account.user.id.clone());
-            let removed = state
-                .db
-                .run(move |conn| credentials::remove(conn, org2.event_origin(), &user_id, &id))
-                .await?;
-            if !removed {
-                let msg = "That authenticator app is not one of yours.";
-                return render(&state, &org, &account, None, Some(msg)).await;
-            }
-            tracing::info!(user = %account.user.id, "credential removed");
-            let to = format!("{}?changed=credential_removed", account_url(&org));
-            Ok(see_other(&to))
-        }
-        (Some("begin" | "confirm"), _) => {
-            let msg = ENROLL_BY_ADMIN_APP;
-            render(&state, &org, &account, None, Some(msg)).await
-        }
-        _ => {
-            let msg = "Choose what to do with your authenticator apps.";
-            render(&state, &org, &account, None, Some(msg)).await
-        }
-    }
-}
-
-/// What the account page says when a user may not add an authenticator app themselves.
-const ENROLL_BY_ADMIN_APP: &str = "You cannot add an authenticator app yourself here: ask your administrator (with a mobile number or backup codes, you can).";
-
-/// Whether the user may add a credential of the plug-in factor `name` in the account area: not
-/// when the organization's switch for it is `off`; otherwise as for a new number.
-fn may_enroll_factor(org: &OrgEntry, account: &Account, name: &str) -> bool {
-    org.org.settings.enrollment.of(name) != Switch::Off && may_enroll(org, account)
-}
-
-/// The user's enrollment of `factor`, as their app will name it.
-fn enrollment<'a>(
-    core: &'a crate::state::Core,
-    org: &'a OrgEntry,
-    user: &'a User,
-    factor: &'static dyn CodeFactor,
-) -> credentials::Enrollment<'a> {
-    credentials::Enrollment {
-        kek: core.keys.kek(),
-        factor,
-        origin: org.event_origin(),
-        user_id: &user.id,
-        who: sesame_plugin_api::factor::Enrollee {
-            issuer: &org.org.display_name,
-            account: user.username.as_str(),
-        },
-        now: now(),
-    }
-}
-
-/// The setup page of a pending credential: the QR code and the typed secret, and the form for
-/// its first code. The secret is never stored in the clear; the page is never cached.
-fn setup_page(
-    state: &AppState,
-    org: &OrgEntry,
-    account: &Account,
-    factor: &'static dyn CodeFactor,
-    id: &str,
-    shown: Option<&Shown>,
-    error: Option<&str>,
-) -> Result<HttpResponse, ApiError> {
-    let mut res = state.pages.render(
-        if error.is_some() {
-            StatusCode::UNPROCESSABLE_ENTITY
-        } else {
-            StatusCode::OK
-        },
-        "credential_setup.html",
-        context! {
-            org_name => org.org.display_name,
-            label => factor.label(),
-            factor => factor.name(),
-            length => factor.code_format().length,
-            maxlength => u16::from(factor.code_format().length) + 4,
-            id,
-            qr_svg => shown.map(|s| minijinja::Value::from_safe_string(s.qr_svg.clone())),
-            text_secret => shown.map(|s| s.text.clone()),
-            action => format!("{}/account/credentials", org.issuer),
-            csrf => csrf_token(state, &account.session)?,
-            account_url => account_url(org),
-            error,
-        },
-    );
-    no_store(&mut res);
-    Ok(res)
 }
 
 /// A page that shows a secret once (backup codes, an authenticator app's key): never cached.
