@@ -104,11 +104,11 @@ async fn render_step(
         StatusCode::OK
     };
     let tx = &sign_in.tx.id;
-    match (step.kind, &step.first, &step.sms_otp) {
-        (StepKind::First, Some(first), _) => {
+    match (step.kind, &step.first, &step.sms_otp, &step.code) {
+        (StepKind::First, Some(first), _, _) => {
             Ok(first_page(state, sign_in, step, first, &csrf, status))
         }
-        (StepKind::SmsOtp, _, Some(otp)) => {
+        (StepKind::SmsOtp, _, Some(otp), _) => {
             let wait = otp.resend_wait_seconds;
             Ok(state.pages.render(
                 status,
@@ -133,7 +133,7 @@ async fn render_step(
                 },
             ))
         }
-        (StepKind::BackupCode, _, _) => Ok(state.pages.render(
+        (StepKind::BackupCode, _, _, _) => Ok(state.pages.render(
             status,
             "backup_code.html",
             context! {
@@ -147,35 +147,32 @@ async fn render_step(
                 error,
             },
         )),
-        (StepKind::Code, _, _) if step.code.is_some() => {
-            let code = step.code.as_ref().expect("checked");
-            Ok(state.pages.render(
-                status,
-                "code.html",
-                context! {
-                    org_name => org.org.display_name,
-                    app_name => step.app_name,
-                    action => format!("{}/code", org.issuer),
-                    tx,
-                    csrf,
-                    factor => code.factor,
-                    label => code.label,
-                    numeric => code.numeric,
-                    length => code.length,
-                    maxlength => u16::from(code.length) + 4,
-                    enrolled => code.enrolled,
-                    not_enrolled => StepError::NotEnrolled.message(),
-                    setup_id => code.setup.as_ref().map(|s| s.id.clone()),
-                    qr_svg => code.setup.as_ref()
-                        .map(|s| minijinja::Value::from_safe_string(s.qr_svg.clone())),
-                    text_secret => code.setup.as_ref().map(|s| s.text.clone()),
-                    otp_url => code.sms_otp.then(|| format!("{}/otp?tx={tx}", org.issuer)),
-                    backup_url => code.backup_code
-                        .then(|| format!("{}/backup-code?tx={tx}", org.issuer)),
-                    error,
-                },
-            ))
-        }
+        (StepKind::Code, _, _, Some(code)) => Ok(state.pages.render(
+            status,
+            "code.html",
+            context! {
+                org_name => org.org.display_name,
+                app_name => step.app_name,
+                action => format!("{}/code", org.issuer),
+                tx,
+                csrf,
+                factor => code.factor,
+                label => code.label,
+                numeric => code.numeric,
+                length => code.length,
+                maxlength => u16::from(code.length) + 4,
+                enrolled => code.enrolled,
+                not_enrolled => StepError::NotEnrolled.message(),
+                setup_id => code.setup.as_ref().map(|s| s.id.clone()),
+                qr_svg => code.setup.as_ref()
+                    .map(|s| minijinja::Value::from_safe_string(s.qr_svg.clone())),
+                text_secret => code.setup.as_ref().map(|s| s.text.clone()),
+                otp_url => code.sms_otp.then(|| format!("{}/otp?tx={tx}", org.issuer)),
+                backup_url => code.backup_code
+                    .then(|| format!("{}/backup-code?tx={tx}", org.issuer)),
+                error,
+            },
+        )),
         _ => {
             tracing::error!(kind = ?step.kind, "a step without its view");
             Err(ApiError::Internal)

@@ -113,7 +113,7 @@ fn view(
     })
 }
 
-/// The user's enrollment of `factor` in this sign-in, when the organization enrolls it during
+/// Whether the user enrolls `factor` in this sign-in: when the organization enrolls it during
 /// sign-in and the user has no second factor at all (the guide's progressive enrollment: a user
 /// who has one must use it).
 async fn enrolls_here(
