@@ -26,19 +26,23 @@ pub enum Switch {
     Off,
 }
 
-/// The enrollment switches of the plug-in factors. SMS OTP keeps its own rules (the account
-/// area, `sms_otp.enroll_with_password_only`).
+/// The enrollment switches (`[organizations.enrollment]`). For SMS OTP, `account_area` keeps
+/// the account area's rules (`sms_otp.enroll_with_password_only` for users without a second
+/// factor).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct EnrollmentSettings {
+    /// Mobile numbers (SMS OTP).
+    pub sms_otp: Switch,
     /// Authenticator apps.
     pub totp: Switch,
 }
 
 impl EnrollmentSettings {
-    /// The switch of the plug-in factor `name` (the default for a factor without one).
+    /// The switch of the factor `name` (the default for a factor without one).
     pub fn of(&self, name: &str) -> Switch {
         match name {
+            "sms_otp" => self.sms_otp,
             "totp" => self.totp,
             _ => Switch::default(),
         }

@@ -166,6 +166,8 @@ pub struct SmsOtpView {
     /// The plug-in factor of the step that the user has a credential of (offered instead).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub code_factor: Option<&'static str>,
+    /// The user adds their first number here: the step asks for one (and sends its code).
+    pub enroll: bool,
 }
 
 /// A step of a plug-in factor checked by a typed code.

@@ -261,6 +261,9 @@ fn command(selected: &Selected) -> Result<Command, String> {
             username: required("username")?.to_string(),
             password: Secret::new(required("password")?.to_string()),
         },
+        "sms_otp" if param("number")?.is_some() => Command::EnrollNumber {
+            number: required("number")?.to_string(),
+        },
         "sms_otp" => match (param("otp")?, param("action")?) {
             (_, Some("resend")) => Command::Resend,
             (_, Some(other)) => return Err(format!("unknown action '{other}': use resend")),

@@ -120,6 +120,7 @@ async fn render_step(
                     tx,
                     csrf,
                     no_phone => otp.masked_phone.is_none(),
+                    enroll => otp.enroll,
                     masked_phone => otp.masked_phone,
                     numeric => otp.numeric,
                     maxlength => otp.length + 4,
@@ -317,6 +318,8 @@ pub struct CodeForm {
     #[serde(default)]
     code: String,
     action: Option<String>,
+    /// A first mobile number added during sign-in (`action=number`).
+    number: Option<String>,
 }
 
 /// `POST {issuer}/otp`: check a code (`action=verify`) or send a new one (`action=resend`).
@@ -329,6 +332,10 @@ pub async fn otp_submit(
     let form = form.into_inner();
     let command = if form.action.as_deref() == Some("resend") {
         Command::Resend
+    } else if form.action.as_deref() == Some("number") {
+        Command::EnrollNumber {
+            number: form.number.unwrap_or_default(),
+        }
     } else {
         Command::SmsCode {
             code: Secret::new(form.code),

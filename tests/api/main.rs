@@ -10,6 +10,7 @@ mod cli;
 mod database_outage;
 mod deliveries;
 mod discovery;
+mod enrollment;
 mod federation;
 mod gateways;
 mod health;

@@ -25,7 +25,7 @@ pub use code::issue_code;
 pub use credential::opening_kind;
 pub use first::{first_step, first_view};
 use first::{first_step_open, first_step_passed, password_step, show_first};
-use second::{at_step, backup_code, first_code, resend, sms_code, step_view};
+use second::{at_step, backup_code, enroll_number, first_code, resend, sms_code, step_view};
 
 use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
@@ -293,6 +293,10 @@ pub enum Command {
     },
     /// Send a new SMS code (voiding the previous one).
     Resend,
+    /// Add this number as the user's first one (enrollment during sign-in): a code is sent to it.
+    EnrollNumber {
+        number: String,
+    },
     BackupCode {
         code: Secret<String>,
     },
@@ -318,6 +322,7 @@ impl Command {
             Self::FirstStepPassed { .. } => "first step passed",
             Self::SmsCode { .. } => "SMS code",
             Self::Resend => "resend",
+            Self::EnrollNumber { .. } => "enroll number",
             Self::BackupCode { .. } => "backup code",
             Self::Code { .. } => "factor code",
         }
@@ -375,7 +380,9 @@ impl Command {
             Self::SmsCode { .. } => Some(Authenticator::SmsOtp.factor().name()),
             Self::BackupCode { .. } => Some(Authenticator::BackupCode.factor().name()),
             Self::Code { factor, .. } => super::factor::code_factor(factor).map(|f| f.name()),
-            Self::Show(_) | Self::RequestLink { .. } | Self::Resend => None,
+            Self::Show(_) | Self::RequestLink { .. } | Self::Resend | Self::EnrollNumber { .. } => {
+                None
+            }
         }
     }
 }
@@ -458,6 +465,7 @@ async fn run_command(
         }
         Command::SmsCode { code } => sms_code(core, sign_in, code.expose(), ctx).await,
         Command::Resend => resend(core, sign_in, ctx).await,
+        Command::EnrollNumber { number } => enroll_number(core, sign_in, &number, ctx).await,
         Command::BackupCode { code } => backup_code(core, sign_in, code.expose(), ctx).await,
         Command::Code {
             factor,

@@ -13,6 +13,9 @@ pub(super) struct SecondFactor<'a> {
     pub(super) step: Vec<Authenticator>,
     /// Where codes go: the user's verified number, or the number being confirmed.
     pub(super) phone: Option<PhoneNumber>,
+    /// The user adds their first number in this sign-in (`[organizations.enrollment] sms_otp =
+    /// "during_sign_in"`): `phone` is the number the last code went to, saved once it is entered.
+    pub(super) enrolling: bool,
 }
 
 impl SecondFactor<'_> {
@@ -69,18 +72,80 @@ pub(super) async fn at_step<'a>(
     if !ctx.form.admits(&sign_in.tx) {
         return Ok(Err(Refusal::FormExpired));
     }
-    let sf = SecondFactor {
+    let mut sf = SecondFactor {
         sign_in,
         user,
         step,
         phone,
+        enrolling: false,
     };
+    if sf.phone.is_none()
+        && sf.step.contains(&Authenticator::SmsOtp)
+        && enrolls_number(core, &sf).await?
+    {
+        sf.enrolling = true;
+        let (id, user_id) = (sf.tx_id().to_string(), sf.user.id.clone());
+        sf.phone = core
+            .db
+            .run(move |conn| SmsOtp::latest(conn, &id))
+            .await?
+            .filter(|c| c.user_id == user_id)
+            .and_then(|c| PhoneNumber::parse(&c.phone_number).ok());
+    }
     if let Some(until) =
         account_lock(core, &sign_in.org, &sf.account_key(), &sf.user, ctx.now).await?
     {
         return Ok(Err(Refusal::Locked { until }));
     }
     Ok(Ok(sf))
+}
+
+/// Whether the user adds their first number in this sign-in: the organization enrolls numbers
+/// during sign-in and the user has no second factor at all (a user who has one uses it).
+async fn enrolls_number(core: &Core, sf: &SecondFactor<'_>) -> Result<bool, CoreError> {
+    Ok(
+        sf.org().org.settings.enrollment.sms_otp == crate::authn::credentials::Switch::DuringSignIn
+            && matches!(sf.sign_in.purpose, Purpose::Authorize { .. })
+            && !has_second_factor(core, &sf.user).await?,
+    )
+}
+
+/// "Send a code to this number" while adding the first number in a sign-in: the numbering plan
+/// and the organization's allow-list, then a code to it (with every send limit), voiding earlier
+/// codes; the number is saved only when its code is entered.
+pub(super) async fn enroll_number(
+    core: &Core,
+    sign_in: &SignIn,
+    number: &str,
+    ctx: &Ctx,
+) -> Result<Outcome, CoreError> {
+    let mut sf = match at_step(core, sign_in, Authenticator::SmsOtp, ctx).await? {
+        Ok(sf) if sf.enrolling => sf,
+        Ok(_) => return Ok(Outcome::Refused(Refusal::Expired)),
+        Err(refusal) => return Ok(Outcome::Refused(refusal)),
+    };
+    let settings = &sf.org().org.settings.sms_otp;
+    let to = match settings.destination(number) {
+        Ok(to) => to.number,
+        Err(reason) => {
+            let error = Some(StepError::NumberRefused { reason });
+            return step_view(core, &sf, StepKind::SmsOtp, error, None, ctx).await;
+        }
+    };
+    let id = sf.tx_id().to_string();
+    let latest = core.db.run(move |conn| SmsOtp::latest(conn, &id)).await?;
+    if let Some(l) = &latest {
+        let seconds = l.created_at + settings.resend_cooldown_seconds - ctx.now;
+        if seconds > 0 {
+            let error = Some(StepError::ResendWait { seconds });
+            return step_view(core, &sf, StepKind::SmsOtp, error, None, ctx).await;
+        }
+    }
+    let seq = latest.map_or(0, |l| l.seq + 1);
+    sf.phone = Some(to.clone());
+    let sent = send_code(core, &sf, &to, seq, ctx).await?;
+    let notice = sent.error().is_none().then_some(Notice::NewCodeSent);
+    step_view(core, &sf, StepKind::SmsOtp, sent.error(), notice, ctx).await
 }
 
 /// The view of a second-factor step.
@@ -116,6 +181,7 @@ pub(super) async fn step_view(
             length: settings.length as i64,
             backup_code: sf.step.contains(&Authenticator::BackupCode),
             code_factor,
+            enroll: sf.enrolling,
         }),
         code: None,
         error,
@@ -199,6 +265,13 @@ pub(super) async fn sms_code(
         Some(sf.next(core, Authenticator::SmsOtp, ctx).await?)
     };
     let attempt = sf.attempt("sms_otp", ctx);
+    // A first number added in this sign-in is saved, verified, with the step it passes.
+    let saving = sf.enrolling.then(|| {
+        let mut updated = sf.user.clone();
+        updated.phone_number = Some(phone.clone());
+        updated.phone_number_verified = true;
+        (updated, phone.masked(), sf.sign_in.org.clone())
+    });
     let (max, now) = (settings.max_failed_attempts, ctx.now);
     let normalized = settings.normalize(typed);
     let kek = core.keys.kek().clone();
@@ -233,6 +306,16 @@ pub(super) async fn sms_code(
                         return Ok(Attempted::Refused(CodeRefusal::Dead(Some(Dead::Used))));
                     }
                     attempt.forgive(conn)?;
+                    if let Some((updated, masked, org)) = &saving {
+                        User::update(conn, updated)?;
+                        crate::events::account_changed(
+                            conn,
+                            org.event_origin(),
+                            &updated.id,
+                            crate::events::AccountChangeKind::MobileNumberChanged,
+                            masked,
+                        )?;
+                    }
                     return Ok(Attempted::Passed(match next {
                         Some(next) => Some(next.write(conn)?),
                         None => None,

@@ -7,7 +7,7 @@ use minijinja::context;
 use sesame_plugin_api::factor::{CodeFactor, Shown};
 
 use super::{
-    Account, AppState, ChangeForm, OrgEntry, account_url, csrf_token, for_change, may_enroll,
+    Account, AppState, ChangeForm, OrgEntry, account_url, csrf_token, for_change, may_add_a_factor,
     no_store, render,
 };
 use crate::authn::credentials::{self, EnrollError, Switch};
@@ -21,7 +21,7 @@ use crate::store::users::User;
 /// secret shown once), `action=confirm` with `factor`, `id` and `code` (saved once its first code
 /// is right), or `action=remove` with `id`. Adding one follows the organization's enrollment
 /// switch for the factor (`off`: only an administrator adds it) and the same rule as a new mobile
-/// number (see [`may_enroll`]): a user with no second factor cannot bind one with a password
+/// number (see [`may_add_a_factor`]): a user with no second factor cannot bind one with a password
 /// alone unless the organization allows it.
 pub async fn credentials_change(
     state: web::Data<AppState>,
@@ -132,7 +132,7 @@ pub(super) const ENROLL_BY_ADMIN_APP: &str = "You cannot add an authenticator ap
 /// Whether the user may add a credential of the plug-in factor `name` in the account area: not
 /// when the organization's switch for it is `off`; otherwise as for a new number.
 pub(super) fn may_enroll_factor(org: &OrgEntry, account: &Account, name: &str) -> bool {
-    org.org.settings.enrollment.of(name) != Switch::Off && may_enroll(org, account)
+    org.org.settings.enrollment.of(name) != Switch::Off && may_add_a_factor(org, account)
 }
 
 /// The user's enrollment of `factor`, as their app will name it.

@@ -334,10 +334,17 @@ fn can_generate(account: &Account) -> bool {
 /// What the account page says when a user may not add a number themselves.
 const ENROLL_BY_ADMIN: &str = "Your administrator adds mobile numbers: ask them to add yours.";
 
-/// Whether the user may send a code to a new number: with their second factor when they have
-/// one; without one, only when the organization lets a first step alone enrol a number
-/// (`sms_otp.enroll_with_password_only`).
+/// Whether the user may send a code to a new number: not when the organization's switch for
+/// numbers is `off`; otherwise see [`may_add_a_factor`].
 fn may_enroll(org: &OrgEntry, account: &Account) -> bool {
+    org.org.settings.enrollment.sms_otp != crate::authn::credentials::Switch::Off
+        && may_add_a_factor(org, account)
+}
+
+/// Whether the user may add a second factor in the account area: with their second factor when
+/// they have one; without one, only when the organization lets a first step alone enrol one
+/// (`sms_otp.enroll_with_password_only`).
+fn may_add_a_factor(org: &OrgEntry, account: &Account) -> bool {
     account.second_factor || org.org.settings.sms_otp.enroll_with_password_only
 }
 
