@@ -13,7 +13,7 @@ use crate::store::credentials::Credential;
 
 /// The step's code factor to show: the first of the step's that the user has a credential of,
 /// else the step's first.
-async fn shown_factor(
+pub(super) async fn shown_factor(
     core: &Core,
     step: &[Authenticator],
     user_id: &str,

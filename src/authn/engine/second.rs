@@ -196,24 +196,13 @@ async fn held_code_factor(
     step: &[Authenticator],
     user_id: &str,
 ) -> Result<Option<&'static str>, CoreError> {
-    let offered: Vec<&'static str> = step
-        .iter()
-        .filter_map(|a| match a {
-            Authenticator::Code(name) => Some(*name),
-            _ => None,
-        })
-        .collect();
-    if offered.is_empty() {
+    if !step.iter().any(|a| matches!(a, Authenticator::Code(_))) {
         return Ok(None);
     }
-    let id = user_id.to_string();
-    let held = core
-        .db
-        .run(move |conn| crate::store::credentials::Credential::of_user(conn, &id))
-        .await?;
-    Ok(offered
-        .into_iter()
-        .find(|f| held.iter().any(|c| c.factor == *f)))
+    Ok(super::credential::shown_factor(core, step, user_id)
+        .await?
+        .filter(|(_, enrolled)| *enrolled)
+        .map(|(f, _)| f.name()))
 }
 
 /// The first visit of an SMS OTP step sends the first code (exactly once, however many tabs load

@@ -8,7 +8,7 @@ use sesame_plugin_api::factor::{CodeFactor, Shown};
 
 use super::{
     Account, AppState, ChangeForm, OrgEntry, account_url, csrf_token, for_change, may_add_a_factor,
-    no_store, render,
+    render,
 };
 use crate::authn::credentials::{self, EnrollError, Switch};
 use crate::authn::factor::code_factor;
@@ -166,7 +166,7 @@ fn setup_page(
     shown: Option<&Shown>,
     error: Option<&str>,
 ) -> Result<HttpResponse, ApiError> {
-    let mut res = state.pages.render(
+    let res = state.pages.render(
         if error.is_some() {
             StatusCode::UNPROCESSABLE_ENTITY
         } else {
@@ -188,6 +188,5 @@ fn setup_page(
             error,
         },
     );
-    no_store(&mut res);
     Ok(res)
 }

@@ -287,7 +287,7 @@ pub async fn backup_codes_change(
                 .await?;
             tracing::info!(user = %account.user.id, "backup codes generated");
             let codes: Vec<&str> = codes.iter().map(|c| c.expose().as_str()).collect();
-            let mut res = state.pages.render(
+            let res = state.pages.render(
                 StatusCode::OK,
                 "backup_codes.html",
                 context! {
@@ -296,7 +296,6 @@ pub async fn backup_codes_change(
                     account_url => account_url(&org),
                 },
             );
-            no_store(&mut res);
             Ok(res)
         }
         Some("remove") => {
@@ -388,12 +387,4 @@ pub async fn phone_change(
         session_sid: Some(account.session.sid.clone()),
     };
     begin(&state, &org, &req, None, request, "otp", Some(progress)).await
-}
-
-/// A page that shows a secret once (backup codes, an authenticator app's key): never cached.
-fn no_store(res: &mut HttpResponse) {
-    res.headers_mut().insert(
-        actix_web::http::header::CACHE_CONTROL,
-        actix_web::http::header::HeaderValue::from_static("no-store"),
-    );
 }
