@@ -203,7 +203,62 @@ impl r2d2::ManageConnection for ConnectionManager {
     }
 
     fn has_broken(&self, conn: &mut DbConn) -> bool {
-        conn.is_broken()
+        DISCARD.replace(false) || conn.is_broken()
+    }
+}
+
+/// A PostgreSQL connection idle for this long is checked with `SELECT 1` before it is used;
+/// one that answered more recently is used as it is. r2d2's own check on every checkout cost a
+/// round trip per [`Db::run`] (about a quarter of UserInfo's and the code exchange's time on
+/// PostgreSQL). What is given up: a connection that died within the last second (a server
+/// restart) fails the one request that gets it, with a 503, and is then dropped; a checked one
+/// can die just after its check all the same. SQLite's connections are files: never checked.
+const CHECK_AFTER_IDLE: Duration = Duration::from_secs(1);
+
+thread_local! {
+    /// Set just before a dead connection is dropped on this thread: r2d2 asks `has_broken` when
+    /// the connection is handed back, on the thread that drops it, and so keeps it out.
+    static DISCARD: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// When a pooled connection last answered (in its r2d2 extensions).
+#[derive(Debug, Clone, Copy)]
+struct Answered(std::time::Instant);
+
+/// Drops a connection that lost its server instead of handing it back to the pool.
+fn discard(conn: PooledConn) {
+    DISCARD.set(true);
+    drop(conn);
+}
+
+/// Whether `conn` must answer `SELECT 1` before it is used.
+fn needs_check(conn: &PooledConn) -> bool {
+    matches!(**conn, DbConn::Postgres(_))
+        && r2d2::PooledConnection::extensions(conn)
+            .get::<Answered>()
+            .is_none_or(|a| a.0.elapsed() >= CHECK_AFTER_IDLE)
+}
+
+/// After `f` ran on `conn`: a connection the server dropped leaves the pool, one that
+/// answered is marked so for [`needs_check`].
+fn settle<T>(mut conn: PooledConn, result: &Result<T, StoreError>) {
+    match result {
+        Err(e @ StoreError::Unavailable(_)) if !e.is_disk_full() => discard(conn),
+        _ => answered(&mut conn),
+    }
+}
+
+/// Notes that a PostgreSQL connection answered just now.
+fn answered(conn: &mut PooledConn) {
+    if matches!(**conn, DbConn::Postgres(_)) {
+        let now = std::time::Instant::now();
+        let extensions = r2d2::PooledConnection::extensions_mut(conn);
+        match extensions.get_mut::<Answered>() {
+            Some(a) => a.0 = now,
+            None => {
+                extensions.insert(Answered(now));
+            }
+        }
     }
 }
 
@@ -254,11 +309,26 @@ impl Default for PoolMetrics {
 
 impl PoolMetrics {
     /// Takes a connection within `timeout`, recording the wait (and the failure, if any).
+    /// A connection that fails its check (see [`CHECK_AFTER_IDLE`]) is dropped and another
+    /// taken, as r2d2 does with its own check.
     fn get(&self, pool: &Pool, timeout: Option<Duration>) -> Result<PooledConn, StoreError> {
         let started = std::time::Instant::now();
-        let conn = match timeout {
-            Some(t) => pool.get_timeout(t),
-            None => pool.get(),
+        let limit = timeout.unwrap_or_else(|| pool.connection_timeout());
+        let conn = loop {
+            let left = limit.saturating_sub(started.elapsed());
+            match pool.get_timeout(left.max(Duration::from_millis(1))) {
+                Ok(mut conn) if needs_check(&conn) => match conn.ping() {
+                    Ok(()) => {
+                        answered(&mut conn);
+                        break Ok(conn);
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "database connection failed its check; dropped");
+                        discard(conn);
+                    }
+                },
+                other => break other,
+            }
         };
         self.wait.observe(started.elapsed().as_secs_f64());
         if conn.is_err() {
@@ -298,6 +368,8 @@ impl Db {
         let pool = r2d2::Pool::builder()
             .max_size(settings.pool_size)
             .min_idle(Some(1))
+            // Checked here instead, only after an idle second (see `CHECK_AFTER_IDLE`).
+            .test_on_check_out(false)
             .connection_timeout(settings.timeout)
             .error_handler(Box::new(PoolErrorLogger))
             .build_unchecked(manager);
@@ -344,7 +416,9 @@ impl Db {
                     tracing::Span::none()
                 };
                 let mut conn = checkout.in_scope(|| metrics.get(&pool, None))?;
-                queued(f, &mut conn)
+                let result = queued(f, &mut conn);
+                settle(conn, &result);
+                result
             })
         })
         .await
@@ -388,7 +462,9 @@ impl Db {
         let task = tokio::task::spawn_blocking(move || {
             span.in_scope(|| {
                 let mut conn = metrics.get(&pool, Some(within))?;
-                queued(f, &mut conn)
+                let result = queued(f, &mut conn);
+                settle(conn, &result);
+                result
             })
         });
         match tokio::time::timeout(within + Duration::from_millis(250), task).await {
@@ -418,7 +494,7 @@ impl Db {
 
     /// A connection for synchronous callers (the CLI).
     pub fn get(&self) -> Result<PooledConn, StoreError> {
-        Ok(self.pool.get()?)
+        self.metrics.get(&self.pool, None)
     }
 
     /// `SELECT 1` through the pool: is the database answering now?
