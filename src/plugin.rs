@@ -10,7 +10,8 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 pub use sesame_plugin_api::{
-    BoxFuture, Event, EventSink, Outbound, SecretRef, SendError, Sms, SmsGateway,
+    BoxFuture, Delivery, Event, EventSink, Outbound, Receipt, ReceiptError, ReceiptRequest,
+    SecretRef, SendError, Sms, SmsGateway,
 };
 
 /// One configured gateway, by its `type`.
@@ -18,7 +19,8 @@ pub use sesame_plugin_api::{
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum GatewayConfig {
     Console(sesame_plugin_console::Config),
-    Http(sesame_plugin_http::Config),
+    /// Boxed: its templates and receipt settings make it several times the others' size.
+    Http(Box<sesame_plugin_http::Config>),
     Twilio(sesame_plugin_twilio::Config),
 }
 
@@ -74,7 +76,7 @@ impl SmsChannel {
                     let built: Result<Arc<dyn SmsGateway>, String> = match g {
                         GatewayConfig::Console(_) => Ok(console.clone()),
                         GatewayConfig::Http(c) => {
-                            sesame_plugin_http::HttpGateway::new(c.clone(), outbound.clone())
+                            sesame_plugin_http::HttpGateway::new((**c).clone(), outbound.clone())
                                 .map(|g| Arc::new(g) as Arc<dyn SmsGateway>)
                         }
                         GatewayConfig::Twilio(c) => {
@@ -93,10 +95,12 @@ impl SmsChannel {
     }
 
     /// Sends through the first gateway that takes the message. Returns which gateway and the
-    /// provider's id, or the last error. Each gateway's answer and time go to `metrics`.
+    /// provider's id, or the last error. Each gateway's answer and time go to `metrics`. A
+    /// gateway's receipts go to `{status_base}/{kind}`.
     pub async fn send(
         &self,
         sms: Sms<'_>,
+        status_base: &str,
         metrics: &crate::metrics::Metrics,
         organization: &str,
     ) -> Result<(&'static str, String), SendError> {
@@ -111,6 +115,11 @@ impl SmsChannel {
                 otel.status_code = tracing::field::Empty,
             );
             let started = std::time::Instant::now();
+            let status_url = format!("{status_base}/{}", gateway.kind());
+            let sms = Sms {
+                status_url: Some(&status_url),
+                ..sms
+            };
             let sent = gateway.send(sms).instrument(span.clone()).await;
             let outcome = match &sent {
                 Ok(_) => "sent",
@@ -135,5 +144,34 @@ impl SmsChannel {
             }
         }
         Err(last)
+    }
+
+    /// Whether a gateway of the channel takes delivery receipts.
+    pub fn takes_receipts(&self) -> bool {
+        self.gateways.iter().any(|g| g.takes_receipts())
+    }
+
+    /// Reads a delivery receipt posted for the gateways of `kind`: the first of them that
+    /// takes it and whose check it passes. `NotTaken` when none of that kind takes receipts.
+    pub fn receipt(
+        &self,
+        kind: &str,
+        request: &ReceiptRequest<'_>,
+    ) -> Result<Receipt, ReceiptError> {
+        let mut refused = ReceiptError::NotTaken;
+        for gateway in self.gateways.iter().filter(|g| g.kind() == kind) {
+            match gateway.receipt(request) {
+                Ok(receipt) => return Ok(receipt),
+                Err(ReceiptError::NotTaken) => {}
+                // A signature another gateway of the kind may still check (two accounts).
+                Err(e @ ReceiptError::Unauthenticated(_)) => {
+                    if refused == ReceiptError::NotTaken {
+                        refused = e;
+                    }
+                }
+                Err(e) => refused = e,
+            }
+        }
+        Err(refused)
     }
 }

@@ -168,6 +168,26 @@ pub struct SmsOtpView {
     pub code_factor: Option<&'static str>,
     /// The user adds their first number here: the step asks for one (and sends its code).
     pub enroll: bool,
+    /// The provider reported that the text with the latest code will not arrive (or no
+    /// gateway could send it): the page says so and offers the user's other ways.
+    pub undelivered: bool,
+    /// A receipt may still come for the latest code's text (a gateway of the organization
+    /// takes them, and the code is live and its fate unknown): the page may watch for it.
+    pub awaiting_receipt: bool,
+}
+
+/// What is known of the delivery of a sign-in's latest code, for the page that watches it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryView {
+    /// No receipt yet; `age` seconds since the code was sent.
+    Pending {
+        age: i64,
+    },
+    Delivered,
+    Failed,
+    /// No live code to speak of (none sent, used, replaced or expired).
+    Closed,
 }
 
 /// A step of a plug-in factor checked by a typed code.

@@ -278,7 +278,8 @@ impl SignInEvent {
 }
 
 /// Alerts about the organization's text messages (`NOTIFICATIONS`), for whoever pays for them:
-/// published once per trip of the SMS budget's breaker and at most once an hour per country.
+/// published once per trip of the SMS budget's breaker, at most once an hour per country, and
+/// once per code whose text the provider reported undelivered.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SmsAlert {
     /// The organization reached its SMS budget: codes are not sent until `until`.
@@ -294,10 +295,20 @@ pub enum SmsAlert {
         sent: i64,
         limit: i64,
     },
+    /// A code's text message will not arrive (a delivery receipt said so).
+    Undelivered {
+        user_id: String,
+        /// The number, masked to its last four digits.
+        masked_to: String,
+        gateway: String,
+        /// The provider's status and error code.
+        detail: String,
+    },
 }
 
 pub const SMS_BREAKER_TRIPPED: &str = "urn:ietf:params:notifications:smsBudgetBreakerTripped";
 pub const SMS_COUNTRY_VELOCITY: &str = "urn:ietf:params:notifications:smsCountryVelocity";
+pub const SMS_OTP_UNDELIVERED: &str = "urn:ietf:params:notifications:smsOtpUndelivered";
 
 impl SmsAlert {
     /// The event, ready to store in the transaction of the send that raised it.
@@ -326,6 +337,18 @@ impl SmsAlert {
                 data["sentLastHour"] = (*sent).into();
                 data["limit"] = (*limit).into();
                 (SMS_COUNTRY_VELOCITY, "SmsCountryVelocityEvent")
+            }
+            Self::Undelivered {
+                user_id,
+                masked_to,
+                gateway,
+                detail,
+            } => {
+                data["userId"] = user_id.as_str().into();
+                data["sendTo"] = masked_to.as_str().into();
+                data["gateway"] = gateway.as_str().into();
+                data["status"] = detail.as_str().into();
+                (SMS_OTP_UNDELIVERED, "SmsOtpUndeliveredEvent")
             }
         };
         hub::Publish::new(origin, "NOTIFICATIONS", uri, event_type, data)

@@ -31,6 +31,7 @@ use crate::store::deliveries::{self, Delivery, TargetKey};
 use crate::store::events::OutboxEvent;
 use crate::store::now;
 use crate::store::organizations::Organization;
+use crate::store::otps::SmsOtp;
 use crate::store::subscriptions::{self, Subscription};
 
 /// Deliveries in flight on one node, all targets together: a bound on tasks and connections
@@ -333,6 +334,8 @@ async fn deliver_then_claim(
     async {
         let started = std::time::Instant::now();
         let outcome = attempt(state, &delivery, context).await;
+        let sent = outcome.as_ref().ok().cloned().flatten();
+        let outcome = outcome.map(|_| ());
         if outcome.is_err() {
             tracing::Span::current().record("otel.status_code", "ERROR");
         }
@@ -348,11 +351,20 @@ async fn deliver_then_claim(
             .run(move |conn| {
                 crate::store::write_transaction(conn, |conn| {
                     let recorded = match &result {
-                        Ok(()) => deliveries::delivered(conn, &d.id, &d.jti).map(|()| None)?,
-                        Err(e) => Some(
-                            deliveries::failed(conn, &d, &e.to_string(), retry_at)?
-                                .ok_or("dead"),
-                        ),
+                        Ok(()) => {
+                            // The provider's id of a code's text message: its receipts name it.
+                            if let Some((gateway, id)) = &sent {
+                                SmsOtp::record_message(conn, &d.jti, gateway, id)?;
+                            }
+                            deliveries::delivered(conn, &d.id, &d.jti).map(|()| None)?
+                        }
+                        Err(e) => {
+                            let retry = deliveries::failed(conn, &d, &e.to_string(), retry_at)?;
+                            if retry.is_none() && d.target == deliveries::SMS {
+                                SmsOtp::send_failed(conn, &d.jti, "not sent")?;
+                            }
+                            Some(retry.ok_or("dead"))
+                        }
                     };
                     let next = match &next_key {
                         Some(key) => deliveries::claim(conn, key, lease, 1)?.pop(),
@@ -438,11 +450,12 @@ impl Context {
     }
 }
 
+/// One try at a delivery; for a text message, the gateway that took it and the provider's id.
 async fn attempt(
     state: &Core,
     delivery: &Delivery,
     context: Option<Context>,
-) -> Result<(), SendError> {
+) -> Result<Option<(&'static str, String)>, SendError> {
     if delivery.give_up_at <= now() {
         return Err(SendError::Permanent(
             "expired before it could be delivered".into(),
@@ -486,10 +499,14 @@ async fn attempt(
                 to,
                 body,
                 idempotency_key: &delivery.jti,
+                status_url: None,
             };
-            let (gateway, id) = channel.send(sms, &state.metrics, &org.org.slug).await?;
+            let status_base = format!("{}/sms/status", org.issuer);
+            let (gateway, id) = channel
+                .send(sms, &status_base, &state.metrics, &org.org.slug)
+                .await?;
             tracing::info!(delivery = %delivery.id, gateway, message_id = %id, attempt = delivery.attempts, "SMS delivered");
-            Ok(())
+            Ok(Some((gateway, id)))
         }
         other if other.starts_with("webhook:") => {
             let sub = subscription
@@ -508,6 +525,7 @@ async fn attempt(
                 &payload,
             )
             .await
+            .map(|()| None)
         }
         other => Err(SendError::Permanent(format!("unknown target {other}"))),
     }

@@ -15,6 +15,7 @@ pub mod metrics;
 pub mod native;
 pub mod pages;
 pub mod signin;
+pub mod sms_status;
 pub mod token;
 pub mod userinfo;
 pub mod websub;
@@ -143,6 +144,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route("/login", post().to(signin::login_submit))
                 .route("/otp", get().to(signin::otp_page))
                 .route("/otp", post().to(signin::otp_submit))
+                .route("/otp/delivery", get().to(signin::otp_delivery))
                 .route("/backup-code", get().to(signin::backup_page))
                 .route("/backup-code", post().to(signin::backup_submit))
                 .route("/code", get().to(signin::code_page))
@@ -166,6 +168,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                     "/account/credentials",
                     post().to(account::credentials_change),
                 )
+                .route("/sms/status/{gateway}", post().to(sms_status::receipt))
                 .route("/revoke", post().to(token::revoke))
                 .route("/introspect", post().to(token::introspect))
                 .route("/logout", get().to(logout::logout))

@@ -44,6 +44,10 @@ impl Default for Pages {
                 "magic_link_sent.html",
                 include_str!("../../templates/magic_link_sent.html"),
             ),
+            (
+                "otp_delivery.html",
+                include_str!("../../templates/otp_delivery.html"),
+            ),
         ] {
             env.add_template(name, text)
                 .expect("built-in templates parse");
@@ -53,15 +57,30 @@ impl Default for Pages {
 }
 
 impl Pages {
-    /// Renders a page with a strict CSP: no scripts, no framing, no foreign styles or images.
+    /// The pages' CSP: no scripts, no framing, no foreign styles or images. No form-action:
+    /// browsers apply it to the redirect after a form is sent, which here goes to the client's
+    /// redirect URI on another origin.
+    pub const CSP: &'static str =
+        "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'";
+
+    /// Renders a page with the strict [`Pages::CSP`].
     pub fn render(&self, status: StatusCode, name: &str, ctx: impl Serialize) -> HttpResponse {
-        self.render_with_csp(
-            status,
+        self.render_with_csp(status, name, ctx, Self::CSP)
+    }
+
+    /// The code page's CSP: as [`Pages::render`]'s, and it may frame its own delivery status.
+    pub const CSP_FRAMING_SELF: &'static str = "default-src 'none'; style-src 'unsafe-inline'; \
+         frame-src 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+    /// Renders a page made to be framed by Sesame's own pages only (the delivery status on the
+    /// code page): `frame-ancestors 'self'` and `X-Frame-Options: SAMEORIGIN`.
+    pub fn render_frame(&self, name: &str, ctx: impl Serialize) -> HttpResponse {
+        self.build(
+            StatusCode::OK,
             name,
             ctx,
-            // No form-action: browsers apply it to the redirect after a form is sent, which here
-            // goes to the client's redirect URI on another origin.
-            "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'",
+            "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'self'; base-uri 'none'",
+            "SAMEORIGIN",
         )
     }
 
@@ -71,6 +90,17 @@ impl Pages {
         name: &str,
         ctx: impl Serialize,
         csp: &str,
+    ) -> HttpResponse {
+        self.build(status, name, ctx, csp, "DENY")
+    }
+
+    fn build(
+        &self,
+        status: StatusCode,
+        name: &str,
+        ctx: impl Serialize,
+        csp: &str,
+        frame_options: &'static str,
     ) -> HttpResponse {
         let body = self
             .env
@@ -84,7 +114,7 @@ impl Pages {
             .content_type("text/html; charset=utf-8")
             .insert_header(("Cache-Control", "no-store"))
             .insert_header(("Content-Security-Policy", csp))
-            .insert_header(("X-Frame-Options", "DENY"))
+            .insert_header(("X-Frame-Options", frame_options))
             .insert_header(("X-Content-Type-Options", "nosniff"))
             .insert_header(("Referrer-Policy", "no-referrer"))
             .body(body)

@@ -16,7 +16,9 @@ use super::browser::{
 use super::error::ApiError;
 use crate::authn::engine::{self, Command, FormToken, Purpose, SignIn};
 use crate::authn::flow::Authenticator;
-use crate::authn::outcome::{Completed, FirstView, Outcome, Step, StepError, StepKind};
+use crate::authn::outcome::{
+    Completed, DeliveryView, FirstView, Outcome, Step, StepError, StepKind,
+};
 use crate::secret::Secret;
 use crate::store::{format_utc, now};
 
@@ -110,7 +112,13 @@ async fn render_step(
         }
         (StepKind::SmsOtp, _, Some(otp), _) => {
             let wait = otp.resend_wait_seconds;
-            Ok(state.pages.render(
+            // While a receipt may still come, a small frame watches for it (no script).
+            let csp = if otp.awaiting_receipt {
+                super::pages::Pages::CSP_FRAMING_SELF
+            } else {
+                super::pages::Pages::CSP
+            };
+            Ok(state.pages.render_with_csp(
                 status,
                 "otp.html",
                 context! {
@@ -127,11 +135,15 @@ async fn render_step(
                     resend_after => (wait > 0).then(|| format_utc(now() + wait)),
                     resend_wait => wait,
                     sent => otp.sent,
+                    undelivered => otp.undelivered,
+                    delivery_url => otp.awaiting_receipt
+                        .then(|| format!("{}/otp/delivery?tx={tx}", org.issuer)),
                     backup_url => otp.backup_code.then(|| format!("{}/backup-code?tx={tx}", org.issuer)),
                     code_url => code_url(step, org, tx),
                     notice => step.notice.map(|n| n.message()),
                     error,
                 },
+                csp,
             ))
         }
         (StepKind::BackupCode, _, _, _) => Ok(state.pages.render(
@@ -309,6 +321,46 @@ pub async fn otp_page(
     query: web::Query<TxQuery>,
 ) -> Result<HttpResponse, ApiError> {
     show(&state, &path, &req, query, StepKind::SmsOtp).await
+}
+
+/// How long after its text was sent the code page's frame keeps asking for a delivery receipt
+/// (every [`RECEIPT_REFRESH_SECONDS`]); carriers report a failure within seconds to a minute.
+const RECEIPT_WATCH_SECONDS: i64 = 120;
+const RECEIPT_REFRESH_SECONDS: i64 = 5;
+
+/// `GET {issuer}/otp/delivery?tx=…`: the code page's small frame, saying what the provider
+/// reported of the latest code's text and reloading itself (a meta refresh, no script) while a
+/// report may still come. Reads only: the page's form and its CSRF token stay as they are.
+pub async fn otp_delivery(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    req: HttpRequest,
+    query: web::Query<TxQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let org = state.organization(&path).await?;
+    let Some(sign_in) = sign_in(&state, &org, &req, query.into_inner().tx).await? else {
+        return Ok(state
+            .pages
+            .render_frame("otp_delivery.html", context! { state => "closed" }));
+    };
+    let view = engine::sms_delivery(&state.core, &sign_in, now()).await?;
+    let (name, refresh) = match view {
+        DeliveryView::Pending { age } => (
+            "pending",
+            (age < RECEIPT_WATCH_SECONDS).then_some(RECEIPT_REFRESH_SECONDS),
+        ),
+        DeliveryView::Delivered => ("delivered", None),
+        DeliveryView::Failed => ("failed", None),
+        DeliveryView::Closed => ("closed", None),
+    };
+    Ok(state.pages.render_frame(
+        "otp_delivery.html",
+        context! {
+            state => name,
+            refresh,
+            otp_url => format!("{}/otp?tx={}", org.issuer, sign_in.tx.id),
+        },
+    ))
 }
 
 #[derive(Debug, Deserialize)]

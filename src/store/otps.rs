@@ -29,6 +29,17 @@ pub struct SmsOtp {
     pub voided_at: Option<i64>,
     /// The `SmsOtpNotificationEvent` that carries the code.
     pub event_jti: Option<String>,
+    /// What the provider reported of its text message: `delivered`, `failed`, or nothing yet.
+    pub delivery: Option<String>,
+}
+
+/// A code's text message as a delivery receipt finds it.
+#[derive(Debug, Clone, PartialEq, Eq, Queryable)]
+pub struct SentMessage {
+    pub otp_id: String,
+    pub user_id: String,
+    pub phone_number: String,
+    pub delivery: Option<String>,
 }
 
 /// Why a code cannot be checked.
@@ -132,6 +143,85 @@ impl SmsOtp {
             .find(id)
             .select(sms_otps::failed_attempts)
             .first(conn)?)
+    }
+
+    /// Notes which gateway took the text message of the code `event_jti` carries, and the
+    /// provider's id for it (what its delivery receipts name).
+    pub fn record_message(
+        conn: &mut DbConn,
+        event_jti: &str,
+        gateway: &str,
+        message_id: &str,
+    ) -> Result<(), StoreError> {
+        diesel::update(sms_otps::table.filter(sms_otps::event_jti.eq(event_jti)))
+            .set((
+                sms_otps::gateway.eq(gateway),
+                sms_otps::message_id.eq(message_id),
+            ))
+            .execute(conn)?;
+        Ok(())
+    }
+
+    /// The code whose text message a gateway of this kind sent with this id, in the
+    /// organization.
+    pub fn by_message(
+        conn: &mut DbConn,
+        organization_id: i64,
+        gateway: &str,
+        message_id: &str,
+    ) -> Result<Option<SentMessage>, StoreError> {
+        use super::schema::users;
+        Ok(sms_otps::table
+            .inner_join(users::table.on(users::id.eq(sms_otps::user_id)))
+            .filter(users::organization_id.eq(organization_id))
+            .filter(sms_otps::gateway.eq(gateway))
+            .filter(sms_otps::message_id.eq(message_id))
+            .select((
+                sms_otps::id,
+                sms_otps::user_id,
+                sms_otps::phone_number,
+                sms_otps::delivery,
+            ))
+            .first(conn)
+            .optional()?)
+    }
+
+    /// Records what became of a code's text message: true when this changed it. A final
+    /// report is not overwritten (a late `failed` after `delivered` from a retrying provider
+    /// changes nothing the user sees).
+    pub fn set_delivery(
+        conn: &mut DbConn,
+        id: &str,
+        delivery: &str,
+        detail: &str,
+    ) -> Result<bool, StoreError> {
+        let n = diesel::update(
+            sms_otps::table
+                .filter(sms_otps::id.eq(id))
+                .filter(sms_otps::delivery.is_null()),
+        )
+        .set((
+            sms_otps::delivery.eq(delivery),
+            sms_otps::delivery_detail.eq(detail),
+        ))
+        .execute(conn)?;
+        Ok(n == 1)
+    }
+
+    /// Marks the text message of the code `event_jti` carries as failed when no gateway could
+    /// send it: the user learns at once that it will not arrive.
+    pub fn send_failed(conn: &mut DbConn, event_jti: &str, detail: &str) -> Result<(), StoreError> {
+        diesel::update(
+            sms_otps::table
+                .filter(sms_otps::event_jti.eq(event_jti))
+                .filter(sms_otps::delivery.is_null()),
+        )
+        .set((
+            sms_otps::delivery.eq("failed"),
+            sms_otps::delivery_detail.eq(detail),
+        ))
+        .execute(conn)?;
+        Ok(())
     }
 
     /// Deletes codes that expired over an hour ago.

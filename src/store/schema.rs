@@ -241,6 +241,10 @@ diesel::table! {
         used_at -> Nullable<BigInt>,
         voided_at -> Nullable<BigInt>,
         event_jti -> Nullable<Text>,
+        gateway -> Nullable<Text>,
+        message_id -> Nullable<Text>,
+        delivery -> Nullable<Text>,
+        delivery_detail -> Nullable<Text>,
     }
 }
 

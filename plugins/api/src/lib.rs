@@ -28,6 +28,9 @@ pub struct Sms<'a> {
     /// The same for every attempt at the same message (Sesame passes the event's `jti`): gateways
     /// that support idempotency keys send it, so a retry after a lost answer is not a second SMS.
     pub idempotency_key: &'a str,
+    /// Where the provider may post this message's delivery receipt
+    /// (`{issuer}/sms/status/{kind}`), for gateways configured to ask for one.
+    pub status_url: Option<&'a str>,
 }
 
 /// Why a send failed, and whether trying again (or another gateway) can help.
@@ -76,6 +79,86 @@ pub trait SmsGateway: Send + Sync + std::fmt::Debug {
 
     /// Sends one message; returns the provider's message id.
     fn send<'a>(&'a self, sms: Sms<'a>) -> BoxFuture<'a, Result<String, SendError>>;
+
+    /// Reads a delivery receipt the provider posted to `{issuer}/sms/status/{kind}`: checks
+    /// that it comes from the provider (its signature) and says which message it is about and
+    /// what became of it. Gateways that take no receipts keep the default.
+    fn receipt(&self, request: &ReceiptRequest<'_>) -> Result<Receipt, ReceiptError> {
+        let _ = request;
+        Err(ReceiptError::NotTaken)
+    }
+
+    /// Whether this gateway is configured to take receipts (the code's page then watches for
+    /// one).
+    fn takes_receipts(&self) -> bool {
+        false
+    }
+}
+
+/// A delivery receipt as it reached Sesame.
+#[derive(Debug, Clone, Copy)]
+pub struct ReceiptRequest<'a> {
+    /// The status URL Sesame gives its messages: what providers sign (Twilio), whatever the
+    /// request's own host header says behind a proxy.
+    pub url: &'a str,
+    /// The request's headers, names in lower case.
+    pub headers: &'a [(String, String)],
+    pub body: &'a [u8],
+}
+
+impl ReceiptRequest<'_> {
+    /// The first value of a header, by its name in any case.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// What a receipt says about one message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Receipt {
+    /// The provider's id of the message, as [`SmsGateway::send`] returned it.
+    pub message_id: String,
+    pub delivery: Delivery,
+    /// The provider's own status and error code (`undelivered 30003`): for the event and the
+    /// logs. Never the number or the text.
+    pub detail: String,
+}
+
+/// Where a message stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delivery {
+    /// Still on its way (queued, sent to the carrier): nothing to show yet.
+    Pending,
+    Delivered,
+    /// It will not arrive (undelivered, failed, rejected, expired).
+    Failed,
+}
+
+impl Delivery {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Delivered => "delivered",
+            Self::Failed => "failed",
+        }
+    }
+}
+
+/// Why a receipt was not taken.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ReceiptError {
+    /// This gateway is not configured to take receipts.
+    #[error("this gateway takes no delivery receipts")]
+    NotTaken,
+    /// The signature is missing or wrong: not from the provider.
+    #[error("the receipt's signature does not verify: {0}")]
+    Unauthenticated(String),
+    /// Signed, but not a receipt this gateway can read.
+    #[error("not a delivery receipt: {0}")]
+    Malformed(String),
 }
 
 /// One event for a sink.

@@ -182,6 +182,16 @@ pub(super) async fn step_view(
             backup_code: sf.step.contains(&Authenticator::BackupCode),
             code_factor,
             enroll: sf.enrolling,
+            // The provider reported that the text of the code in play will not arrive (said
+            // here unless the step has a more precise error of its own, e.g. the send's).
+            undelivered: error.is_none()
+                && latest.as_ref().is_some_and(|l| {
+                    l.delivery.as_deref() == Some("failed") && l.used_at.is_none()
+                }),
+            awaiting_receipt: sf.org().sms.as_ref().is_ok_and(|c| c.takes_receipts())
+                && latest
+                    .as_ref()
+                    .is_some_and(|l| l.delivery.is_none() && l.dead(i64::MAX, ctx.now).is_none()),
         }),
         code: None,
         error,
@@ -581,6 +591,7 @@ pub(super) async fn send_code(
         used_at: None,
         voided_at: None,
         event_jti: Some(event.jti.clone()),
+        delivery: None,
     };
     // Where the code may go (the numbering plan, the allow-list), checked at every send: a
     // number saved before a country was taken off the list gets no more codes.

@@ -1,0 +1,125 @@
+//! `POST {issuer}/sms/status/{gateway}`: delivery receipts from the organization's SMS
+//! providers. The gateway plug-ins of that kind check the signature and read the receipt; a
+//! final report is stored on the code it concerns, so its page says at once that the text will
+//! not arrive (and offers the user's other factors), and an undelivered code is published on
+//! `NOTIFICATIONS` as `SmsOtpUndeliveredEvent`.
+//!
+//! Answers: 204 when taken (also for a message Sesame no longer knows: a provider retrying
+//! its receipt for a purged code must stop), 401 for a bad or missing signature, 400 for a
+//! signed body that is not a receipt, 404 when no gateway of that kind takes receipts, 413 over
+//! 16 KiB. Errors are JSON (`error`, `error_description`), like every protocol endpoint's.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde_json::json;
+
+use super::{AppState, error::ApiError};
+use crate::domain::PhoneNumber;
+use crate::events::SmsAlert;
+use crate::plugin::{Delivery, ReceiptError, ReceiptRequest};
+use crate::store::otps::SmsOtp;
+use crate::store::write_transaction;
+
+/// Receipts are a few hundred bytes (Twilio's form, a provider's JSON).
+const MAX_BODY: usize = 16 * 1024;
+
+pub async fn receipt(
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let (slug, kind) = path.into_inner();
+    let org = state.organization(&slug).await?;
+    if body.len() > MAX_BODY {
+        return Ok(refused(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "invalid_request",
+            "a delivery receipt is at most 16 KiB",
+        ));
+    }
+    let Ok(channel) = org.sms.as_ref() else {
+        return Err(ApiError::NotFound);
+    };
+    let headers: Vec<(String, String)> = req
+        .headers()
+        .iter()
+        .filter_map(|(n, v)| Some((n.as_str().to_string(), v.to_str().ok()?.to_string())))
+        .collect();
+    // What the gateways signed is the URL Sesame gave them, not this request's host header.
+    let url = format!("{}/sms/status/{kind}", org.issuer);
+    let request = ReceiptRequest {
+        url: &url,
+        headers: &headers,
+        body: &body,
+    };
+    let receipt = match channel.receipt(&kind, &request) {
+        Ok(receipt) => receipt,
+        Err(ReceiptError::NotTaken) => return Err(ApiError::NotFound),
+        Err(e @ ReceiptError::Unauthenticated(_)) => {
+            tracing::warn!(org = %org.org.slug, gateway = %kind, error = %e, "SMS delivery receipt refused");
+            return Ok(refused(
+                StatusCode::UNAUTHORIZED,
+                "invalid_signature",
+                &e.to_string(),
+            ));
+        }
+        Err(e @ ReceiptError::Malformed(_)) => {
+            return Ok(refused(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                &e.to_string(),
+            ));
+        }
+    };
+    if receipt.delivery == Delivery::Pending {
+        return Ok(HttpResponse::NoContent().finish());
+    }
+    let entry = org.clone();
+    let (gateway, message_id) = (kind.clone(), receipt.message_id.clone());
+    let (delivery, detail) = (receipt.delivery, receipt.detail.clone());
+    let changed = state
+        .db
+        .run(move |conn| {
+            write_transaction(conn, |conn| {
+                let org_id = entry.org.id;
+                let Some(sent) = SmsOtp::by_message(conn, org_id, &gateway, &message_id)? else {
+                    return Ok(None);
+                };
+                if !SmsOtp::set_delivery(conn, &sent.otp_id, delivery.as_str(), &detail)? {
+                    return Ok(Some(false));
+                }
+                if delivery == Delivery::Failed {
+                    let masked_to = PhoneNumber::parse(&sent.phone_number)
+                        .map(|p| p.masked())
+                        .unwrap_or_default();
+                    SmsAlert::Undelivered {
+                        user_id: sent.user_id,
+                        masked_to,
+                        gateway: gateway.clone(),
+                        detail: detail.clone(),
+                    }
+                    .publish(entry.event_origin())
+                    .store(conn)?;
+                }
+                Ok(Some(true))
+            })
+        })
+        .await?;
+    match changed {
+        None => {
+            tracing::info!(org = %org.org.slug, gateway = %kind, "SMS delivery receipt for a message Sesame does not know")
+        }
+        Some(true) => {
+            tracing::info!(org = %org.org.slug, gateway = %kind, delivery = delivery.as_str(), status = %receipt.detail, "SMS delivery receipt recorded")
+        }
+        Some(false) => {}
+    }
+    Ok(HttpResponse::NoContent().finish())
+}
+
+fn refused(status: StatusCode, error: &str, description: &str) -> HttpResponse {
+    HttpResponse::build(status)
+        .insert_header(("Cache-Control", "no-store"))
+        .json(json!({ "error": error, "error_description": description }))
+}
