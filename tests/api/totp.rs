@@ -647,3 +647,57 @@ async fn another_users_credentials_cannot_be_confirmed_or_removed(backend: Backe
 }
 
 both_backends!(another_users_credentials_cannot_be_confirmed_or_removed);
+
+/// The links of a page's "Try another way" list, and the page without that list.
+fn other_ways(html: &str) -> (Vec<String>, String) {
+    let start = html
+        .find(r#"<section class="other-ways""#)
+        .expect("the list");
+    let end = start + html[start..].find("</section>").unwrap();
+    let list = &html[start..end];
+    assert!(list.contains("Try another way"), "{list}");
+    let items = list
+        .split("<li>")
+        .skip(1)
+        .map(|li| {
+            let text = li.split('>').nth(1).unwrap();
+            text.split('<').next().unwrap().to_string()
+        })
+        .collect();
+    (items, format!("{}{}", &html[..start], &html[end..]))
+}
+
+async fn the_other_factors_a_user_has_are_one_list(backend: Backend) {
+    let app = setup(&backend).await;
+    enroll(&app, &bob_with_fresh_chain(&app).await).await;
+    // The app's page (bob used it last): the text message and the backup code, nothing else.
+    let (browser, next) = choice_step(&app, "bob", BOB_PASSWORD).await;
+    assert!(next.contains("/code?tx="), "{next}");
+    let (_, html) = get(&browser, &next).await;
+    let (ways, rest) = other_ways(&html);
+    assert_eq!(
+        ways,
+        [
+            "Use a code sent by text message instead",
+            "Use a backup code instead"
+        ]
+    );
+    assert!(
+        !rest.contains("instead"),
+        "no link outside the list: {rest}"
+    );
+    // The backup-code page lists the other two.
+    let backup = next.replace("/code?", "/backup-code?");
+    let (status, html) = get(&browser, &backup).await;
+    assert_eq!(status, 200, "{html}");
+    let (ways, _) = other_ways(&html);
+    assert_eq!(
+        ways,
+        [
+            "Use your authenticator app instead",
+            "Use a code sent by text message instead"
+        ]
+    );
+}
+
+both_backends!(the_other_factors_a_user_has_are_one_list);
