@@ -145,7 +145,7 @@ pub enum AuthorizeError {
 }
 
 /// The parameters of a request, each at most once (RFC 6749 §3.1).
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Params {
     values: BTreeMap<String, String>,
     repeated: Vec<String>,

@@ -128,66 +128,129 @@ async fn authorization_code(
     let code = params
         .get("code")
         .ok_or_else(|| TokenError::InvalidRequest("code is required".into()))?;
-    let hash = sha256_hex(code);
-    let lookup = hash.clone();
-    let found = core
-        .db
-        .run(move |conn| AuthorizationCode::find(conn, &lookup))
-        .await?;
-    let invalid = |why: &str| TokenError::InvalidGrant(why.into());
-    let Some((code_row, grant)) = found else {
-        return Err(invalid("the code is not valid"));
-    };
-    // A code presented by another client is refused without being spent.
-    if grant.application_id != app.id {
-        return Err(invalid("the code was issued to another client"));
+    let (app_id, public) = (app.id.clone(), app.client_type == ClientType::Public);
+    let checked = params.clone();
+    let redeemed = Redeem {
+        hash: sha256_hex(code),
+        find: AuthorizationCode::find,
+        spend: AuthorizationCode::consume,
+        unknown: "the code is not valid",
+        spent: "the code was already used or has expired",
+        // Checked before the code is spent: a code presented by another client, or without
+        // its verifier, stays good for its own client.
+        check: move |code_row: &AuthorizationCode, grant: &Grant| {
+            let invalid = |why: &str| Err(TokenError::InvalidGrant(why.into()));
+            if grant.application_id != app_id {
+                return invalid("the code was issued to another client");
+            }
+            if checked.get("redirect_uri") != Some(code_row.redirect_uri.as_str()) {
+                return invalid("redirect_uri does not match the authorization request");
+            }
+            match (&code_row.code_challenge, checked.get("code_verifier")) {
+                (Some(challenge), Some(verifier)) if pkce_matches(verifier, challenge) => {}
+                (Some(_), _) => return invalid("code_verifier does not match the code_challenge"),
+                (None, Some(_)) => {
+                    return invalid(
+                        "code_verifier sent but the authorization request had no code_challenge",
+                    );
+                }
+                (None, None) if public => return invalid("PKCE is required"),
+                (None, None) => {}
+            }
+            check_resource(&checked, grant)
+        },
     }
-    if params.get("redirect_uri") != Some(code_row.redirect_uri.as_str()) {
-        return Err(invalid(
-            "redirect_uri does not match the authorization request",
-        ));
-    }
-    match (&code_row.code_challenge, params.get("code_verifier")) {
-        (Some(challenge), Some(verifier)) if pkce_matches(verifier, challenge) => {}
-        (Some(_), _) => return Err(invalid("code_verifier does not match the code_challenge")),
-        (None, Some(_)) => {
-            return Err(invalid(
-                "code_verifier sent but the authorization request had no code_challenge",
-            ));
-        }
-        (None, None) if app.client_type == ClientType::Public => {
-            return Err(invalid("PKCE is required"));
-        }
-        (None, None) => {}
-    }
-    check_resource(params, &grant)?;
-    let grant_id = grant.id.clone();
-    let consumed = spend_or_revoke(core, hash, grant_id, AuthorizationCode::consume).await?;
-    if !consumed || grant.revoked_at.is_some() {
-        return Err(invalid("the code was already used or has expired"));
-    }
-    issue(core, org, app, &grant, true).await
+    .run(core, org, app)
+    .await?;
+    redeemed.sign(core, org, app, None, true).await
 }
 
-/// Spends a single-use credential (a code, a refresh token) by its hash. One that was spent
-/// before (or expired) is treated as stolen: its whole grant is revoked, so whoever holds the
-/// tokens issued from it loses them too.
-async fn spend_or_revoke(
-    core: &Core,
+/// Finds a single-use credential and its grant by the credential's hash.
+type Find<R> = fn(&mut crate::store::DbConn, &str) -> Result<Option<(R, Grant)>, StoreError>;
+
+/// A single-use credential (a code, a refresh token) exchanged for tokens, in one database
+/// transaction: found by its hash, checked, spent, its user read and the new refresh token
+/// recorded. One that was spent before (or expired) is treated as stolen: its whole grant is
+/// revoked, so whoever holds the tokens issued from it loses them too.
+struct Redeem<R, C> {
     hash: String,
-    grant_id: String,
+    find: Find<R>,
     spend: fn(&mut crate::store::DbConn, &str) -> Result<bool, StoreError>,
-) -> Result<bool, TokenError> {
-    Ok(core
-        .db
-        .run(move |conn| {
-            if spend(conn, &hash)? {
-                return Ok(true);
-            }
-            Grant::revoke(conn, &grant_id)?;
-            Ok(false)
+    /// What the client is told when nothing has this hash, or it was spent already.
+    unknown: &'static str,
+    spent: &'static str,
+    /// Checks made before the credential is spent: a failure leaves it as it was.
+    check: C,
+}
+
+/// What a redemption gives the response: the grant, its user, and the new refresh token.
+struct Redeemed {
+    grant: Grant,
+    user: User,
+    refresh: Option<crate::secret::Secret<String>>,
+}
+
+impl<R, C> Redeem<R, C>
+where
+    R: Send + 'static,
+    C: FnOnce(&R, &Grant) -> Result<(), TokenError> + Send + 'static,
+{
+    async fn run(
+        self,
+        core: &Core,
+        org: &OrgEntry,
+        app: &Application,
+    ) -> Result<Redeemed, TokenError> {
+        let refresh = app
+            .grant_types
+            .contains(&GrantType::RefreshToken)
+            .then(|| random_token(32));
+        let refresh_hash = refresh.as_ref().map(|r| sha256_hex(r.expose()));
+        let (org_id, refresh_lifetime) = (org.org.id, app.lifetimes.refresh_token);
+        let found = core
+            .db
+            .run(move |conn| {
+                crate::store::write_transaction(conn, |conn| {
+                    let invalid = |why: &str| Ok(Err(TokenError::InvalidGrant(why.into())));
+                    let Some((row, grant)) = (self.find)(conn, &self.hash)? else {
+                        return invalid(self.unknown);
+                    };
+                    if let Err(e) = (self.check)(&row, &grant) {
+                        return Ok(Err(e));
+                    }
+                    if !(self.spend)(conn, &self.hash)? {
+                        Grant::revoke(conn, &grant.id)?;
+                        return invalid(self.spent);
+                    }
+                    if grant.revoked_at.is_some() {
+                        return invalid(self.spent);
+                    }
+                    let user_id = grant.user_id.clone().unwrap_or_default();
+                    let user = match User::find(conn, org_id, &user_id)? {
+                        Some(u) if !u.disabled => u,
+                        _ => return invalid("the user no longer exists or is disabled"),
+                    };
+                    // The access token itself is not recorded; only a refresh token is.
+                    if let Some(token_hash) = refresh_hash {
+                        let row = RefreshToken {
+                            token_hash,
+                            grant_id: grant.id.clone(),
+                            expires_at: now() + refresh_lifetime,
+                            used_at: None,
+                        };
+                        RefreshToken::insert(conn, &row)?;
+                    }
+                    Ok(Ok((grant, user)))
+                })
+            })
+            .await??;
+        let (grant, user) = found;
+        Ok(Redeemed {
+            grant,
+            user,
+            refresh,
         })
-        .await?)
+    }
 }
 
 async fn refresh(
@@ -200,50 +263,47 @@ async fn refresh(
     let token = params
         .get("refresh_token")
         .ok_or_else(|| TokenError::InvalidRequest("refresh_token is required".into()))?;
-    let hash = sha256_hex(token);
-    let lookup = hash.clone();
-    let found = core
-        .db
-        .run(move |conn| RefreshToken::find(conn, &lookup))
-        .await?;
-    let invalid = |why: &str| TokenError::InvalidGrant(why.into());
-    let Some((_, grant)) = found else {
-        return Err(invalid("the refresh token is not valid"));
-    };
-    if grant.application_id != app.id {
-        return Err(invalid("the refresh token was issued to another client"));
+    let (app_id, checked) = (app.id.clone(), params.clone());
+    let redeemed = Redeem {
+        hash: sha256_hex(token),
+        find: RefreshToken::find,
+        spend: RefreshToken::consume,
+        unknown: "the refresh token is not valid",
+        spent: "the refresh token was already used or has expired",
+        check: move |_: &RefreshToken, grant: &Grant| {
+            let invalid = |why: &str| Err(TokenError::InvalidGrant(why.into()));
+            if grant.application_id != app_id {
+                return invalid("the refresh token was issued to another client");
+            }
+            if grant.revoked_at.is_some() {
+                return invalid("the refresh token has been revoked");
+            }
+            if let Some(requested) = checked.get("scope") {
+                let granted: Vec<&str> = grant.scope.split(' ').collect();
+                if requested
+                    .split(' ')
+                    .any(|s| !s.is_empty() && !granted.contains(&s))
+                {
+                    return Err(TokenError::InvalidScope(
+                        "a refresh cannot widen the granted scope".into(),
+                    ));
+                }
+            }
+            check_resource(&checked, grant)
+        },
     }
-    if grant.revoked_at.is_some() {
-        return Err(invalid("the refresh token has been revoked"));
-    }
-    if let Some(requested) = params.get("scope") {
-        let granted: Vec<&str> = grant.scope.split(' ').collect();
-        if requested
-            .split(' ')
-            .any(|s| !s.is_empty() && !granted.contains(&s))
-        {
-            return Err(TokenError::InvalidScope(
-                "a refresh cannot widen the granted scope".into(),
-            ));
-        }
-    }
-    check_resource(params, &grant)?;
-    let grant_id = grant.id.clone();
-    let consumed = spend_or_revoke(core, hash, grant_id, RefreshToken::consume).await?;
-    if !consumed {
-        return Err(invalid("the refresh token was already used or has expired"));
-    }
+    .run(core, org, app)
+    .await?;
     // A narrower scope applies to the tokens of this response (RFC 6749 §6); the grant, and so
     // later refreshes, keep the scope the user granted.
-    let mut issued = grant.clone();
-    if let Some(requested) = params.get("scope") {
-        issued.scope = requested
+    let narrower = params.get("scope").map(|requested| {
+        requested
             .split(' ')
             .filter(|s| !s.is_empty())
             .collect::<Vec<_>>()
-            .join(" ");
-    }
-    issue(core, org, app, &issued, false).await
+            .join(" ")
+    });
+    redeemed.sign(core, org, app, narrower, false).await
 }
 
 /// RFC 6749 §4.4: a confidential client acting for itself. An access token only (no ID token,
@@ -470,87 +530,65 @@ fn check_resource(params: &Params, grant: &Grant) -> Result<(), TokenError> {
     }
 }
 
-/// Signs and records the tokens of one response; the answer is the response's body.
-async fn issue(
-    core: &Core,
-    org: &OrgEntry,
-    app: &Application,
-    grant: &Grant,
-    first: bool,
-) -> Result<Value, TokenError> {
-    let keys = core
-        .keys
-        .get_publishing(
-            &core.db,
-            org.org.id,
-            &[app.access_token_alg, app.id_token_alg],
-        )
-        .await?;
-    let signer = keys
-        .signer(app.access_token_alg)
-        .ok_or(TokenError::NoSigner)?;
-    let t = now();
-    let user_id = grant.user_id.clone().unwrap_or_default();
-    let org_id = org.org.id;
-    let user = core
-        .db
-        .run(move |conn| User::find(conn, org_id, &user_id))
-        .await?;
-    let user = match user {
-        Some(u) if !u.disabled => u,
-        _ => {
-            return Err(TokenError::InvalidGrant(
-                "the user no longer exists or is disabled".into(),
-            ));
-        }
-    };
-    let issue = Issue {
-        issuer: &org.issuer,
-        client_id: app.client_id.as_str(),
-        subject: &user.id,
-        grant,
-        now: t,
-    };
-    let jti = uuid::Uuid::new_v4().to_string();
-    let access_token = issue.access_token(signer, &jti, app.lifetimes.access_token)?;
-    let requested = super::tokens::claims_named(&user, &grant.claims_request().id_token);
-    // Each token with the application's algorithm for it: access tokens RS256 unless it chose
-    // otherwise (RFC 9068 requires resource servers to support RS256), ID tokens likewise.
-    let id_signer = keys.signer(app.id_token_alg).ok_or(TokenError::NoSigner)?;
-    let id_token = issue.id_token(
-        id_signer,
-        &access_token,
-        app.lifetimes.id_token,
-        first,
-        requested,
-    )?;
-    let refresh = app
-        .grant_types
-        .contains(&GrantType::RefreshToken)
-        .then(|| random_token(32));
-    let refresh_row = refresh.as_ref().map(|r| RefreshToken {
-        token_hash: sha256_hex(r.expose()),
-        grant_id: grant.id.clone(),
-        expires_at: t + app.lifetimes.refresh_token,
-        used_at: None,
-    });
-    // The access token itself is not recorded; only a refresh token is.
-    if let Some(row) = refresh_row {
-        core.db
-            .run(move |conn| RefreshToken::insert(conn, &row))
+impl Redeemed {
+    /// Signs the tokens of the response (with `scope` instead of the grant's, when narrower);
+    /// the answer is the response's body.
+    async fn sign(
+        self,
+        core: &Core,
+        org: &OrgEntry,
+        app: &Application,
+        scope: Option<String>,
+        first: bool,
+    ) -> Result<Value, TokenError> {
+        let keys = core
+            .keys
+            .get_publishing(
+                &core.db,
+                org.org.id,
+                &[app.access_token_alg, app.id_token_alg],
+            )
             .await?;
+        let signer = keys
+            .signer(app.access_token_alg)
+            .ok_or(TokenError::NoSigner)?;
+        let mut grant = self.grant;
+        if let Some(scope) = scope {
+            grant.scope = scope;
+        }
+        let issue = Issue {
+            issuer: &org.issuer,
+            client_id: app.client_id.as_str(),
+            subject: &self.user.id,
+            grant: &grant,
+            now: now(),
+        };
+        let jti = uuid::Uuid::new_v4().to_string();
+        let access_token = issue.access_token(signer, &jti, app.lifetimes.access_token)?;
+        let requested = super::tokens::claims_named(&self.user, &grant.claims_request().id_token);
+        // Each token with the application's algorithm for it: access tokens RS256 unless it
+        // chose otherwise (RFC 9068 requires resource servers to support RS256), ID tokens
+        // likewise.
+        let id_signer = keys.signer(app.id_token_alg).ok_or(TokenError::NoSigner)?;
+        let id_token = issue.id_token(
+            id_signer,
+            &access_token,
+            app.lifetimes.id_token,
+            first,
+            requested,
+        )?;
+        let mut body = json!({
+            "access_token": access_token,
+            "token_type": "Bearer",
+            "expires_in": app.lifetimes.access_token,
+            "id_token": id_token,
+            "scope": grant.scope,
+        });
+        if let Some(r) = self.refresh {
+            body["refresh_token"] = json!(r.expose());
+        }
+        Ok(body)
     }
-    let mut body = json!({
-        "access_token": access_token,
-        "token_type": "Bearer",
-        "expires_in": app.lifetimes.access_token,
-        "id_token": id_token,
-        "scope": grant.scope,
-    });
-    if let Some(r) = refresh {
-        body["refresh_token"] = json!(r.expose());
-    }
-    Ok(body)
 }
 
 /// An access token this issuer signed that is still good.
