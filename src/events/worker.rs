@@ -310,6 +310,24 @@ pub async fn deliver(state: &Core, delivery: Delivery) -> Result<(), SendError> 
     deliver_then_claim(state, (delivery, None), None).await.0
 }
 
+/// [`deliver`] of an event the caller has just stored, with its organization's slug: nothing
+/// to read back before the attempt (the sign-in that sends a code saves a trip to the pool).
+pub async fn deliver_stored(
+    state: &Core,
+    delivery: Delivery,
+    event: OutboxEvent,
+    slug: String,
+) -> Result<(), SendError> {
+    let context = Context {
+        event: Some(event),
+        slug: Some(slug),
+        subscription: None,
+    };
+    deliver_then_claim(state, (delivery, Some(context)), None)
+        .await
+        .0
+}
+
 /// [`deliver`] (with what its attempt reads, when already read), claiming the next due delivery
 /// of `next_of` in the transaction that records the outcome, and reading what its attempt will
 /// need there too: one trip to the pool per delivery.

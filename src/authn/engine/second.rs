@@ -614,6 +614,7 @@ pub(super) async fn send_code(
         Some(claimed_until),
     );
     let d = delivery.clone();
+    let sent_event = event.clone();
     // In webhook mode the event goes to the NOTIFICATIONS subscribers, who send the SMS.
     let webhook = org.sms.as_ref().is_ok_and(|c| c.is_webhook());
     let otp_settings = settings.clone();
@@ -678,7 +679,8 @@ pub(super) async fn send_code(
         }
         return Ok(Sent::Yes);
     }
-    match crate::events::worker::deliver(core, delivery).await {
+    let slug = org.org.slug.clone();
+    match crate::events::worker::deliver_stored(core, delivery, sent_event, slug).await {
         Ok(()) => {
             tracing::info!(user = %sf.user.id, to = %phone.masked(), "SMS OTP sent");
             Ok(Sent::Yes)
