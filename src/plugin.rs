@@ -38,6 +38,13 @@ pub enum SmsSettings {
     Webhook,
 }
 
+/// How a code's row names the gateway that sent its text: its type and its place in the
+/// organization's list (`http#1`), so a receipt one gateway's secret checks cannot speak of
+/// another's messages, even of the same type.
+pub fn gateway_label(kind: &str, position: usize) -> String {
+    format!("{kind}#{position}")
+}
+
 /// A built channel: the gateways to try in order (none in webhook mode).
 #[derive(Debug, Clone)]
 pub struct SmsChannel {
@@ -94,19 +101,19 @@ impl SmsChannel {
         })
     }
 
-    /// Sends through the first gateway that takes the message. Returns which gateway and the
-    /// provider's id, or the last error. Each gateway's answer and time go to `metrics`. A
-    /// gateway's receipts go to `{status_base}/{kind}`.
+    /// Sends through the first gateway that takes the message. Returns which gateway (its
+    /// [`gateway_label`]) and the provider's id, or the last error. Each gateway's answer and
+    /// time go to `metrics`. A gateway's receipts go to `{status_base}/{kind}`.
     pub async fn send(
         &self,
         sms: Sms<'_>,
         status_base: &str,
         metrics: &crate::metrics::Metrics,
         organization: &str,
-    ) -> Result<(&'static str, String), SendError> {
+    ) -> Result<(String, String), SendError> {
         use tracing::Instrument;
         let mut last = SendError::Permanent("no gateway".into());
-        for gateway in &self.gateways {
+        for (i, gateway) in self.gateways.iter().enumerate() {
             // One span per gateway tried: its kind and result, never the number or the text.
             let span = tracing::debug_span!(
                 "SMS send",
@@ -132,7 +139,7 @@ impl SmsChannel {
                 span.record("otel.status_code", "ERROR");
             }
             match sent {
-                Ok(id) => return Ok((gateway.kind(), id)),
+                Ok(id) => return Ok((gateway_label(gateway.kind(), i), id)),
                 Err(e) if e.is_retryable() => {
                     tracing::warn!(gateway = gateway.kind(), error = %e, "SMS gateway failed; trying the next");
                     last = e;
@@ -146,22 +153,31 @@ impl SmsChannel {
         Err(last)
     }
 
-    /// Whether a gateway of the channel takes delivery receipts.
-    pub fn takes_receipts(&self) -> bool {
-        self.gateways.iter().any(|g| g.takes_receipts())
+    /// Whether the gateway `label` names (or, with none, any gateway of the channel) takes
+    /// delivery receipts.
+    pub fn takes_receipts(&self, label: Option<&str>) -> bool {
+        self.gateways.iter().enumerate().any(|(i, g)| {
+            g.takes_receipts() && label.is_none_or(|l| l == gateway_label(g.kind(), i))
+        })
     }
 
     /// Reads a delivery receipt posted for the gateways of `kind`: the first of them that
-    /// takes it and whose check it passes. `NotTaken` when none of that kind takes receipts.
+    /// takes it and whose check it passes, with that gateway's label (a receipt speaks only of
+    /// its own gateway's messages). `NotTaken` when none of that kind takes receipts.
     pub fn receipt(
         &self,
         kind: &str,
         request: &ReceiptRequest<'_>,
-    ) -> Result<Receipt, ReceiptError> {
+    ) -> Result<(Receipt, String), ReceiptError> {
         let mut refused = ReceiptError::NotTaken;
-        for gateway in self.gateways.iter().filter(|g| g.kind() == kind) {
+        let of_kind = self
+            .gateways
+            .iter()
+            .enumerate()
+            .filter(|(_, g)| g.kind() == kind);
+        for (i, gateway) in of_kind {
             match gateway.receipt(request) {
-                Ok(receipt) => return Ok(receipt),
+                Ok(receipt) => return Ok((receipt, gateway_label(kind, i))),
                 Err(ReceiptError::NotTaken) => {}
                 // A signature another gateway of the kind may still check (two accounts).
                 Err(e @ ReceiptError::Unauthenticated(_)) => {

@@ -180,9 +180,9 @@ pub struct SmsOtpView {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DeliveryView {
-    /// No receipt yet; `age` seconds since the code was sent.
+    /// No receipt yet; `watching` while one may still come.
     Pending {
-        age: i64,
+        watching: bool,
     },
     Delivered,
     Failed,

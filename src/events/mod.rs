@@ -6,6 +6,7 @@
 
 pub mod hub;
 pub mod listen;
+pub mod receipts;
 pub mod subscribe;
 pub mod worker;
 

@@ -370,9 +370,16 @@ async fn deliver_then_claim(
                 crate::store::write_transaction(conn, |conn| {
                     let recorded = match &result {
                         Ok(()) => {
-                            // The provider's id of a code's text message: its receipts name it.
-                            if let Some((gateway, id)) = &sent {
-                                SmsOtp::record_message(conn, &d.jti, gateway, id)?;
+                            // The provider's id of a code's text message: its receipts name it
+                            // (and one may have come already).
+                            if let Some(sms) = &sent {
+                                SmsOtp::record_message(conn, &d.jti, &sms.gateway, &sms.message_id)?;
+                                super::receipts::apply_early(
+                                    conn,
+                                    &sms.org,
+                                    &sms.gateway,
+                                    &sms.message_id,
+                                )?;
                             }
                             deliveries::delivered(conn, &d.id, &d.jti).map(|()| None)?
                         }
@@ -468,12 +475,21 @@ impl Context {
     }
 }
 
-/// One try at a delivery; for a text message, the gateway that took it and the provider's id.
+/// A text message a gateway took.
+#[derive(Debug, Clone)]
+struct SentSms {
+    org: Arc<OrgEntry>,
+    /// The gateway's label ([`crate::plugin::gateway_label`]).
+    gateway: String,
+    message_id: String,
+}
+
+/// One try at a delivery; for a text message, which gateway took it and the provider's id.
 async fn attempt(
     state: &Core,
     delivery: &Delivery,
     context: Option<Context>,
-) -> Result<Option<(&'static str, String)>, SendError> {
+) -> Result<Option<SentSms>, SendError> {
     if delivery.give_up_at <= now() {
         return Err(SendError::Permanent(
             "expired before it could be delivered".into(),
@@ -524,7 +540,11 @@ async fn attempt(
                 .send(sms, &status_base, &state.metrics, &org.org.slug)
                 .await?;
             tracing::info!(delivery = %delivery.id, gateway, message_id = %id, attempt = delivery.attempts, "SMS delivered");
-            Ok(Some((gateway, id)))
+            Ok(Some(SentSms {
+                org: org.clone(),
+                gateway,
+                message_id: id,
+            }))
         }
         other if other.starts_with("webhook:") => {
             let sub = subscription

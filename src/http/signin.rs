@@ -155,7 +155,10 @@ async fn render_step(
                 action => format!("{}/backup-code", org.issuer),
                 tx,
                 csrf,
-                otp_url => format!("{}/otp?tx={tx}", org.issuer),
+                // A text message only for a user with a number (or who may add one here).
+                otp_url => step.sms_otp.as_ref()
+                    .filter(|v| v.masked_phone.is_some() || v.enroll)
+                    .map(|_| format!("{}/otp?tx={tx}", org.issuer)),
                 code_url => code_url(step, org, tx),
                 error,
             },
@@ -323,9 +326,8 @@ pub async fn otp_page(
     show(&state, &path, &req, query, StepKind::SmsOtp).await
 }
 
-/// How long after its text was sent the code page's frame keeps asking for a delivery receipt
-/// (every [`RECEIPT_REFRESH_SECONDS`]); carriers report a failure within seconds to a minute.
-const RECEIPT_WATCH_SECONDS: i64 = 120;
+/// How often the code page's frame asks again while a receipt may come (for
+/// [`engine::RECEIPT_WATCH_SECONDS`] after the text was sent).
 const RECEIPT_REFRESH_SECONDS: i64 = 5;
 
 /// `GET {issuer}/otp/delivery?tx=…`: the code page's small frame, saying what the provider
@@ -345,10 +347,9 @@ pub async fn otp_delivery(
     };
     let view = engine::sms_delivery(&state.core, &sign_in, now()).await?;
     let (name, refresh) = match view {
-        DeliveryView::Pending { age } => (
-            "pending",
-            (age < RECEIPT_WATCH_SECONDS).then_some(RECEIPT_REFRESH_SECONDS),
-        ),
+        DeliveryView::Pending { watching } => {
+            ("pending", watching.then_some(RECEIPT_REFRESH_SECONDS))
+        }
         DeliveryView::Delivered => ("delivered", None),
         DeliveryView::Failed => ("failed", None),
         DeliveryView::Closed => ("closed", None),

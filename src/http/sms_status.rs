@@ -4,20 +4,19 @@
 //! not arrive (and offers the user's other factors), and an undelivered code is published on
 //! `NOTIFICATIONS` as `SmsOtpUndeliveredEvent`.
 //!
-//! Answers: 204 when taken (also for a message Sesame no longer knows: a provider retrying
-//! its receipt for a purged code must stop), 401 for a bad or missing signature, 400 for a
-//! signed body that is not a receipt, 404 when no gateway of that kind takes receipts, 413 over
-//! 16 KiB. Errors are JSON (`error`, `error_description`), like every protocol endpoint's.
+//! Answers: 204 when taken (a receipt for a message Sesame does not know yet is kept a day for
+//! the delivery that will record its id: providers may report before the sending node has
+//! written it), 401 for a bad or missing signature, 400 for a signed body that is not a
+//! receipt, 404 when no gateway of that kind takes receipts, 413 over 16 KiB. Errors are JSON
+//! (`error`, `error_description`), like every protocol endpoint's.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::json;
 
 use super::{AppState, error::ApiError};
-use crate::domain::PhoneNumber;
-use crate::events::SmsAlert;
+use crate::events::receipts;
 use crate::plugin::{Delivery, ReceiptError, ReceiptRequest};
-use crate::store::otps::SmsOtp;
 use crate::store::write_transaction;
 
 /// Receipts are a few hundred bytes (Twilio's form, a provider's JSON).
@@ -53,11 +52,12 @@ pub async fn receipt(
         headers: &headers,
         body: &body,
     };
-    let receipt = match channel.receipt(&kind, &request) {
-        Ok(receipt) => receipt,
+    let (receipt, gateway) = match channel.receipt(&kind, &request) {
+        Ok(taken) => taken,
         Err(ReceiptError::NotTaken) => return Err(ApiError::NotFound),
         Err(e @ ReceiptError::Unauthenticated(_)) => {
-            tracing::warn!(org = %org.org.slug, gateway = %kind, error = %e, "SMS delivery receipt refused");
+            // Not a warning: anyone can post here, and the log is not theirs to fill.
+            tracing::debug!(org = %org.org.slug, gateway = %kind, error = %e, "SMS delivery receipt refused");
             return Ok(refused(
                 StatusCode::UNAUTHORIZED,
                 "invalid_signature",
@@ -76,45 +76,20 @@ pub async fn receipt(
         return Ok(HttpResponse::NoContent().finish());
     }
     let entry = org.clone();
-    let (gateway, message_id) = (kind.clone(), receipt.message_id.clone());
-    let (delivery, detail) = (receipt.delivery, receipt.detail.clone());
-    let changed = state
+    let (message_id, delivery, detail) = (
+        receipt.message_id.clone(),
+        receipt.delivery,
+        receipt.detail.clone(),
+    );
+    let applied = state
         .db
         .run(move |conn| {
             write_transaction(conn, |conn| {
-                let org_id = entry.org.id;
-                let Some(sent) = SmsOtp::by_message(conn, org_id, &gateway, &message_id)? else {
-                    return Ok(None);
-                };
-                if !SmsOtp::set_delivery(conn, &sent.otp_id, delivery.as_str(), &detail)? {
-                    return Ok(Some(false));
-                }
-                if delivery == Delivery::Failed {
-                    let masked_to = PhoneNumber::parse(&sent.phone_number)
-                        .map(|p| p.masked())
-                        .unwrap_or_default();
-                    SmsAlert::Undelivered {
-                        user_id: sent.user_id,
-                        masked_to,
-                        gateway: gateway.clone(),
-                        detail: detail.clone(),
-                    }
-                    .publish(entry.event_origin())
-                    .store(conn)?;
-                }
-                Ok(Some(true))
+                receipts::apply(conn, &entry, &gateway, &message_id, delivery, &detail)
             })
         })
         .await?;
-    match changed {
-        None => {
-            tracing::info!(org = %org.org.slug, gateway = %kind, "SMS delivery receipt for a message Sesame does not know")
-        }
-        Some(true) => {
-            tracing::info!(org = %org.org.slug, gateway = %kind, delivery = delivery.as_str(), status = %receipt.detail, "SMS delivery receipt recorded")
-        }
-        Some(false) => {}
-    }
+    tracing::info!(org = %org.org.slug, gateway = %kind, delivery = delivery.as_str(), status = %receipt.detail, ?applied, "SMS delivery receipt");
     Ok(HttpResponse::NoContent().finish())
 }
 

@@ -210,9 +210,10 @@ impl r2d2::ManageConnection for ConnectionManager {
 /// A PostgreSQL connection idle for this long is checked with `SELECT 1` before it is used;
 /// one that answered more recently is used as it is. r2d2's own check on every checkout cost a
 /// round trip per [`Db::run`] (about a quarter of UserInfo's and the code exchange's time on
-/// PostgreSQL). What is given up: a connection that died within the last second (a server
-/// restart) fails the one request that gets it, with a 503, and is then dropped; a checked one
-/// can die just after its check all the same. SQLite's connections are files: never checked.
+/// PostgreSQL). What is given up: after a server restart, each connection used within the last
+/// second fails the one request that gets it (a 503, at most one per pooled connection) and is
+/// then dropped; a checked one can die just after its check all the same. SQLite's connections
+/// are files: never checked.
 const CHECK_AFTER_IDLE: Duration = Duration::from_secs(1);
 
 thread_local! {

@@ -7,7 +7,7 @@
 
 use diesel::prelude::*;
 
-use super::schema::sms_otps;
+use super::schema::{sms_otps, sms_receipts};
 use super::{DbConn, StoreError, now};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -29,8 +29,54 @@ pub struct SmsOtp {
     pub voided_at: Option<i64>,
     /// The `SmsOtpNotificationEvent` that carries the code.
     pub event_jti: Option<String>,
+    /// The gateway that took its text message ([`crate::plugin::gateway_label`]).
+    pub gateway: Option<String>,
     /// What the provider reported of its text message: `delivered`, `failed`, or nothing yet.
     pub delivery: Option<String>,
+}
+
+/// A receipt that came before its message's id was recorded.
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = sms_receipts)]
+pub struct EarlyReceipt {
+    pub organization_id: i64,
+    pub gateway: String,
+    pub message_id: String,
+    pub delivery: String,
+    pub detail: String,
+    pub received_at: i64,
+}
+
+impl EarlyReceipt {
+    /// Keeps a receipt for a message Sesame does not know yet (the first one kept wins).
+    pub fn keep(conn: &mut DbConn, receipt: &Self) -> Result<(), StoreError> {
+        match diesel::insert_into(sms_receipts::table)
+            .values(receipt)
+            .execute(conn)
+            .map_err(StoreError::from)
+        {
+            Ok(_) | Err(StoreError::Conflict(_)) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Takes (and deletes) the receipt kept for this message, if one came early.
+    pub fn take(
+        conn: &mut DbConn,
+        organization_id: i64,
+        gateway: &str,
+        message_id: &str,
+    ) -> Result<Option<Self>, StoreError> {
+        let key = sms_receipts::table
+            .filter(sms_receipts::organization_id.eq(organization_id))
+            .filter(sms_receipts::gateway.eq(gateway))
+            .filter(sms_receipts::message_id.eq(message_id));
+        let found = key.select(Self::as_select()).first(conn).optional()?;
+        if found.is_some() {
+            diesel::delete(key).execute(conn)?;
+        }
+        Ok(found)
+    }
 }
 
 /// A code's text message as a delivery receipt finds it.
@@ -224,8 +270,11 @@ impl SmsOtp {
         Ok(())
     }
 
-    /// Deletes codes that expired over an hour ago.
+    /// Deletes codes that expired over an hour ago (and early receipts older than a day, which
+    /// no message will claim now).
     pub fn purge(conn: &mut DbConn) -> Result<usize, StoreError> {
+        diesel::delete(sms_receipts::table.filter(sms_receipts::received_at.lt(now() - 86_400)))
+            .execute(conn)?;
         Ok(
             diesel::delete(sms_otps::table.filter(sms_otps::expires_at.lt(now() - 3600)))
                 .execute(conn)?,

@@ -204,6 +204,17 @@ diesel::table! {
 }
 
 diesel::table! {
+    sms_receipts (organization_id, gateway, message_id) {
+        organization_id -> BigInt,
+        gateway -> Text,
+        message_id -> Text,
+        delivery -> Text,
+        detail -> Text,
+        received_at -> BigInt,
+    }
+}
+
+diesel::table! {
     used_assertions (id) {
         id -> Text,
         expires_at -> BigInt,
@@ -370,6 +381,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     refresh_tokens,
     login_throttle,
     sms_sends,
+    sms_receipts,
     used_assertions,
     consents,
     kek_check,

@@ -22,6 +22,7 @@ mod operations;
 mod outbox;
 mod prefix;
 mod provisioning;
+mod receipts;
 mod signing_keys;
 mod sms_otp;
 mod smtp_server;

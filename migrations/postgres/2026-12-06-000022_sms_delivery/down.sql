@@ -1,3 +1,4 @@
+DROP TABLE sms_receipts;
 DROP INDEX sms_otps_event;
 DROP INDEX sms_otps_message;
 ALTER TABLE sms_otps DROP COLUMN delivery_detail;

@@ -9,3 +9,16 @@ ALTER TABLE sms_otps ADD COLUMN delivery_detail TEXT;
 CREATE INDEX sms_otps_message ON sms_otps (message_id);
 -- A delivery finds its code by the event that carries it (to record the message id).
 CREATE INDEX sms_otps_event ON sms_otps (event_jti);
+
+-- Receipts that came before Sesame had recorded their message's id (a provider that reports a
+-- rejection at once, while the sending node has not yet written the id): applied when the id is
+-- recorded, deleted then or after a day.
+CREATE TABLE sms_receipts (
+    organization_id BIGINT NOT NULL REFERENCES organizations (id) ON DELETE CASCADE,
+    gateway TEXT NOT NULL,
+    message_id TEXT NOT NULL,
+    delivery TEXT NOT NULL,
+    detail TEXT NOT NULL,
+    received_at BIGINT NOT NULL,
+    PRIMARY KEY (organization_id, gateway, message_id)
+);

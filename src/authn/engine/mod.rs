@@ -24,7 +24,7 @@ use account::enroll_phone;
 pub use account::{fresh_until, has_second_factor, second_factors};
 pub use code::issue_code;
 pub use credential::opening_kind;
-pub use delivery::sms_delivery;
+pub use delivery::{RECEIPT_WATCH_SECONDS, sms_delivery};
 pub use first::{first_step, first_view};
 use first::{first_step_open, first_step_passed, password_step, show_first};
 use second::{at_step, backup_code, enroll_number, first_code, resend, sms_code, step_view};

@@ -188,10 +188,9 @@ pub(super) async fn step_view(
                 && latest.as_ref().is_some_and(|l| {
                     l.delivery.as_deref() == Some("failed") && l.used_at.is_none()
                 }),
-            awaiting_receipt: sf.org().sms.as_ref().is_ok_and(|c| c.takes_receipts())
-                && latest
-                    .as_ref()
-                    .is_some_and(|l| l.delivery.is_none() && l.dead(i64::MAX, ctx.now).is_none()),
+            awaiting_receipt: latest
+                .as_ref()
+                .is_some_and(|l| super::delivery::awaits_receipt(sf.org(), l, ctx.now)),
         }),
         code: None,
         error,
@@ -591,6 +590,7 @@ pub(super) async fn send_code(
         used_at: None,
         voided_at: None,
         event_jti: Some(event.jti.clone()),
+        gateway: None,
         delivery: None,
     };
     // Where the code may go (the numbering plan, the allow-list), checked at every send: a
