@@ -31,6 +31,7 @@ pub fn apply(
     delivery: Delivery,
     detail: &str,
 ) -> Result<Applied, StoreError> {
+    SmsOtp::lock_message(conn, org.org.id, gateway, message_id)?;
     let Some(sent) = SmsOtp::by_message(conn, org.org.id, gateway, message_id)? else {
         EarlyReceipt::keep(
             conn,
@@ -65,14 +66,15 @@ pub fn apply(
     Ok(Applied::Recorded)
 }
 
-/// After a delivery recorded which gateway sent a code's text and the provider's id: applies
-/// the receipt that came before, if one did.
+/// After a delivery recorded (in this transaction) which gateway sent a code's text and the
+/// provider's id: applies the receipt that came before, if one did.
 pub fn apply_early(
     conn: &mut DbConn,
     org: &OrgEntry,
     gateway: &str,
     message_id: &str,
 ) -> Result<(), StoreError> {
+    SmsOtp::lock_message(conn, org.org.id, gateway, message_id)?;
     if let Some(early) = EarlyReceipt::take(conn, org.org.id, gateway, message_id)? {
         let delivery = if early.delivery == Delivery::Failed.as_str() {
             Delivery::Failed

@@ -208,6 +208,27 @@ impl SmsOtp {
         Ok(())
     }
 
+    /// Serializes, until the transaction ends, the receipt and the delivery that speak of one
+    /// message: on PostgreSQL a transaction-scoped advisory lock (SQLite's `BEGIN IMMEDIATE`
+    /// already lets one writer in). The delivery takes it after recording the id and before
+    /// looking for an early receipt, the receipt before looking for the code: whichever comes
+    /// second sees what the first committed, so no receipt is kept that nothing applies.
+    pub fn lock_message(
+        conn: &mut DbConn,
+        organization_id: i64,
+        gateway: &str,
+        message_id: &str,
+    ) -> Result<(), StoreError> {
+        if let DbConn::Postgres(c) = conn {
+            diesel::sql_query("SELECT pg_advisory_xact_lock(hashtext($1))")
+                .bind::<diesel::sql_types::Text, _>(format!(
+                    "sms-receipt:{organization_id}:{gateway}:{message_id}"
+                ))
+                .execute(c)?;
+        }
+        Ok(())
+    }
+
     /// The code whose text message a gateway of this kind sent with this id, in the
     /// organization.
     pub fn by_message(
