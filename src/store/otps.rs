@@ -48,16 +48,22 @@ pub struct EarlyReceipt {
 }
 
 impl EarlyReceipt {
-    /// Keeps a receipt for a message Sesame does not know yet (the first one kept wins).
+    /// Keeps a receipt for a message Sesame does not know yet (the first one kept wins). Call
+    /// under [`SmsOtp::lock_message`]: looked for first, so no unique violation aborts the
+    /// caller's PostgreSQL transaction.
     pub fn keep(conn: &mut DbConn, receipt: &Self) -> Result<(), StoreError> {
-        match diesel::insert_into(sms_receipts::table)
-            .values(receipt)
-            .execute(conn)
-            .map_err(StoreError::from)
-        {
-            Ok(_) | Err(StoreError::Conflict(_)) => Ok(()),
-            Err(e) => Err(e),
+        let kept: i64 = sms_receipts::table
+            .filter(sms_receipts::organization_id.eq(receipt.organization_id))
+            .filter(sms_receipts::gateway.eq(&receipt.gateway))
+            .filter(sms_receipts::message_id.eq(&receipt.message_id))
+            .count()
+            .get_result(conn)?;
+        if kept == 0 {
+            diesel::insert_into(sms_receipts::table)
+                .values(receipt)
+                .execute(conn)?;
         }
+        Ok(())
     }
 
     /// Takes (and deletes) the receipt kept for this message, if one came early.

@@ -344,6 +344,15 @@ async fn a_receipt_that_comes_before_its_message_id_is_applied_when_it_is_record
     .await;
     assert_eq!(status, 204, "{body}");
     assert!(undelivered_events(&app).is_empty(), "no code has it yet");
+    // The provider sends it again: still taken (the first kept wins).
+    let (status, body) = post_receipt(
+        &status_url,
+        "application/json",
+        Some(("X-Signature", &mac)),
+        failed,
+    )
+    .await;
+    assert_eq!(status, 204, "{body}");
     provider.answer(200, r#"{"id": "msg-early"}"#);
     let browser = Browser::default();
     let (otp_url, status, html) = otp_page(&app, &browser).await;
