@@ -416,6 +416,64 @@ async fn a_receipt_applies_only_to_the_messages_of_the_gateway_that_signed_it(ba
     assert_eq!(undelivered_events(&app).len(), 1);
 }
 
+/// The JSON sign-in API says the same as the page: `awaiting_receipt` while a receipt may
+/// come, then `undelivered`.
+async fn the_json_sign_in_api_reports_an_undelivered_code(backend: Backend) {
+    use crate::native::{CB, start_with, step};
+    let (provider, base) = Provider::start().await;
+    let app = spawn(&backend).await;
+    let secret = app.write_file("receipt-secret", "receipts-shared-secret-0123456789");
+    let native = format!(
+        "\n[[organizations.applications]]\nclient_id = \"native\"\ntype = \"public\"\n\
+         app_native = true\nsign_in_flow = [[\"password\"], [\"sms_otp\", \"backup_code\"]]\n\
+         backup_codes = true\nredirect_uris = [\"{CB}\"]\n"
+    );
+    app.import(&format!(
+        "{}{native}",
+        with_sms(
+            &app,
+            &format!(
+                "[organizations.sms]\nchannel = \"gateways\"\n{}{}",
+                http(&base),
+                receipts_of(&secret)
+            ),
+        )
+    ));
+    let (status, started) = start_with(&app, "native", &[]).await;
+    assert_eq!(status, 200, "{started}");
+    provider.answer(200, r#"{"id": "msg-api"}"#);
+    let (status, next) = step(
+        &app,
+        &started["flowId"],
+        "password",
+        serde_json::json!({"username": "bob", "password": crate::sms_otp::BOB_PASSWORD}),
+    )
+    .await;
+    assert_eq!(status, 200, "{next}");
+    let otp = &next["nextStep"]["sms_otp"];
+    assert_eq!(otp["sent"], true, "{next}");
+    assert_eq!(otp["awaiting_receipt"], true, "{next}");
+    assert_eq!(otp["undelivered"], false, "{next}");
+    let status_url = format!("{}/sms/status/http", app.issuer("acme"));
+    let failed = r#"{"data":{"id":"msg-api","state":"failed"}}"#;
+    let mac = hmac_sha256_hex("receipts-shared-secret-0123456789", failed);
+    let (status, _) = post_receipt(
+        &status_url,
+        "application/json",
+        Some(("X-Signature", &mac)),
+        failed,
+    )
+    .await;
+    assert_eq!(status, 204);
+    let (status, again) = step(&app, &next["flowId"], "sms_otp", serde_json::json!({})).await;
+    assert_eq!(status, 200, "{again}");
+    let otp = &again["nextStep"]["sms_otp"];
+    assert_eq!(otp["undelivered"], true, "{again}");
+    assert_eq!(otp["awaiting_receipt"], false, "{again}");
+}
+
+both_backends!(the_json_sign_in_api_reports_an_undelivered_code);
+
 both_backends!(
     a_receipt_that_comes_before_its_message_id_is_applied_when_it_is_recorded,
     a_receipt_applies_only_to_the_messages_of_the_gateway_that_signed_it,
