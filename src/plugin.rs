@@ -45,6 +45,11 @@ pub fn gateway_label(kind: &str, position: usize) -> String {
     format!("{kind}#{position}")
 }
 
+/// The gateway type a [`gateway_label`] names.
+pub fn gateway_kind(label: &str) -> &str {
+    label.split('#').next().unwrap_or(label)
+}
+
 /// A built channel: the gateways to try in order (none in webhook mode).
 #[derive(Debug, Clone)]
 pub struct SmsChannel {

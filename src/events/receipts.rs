@@ -57,7 +57,7 @@ pub fn apply(
             user_id: sent.user_id,
             masked_to,
             // The gateway's type, as the status URL names it.
-            gateway: gateway.split('#').next().unwrap_or(gateway).to_string(),
+            gateway: crate::plugin::gateway_kind(gateway).to_string(),
             detail: detail.to_string(),
         }
         .publish(org.event_origin())

@@ -45,6 +45,10 @@ impl Default for Pages {
                 include_str!("../../templates/magic_link_sent.html"),
             ),
             (
+                "otp_code_form.html",
+                include_str!("../../templates/otp_code_form.html"),
+            ),
+            (
                 "other_ways.html",
                 include_str!("../../templates/other_ways.html"),
             ),

@@ -11,10 +11,10 @@
 //! (`error`, `error_description`), like every protocol endpoint's.
 
 use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, HttpResponse, web};
-use serde_json::json;
+use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 
-use super::{AppState, error::ApiError};
+use super::AppState;
+use super::error::{ApiError, OAuthError};
 use crate::events::receipts;
 use crate::plugin::{Delivery, ReceiptError, ReceiptRequest};
 use crate::store::write_transaction;
@@ -93,8 +93,13 @@ pub async fn receipt(
     Ok(HttpResponse::NoContent().finish())
 }
 
-fn refused(status: StatusCode, error: &str, description: &str) -> HttpResponse {
-    HttpResponse::build(status)
-        .insert_header(("Cache-Control", "no-store"))
-        .json(json!({ "error": error, "error_description": description }))
+/// A refusal as every protocol endpoint answers: JSON `error` and `error_description`.
+fn refused(status: StatusCode, error: &'static str, description: &str) -> HttpResponse {
+    OAuthError {
+        status,
+        error,
+        description: description.to_string(),
+        challenge: None,
+    }
+    .error_response()
 }

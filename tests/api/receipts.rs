@@ -31,16 +31,18 @@ fn twilio_signature(token: &str, url: &str, body: &str) -> String {
 }
 
 fn hmac_sha256_hex(key: &str, body: &str) -> String {
-    let key = openssl::pkey::PKey::hmac(key.as_bytes()).unwrap();
-    let mut signer =
-        openssl::sign::Signer::new(openssl::hash::MessageDigest::sha256(), &key).unwrap();
-    signer.update(body.as_bytes()).unwrap();
-    signer
-        .sign_to_vec()
-        .unwrap()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    crate::websub::hmac_hex(key.as_bytes(), body.as_bytes())
+}
+
+/// The shared secret of the tests' HTTP gateway receipts.
+const RECEIPT_KEY: &str = "receipts-shared-secret-0123456789";
+
+/// Posts a JSON receipt to acme's HTTP gateway status URL, signed (hex HMAC-SHA256 in
+/// `X-Signature`) with `key`.
+async fn post_http_receipt(app: &TestApp, key: &str, body: &str) -> (u16, String) {
+    let url = format!("{}/sms/status/http", app.issuer("acme"));
+    let mac = hmac_sha256_hex(key, body);
+    post_receipt(&url, "application/json", Some(("X-Signature", &mac)), body).await
 }
 
 async fn post_receipt(
@@ -250,22 +252,18 @@ async fn http_gateway_receipts_are_checked_with_the_shared_secret(backend: Backe
 
     let json = "application/json";
     let failed = r#"{"data":{"id":"msg-77","state":"rejected"}}"#;
-    let wrong = hmac_sha256_hex("not-the-shared-secret-0123456789", failed);
-    let (status, body) =
-        post_receipt(&status_url, json, Some(("X-Signature", &wrong)), failed).await;
+    let (status, body) = post_http_receipt(&app, "not-the-shared-secret-0123456789", failed).await;
     assert_eq!(status, 401, "{body}");
     assert!(!get(&browser, &otp_url).await.1.contains(UNDELIVERED));
     // Signed, but not a receipt.
     let junk = "not json";
-    let mac = hmac_sha256_hex("receipts-shared-secret-0123456789", junk);
-    let (status, body) = post_receipt(&status_url, json, Some(("X-Signature", &mac)), junk).await;
+    let (status, body) = post_http_receipt(&app, RECEIPT_KEY, junk).await;
     assert_eq!(status, 400, "{body}");
     // Over the size limit.
     let big = "x".repeat(17 * 1024);
     assert_eq!(post_receipt(&status_url, json, None, &big).await.0, 413);
 
-    let mac = hmac_sha256_hex("receipts-shared-secret-0123456789", failed);
-    let signature = format!("sha256={mac}");
+    let signature = format!("sha256={}", hmac_sha256_hex(RECEIPT_KEY, failed));
     let (status, body) =
         post_receipt(&status_url, json, Some(("X-Signature", &signature)), failed).await;
     assert_eq!(status, 204, "{body}");
@@ -323,7 +321,7 @@ async fn a_receipt_that_comes_before_its_message_id_is_applied_when_it_is_record
 ) {
     let (provider, base) = Provider::start().await;
     let app = spawn(&backend).await;
-    let secret = app.write_file("receipt-secret", "receipts-shared-secret-0123456789");
+    let secret = app.write_file("receipt-secret", RECEIPT_KEY);
     app.import(&with_sms(
         &app,
         &format!(
@@ -332,26 +330,12 @@ async fn a_receipt_that_comes_before_its_message_id_is_applied_when_it_is_record
             receipts_of(&secret)
         ),
     ));
-    let status_url = format!("{}/sms/status/http", app.issuer("acme"));
     let failed = r#"{"data":{"id":"msg-early","state":"failed"}}"#;
-    let mac = hmac_sha256_hex("receipts-shared-secret-0123456789", failed);
-    let (status, body) = post_receipt(
-        &status_url,
-        "application/json",
-        Some(("X-Signature", &mac)),
-        failed,
-    )
-    .await;
+    let (status, body) = post_http_receipt(&app, RECEIPT_KEY, failed).await;
     assert_eq!(status, 204, "{body}");
     assert!(undelivered_events(&app).is_empty(), "no code has it yet");
     // The provider sends it again: still taken (the first kept wins).
-    let (status, body) = post_receipt(
-        &status_url,
-        "application/json",
-        Some(("X-Signature", &mac)),
-        failed,
-    )
-    .await;
+    let (status, body) = post_http_receipt(&app, RECEIPT_KEY, failed).await;
     assert_eq!(status, 204, "{body}");
     provider.answer(200, r#"{"id": "msg-early"}"#);
     let browser = Browser::default();
@@ -391,27 +375,15 @@ async fn a_receipt_applies_only_to_the_messages_of_the_gateway_that_signed_it(ba
     let (otp_url, status, _) = otp_page(&app, &browser).await;
     assert_eq!(status, 200);
     assert_eq!(second.received().len(), 1);
-    let status_url = format!("{}/sms/status/http", app.issuer("acme"));
     let failed = r#"{"data":{"id":"m-1","state":"failed"}}"#;
-    let json = "application/json";
     // Signed by the first account: taken as about the first gateway's "m-1", not this one.
-    let mac = hmac_sha256_hex("first-gateway-secret-0123456789", failed);
-    assert_eq!(
-        post_receipt(&status_url, json, Some(("X-Signature", &mac)), failed)
-            .await
-            .0,
-        204
-    );
+    let first_key = "first-gateway-secret-0123456789";
+    assert_eq!(post_http_receipt(&app, first_key, failed).await.0, 204);
     assert!(!get(&browser, &otp_url).await.1.contains(UNDELIVERED));
     assert!(undelivered_events(&app).is_empty());
     // Signed by the second: this code.
-    let mac = hmac_sha256_hex("second-gateway-secret-012345678", failed);
-    assert_eq!(
-        post_receipt(&status_url, json, Some(("X-Signature", &mac)), failed)
-            .await
-            .0,
-        204
-    );
+    let second_key = "second-gateway-secret-012345678";
+    assert_eq!(post_http_receipt(&app, second_key, failed).await.0, 204);
     assert!(get(&browser, &otp_url).await.1.contains(UNDELIVERED));
     assert_eq!(undelivered_events(&app).len(), 1);
 }
@@ -422,7 +394,7 @@ async fn the_json_sign_in_api_reports_an_undelivered_code(backend: Backend) {
     use crate::native::{CB, start_with, step};
     let (provider, base) = Provider::start().await;
     let app = spawn(&backend).await;
-    let secret = app.write_file("receipt-secret", "receipts-shared-secret-0123456789");
+    let secret = app.write_file("receipt-secret", RECEIPT_KEY);
     let native = format!(
         "\n[[organizations.applications]]\nclient_id = \"native\"\ntype = \"public\"\n\
          app_native = true\nsign_in_flow = [[\"password\"], [\"sms_otp\", \"backup_code\"]]\n\
@@ -454,17 +426,8 @@ async fn the_json_sign_in_api_reports_an_undelivered_code(backend: Backend) {
     assert_eq!(otp["sent"], true, "{next}");
     assert_eq!(otp["awaiting_receipt"], true, "{next}");
     assert_eq!(otp["undelivered"], false, "{next}");
-    let status_url = format!("{}/sms/status/http", app.issuer("acme"));
     let failed = r#"{"data":{"id":"msg-api","state":"failed"}}"#;
-    let mac = hmac_sha256_hex("receipts-shared-secret-0123456789", failed);
-    let (status, _) = post_receipt(
-        &status_url,
-        "application/json",
-        Some(("X-Signature", &mac)),
-        failed,
-    )
-    .await;
-    assert_eq!(status, 204);
+    assert_eq!(post_http_receipt(&app, RECEIPT_KEY, failed).await.0, 204);
     let (status, again) = step(&app, &next["flowId"], "sms_otp", serde_json::json!({})).await;
     assert_eq!(status, 200, "{again}");
     let otp = &again["nextStep"]["sms_otp"];

@@ -105,7 +105,7 @@ impl Subscriber {
     }
 }
 
-fn hmac_hex(key: &[u8], data: &[u8]) -> String {
+pub fn hmac_hex(key: &[u8], data: &[u8]) -> String {
     let pkey = PKey::hmac(key).unwrap();
     let mut signer = Signer::new(MessageDigest::sha256(), &pkey).unwrap();
     signer.update(data).unwrap();
