@@ -124,6 +124,15 @@ impl Email {
         }
         Ok(Self(format!("{local}@{}", domain.to_lowercase())))
     }
+
+    /// The address as a page may show it to someone who is not signed in yet: the first
+    /// character of the mailbox and the whole domain (`j•••@example.com`), enough for the user
+    /// to know which address, too little to learn it.
+    pub fn masked(&self) -> String {
+        let (local, domain) = self.0.rsplit_once('@').unwrap_or(("", &self.0));
+        let first: String = local.chars().take(1).collect();
+        format!("{first}•••@{domain}")
+    }
 }
 
 string_newtype!(
@@ -229,6 +238,14 @@ pub enum GrantType {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn masked_addresses_keep_the_first_character_and_the_domain() {
+        let e = Email::parse("jane.doe@Example.com").unwrap();
+        assert_eq!(e.masked(), "j•••@example.com");
+        let short = Email::parse("é@example.org").unwrap();
+        assert_eq!(short.masked(), "é•••@example.org");
+    }
 
     #[test]
     fn slugs() {

@@ -70,13 +70,21 @@ impl Default for MailSettings {
     }
 }
 
-/// One message, with a text and an HTML part.
-#[derive(Debug)]
+/// One message, with a text and an HTML part. Its body may hold a sign-in link or a code, so
+/// printing it (a log line, a panic) shows only the subject.
 pub struct Mail<'a> {
     pub to: &'a str,
     pub subject: &'a str,
     pub text: String,
     pub html: String,
+}
+
+impl std::fmt::Debug for Mail<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Mail")
+            .field("subject", &self.subject)
+            .finish_non_exhaustive()
+    }
 }
 
 impl MailSettings {
@@ -237,6 +245,10 @@ impl Default for Templates {
                 "magic_link_email.html",
                 include_str!("../templates/magic_link_email.html"),
             ),
+            (
+                "plain_email.html",
+                include_str!("../templates/plain_email.html"),
+            ),
         ] {
             env.add_template(name, text)
                 .expect("built-in templates parse");
@@ -260,6 +272,14 @@ impl Templates {
             part("magic_link_email.txt")?,
             part("magic_link_email.html")?,
         ))
+    }
+
+    /// The HTML part of a mail whose words a plug-in wrote as text (an email code): the text,
+    /// escaped, as it is.
+    pub fn plain_html(&self, subject: &str, text: &str) -> Result<String, minijinja::Error> {
+        self.env
+            .get_template("plain_email.html")?
+            .render(minijinja::context! { subject, text })
     }
 }
 
@@ -295,5 +315,20 @@ mod template_tests {
             "{html}"
         );
         assert!(Templates::default().loads("magic_link_email.html"));
+    }
+
+    #[test]
+    fn a_plain_mail_escapes_the_text_it_wraps() {
+        let html = Templates::default()
+            .plain_html("Code for <App>", "Your code:\n\n    123456\n<b>x</b>")
+            .unwrap();
+        assert!(
+            html.contains("    123456\n&lt;b&gt;x&lt;&#x2f;b&gt;"),
+            "{html}"
+        );
+        assert!(
+            html.contains("<title>Code for &lt;App&gt;</title>"),
+            "{html}"
+        );
     }
 }

@@ -47,6 +47,7 @@ struct FileOrg {
     #[serde(default)]
     resources: Vec<Resource>,
     sms_otp: Option<OtpSettings>,
+    email_otp: Option<crate::authn::sent_code::SentCodeSettings>,
     backup_codes: Option<BackupCodeSettings>,
     sms: Option<SmsSettings>,
     magic_link: Option<crate::authn::magic_link::MagicLinkSettings>,
@@ -354,6 +355,10 @@ impl Plan {
             if let Err(e) = sms_otp.validate() {
                 errors.fail(&at, "sms_otp", e);
             }
+            let email_otp = org.email_otp.unwrap_or_default();
+            if let Err(e) = email_otp.validate() {
+                errors.fail(&at, "email_otp", e);
+            }
             let backup_codes = org.backup_codes.unwrap_or_default();
             if let Err(e) = backup_codes.validate() {
                 errors.fail(&at, "backup_codes", e);
@@ -387,6 +392,7 @@ impl Plan {
                 lock_policy,
                 resources: org.resources,
                 sms_otp,
+                email_otp,
                 backup_codes,
                 sms,
                 magic_link,

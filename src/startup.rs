@@ -74,7 +74,7 @@ impl Application {
             "organizations on the console SMS channel have their one-time passwords printed on standard output (development only)"
         );
         tracing::warn!(
-            "organizations on the console mailer (the default) have their sign-in links printed on standard output (development only)"
+            "organizations on the console mailer (the default) have their sign-in links and email codes printed on standard output (development only)"
         );
         let (kek, warning) = Kek::resolve(&settings.key_encryption_key, true)?;
         if let Some(warning) = warning {

@@ -8,11 +8,13 @@
 //! Factors from plug-ins (`plugins/`) that check a typed code implement
 //! [`sesame_plugin_api::factor::CodeFactor`]; registering one is one line in [`CODE_FACTORS`]
 //! and one in [`registry`]. The engine runs all of them with the same step
-//! (`engine::credential`).
+//! (`engine::credential`). Factors that send a code to a verified contact point implement
+//! [`sesame_plugin_api::factor::SentCodeFactor`], registered the same way in [`SENT_FACTORS`]
+//! and run by `engine::sent`.
 
 use std::fmt;
 
-use sesame_plugin_api::factor::CodeFactor;
+use sesame_plugin_api::factor::{CodeFactor, SentCodeFactor};
 
 use super::outcome::StepKind;
 
@@ -31,7 +33,12 @@ pub enum Enrollment {
     /// A credential of a plug-in factor, saved once its first code was entered (see
     /// `authn::credentials`).
     Credential,
+    /// A verified email address, set by an administrator or the provisioning file.
+    VerifiedEmail,
 }
+
+/// What a magic link and an email code both prove.
+const EMAIL_ADDRESS: &str = "email address";
 
 /// One way of proving identity.
 pub trait Factor: Send + Sync + fmt::Debug {
@@ -57,6 +64,11 @@ pub trait Factor: Send + Sync + fmt::Debug {
     fn enrollment(&self) -> Enrollment;
     /// The kind of step that runs it.
     fn step_kind(&self) -> StepKind;
+    /// What passing it proves access to, when another factor can prove the same (`email
+    /// address`): a flow may not ask for it again as a second factor.
+    fn proves(&self) -> Option<&'static str> {
+        None
+    }
     /// Its place among the first steps a sign-in page offers.
     fn order(&self) -> u8 {
         u8::MAX
@@ -100,6 +112,9 @@ impl Factor for MagicLink {
     }
     fn identifies(&self) -> bool {
         true
+    }
+    fn proves(&self) -> Option<&'static str> {
+        Some(EMAIL_ADDRESS)
     }
     fn enrollment(&self) -> Enrollment {
         Enrollment::Account
@@ -219,18 +234,59 @@ impl Factor for CodePlugin {
     }
 }
 
+/// A plug-in factor that sends a code, as the flow rules see it.
+#[derive(Debug)]
+pub struct SentPlugin(pub &'static dyn SentCodeFactor);
+
+impl Factor for SentPlugin {
+    fn name(&self) -> &'static str {
+        self.0.name()
+    }
+    fn label(&self) -> &'static str {
+        self.0.label()
+    }
+    fn amr(&self) -> &'static [&'static str] {
+        self.0.amr()
+    }
+    /// A code to a contact point proves access to it, not who the user is.
+    fn identifies(&self) -> bool {
+        false
+    }
+    fn fallback_of(&self) -> Option<&'static str> {
+        self.0.fallback_of()
+    }
+    fn proves(&self) -> Option<&'static str> {
+        match self.0.destination() {
+            sesame_plugin_api::factor::Destination::Email => Some(EMAIL_ADDRESS),
+        }
+    }
+    fn enrollment(&self) -> Enrollment {
+        match self.0.destination() {
+            sesame_plugin_api::factor::Destination::Email => Enrollment::VerifiedEmail,
+        }
+    }
+    fn step_kind(&self) -> StepKind {
+        StepKind::Sent
+    }
+}
+
 /// The plug-in factors checked by a typed code.
 pub static CODE_FACTORS: [&'static dyn CodeFactor; 1] = [&sesame_plugin_totp::TOTP];
 
-static TOTP: CodePlugin = CodePlugin(&sesame_plugin_totp::TOTP);
+/// The plug-in factors that send a code.
+pub static SENT_FACTORS: [&'static dyn SentCodeFactor; 1] = [&sesame_plugin_email_otp::EMAIL_OTP];
 
-static REGISTRY: [&'static dyn Factor; 6] = [
+static TOTP: CodePlugin = CodePlugin(&sesame_plugin_totp::TOTP);
+static EMAIL_OTP: SentPlugin = SentPlugin(&sesame_plugin_email_otp::EMAIL_OTP);
+
+static REGISTRY: [&'static dyn Factor; 7] = [
     &Password,
     &MagicLink,
     &Federated,
     &SmsOtp,
     &BackupCode,
     &TOTP,
+    &EMAIL_OTP,
 ];
 
 /// Every factor Sesame knows, in the order messages list them.
@@ -241,6 +297,11 @@ pub fn registry() -> &'static [&'static dyn Factor] {
 /// The plug-in factor checked by a typed code of this name.
 pub fn code_factor(name: &str) -> Option<&'static dyn CodeFactor> {
     CODE_FACTORS.iter().copied().find(|f| f.name() == name)
+}
+
+/// The plug-in factor that sends a code, of this name.
+pub fn sent_factor(name: &str) -> Option<&'static dyn SentCodeFactor> {
+    SENT_FACTORS.iter().copied().find(|f| f.name() == name)
 }
 
 /// The factor of a name in flows (`federated:NAME` is the `federated` factor).
@@ -297,7 +358,7 @@ mod tests {
         assert!(by_name("sms").is_none());
         assert_eq!(
             names_for_messages(),
-            "password, magic_link, federated:NAME, sms_otp, backup_code or totp"
+            "password, magic_link, federated:NAME, sms_otp, backup_code, totp or email_otp"
         );
         assert_eq!(
             identifying_for_messages(),
@@ -308,6 +369,11 @@ mod tests {
             let factor = by_name(f.name()).unwrap();
             assert_eq!(factor.step_kind(), StepKind::Code);
             assert_eq!(code_factor(f.name()).unwrap().name(), f.name());
+        }
+        for f in SENT_FACTORS {
+            let factor = by_name(f.name()).unwrap();
+            assert_eq!(factor.step_kind(), StepKind::Sent);
+            assert_eq!(sent_factor(f.name()).unwrap().name(), f.name());
         }
         // A fallback names a factor that exists and is offered on its own.
         for f in registry() {

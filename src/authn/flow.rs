@@ -19,6 +19,8 @@ pub enum Authenticator {
     BackupCode,
     /// A plug-in factor checked by a typed code (`totp`), by its name.
     Code(&'static str),
+    /// A plug-in factor that sends a code (`email_otp`), by its name.
+    Sent(&'static str),
 }
 
 impl Authenticator {
@@ -29,6 +31,7 @@ impl Authenticator {
             "sms_otp" => Self::SmsOtp,
             "backup_code" => Self::BackupCode,
             other if let Some(f) = super::factor::code_factor(other) => Self::Code(f.name()),
+            other if let Some(f) = super::factor::sent_factor(other) => Self::Sent(f.name()),
             other => match other.strip_prefix("federated:") {
                 Some(name)
                     if !name.is_empty()
@@ -56,7 +59,7 @@ impl Authenticator {
             Self::Federated(_) => "federated",
             Self::SmsOtp => "sms_otp",
             Self::BackupCode => "backup_code",
-            Self::Code(name) => name,
+            Self::Code(name) | Self::Sent(name) => name,
         };
         super::factor::by_name(name).expect("every authenticator has its factor")
     }
@@ -75,7 +78,7 @@ impl fmt::Display for Authenticator {
             Self::Federated(name) => write!(f, "federated:{name}"),
             Self::SmsOtp => f.write_str("sms_otp"),
             Self::BackupCode => f.write_str("backup_code"),
-            Self::Code(name) => f.write_str(name),
+            Self::Code(name) | Self::Sent(name) => f.write_str(name),
         }
     }
 }
@@ -93,7 +96,9 @@ impl SignInFlow {
     /// - a factor that does not identify the user (SMS OTP) comes after a step that does, never
     ///   in step 1, and step 1 offers only identifying factors;
     /// - a fallback (backup codes) only beside its factor, and only when the application's
-    ///   switch for it is on.
+    ///   switch for it is on;
+    /// - no second factor proves the same thing as an earlier step (an email code after a magic
+    ///   link: one mailbox would pass both, and the sign-in would claim `mfa`).
     pub fn new(steps: Vec<Vec<Authenticator>>, backup_codes_enabled: bool) -> Result<Self, String> {
         if steps.is_empty() {
             return Err("a sign-in flow needs at least one step".into());
@@ -131,6 +136,19 @@ impl SignInFlow {
                         });
                     }
                     None => {}
+                }
+                if let Some(proof) = factor.proves()
+                    && !factor.identifies()
+                    && let Some((m, b)) = steps[..i].iter().enumerate().find_map(|(m, earlier)| {
+                        earlier
+                            .iter()
+                            .find(|b| b.factor().proves() == Some(proof))
+                            .map(|b| (m + 1, b))
+                    })
+                {
+                    return Err(format!(
+                        "step {n}: {a} cannot follow {b} (step {m}): both prove access to the same {proof}"
+                    ));
                 }
                 if let Some(switch) = factor.application_switch()
                     && !backup_codes_enabled
@@ -429,6 +447,22 @@ mod tests {
         assert!(
             err(&[&["password"], &["backup_code"]], true).contains("only offered beside sms_otp")
         );
+        assert!(
+            err(&[&["password"], &["email_otp"]], true).contains("only offered beside sms_otp")
+        );
+        assert_eq!(
+            err(&[&["magic_link"], &["sms_otp", "email_otp"]], true),
+            "step 2: email_otp cannot follow magic_link (step 1): both prove access to the same \
+             email address"
+        );
+        SignInFlow::new(
+            vec![
+                vec![Authenticator::Password, Authenticator::MagicLink],
+                vec![Authenticator::SmsOtp],
+            ],
+            true,
+        )
+        .unwrap();
         assert!(
             err(&[&["password"], &["sms_otp", "backup_code"]], false)
                 .contains("backup codes enabled")

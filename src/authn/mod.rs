@@ -18,5 +18,6 @@ pub mod magic_link;
 pub mod otp;
 pub mod outcome;
 pub mod policy;
+pub mod sent_code;
 pub mod sms_limits;
 pub mod upstream;

@@ -120,23 +120,9 @@ impl OtpSettings {
         Ok(())
     }
 
-    fn alphabet(&self) -> &'static [u8] {
-        if self.numeric_only {
-            b"0123456789"
-        } else {
-            b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
-        }
-    }
-
-    /// A fresh code from the OS random source, each character uniform over the alphabet.
+    /// A fresh code (see [`random_code`]).
     pub fn generate(&self) -> Secret<String> {
-        let alphabet = self.alphabet();
-        let mut rng = rand::rngs::OsRng.unwrap_err();
-        // `random_range` samples without modulo bias (it rejects the uneven tail).
-        let code = (0..self.length)
-            .map(|_| alphabet[rng.random_range(0..alphabet.len())] as char)
-            .collect();
-        Secret::new(code)
+        random_code(self.numeric_only, self.length)
     }
 
     /// The SMS text for `code`. `host` is Sesame's public host, for the WebOTP line.
@@ -153,15 +139,40 @@ impl OtpSettings {
         text
     }
 
-    /// What a user typed, normalized: spaces dropped, letters upper-cased (alphanumeric codes
-    /// are shown upper-case; phones may offer lower case).
+    /// What a user typed, normalized (see [`normalize`]).
     pub fn normalize(&self, typed: &str) -> String {
-        typed
-            .chars()
-            .filter(|c| !c.is_whitespace())
-            .map(|c| c.to_ascii_uppercase())
-            .collect()
+        normalize(typed)
     }
+}
+
+/// A fresh code of `length` characters from the OS random source, each uniform over the digits
+/// (`numeric_only`) or the upper-case letters and digits.
+pub fn random_code(numeric_only: bool, length: usize) -> Secret<String> {
+    let alphabet = alphabet(numeric_only);
+    let mut rng = rand::rngs::OsRng.unwrap_err();
+    // `random_range` samples without modulo bias (it rejects the uneven tail).
+    let code = (0..length)
+        .map(|_| alphabet[rng.random_range(0..alphabet.len())] as char)
+        .collect();
+    Secret::new(code)
+}
+
+fn alphabet(numeric_only: bool) -> &'static [u8] {
+    if numeric_only {
+        b"0123456789"
+    } else {
+        b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+    }
+}
+
+/// What a user typed, normalized: spaces dropped, letters upper-cased (alphanumeric codes are
+/// shown upper-case; phones may offer lower case).
+pub fn normalize(typed: &str) -> String {
+    typed
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .map(|c| c.to_ascii_uppercase())
+        .collect()
 }
 
 /// The stored form of a code: HMAC-SHA256 over the transaction id and the code, under a key
@@ -288,7 +299,7 @@ mod tests {
                 75.0,
             ), // 35 df
         ] {
-            let alphabet = settings.alphabet();
+            let alphabet = alphabet(settings.numeric_only);
             let mut counts = vec![0u64; alphabet.len()];
             let draws = 20_000;
             for _ in 0..draws {

@@ -23,6 +23,8 @@ pub enum StepKind {
     /// A plug-in factor checked by a typed code (an authenticator app); the step's view names
     /// which one.
     Code,
+    /// A plug-in factor that sends a code (email); the step's view names which one.
+    Sent,
 }
 
 impl StepKind {
@@ -50,6 +52,7 @@ impl StepKind {
             Self::SmsOtp => "otp",
             Self::BackupCode => "backup-code",
             Self::Code => "code",
+            Self::Sent => "sent-code",
         }
     }
 }
@@ -125,9 +128,15 @@ pub struct Step {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub first: Option<FirstView>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub sms_otp: Option<SmsOtpView>,
+    pub sms_otp: Option<Box<SmsOtpView>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub code: Option<CodeView>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sent: Option<Box<SentView>>,
+    /// The step's factors that send a code which this user can receive (their contact point is
+    /// verified), offered as other ways on every second-factor page but their own.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub sent_offers: Vec<SentOffer>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<StepError>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -212,6 +221,40 @@ pub struct CodeView {
     pub backup_code: bool,
 }
 
+/// A step of a plug-in factor that sends a code (an email code).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SentView {
+    /// The factor's name in flows (`email_otp`).
+    pub factor: &'static str,
+    /// How the page names it ("email code").
+    pub label: &'static str,
+    /// Where codes go, masked (`j•••@example.com`); none when the user has no verified address.
+    pub masked_destination: Option<String>,
+    /// Whether a code was sent for this sign-in.
+    pub sent: bool,
+    /// Seconds until a new code may be asked for (0: now).
+    pub resend_wait_seconds: i64,
+    /// New codes this sign-in may still ask for.
+    pub resends_left: i64,
+    pub numeric: bool,
+    pub length: usize,
+    /// Whether the step also offers SMS OTP and the user has a verified number for it.
+    pub sms_otp: bool,
+    /// The plug-in factor checked by a typed code that the user has (offered instead).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub code_factor: Option<&'static str>,
+    /// Whether the step also offers backup codes.
+    pub backup_code: bool,
+}
+
+/// A factor that sends a code, offered as another way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct SentOffer {
+    pub factor: &'static str,
+    /// The link's text ("Email me a code instead").
+    pub offer: &'static str,
+}
+
 /// An enrollment during sign-in: the pending credential and what the user needs to set up
 /// their app. Secret: only in the step's page or JSON answer (never cached), never in logs.
 #[derive(Clone, PartialEq, Eq, Serialize)]
@@ -281,6 +324,12 @@ pub enum StepError {
     CodeReplayed,
     /// The user has no credential of the step's factor.
     NotEnrolled,
+    /// The sign-in asked for all the new codes it may (an email code's `resend_attempts`).
+    NoMoreCodes,
+    /// The address got its share of codes in the window: none is sent now.
+    AddressThrottled,
+    /// The organization's mailer did not take the message.
+    MailNotSent,
 }
 
 impl StepError {
@@ -304,6 +353,9 @@ impl StepError {
             Self::FactorCodeWrong => "factor_code_wrong",
             Self::CodeReplayed => "code_replayed",
             Self::NotEnrolled => "not_enrolled",
+            Self::NoMoreCodes => "no_more_codes",
+            Self::AddressThrottled => "address_throttled",
+            Self::MailNotSent => "mail_not_sent",
         }
     }
 
@@ -349,6 +401,9 @@ impl StepError {
             Self::FactorCodeWrong => "That code is not right. Enter the code your app shows now.".into(),
             Self::CodeReplayed => "That code was already used. Wait for your app to show a new one.".into(),
             Self::NotEnrolled => "You have not set this up yet. Use another way to sign in, or ask your administrator.".into(),
+            Self::NoMoreCodes => "No more new codes can be sent in this sign-in. Use the last code, another way, or start signing in again.".into(),
+            Self::AddressThrottled => "Too many codes were sent to this address lately. Try again later, or use another way.".into(),
+            Self::MailNotSent => "We could not send the email. Ask for a new code in a moment, or use another way.".into(),
         }
     }
 }

@@ -149,6 +149,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route("/backup-code", post().to(signin::backup_submit))
                 .route("/code", get().to(signin::code_page))
                 .route("/code", post().to(signin::code_submit))
+                .route("/sent-code", get().to(signin::sent_page))
+                .route("/sent-code", post().to(signin::sent_submit))
                 .route("/magic-link", get().to(magic_link::open_link))
                 .route("/magic-link", post().to(magic_link::request_link))
                 .route("/federated/{name}", post().to(federation::start))

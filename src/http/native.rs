@@ -286,10 +286,23 @@ fn command(selected: &Selected) -> Result<Command, String> {
             },
             None => Command::Show(StepKind::Code),
         },
+        other if crate::authn::factor::sent_factor(other).is_some() => {
+            let factor = other.to_string();
+            match (param("code")?, param("action")?) {
+                (_, Some("resend")) => Command::SendCode { factor },
+                (_, Some(other)) => return Err(format!("unknown action '{other}': use resend")),
+                (Some(code), None) => Command::SentCode {
+                    factor,
+                    code: Secret::new(code.to_string()),
+                },
+                (None, None) => Command::ShowSent { factor },
+            }
+        }
         other => {
             let codes: Vec<&str> = crate::authn::factor::CODE_FACTORS
                 .iter()
                 .map(|f| f.name())
+                .chain(crate::authn::factor::SENT_FACTORS.iter().map(|f| f.name()))
                 .collect();
             return Err(format!(
                 "'{other}' cannot be used here: use password, sms_otp, backup_code or {}",
@@ -384,6 +397,7 @@ fn step_answer(org: &OrgEntry, flow_id: String, step: &Step) -> HttpResponse {
                     | Authenticator::SmsOtp
                     | Authenticator::BackupCode
                     | Authenticator::Code(_)
+                    | Authenticator::Sent(_)
             )
         })
         .map(|a| json!({ "authenticatorId": a.to_string(), "params": params_of(a) }))
@@ -410,7 +424,9 @@ fn params_of(a: &Authenticator) -> Value {
     match a {
         Authenticator::Password => json!(["username", "password"]),
         Authenticator::SmsOtp => json!(["otp"]),
-        Authenticator::BackupCode | Authenticator::Code(_) => json!(["code"]),
+        Authenticator::BackupCode | Authenticator::Code(_) | Authenticator::Sent(_) => {
+            json!(["code"])
+        }
         _ => json!([]),
     }
 }

@@ -26,6 +26,10 @@ impl Default for Pages {
             ("logout.html", include_str!("../../templates/logout.html")),
             ("consent.html", include_str!("../../templates/consent.html")),
             ("otp.html", include_str!("../../templates/otp.html")),
+            (
+                "sent_code.html",
+                include_str!("../../templates/sent_code.html"),
+            ),
             ("account.html", include_str!("../../templates/account.html")),
             (
                 "backup_codes.html",

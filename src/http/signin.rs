@@ -140,6 +140,7 @@ async fn render_step(
                         .then(|| format!("{}/otp/delivery?tx={tx}", org.issuer)),
                     backup_url => otp.backup_code.then(|| format!("{}/backup-code?tx={tx}", org.issuer)),
                     code_url => code_url(step, org, tx),
+                    sent_ways => sent_ways(step, org, tx),
                     notice => step.notice.map(|n| n.message()),
                     error,
                 },
@@ -160,6 +161,7 @@ async fn render_step(
                     .filter(|v| v.masked_phone.is_some() || v.enroll)
                     .map(|_| format!("{}/otp?tx={tx}", org.issuer)),
                 code_url => code_url(step, org, tx),
+                sent_ways => sent_ways(step, org, tx),
                 error,
             },
         )),
@@ -186,9 +188,40 @@ async fn render_step(
                 otp_url => code.sms_otp.then(|| format!("{}/otp?tx={tx}", org.issuer)),
                 backup_url => code.backup_code
                     .then(|| format!("{}/backup-code?tx={tx}", org.issuer)),
+                sent_ways => sent_ways(step, org, tx),
                 error,
             },
         )),
+        (StepKind::Sent, _, _, _) if let Some(sent) = &step.sent => {
+            let wait = sent.resend_wait_seconds;
+            Ok(state.pages.render(
+                status,
+                "sent_code.html",
+                context! {
+                    org_name => org.org.display_name,
+                    app_name => step.app_name,
+                    action => format!("{}/sent-code", org.issuer),
+                    tx,
+                    csrf,
+                    factor => sent.factor,
+                    label => sent.label,
+                    masked_destination => sent.masked_destination,
+                    sent => sent.sent,
+                    numeric => sent.numeric,
+                    maxlength => sent.length + 4,
+                    resend_after => (wait > 0).then(|| format_utc(now() + wait)),
+                    resend_wait => wait,
+                    resends_left => sent.resends_left,
+                    otp_url => sent.sms_otp.then(|| format!("{}/otp?tx={tx}", org.issuer)),
+                    code_url => sent.code_factor.map(|_| format!("{}/code?tx={tx}", org.issuer)),
+                    backup_url => sent.backup_code
+                        .then(|| format!("{}/backup-code?tx={tx}", org.issuer)),
+                    sent_ways => sent_ways(step, org, tx),
+                    notice => step.notice.map(|n| n.message()),
+                    error,
+                },
+            ))
+        }
         _ => {
             tracing::error!(kind = ?step.kind, "a step without its view");
             Err(ApiError::Internal)
@@ -203,6 +236,19 @@ fn code_url(step: &Step, org: &super::OrgEntry, tx: &str) -> Option<String> {
         .as_ref()
         .and_then(|v| v.code_factor)
         .map(|_| format!("{}/code?tx={tx}", org.issuer))
+}
+
+/// The links to the step's factors that send a code (an email code) which the user can receive.
+fn sent_ways(step: &Step, org: &super::OrgEntry, tx: &str) -> Vec<minijinja::Value> {
+    step.sent_offers
+        .iter()
+        .map(|o| {
+            context! {
+                url => format!("{}/sent-code?tx={tx}&factor={}", org.issuer, o.factor),
+                offer => o.offer,
+            }
+        })
+        .collect()
 }
 
 /// The first step's page: the password form, the "email me a link" form and one button per
@@ -458,6 +504,62 @@ pub async fn code_submit(
         factor: form.factor,
         code: Secret::new(form.code),
         pending: form.pending,
+    };
+    let token = FormToken::Sent(form.csrf);
+    run(&state, &path, &req, form.tx, token, command).await
+}
+
+#[derive(Debug, Deserialize)]
+pub struct SentQuery {
+    tx: Option<String>,
+    factor: Option<String>,
+}
+
+/// `GET {issuer}/sent-code?tx=…&factor=…`: the step of a plug-in factor that sends a code (an
+/// email code, `factor=email_otp`; without `factor`, the step's first). The first visit sends
+/// the first code; later codes only when the user asks.
+pub async fn sent_page(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    req: HttpRequest,
+    query: web::Query<SentQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let SentQuery { tx, factor } = query.into_inner();
+    let command = match factor {
+        Some(factor) => Command::ShowSent { factor },
+        None => Command::Show(StepKind::Sent),
+    };
+    run(&state, &path, &req, tx, FormToken::NotAForm, command).await
+}
+
+#[derive(Debug, Deserialize)]
+pub struct SentForm {
+    tx: Option<String>,
+    csrf: Option<String>,
+    #[serde(default)]
+    factor: String,
+    #[serde(default)]
+    code: String,
+    action: Option<String>,
+}
+
+/// `POST {issuer}/sent-code`: `factor` and `code`, or `action=resend` for a new code.
+pub async fn sent_submit(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    req: HttpRequest,
+    form: web::Form<SentForm>,
+) -> Result<HttpResponse, ApiError> {
+    let form = form.into_inner();
+    let command = if form.action.as_deref() == Some("resend") {
+        Command::SendCode {
+            factor: form.factor,
+        }
+    } else {
+        Command::SentCode {
+            factor: form.factor,
+            code: Secret::new(form.code),
+        }
     };
     let token = FormToken::Sent(form.csrf);
     run(&state, &path, &req, form.tx, token, command).await

@@ -578,6 +578,7 @@ pub struct Purged {
     pub sessions: usize,
     pub throttle: usize,
     pub sms_otps: usize,
+    pub sent_codes: usize,
     pub sms_sends: usize,
     /// Outbox events purged: sealed ones (holding a code) once delivered or expired.
     pub events: usize,
@@ -625,6 +626,7 @@ pub fn purge_expired(conn: &mut DbConn) -> Result<Purged, StoreError> {
         )
         .execute(conn)?,
         sms_otps: super::otps::SmsOtp::purge(conn)?,
+        sent_codes: super::sent_codes::SentCode::purge(conn)?,
         sms_sends: super::sms_sends::SmsSend::purge(conn)?,
         events: super::events::OutboxEvent::purge(conn)?,
         magic_links: super::magic_links::MagicLink::purge(conn)?,

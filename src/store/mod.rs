@@ -16,6 +16,7 @@ pub mod magic_links;
 pub mod organizations;
 pub mod otps;
 pub mod schema;
+pub mod sent_codes;
 pub mod sms_sends;
 pub mod subscriptions;
 pub mod throttle;

@@ -31,6 +31,8 @@ pub struct OrgSettings {
     pub resources: Vec<Resource>,
     /// SMS one-time passwords (the guide's defaults).
     pub sms_otp: crate::authn::otp::OtpSettings,
+    /// One-time codes by email, the fallback beside SMS OTP (`email_otp` in flows).
+    pub email_otp: crate::authn::sent_code::SentCodeSettings,
     pub backup_codes: crate::authn::backup::BackupCodeSettings,
     /// Where text messages go: the console (default) or the organization's gateways.
     pub sms: crate::plugin::SmsSettings,

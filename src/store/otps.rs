@@ -103,6 +103,26 @@ pub enum Dead {
     Void,
 }
 
+impl Dead {
+    /// A code's state, in this order: used, void (replaced or out of attempts), expired.
+    pub fn of(
+        used_at: Option<i64>,
+        voided_at: Option<i64>,
+        out_of_attempts: bool,
+        expired: bool,
+    ) -> Option<Self> {
+        if used_at.is_some() {
+            Some(Self::Used)
+        } else if voided_at.is_some() || out_of_attempts {
+            Some(Self::Void)
+        } else if expired {
+            Some(Self::Expired)
+        } else {
+            None
+        }
+    }
+}
+
 impl SmsOtp {
     /// The newest code of a sign-in, whatever its state.
     pub fn latest(conn: &mut DbConn, transaction_id: &str) -> Result<Option<Self>, StoreError> {
@@ -116,15 +136,12 @@ impl SmsOtp {
 
     /// Why this code cannot be used at `now`, if it cannot.
     pub fn dead(&self, max_failed: i64, now: i64) -> Option<Dead> {
-        if self.used_at.is_some() {
-            Some(Dead::Used)
-        } else if self.voided_at.is_some() || self.failed_attempts >= max_failed {
-            Some(Dead::Void)
-        } else if self.expires_at <= now {
-            Some(Dead::Expired)
-        } else {
-            None
-        }
+        Dead::of(
+            self.used_at,
+            self.voided_at,
+            self.failed_attempts >= max_failed,
+            self.expires_at <= now,
+        )
     }
 
     /// Stores a new code for its sign-in and voids the earlier ones. A second request racing

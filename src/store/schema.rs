@@ -239,6 +239,23 @@ diesel::table! {
 }
 
 diesel::table! {
+    sent_codes (id) {
+        id -> Text,
+        transaction_id -> Text,
+        factor -> Text,
+        seq -> BigInt,
+        user_id -> Text,
+        destination -> Text,
+        code_hash -> Binary,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+        failed_attempts -> BigInt,
+        used_at -> Nullable<BigInt>,
+        voided_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
     sms_otps (id) {
         id -> Text,
         transaction_id -> Text,
@@ -386,6 +403,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     consents,
     kek_check,
     sms_otps,
+    sent_codes,
     backup_codes,
     credentials,
     event_outbox,

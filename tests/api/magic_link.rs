@@ -15,18 +15,18 @@ use crate::smtp_server::{Security, SmtpServer};
 
 const CB: &str = "https://ml.acme.example/callback";
 const SECRET: &str = "a-client-secret-for-the-acme-mfa-tests-0123";
-const SMTP_USER: &str = "sesame";
-const SMTP_PASSWORD: &str = "smtp-password-for-tests";
+pub const SMTP_USER: &str = "sesame";
+pub const SMTP_PASSWORD: &str = "smtp-password-for-tests";
 
 /// The test SMTP server on a free loopback port, requiring AUTH as `SMTP_USER`; stops when
 /// dropped.
-struct SmtpSink {
+pub struct SmtpSink {
     server: SmtpServer,
-    port: u16,
+    pub port: u16,
 }
 
 impl SmtpSink {
-    fn start() -> Self {
+    pub fn start() -> Self {
         Self::start_with(&[])
     }
 
@@ -54,12 +54,12 @@ impl SmtpSink {
         }
     }
 
-    fn messages(&self) -> Vec<Value> {
+    pub fn messages(&self) -> Vec<Value> {
         self.server.messages()
     }
 
     /// Waits (up to 10 s) until `n` messages arrived; returns them in arrival order.
-    async fn wait_for(&self, n: usize) -> Vec<Value> {
+    pub async fn wait_for(&self, n: usize) -> Vec<Value> {
         for _ in 0..200 {
             let m = self.messages();
             if m.len() >= n {

@@ -10,6 +10,7 @@ mod cli;
 mod database_outage;
 mod deliveries;
 mod discovery;
+mod email_otp;
 mod enrollment;
 mod federation;
 mod gateways;

@@ -125,3 +125,72 @@ pub trait CodeFactor: Send + Sync + fmt::Debug {
     /// constant time and must not accept what the credential accepted before.
     fn check(&self, credential: &CredentialData, code: &str, now: i64) -> Check;
 }
+
+/// Where a sent code goes: a contact point of the user's that the server has verified (the
+/// plug-in never sees an unverified one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Destination {
+    /// The user's verified email address, through the organization's mailer.
+    Email,
+}
+
+/// What a code's message may say.
+#[derive(Clone, Copy)]
+pub struct CodeNotice<'a> {
+    /// The organization's display name.
+    pub organization: &'a str,
+    /// The application the user signs in to.
+    pub application: &'a str,
+    /// The code itself: secret, so never logged.
+    pub code: &'a str,
+    /// How long the code works, rounded up.
+    pub minutes: i64,
+}
+
+impl fmt::Debug for CodeNotice<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CodeNotice")
+            .field("organization", &self.organization)
+            .field("application", &self.application)
+            .field("minutes", &self.minutes)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The message that carries a code. Secret (it holds the code): never logged.
+#[derive(Clone, PartialEq, Eq)]
+pub struct CodeMessage {
+    pub subject: String,
+    pub text: String,
+}
+
+impl fmt::Debug for CodeMessage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CodeMessage")
+            .field("subject", &self.subject)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A second factor that sends a one-time code to a verified contact point of the user's: the
+/// plug-in's side of the seam. The server keeps the sign-in's state — the code (only its keyed
+/// hash), its expiry, the attempts at it and the resend limits, with the same rules as SMS OTP —
+/// and sends through the organization's channel; the plug-in says where the code goes and what
+/// the message says.
+pub trait SentCodeFactor: Send + Sync + fmt::Debug {
+    /// The name in sign-in flows and in the server's records, e.g. `email_otp`.
+    fn name(&self) -> &'static str;
+    /// How pages name it, e.g. `email code`.
+    fn label(&self) -> &'static str;
+    /// The link a page shows to switch to it, e.g. `Email me a code instead`.
+    fn offer(&self) -> &'static str;
+    /// RFC 8176 method references it adds to `amr`.
+    fn amr(&self) -> &'static [&'static str];
+    /// The factor it is only offered beside, as a fallback (`sms_otp`), if any.
+    fn fallback_of(&self) -> Option<&'static str> {
+        None
+    }
+    fn destination(&self) -> Destination;
+    /// The message carrying `notice.code`.
+    fn message(&self, notice: &CodeNotice<'_>) -> CodeMessage;
+}

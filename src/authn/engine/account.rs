@@ -45,7 +45,9 @@ pub async fn second_factors(core: &Core, user: &User) -> Result<Vec<Authenticato
 
 /// Until when the session's last pass through the chain allows account changes, if it still
 /// does at `now`: any first step and, when the user has one, the second factor, both within
-/// [`FRESH_SECONDS`].
+/// [`FRESH_SECONDS`]. A code sent to the user's address (the email code, SMS OTP's fallback)
+/// does not count as the second factor here: whoever holds the password and the mailbox must
+/// not be able to replace the number or the app that protects the account.
 pub fn fresh_until(session: &Session, second_factor: bool, now: i64) -> Option<i64> {
     let passed = PassedList::from_json(&session.passed);
     let latest = |keep: &dyn Fn(&Authenticator) -> bool| {
@@ -58,7 +60,9 @@ pub fn fresh_until(session: &Session, second_factor: bool, now: i64) -> Option<i
     };
     let first = latest(&Authenticator::identifies)?;
     let oldest = if second_factor {
-        first.min(latest(&|a| !a.identifies())?)
+        first.min(latest(&|a| {
+            !a.identifies() && !matches!(a, Authenticator::Sent(_))
+        })?)
     } else {
         first
     };

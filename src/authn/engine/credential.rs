@@ -108,6 +108,8 @@ fn view(
             sms_otp: sf.step.contains(&Authenticator::SmsOtp) && sf.phone.is_some(),
             backup_code: sf.step.contains(&Authenticator::BackupCode),
         }),
+        sent: None,
+        sent_offers: super::sent::offers(&sf.step, &sf.user),
         error,
         notice: None,
     })

@@ -78,6 +78,8 @@ pub fn first_view(
         }),
         sms_otp: None,
         code: None,
+        sent: None,
+        sent_offers: Vec::new(),
         error,
         notice: None,
     }

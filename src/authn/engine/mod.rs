@@ -19,6 +19,7 @@ mod delivery;
 mod first;
 pub mod link;
 mod second;
+mod sent;
 
 use account::enroll_phone;
 pub use account::{fresh_until, has_second_factor, second_factors};
@@ -309,6 +310,20 @@ pub enum Command {
         code: Secret<String>,
         pending: Option<String>,
     },
+    /// Show the step of the plug-in factor `factor` that sends a code (`email_otp`): the first
+    /// visit sends the first code.
+    ShowSent {
+        factor: String,
+    },
+    /// A code a plug-in factor sent.
+    SentCode {
+        factor: String,
+        code: Secret<String>,
+    },
+    /// Send a new code of a plug-in factor (voiding the previous one).
+    SendCode {
+        factor: String,
+    },
 }
 
 impl Command {
@@ -319,6 +334,7 @@ impl Command {
             Self::Show(StepKind::SmsOtp) => "show SMS OTP step",
             Self::Show(StepKind::BackupCode) => "show backup code step",
             Self::Show(StepKind::Code) => "show code step",
+            Self::Show(StepKind::Sent) | Self::ShowSent { .. } => "show sent-code step",
             Self::Password { .. } => "password",
             Self::RequestLink { .. } => "request link",
             Self::FirstStepPassed { .. } => "first step passed",
@@ -327,6 +343,8 @@ impl Command {
             Self::EnrollNumber { .. } => "enroll number",
             Self::BackupCode { .. } => "backup code",
             Self::Code { .. } => "factor code",
+            Self::SentCode { .. } => "sent code",
+            Self::SendCode { .. } => "send code",
         }
     }
 }
@@ -382,9 +400,13 @@ impl Command {
             Self::SmsCode { .. } => Some(Authenticator::SmsOtp.factor().name()),
             Self::BackupCode { .. } => Some(Authenticator::BackupCode.factor().name()),
             Self::Code { factor, .. } => super::factor::code_factor(factor).map(|f| f.name()),
-            Self::Show(_) | Self::RequestLink { .. } | Self::Resend | Self::EnrollNumber { .. } => {
-                None
-            }
+            Self::SentCode { factor, .. } => super::factor::sent_factor(factor).map(|f| f.name()),
+            Self::Show(_)
+            | Self::ShowSent { .. }
+            | Self::SendCode { .. }
+            | Self::RequestLink { .. }
+            | Self::Resend
+            | Self::EnrollNumber { .. } => None,
         }
     }
 }
@@ -434,6 +456,20 @@ async fn run_command(
     match command {
         Command::Show(StepKind::First) => show_first(core, sign_in, "", None).await,
         Command::Show(StepKind::Code) => credential::show(core, sign_in, ctx).await,
+        Command::Show(StepKind::Sent) => {
+            let name = sign_in
+                .next_step(core)
+                .await?
+                .and_then(|step| {
+                    step.into_iter().find_map(|a| match a {
+                        Authenticator::Sent(name) => Some(name),
+                        _ => None,
+                    })
+                })
+                .unwrap_or_default();
+            sent::show(core, sign_in, name, ctx).await
+        }
+        Command::ShowSent { factor } => sent::show(core, sign_in, &factor, ctx).await,
         Command::Show(kind) => {
             let method = match kind {
                 StepKind::BackupCode => Authenticator::BackupCode,
@@ -474,6 +510,10 @@ async fn run_command(
             code,
             pending,
         } => credential::check(core, sign_in, &factor, code.expose(), pending, ctx).await,
+        Command::SentCode { factor, code } => {
+            sent::check(core, sign_in, &factor, code.expose(), ctx).await
+        }
+        Command::SendCode { factor } => sent::resend(core, sign_in, &factor, ctx).await,
     }
 }
 

@@ -27,7 +27,7 @@ impl SecondFactor<'_> {
         &self.sign_in.org
     }
 
-    fn tx_id(&self) -> &str {
+    pub(super) fn tx_id(&self) -> &str {
         &self.sign_in.tx.id
     }
 }
@@ -172,7 +172,7 @@ pub(super) async fn step_view(
         authenticators: sf.step.clone(),
         app_name: sf.sign_in.purpose.name(sf.org()),
         first: None,
-        sms_otp: Some(SmsOtpView {
+        sms_otp: Some(Box::new(SmsOtpView {
             masked_phone: sf.phone.as_ref().map(PhoneNumber::masked),
             // Only a code that was sent (or is being sent) is announced as sent.
             sent: latest.is_some(),
@@ -191,8 +191,10 @@ pub(super) async fn step_view(
             awaiting_receipt: latest
                 .as_ref()
                 .is_some_and(|l| super::delivery::awaits_receipt(sf.org(), l, ctx.now)),
-        }),
+        })),
         code: None,
+        sent: None,
+        sent_offers: super::sent::offers(&sf.step, &sf.user),
         error,
         notice,
     }))
