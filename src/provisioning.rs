@@ -53,6 +53,9 @@ struct FileOrg {
     magic_link: Option<crate::authn::magic_link::MagicLinkSettings>,
     mail: Option<crate::mail::MailSettings>,
     enrollment: Option<crate::authn::credentials::EnrollmentSettings>,
+    /// Settings of plug-in factors, by name (`[organizations.factors.totp]`).
+    #[serde(default)]
+    factors: std::collections::BTreeMap<String, serde_json::Value>,
     #[serde(default)]
     identity_providers: Vec<crate::authn::federation::IdentityProvider>,
     /// WebSub subscriptions an administrator declares (verified like requested ones).
@@ -388,6 +391,27 @@ impl Plan {
                     errors.fail(&at, &field, format!("'{}' is declared twice", p.name));
                 }
             }
+            for (name, value) in &org.factors {
+                let field = format!("factors.{name}");
+                match crate::authn::factor::code_factor(name) {
+                    Some(factor) => {
+                        if let Err(e) = factor.check_settings(value) {
+                            errors.fail(&at, &field, e);
+                        }
+                    }
+                    None => {
+                        let names: Vec<&str> = crate::authn::factor::CODE_FACTORS
+                            .iter()
+                            .map(|f| f.name())
+                            .collect();
+                        errors.fail(
+                            &at,
+                            &field,
+                            format!("'{name}' takes no settings here: use {}", names.join(", ")),
+                        );
+                    }
+                }
+            }
             let settings = OrgSettings {
                 lock_policy,
                 resources: org.resources,
@@ -399,6 +423,7 @@ impl Plan {
                 mail,
                 identity_providers: org.identity_providers,
                 enrollment: org.enrollment.unwrap_or_default(),
+                factors: org.factors,
             };
             for (j, app) in org.applications.iter().enumerate() {
                 for r in &app.resources {

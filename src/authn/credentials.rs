@@ -112,6 +112,8 @@ pub struct Enrollment<'a> {
     pub user_id: &'a str,
     /// How the user's app names the credential.
     pub who: Enrollee<'a>,
+    /// The organization's settings of the factor (`[organizations.factors.NAME]`).
+    pub settings: &'a serde_json::Value,
     pub now: i64,
 }
 
@@ -130,7 +132,10 @@ impl Enrollment<'_> {
     /// Starts an enrollment: a new pending credential (replacing the user's earlier pending
     /// ones), saved sealed, and what the user needs to set up their device.
     pub fn begin(&self, conn: &mut DbConn) -> Result<Started, EnrollError> {
-        let credential = self.factor.new_credential().map_err(Self::plugin)?;
+        let credential = self
+            .factor
+            .new_credential(self.settings)
+            .map_err(Self::plugin)?;
         let shown = self
             .factor
             .shown(&credential, self.who)

@@ -44,6 +44,9 @@ pub struct OrgSettings {
     pub identity_providers: Vec<crate::authn::federation::IdentityProvider>,
     /// Who may enroll the plug-in factors (authenticator apps) themselves, and where.
     pub enrollment: crate::authn::credentials::EnrollmentSettings,
+    /// Settings of plug-in factors checked by a typed code, by factor name
+    /// (`[organizations.factors.totp]`), checked by the plug-in at import.
+    pub factors: std::collections::BTreeMap<String, serde_json::Value>,
 }
 
 /// An API registered with the organization: its identifier becomes the access token's `aud`,
@@ -57,7 +60,15 @@ pub struct Resource {
     pub scopes: Vec<String>,
 }
 
+/// The settings of a factor that an organization leaves alone.
+static NO_SETTINGS: serde_json::Value = serde_json::Value::Null;
+
 impl OrgSettings {
+    /// The organization's settings of the plug-in factor `name` (`Null` when it sets none).
+    pub fn factor_settings(&self, name: &str) -> &serde_json::Value {
+        self.factors.get(name).unwrap_or(&NO_SETTINGS)
+    }
+
     pub fn identity_provider(
         &self,
         name: &str,

@@ -701,3 +701,97 @@ async fn the_other_factors_a_user_has_are_one_list(backend: Backend) {
 }
 
 both_backends!(the_other_factors_a_user_has_are_one_list);
+
+/// The code an app following `algorithm`, 8 digits and 60-second steps shows for `secret`.
+fn app_code_with(secret: &str, algorithm: totp_rs::Algorithm, t: u64) -> String {
+    let secret = totp_rs::Secret::try_from_base32(secret.replace(' ', "")).unwrap();
+    totp_rs::Builder::new()
+        .with_secret(secret)
+        .with_algorithm(algorithm)
+        .with_digits(8)
+        .with_step_duration(60)
+        .build()
+        .unwrap()
+        .generate(t)
+        .to_string()
+}
+
+async fn an_organization_chooses_the_parameters_of_new_apps(backend: Backend) {
+    let app = setup_with(
+        &backend,
+        "[organizations.factors.totp]\nalgorithm = \"SHA256\"\ndigits = 8\nperiod = 60",
+    )
+    .await;
+    let bob = bob_with_fresh_chain(&app).await;
+    let res = change(
+        &app,
+        &bob,
+        "/account/credentials",
+        &[("action", "begin"), ("factor", "totp")],
+    )
+    .await;
+    assert_eq!(res.status(), 200);
+    let html = res.text().await.unwrap();
+    assert!(html.contains("the 8-digit code"), "{html}");
+    let secret = between(&html, "<code id=\"secret\">", "</code>").to_string();
+    assert_eq!(secret.replace(' ', "").len(), 52, "256 bits for SHA-256");
+    let id = form_field(&html, "id").unwrap();
+    // A SHA-1 app's code (what an app ignoring the parameters would show) is refused.
+    let sha1 = app_code_with(&secret, totp_rs::Algorithm::SHA1, now());
+    let confirm = |code: String| {
+        let (id, bob) = (id.clone(), &bob);
+        let app = &app;
+        async move {
+            change(
+                app,
+                bob,
+                "/account/credentials",
+                &[
+                    ("action", "confirm"),
+                    ("factor", "totp"),
+                    ("id", &id),
+                    ("code", &code),
+                ],
+            )
+            .await
+        }
+    };
+    assert_eq!(confirm(sha1).await.status(), 422);
+    let code = app_code_with(&secret, totp_rs::Algorithm::SHA256, now());
+    assert_eq!(code.len(), 8);
+    assert_eq!(confirm(code).await.status(), 303);
+
+    // Signing in takes the app's 8-digit SHA-256 codes of 60-second steps.
+    let browser = Browser::default();
+    let code_url = to_code_page(&app, &browser, "bob", BOB_PASSWORD).await;
+    let (_, page) = get(&browser, &code_url).await;
+    assert!(page.contains("enter the 8-digit code"), "{page}");
+    let code = app_code_with(&secret, totp_rs::Algorithm::SHA256, now() + 60);
+    let res = submit(&browser, &code_url, &[("factor", "totp"), ("code", &code)]).await;
+    assert_eq!(res.status(), 303);
+    assert!(location(&res).starts_with(TOTP_CB), "{}", location(&res));
+
+    // Settings a plug-in refuses, or for a factor without settings, stop the import.
+    for (extra, message) in [
+        (
+            "[organizations.factors.totp]\ndigits = 5",
+            "factors.totp: digits: 5 is out of range 6-8",
+        ),
+        (
+            "[organizations.factors.sms_otp]\nlength = 6",
+            "factors.sms_otp: 'sms_otp' takes no settings here: use totp",
+        ),
+    ] {
+        let toml = format!(
+            "{}\n{extra}\n",
+            acme_toml("resend_cooldown_seconds = 0", "max_attempts = 20")
+        );
+        let path = app.write_file("bad.toml", &toml);
+        let out = app.cli(&["import", path.to_str().unwrap()]);
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(message), "{err}");
+    }
+}
+
+both_backends!(an_organization_chooses_the_parameters_of_new_apps);

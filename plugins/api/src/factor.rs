@@ -101,6 +101,12 @@ pub enum FactorError {
     Internal(String),
 }
 
+/// A factor's settings for one organization (`[organizations.factors.NAME]` in the
+/// provisioning file), as JSON: the plug-in owns their shape, checks them at import
+/// ([`CodeFactor::check_settings`]) and reads them where they apply. `Null` when the
+/// organization sets none.
+pub type FactorSettings = serde_json::Value;
+
 /// A second factor checked by a code: the plug-in's side of the seam.
 pub trait CodeFactor: Send + Sync + fmt::Debug {
     /// The name in sign-in flows and in the server's records, e.g. `totp`.
@@ -109,15 +115,32 @@ pub trait CodeFactor: Send + Sync + fmt::Debug {
     fn label(&self) -> &'static str;
     /// RFC 8176 method references it adds to `amr`.
     fn amr(&self) -> &'static [&'static str];
-    fn code_format(&self) -> CodeFormat;
-    /// A new credential, not yet saved, and what the user needs to set it up.
-    fn enroll(&self, who: Enrollee<'_>) -> Result<Enrolling, FactorError> {
-        let credential = self.new_credential()?;
+    /// Checks an organization's settings of this factor; the message names the field. A
+    /// factor without settings takes none.
+    fn check_settings(&self, settings: &FactorSettings) -> Result<(), String> {
+        match settings {
+            FactorSettings::Null => Ok(()),
+            FactorSettings::Object(o) if o.is_empty() => Ok(()),
+            _ => Err(format!("{} takes no settings", self.name())),
+        }
+    }
+    /// What a code is like under the organization's `settings` (checked).
+    fn code_format(&self, settings: &FactorSettings) -> CodeFormat;
+    /// A new credential under the organization's `settings`, not yet saved, and what the user
+    /// needs to set it up.
+    fn enroll(
+        &self,
+        who: Enrollee<'_>,
+        settings: &FactorSettings,
+    ) -> Result<Enrolling, FactorError> {
+        let credential = self.new_credential(settings)?;
         let shown = self.shown(&credential, who)?;
         Ok(Enrolling { credential, shown })
     }
-    /// A new credential (a fresh secret), not yet saved.
-    fn new_credential(&self) -> Result<CredentialData, FactorError>;
+    /// A new credential (a fresh secret) under the organization's `settings` (checked), not
+    /// yet saved. The credential keeps what it needs of them: settings changed later apply to
+    /// new credentials only.
+    fn new_credential(&self, settings: &FactorSettings) -> Result<CredentialData, FactorError>;
     /// What the user needs to set up `credential` (one not confirmed yet): the same every time,
     /// so a setup page can be shown again after a wrong first code or a reload.
     fn shown(&self, credential: &CredentialData, who: Enrollee<'_>) -> Result<Shown, FactorError>;

@@ -1,8 +1,10 @@
 //! Authenticator apps: time-based one-time passwords (RFC 6238) as a Sesame second factor.
 //!
-//! A credential is a 160-bit random secret (RFC 4226 § 4 recommends 160 bits) with the
-//! parameters it was enrolled with — HMAC-SHA-1, 6 digits, 30-second steps by default, the
-//! values every authenticator app understands — and the last time step it accepted. A code is
+//! A credential is a random secret as long as its hash's output (160 bits for SHA-1, as RFC 4226
+//! § 4 recommends; 256 and 512 bits for SHA-256 and SHA-512, the key sizes of RFC 6238's test
+//! vectors) with the parameters it was enrolled with — HMAC-SHA-1, 6 digits, 30-second steps by
+//! default, the values every authenticator app understands; an organization may choose others
+//! (`[organizations.factors.totp]`, see [`TotpSettings`]) — and the last time step it accepted. A code is
 //! accepted for the current step and one step either side (RFC 6238 § 5.2's recommended drift
 //! allowance), and only for a step later than the last one accepted: the same code, or an
 //! older one, is a replay (RFC 6238 § 5.2: "the verifier MUST NOT accept the second attempt of
@@ -12,7 +14,7 @@
 
 use serde::{Deserialize, Serialize};
 use sesame_plugin_api::factor::{
-    Check, CodeFactor, CodeFormat, CredentialData, Enrollee, FactorError, Shown,
+    Check, CodeFactor, CodeFormat, CredentialData, Enrollee, FactorError, FactorSettings, Shown,
 };
 use totp_rs::{Algorithm, Builder, Secret};
 
@@ -42,8 +44,80 @@ pub static TOTP: Totp = Totp {
 
 /// Steps accepted either side of the current one.
 const SKEW: u16 = 1;
-/// Secret length in bytes.
-const SECRET_BYTES: usize = 20;
+
+/// The HMAC of the codes (RFC 6238 § 1.2: SHA-1, SHA-256 or SHA-512).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum HashAlgorithm {
+    #[default]
+    Sha1,
+    Sha256,
+    Sha512,
+}
+
+impl HashAlgorithm {
+    fn totp_rs(self) -> Algorithm {
+        match self {
+            Self::Sha1 => Algorithm::SHA1,
+            Self::Sha256 => Algorithm::SHA256,
+            Self::Sha512 => Algorithm::SHA512,
+        }
+    }
+
+    /// Secret length in bytes: the hash's output length.
+    fn secret_bytes(self) -> usize {
+        match self {
+            Self::Sha1 => 20,
+            Self::Sha256 => 32,
+            Self::Sha512 => 64,
+        }
+    }
+}
+
+/// An organization's TOTP settings (`[organizations.factors.totp]`), for credentials enrolled
+/// from then on. Many apps (Google Authenticator among them) read only SHA-1, 6 digits and 30
+/// seconds from the QR code and show wrong codes for anything else: change them only when every
+/// user's app is known to follow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TotpSettings {
+    pub algorithm: HashAlgorithm,
+    /// 6 to 8 (RFC 4226 § 5.3 allows no fewer than 6).
+    pub digits: u8,
+    /// Seconds per code, 15 to 120.
+    pub period: u64,
+}
+
+impl Default for TotpSettings {
+    fn default() -> Self {
+        Self {
+            algorithm: HashAlgorithm::Sha1,
+            digits: TOTP.digits,
+            period: TOTP.period,
+        }
+    }
+}
+
+impl TotpSettings {
+    /// The settings in `value` (`Null`: the defaults), checked; the message names the field.
+    pub fn read(value: &FactorSettings) -> Result<Self, String> {
+        let settings: Self = if value.is_null() {
+            Self::default()
+        } else {
+            serde_json::from_value(value.clone()).map_err(|e| e.to_string())?
+        };
+        if !(6..=8).contains(&settings.digits) {
+            return Err(format!("digits: {} is out of range 6-8", settings.digits));
+        }
+        if !(15..=120).contains(&settings.period) {
+            return Err(format!(
+                "period: {} is out of range 15-120",
+                settings.period
+            ));
+        }
+        Ok(settings)
+    }
+}
 
 /// What the server stores (sealed) for one authenticator app.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -53,6 +127,9 @@ struct Record {
     v: u8,
     /// The secret, base32 without padding (as in the `otpauth://` URI).
     secret: String,
+    /// SHA-1 for records written before organizations could choose.
+    #[serde(default)]
+    algorithm: HashAlgorithm,
     digits: u8,
     period: u64,
     /// The last time step a code was accepted for.
@@ -63,6 +140,7 @@ struct Record {
 impl std::fmt::Debug for Record {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Record")
+            .field("algorithm", &self.algorithm)
             .field("digits", &self.digits)
             .field("period", &self.period)
             .field("last_step", &self.last_step)
@@ -87,7 +165,7 @@ impl Record {
     fn totp(&self, skew: u16, names: Option<Enrollee<'_>>) -> Result<totp_rs::Totp, String> {
         let secret = Secret::try_from_base32(&self.secret).map_err(|e| format!("{e:?}"))?;
         let mut builder = Builder::new()
-            .with_algorithm(Algorithm::SHA1)
+            .with_algorithm(self.algorithm.totp_rs())
             .with_digits(self.digits)
             .with_skew(skew)
             .with_step_duration(self.period)
@@ -148,25 +226,31 @@ impl CodeFactor for Totp {
         &["otp"]
     }
 
-    fn code_format(&self) -> CodeFormat {
+    fn check_settings(&self, settings: &FactorSettings) -> Result<(), String> {
+        TotpSettings::read(settings).map(|_| ())
+    }
+
+    fn code_format(&self, settings: &FactorSettings) -> CodeFormat {
         CodeFormat {
             numeric: true,
-            length: self.digits,
+            length: TotpSettings::read(settings).map_or(self.digits, |s| s.digits),
         }
     }
 
-    fn new_credential(&self) -> Result<CredentialData, FactorError> {
+    fn new_credential(&self, settings: &FactorSettings) -> Result<CredentialData, FactorError> {
         use rand::TryRngCore;
+        let settings = TotpSettings::read(settings).map_err(FactorError::Input)?;
         // From the operating system: a long-lived secret.
-        let mut bytes = [0u8; SECRET_BYTES];
+        let mut bytes = vec![0u8; settings.algorithm.secret_bytes()];
         rand::rngs::OsRng
             .try_fill_bytes(&mut bytes)
             .map_err(|e| FactorError::Internal(e.to_string()))?;
         Ok(Record {
             v: 1,
-            secret: Secret::from(bytes.to_vec()).to_base32(),
-            digits: self.digits,
-            period: self.period,
+            secret: Secret::from(bytes).to_base32(),
+            algorithm: settings.algorithm,
+            digits: settings.digits,
+            period: settings.period,
             last_step: None,
         }
         .write())
@@ -241,6 +325,7 @@ mod tests {
         Record {
             v: 1,
             secret: RFC_SECRET.into(),
+            algorithm: HashAlgorithm::Sha1,
             digits,
             period: 30,
             last_step: None,
@@ -266,6 +351,110 @@ mod tests {
                 TOTP.check(&rfc_record(8), code, t as i64),
                 Check::Passed(_)
             ));
+        }
+    }
+
+    #[test]
+    fn the_rfc_6238_sha256_and_sha512_vectors_pass() {
+        // Appendix B's keys: the ASCII digits repeated to 32 and 64 bytes.
+        let key = |n: usize| -> String {
+            let bytes: Vec<u8> = b"1234567890".iter().copied().cycle().take(n).collect();
+            Secret::from(bytes).to_base32()
+        };
+        for (algorithm, secret, cases) in [
+            (
+                HashAlgorithm::Sha256,
+                key(32),
+                [
+                    (59, "46119246"),
+                    (1_111_111_109, "68084774"),
+                    (20_000_000_000, "77737706"),
+                ],
+            ),
+            (
+                HashAlgorithm::Sha512,
+                key(64),
+                [
+                    (59, "90693936"),
+                    (1_111_111_109, "25091201"),
+                    (20_000_000_000, "47863826"),
+                ],
+            ),
+        ] {
+            let record = Record {
+                v: 1,
+                secret: secret.trim_end_matches('=').to_string(),
+                algorithm,
+                digits: 8,
+                period: 30,
+                last_step: None,
+            }
+            .write();
+            for (t, code) in cases {
+                assert!(
+                    matches!(TOTP.check(&record, code, t), Check::Passed(_)),
+                    "{algorithm:?} t={t}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn organizations_choose_the_parameters_of_new_credentials() {
+        let settings = serde_json::json!({ "algorithm": "SHA256", "digits": 8, "period": 60 });
+        TOTP.check_settings(&settings).unwrap();
+        assert_eq!(TOTP.code_format(&settings).length, 8);
+        assert_eq!(TOTP.code_format(&FactorSettings::Null).length, 6);
+        let who = Enrollee {
+            issuer: "Acme",
+            account: "alice",
+        };
+        let e = TOTP.enroll(who, &settings).unwrap();
+        let record = Record::read(&e.credential).unwrap();
+        assert_eq!(
+            (
+                record.algorithm,
+                record.digits,
+                record.period,
+                record.secret.len()
+            ),
+            (HashAlgorithm::Sha256, 8, 60, 52),
+            "256 bits of secret in base32"
+        );
+        for part in ["algorithm=SHA256", "digits=8", "period=60"] {
+            assert!(e.shown.uri.contains(part), "{part} in {}", e.shown.uri);
+        }
+        let code = code_at(&e.credential, 1_000_020).unwrap();
+        assert_eq!(code.len(), 8);
+        assert!(matches!(
+            TOTP.check(&e.credential, &code, 1_000_000),
+            Check::Passed(_)
+        ));
+        // Records written before the choice existed are SHA-1.
+        let old = br#"{"v":1,"secret":"GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ","digits":6,"period":30}"#;
+        assert_eq!(
+            Record::read(&CredentialData::new(old.to_vec()))
+                .unwrap()
+                .algorithm,
+            HashAlgorithm::Sha1
+        );
+        for (bad, field) in [
+            (
+                serde_json::json!({ "digits": 5 }),
+                "digits: 5 is out of range 6-8",
+            ),
+            (
+                serde_json::json!({ "period": 600 }),
+                "period: 600 is out of range 15-120",
+            ),
+            (
+                serde_json::json!({ "algorithm": "MD5" }),
+                "unknown variant `MD5`",
+            ),
+            (serde_json::json!({ "skew": 2 }), "unknown field `skew`"),
+        ] {
+            let e = TOTP.check_settings(&bad).unwrap_err();
+            assert!(e.contains(field), "{e}");
         }
     }
 
@@ -329,8 +518,8 @@ mod tests {
             issuer: "Acme: Staff",
             account: "alice",
         };
-        let a = TOTP.enroll(who).unwrap();
-        let b = TOTP.enroll(who).unwrap();
+        let a = TOTP.enroll(who, &FactorSettings::Null).unwrap();
+        let b = TOTP.enroll(who, &FactorSettings::Null).unwrap();
         assert_ne!(a.credential, b.credential, "a new secret each time");
         let record = Record::read(&a.credential).unwrap();
         assert_eq!(record.secret.len(), 32, "160 bits in base32");

@@ -91,7 +91,7 @@ fn view(
     setup: Option<Box<SetupView>>,
     error: Option<StepError>,
 ) -> Outcome {
-    let format = factor.code_format();
+    let format = factor.code_format(sf.org().org.settings.factor_settings(factor.name()));
     Outcome::Step(Step {
         kind: StepKind::Code,
         authenticators: sf.step.clone(),
@@ -147,6 +147,7 @@ fn enrollment<'a>(
             issuer: &org.org.display_name,
             account: user.username.as_str(),
         },
+        settings: org.org.settings.factor_settings(factor.name()),
         now,
     }
 }

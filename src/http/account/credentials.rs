@@ -151,6 +151,7 @@ fn enrollment<'a>(
             issuer: &org.org.display_name,
             account: user.username.as_str(),
         },
+        settings: org.org.settings.factor_settings(factor.name()),
         now: now(),
     }
 }
@@ -166,6 +167,9 @@ fn setup_page(
     shown: Option<&Shown>,
     error: Option<&str>,
 ) -> Result<HttpResponse, ApiError> {
+    let length = factor
+        .code_format(org.org.settings.factor_settings(factor.name()))
+        .length;
     let res = state.pages.render(
         if error.is_some() {
             StatusCode::UNPROCESSABLE_ENTITY
@@ -177,8 +181,8 @@ fn setup_page(
             org_name => org.org.display_name,
             label => factor.label(),
             factor => factor.name(),
-            length => factor.code_format().length,
-            maxlength => u16::from(factor.code_format().length) + 4,
+            length,
+            maxlength => u16::from(length) + 4,
             id,
             qr_svg => shown.map(|s| minijinja::Value::from_safe_string(s.qr_svg.clone())),
             text_secret => shown.map(|s| s.text.clone()),
