@@ -44,7 +44,7 @@ grant_types = ["authorization_code", "refresh_token"]
 client_id = "{DEMO_SPA_CLIENT_ID}"
 name = "Demo single-page app"
 type = "public"
-sign_in_flow = "username_password_sms_otp"
+sign_in_flow = [["password"], ["sms_otp", "email_otp", "backup_code"]]
 backup_codes = true
 redirect_uris = ["http://localhost:5173/callback"]
 post_logout_redirect_uris = ["http://localhost:5173/"]
@@ -158,6 +158,8 @@ pub fn banner(base_url: &str, seeded: Option<&Seeded>) -> String {
         "                   the mail) is printed right here.".into(),
         format!("    authenticator  add an app (TOTP) in alice's account, {issuer}/account/ ; demo-web"),
         "                   then offers its code instead of the text message".into(),
+        "    email code     the SPA also offers a code by email instead of the text message".into(),
+        "                   (alice@example.com; the console mailer prints it right here)".into(),
         match seeded {
             Some(s) => format!(
                 "    backup codes   {} (each works once, instead of the SMS code)",
