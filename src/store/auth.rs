@@ -316,14 +316,23 @@ impl AuthorizationCode {
             .optional()?)
     }
 
-    /// Uses the code: true exactly once, for an unexpired code.
+    /// Uses the code: true exactly once, for an unexpired code of a grant not revoked. The
+    /// grant is read again by this statement, so a revocation committed after the code was
+    /// found (a reused refresh token, a sign-out) is seen: no tokens come from a revoked grant.
     pub fn consume(conn: &mut DbConn, code_hash: &str) -> Result<bool, StoreError> {
         let t = now();
         let n = diesel::update(
             authorization_codes::table
                 .filter(authorization_codes::code_hash.eq(code_hash))
                 .filter(authorization_codes::used_at.is_null())
-                .filter(authorization_codes::expires_at.gt(t)),
+                .filter(authorization_codes::expires_at.gt(t))
+                .filter(
+                    authorization_codes::grant_id.eq_any(
+                        grants::table
+                            .filter(grants::revoked_at.is_null())
+                            .select(grants::id),
+                    ),
+                ),
         )
         .set(authorization_codes::used_at.eq(Some(t)))
         .execute(conn)?;
@@ -486,14 +495,22 @@ impl RefreshToken {
             .optional()?)
     }
 
-    /// Uses the token for one rotation: true exactly once, for an unexpired token.
+    /// Uses the token for one rotation: true exactly once, for an unexpired token of a grant
+    /// not revoked (read again by this statement, as for [`AuthorizationCode::consume`]).
     pub fn consume(conn: &mut DbConn, token_hash: &str) -> Result<bool, StoreError> {
         let t = now();
         let n = diesel::update(
             refresh_tokens::table
                 .filter(refresh_tokens::token_hash.eq(token_hash))
                 .filter(refresh_tokens::used_at.is_null())
-                .filter(refresh_tokens::expires_at.gt(t)),
+                .filter(refresh_tokens::expires_at.gt(t))
+                .filter(
+                    refresh_tokens::grant_id.eq_any(
+                        grants::table
+                            .filter(grants::revoked_at.is_null())
+                            .select(grants::id),
+                    ),
+                ),
         )
         .set(refresh_tokens::used_at.eq(Some(t)))
         .execute(conn)?;

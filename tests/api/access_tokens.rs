@@ -562,3 +562,38 @@ both_backends!(
     a_rotated_key_keeps_its_tokens_until_retired,
     tokens_recorded_before_the_upgrade_work_until_revoked,
 );
+
+/// A code or refresh token is spent only while its grant is live, read again by the spending
+/// statement itself: a revocation committed after the token endpoint found the credential (a
+/// reused refresh token, a sign-out, in another request) still stops the exchange.
+async fn a_revoked_grant_cannot_spend_its_code_or_refresh_token(backend: Backend) {
+    use sesame::secret::sha256_hex;
+    use sesame::store::auth::{AuthorizationCode, RefreshToken};
+    let app = setup(&backend, "RS256").await;
+    let browser = Browser::default();
+    let tokens = user_tokens(&app, &browser, "openid offline_access").await;
+    let refresh = sha256_hex(tokens["refresh_token"].as_str().expect("a refresh token"));
+    // A second code of the same user, not exchanged.
+    let res = browser
+        .authorize_and_sign_in(&auth_url(&app, "openid"), "bob", "bobs-long-password")
+        .await;
+    let code = sha256_hex(&query_of(&location(&res))["code"]);
+    let mut conn = app.db.get().unwrap();
+    diesel::update(grants::table)
+        .set(grants::revoked_at.eq(Some(1_i64)))
+        .execute(&mut conn)
+        .unwrap();
+    assert!(!AuthorizationCode::consume(&mut conn, &code).unwrap());
+    assert!(!RefreshToken::consume(&mut conn, &refresh).unwrap());
+    // Live again, each is spent exactly once.
+    diesel::update(grants::table)
+        .set(grants::revoked_at.eq(None::<i64>))
+        .execute(&mut conn)
+        .unwrap();
+    assert!(AuthorizationCode::consume(&mut conn, &code).unwrap());
+    assert!(!AuthorizationCode::consume(&mut conn, &code).unwrap());
+    assert!(RefreshToken::consume(&mut conn, &refresh).unwrap());
+    assert!(!RefreshToken::consume(&mut conn, &refresh).unwrap());
+}
+
+both_backends!(a_revoked_grant_cannot_spend_its_code_or_refresh_token);
