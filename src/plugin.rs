@@ -14,6 +14,9 @@ pub use sesame_plugin_api::{
     SecretRef, SendError, Sms, SmsGateway,
 };
 
+/// The gateway `type`s Sesame knows (those of [`GatewayConfig`]).
+pub const GATEWAY_TYPES: [&str; 3] = ["console", "http", "twilio"];
+
 /// One configured gateway, by its `type`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]

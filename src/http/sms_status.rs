@@ -6,9 +6,11 @@
 //!
 //! Answers: 204 when taken (a receipt for a message Sesame does not know yet is kept a day for
 //! the delivery that will record its id: providers may report before the sending node has
-//! written it), 401 for a bad or missing signature, 400 for a signed body that is not a
-//! receipt, 404 when no gateway of that kind takes receipts, 413 over 16 KiB. Errors are JSON
-//! (`error`, `error_description`), like every protocol endpoint's.
+//! written it), 401 for a bad or missing signature — also for a gateway type Sesame knows that
+//! the organization does not use for receipts, with the same words, so nobody learns which
+//! providers an organization uses by probing — 400 for a signed body that is not a receipt,
+//! 404 for a type Sesame does not know, 413 over 16 KiB. Errors are JSON (`error`,
+//! `error_description`), like every protocol endpoint's.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
@@ -37,8 +39,11 @@ pub async fn receipt(
             "a delivery receipt is at most 16 KiB",
         ));
     }
-    let Ok(channel) = org.sms.as_ref() else {
+    if !crate::plugin::GATEWAY_TYPES.contains(&kind.as_str()) {
         return Err(ApiError::NotFound);
+    }
+    let Ok(channel) = org.sms.as_ref() else {
+        return Ok(unsigned());
     };
     let headers: Vec<(String, String)> = req
         .headers()
@@ -54,15 +59,11 @@ pub async fn receipt(
     };
     let (receipt, gateway) = match channel.receipt(&kind, &request) {
         Ok(taken) => taken,
-        Err(ReceiptError::NotTaken) => return Err(ApiError::NotFound),
+        Err(ReceiptError::NotTaken) => return Ok(unsigned()),
         Err(e @ ReceiptError::Unauthenticated(_)) => {
             // Not a warning: anyone can post here, and the log is not theirs to fill.
             tracing::debug!(org = %org.org.slug, gateway = %kind, error = %e, "SMS delivery receipt refused");
-            return Ok(refused(
-                StatusCode::UNAUTHORIZED,
-                "invalid_signature",
-                &e.to_string(),
-            ));
+            return Ok(unsigned());
         }
         Err(e @ ReceiptError::Malformed(_)) => {
             return Ok(refused(
@@ -91,6 +92,17 @@ pub async fn receipt(
         .await?;
     tracing::info!(org = %org.org.slug, gateway = %kind, delivery = delivery.as_str(), status = %receipt.detail, ?applied, "SMS delivery receipt");
     Ok(HttpResponse::NoContent().finish())
+}
+
+/// A receipt no gateway of the organization vouches for: a bad or missing signature, or a type
+/// the organization does not take receipts from — one answer for all (the details are in the
+/// debug log).
+fn unsigned() -> HttpResponse {
+    refused(
+        StatusCode::UNAUTHORIZED,
+        "invalid_signature",
+        "the receipt's signature is missing or does not match",
+    )
 }
 
 /// A refusal as every protocol endpoint answers: JSON `error` and `error_description`.

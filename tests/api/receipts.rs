@@ -214,9 +214,19 @@ async fn twilio_status_callbacks_mark_a_code_undelivered(backend: Backend) {
     let other = "MessageSid=SM9999&MessageStatus=failed";
     assert_eq!(post(other, sign(other)).await.0, 204);
     assert_eq!(undelivered_events(&app).len(), 1);
-    // No gateway of that kind here.
-    let (status, _) = post_receipt(
+    // No gateway of that kind here: the same answer as a bad signature, so probing does not
+    // tell which providers the organization uses; a type Sesame does not know is not found.
+    let (status, not_here) = post_receipt(
         &format!("{}/sms/status/http", app.issuer("acme")),
+        form_type,
+        None,
+        failed,
+    )
+    .await;
+    assert_eq!(status, 401);
+    assert_eq!(not_here, post(failed, None).await.1);
+    let (status, _) = post_receipt(
+        &format!("{}/sms/status/pigeon", app.issuer("acme")),
         form_type,
         None,
         failed,
