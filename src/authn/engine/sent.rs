@@ -123,6 +123,25 @@ async fn view(
     }))
 }
 
+/// Shows the step of the first factor that sends a code in the sign-in's current step.
+pub(super) async fn show_step(
+    core: &Core,
+    sign_in: &SignIn,
+    ctx: &Ctx,
+) -> Result<Outcome, CoreError> {
+    let name = sign_in
+        .next_step(core)
+        .await?
+        .and_then(|step| {
+            step.into_iter().find_map(|a| match a {
+                Authenticator::Sent(name) => Some(name),
+                _ => None,
+            })
+        })
+        .unwrap_or_default();
+    show(core, sign_in, name, ctx).await
+}
+
 /// Shows the step of the factor `name`; the first visit sends the first code.
 pub(super) async fn show(
     core: &Core,
