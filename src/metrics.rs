@@ -64,6 +64,13 @@ struct SmsLabels {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct MailLabels {
+    organization: String,
+    purpose: &'static str,
+    outcome: &'static str,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 struct GatewayLabels {
     gateway: &'static str,
 }
@@ -117,6 +124,7 @@ pub struct Metrics {
     sign_ins: Family<SignInLabels, Counter>,
     sms_sends: Family<SmsLabels, Counter>,
     sms_duration: HistogramFamily<GatewayLabels>,
+    mail_sends: Family<MailLabels, Counter>,
     deliveries: Family<DeliveryLabels, Counter>,
     delivery_duration: HistogramFamily<TargetLabels>,
     account_locks: Family<LockLabels, Counter>,
@@ -139,6 +147,7 @@ impl Metrics {
             sign_ins: Family::default(),
             sms_sends: Family::default(),
             sms_duration: Family::new_with_constructor(latency_histogram),
+            mail_sends: Family::default(),
             deliveries: Family::default(),
             delivery_duration: Family::new_with_constructor(latency_histogram),
             account_locks: Family::default(),
@@ -189,6 +198,12 @@ impl Metrics {
             "Time a gateway took to take or refuse a text message",
             Unit::Seconds,
             m.sms_duration.clone(),
+        );
+        r.register(
+            "sesame_mail_sends",
+            "Mails handed to an organization's mailer, by organization, purpose (magic_link, \
+             email_otp) and outcome (sent, error)",
+            m.mail_sends.clone(),
         );
         r.register(
             "sesame_event_deliveries",
@@ -337,6 +352,18 @@ impl Metrics {
         self.sms_duration
             .get_or_create(&GatewayLabels { gateway })
             .observe(elapsed.as_secs_f64());
+    }
+
+    /// One mail handed to an organization's mailer: `purpose` is what it carries (`magic_link`,
+    /// or the factor that sent a code), `outcome` `sent` or `error`.
+    pub fn mail_send(&self, organization: &str, purpose: &'static str, sent: bool) {
+        self.mail_sends
+            .get_or_create(&MailLabels {
+                organization: organization.to_string(),
+                purpose,
+                outcome: if sent { "sent" } else { "error" },
+            })
+            .inc();
     }
 
     /// One delivery attempt of an outbox event.

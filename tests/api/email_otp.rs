@@ -253,6 +253,9 @@ async fn an_email_code_instead_of_the_text_message(backend: Backend) {
     assert!(amr.contains(&"pwd") && amr.contains(&"otp") && amr.contains(&"email"));
     assert!(!amr.contains(&"sms"), "{amr:?}");
     assert!(amr.contains(&"mfa"), "{amr:?}");
+    let m = crate::metrics::scrape(&app).await;
+    let sent = [("purpose", "email_otp"), ("outcome", "sent")];
+    assert_eq!(m.value("sesame_mail_sends_total", &sent), 1.0);
     let rows = sent_code_rows(&app);
     assert!(rows[0].4.is_some(), "the code is spent");
     assert_eq!(
@@ -465,6 +468,36 @@ async fn an_email_code_is_not_enough_for_account_changes(backend: Backend) {
     assert!(location(&res).ends_with("/account/verify"));
 }
 
+async fn a_mail_the_mailer_refuses_is_no_code(backend: Backend) {
+    let (app, sink) = setup(&backend, "resend_cooldown_seconds = 60").await;
+    let browser = Browser::default();
+    let (_, html) = second_step(&app, &browser, "bob").await;
+    let link = email_link(&html).unwrap();
+    drop(sink); // The SMTP server is gone: the mailer cannot connect.
+    let (status, page) = get(&browser, &link).await;
+    assert_eq!(status, 422);
+    assert!(page.contains("We could not send the email"), "{page}");
+    assert!(page.contains("none could be sent yet"), "{page}");
+    assert!(
+        !page.contains("You can ask for a new code after"),
+        "no cooldown: {page}"
+    );
+    assert!(
+        sent_code_rows(&app).is_empty(),
+        "the unsent code is dropped"
+    );
+    let m = crate::metrics::scrape(&app).await;
+    let failed = [("purpose", "email_otp"), ("outcome", "error")];
+    assert_eq!(m.value("sesame_mail_sends_total", &failed), 1.0);
+    // Asked again (the mailer back or not), it tries again at once.
+    let resend = [("factor", "email_otp"), ("action", "resend")];
+    let res = post_form(&browser, &link, &page, &resend).await;
+    let body = res.text().await.unwrap();
+    assert!(body.contains("We could not send the email"), "{body}");
+    let m = crate::metrics::scrape(&app).await;
+    assert_eq!(m.value("sesame_mail_sends_total", &failed), 2.0);
+}
+
 async fn the_json_sign_in_api_takes_email_codes(backend: Backend) {
     use crate::native::{start_with, step};
     let (app, sink) = setup(&backend, "").await;
@@ -512,5 +545,6 @@ both_backends!(
     only_a_verified_address_gets_codes,
     sends_are_limited_by_the_cooldown_and_per_address,
     an_email_code_is_not_enough_for_account_changes,
+    a_mail_the_mailer_refuses_is_no_code,
     the_json_sign_in_api_takes_email_codes,
 );

@@ -21,7 +21,7 @@ struct Line {
 }
 
 /// A scrape: the text and its strict reading.
-struct Exposition {
+pub struct Exposition {
     text: String,
     lines: Vec<Line>,
     /// Families declared by `# TYPE`, with their type.
@@ -174,7 +174,7 @@ fn read_exposition(text: String) -> Exposition {
 
 impl Exposition {
     /// The sum of the samples of `name` whose labels include `labels` (0 when none).
-    fn value(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
+    pub fn value(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
         self.lines
             .iter()
             .filter(|l| l.name == name)
@@ -207,7 +207,7 @@ async fn scrape_at(client: &reqwest::Client, url: &str) -> Exposition {
     read_exposition(res.text().await.unwrap())
 }
 
-async fn scrape(app: &TestApp) -> Exposition {
+pub async fn scrape(app: &TestApp) -> Exposition {
     scrape_at(&app.client, &format!("{}/metrics", app.address)).await
 }
 

@@ -170,7 +170,10 @@ async fn send(
         text,
         html,
     };
-    match org.org.settings.mail.send(mail).await {
+    let sent = org.org.settings.mail.send(mail).await;
+    core.metrics
+        .mail_send(&org.org.slug, "magic_link", sent.is_ok());
+    match sent {
         Ok(()) => tracing::info!(user = %user.id, "magic link sent"),
         Err(e) => tracing::warn!(user = %user.id, error = %e, "magic link could not be sent"),
     }

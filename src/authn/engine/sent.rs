@@ -287,6 +287,8 @@ async fn send(
             org.org.settings.mail.send(mail).await
         }
     };
+    core.metrics
+        .mail_send(&org.org.slug, factor.name(), sent.is_ok());
     match sent {
         Ok(()) => {
             tracing::info!(user = %sf.user.id, factor = factor.name(), to = %to.masked(), "code sent");
