@@ -97,8 +97,8 @@ impl SignInFlow {
     ///   in step 1, and step 1 offers only identifying factors;
     /// - a fallback (backup codes) only beside its factor, and only when the application's
     ///   switch for it is on;
-    /// - no second factor proves the same thing as an earlier step (an email code after a magic
-    ///   link: one mailbox would pass both, and the sign-in would claim `mfa`).
+    /// - no two steps prove the same thing (an email code and a magic link, in either order: one
+    ///   mailbox would pass both, and the sign-in would claim `mfa`).
     pub fn new(steps: Vec<Vec<Authenticator>>, backup_codes_enabled: bool) -> Result<Self, String> {
         if steps.is_empty() {
             return Err("a sign-in flow needs at least one step".into());
@@ -138,7 +138,6 @@ impl SignInFlow {
                     None => {}
                 }
                 if let Some(proof) = factor.proves()
-                    && !factor.identifies()
                     && let Some((m, b)) = steps[..i].iter().enumerate().find_map(|(m, earlier)| {
                         earlier
                             .iter()
@@ -453,6 +452,14 @@ mod tests {
         assert_eq!(
             err(&[&["magic_link"], &["sms_otp", "email_otp"]], true),
             "step 2: email_otp cannot follow magic_link (step 1): both prove access to the same \
+             email address"
+        );
+        assert_eq!(
+            err(
+                &[&["password"], &["sms_otp", "email_otp"], &["magic_link"]],
+                true
+            ),
+            "step 3: magic_link cannot follow email_otp (step 2): both prove access to the same \
              email address"
         );
         SignInFlow::new(

@@ -112,10 +112,22 @@ impl SentCode {
     }
 
     /// Drops a code that could not be sent (the mailer refused it), so it uses up neither a
-    /// resend nor the cooldown.
-    pub fn drop_unsent(conn: &mut DbConn, id: &str) -> Result<(), StoreError> {
-        diesel::delete(sent_codes::table.find(id)).execute(conn)?;
-        Ok(())
+    /// resend nor the cooldown, and makes the code it replaced live again (if nothing else
+    /// voided it meanwhile): the one in the user's mailbox keeps working.
+    pub fn drop_unsent(conn: &mut DbConn, code: &Self) -> Result<(), StoreError> {
+        super::write_transaction(conn, |conn| {
+            diesel::delete(sent_codes::table.find(&code.id)).execute(conn)?;
+            diesel::update(
+                sent_codes::table
+                    .filter(sent_codes::transaction_id.eq(&code.transaction_id))
+                    .filter(sent_codes::factor.eq(&code.factor))
+                    .filter(sent_codes::seq.eq(code.seq - 1))
+                    .filter(sent_codes::voided_at.eq(Some(code.created_at))),
+            )
+            .set(sent_codes::voided_at.eq(None::<i64>))
+            .execute(conn)?;
+            Ok(())
+        })
     }
 
     /// The failed attempts a code has now.

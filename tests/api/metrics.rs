@@ -9,7 +9,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use crate::both_backends;
 use crate::helpers::{Backend, Browser, TestApp, TestDb, location, test_env, wait_for};
 use crate::sms_otp::{
-    BOB_PASSWORD, MFA_CB, SECRET, acme_toml, code_at, get, last_code, password_step, sql, submit,
+    BOB_PASSWORD, MFA_CB, SECRET, acme_toml, code_at, get, last_code, password_step, post_form,
+    sql, submit,
 };
 
 /// One sample line, as the strict reader saw it.
@@ -429,9 +430,16 @@ async fn a_sign_in_moves_the_series_and_names_nobody(backend: Backend) {
 /// of them.
 async fn failures_locks_the_outbox_backlog_and_the_dashboard(backend: Backend) {
     let app = TestApp::spawn(&backend).await;
-    app.import(&acme_toml(
-        "resend_cooldown_seconds = 0",
-        "max_attempts = 2\nip_max_failures = 3",
+    // With an application signing in by magic link, for a mail's sample.
+    app.import(&format!(
+        "{}\n[[organizations.applications]]\nclient_id = \"link-web\"\ntype = \"confidential\"\n\
+         client_secret = \"{SECRET}\"\nredirect_uris = [\"{LINK_CB}\"]\n\
+         sign_in_flow = [[\"magic_link\"]]\n\n[[organizations.users]]\nusername = \"lena\"\n\
+         email = \"lena@acme.example\"\nemail_verified = true\n",
+        acme_toml(
+            "resend_cooldown_seconds = 0",
+            "max_attempts = 2\nip_max_failures = 3",
+        )
     ));
     // Two wrong passwords lock bob's account.
     for _ in 0..2 {
@@ -533,6 +541,34 @@ async fn failures_locks_the_outbox_backlog_and_the_dashboard(backend: Backend) {
     );
     assert!(!m.text.contains("7400900123"));
 
+    // A sign-in link mailed (by the console mailer), so that mails have a sample too.
+    let browser = Browser::default();
+    let res = browser
+        .client
+        .get(format!(
+            "{}/authorize?client_id=link-web&redirect_uri={LINK_CB}&response_type=code&scope=openid",
+            app.issuer("acme")
+        ))
+        .send()
+        .await
+        .unwrap();
+    let (_, login) = get(&browser, &location(&res)).await;
+    let res = post_form(
+        &browser,
+        &format!("{}/magic-link", app.issuer("acme")),
+        &login,
+        &[("identifier", "lena")],
+    )
+    .await;
+    assert_eq!(res.status(), 200);
+    let link = [("purpose", "magic_link"), ("outcome", "sent")];
+    for _ in 0..100 {
+        if scrape(&app).await.value("sesame_mail_sends_total", &link) == 1.0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+
     // A grant refused, so that token requests have a sample too; then the dashboard.
     let res = app
         .client
@@ -551,6 +587,7 @@ async fn failures_locks_the_outbox_backlog_and_the_dashboard(backend: Backend) {
         ),
         1.0
     );
+    assert_eq!(m.value("sesame_mail_sends_total", &link), 1.0);
     the_dashboard_asks_only_for(&m);
 }
 
@@ -566,6 +603,7 @@ async fn spawn_sqlite(vars: &[(&str, &str)]) -> TestApp {
     TestApp::spawn_with(test_db, env).await
 }
 
+const LINK_CB: &str = "https://link.acme.example/callback";
 const TOKEN: &str = "a-scraper-token-of-some-length";
 
 #[tokio::test]

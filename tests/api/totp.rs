@@ -765,7 +765,7 @@ async fn an_organization_chooses_the_parameters_of_new_apps(backend: Backend) {
     let browser = Browser::default();
     let code_url = to_code_page(&app, &browser, "bob", BOB_PASSWORD).await;
     let (_, page) = get(&browser, &code_url).await;
-    assert!(page.contains("enter the 8-digit code"), "{page}");
+    assert!(page.contains("enter the code it shows"), "{page}");
     let code = app_code_with(&secret, totp_rs::Algorithm::SHA256, now() + 60);
     let res = submit(&browser, &code_url, &[("factor", "totp"), ("code", &code)]).await;
     assert_eq!(res.status(), 303);

@@ -224,9 +224,8 @@ async fn send(
     let hash = otp::keyed_hash(kek, &bound_to(factor, sf.tx_id()), code.expose())
         .map_err(|e| CoreError::Internal(e.to_string()))?;
     let now = ctx.now;
-    let id = uuid::Uuid::new_v4().to_string();
     let row = SentCode {
-        id: id.clone(),
+        id: uuid::Uuid::new_v4().to_string(),
         transaction_id: sf.tx_id().to_string(),
         factor: factor.name().to_string(),
         seq,
@@ -241,6 +240,7 @@ async fn send(
     };
     let key = sent_code::address_key(factor.name(), org.org.id, to.as_str());
     let (max, window) = (s.max_sends_per_address, s.window_seconds);
+    let unsent = row.clone();
     let stored = core
         .db
         .run(move |conn| {
@@ -297,7 +297,7 @@ async fn send(
         Err(error) => {
             tracing::warn!(user = %sf.user.id, factor = factor.name(), to = %to.masked(), %error, "code not sent");
             core.db
-                .run(move |conn| SentCode::drop_unsent(conn, &id))
+                .run(move |conn| SentCode::drop_unsent(conn, &unsent))
                 .await?;
             Ok(Some(StepError::MailNotSent))
         }
