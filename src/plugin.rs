@@ -199,3 +199,22 @@ impl SmsChannel {
         Err(refused)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `GATEWAY_TYPES` is the list serde knows for `GatewayConfig`: an unknown type's error
+    /// names every variant.
+    #[test]
+    fn the_gateway_types_are_those_of_the_configuration() {
+        let err = serde_json::from_str::<GatewayConfig>(r#"{"type": "pigeon"}"#)
+            .unwrap_err()
+            .to_string();
+        let expected: Vec<String> = GATEWAY_TYPES.iter().map(|t| format!("`{t}`")).collect();
+        assert!(
+            err.contains(&format!("expected one of {}", expected.join(", "))),
+            "{err}"
+        );
+    }
+}
