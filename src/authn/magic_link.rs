@@ -33,13 +33,7 @@ impl MagicLinkSettings {
     /// Checks the bounds; the message names the field. A link outliving its sign-in (15
     /// minutes) could never be used, so 900 s is the most.
     pub fn validate(&self) -> Result<(), String> {
-        let check = |name: &str, v: i64, lo: i64, hi: i64| {
-            if (lo..=hi).contains(&v) {
-                Ok(())
-            } else {
-                Err(format!("{name}: {v} is out of range {lo}-{hi}"))
-            }
-        };
+        let check = super::in_range;
         check("lifetime_seconds", self.lifetime_seconds, 60, 900)?;
         check("max_sends_per_address", self.max_sends_per_address, 1, 100)?;
         check("max_sends_per_ip", self.max_sends_per_ip, 1, 10_000)?;

@@ -21,3 +21,13 @@ pub mod policy;
 pub mod sent_code;
 pub mod sms_limits;
 pub mod upstream;
+
+/// A setting's bounds: `Err` names the field, the value and the range (`length: 3 is out of
+/// range 6-10`), the form every settings check in provisioning answers with.
+pub fn in_range(name: &str, v: i64, lo: i64, hi: i64) -> Result<(), String> {
+    if (lo..=hi).contains(&v) {
+        Ok(())
+    } else {
+        Err(format!("{name}: {v} is out of range {lo}-{hi}"))
+    }
+}

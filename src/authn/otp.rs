@@ -84,13 +84,7 @@ impl OtpSettings {
 
     /// Checks the bounds; the message names the field.
     pub fn validate(&self) -> Result<(), String> {
-        let range = |name: &str, v: i64, lo: i64, hi: i64| {
-            if (lo..=hi).contains(&v) {
-                Ok(())
-            } else {
-                Err(format!("{name}: {v} is out of range {lo}-{hi}"))
-            }
-        };
+        let range = super::in_range;
         range("expiry_seconds", self.expiry_seconds, 30, 3600)?;
         // Fewer than six digits are too guessable; letters and digits give more per character.
         let (lo, hi) = if self.numeric_only { (6, 10) } else { (4, 10) };

@@ -53,13 +53,7 @@ impl Default for LockPolicy {
 impl LockPolicy {
     /// Checks the bounds; the message names the field.
     pub fn validate(&self) -> Result<(), String> {
-        let check = |name: &str, v: i64, lo: i64, hi: i64| {
-            if (lo..=hi).contains(&v) {
-                Ok(())
-            } else {
-                Err(format!("{name}: {v} is out of range {lo}-{hi}"))
-            }
-        };
+        let check = super::in_range;
         check("max_attempts", self.max_attempts, 1, 100)?;
         check("duration_seconds", self.duration_seconds, 1, 86_400 * 30)?;
         check("growth_factor", self.growth_factor, 1, 10)?;

@@ -45,13 +45,7 @@ impl SentCodeSettings {
     /// Checks the bounds (those of SMS OTP where they share a name); the message names the field.
     /// A code outliving its sign-in (15 minutes) could never be used, so 900 s is the most.
     pub fn validate(&self) -> Result<(), String> {
-        let range = |name: &str, v: i64, lo: i64, hi: i64| {
-            if (lo..=hi).contains(&v) {
-                Ok(())
-            } else {
-                Err(format!("{name}: {v} is out of range {lo}-{hi}"))
-            }
-        };
+        let range = super::in_range;
         range("expiry_seconds", self.expiry_seconds, 60, 900)?;
         let (lo, hi) = if self.numeric_only { (6, 10) } else { (4, 10) };
         range("length", self.length as i64, lo, hi)?;

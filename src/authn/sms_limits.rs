@@ -101,11 +101,7 @@ impl SendLimits {
     /// field.
     pub fn validate(&self, resend_attempts: i64) -> Result<(), String> {
         let range = |name: &str, v: i64, lo: i64, hi: i64| {
-            if (lo..=hi).contains(&v) {
-                Ok(())
-            } else {
-                Err(format!("limits.{name}: {v} is out of range {lo}-{hi}"))
-            }
+            super::in_range(&format!("limits.{name}"), v, lo, hi)
         };
         let user_hour = self.user_per_hour.unwrap_or(resend_attempts + 1);
         let number_hour = self.number_per_hour.unwrap_or(resend_attempts + 1);

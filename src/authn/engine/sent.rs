@@ -69,6 +69,27 @@ async fn at_factor_step<'a>(
     )
 }
 
+/// The sign-in at the step of the factor `name`, with where its codes go for the user; or what
+/// to answer instead: the refusal, or the step saying the user has no such contact point.
+async fn reachable<'a>(
+    core: &Core,
+    sign_in: &'a SignIn,
+    name: &str,
+    ctx: &Ctx,
+) -> Result<Result<(SecondFactor<'a>, &'static dyn SentCodeFactor, Email), Outcome>, CoreError> {
+    let (sf, factor) = match at_factor_step(core, sign_in, name, ctx).await? {
+        Ok(found) => found,
+        Err(refusal) => return Ok(Err(Outcome::Refused(refusal))),
+    };
+    match destination(factor, &sf.user) {
+        Some(to) => Ok(Ok((sf, factor, to))),
+        None => {
+            let error = Some(StepError::NotEnrolled);
+            Ok(Err(view(core, &sf, factor, error, None, ctx).await?))
+        }
+    }
+}
+
 /// The step's page: where codes go, whether one was sent, when a new one may be asked for.
 async fn view(
     core: &Core,
@@ -174,13 +195,9 @@ pub(super) async fn resend(
     name: &str,
     ctx: &Ctx,
 ) -> Result<Outcome, CoreError> {
-    let (sf, factor) = match at_factor_step(core, sign_in, name, ctx).await? {
+    let (sf, factor, to) = match reachable(core, sign_in, name, ctx).await? {
         Ok(found) => found,
-        Err(refusal) => return Ok(Outcome::Refused(refusal)),
-    };
-    let Some(to) = destination(factor, &sf.user) else {
-        let error = Some(StepError::NotEnrolled);
-        return view(core, &sf, factor, error, None, ctx).await;
+        Err(outcome) => return Ok(outcome),
     };
     let s = settings(sf.org(), factor);
     let (id, name) = (sf.tx_id().to_string(), factor.name());
@@ -314,13 +331,9 @@ pub(super) async fn check(
     typed: &str,
     ctx: &Ctx,
 ) -> Result<Outcome, CoreError> {
-    let (sf, factor) = match at_factor_step(core, sign_in, name, ctx).await? {
+    let (sf, factor, to) = match reachable(core, sign_in, name, ctx).await? {
         Ok(found) => found,
-        Err(refusal) => return Ok(Outcome::Refused(refusal)),
-    };
-    let Some(to) = destination(factor, &sf.user) else {
-        let error = Some(StepError::NotEnrolled);
-        return view(core, &sf, factor, error, None, ctx).await;
+        Err(outcome) => return Ok(outcome),
     };
     let next = sf
         .next(core, Authenticator::Sent(factor.name()), ctx)
