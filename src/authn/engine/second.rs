@@ -202,7 +202,7 @@ pub(super) async fn step_view(
 
 /// The first of the step's plug-in factors that the user has a credential of; no query when the
 /// step offers none.
-async fn held_code_factor(
+pub(super) async fn held_code_factor(
     core: &Core,
     step: &[Authenticator],
     user_id: &str,

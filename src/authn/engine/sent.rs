@@ -105,10 +105,7 @@ async fn view(
         .run(move |conn| SentCode::latest(conn, &id, name))
         .await?;
     let s = settings(sf.org(), factor);
-    let code_factor = super::credential::shown_factor(core, &sf.step, &sf.user.id)
-        .await?
-        .filter(|(_, enrolled)| *enrolled)
-        .map(|(f, _)| f.name());
+    let code_factor = super::second::held_code_factor(core, &sf.step, &sf.user.id).await?;
     let sent = latest.as_ref().map_or(0, |l| l.seq + 1);
     Ok(Outcome::Step(Step {
         kind: StepKind::Sent,
