@@ -6,7 +6,7 @@
 // The codes come from the test channels: the demo's console SMS channel prints each text message
 // on Sesame's standard output, its console mailer each mail (email codes), and its banner prints
 // alice's backup codes; this script reads them from the process it started. Authenticator-app codes are computed here (RFC 6238) from the
-// secret the setup page shows, as an app would. Every page is saved as a screenshot under target/e2e/.
+// secret the setup page shows, as an app would; passkeys live on Chromium's virtual authenticator (CDP `WebAuthn`). Every page is saved as a screenshot under target/e2e/.
 //
 // Usage: node e2e/run.mjs (after `cargo build --bin sesame --example sample_web` and `npm ci` in
 // e2e/ and examples/sample_spa/). Exits non-zero when a scenario fails.
@@ -325,7 +325,7 @@ scenario('account area: set up an authenticator app, sign in with it, remove it'
   await context.close();
 });
 
-// 8. The SPA with a code by email instead of the text message (last: by now alice's text messages
+// 8. The SPA with a code by email instead of the text message (late: by now alice's text messages
 // may be at the demo's hourly limit, and the email code does not need one).
 scenario('SPA: password + a code by email instead of the text message', async ({ browser, sesame }) => {
   const context = await browser.newContext();
@@ -353,6 +353,77 @@ scenario('SPA: password + a code by email instead of the text message', async ({
   await shot(page, 'spa-email-signed-in');
   await page.click('#sign-out');
   await page.waitForSelector('#signed-out');
+  await context.close();
+});
+
+/** A virtual platform authenticator (Chromium's WebAuthn testing API) for `page`'s tab: it
+ * keeps discoverable keys and verifies the user (as a fingerprint would) without a prompt. */
+async function virtualAuthenticator(context, page) {
+  const cdp = await context.newCDPSession(page);
+  await cdp.send('WebAuthn.enable');
+  const { authenticatorId } = await cdp.send('WebAuthn.addVirtualAuthenticator', {
+    options: {
+      protocol: 'ctap2',
+      ctap2Version: 'ctap2_1',
+      transport: 'internal',
+      hasResidentKey: true,
+      hasUserVerification: true,
+      isUserVerified: true,
+      automaticPresenceSimulation: true,
+    },
+  });
+  return { cdp, authenticatorId };
+}
+
+// 9. A passkey: added in the account area (after a pass through the chain with a backup code:
+// the demo's hourly text messages are used up by now), then the second step of a sign-in in
+// another browser holding the same key, then removed.
+scenario('account area: add a passkey, sign in with it, remove it', async ({ browser, state }) => {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  const device = await virtualAuthenticator(context, page);
+  await page.goto(`${WEB}/login`);
+  await signIn(page, 'passkey');
+  await page.click('section.other-ways a:has-text("Use a backup code instead")');
+  await page.waitForURL(/\/t\/demo\/backup-code\?tx=/);
+  await page.fill('#code', state.backupCodes[1]);
+  await page.click('form button[type=submit]');
+  await page.waitForURL(`${WEB}/`);
+  await page.goto(`${SESAME}/t/demo/account/`);
+  check((await page.textContent('body')).includes('You have no passkey.'), 'no passkey yet');
+  await page.click('button[name=action][value=begin]:has-text("Add a passkey")');
+  await page.waitForSelector('#passkey-form[data-ceremony=create]');
+  await page.fill('#name', 'Test laptop');
+  await shot(page, 'passkey-add');
+  await page.click('#passkey-button');
+  await page.waitForURL(/\/account\/\?changed=key_added/);
+  check((await page.textContent('#passkeys')).includes('Test laptop'), 'the passkey is listed by its name');
+  await shot(page, 'account-with-passkey');
+  const { credentials } = await device.cdp.send('WebAuthn.getCredentials', { authenticatorId: device.authenticatorId });
+  check(credentials.length === 1 && credentials[0].isResidentCredential, 'one discoverable key on the device');
+  check(credentials[0].rpId === 'localhost', `bound to the base URL's host, got ${credentials[0].rpId}`);
+
+  // Another browser with the same key (copied onto its own virtual authenticator).
+  const other = await browser.newContext();
+  const second = await other.newPage();
+  const copy = await virtualAuthenticator(other, second);
+  await copy.cdp.send('WebAuthn.addCredential', { authenticatorId: copy.authenticatorId, credential: credentials[0] });
+  await second.goto(`${WEB}/login`);
+  await signIn(second, 'passkey-sign-in', /\/t\/demo\/passkey\?tx=/);
+  check((await second.textContent('h1')).includes('Use your passkey'), 'the step opens on the passkey added last');
+  check(await second.locator('a[href*="/otp?tx="]').count() === 1, 'the SMS code is offered instead');
+  await shot(second, 'passkey-step');
+  await second.click('#passkey-button');
+  await second.waitForURL(`${WEB}/`);
+  const claims = JSON.parse(await second.textContent('#claims'));
+  check(JSON.stringify(claims.amr) === JSON.stringify(['pwd', 'hwk', 'user', 'mfa']), `amr ${JSON.stringify(claims.amr)}`);
+  await other.close();
+
+  await page.goto(`${SESAME}/t/demo/account/`);
+  check((await page.textContent('#passkeys')).includes('last used'), 'the last use is shown');
+  await page.click('#passkeys button[name=action][value=remove]');
+  await page.waitForURL(/\/account\/\?changed=credential_removed/);
+  check((await page.textContent('body')).includes('You have no passkey.'), 'removed');
   await context.close();
 });
 

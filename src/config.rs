@@ -215,6 +215,17 @@ impl BaseUrl {
         after_scheme.find('/').map_or("", |i| &after_scheme[i..])
     }
 
+    /// The origin browsers report for its pages: scheme, host and port (no path).
+    pub fn origin(&self) -> String {
+        Url::parse(&self.0).map_or_else(|_| self.0.clone(), |u| u.origin().ascii_serialization())
+    }
+
+    /// Its host when that is a domain name (not an IP address): the WebAuthn relying party id
+    /// passkeys are bound to.
+    pub fn domain(&self) -> Option<String> {
+        Url::parse(&self.0).ok()?.domain().map(str::to_string)
+    }
+
     /// The issuer of an organization: `{base}/t/{slug}`.
     pub fn issuer(&self, org_slug: &str) -> String {
         format!("{}/t/{}", self.0, org_slug)

@@ -83,6 +83,9 @@ pub enum EnrollError {
     Expired,
     #[error("the code is not right")]
     Wrong,
+    /// A key (a passkey's credential id) registered already, to this or another account.
+    #[error("this key is registered already")]
+    Taken,
     /// The plug-in cannot make a setup for these names (e.g. too long for a QR code).
     #[error("{0}")]
     Input(String),
@@ -152,6 +155,7 @@ impl Enrollment<'_> {
             created_at: self.now,
             confirmed_at: None,
             last_used_at: None,
+            lookup: None,
         };
         row.sealed = seal(self.kek, &row, &credential).map_err(Self::internal)?;
         write_transaction(conn, |conn| {
@@ -261,7 +265,7 @@ pub fn remove(
         };
         Credential::remove(conn, user_id, id)?;
         let label =
-            crate::authn::factor::code_factor(&c.factor).map_or(c.factor.as_str(), |f| f.label());
+            crate::authn::factor::by_name(&c.factor).map_or(c.factor.as_str(), |f| f.label());
         account_changed(
             conn,
             origin,

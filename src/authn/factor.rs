@@ -10,11 +10,14 @@
 //! and one in [`registry`]. The engine runs all of them with the same step
 //! (`engine::credential`). Factors that send a code to a verified contact point implement
 //! [`sesame_plugin_api::factor::SentCodeFactor`], registered the same way in [`SENT_FACTORS`]
-//! and run by `engine::sent`.
+//! and run by `engine::sent`. Factors proven by a key on the user's device (passkeys) implement
+//! [`sesame_plugin_api::key::KeyFactor`], registered in [`KEY_FACTORS`] and run by
+//! `engine::key`.
 
 use std::fmt;
 
 use sesame_plugin_api::factor::{CodeFactor, SentCodeFactor};
+use sesame_plugin_api::key::KeyFactor;
 
 use super::outcome::StepKind;
 
@@ -270,16 +273,46 @@ impl Factor for SentPlugin {
     }
 }
 
+/// A plug-in factor proven by a key on the user's device, as the flow rules see it. A second
+/// factor: a passkey follows a step that identified the user, who must have registered one.
+#[derive(Debug)]
+pub struct KeyPlugin(pub &'static dyn KeyFactor);
+
+impl Factor for KeyPlugin {
+    fn name(&self) -> &'static str {
+        self.0.name()
+    }
+    fn label(&self) -> &'static str {
+        self.0.label()
+    }
+    fn amr(&self) -> &'static [&'static str] {
+        self.0.amr()
+    }
+    fn identifies(&self) -> bool {
+        false
+    }
+    fn enrollment(&self) -> Enrollment {
+        Enrollment::Credential
+    }
+    fn step_kind(&self) -> StepKind {
+        StepKind::Key
+    }
+}
+
 /// The plug-in factors checked by a typed code.
 pub static CODE_FACTORS: [&'static dyn CodeFactor; 1] = [&sesame_plugin_totp::TOTP];
 
 /// The plug-in factors that send a code.
 pub static SENT_FACTORS: [&'static dyn SentCodeFactor; 1] = [&sesame_plugin_email_otp::EMAIL_OTP];
 
+/// The plug-in factors proven by a key on the user's device.
+pub static KEY_FACTORS: [&'static dyn KeyFactor; 1] = [&sesame_plugin_passkey::PASSKEY];
+
 static TOTP: CodePlugin = CodePlugin(&sesame_plugin_totp::TOTP);
 static EMAIL_OTP: SentPlugin = SentPlugin(&sesame_plugin_email_otp::EMAIL_OTP);
+static PASSKEY: KeyPlugin = KeyPlugin(&sesame_plugin_passkey::PASSKEY);
 
-static REGISTRY: [&'static dyn Factor; 7] = [
+static REGISTRY: [&'static dyn Factor; 8] = [
     &Password,
     &MagicLink,
     &Federated,
@@ -287,6 +320,7 @@ static REGISTRY: [&'static dyn Factor; 7] = [
     &BackupCode,
     &TOTP,
     &EMAIL_OTP,
+    &PASSKEY,
 ];
 
 /// Every factor Sesame knows, in the order messages list them.
@@ -302,6 +336,11 @@ pub fn code_factor(name: &str) -> Option<&'static dyn CodeFactor> {
 /// The plug-in factor that sends a code, of this name.
 pub fn sent_factor(name: &str) -> Option<&'static dyn SentCodeFactor> {
     SENT_FACTORS.iter().copied().find(|f| f.name() == name)
+}
+
+/// The plug-in factor proven by a key, of this name.
+pub fn key_factor(name: &str) -> Option<&'static dyn KeyFactor> {
+    KEY_FACTORS.iter().copied().find(|f| f.name() == name)
 }
 
 /// The factor of a name in flows (`federated:NAME` is the `federated` factor).
@@ -358,7 +397,7 @@ mod tests {
         assert!(by_name("sms").is_none());
         assert_eq!(
             names_for_messages(),
-            "password, magic_link, federated:NAME, sms_otp, backup_code, totp or email_otp"
+            "password, magic_link, federated:NAME, sms_otp, backup_code, totp, email_otp or passkey"
         );
         assert_eq!(
             identifying_for_messages(),
@@ -374,6 +413,11 @@ mod tests {
             let factor = by_name(f.name()).unwrap();
             assert_eq!(factor.step_kind(), StepKind::Sent);
             assert_eq!(sent_factor(f.name()).unwrap().name(), f.name());
+        }
+        for f in KEY_FACTORS {
+            let factor = by_name(f.name()).unwrap();
+            assert_eq!(factor.step_kind(), StepKind::Key);
+            assert_eq!(key_factor(f.name()).unwrap().name(), f.name());
         }
         // A fallback names a factor that exists and is offered on its own.
         for f in registry() {

@@ -21,6 +21,8 @@ pub enum Authenticator {
     Code(&'static str),
     /// A plug-in factor that sends a code (`email_otp`), by its name.
     Sent(&'static str),
+    /// A plug-in factor proven by a key on the user's device (`passkey`), by its name.
+    Key(&'static str),
 }
 
 impl Authenticator {
@@ -32,6 +34,7 @@ impl Authenticator {
             "backup_code" => Self::BackupCode,
             other if let Some(f) = super::factor::code_factor(other) => Self::Code(f.name()),
             other if let Some(f) = super::factor::sent_factor(other) => Self::Sent(f.name()),
+            other if let Some(f) = super::factor::key_factor(other) => Self::Key(f.name()),
             other => match other.strip_prefix("federated:") {
                 Some(name)
                     if !name.is_empty()
@@ -59,7 +62,7 @@ impl Authenticator {
             Self::Federated(_) => "federated",
             Self::SmsOtp => "sms_otp",
             Self::BackupCode => "backup_code",
-            Self::Code(name) | Self::Sent(name) => name,
+            Self::Code(name) | Self::Sent(name) | Self::Key(name) => name,
         };
         super::factor::by_name(name).expect("every authenticator has its factor")
     }
@@ -78,7 +81,7 @@ impl fmt::Display for Authenticator {
             Self::Federated(name) => write!(f, "federated:{name}"),
             Self::SmsOtp => f.write_str("sms_otp"),
             Self::BackupCode => f.write_str("backup_code"),
-            Self::Code(name) | Self::Sent(name) => f.write_str(name),
+            Self::Code(name) | Self::Sent(name) | Self::Key(name) => f.write_str(name),
         }
     }
 }

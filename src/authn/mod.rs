@@ -17,6 +17,7 @@ pub mod flow;
 pub mod magic_link;
 pub mod otp;
 pub mod outcome;
+pub mod passkeys;
 pub mod policy;
 pub mod sent_code;
 pub mod sms_limits;

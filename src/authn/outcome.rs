@@ -25,6 +25,8 @@ pub enum StepKind {
     Code,
     /// A plug-in factor that sends a code (email); the step's view names which one.
     Sent,
+    /// A plug-in factor proven by a key on the user's device (a passkey).
+    Key,
 }
 
 impl StepKind {
@@ -53,6 +55,7 @@ impl StepKind {
             Self::BackupCode => "backup-code",
             Self::Code => "code",
             Self::Sent => "sent-code",
+            Self::Key => "passkey",
         }
     }
 }
@@ -137,6 +140,12 @@ pub struct Step {
     /// verified), offered as other ways on every second-factor page but their own.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub sent_offers: Vec<SentOffer>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key: Option<Box<KeyView>>,
+    /// The step's key factor (`passkey`) when the user holds a key of it: offered as another way
+    /// on the step's other pages.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_offer: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<StepError>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -247,6 +256,26 @@ pub struct SentView {
     pub backup_code: bool,
 }
 
+/// A key step (a passkey): the ceremony the page runs with the browser.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct KeyView {
+    pub factor: &'static str,
+    pub label: &'static str,
+    /// The ceremony the browser's answer goes back to; `None` when the user holds no key.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ceremony: Option<String>,
+    /// The options of `navigator.credentials.get()` (its `publicKey` member, in WebAuthn's
+    /// JSON form).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub options: Option<serde_json::Value>,
+    /// The step's other ways the user has: SMS OTP (a verified number), backup codes, a
+    /// plug-in factor checked by a code.
+    pub sms_otp: bool,
+    pub backup_code: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub code_factor: Option<&'static str>,
+}
+
 /// A factor that sends a code, offered as another way.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct SentOffer {
@@ -330,6 +359,11 @@ pub enum StepError {
     AddressThrottled,
     /// The organization's mailer did not take the message.
     MailNotSent,
+    /// The browser's answer is not a valid signature of one of the user's keys for this
+    /// ceremony.
+    KeyRefused,
+    /// The answer came to a ceremony that is over (used, lapsed or unknown): a new one starts.
+    KeyTimedOut,
 }
 
 impl StepError {
@@ -356,6 +390,8 @@ impl StepError {
             Self::NoMoreCodes => "no_more_codes",
             Self::AddressThrottled => "address_throttled",
             Self::MailNotSent => "mail_not_sent",
+            Self::KeyRefused => "key_refused",
+            Self::KeyTimedOut => "key_timed_out",
         }
     }
 
@@ -404,6 +440,8 @@ impl StepError {
             Self::NoMoreCodes => "No more new codes can be sent in this sign-in. Use the last code, another way, or start signing in again.".into(),
             Self::AddressThrottled => "Too many codes were sent to this address lately. Try again later, or use another way.".into(),
             Self::MailNotSent => "We could not send the email. Ask for a new code in a moment, or use another way.".into(),
+            Self::KeyRefused => "That passkey did not sign you in. Try again with a passkey you added to this account, or use another way.".into(),
+            Self::KeyTimedOut => "That passkey request was already used or took too long. Try again.".into(),
         }
     }
 }

@@ -151,6 +151,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route("/code", post().to(signin::code_submit))
                 .route("/sent-code", get().to(signin::sent_page))
                 .route("/sent-code", post().to(signin::sent_submit))
+                .route("/passkey", get().to(signin::key_page))
+                .route("/passkey", post().to(signin::key_submit))
                 .route("/magic-link", get().to(magic_link::open_link))
                 .route("/magic-link", post().to(magic_link::request_link))
                 .route("/federated/{name}", post().to(federation::start))

@@ -56,6 +56,15 @@ impl Default for Pages {
                 "other_ways.html",
                 include_str!("../../templates/other_ways.html"),
             ),
+            ("passkey.html", include_str!("../../templates/passkey.html")),
+            (
+                "passkey_setup.html",
+                include_str!("../../templates/passkey_setup.html"),
+            ),
+            (
+                "passkey_script.html",
+                include_str!("../../templates/passkey_script.html"),
+            ),
             (
                 "otp_delivery.html",
                 include_str!("../../templates/otp_delivery.html"),
@@ -94,6 +103,24 @@ impl Pages {
             "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'self'; base-uri 'none'",
             "SAMEORIGIN",
         )
+    }
+
+    /// Renders a page that runs its own inline script (a passkey ceremony): the strict CSP plus
+    /// that one script, by a fresh nonce (`nonce` in the template's context).
+    pub fn render_with_script(
+        &self,
+        status: StatusCode,
+        name: &str,
+        ctx: minijinja::Value,
+    ) -> HttpResponse {
+        let nonce = crate::secret::random_token(16);
+        let csp = format!(
+            "default-src 'none'; script-src 'nonce-{}'; style-src 'unsafe-inline'; \
+             frame-ancestors 'none'; base-uri 'none'",
+            nonce.expose()
+        );
+        let ctx = minijinja::context! { nonce => nonce.expose(), ..ctx };
+        self.render_with_csp(status, name, ctx, &csp)
     }
 
     pub fn render_with_csp(

@@ -141,6 +141,7 @@ async fn render_step(
                     backup_url => otp.backup_code.then(|| format!("{}/backup-code?tx={tx}", org.issuer)),
                     code_url => code_url(step, org, tx),
                     sent_ways => sent_ways(step, org, tx),
+                    key_url => key_url(step, org, tx),
                     notice => step.notice.map(|n| n.message()),
                     error,
                 },
@@ -162,6 +163,7 @@ async fn render_step(
                     .map(|_| format!("{}/otp?tx={tx}", org.issuer)),
                 code_url => code_url(step, org, tx),
                 sent_ways => sent_ways(step, org, tx),
+                key_url => key_url(step, org, tx),
                 error,
             },
         )),
@@ -189,6 +191,7 @@ async fn render_step(
                 backup_url => code.backup_code
                     .then(|| format!("{}/backup-code?tx={tx}", org.issuer)),
                 sent_ways => sent_ways(step, org, tx),
+                key_url => key_url(step, org, tx),
                 error,
             },
         )),
@@ -217,7 +220,32 @@ async fn render_step(
                     backup_url => sent.backup_code
                         .then(|| format!("{}/backup-code?tx={tx}", org.issuer)),
                     sent_ways => sent_ways(step, org, tx),
+                    key_url => key_url(step, org, tx),
                     notice => step.notice.map(|n| n.message()),
+                    error,
+                },
+            ))
+        }
+        (StepKind::Key, _, _, _) if let Some(key) = &step.key => {
+            Ok(state.pages.render_with_script(
+                status,
+                "passkey.html",
+                context! {
+                    org_name => org.org.display_name,
+                    app_name => step.app_name,
+                    action => format!("{}/passkey", org.issuer),
+                    tx,
+                    csrf,
+                    factor => key.factor,
+                    label => key.label,
+                    ceremony => key.ceremony,
+                not_enrolled => StepError::NotEnrolled.message(),
+                    options => key.options.as_ref().map(ToString::to_string),
+                    otp_url => key.sms_otp.then(|| format!("{}/otp?tx={tx}", org.issuer)),
+                    code_url => key.code_factor.map(|_| format!("{}/code?tx={tx}", org.issuer)),
+                    backup_url => key.backup_code
+                        .then(|| format!("{}/backup-code?tx={tx}", org.issuer)),
+                    sent_ways => sent_ways(step, org, tx),
                     error,
                 },
             ))
@@ -236,6 +264,12 @@ fn code_url(step: &Step, org: &super::OrgEntry, tx: &str) -> Option<String> {
         .as_ref()
         .and_then(|v| v.code_factor)
         .map(|_| format!("{}/code?tx={tx}", org.issuer))
+}
+
+/// The link to the step's passkey page when the step offers a key factor the user holds.
+fn key_url(step: &Step, org: &super::OrgEntry, tx: &str) -> Option<String> {
+    step.key_offer
+        .map(|_| format!("{}/passkey?tx={tx}", org.issuer))
 }
 
 /// The links to the step's factors that send a code (an email code) which the user can receive.
@@ -560,6 +594,46 @@ pub async fn sent_submit(
             factor: form.factor,
             code: Secret::new(form.code),
         }
+    };
+    let token = FormToken::Sent(form.csrf);
+    run(&state, &path, &req, form.tx, token, command).await
+}
+
+/// `GET {issuer}/passkey?tx=…`: the step of a key factor (a passkey), with a new ceremony.
+pub async fn key_page(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    req: HttpRequest,
+    query: web::Query<TxQuery>,
+) -> Result<HttpResponse, ApiError> {
+    show(&state, &path, &req, query, StepKind::Key).await
+}
+
+#[derive(Debug, Deserialize)]
+pub struct KeyForm {
+    tx: Option<String>,
+    csrf: Option<String>,
+    #[serde(default)]
+    factor: String,
+    #[serde(default)]
+    ceremony: String,
+    /// The browser's answer, WebAuthn's JSON.
+    #[serde(default)]
+    response: String,
+}
+
+/// `POST {issuer}/passkey`: `factor`, `ceremony` and the browser's `response`.
+pub async fn key_submit(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    req: HttpRequest,
+    form: web::Form<KeyForm>,
+) -> Result<HttpResponse, ApiError> {
+    let form = form.into_inner();
+    let command = Command::KeyAnswer {
+        factor: form.factor,
+        ceremony: form.ceremony,
+        response: form.response,
     };
     let token = FormToken::Sent(form.csrf);
     run(&state, &path, &req, form.tx, token, command).await

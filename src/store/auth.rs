@@ -601,6 +601,7 @@ pub struct Purged {
     pub events: usize,
     pub magic_links: usize,
     pub federation_states: usize,
+    pub ceremonies: usize,
 }
 
 /// Deletes rows nothing can use any more, so storage does not grow with traffic: every
@@ -644,6 +645,7 @@ pub fn purge_expired(conn: &mut DbConn) -> Result<Purged, StoreError> {
         .execute(conn)?,
         sms_otps: super::otps::SmsOtp::purge(conn)?,
         sent_codes: super::sent_codes::SentCode::purge(conn)?,
+        ceremonies: super::ceremonies::Ceremony::purge(conn)?,
         sms_sends: super::sms_sends::SmsSend::purge(conn)?,
         events: super::events::OutboxEvent::purge(conn)?,
         magic_links: super::magic_links::MagicLink::purge(conn)?,

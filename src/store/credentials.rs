@@ -25,6 +25,8 @@ pub struct Credential {
     pub created_at: i64,
     pub confirmed_at: Option<i64>,
     pub last_used_at: Option<i64>,
+    /// A key's credential id, hashed (SHA-256, hex; unique): set for passkeys once registered.
+    pub lookup: Option<String>,
 }
 
 impl Credential {
@@ -115,6 +117,58 @@ impl Credential {
             credentials::version.eq(version + 1),
             credentials::confirmed_at.eq(confirmed_at),
             credentials::last_used_at.eq(last_used_at),
+        ))
+        .execute(conn)?;
+        Ok(n == 1)
+    }
+
+    /// The confirmed credential of the organization whose key id hashes to `lookup`.
+    pub fn by_lookup(
+        conn: &mut DbConn,
+        organization_id: i64,
+        lookup: &str,
+    ) -> Result<Option<Self>, StoreError> {
+        Ok(credentials::table
+            .filter(credentials::lookup.eq(lookup))
+            .filter(credentials::organization_id.eq(organization_id))
+            .filter(credentials::confirmed_at.is_not_null())
+            .select(Self::as_select())
+            .first(conn)
+            .optional()?)
+    }
+
+    /// Whether a key of this `lookup` is registered, to anyone (ids are unique across
+    /// organizations too: one device key, one account).
+    pub fn lookup_taken(conn: &mut DbConn, lookup: &str) -> Result<bool, StoreError> {
+        Ok(diesel::select(diesel::dsl::exists(
+            credentials::table.filter(credentials::lookup.eq(lookup)),
+        ))
+        .get_result(conn)?)
+    }
+
+    /// Confirms the pending key `id` (still at `version`) as registered: its credential, its
+    /// lookup and its name. False when another request confirmed or replaced it first.
+    pub fn confirm_key(
+        conn: &mut DbConn,
+        id: &str,
+        version: i64,
+        sealed: &[u8],
+        lookup: &str,
+        name: &str,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let n = diesel::update(
+            credentials::table
+                .filter(credentials::id.eq(id))
+                .filter(credentials::version.eq(version))
+                .filter(credentials::confirmed_at.is_null()),
+        )
+        .set((
+            credentials::sealed.eq(sealed),
+            credentials::version.eq(version + 1),
+            credentials::confirmed_at.eq(now),
+            credentials::lookup.eq(lookup),
+            credentials::name.eq(name),
         ))
         .execute(conn)?;
         Ok(n == 1)

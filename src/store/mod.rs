@@ -7,6 +7,7 @@ pub mod account_changes;
 pub mod applications;
 pub mod auth;
 pub mod backup_codes;
+pub mod ceremonies;
 pub mod credentials;
 pub mod deliveries;
 pub mod events;

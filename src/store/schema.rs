@@ -239,6 +239,18 @@ diesel::table! {
 }
 
 diesel::table! {
+    ceremonies (id) {
+        id -> Text,
+        bound_to -> Text,
+        factor -> Text,
+        sealed -> Binary,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+        used_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
     sent_codes (id) {
         id -> Text,
         transaction_id -> Text,
@@ -313,6 +325,7 @@ diesel::table! {
         created_at -> BigInt,
         confirmed_at -> Nullable<BigInt>,
         last_used_at -> Nullable<BigInt>,
+        lookup -> Nullable<Text>,
     }
 }
 
@@ -404,6 +417,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     kek_check,
     sms_otps,
     sent_codes,
+    ceremonies,
     backup_codes,
     credentials,
     event_outbox,

@@ -177,11 +177,16 @@ impl TestApp {
         } else {
             "http"
         };
-        let host = if scheme == "https" {
-            "localhost"
-        } else {
-            "127.0.0.1"
-        };
+        // `SESAME_TEST_HOST=localhost`: a host name (passkeys refuse an address as their
+        // relying party).
+        let host = env.remove("SESAME_TEST_HOST").unwrap_or_else(|| {
+            if scheme == "https" {
+                "localhost"
+            } else {
+                "127.0.0.1"
+            }
+            .to_string()
+        });
         // A test may serve under a path prefix (`SESAME_TEST_BASE_PATH`, e.g. `/id`).
         let prefix = env.remove("SESAME_TEST_BASE_PATH").unwrap_or_default();
         env.entry("SESAME_BASE_URL".into())

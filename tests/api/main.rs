@@ -21,6 +21,7 @@ mod metrics;
 mod native;
 mod operations;
 mod outbox;
+mod passkey;
 mod prefix;
 mod provisioning;
 mod receipts;

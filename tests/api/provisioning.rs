@@ -239,12 +239,17 @@ async fn demo_seed_creates_a_working_demo_once(backend: Backend) {
         sesame::authn::flow::SignInFlow::parse(
             &[
                 vec!["password".into(), "magic_link".into()],
-                vec!["sms_otp".into(), "backup_code".into(), "totp".into()],
+                vec![
+                    "sms_otp".into(),
+                    "backup_code".into(),
+                    "totp".into(),
+                    "passkey".into()
+                ],
             ],
             true
         )
         .unwrap(),
-        "the demo app asks for the password or a sign-in link, then SMS OTP, a backup code or an authenticator app"
+        "the demo app asks for the password or a sign-in link, then SMS OTP, a backup code, an authenticator app or a passkey"
     );
     assert_eq!(
         sesame::store::backup_codes::remaining(&mut conn, &alice.id).unwrap(),

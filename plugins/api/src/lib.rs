@@ -7,6 +7,7 @@
 //! egress policy, and read credentials through [`SecretRef`], so none sits in the database.
 
 pub mod factor;
+pub mod key;
 pub mod outbound;
 
 use std::future::Future;

@@ -11,7 +11,7 @@ pub async fn has_second_factor(core: &Core, user: &User) -> Result<bool, CoreErr
 
 /// The second factors the user has, as the alternatives of the account check's second step:
 /// SMS OTP with its backup codes when they have a verified number or unused codes, and each
-/// plug-in factor they hold a credential of — that one first when they have no number, so the
+/// plug-in factor they hold a credential of (an app, a passkey) — those first when they have no number, so the
 /// step opens on a factor they can use.
 pub async fn second_factors(core: &Core, user: &User) -> Result<Vec<Authenticator>, CoreError> {
     let phone = user.phone_number.is_some() && user.phone_number_verified;
@@ -25,10 +25,16 @@ pub async fn second_factors(core: &Core, user: &User) -> Result<Vec<Authenticato
         .await?;
     let mut codes: Vec<Authenticator> = Vec::new();
     for c in held {
-        if let Some(f) = crate::authn::factor::code_factor(&c.factor)
-            && !codes.contains(&Authenticator::Code(f.name()))
-        {
-            codes.push(Authenticator::Code(f.name()));
+        let held = match (
+            crate::authn::factor::code_factor(&c.factor),
+            crate::authn::factor::key_factor(&c.factor),
+        ) {
+            (Some(f), _) => Authenticator::Code(f.name()),
+            (None, Some(f)) => Authenticator::Key(f.name()),
+            (None, None) => continue,
+        };
+        if !codes.contains(&held) {
+            codes.push(held);
         }
     }
     let sms = if phone || backup_left > 0 {

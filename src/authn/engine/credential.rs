@@ -73,7 +73,9 @@ pub async fn opening_kind(
         .iter()
         .filter(|a| match a {
             Authenticator::SmsOtp => phone,
-            Authenticator::Code(name) => held.iter().any(|c| c.factor == *name),
+            Authenticator::Code(name) | Authenticator::Key(name) => {
+                held.iter().any(|c| c.factor == *name)
+            }
             _ => false,
         })
         .collect();
@@ -110,6 +112,8 @@ fn view(
         }),
         sent: None,
         sent_offers: super::sent::offers(&sf.step, &sf.user),
+        key: None,
+        key_offer: sf.key_offer,
         error,
         notice: None,
     })

@@ -80,6 +80,8 @@ pub fn first_view(
         code: None,
         sent: None,
         sent_offers: Vec::new(),
+        key: None,
+        key_offer: None,
         error,
         notice: None,
     }

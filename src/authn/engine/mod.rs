@@ -18,6 +18,7 @@ mod credential;
 mod delivery;
 mod finish;
 mod first;
+mod key;
 pub mod link;
 mod second;
 mod sent;
@@ -326,6 +327,13 @@ pub enum Command {
     SendCode {
         factor: String,
     },
+    /// The browser's answer (`response`, WebAuthn's JSON) to the key ceremony `ceremony` of a
+    /// plug-in key factor (`passkey`).
+    KeyAnswer {
+        factor: String,
+        ceremony: String,
+        response: String,
+    },
 }
 
 impl Command {
@@ -337,6 +345,7 @@ impl Command {
             Self::Show(StepKind::BackupCode) => "show backup code step",
             Self::Show(StepKind::Code) => "show code step",
             Self::Show(StepKind::Sent) | Self::ShowSent { .. } => "show sent-code step",
+            Self::Show(StepKind::Key) => "show key step",
             Self::Password { .. } => "password",
             Self::RequestLink { .. } => "request link",
             Self::FirstStepPassed { .. } => "first step passed",
@@ -347,6 +356,7 @@ impl Command {
             Self::Code { .. } => "factor code",
             Self::SentCode { .. } => "sent code",
             Self::SendCode { .. } => "send code",
+            Self::KeyAnswer { .. } => "key answer",
         }
     }
 }
@@ -403,6 +413,7 @@ impl Command {
             Self::BackupCode { .. } => Some(Authenticator::BackupCode.factor().name()),
             Self::Code { factor, .. } => super::factor::code_factor(factor).map(|f| f.name()),
             Self::SentCode { factor, .. } => super::factor::sent_factor(factor).map(|f| f.name()),
+            Self::KeyAnswer { factor, .. } => super::factor::key_factor(factor).map(|f| f.name()),
             Self::Show(_)
             | Self::ShowSent { .. }
             | Self::SendCode { .. }
@@ -459,6 +470,7 @@ async fn run_command(
         Command::Show(StepKind::First) => show_first(core, sign_in, "", None).await,
         Command::Show(StepKind::Code) => credential::show(core, sign_in, ctx).await,
         Command::Show(StepKind::Sent) => sent::show_step(core, sign_in, ctx).await,
+        Command::Show(StepKind::Key) => key::show(core, sign_in, ctx).await,
         Command::ShowSent { factor } => sent::show(core, sign_in, &factor, ctx).await,
         Command::Show(kind) => {
             let method = match kind {
@@ -504,6 +516,11 @@ async fn run_command(
             sent::check(core, sign_in, &factor, code.expose(), ctx).await
         }
         Command::SendCode { factor } => sent::resend(core, sign_in, &factor, ctx).await,
+        Command::KeyAnswer {
+            factor,
+            ceremony,
+            response,
+        } => key::check(core, sign_in, &factor, &ceremony, &response, ctx).await,
     }
 }
 

@@ -16,6 +16,9 @@ pub(super) struct SecondFactor<'a> {
     /// The user adds their first number in this sign-in (`[organizations.enrollment] sms_otp =
     /// "during_sign_in"`): `phone` is the number the last code went to, saved once it is entered.
     pub(super) enrolling: bool,
+    /// The step's key factor (a passkey) when the user holds a key of it: the other pages
+    /// offer it.
+    pub(super) key_offer: Option<&'static str>,
 }
 
 impl SecondFactor<'_> {
@@ -78,7 +81,9 @@ pub(super) async fn at_step<'a>(
         step,
         phone,
         enrolling: false,
+        key_offer: None,
     };
+    sf.key_offer = super::key::held_key_factor(core, &sf.step, &sf.user.id).await?;
     if sf.phone.is_none()
         && sf.step.contains(&Authenticator::SmsOtp)
         && enrolls_number(core, &sf).await?
@@ -195,6 +200,8 @@ pub(super) async fn step_view(
         code: None,
         sent: None,
         sent_offers: super::sent::offers(&sf.step, &sf.user),
+        key: None,
+        key_offer: sf.key_offer,
         error,
         notice,
     }))

@@ -136,6 +136,8 @@ async fn view(
             .into_iter()
             .filter(|o| o.factor != factor.name())
             .collect(),
+        key: None,
+        key_offer: sf.key_offer,
         error,
         notice,
     }))

@@ -11,7 +11,7 @@ use super::{
     render,
 };
 use crate::authn::credentials::{self, EnrollError, Switch};
-use crate::authn::factor::code_factor;
+use crate::authn::factor::{code_factor, key_factor};
 use crate::http::browser::see_other;
 use crate::http::error::ApiError;
 use crate::store::now;
@@ -19,7 +19,8 @@ use crate::store::users::User;
 
 /// `POST {issuer}/account/credentials`: `action=begin` with `factor` (a new credential, its
 /// secret shown once), `action=confirm` with `factor`, `id` and `code` (saved once its first code
-/// is right), or `action=remove` with `id`. Adding one follows the organization's enrollment
+/// is right), or `action=remove` with `id`. A key factor's (`factor=passkey`) begin and confirm
+/// are `passkeys::key_change`'s. Adding one follows the organization's enrollment
 /// switch for the factor (`off`: only an administrator adds it) and the same rule as a new mobile
 /// number (see [`may_add_a_factor`]): a user with no second factor cannot bind one with a password
 /// alone unless the organization allows it.
@@ -35,6 +36,11 @@ pub async fn credentials_change(
         Ok(a) => a,
         Err(res) => return Ok(res),
     };
+    if let Some(key) = form.factor.as_deref().and_then(key_factor)
+        && form.action.as_deref() != Some("remove")
+    {
+        return super::passkeys::key_change(state, org, account, key, form).await;
+    }
     let factor = form.factor.as_deref().and_then(code_factor);
     match (form.action.as_deref(), factor) {
         (Some("begin"), Some(factor)) => {
@@ -108,7 +114,7 @@ pub async fn credentials_change(
                 .run(move |conn| credentials::remove(conn, org2.event_origin(), &user_id, &id))
                 .await?;
             if !removed {
-                let msg = "That authenticator app is not one of yours.";
+                let msg = "That authenticator app or passkey is not one of yours.";
                 return render(&state, &org, &account, None, Some(msg)).await;
             }
             tracing::info!(user = %account.user.id, "credential removed");

@@ -20,7 +20,7 @@ use super::error::ApiError;
 use super::{AppState, OrgEntry};
 use crate::authn::backup;
 use crate::authn::engine::{AccountRequest, Progress, fresh_until};
-use crate::authn::factor::CODE_FACTORS;
+use crate::authn::factor::{CODE_FACTORS, KEY_FACTORS, key_factor};
 use crate::authn::flow::PassedList;
 use crate::domain::PhoneNumber;
 use crate::store::account_changes::AccountChange;
@@ -30,6 +30,7 @@ use crate::store::users::User;
 use crate::store::{StoreError, backup_codes, format_utc, now};
 
 mod credentials;
+mod passkeys;
 pub use credentials::credentials_change;
 use credentials::{ENROLL_BY_ADMIN_APP, may_enroll_factor};
 
@@ -164,12 +165,15 @@ async fn render(
             backup_action => format!("{}/account/backup-codes", org.issuer),
             phone_action => format!("{}/account/phone", org.issuer),
             credentials_action => format!("{}/account/credentials", org.issuer),
-            credentials => account.credentials.iter().map(|c| context! {
-                id => c.id,
-                name => c.name,
-                added => c.confirmed_at.map(format_utc),
-                last_used => c.last_used_at.map(format_utc),
-            }).collect::<Vec<_>>(),
+            credentials => listed(account, false),
+            keys => listed(account, true),
+            key_factors => KEY_FACTORS.iter()
+                .filter(|f| passkeys::may_add_key(state, org, account, f.name()))
+                .map(|f| context! {
+                    name => f.name(),
+                    label => f.label(),
+                }).collect::<Vec<_>>(),
+            enroll_by_admin_key => passkeys::ENROLL_BY_ADMIN_KEY,
             factors => CODE_FACTORS.iter()
                 .filter(|f| may_enroll_factor(org, account, f.name()))
                 .map(|f| context! {
@@ -183,6 +187,24 @@ async fn render(
             error,
         },
     ))
+}
+
+/// The account's credentials of code factors (authenticator apps) or of key factors
+/// (passkeys), as the page lists them.
+fn listed(account: &Account, keys: bool) -> Vec<minijinja::Value> {
+    account
+        .credentials
+        .iter()
+        .filter(|c| key_factor(&c.factor).is_some() == keys)
+        .map(|c| {
+            context! {
+                id => c.id,
+                name => c.name,
+                added => c.confirmed_at.map(format_utc),
+                last_used => c.last_used_at.map(format_utc),
+            }
+        })
+        .collect()
 }
 
 /// `GET {issuer}/account/`.
@@ -200,7 +222,8 @@ pub async fn account_page(
         Some("mobile_number_changed") => Some("Your mobile number was saved."),
         Some("backup_codes_removed") => Some("Your backup codes were removed."),
         Some("credential_added") => Some("Your authenticator app was added."),
-        Some("credential_removed") => Some("The authenticator app was removed."),
+        Some("credential_removed") => Some("The authenticator app or passkey was removed."),
+        Some("key_added") => Some("Your passkey was added."),
         _ => None,
     };
     render(&state, &org, &account, notice, None).await
@@ -227,6 +250,9 @@ pub struct ChangeForm {
     /// A credential's id: the pending one to confirm, or one to remove.
     id: Option<String>,
     code: Option<String>,
+    /// A new passkey's name, and the browser's answer to its registration (WebAuthn's JSON).
+    name: Option<String>,
+    response: Option<String>,
 }
 
 /// The account behind a change form, when its CSRF token is right and its chain is fresh;

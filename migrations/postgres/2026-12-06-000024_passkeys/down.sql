@@ -1,0 +1,3 @@
+DROP TABLE ceremonies;
+DROP INDEX credentials_lookup;
+ALTER TABLE credentials DROP COLUMN lookup;

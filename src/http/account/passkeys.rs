@@ -1,0 +1,175 @@
+//! The account area's passkeys (key factors): added by a registration ceremony in the browser
+//! and named by the user, after a fresh pass through the user's chain; removed like any other
+//! credential (`credentials_change`'s `remove`).
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, web};
+use minijinja::context;
+use sesame_plugin_api::key::KeyFactor;
+
+use super::credentials::may_enroll_factor;
+use super::{Account, AppState, ChangeForm, OrgEntry, account_url, csrf_token, render};
+use crate::authn::credentials::EnrollError;
+use crate::authn::passkeys::{self, NAME_MAX, Party, Registration};
+use crate::http::browser::see_other;
+use crate::http::error::ApiError;
+use crate::store::now;
+
+/// What the account page says when a user may not add a passkey themselves.
+pub(super) const ENROLL_BY_ADMIN_KEY: &str = "You cannot add a passkey yourself here: ask your administrator (with a mobile number, an authenticator app or backup codes, you can).";
+
+/// Whether the user may add a key of `factor` here: the organization's switch and the rule for
+/// a new second factor, and a base URL passkeys can be bound to.
+pub(super) fn may_add_key(state: &AppState, org: &OrgEntry, account: &Account, name: &str) -> bool {
+    may_enroll_factor(org, account, name) && Party::of(&state.core.settings.base_url).is_some()
+}
+
+/// `action=begin` (a new registration ceremony, shown with a name field) and `action=confirm`
+/// with `id`, `name` and the browser's `response`.
+pub(super) async fn key_change(
+    state: web::Data<AppState>,
+    org: std::sync::Arc<OrgEntry>,
+    account: Account,
+    factor: &'static dyn KeyFactor,
+    form: ChangeForm,
+) -> Result<HttpResponse, ApiError> {
+    if !may_add_key(&state, &org, &account, factor.name()) {
+        return render(&state, &org, &account, None, Some(ENROLL_BY_ADMIN_KEY)).await;
+    }
+    let Some(party) = Party::of(&state.core.settings.base_url) else {
+        return render(&state, &org, &account, None, Some(ENROLL_BY_ADMIN_KEY)).await;
+    };
+    let held = account
+        .credentials
+        .iter()
+        .filter(|c| c.factor == factor.name())
+        .count();
+    let default_name = format!("Passkey {}", held + 1);
+    match form.action.as_deref() {
+        Some("begin") => {
+            let begun = begin(&state, &org, &account, factor, party).await?;
+            setup_page(&state, &org, &account, factor, begun, &default_name, None)
+        }
+        Some("confirm") => {
+            let Some(name) = passkeys::key_name(form.name.as_deref().unwrap_or_default()) else {
+                let msg = format!("Give the passkey a name of 1 to {NAME_MAX} characters.");
+                let begun = begin(&state, &org, &account, factor, party).await?;
+                return setup_page(
+                    &state,
+                    &org,
+                    &account,
+                    factor,
+                    begun,
+                    &default_name,
+                    Some(&msg),
+                );
+            };
+            let id = form.id.clone().unwrap_or_default();
+            let response = form.response.clone().unwrap_or_default();
+            let (org2, core, user) = (org.clone(), state.core.clone(), account.user.clone());
+            let party2 = party.clone();
+            let result = state
+                .db
+                .run(move |conn| {
+                    let r = Registration {
+                        kek: core.keys.kek(),
+                        factor,
+                        origin: org2.event_origin(),
+                        user: &user,
+                        rp: party2.named(&org2.org.display_name),
+                        now: now(),
+                    };
+                    match r.finish(conn, &id, &response, &name) {
+                        Ok(_) => Ok(Ok(())),
+                        Err(EnrollError::Store(e)) => Err(e),
+                        Err(e) => Ok(Err(e)),
+                    }
+                })
+                .await?;
+            let msg = match result {
+                Ok(()) => {
+                    tracing::info!(user = %account.user.id, factor = factor.name(), "key added");
+                    let to = format!("{}?changed=key_added", account_url(&org));
+                    return Ok(see_other(&to));
+                }
+                Err(EnrollError::Expired) => {
+                    "This passkey setup has expired or was used: try again."
+                }
+                Err(EnrollError::Taken) => "That passkey is registered already.",
+                Err(_) => "Your device's answer was not accepted: try again.",
+            };
+            let begun = begin(&state, &org, &account, factor, party).await?;
+            setup_page(
+                &state,
+                &org,
+                &account,
+                factor,
+                begun,
+                &default_name,
+                Some(msg),
+            )
+        }
+        _ => {
+            let msg = "Choose what to do with your passkeys.";
+            render(&state, &org, &account, None, Some(msg)).await
+        }
+    }
+}
+
+/// A new registration ceremony for the account's user.
+async fn begin(
+    state: &AppState,
+    org: &std::sync::Arc<OrgEntry>,
+    account: &Account,
+    factor: &'static dyn KeyFactor,
+    party: Party,
+) -> Result<passkeys::Begun, ApiError> {
+    let (org2, core, user) = (org.clone(), state.core.clone(), account.user.clone());
+    Ok(state
+        .db
+        .run(move |conn| {
+            let r = Registration {
+                kek: core.keys.kek(),
+                factor,
+                origin: org2.event_origin(),
+                user: &user,
+                rp: party.named(&org2.org.display_name),
+                now: now(),
+            };
+            r.begin(conn).map_err(EnrollError::into_store)
+        })
+        .await?)
+}
+
+/// The page that runs a registration ceremony: the options for the browser, a name field.
+fn setup_page(
+    state: &AppState,
+    org: &OrgEntry,
+    account: &Account,
+    factor: &'static dyn KeyFactor,
+    begun: passkeys::Begun,
+    name: &str,
+    error: Option<&str>,
+) -> Result<HttpResponse, ApiError> {
+    Ok(state.pages.render_with_script(
+        if error.is_some() {
+            StatusCode::UNPROCESSABLE_ENTITY
+        } else {
+            StatusCode::OK
+        },
+        "passkey_setup.html",
+        context! {
+            org_name => org.org.display_name,
+            label => factor.label(),
+            factor => factor.name(),
+            id => begun.id,
+            options => begun.options.to_string(),
+            name,
+            name_max => NAME_MAX,
+            action => format!("{}/account/credentials", org.issuer),
+            csrf => csrf_token(state, &account.session)?,
+            account_url => account_url(org),
+            error,
+        },
+    ))
+}

@@ -1,0 +1,439 @@
+//! Passkeys (the passkey plug-in, WebAuthn): registered in the account area after a fresh pass
+//! through the chain, then a second step of an application's flow. The browser's part is played
+//! by `webauthn-authenticator-rs`'s software passkey, answering the options the pages carry as
+//! a platform authenticator would, for the origin the server runs at (`http://localhost:PORT`:
+//! passkeys need a host name).
+
+use diesel::prelude::*;
+use webauthn_authenticator_rs::prelude::{
+    CreationChallengeResponse, RequestChallengeResponse, Url, WebauthnAuthenticator,
+};
+use webauthn_authenticator_rs::softpasskey::SoftPasskey;
+
+use crate::account::change;
+use crate::both_backends;
+use crate::helpers::{Backend, Browser, TestApp, TestDb, form_field, location, test_env};
+use crate::sms_otp::{
+    BOB_PASSWORD, MFA_CB, SECRET, acme_toml, code_at, exchange, get, last_code, post_form, submit,
+};
+
+const KEY_CB: &str = "https://keys.acme.example/callback";
+
+/// acme, served at `http://localhost:PORT`, with `key-web` (password, then a passkey or an SMS
+/// code) and `key-only` (password, then a passkey).
+async fn setup(backend: &Backend) -> TestApp {
+    let test_db = TestDb::new(backend);
+    let mut env = test_env(&test_db.url, test_db.dir.path());
+    env.insert("SESAME_TEST_HOST".into(), "localhost".into());
+    let app = TestApp::spawn_with(test_db, env).await;
+    let toml = format!(
+        r#"{}
+[[organizations.applications]]
+client_id = "key-web"
+name = "Key Web"
+type = "confidential"
+client_secret = "{SECRET}"
+redirect_uris = ["{KEY_CB}"]
+sign_in_flow = [["password"], ["passkey", "sms_otp"]]
+
+[[organizations.applications]]
+client_id = "key-only"
+name = "Key Only"
+type = "confidential"
+client_secret = "{SECRET}"
+redirect_uris = ["{KEY_CB}"]
+sign_in_flow = [["password"], ["passkey"]]
+"#,
+        acme_toml("resend_cooldown_seconds = 0", "max_attempts = 20"),
+    );
+    app.import(&toml);
+    app
+}
+
+fn auth_url(app: &TestApp, client_id: &str, cb: &str) -> String {
+    let mut url = url::Url::parse(&format!("{}/authorize", app.issuer("acme"))).unwrap();
+    url.query_pairs_mut()
+        .append_pair("client_id", client_id)
+        .append_pair("redirect_uri", cb)
+        .append_pair("response_type", "code")
+        .append_pair("scope", "openid")
+        .append_pair("state", "st");
+    url.to_string()
+}
+
+/// The `data-options` of the page's passkey form, as the page's script reads them.
+fn page_options(html: &str) -> serde_json::Value {
+    let marker = "data-options=\"";
+    let start = html
+        .find(marker)
+        .unwrap_or_else(|| panic!("options in {html}"))
+        + marker.len();
+    let raw = &html[start..start + html[start..].find('"').unwrap()];
+    let text = raw
+        .replace("&quot;", "\"")
+        .replace("&#x27;", "'")
+        .replace("&#x2f;", "/")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&");
+    serde_json::from_str(&text).unwrap()
+}
+
+fn origin(app: &TestApp) -> Url {
+    Url::parse(&app.address).unwrap()
+}
+
+/// The device's answer to a registration page.
+fn register(app: &TestApp, device: &mut SoftPasskey, html: &str) -> String {
+    let mut options = page_options(html);
+    // The software passkey cannot store keys on itself: it is told to keep this one on the
+    // server's side (the server does not depend on where the key lives for a second step).
+    options["authenticatorSelection"]["residentKey"] = "discouraged".into();
+    options["authenticatorSelection"]["requireResidentKey"] = false.into();
+    let options: CreationChallengeResponse =
+        serde_json::from_value(serde_json::json!({ "publicKey": options })).unwrap();
+    serde_json::to_string(&device.do_registration(origin(app), options).unwrap()).unwrap()
+}
+
+/// The device's answer to a passkey step's page.
+fn sign(app: &TestApp, device: &mut SoftPasskey, html: &str) -> String {
+    let options: RequestChallengeResponse =
+        serde_json::from_value(serde_json::json!({ "publicKey": page_options(html) })).unwrap();
+    serde_json::to_string(&device.do_authentication(origin(app), options).unwrap()).unwrap()
+}
+
+/// (factor, name, confirmed, lookup) of every credential row.
+fn key_rows(app: &TestApp) -> Vec<(String, String, Option<i64>, Option<String>)> {
+    use sesame::store::schema::credentials::dsl::*;
+    credentials
+        .select((factor, name, confirmed_at, lookup))
+        .load(&mut app.db.get().unwrap())
+        .unwrap()
+}
+
+/// bob signs in to mfa-web with his password and an SMS code: a fresh pass through his chain.
+async fn bob_with_fresh_chain(app: &TestApp) -> Browser {
+    let browser = Browser::default();
+    let res = browser
+        .authorize_and_sign_in(&auth_url(app, "mfa-web", MFA_CB), "bob", BOB_PASSWORD)
+        .await;
+    let otp_url = location(&res);
+    get(&browser, &otp_url).await;
+    let res = submit(&browser, &otp_url, &[("code", &last_code(app))]).await;
+    assert!(location(&res).starts_with(MFA_CB));
+    browser
+}
+
+/// Registers a passkey named `name` for the browser's user with `device`.
+async fn add_key(app: &TestApp, browser: &Browser, device: &mut SoftPasskey, name: &str) {
+    let res = change(
+        app,
+        browser,
+        "/account/credentials",
+        &[("action", "begin"), ("factor", "passkey")],
+    )
+    .await;
+    assert_eq!(res.status(), 200);
+    let html = res.text().await.unwrap();
+    let id = form_field(&html, "id").expect("the pending registration");
+    let answer = register(app, device, &html);
+    let res = change(
+        app,
+        browser,
+        "/account/credentials",
+        &[
+            ("action", "confirm"),
+            ("factor", "passkey"),
+            ("id", &id),
+            ("name", name),
+            ("response", &answer),
+        ],
+    )
+    .await;
+    assert_eq!(res.status(), 303, "{}", res.text().await.unwrap());
+    assert!(location(&res).ends_with("/account/?changed=key_added"));
+}
+
+/// Signs in to `client` with bob's password; returns the passkey page's URL and HTML.
+async fn to_key_page(app: &TestApp, browser: &Browser, client: &str) -> (String, String) {
+    let res = browser
+        .authorize_and_sign_in(&auth_url(app, client, KEY_CB), "bob", BOB_PASSWORD)
+        .await;
+    let mut url = location(&res);
+    if url.contains("/otp?tx=") {
+        // The step opens on the factor bob used last; the SMS page offers his passkey.
+        let (_, html) = get(browser, &url).await;
+        let marker = "href=\"";
+        let link = html
+            .split(marker)
+            .skip(1)
+            .map(|s| s[..s.find('"').unwrap()].replace("&#x2f;", "/"))
+            .find(|href| href.contains("/passkey?tx="))
+            .unwrap_or_else(|| panic!("a passkey link in {html}"));
+        url = link;
+    }
+    assert!(url.contains("/passkey?tx="), "{url}");
+    let (status, html) = get(browser, &url).await;
+    assert_eq!(status, 200, "{html}");
+    (url, html)
+}
+
+async fn a_passkey_added_in_the_account_area_is_a_second_step(backend: Backend) {
+    let app = setup(&backend).await;
+    let bob = bob_with_fresh_chain(&app).await;
+    let (_, html) = get(&bob, &format!("{}/account/", app.issuer("acme"))).await;
+    assert!(html.contains("id=\"no-passkeys\""), "{html}");
+    assert!(html.contains("Add a passkey"), "{html}");
+
+    // The registration page runs one inline script, allowed by its nonce only.
+    let res = change(
+        &app,
+        &bob,
+        "/account/credentials",
+        &[("action", "begin"), ("factor", "passkey")],
+    )
+    .await;
+    assert_eq!(res.status(), 200);
+    let csp = res.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(csp.contains("script-src 'nonce-"), "{csp}");
+    assert!(!csp.contains("unsafe-inline'; script") && !csp.contains("script-src 'unsafe"));
+    let html = res.text().await.unwrap();
+    let nonce = &csp[csp.find("'nonce-").unwrap() + 7..];
+    let nonce = &nonce[..nonce.find('\'').unwrap()];
+    assert!(
+        html.contains(&format!("<script nonce=\"{nonce}\">")),
+        "{html}"
+    );
+    let options = page_options(&html);
+    assert_eq!(options["rp"]["id"], "localhost");
+    assert_eq!(
+        options["authenticatorSelection"]["userVerification"],
+        "required"
+    );
+    assert_eq!(options["authenticatorSelection"]["residentKey"], "required");
+    // Pending until the device answers, with no key id yet.
+    let rows = key_rows(&app);
+    assert_eq!(rows.len(), 1);
+    assert_eq!((rows[0].2, rows[0].3.clone()), (None, None));
+
+    let mut device = SoftPasskey::new(true);
+    let id = form_field(&html, "id").unwrap();
+    let answer = register(&app, &mut device, &html);
+    let confirm = |name: &'static str, answer: String, id: String| {
+        let bob = &bob;
+        let app = &app;
+        async move {
+            change(
+                app,
+                bob,
+                "/account/credentials",
+                &[
+                    ("action", "confirm"),
+                    ("factor", "passkey"),
+                    ("id", &id),
+                    ("name", name),
+                    ("response", &answer),
+                ],
+            )
+            .await
+        }
+    };
+    // A nameless key is not saved: the page asks again (with a new ceremony).
+    let res = confirm("  ", answer.clone(), id.clone()).await;
+    assert_eq!(res.status(), 422);
+    let html = res.text().await.unwrap();
+    assert!(html.contains("Give the passkey a name"), "{html}");
+    assert!(key_rows(&app).iter().all(|r| r.2.is_none()));
+    // The first ceremony was replaced: its answer no longer registers anything.
+    let res = confirm("Laptop", answer, id).await;
+    assert_eq!(res.status(), 422);
+    let html = res.text().await.unwrap();
+    assert!(html.contains("expired or was used"), "{html}");
+    // The page's new ceremony's answer does, once.
+    let id = form_field(&html, "id").unwrap();
+    let answer = register(&app, &mut device, &html);
+    let res = confirm("Laptop", answer.clone(), id.clone()).await;
+    assert_eq!(res.status(), 303);
+    assert!(location(&res).ends_with("/account/?changed=key_added"));
+    let rows = key_rows(&app);
+    assert_eq!(rows.len(), 1);
+    assert_eq!(
+        (rows[0].0.as_str(), rows[0].1.as_str()),
+        ("passkey", "Laptop")
+    );
+    assert!(rows[0].2.is_some(), "confirmed");
+    assert_eq!(
+        rows[0].3.as_ref().map(String::len),
+        Some(64),
+        "the key id's SHA-256"
+    );
+    let res = confirm("Laptop", answer, id).await;
+    assert_eq!(res.status(), 422, "a registration answer works once");
+    assert_eq!(key_rows(&app).iter().filter(|r| r.2.is_some()).count(), 1);
+    let (_, html) = get(&bob, &format!("{}/account/", app.issuer("acme"))).await;
+    assert!(
+        html.contains("id=\"passkeys\"") && html.contains("Laptop, added"),
+        "{html}"
+    );
+
+    // Signing in: the password, then the passkey (offered from the SMS page bob used last).
+    let browser = Browser::default();
+    let (url, html) = to_key_page(&app, &browser, "key-web").await;
+    assert!(html.contains("Use my passkey"), "{html}");
+    // The SMS code stays another way.
+    assert!(html.contains("&#x2f;otp?tx="), "{html}");
+    let answer = sign(&app, &mut device, &html);
+    let res = post_form(
+        &browser,
+        &url,
+        &html,
+        &[
+            ("factor", "passkey"),
+            ("ceremony", &form_field(&html, "ceremony").unwrap()),
+            ("response", &answer),
+        ],
+    )
+    .await;
+    let code = code_at(&res, KEY_CB);
+    let claims = exchange(&app, "key-web", KEY_CB, &code).await;
+    assert_eq!(claims["acr"], "urn:sesame:acr:mfa");
+    let amr: Vec<&str> = claims["amr"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    for m in ["pwd", "hwk", "user", "mfa"] {
+        assert!(amr.contains(&m), "{amr:?}");
+    }
+    assert!(!amr.contains(&"sms"), "{amr:?}");
+    // The key's last use is recorded.
+    let (_, html) = get(&bob, &format!("{}/account/", app.issuer("acme"))).await;
+    assert!(
+        html.contains("Laptop, added") && html.contains("last used"),
+        "{html}"
+    );
+
+    // Removed, it no longer signs in: the passkey-only step says bob has none.
+    let key_id = {
+        use sesame::store::schema::credentials::dsl::*;
+        credentials
+            .filter(confirmed_at.is_not_null())
+            .select(id)
+            .first::<String>(&mut app.db.get().unwrap())
+            .unwrap()
+    };
+    let res = change(
+        &app,
+        &bob,
+        "/account/credentials",
+        &[("action", "remove"), ("id", &key_id)],
+    )
+    .await;
+    assert_eq!(res.status(), 303);
+    assert!(key_rows(&app).iter().all(|r| r.2.is_none()), "no key left");
+    let browser = Browser::default();
+    let res = browser
+        .authorize_and_sign_in(&auth_url(&app, "key-only", KEY_CB), "bob", BOB_PASSWORD)
+        .await;
+    let url = location(&res);
+    assert!(url.contains("/passkey?tx="), "{url}");
+    let (status, html) = get(&browser, &url).await;
+    assert_eq!(status, 200);
+    assert!(html.contains("You have not set this up yet"), "{html}");
+    assert!(!html.contains("passkey-form"), "{html}");
+}
+
+async fn an_answer_is_bound_to_its_ceremony_and_used_once(backend: Backend) {
+    let app = setup(&backend).await;
+    let bob = bob_with_fresh_chain(&app).await;
+    let mut device = SoftPasskey::new(true);
+    add_key(&app, &bob, &mut device, "Phone").await;
+
+    let browser = Browser::default();
+    let (url, first) = to_key_page(&app, &browser, "key-only").await;
+    let old_answer = sign(&app, &mut device, &first);
+    // A reload begins a new ceremony: the answer to the old one does not pass the new one.
+    let (status, html) = get(&browser, &url).await;
+    assert_eq!(status, 200);
+    let ceremony = form_field(&html, "ceremony").unwrap();
+    assert_ne!(Some(ceremony.clone()), form_field(&first, "ceremony"));
+    let post = |html: String, ceremony: String, answer: String| {
+        let (browser, url) = (&browser, &url);
+        async move {
+            post_form(
+                browser,
+                url,
+                &html,
+                &[
+                    ("factor", "passkey"),
+                    ("ceremony", &ceremony),
+                    ("response", &answer),
+                ],
+            )
+            .await
+        }
+    };
+    let res = post(html.clone(), ceremony.clone(), old_answer).await;
+    assert_eq!(res.status(), 422);
+    let refused = res.text().await.unwrap();
+    assert!(refused.contains("did not sign you in"), "{refused}");
+    // That ceremony is spent: even its own answer is refused now, as over.
+    let answer = sign(&app, &mut device, &html);
+    let res = post(refused.clone(), ceremony, answer).await;
+    assert_eq!(res.status(), 422);
+    let over = res.text().await.unwrap();
+    assert!(over.contains("already used or took too long"), "{over}");
+    // Garbage is refused, not a server error.
+    let res = post(
+        over.clone(),
+        form_field(&over, "ceremony").unwrap(),
+        "{\"not\":\"webauthn\"}".into(),
+    )
+    .await;
+    assert_eq!(res.status(), 422);
+    let html = res.text().await.unwrap();
+    // The two refused answers counted toward bob's lock; the spent ceremony did not.
+    let failures: Vec<i64> = {
+        use sesame::store::schema::login_throttle::dsl::*;
+        login_throttle
+            .select(failures)
+            .load(&mut app.db.get().unwrap())
+            .unwrap()
+    };
+    assert!(failures.contains(&2), "{failures:?}");
+    // The page's fresh ceremony passes.
+    let answer = sign(&app, &mut device, &html);
+    let res = post(html.clone(), form_field(&html, "ceremony").unwrap(), answer).await;
+    code_at(&res, KEY_CB);
+}
+
+async fn without_a_host_name_passkeys_are_not_offered(backend: Backend) {
+    // The usual test address, 127.0.0.1, cannot be a WebAuthn relying party.
+    let app = TestApp::spawn(&backend).await;
+    app.import(&format!(
+        "{}\n[[organizations.applications]]\nclient_id = \"key-only\"\ntype = \"confidential\"\nclient_secret = \"{SECRET}\"\nredirect_uris = [\"{KEY_CB}\"]\nsign_in_flow = [[\"password\"], [\"passkey\"]]\n",
+        acme_toml("resend_cooldown_seconds = 0", "max_attempts = 20")
+    ));
+    let bob = bob_with_fresh_chain(&app).await;
+    let (_, html) = get(&bob, &format!("{}/account/", app.issuer("acme"))).await;
+    assert!(html.contains("id=\"key-by-admin\""), "{html}");
+    let res = change(
+        &app,
+        &bob,
+        "/account/credentials",
+        &[("action", "begin"), ("factor", "passkey")],
+    )
+    .await;
+    assert_eq!(res.status(), 422);
+    assert!(key_rows(&app).is_empty());
+}
+
+both_backends!(
+    a_passkey_added_in_the_account_area_is_a_second_step,
+    an_answer_is_bound_to_its_ceremony_and_used_once,
+    without_a_host_name_passkeys_are_not_offered,
+);
