@@ -377,8 +377,9 @@ async function virtualAuthenticator(context, page) {
 
 // 9. A passkey: added in the account area (after a pass through the chain with a backup code:
 // the demo's hourly text messages are used up by now), then the second step of a sign-in in
-// another browser holding the same key, then removed.
-scenario('account area: add a passkey, sign in with it, remove it', async ({ browser, state }) => {
+// another browser holding the same key, then a sign-in with the passkey alone in a third, then
+// removed.
+scenario('account area: add a passkey, sign in with it after the password and on its own, remove it', async ({ browser, state }) => {
   const context = await browser.newContext();
   const page = await context.newPage();
   const device = await virtualAuthenticator(context, page);
@@ -416,8 +417,29 @@ scenario('account area: add a passkey, sign in with it, remove it', async ({ bro
   await second.click('#passkey-button');
   await second.waitForURL(`${WEB}/`);
   const claims = JSON.parse(await second.textContent('#claims'));
-  check(JSON.stringify(claims.amr) === JSON.stringify(['pwd', 'hwk', 'user', 'mfa']), `amr ${JSON.stringify(claims.amr)}`);
+  check(JSON.stringify(claims.amr) === JSON.stringify(['pwd', 'swk', 'user', 'mfa']), `amr ${JSON.stringify(claims.amr)}`);
+  // The key as this browser left it: its signature counter moved on (a copy of the older state
+  // would be refused as a cloned key).
+  const { credentials: used } = await copy.cdp.send('WebAuthn.getCredentials', { authenticatorId: copy.authenticatorId });
+  check(used[0].signCount > credentials[0].signCount, 'the counter moved on');
   await other.close();
+
+  // A third browser: the passkey alone, from the sign-in page (no username, no code).
+  const third = await browser.newContext();
+  const alone = await third.newPage();
+  const copy2 = await virtualAuthenticator(third, alone);
+  await copy2.cdp.send('WebAuthn.addCredential', { authenticatorId: copy2.authenticatorId, credential: used[0] });
+  await alone.goto(`${WEB}/login`);
+  await alone.waitForURL(/\/t\/demo\/login\?tx=/);
+  const button = alone.locator('#passkey-button', { hasText: 'Sign in with a passkey' });
+  check(await button.count() === 1, 'the sign-in page offers a passkey');
+  await shot(alone, 'passkey-alone-sign-in');
+  await button.click();
+  await alone.waitForURL(`${WEB}/`);
+  const aloneClaims = JSON.parse(await alone.textContent('#claims'));
+  check(JSON.stringify(aloneClaims.amr) === JSON.stringify(['swk', 'user', 'mfa']), `amr ${JSON.stringify(aloneClaims.amr)}`);
+  check(aloneClaims.acr === 'urn:sesame:acr:mfa', `acr ${aloneClaims.acr}`);
+  await third.close();
 
   await page.goto(`${SESAME}/t/demo/account/`);
   check((await page.textContent('#passkeys')).includes('last used'), 'the last use is shown');

@@ -36,6 +36,8 @@ pub struct EnrollmentSettings {
     pub sms_otp: Switch,
     /// Authenticator apps.
     pub totp: Switch,
+    /// Passkeys (`account_area` or `off`: a passkey is not enrolled during a sign-in yet).
+    pub passkey: Switch,
 }
 
 impl EnrollmentSettings {
@@ -44,6 +46,7 @@ impl EnrollmentSettings {
         match name {
             "sms_otp" => self.sms_otp,
             "totp" => self.totp,
+            "passkey" => self.passkey,
             _ => Switch::default(),
         }
     }

@@ -76,6 +76,14 @@ pub trait Factor: Send + Sync + fmt::Debug {
     fn order(&self) -> u8 {
         u8::MAX
     }
+    /// Passing it proves two factors at once (a passkey with user verification: a device the
+    /// user holds, unlocked by what they know or are). It identifies the user and still counts
+    /// as a second factor (`mfa`), and a flow may list it in several steps: one pass satisfies
+    /// each (`[["password", "passkey"], ["sms_otp", "passkey"]]`: a password and a code, or a
+    /// passkey alone).
+    fn multi_factor(&self) -> bool {
+        false
+    }
 }
 
 #[derive(Debug)]
@@ -273,8 +281,9 @@ impl Factor for SentPlugin {
     }
 }
 
-/// A plug-in factor proven by a key on the user's device, as the flow rules see it. A second
-/// factor: a passkey follows a step that identified the user, who must have registered one.
+/// A plug-in factor proven by a key on the user's device, as the flow rules see it: a
+/// discoverable key with user verification identifies the user on its own (a first step without
+/// a username) and proves two factors, so it may also be a later step's second factor.
 #[derive(Debug)]
 pub struct KeyPlugin(pub &'static dyn KeyFactor);
 
@@ -289,13 +298,19 @@ impl Factor for KeyPlugin {
         self.0.amr()
     }
     fn identifies(&self) -> bool {
-        false
+        true
+    }
+    fn multi_factor(&self) -> bool {
+        true
     }
     fn enrollment(&self) -> Enrollment {
         Enrollment::Credential
     }
     fn step_kind(&self) -> StepKind {
         StepKind::Key
+    }
+    fn order(&self) -> u8 {
+        3
     }
 }
 
@@ -366,7 +381,7 @@ pub fn names_for_messages() -> String {
     join_or(&names)
 }
 
-/// The identifying factors, for messages: `password, magic_link or a federated sign-in`.
+/// The identifying factors, for messages: `password, magic_link, a federated sign-in or passkey`.
 pub fn identifying_for_messages() -> String {
     let labels: Vec<String> = registry()
         .iter()
@@ -401,7 +416,7 @@ mod tests {
         );
         assert_eq!(
             identifying_for_messages(),
-            "password, magic_link or a federated sign-in"
+            "password, magic_link, a federated sign-in or passkey"
         );
         // Every code plug-in is in the registry, as a factor of its own kind.
         for f in CODE_FACTORS {

@@ -71,6 +71,12 @@ impl Authenticator {
     pub fn identifies(&self) -> bool {
         self.factor().identifies()
     }
+
+    /// Whether passing it counts as a second factor: it does not identify the user (a code), or
+    /// it proves two factors at once (a passkey with user verification).
+    pub fn second_factor(&self) -> bool {
+        !self.identifies() || self.factor().multi_factor()
+    }
 }
 
 impl fmt::Display for Authenticator {
@@ -115,6 +121,16 @@ impl SignInFlow {
             for (j, a) in step.iter().enumerate() {
                 if step[..j].contains(a) {
                     return Err(format!("step {n} lists {a} twice"));
+                }
+                // One pass satisfies every step that lists it: only a factor that proves two
+                // at once may stand in for a later step.
+                if let Some(m) = steps[..i].iter().position(|earlier| earlier.contains(a))
+                    && !a.factor().multi_factor()
+                {
+                    return Err(format!(
+                        "step {n}: {a} is already in step {}: one pass would count for both",
+                        m + 1
+                    ));
                 }
             }
             for a in step {
@@ -249,13 +265,14 @@ impl SignInFlow {
         &self.steps
     }
 
-    /// True when the flow asks for a second factor: some step offers only authenticators that
-    /// do not identify (a step of first-step methods, such as a password then a magic link,
-    /// proves the same kind of thing twice and earns no `mfa`).
+    /// True when the flow asks for a second factor: some step offers only second factors
+    /// (authenticators that do not identify, or a passkey, which proves two at once; a step of
+    /// first-step methods, such as a password then a magic link, proves the same kind of thing
+    /// twice and earns no `mfa`).
     pub fn is_multi_factor(&self) -> bool {
         self.steps
             .iter()
-            .any(|step| step.iter().all(|a| !a.identifies()))
+            .any(|step| step.iter().all(Authenticator::second_factor))
     }
 
     /// The form it is stored in.
@@ -338,7 +355,7 @@ impl PassedList {
     }
 
     fn second_factor(&self) -> bool {
-        self.0.iter().any(|p| !p.method.identifies())
+        self.0.iter().any(|p| p.method.second_factor())
     }
 
     /// RFC 8176 method references: what each passed factor adds (see `authn::factor`: a
@@ -388,6 +405,12 @@ impl SignInFlow {
             let mut second = vec![Authenticator::SmsOtp];
             if backup_codes {
                 second.push(Authenticator::BackupCode);
+            }
+            // A factor of the flow that proves two at once (a passkey) satisfies it too.
+            for a in steps.iter().flatten() {
+                if a.factor().multi_factor() && !second.contains(a) {
+                    second.push(a.clone());
+                }
             }
             steps.push(second);
             Self { steps }
@@ -558,5 +581,45 @@ mod tests {
         // A client that also accepts the password acr gets the application's flow.
         let either = vec![ACR_MFA.to_string(), ACR_PASSWORD.to_string()];
         assert_eq!(SignInFlow::required(&single, false, &either), single);
+    }
+
+    #[test]
+    fn a_passkey_identifies_and_proves_two_factors() {
+        let parse = |steps: &[&[&str]]| SignInFlow::parse(&names(steps), true);
+        // Alone, it is a whole multi-factor sign-in.
+        let alone = parse(&[&["passkey"]]).unwrap();
+        assert!(alone.is_multi_factor());
+        let key = Authenticator::parse("passkey").unwrap();
+        let mut passed = PassedList::default();
+        passed.add(key.clone(), 10);
+        assert_eq!(alone.next_step(&passed), None);
+        assert_eq!(passed.acr(), ACR_MFA);
+        assert_eq!(passed.amr(), vec!["swk", "user", "mfa"]);
+        // After a password, it is the second factor.
+        let second = parse(&[&["password"], &["passkey"]]).unwrap();
+        assert!(second.is_multi_factor());
+        let mut with_password = PassedList::default();
+        with_password.add(Authenticator::Password, 10);
+        with_password.add(key.clone(), 11);
+        assert_eq!(with_password.amr(), vec!["pwd", "swk", "user", "mfa"]);
+        // In both steps: a passkey at the first one passes the second too.
+        let either = parse(&[&["password", "passkey"], &["sms_otp", "passkey"]]).unwrap();
+        assert!(either.is_multi_factor());
+        assert_eq!(either.next_step(&passed), None);
+        // Beside a password it does not make the step multi-factor: a client asking for `mfa`
+        // gets a second step, which the passkey satisfies as well.
+        let first = parse(&[&["password", "passkey"]]).unwrap();
+        assert!(!first.is_multi_factor());
+        let required = SignInFlow::required(&first, false, &[ACR_MFA.to_string()]);
+        assert_eq!(
+            required.to_names(),
+            names(&[&["password", "passkey"], &["sms_otp", "passkey"]])
+        );
+        assert_eq!(required.next_step(&passed), None);
+        // Other factors may not stand in for a later step.
+        assert_eq!(
+            parse(&[&["password"], &["sms_otp", "password"]]).unwrap_err(),
+            "step 2: password is already in step 1: one pass would count for both"
+        );
     }
 }

@@ -242,8 +242,11 @@ impl Registration<'_> {
         name: &str,
     ) -> Result<Credential, EnrollError> {
         write_transaction(conn, |conn| {
+            // Within the ceremony's lifetime, not only the pending row's: the library does not
+            // check a challenge's age.
             let Some(mut pending) = Credential::pending(conn, &self.user.id, id, self.now)?
                 .filter(|c| c.factor == self.factor.name())
+                .filter(|c| c.created_at + ceremonies::LIFETIME > self.now)
             else {
                 return Ok(Err(EnrollError::Expired));
             };

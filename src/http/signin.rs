@@ -307,12 +307,14 @@ fn first_page(
             }
         })
         .collect();
-    // The error of the sign-in-link form sits next to that form.
+    // The errors of the sign-in-link form and of the passkey sit next to their forms.
     let link_error = matches!(step.error, Some(StepError::IdentifierMissing));
-    state.pages.render(
-        status,
-        "login.html",
-        context! {
+    let key_error = matches!(
+        step.error,
+        Some(StepError::KeyRefused | StepError::KeyTimedOut)
+    );
+    let key = step.key.as_ref().filter(|k| k.ceremony.is_some());
+    let ctx = context! {
             org_name => org.org.display_name,
             app_name => step.app_name,
             action => format!("{}/login", org.issuer),
@@ -323,10 +325,21 @@ fn first_page(
             tx,
             csrf,
             username => first.username,
-            error => error.as_ref().filter(|_| !link_error),
+            error => error.as_ref().filter(|_| !link_error && !key_error),
             magic_link_error => error.as_ref().filter(|_| link_error),
-        },
-    )
+            key_error => error.as_ref().filter(|_| key_error),
+            key_action => format!("{}/passkey", org.issuer),
+            key_factor => key.map(|k| k.factor),
+            key_label => key.map(|k| k.label),
+            ceremony => key.and_then(|k| k.ceremony.clone()),
+            options => key.and_then(|k| k.options.as_ref()).map(ToString::to_string),
+    };
+    // The page runs a script only when it offers a passkey.
+    if key.is_some() {
+        state.pages.render_with_script(status, "login.html", ctx)
+    } else {
+        state.pages.render(status, "login.html", ctx)
+    }
 }
 
 /// Runs `command` on the sign-in named by `tx` (`form`: the token a form carried) and renders

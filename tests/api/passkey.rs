@@ -20,7 +20,8 @@ use crate::sms_otp::{
 const KEY_CB: &str = "https://keys.acme.example/callback";
 
 /// acme, served at `http://localhost:PORT`, with `key-web` (password, then a passkey or an SMS
-/// code) and `key-only` (password, then a passkey).
+/// code), `key-only` (password, then a passkey) and `key-first` (a password and an SMS code, or
+/// a passkey alone).
 async fn setup(backend: &Backend) -> TestApp {
     let test_db = TestDb::new(backend);
     let mut env = test_env(&test_db.url, test_db.dir.path());
@@ -43,6 +44,14 @@ type = "confidential"
 client_secret = "{SECRET}"
 redirect_uris = ["{KEY_CB}"]
 sign_in_flow = [["password"], ["passkey"]]
+
+[[organizations.applications]]
+client_id = "key-first"
+name = "Key First"
+type = "confidential"
+client_secret = "{SECRET}"
+redirect_uris = ["{KEY_CB}"]
+sign_in_flow = [["password", "passkey"], ["sms_otp", "passkey"]]
 "#,
         acme_toml("resend_cooldown_seconds = 0", "max_attempts = 20"),
     );
@@ -102,6 +111,45 @@ fn sign(app: &TestApp, device: &mut SoftPasskey, html: &str) -> String {
     serde_json::to_string(&device.do_authentication(origin(app), options).unwrap()).unwrap()
 }
 
+/// The device's answer to a sign-in page's discoverable ceremony with the key `key_id`, naming
+/// `handle` as its user. (A browser lets the user pick a key the device stores with its user
+/// handle; the software passkey stores neither, so it is told the key, and the handle is put in
+/// its answer where an authenticator puts it: outside what it signs.)
+fn sign_as(
+    app: &TestApp,
+    device: &mut SoftPasskey,
+    html: &str,
+    key_id: &str,
+    handle: &[u8],
+) -> String {
+    use base64::Engine;
+    let mut options = page_options(html);
+    // No key named: the device offers whichever of its keys the user picks.
+    assert_eq!(
+        options["allowCredentials"],
+        serde_json::json!([]),
+        "{options}"
+    );
+    options["allowCredentials"] = serde_json::json!([{ "type": "public-key", "id": key_id }]);
+    let options: RequestChallengeResponse =
+        serde_json::from_value(serde_json::json!({ "publicKey": options })).unwrap();
+    let answer = device.do_authentication(origin(app), options).unwrap();
+    let mut answer = serde_json::to_value(&answer).unwrap();
+    answer["response"]["userHandle"] = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(handle)
+        .into();
+    answer.to_string()
+}
+
+fn user_id(app: &TestApp, name: &str) -> String {
+    use sesame::store::schema::users::dsl::*;
+    users
+        .filter(username.eq(name))
+        .select(id)
+        .first(&mut app.db.get().unwrap())
+        .unwrap()
+}
+
 /// (factor, name, confirmed, lookup) of every credential row.
 fn key_rows(app: &TestApp) -> Vec<(String, String, Option<i64>, Option<String>)> {
     use sesame::store::schema::credentials::dsl::*;
@@ -124,8 +172,9 @@ async fn bob_with_fresh_chain(app: &TestApp) -> Browser {
     browser
 }
 
-/// Registers a passkey named `name` for the browser's user with `device`.
-async fn add_key(app: &TestApp, browser: &Browser, device: &mut SoftPasskey, name: &str) {
+/// Registers a passkey named `name` for the browser's user with `device`; returns the key's id
+/// (base64url, as the browser reported it).
+async fn add_key(app: &TestApp, browser: &Browser, device: &mut SoftPasskey, name: &str) -> String {
     let res = change(
         app,
         browser,
@@ -152,6 +201,8 @@ async fn add_key(app: &TestApp, browser: &Browser, device: &mut SoftPasskey, nam
     .await;
     assert_eq!(res.status(), 303, "{}", res.text().await.unwrap());
     assert!(location(&res).ends_with("/account/?changed=key_added"));
+    let answer: serde_json::Value = serde_json::from_str(&answer).unwrap();
+    answer["id"].as_str().unwrap().to_string()
 }
 
 /// Signs in to `client` with bob's password; returns the passkey page's URL and HTML.
@@ -306,7 +357,7 @@ async fn a_passkey_added_in_the_account_area_is_a_second_step(backend: Backend) 
         .iter()
         .map(|v| v.as_str().unwrap())
         .collect();
-    for m in ["pwd", "hwk", "user", "mfa"] {
+    for m in ["pwd", "swk", "user", "mfa"] {
         assert!(amr.contains(&m), "{amr:?}");
     }
     assert!(!amr.contains(&"sms"), "{amr:?}");
@@ -411,6 +462,69 @@ async fn an_answer_is_bound_to_its_ceremony_and_used_once(backend: Backend) {
     code_at(&res, KEY_CB);
 }
 
+async fn a_passkey_alone_signs_in_without_a_username(backend: Backend) {
+    let app = setup(&backend).await;
+    let bob = bob_with_fresh_chain(&app).await;
+    let mut device = SoftPasskey::new(true);
+    let key_id = add_key(&app, &bob, &mut device, "Phone").await;
+    let bob_handle = *uuid::Uuid::parse_str(&user_id(&app, "bob"))
+        .unwrap()
+        .as_bytes();
+    let carol_handle = *uuid::Uuid::parse_str(&user_id(&app, "carol"))
+        .unwrap()
+        .as_bytes();
+
+    let browser = Browser::default();
+    let res = browser
+        .client
+        .get(auth_url(&app, "key-first", KEY_CB))
+        .send()
+        .await
+        .unwrap();
+    let login = location(&res);
+    let (status, html) = get(&browser, &login).await;
+    assert_eq!(status, 200);
+    // The sign-in page offers the password and a passkey; its one script is allowed by nonce.
+    assert!(html.contains("Sign in with a passkey"), "{html}");
+    assert!(html.contains("id=\"password\""), "{html}");
+    assert!(html.contains("<script nonce=\""), "{html}");
+    let key_action = format!("{}/passkey", app.issuer("acme"));
+    let post = |html: String, answer: String| {
+        let (browser, key_action) = (&browser, &key_action);
+        async move {
+            post_form(
+                browser,
+                key_action,
+                &html,
+                &[
+                    ("factor", "passkey"),
+                    ("ceremony", &form_field(&html, "ceremony").unwrap()),
+                    ("response", &answer),
+                ],
+            )
+            .await
+        }
+    };
+    // bob's key claiming to be carol's: refused on the sign-in page, nobody signed in.
+    let answer = sign_as(&app, &mut device, &html, &key_id, &carol_handle);
+    let res = post(html.clone(), answer).await;
+    assert_eq!(res.status(), 200);
+    let html = res.text().await.unwrap();
+    assert!(html.contains("id=\"key-error\""), "{html}");
+    assert!(html.contains("did not sign you in"), "{html}");
+    // Its own user's handle: signed in, both factors proven by the key alone.
+    let answer = sign_as(&app, &mut device, &html, &key_id, &bob_handle);
+    let res = post(html.clone(), answer.clone()).await;
+    let code = code_at(&res, KEY_CB);
+    let claims = exchange(&app, "key-first", KEY_CB, &code).await;
+    assert_eq!(claims["sub"], user_id(&app, "bob"));
+    assert_eq!(claims["acr"], "urn:sesame:acr:mfa");
+    assert_eq!(claims["amr"], serde_json::json!(["swk", "user", "mfa"]));
+    // The same answer again (its ceremony spent, the sign-in over): no second sign-in.
+    let res = post(html, answer).await;
+    assert_ne!(res.status(), 303);
+}
+
 async fn without_a_host_name_passkeys_are_not_offered(backend: Backend) {
     // The usual test address, 127.0.0.1, cannot be a WebAuthn relying party.
     let app = TestApp::spawn(&backend).await;
@@ -430,10 +544,23 @@ async fn without_a_host_name_passkeys_are_not_offered(backend: Backend) {
     .await;
     assert_eq!(res.status(), 422);
     assert!(key_rows(&app).is_empty());
+    // Passkeys are not enrolled during a sign-in: the import says so.
+    let path = app.write_file(
+        "enroll.toml",
+        "[[organizations]]\nslug = \"acme\"\ndisplay_name = \"Acme Corp\"\n[organizations.enrollment]\npasskey = \"during_sign_in\"\n",
+    );
+    let out = app.cli(&["import", path.to_str().unwrap()]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("enrollment.passkey: passkeys are added in the account area"),
+        "{err}"
+    );
 }
 
 both_backends!(
     a_passkey_added_in_the_account_area_is_a_second_step,
     an_answer_is_bound_to_its_ceremony_and_used_once,
+    a_passkey_alone_signs_in_without_a_username,
     without_a_host_name_passkeys_are_not_offered,
 );

@@ -238,7 +238,7 @@ async fn demo_seed_creates_a_working_demo_once(backend: Backend) {
         web.flow(),
         sesame::authn::flow::SignInFlow::parse(
             &[
-                vec!["password".into(), "magic_link".into()],
+                vec!["password".into(), "magic_link".into(), "passkey".into()],
                 vec![
                     "sms_otp".into(),
                     "backup_code".into(),
@@ -249,7 +249,7 @@ async fn demo_seed_creates_a_working_demo_once(backend: Backend) {
             true
         )
         .unwrap(),
-        "the demo app asks for the password or a sign-in link, then SMS OTP, a backup code, an authenticator app or a passkey"
+        "the demo app asks for the password or a sign-in link, then SMS OTP, a backup code, an authenticator app or a passkey; or a passkey alone"
     );
     assert_eq!(
         sesame::store::backup_codes::remaining(&mut conn, &alice.id).unwrap(),

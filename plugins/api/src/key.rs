@@ -67,6 +67,9 @@ pub enum Asserted {
     /// origin, a cloned key's counter, no user verification where it was required, …); the
     /// reason is for logs, never for the user.
     Refused(String),
+    /// The server's side does not work (a state that is not an assertion's, a relying party
+    /// that cannot be built): not the user's doing, so not counted against them.
+    Failed(String),
 }
 
 /// A factor proven by a key on the user's device.

@@ -5,10 +5,11 @@
 //! factors. A registration may ask for a discoverable key (stored on the authenticator with the
 //! user handle), which can then sign in on its own, without a username.
 //!
-//! `amr`: `hwk` (RFC 8176: proof of possession of a hardware-secured key; a passkey's private
-//! key never leaves the authenticator or its platform keychain) and `user` (the user's presence,
-//! which WebAuthn's UP flag proves in every ceremony). The server adds `mfa` when a passkey is
-//! the whole sign-in (user verification makes it two factors).
+//! `amr`: `swk` (RFC 8176: proof of possession of a software-secured key) and `user` (the
+//! user's presence, which WebAuthn's UP flag proves in every ceremony). Not `hwk`: registration
+//! asks for no attestation, so nothing proves the key lives in hardware, and synced passkeys
+//! leave the device by design. The server adds `mfa` (user verification makes a passkey two
+//! factors).
 //!
 //! Credentials and ceremony states are JSON; the server seals and stores them, so this crate
 //! never sees a key or a database.
@@ -36,9 +37,27 @@ pub static PASSKEY: PasskeyFactor = PasskeyFactor;
 #[derive(Serialize, Deserialize)]
 #[serde(tag = "ceremony", rename_all = "snake_case")]
 enum State {
-    Registration { state: PasskeyRegistration },
-    Assertion { state: PasskeyAuthentication },
-    Discoverable { state: DiscoverableAuthentication },
+    Registration {
+        state: PasskeyRegistration,
+        /// The key was asked to be discoverable.
+        #[serde(default)]
+        discoverable: bool,
+    },
+    Assertion {
+        state: PasskeyAuthentication,
+    },
+    Discoverable {
+        state: DiscoverableAuthentication,
+    },
+}
+
+/// A key's signature counter as saved (0 when the key keeps none).
+fn counter_of(key: &Passkey) -> u32 {
+    serde_json::to_value(key)
+        .ok()
+        .and_then(|v| v["cred"]["counter"].as_u64())
+        .and_then(|c| u32::try_from(c).ok())
+        .unwrap_or(0)
 }
 
 fn internal(e: impl std::fmt::Display) -> FactorError {
@@ -113,7 +132,7 @@ impl KeyFactor for PasskeyFactor {
     }
 
     fn amr(&self) -> &'static [&'static str] {
-        &["hwk", "user"]
+        &["swk", "user"]
     }
 
     fn begin_registration(
@@ -146,7 +165,10 @@ impl KeyFactor for PasskeyFactor {
         }
         Ok(Ceremony {
             options,
-            state: seal_state(&State::Registration { state })?,
+            state: seal_state(&State::Registration {
+                state,
+                discoverable,
+            })?,
         })
     }
 
@@ -156,11 +178,20 @@ impl KeyFactor for PasskeyFactor {
         state: &CredentialData,
         response: &str,
     ) -> Result<NewKey, String> {
-        let Some(State::Registration { state }) = read_state(state) else {
+        let Some(State::Registration {
+            state,
+            discoverable,
+        }) = read_state(state)
+        else {
             return Err("not a registration's state".into());
         };
         let answer: RegisterPublicKeyCredential =
             serde_json::from_str(response).map_err(|e| format!("not a registration: {e}"))?;
+        // The browser's report (unsigned, so only a hint) that the key is not stored on the
+        // authenticator: it could not sign in without a username.
+        if discoverable && answer.extensions.cred_props.as_ref().and_then(|p| p.rk) == Some(false) {
+            return Err("the authenticator did not store the key (credProps.rk false)".into());
+        }
         let key = webauthn(rp)
             .map_err(|e| e.to_string())?
             .finish_passkey_registration(&answer, &state)
@@ -177,6 +208,10 @@ impl KeyFactor for PasskeyFactor {
         held: &[CredentialData],
     ) -> Result<Ceremony, FactorError> {
         let keys: Vec<Passkey> = held.iter().filter_map(read_key).collect();
+        if keys.is_empty() {
+            // An empty list would let the browser offer any key of this relying party.
+            return Err(FactorError::Input("no readable key to ask for".into()));
+        }
         let (options, state) = webauthn(rp)?
             .start_passkey_authentication(&keys)
             .map_err(internal)?;
@@ -217,7 +252,7 @@ impl KeyFactor for PasskeyFactor {
         };
         let webauthn = match webauthn(rp) {
             Ok(w) => w,
-            Err(e) => return Asserted::Refused(e.to_string()),
+            Err(e) => return Asserted::Failed(e.to_string()),
         };
         let keys: Vec<Option<Passkey>> = held.iter().map(read_key).collect();
         let used = answer.get_credential_id();
@@ -235,12 +270,22 @@ impl KeyFactor for PasskeyFactor {
             Some(State::Discoverable { state }) => {
                 webauthn.finish_discoverable_authentication_v2(&answer, state, key)
             }
-            _ => return Asserted::Refused("not an assertion's state".into()),
+            _ => return Asserted::Failed("not an assertion's state".into()),
         };
         let result = match result {
             Ok(r) => r,
             Err(e) => return Asserted::Refused(e.to_string()),
         };
+        // The library compares the counter with the key as it was when the ceremony began; the
+        // key may have signed since (another ceremony finished first). A counter that does not
+        // move past the saved one is a cloned key's (WebAuthn § 7.2 step 22).
+        let saved = counter_of(key);
+        if (result.counter() > 0 || saved > 0) && result.counter() <= saved {
+            return Asserted::Refused(format!(
+                "the signature counter {} is not past the saved {saved}: a cloned key?",
+                result.counter()
+            ));
+        }
         let mut key = key.clone();
         let credential = match key.update_credential(&result) {
             Some(true) => match key_data(&key) {
@@ -380,8 +425,10 @@ mod tests {
             .unwrap();
         assert!(matches!(
             PASSKEY.finish_assertion(RP, &reg.state, &answer, &held),
-            Asserted::Refused(_)
+            Asserted::Failed(_)
         ));
+        // No readable key: no ceremony (an empty list would let the browser offer any key).
+        assert!(PASSKEY.begin_assertion(RP, &[]).is_err());
         // Garbage.
         assert!(matches!(
             PASSKEY.finish_assertion(RP, &first.state, "{}", &held),
@@ -392,6 +439,31 @@ mod tests {
             PASSKEY.finish_assertion(RP, &first.state, &answer, &held),
             Asserted::Passed { index: 0, .. }
         ));
+    }
+
+    #[test]
+    fn a_counter_that_does_not_move_past_the_saved_one_is_refused() {
+        let mut device = SoftPasskey::new(true);
+        let key = enrolled(&mut device);
+        let held = [key.credential.clone()];
+        // Two ceremonies begun with the key as it was; the device signs both, in order.
+        let a = PASSKEY.begin_assertion(RP, &held).unwrap();
+        let b = PASSKEY.begin_assertion(RP, &held).unwrap();
+        let answer_a = assert_with(&mut device, &a);
+        let answer_b = assert_with(&mut device, &b);
+        // The later signature finishes first: its counter is saved.
+        let Asserted::Passed {
+            credential: Some(saved),
+            ..
+        } = PASSKEY.finish_assertion(RP, &b.state, &answer_b, &held)
+        else {
+            panic!("b passes");
+        };
+        // The earlier signature's counter is behind the saved one: a cloned key's answer.
+        match PASSKEY.finish_assertion(RP, &a.state, &answer_a, &[saved]) {
+            Asserted::Refused(why) => assert!(why.contains("counter"), "{why}"),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

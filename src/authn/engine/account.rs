@@ -67,7 +67,7 @@ pub fn fresh_until(session: &Session, second_factor: bool, now: i64) -> Option<i
     let first = latest(&Authenticator::identifies)?;
     let oldest = if second_factor {
         first.min(latest(&|a| {
-            !a.identifies() && !matches!(a, Authenticator::Sent(_))
+            a.second_factor() && !matches!(a, Authenticator::Sent(_))
         })?)
     } else {
         first

@@ -53,7 +53,7 @@ pub async fn opening_kind(
     let kind = StepKind::of(step);
     let primaries: Vec<&Authenticator> = step
         .iter()
-        .filter(|a| !a.identifies() && a.factor().fallback_of().is_none())
+        .filter(|a| a.second_factor() && a.factor().fallback_of().is_none())
         .collect();
     if kind == StepKind::First || primaries.len() < 2 {
         return Ok(kind);

@@ -218,7 +218,7 @@ impl Finishing {
             .passed
             .0
             .iter()
-            .filter(|p| !p.method.identifies() && p.method.factor().fallback_of().is_none())
+            .filter(|p| p.method.second_factor() && p.method.factor().fallback_of().is_none())
             .max_by_key(|p| p.at);
         if let Some(p) = second {
             User::set_last_second_factor(conn, &self.user.id, p.method.factor().name())?;

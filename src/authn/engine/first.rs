@@ -37,16 +37,20 @@ pub(super) async fn show_first(
     let Some(step) = first_step(core, sign_in, None).await? else {
         return Ok(Outcome::Refused(Refusal::Expired));
     };
-    Ok(Outcome::Step(first_view(sign_in, step, username, error)))
+    Ok(Outcome::Step(
+        first_view(core, sign_in, step, username, error).await?,
+    ))
 }
 
-/// The view of a first step.
-pub fn first_view(
+/// The view of a first step (with a new ceremony when it offers a passkey).
+pub async fn first_view(
+    core: &Core,
     sign_in: &SignIn,
     step: Vec<Authenticator>,
     username: &str,
     error: Option<StepError>,
-) -> Step {
+) -> Result<Step, CoreError> {
+    let key = super::key::first_ceremony(core, sign_in, &step).await?;
     let org = &sign_in.org;
     let username = if username.is_empty() {
         sign_in.purpose.login_hint().unwrap_or_default().to_string()
@@ -68,7 +72,7 @@ pub fn first_view(
             _ => None,
         })
         .collect();
-    Step {
+    Ok(Step {
         kind: StepKind::First,
         authenticators: step,
         app_name: sign_in.purpose.name(org),
@@ -80,11 +84,11 @@ pub fn first_view(
         code: None,
         sent: None,
         sent_offers: Vec::new(),
-        key: None,
+        key,
         key_offer: None,
         error,
         notice: None,
-    }
+    })
 }
 
 /// The password step. Throttling: the client IP first (before any hashing), the account after

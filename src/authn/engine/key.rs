@@ -1,5 +1,6 @@
-//! The step of key factors (passkeys; see `authn::factor::KEY_FACTORS`) as a second factor. The
-//! page begins an assertion with the user's keys: its state is kept sealed, bound to the
+//! The step of key factors (passkeys; see `authn::factor::KEY_FACTORS`): as a first step, a
+//! discoverable assertion tells who the user is ([`identify`]); as a later step, the page begins
+//! an assertion with the user's keys: its state is kept sealed, bound to the
 //! sign-in, and claimed once by the answer (a replayed answer, or a second answer to the same
 //! challenge, finds nothing). The answer is checked in one transaction that counts the attempt
 //! toward the account's lock, saves the key's new counter (only if no other request changed the
@@ -79,9 +80,14 @@ async fn view(
                     if held.is_empty() {
                         return Ok(None);
                     }
-                    let ceremony = factor
-                        .begin_assertion(party.named(&name), &held)
-                        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                    let ceremony = match factor.begin_assertion(party.named(&name), &held) {
+                        Ok(c) => c,
+                        // No key the plug-in can read: the page offers the other ways.
+                        Err(error) => {
+                            tracing::error!(user = %user_id, %error, "no key assertion can begin");
+                            return Ok(None);
+                        }
+                    };
                     let id = passkeys::keep_ceremony(
                         conn,
                         &kek,
@@ -145,7 +151,146 @@ pub(super) async fn show(core: &Core, sign_in: &SignIn, ctx: &Ctx) -> Result<Out
     view(core, &sf, factor, None, ctx.now).await
 }
 
-/// Checks the browser's answer (`response`, JSON) to the ceremony `ceremony` of this step.
+/// The ceremony a first step offering a key factor shows: a discoverable assertion (no
+/// username first), bound to the sign-in. `None` when the step offers none, or when the base URL
+/// cannot be a relying party (the page then offers no passkey).
+pub(super) async fn first_ceremony(
+    core: &Core,
+    sign_in: &SignIn,
+    step: &[Authenticator],
+) -> Result<Option<Box<KeyView>>, CoreError> {
+    let Some(factor) = step_factor(step) else {
+        return Ok(None);
+    };
+    let Some(party) = Party::of(&core.settings.base_url) else {
+        tracing::error!(base_url = %core.settings.base_url, "passkeys need a base URL with a host name");
+        return Ok(None);
+    };
+    let kek = core.keys.kek().clone();
+    let bound = format!("{}:{}", factor.name(), sign_in.tx.id);
+    let name = sign_in.org.org.display_name.clone();
+    let now = crate::store::now();
+    let (id, options) = core
+        .db
+        .run(move |conn| {
+            let ceremony = factor
+                .begin_discoverable(party.named(&name))
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            let id =
+                passkeys::keep_ceremony(conn, &kek, factor.name(), &bound, &ceremony.state, now)?;
+            Ok((id, ceremony.options))
+        })
+        .await?;
+    Ok(Some(Box::new(KeyView {
+        factor: factor.name(),
+        label: factor.label(),
+        ceremony: Some(id),
+        options: Some(options),
+        sms_otp: false,
+        backup_code: false,
+        code_factor: None,
+    })))
+}
+
+/// A discoverable key's answer on a first step (nobody identified yet): the key is found by
+/// its id, the user handle it returns must be its user's, and the assertion is checked against
+/// that key alone; then the user has passed the step as if they had typed their password. A
+/// refused answer is no guess (a signature cannot be guessed) and counts toward no lock; the
+/// account's lock still stops the sign-in.
+async fn identify(
+    core: &Core,
+    sign_in: &SignIn,
+    factor: &'static dyn KeyFactor,
+    ceremony: &str,
+    response: &str,
+    ctx: &Ctx,
+) -> Result<Outcome, CoreError> {
+    let method = Authenticator::Key(factor.name());
+    if !super::first_step_open(core, sign_in, &method).await? {
+        return Ok(Outcome::Refused(Refusal::Expired));
+    }
+    if !ctx.form.admits(&sign_in.tx) {
+        return Ok(Outcome::Refused(Refusal::FormExpired));
+    }
+    let Some(party) = Party::of(&core.settings.base_url) else {
+        return super::show_first(core, sign_in, "", None).await;
+    };
+    let (kek, now, org_id) = (core.keys.kek().clone(), ctx.now, sign_in.org.org.id);
+    let bound = format!("{}:{}", factor.name(), sign_in.tx.id);
+    let (ceremony, response) = (ceremony.to_string(), response.to_string());
+    let name = sign_in.org.org.display_name.clone();
+    let found = core
+        .db
+        .run(move |conn| {
+            write_transaction(conn, |conn| {
+                let Some(state) =
+                    passkeys::claim_ceremony(conn, &kek, factor.name(), &bound, &ceremony, now)?
+                else {
+                    return Ok(Err(StepError::KeyTimedOut));
+                };
+                let refused = |why: &str| {
+                    tracing::info!(%why, "a first-step key assertion was refused");
+                    Ok(Err(StepError::KeyRefused))
+                };
+                let Some((handle, key_id)) = factor.claimed_holder(&response) else {
+                    return refused("no user handle or key id");
+                };
+                let lookup = passkeys::lookup_of(&key_id);
+                let Some(c) = Credential::by_lookup(conn, org_id, &lookup)?
+                    .filter(|c| c.factor == factor.name())
+                else {
+                    return refused("an unknown key");
+                };
+                // The handle is not signed: it must name the key's own user.
+                if passkeys::handle_of(&c.user_id) != handle {
+                    return refused("a user handle that is not the key's user's");
+                }
+                let Some(user) = User::find(conn, org_id, &c.user_id)? else {
+                    return refused("the key's user is gone");
+                };
+                let data =
+                    credentials::open(&kek, &c).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                let rp = party.named(&name);
+                match factor.finish_assertion(rp, &state, &response, &[data]) {
+                    Asserted::Passed {
+                        credential,
+                        user_verified: true,
+                        ..
+                    } => {
+                        let sealed = match credential {
+                            Some(data) => credentials::seal(&kek, &c, &data)
+                                .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                            None => c.sealed.clone(),
+                        };
+                        let (v, at) = (c.version, c.confirmed_at);
+                        if !Credential::save_if_unchanged(conn, &c.id, v, &sealed, at, Some(now))? {
+                            return Ok(Err(StepError::KeyTimedOut));
+                        }
+                        Ok(Ok(user))
+                    }
+                    Asserted::Passed { .. } => refused("no user verification"),
+                    Asserted::Refused(why) => refused(&why),
+                    Asserted::Failed(error) => {
+                        tracing::error!(%error, "a first-step key assertion could not be checked");
+                        Ok(Err(StepError::KeyTimedOut))
+                    }
+                }
+            })
+        })
+        .await?;
+    let user = match found {
+        Ok(user) => user,
+        Err(error) => return super::show_first(core, sign_in, "", Some(error)).await,
+    };
+    let key = policy::account_key(org_id, user.username.as_str());
+    if let Some(until) = account_lock(core, &sign_in.org, &key, &user, now).await? {
+        return Ok(Outcome::Refused(Refusal::Locked { until }));
+    }
+    super::first_step_passed(core, sign_in, &user, method, now, ctx).await
+}
+
+/// Checks the browser's answer (`response`, JSON) to the ceremony `ceremony` of this step: for
+/// the sign-in's user once one is identified, else to find out who it is (a first step).
 pub(super) async fn check(
     core: &Core,
     sign_in: &SignIn,
@@ -157,6 +302,9 @@ pub(super) async fn check(
     let Some(factor) = crate::authn::factor::key_factor(factor) else {
         return Ok(Outcome::Refused(Refusal::Expired));
     };
+    if sign_in.tx.user_id.is_none() {
+        return identify(core, sign_in, factor, ceremony, response, ctx).await;
+    }
     let method = Authenticator::Key(factor.name());
     let sf = match at_step(core, sign_in, method.clone(), ctx).await? {
         Ok(sf) => sf,
@@ -193,7 +341,9 @@ pub(super) async fn check(
                 let rp = party.named(&name);
                 match factor.finish_assertion(rp, &state, &response, &data) {
                     Asserted::Passed {
-                        index, credential, ..
+                        index,
+                        credential,
+                        user_verified: true,
                     } => {
                         let Some((c, _)) = held.get(index) else {
                             return Err(StoreError::Corrupt("a key the user does not hold".into()));
@@ -220,6 +370,14 @@ pub(super) async fn check(
                         }
                         Ok(Some(Attempted::Passed(Some(next.write(conn)?))))
                     }
+                    Asserted::Passed { .. } => {
+                        tracing::info!(user = %user_id, "a key assertion without user verification");
+                        let locked = attempt.failed(conn, counted)?;
+                        Ok(Some(Attempted::Wrong {
+                            locked,
+                            attempts_left: (),
+                        }))
+                    }
                     Asserted::Refused(why) => {
                         tracing::info!(user = %user_id, %why, "a key assertion was refused");
                         let locked = attempt.failed(conn, counted)?;
@@ -227,6 +385,12 @@ pub(super) async fn check(
                             locked,
                             attempts_left: (),
                         }))
+                    }
+                    // The server's fault, not a guess: not counted, and a new ceremony.
+                    Asserted::Failed(error) => {
+                        tracing::error!(user = %user_id, %error, "a key assertion could not be checked");
+                        attempt.forgive(conn)?;
+                        Ok(Some(Attempted::Refused(CodeRefusal::Dead(None))))
                     }
                 }
             })

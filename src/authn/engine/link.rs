@@ -40,7 +40,9 @@ pub(super) async fn request(
     let identifier = identifier.trim().to_string();
     if identifier.is_empty() || identifier.len() > 254 {
         let error = Some(StepError::IdentifierMissing);
-        return Ok(Outcome::Step(first_view(sign_in, step, "", error)));
+        return Ok(Outcome::Step(
+            first_view(core, sign_in, step, "", error).await?,
+        ));
     }
     let org = &sign_in.org;
     let settings = org.org.settings.magic_link.clone();
