@@ -412,17 +412,6 @@ impl Plan {
                     }
                 }
             }
-            if org
-                .enrollment
-                .as_ref()
-                .is_some_and(|e| e.passkey == crate::authn::credentials::Switch::DuringSignIn)
-            {
-                errors.fail(
-                    &at,
-                    "enrollment.passkey",
-                    "passkeys are added in the account area: use account_area or off",
-                );
-            }
             let settings = OrgSettings {
                 lock_policy,
                 resources: org.resources,

@@ -36,7 +36,7 @@ pub struct EnrollmentSettings {
     pub sms_otp: Switch,
     /// Authenticator apps.
     pub totp: Switch,
-    /// Passkeys (`account_area` or `off`: a passkey is not enrolled during a sign-in yet).
+    /// Passkeys.
     pub passkey: Switch,
 }
 

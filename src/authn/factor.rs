@@ -281,9 +281,10 @@ impl Factor for SentPlugin {
     }
 }
 
-/// A plug-in factor proven by a key on the user's device, as the flow rules see it: a
-/// discoverable key with user verification identifies the user on its own (a first step without
-/// a username) and proves two factors, so it may also be a later step's second factor.
+/// A plug-in factor proven by a key on the user's device, as the flow rules see it: when the
+/// plug-in says it proves two factors (a passkey: discoverable, user verification), it
+/// identifies the user on its own (a first step without a username) and may also be a later
+/// step's second factor; otherwise it is a second factor only.
 #[derive(Debug)]
 pub struct KeyPlugin(pub &'static dyn KeyFactor);
 
@@ -297,11 +298,12 @@ impl Factor for KeyPlugin {
     fn amr(&self) -> &'static [&'static str] {
         self.0.amr()
     }
+    /// Only a key that proves two factors (user verification, discoverable) may sign in alone.
     fn identifies(&self) -> bool {
-        true
+        self.0.multi_factor()
     }
     fn multi_factor(&self) -> bool {
-        true
+        self.0.multi_factor()
     }
     fn enrollment(&self) -> Enrollment {
         Enrollment::Credential

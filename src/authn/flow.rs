@@ -616,6 +616,21 @@ mod tests {
             names(&[&["password", "passkey"], &["sms_otp", "passkey"]])
         );
         assert_eq!(required.next_step(&passed), None);
+        // Listed before a password, a passkey still opens the sign-in page (which offers both);
+        // beside codes, its own page.
+        use crate::authn::outcome::StepKind;
+        assert_eq!(
+            StepKind::of(&[key.clone(), Authenticator::Password]),
+            StepKind::First
+        );
+        assert_eq!(
+            StepKind::of(&[key.clone(), Authenticator::SmsOtp]),
+            StepKind::Key
+        );
+        assert_eq!(
+            StepKind::of(&[Authenticator::SmsOtp, key.clone()]),
+            StepKind::SmsOtp
+        );
         // Other factors may not stand in for a later step.
         assert_eq!(
             parse(&[&["password"], &["sms_otp", "password"]]).unwrap_err(),

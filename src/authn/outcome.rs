@@ -31,12 +31,21 @@ pub enum StepKind {
 
 impl StepKind {
     /// The kind that runs `step`: that of its first factor that is not a fallback (a fallback
-    /// is offered beside its factor, whose page links to it).
+    /// is offered beside its factor, whose page links to it), or the sign-in page's when a
+    /// passkey shares the step with a first-step method.
     pub fn of(step: &[Authenticator]) -> Self {
-        step.iter()
+        let kind = step
+            .iter()
             .map(Authenticator::factor)
             .find(|f| f.fallback_of().is_none())
-            .map_or(Self::First, |f| f.step_kind())
+            .map_or(Self::First, |f| f.step_kind());
+        // A passkey listed before a password (or a link, a provider): the sign-in page offers
+        // them all, the passkey page only the passkey and the codes.
+        if kind == Self::Key && step.iter().any(|a| a.factor().step_kind() == Self::First) {
+            Self::First
+        } else {
+            kind
+        }
     }
 
     /// Whether `step` can be run as this kind.
@@ -264,10 +273,13 @@ pub struct KeyView {
     /// The ceremony the browser's answer goes back to; `None` when the user holds no key.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ceremony: Option<String>,
-    /// The options of `navigator.credentials.get()` (its `publicKey` member, in WebAuthn's
-    /// JSON form).
+    /// The options of `navigator.credentials.get()` — or `.create()` when `register` — (the
+    /// `publicKey` member, in WebAuthn's JSON form).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub options: Option<serde_json::Value>,
+    /// The user creates their first passkey in this sign-in (enrollment during sign-in): the
+    /// ceremony is a registration, its id the pending key's.
+    pub register: bool,
     /// The step's other ways the user has: SMS OTP (a verified number), backup codes, a
     /// plug-in factor checked by a code.
     pub sms_otp: bool,

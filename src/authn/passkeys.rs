@@ -241,7 +241,19 @@ impl Registration<'_> {
         response: &str,
         name: &str,
     ) -> Result<Credential, EnrollError> {
-        write_transaction(conn, |conn| {
+        write_transaction(conn, |conn| self.finish_in(conn, id, response, name))?
+    }
+
+    /// [`Self::finish`] in the caller's transaction (a sign-in step that enrolls a key and
+    /// passes with it).
+    pub fn finish_in(
+        &self,
+        conn: &mut DbConn,
+        id: &str,
+        response: &str,
+        name: &str,
+    ) -> Result<Result<Credential, EnrollError>, StoreError> {
+        {
             // Within the ceremony's lifetime, not only the pending row's: the library does not
             // check a challenge's age.
             let Some(mut pending) = Credential::pending(conn, &self.user.id, id, self.now)?
@@ -279,6 +291,6 @@ impl Registration<'_> {
             pending.confirmed_at = Some(self.now);
             pending.name = name.to_string();
             Ok(Ok(pending))
-        })?
+        }
     }
 }

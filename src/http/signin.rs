@@ -239,6 +239,8 @@ async fn render_step(
                     factor => key.factor,
                     label => key.label,
                     ceremony => key.ceremony,
+                register => key.register,
+                name_max => crate::authn::passkeys::NAME_MAX,
                 not_enrolled => StepError::NotEnrolled.message(),
                     options => key.options.as_ref().map(ToString::to_string),
                     otp_url => key.sms_otp.then(|| format!("{}/otp?tx={tx}", org.issuer)),
@@ -633,6 +635,8 @@ pub struct KeyForm {
     /// The browser's answer, WebAuthn's JSON.
     #[serde(default)]
     response: String,
+    /// The name of a passkey created in this sign-in (its form has the field).
+    name: Option<String>,
 }
 
 /// `POST {issuer}/passkey`: `factor`, `ceremony` and the browser's `response`.
@@ -647,6 +651,7 @@ pub async fn key_submit(
         factor: form.factor,
         ceremony: form.ceremony,
         response: form.response,
+        enroll: form.name,
     };
     let token = FormToken::Sent(form.csrf);
     run(&state, &path, &req, form.tx, token, command).await

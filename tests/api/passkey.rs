@@ -14,7 +14,8 @@ use crate::account::change;
 use crate::both_backends;
 use crate::helpers::{Backend, Browser, TestApp, TestDb, form_field, location, test_env};
 use crate::sms_otp::{
-    BOB_PASSWORD, MFA_CB, SECRET, acme_toml, code_at, exchange, get, last_code, post_form, submit,
+    BOB_PASSWORD, MFA_CB, PWD_CB, SECRET, acme_toml, code_at, exchange, get, last_code, post_form,
+    submit,
 };
 
 const KEY_CB: &str = "https://keys.acme.example/callback";
@@ -23,6 +24,12 @@ const KEY_CB: &str = "https://keys.acme.example/callback";
 /// code), `key-only` (password, then a passkey) and `key-first` (a password and an SMS code, or
 /// a passkey alone).
 async fn setup(backend: &Backend) -> TestApp {
+    setup_with(backend, "resend_cooldown_seconds = 0", "").await
+}
+
+/// The same, with `otp` as the organization's SMS OTP settings and `extra` appended to it (e.g.
+/// its enrollment switches).
+async fn setup_with(backend: &Backend, otp: &str, extra: &str) -> TestApp {
     let test_db = TestDb::new(backend);
     let mut env = test_env(&test_db.url, test_db.dir.path());
     env.insert("SESAME_TEST_HOST".into(), "localhost".into());
@@ -52,8 +59,9 @@ type = "confidential"
 client_secret = "{SECRET}"
 redirect_uris = ["{KEY_CB}"]
 sign_in_flow = [["password", "passkey"], ["sms_otp", "passkey"]]
+{extra}
 "#,
-        acme_toml("resend_cooldown_seconds = 0", "max_attempts = 20"),
+        acme_toml(otp, "max_attempts = 20"),
     );
     app.import(&toml);
     app
@@ -525,6 +533,142 @@ async fn a_passkey_alone_signs_in_without_a_username(backend: Backend) {
     assert_ne!(res.status(), 303);
 }
 
+async fn a_first_passkey_is_created_during_sign_in_when_the_organization_says_so(backend: Backend) {
+    let app = setup_with(
+        &backend,
+        "resend_cooldown_seconds = 0",
+        "[organizations.enrollment]\npasskey = \"during_sign_in\"",
+    )
+    .await;
+    // carol has no second factor: the passkey step asks her to create one.
+    let browser = Browser::default();
+    let res = browser
+        .authorize_and_sign_in(
+            &auth_url(&app, "key-only", KEY_CB),
+            "carol",
+            "carols-long-password",
+        )
+        .await;
+    let url = location(&res);
+    assert!(url.contains("/passkey?tx="), "{url}");
+    let (status, html) = get(&browser, &url).await;
+    assert_eq!(status, 200);
+    assert!(html.contains("Create a passkey"), "{html}");
+    assert!(html.contains("data-ceremony=\"create\""), "{html}");
+    let post = |html: String, answer: String| {
+        let (browser, url) = (&browser, &url);
+        async move {
+            post_form(
+                browser,
+                url,
+                &html,
+                &[
+                    ("factor", "passkey"),
+                    ("ceremony", &form_field(&html, "ceremony").unwrap()),
+                    ("name", "Carol's phone"),
+                    ("response", &answer),
+                ],
+            )
+            .await
+        }
+    };
+    // Not a registration: refused, nothing saved, a new registration offered.
+    let res = post(html, "{\"id\":\"x\"}".into()).await;
+    assert_eq!(res.status(), 422);
+    let html = res.text().await.unwrap();
+    assert!(html.contains("did not sign you in"), "{html}");
+    assert!(key_rows(&app).iter().all(|r| r.2.is_none()));
+    // The device's answer: the key is saved and the step passes with it.
+    let mut device = SoftPasskey::new(true);
+    let answer = register(&app, &mut device, &html);
+    let code = code_at(&post(html, answer).await, KEY_CB);
+    let claims = exchange(&app, "key-only", KEY_CB, &code).await;
+    assert_eq!(
+        claims["amr"],
+        serde_json::json!(["pwd", "swk", "user", "mfa"])
+    );
+    let rows = key_rows(&app);
+    let saved: Vec<_> = rows.iter().filter(|r| r.2.is_some()).collect();
+    assert_eq!(saved.len(), 1);
+    assert_eq!(saved[0].1, "Carol's phone");
+    let changes: Vec<String> = {
+        use sesame::store::schema::account_changes::dsl::*;
+        account_changes
+            .select(change)
+            .load(&mut app.db.get().unwrap())
+            .unwrap()
+    };
+    assert!(
+        changes.iter().any(|c| c == "credential_added"),
+        "{changes:?}"
+    );
+    // The next sign-in uses it.
+    let browser = Browser::default();
+    let res = browser
+        .authorize_and_sign_in(
+            &auth_url(&app, "key-only", KEY_CB),
+            "carol",
+            "carols-long-password",
+        )
+        .await;
+    let url = location(&res);
+    let (_, html) = get(&browser, &url).await;
+    assert!(html.contains("data-ceremony=\"get\""), "{html}");
+    let answer = sign(&app, &mut device, &html);
+    let res = post_form(
+        &browser,
+        &url,
+        &html,
+        &[
+            ("factor", "passkey"),
+            ("ceremony", &form_field(&html, "ceremony").unwrap()),
+            ("response", &answer),
+        ],
+    )
+    .await;
+    code_at(&res, KEY_CB);
+    // bob has a second factor (his number): he is not offered to create a key here.
+    let browser = Browser::default();
+    let res = browser
+        .authorize_and_sign_in(&auth_url(&app, "key-only", KEY_CB), "bob", BOB_PASSWORD)
+        .await;
+    let (_, html) = get(&browser, &location(&res)).await;
+    assert!(html.contains("You have not set this up yet"), "{html}");
+    assert!(!html.contains("passkey-form"), "{html}");
+}
+
+async fn a_password_alone_never_adds_a_passkey(backend: Backend) {
+    // The organization lets a password alone add a first number or app…
+    let app = setup_with(
+        &backend,
+        "resend_cooldown_seconds = 0\nenroll_with_password_only = true",
+        "",
+    )
+    .await;
+    let carol = Browser::default();
+    let res = carol
+        .authorize_and_sign_in(
+            &auth_url(&app, "pwd-web", PWD_CB),
+            "carol",
+            "carols-long-password",
+        )
+        .await;
+    code_at(&res, PWD_CB);
+    let (_, html) = get(&carol, &format!("{}/account/", app.issuer("acme"))).await;
+    assert!(html.contains("Set up an authenticator app"), "{html}");
+    // …but not a passkey, which would then sign in without the password.
+    assert!(html.contains("id=\"key-by-admin\""), "{html}");
+    let res = change(
+        &app,
+        &carol,
+        "/account/credentials",
+        &[("action", "begin"), ("factor", "passkey")],
+    )
+    .await;
+    assert_eq!(res.status(), 422);
+    assert!(key_rows(&app).is_empty());
+}
+
 async fn without_a_host_name_passkeys_are_not_offered(backend: Backend) {
     // The usual test address, 127.0.0.1, cannot be a WebAuthn relying party.
     let app = TestApp::spawn(&backend).await;
@@ -544,23 +688,13 @@ async fn without_a_host_name_passkeys_are_not_offered(backend: Backend) {
     .await;
     assert_eq!(res.status(), 422);
     assert!(key_rows(&app).is_empty());
-    // Passkeys are not enrolled during a sign-in: the import says so.
-    let path = app.write_file(
-        "enroll.toml",
-        "[[organizations]]\nslug = \"acme\"\ndisplay_name = \"Acme Corp\"\n[organizations.enrollment]\npasskey = \"during_sign_in\"\n",
-    );
-    let out = app.cli(&["import", path.to_str().unwrap()]);
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.contains("enrollment.passkey: passkeys are added in the account area"),
-        "{err}"
-    );
 }
 
 both_backends!(
     a_passkey_added_in_the_account_area_is_a_second_step,
     an_answer_is_bound_to_its_ceremony_and_used_once,
     a_passkey_alone_signs_in_without_a_username,
+    a_first_passkey_is_created_during_sign_in_when_the_organization_says_so,
+    a_password_alone_never_adds_a_passkey,
     without_a_host_name_passkeys_are_not_offered,
 );

@@ -80,6 +80,12 @@ pub trait KeyFactor: Send + Sync + std::fmt::Debug {
     fn label(&self) -> &'static str;
     /// RFC 8176 method references it adds to `amr`.
     fn amr(&self) -> &'static [&'static str];
+    /// Every ceremony requires user verification and registers discoverable keys, so a pass
+    /// proves two factors and may sign in on its own, without a username (a passkey). A factor
+    /// that answers false (a security key used for presence only) is a second factor only.
+    fn multi_factor(&self) -> bool {
+        false
+    }
     /// Begins registering a new key for `holder`, excluding the keys they hold (an
     /// authenticator that has one of them refuses to make another). `discoverable`: the key
     /// must be stored on the authenticator with the user handle, so it can sign in without a

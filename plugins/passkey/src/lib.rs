@@ -135,6 +135,10 @@ impl KeyFactor for PasskeyFactor {
         &["swk", "user"]
     }
 
+    fn multi_factor(&self) -> bool {
+        true
+    }
+
     fn begin_registration(
         &self,
         rp: RelyingParty<'_>,

@@ -122,13 +122,13 @@ fn view(
 /// Whether the user enrolls `factor` in this sign-in: when the organization enrolls it during
 /// sign-in and the user has no second factor at all (the guide's progressive enrollment: a user
 /// who has one must use it).
-async fn enrolls_here(
+pub(super) async fn enrolls_here(
     core: &Core,
     sf: &SecondFactor<'_>,
-    factor: &'static dyn CodeFactor,
+    factor: &str,
 ) -> Result<bool, CoreError> {
     Ok(
-        sf.org().org.settings.enrollment.of(factor.name()) == Switch::DuringSignIn
+        sf.org().org.settings.enrollment.of(factor) == Switch::DuringSignIn
             && matches!(sf.sign_in.purpose, Purpose::Authorize { .. })
             && !has_second_factor(core, &sf.user).await?,
     )
@@ -208,7 +208,7 @@ pub(super) async fn show(core: &Core, sign_in: &SignIn, ctx: &Ctx) -> Result<Out
     let Some((factor, enrolled)) = shown_factor(core, &sf.step, &sf.user.id).await? else {
         return Ok(Outcome::Refused(Refusal::Expired));
     };
-    let shown = if !enrolled && enrolls_here(core, &sf, factor).await? {
+    let shown = if !enrolled && enrolls_here(core, &sf, factor.name()).await? {
         setup(core, &sf, factor, ctx.now).await?
     } else {
         None
@@ -244,7 +244,7 @@ pub(super) async fn check(
         Err(refusal) => return Ok(Outcome::Refused(refusal)),
     };
     let enrolling = match pending {
-        Some(id) if enrolls_here(core, &sf, factor).await? => Some(id),
+        Some(id) if enrolls_here(core, &sf, factor.name()).await? => Some(id),
         _ => None,
     };
     let next = sf.next(core, method, ctx).await?;
@@ -380,7 +380,7 @@ async fn again(
     now: i64,
     error: Option<StepError>,
 ) -> Result<Outcome, CoreError> {
-    let shown = if enrolls_here(core, sf, factor).await? {
+    let shown = if enrolls_here(core, sf, factor.name()).await? {
         setup(core, sf, factor, now).await?
     } else {
         None

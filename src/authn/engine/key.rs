@@ -12,8 +12,9 @@ use sesame_plugin_api::key::{Asserted, KeyFactor};
 use super::second::{Attempted, CodeRefusal, SecondFactor, locked_after, stopped_by};
 use super::*;
 use crate::authn::credentials;
+use crate::authn::credentials::EnrollError;
 use crate::authn::outcome::KeyView;
-use crate::authn::passkeys::{self, Party};
+use crate::authn::passkeys::{self, Party, Registration};
 use crate::store::credentials::Credential;
 
 /// The step's key factor when the user holds a key of it (one query, only when the step offers
@@ -61,11 +62,15 @@ async fn view(
     if party.is_none() {
         tracing::error!(base_url = %core.settings.base_url, "passkeys need a base URL with a host name");
     }
+    // A user without a key of this factor may create one here (enrollment during sign-in).
+    let enroll =
+        sf.key_offer.is_none() && super::credential::enrolls_here(core, sf, factor.name()).await?;
     let (kek, user_id, bound) = (
         core.keys.kek().clone(),
         sf.user.id.clone(),
         bound_to(factor, sf),
     );
+    let (org, user) = (sf.sign_in.org.clone(), sf.user.clone());
     let name = sf.org().org.display_name.clone();
     let begun = match party {
         None => None,
@@ -77,6 +82,24 @@ async fn view(
                             .into_iter()
                             .map(|(_, data)| data)
                             .collect();
+                    if held.is_empty() && enroll {
+                        let r = Registration {
+                            kek: &kek,
+                            factor,
+                            origin: org.event_origin(),
+                            user: &user,
+                            rp: party.named(&name),
+                            now,
+                        };
+                        return match r.begin(conn) {
+                            Ok(begun) => Ok(Some((begun.id, begun.options, true))),
+                            Err(EnrollError::Input(why)) => {
+                                tracing::error!(user = %user_id, %why, "no key registration can begin");
+                                Ok(None)
+                            }
+                            Err(e) => Err(e.into_store()),
+                        };
+                    }
                     if held.is_empty() {
                         return Ok(None);
                     }
@@ -96,13 +119,14 @@ async fn view(
                         &ceremony.state,
                         now,
                     )?;
-                    Ok(Some((id, ceremony.options)))
+                    Ok(Some((id, ceremony.options, false)))
                 })
                 .await?
         }
     };
     let code_factor = super::second::held_code_factor(core, &sf.step, &sf.user.id).await?;
-    let (ceremony, options) = begun.unzip();
+    let register = begun.as_ref().is_some_and(|b| b.2);
+    let (ceremony, options) = begun.map(|(id, options, _)| (id, options)).unzip();
     Ok(Outcome::Step(Step {
         kind: StepKind::Key,
         authenticators: sf.step.clone(),
@@ -120,6 +144,7 @@ async fn view(
             sms_otp: sf.step.contains(&Authenticator::SmsOtp) && sf.phone.is_some(),
             backup_code: sf.step.contains(&Authenticator::BackupCode),
             code_factor,
+            register,
         })),
         key_offer: None,
         error,
@@ -152,8 +177,9 @@ pub(super) async fn show(core: &Core, sign_in: &SignIn, ctx: &Ctx) -> Result<Out
 }
 
 /// The ceremony a first step offering a key factor shows: a discoverable assertion (no
-/// username first), bound to the sign-in. `None` when the step offers none, or when the base URL
-/// cannot be a relying party (the page then offers no passkey).
+/// username first), or one with the user's keys when the sign-in knows its user, bound to the
+/// sign-in. `None` when the step offers none, when the base URL cannot be a relying party, or
+/// when no ceremony can begin (the page then offers no passkey).
 pub(super) async fn first_ceremony(
     core: &Core,
     sign_in: &SignIn,
@@ -170,17 +196,43 @@ pub(super) async fn first_ceremony(
     let bound = format!("{}:{}", factor.name(), sign_in.tx.id);
     let name = sign_in.org.org.display_name.clone();
     let now = crate::store::now();
-    let (id, options) = core
+    // A sign-in that knows its user (a step-up, an account check) asks for that user's keys
+    // only: the browser then offers no other account's passkey.
+    let user_id = sign_in.tx.user_id.clone();
+    let begun = core
         .db
         .run(move |conn| {
-            let ceremony = factor
-                .begin_discoverable(party.named(&name))
-                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            let rp = party.named(&name);
+            let ceremony = match &user_id {
+                None => factor.begin_discoverable(rp),
+                Some(user_id) => {
+                    let held: Vec<CredentialData> =
+                        passkeys::held_keys(conn, &kek, user_id, factor.name())?
+                            .into_iter()
+                            .map(|(_, data)| data)
+                            .collect();
+                    if held.is_empty() {
+                        return Ok(None);
+                    }
+                    factor.begin_assertion(rp, &held)
+                }
+            };
+            // The sign-in page still works without its passkey.
+            let ceremony = match ceremony {
+                Ok(c) => c,
+                Err(error) => {
+                    tracing::error!(%error, "no key ceremony can begin: the sign-in page offers none");
+                    return Ok(None);
+                }
+            };
             let id =
                 passkeys::keep_ceremony(conn, &kek, factor.name(), &bound, &ceremony.state, now)?;
-            Ok((id, ceremony.options))
+            Ok(Some((id, ceremony.options)))
         })
         .await?;
+    let Some((id, options)) = begun else {
+        return Ok(None);
+    };
     Ok(Some(Box::new(KeyView {
         factor: factor.name(),
         label: factor.label(),
@@ -189,6 +241,7 @@ pub(super) async fn first_ceremony(
         sms_otp: false,
         backup_code: false,
         code_factor: None,
+        register: false,
     })))
 }
 
@@ -248,8 +301,13 @@ async fn identify(
                 let Some(user) = User::find(conn, org_id, &c.user_id)? else {
                     return refused("the key's user is gone");
                 };
-                let data =
-                    credentials::open(&kek, &c).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                let data = match credentials::open(&kek, &c) {
+                    Ok(data) => data,
+                    Err(error) => {
+                        tracing::error!(credential = %c.id, %error, "a key does not open");
+                        return refused("the key does not open");
+                    }
+                };
                 let rp = party.named(&name);
                 match factor.finish_assertion(rp, &state, &response, &[data]) {
                     Asserted::Passed {
@@ -416,5 +474,69 @@ pub(super) async fn check(
         Some(Attempted::Passed(None)) => Err(CoreError::Internal(
             "a key attempt without an outcome".into(),
         )),
+    }
+}
+
+/// The browser's answer to the registration of the user's first passkey in this sign-in (the
+/// organization enrolls passkeys during sign-in and the user has no second factor at all): the
+/// key is saved under `name` and the step passes with it, in one transaction. A wrong answer is
+/// no guess and is not counted; the page begins a new registration.
+pub(super) async fn enroll(
+    core: &Core,
+    sign_in: &SignIn,
+    factor: &str,
+    pending: &str,
+    response: &str,
+    name: &str,
+    ctx: &Ctx,
+) -> Result<Outcome, CoreError> {
+    let Some(factor) = crate::authn::factor::key_factor(factor) else {
+        return Ok(Outcome::Refused(Refusal::Expired));
+    };
+    let method = Authenticator::Key(factor.name());
+    let sf = match at_step(core, sign_in, method.clone(), ctx).await? {
+        Ok(sf) => sf,
+        Err(refusal) => return Ok(Outcome::Refused(refusal)),
+    };
+    let (Some(party), true) = (
+        Party::of(&core.settings.base_url),
+        super::credential::enrolls_here(core, &sf, factor.name()).await?,
+    ) else {
+        return view(core, &sf, factor, None, ctx.now).await;
+    };
+    let name = passkeys::key_name(name).unwrap_or_else(|| "Passkey".to_string());
+    let next = sf.next(core, method, ctx).await?;
+    let (kek, now) = (core.keys.kek().clone(), ctx.now);
+    let (org, user) = (sf.sign_in.org.clone(), sf.user.clone());
+    let (pending, response) = (pending.to_string(), response.to_string());
+    let result = core
+        .db
+        .run(move |conn| {
+            write_transaction(conn, |conn| {
+                let r = Registration {
+                    kek: &kek,
+                    factor,
+                    origin: org.event_origin(),
+                    user: &user,
+                    rp: party.named(&org.org.display_name),
+                    now,
+                };
+                match r.finish_in(conn, &pending, &response, &name)? {
+                    Ok(_) => Ok(Ok(next.write(conn)?)),
+                    Err(EnrollError::Store(e)) => Err(e),
+                    Err(e) => Ok(Err(e)),
+                }
+            })
+        })
+        .await?;
+    match result {
+        Ok(reached) => {
+            tracing::info!(user = %sf.user.id, factor = factor.name(), "key added during sign-in");
+            Ok(reached.outcome())
+        }
+        Err(EnrollError::Expired) => {
+            view(core, &sf, factor, Some(StepError::KeyTimedOut), ctx.now).await
+        }
+        Err(_) => view(core, &sf, factor, Some(StepError::KeyRefused), ctx.now).await,
     }
 }

@@ -333,6 +333,9 @@ pub enum Command {
         factor: String,
         ceremony: String,
         response: String,
+        /// The name of a passkey created in this sign-in (enrollment during sign-in): the
+        /// answer is then a registration's.
+        enroll: Option<String>,
     },
 }
 
@@ -520,6 +523,13 @@ async fn run_command(
             factor,
             ceremony,
             response,
+            enroll: Some(name),
+        } => key::enroll(core, sign_in, &factor, &ceremony, &response, &name, ctx).await,
+        Command::KeyAnswer {
+            factor,
+            ceremony,
+            response,
+            enroll: None,
         } => key::check(core, sign_in, &factor, &ceremony, &response, ctx).await,
     }
 }

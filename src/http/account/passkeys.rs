@@ -19,9 +19,15 @@ use crate::store::now;
 pub(super) const ENROLL_BY_ADMIN_KEY: &str = "You cannot add a passkey yourself here: ask your administrator (with a mobile number, an authenticator app or backup codes, you can).";
 
 /// Whether the user may add a key of `factor` here: the organization's switch and the rule for
-/// a new second factor, and a base URL passkeys can be bound to.
+/// a new second factor, and a base URL passkeys can be bound to. A key that signs in on its own
+/// (a passkey) needs the user's second factor even where a password alone may add a first one
+/// (`sms_otp.enroll_with_password_only`): a password alone must not mint a credential that
+/// later needs no password.
 pub(super) fn may_add_key(state: &AppState, org: &OrgEntry, account: &Account, name: &str) -> bool {
-    may_enroll_factor(org, account, name) && Party::of(&state.core.settings.base_url).is_some()
+    let alone = crate::authn::factor::key_factor(name).is_some_and(|f| f.multi_factor());
+    may_enroll_factor(org, account, name)
+        && (account.second_factor || !alone)
+        && Party::of(&state.core.settings.base_url).is_some()
 }
 
 /// `action=begin` (a new registration ceremony, shown with a name field) and `action=confirm`
