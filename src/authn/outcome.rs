@@ -142,7 +142,7 @@ pub struct Step {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sms_otp: Option<Box<SmsOtpView>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub code: Option<CodeView>,
+    pub code: Option<Box<CodeView>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sent: Option<Box<SentView>>,
     /// The step's factors that send a code which this user can receive (their contact point is
@@ -151,10 +151,10 @@ pub struct Step {
     pub sent_offers: Vec<SentOffer>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub key: Option<Box<KeyView>>,
-    /// The step's key factor (`passkey`) when the user holds a key of it: offered as another way
-    /// on the step's other pages.
+    /// The step's key factor (`passkey`) when the user holds a key of it, or may create one here:
+    /// offered as another way on the step's other pages.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub key_offer: Option<&'static str>,
+    pub key_offer: Option<KeyOffer>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<StepError>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -263,6 +263,14 @@ pub struct SentView {
     pub code_factor: Option<&'static str>,
     /// Whether the step also offers backup codes.
     pub backup_code: bool,
+}
+
+/// A key factor offered as another way: to use a key the user holds, or to create their first
+/// (enrollment during sign-in).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct KeyOffer {
+    pub factor: &'static str,
+    pub create: bool,
 }
 
 /// A key step (a passkey): the ceremony the page runs with the browser.

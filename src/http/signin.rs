@@ -239,9 +239,9 @@ async fn render_step(
                     factor => key.factor,
                     label => key.label,
                     ceremony => key.ceremony,
-                register => key.register,
-                name_max => crate::authn::passkeys::NAME_MAX,
-                not_enrolled => StepError::NotEnrolled.message(),
+                    register => key.register,
+                    name_max => crate::authn::passkeys::NAME_MAX,
+                    not_enrolled => StepError::NotEnrolled.message(),
                     options => key.options.as_ref().map(ToString::to_string),
                     otp_url => key.sms_otp.then(|| format!("{}/otp?tx={tx}", org.issuer)),
                     code_url => key.code_factor.map(|_| format!("{}/code?tx={tx}", org.issuer)),
@@ -268,10 +268,15 @@ fn code_url(step: &Step, org: &super::OrgEntry, tx: &str) -> Option<String> {
         .map(|_| format!("{}/code?tx={tx}", org.issuer))
 }
 
-/// The link to the step's passkey page when the step offers a key factor the user holds.
-fn key_url(step: &Step, org: &super::OrgEntry, tx: &str) -> Option<String> {
-    step.key_offer
-        .map(|_| format!("{}/passkey?tx={tx}", org.issuer))
+/// The link to the step's passkey page when the step offers a key factor the user holds or may
+/// create here: its address and its text.
+fn key_url(step: &Step, org: &super::OrgEntry, tx: &str) -> Option<minijinja::Value> {
+    step.key_offer.map(|o| {
+        context! {
+            url => format!("{}/passkey?tx={tx}", org.issuer),
+            text => if o.create { "Create a passkey instead" } else { "Use your passkey instead" },
+        }
+    })
 }
 
 /// The links to the step's factors that send a code (an email code) which the user can receive.
@@ -317,24 +322,24 @@ fn first_page(
     );
     let key = step.key.as_ref().filter(|k| k.ceremony.is_some());
     let ctx = context! {
-            org_name => org.org.display_name,
-            app_name => step.app_name,
-            action => format!("{}/login", org.issuer),
-            magic_link_action => format!("{}/magic-link", org.issuer),
-            password => step.authenticators.contains(&Authenticator::Password),
-            magic_link => step.authenticators.contains(&Authenticator::MagicLink),
-            providers,
-            tx,
-            csrf,
-            username => first.username,
-            error => error.as_ref().filter(|_| !link_error && !key_error),
-            magic_link_error => error.as_ref().filter(|_| link_error),
-            key_error => error.as_ref().filter(|_| key_error),
-            key_action => format!("{}/passkey", org.issuer),
-            key_factor => key.map(|k| k.factor),
-            key_label => key.map(|k| k.label),
-            ceremony => key.and_then(|k| k.ceremony.clone()),
-            options => key.and_then(|k| k.options.as_ref()).map(ToString::to_string),
+        org_name => org.org.display_name,
+        app_name => step.app_name,
+        action => format!("{}/login", org.issuer),
+        magic_link_action => format!("{}/magic-link", org.issuer),
+        password => step.authenticators.contains(&Authenticator::Password),
+        magic_link => step.authenticators.contains(&Authenticator::MagicLink),
+        providers,
+        tx,
+        csrf,
+        username => first.username,
+        error => error.as_ref().filter(|_| !link_error && !key_error),
+        magic_link_error => error.as_ref().filter(|_| link_error),
+        key_error => error.as_ref().filter(|_| key_error),
+        key_action => format!("{}/passkey", org.issuer),
+        key_factor => key.map(|k| k.factor),
+        key_label => key.map(|k| k.label),
+        ceremony => key.and_then(|k| k.ceremony.clone()),
+        options => key.and_then(|k| k.options.as_ref()).map(ToString::to_string),
     };
     // The page runs a script only when it offers a passkey.
     if key.is_some() {

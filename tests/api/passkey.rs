@@ -13,10 +13,8 @@ use webauthn_authenticator_rs::softpasskey::SoftPasskey;
 use crate::account::change;
 use crate::both_backends;
 use crate::helpers::{Backend, Browser, TestApp, TestDb, form_field, location, test_env};
-use crate::sms_otp::{
-    BOB_PASSWORD, MFA_CB, PWD_CB, SECRET, acme_toml, code_at, exchange, get, last_code, post_form,
-    submit,
-};
+use crate::sms_otp::{BOB_PASSWORD, PWD_CB, SECRET, acme_toml, code_at, exchange, get, post_form};
+use crate::totp::{auth_url, bob_with_fresh_chain};
 
 const KEY_CB: &str = "https://keys.acme.example/callback";
 
@@ -59,23 +57,20 @@ type = "confidential"
 client_secret = "{SECRET}"
 redirect_uris = ["{KEY_CB}"]
 sign_in_flow = [["password", "passkey"], ["sms_otp", "passkey"]]
+
+[[organizations.applications]]
+client_id = "sms-first"
+name = "SMS First"
+type = "confidential"
+client_secret = "{SECRET}"
+redirect_uris = ["{KEY_CB}"]
+sign_in_flow = [["password"], ["sms_otp", "passkey"]]
 {extra}
 "#,
         acme_toml(otp, "max_attempts = 20"),
     );
     app.import(&toml);
     app
-}
-
-fn auth_url(app: &TestApp, client_id: &str, cb: &str) -> String {
-    let mut url = url::Url::parse(&format!("{}/authorize", app.issuer("acme"))).unwrap();
-    url.query_pairs_mut()
-        .append_pair("client_id", client_id)
-        .append_pair("redirect_uri", cb)
-        .append_pair("response_type", "code")
-        .append_pair("scope", "openid")
-        .append_pair("state", "st");
-    url.to_string()
 }
 
 /// The `data-options` of the page's passkey form, as the page's script reads them.
@@ -165,19 +160,6 @@ fn key_rows(app: &TestApp) -> Vec<(String, String, Option<i64>, Option<String>)>
         .select((factor, name, confirmed_at, lookup))
         .load(&mut app.db.get().unwrap())
         .unwrap()
-}
-
-/// bob signs in to mfa-web with his password and an SMS code: a fresh pass through his chain.
-async fn bob_with_fresh_chain(app: &TestApp) -> Browser {
-    let browser = Browser::default();
-    let res = browser
-        .authorize_and_sign_in(&auth_url(app, "mfa-web", MFA_CB), "bob", BOB_PASSWORD)
-        .await;
-    let otp_url = location(&res);
-    get(&browser, &otp_url).await;
-    let res = submit(&browser, &otp_url, &[("code", &last_code(app))]).await;
-    assert!(location(&res).starts_with(MFA_CB));
-    browser
 }
 
 /// Registers a passkey named `name` for the browser's user with `device`; returns the key's id
@@ -540,7 +522,19 @@ async fn a_first_passkey_is_created_during_sign_in_when_the_organization_says_so
         "[organizations.enrollment]\npasskey = \"during_sign_in\"",
     )
     .await;
-    // carol has no second factor: the passkey step asks her to create one.
+    // carol has no second factor: a step that opens on SMS (she has no number) offers to create
+    // a passkey instead…
+    let browser = Browser::default();
+    let res = browser
+        .authorize_and_sign_in(
+            &auth_url(&app, "sms-first", KEY_CB),
+            "carol",
+            "carols-long-password",
+        )
+        .await;
+    let (_, sms_page) = get(&browser, &location(&res)).await;
+    assert!(sms_page.contains("Create a passkey instead"), "{sms_page}");
+    // …and the passkey step asks her to create one.
     let browser = Browser::default();
     let res = browser
         .authorize_and_sign_in(
@@ -669,6 +663,40 @@ async fn a_password_alone_never_adds_a_passkey(backend: Backend) {
     assert!(key_rows(&app).is_empty());
 }
 
+async fn with_the_switch_off_nobody_adds_a_passkey_themselves(backend: Backend) {
+    let app = setup_with(
+        &backend,
+        "resend_cooldown_seconds = 0",
+        "[organizations.enrollment]\npasskey = \"off\"",
+    )
+    .await;
+    // Not in the account area, even with a second factor…
+    let bob = bob_with_fresh_chain(&app).await;
+    let (_, html) = get(&bob, &format!("{}/account/", app.issuer("acme"))).await;
+    assert!(html.contains("id=\"key-by-admin\""), "{html}");
+    let res = change(
+        &app,
+        &bob,
+        "/account/credentials",
+        &[("action", "begin"), ("factor", "passkey")],
+    )
+    .await;
+    assert_eq!(res.status(), 422);
+    // …nor during a sign-in: carol, with no second factor, is told she has none.
+    let browser = Browser::default();
+    let res = browser
+        .authorize_and_sign_in(
+            &auth_url(&app, "key-only", KEY_CB),
+            "carol",
+            "carols-long-password",
+        )
+        .await;
+    let (_, html) = get(&browser, &location(&res)).await;
+    assert!(html.contains("You have not set this up yet"), "{html}");
+    assert!(!html.contains("passkey-form"), "{html}");
+    assert!(key_rows(&app).is_empty());
+}
+
 async fn without_a_host_name_passkeys_are_not_offered(backend: Backend) {
     // The usual test address, 127.0.0.1, cannot be a WebAuthn relying party.
     let app = TestApp::spawn(&backend).await;
@@ -696,5 +724,6 @@ both_backends!(
     a_passkey_alone_signs_in_without_a_username,
     a_first_passkey_is_created_during_sign_in_when_the_organization_says_so,
     a_password_alone_never_adds_a_passkey,
+    with_the_switch_off_nobody_adds_a_passkey_themselves,
     without_a_host_name_passkeys_are_not_offered,
 );

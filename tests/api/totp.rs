@@ -54,7 +54,7 @@ redirect_uris = ["{native_cb}"]
     app
 }
 
-fn auth_url(app: &TestApp, client_id: &str, cb: &str) -> String {
+pub fn auth_url(app: &TestApp, client_id: &str, cb: &str) -> String {
     let mut url = url::Url::parse(&format!("{}/authorize", app.issuer("acme"))).unwrap();
     url.query_pairs_mut()
         .append_pair("client_id", client_id)
@@ -109,7 +109,7 @@ fn credential_rows(app: &TestApp) -> Vec<(String, Vec<u8>, Option<i64>)> {
 }
 
 /// bob signs in to mfa-web with his password and an SMS code: a fresh pass through his chain.
-async fn bob_with_fresh_chain(app: &TestApp) -> Browser {
+pub async fn bob_with_fresh_chain(app: &TestApp) -> Browser {
     let browser = Browser::default();
     let res = browser
         .authorize_and_sign_in(&auth_url(app, "mfa-web", MFA_CB), "bob", BOB_PASSWORD)

@@ -100,7 +100,7 @@ fn view(
         app_name: sf.sign_in.purpose.name(sf.org()),
         first: None,
         sms_otp: None,
-        code: Some(CodeView {
+        code: Some(Box::new(CodeView {
             factor: factor.name(),
             label: factor.label(),
             numeric: format.numeric,
@@ -109,11 +109,11 @@ fn view(
             setup,
             sms_otp: sf.step.contains(&Authenticator::SmsOtp) && sf.phone.is_some(),
             backup_code: sf.step.contains(&Authenticator::BackupCode),
-        }),
+        })),
         sent: None,
         sent_offers: super::sent::offers(&sf.step, &sf.user),
         key: None,
-        key_offer: sf.key_offer,
+        key_offer: sf.offered_key(),
         error,
         notice: None,
     })

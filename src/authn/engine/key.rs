@@ -63,8 +63,7 @@ async fn view(
         tracing::error!(base_url = %core.settings.base_url, "passkeys need a base URL with a host name");
     }
     // A user without a key of this factor may create one here (enrollment during sign-in).
-    let enroll =
-        sf.key_offer.is_none() && super::credential::enrolls_here(core, sf, factor.name()).await?;
+    let enroll = sf.key_create == Some(factor.name());
     let (kek, user_id, bound) = (
         core.keys.kek().clone(),
         sf.user.id.clone(),
@@ -397,7 +396,7 @@ pub(super) async fn check(
                 let held = passkeys::held_keys(conn, &kek, &user_id, factor.name())?;
                 let data: Vec<CredentialData> = held.iter().map(|(_, d)| d.clone()).collect();
                 let rp = party.named(&name);
-                match factor.finish_assertion(rp, &state, &response, &data) {
+                let why = match factor.finish_assertion(rp, &state, &response, &data) {
                     Asserted::Passed {
                         index,
                         credential,
@@ -426,31 +425,23 @@ pub(super) async fn check(
                                 Dead::Used,
                             )))));
                         }
-                        Ok(Some(Attempted::Passed(Some(next.write(conn)?))))
+                        return Ok(Some(Attempted::Passed(Some(next.write(conn)?))));
                     }
-                    Asserted::Passed { .. } => {
-                        tracing::info!(user = %user_id, "a key assertion without user verification");
-                        let locked = attempt.failed(conn, counted)?;
-                        Ok(Some(Attempted::Wrong {
-                            locked,
-                            attempts_left: (),
-                        }))
-                    }
-                    Asserted::Refused(why) => {
-                        tracing::info!(user = %user_id, %why, "a key assertion was refused");
-                        let locked = attempt.failed(conn, counted)?;
-                        Ok(Some(Attempted::Wrong {
-                            locked,
-                            attempts_left: (),
-                        }))
-                    }
+                    Asserted::Passed { .. } => "no user verification".to_string(),
+                    Asserted::Refused(why) => why,
                     // The server's fault, not a guess: not counted, and a new ceremony.
                     Asserted::Failed(error) => {
                         tracing::error!(user = %user_id, %error, "a key assertion could not be checked");
                         attempt.forgive(conn)?;
-                        Ok(Some(Attempted::Refused(CodeRefusal::Dead(None))))
+                        return Ok(Some(Attempted::Refused(CodeRefusal::Dead(None))));
                     }
-                }
+                };
+                tracing::info!(user = %user_id, %why, "a key assertion was refused");
+                let locked = attempt.failed(conn, counted)?;
+                Ok(Some(Attempted::Wrong {
+                    locked,
+                    attempts_left: (),
+                }))
             })
         })
         .await?;

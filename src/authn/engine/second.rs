@@ -2,6 +2,7 @@
 //! attempt counted toward the account's lock before it is checked.
 
 use super::*;
+use crate::authn::outcome::KeyOffer;
 use crate::authn::policy::LockPolicy;
 use crate::authn::sms_limits::{self, NumberRefusal};
 use crate::store::DbConn;
@@ -19,9 +20,27 @@ pub(super) struct SecondFactor<'a> {
     /// The step's key factor (a passkey) when the user holds a key of it: the other pages
     /// offer it.
     pub(super) key_offer: Option<&'static str>,
+    /// The step's key factor when the user holds none but may create one in this sign-in
+    /// (enrollment during sign-in): the other pages offer that.
+    pub(super) key_create: Option<&'static str>,
 }
 
 impl SecondFactor<'_> {
+    /// The step's key factor as the other pages offer it (see `key_offer`, `key_create`).
+    pub(super) fn offered_key(&self) -> Option<KeyOffer> {
+        match (self.key_offer, self.key_create) {
+            (Some(factor), _) => Some(KeyOffer {
+                factor,
+                create: false,
+            }),
+            (None, Some(factor)) => Some(KeyOffer {
+                factor,
+                create: true,
+            }),
+            (None, None) => None,
+        }
+    }
+
     fn account_key(&self) -> String {
         policy::account_key(self.user.organization_id, self.user.username.as_str())
     }
@@ -82,8 +101,18 @@ pub(super) async fn at_step<'a>(
         phone,
         enrolling: false,
         key_offer: None,
+        key_create: None,
     };
     sf.key_offer = super::key::held_key_factor(core, &sf.step, &sf.user.id).await?;
+    if sf.key_offer.is_none()
+        && let Some(name) = sf.step.iter().find_map(|a| match a {
+            Authenticator::Key(name) => Some(*name),
+            _ => None,
+        })
+        && super::credential::enrolls_here(core, &sf, name).await?
+    {
+        sf.key_create = Some(name);
+    }
     if sf.phone.is_none()
         && sf.step.contains(&Authenticator::SmsOtp)
         && enrolls_number(core, &sf).await?
@@ -201,7 +230,7 @@ pub(super) async fn step_view(
         sent: None,
         sent_offers: super::sent::offers(&sf.step, &sf.user),
         key: None,
-        key_offer: sf.key_offer,
+        key_offer: sf.offered_key(),
         error,
         notice,
     }))

@@ -137,7 +137,7 @@ async fn view(
             .filter(|o| o.factor != factor.name())
             .collect(),
         key: None,
-        key_offer: sf.key_offer,
+        key_offer: sf.offered_key(),
         error,
         notice,
     }))
