@@ -449,6 +449,36 @@ scenario('account area: add a passkey, sign in with it after the password and on
   await context.close();
 });
 
+// 10. Enrollment during sign-in: bob has no second factor, and the demo organization enrolls
+// passkeys during sign-in. demo-web's second step opens on the SMS page (he has no number), which
+// offers to create a passkey instead; created, it passes the step.
+scenario('sign-in: a user without a second factor creates a passkey on the way', async ({ browser }) => {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  await virtualAuthenticator(context, page);
+  await page.goto(`${WEB}/login`);
+  await page.waitForURL(/\/t\/demo\/login\?tx=/);
+  await page.fill('#username', 'bob');
+  await page.fill('#password', PASSWORD);
+  await page.click('form[action$="/login"] button[type=submit]');
+  await page.waitForURL(/\/t\/demo\/otp\?tx=/);
+  check((await page.textContent('main')).includes('no verified mobile number'), 'bob has no number');
+  await page.click('a:has-text("Create a passkey instead")');
+  await page.waitForURL(/\/t\/demo\/passkey\?tx=/);
+  check((await page.textContent('h1')).includes('Create a passkey'), 'the step asks for a new passkey');
+  check(await page.locator('label[for=name]').count() === 1, 'the name field has a label');
+  await page.fill('#name', 'Bob laptop');
+  await shot(page, 'passkey-create-during-sign-in');
+  await page.click('#passkey-button');
+  await page.waitForURL(`${WEB}/`);
+  const claims = JSON.parse(await page.textContent('#claims'));
+  check(JSON.stringify(claims.amr) === JSON.stringify(['pwd', 'swk', 'user', 'mfa']), `amr ${JSON.stringify(claims.amr)}`);
+  await page.goto(`${SESAME}/t/demo/account/`);
+  check((await page.textContent('#passkeys')).includes('Bob laptop'), 'the passkey is his now');
+  await shot(page, 'account-bob-passkey');
+  await context.close();
+});
+
 async function main() {
   rmSync(SHOTS, { recursive: true, force: true });
   mkdirSync(SHOTS, { recursive: true });

@@ -15,6 +15,9 @@ use crate::store::{DbConn, StoreError};
 pub const DEMO_ORG: &str = "demo";
 pub const DEMO_USERNAME: &str = "alice";
 pub const DEMO_PASSWORD: &str = "sesame-demo-password";
+/// A second demo user without a second factor: demo-web asks him to create a passkey (the
+/// organization enrolls passkeys during sign-in).
+pub const DEMO_NEW_USERNAME: &str = "bob";
 pub const DEMO_WEB_CLIENT_ID: &str = "demo-web";
 pub const DEMO_WEB_SECRET: &str = "demo-web-secret-for-trying-sesame-out";
 pub const DEMO_SPA_CLIENT_ID: &str = "demo-spa";
@@ -71,6 +74,13 @@ phone_number_verified = true
 name = "Alice Example"
 given_name = "Alice"
 family_name = "Example"
+
+[[organizations.users]]
+username = "{DEMO_NEW_USERNAME}"
+password = "{DEMO_PASSWORD}"
+
+[organizations.enrollment]
+passkey = "during_sign_in"
 "#
     )
 }
@@ -158,6 +168,9 @@ pub fn banner(base_url: &str, seeded: Option<&Seeded>) -> String {
         "                   the mail) is printed right here.".into(),
         format!("    authenticator  add an app (TOTP) in alice's account, {issuer}/account/ ; demo-web"),
         "                   then offers its code instead of the text message".into(),
+        "    passkeys       add one in alice's account (then demo-web takes it instead of the code,".into(),
+        format!("                   or alone: \"Sign in with a passkey\"); {DEMO_NEW_USERNAME} has no second factor, so"),
+        format!("                   demo-web asks him to create one ({DEMO_NEW_USERNAME} / {DEMO_PASSWORD})"),
         // Demo data created by an earlier version keeps its flows: only new data has email codes.
         if seeded.is_some() {
             "    email code     the SPA also offers a code by email instead of the text message\n                   (alice@example.com; the console mailer prints it right here)".into()
