@@ -49,9 +49,9 @@ impl<'de, T: serde::Deserialize<'de>> serde::Deserialize<'de> for Secret<T> {
 
 /// Lower-case hex SHA-256: how high-entropy secrets (client secrets, codes, tokens) are stored.
 /// They carry 256 bits of entropy, so a fast digest cannot be reversed and keeps checks cheap.
-pub fn sha256_hex(value: &str) -> String {
+pub fn sha256_hex(value: impl AsRef<[u8]>) -> String {
     use sha2::{Digest, Sha256};
-    Sha256::digest(value.as_bytes())
+    Sha256::digest(value.as_ref())
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()

@@ -309,7 +309,7 @@ fn new_user(
     let username = match wanted {
         Some(u) if User::find_by_username(conn, org_id, &u)?.is_none() => u,
         _ => {
-            let digest = sha256_hex(&format!("{issuer}\n{subject}"));
+            let digest = sha256_hex(format!("{issuer}\n{subject}"));
             Username::parse(&format!(
                 "{}-{}",
                 provider.name.to_lowercase(),

@@ -21,6 +21,7 @@ use crate::config::BaseUrl;
 use crate::events::{AccountChangeKind, Origin, account_changed};
 use crate::keys::Kek;
 use crate::secret::{random_token, sha256_hex};
+use crate::state::OrgEntry;
 use crate::store::ceremonies::{self, Ceremony};
 use crate::store::credentials::Credential;
 use crate::store::users::User;
@@ -54,14 +55,13 @@ impl Party {
 
 /// The WebAuthn user handle of a user id.
 pub fn handle_of(user_id: &str) -> [u8; 16] {
+    use sha2::Digest;
     match uuid::Uuid::parse_str(user_id) {
         Ok(u) => *u.as_bytes(),
         Err(_) => {
-            let digest = sha256_hex(&format!("sesame-user-handle:{user_id}"));
+            let digest = sha2::Sha256::digest(format!("sesame-user-handle:{user_id}"));
             let mut handle = [0u8; 16];
-            for (i, b) in handle.iter_mut().enumerate() {
-                *b = u8::from_str_radix(&digest[2 * i..2 * i + 2], 16).unwrap_or_default();
-            }
+            handle.copy_from_slice(&digest[..16]);
             handle
         }
     }
@@ -69,9 +69,12 @@ pub fn handle_of(user_id: &str) -> [u8; 16] {
 
 /// The stored form of a key id: its SHA-256, hex.
 pub fn lookup_of(key_id: &[u8]) -> String {
-    use sha2::Digest;
-    let digest = sha2::Sha256::digest(key_id);
-    digest.iter().map(|b| format!("{b:02x}")).collect()
+    sha256_hex(key_id)
+}
+
+/// What binds a ceremony of `factor` to the sign-in `tx_id`.
+pub fn bound_to(factor: &str, tx_id: &str) -> String {
+    format!("{factor}:{tx_id}")
 }
 
 fn ceremony_context(id: &str, bound_to: &str, factor: &str) -> Vec<u8> {
@@ -151,6 +154,22 @@ pub fn held_keys(
         .collect())
 }
 
+/// Saves a key that just signed (`credential`: its new state, when the assertion changed it) with
+/// its last use, if no other request changed it meanwhile: false when one did (that one won).
+pub fn save_used(
+    conn: &mut DbConn,
+    kek: &Kek,
+    c: &Credential,
+    credential: Option<CredentialData>,
+    now: i64,
+) -> Result<bool, StoreError> {
+    let sealed = match credential {
+        Some(data) => seal(kek, c, &data).map_err(corrupt)?,
+        None => c.sealed.clone(),
+    };
+    Credential::save_if_unchanged(conn, &c.id, c.version, &sealed, c.confirmed_at, Some(now))
+}
+
 /// One user's registration of a key: everything but the connection and the answer.
 #[derive(Debug, Clone, Copy)]
 pub struct Registration<'a> {
@@ -181,7 +200,26 @@ pub fn key_name(typed: &str) -> Option<String> {
         .then(|| name.to_string())
 }
 
-impl Registration<'_> {
+impl<'a> Registration<'a> {
+    /// `user`'s registration of a key of `factor` in `org`, at `party`.
+    pub fn new(
+        kek: &'a Kek,
+        factor: &'static dyn KeyFactor,
+        org: &'a OrgEntry,
+        user: &'a User,
+        party: &'a Party,
+        now: i64,
+    ) -> Self {
+        Self {
+            kek,
+            factor,
+            origin: org.event_origin(),
+            user,
+            rp: party.named(&org.org.display_name),
+            now,
+        }
+    }
+
     fn plugin(e: FactorError) -> EnrollError {
         match e {
             FactorError::Input(e) => EnrollError::Input(e),

@@ -34,7 +34,7 @@ use crate::store::now;
 /// browser's binding cookie never opens a JSON sign-in and a flow secret never passes for a
 /// browser's cookie: each sign-in is run by the surface that started it.
 fn binding(secret: &str) -> String {
-    sha256_hex(&format!("native:{secret}"))
+    sha256_hex(format!("native:{secret}"))
 }
 
 /// Whether the application may use this API (checked at every call, not only at import).

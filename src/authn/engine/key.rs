@@ -44,11 +44,6 @@ pub(super) async fn held_key_factor(
         .find(|name| held.iter().any(|c| c.factor == *name)))
 }
 
-/// What binds a ceremony to this sign-in's step.
-fn bound_to(factor: &dyn KeyFactor, sf: &SecondFactor<'_>) -> String {
-    format!("{}:{}", factor.name(), sf.tx_id())
-}
-
 /// The step's page: a new ceremony with the user's keys (none when they hold none: the page
 /// says so, as `StepError::NotEnrolled` words it, and offers the step's other ways).
 async fn view(
@@ -67,7 +62,7 @@ async fn view(
     let (kek, user_id, bound) = (
         core.keys.kek().clone(),
         sf.user.id.clone(),
-        bound_to(factor, sf),
+        passkeys::bound_to(factor.name(), sf.tx_id()),
     );
     let (org, user) = (sf.sign_in.org.clone(), sf.user.clone());
     let name = sf.org().org.display_name.clone();
@@ -82,14 +77,7 @@ async fn view(
                             .map(|(_, data)| data)
                             .collect();
                     if held.is_empty() && enroll {
-                        let r = Registration {
-                            kek: &kek,
-                            factor,
-                            origin: org.event_origin(),
-                            user: &user,
-                            rp: party.named(&name),
-                            now,
-                        };
+                        let r = Registration::new(&kek, factor, &org, &user, &party, now);
                         return match r.begin(conn) {
                             Ok(begun) => Ok(Some((begun.id, begun.options, true))),
                             Err(EnrollError::Input(why)) => {
@@ -192,7 +180,7 @@ pub(super) async fn first_ceremony(
         return Ok(None);
     };
     let kek = core.keys.kek().clone();
-    let bound = format!("{}:{}", factor.name(), sign_in.tx.id);
+    let bound = passkeys::bound_to(factor.name(), &sign_in.tx.id);
     let name = sign_in.org.org.display_name.clone();
     let now = crate::store::now();
     // A sign-in that knows its user (a step-up, an account check) asks for that user's keys
@@ -268,7 +256,7 @@ async fn identify(
         return super::show_first(core, sign_in, "", None).await;
     };
     let (kek, now, org_id) = (core.keys.kek().clone(), ctx.now, sign_in.org.org.id);
-    let bound = format!("{}:{}", factor.name(), sign_in.tx.id);
+    let bound = passkeys::bound_to(factor.name(), &sign_in.tx.id);
     let (ceremony, response) = (ceremony.to_string(), response.to_string());
     let name = sign_in.org.org.display_name.clone();
     let found = core
@@ -314,13 +302,7 @@ async fn identify(
                         user_verified: true,
                         ..
                     } => {
-                        let sealed = match credential {
-                            Some(data) => credentials::seal(&kek, &c, &data)
-                                .map_err(|e| StoreError::Corrupt(e.to_string()))?,
-                            None => c.sealed.clone(),
-                        };
-                        let (v, at) = (c.version, c.confirmed_at);
-                        if !Credential::save_if_unchanged(conn, &c.id, v, &sealed, at, Some(now))? {
+                        if !passkeys::save_used(conn, &kek, &c, credential, now)? {
                             return Ok(Err(StepError::KeyTimedOut));
                         }
                         Ok(Ok(user))
@@ -372,7 +354,11 @@ pub(super) async fn check(
     };
     let next = sf.next(core, method, ctx).await?;
     let attempt = sf.attempt(factor.name(), ctx);
-    let (kek, now, bound) = (core.keys.kek().clone(), ctx.now, bound_to(factor, &sf));
+    let (kek, now, bound) = (
+        core.keys.kek().clone(),
+        ctx.now,
+        passkeys::bound_to(factor.name(), sf.tx_id()),
+    );
     let (user_id, ceremony, response) = (
         sf.user.id.clone(),
         ceremony.to_string(),
@@ -405,20 +391,8 @@ pub(super) async fn check(
                         let Some((c, _)) = held.get(index) else {
                             return Err(StoreError::Corrupt("a key the user does not hold".into()));
                         };
-                        let sealed = match credential {
-                            Some(data) => credentials::seal(&kek, c, &data)
-                                .map_err(|e| StoreError::Corrupt(e.to_string()))?,
-                            None => c.sealed.clone(),
-                        };
                         // Another request passed with this key meanwhile: that one won.
-                        let saved = Credential::save_if_unchanged(
-                            conn,
-                            &c.id,
-                            c.version,
-                            &sealed,
-                            c.confirmed_at,
-                            Some(now),
-                        )?;
+                        let saved = passkeys::save_used(conn, &kek, c, credential, now)?;
                         attempt.forgive(conn)?;
                         if !saved {
                             return Ok(Some(Attempted::Refused(CodeRefusal::Dead(Some(
@@ -504,14 +478,7 @@ pub(super) async fn enroll(
         .db
         .run(move |conn| {
             write_transaction(conn, |conn| {
-                let r = Registration {
-                    kek: &kek,
-                    factor,
-                    origin: org.event_origin(),
-                    user: &user,
-                    rp: party.named(&org.org.display_name),
-                    now,
-                };
+                let r = Registration::new(&kek, factor, &org, &user, &party, now);
                 match r.finish_in(conn, &pending, &response, &name)? {
                     Ok(_) => Ok(Ok(next.write(conn)?)),
                     Err(EnrollError::Store(e)) => Err(e),

@@ -77,14 +77,8 @@ pub(super) async fn key_change(
             let result = state
                 .db
                 .run(move |conn| {
-                    let r = Registration {
-                        kek: core.keys.kek(),
-                        factor,
-                        origin: org2.event_origin(),
-                        user: &user,
-                        rp: party2.named(&org2.org.display_name),
-                        now: now(),
-                    };
+                    let r =
+                        Registration::new(core.keys.kek(), factor, &org2, &user, &party2, now());
                     match r.finish(conn, &id, &response, &name) {
                         Ok(_) => Ok(Ok(())),
                         Err(EnrollError::Store(e)) => Err(e),
@@ -134,14 +128,7 @@ async fn begin(
     Ok(state
         .db
         .run(move |conn| {
-            let r = Registration {
-                kek: core.keys.kek(),
-                factor,
-                origin: org2.event_origin(),
-                user: &user,
-                rp: party.named(&org2.org.display_name),
-                now: now(),
-            };
+            let r = Registration::new(core.keys.kek(), factor, &org2, &user, &party, now());
             r.begin(conn).map_err(EnrollError::into_store)
         })
         .await?)
