@@ -471,6 +471,31 @@ mod tests {
     }
 
     #[test]
+    fn a_key_the_browser_reports_as_not_stored_on_the_device_is_refused_when_discoverable() {
+        let mut device = SoftPasskey::new(true);
+        let ceremony = PASSKEY.begin_registration(RP, holder(), &[], true).unwrap();
+        // The software passkey cannot store keys: it is asked for a server-side one, and its
+        // answer then says what a browser says of such a key.
+        let mut options = ceremony.options.clone();
+        options["authenticatorSelection"]["residentKey"] = "discouraged".into();
+        options["authenticatorSelection"]["requireResidentKey"] = false.into();
+        let options: CreationChallengeResponse =
+            serde_json::from_value(serde_json::json!({ "publicKey": options })).unwrap();
+        let answer = device.do_registration(origin(), options).unwrap();
+        let mut answer = serde_json::to_value(&answer).unwrap();
+        answer["extensions"]["credProps"] = serde_json::json!({ "rk": false });
+        let refused = PASSKEY.finish_registration(RP, &ceremony.state, &answer.to_string());
+        assert!(refused.is_err_and(|why| why.contains("credProps")));
+        // Reported as stored: registered.
+        answer["extensions"]["credProps"] = serde_json::json!({ "rk": true });
+        assert!(
+            PASSKEY
+                .finish_registration(RP, &ceremony.state, &answer.to_string())
+                .is_ok()
+        );
+    }
+
+    #[test]
     fn a_device_without_user_verification_cannot_register() {
         let mut device = SoftPasskey::new(false);
         let ceremony = PASSKEY
