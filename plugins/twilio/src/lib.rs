@@ -35,11 +35,20 @@ fn default_base_url() -> String {
     "https://api.twilio.com".into()
 }
 
-#[derive(Debug)]
 pub struct Twilio {
     config: Config,
     auth_token: String,
     outbound: Outbound,
+}
+
+/// By hand: the auth token signs every request and every receipt, so it never prints.
+impl std::fmt::Debug for Twilio {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Twilio")
+            .field("config", &self.config)
+            .field("auth_token", &"[redacted]")
+            .finish_non_exhaustive()
+    }
 }
 
 impl Twilio {
@@ -184,6 +193,23 @@ fn signature_matches(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn debug_output_never_shows_the_auth_token() {
+        let dir = std::env::temp_dir().join(format!("sesame-twilio-token-{}", std::process::id()));
+        std::fs::write(&dir, "tok-3f9a8b7c6d5e4f30").unwrap();
+        let config: Config = serde_json::from_value(serde_json::json!({
+            "account_sid": "AC0123456789abcdef0123456789abcdef",
+            "auth_token": { "file": dir },
+            "from": "+15005550006",
+        }))
+        .unwrap();
+        let twilio = Twilio::new(config, Outbound::new(true)).unwrap();
+        std::fs::remove_file(&dir).unwrap();
+        let shown = format!("{twilio:?}");
+        assert!(!shown.contains("tok-3f9a8b7c6d5e4f30"), "{shown}");
+        assert!(shown.contains("[redacted]"));
+    }
 
     fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
         list.iter()
