@@ -1,14 +1,15 @@
 //! What a Sesame plugin implements and what it gets.
 //!
 //! The server and every plugin depend on this crate, and no plugin on the server (Cargo forbids
-//! the cycle). An SMS gateway implements [`SmsGateway`]; other event sinks than webhooks
-//! implement [`EventSink`]; a second factor checked by a typed code implements
+//! the cycle). An SMS gateway implements [`SmsGateway`]; an event bus (NATS, RabbitMQ, Redis…)
+//! implements [`EventSink`]; a second factor checked by a typed code implements
 //! [`factor::CodeFactor`]. Plugins make HTTP calls only through [`Outbound`], which applies the
 //! egress policy, and read credentials through [`SecretRef`], so none sits in the database.
 
 pub mod factor;
 pub mod key;
 pub mod outbound;
+pub mod sink;
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -17,6 +18,7 @@ use std::pin::Pin;
 use serde::{Deserialize, Serialize};
 
 pub use outbound::{Outbound, OutboundError, is_public};
+pub use sink::{Event, EventSink, TlsSettings};
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
@@ -160,23 +162,6 @@ pub enum ReceiptError {
     /// Signed, but not a receipt this gateway can read.
     #[error("not a delivery receipt: {0}")]
     Malformed(String),
-}
-
-/// One event for a sink.
-#[derive(Debug, Clone, Copy)]
-pub struct Event<'a> {
-    pub jti: &'a str,
-    pub event_type: &'a str,
-    /// The whole payload (`iss`, `jti`, `iat`, `aud`, `event`).
-    pub payload: &'a serde_json::Value,
-}
-
-/// Receives events, for sinks other than webhooks (which the server delivers itself).
-pub trait EventSink: Send + Sync + std::fmt::Debug {
-    fn kind(&self) -> &'static str;
-
-    /// Takes one event; may be called more than once with the same `jti` (at-least-once).
-    fn receive<'a>(&'a self, event: Event<'a>) -> BoxFuture<'a, Result<(), SendError>>;
 }
 
 /// A credential a plugin's configuration names without holding it: an environment variable or a

@@ -1,0 +1,1092 @@
+//! An event sink that publishes Sesame's events to a NATS JetStream stream.
+//!
+//! # Where
+//!
+//! Each event is published to the subject `{subject_prefix}.{organization}.{topic}`, e.g.
+//! `sesame.acme.LOGINS` (prefix `sesame`, the default; organization slug `acme`; topic `LOGINS`,
+//! `USER_OPERATIONS` or `NOTIFICATIONS`). An organization or a topic that cannot be one NATS
+//! subject token (it holds `.`, `*`, `>` or whitespace) is refused, never published elsewhere.
+//!
+//! Sesame publishes through JetStream but does **not** create the stream: its retention, storage
+//! and replication are the operator's choice. Create one that captures `{subject_prefix}.>`
+//! before enabling the sink; until then every publish fails with a retryable error that says so
+//! (NATS answers "no responders"), and the server's outbox keeps the events and tries again.
+//!
+//! # The message
+//!
+//! - payload: the event's body, as is — the event's envelope as JSON (what webhooks receive), or,
+//!   for an OTP notification the sink is configured to get sealed, a compact JWE of that JSON;
+//! - header `Nats-Msg-Id`: the event's `jti`, the same on every attempt at one event;
+//! - header `Content-Type`: `application/json`, or `application/jose` for a JWE;
+//! - header `Sesame-Event-Type`: the event's type, e.g. `LoginSuccessEvent`.
+//!
+//! # Acknowledged
+//!
+//! A publish returns `Ok` only once JetStream has answered with a `PublishAck`: the stream has
+//! stored the message (on a quorum of its replicas, for a replicated stream). Connecting,
+//! publishing and waiting for that ack are bounded together by `timeout_seconds`; past it, or
+//! with the server unreachable, the publish is retryable. Bad credentials, a permissions
+//! violation for the subject (or for the `_INBOX.>` subscription acks come back on) and a message
+//! larger than the server or stream takes are permanent.
+//!
+//! # Duplicates
+//!
+//! The server's outbox delivers at least once: an attempt whose ack was lost is made again.
+//! JetStream drops a message whose `Nats-Msg-Id` it has already stored within the stream's
+//! duplicate window (2 minutes unless the stream says otherwise, `--dupe-window`) and acks it
+//! as a duplicate; Sesame takes that ack as success. A consumer that must never see a replay
+//! later than the window deduplicates on the `Nats-Msg-Id` header.
+//!
+//! # Configuration
+//!
+//! Under the organization's sink in the provisioning file (the server reads `name`, `type`,
+//! `topics` and the OTP fields itself; the rest is [`Config`]):
+//!
+//! ```toml
+//! [[organizations.event_sinks]]
+//! name = "bus"
+//! type = "nats"
+//! topics = ["LOGINS", "USER_OPERATIONS"]
+//! url = "tls://nats-1.example.internal:4222,tls://nats-2.example.internal:4222"
+//! subject_prefix = "sesame"                      # the default
+//! username = "sesame"
+//! password = { env = "SESAME_NATS_PASSWORD" }     # or { file = "/run/secrets/nats" }
+//! # token = { env = "SESAME_NATS_TOKEN" }          # …or a token…
+//! # credentials_file = "/etc/sesame/sesame.creds"  # …or a .creds file (JWT + nkey): one way only
+//! tls = { ca_file = "/etc/sesame/nats-ca.pem" }   # a private CA; without it, the system's roots
+//! timeout_seconds = 10                            # the default
+//! ```
+//!
+//! `tls://` (or a `ca_file`) requires TLS; with `nats://` the connection is plain unless the
+//! server requires TLS. Credentials never go in the URL.
+//!
+//! # Consuming
+//!
+//! With the `nats` command-line tool, once (the operator's retention; Sesame only publishes):
+//!
+//! ```sh
+//! nats stream add SESAME --subjects 'sesame.>' --storage file --retention limits \
+//!     --max-age 30d --dupe-window 2m --replicas 1 --defaults
+//! ```
+//!
+//! then either watch live messages (core NATS: nothing replayed, nothing acknowledged)…
+//!
+//! ```sh
+//! nats sub 'sesame.acme.>' --headers-only   # or without --headers-only to see the bodies
+//! ```
+//!
+//! …or read the stream durably through a pull consumer, acknowledging what was handled:
+//!
+//! ```sh
+//! nats consumer add SESAME audit --pull --deliver all --ack explicit \
+//!     --filter 'sesame.acme.>' --defaults
+//! nats consumer next SESAME audit --count 10
+//! ```
+
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, PoisonError};
+use std::time::Duration;
+
+use async_nats::connection::State;
+use async_nats::jetstream;
+use async_nats::jetstream::context::{PublishError, PublishErrorKind};
+use async_nats::{ConnectError, ConnectErrorKind, ConnectOptions, HeaderMap, ServerAddr};
+use serde::{Deserialize, Serialize};
+use sesame_plugin_api::{BoxFuture, Event, EventSink, SecretRef, SendError, TlsSettings};
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+/// The subject prefix when the configuration names none.
+pub const DEFAULT_SUBJECT_PREFIX: &str = "sesame";
+/// The bound on connect + publish + ack when the configuration names none.
+pub const DEFAULT_TIMEOUT_SECONDS: u64 = 10;
+
+/// The header that carries the event's type.
+pub const EVENT_TYPE_HEADER: &str = "Sesame-Event-Type";
+
+/// A NATS sink's connection settings, as the provisioning file writes them under
+/// `[[organizations.event_sinks]]` (see the crate's documentation for an example).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// `nats://host:4222` or `tls://host:4222`; several servers of one cluster separated by
+    /// commas (`nats://a:4222,nats://b:4222`). No credentials in it.
+    pub url: String,
+    /// The first tokens of every subject: `{subject_prefix}.{organization}.{topic}`. One or more
+    /// tokens separated by dots, without wildcards or whitespace.
+    #[serde(default = "default_subject_prefix")]
+    pub subject_prefix: String,
+    /// A user name, with `password`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password: Option<SecretRef>,
+    /// A token, instead of a user name and password.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<SecretRef>,
+    /// A `.creds` file (a user JWT and its nkey seed, as `nsc` writes it), instead of the above.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credentials_file: Option<PathBuf>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsSettings>,
+    /// The bound, in seconds, on connecting, publishing and waiting for JetStream's ack.
+    #[serde(default = "default_timeout_seconds")]
+    pub timeout_seconds: u64,
+}
+
+fn default_subject_prefix() -> String {
+    DEFAULT_SUBJECT_PREFIX.into()
+}
+
+fn default_timeout_seconds() -> u64 {
+    DEFAULT_TIMEOUT_SECONDS
+}
+
+/// How the sink authenticates. Holds secrets: its `Debug` shows only which way.
+enum Auth {
+    None,
+    UserPassword { username: String, password: String },
+    Token(String),
+    Credentials { path: PathBuf, contents: String },
+}
+
+impl fmt::Debug for Auth {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::None => f.write_str("None"),
+            Self::UserPassword { username, .. } => f
+                .debug_struct("UserPassword")
+                .field("username", username)
+                .field("password", &"<redacted>")
+                .finish(),
+            Self::Token(_) => f.write_str("Token(<redacted>)"),
+            Self::Credentials { path, .. } => f
+                .debug_struct("Credentials")
+                .field("path", path)
+                .finish_non_exhaustive(),
+        }
+    }
+}
+
+/// An open connection and what was learnt on it.
+#[derive(Clone)]
+struct Connection {
+    /// Which connection this is, so an error on an old one does not drop a newer one.
+    id: u64,
+    client: async_nats::Client,
+    jetstream: jetstream::Context,
+    /// The last permissions violation the server reported on this connection (NATS reports it
+    /// asynchronously, and the publish's ack then never comes).
+    refusals: watch::Receiver<Option<String>>,
+}
+
+/// Publishes events to NATS JetStream. Built without connecting; the first publish connects,
+/// later ones reuse the connection, and one that failed is replaced on the next attempt.
+pub struct NatsSink {
+    servers: Vec<ServerAddr>,
+    subject_prefix: String,
+    auth: Auth,
+    ca_file: Option<PathBuf>,
+    require_tls: bool,
+    timeout: Duration,
+    /// The current connection, if any. Never held across an await.
+    current: Mutex<Option<Connection>>,
+    /// Held while connecting, so concurrent publishes make one connection, not one each.
+    connecting: tokio::sync::Mutex<()>,
+    next_id: AtomicU64,
+}
+
+impl fmt::Debug for NatsSink {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NatsSink")
+            .field("servers", &self.servers_text())
+            .field("subject_prefix", &self.subject_prefix)
+            .field("auth", &self.auth)
+            .field("ca_file", &self.ca_file)
+            .field("require_tls", &self.require_tls)
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl NatsSink {
+    /// Checks the configuration and reads its secrets. Does not connect.
+    pub fn new(config: Config) -> Result<Self, String> {
+        let servers = parse_servers(&config.url)?;
+        check_subject_prefix(&config.subject_prefix)?;
+        if config.timeout_seconds == 0 {
+            return Err("timeout_seconds: must be at least 1".into());
+        }
+        let auth = resolve_auth(&config)?;
+        let ca_file = match config.tls.as_ref().and_then(|t| t.ca_file.clone()) {
+            Some(path) => {
+                check_ca_file(&path)?;
+                Some(path)
+            }
+            None => None,
+        };
+        let require_tls = ca_file.is_some() || servers.iter().any(ServerAddr::tls_required);
+        Ok(Self {
+            servers,
+            subject_prefix: config.subject_prefix,
+            auth,
+            ca_file,
+            require_tls,
+            timeout: Duration::from_secs(config.timeout_seconds),
+            current: Mutex::new(None),
+            connecting: tokio::sync::Mutex::new(()),
+            next_id: AtomicU64::new(1),
+        })
+    }
+
+    /// The subject an event of this organization and topic is published to.
+    pub fn subject(&self, organization: &str, topic: &str) -> Result<String, SendError> {
+        subject_token("organization", organization)?;
+        subject_token("topic", topic)?;
+        Ok(format!("{}.{organization}.{topic}", self.subject_prefix))
+    }
+
+    fn servers_text(&self) -> String {
+        self.servers
+            .iter()
+            .map(ServerAddr::as_url_str)
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    /// The open connection, or a new one.
+    async fn connection(&self) -> Result<Connection, SendError> {
+        if let Some(connection) = self.live() {
+            return Ok(connection);
+        }
+        let _connecting = self.connecting.lock().await;
+        // Another publish may have connected while this one waited.
+        if let Some(connection) = self.live() {
+            return Ok(connection);
+        }
+        let connection = self.connect().await?;
+        *self.slot() = Some(connection.clone());
+        Ok(connection)
+    }
+
+    /// The current connection if it is up. One that is down is forgotten: a new connection
+    /// fails at once while the server is down, where a publish on the old one would wait for
+    /// the client's own reconnection until the timeout.
+    fn live(&self) -> Option<Connection> {
+        let mut slot = self.slot();
+        match slot.as_ref() {
+            Some(c) if c.client.connection_state() == State::Connected => Some(c.clone()),
+            Some(_) => {
+                *slot = None;
+                None
+            }
+            None => None,
+        }
+    }
+
+    /// Drops connection `id` if it is still the current one (after an error on it).
+    fn forget(&self, id: u64) {
+        let mut slot = self.slot();
+        if slot.as_ref().is_some_and(|c| c.id == id) {
+            *slot = None;
+        }
+    }
+
+    fn slot(&self) -> std::sync::MutexGuard<'_, Option<Connection>> {
+        self.current.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    async fn connect(&self) -> Result<Connection, SendError> {
+        let (refusal_sender, refusals) = watch::channel(None);
+        let mut options = ConnectOptions::new()
+            .name("sesame")
+            .connection_timeout(self.timeout)
+            .request_timeout(Some(self.timeout))
+            // The client reconnects by itself in the background; the sink replaces a connection
+            // that is down anyway, so a bounded number of tries is enough (and an abandoned
+            // client stops trying).
+            .max_reconnects(Some(self.servers.len() * 2 + 4))
+            .require_tls(self.require_tls)
+            .event_callback(move |event| {
+                let sender = refusal_sender.clone();
+                async move {
+                    if let async_nats::Event::ServerError(async_nats::ServerError::Other(message)) =
+                        event
+                        && message
+                            .to_ascii_lowercase()
+                            .contains("permissions violation")
+                    {
+                        sender.send_replace(Some(message));
+                    }
+                }
+            });
+        options = match &self.auth {
+            Auth::None => options,
+            Auth::UserPassword { username, password } => {
+                options.user_and_password(username.clone(), password.clone())
+            }
+            Auth::Token(token) => options.token(token.clone()),
+            Auth::Credentials { path, contents } => options.credentials(contents).map_err(|e| {
+                SendError::Permanent(format!("credentials_file {}: {e}", path.display()))
+            })?,
+        };
+        if let Some(ca_file) = &self.ca_file {
+            options = options.add_root_certificates(ca_file.clone());
+        }
+        let client = options
+            .connect(self.servers.clone())
+            .await
+            .map_err(|e| self.connect_error(&e))?;
+        let mut jetstream = jetstream::new(client.clone());
+        jetstream.set_timeout(self.timeout);
+        Ok(Connection {
+            id: self.next_id.fetch_add(1, Ordering::Relaxed),
+            client,
+            jetstream,
+            refusals,
+        })
+    }
+
+    fn connect_error(&self, e: &ConnectError) -> SendError {
+        let servers = self.servers_text();
+        match e.kind() {
+            ConnectErrorKind::AuthorizationViolation | ConnectErrorKind::Authentication => {
+                SendError::Permanent(format!("NATS at {servers} refused the credentials: {e}"))
+            }
+            ConnectErrorKind::Tls | ConnectErrorKind::ServerParse => {
+                SendError::Permanent(format!("cannot set up the connection to {servers}: {e}"))
+            }
+            ConnectErrorKind::Dns
+            | ConnectErrorKind::TimedOut
+            | ConnectErrorKind::Io
+            | ConnectErrorKind::MaxReconnects => {
+                SendError::Retryable(format!("cannot connect to NATS at {servers}: {e}"))
+            }
+        }
+    }
+
+    /// Publishes on `connection` and waits for the ack (or a refusal).
+    async fn publish_on(
+        &self,
+        connection: &Connection,
+        subject: &str,
+        headers: HeaderMap,
+        body: &[u8],
+    ) -> Result<Published, Failure> {
+        let mut refusals = connection.refusals.clone();
+        refusals.mark_unchanged();
+        let ack = connection
+            .jetstream
+            .publish_with_headers(subject.to_owned(), headers, Vec::from(body).into())
+            .await
+            .map_err(|e| self.publish_error(subject, &e))?;
+        tokio::select! {
+            ack = ack.into_future() => match ack {
+                // `duplicate` means the stream already had this jti: taken all the same.
+                Ok(ack) => Ok(Published {
+                    stream: ack.stream,
+                    sequence: ack.sequence,
+                    duplicate: ack.duplicate,
+                }),
+                Err(e) => Err(self.publish_error(subject, &e)),
+            },
+            refusal = refused(&mut refusals, subject) => Err(Failure {
+                error: SendError::Permanent(format!("NATS refused the publish to {subject}: {refusal}")),
+                reconnect: false,
+            }),
+        }
+    }
+
+    fn publish_error(&self, subject: &str, e: &PublishError) -> Failure {
+        let retry = |text: String, reconnect| Failure {
+            error: SendError::Retryable(text),
+            reconnect,
+        };
+        match e.kind() {
+            PublishErrorKind::StreamNotFound => retry(self.no_stream(subject), false),
+            PublishErrorKind::TimedOut => retry(
+                format!(
+                    "no acknowledgement from JetStream for {subject} within {}s",
+                    self.timeout.as_secs()
+                ),
+                true,
+            ),
+            PublishErrorKind::BrokenPipe => {
+                retry(format!("the connection to NATS broke: {e}"), true)
+            }
+            PublishErrorKind::MaxAckPending => {
+                retry(format!("publishing to {subject}: {e}"), false)
+            }
+            PublishErrorKind::MaxPayloadExceeded => Failure {
+                error: SendError::Permanent(format!("publishing to {subject}: {e}")),
+                reconnect: false,
+            },
+            PublishErrorKind::WrongLastMessageId
+            | PublishErrorKind::WrongLastSequence
+            | PublishErrorKind::Other => {
+                let api_error =
+                    std::error::Error::source(e).and_then(|s| s.downcast_ref::<jetstream::Error>());
+                match api_error {
+                    // JetStream answered: the connection works, the stream refused.
+                    Some(api)
+                        if api.error_code()
+                            == jetstream::ErrorCode::STREAM_MESSAGE_EXCEEDS_MAXIMUM =>
+                    {
+                        Failure {
+                            error: SendError::Permanent(format!(
+                                "the stream capturing {subject} refused the message: {api}"
+                            )),
+                            reconnect: false,
+                        }
+                    }
+                    // A full stream or account, a cluster without a leader…: later may work.
+                    Some(api) => retry(
+                        format!("the stream capturing {subject} refused the message: {api}"),
+                        false,
+                    ),
+                    // The client is closed, or the answer was not JetStream's.
+                    None => retry(format!("publishing to {subject}: {e}"), true),
+                }
+            }
+        }
+    }
+
+    /// Publishes one event and returns JetStream's ack: what [`EventSink::publish`] does, with
+    /// the ack's details (a `duplicate` ack means the stream already held this `jti`).
+    pub async fn publish_acked(&self, event: Event<'_>) -> Result<Published, SendError> {
+        let subject = self.subject(event.organization, event.topic)?;
+        let headers = headers(&event)?;
+        let deadline = Instant::now() + self.timeout;
+        let late = || {
+            SendError::Retryable(format!(
+                "NATS did not acknowledge the publish to {subject} within {}s",
+                self.timeout.as_secs()
+            ))
+        };
+        let connection = tokio::time::timeout_at(deadline, self.connection())
+            .await
+            .map_err(|_| late())??;
+        match tokio::time::timeout_at(
+            deadline,
+            self.publish_on(&connection, &subject, headers, event.body),
+        )
+        .await
+        {
+            Ok(Ok(published)) => Ok(published),
+            Ok(Err(failure)) => {
+                if failure.reconnect {
+                    self.forget(connection.id);
+                }
+                Err(failure.error)
+            }
+            Err(_) => {
+                self.forget(connection.id);
+                Err(late())
+            }
+        }
+    }
+
+    fn no_stream(&self, subject: &str) -> String {
+        format!(
+            "no JetStream stream captures {subject} (NATS answered \"no responders\"): create a \
+             stream capturing {prefix}.> (e.g. `nats stream add SESAME --subjects '{prefix}.>'`); \
+             Sesame does not create streams, their retention is the operator's",
+            prefix = self.subject_prefix
+        )
+    }
+}
+
+/// JetStream's acknowledgement of one publish.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Published {
+    /// The stream that stored the message.
+    pub stream: String,
+    /// Its sequence number in that stream (for a duplicate, the original's).
+    pub sequence: u64,
+    /// The stream already held a message with this `jti` (within its duplicate window) and
+    /// dropped this one.
+    pub duplicate: bool,
+}
+
+/// An error, and whether the connection it happened on should be replaced.
+struct Failure {
+    error: SendError,
+    reconnect: bool,
+}
+
+/// Waits until the server reports a permissions violation that concerns a publish to
+/// `subject`: the publish itself, or the subscription its ack comes back on.
+async fn refused(refusals: &mut watch::Receiver<Option<String>>, subject: &str) -> String {
+    loop {
+        if refusals.changed().await.is_err() {
+            // The connection is gone: the ack's own error or timeout answers.
+            return std::future::pending().await;
+        }
+        let message = refusals.borrow_and_update().clone();
+        if let Some(message) = message {
+            let lower = message.to_ascii_lowercase();
+            let ours = (lower.contains("for publish")
+                && message.contains(&format!("\"{subject}\"")))
+                || (lower.contains("for subscription") && message.contains("_INBOX"));
+            if ours {
+                return message;
+            }
+        }
+    }
+}
+
+impl EventSink for NatsSink {
+    fn kind(&self) -> &'static str {
+        "nats"
+    }
+
+    fn publish<'a>(&'a self, event: Event<'a>) -> BoxFuture<'a, Result<(), SendError>> {
+        Box::pin(async move { self.publish_acked(event).await.map(|_| ()) })
+    }
+}
+
+/// The message's headers, each checked to be one line of visible ASCII.
+fn headers(event: &Event<'_>) -> Result<HeaderMap, SendError> {
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        async_nats::header::NATS_MESSAGE_ID,
+        header_value("jti", event.jti)?,
+    );
+    headers.insert(
+        "Content-Type",
+        header_value("content_type", event.content_type)?,
+    );
+    headers.insert(
+        EVENT_TYPE_HEADER,
+        header_value("event_type", event.event_type)?,
+    );
+    Ok(headers)
+}
+
+fn header_value<'v>(what: &str, value: &'v str) -> Result<&'v str, SendError> {
+    if value.is_empty() || !value.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+        return Err(SendError::Permanent(format!(
+            "{what} {value:?} cannot be a NATS header value (empty, or not printable ASCII)"
+        )));
+    }
+    Ok(value)
+}
+
+/// Checks that `value` is one subject token: not empty, no `.`, `*`, `>` or whitespace (nor
+/// control characters).
+fn subject_token(what: &str, value: &str) -> Result<(), SendError> {
+    if value.is_empty()
+        || value
+            .chars()
+            .any(|c| matches!(c, '.' | '*' | '>') || c.is_whitespace() || c.is_control())
+    {
+        return Err(SendError::Permanent(format!(
+            "{what} {value:?} cannot be a NATS subject token (empty, or holds '.', '*', '>' or \
+             whitespace)"
+        )));
+    }
+    Ok(())
+}
+
+fn check_subject_prefix(prefix: &str) -> Result<(), String> {
+    if prefix.is_empty() {
+        return Err("subject_prefix: must not be empty".into());
+    }
+    if prefix.starts_with('$') {
+        return Err(format!(
+            "subject_prefix: {prefix:?} starts with '$', which NATS reserves for its own subjects \
+             ($JS, $SYS…)"
+        ));
+    }
+    for token in prefix.split('.') {
+        if subject_token("", token).is_err() {
+            return Err(format!(
+                "subject_prefix: {prefix:?} must be subject tokens separated by single dots, \
+                 without '*', '>' or whitespace"
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn parse_servers(url: &str) -> Result<Vec<ServerAddr>, String> {
+    let mut servers = Vec::new();
+    for part in url.split(',') {
+        let part = part.trim();
+        if part.is_empty() {
+            return Err("url: an empty server address in the list".into());
+        }
+        let (scheme, _) = part
+            .split_once("://")
+            .ok_or("url: must start with nats:// or tls://")?;
+        if !scheme.eq_ignore_ascii_case("nats") && !scheme.eq_ignore_ascii_case("tls") {
+            return Err("url: must start with nats:// or tls://".into());
+        }
+        // Never echo the address itself: it might carry a password.
+        let server: ServerAddr = part
+            .parse()
+            .map_err(|e: std::io::Error| format!("url: not a server address ({e})"))?;
+        if server.has_user_pass() || server.password().is_some() {
+            return Err(
+                "url: must not carry credentials (NATS takes a lone user name as a token): give \
+                 username and password, token or credentials_file instead"
+                    .into(),
+            );
+        }
+        if server.host().is_empty() {
+            return Err("url: a server address without a host".into());
+        }
+        let inner = server.clone().into_inner();
+        if !matches!(inner.path(), "" | "/")
+            || inner.query().is_some()
+            || inner.fragment().is_some()
+        {
+            return Err(format!(
+                "url: {} has a path, query or fragment; a NATS address is scheme://host:port",
+                server.as_url_str()
+            ));
+        }
+        servers.push(server);
+    }
+    Ok(servers)
+}
+
+fn resolve_auth(config: &Config) -> Result<Auth, String> {
+    let mut ways = Vec::new();
+    if config.username.is_some() || config.password.is_some() {
+        ways.push("username and password");
+    }
+    if config.token.is_some() {
+        ways.push("token");
+    }
+    if config.credentials_file.is_some() {
+        ways.push("credentials_file");
+    }
+    if ways.len() > 1 {
+        return Err(format!(
+            "give at most one way to authenticate (username and password, token, or \
+             credentials_file), not {}",
+            ways.join(" and ")
+        ));
+    }
+    let secret = |field: &str, secret: &SecretRef| {
+        let value = secret.resolve().map_err(|e| format!("{field}: {e}"))?;
+        if value.is_empty() {
+            return Err(format!("{field}: is empty"));
+        }
+        Ok(value)
+    };
+    match (
+        &config.username,
+        &config.password,
+        &config.token,
+        &config.credentials_file,
+    ) {
+        (None, None, None, None) => Ok(Auth::None),
+        (Some(username), Some(password), _, _) => {
+            if username.is_empty() {
+                return Err("username: must not be empty".into());
+            }
+            Ok(Auth::UserPassword {
+                username: username.clone(),
+                password: secret("password", password)?,
+            })
+        }
+        (Some(_), None, _, _) => Err("password: required with username".into()),
+        (None, Some(_), _, _) => Err("username: required with password".into()),
+        (None, None, Some(token), _) => Ok(Auth::Token(secret("token", token)?)),
+        (None, None, None, Some(path)) => {
+            let contents = std::fs::read_to_string(path)
+                .map_err(|e| format!("credentials_file: cannot read {}: {e}", path.display()))?;
+            // Parses the user JWT and the nkey seed now, so a bad file shows at load time.
+            ConnectOptions::with_credentials(&contents).map_err(|e| {
+                format!(
+                    "credentials_file: {} is not a NATS .creds file: {e}",
+                    path.display()
+                )
+            })?;
+            Ok(Auth::Credentials {
+                path: path.clone(),
+                contents,
+            })
+        }
+    }
+}
+
+fn check_ca_file(path: &std::path::Path) -> Result<(), String> {
+    let pem = std::fs::read_to_string(path)
+        .map_err(|e| format!("tls.ca_file: cannot read {}: {e}", path.display()))?;
+    if !pem.contains("-----BEGIN CERTIFICATE-----") {
+        return Err(format!(
+            "tls.ca_file: {} holds no PEM certificate",
+            path.display()
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(json: serde_json::Value) -> Result<Config, serde_json::Error> {
+        serde_json::from_value(json)
+    }
+
+    fn sink(json: serde_json::Value) -> Result<NatsSink, String> {
+        NatsSink::new(config(json).expect("the configuration parses"))
+    }
+
+    fn temp_file(name: &str, contents: &str) -> PathBuf {
+        let path = std::env::temp_dir().join(format!("sesame-nats-{}-{name}", std::process::id()));
+        std::fs::write(&path, contents).unwrap();
+        path
+    }
+
+    const UNSET: &str = "SESAME_TEST_NATS_SURELY_UNSET_VARIABLE";
+
+    #[test]
+    fn a_minimal_configuration_takes_the_defaults() {
+        let c = config(serde_json::json!({ "url": "nats://127.0.0.1:4222" })).unwrap();
+        assert_eq!(c.subject_prefix, "sesame");
+        assert_eq!(c.timeout_seconds, 10);
+        assert_eq!(c.username, None);
+        assert_eq!(c.tls, None);
+        let s = NatsSink::new(c).unwrap();
+        assert!(!s.require_tls);
+        assert!(matches!(s.auth, Auth::None));
+        assert_eq!(s.timeout, Duration::from_secs(10));
+        assert_eq!(s.kind(), "nats");
+    }
+
+    #[test]
+    fn a_full_configuration_parses() {
+        let secret = temp_file("full-password", "s3cret\n");
+        let ca = temp_file(
+            "full-ca.pem",
+            "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n",
+        );
+        let c = config(serde_json::json!({
+            "url": "tls://nats-1.example:4222, tls://nats-2.example:4222",
+            "subject_prefix": "prod.sesame",
+            "username": "sesame",
+            "password": { "file": secret },
+            "tls": { "ca_file": ca },
+            "timeout_seconds": 3,
+        }))
+        .unwrap();
+        assert_eq!(
+            c.password,
+            Some(SecretRef {
+                env: None,
+                file: Some(secret.clone())
+            })
+        );
+        let s = NatsSink::new(c).unwrap();
+        assert_eq!(s.servers.len(), 2);
+        assert!(s.require_tls);
+        assert_eq!(s.timeout, Duration::from_secs(3));
+        match &s.auth {
+            Auth::UserPassword { username, password } => {
+                assert_eq!(username, "sesame");
+                assert_eq!(password, "s3cret");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            s.subject("acme", "LOGINS").unwrap(),
+            "prod.sesame.acme.LOGINS"
+        );
+        // The secret shows nowhere in Debug.
+        let debug = format!("{s:?}");
+        assert!(!debug.contains("s3cret"), "{debug}");
+        assert!(debug.contains("sesame"), "{debug}");
+        std::fs::remove_file(secret).unwrap();
+        std::fs::remove_file(ca).unwrap();
+    }
+
+    #[test]
+    fn unknown_fields_and_inline_secrets_are_refused() {
+        assert!(config(serde_json::json!({ "url": "nats://h", "stream": "X" })).is_err());
+        assert!(config(serde_json::json!({ "url": "nats://h", "password": "inline" })).is_err());
+        assert!(config(serde_json::json!({ "subject_prefix": "x" })).is_err());
+    }
+
+    #[test]
+    fn the_url_must_be_nats_or_tls_without_credentials() {
+        for url in ["http://h:4222", "h:4222", "ws://h:4222", "wss://h", ""] {
+            let e = sink(serde_json::json!({ "url": url })).unwrap_err();
+            assert!(e.starts_with("url: "), "{url}: {e}");
+        }
+        let e = sink(serde_json::json!({ "url": "redis://h" })).unwrap_err();
+        assert_eq!(e, "url: must start with nats:// or tls://");
+        let e = sink(serde_json::json!({ "url": "nats://sesame:hunter2@h:4222" })).unwrap_err();
+        assert!(e.contains("must not carry credentials"), "{e}");
+        assert!(!e.contains("hunter2"), "{e}");
+        // A lone user name is a token to NATS.
+        let e = sink(serde_json::json!({ "url": "nats://t0ken@h:4222" })).unwrap_err();
+        assert!(
+            e.contains("must not carry credentials") && !e.contains("t0ken"),
+            "{e}"
+        );
+        // One bad server in a list spoils it.
+        let e = sink(serde_json::json!({ "url": "nats://a:4222,nats://u:p@b:4222" })).unwrap_err();
+        assert!(e.contains("must not carry credentials"), "{e}");
+        let e = sink(serde_json::json!({ "url": "nats://a:4222,,nats://b" })).unwrap_err();
+        assert!(e.contains("empty server"), "{e}");
+        let e = sink(serde_json::json!({ "url": "nats://a:4222/sesame" })).unwrap_err();
+        assert!(e.contains("path"), "{e}");
+        // Schemes in any case, several servers, a trailing slash.
+        let s = sink(serde_json::json!({ "url": "NATS://a:4222/, nats://b" })).unwrap();
+        assert_eq!(s.servers.len(), 2);
+        assert_eq!(s.servers[1].port(), 4222);
+        assert!(!s.require_tls);
+        // One tls:// server: TLS required.
+        let s = sink(serde_json::json!({ "url": "nats://a,tls://b" })).unwrap();
+        assert!(s.require_tls);
+    }
+
+    #[test]
+    fn at_most_one_way_to_authenticate() {
+        let secret = temp_file("one-way", "t0ken");
+        let file = serde_json::json!({ "file": secret });
+        let e = sink(serde_json::json!({
+            "url": "nats://h", "username": "u", "password": file, "token": file,
+        }))
+        .unwrap_err();
+        assert!(e.contains("at most one way"), "{e}");
+        assert!(e.contains("username and password and token"), "{e}");
+        let e = sink(serde_json::json!({
+            "url": "nats://h", "token": file, "credentials_file": "/nonexistent.creds",
+        }))
+        .unwrap_err();
+        assert!(e.contains("token and credentials_file"), "{e}");
+        let e = sink(serde_json::json!({ "url": "nats://h", "username": "u" })).unwrap_err();
+        assert_eq!(e, "password: required with username");
+        let e = sink(serde_json::json!({ "url": "nats://h", "password": file })).unwrap_err();
+        assert_eq!(e, "username: required with password");
+        let s = sink(serde_json::json!({ "url": "nats://h", "token": file })).unwrap();
+        assert!(matches!(&s.auth, Auth::Token(t) if t == "t0ken"));
+        assert!(!format!("{s:?}").contains("t0ken"));
+        std::fs::remove_file(secret).unwrap();
+    }
+
+    #[test]
+    fn missing_secrets_are_named() {
+        let e = sink(serde_json::json!({
+            "url": "nats://h", "username": "u", "password": { "env": UNSET },
+        }))
+        .unwrap_err();
+        assert_eq!(
+            e,
+            format!("password: environment variable {UNSET} is not set")
+        );
+        let e =
+            sink(serde_json::json!({ "url": "nats://h", "token": { "env": UNSET } })).unwrap_err();
+        assert!(e.starts_with("token: environment variable"), "{e}");
+        let e = sink(serde_json::json!({
+            "url": "nats://h", "token": { "file": "/nonexistent/sesame-token" },
+        }))
+        .unwrap_err();
+        assert!(e.starts_with("token: cannot read"), "{e}");
+        let empty = temp_file("empty-token", "\n");
+        let e =
+            sink(serde_json::json!({ "url": "nats://h", "token": { "file": empty } })).unwrap_err();
+        assert_eq!(e, "token: is empty");
+        std::fs::remove_file(empty).unwrap();
+    }
+
+    #[test]
+    fn credentials_files_are_read_and_parsed_when_built() {
+        let e = sink(serde_json::json!({
+            "url": "nats://h", "credentials_file": "/nonexistent/sesame.creds",
+        }))
+        .unwrap_err();
+        assert!(e.starts_with("credentials_file: cannot read"), "{e}");
+        let bad = temp_file("bad.creds", "not a creds file");
+        let e =
+            sink(serde_json::json!({ "url": "nats://h", "credentials_file": bad })).unwrap_err();
+        assert!(e.contains("is not a NATS .creds file"), "{e}");
+        std::fs::remove_file(bad).unwrap();
+
+        // The format `nsc` writes (the nkey seed is the one NATS documents as an example).
+        let seed = "SUAIO3FHUX5PNV2LQIIP7TZ3N4L7TX3W53MQGEIVYFIGA635OZCKEYHFLM";
+        let creds = format!(
+            "-----BEGIN NATS USER JWT-----\neyJ0eXAiOiJqd3QiLCJhbGciOiJlZDI1NTE5In0.e30.c2ln\n\
+             ------END NATS USER JWT------\n\n\
+             ************************* IMPORTANT *************************\n\
+             NKEY Seed printed below can be used sign and prove identity.\n\n\
+             -----BEGIN USER NKEY SEED-----\n{seed}\n------END USER NKEY SEED------\n"
+        );
+        let good = temp_file("good.creds", &creds);
+        let s = sink(serde_json::json!({ "url": "nats://h", "credentials_file": good })).unwrap();
+        assert!(matches!(s.auth, Auth::Credentials { .. }));
+        assert!(!format!("{s:?}").contains(seed));
+        std::fs::remove_file(good).unwrap();
+    }
+
+    #[test]
+    fn ca_files_must_hold_a_certificate_and_require_tls() {
+        let e = sink(serde_json::json!({
+            "url": "nats://h", "tls": { "ca_file": "/nonexistent/ca.pem" },
+        }))
+        .unwrap_err();
+        assert!(e.starts_with("tls.ca_file: cannot read"), "{e}");
+        let junk = temp_file("junk.pem", "hello");
+        let e =
+            sink(serde_json::json!({ "url": "nats://h", "tls": { "ca_file": junk } })).unwrap_err();
+        assert!(e.contains("holds no PEM certificate"), "{e}");
+        std::fs::remove_file(junk).unwrap();
+        let ca = temp_file(
+            "ca.pem",
+            "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n",
+        );
+        let s = sink(serde_json::json!({ "url": "nats://h", "tls": { "ca_file": ca } })).unwrap();
+        assert!(s.require_tls);
+        std::fs::remove_file(ca).unwrap();
+        // An empty tls table changes nothing: TLS is chosen by the scheme.
+        let s = sink(serde_json::json!({ "url": "nats://h", "tls": {} })).unwrap();
+        assert!(!s.require_tls);
+    }
+
+    #[test]
+    fn the_subject_prefix_is_tokens_without_wildcards() {
+        for good in ["sesame", "prod.sesame", "a-b_c.d1"] {
+            sink(serde_json::json!({ "url": "nats://h", "subject_prefix": good })).unwrap();
+        }
+        for bad in [
+            "", ".", "a.", ".a", "a..b", "a.*", "a.>", ">", "a b", "a\tb", "$JS.API", "a*b",
+        ] {
+            let e =
+                sink(serde_json::json!({ "url": "nats://h", "subject_prefix": bad })).unwrap_err();
+            assert!(e.starts_with("subject_prefix: "), "{bad:?}: {e}");
+        }
+        let e = sink(serde_json::json!({ "url": "nats://h", "timeout_seconds": 0 })).unwrap_err();
+        assert_eq!(e, "timeout_seconds: must be at least 1");
+    }
+
+    #[test]
+    fn subjects_are_prefix_organization_topic() {
+        let s = sink(serde_json::json!({ "url": "nats://h" })).unwrap();
+        assert_eq!(s.subject("acme", "LOGINS").unwrap(), "sesame.acme.LOGINS");
+        assert_eq!(
+            s.subject("my-org-2", "USER_OPERATIONS").unwrap(),
+            "sesame.my-org-2.USER_OPERATIONS"
+        );
+        for (organization, topic) in [
+            ("ac.me", "LOGINS"),
+            ("acme", "LOG.INS"),
+            ("*", "LOGINS"),
+            ("acme", ">"),
+            ("ac me", "LOGINS"),
+            ("acme", "LOGINS\n"),
+            ("", "LOGINS"),
+            ("acme", ""),
+        ] {
+            let e = s.subject(organization, topic).unwrap_err();
+            assert!(
+                matches!(e, SendError::Permanent(_)),
+                "{organization:?}.{topic:?}: {e}"
+            );
+        }
+    }
+
+    #[test]
+    fn headers_carry_the_jti_content_type_and_event_type() {
+        let event = Event {
+            jti: "0b6d3c8e-4a57-4bb0-9d3e-5f0c1d2e3f40",
+            event_type: "LoginSuccessEvent",
+            organization: "acme",
+            topic: "LOGINS",
+            body: b"{}",
+            content_type: "application/json",
+        };
+        let h = headers(&event).unwrap();
+        assert_eq!(h.get("Nats-Msg-Id").map(|v| v.as_str()), Some(event.jti));
+        assert_eq!(
+            h.get("Content-Type").map(|v| v.as_str()),
+            Some("application/json")
+        );
+        assert_eq!(
+            h.get("Sesame-Event-Type").map(|v| v.as_str()),
+            Some("LoginSuccessEvent")
+        );
+        for bad in [
+            Event { jti: "", ..event },
+            Event {
+                jti: "a\r\nX-Injected: 1",
+                ..event
+            },
+            Event {
+                event_type: "Login\nSuccess",
+                ..event
+            },
+        ] {
+            assert!(matches!(headers(&bad), Err(SendError::Permanent(_))));
+        }
+    }
+
+    #[tokio::test]
+    async fn one_connection_serves_successive_publishes() {
+        let url = match std::env::var("SESAME_TEST_NATS_URL") {
+            Ok(url) if !url.is_empty() => url,
+            _ => {
+                assert!(
+                    std::env::var_os("CI").is_none(),
+                    "CI is set but SESAME_TEST_NATS_URL is not"
+                );
+                println!(
+                    "NOT RUN: set SESAME_TEST_NATS_URL to run the nats sink tests against a broker"
+                );
+                return;
+            }
+        };
+        // No stream captures this prefix: NATS answers "no responders", on a working connection.
+        let prefix = format!(
+            "unit-{}-{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos()
+        );
+        let s = sink(serde_json::json!({ "url": url, "subject_prefix": prefix })).unwrap();
+        let event = Event {
+            jti: "j1",
+            event_type: "LoginSuccessEvent",
+            organization: "acme",
+            topic: "LOGINS",
+            body: b"{}",
+            content_type: "application/json",
+        };
+        for _ in 0..3 {
+            let e = s.publish(event).await.unwrap_err();
+            assert!(e.to_string().contains("no responders"), "{e}");
+        }
+        assert_eq!(s.next_id.load(Ordering::Relaxed), 2, "one connection made");
+        let id = s.slot().as_ref().expect("the connection is kept").id;
+        // After an error that broke it, the connection is replaced on the next attempt.
+        s.forget(id);
+        assert!(s.slot().is_none());
+        s.publish(event).await.unwrap_err();
+        assert_eq!(
+            s.next_id.load(Ordering::Relaxed),
+            3,
+            "a second connection made"
+        );
+        // Forgetting an older connection leaves the newer one alone.
+        s.forget(id);
+        assert!(s.slot().is_some());
+    }
+
+    #[test]
+    fn the_missing_stream_error_says_what_to_create() {
+        let s = sink(serde_json::json!({ "url": "nats://h", "subject_prefix": "prod.sesame" }))
+            .unwrap();
+        let text = s.no_stream("prod.sesame.acme.LOGINS");
+        assert!(text.contains("prod.sesame.>"), "{text}");
+        assert!(text.contains("no responders"), "{text}");
+    }
+}
