@@ -344,6 +344,7 @@ fn run(command: Command, settings: Settings) -> Result<(), Failure> {
                 organization_slug: &org.slug,
                 organization_name: &org.display_name,
                 delivery_max_age: settings.delivery_max_age_seconds,
+                sinks: &org.settings.event_sinks,
             };
             let codes = sesame::authn::backup::regenerate(
                 &mut conn,

@@ -428,10 +428,7 @@ impl Metrics {
             .await
         {
             Ok(backlog) => {
-                for target in [
-                    crate::store::deliveries::SMS,
-                    crate::store::deliveries::WEBHOOK,
-                ] {
+                for target in crate::store::deliveries::KINDS {
                     let row = backlog.iter().find(|b| b.target == target);
                     let labels = TargetLabels { target };
                     self.outbox_pending

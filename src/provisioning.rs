@@ -61,6 +61,9 @@ struct FileOrg {
     /// WebSub subscriptions an administrator declares (verified like requested ones).
     #[serde(default)]
     webhooks: Vec<FileWebhook>,
+    /// Brokers that receive the organization's events (`[[organizations.event_sinks]]`).
+    #[serde(default)]
+    event_sinks: Vec<crate::events::sinks::SinkSettings>,
     #[serde(default)]
     applications: Vec<FileApp>,
     #[serde(default)]
@@ -374,6 +377,21 @@ impl Plan {
             if let Err(e) = SmsChannel::build(&sms, &Outbound::new(true), &console) {
                 errors.fail(&at, "sms", e);
             }
+            // Each sink is built once here too: its plug-in checks its fields and reads its
+            // secrets (it connects only when it first publishes).
+            let subscribers_send = matches!(sms, SmsSettings::Webhook);
+            for (k, sink) in org.event_sinks.iter().enumerate() {
+                let field = format!("event_sinks[{k}]");
+                let checked = sink
+                    .validate(subscribers_send)
+                    .and_then(|()| crate::events::sinks::build(sink).map(|_| ()));
+                if let Err(e) = checked {
+                    errors.fail(&at, &field, e);
+                }
+                if org.event_sinks[..k].iter().any(|s| s.name == sink.name) {
+                    errors.fail(&at, &field, format!("'{}' is declared twice", sink.name));
+                }
+            }
             let magic_link = org.magic_link.unwrap_or_default();
             if let Err(e) = magic_link.validate() {
                 errors.fail(&at, "magic_link", e);
@@ -424,6 +442,7 @@ impl Plan {
                 identity_providers: org.identity_providers,
                 enrollment: org.enrollment.unwrap_or_default(),
                 factors: org.factors,
+                event_sinks: org.event_sinks,
             };
             for (j, app) in org.applications.iter().enumerate() {
                 for r in &app.resources {

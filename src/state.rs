@@ -57,7 +57,19 @@ pub struct Core {
     /// answer takes as long as for a wrong password.
     pub dummy_hash: String,
     orgs: RwLock<HashMap<String, Arc<OrgEntry>>>,
+    /// Built event sinks by organization and name, with the settings they were built from: kept
+    /// across the organization's reloads (and their connections with them) while those stay
+    /// the same.
+    sinks: RwLock<SinkCache>,
 }
+
+type SinkCache = HashMap<
+    (i64, String),
+    (
+        crate::events::sinks::SinkSettings,
+        Result<crate::events::sinks::BuiltSink, String>,
+    ),
+>;
 
 /// A known organization and its discovery document, serialized once. Re-read after
 /// [`ORG_CACHE_TTL`] so that an import on another node (a new display name or lock policy)
@@ -110,7 +122,32 @@ impl Core {
             client_keys: RwLock::new(HashMap::new()),
             dummy_hash: crate::password::hash(&crate::secret::random_token(16)),
             orgs: RwLock::new(HashMap::new()),
+            sinks: RwLock::new(HashMap::new()),
         }
+    }
+
+    /// The sink `settings` describes for the organization `organization_id`, built once (or
+    /// why it cannot be: a secret missing at run time) and kept while its settings stay the same.
+    pub fn sink(
+        &self,
+        organization_id: i64,
+        settings: &crate::events::sinks::SinkSettings,
+    ) -> Result<crate::events::sinks::BuiltSink, String> {
+        let key = (organization_id, settings.name.clone());
+        if let Some((built_from, built)) = self.sinks.read().expect("sink cache lock").get(&key)
+            && built_from == settings
+        {
+            return built.clone();
+        }
+        let built = crate::events::sinks::build(settings);
+        if let Err(error) = &built {
+            tracing::error!(sink = %settings.name, %error, "the event sink cannot be built");
+        }
+        self.sinks
+            .write()
+            .expect("sink cache lock")
+            .insert(key, (settings.clone(), built.clone()));
+        built
     }
 
     /// Drops the cached entry of an organization, so the next request reads it afresh (an

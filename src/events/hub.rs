@@ -83,29 +83,31 @@ fn open_secret(kek: &Kek, subscription_id: &str, sealed: &[u8]) -> Result<Vec<u8
         .map_err(|e| SendError::Permanent(format!("cannot open the subscription secret: {e}")))
 }
 
-/// Queues the event for every active subscriber of its topic, in the caller's transaction;
-/// an event nobody subscribes to is settled at once. Returns how many deliveries were queued.
+/// Queues the event for every active subscriber of its topic and for `sinks` (the delivery
+/// targets of the organization's sinks that receive it, [`super::Origin::sink_targets`]), in
+/// the caller's transaction; an event nobody receives is settled at once. Returns how many
+/// deliveries were queued.
 pub fn fan_out(
     conn: &mut DbConn,
     event: &OutboxEvent,
     topic: &str,
     give_up_at: i64,
+    sinks: &[String],
 ) -> Result<usize, StoreError> {
     let subs = Subscription::active(conn, event.organization_id, topic)?;
-    for s in &subs {
+    let targets: Vec<String> = subs
+        .iter()
+        .map(|s| target(&s.id))
+        .chain(sinks.iter().cloned())
+        .collect();
+    for t in &targets {
         Delivery::insert(
             conn,
-            &Delivery::new(
-                &event.jti,
-                event.organization_id,
-                &target(&s.id),
-                give_up_at,
-                None,
-            ),
+            &Delivery::new(&event.jti, event.organization_id, t, give_up_at, None),
         )?;
     }
     crate::store::deliveries::settle(conn, &event.jti)?;
-    Ok(subs.len())
+    Ok(targets.len())
 }
 
 /// An event to publish on a topic (unsealed: it holds no secret).
@@ -113,6 +115,8 @@ pub fn fan_out(
 pub struct Publish {
     pub topic: &'static str,
     pub event: OutboxEvent,
+    /// The organization's sinks that receive it.
+    pub sinks: Vec<String>,
     /// Deliveries are retried until then.
     pub give_up_at: i64,
 }
@@ -129,6 +133,7 @@ impl Publish {
         let payload = super::envelope(origin, &jti, super::now_ms(), topic, uri, data);
         Self {
             topic,
+            sinks: origin.sink_targets(topic, false),
             give_up_at: now() + origin.delivery_max_age,
             event: OutboxEvent {
                 jti,
@@ -146,7 +151,7 @@ impl Publish {
     /// Writes the event and queues it for the topic's subscribers (in the caller's transaction).
     pub fn store(&self, conn: &mut DbConn) -> Result<(), StoreError> {
         OutboxEvent::insert(conn, &self.event)?;
-        fan_out(conn, &self.event, self.topic, self.give_up_at)?;
+        fan_out(conn, &self.event, self.topic, self.give_up_at, &self.sinks)?;
         Ok(())
     }
 }

@@ -7,6 +7,7 @@
 pub mod hub;
 pub mod listen;
 pub mod receipts;
+pub mod sinks;
 pub mod subscribe;
 pub mod worker;
 
@@ -61,6 +62,20 @@ pub struct Origin<'a> {
     pub organization_name: &'a str,
     /// How long webhook deliveries of its events are retried (`SESAME_DELIVERY_MAX_AGE_SECONDS`).
     pub delivery_max_age: i64,
+    /// The organization's event sinks (brokers), which receive its events beside webhooks.
+    pub sinks: &'a [sinks::SinkSettings],
+}
+
+impl Origin<'_> {
+    /// The delivery targets of the sinks that receive an event of `topic` (`otp`: an OTP
+    /// notification, which holds a code).
+    pub fn sink_targets(&self, topic: &str, otp: bool) -> Vec<String> {
+        self.sinks
+            .iter()
+            .filter(|s| s.receives(topic, otp))
+            .map(|s| sinks::target(&s.name))
+            .collect()
+    }
 }
 
 impl crate::state::OrgEntry {
@@ -73,6 +88,7 @@ impl crate::state::OrgEntry {
             organization_slug: &self.org.slug,
             organization_name: &self.org.display_name,
             delivery_max_age: self.delivery_max_age,
+            sinks: &self.org.settings.event_sinks,
         }
     }
 }
@@ -205,7 +221,14 @@ pub fn account_changed(
         delivered_at: None,
     };
     OutboxEvent::insert(conn, &event)?;
-    hub::fan_out(conn, &event, "USER_OPERATIONS", t + origin.delivery_max_age)?;
+    let sinks = origin.sink_targets("USER_OPERATIONS", false);
+    hub::fan_out(
+        conn,
+        &event,
+        "USER_OPERATIONS",
+        t + origin.delivery_max_age,
+        &sinks,
+    )?;
     Ok(())
 }
 
@@ -410,6 +433,7 @@ mod tests {
             organization_slug: "myorg",
             organization_name: "My Org",
             delivery_max_age: 86_400,
+            sinks: &[],
         };
         let body = "Your one-time password for the myapp is 075052. This expires in 5 minutes.";
         let event = sms_otp_notification(&kek, origin, "+1234567890", body, now() + 300).unwrap();

@@ -341,11 +341,7 @@ async fn deliver_then_claim(
     // the target's kind and the attempt, never the address or the payload.
     let span = tracing::debug_span!(
         "event delivery",
-        sesame.delivery.target = if delivery.target == deliveries::SMS {
-            "sms"
-        } else {
-            "webhook"
-        },
+        sesame.delivery.target = deliveries::kind_of(&delivery.target),
         sesame.delivery.attempt = delivery.attempts,
         otel.status_code = tracing::field::Empty,
     );
@@ -406,11 +402,7 @@ async fn deliver_then_claim(
                 })
             })
             .await;
-        let target = if delivery.target == deliveries::SMS {
-            deliveries::SMS
-        } else {
-            deliveries::WEBHOOK
-        };
+        let target = deliveries::kind_of(&delivery.target);
         match recorded {
             Ok((recorded, next)) => {
                 let label = match recorded {
@@ -545,6 +537,23 @@ async fn attempt(
                 gateway,
                 message_id: id,
             }))
+        }
+        other if let Some(name) = super::sinks::named(other) => {
+            let settings = org
+                .org
+                .settings
+                .event_sinks
+                .iter()
+                .find(|s| s.name == name)
+                .ok_or_else(|| {
+                    SendError::Permanent(format!("the sink {name} is no longer configured"))
+                })?;
+            let built = state
+                .sink(org.org.id, settings)
+                .map_err(SendError::Retryable)?;
+            super::sinks::publish(&built, settings, &org.org.slug, &event, &payload)
+                .await
+                .map(|()| None)
         }
         other if other.starts_with("webhook:") => {
             let sub = subscription

@@ -17,6 +17,21 @@ pub const DEAD: &str = "dead";
 pub const SMS: &str = "sms";
 /// The kind of the targets `webhook:{subscription id}`, in figures that group them.
 pub const WEBHOOK: &str = "webhook";
+/// The kind of the targets `sink:{name}` (an organization's brokers).
+pub const SINK: &str = "sink";
+/// The kinds of targets, as figures group them.
+pub const KINDS: [&str; 3] = [SMS, WEBHOOK, SINK];
+
+/// The kind of a delivery's target: [`SMS`], [`WEBHOOK`] or [`SINK`].
+pub fn kind_of(target: &str) -> &'static str {
+    if target == SMS {
+        SMS
+    } else if target.starts_with("sink:") {
+        SINK
+    } else {
+        WEBHOOK
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable, QueryableByName)]
 #[diesel(table_name = deliveries)]
@@ -286,7 +301,7 @@ pub fn next_due_after(conn: &mut DbConn, t: i64) -> Result<Option<i64>, StoreErr
         .first(conn)?)
 }
 
-/// The pending deliveries of one kind of target ([`SMS`] or [`WEBHOOK`]).
+/// The pending deliveries of one kind of target ([`KINDS`]).
 #[derive(Debug, Clone, PartialEq, Eq, QueryableByName)]
 pub struct Backlog {
     #[diesel(sql_type = diesel::sql_types::Text)]
@@ -301,7 +316,8 @@ pub struct Backlog {
 /// `deliveries_due` index starts with the state), cheap enough for every scrape.
 pub fn backlog(conn: &mut DbConn) -> Result<Vec<Backlog>, StoreError> {
     let query = diesel::sql_query(
-        "SELECT CASE WHEN target = 'sms' THEN 'sms' ELSE 'webhook' END AS target, \
+        "SELECT CASE WHEN target = 'sms' THEN 'sms' WHEN target LIKE 'sink:%' THEN 'sink' \
+         ELSE 'webhook' END AS target, \
          COUNT(*) AS pending, MIN(created_at) AS oldest_created_at \
          FROM deliveries WHERE state = 'pending' GROUP BY 1",
     );

@@ -47,6 +47,9 @@ pub struct OrgSettings {
     /// Settings of plug-in factors checked by a typed code, by factor name
     /// (`[organizations.factors.totp]`), checked by the plug-in at import.
     pub factors: std::collections::BTreeMap<String, serde_json::Value>,
+    /// Brokers that receive the organization's events beside its webhooks
+    /// (`[[organizations.event_sinks]]`).
+    pub event_sinks: Vec<crate::events::sinks::SinkSettings>,
 }
 
 /// An API registered with the organization: its identifier becomes the access token's `aud`,

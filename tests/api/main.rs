@@ -26,6 +26,7 @@ mod prefix;
 mod provisioning;
 mod receipts;
 mod signing_keys;
+mod sinks;
 mod sms_otp;
 mod smtp_server;
 mod storage_faults;

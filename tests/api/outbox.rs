@@ -12,7 +12,7 @@ use crate::helpers::{Backend, Browser, TestDb, cli, form_field, location, test_e
 
 const N: usize = 12;
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -30,13 +30,13 @@ fn org_toml(provider: &str, bearer_file: &str) -> String {
     )
 }
 
-struct Node {
+pub struct Node {
     child: Child,
     base: String,
 }
 
 impl Node {
-    async fn start(env: &std::collections::HashMap<String, String>) -> Self {
+    pub async fn start(env: &std::collections::HashMap<String, String>) -> Self {
         let child = Command::new(env!("CARGO_BIN_EXE_sesame"))
             .arg("serve")
             .env_clear()
@@ -65,7 +65,7 @@ impl Node {
         Self { child, base }
     }
 
-    fn kill(&mut self) {
+    pub fn kill(&mut self) {
         self.child.kill().expect("SIGKILL");
         self.child.wait().unwrap();
     }
@@ -105,7 +105,7 @@ async fn wait_until(what: &str, limit: Duration, mut done: impl FnMut() -> bool)
     }
 }
 
-fn env_for(db: &TestDb, port: u16) -> std::collections::HashMap<String, String> {
+pub fn env_for(db: &TestDb, port: u16) -> std::collections::HashMap<String, String> {
     let mut env = test_env(&db.url, db.dir.path());
     env.insert("SESAME_LISTEN".into(), format!("127.0.0.1:{port}"));
     env.insert("SESAME_BASE_URL".into(), format!("http://127.0.0.1:{port}"));
@@ -325,7 +325,7 @@ async fn a_killed_server_replays_only_what_was_in_flight(backend: Backend) {
     assert!(slow.most_held() <= LANES);
 }
 
-fn backend_name(backend: &Backend) -> &'static str {
+pub fn backend_name(backend: &Backend) -> &'static str {
     if matches!(backend, Backend::Sqlite) {
         "sqlite"
     } else {

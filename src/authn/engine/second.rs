@@ -655,6 +655,7 @@ pub(super) async fn send_code(
     let sent_event = event.clone();
     // In webhook mode the event goes to the NOTIFICATIONS subscribers, who send the SMS.
     let webhook = org.sms.as_ref().is_ok_and(|c| c.is_webhook());
+    let sinks = org.event_origin().sink_targets("NOTIFICATIONS", true);
     let otp_settings = settings.clone();
     let (entry, user_id, ip) = (
         sf.sign_in.org.clone(),
@@ -682,7 +683,7 @@ pub(super) async fn send_code(
                 SmsOtp::insert_replacing(conn, &row)?;
                 crate::store::events::OutboxEvent::insert(conn, &event)?;
                 let targets = if webhook {
-                    crate::events::hub::fan_out(conn, &event, "NOTIFICATIONS", expires_at)?
+                    crate::events::hub::fan_out(conn, &event, "NOTIFICATIONS", expires_at, &sinks)?
                 } else {
                     Delivery::insert(conn, &d).map(|()| 1)?
                 };
@@ -712,7 +713,7 @@ pub(super) async fn send_code(
     if webhook {
         core.deliveries_due.notify_one();
         if targets == 0 {
-            tracing::error!(org = %org.org.slug, "SMS OTP not sent: webhook mode and no subscriber");
+            tracing::error!(org = %org.org.slug, "SMS OTP not sent: webhook mode and no subscriber or sink");
             return Ok(Sent::Failed);
         }
         return Ok(Sent::Yes);

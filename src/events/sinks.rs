@@ -1,0 +1,336 @@
+//! Event sinks: an organization's events published to a broker (NATS JetStream, RabbitMQ, Redis
+//! Streams) by a plug-in, beside its webhooks and with the same guarantees.
+//!
+//! A sink is named in the organization's settings (`[[organizations.event_sinks]]`) with the
+//! topics it receives. When an event of one of those topics is written to the outbox, a delivery
+//! to `sink:{name}` is written with it, in the same transaction; the delivery worker then
+//! publishes it through the plug-in in the sink's own lanes (a broker that is down delays only
+//! its own deliveries), retries with backoff until the broker acknowledges it, and records the
+//! outcome as for a webhook. The event's `jti` goes with every attempt, so brokers that
+//! deduplicate (JetStream, the Redis sink's script) drop replays, and consumers of the others can.
+//!
+//! **OTP notifications** (`SmsOtpNotificationEvent`, which holds the code in its message) go to
+//! a sink only when the organization's texts are sent by its subscribers
+//! (`[organizations.sms] channel = "webhook"`) and the sink says so: `otp_notifications =
+//! "plain"` (the envelope as is), or `"sealed"`: a compact JWE (`alg` `dir`, `enc` `A256GCM`)
+//! of the envelope under the sink's `seal_key`, 32 bytes in base64, which only the consumer
+//! holds. The code never reaches a log either way.
+
+use std::sync::Arc;
+
+use base64::Engine;
+use serde::{Deserialize, Serialize};
+
+use crate::plugin::{EventSink, SecretRef, SendError};
+use crate::secret::Secret;
+use crate::store::events::OutboxEvent;
+
+/// The sink `type`s Sesame knows (those of [`SinkKind`]).
+pub const SINK_TYPES: [&str; 3] = ["nats", "rabbitmq", "redis"];
+
+/// The target of a delivery to the sink `name`.
+pub fn target(name: &str) -> String {
+    format!("sink:{name}")
+}
+
+/// The sink a delivery's target names, if it names one.
+pub fn named(target: &str) -> Option<&str> {
+    target.strip_prefix("sink:")
+}
+
+/// One configured broker, by its `type`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum SinkKind {
+    Nats(sesame_plugin_nats::Config),
+    Rabbitmq(sesame_plugin_rabbitmq::Config),
+    Redis(sesame_plugin_redis::Config),
+}
+
+/// What a sink receives of the OTP notifications.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OtpNotifications {
+    /// None (the default): they hold a code.
+    #[default]
+    None,
+    /// The envelope as is, code included.
+    Plain,
+    /// A compact JWE of the envelope under the sink's `seal_key`.
+    Sealed,
+}
+
+/// One `[[organizations.event_sinks]]`: its name, what it receives, and the broker's settings
+/// (the plug-in's own fields, beside `type`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SinkSettings {
+    /// Names the sink in deliveries (`sink:{name}`) and listings: 1-64 of `a-z 0-9 - _`.
+    pub name: String,
+    /// The topics it receives: `NOTIFICATIONS`, `USER_OPERATIONS`, `LOGINS`.
+    pub topics: Vec<String>,
+    #[serde(default, skip_serializing_if = "is_none")]
+    pub otp_notifications: OtpNotifications,
+    /// For `otp_notifications = "sealed"`: the key, 32 bytes in base64.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seal_key: Option<SecretRef>,
+    #[serde(flatten)]
+    pub kind: SinkKind,
+}
+
+fn is_none(o: &OtpNotifications) -> bool {
+    *o == OtpNotifications::None
+}
+
+impl SinkSettings {
+    /// Whether an event of `topic` goes to this sink (`otp`: it is an OTP notification).
+    pub fn receives(&self, topic: &str, otp: bool) -> bool {
+        self.topics.iter().any(|t| t == topic)
+            && (!otp || self.otp_notifications != OtpNotifications::None)
+    }
+
+    /// Checks the settings beyond their shape; `subscribers_send` says whether the
+    /// organization's texts are sent by its subscribers (the only mode with OTP notifications).
+    pub fn validate(&self, subscribers_send: bool) -> Result<(), String> {
+        let name_ok = !self.name.is_empty()
+            && self.name.len() <= 64
+            && self
+                .name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
+        if !name_ok {
+            return Err(format!(
+                "name: '{}' must be 1-64 of a-z, 0-9, '-' and '_'",
+                self.name
+            ));
+        }
+        if self.topics.is_empty() {
+            return Err(format!(
+                "topics: list at least one of {}",
+                super::hub::TOPICS.join(", ")
+            ));
+        }
+        if let Some(bad) = self
+            .topics
+            .iter()
+            .find(|t| !super::hub::TOPICS.contains(&t.as_str()))
+        {
+            return Err(format!(
+                "topics: '{bad}' is not a topic; use {}",
+                super::hub::TOPICS.join(", ")
+            ));
+        }
+        match self.otp_notifications {
+            OtpNotifications::None if self.seal_key.is_some() => {
+                return Err("seal_key: only for otp_notifications = \"sealed\"".into());
+            }
+            OtpNotifications::None => {}
+            _ if !subscribers_send => {
+                return Err("otp_notifications: only when subscribers send the texts \
+                     ([organizations.sms] channel = \"webhook\"); gateways send them otherwise, \
+                     and no sink gets the code"
+                    .into());
+            }
+            _ if !self.topics.iter().any(|t| t == "NOTIFICATIONS") => {
+                return Err(
+                    "otp_notifications: the sink must receive the NOTIFICATIONS topic".into(),
+                );
+            }
+            OtpNotifications::Plain if self.seal_key.is_some() => {
+                return Err("seal_key: only for otp_notifications = \"sealed\"".into());
+            }
+            OtpNotifications::Plain => {}
+            OtpNotifications::Sealed => {
+                let Some(key) = &self.seal_key else {
+                    return Err("seal_key: otp_notifications = \"sealed\" needs one".into());
+                };
+                seal_key(key).map_err(|e| format!("seal_key: {e}"))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Reads a seal key: 32 bytes in base64 (standard or URL-safe, padded or not).
+fn seal_key(key: &SecretRef) -> Result<Secret<Vec<u8>>, String> {
+    let text = Secret::new(key.resolve()?);
+    let text = text.expose().trim().trim_end_matches('=');
+    let bytes = base64::engine::general_purpose::STANDARD_NO_PAD
+        .decode(text)
+        .or_else(|_| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(text))
+        .map_err(|_| "not base64".to_string())?;
+    if bytes.len() != 32 {
+        return Err(format!("{} bytes; it must be 32", bytes.len()));
+    }
+    Ok(Secret::new(bytes))
+}
+
+/// A sink ready to publish: the plug-in and, for sealed OTP notifications, the key.
+#[derive(Debug, Clone)]
+pub struct BuiltSink {
+    pub sink: Arc<dyn EventSink>,
+    seal_key: Option<Secret<Vec<u8>>>,
+}
+
+/// Builds the plug-in (it checks its fields and reads its secrets; it connects when it first
+/// publishes).
+pub fn build(settings: &SinkSettings) -> Result<BuiltSink, String> {
+    let sink: Arc<dyn EventSink> = match &settings.kind {
+        SinkKind::Nats(c) => Arc::new(sesame_plugin_nats::NatsSink::new(c.clone())?),
+        SinkKind::Rabbitmq(c) => Arc::new(sesame_plugin_rabbitmq::RabbitmqSink::new(c.clone())?),
+        SinkKind::Redis(c) => Arc::new(sesame_plugin_redis::RedisSink::new(c.clone())?),
+    };
+    let seal_key = match (&settings.otp_notifications, &settings.seal_key) {
+        (OtpNotifications::Sealed, Some(key)) => {
+            Some(seal_key(key).map_err(|e| format!("seal_key: {e}"))?)
+        }
+        _ => None,
+    };
+    Ok(BuiltSink { sink, seal_key })
+}
+
+/// Publishes one event (its opened payload) through `built`.
+pub async fn publish(
+    built: &BuiltSink,
+    settings: &SinkSettings,
+    organization: &str,
+    event: &OutboxEvent,
+    payload: &serde_json::Value,
+) -> Result<(), SendError> {
+    let topic = payload["aud"]
+        .as_str()
+        .and_then(|aud| aud.rsplit('/').next())
+        .unwrap_or_default();
+    let otp = event.event_type == super::SMS_OTP_NOTIFICATION;
+    if !settings.receives(topic, otp) {
+        // The settings changed since the delivery was queued.
+        return Err(SendError::Permanent(format!(
+            "the sink no longer receives this event ({topic})"
+        )));
+    }
+    let json = payload.to_string().into_bytes();
+    let (body, content_type) = match (otp, settings.otp_notifications, &built.seal_key) {
+        (true, OtpNotifications::Sealed, Some(key)) => (seal(key, &json)?, "application/jose"),
+        (true, OtpNotifications::Sealed, None) => {
+            return Err(SendError::Permanent("no seal key".into()));
+        }
+        _ => (json, "application/json"),
+    };
+    built
+        .sink
+        .publish(crate::plugin::Event {
+            jti: &event.jti,
+            event_type: &event.event_type,
+            organization,
+            topic,
+            body: &body,
+            content_type,
+        })
+        .await
+}
+
+/// A compact JWE (`dir`, `A256GCM`) of `json` under `key`.
+fn seal(key: &Secret<Vec<u8>>, json: &[u8]) -> Result<Vec<u8>, SendError> {
+    use josekit::jwe::{Dir, JweHeader};
+    let failed = |e: josekit::JoseError| SendError::Permanent(format!("cannot seal: {e}"));
+    let mut header = JweHeader::new();
+    header.set_content_encryption("A256GCM");
+    header.set_content_type("application/json");
+    let encrypter = Dir.encrypter_from_bytes(key.expose()).map_err(failed)?;
+    josekit::jwe::serialize_compact(json, &header, &encrypter)
+        .map(String::into_bytes)
+        .map_err(failed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(json: serde_json::Value) -> Result<SinkSettings, String> {
+        serde_json::from_value(json).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn settings_take_the_plug_ins_fields_and_refuse_unknown_ones() {
+        let s = parse(serde_json::json!({
+            "name": "bus", "type": "redis", "topics": ["LOGINS"],
+            "url": "redis://127.0.0.1:6379",
+        }))
+        .unwrap();
+        assert!(matches!(s.kind, SinkKind::Redis(_)));
+        assert!(s.receives("LOGINS", false));
+        assert!(
+            !s.receives("LOGINS", true),
+            "no OTP notifications by default"
+        );
+        assert!(!s.receives("NOTIFICATIONS", false));
+        s.validate(false).unwrap();
+        let back = parse(serde_json::to_value(&s).unwrap()).unwrap();
+        assert_eq!(back, s, "stored and read back");
+        let typo = parse(serde_json::json!({
+            "name": "bus", "type": "redis", "topics": ["LOGINS"],
+            "url": "redis://127.0.0.1:6379", "max_lenght": 5,
+        }));
+        assert!(typo.unwrap_err().contains("max_lenght"));
+        let unknown = parse(serde_json::json!({"name": "bus", "type": "kafka", "topics": []}));
+        assert!(unknown.unwrap_err().contains("kafka"));
+    }
+
+    #[test]
+    fn otp_notifications_need_the_subscriber_mode_a_topic_and_a_key_when_sealed() {
+        let key = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8";
+        let file = std::env::temp_dir().join(format!("sesame-seal-key-{}", std::process::id()));
+        std::fs::write(&file, format!("{key}\n")).unwrap();
+        let sink = |otp: &str, topics: &[&str], seal: bool| {
+            let mut v = serde_json::json!({
+                "name": "bus", "type": "redis", "topics": topics,
+                "url": "redis://127.0.0.1:6379", "otp_notifications": otp,
+            });
+            if seal {
+                v["seal_key"] = serde_json::json!({ "file": file });
+            }
+            parse(v).unwrap()
+        };
+        let sealed = sink("sealed", &["NOTIFICATIONS"], true);
+        sealed.validate(true).unwrap();
+        assert!(sealed.receives("NOTIFICATIONS", true));
+        assert!(sealed.validate(false).unwrap_err().contains("webhook"));
+        let no_topic = sink("plain", &["LOGINS"], false);
+        assert!(
+            no_topic
+                .validate(true)
+                .unwrap_err()
+                .contains("NOTIFICATIONS")
+        );
+        let no_key = sink("sealed", &["NOTIFICATIONS"], false);
+        assert!(no_key.validate(true).unwrap_err().contains("seal_key"));
+        let stray_key = sink("plain", &["NOTIFICATIONS"], true);
+        assert!(stray_key.validate(true).unwrap_err().contains("seal_key"));
+        let bad_name = SinkSettings {
+            name: "Bus.1".into(),
+            ..sealed.clone()
+        };
+        assert!(bad_name.validate(true).unwrap_err().contains("name"));
+        let bad_topic = SinkSettings {
+            topics: vec!["LOGIN".into()],
+            ..sealed.clone()
+        };
+        assert!(bad_topic.validate(true).unwrap_err().contains("'LOGIN'"));
+
+        // Sealed: a JWE the key opens, and nothing readable without it.
+        let built = build(&sealed).unwrap();
+        let jwe = seal(built.seal_key.as_ref().unwrap(), br#"{"code":"424242"}"#).unwrap();
+        let jwe = String::from_utf8(jwe).unwrap();
+        assert_eq!(jwe.split('.').count(), 5);
+        assert!(!jwe.contains("424242"));
+        let decrypter = josekit::jwe::Dir
+            .decrypter_from_bytes(
+                base64::engine::general_purpose::URL_SAFE_NO_PAD
+                    .decode(key)
+                    .unwrap(),
+            )
+            .unwrap();
+        let (opened, header) = josekit::jwe::deserialize_compact(&jwe, &decrypter).unwrap();
+        assert_eq!(opened, br#"{"code":"424242"}"#);
+        assert_eq!(header.content_encryption(), Some("A256GCM"));
+    }
+}

@@ -1,0 +1,713 @@
+//! Event sinks against real brokers: NATS JetStream, RabbitMQ and Redis Streams receive an
+//! organization's events with their subject, routing key or stream and the webhooks' envelope;
+//! OTP notifications go only where the organization allows them (sealed or plain); a NATS server
+//! stopped and started again loses nothing.
+//!
+//! The brokers come from `SESAME_TEST_NATS_URL`, `SESAME_TEST_AMQP_URL` (guest, password in
+//! `SESAME_TEST_AMQP_PASSWORD`, default `guest`) and `SESAME_TEST_REDIS_URL`; the restart test
+//! starts its own `nats-server` on another port. Without the variables the tests say they did
+//! not run; under CI they fail.
+
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+use base64::Engine;
+use serde_json::Value;
+
+use crate::both_backends;
+use crate::helpers::{Backend, Browser, TestApp, TestDb, location, stdout, test_env, wait_for};
+use crate::sms_otp::{BOB_PASSWORD, MFA_CB, code_at, get, password_step, submit};
+
+/// The URL a test reaches a broker at; `None` (said on stderr) when not configured, a failure
+/// under CI.
+fn broker(var: &str) -> Option<String> {
+    match std::env::var(var) {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ if std::env::var_os("CI").is_some() => {
+            panic!("CI is set but {var} is not: the event sink tests would not run")
+        }
+        _ => {
+            eprintln!("NOT RUN: set {var} to run this test against a broker");
+            None
+        }
+    }
+}
+
+fn unique() -> String {
+    format!("t{}", &uuid::Uuid::new_v4().simple().to_string()[..10])
+}
+
+/// 32 bytes in base64url, the sealed sink's key.
+const SEAL_KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8";
+
+fn amqp_password() -> String {
+    std::env::var("SESAME_TEST_AMQP_PASSWORD").unwrap_or_else(|_| "guest".into())
+}
+
+/// The organization of the SMS OTP tests, its texts sent by subscribers, with `sinks`.
+async fn spawn(backend: &Backend, sinks: &str) -> TestApp {
+    let db = TestDb::new(backend);
+    let env = test_env(&db.url, db.dir.path());
+    let app = TestApp::spawn_with(db, env).await;
+    let toml = crate::sms_otp::acme_toml("resend_cooldown_seconds = 0", "max_attempts = 20")
+        .replace(
+            "[organizations.lock_policy]",
+            "[organizations.sms]\nchannel = \"webhook\"\n[organizations.lock_policy]",
+        );
+    app.import(&format!("{toml}\n{sinks}"));
+    app
+}
+
+/// A JetStream stream capturing `{prefix}.>`, deleted on drop.
+struct NatsStream {
+    js: async_nats::jetstream::Context,
+    stream: async_nats::jetstream::stream::Stream,
+    name: String,
+}
+
+impl NatsStream {
+    async fn create(url: &str, prefix: &str) -> Self {
+        let client = async_nats::connect(url).await.expect("NATS");
+        let js = async_nats::jetstream::new(client);
+        let name = prefix.to_uppercase();
+        // The same stream again after a restart (it is kept on disk).
+        js.get_or_create_stream(async_nats::jetstream::stream::Config {
+            name: name.clone(),
+            subjects: vec![format!("{prefix}.>")],
+            storage: async_nats::jetstream::stream::StorageType::File,
+            ..Default::default()
+        })
+        .await
+        .expect("a stream");
+        let stream = js.get_stream(&name).await.expect("the stream");
+        Self { js, stream, name }
+    }
+
+    async fn count(&mut self) -> u64 {
+        match self.stream.info().await {
+            Ok(info) => info.state.messages,
+            Err(_) => 0,
+        }
+    }
+
+    /// Every message: (subject, headers by name, body).
+    async fn messages(&mut self) -> Vec<(String, HashMap<String, String>, Vec<u8>)> {
+        let last = self.stream.info().await.expect("info").state.last_sequence;
+        let mut out = Vec::new();
+        for seq in 1..=last {
+            if let Ok(m) = self.stream.get_raw_message(seq).await {
+                let headers = m
+                    .headers
+                    .iter()
+                    .map(|(k, v)| {
+                        (
+                            k.to_string(),
+                            v.iter()
+                                .map(|v| v.to_string())
+                                .collect::<Vec<_>>()
+                                .join(","),
+                        )
+                    })
+                    .collect();
+                out.push((m.subject.to_string(), headers, m.payload.to_vec()));
+            }
+        }
+        out
+    }
+
+    async fn delete(self) {
+        let _ = self.js.delete_stream(&self.name).await;
+    }
+}
+
+/// A queue bound to every routing key of the organization `acme` on `exchange`.
+struct AmqpQueue {
+    channel: lapin::Channel,
+    queue: String,
+    exchange: String,
+}
+
+impl AmqpQueue {
+    async fn bind(url: &str, exchange: &str) -> Self {
+        use lapin::options::{ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions};
+        use lapin::types::FieldTable;
+        let url = url.replacen("amqp://", &format!("amqp://guest:{}@", amqp_password()), 1);
+        let conn = lapin::Connection::connect(&url, lapin::ConnectionProperties::default())
+            .await
+            .expect("RabbitMQ");
+        let channel = conn.create_channel().await.expect("a channel");
+        // As the sink declares it, so whichever comes first, the other agrees.
+        channel
+            .exchange_declare(
+                exchange.into(),
+                lapin::ExchangeKind::Topic,
+                ExchangeDeclareOptions {
+                    durable: true,
+                    ..Default::default()
+                },
+                FieldTable::default(),
+            )
+            .await
+            .expect("the exchange");
+        let queue = channel
+            .queue_declare(
+                "".into(),
+                QueueDeclareOptions {
+                    exclusive: true,
+                    auto_delete: true,
+                    ..Default::default()
+                },
+                FieldTable::default(),
+            )
+            .await
+            .expect("a queue");
+        let queue = queue.name().to_string();
+        channel
+            .queue_bind(
+                queue.as_str().into(),
+                exchange.into(),
+                "acme.*".into(),
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
+            .await
+            .expect("bound");
+        Self {
+            channel,
+            queue,
+            exchange: exchange.to_string(),
+        }
+    }
+
+    /// The messages waiting: (routing key, message id, persistent, content type, type, body).
+    async fn take(&self) -> Vec<(String, String, bool, String, String, Vec<u8>)> {
+        let mut out = Vec::new();
+        while let Some(m) = self
+            .channel
+            .basic_get(
+                self.queue.as_str().into(),
+                lapin::options::BasicGetOptions { no_ack: true },
+            )
+            .await
+            .expect("basic.get")
+        {
+            let p = &m.delivery.properties;
+            let text = |s: &Option<lapin::types::ShortString>| {
+                s.as_ref().map(|s| s.to_string()).unwrap_or_default()
+            };
+            out.push((
+                m.delivery.routing_key.to_string(),
+                text(p.message_id()),
+                *p.delivery_mode() == Some(2),
+                text(p.content_type()),
+                text(p.kind()),
+                m.delivery.data.clone(),
+            ));
+        }
+        out
+    }
+
+    async fn delete(self) {
+        let _ = self
+            .channel
+            .exchange_delete(self.exchange.as_str().into(), Default::default())
+            .await;
+    }
+}
+
+/// A Redis stream's entries, each as its fields.
+async fn redis_entries(url: &str, key: &str) -> Vec<HashMap<String, String>> {
+    let client = redis::Client::open(url).expect("a Redis URL");
+    let mut conn = client
+        .get_multiplexed_async_connection()
+        .await
+        .expect("Redis");
+    let reply: redis::streams::StreamRangeReply = redis::cmd("XRANGE")
+        .arg(key)
+        .arg("-")
+        .arg("+")
+        .query_async(&mut conn)
+        .await
+        .expect("XRANGE");
+    reply
+        .ids
+        .into_iter()
+        .map(|entry| {
+            entry
+                .map
+                .into_iter()
+                .map(|(k, v)| {
+                    let v: String = redis::from_redis_value(&v).unwrap_or_default();
+                    (k, v)
+                })
+                .collect()
+        })
+        .collect()
+}
+
+async fn redis_delete(url: &str, prefix: &str) {
+    let client = redis::Client::open(url).expect("a Redis URL");
+    let mut conn = client
+        .get_multiplexed_async_connection()
+        .await
+        .expect("Redis");
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{prefix}:*"))
+        .query_async(&mut conn)
+        .await
+        .unwrap_or_default();
+    for key in keys {
+        let _: Result<i64, _> = redis::cmd("DEL").arg(key).query_async(&mut conn).await;
+    }
+}
+
+/// The event a body holds: its JSON, or a JWE of it under [`SEAL_KEY`].
+fn open(body: &[u8]) -> Value {
+    if body.starts_with(b"{") {
+        return serde_json::from_slice(body).unwrap();
+    }
+    let key = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(SEAL_KEY)
+        .unwrap();
+    let decrypter = josekit::jwe::Dir.decrypter_from_bytes(key).unwrap();
+    let (json, header) =
+        josekit::jwe::deserialize_compact(std::str::from_utf8(body).unwrap(), &decrypter)
+            .expect("a JWE under the seal key");
+    assert_eq!(header.content_encryption(), Some("A256GCM"));
+    serde_json::from_slice(&json).unwrap()
+}
+
+fn uri_of(event: &Value) -> String {
+    event["event"]
+        .as_object()
+        .and_then(|e| e.keys().next().cloned())
+        .unwrap_or_default()
+}
+
+async fn every_sink_gets_its_topics_and_codes_only_where_allowed(backend: Backend) {
+    let (Some(nats), Some(amqp), Some(redis_url)) = (
+        broker("SESAME_TEST_NATS_URL"),
+        broker("SESAME_TEST_AMQP_URL"),
+        broker("SESAME_TEST_REDIS_URL"),
+    ) else {
+        return;
+    };
+    let u = unique();
+    let mut stream = NatsStream::create(&nats, &u).await;
+    let exchange = format!("sesame-{u}");
+    let queue = AmqpQueue::bind(&amqp, &exchange).await;
+    let dir = tempfile::tempdir().unwrap();
+    let key_file = dir.path().join("seal-key");
+    std::fs::write(&key_file, SEAL_KEY).unwrap();
+    let password_file = dir.path().join("amqp-password");
+    std::fs::write(&password_file, amqp_password()).unwrap();
+    let sinks = format!(
+        r#"
+[[organizations.event_sinks]]
+name = "bus"
+type = "nats"
+url = "{nats}"
+subject_prefix = "{u}"
+topics = ["LOGINS", "NOTIFICATIONS"]
+otp_notifications = "sealed"
+seal_key = {{ file = "{key}" }}
+
+[[organizations.event_sinks]]
+name = "queue"
+type = "rabbitmq"
+url = "{amqp}"
+username = "guest"
+password = {{ file = "{password}" }}
+exchange = "{exchange}"
+topics = ["LOGINS", "USER_OPERATIONS", "NOTIFICATIONS"]
+
+[[organizations.event_sinks]]
+name = "stream"
+type = "redis"
+url = "{redis_url}"
+stream_prefix = "{u}"
+topics = ["NOTIFICATIONS", "LOGINS"]
+otp_notifications = "plain"
+"#,
+        key = key_file.display(),
+        password = password_file.display(),
+    );
+    let app = spawn(&backend, &sinks).await;
+
+    // The code goes to the sinks allowed to carry it (no subscriber, no gateway).
+    let browser = Browser::default();
+    let res = password_step(&app, &browser, "mfa-web", "bob", BOB_PASSWORD).await;
+    let otp_url = location(&res);
+    let (status, page) = get(&browser, &otp_url).await;
+    assert_eq!(status, 200, "{page}");
+    let notifications = format!("{u}:acme:NOTIFICATIONS");
+    let mut entries = Vec::new();
+    for _ in 0..200 {
+        entries = redis_entries(&redis_url, &notifications).await;
+        if !entries.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(entries.len(), 1, "one code, one entry");
+    let entry = &entries[0];
+    assert_eq!(entry["type"], "SmsOtpNotificationEvent");
+    assert_eq!(entry["topic"], "NOTIFICATIONS");
+    assert_eq!(entry["organization"], "acme");
+    assert_eq!(entry["content_type"], "application/json");
+    let otp_event: Value = serde_json::from_str(&entry["payload"]).unwrap();
+    assert_eq!(otp_event["jti"], entry["jti"].as_str());
+    assert_eq!(otp_event["iss"], app.issuer("acme"));
+    assert_eq!(
+        otp_event["aud"],
+        format!("{}/websubhub/topics/acme/NOTIFICATIONS", app.address)
+    );
+    let data = &otp_event["event"]["urn:ietf:params:notifications:smsOtp"];
+    assert_eq!(data["sendTo"], "+447400900123");
+    let body = data["messageBody"].as_str().unwrap();
+    let start = body.find(" is ").unwrap() + 4;
+    let code = body[start..].split('.').next().unwrap().to_string();
+    let res = submit(&browser, &otp_url, &[("code", &code)]).await;
+    code_at(&res, MFA_CB);
+    // A wrong password: loginFailed.
+    let res = password_step(
+        &app,
+        &Browser::default(),
+        "mfa-web",
+        "bob",
+        "wrong-password",
+    )
+    .await;
+    assert_eq!(res.status(), 200);
+    // A change of the account: USER_OPERATIONS, which only RabbitMQ takes.
+    let out = app.cli(&["backup-codes", "--org", "acme", "--user", "bob"]);
+    assert!(out.status.success(), "{}", crate::helpers::stderr(&out));
+
+    // NATS: the code sealed, both sign-in events, each with its id for the stream's dedup.
+    let mut nats_messages = Vec::new();
+    for _ in 0..200 {
+        if stream.count().await >= 3 {
+            nats_messages = stream.messages().await;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(nats_messages.len(), 3, "the code and two sign-in events");
+    let mut uris = Vec::new();
+    for (subject, headers, body) in &nats_messages {
+        let event = open(body);
+        assert_eq!(headers["Nats-Msg-Id"], event["jti"].as_str().unwrap());
+        let topic = event["aud"].as_str().unwrap().rsplit('/').next().unwrap();
+        assert_eq!(subject, &format!("{u}.acme.{topic}"));
+        if topic == "NOTIFICATIONS" {
+            assert_eq!(headers["Content-Type"], "application/jose");
+            assert!(!String::from_utf8_lossy(body).contains(&code), "sealed");
+            assert_eq!(event["jti"], otp_event["jti"], "the same event");
+        } else {
+            assert_eq!(headers["Content-Type"], "application/json");
+        }
+        uris.push(uri_of(&event));
+    }
+    uris.sort();
+    assert_eq!(
+        uris,
+        [
+            "urn:ietf:params:logins:loginFailed",
+            "urn:ietf:params:logins:loginSuccess",
+            "urn:ietf:params:notifications:smsOtp",
+        ]
+    );
+
+    // RabbitMQ: the sign-in events and the account change, never the code.
+    let mut amqp_messages = Vec::new();
+    for _ in 0..200 {
+        amqp_messages.extend(queue.take().await);
+        if amqp_messages.len() >= 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    amqp_messages.extend(queue.take().await);
+    let mut seen = Vec::new();
+    for (routing_key, message_id, persistent, content_type, kind, body) in &amqp_messages {
+        let event: Value = serde_json::from_slice(body).unwrap();
+        assert_eq!(message_id, event["jti"].as_str().unwrap());
+        assert!(persistent);
+        assert_eq!(content_type, "application/json");
+        assert!(!String::from_utf8_lossy(body).contains(&code));
+        seen.push((routing_key.clone(), kind.clone()));
+    }
+    seen.sort();
+    assert_eq!(
+        seen,
+        [
+            ("acme.LOGINS".to_string(), "LoginFailedEvent".to_string()),
+            ("acme.LOGINS".to_string(), "LoginSuccessEvent".to_string()),
+            (
+                "acme.USER_OPERATIONS".to_string(),
+                "BackupCodesGeneratedEvent".to_string()
+            ),
+        ]
+    );
+
+    // Redis: the sign-in events on their own stream.
+    let logins = redis_entries(&redis_url, &format!("{u}:acme:LOGINS")).await;
+    let mut types: Vec<&str> = logins.iter().map(|e| e["type"].as_str()).collect();
+    types.sort();
+    assert_eq!(types, ["LoginFailedEvent", "LoginSuccessEvent"]);
+    for e in &logins {
+        let event: Value = serde_json::from_str(&e["payload"]).unwrap();
+        assert_eq!(event["jti"], e["jti"].as_str());
+    }
+    assert!(
+        redis_entries(&redis_url, &format!("{u}:acme:USER_OPERATIONS"))
+            .await
+            .is_empty(),
+        "not its topic"
+    );
+
+    // The listing shows each sink's deliveries.
+    let listed = stdout(&app.cli(&["events", "list", "--org", "acme"]));
+    for sink in ["sink:bus", "sink:queue", "sink:stream"] {
+        assert!(
+            listed.contains(&format!("to {sink}: delivered")),
+            "{sink}: {listed}"
+        );
+    }
+    stream.delete().await;
+    queue.delete().await;
+    redis_delete(&redis_url, &u).await;
+}
+
+/// A `nats-server` of the test's own, with JetStream on disk, on a port of its own.
+struct NatsServer {
+    child: std::process::Child,
+    port: u16,
+    dir: std::path::PathBuf,
+}
+
+impl NatsServer {
+    fn start(port: u16, dir: &std::path::Path) -> Self {
+        let binary =
+            std::env::var("SESAME_TEST_NATS_SERVER").unwrap_or_else(|_| "nats-server".into());
+        let child = std::process::Command::new(&binary)
+            .args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"])
+            .arg(dir)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {binary}: {e}"));
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Self {
+            child,
+            port,
+            dir: dir.to_path_buf(),
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    fn restart(&mut self) {
+        *self = Self::start(self.port, &self.dir.clone());
+    }
+}
+
+impl Drop for NatsServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+async fn a_nats_server_stopped_and_started_again_loses_nothing(backend: Backend) {
+    if broker("SESAME_TEST_NATS_URL").is_none() {
+        return;
+    }
+    const N: usize = 5;
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = NatsServer::start(crate::outbox::free_port(), dir.path());
+    let mut stream = NatsStream::create(&server.url(), "ops").await;
+    let sinks = format!(
+        "[[organizations.event_sinks]]\nname = \"bus\"\ntype = \"nats\"\nurl = \"{}\"\nsubject_prefix = \"ops\"\ntopics = [\"USER_OPERATIONS\"]\ntimeout_seconds = 2\n",
+        server.url()
+    );
+    let app = spawn(&backend, &sinks).await;
+    let publish = |n: usize| {
+        for _ in 0..n {
+            let out = app.cli(&["backup-codes", "--org", "acme", "--user", "bob"]);
+            assert!(out.status.success(), "{}", crate::helpers::stderr(&out));
+        }
+    };
+    publish(N);
+    for _ in 0..200 {
+        if stream.count().await == N as u64 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(stream.count().await, N as u64);
+
+    // Down: the events wait in the outbox, their deliveries retried.
+    server.stop();
+    publish(N);
+    wait_for("a failed attempt", || {
+        stdout(&app.cli(&["events", "list", "--org", "acme"])).contains("last error")
+    })
+    .await;
+    server.restart();
+    let mut stream = NatsStream::create(&server.url(), "ops").await;
+    let mut count = 0;
+    for _ in 0..600 {
+        count = stream.count().await;
+        if count == 2 * N as u64 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(count, 2 * N as u64, "every event, once");
+    let ids: HashSet<String> = stream
+        .messages()
+        .await
+        .into_iter()
+        .map(|(_, headers, _)| headers["Nats-Msg-Id"].clone())
+        .collect();
+    assert_eq!(ids.len(), 2 * N, "distinct events");
+    let listed = stdout(&app.cli(&["events", "list", "--org", "acme"]));
+    assert_eq!(
+        listed.matches("to sink:bus: delivered").count(),
+        2 * N,
+        "{listed}"
+    );
+    stream.delete().await;
+}
+
+/// The node SIGKILLed while it publishes a backlog to the three brokers, then started again:
+/// every event reaches each sink; JetStream and the Redis script drop the replays, RabbitMQ's
+/// consumers see them with the same `message_id`.
+async fn a_killed_node_loses_no_sink_event(backend: Backend) {
+    let (Some(nats), Some(amqp), Some(redis_url)) = (
+        broker("SESAME_TEST_NATS_URL"),
+        broker("SESAME_TEST_AMQP_URL"),
+        broker("SESAME_TEST_REDIS_URL"),
+    ) else {
+        return;
+    };
+    const N: usize = 40;
+    let u = unique();
+    let mut stream = NatsStream::create(&nats, &u).await;
+    // Every publish the NATS server sees, replays included (the stream keeps one of each).
+    let raw = async_nats::connect(&nats).await.unwrap();
+    let mut raw_sub = raw.subscribe(format!("{u}.>")).await.unwrap();
+    raw.flush().await.unwrap();
+    let exchange = format!("sesame-{u}");
+    let queue = AmqpQueue::bind(&amqp, &exchange).await;
+    let db = TestDb::new(&backend);
+    let env = crate::outbox::env_for(&db, crate::outbox::free_port());
+    let password_file = db.dir.path().join("amqp-password");
+    std::fs::write(&password_file, amqp_password()).unwrap();
+    let toml = format!(
+        "{}\n[[organizations.event_sinks]]\nname = \"bus\"\ntype = \"nats\"\nurl = \"{nats}\"\nsubject_prefix = \"{u}\"\ntopics = [\"USER_OPERATIONS\"]\n\n[[organizations.event_sinks]]\nname = \"queue\"\ntype = \"rabbitmq\"\nurl = \"{amqp}\"\nusername = \"guest\"\npassword = {{ file = \"{}\" }}\nexchange = \"{exchange}\"\ntopics = [\"USER_OPERATIONS\"]\n\n[[organizations.event_sinks]]\nname = \"stream\"\ntype = \"redis\"\nurl = \"{redis_url}\"\nstream_prefix = \"{u}\"\ntopics = [\"USER_OPERATIONS\"]\n",
+        crate::sms_otp::acme_toml("", ""),
+        password_file.display()
+    );
+    let file = db.dir.path().join("sinks.toml");
+    std::fs::write(&file, toml).unwrap();
+    let out = crate::helpers::cli(&env, &["import", file.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", crate::helpers::stderr(&out));
+    // The backlog is written while no node runs.
+    for _ in 0..N {
+        let out = crate::helpers::cli(&env, &["backup-codes", "--org", "acme", "--user", "bob"]);
+        assert!(out.status.success());
+    }
+    let mut node = crate::outbox::Node::start(&env).await;
+    for _ in 0..300 {
+        if stream.count().await > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    node.kill();
+    let before = stream.count().await;
+    let node = crate::outbox::Node::start(&env).await;
+    let stream_key = format!("{u}:acme:USER_OPERATIONS");
+    let mut amqp_ids = Vec::new();
+    for _ in 0..600 {
+        amqp_ids.extend(queue.take().await.into_iter().map(|m| m.1));
+        let distinct = amqp_ids.iter().collect::<HashSet<_>>().len();
+        if stream.count().await as usize >= N
+            && distinct >= N
+            && redis_entries(&redis_url, &stream_key).await.len() >= N
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Replays of the last deliveries would come within a lease.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    amqp_ids.extend(queue.take().await.into_iter().map(|m| m.1));
+    drop(node);
+    let mut raw_count: usize = 0;
+    while let Ok(Some(_)) = tokio::time::timeout(
+        Duration::from_millis(200),
+        futures_util::StreamExt::next(&mut raw_sub),
+    )
+    .await
+    {
+        raw_count += 1;
+    }
+    let kept = stream.count().await as usize;
+    let nats_ids: HashSet<String> = stream
+        .messages()
+        .await
+        .into_iter()
+        .map(|(_, h, _)| h["Nats-Msg-Id"].clone())
+        .collect();
+    let amqp_distinct = amqp_ids.iter().collect::<HashSet<_>>().len();
+    let entries = redis_entries(&redis_url, &stream_key).await;
+    let redis_distinct = entries
+        .iter()
+        .map(|e| e["jti"].clone())
+        .collect::<HashSet<_>>()
+        .len();
+    let name = crate::outbox::backend_name(&backend);
+    eprintln!(
+        "kill-and-restart, NATS JetStream ({name}): {N} events published, {kept} in the stream ({} distinct), {raw_count} publishes seen, {} replays dropped by deduplication, {before} in the stream before the kill",
+        nats_ids.len(),
+        raw_count.saturating_sub(kept)
+    );
+    eprintln!(
+        "kill-and-restart, RabbitMQ ({name}): {N} events published, {} received, {amqp_distinct} distinct, {} duplicates (same message_id)",
+        amqp_ids.len(),
+        amqp_ids.len() - amqp_distinct
+    );
+    eprintln!(
+        "kill-and-restart, Redis Streams ({name}): {N} events published, {} entries, {redis_distinct} distinct",
+        entries.len()
+    );
+    assert_eq!(kept, N, "JetStream: every event once");
+    assert_eq!(nats_ids.len(), N);
+    assert_eq!(amqp_distinct, N, "RabbitMQ: every event");
+    assert_eq!(entries.len(), N, "Redis: every event once");
+    assert_eq!(redis_distinct, N);
+    stream.delete().await;
+    queue.delete().await;
+    redis_delete(&redis_url, &u).await;
+}
+
+both_backends!(
+    a_killed_node_loses_no_sink_event,
+    every_sink_gets_its_topics_and_codes_only_where_allowed,
+    a_nats_server_stopped_and_started_again_loses_nothing,
+);
