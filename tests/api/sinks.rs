@@ -20,7 +20,7 @@ use crate::sms_otp::{BOB_PASSWORD, MFA_CB, code_at, get, password_step, submit};
 
 /// The URL a test reaches a broker at; `None` (said on stderr) when not configured, a failure
 /// under CI.
-fn broker(var: &str) -> Option<String> {
+pub fn broker(var: &str) -> Option<String> {
     match std::env::var(var) {
         Ok(url) if !url.is_empty() => Some(url),
         _ if std::env::var_os("CI").is_some() => {
@@ -33,19 +33,19 @@ fn broker(var: &str) -> Option<String> {
     }
 }
 
-fn unique() -> String {
+pub fn unique() -> String {
     format!("t{}", &uuid::Uuid::new_v4().simple().to_string()[..10])
 }
 
 /// 32 bytes in base64url, the sealed sink's key.
 const SEAL_KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8";
 
-fn amqp_password() -> String {
+pub fn amqp_password() -> String {
     std::env::var("SESAME_TEST_AMQP_PASSWORD").unwrap_or_else(|_| "guest".into())
 }
 
 /// The organization of the SMS OTP tests, its texts sent by subscribers, with `sinks`.
-async fn spawn(backend: &Backend, sinks: &str) -> TestApp {
+pub async fn spawn(backend: &Backend, sinks: &str) -> TestApp {
     let db = TestDb::new(backend);
     let env = test_env(&db.url, db.dir.path());
     let app = TestApp::spawn_with(db, env).await;
@@ -115,20 +115,20 @@ impl NatsStream {
         out
     }
 
-    async fn delete(self) {
+    pub async fn delete(self) {
         let _ = self.js.delete_stream(&self.name).await;
     }
 }
 
 /// A queue bound to every routing key of the organization `acme` on `exchange`.
-struct AmqpQueue {
+pub struct AmqpQueue {
     channel: lapin::Channel,
     queue: String,
     exchange: String,
 }
 
 impl AmqpQueue {
-    async fn bind(url: &str, exchange: &str) -> Self {
+    pub async fn bind(url: &str, exchange: &str) -> Self {
         use lapin::options::{ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions};
         use lapin::types::FieldTable;
         let url = url.replacen("amqp://", &format!("amqp://guest:{}@", amqp_password()), 1);
@@ -180,7 +180,7 @@ impl AmqpQueue {
     }
 
     /// The messages waiting: (routing key, message id, persistent, content type, type, body).
-    async fn take(&self) -> Vec<(String, String, bool, String, String, Vec<u8>)> {
+    pub async fn take(&self) -> Vec<(String, String, bool, String, String, Vec<u8>)> {
         let mut out = Vec::new();
         while let Some(m) = self
             .channel
@@ -207,7 +207,7 @@ impl AmqpQueue {
         out
     }
 
-    async fn delete(self) {
+    pub async fn delete(self) {
         let _ = self
             .channel
             .exchange_delete(self.exchange.as_str().into(), Default::default())
