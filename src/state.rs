@@ -63,13 +63,18 @@ pub struct Core {
     sinks: RwLock<SinkCache>,
 }
 
-type SinkCache = HashMap<
-    (i64, String),
-    (
-        crate::events::sinks::SinkSettings,
-        Result<crate::events::sinks::BuiltSink, String>,
-    ),
->;
+type SinkCache = HashMap<(i64, String), CachedSink>;
+
+#[derive(Debug)]
+struct CachedSink {
+    settings: crate::events::sinks::SinkSettings,
+    built: crate::events::sinks::BuiltSink,
+    at: std::time::Instant,
+}
+
+/// How long a built sink is kept: its secrets (files, environment) are read again at least
+/// this often, and at once after its broker refused it.
+pub const SINK_REBUILD: std::time::Duration = std::time::Duration::from_secs(600);
 
 /// A known organization and its discovery document, serialized once. Re-read after
 /// [`ORG_CACHE_TTL`] so that an import on another node (a new display name or lock policy)
@@ -126,28 +131,49 @@ impl Core {
         }
     }
 
-    /// The sink `settings` describes for the organization `organization_id`, built once (or
-    /// why it cannot be: a secret missing at run time) and kept while its settings stay the same.
+    /// The sink `settings` describes for the organization `organization_id`: built once and
+    /// kept (its connection with it) while its settings stay the same, for at most
+    /// [`SINK_REBUILD`]. A sink that cannot be built (a secret missing at run time) is tried
+    /// again at the next delivery.
     pub fn sink(
         &self,
         organization_id: i64,
         settings: &crate::events::sinks::SinkSettings,
     ) -> Result<crate::events::sinks::BuiltSink, String> {
         let key = (organization_id, settings.name.clone());
-        if let Some((built_from, built)) = self.sinks.read().expect("sink cache lock").get(&key)
-            && built_from == settings
+        let fresh = |c: &CachedSink| c.settings == *settings && c.at.elapsed() < SINK_REBUILD;
+        if let Some(cached) = self.sinks.read().expect("sink cache lock").get(&key)
+            && fresh(cached)
         {
-            return built.clone();
+            return Ok(cached.built.clone());
         }
-        let built = crate::events::sinks::build(settings);
-        if let Err(error) = &built {
+        let mut cache = self.sinks.write().expect("sink cache lock");
+        // Another lane may have built it meanwhile: one connection per sink.
+        if let Some(cached) = cache.get(&key)
+            && fresh(cached)
+        {
+            return Ok(cached.built.clone());
+        }
+        let built = crate::events::sinks::build(settings).inspect_err(|error| {
             tracing::error!(sink = %settings.name, %error, "the event sink cannot be built");
-        }
+        })?;
+        cache.insert(
+            key,
+            CachedSink {
+                settings: settings.clone(),
+                built: built.clone(),
+                at: std::time::Instant::now(),
+            },
+        );
+        Ok(built)
+    }
+
+    /// Forgets a built sink: the next delivery builds it again.
+    pub fn drop_sink(&self, organization_id: i64, name: &str) {
         self.sinks
             .write()
             .expect("sink cache lock")
-            .insert(key, (settings.clone(), built.clone()));
-        built
+            .remove(&(organization_id, name.to_string()));
     }
 
     /// Drops the cached entry of an organization, so the next request reads it afresh (an
@@ -190,6 +216,13 @@ impl Core {
         let discovery = crate::document::PublicDocument::new(
             serde_json::to_vec(&oidc::discovery::document(&issuer)).expect("discovery serializes"),
         );
+        // Sinks the organization no longer names are dropped with their connections.
+        self.sinks
+            .write()
+            .expect("sink cache lock")
+            .retain(|(id, name), _| {
+                *id != org.id || org.settings.event_sinks.iter().any(|s| &s.name == name)
+            });
         let sms =
             crate::plugin::SmsChannel::build(&org.settings.sms, &self.outbound, &self.console_sms);
         if let Err(error) = &sms {

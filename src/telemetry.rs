@@ -62,8 +62,23 @@ impl Telemetry {
     }
 }
 
+/// The event sinks' broker clients, whose DEBUG and TRACE output holds whole frames: a
+/// message's body, which for an OTP notification is the code.
+const BROKER_CLIENTS: [&str; 5] = ["lapin", "amq_protocol", "async_nats", "redis", "tcp_stream"];
+
+/// Keeps the broker clients' frames out of the log whatever `SESAME_LOG` asks for.
+fn no_broker_frames(meta: &tracing::Metadata<'_>) -> bool {
+    *meta.level() <= tracing::Level::INFO
+        || !BROKER_CLIENTS
+            .iter()
+            .any(|c| meta.target() == *c || meta.target().starts_with(&format!("{c}::")))
+}
+
 fn install(settings: &LogSettings, traces: Option<&TraceSettings>) -> Result<Telemetry, String> {
-    let filter = EnvFilter::try_new(&settings.filter).unwrap_or_else(|_| EnvFilter::new("info"));
+    use tracing_subscriber::filter::FilterExt;
+    let filter = EnvFilter::try_new(&settings.filter)
+        .unwrap_or_else(|_| EnvFilter::new("info"))
+        .and(tracing_subscriber::filter::filter_fn(no_broker_frames));
     let fmt = tracing_subscriber::fmt::layer()
         .with_target(false)
         .with_writer(std::io::stderr)

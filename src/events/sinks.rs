@@ -47,6 +47,35 @@ pub enum SinkKind {
     Redis(sesame_plugin_redis::Config),
 }
 
+impl SinkKind {
+    /// Whether what goes to the broker is out of others' sight: TLS, or a broker on this host
+    /// (every server of its URL, for NATS's lists).
+    pub fn private_transport(&self) -> bool {
+        let (urls, tls) = match self {
+            Self::Nats(c) => (c.url.as_str(), "tls"),
+            Self::Rabbitmq(c) => (c.url.as_str(), "amqps"),
+            Self::Redis(c) => (c.url.as_str(), "rediss"),
+        };
+        urls.split(',').all(|u| {
+            url::Url::parse(u.trim()).is_ok_and(|u| {
+                u.scheme() == tls
+                    || match u.host() {
+                        // Hosts of URLs whose scheme the URL standard does not know stay
+                        // text, addresses included.
+                        Some(url::Host::Domain(d)) => {
+                            d == "localhost"
+                                || d.parse::<std::net::IpAddr>()
+                                    .is_ok_and(|ip| ip.is_loopback())
+                        }
+                        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+                        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+                        None => false,
+                    }
+            })
+        })
+    }
+}
+
 /// What a sink receives of the OTP notifications.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -138,6 +167,14 @@ impl SinkSettings {
             OtpNotifications::Plain if self.seal_key.is_some() => {
                 return Err("seal_key: only for otp_notifications = \"sealed\"".into());
             }
+            OtpNotifications::Plain if !self.kind.private_transport() => {
+                return Err(
+                    "otp_notifications: \"plain\" sends the codes readable, so only over \
+                     TLS (tls://, amqps://, rediss://) or to a broker on this host; use \
+                     \"sealed\" otherwise"
+                        .into(),
+                );
+            }
             OtpNotifications::Plain => {}
             OtpNotifications::Sealed => {
                 let Some(key) = &self.seal_key else {
@@ -188,7 +225,29 @@ pub fn build(settings: &SinkSettings) -> Result<BuiltSink, String> {
     Ok(BuiltSink { sink, seal_key })
 }
 
-/// Publishes one event (its opened payload) through `built`.
+/// The topic of an event: the last segment of its `aud` (the topic's URL).
+pub fn topic_of(payload: &serde_json::Value) -> &str {
+    payload["aud"]
+        .as_str()
+        .and_then(|aud| aud.rsplit('/').next())
+        .unwrap_or_default()
+}
+
+/// The sink `name` among `sinks`, if it receives `event` (whose opened payload is `payload`).
+pub fn receiving<'a>(
+    sinks: &'a [SinkSettings],
+    name: &str,
+    event: &OutboxEvent,
+    payload: &serde_json::Value,
+) -> Option<&'a SinkSettings> {
+    let otp = event.event_type == super::SMS_OTP_NOTIFICATION;
+    sinks
+        .iter()
+        .find(|s| s.name == name && s.receives(topic_of(payload), otp))
+}
+
+/// Publishes one event (its opened payload) through `built`, which must receive it
+/// ([`receiving`]).
 pub async fn publish(
     built: &BuiltSink,
     settings: &SinkSettings,
@@ -196,17 +255,8 @@ pub async fn publish(
     event: &OutboxEvent,
     payload: &serde_json::Value,
 ) -> Result<(), SendError> {
-    let topic = payload["aud"]
-        .as_str()
-        .and_then(|aud| aud.rsplit('/').next())
-        .unwrap_or_default();
+    let topic = topic_of(payload);
     let otp = event.event_type == super::SMS_OTP_NOTIFICATION;
-    if !settings.receives(topic, otp) {
-        // The settings changed since the delivery was queued.
-        return Err(SendError::Permanent(format!(
-            "the sink no longer receives this event ({topic})"
-        )));
-    }
     let json = payload.to_string().into_bytes();
     let (body, content_type) = match (otp, settings.otp_notifications, &built.seal_key) {
         (true, OtpNotifications::Sealed, Some(key)) => (seal(key, &json)?, "application/jose"),
@@ -294,6 +344,51 @@ mod tests {
         sealed.validate(true).unwrap();
         assert!(sealed.receives("NOTIFICATIONS", true));
         assert!(sealed.validate(false).unwrap_err().contains("webhook"));
+        let plain = sink("plain", &["NOTIFICATIONS"], false);
+        plain.validate(true).unwrap();
+        let remote = SinkSettings {
+            kind: parse(serde_json::json!({
+                "name": "bus", "type": "redis", "topics": ["NOTIFICATIONS"],
+                "url": "redis://redis.internal:6379",
+            }))
+            .unwrap()
+            .kind,
+            ..plain.clone()
+        };
+        assert!(remote.validate(true).unwrap_err().contains("TLS"));
+        let remote_tls = SinkSettings {
+            kind: parse(serde_json::json!({
+                "name": "bus", "type": "nats", "topics": ["NOTIFICATIONS"],
+                "url": "tls://nats-1.internal:4222,tls://nats-2.internal:4222",
+            }))
+            .unwrap()
+            .kind,
+            ..plain.clone()
+        };
+        remote_tls.validate(true).unwrap();
+        let one_in_clear = SinkSettings {
+            kind: parse(serde_json::json!({
+                "name": "bus", "type": "nats", "topics": ["NOTIFICATIONS"],
+                "url": "tls://nats-1.internal:4222,nats://nats-2.internal:4222",
+            }))
+            .unwrap()
+            .kind,
+            ..plain.clone()
+        };
+        assert!(one_in_clear.validate(true).is_err());
+        for local in [
+            "redis://localhost:6379",
+            "redis://[::1]:6379",
+            "nats://127.0.0.1:4222",
+        ] {
+            let kind = parse(serde_json::json!({
+                "name": "bus", "type": if local.starts_with("nats") { "nats" } else { "redis" },
+                "topics": ["NOTIFICATIONS"], "url": local,
+            }))
+            .unwrap()
+            .kind;
+            assert!(kind.private_transport(), "{local}");
+        }
         let no_topic = sink("plain", &["LOGINS"], false);
         assert!(
             no_topic

@@ -216,8 +216,10 @@ impl NatsSink {
     pub fn new(config: Config) -> Result<Self, String> {
         let servers = parse_servers(&config.url)?;
         check_subject_prefix(&config.subject_prefix)?;
-        if config.timeout_seconds == 0 {
-            return Err("timeout_seconds: must be at least 1".into());
+        // At most 5 minutes: a publish outlasting the outbox's lease would be claimed again and
+        // sent twice (the lease is 30 s by default, 600 s at most).
+        if !(1..=300).contains(&config.timeout_seconds) {
+            return Err("timeout_seconds: must be between 1 and 300".into());
         }
         let auth = resolve_auth(&config)?;
         let ca_file = match config.tls.as_ref().and_then(|t| t.ca_file.clone()) {
@@ -964,7 +966,9 @@ mod tests {
             assert!(e.starts_with("subject_prefix: "), "{bad:?}: {e}");
         }
         let e = sink(serde_json::json!({ "url": "nats://h", "timeout_seconds": 0 })).unwrap_err();
-        assert_eq!(e, "timeout_seconds: must be at least 1");
+        assert_eq!(e, "timeout_seconds: must be between 1 and 300");
+        let e = sink(serde_json::json!({ "url": "nats://h", "timeout_seconds": 301 })).unwrap_err();
+        assert_eq!(e, "timeout_seconds: must be between 1 and 300");
     }
 
     #[test]

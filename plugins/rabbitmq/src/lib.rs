@@ -214,8 +214,10 @@ impl RabbitmqSink {
         }
 
         check_exchange(&config.exchange)?;
-        if config.timeout_seconds == 0 {
-            return Err("timeout_seconds: must be at least 1".into());
+        // At most 5 minutes: a publish outlasting the outbox's lease would be claimed again and
+        // sent twice (the lease is 30 s by default, 600 s at most).
+        if !(1..=300).contains(&config.timeout_seconds) {
+            return Err("timeout_seconds: must be between 1 and 300".into());
         }
 
         let mut tls = OwnedTLSConfig::default();
@@ -665,7 +667,9 @@ mod tests {
         let long = "x".repeat(256);
         assert!(sink(json!({ "url": "amqp://h/", "exchange": long })).is_err());
         let err = sink(json!({ "url": "amqp://h/", "timeout_seconds": 0 })).unwrap_err();
-        assert_eq!(err, "timeout_seconds: must be at least 1");
+        assert_eq!(err, "timeout_seconds: must be between 1 and 300");
+        let err = sink(json!({ "url": "amqp://h/", "timeout_seconds": u64::MAX })).unwrap_err();
+        assert_eq!(err, "timeout_seconds: must be between 1 and 300");
     }
 
     #[test]

@@ -277,8 +277,10 @@ impl RedisSink {
                 "dedup_seconds: at most {MAX_DEDUP_SECONDS} (100 years); 0 turns deduplication off"
             ));
         }
-        if config.timeout_seconds == 0 || config.timeout_seconds > 3600 {
-            return Err("timeout_seconds: must be between 1 and 3600".into());
+        // At most 5 minutes: a publish outlasting the outbox's lease would be claimed again and
+        // sent twice (the lease is 30 s by default, 600 s at most).
+        if !(1..=300).contains(&config.timeout_seconds) {
+            return Err("timeout_seconds: must be between 1 and 300".into());
         }
 
         let mut info = url
@@ -728,6 +730,7 @@ mod tests {
         };
         assert!(err(serde_json::json!({ "max_len": 0 })).starts_with("max_len:"));
         assert!(err(serde_json::json!({ "timeout_seconds": 0 })).starts_with("timeout_seconds:"));
+        assert!(err(serde_json::json!({ "timeout_seconds": 301 })).starts_with("timeout_seconds:"));
         assert!(
             err(serde_json::json!({ "dedup_seconds": MAX_DEDUP_SECONDS + 1 }))
                 .starts_with("dedup_seconds:")
