@@ -58,7 +58,9 @@ fn org_toml(sinks: &str) -> String {
 /// A server with [`org_toml`] imported.
 pub async fn spawn(backend: &Backend, sinks: &str) -> TestApp {
     let db = TestDb::new(backend);
-    let env = test_env(&db.url, db.dir.path());
+    let mut env = test_env(&db.url, db.dir.path());
+    // The webhook subscribers of these tests listen on loopback.
+    env.insert("SESAME_OUTBOUND_ALLOW_PRIVATE".into(), "true".into());
     let app = TestApp::spawn_with(db, env).await;
     app.import(&org_toml(sinks));
     app
@@ -307,8 +309,17 @@ async fn every_sink_gets_its_topics_and_codes_only_where_allowed(backend: Backen
     std::fs::write(&key_file, SEAL_KEY).unwrap();
     let password_file = dir.path().join("amqp-password");
     std::fs::write(&password_file, amqp_password()).unwrap();
+    // A webhook subscriber of LOGINS at the same time.
+    let (hook, callback) = crate::websub::Subscriber::start().await;
+    let hook_secret = dir.path().join("hook-secret");
+    std::fs::write(&hook_secret, "a-subscriber-secret-0123456789").unwrap();
     let sinks = format!(
         r#"
+[[organizations.webhooks]]
+topic = "LOGINS"
+callback = "{callback}"
+secret = {{ file = "{hook_secret}" }}
+
 [[organizations.event_sinks]]
 name = "bus"
 type = "nats"
@@ -337,8 +348,14 @@ otp_notifications = "plain"
 "#,
         key = key_file.display(),
         password = password_file.display(),
+        hook_secret = hook_secret.display(),
     );
     let app = spawn(&backend, &sinks).await;
+    wait_for("the webhook's verification", || {
+        !hook.verifications().is_empty()
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
 
     // The code goes to the sinks allowed to carry it (no subscriber, no gateway).
     let browser = Browser::default();
@@ -423,6 +440,16 @@ otp_notifications = "plain"
             "urn:ietf:params:notifications:smsOtp",
         ]
     );
+    // The webhook got the same two sign-in events (the same ids), and not the code.
+    let login_ids: HashSet<String> = nats_messages
+        .iter()
+        .filter(|(subject, _, _)| subject.ends_with(".LOGINS"))
+        .map(|(_, headers, _)| headers["Nats-Msg-Id"].clone())
+        .collect();
+    wait_for("the webhook's two events", || {
+        hook.event_ids().into_iter().collect::<HashSet<_>>() == login_ids
+    })
+    .await;
 
     // RabbitMQ: the sign-in events and the account change, never the code.
     let mut amqp_messages = Vec::new();
@@ -456,6 +483,37 @@ otp_notifications = "plain"
             ),
         ]
     );
+
+    // Redelivered on request: the same event again, with the same id.
+    let account_event = amqp_messages
+        .iter()
+        .find(|m| m.0 == "acme.USER_OPERATIONS")
+        .map(|m| m.1.clone())
+        .unwrap();
+    let out = app.cli(&[
+        "events",
+        "redeliver",
+        "--org",
+        "acme",
+        "--jti",
+        &account_event,
+    ]);
+    assert!(
+        stdout(&out).contains("to sink:queue: scheduled again"),
+        "{}",
+        stdout(&out)
+    );
+    let mut again = Vec::new();
+    for _ in 0..100 {
+        again.extend(queue.take().await);
+        if !again.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(again.len(), 1, "redelivered once");
+    assert_eq!(again[0].1, account_event);
+    assert_eq!(again[0].0, "acme.USER_OPERATIONS");
 
     // Redis: the sign-in events on their own stream.
     let logins = redis_entries(&redis_url, &format!("{u}:acme:LOGINS")).await;
@@ -537,16 +595,22 @@ impl Drop for NatsServer {
     }
 }
 
+/// The NATS server stopped and started again: its events wait and all arrive, once each,
+/// while another sink of the same events gets them at once.
 async fn a_nats_server_stopped_and_started_again_loses_nothing(backend: Backend) {
-    if broker("SESAME_TEST_NATS_URL").is_none() {
+    let (Some(_), Some(redis_url)) = (
+        broker("SESAME_TEST_NATS_URL"),
+        broker("SESAME_TEST_REDIS_URL"),
+    ) else {
         return;
-    }
+    };
+    let u = unique();
     const N: usize = 5;
     let dir = tempfile::tempdir().unwrap();
     let mut server = NatsServer::start(crate::outbox::free_port(), dir.path());
     let mut stream = NatsStream::create(&server.url(), "ops").await;
     let sinks = format!(
-        "[[organizations.event_sinks]]\nname = \"bus\"\ntype = \"nats\"\nurl = \"{}\"\nsubject_prefix = \"ops\"\ntopics = [\"USER_OPERATIONS\"]\ntimeout_seconds = 2\n",
+        "[[organizations.event_sinks]]\nname = \"bus\"\ntype = \"nats\"\nurl = \"{}\"\nsubject_prefix = \"ops\"\ntopics = [\"USER_OPERATIONS\"]\ntimeout_seconds = 2\n\n[[organizations.event_sinks]]\nname = \"stream\"\ntype = \"redis\"\nurl = \"{redis_url}\"\nstream_prefix = \"{u}\"\ntopics = [\"USER_OPERATIONS\"]\n",
         server.url()
     );
     let app = spawn(&backend, &sinks).await;
@@ -572,6 +636,15 @@ async fn a_nats_server_stopped_and_started_again_loses_nothing(backend: Backend)
         stdout(&app.cli(&["events", "list", "--org", "acme"])).contains("last error")
     })
     .await;
+    // The other sink is not held up by the one whose broker is down.
+    let key = format!("{u}:acme:USER_OPERATIONS");
+    for _ in 0..100 {
+        if redis_entries(&redis_url, &key).await.len() == 2 * N {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(redis_entries(&redis_url, &key).await.len(), 2 * N);
     server.restart();
     let mut stream = NatsStream::create(&server.url(), "ops").await;
     let mut count = 0;
@@ -597,6 +670,7 @@ async fn a_nats_server_stopped_and_started_again_loses_nothing(backend: Backend)
         "{listed}"
     );
     stream.delete().await;
+    redis_delete(&redis_url, &u).await;
 }
 
 /// The node SIGKILLed while it publishes a backlog to the three brokers, then started again:
