@@ -6,6 +6,7 @@ mod access_tokens;
 mod account;
 mod authorization;
 mod backup;
+mod brokers;
 mod cli;
 mod database_outage;
 mod deliveries;

@@ -16,34 +16,15 @@ use base64::Engine;
 use serde_json::Value;
 
 use crate::both_backends;
+use crate::brokers::{
+    AmqpQueue, NatsServer, NatsStream, RabbitServer, amqp_password, broker, redis_delete,
+    redis_entries, unique,
+};
 use crate::helpers::{Backend, Browser, TestApp, TestDb, location, stdout, test_env, wait_for};
 use crate::sms_otp::{BOB_PASSWORD, MFA_CB, code_at, get, password_step, submit};
 
-/// The URL a test reaches a broker at; `None` (said on stderr) when not configured, a failure
-/// under CI.
-pub fn broker(var: &str) -> Option<String> {
-    match std::env::var(var) {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ if std::env::var_os("CI").is_some() => {
-            panic!("CI is set but {var} is not: the event sink tests would not run")
-        }
-        _ => {
-            eprintln!("NOT RUN: set {var} to run this test against a broker");
-            None
-        }
-    }
-}
-
-pub fn unique() -> String {
-    format!("t{}", &uuid::Uuid::new_v4().simple().to_string()[..10])
-}
-
 /// 32 bytes in base64url, the sealed sink's key.
 const SEAL_KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8";
-
-pub fn amqp_password() -> String {
-    std::env::var("SESAME_TEST_AMQP_PASSWORD").unwrap_or_else(|_| "guest".into())
-}
 
 /// The organization of the SMS OTP tests, its texts sent by subscribers, with `sinks`.
 fn org_toml(sinks: &str) -> String {
@@ -66,207 +47,22 @@ pub async fn spawn(backend: &Backend, sinks: &str) -> TestApp {
     app
 }
 
-/// A JetStream stream capturing `{prefix}.>`, deleted on drop.
-struct NatsStream {
-    js: async_nats::jetstream::Context,
-    stream: async_nats::jetstream::stream::Stream,
-    name: String,
-}
-
-impl NatsStream {
-    async fn create(url: &str, prefix: &str) -> Self {
-        let client = async_nats::connect(url).await.expect("NATS");
-        let js = async_nats::jetstream::new(client);
-        let name = prefix.to_uppercase();
-        // The same stream again after a restart (it is kept on disk).
-        js.get_or_create_stream(async_nats::jetstream::stream::Config {
-            name: name.clone(),
-            subjects: vec![format!("{prefix}.>")],
-            storage: async_nats::jetstream::stream::StorageType::File,
-            ..Default::default()
-        })
-        .await
-        .expect("a stream");
-        let stream = js.get_stream(&name).await.expect("the stream");
-        Self { js, stream, name }
-    }
-
-    async fn count(&mut self) -> u64 {
-        match self.stream.info().await {
-            Ok(info) => info.state.messages,
-            Err(_) => 0,
-        }
-    }
-
-    /// Every message: (subject, headers by name, body).
-    async fn messages(&mut self) -> Vec<(String, HashMap<String, String>, Vec<u8>)> {
-        let last = self.stream.info().await.expect("info").state.last_sequence;
-        let mut out = Vec::new();
-        for seq in 1..=last {
-            if let Ok(m) = self.stream.get_raw_message(seq).await {
-                let headers = m
-                    .headers
-                    .iter()
-                    .map(|(k, v)| {
-                        (
-                            k.to_string(),
-                            v.iter()
-                                .map(|v| v.to_string())
-                                .collect::<Vec<_>>()
-                                .join(","),
-                        )
-                    })
-                    .collect();
-                out.push((m.subject.to_string(), headers, m.payload.to_vec()));
-            }
-        }
-        out
-    }
-
-    pub async fn delete(self) {
-        let _ = self.js.delete_stream(&self.name).await;
+/// Publishes `n` account events (`USER_OPERATIONS`): new backup codes for bob, from the CLI.
+fn account_events(env: &HashMap<String, String>, n: usize) {
+    for _ in 0..n {
+        let out = crate::helpers::cli(env, &["backup-codes", "--org", "acme", "--user", "bob"]);
+        assert!(out.status.success(), "{}", crate::helpers::stderr(&out));
     }
 }
 
-/// A queue bound to every routing key of the organization `acme` on `exchange`.
-pub struct AmqpQueue {
-    channel: lapin::Channel,
-    queue: String,
-    exchange: String,
-}
-
-impl AmqpQueue {
-    pub async fn bind(url: &str, exchange: &str) -> Self {
-        use lapin::options::{ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions};
-        use lapin::types::FieldTable;
-        let url = url.replacen("amqp://", &format!("amqp://guest:{}@", amqp_password()), 1);
-        let conn = lapin::Connection::connect(&url, lapin::ConnectionProperties::default())
-            .await
-            .expect("RabbitMQ");
-        let channel = conn.create_channel().await.expect("a channel");
-        // As the sink declares it, so whichever comes first, the other agrees.
-        channel
-            .exchange_declare(
-                exchange.into(),
-                lapin::ExchangeKind::Topic,
-                ExchangeDeclareOptions {
-                    durable: true,
-                    ..Default::default()
-                },
-                FieldTable::default(),
-            )
-            .await
-            .expect("the exchange");
-        let queue = channel
-            .queue_declare(
-                "".into(),
-                QueueDeclareOptions {
-                    exclusive: true,
-                    auto_delete: true,
-                    ..Default::default()
-                },
-                FieldTable::default(),
-            )
-            .await
-            .expect("a queue");
-        let queue = queue.name().to_string();
-        channel
-            .queue_bind(
-                queue.as_str().into(),
-                exchange.into(),
-                "acme.*".into(),
-                QueueBindOptions::default(),
-                FieldTable::default(),
-            )
-            .await
-            .expect("bound");
-        Self {
-            channel,
-            queue,
-            exchange: exchange.to_string(),
-        }
-    }
-
-    /// The messages waiting: (routing key, message id, persistent, content type, type, body).
-    pub async fn take(&self) -> Vec<(String, String, bool, String, String, Vec<u8>)> {
-        let mut out = Vec::new();
-        while let Some(m) = self
-            .channel
-            .basic_get(
-                self.queue.as_str().into(),
-                lapin::options::BasicGetOptions { no_ack: true },
-            )
-            .await
-            .expect("basic.get")
-        {
-            let p = &m.delivery.properties;
-            let text = |s: &Option<lapin::types::ShortString>| {
-                s.as_ref().map(|s| s.to_string()).unwrap_or_default()
-            };
-            out.push((
-                m.delivery.routing_key.to_string(),
-                text(p.message_id()),
-                *p.delivery_mode() == Some(2),
-                text(p.content_type()),
-                text(p.kind()),
-                m.delivery.data.clone(),
-            ));
-        }
-        out
-    }
-
-    pub async fn delete(self) {
-        let _ = self
-            .channel
-            .exchange_delete(self.exchange.as_str().into(), Default::default())
-            .await;
-    }
-}
-
-/// A Redis stream's entries, each as its fields.
-async fn redis_entries(url: &str, key: &str) -> Vec<HashMap<String, String>> {
-    let client = redis::Client::open(url).expect("a Redis URL");
-    let mut conn = client
-        .get_multiplexed_async_connection()
-        .await
-        .expect("Redis");
-    let reply: redis::streams::StreamRangeReply = redis::cmd("XRANGE")
-        .arg(key)
-        .arg("-")
-        .arg("+")
-        .query_async(&mut conn)
-        .await
-        .expect("XRANGE");
-    reply
-        .ids
-        .into_iter()
-        .map(|entry| {
-            entry
-                .map
-                .into_iter()
-                .map(|(k, v)| {
-                    let v: String = redis::from_redis_value(&v).unwrap_or_default();
-                    (k, v)
-                })
-                .collect()
-        })
-        .collect()
-}
-
-async fn redis_delete(url: &str, prefix: &str) {
-    let client = redis::Client::open(url).expect("a Redis URL");
-    let mut conn = client
-        .get_multiplexed_async_connection()
-        .await
-        .expect("Redis");
-    let keys: Vec<String> = redis::cmd("KEYS")
-        .arg(format!("{prefix}:*"))
-        .query_async(&mut conn)
-        .await
-        .unwrap_or_default();
-    for key in keys {
-        let _: Result<i64, _> = redis::cmd("DEL").arg(key).query_async(&mut conn).await;
-    }
+/// How many deliveries to `sink` the newest events' listing shows delivered.
+fn delivered(env: &HashMap<String, String>, sink: &str) -> usize {
+    stdout(&crate::helpers::cli(
+        env,
+        &["events", "list", "--org", "acme", "--limit", "1000"],
+    ))
+    .matches(&format!("to sink:{sink}: delivered"))
+    .count()
 }
 
 /// The event a body holds: its JSON, or a JWE of it under [`SEAL_KEY`].
@@ -303,7 +99,7 @@ async fn every_sink_gets_its_topics_and_codes_only_where_allowed(backend: Backen
     let u = unique();
     let mut stream = NatsStream::create(&nats, &u).await;
     let exchange = format!("sesame-{u}");
-    let queue = AmqpQueue::bind(&amqp, &exchange).await;
+    let queue = AmqpQueue::bind(&amqp, &exchange, None).await;
     let dir = tempfile::tempdir().unwrap();
     let key_file = dir.path().join("seal-key");
     std::fs::write(&key_file, SEAL_KEY).unwrap();
@@ -403,8 +199,7 @@ otp_notifications = "plain"
     .await;
     assert_eq!(res.status(), 200);
     // A change of the account: USER_OPERATIONS, which only RabbitMQ takes.
-    let out = app.cli(&["backup-codes", "--org", "acme", "--user", "bob"]);
-    assert!(out.status.success(), "{}", crate::helpers::stderr(&out));
+    account_events(&app.env, 1);
 
     // NATS: the code sealed, both sign-in events, each with its id for the stream's dedup.
     let mut nats_messages = Vec::new();
@@ -463,13 +258,13 @@ otp_notifications = "plain"
     tokio::time::sleep(Duration::from_millis(300)).await;
     amqp_messages.extend(queue.take().await);
     let mut seen = Vec::new();
-    for (routing_key, message_id, persistent, content_type, kind, body) in &amqp_messages {
-        let event: Value = serde_json::from_slice(body).unwrap();
-        assert_eq!(message_id, event["jti"].as_str().unwrap());
-        assert!(persistent);
-        assert_eq!(content_type, "application/json");
-        assert!(!String::from_utf8_lossy(body).contains(&code));
-        seen.push((routing_key.clone(), kind.clone()));
+    for m in &amqp_messages {
+        let event: Value = serde_json::from_slice(&m.body).unwrap();
+        assert_eq!(m.message_id, event["jti"].as_str().unwrap());
+        assert!(m.persistent);
+        assert_eq!(m.content_type, "application/json");
+        assert!(!String::from_utf8_lossy(&m.body).contains(&code));
+        seen.push((m.routing_key.clone(), m.kind.clone()));
     }
     seen.sort();
     assert_eq!(
@@ -487,8 +282,8 @@ otp_notifications = "plain"
     // Redelivered on request: the same event again, with the same id.
     let account_event = amqp_messages
         .iter()
-        .find(|m| m.0 == "acme.USER_OPERATIONS")
-        .map(|m| m.1.clone())
+        .find(|m| m.routing_key == "acme.USER_OPERATIONS")
+        .map(|m| m.message_id.clone())
         .unwrap();
     let out = app.cli(&[
         "events",
@@ -512,8 +307,8 @@ otp_notifications = "plain"
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(again.len(), 1, "redelivered once");
-    assert_eq!(again[0].1, account_event);
-    assert_eq!(again[0].0, "acme.USER_OPERATIONS");
+    assert_eq!(again[0].message_id, account_event);
+    assert_eq!(again[0].routing_key, "acme.USER_OPERATIONS");
 
     // Redis: the sign-in events on their own stream.
     let logins = redis_entries(&redis_url, &format!("{u}:acme:LOGINS")).await;
@@ -532,67 +327,15 @@ otp_notifications = "plain"
     );
 
     // The listing shows each sink's deliveries.
-    let listed = stdout(&app.cli(&["events", "list", "--org", "acme"]));
-    for sink in ["sink:bus", "sink:queue", "sink:stream"] {
-        assert!(
-            listed.contains(&format!("to {sink}: delivered")),
-            "{sink}: {listed}"
-        );
-    }
+    wait_for("every sink's deliveries recorded", || {
+        ["bus", "queue", "stream"]
+            .iter()
+            .all(|sink| delivered(&app.env, sink) == 3)
+    })
+    .await;
     stream.delete().await;
     queue.delete().await;
     redis_delete(&redis_url, &u).await;
-}
-
-/// A `nats-server` of the test's own, with JetStream on disk, on a port of its own.
-struct NatsServer {
-    child: std::process::Child,
-    port: u16,
-    dir: std::path::PathBuf,
-}
-
-impl NatsServer {
-    fn start(port: u16, dir: &std::path::Path) -> Self {
-        let binary =
-            std::env::var("SESAME_TEST_NATS_SERVER").unwrap_or_else(|_| "nats-server".into());
-        let child = std::process::Command::new(&binary)
-            .args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"])
-            .arg(dir)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {binary}: {e}"));
-        for _ in 0..100 {
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Self {
-            child,
-            port,
-            dir: dir.to_path_buf(),
-        }
-    }
-
-    fn url(&self) -> String {
-        format!("nats://127.0.0.1:{}", self.port)
-    }
-
-    fn stop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-
-    fn restart(&mut self) {
-        *self = Self::start(self.port, &self.dir.clone());
-    }
-}
-
-impl Drop for NatsServer {
-    fn drop(&mut self) {
-        self.stop();
-    }
 }
 
 /// The NATS server stopped and started again: its events wait and all arrive, once each,
@@ -614,13 +357,7 @@ async fn a_nats_server_stopped_and_started_again_loses_nothing(backend: Backend)
         server.url()
     );
     let app = spawn(&backend, &sinks).await;
-    let publish = |n: usize| {
-        for _ in 0..n {
-            let out = app.cli(&["backup-codes", "--org", "acme", "--user", "bob"]);
-            assert!(out.status.success(), "{}", crate::helpers::stderr(&out));
-        }
-    };
-    publish(N);
+    account_events(&app.env, N);
     for _ in 0..200 {
         if stream.count().await == N as u64 {
             break;
@@ -631,7 +368,7 @@ async fn a_nats_server_stopped_and_started_again_loses_nothing(backend: Backend)
 
     // Down: the events wait in the outbox, their deliveries retried.
     server.stop();
-    publish(N);
+    account_events(&app.env, N);
     wait_for("a failed attempt", || {
         stdout(&app.cli(&["events", "list", "--org", "acme"])).contains("last error")
     })
@@ -663,12 +400,7 @@ async fn a_nats_server_stopped_and_started_again_loses_nothing(backend: Backend)
         .map(|(_, headers, _)| headers["Nats-Msg-Id"].clone())
         .collect();
     assert_eq!(ids.len(), 2 * N, "distinct events");
-    let listed = stdout(&app.cli(&["events", "list", "--org", "acme"]));
-    assert_eq!(
-        listed.matches("to sink:bus: delivered").count(),
-        2 * N,
-        "{listed}"
-    );
+    assert_eq!(delivered(&app.env, "bus"), 2 * N);
     stream.delete().await;
     redis_delete(&redis_url, &u).await;
 }
@@ -692,7 +424,7 @@ async fn a_killed_node_loses_no_sink_event(backend: Backend) {
     let mut raw_sub = raw.subscribe(format!("{u}.>")).await.unwrap();
     raw.flush().await.unwrap();
     let exchange = format!("sesame-{u}");
-    let queue = AmqpQueue::bind(&amqp, &exchange).await;
+    let queue = AmqpQueue::bind(&amqp, &exchange, None).await;
     let db = TestDb::new(&backend);
     let env = crate::outbox::env_for(&db, crate::outbox::free_port());
     let password_file = db.dir.path().join("amqp-password");
@@ -707,10 +439,7 @@ async fn a_killed_node_loses_no_sink_event(backend: Backend) {
     let out = crate::helpers::cli(&env, &["import", file.to_str().unwrap()]);
     assert!(out.status.success(), "{}", crate::helpers::stderr(&out));
     // The backlog is written while no node runs.
-    for _ in 0..N {
-        let out = crate::helpers::cli(&env, &["backup-codes", "--org", "acme", "--user", "bob"]);
-        assert!(out.status.success());
-    }
+    account_events(&env, N);
     let mut node = crate::outbox::Node::start(&env).await;
     for _ in 0..300 {
         if stream.count().await > 0 {
@@ -724,7 +453,7 @@ async fn a_killed_node_loses_no_sink_event(backend: Backend) {
     let stream_key = format!("{u}:acme:USER_OPERATIONS");
     let mut amqp_ids = Vec::new();
     for _ in 0..600 {
-        amqp_ids.extend(queue.take().await.into_iter().map(|m| m.1));
+        amqp_ids.extend(queue.take().await.into_iter().map(|m| m.message_id));
         let distinct = amqp_ids.iter().collect::<HashSet<_>>().len();
         if stream.count().await as usize >= N
             && distinct >= N
@@ -737,13 +466,9 @@ async fn a_killed_node_loses_no_sink_event(backend: Backend) {
     // Every delivery recorded: what the killed node had in flight has been claimed again
     // (after its lease) and published again.
     let all_recorded = || {
-        let listed = stdout(&crate::helpers::cli(
-            &env,
-            &["events", "list", "--org", "acme", "--limit", "1000"],
-        ));
-        ["sink:bus", "sink:queue", "sink:stream"]
+        ["bus", "queue", "stream"]
             .iter()
-            .all(|sink| listed.matches(&format!("to {sink}: delivered")).count() == N)
+            .all(|sink| delivered(&env, sink) == N)
     };
     for _ in 0..300 {
         if all_recorded() {
@@ -752,7 +477,7 @@ async fn a_killed_node_loses_no_sink_event(backend: Backend) {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(all_recorded(), "every delivery recorded as delivered");
-    amqp_ids.extend(queue.take().await.into_iter().map(|m| m.1));
+    amqp_ids.extend(queue.take().await.into_iter().map(|m| m.message_id));
     drop(node);
     let mut raw_count: usize = 0;
     while let Ok(Some(_)) = tokio::time::timeout(
@@ -806,93 +531,10 @@ async fn a_killed_node_loses_no_sink_event(backend: Backend) {
     redis_delete(&redis_url, &u).await;
 }
 
-/// A `rabbitmq-server` node of the test's own (its own name, ports and data directory; the
-/// machine's epmd), killed with SIGKILL and started again on the same data.
-struct RabbitServer {
-    /// `None` once killed.
-    child: Option<std::process::Child>,
-    port: u16,
-    name: String,
-    dir: std::path::PathBuf,
-}
-
-impl RabbitServer {
-    fn start(name: &str, port: u16, dir: &std::path::Path) -> Self {
-        use std::os::unix::process::CommandExt;
-        let binary = std::env::var("SESAME_TEST_RABBITMQ_SERVER")
-            .unwrap_or_else(|_| "/usr/lib/rabbitmq/bin/rabbitmq-server".into());
-        std::fs::write(dir.join("enabled_plugins"), "[].").unwrap();
-        std::fs::write(dir.join("rabbitmq.conf"), "").unwrap();
-        let child = std::process::Command::new(&binary)
-            .current_dir(dir)
-            .env("RABBITMQ_NODENAME", format!("{name}@localhost"))
-            .env("RABBITMQ_NODE_IP_ADDRESS", "127.0.0.1")
-            .env("RABBITMQ_NODE_PORT", port.to_string())
-            .env("RABBITMQ_DIST_PORT", crate::outbox::free_port().to_string())
-            .env("RABBITMQ_MNESIA_BASE", dir.join("mnesia"))
-            .env("RABBITMQ_LOG_BASE", dir.join("log"))
-            .env("RABBITMQ_ENABLED_PLUGINS_FILE", dir.join("enabled_plugins"))
-            .env("RABBITMQ_CONFIG_FILE", dir.join("rabbitmq"))
-            .env("RABBITMQ_PID_FILE", dir.join("pid"))
-            // Its own process group, so that stopping it stops the Erlang VM under the script.
-            .process_group(0)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {binary}: {e}"));
-        let started = std::time::Instant::now();
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                started.elapsed() < Duration::from_secs(60),
-                "rabbitmq-server did not come up on {port}"
-            );
-            std::thread::sleep(Duration::from_millis(200));
-        }
-        Self {
-            child: Some(child),
-            port,
-            name: name.to_string(),
-            dir: dir.to_path_buf(),
-        }
-    }
-
-    fn url(&self) -> String {
-        format!("amqp://127.0.0.1:{}/%2f", self.port)
-    }
-
-    /// SIGKILL to the whole node: what it confirmed is on disk.
-    fn kill(&mut self) {
-        let Some(mut child) = self.child.take() else {
-            return;
-        };
-        let group = format!("-{}", child.id());
-        let _ = std::process::Command::new("kill")
-            .args(["-KILL", "--", &group])
-            .status();
-        let _ = child.wait();
-        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-
-    fn restart(&mut self) {
-        self.kill();
-        *self = Self::start(&self.name.clone(), self.port, &self.dir.clone());
-    }
-}
-
-impl Drop for RabbitServer {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
 async fn a_rabbitmq_server_killed_and_started_again_loses_nothing(backend: Backend) {
     if broker("SESAME_TEST_AMQP_URL").is_none() {
         return;
     }
-    use lapin::options::{BasicGetOptions, QueueBindOptions, QueueDeclareOptions};
-    use lapin::types::FieldTable;
     const N: usize = 5;
     let u = unique();
     let dir = tempfile::tempdir().unwrap();
@@ -903,86 +545,16 @@ async fn a_rabbitmq_server_killed_and_started_again_loses_nothing(backend: Backe
     );
     // A durable queue, so what the broker confirmed outlives it.
     let queue_name = format!("events-{u}");
-    let declare = |url: String| {
-        let queue_name = queue_name.clone();
-        async move {
-            let url = url.replacen("amqp://", "amqp://guest:guest@", 1);
-            let conn = lapin::Connection::connect(&url, lapin::ConnectionProperties::default())
-                .await
-                .expect("the test's RabbitMQ");
-            let channel = conn.create_channel().await.unwrap();
-            channel
-                .exchange_declare(
-                    "sesame".into(),
-                    lapin::ExchangeKind::Topic,
-                    lapin::options::ExchangeDeclareOptions {
-                        durable: true,
-                        ..Default::default()
-                    },
-                    FieldTable::default(),
-                )
-                .await
-                .unwrap();
-            channel
-                .queue_declare(
-                    queue_name.as_str().into(),
-                    QueueDeclareOptions {
-                        durable: true,
-                        ..Default::default()
-                    },
-                    FieldTable::default(),
-                )
-                .await
-                .unwrap();
-            channel
-                .queue_bind(
-                    queue_name.as_str().into(),
-                    "sesame".into(),
-                    "acme.*".into(),
-                    QueueBindOptions::default(),
-                    FieldTable::default(),
-                )
-                .await
-                .unwrap();
-            (conn, channel)
-        }
-    };
-    let take = |channel: lapin::Channel| {
-        let queue_name = queue_name.clone();
-        async move {
-            let mut ids = Vec::new();
-            while let Ok(Some(m)) = channel
-                .basic_get(queue_name.as_str().into(), BasicGetOptions { no_ack: true })
-                .await
-            {
-                ids.push(
-                    m.delivery
-                        .properties
-                        .message_id()
-                        .as_ref()
-                        .map(|s| s.to_string())
-                        .unwrap_or_default(),
-                );
-            }
-            ids
-        }
-    };
-    let (_conn, channel) = declare(server.url()).await;
+    let queue = AmqpQueue::bind(&server.url(), "sesame", Some(&queue_name)).await;
     let sinks = format!(
         "[[organizations.event_sinks]]\nname = \"queue\"\ntype = \"rabbitmq\"\nurl = \"{}\"\ntopics = [\"USER_OPERATIONS\"]\ntimeout_seconds = 2\n",
         server.url()
     );
     let app = spawn(&backend, &sinks).await;
-    let publish = |n: usize| {
-        for _ in 0..n {
-            let out = app.cli(&["backup-codes", "--org", "acme", "--user", "bob"]);
-            assert!(out.status.success(), "{}", crate::helpers::stderr(&out));
-        }
-    };
-    publish(N);
+    account_events(&app.env, N);
     let mut ids = Vec::new();
     for _ in 0..200 {
-        ids.extend(take(channel.clone()).await);
+        ids.extend(queue.take().await.into_iter().map(|m| m.message_id));
         if ids.len() >= N {
             break;
         }
@@ -992,17 +564,17 @@ async fn a_rabbitmq_server_killed_and_started_again_loses_nothing(backend: Backe
 
     // Killed: the events wait in the outbox; confirmed ones are on the broker's disk.
     server.kill();
-    publish(N);
+    account_events(&app.env, N);
     wait_for("a failed attempt", || {
         stdout(&app.cli(&["events", "list", "--org", "acme"])).contains("last error")
     })
     .await;
     server.restart();
-    let (_conn, channel) = declare(server.url()).await;
+    let queue = AmqpQueue::bind(&server.url(), "sesame", Some(&queue_name)).await;
     // A broker killed may hand out again what it had handed out before (its acknowledgements
     // were not on disk yet): consumers drop those by message_id, so count distinct ones.
     for _ in 0..600 {
-        ids.extend(take(channel.clone()).await);
+        ids.extend(queue.take().await.into_iter().map(|m| m.message_id));
         if ids.iter().collect::<HashSet<_>>().len() >= 2 * N {
             break;
         }
@@ -1019,12 +591,7 @@ async fn a_rabbitmq_server_killed_and_started_again_loses_nothing(backend: Backe
     assert_eq!(distinct.len(), 2 * N, "every event");
     // A message the broker took just before it was killed, unconfirmed, is published again
     // (at least once): its delivery is recorded at its next attempt.
-    let recorded = || {
-        stdout(&app.cli(&["events", "list", "--org", "acme"]))
-            .matches("to sink:queue: delivered")
-            .count()
-            == 2 * N
-    };
+    let recorded = || delivered(&app.env, "queue") == 2 * N;
     for _ in 0..120 {
         if recorded() {
             break;
@@ -1053,10 +620,9 @@ async fn a_sink_added_while_the_server_runs_gets_its_events(backend: Backend) {
     app.import(&org_toml(&format!(
         "[[organizations.event_sinks]]\nname = \"bus\"\ntype = \"nats\"\nurl = \"{nats}\"\nsubject_prefix = \"{u}\"\ntopics = [\"USER_OPERATIONS\"]\n"
     )));
-    let out = app.cli(&["backup-codes", "--org", "acme", "--user", "bob"]);
-    assert!(out.status.success(), "{}", crate::helpers::stderr(&out));
+    account_events(&app.env, 1);
     wait_for("the event in the stream", || {
-        stdout(&app.cli(&["events", "list", "--org", "acme"])).contains("to sink:bus: delivered")
+        delivered(&app.env, "bus") == 1
     })
     .await;
     assert_eq!(stream.count().await, 1);
