@@ -68,10 +68,16 @@ const BROKER_CLIENTS: [&str; 5] = ["lapin", "amq_protocol", "async_nats", "redis
 
 /// Keeps the broker clients' frames out of the log whatever `SESAME_LOG` asks for.
 fn no_broker_frames(meta: &tracing::Metadata<'_>) -> bool {
-    *meta.level() <= tracing::Level::INFO
-        || !BROKER_CLIENTS
-            .iter()
-            .any(|c| meta.target() == *c || meta.target().starts_with(&format!("{c}::")))
+    loggable(*meta.level(), meta.target())
+}
+
+fn loggable(level: tracing::Level, target: &str) -> bool {
+    level <= tracing::Level::INFO
+        || !BROKER_CLIENTS.iter().any(|c| {
+            target
+                .strip_prefix(c)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with("::"))
+        })
 }
 
 fn install(settings: &LogSettings, traces: Option<&TraceSettings>) -> Result<Telemetry, String> {
@@ -229,8 +235,23 @@ impl<W: Write> Write for OneLine<W> {
 }
 
 #[cfg(test)]
-mod one_line_tests {
+mod tests {
     use super::*;
+
+    #[test]
+    fn broker_clients_log_nothing_below_info() {
+        use tracing::Level;
+        for target in ["lapin::channels", "lapin", "async_nats::connector", "redis::aio"] {
+            assert!(!loggable(Level::TRACE, target), "{target}");
+            assert!(!loggable(Level::DEBUG, target), "{target}");
+            assert!(loggable(Level::INFO, target), "{target}");
+            assert!(loggable(Level::WARN, target), "{target}");
+        }
+        // Other crates, and ours, as SESAME_LOG says.
+        assert!(loggable(Level::TRACE, "sesame::events::worker"));
+        assert!(loggable(Level::DEBUG, "redistributed"));
+        assert!(loggable(Level::DEBUG, "lapinou::x"));
+    }
 
     #[test]
     fn a_line_break_inside_an_event_is_escaped() {

@@ -25,9 +25,6 @@ use crate::plugin::{EventSink, SecretRef, SendError};
 use crate::secret::Secret;
 use crate::store::events::OutboxEvent;
 
-/// The sink `type`s Sesame knows (those of [`SinkKind`]).
-pub const SINK_TYPES: [&str; 3] = ["nats", "rabbitmq", "redis"];
-
 /// The target of a delivery to the sink `name`.
 pub fn target(name: &str) -> String {
     format!("sink:{name}")
