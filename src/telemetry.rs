@@ -241,7 +241,12 @@ mod tests {
     #[test]
     fn broker_clients_log_nothing_below_info() {
         use tracing::Level;
-        for target in ["lapin::channels", "lapin", "async_nats::connector", "redis::aio"] {
+        for target in [
+            "lapin::channels",
+            "lapin",
+            "async_nats::connector",
+            "redis::aio",
+        ] {
             assert!(!loggable(Level::TRACE, target), "{target}");
             assert!(!loggable(Level::DEBUG, target), "{target}");
             assert!(loggable(Level::INFO, target), "{target}");

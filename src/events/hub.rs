@@ -8,7 +8,7 @@
 //! rotation the previous secret's signature is added (`…,sha256=<old>`) until the overlap ends.
 
 use crate::keys::Kek;
-use crate::plugin::{Outbound, SendError};
+use crate::plugin::{BoxFuture, Event, EventSink, Outbound, SendError};
 use crate::store::deliveries::Delivery;
 use crate::store::events::OutboxEvent;
 use crate::store::subscriptions::Subscription;
@@ -161,16 +161,35 @@ pub const LOGIN_FAILED: &str = "urn:ietf:params:logins:loginFailed";
 pub const LOCK_USER: &str = "urn:ietf:params:user-operations:lockUser";
 pub const UNLOCK_USER: &str = "urn:ietf:params:user-operations:unlockUser";
 
+/// One active subscription as the outbox sees it: a sink like the organization's brokers
+/// ([`super::sinks`]), built for each delivery from the subscription's row.
+#[derive(Debug)]
+pub struct SubscriberSink<'a> {
+    pub outbound: &'a Outbound,
+    pub kek: &'a Kek,
+    pub base_url: &'a str,
+    pub subscription: &'a Subscription,
+}
+
+impl EventSink for SubscriberSink<'_> {
+    fn kind(&self) -> &'static str {
+        "webhook"
+    }
+
+    fn publish<'a>(&'a self, event: Event<'a>) -> BoxFuture<'a, Result<(), SendError>> {
+        Box::pin(deliver(self, event))
+    }
+}
+
 /// POSTs one event to one subscriber.
-pub async fn deliver(
-    outbound: &Outbound,
-    kek: &Kek,
-    base_url: &str,
-    org_slug: &str,
-    subscription: &Subscription,
-    payload: &serde_json::Value,
-) -> Result<(), SendError> {
-    let body = payload.to_string().into_bytes();
+async fn deliver(to: &SubscriberSink<'_>, event: Event<'_>) -> Result<(), SendError> {
+    let SubscriberSink {
+        outbound,
+        kek,
+        base_url,
+        subscription,
+    } = *to;
+    let body = event.body.to_vec();
     let secret = open_secret(kek, &subscription.id, &subscription.secret)?;
     let previous = match (
         &subscription.previous_secret,
@@ -181,7 +200,7 @@ pub async fn deliver(
     };
     let (hub_sig, our_sig) = signatures(&secret, previous.as_deref(), now(), &body)
         .map_err(|e| SendError::Permanent(e.to_string()))?;
-    let topic_url = super::topic_url(base_url, org_slug, &subscription.topic);
+    let topic_url = super::topic_url(base_url, event.organization, &subscription.topic);
     let request = outbound
         .request(reqwest::Method::POST, &subscription.callback)?
         .header("Content-Type", "application/json")
@@ -194,7 +213,7 @@ pub async fn deliver(
         )
         .header("X-Hub-Signature", hub_sig)
         .header("X-Sesame-Signature", our_sig)
-        .header("X-Sesame-Event-Id", payload["jti"].as_str().unwrap_or(""))
+        .header("X-Sesame-Event-Id", event.jti)
         .body(body);
     let (status, text) = outbound.send_capped(request).await?;
     if status.is_success() {

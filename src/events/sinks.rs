@@ -6,7 +6,9 @@
 //! to `sink:{name}` is written with it, in the same transaction; the delivery worker then
 //! publishes it through the plug-in in the sink's own lanes (a broker that is down delays only
 //! its own deliveries), retries with backoff until the broker acknowledges it, and records the
-//! outcome as for a webhook. The event's `jti` goes with every attempt, so brokers that
+//! outcome. Webhooks go the same way: each active subscription is a sink of the hub's
+//! ([`super::hub::SubscriberSink`]), so the worker publishes every event through
+//! [`EventSink::publish`], whatever receives it. The event's `jti` goes with every attempt, so brokers that
 //! deduplicate (JetStream, the Redis sink's script) drop replays, and consumers of the others can.
 //!
 //! **OTP notifications** (`SmsOtpNotificationEvent`, which holds the code in its message) go to

@@ -25,7 +25,7 @@ use std::time::Duration;
 use rand::Rng;
 use tokio::time::Instant;
 
-use crate::plugin::{SendError, Sms};
+use crate::plugin::{EventSink, SendError, Sms};
 use crate::state::{Core, CoreError, OrgEntry};
 use crate::store::deliveries::{self, Delivery, TargetKey};
 use crate::store::events::OutboxEvent;
@@ -582,14 +582,21 @@ async fn attempt(
                 .ok_or_else(|| {
                     SendError::Permanent("the subscription is no longer active".into())
                 })?;
-            super::hub::deliver(
-                &state.outbound,
-                state.keys.kek(),
-                state.settings.base_url.as_str(),
-                &org.org.slug,
-                &sub,
-                &payload,
-            )
+            let sink = super::hub::SubscriberSink {
+                outbound: &state.outbound,
+                kek: state.keys.kek(),
+                base_url: state.settings.base_url.as_str(),
+                subscription: &sub,
+            };
+            let body = payload.to_string().into_bytes();
+            sink.publish(crate::plugin::Event {
+                jti: &event.jti,
+                event_type: &event.event_type,
+                organization: &org.org.slug,
+                topic: super::sinks::topic_of(&payload),
+                body: &body,
+                content_type: "application/json",
+            })
             .await
             .map(|()| None)
         }
