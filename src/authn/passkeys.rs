@@ -67,6 +67,16 @@ pub fn handle_of(user_id: &str) -> [u8; 16] {
     }
 }
 
+/// A registration's failed transaction as the user hears of it: the key id's uniqueness refused
+/// the row (two registrations of one key at once on PostgreSQL, where both passed the check
+/// before either wrote) is "registered already", not a server error.
+pub fn taken_or(e: StoreError) -> EnrollError {
+    match e {
+        StoreError::Conflict(_) => EnrollError::Taken,
+        other => EnrollError::Store(other),
+    }
+}
+
 /// The stored form of a key id: its SHA-256, hex.
 pub fn lookup_of(key_id: &[u8]) -> String {
     sha256_hex(key_id)
@@ -279,11 +289,14 @@ impl<'a> Registration<'a> {
         response: &str,
         name: &str,
     ) -> Result<Credential, EnrollError> {
-        write_transaction(conn, |conn| self.finish_in(conn, id, response, name))?
+        match write_transaction(conn, |conn| self.finish_in(conn, id, response, name)) {
+            Err(e) => Err(taken_or(e)),
+            Ok(finished) => finished,
+        }
     }
 
     /// [`Self::finish`] in the caller's transaction (a sign-in step that enrolls a key and
-    /// passes with it).
+    /// passes with it). The caller maps a failed transaction with [`taken_or`].
     pub fn finish_in(
         &self,
         conn: &mut DbConn,

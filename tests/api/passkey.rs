@@ -718,7 +718,71 @@ async fn without_a_host_name_passkeys_are_not_offered(backend: Backend) {
     assert!(key_rows(&app).is_empty());
 }
 
+/// A key id registered to any account is refused as "registered already": the check before
+/// saving, and the unique index behind it for two registrations of one key at once (on
+/// PostgreSQL both may pass the check), which the registration maps to the same answer.
+async fn a_key_id_is_registered_to_one_account_only(backend: Backend) {
+    use sesame::authn::credentials::EnrollError;
+    use sesame::store::StoreError;
+    use sesame::store::credentials::Credential;
+    let app = setup(&backend).await;
+    let (bob, carol) = (user_id(&app, "bob"), user_id(&app, "carol"));
+    let mut conn = app.db.get().unwrap();
+    let pending = |user: &str| Credential {
+        id: uuid::Uuid::new_v4().to_string(),
+        organization_id: 0,
+        user_id: user.to_string(),
+        factor: "passkey".into(),
+        name: "Passkey".into(),
+        sealed: vec![1, 2, 3],
+        version: 0,
+        created_at: sesame::store::now(),
+        confirmed_at: None,
+        last_used_at: None,
+        lookup: None,
+    };
+    let org_id: i64 = {
+        use sesame::store::schema::users::dsl::*;
+        users
+            .filter(id.eq(&bob))
+            .select(organization_id)
+            .first(&mut conn)
+            .unwrap()
+    };
+    let (first, second) = (
+        Credential {
+            organization_id: org_id,
+            ..pending(&bob)
+        },
+        Credential {
+            organization_id: org_id,
+            ..pending(&carol)
+        },
+    );
+    Credential::insert(&mut conn, &first).unwrap();
+    Credential::insert(&mut conn, &second).unwrap();
+    let lookup = sesame::authn::passkeys::lookup_of(b"one key id");
+    let now = sesame::store::now();
+    assert!(Credential::confirm_key(&mut conn, &first.id, 0, &[4], &lookup, "Key", now).unwrap());
+    assert!(Credential::lookup_taken(&mut conn, &lookup).unwrap());
+    let again = Credential::confirm_key(&mut conn, &second.id, 0, &[5], &lookup, "Key", now);
+    let Err(e) = again else {
+        panic!("the same key id saved twice: {again:?}");
+    };
+    assert!(matches!(e, StoreError::Conflict(_)), "{e:?}");
+    assert!(matches!(
+        sesame::authn::passkeys::taken_or(e),
+        EnrollError::Taken
+    ));
+    assert_eq!(
+        sesame::authn::passkeys::taken_or(StoreError::Corrupt("x".into())).to_string(),
+        EnrollError::Store(StoreError::Corrupt("x".into())).to_string(),
+        "other failures stay failures"
+    );
+}
+
 both_backends!(
+    a_key_id_is_registered_to_one_account_only,
     a_passkey_added_in_the_account_area_is_a_second_step,
     an_answer_is_bound_to_its_ceremony_and_used_once,
     a_passkey_alone_signs_in_without_a_username,

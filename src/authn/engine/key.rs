@@ -486,7 +486,12 @@ pub(super) async fn enroll(
                 }
             })
         })
-        .await?;
+        .await;
+    let result = match result.map_err(passkeys::taken_or) {
+        Err(EnrollError::Store(e)) => return Err(e.into()),
+        Err(taken) => Err(taken),
+        Ok(finished) => finished,
+    };
     match result {
         Ok(reached) => {
             tracing::info!(user = %sf.user.id, factor = factor.name(), "key added during sign-in");
