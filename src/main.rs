@@ -299,6 +299,25 @@ fn run(command: Command, settings: Settings) -> Result<(), Failure> {
                     );
                 }
             }
+            // Each target at a glance: a sink or a subscriber that is behind shows here.
+            let targets = sesame::store::deliveries::by_target(&mut conn, org.id)?;
+            if !targets.is_empty() {
+                println!("by target (the outbox keeps delivered events a week):");
+            }
+            for target in targets.chunk_by(|a, b| a.target == b.target) {
+                let states: Vec<String> = target
+                    .iter()
+                    .map(|t| match t.state.as_str() {
+                        sesame::store::deliveries::PENDING => format!(
+                            "{} pending (the oldest since {})",
+                            t.count,
+                            sesame::store::format_utc(t.oldest)
+                        ),
+                        state => format!("{} {state}", t.count),
+                    })
+                    .collect();
+                println!("    {}: {}", target[0].target, states.join(", "));
+            }
             Ok(())
         }
         Command::Events {

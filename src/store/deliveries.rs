@@ -95,8 +95,44 @@ impl Delivery {
     }
 }
 
-/// One target's lane: a webhook subscription (`webhook:{id}`), or an organization's SMS channel
-/// (`sms`). The worker bounds the deliveries in flight per target, so a slow or dead receiver
+/// How an organization's deliveries to one target stand, in one state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TargetState {
+    pub target: String,
+    pub state: String,
+    pub count: i64,
+    /// When the oldest of them was queued.
+    pub oldest: i64,
+}
+
+/// The organization's deliveries the outbox holds (delivered ones for a week), counted by target
+/// and state: what `sesame events list` sums up per webhook, sink and the SMS channel.
+pub fn by_target(conn: &mut DbConn, organization_id: i64) -> Result<Vec<TargetState>, StoreError> {
+    use diesel::dsl::{count_star, min};
+    let rows: Vec<(String, String, i64, Option<i64>)> = deliveries::table
+        .filter(deliveries::organization_id.eq(organization_id))
+        .group_by((deliveries::target, deliveries::state))
+        .select((
+            deliveries::target,
+            deliveries::state,
+            count_star(),
+            min(deliveries::created_at),
+        ))
+        .order_by((deliveries::target, deliveries::state))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(|(target, state, count, oldest)| TargetState {
+            target,
+            state,
+            count,
+            oldest: oldest.unwrap_or_default(),
+        })
+        .collect())
+}
+
+/// One target's lane: a webhook subscription (`webhook:{id}`), an event sink (`sink:{name}`) or
+/// an organization's SMS channel (`sms`). The worker bounds the deliveries in flight per target, so a slow or dead receiver
 /// only delays its own.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct TargetKey {

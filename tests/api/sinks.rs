@@ -382,6 +382,25 @@ async fn a_nats_server_stopped_and_started_again_loses_nothing(backend: Backend)
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!(redis_entries(&redis_url, &key).await.len(), 2 * N);
+    // The listing sums up each sink: the one behind shows what waits.
+    let listed = stdout(&app.cli(&["events", "list", "--org", "acme"]));
+    let line = |sink: &str| {
+        listed
+            .lines()
+            .find(|l| l.starts_with(&format!("    sink:{sink}: ")))
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert_eq!(
+        line("stream"),
+        format!("    sink:stream: {} delivered", 2 * N)
+    );
+    assert!(
+        line("bus").starts_with(&format!(
+            "    sink:bus: {N} delivered, {N} pending (the oldest since "
+        )),
+        "{listed}"
+    );
     server.restart();
     let mut stream = NatsStream::create(&server.url(), "ops").await;
     let mut count = 0;
