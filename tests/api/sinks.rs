@@ -460,7 +460,8 @@ async fn a_killed_node_loses_no_sink_event(backend: Backend) {
     // The backlog is written while no node runs.
     account_events(&env, N);
     let mut node = crate::outbox::Node::start(&env).await;
-    for _ in 0..300 {
+    // Killed as soon as the first events are in (a loaded machine may take seconds to start).
+    for _ in 0..3000 {
         if stream.count().await > 0 {
             break;
         }
