@@ -25,6 +25,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::plugin::{EventSink, SecretRef, SendError};
 use crate::secret::Secret;
+use crate::state::{Core, OrgEntry};
 use crate::store::events::OutboxEvent;
 
 /// The target of a delivery to the sink `name`.
@@ -245,9 +246,52 @@ pub fn receiving<'a>(
         .find(|s| s.name == name && s.receives(topic_of(payload), otp))
 }
 
+/// One attempt at delivering `event` (its opened payload) to the sink `name` of `org`, the
+/// organization `slug` as the node has it cached.
+pub async fn deliver(
+    state: &Core,
+    org: Arc<OrgEntry>,
+    slug: &str,
+    name: &str,
+    event: &OutboxEvent,
+    payload: &serde_json::Value,
+) -> Result<(), SendError> {
+    // The organization as cached may predate the sink or its topic (an import a moment ago, on
+    // another node): read it afresh before giving the delivery up.
+    let org = match receiving(&org.org.settings.event_sinks, name, event, payload) {
+        Some(_) => org,
+        None => {
+            state.forget_organization(slug);
+            state
+                .organization(slug)
+                .await
+                .map_err(|e| SendError::Retryable(format!("{e:?}")))?
+        }
+    };
+    let settings =
+        receiving(&org.org.settings.event_sinks, name, event, payload).ok_or_else(|| {
+            SendError::Permanent(format!(
+                "the sink {name} no longer receives this event (removed, or its topics changed)"
+            ))
+        })?;
+    let built = state
+        .sink(org.org.id, settings)
+        .map_err(SendError::Retryable)?;
+    match publish(&built, settings, &org.org.slug, event, payload).await {
+        // A broker's refusal (credentials rotated, a permission taken away) is mended by its
+        // operator: the event waits, and the sink is built again (its secrets read again) for
+        // the next attempt.
+        Err(SendError::Permanent(refused)) => {
+            state.drop_sink(org.org.id, name);
+            Err(SendError::Retryable(format!("refused: {refused}")))
+        }
+        other => other,
+    }
+}
+
 /// Publishes one event (its opened payload) through `built`, which must receive it
 /// ([`receiving`]).
-pub async fn publish(
+async fn publish(
     built: &BuiltSink,
     settings: &SinkSettings,
     organization: &str,

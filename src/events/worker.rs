@@ -539,40 +539,9 @@ async fn attempt(
             }))
         }
         other if let Some(name) = super::sinks::named(other) => {
-            use super::sinks;
-            // The organization as cached may predate the sink or its topic (an import a moment
-            // ago, on another node): read it afresh before giving the delivery up.
-            let org = match sinks::receiving(&org.org.settings.event_sinks, name, &event, &payload)
-            {
-                Some(_) => org,
-                None => {
-                    state.forget_organization(&slug);
-                    state
-                        .organization(&slug)
-                        .await
-                        .map_err(|e| SendError::Retryable(format!("{e:?}")))?
-                }
-            };
-            let settings = sinks::receiving(&org.org.settings.event_sinks, name, &event, &payload)
-                .ok_or_else(|| {
-                    SendError::Permanent(format!(
-                        "the sink {name} no longer receives this event (removed, or its topics changed)"
-                    ))
-                })?;
-            let built = state
-                .sink(org.org.id, settings)
-                .map_err(SendError::Retryable)?;
-            match sinks::publish(&built, settings, &org.org.slug, &event, &payload).await {
-                Ok(()) => Ok(None),
-                // A broker's refusal (credentials rotated, a permission taken away) is mended by
-                // its operator: the event waits, and the sink is built again (its secrets read
-                // again) for the next attempt.
-                Err(SendError::Permanent(refused)) => {
-                    state.drop_sink(org.org.id, name);
-                    Err(SendError::Retryable(format!("refused: {refused}")))
-                }
-                Err(e) => Err(e),
-            }
+            super::sinks::deliver(state, org, &slug, name, &event, &payload)
+                .await
+                .map(|()| None)
         }
         other if other.starts_with("webhook:") => {
             let sub = subscription
