@@ -57,24 +57,9 @@ pub struct Core {
     /// answer takes as long as for a wrong password.
     pub dummy_hash: String,
     orgs: RwLock<HashMap<String, Arc<OrgEntry>>>,
-    /// Built event sinks by organization and name, with the settings they were built from: kept
-    /// across the organization's reloads (and their connections with them) while those stay
-    /// the same.
-    sinks: RwLock<SinkCache>,
+    /// The event sinks built (and connected) on this node.
+    pub sinks: crate::events::sinks::SinkCache,
 }
-
-type SinkCache = HashMap<(i64, String), CachedSink>;
-
-#[derive(Debug)]
-struct CachedSink {
-    settings: crate::events::sinks::SinkSettings,
-    built: crate::events::sinks::BuiltSink,
-    at: std::time::Instant,
-}
-
-/// How long a built sink is kept: its secrets (files, environment) are read again at least
-/// this often, and at once after its broker refused it.
-pub const SINK_REBUILD: std::time::Duration = std::time::Duration::from_secs(600);
 
 /// A known organization and its discovery document, serialized once. Re-read after
 /// [`ORG_CACHE_TTL`] so that an import on another node (a new display name or lock policy)
@@ -127,53 +112,8 @@ impl Core {
             client_keys: RwLock::new(HashMap::new()),
             dummy_hash: crate::password::hash(&crate::secret::random_token(16)),
             orgs: RwLock::new(HashMap::new()),
-            sinks: RwLock::new(HashMap::new()),
+            sinks: crate::events::sinks::SinkCache::default(),
         }
-    }
-
-    /// The sink `settings` describes for the organization `organization_id`: built once and
-    /// kept (its connection with it) while its settings stay the same, for at most
-    /// [`SINK_REBUILD`]. A sink that cannot be built (a secret missing at run time) is tried
-    /// again at the next delivery.
-    pub fn sink(
-        &self,
-        organization_id: i64,
-        settings: &crate::events::sinks::SinkSettings,
-    ) -> Result<crate::events::sinks::BuiltSink, String> {
-        let key = (organization_id, settings.name.clone());
-        let fresh = |c: &CachedSink| c.settings == *settings && c.at.elapsed() < SINK_REBUILD;
-        if let Some(cached) = self.sinks.read().expect("sink cache lock").get(&key)
-            && fresh(cached)
-        {
-            return Ok(cached.built.clone());
-        }
-        let mut cache = self.sinks.write().expect("sink cache lock");
-        // Another lane may have built it meanwhile: one connection per sink.
-        if let Some(cached) = cache.get(&key)
-            && fresh(cached)
-        {
-            return Ok(cached.built.clone());
-        }
-        let built = crate::events::sinks::build(settings).inspect_err(|error| {
-            tracing::error!(sink = %settings.name, %error, "the event sink cannot be built");
-        })?;
-        cache.insert(
-            key,
-            CachedSink {
-                settings: settings.clone(),
-                built: built.clone(),
-                at: std::time::Instant::now(),
-            },
-        );
-        Ok(built)
-    }
-
-    /// Forgets a built sink: the next delivery builds it again.
-    pub fn drop_sink(&self, organization_id: i64, name: &str) {
-        self.sinks
-            .write()
-            .expect("sink cache lock")
-            .remove(&(organization_id, name.to_string()));
     }
 
     /// Drops the cached entry of an organization, so the next request reads it afresh (an
@@ -216,13 +156,7 @@ impl Core {
         let discovery = crate::document::PublicDocument::new(
             serde_json::to_vec(&oidc::discovery::document(&issuer)).expect("discovery serializes"),
         );
-        // Sinks the organization no longer names are dropped with their connections.
-        self.sinks
-            .write()
-            .expect("sink cache lock")
-            .retain(|(id, name), _| {
-                *id != org.id || org.settings.event_sinks.iter().any(|s| &s.name == name)
-            });
+        self.sinks.keep_only(org.id, &org.settings.event_sinks);
         let sms =
             crate::plugin::SmsChannel::build(&org.settings.sms, &self.outbound, &self.console_sms);
         if let Err(error) = &sms {

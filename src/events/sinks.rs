@@ -18,7 +18,9 @@
 //! of the envelope under the sink's `seal_key`, 32 bytes in base64, which only the consumer
 //! holds. The code never reaches a log either way.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
 
 use base64::Engine;
 use serde::{Deserialize, Serialize};
@@ -187,6 +189,77 @@ impl SinkSettings {
     }
 }
 
+/// The sinks built on this node, by organization and name, with the settings they were built
+/// from: kept across the organization's reloads (and their connections with them) while those
+/// stay the same, for at most [`SINK_REBUILD`]. The server's state holds one.
+#[derive(Debug, Default)]
+pub struct SinkCache {
+    built: RwLock<HashMap<(i64, String), CachedSink>>,
+}
+
+#[derive(Debug)]
+struct CachedSink {
+    settings: SinkSettings,
+    built: BuiltSink,
+    at: Instant,
+}
+
+/// How long a built sink is kept: its secrets (files, environment) are read again at least
+/// this often, and at once after its broker refused it.
+pub const SINK_REBUILD: Duration = Duration::from_secs(600);
+
+impl SinkCache {
+    /// The sink `settings` describes for the organization `organization_id`, built when none
+    /// is kept for them. A sink that cannot be built (a secret missing at run time) is tried
+    /// again at the next delivery.
+    pub fn get(&self, organization_id: i64, settings: &SinkSettings) -> Result<BuiltSink, String> {
+        let key = (organization_id, settings.name.clone());
+        let fresh = |c: &CachedSink| c.settings == *settings && c.at.elapsed() < SINK_REBUILD;
+        if let Some(cached) = self.built.read().expect("sink cache lock").get(&key)
+            && fresh(cached)
+        {
+            return Ok(cached.built.clone());
+        }
+        let mut cache = self.built.write().expect("sink cache lock");
+        // Another lane may have built it meanwhile: one connection per sink.
+        if let Some(cached) = cache.get(&key)
+            && fresh(cached)
+        {
+            return Ok(cached.built.clone());
+        }
+        let built = build(settings).inspect_err(|error| {
+            tracing::error!(sink = %settings.name, %error, "the event sink cannot be built");
+        })?;
+        cache.insert(
+            key,
+            CachedSink {
+                settings: settings.clone(),
+                built: built.clone(),
+                at: Instant::now(),
+            },
+        );
+        Ok(built)
+    }
+
+    /// Forgets a built sink: the next delivery builds it again.
+    pub fn forget(&self, organization_id: i64, name: &str) {
+        self.built
+            .write()
+            .expect("sink cache lock")
+            .remove(&(organization_id, name.to_string()));
+    }
+
+    /// Drops the organization's sinks that `sinks` no longer names, with their connections.
+    pub fn keep_only(&self, organization_id: i64, sinks: &[SinkSettings]) {
+        self.built
+            .write()
+            .expect("sink cache lock")
+            .retain(|(id, name), _| {
+                *id != organization_id || sinks.iter().any(|s| &s.name == name)
+            });
+    }
+}
+
 /// Reads a seal key: 32 bytes in base64 (standard or URL-safe, padded or not).
 fn seal_key(key: &SecretRef) -> Result<Secret<Vec<u8>>, String> {
     let text = Secret::new(key.resolve()?);
@@ -275,14 +348,15 @@ pub async fn deliver(
             ))
         })?;
     let built = state
-        .sink(org.org.id, settings)
+        .sinks
+        .get(org.org.id, settings)
         .map_err(SendError::Retryable)?;
     match publish(&built, settings, &org.org.slug, event, payload).await {
         // A broker's refusal (credentials rotated, a permission taken away) is mended by its
         // operator: the event waits, and the sink is built again (its secrets read again) for
         // the next attempt.
         Err(SendError::Permanent(refused)) => {
-            state.drop_sink(org.org.id, name);
+            state.sinks.forget(org.org.id, name);
             Err(SendError::Retryable(format!("refused: {refused}")))
         }
         other => other,
@@ -366,6 +440,58 @@ mod tests {
         assert!(typo.unwrap_err().contains("max_lenght"));
         let unknown = parse(serde_json::json!({"name": "bus", "type": "kafka", "topics": []}));
         assert!(unknown.unwrap_err().contains("kafka"));
+    }
+
+    #[test]
+    fn a_built_sink_is_kept_while_its_settings_stay_and_dropped_with_them() {
+        let settings = |name: &str, url: &str| {
+            parse(serde_json::json!({
+                "name": name, "type": "redis", "topics": ["LOGINS"], "url": url,
+            }))
+            .unwrap()
+        };
+        let cache = SinkCache::default();
+        let bus = settings("bus", "redis://127.0.0.1:6379");
+        let first = cache.get(1, &bus).unwrap();
+        assert!(
+            Arc::ptr_eq(&first.sink, &cache.get(1, &bus).unwrap().sink),
+            "kept"
+        );
+        assert!(
+            !Arc::ptr_eq(&first.sink, &cache.get(2, &bus).unwrap().sink),
+            "another organization's own"
+        );
+        let moved = settings("bus", "redis://127.0.0.1:6380");
+        let second = cache.get(1, &moved).unwrap();
+        assert!(
+            !Arc::ptr_eq(&first.sink, &second.sink),
+            "rebuilt for new settings"
+        );
+        cache.forget(1, "bus");
+        assert!(!Arc::ptr_eq(
+            &second.sink,
+            &cache.get(1, &moved).unwrap().sink
+        ));
+        cache.keep_only(1, &[settings("other", "redis://127.0.0.1:6379")]);
+        assert_eq!(
+            cache.built.read().unwrap().len(),
+            1,
+            "only organization 2's is left"
+        );
+        let missing = SinkSettings {
+            otp_notifications: OtpNotifications::Sealed,
+            seal_key: Some(SecretRef {
+                env: None,
+                file: Some("/nonexistent/sesame-seal-key".into()),
+            }),
+            ..settings("codes", "redis://127.0.0.1:6379")
+        };
+        assert!(cache.get(1, &missing).unwrap_err().contains("seal_key"));
+        assert_eq!(
+            cache.built.read().unwrap().len(),
+            1,
+            "a failed build is not kept"
+        );
     }
 
     #[test]
