@@ -162,7 +162,7 @@ pub const LOCK_USER: &str = "urn:ietf:params:user-operations:lockUser";
 pub const UNLOCK_USER: &str = "urn:ietf:params:user-operations:unlockUser";
 
 /// One active subscription as the outbox sees it: a sink like the organization's brokers
-/// ([`super::sinks`]), built for each delivery from the subscription's row.
+/// (the event sinks), built for each delivery from the subscription's row.
 #[derive(Debug)]
 pub struct SubscriberSink<'a> {
     pub outbound: &'a Outbound,

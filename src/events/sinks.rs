@@ -298,6 +298,12 @@ pub fn build(settings: &SinkSettings) -> Result<BuiltSink, String> {
     Ok(BuiltSink { sink, seal_key })
 }
 
+/// Whether an event is an OTP notification: the only events stored sealed, since their message
+/// holds the code.
+fn holds_a_code(event: &OutboxEvent) -> bool {
+    event.sealed
+}
+
 /// The topic of an event: the last segment of its `aud` (the topic's URL).
 pub fn topic_of(payload: &serde_json::Value) -> &str {
     payload["aud"]
@@ -313,7 +319,7 @@ pub fn receiving<'a>(
     event: &OutboxEvent,
     payload: &serde_json::Value,
 ) -> Option<&'a SinkSettings> {
-    let otp = event.event_type == super::SMS_OTP_NOTIFICATION;
+    let otp = holds_a_code(event);
     sinks
         .iter()
         .find(|s| s.name == name && s.receives(topic_of(payload), otp))
@@ -373,7 +379,7 @@ async fn publish(
     payload: &serde_json::Value,
 ) -> Result<(), SendError> {
     let topic = topic_of(payload);
-    let otp = event.event_type == super::SMS_OTP_NOTIFICATION;
+    let otp = holds_a_code(event);
     let json = payload.to_string().into_bytes();
     let (body, content_type) = match (otp, settings.otp_notifications, &built.seal_key) {
         (true, OtpNotifications::Sealed, Some(key)) => (seal(key, &json)?, "application/jose"),
