@@ -1,8 +1,9 @@
-//! Events for webhook subscribers, in Asgardeo's format: a JSON body `{"iss", "jti", "iat" (epoch
-//! milliseconds), "aud" (the topic's URL), "event": {"<event URI>": {…data…}}}` — the same fields
-//! DESIGN.md §2 lists as security data and event data.
+//! Events for webhook subscribers and event sinks, in Asgardeo's format: a JSON body `{"iss",
+//! "jti", "iat" (epoch milliseconds), "aud" (the topic's URL), "event": {"<event URI>":
+//! {…data…}}}` — the same fields DESIGN.md §2 lists as security data and event data.
 //! They are written to the outbox (`store::events`) in the transaction of the change they
-//! report; delivery is the event issue's worker.
+//! report, with a delivery for each subscriber ([`hub`]) and sink ([`sinks`]) that takes their
+//! topic; the [`worker`] delivers them.
 
 pub mod hub;
 pub mod listen;

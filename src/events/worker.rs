@@ -3,8 +3,8 @@
 //! exponential backoff with jitter, or dead (a permanent error, or past the delivery's
 //! `give_up_at` — for an OTP, its expiry, so a dead code is never sent).
 //!
-//! **Lanes.** Deliveries go out per target (a webhook subscription, an organization's SMS
-//! channel), at most `SESAME_DELIVERY_CONCURRENCY` at once per target on a node. A lane holds one
+//! **Lanes.** Deliveries go out per target (a webhook subscription, an event sink, an
+//! organization's SMS channel), at most `SESAME_DELIVERY_CONCURRENCY` at once per target on a node. A lane holds one
 //! delivery under its own lease; when it is done, the lane records the outcome and claims the
 //! next due delivery of the same target in one transaction. So a fast receiver's deliveries flow
 //! back to back while a slow or dead receiver's lanes wait for it (up to the outbound timeout),
