@@ -602,5 +602,6 @@ mod tests {
         let (opened, header) = josekit::jwe::deserialize_compact(&jwe, &decrypter).unwrap();
         assert_eq!(opened, br#"{"code":"424242"}"#);
         assert_eq!(header.content_encryption(), Some("A256GCM"));
+        std::fs::remove_file(&file).unwrap();
     }
 }
