@@ -201,6 +201,9 @@ async fn an_authenticator_app_enrolled_in_the_account_area_is_a_second_step(back
         html.contains("You have no authenticator app set up."),
         "{html}"
     );
+    // The time step of the code that confirms the enrollment (or the one before): a code of it
+    // later is a replay, even when the clock has moved to the next step meanwhile.
+    let enrolled_at = now();
     let secret = enroll(&app, &bob).await;
     let added = format!("{}/account/?changed=credential_added", app.issuer("acme"));
     let (_, html) = get(&bob, &added).await;
@@ -227,7 +230,10 @@ async fn an_authenticator_app_enrolled_in_the_account_area_is_a_second_step(back
         &browser,
         &code_url,
         &html,
-        &[("factor", "totp"), ("code", &app_code(&secret, now()))],
+        &[
+            ("factor", "totp"),
+            ("code", &app_code(&secret, enrolled_at)),
+        ],
     )
     .await;
     assert_eq!(res.status(), 422);
