@@ -692,4 +692,27 @@ mod tests {
         assert!(!sqlite.is_empty());
         assert_eq!(sqlite, postgres);
     }
+
+    /// The bundled SQLite is built with the query planner stability guarantee on (see
+    /// `.cargo/config.toml`): without it every cached statement with a bound `LIMIT` (each
+    /// `.first()`) is parsed and planned again on each execution.
+    #[test]
+    fn sqlite_plans_do_not_depend_on_bound_values() {
+        #[derive(diesel::QueryableByName)]
+        struct CompileOption {
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            compile_options: String,
+        }
+        let mut conn = SqliteConnection::establish(":memory:").unwrap();
+        let options: Vec<String> = diesel::sql_query("PRAGMA compile_options")
+            .load::<CompileOption>(&mut conn)
+            .unwrap()
+            .into_iter()
+            .map(|o| o.compile_options)
+            .collect();
+        assert!(
+            options.iter().any(|o| o == "ENABLE_QPSG"),
+            "SQLite was built without SQLITE_ENABLE_QPSG: {options:?}"
+        );
+    }
 }
