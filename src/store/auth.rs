@@ -326,13 +326,14 @@ impl AuthorizationCode {
                 .filter(authorization_codes::code_hash.eq(code_hash))
                 .filter(authorization_codes::used_at.is_null())
                 .filter(authorization_codes::expires_at.gt(t))
-                .filter(
-                    authorization_codes::grant_id.eq_any(
-                        grants::table
-                            .filter(grants::revoked_at.is_null())
-                            .select(grants::id),
-                    ),
-                ),
+                // A correlated EXISTS: `grant_id IN (SELECT id FROM grants WHERE …)` had
+                // SQLite build an index of every live grant on each use (the token endpoint's
+                // figures fell fourfold at 10,000 grants); this looks up the one grant by key.
+                .filter(diesel::dsl::exists(
+                    grants::table
+                        .filter(grants::id.eq(authorization_codes::grant_id))
+                        .filter(grants::revoked_at.is_null()),
+                )),
         )
         .set(authorization_codes::used_at.eq(Some(t)))
         .execute(conn)?;
@@ -504,13 +505,14 @@ impl RefreshToken {
                 .filter(refresh_tokens::token_hash.eq(token_hash))
                 .filter(refresh_tokens::used_at.is_null())
                 .filter(refresh_tokens::expires_at.gt(t))
-                .filter(
-                    refresh_tokens::grant_id.eq_any(
-                        grants::table
-                            .filter(grants::revoked_at.is_null())
-                            .select(grants::id),
-                    ),
-                ),
+                // A correlated EXISTS: `grant_id IN (SELECT id FROM grants WHERE …)` had
+                // SQLite build an index of every live grant on each use (the token endpoint's
+                // figures fell fourfold at 10,000 grants); this looks up the one grant by key.
+                .filter(diesel::dsl::exists(
+                    grants::table
+                        .filter(grants::id.eq(refresh_tokens::grant_id))
+                        .filter(grants::revoked_at.is_null()),
+                )),
         )
         .set(refresh_tokens::used_at.eq(Some(t)))
         .execute(conn)?;
