@@ -40,6 +40,9 @@ enum Command {
     Import {
         /// The provisioning file.
         file: PathBuf,
+        /// Print what the import would create and update, then undo it: nothing is kept.
+        #[arg(long)]
+        dry_run: bool,
     },
     /// Manage an organization's signing keys.
     Keys {
@@ -236,7 +239,7 @@ fn run(command: Command, settings: Settings) -> Result<(), Failure> {
             }
             Ok(())
         }
-        Command::Import { file } => {
+        Command::Import { file, dry_run } => {
             let text = std::fs::read_to_string(&file)
                 .map_err(|e| Failure(format!("cannot read {}: {e}", file.display()), 1))?;
             let plan = Plan::parse(&text, &file.display().to_string())?;
@@ -246,18 +249,35 @@ fn run(command: Command, settings: Settings) -> Result<(), Failure> {
                 .map_err(|e| Failure(e.to_string(), 2))?;
             let mut conn = Db::connect_once(&settings.database)?;
             keys::verify_kek(&mut conn, &kek).map_err(|e| Failure(e.to_string(), 2))?;
-            let report = plan.apply(&mut conn, &kek)?;
+            let report = if dry_run {
+                plan.preview(&mut conn, &kek)?
+            } else {
+                plan.apply(&mut conn, &kek)?
+            };
+            // A dry run's lines say what would happen, so no script mistakes them for changes.
+            let (created, updated, unchanged) = if dry_run {
+                ("would create", "would update", "would leave unchanged")
+            } else {
+                ("created  ", "updated  ", "unchanged")
+            };
             for entry in &report.created {
-                println!("created   {entry}");
+                println!("{created} {entry}");
             }
             for entry in &report.updated {
-                println!("updated   {entry}");
+                println!("{updated} {entry}");
             }
             println!(
-                "unchanged {} entr{}",
+                "{unchanged} {} entr{}",
                 report.unchanged,
                 if report.unchanged == 1 { "y" } else { "ies" }
             );
+            if dry_run {
+                for (entry, _) in &report.generated_secrets {
+                    println!("\na client secret would be generated for {entry}");
+                }
+                println!("\ndry run: nothing was changed");
+                return Ok(());
+            }
             for (entry, secret) in &report.generated_secrets {
                 println!(
                     "\nclient secret of {entry} (shown once, store it now):\n  {}",

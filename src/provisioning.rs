@@ -494,13 +494,22 @@ impl Plan {
 
     /// Applies the plan in one transaction. `kek` seals webhook secrets.
     pub fn apply(&self, conn: &mut DbConn, kek: &Kek) -> Result<Report, StoreError> {
-        crate::store::write_transaction(conn, |conn| {
-            let mut report = Report::default();
-            for org_plan in &self.orgs {
-                apply_org(conn, org_plan, &mut report, kek)?;
-            }
-            Ok(report)
-        })
+        crate::store::write_transaction(conn, |conn| self.apply_within(conn, kek))
+    }
+
+    /// What [`Self::apply`] would do, reported and then rolled back (`sesame import --dry-run`):
+    /// the same statements in the same transaction, so the report is exactly what applying the
+    /// file now would print; nothing is kept, not even a generated client secret.
+    pub fn preview(&self, conn: &mut DbConn, kek: &Kek) -> Result<Report, StoreError> {
+        crate::store::rolled_back(conn, |conn| self.apply_within(conn, kek))
+    }
+
+    fn apply_within(&self, conn: &mut DbConn, kek: &Kek) -> Result<Report, StoreError> {
+        let mut report = Report::default();
+        for org_plan in &self.orgs {
+            apply_org(conn, org_plan, &mut report, kek)?;
+        }
+        Ok(report)
     }
 }
 

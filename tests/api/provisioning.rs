@@ -7,7 +7,7 @@ use sesame::store::users::User;
 use sesame::store::{DbConn, StoreError};
 
 use crate::both_backends;
-use crate::helpers::{Backend, TestApp, acme_toml, stderr};
+use crate::helpers::{Backend, TestApp, acme_toml, stderr, stdout};
 
 struct Snapshot {
     org: Organization,
@@ -114,6 +114,56 @@ async fn a_changed_value_is_updated_and_the_subject_stays(backend: Backend) {
         hash,
         &Secret::new("bobs-new-long-password".into())
     ));
+}
+
+async fn a_dry_run_reports_the_changes_and_keeps_none(backend: Backend) {
+    let app = TestApp::spawn(&backend).await;
+    // On an empty database: everything would be created, nothing is, no secret is shown.
+    let path = app.write_file("dry.toml", &acme_toml());
+    let out = app.cli(&["import", "--dry-run", path.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("would create organization acme"), "{text}");
+    assert!(text.contains("would create user acme/bob"), "{text}");
+    assert!(text.contains("dry run: nothing was changed"), "{text}");
+    assert!(!text.contains("client secret of"), "{text}");
+    assert!(
+        Organization::find_by_slug(&mut app.db.get().unwrap(), "acme")
+            .unwrap()
+            .is_none(),
+        "nothing was created"
+    );
+
+    // Over an import: the changes are listed, and the database still holds the old values.
+    app.import(&acme_toml());
+    let before = snapshot(&mut app.db.get().unwrap());
+    let changed = acme_toml()
+        .replace("Acme Corp", "Acme Corporation")
+        .replace("bob@acme.example", "robert@acme.example");
+    let path = app.write_file("dry.toml", &changed);
+    let out = app.cli(&["import", "--dry-run", path.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("would update organization acme"), "{text}");
+    assert!(text.contains("would update user acme/bob"), "{text}");
+    assert!(!text.contains("would update application"), "{text}");
+    let after = snapshot(&mut app.db.get().unwrap());
+    assert_eq!(after.org.display_name, before.org.display_name);
+    assert_eq!(after.bob.email, before.bob.email);
+    assert_eq!(after.bob.updated_at, before.bob.updated_at);
+
+    // A file with an error is refused as without --dry-run.
+    let path = app.write_file("dry.toml", &acme_toml().replace("acme-web", "Bad Id!"));
+    let out = app.cli(&["import", "--dry-run", path.to_str().unwrap()]);
+    assert!(!out.status.success());
+
+    // And the real import then applies what the dry run announced.
+    let out = app.import(&changed);
+    assert!(out.contains("updated   user acme/bob"), "{out}");
+    assert_eq!(
+        snapshot(&mut app.db.get().unwrap()).org.display_name,
+        "Acme Corporation"
+    );
 }
 
 async fn generated_secrets_are_shown_once(backend: Backend) {
@@ -308,6 +358,7 @@ both_backends!(
     importing_the_same_file_twice_changes_nothing,
     a_changed_value_is_updated_and_the_subject_stays,
     generated_secrets_are_shown_once,
+    a_dry_run_reports_the_changes_and_keeps_none,
     a_bad_file_is_refused_whole_with_entry_and_field_named,
     usernames_are_unique_per_organization,
     demo_seed_creates_a_working_demo_once,
