@@ -244,11 +244,18 @@ fn run(command: Command, settings: Settings) -> Result<(), Failure> {
                 .map_err(|e| Failure(format!("cannot read {}: {e}", file.display()), 1))?;
             let plan = Plan::parse(&text, &file.display().to_string())?;
             // Webhook secrets are sealed with the key-encryption key the server uses (created
-            // here on a first run, as the server would).
-            let (kek, _) = Kek::resolve(&settings.key_encryption_key, true)
+            // here on a first run, as the server would; a dry run creates and records no key).
+            let (kek, _) = Kek::resolve(&settings.key_encryption_key, !dry_run)
                 .map_err(|e| Failure(e.to_string(), 2))?;
             let mut conn = Db::connect_once(&settings.database)?;
-            keys::verify_kek(&mut conn, &kek).map_err(|e| Failure(e.to_string(), 2))?;
+            if dry_run {
+                if keys::kek_opens(&mut conn, &kek)? == Some(false) {
+                    let mismatch = keys::KekMismatch::Mismatch;
+                    return Err(Failure(mismatch.to_string(), 2));
+                }
+            } else {
+                keys::verify_kek(&mut conn, &kek).map_err(|e| Failure(e.to_string(), 2))?;
+            }
             let report = if dry_run {
                 plan.preview(&mut conn, &kek)?
             } else {

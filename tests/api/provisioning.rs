@@ -118,15 +118,36 @@ async fn a_changed_value_is_updated_and_the_subject_stays(backend: Backend) {
 
 async fn a_dry_run_reports_the_changes_and_keeps_none(backend: Backend) {
     let app = TestApp::spawn(&backend).await;
-    // On an empty database: everything would be created, nothing is, no secret is shown.
-    let path = app.write_file("dry.toml", &acme_toml());
+    // On an empty database: everything would be created, nothing is. The web app has no
+    // secret in this file, so one would be generated: it is announced, never shown.
+    let no_secret = acme_toml().replace(
+        "client_secret = \"an-acme-client-secret-of-forty-characters\"\n",
+        "",
+    );
+    assert_ne!(no_secret, acme_toml());
+    let path = app.write_file("dry.toml", &no_secret);
     let out = app.cli(&["import", "--dry-run", path.to_str().unwrap()]);
     assert!(out.status.success(), "{}", stderr(&out));
     let text = stdout(&out);
     assert!(text.contains("would create organization acme"), "{text}");
+    assert!(
+        text.contains("would create application acme/acme-web"),
+        "{text}"
+    );
     assert!(text.contains("would create user acme/bob"), "{text}");
+    assert!(
+        text.contains("a client secret would be generated for application acme/acme-web"),
+        "{text}"
+    );
     assert!(text.contains("dry run: nothing was changed"), "{text}");
     assert!(!text.contains("client secret of"), "{text}");
+    // A generated secret is printed as a line of its own, 43+ characters without spaces.
+    assert!(
+        !text
+            .lines()
+            .any(|l| l.trim().len() >= 43 && !l.trim().contains(' ')),
+        "{text}"
+    );
     assert!(
         Organization::find_by_slug(&mut app.db.get().unwrap(), "acme")
             .unwrap()
@@ -153,9 +174,15 @@ async fn a_dry_run_reports_the_changes_and_keeps_none(backend: Backend) {
     assert_eq!(after.bob.updated_at, before.bob.updated_at);
 
     // A file with an error is refused as without --dry-run.
-    let path = app.write_file("dry.toml", &acme_toml().replace("acme-web", "Bad Id!"));
+    let bad = acme_toml().replace("an-acme-client-secret-of-forty-characters", "too-short");
+    let path = app.write_file("dry.toml", &bad);
     let out = app.cli(&["import", "--dry-run", path.to_str().unwrap()]);
     assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("client_secret: too short"),
+        "{}",
+        stderr(&out)
+    );
 
     // And the real import then applies what the dry run announced.
     let out = app.import(&changed);
