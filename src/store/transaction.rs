@@ -19,10 +19,9 @@ pub(super) const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// peer's, `bash bench/run`). A writer waits here at most [`SQLITE_WRITER_WAIT`] and then goes on
 /// to SQLite's own wait, as every writer did before: another process holding the database (a CLI
 /// command) costs a request at most that second plus the busy timeout, never a queue of busy
-/// timeouts. Single-statement
-/// writes outside a transaction, and other processes, meet SQLite's busy handler as before. One
-/// lock for every SQLite database of the process: writers of different files (tests only) wait
-/// for each other's short transactions.
+/// timeouts. Single-statement writes outside a transaction, and other processes, meet SQLite's
+/// busy handler as before. One lock for every SQLite database of the process: writers of
+/// different files (tests only) wait for each other's short transactions.
 static SQLITE_WRITER: parking_lot::Mutex<()> = parking_lot::Mutex::new(());
 
 /// The longest wait for [`SQLITE_WRITER`]: far more than a queue of the server's transactions
@@ -181,7 +180,7 @@ mod tests {
         })
         .expect("a new transaction opens on the same connection");
         assert_eq!(rows(&mut conn), 1);
-        // Another thread gets the lock at once (it was not left held).
+        // Another thread gets the lock (it was not left held).
         std::thread::spawn(|| assert!(WriterTurn::take().is_some()))
             .join()
             .unwrap();
