@@ -4,12 +4,13 @@
 //! `give_up_at` — for an OTP, its expiry, so a dead code is never sent).
 //!
 //! **Lanes.** Deliveries go out per target (a webhook subscription, an event sink, an
-//! organization's SMS channel), at most `SESAME_DELIVERY_CONCURRENCY` at once per target on a node. A lane holds one
-//! delivery under its own lease; when it is done, the lane records the outcome and claims the
-//! next due delivery of the same target in one transaction. So a fast receiver's deliveries flow
-//! back to back while a slow or dead receiver's lanes wait for it (up to the outbound timeout),
-//! and a node that dies replays only the deliveries its lanes had in flight. A batch that waits
-//! for its slowest member would make one slow receiver everyone's problem.
+//! organization's SMS channel), at most `SESAME_DELIVERY_CONCURRENCY` at once per target on a
+//! node. A lane holds one delivery under its own lease; when it is done, the lane records the
+//! outcome and claims the next due delivery of the same target in one transaction. So a fast
+//! receiver's deliveries flow back to back while a slow or dead receiver's lanes wait for it (up
+//! to the outbound timeout), and a node that dies replays only the deliveries its lanes had in
+//! flight. A batch that waits for its slowest member would make one slow receiver everyone's
+//! problem.
 //!
 //! **Wake-ups.** The dispatcher starts lanes when it is told that deliveries are due: by
 //! [`crate::store::Db::run`] after a closure queued some (every writer of the outbox runs in

@@ -132,8 +132,8 @@ pub fn by_target(conn: &mut DbConn, organization_id: i64) -> Result<Vec<TargetSt
 }
 
 /// One target's lane: a webhook subscription (`webhook:{id}`), an event sink (`sink:{name}`) or
-/// an organization's SMS channel (`sms`). The worker bounds the deliveries in flight per target, so a slow or dead receiver
-/// only delays its own.
+/// an organization's SMS channel (`sms`). The worker bounds the deliveries in flight per
+/// target, so a slow or dead receiver only delays its own.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct TargetKey {
     pub organization_id: i64,

@@ -46,8 +46,7 @@ pub fn write_transaction<T>(
     if matches!(conn, DbConn::Postgres(_)) {
         return conn.transaction(f);
     }
-    let _turn = (!WRITING.get()).then(WriterTurn::take).flatten();
-    sqlite_write_transaction(conn, f)
+    sqlite_transaction(conn, End::Commit, f)
 }
 
 /// This thread's turn in [`SQLITE_WRITER`], given back when dropped (also by a panic).
@@ -99,37 +98,40 @@ pub fn rolled_back<T>(
             Ok(never) => match never {},
         };
     }
+    sqlite_transaction(conn, End::Rollback, f)
+}
+
+/// How a SQLite transaction whose closure succeeded ends.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum End {
+    Commit,
+    Rollback,
+}
+
+/// `BEGIN IMMEDIATE` in this thread's turn among the writers, `f`, then `COMMIT` (or
+/// `ROLLBACK` for [`End::Rollback`]), and `ROLLBACK` when `f` failed or panicked: a panic must
+/// not hand the connection back to the pool inside a transaction that holds SQLite's write lock
+/// (every other writer would then fail with BUSY).
+fn sqlite_transaction<T>(
+    conn: &mut DbConn,
+    end: End,
+    f: impl FnOnce(&mut DbConn) -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
     let _turn = (!WRITING.get()).then(WriterTurn::take).flatten();
     conn.batch_execute("BEGIN IMMEDIATE")?;
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(conn)));
-    let undone = conn.batch_execute("ROLLBACK");
     match outcome {
-        Ok(result) => {
-            let value = result?;
-            undone?;
-            Ok(value)
-        }
-        Err(panic) => std::panic::resume_unwind(panic),
-    }
-}
-
-/// `BEGIN IMMEDIATE`, `f`, then `COMMIT`, or `ROLLBACK` when `f` failed or panicked: a panic
-/// must not hand the connection back to the pool inside a transaction that holds SQLite's
-/// write lock (every other writer would then fail with BUSY).
-fn sqlite_write_transaction<T>(
-    conn: &mut DbConn,
-    f: impl FnOnce(&mut DbConn) -> Result<T, StoreError>,
-) -> Result<T, StoreError> {
-    conn.batch_execute("BEGIN IMMEDIATE")?;
-    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(conn)));
-    match outcome {
-        Ok(Ok(value)) => match conn.batch_execute("COMMIT") {
+        Ok(Ok(value)) if end == End::Commit => match conn.batch_execute("COMMIT") {
             Ok(()) => Ok(value),
             Err(e) => {
                 let _ = conn.batch_execute("ROLLBACK");
                 Err(e.into())
             }
         },
+        Ok(Ok(value)) => {
+            conn.batch_execute("ROLLBACK")?;
+            Ok(value)
+        }
         Ok(Err(e)) => {
             let _ = conn.batch_execute("ROLLBACK");
             Err(e)
