@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use crate::both_backends;
 use crate::gateways::{Provider, http};
-use crate::helpers::{Backend, Browser, TestDb, cli, form_field, location, test_env};
+use crate::helpers::{Backend, Browser, TestDb, cli, form_field, location, stdout, test_env};
 
 const N: usize = 12;
 
@@ -300,6 +300,18 @@ async fn a_killed_server_replays_only_what_was_in_flight(backend: Backend) {
     })
     .await;
     eventually("the slow receiver's lanes busy", || slow.held() == LANES).await;
+    // The fast receiver records an event before it answers: the kill comes only once the node
+    // has recorded every answer, so what is replayed is what was in flight, never an answered one.
+    eventually("every fast delivery recorded as delivered", || {
+        stdout(&cli(
+            &env,
+            &["events", "list", "--org", "acme", "--limit", "1000"],
+        ))
+        .matches(": delivered after")
+        .count()
+            == N
+    })
+    .await;
     node.kill();
     eventually("the killed node's requests hung up", || slow.held() == 0).await;
     slow.open();
