@@ -96,11 +96,13 @@ impl Gate {
                 },
             }
         };
+        // No longer held once released: counted down before the answer, which lets the sender
+        // start its next delivery (counting down after would see both at once).
+        self.held.fetch_sub(1, Ordering::SeqCst);
         if released {
             respond(&mut stream, "204 No Content", "").await;
             self.answered.lock().unwrap().push(event_id);
         }
-        self.held.fetch_sub(1, Ordering::SeqCst);
     }
 
     pub fn open(&self) {
@@ -197,7 +199,7 @@ pub fn webhooks_toml(topic: &str, callbacks: &[&str], secret_file: &std::path::P
         .collect()
 }
 
-fn active_subscriptions(app: &TestApp) -> usize {
+pub fn active_subscriptions(app: &TestApp) -> usize {
     use diesel::prelude::*;
     use sesame::store::schema::subscriptions::dsl::*;
     let mut conn = app.db.get().unwrap();
