@@ -29,16 +29,19 @@ static SQLITE_WRITER: parking_lot::Mutex<()> = parking_lot::Mutex::new(());
 const SQLITE_WRITER_WAIT: Duration = Duration::from_secs(1);
 
 thread_local! {
-    /// Set while this thread holds [`SQLITE_WRITER`]: a transaction opened inside another (a
-    /// mistake) then fails in SQLite as it always did instead of waiting for itself.
-    static WRITING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    /// How deep this thread is in SQLite write transactions: a transaction opened inside
+    /// another (an administrative change calling a store function that has its own) is a
+    /// savepoint of it, as Diesel's nested transactions are on PostgreSQL, and never waits for
+    /// the writers' lock its own thread holds.
+    static DEPTH: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
 }
 
 /// Runs `f` in a write transaction. On SQLite it is `BEGIN IMMEDIATE`: a deferred transaction
 /// that reads before it writes fails at once with BUSY when another connection wrote meanwhile,
 /// while an immediate one takes the write lock up front and waits its turn (the process's own
-/// writers in [`SQLITE_WRITER`], then SQLite's busy timeout).
-/// `f` must not open a transaction itself.
+/// writers in [`SQLITE_WRITER`], then SQLite's busy timeout). Inside another write transaction
+/// of the same connection it is a savepoint (on both backends): an error undoes what `f` did
+/// and leaves the outer transaction to its caller.
 pub fn write_transaction<T>(
     conn: &mut DbConn,
     f: impl FnOnce(&mut DbConn) -> Result<T, StoreError>,
@@ -58,19 +61,12 @@ impl WriterTurn {
     /// The turn, or `None` when [`SQLITE_WRITER_WAIT`] passed waiting for it.
     fn take() -> Option<Self> {
         let guard = SQLITE_WRITER.try_lock_for(SQLITE_WRITER_WAIT)?;
-        WRITING.set(true);
         Some(Self { _guard: guard })
     }
 }
 
-impl Drop for WriterTurn {
-    fn drop(&mut self) {
-        WRITING.set(false);
-    }
-}
-
 /// Runs `f` in a write transaction that is always rolled back: what `f` would change is seen
-/// inside it and then undone (a dry run). `f` must not open a transaction itself.
+/// inside it and then undone (a dry run).
 pub fn rolled_back<T>(
     conn: &mut DbConn,
     f: impl FnOnce(&mut DbConn) -> Result<T, StoreError>,
@@ -117,27 +113,39 @@ fn sqlite_transaction<T>(
     end: End,
     f: impl FnOnce(&mut DbConn) -> Result<T, StoreError>,
 ) -> Result<T, StoreError> {
-    let _turn = (!WRITING.get()).then(WriterTurn::take).flatten();
-    conn.batch_execute("BEGIN IMMEDIATE")?;
+    let nested = DEPTH.get() > 0;
+    let _turn = if nested { None } else { WriterTurn::take() };
+    let (begin, commit, rollback) = if nested {
+        (
+            "SAVEPOINT sesame_nested",
+            "RELEASE sesame_nested",
+            "ROLLBACK TO sesame_nested; RELEASE sesame_nested",
+        )
+    } else {
+        ("BEGIN IMMEDIATE", "COMMIT", "ROLLBACK")
+    };
+    conn.batch_execute(begin)?;
+    DEPTH.set(DEPTH.get() + 1);
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(conn)));
+    DEPTH.set(DEPTH.get() - 1);
     match outcome {
-        Ok(Ok(value)) if end == End::Commit => match conn.batch_execute("COMMIT") {
+        Ok(Ok(value)) if end == End::Commit => match conn.batch_execute(commit) {
             Ok(()) => Ok(value),
             Err(e) => {
-                let _ = conn.batch_execute("ROLLBACK");
+                let _ = conn.batch_execute(rollback);
                 Err(e.into())
             }
         },
         Ok(Ok(value)) => {
-            conn.batch_execute("ROLLBACK")?;
+            conn.batch_execute(rollback)?;
             Ok(value)
         }
         Ok(Err(e)) => {
-            let _ = conn.batch_execute("ROLLBACK");
+            let _ = conn.batch_execute(rollback);
             Err(e)
         }
         Err(panic) => {
-            let _ = conn.batch_execute("ROLLBACK");
+            let _ = conn.batch_execute(rollback);
             std::panic::resume_unwind(panic)
         }
     }
@@ -176,7 +184,7 @@ mod tests {
         }));
         assert!(panicked.is_err());
         assert_eq!(rows(&mut conn), 0, "the insert was rolled back");
-        assert!(!WRITING.get(), "this thread gave its turn back");
+        assert_eq!(DEPTH.get(), 0, "this thread is out of the transaction");
         write_transaction(&mut conn, |c| {
             Ok(c.batch_execute("INSERT INTO t VALUES (2)")?)
         })
@@ -186,6 +194,32 @@ mod tests {
         std::thread::spawn(|| assert!(WriterTurn::take().is_some()))
             .join()
             .unwrap();
+    }
+
+    /// A transaction inside another is a savepoint: its failure undoes its own writes only,
+    /// and neither waits for the writers' lock its thread holds.
+    #[test]
+    fn a_transaction_inside_another_is_a_savepoint() {
+        let mut conn = DbConn::Sqlite(SqliteConnection::establish(":memory:").unwrap());
+        conn.batch_execute("CREATE TABLE t (x INTEGER)").unwrap();
+        write_transaction(&mut conn, |c| {
+            c.batch_execute("INSERT INTO t VALUES (1)")?;
+            write_transaction(c, |c| Ok(c.batch_execute("INSERT INTO t VALUES (2)")?))?;
+            let failed = write_transaction(c, |c| -> Result<(), StoreError> {
+                c.batch_execute("INSERT INTO t VALUES (3)")?;
+                Err(StoreError::Conflict("undo this one".into()))
+            });
+            assert!(failed.is_err());
+            assert_eq!(
+                rows(c),
+                2,
+                "the failed inner writes are undone, the others seen"
+            );
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(rows(&mut conn), 2, "both kept writes committed");
+        assert_eq!(DEPTH.get(), 0);
     }
 
     #[test]
