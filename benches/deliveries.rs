@@ -248,8 +248,12 @@ impl Server {
         let plan =
             sesame::provisioning::Plan::parse(&toml, "bench").unwrap_or_else(|e| panic!("{e}"));
         let kek = core.keys.kek().clone();
+        let recorder = sesame::admin::audit::Recorder::new(
+            &core.settings,
+            sesame::admin::Actor::operator(sesame::admin::Via::Import),
+        );
         core.db
-            .run(move |conn| plan.apply(conn, &kek))
+            .run(move |conn| plan.apply(conn, &kek, &recorder))
             .await
             .expect("the provisioning file applies");
         tokio::spawn(app.run_until_stopped());

@@ -218,7 +218,16 @@ impl Server {
         let app = Application::build_with_sms(settings, listener, sms.clone())
             .await
             .expect("the application builds");
-        provision(app.state().db.clone(), app.state().keys.kek().clone()).await;
+        let recorder = sesame::admin::audit::Recorder::new(
+            &app.state().settings,
+            sesame::admin::Actor::operator(sesame::admin::Via::Import),
+        );
+        provision(
+            app.state().db.clone(),
+            app.state().keys.kek().clone(),
+            recorder,
+        )
+        .await;
         tokio::spawn(app.run_until_stopped());
         Self {
             issuer: format!("{address}/t/{ORG}"),
@@ -283,14 +292,14 @@ fn no_redirects() -> reqwest::ClientBuilder {
 
 /// Applies the provisioning file through the library, as `sesame import` would. Blocking work
 /// (argon2 hashing of the user's password, Diesel), so off the async threads.
-async fn provision(db: Db, kek: sesame::keys::Kek) {
+async fn provision(db: Db, kek: sesame::keys::Kek, recorder: sesame::admin::audit::Recorder) {
     // One hash for every OTP user: provisioning stays fast.
     let phc = sesame::password::hash(&Secret::new(PASSWORD.to_string()));
     let toml = provisioning_toml(OTP_REQUESTS + OTP_WARMUP, &phc);
     let plan = sesame::provisioning::Plan::parse(&toml, "bench").unwrap_or_else(|e| panic!("{e}"));
     tokio::task::spawn_blocking(move || {
         let mut conn = db.get().expect("a database connection");
-        plan.apply(&mut conn, &kek)
+        plan.apply(&mut conn, &kek, &recorder)
             .expect("the provisioning file applies")
     })
     .await

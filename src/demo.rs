@@ -23,9 +23,14 @@ pub const DEMO_WEB_SECRET: &str = "demo-web-secret-for-trying-sesame-out";
 pub const DEMO_SPA_CLIENT_ID: &str = "demo-spa";
 pub const DEMO_NATIVE_CLIENT_ID: &str = "demo-native";
 pub const DEMO_NATIVE_REDIRECT_URI: &str = "io.sesame.demo:/callback";
+/// A service application of the `admin` organization with the `system` role: the management
+/// API's demo caller.
+pub const DEMO_OPS_CLIENT_ID: &str = "demo-ops";
+pub const DEMO_OPS_SECRET: &str = "demo-ops-secret-for-trying-the-management-api";
 
-/// The demo's provisioning file.
-pub fn provisioning_toml() -> String {
+/// The demo's provisioning file, for a server at `base_url`.
+pub fn provisioning_toml(base_url: &str) -> String {
+    let api = crate::admin::api_resource(base_url);
     format!(
         r#"
 [[organizations]]
@@ -81,7 +86,23 @@ password = "{DEMO_PASSWORD}"
 
 [organizations.enrollment]
 passkey = "during_sign_in"
-"#
+
+[[organizations]]
+slug = "{admin}"
+display_name = "Administration"
+
+[[organizations.resources]]
+identifier = "{api}"
+
+[[organizations.applications]]
+client_id = "{DEMO_OPS_CLIENT_ID}"
+name = "Demo operations bot"
+type = "confidential"
+client_secret = "{DEMO_OPS_SECRET}"
+grant_types = ["client_credentials"]
+resources = ["{api}"]
+"#,
+        admin = crate::admin::ADMIN_ORGANIZATION,
     )
 }
 
@@ -108,7 +129,11 @@ pub struct Seeded {
 /// Creates the demo data on an empty database (only the built-in `default` organization, no
 /// applications or users), with a set of backup codes for the demo user. Returns what was
 /// created, or `None` when the demo is already there.
-pub fn seed(conn: &mut DbConn, kek: &Kek) -> Result<Option<Seeded>, SeedError> {
+pub fn seed(
+    conn: &mut DbConn,
+    kek: &Kek,
+    recorder: &crate::admin::audit::Recorder,
+) -> Result<Option<Seeded>, SeedError> {
     let orgs = Organization::list(conn)?;
     if orgs.iter().any(|o| o.slug == DEMO_ORG) {
         return Ok(None);
@@ -121,9 +146,26 @@ pub fn seed(conn: &mut DbConn, kek: &Kek) -> Result<Option<Seeded>, SeedError> {
             return Err(SeedError::NotEmpty);
         }
     }
-    let plan =
-        Plan::parse(&provisioning_toml(), "demo").expect("the demo provisioning file is valid");
-    let report = plan.apply(conn, kek)?;
+    let plan = Plan::parse(&provisioning_toml(recorder.base_url()), "demo")
+        .expect("the demo provisioning file is valid");
+    let report = plan.apply(conn, kek, recorder)?;
+    let admin = Organization::find_by_slug(conn, crate::admin::ADMIN_ORGANIZATION)?
+        .ok_or_else(|| StoreError::Corrupt("the demo's admin organization vanished".into()))?;
+    let ops = Application::find(conn, admin.id, DEMO_OPS_CLIENT_ID)?
+        .ok_or_else(|| StoreError::Corrupt("the demo's service application vanished".into()))?;
+    let origin = recorder.origin_of(&admin);
+    crate::admin::roles::grant(
+        conn,
+        origin.origin(),
+        &recorder.actor,
+        &crate::admin::Principal::client(&ops.id),
+        None,
+        crate::admin::Role::System,
+    )
+    .map_err(|e| match e {
+        crate::admin::AdminError::Store(e) => e,
+        other => StoreError::Corrupt(other.to_string()),
+    })?;
     let org = Organization::find_by_slug(conn, DEMO_ORG)?
         .ok_or_else(|| StoreError::Corrupt("the demo organization vanished".into()))?;
     let username = Username::parse(DEMO_USERNAME).expect("the demo username is valid");
@@ -196,6 +238,15 @@ pub fn banner(base_url: &str, seeded: Option<&Seeded>) -> String {
         ),
         "    sample apps    cargo run --example sample_web          (http://localhost:8080)".into(),
         "                   cd examples/sample_spa && npm ci && node serve.mjs   (http://localhost:5173)".into(),
+        format!(
+            "    management API {base_url}/api/docs ; a token of {DEMO_OPS_CLIENT_ID} (role system):"
+        ),
+        format!(
+            "                   curl -u {DEMO_OPS_CLIENT_ID}:{DEMO_OPS_SECRET} -d grant_type=client_credentials -d resource={base_url}/api/v1 {base_url}/t/admin/token"
+        ),
+        format!(
+            "                   then: curl -H \"Authorization: Bearer TOKEN\" {base_url}/api/v1/organizations/{DEMO_ORG}/users"
+        ),
         format!("    {issuer}/.well-known/openid-configuration"),
         format!("    {issuer}/jwks"),
         format!("    {base_url}/readyz"),

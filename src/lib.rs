@@ -3,6 +3,7 @@
 //! The binary (`src/main.rs`) is a thin CLI over this library; tests build the same
 //! [`startup::Application`] on a random port.
 
+pub mod admin;
 pub mod authn;
 pub mod backup;
 pub mod config;

@@ -49,6 +49,12 @@ enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// Administrators (users of the `admin` organization) and the roles of administrators and
+    /// service applications.
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
     /// Inspect the event outbox.
     Events {
         #[command(subcommand)]
@@ -94,6 +100,54 @@ enum Command {
         /// The folder to write into (created if missing).
         #[arg(long, value_name = "DIR")]
         dir: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AdminCommand {
+    /// Create an administrator: a user of the `admin` organization (created if missing) with a
+    /// generated password, printed once, and a role: the system role (every organization) or,
+    /// with --org, a role over one organization.
+    Create {
+        #[arg(long)]
+        username: String,
+        /// The administrator's mobile number (E.164), for their SMS one-time passwords.
+        #[arg(long)]
+        phone: Option<String>,
+        #[arg(long)]
+        email: Option<String>,
+        /// The organization the role is over; the system role when absent.
+        #[arg(long, requires = "role")]
+        org: Option<String>,
+        /// viewer, support, admin or owner (with --org).
+        #[arg(long, requires = "org")]
+        role: Option<String>,
+    },
+    /// Give a user or a service application of the `admin` organization a role over one
+    /// organization (--org), or the system role over all (--role system); replaces the role it
+    /// had there.
+    Grant {
+        /// A user of the `admin` organization.
+        #[arg(long, required_unless_present = "client", conflicts_with = "client")]
+        username: Option<String>,
+        /// A service application (client id) of the `admin` organization.
+        #[arg(long)]
+        client: Option<String>,
+        #[arg(long)]
+        org: Option<String>,
+        /// viewer, support, admin, owner, or system (without --org).
+        #[arg(long)]
+        role: String,
+    },
+    /// Take back the role a user or a service application holds over one organization (--org)
+    /// or over all (without it).
+    Revoke {
+        #[arg(long, required_unless_present = "client", conflicts_with = "client")]
+        username: Option<String>,
+        #[arg(long)]
+        client: Option<String>,
+        #[arg(long)]
+        org: Option<String>,
     },
 }
 
@@ -256,10 +310,14 @@ fn run(command: Command, settings: Settings) -> Result<(), Failure> {
             } else {
                 keys::verify_kek(&mut conn, &kek).map_err(|e| Failure(e.to_string(), 2))?;
             }
+            let recorder = sesame::admin::audit::Recorder::new(
+                &settings,
+                sesame::admin::Actor::operator(sesame::admin::Via::Import),
+            );
             let report = if dry_run {
-                plan.preview(&mut conn, &kek)?
+                plan.preview(&mut conn, &kek, &recorder)?
             } else {
-                plan.apply(&mut conn, &kek)?
+                plan.apply(&mut conn, &kek, &recorder)?
             };
             // A dry run's lines say what would happen, so no script mistakes them for changes.
             let (created, updated, unchanged) = if dry_run {
@@ -294,6 +352,7 @@ fn run(command: Command, settings: Settings) -> Result<(), Failure> {
             Ok(())
         }
         Command::Keys { command } => keys_command(command, settings),
+        Command::Admin { command } => admin_command(command, &settings),
         Command::Events {
             command: EventsCommand::List { org, limit },
         } => {
@@ -351,19 +410,24 @@ fn run(command: Command, settings: Settings) -> Result<(), Failure> {
             command: EventsCommand::Redeliver { org, jti },
         } => {
             let (mut conn, org) = org_conn(&settings, &org)?;
-            let deliveries = sesame::store::deliveries::Delivery::of_event(&mut conn, &jti)?;
-            if deliveries.iter().all(|d| d.organization_id != org.id) {
-                return Err(Failure(
-                    format!("no deliveries of event {jti} in '{}'", org.slug),
+            let origin = sesame::events::OwnedOrigin::new(&settings, org);
+            let actor = sesame::admin::Actor::operator(sesame::admin::Via::Cli);
+            let done = sesame::admin::events::redeliver(
+                &mut conn,
+                origin.origin(),
+                &actor,
+                &jti,
+                settings.delivery_max_age_seconds,
+            )
+            .map_err(|e| match e {
+                sesame::admin::AdminError::NotFound(_) => Failure(
+                    format!("no deliveries of event {jti} in '{}'", origin.org.slug),
                     1,
-                ));
-            }
-            for d in deliveries {
-                if sesame::store::deliveries::redeliver(
-                    &mut conn,
-                    &d.id,
-                    settings.delivery_max_age_seconds,
-                )? {
+                ),
+                other => Failure(other.to_string(), 1),
+            })?;
+            for (d, scheduled) in done {
+                if scheduled {
                     println!("delivery {} to {}: scheduled again", d.id, d.target);
                 } else {
                     println!(
@@ -381,22 +445,13 @@ fn run(command: Command, settings: Settings) -> Result<(), Failure> {
             let username = Username::parse(&user).map_err(|e| Failure(e, 1))?;
             let user = User::find_by_username(&mut conn, org.id, &username)?
                 .ok_or_else(|| Failure(format!("no user '{username}' in '{}'", org.slug), 1))?;
-            let base_url = settings.base_url.as_str();
-            let issuer = format!("{base_url}/t/{}", org.slug);
-            let origin = sesame::events::Origin {
-                issuer: &issuer,
-                base_url,
-                organization_id: org.id,
-                organization_slug: &org.slug,
-                organization_name: &org.display_name,
-                delivery_max_age: settings.delivery_max_age_seconds,
-                sinks: &org.settings.event_sinks,
-            };
+            let origin = sesame::events::OwnedOrigin::new(&settings, org);
+            let org = &origin.org;
             let codes = sesame::authn::backup::regenerate(
                 &mut conn,
                 &kek,
                 &org.settings.backup_codes,
-                origin,
+                origin.origin(),
                 &user.id,
                 Some("an administrator (CLI)"),
             )
@@ -525,7 +580,11 @@ fn serve(settings: Settings, with_demo: bool) -> Result<(), Failure> {
                 .map_err(|e| Failure(e.to_string(), 2))?;
             let mut conn = Db::connect_once(&settings.database)?;
             keys::verify_kek(&mut conn, &kek).map_err(|e| Failure(e.to_string(), 2))?;
-            Some(demo::seed(&mut conn, &kek)?)
+            let recorder = sesame::admin::audit::Recorder::new(
+                &settings,
+                sesame::admin::Actor::operator(sesame::admin::Via::Import),
+            );
+            Some(demo::seed(&mut conn, &kek, &recorder)?)
         } else {
             None
         };
@@ -578,6 +637,165 @@ fn print_keys(conn: &mut DbConn, org: &Organization) -> Result<(), Failure> {
     Ok(())
 }
 
+fn admin_command(command: AdminCommand, settings: &Settings) -> Result<(), Failure> {
+    use sesame::admin::{self, Actor, Principal, Role, Via};
+    let mut conn = Db::connect_once(&settings.database)?;
+    let actor = Actor::operator(Via::Cli);
+    let refused = |e: admin::AdminError| Failure(e.to_string(), 1);
+    let (admin_org, created) =
+        admin::roles::ensure_admin_organization(&mut conn, settings.base_url.as_str())?;
+    if created {
+        println!(
+            "created the administration organization '{}' (issuer {})",
+            admin_org.slug,
+            settings.base_url.issuer(&admin_org.slug)
+        );
+    }
+    let admin_origin = sesame::events::OwnedOrigin::new(settings, admin_org);
+    // The organization a role is over (its origin, for the audit log), or all of them.
+    let target = |conn: &mut DbConn, org: Option<&str>| -> Result<_, Failure> {
+        Ok(match org {
+            Some(slug) => {
+                let org = Organization::find_by_slug(conn, slug)?
+                    .ok_or_else(|| Failure(format!("no organization with slug '{slug}'"), 1))?;
+                Some(sesame::events::OwnedOrigin::new(settings, org))
+            }
+            None => None,
+        })
+    };
+    // Whose log a role change goes to, and what it is over: the organization, or (the system
+    // role) every organization, logged in the administration's.
+    fn scope<'a>(
+        target: &'a Option<sesame::events::OwnedOrigin>,
+        admin: &'a sesame::events::OwnedOrigin,
+    ) -> (sesame::events::Origin<'a>, Option<i64>) {
+        match target {
+            Some(t) => (t.origin(), Some(t.org.id)),
+            None => (admin.origin(), None),
+        }
+    }
+    let principal = |conn: &mut DbConn, username: Option<String>, client: Option<String>| {
+        let admin_id = admin_origin.org.id;
+        match (username, client) {
+            (Some(name), _) => {
+                let name = Username::parse(&name).map_err(|e| Failure(e, 1))?;
+                let user = User::find_by_username(conn, admin_id, &name)?.ok_or_else(|| {
+                    Failure(
+                        format!("no user '{name}' in '{}'", admin::ADMIN_ORGANIZATION),
+                        1,
+                    )
+                })?;
+                Ok((Principal::user(&user.id), format!("user {name}")))
+            }
+            (None, Some(client_id)) => {
+                // By the application's id, not its client id: roles end with the application,
+                // and a later one given the same client id does not inherit them.
+                let app =
+                    sesame::store::applications::Application::find(conn, admin_id, &client_id)?
+                        .ok_or_else(|| {
+                            Failure(
+                                format!(
+                                    "no application '{client_id}' in '{}'",
+                                    admin::ADMIN_ORGANIZATION
+                                ),
+                                1,
+                            )
+                        })?;
+                Ok((
+                    Principal::client(&app.id),
+                    format!("application {client_id}"),
+                ))
+            }
+            (None, None) => Err(Failure("name --username or --client".into(), 2)),
+        }
+    };
+    match command {
+        AdminCommand::Create {
+            username,
+            phone,
+            email,
+            org,
+            role,
+        } => {
+            let role = match &role {
+                Some(r) => Role::parse(r).map_err(|e| Failure(e, 2))?,
+                None => Role::System,
+            };
+            let target = target(&mut conn, org.as_deref())?;
+            admin::roles::check_scope(target.as_ref().map(|t| t.org.id), role).map_err(refused)?;
+            let has_phone = phone.is_some();
+            let password = sesame::secret::random_token(18);
+            let hash = sesame::password::hash(&password);
+            let new = admin::users::NewUser {
+                username,
+                email_verified: email.is_some(),
+                email,
+                phone_number_verified: phone.is_some(),
+                phone_number: phone,
+                password: None,
+                disabled: false,
+                profile: Default::default(),
+            };
+            let user =
+                admin::users::create(&mut conn, admin_origin.origin(), &actor, new, Some(hash))
+                    .map_err(refused)?;
+            let principal = Principal::user(&user.summary.id);
+            let (origin, over) = scope(&target, &admin_origin);
+            admin::roles::grant(&mut conn, origin, &actor, &principal, over, role)
+                .map_err(refused)?;
+            println!(
+                "administrator '{}' created in '{}' with the role {} over {}",
+                user.summary.username,
+                admin::ADMIN_ORGANIZATION,
+                role.as_str(),
+                org.as_deref().unwrap_or("every organization")
+            );
+            println!("password (shown once): {}", password.expose());
+            if !has_phone {
+                println!(
+                    "note: the management API takes administrators' tokens only from sign-ins with a second factor; give them one (--phone, or an authenticator app in their account)"
+                );
+            }
+            Ok(())
+        }
+        AdminCommand::Grant {
+            username,
+            client,
+            org,
+            role,
+        } => {
+            let role = Role::parse(&role).map_err(|e| Failure(e, 2))?;
+            let (principal, label) = principal(&mut conn, username, client)?;
+            let target = target(&mut conn, org.as_deref())?;
+            let (origin, over) = scope(&target, &admin_origin);
+            admin::roles::grant(&mut conn, origin, &actor, &principal, over, role)
+                .map_err(refused)?;
+            println!(
+                "{label} has the role {} over {}",
+                role.as_str(),
+                org.as_deref().unwrap_or("every organization")
+            );
+            Ok(())
+        }
+        AdminCommand::Revoke {
+            username,
+            client,
+            org,
+        } => {
+            let (principal, label) = principal(&mut conn, username, client)?;
+            let target = target(&mut conn, org.as_deref())?;
+            let (origin, over) = scope(&target, &admin_origin);
+            let over_what = org.as_deref().unwrap_or("every organization");
+            if admin::roles::revoke(&mut conn, origin, &actor, &principal, over).map_err(refused)? {
+                println!("{label} no longer has a role over {over_what}");
+            } else {
+                println!("{label} had no role over {over_what}");
+            }
+            Ok(())
+        }
+    }
+}
+
 fn keys_command(command: KeysCommand, settings: Settings) -> Result<(), Failure> {
     match command {
         KeysCommand::List { org } => {
@@ -598,32 +816,34 @@ fn keys_command(command: KeysCommand, settings: Settings) -> Result<(), Failure>
             } else {
                 settings.key_cache_ttl.as_secs() as i64 + 60
             };
-            for alg in algs {
-                let row = keys::rotate(&mut conn, &kek, org.id, alg, delay)?;
+            let origin = sesame::events::OwnedOrigin::new(&settings, org);
+            let actor = sesame::admin::Actor::operator(sesame::admin::Via::Cli);
+            let rows = sesame::admin::keys::rotate(
+                &mut conn,
+                &kek,
+                origin.origin(),
+                &actor,
+                &algs,
+                delay,
+            )?;
+            for row in rows {
                 match row.activate_at {
-                    None => println!("new active {alg} key {}", row.kid),
+                    None => println!("new active {} key {}", row.alg, row.kid),
                     Some(at) => println!(
-                        "new {alg} key {} is published now and starts signing at {}",
-                        row.kid,
-                        sesame::store::format_utc(at)
+                        "new {} key {} is published now and starts signing at {at}",
+                        row.alg, row.kid
                     ),
                 }
             }
-            print_keys(&mut conn, &org)
+            print_keys(&mut conn, &origin.org)
         }
         KeysCommand::Retire { org, kid } => {
             let (mut conn, org) = org_conn(&settings, &org)?;
-            if !SigningKeyRow::retire(&mut conn, org.id, &kid)? {
-                return Err(Failure(
-                    format!(
-                        "no published key '{kid}' in {} (an active key cannot be retired: rotate first)",
-                        org.slug
-                    ),
-                    1,
-                ));
-            }
+            let origin = sesame::events::OwnedOrigin::new(&settings, org);
+            let actor = sesame::admin::Actor::operator(sesame::admin::Via::Cli);
+            sesame::admin::keys::retire(&mut conn, origin.origin(), &actor, &kid)?;
             println!("retired {kid}");
-            print_keys(&mut conn, &org)
+            print_keys(&mut conn, &origin.org)
         }
     }
 }

@@ -5,7 +5,9 @@
 use std::fmt;
 
 use serde::Deserialize;
+use serde_json::json;
 
+use crate::admin::audit::{Change, Recorder};
 use crate::authn::backup::BackupCodeSettings;
 use crate::authn::flow::{Authenticator, SignInFlow};
 use crate::authn::otp::OtpSettings;
@@ -493,21 +495,38 @@ impl Plan {
     }
 
     /// Applies the plan in one transaction. `kek` seals webhook secrets.
-    pub fn apply(&self, conn: &mut DbConn, kek: &Kek) -> Result<Report, StoreError> {
-        crate::store::write_transaction(conn, |conn| self.apply_within(conn, kek))
+    /// Applies the whole file in one transaction, each change with its audit entry by
+    /// `recorder`'s actor.
+    pub fn apply(
+        &self,
+        conn: &mut DbConn,
+        kek: &Kek,
+        recorder: &Recorder,
+    ) -> Result<Report, StoreError> {
+        crate::store::write_transaction(conn, |conn| self.apply_within(conn, kek, recorder))
     }
 
     /// What [`Self::apply`] would do, reported and then rolled back (`sesame import --dry-run`):
     /// the same statements in the same transaction, so the report is exactly what applying the
     /// file now would print; nothing is kept, not even a generated client secret.
-    pub fn preview(&self, conn: &mut DbConn, kek: &Kek) -> Result<Report, StoreError> {
-        crate::store::rolled_back(conn, |conn| self.apply_within(conn, kek))
+    pub fn preview(
+        &self,
+        conn: &mut DbConn,
+        kek: &Kek,
+        recorder: &Recorder,
+    ) -> Result<Report, StoreError> {
+        crate::store::rolled_back(conn, |conn| self.apply_within(conn, kek, recorder))
     }
 
-    fn apply_within(&self, conn: &mut DbConn, kek: &Kek) -> Result<Report, StoreError> {
+    fn apply_within(
+        &self,
+        conn: &mut DbConn,
+        kek: &Kek,
+        recorder: &Recorder,
+    ) -> Result<Report, StoreError> {
         let mut report = Report::default();
         for org_plan in &self.orgs {
-            apply_org(conn, org_plan, &mut report, kek)?;
+            apply_org(conn, org_plan, &mut report, kek, recorder)?;
         }
         Ok(report)
     }
@@ -581,8 +600,19 @@ fn apply_webhook(
     plan: &WebhookPlan,
     report: &mut Report,
     kek: &Kek,
+    recorder: &Recorder,
 ) -> Result<(), StoreError> {
     let entry = format!("webhook {}/{} -> {}", org.slug, plan.topic, plan.callback);
+    // The callback as the audit log shows it (its query redacted: it may hold a token).
+    let shown = |secret: &str, state: &str| {
+        json!({
+            "topic": plan.topic,
+            "callback": plan.callback,
+            "lease_seconds": plan.lease_seconds,
+            "secret": secret,
+            "state": state,
+        })
+    };
     let seal =
         |id: &str| hub::seal_secret(kek, id, plan.secret.expose()).map_err(StoreError::Corrupt);
     match Subscription::find(conn, org.id, plan.topic, &plan.callback)? {
@@ -593,7 +623,7 @@ fn apply_webhook(
                 conn,
                 &Subscription {
                     secret: seal(&id)?,
-                    id,
+                    id: id.clone(),
                     organization_id: org.id,
                     topic: plan.topic.into(),
                     callback: plan.callback.clone(),
@@ -608,6 +638,17 @@ fn apply_webhook(
                     verify_attempts: 0,
                     created_at: t,
                     updated_at: t,
+                },
+            )?;
+            recorder.record(
+                conn,
+                org,
+                Change {
+                    action: "webhook.create",
+                    entity: "webhook",
+                    entity_id: &id,
+                    before: None,
+                    after: Some(shown("set", subscriptions::PENDING)),
                 },
             )?;
             report.created.push(entry);
@@ -633,6 +674,22 @@ fn apply_webhook(
                     "subscribe",
                     Some(&sealed),
                     plan.lease_seconds,
+                )?;
+                let mut before = shown(
+                    if same_secret { "set" } else { "previous" },
+                    &existing.state,
+                );
+                before["lease_seconds"] = json!(existing.lease_seconds);
+                recorder.record(
+                    conn,
+                    org,
+                    Change {
+                        action: "webhook.update",
+                        entity: "webhook",
+                        entity_id: &existing.id,
+                        before: Some(before),
+                        after: Some(shown("set", subscriptions::PENDING)),
+                    },
                 )?;
                 report.updated.push(entry);
             }
@@ -954,16 +1011,47 @@ fn apply_org(
     plan: &OrgPlan,
     report: &mut Report,
     kek: &Kek,
+    recorder: &Recorder,
 ) -> Result<(), StoreError> {
     let entry = format!("organization {}", plan.slug);
+    let shown = |display_name: &str, settings: &OrgSettings| json!({ "display_name": display_name, "settings": settings });
+    let after = shown(&plan.display_name, &plan.settings);
     let org = match Organization::find_by_slug(conn, plan.slug.as_str())? {
         None => {
             report.created.push(entry);
-            Organization::create(conn, &plan.slug, &plan.display_name, &plan.settings)?
+            let org = Organization::create(conn, &plan.slug, &plan.display_name, &plan.settings)?;
+            recorder.record(
+                conn,
+                &org,
+                Change {
+                    action: "organization.create",
+                    entity: "organization",
+                    entity_id: &org.slug,
+                    before: None,
+                    after: Some(after),
+                },
+            )?;
+            org
         }
-        Some(org) if org.display_name != plan.display_name || org.settings != plan.settings => {
-            Organization::update(conn, org.id, &plan.display_name, &plan.settings)?;
+        Some(old) if old.display_name != plan.display_name || old.settings != plan.settings => {
+            Organization::update(conn, old.id, &plan.display_name, &plan.settings)?;
             report.updated.push(entry);
+            let org = Organization {
+                display_name: plan.display_name.clone(),
+                settings: plan.settings.clone(),
+                ..old.clone()
+            };
+            recorder.record(
+                conn,
+                &org,
+                Change {
+                    action: "organization.update",
+                    entity: "organization",
+                    entity_id: &org.slug,
+                    before: Some(shown(&old.display_name, &old.settings)),
+                    after: Some(after),
+                },
+            )?;
             org
         }
         Some(org) => {
@@ -972,13 +1060,13 @@ fn apply_org(
         }
     };
     for app in &plan.apps {
-        apply_app(conn, &org, app, report)?;
+        apply_app(conn, &org, app, report, recorder)?;
     }
     for user in &plan.users {
-        apply_user(conn, &org, user, report)?;
+        apply_user(conn, &org, user, report, recorder)?;
     }
     for hook in &plan.webhooks {
-        apply_webhook(conn, &org, hook, report, kek)?;
+        apply_webhook(conn, &org, hook, report, kek, recorder)?;
     }
     Ok(())
 }
@@ -988,6 +1076,7 @@ fn apply_app(
     org: &Organization,
     plan: &AppPlan,
     report: &mut Report,
+    recorder: &Recorder,
 ) -> Result<(), StoreError> {
     let entry = format!("application {}/{}", org.slug, plan.client_id);
     let existing = Application::find(conn, org.id, plan.client_id.as_str())?;
@@ -1035,22 +1124,38 @@ fn apply_app(
         created_at: t,
         updated_at: t,
     };
-    match existing {
+    let (action, before) = match existing {
         None => {
             Application::insert(conn, &app)?;
             report.created.push(entry);
+            ("application.create", None)
         }
         Some(old) => {
             app.created_at = old.created_at;
             app.updated_at = old.updated_at;
             if app == old {
                 report.unchanged += 1;
-            } else {
-                Application::update(conn, &app)?;
-                report.updated.push(entry);
+                return Ok(());
             }
+            Application::update(conn, &app)?;
+            report.updated.push(entry);
+            (
+                "application.update",
+                Some(crate::admin::applications::audited(&old)),
+            )
         }
-    }
+    };
+    recorder.record(
+        conn,
+        org,
+        Change {
+            action,
+            entity: "application",
+            entity_id: app.client_id.as_str(),
+            before,
+            after: Some(crate::admin::applications::audited(&app)),
+        },
+    )?;
     Ok(())
 }
 
@@ -1059,6 +1164,7 @@ fn apply_user(
     org: &Organization,
     plan: &UserPlan,
     report: &mut Report,
+    recorder: &Recorder,
 ) -> Result<(), StoreError> {
     let entry = format!("user {}/{}", org.slug, plan.username);
     let existing = User::find_by_username(conn, org.id, &plan.username)?;
@@ -1089,26 +1195,41 @@ fn apply_user(
         created_at: t,
         updated_at: t,
     };
-    match existing {
+    let (action, before) = match existing {
         None => {
             User::insert(conn, &user)?;
             report.created.push(entry);
+            ("user.create", None)
         }
         Some(old) => {
             user.created_at = old.created_at;
             user.updated_at = old.updated_at;
             if user == old {
                 report.unchanged += 1;
-            } else {
-                User::update(conn, &user)?;
-                // A new password or a disabled account ends every session and token.
-                if (user.disabled && !old.disabled) || user.password_hash != old.password_hash {
-                    crate::store::auth::sign_out_everywhere(conn, &user.id)?;
-                }
-                report.updated.push(entry);
+                return Ok(());
             }
+            let before = crate::admin::users::audited(conn, &old)?;
+            User::update(conn, &user)?;
+            // A new password or a disabled account ends every session and token.
+            if (user.disabled && !old.disabled) || user.password_hash != old.password_hash {
+                crate::store::auth::sign_out_everywhere(conn, &user.id)?;
+            }
+            report.updated.push(entry);
+            ("user.update", Some(before))
         }
-    }
+    };
+    let after = crate::admin::users::audited(conn, &user)?;
+    recorder.record(
+        conn,
+        org,
+        Change {
+            action,
+            entity: "user",
+            entity_id: &user.id,
+            before,
+            after: Some(after),
+        },
+    )?;
     Ok(())
 }
 

@@ -184,7 +184,11 @@ impl Sesame {
         let plan = sesame::provisioning::Plan::parse(&text, "provision.toml")
             .map_err(|e| e.to_string())?;
         let mut conn = state.db.get().map_err(|e| e.to_string())?;
-        plan.apply(&mut conn, state.keys.kek())
+        let recorder = sesame::admin::audit::Recorder::new(
+            &state.settings,
+            sesame::admin::Actor::operator(sesame::admin::Via::Import),
+        );
+        plan.apply(&mut conn, state.keys.kek(), &recorder)
             .map_err(|e| e.to_string())?;
         Ok(Self {
             base,

@@ -266,7 +266,7 @@ pub fn link(
     if created {
         User::insert(conn, &user)?;
     } else if takes_phone {
-        User::update(conn, &user)?;
+        User::set_phone_number(conn, &user.id, user.phone_number.as_ref(), true)?;
     }
     if let Some(number) = user.phone_number.as_ref().filter(|_| takes_phone) {
         crate::events::account_changed(

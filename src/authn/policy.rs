@@ -91,6 +91,95 @@ pub fn account_key(organization_id: i64, username: &str) -> String {
     format!("account:{organization_id}:{username}")
 }
 
+/// Every throttle entry that can lock the account `username` out, with the end of its last
+/// lock: the classic lock, the smart lockout's locks per client (browser or address) and its
+/// daily ceiling. What an administrator's unlock clears.
+pub fn account_throttle(
+    conn: &mut DbConn,
+    organization_id: i64,
+    username: &str,
+) -> Result<Vec<(String, Option<i64>)>, StoreError> {
+    let name = crate::store::escape_like(username);
+    let mut found = Vec::new();
+    for exact in [
+        account_key(organization_id, username),
+        format!("account-ceiling:{organization_id}:{username}"),
+    ] {
+        found.extend(throttle::keys_like(
+            conn,
+            &crate::store::escape_like(&exact),
+        )?);
+    }
+    // A username may hold ':', so `%` could also match another account's key (device `d`
+    // and user `x:bob` for bob): the part in between must be a client, as the keys write it.
+    for (kind, is_client) in [
+        ("account-device", is_device_id as fn(&str) -> bool),
+        ("account-ip", is_ip_block),
+    ] {
+        let prefix = format!("{kind}:{organization_id}:");
+        let suffix = format!(":{username}");
+        let pattern = format!("{}%:{name}", crate::store::escape_like(&prefix));
+        for (key, until) in throttle::keys_like(conn, &pattern)? {
+            let client = key
+                .strip_prefix(&prefix)
+                .and_then(|rest| rest.strip_suffix(&suffix));
+            if client.is_some_and(is_client) {
+                found.push((key, until));
+            }
+        }
+    }
+    Ok(found)
+}
+
+/// A browser's id as [`known_device`] makes it: URL-safe base64, no `:`.
+fn is_device_id(text: &str) -> bool {
+    !text.is_empty()
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// A client address as [`ip_block`] writes it: an IPv4 address, or an IPv6 /64.
+fn is_ip_block(text: &str) -> bool {
+    text.parse::<std::net::Ipv4Addr>().is_ok()
+        || text
+            .strip_suffix("/64")
+            .is_some_and(|v6| v6.parse::<std::net::Ipv6Addr>().is_ok())
+}
+
+/// Until when the account `username` is locked out at `now`, for some client or all: the
+/// latest of its running locks.
+pub fn account_locked_until(
+    conn: &mut DbConn,
+    organization_id: i64,
+    username: &str,
+    now: i64,
+) -> Result<Option<i64>, StoreError> {
+    Ok(account_throttle(conn, organization_id, username)?
+        .into_iter()
+        .filter_map(|(_, until)| until.filter(|u| *u > now))
+        .max())
+}
+
+/// Ends every lock and forgets every failure counted against the account `username` (an
+/// administrator's unlock, a deleted or renamed account). Returns the end of the latest lock
+/// that was still running at `now`, if any.
+pub fn unlock_account(
+    conn: &mut DbConn,
+    organization_id: i64,
+    username: &str,
+    now: i64,
+) -> Result<Option<i64>, StoreError> {
+    let entries = account_throttle(conn, organization_id, username)?;
+    for (key, _) in &entries {
+        throttle::reset(conn, key)?;
+    }
+    Ok(entries
+        .into_iter()
+        .filter_map(|(_, until)| until.filter(|u| *u > now))
+        .max())
+}
+
 /// One day, the window of the smart lockout's ceiling.
 pub const DAY: i64 = 86_400;
 

@@ -16,7 +16,7 @@ use crate::store::{DbConn, StoreError, now};
 
 pub const SUBSCRIBE_SCOPE: &str = "websub:subscribe";
 /// The topics of an organization.
-pub const TOPICS: [&str; 3] = ["NOTIFICATIONS", "USER_OPERATIONS", "LOGINS"];
+pub const TOPICS: [&str; 4] = ["NOTIFICATIONS", "USER_OPERATIONS", "LOGINS", "ADMIN"];
 /// How long a rotated-out secret keeps signing.
 pub const ROTATION_OVERLAP_SECONDS: i64 = 86_400;
 /// Leases: the default, and the bounds a subscriber may ask for.

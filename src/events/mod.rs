@@ -79,6 +79,49 @@ impl Origin<'_> {
     }
 }
 
+/// An organization's [`Origin`] outside a request (the CLI, imports): what it borrows, owned.
+#[derive(Debug, Clone)]
+pub struct OwnedOrigin {
+    pub org: crate::store::organizations::Organization,
+    issuer: String,
+    base_url: String,
+    delivery_max_age: i64,
+}
+
+impl OwnedOrigin {
+    pub fn new(
+        settings: &crate::config::Settings,
+        org: crate::store::organizations::Organization,
+    ) -> Self {
+        Self::of(&settings.base_url, settings.delivery_max_age_seconds, org)
+    }
+
+    pub fn of(
+        base_url: &crate::config::BaseUrl,
+        delivery_max_age: i64,
+        org: crate::store::organizations::Organization,
+    ) -> Self {
+        Self {
+            issuer: base_url.issuer(&org.slug),
+            base_url: base_url.as_str().to_string(),
+            delivery_max_age,
+            org,
+        }
+    }
+
+    pub fn origin(&self) -> Origin<'_> {
+        Origin {
+            issuer: &self.issuer,
+            base_url: &self.base_url,
+            organization_id: self.org.id,
+            organization_slug: &self.org.slug,
+            organization_name: &self.org.display_name,
+            delivery_max_age: self.delivery_max_age,
+            sinks: &self.org.settings.event_sinks,
+        }
+    }
+}
+
 impl crate::state::OrgEntry {
     /// Where this organization's events come from.
     pub fn event_origin(&self) -> Origin<'_> {

@@ -1,6 +1,7 @@
 //! The HTTP surface: shared state, routes, and the middleware every request passes through.
 
 pub mod account;
+pub mod api;
 pub mod authorize;
 pub mod browser;
 pub mod client_ip;
@@ -180,6 +181,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route("/logout/confirm", post().to(logout::confirm))
                 .default_service(web::to(not_found)),
         )
+        .service(web::scope("/api").configure(api::routes))
         .route("/websubhub", post().to(websub::hub_request))
         .route("/metrics", get().to(metrics::on_main_listener))
         .default_service(web::to(not_found));

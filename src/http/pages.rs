@@ -17,6 +17,10 @@ impl Default for Pages {
         let mut env = Environment::new();
         for (name, text) in [
             ("base.html", include_str!("../../templates/base.html")),
+            (
+                "api_docs.html",
+                include_str!("../../templates/api_docs.html"),
+            ),
             ("login.html", include_str!("../../templates/login.html")),
             ("error.html", include_str!("../../templates/error.html")),
             (

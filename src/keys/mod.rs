@@ -90,6 +90,15 @@ impl KeyStore {
         &self.kek
     }
 
+    /// Drops the organization's cached key set: this node reads it afresh at its next use (a
+    /// rotation or retirement made here; other nodes follow within [`Self::refresh_after`]).
+    pub fn forget(&self, organization_id: i64) {
+        self.cache
+            .write()
+            .expect("key cache lock")
+            .remove(&organization_id);
+    }
+
     /// The organization's keys, creating the first ones if it has none.
     pub async fn get(&self, db: &Db, organization_id: i64) -> Result<Arc<OrgKeys>, KeysError> {
         self.load(db, organization_id, false).await
@@ -322,15 +331,33 @@ pub fn rotate(
     alg: Alg,
     delay_seconds: i64,
 ) -> Result<SigningKeyRow, KeysError> {
+    let row = rotation(kek, organization_id, alg, delay_seconds)?;
+    store_rotation(conn, &row)?;
+    Ok(row)
+}
+
+/// The new key of a [`rotate`], made (the slow part: key generation) before any transaction.
+pub fn rotation(
+    kek: &Kek,
+    organization_id: i64,
+    alg: Alg,
+    delay_seconds: i64,
+) -> Result<SigningKeyRow, KeysError> {
     if delay_seconds <= 0 {
-        let row = new_key_row(kek, organization_id, alg, ACTIVE)?;
-        SigningKeyRow::rotate(conn, &row)?;
-        return Ok(row);
+        return Ok(new_key_row(kek, organization_id, alg, ACTIVE)?);
     }
     let mut row = new_key_row(kek, organization_id, alg, crate::store::keys::PUBLISHED)?;
     row.activate_at = Some(now() + delay_seconds);
-    SigningKeyRow::stage(conn, &row)?;
     Ok(row)
+}
+
+/// Puts a key made by [`rotation`] in place: active at once, or published until it signs.
+pub fn store_rotation(conn: &mut DbConn, row: &SigningKeyRow) -> Result<(), StoreError> {
+    if row.activate_at.is_none() {
+        SigningKeyRow::rotate(conn, row)
+    } else {
+        SigningKeyRow::stage(conn, row)
+    }
 }
 
 const CHECK_PLAINTEXT: &[u8] = b"sesame key-encryption key check v1";

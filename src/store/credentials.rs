@@ -185,6 +185,15 @@ impl Credential {
             == 1)
     }
 
+    /// Removes every credential of the user (an administrator's reset of second factors);
+    /// returns the factors they were of.
+    pub fn remove_all(conn: &mut DbConn, user_id: &str) -> Result<Vec<String>, StoreError> {
+        let of_user = credentials::table.filter(credentials::user_id.eq(user_id));
+        let factors = of_user.select(credentials::factor).load(conn)?;
+        diesel::delete(of_user).execute(conn)?;
+        Ok(factors)
+    }
+
     /// Removes pending credentials older than [`PENDING_LIFETIME`] (of every user), and the
     /// user's other pending ones: one enrollment at a time per user.
     pub fn purge_pending(conn: &mut DbConn, user_id: &str, now: i64) -> Result<(), StoreError> {

@@ -4,6 +4,7 @@
 //! between the backends, the query matches on [`DbConn`] in one place.
 
 pub mod account_changes;
+pub mod admin;
 pub mod applications;
 pub mod auth;
 pub mod backup_codes;
@@ -58,6 +59,19 @@ impl std::fmt::Debug for DbConn {
             Self::Sqlite(_) => "DbConn::Sqlite",
         })
     }
+}
+
+/// `text` for a `LIKE` pattern with `ESCAPE '\\'`: its wildcards (`%`, `_`) and the backslash
+/// match themselves.
+pub(crate) fn escape_like(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            escaped.push('\\');
+        }
+        escaped.push(c);
+    }
+    escaped
 }
 
 /// What can go wrong in storage, as far as callers care.
@@ -645,6 +659,13 @@ pub fn format_utc(epoch: i64) -> String {
     )
 }
 
+/// An epoch time as RFC 3339 in UTC (`2026-11-28T01:01:01Z`), for JSON answers.
+pub fn format_rfc3339(epoch: i64) -> String {
+    let readable = format_utc(epoch);
+    let (date, time) = readable.split_at(10);
+    format!("{date}T{}Z", time.trim_start().trim_end_matches(" UTC"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -654,6 +675,7 @@ mod tests {
         assert_eq!(format_utc(0), "1970-01-01 00:00:00 UTC");
         assert_eq!(format_utc(1_795_827_661), "2026-11-28 01:01:01 UTC");
         assert_eq!(format_utc(951_782_400), "2000-02-29 00:00:00 UTC");
+        assert_eq!(format_rfc3339(1_795_827_661), "2026-11-28T01:01:01Z");
     }
 
     #[test]

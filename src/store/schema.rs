@@ -77,6 +77,7 @@ diesel::table! {
         created_at -> BigInt,
         updated_at -> BigInt,
         last_second_factor -> Nullable<Text>,
+        version -> BigInt,
     }
 }
 
@@ -392,6 +393,34 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    admin_roles (id) {
+        id -> Text,
+        principal -> Text,
+        organization_id -> Nullable<BigInt>,
+        role -> Text,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    audit_log (seq) {
+        seq -> BigInt,
+        id -> Text,
+        organization_id -> Nullable<BigInt>,
+        actor -> Text,
+        actor_name -> Text,
+        via -> Text,
+        action -> Text,
+        entity -> Text,
+        entity_id -> Text,
+        changes -> Text,
+        ip -> Nullable<Text>,
+        request_id -> Nullable<Text>,
+        created_at -> BigInt,
+    }
+}
+
 diesel::joinable!(users -> organizations (organization_id));
 diesel::joinable!(signing_keys -> organizations (organization_id));
 diesel::joinable!(authorization_codes -> grants (grant_id));
@@ -427,4 +456,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     magic_links,
     federation_states,
     federated_identities,
+    admin_roles,
+    audit_log,
 );

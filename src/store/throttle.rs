@@ -158,3 +158,15 @@ pub fn reset(conn: &mut DbConn, key: &str) -> Result<(), StoreError> {
     diesel::delete(login_throttle::table.find(key)).execute(conn)?;
     Ok(())
 }
+
+/// The keys matching the `LIKE` pattern (backslash escapes, see [`super::escape_like`]), each
+/// with the end of its last lock.
+pub fn keys_like(
+    conn: &mut DbConn,
+    pattern: &str,
+) -> Result<Vec<(String, Option<i64>)>, StoreError> {
+    Ok(login_throttle::table
+        .filter(login_throttle::key.like(pattern).escape('\\'))
+        .select((login_throttle::key, login_throttle::locked_until))
+        .load(conn)?)
+}

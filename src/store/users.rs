@@ -248,8 +248,145 @@ impl User {
         let mut row = Row::from_user(user);
         row.updated_at = now();
         diesel::update(users::table.find(&user.id))
-            .set(&row)
+            .set((&row, users::version.eq(users::version + 1)))
             .execute(conn)?;
         Ok(())
     }
+
+    /// Sets the password hash alone (no other column is written back), raising the version.
+    pub fn set_password_hash(conn: &mut DbConn, id: &str, hash: &str) -> Result<(), StoreError> {
+        diesel::update(users::table.find(id))
+            .set((
+                users::password_hash.eq(Some(hash)),
+                users::updated_at.eq(now()),
+                users::version.eq(users::version + 1),
+            ))
+            .execute(conn)?;
+        Ok(())
+    }
+
+    /// Sets the mobile number alone (a number confirmed, taken from an upstream provider, or
+    /// removed by a reset of second factors), raising the version: no other column is written
+    /// back from a copy that may be older than a concurrent change (an administrator's).
+    pub fn set_phone_number(
+        conn: &mut DbConn,
+        id: &str,
+        number: Option<&PhoneNumber>,
+        verified: bool,
+    ) -> Result<(), StoreError> {
+        diesel::update(users::table.find(id))
+            .set((
+                users::phone_number.eq(number.map(|n| n.as_str().to_string())),
+                users::phone_number_verified.eq(verified),
+                users::updated_at.eq(now()),
+                users::version.eq(users::version + 1),
+            ))
+            .execute(conn)?;
+        Ok(())
+    }
+
+    /// Saves every field of an existing user if it is still at `version` (compare and set);
+    /// false when someone changed it meanwhile (or it is gone). Raises the version.
+    pub fn update_at_version(
+        conn: &mut DbConn,
+        user: &User,
+        version: i64,
+    ) -> Result<bool, StoreError> {
+        let mut row = Row::from_user(user);
+        row.updated_at = now();
+        let n = diesel::update(
+            users::table
+                .find(&user.id)
+                .filter(users::version.eq(version)),
+        )
+        .set((&row, users::version.eq(users::version + 1)))
+        .execute(conn)?;
+        Ok(n == 1)
+    }
+
+    /// A user of the organization with its version (see [`User::update_at_version`]).
+    pub fn find_versioned(
+        conn: &mut DbConn,
+        organization_id: i64,
+        id: &str,
+    ) -> Result<Option<(Self, i64)>, StoreError> {
+        users::table
+            .filter(users::organization_id.eq(organization_id))
+            .filter(users::id.eq(id))
+            .select((Row::as_select(), users::version))
+            .first::<(Row, i64)>(conn)
+            .optional()?
+            .map(|(row, version)| Ok((row.into_user()?, version)))
+            .transpose()
+    }
+
+    /// Deletes a user; what hangs on it (sessions, grants and the tokens of those grants,
+    /// factors, consents) goes with it by the schema's cascades. False when there was none.
+    pub fn delete(conn: &mut DbConn, organization_id: i64, id: &str) -> Result<bool, StoreError> {
+        let n = diesel::delete(
+            users::table
+                .filter(users::organization_id.eq(organization_id))
+                .filter(users::id.eq(id)),
+        )
+        .execute(conn)?;
+        Ok(n == 1)
+    }
+
+    /// One page of the organization's users in username order, after the username `after`,
+    /// each with its version; `filter`'s parts must all match (case-insensitive, anywhere in
+    /// the value).
+    pub fn page(
+        conn: &mut DbConn,
+        organization_id: i64,
+        filter: &UserFilter,
+        after: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<(Self, i64)>, StoreError> {
+        let mut query = users::table
+            .filter(users::organization_id.eq(organization_id))
+            .select((Row::as_select(), users::version))
+            .order_by(users::username)
+            .limit(limit)
+            .into_boxed();
+        if let Some(after) = after {
+            query = query.filter(users::username.gt(after.to_string()));
+        }
+        if let Some(part) = &filter.username {
+            query = query.filter(lower(users::username).like(contains(part)).escape('\\'));
+        }
+        if let Some(part) = &filter.email {
+            query = query.filter(lower_opt(users::email).like(contains(part)).escape('\\'));
+        }
+        if let Some(part) = &filter.phone_number {
+            query = query.filter(users::phone_number.like(contains(part)).escape('\\'));
+        }
+        query
+            .load::<(Row, i64)>(conn)?
+            .into_iter()
+            .map(|(row, version)| Ok((row.into_user()?, version)))
+            .collect()
+    }
+}
+
+/// What a listing of users is narrowed to: each part, when given, must appear in that field.
+#[derive(Debug, Clone, Default)]
+pub struct UserFilter {
+    pub username: Option<String>,
+    pub email: Option<String>,
+    pub phone_number: Option<String>,
+}
+
+diesel::define_sql_function! {
+    /// SQL `lower`, the same on both backends for ASCII.
+    fn lower(x: diesel::sql_types::Text) -> diesel::sql_types::Text;
+}
+
+diesel::define_sql_function! {
+    #[sql_name = "lower"]
+    fn lower_opt(x: diesel::sql_types::Nullable<diesel::sql_types::Text>) -> diesel::sql_types::Nullable<diesel::sql_types::Text>;
+}
+
+/// A `LIKE` pattern for "holds `part` anywhere", lowercased.
+fn contains(part: &str) -> String {
+    format!("%{}%", super::escape_like(&part.to_lowercase()))
 }

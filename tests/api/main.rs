@@ -18,6 +18,7 @@ mod gateways;
 mod health;
 mod logout;
 mod magic_link;
+mod management;
 mod metrics;
 mod native;
 mod operations;

@@ -275,10 +275,19 @@ async fn usernames_are_unique_per_organization(backend: Backend) {
     User::insert(&mut conn, &twin).unwrap();
 }
 
+/// What audits the changes a test makes through the library: the operator, importing.
+fn operator(app: &TestApp) -> sesame::admin::audit::Recorder {
+    sesame::admin::audit::Recorder::new(
+        &app.state.settings,
+        sesame::admin::Actor::operator(sesame::admin::Via::Import),
+    )
+}
+
 async fn demo_seed_creates_a_working_demo_once(backend: Backend) {
     let app = TestApp::spawn(&backend).await;
     let kek = app.state.keys.kek();
-    let seed = || demo::seed(&mut app.db.get().unwrap(), kek);
+    let recorder = operator(&app);
+    let seed = || demo::seed(&mut app.db.get().unwrap(), kek, &recorder);
     let created = seed().unwrap().expect("created on an empty database");
     assert!(
         created
@@ -348,7 +357,11 @@ async fn demo_refuses_a_database_with_real_data(backend: Backend) {
     let app = TestApp::spawn(&backend).await;
     app.import(&acme_toml());
     assert!(matches!(
-        demo::seed(&mut app.db.get().unwrap(), app.state.keys.kek()),
+        demo::seed(
+            &mut app.db.get().unwrap(),
+            app.state.keys.kek(),
+            &operator(&app)
+        ),
         Err(demo::SeedError::NotEmpty)
     ));
     assert!(
@@ -390,3 +403,45 @@ both_backends!(
     usernames_are_unique_per_organization,
     demo_seed_creates_a_working_demo_once,
 );
+
+/// On PostgreSQL an import reaches a running node at once: the node drops its cached copy of
+/// the organization on the `sesame_organizations` notification, instead of after the cache's
+/// 30 seconds (the bound without notifications, as on SQLite). Seen through what the cached
+/// copy decides: the origins CORS allows, those of the applications' redirect URIs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_import_takes_effect_at_once_on_postgresql() {
+    let Some(backend) = Backend::postgres() else {
+        return;
+    };
+    let app = TestApp::spawn(&backend).await;
+    app.import(&acme_toml());
+    let allowed = || async {
+        app.client
+            .request(
+                reqwest::Method::OPTIONS,
+                format!("{}/token", app.issuer("acme")),
+            )
+            .header("Origin", "https://new.acme.example")
+            .header("Access-Control-Request-Method", "POST")
+            .send()
+            .await
+            .unwrap()
+            .headers()
+            .get("access-control-allow-origin")
+            .is_some()
+    };
+    // The organization is cached now, without the new origin.
+    assert!(!allowed().await);
+    app.import(&acme_toml().replace(
+        "redirect_uris = [\"https://app.acme.example/callback\"]",
+        "redirect_uris = [\"https://app.acme.example/callback\", \"https://new.acme.example/cb\"]",
+    ));
+    let start = std::time::Instant::now();
+    while !allowed().await {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(5),
+            "the import did not reach the running node within 5 s (the cache keeps 30 s)"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}

@@ -96,6 +96,11 @@ impl Subscriber {
             .collect()
     }
 
+    /// The bodies delivered, duplicates included.
+    pub fn bodies(&self) -> Vec<String> {
+        self.deliveries().into_iter().map(|d| d.body).collect()
+    }
+
     fn deliveries(&self) -> Vec<Delivery> {
         self.deliveries.lock().unwrap().clone()
     }

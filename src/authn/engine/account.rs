@@ -115,7 +115,7 @@ pub(super) async fn enroll_phone(
                 if !LoginTransaction::complete(conn, &tx_id, now)? {
                     return Ok(false);
                 }
-                User::update(conn, &updated)?;
+                User::set_phone_number(conn, &updated.id, updated.phone_number.as_ref(), true)?;
                 account_changed(
                     conn,
                     org.event_origin(),

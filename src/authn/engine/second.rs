@@ -343,7 +343,12 @@ pub(super) async fn sms_code(
                     }
                     attempt.forgive(conn)?;
                     if let Some((updated, masked, org)) = &saving {
-                        User::update(conn, updated)?;
+                        User::set_phone_number(
+                            conn,
+                            &updated.id,
+                            updated.phone_number.as_ref(),
+                            updated.phone_number_verified,
+                        )?;
                         crate::events::account_changed(
                             conn,
                             org.event_origin(),

@@ -43,7 +43,13 @@ async fn harness_with(provisioning: &str) -> Harness {
     let (kek, _) = Kek::resolve(&settings.key_encryption_key, true).unwrap();
     let db = Db::open(&settings.database).unwrap();
     let import = crate::provisioning::Plan::parse(provisioning, "test").unwrap();
-    import.apply(&mut db.get().unwrap(), &kek).unwrap();
+    let recorder = crate::admin::audit::Recorder::new(
+        &settings,
+        crate::admin::Actor::operator(crate::admin::Via::Import),
+    );
+    import
+        .apply(&mut db.get().unwrap(), &kek, &recorder)
+        .unwrap();
     let sms = Arc::new(Capture::default());
     let keys = KeyStore::new(kek, settings.key_cache_ttl);
     let core = Arc::new(Core::new(settings, db, keys, sms.clone()));

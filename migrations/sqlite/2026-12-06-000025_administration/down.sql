@@ -1,0 +1,3 @@
+ALTER TABLE users DROP COLUMN version;
+DROP TABLE audit_log;
+DROP TABLE admin_roles;
