@@ -57,6 +57,8 @@ pub struct Core {
     /// answer takes as long as for a wrong password.
     pub dummy_hash: String,
     orgs: RwLock<HashMap<String, Arc<OrgEntry>>>,
+    /// Organizations changed elsewhere, told by PostgreSQL (see [`OrgChanges`]).
+    pub org_changes: Arc<OrgChanges>,
     /// The event sinks built (and connected) on this node.
     pub sinks: crate::events::sinks::SinkCache,
 }
@@ -86,6 +88,65 @@ pub struct OrgEntry {
 
 pub const ORG_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(30);
 
+/// Organizations (and their applications) changed on another node, by the CLI or by an import,
+/// as PostgreSQL's `sesame_organizations` notifications name them (`events::listen`): the
+/// cache drops them at its next look, so a change takes effect on every listening node at
+/// once. Without notifications (SQLite, or a node reconnecting) the cache's
+/// [`ORG_CACHE_TTL`] is the bound.
+#[derive(Debug, Default)]
+pub struct OrgChanges {
+    any: std::sync::atomic::AtomicBool,
+    changed: std::sync::Mutex<Option<Changed>>,
+    /// Counts the changes told, so a load that began before one does not cache what it read.
+    generation: std::sync::atomic::AtomicU64,
+}
+
+/// What changed since the cache last looked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Changed {
+    /// These organizations (by id).
+    Some(std::collections::HashSet<i64>),
+    /// Anything may have: notifications were missed (a reconnection).
+    Everything,
+}
+
+impl OrgChanges {
+    /// The organization `id` changed.
+    pub fn changed(&self, id: i64) {
+        let mut changed = self.changed.lock().expect("org changes lock");
+        match changed.get_or_insert_with(|| Changed::Some(Default::default())) {
+            Changed::Some(ids) => {
+                ids.insert(id);
+            }
+            Changed::Everything => {}
+        }
+        self.generation
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        self.any.store(true, std::sync::atomic::Ordering::Release);
+    }
+
+    /// Any organization may have changed.
+    pub fn everything(&self) {
+        *self.changed.lock().expect("org changes lock") = Some(Changed::Everything);
+        self.generation
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        self.any.store(true, std::sync::atomic::Ordering::Release);
+    }
+
+    /// How many changes were told so far.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// What changed since the last call, if anything.
+    pub fn take(&self) -> Option<Changed> {
+        if !self.any.swap(false, std::sync::atomic::Ordering::AcqRel) {
+            return None;
+        }
+        self.changed.lock().expect("org changes lock").take()
+    }
+}
+
 impl Core {
     pub fn new(
         settings: Settings,
@@ -112,7 +173,21 @@ impl Core {
             client_keys: RwLock::new(HashMap::new()),
             dummy_hash: crate::password::hash(&crate::secret::random_token(16)),
             orgs: RwLock::new(HashMap::new()),
+            org_changes: Arc::default(),
             sinks: crate::events::sinks::SinkCache::default(),
+        }
+    }
+
+    /// Drops the cached organizations that changed elsewhere (told by PostgreSQL), before a
+    /// look at the cache. One atomic read when nothing changed.
+    fn forget_changed_organizations(&self) {
+        let Some(changed) = self.org_changes.take() else {
+            return;
+        };
+        let mut orgs = self.orgs.write().expect("org cache lock");
+        match changed {
+            Changed::Everything => orgs.clear(),
+            Changed::Some(ids) => orgs.retain(|_, entry| !ids.contains(&entry.org.id)),
         }
     }
 
@@ -124,11 +199,15 @@ impl Core {
 
     /// The organization named `slug`. Malformed slugs never reach the database.
     pub async fn organization(&self, slug: &str) -> Result<Arc<OrgEntry>, CoreError> {
+        self.forget_changed_organizations();
         if let Some(entry) = self.orgs.read().expect("org cache lock").get(slug)
             && entry.loaded.elapsed() < ORG_CACHE_TTL
         {
             return Ok(entry.clone());
         }
+        // A change told while this load reads may not be in what it reads: then the entry
+        // serves this request but is not cached.
+        let generation = self.org_changes.generation();
         let unknown = || CoreError::UnknownOrganization(slug.chars().take(64).collect());
         let slug = OrgSlug::parse(slug).map_err(|_| unknown())?;
         let key = slug.as_str().to_string();
@@ -173,10 +252,12 @@ impl Core {
             base_url: self.settings.base_url.as_str().to_string(),
             loaded: std::time::Instant::now(),
         });
-        self.orgs
-            .write()
-            .expect("org cache lock")
-            .insert(key, entry.clone());
+        // Compared under the cache's lock, which dropping changed entries takes too: a change
+        // told after this comparison finds the entry in the cache and drops it.
+        let mut orgs = self.orgs.write().expect("org cache lock");
+        if self.org_changes.generation() == generation {
+            orgs.insert(key, entry.clone());
+        }
         Ok(entry)
     }
 
@@ -260,3 +341,24 @@ type FetchedKeys = (
     std::time::Instant,
     Arc<Vec<crate::keys::jwk::KeyedVerifier>>,
 );
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn changes_are_taken_once_and_counted() {
+        let changes = OrgChanges::default();
+        assert_eq!(changes.take(), None);
+        let before = changes.generation();
+        changes.changed(3);
+        changes.changed(5);
+        assert_eq!(changes.generation(), before + 2);
+        assert_eq!(changes.take(), Some(Changed::Some([3, 5].into())));
+        assert_eq!(changes.take(), None, "taken once");
+        changes.changed(7);
+        changes.everything();
+        changes.changed(9);
+        assert_eq!(changes.take(), Some(Changed::Everything));
+    }
+}

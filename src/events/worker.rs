@@ -65,6 +65,7 @@ pub fn spawn(state: Arc<Core>) {
         super::listen::spawn(
             state.settings.database.url.clone(),
             Arc::downgrade(&state.deliveries_due),
+            Arc::downgrade(&state.org_changes),
         );
     }
     tokio::spawn(verifications(state.clone()));
