@@ -87,6 +87,8 @@ pub struct UserPage {
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewUser {
+    /// 1-128 characters, no spaces or control characters; kept lower-case.
+    #[schema(min_length = 1, max_length = 128)]
     pub username: String,
     pub email: Option<String>,
     #[serde(default)]
@@ -96,7 +98,7 @@ pub struct NewUser {
     #[serde(default)]
     pub phone_number_verified: bool,
     /// Write-only; at least 8 characters.
-    #[schema(write_only, value_type = Option<String>)]
+    #[schema(write_only, value_type = Option<String>, min_length = 8)]
     pub password: Option<Secret<String>>,
     #[serde(default)]
     pub disabled: bool,

@@ -122,6 +122,16 @@ impl Modify for Common {
                         .entry(status.to_string())
                         .or_insert_with(|| problem(description).into());
                 }
+                // Whatever takes If-Match answers 412 to a version the entity has left.
+                let takes_if_match = op.parameters.iter().flatten().any(|p| p.name == "If-Match");
+                if takes_if_match {
+                    op.responses
+                        .responses
+                        .entry("412".to_string())
+                        .or_insert_with(|| {
+                            problem("The entity changed since the version If-Match names").into()
+                        });
+                }
             }
         }
     }

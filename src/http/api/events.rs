@@ -15,6 +15,7 @@ use crate::http::AppState;
 #[serde(deny_unknown_fields)]
 pub struct EventQuery {
     /// The newest this many, 1 to 200 (50 when absent).
+    #[param(minimum = 1, maximum = 200)]
     limit: Option<i64>,
 }
 

@@ -30,6 +30,7 @@ pub struct UserQuery {
     /// The `next` of the previous page.
     after: Option<String>,
     /// Users per page, 1 to 200 (50 when absent).
+    #[param(minimum = 1, maximum = 200)]
     limit: Option<i64>,
 }
 
@@ -38,7 +39,7 @@ pub struct UserQuery {
 #[serde(deny_unknown_fields)]
 pub struct NewPassword {
     /// Write-only; at least 8 characters.
-    #[schema(write_only, value_type = String)]
+    #[schema(write_only, value_type = String, min_length = 8)]
     password: Secret<String>,
 }
 
@@ -237,7 +238,10 @@ pub async fn update(
         ("id" = String, Path, description = "The user's id"),
         ("If-Match" = Option<String>, Header, description = "The ETag read: refused with 412 if the user changed since"),
     ),
-    responses((status = 204, description = "The user is gone"))
+    responses(
+        (status = 204, description = "The user is gone"),
+        (status = 409, description = "An administrator cannot delete their own account", body = super::Problem, content_type = "application/problem+json"),
+    )
 )]
 pub async fn delete(
     state: web::Data<AppState>,
@@ -312,7 +316,7 @@ pub async fn set_password(
 
 /// The three support actions share their shape: a POST without a body on the user.
 macro_rules! support_action {
-    ($name:ident, $service:path, $id:literal, $path:literal, $summary:literal, $description:literal, $own:expr) => {
+    ($name:ident, $service:path, $id:literal, $path:literal, $summary:literal, $description:literal, $own:expr, [$($extra:tt)*]) => {
         #[utoipa::path(
             post,
             path = $path,
@@ -325,7 +329,10 @@ macro_rules! support_action {
                 ("id" = String, Path, description = "The user's id"),
                 ("If-Match" = Option<String>, Header, description = "The ETag read: refused with 412 if the user changed since"),
             ),
-            responses((status = 200, description = "The user afterwards, with its ETag", body = UserDetail))
+            responses(
+                (status = 200, description = "The user afterwards, with its ETag", body = UserDetail),
+                $($extra)*
+            )
         )]
         pub async fn $name(
             state: web::Data<AppState>,
@@ -359,7 +366,8 @@ support_action!(
     "Unlock an account",
     "Ends every lock on the account (for every client) and forgets its failed attempts. \
      Needs the role support.",
-    None
+    None,
+    []
 );
 
 support_action!(
@@ -371,7 +379,13 @@ support_action!(
     "Removes the mobile number, the backup codes and every enrolled credential (authenticator \
      apps, passkeys). Sessions stay: end them too if the factor may be in someone else's hands. \
      Needs the role support.",
-    Some("remove the second factors of")
+    Some("remove the second factors of"),
+    [(
+        status = 409,
+        description = "An administrator cannot remove their own second factors",
+        body = super::Problem,
+        content_type = "application/problem+json"
+    )]
 );
 
 support_action!(
@@ -382,7 +396,8 @@ support_action!(
     "End every session",
     "Signs the user out everywhere and revokes every grant, refresh and access token issued to \
      them. Needs the role support.",
-    None
+    None,
+    []
 );
 
 /// The audit log's page.
@@ -393,6 +408,7 @@ pub struct AuditQuery {
     /// The `next` of the previous page.
     before: Option<i64>,
     /// Entries per page, 1 to 200 (50 when absent).
+    #[param(minimum = 1, maximum = 200)]
     limit: Option<i64>,
 }
 
