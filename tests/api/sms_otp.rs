@@ -887,7 +887,11 @@ async fn a_code_that_could_not_be_sent_is_retried_until_it_arrives(backend: Back
     assert!(app.sms.sent().is_empty());
     // The gateway comes back: the worker delivers the same code (backoff: about 2 s).
     app.sms.set_failing(false);
-    wait_for("the retried SMS", || !app.sms.sent().is_empty()).await;
+    // The gateway has the text before the worker records its answer: wait for both.
+    wait_for("the retried SMS", || {
+        !app.sms.sent().is_empty() && sms_deliveries(&app).iter().all(|(s, _)| s != "pending")
+    })
+    .await;
     let delivered = sms_deliveries(&app);
     assert_eq!(delivered.len(), 1);
     assert_eq!(delivered[0].0, "delivered");

@@ -4,9 +4,9 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
 
-use super::{ApiProblem, caller, json, organization, query};
+use super::{ApiProblem, caller, json, organization, page_limit, query};
+use crate::admin::Role;
 use crate::admin::events::{self as service, DeliveryView, EventView};
-use crate::admin::{AdminError, Role};
 use crate::http::AppState;
 
 /// How many events.
@@ -48,10 +48,7 @@ pub async fn list(
     let caller = caller(&state, &req).await?;
     let org = organization(&state, &caller, &path, Role::Viewer).await?;
     let q: EventQuery = query(&req)?;
-    let limit = q.limit.unwrap_or(50);
-    if !(1..=200).contains(&limit) {
-        return Err(AdminError::invalid("limit", "from 1 to 200").into());
-    }
+    let limit = page_limit(q.limit)?;
     let (kek, org_id) = (state.keys.kek().clone(), org.org.id);
     let events = state
         .db

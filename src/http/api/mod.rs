@@ -416,6 +416,15 @@ pub fn if_match(req: &HttpRequest, required: bool) -> Result<Expected, ApiProble
     Ok(Expected::one_of(versions))
 }
 
+/// A listing's `limit`: 50 when absent, else from 1 to [`crate::admin::users::MAX_PAGE`].
+pub fn page_limit(limit: Option<i64>) -> Result<i64, ApiProblem> {
+    let max = crate::admin::users::MAX_PAGE;
+    match limit.unwrap_or(50) {
+        limit if (1..=max).contains(&limit) => Ok(limit),
+        _ => Err(AdminError::invalid("limit", format!("from 1 to {max}")).into()),
+    }
+}
+
 /// An entity's `ETag` for its version.
 pub fn etag(version: i64) -> (header::HeaderName, String) {
     (header::ETAG, format!("\"{version}\""))

@@ -7,7 +7,9 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
 
-use super::{ApiProblem, Caller, caller, etag, if_match, json, json_body, organization, query};
+use super::{
+    ApiProblem, Caller, caller, etag, if_match, json, json_body, organization, page_limit, query,
+};
 use crate::admin::users::{self as service, NewUser, UserDetail, UserPage, UserPatch};
 use crate::admin::{AdminError, Principal, Role};
 use crate::http::AppState;
@@ -77,10 +79,7 @@ pub async fn list(
         email: q.email,
         phone_number: q.phone_number,
     };
-    let limit = q.limit.unwrap_or(50);
-    if !(1..=service::MAX_PAGE).contains(&limit) {
-        return Err(AdminError::invalid("limit", "from 1 to 200").into());
-    }
+    let limit = page_limit(q.limit)?;
     let org_id = org.org.id;
     let page = state
         .db
@@ -461,10 +460,7 @@ pub async fn audit(
     let caller = caller(&state, &req).await?;
     let org = organization(&state, &caller, &path, Role::Viewer).await?;
     let q: AuditQuery = query(&req)?;
-    let limit = q.limit.unwrap_or(50);
-    if !(1..=service::MAX_PAGE).contains(&limit) {
-        return Err(AdminError::invalid("limit", "from 1 to 200").into());
-    }
+    let limit = page_limit(q.limit)?;
     let org_id = org.org.id;
     let mut entries = state
         .db
