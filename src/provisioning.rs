@@ -494,9 +494,8 @@ impl Plan {
         }
     }
 
-    /// Applies the plan in one transaction. `kek` seals webhook secrets.
-    /// Applies the whole file in one transaction, each change with its audit entry by
-    /// `recorder`'s actor.
+    /// Applies the plan in one transaction, each change with its audit entry by `recorder`'s
+    /// actor. `kek` seals webhook secrets.
     pub fn apply(
         &self,
         conn: &mut DbConn,
