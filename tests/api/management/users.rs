@@ -655,3 +655,60 @@ both_backends!(
     support_resets_factors_and_ends_sessions,
     users_are_created_found_page_by_page_and_deleted,
 );
+
+/// Under smart lockout a stranger's failures lock only their own address (and count toward the
+/// account's daily ceiling): an unlock ends those locks too, and only this account's (a user
+/// whose name ends like bob's keeps theirs).
+async fn an_unlock_ends_the_smart_lockouts_locks_too(backend: Backend) {
+    let app = setup(&backend).await;
+    let smart = setup_file(&app, "").replace(
+        "max_attempts = 3\nduration_seconds = 600",
+        "max_attempts = 3\nduration_seconds = 600\nsmart = true",
+    );
+    app.import(&(smart.replace(
+        "[[organizations.users]]\nusername = \"carol\"",
+        "[[organizations.users]]\nusername = \"x:bob\"\npassword = \"x-bobs-long-password\"\n\n[[organizations.users]]\nusername = \"carol\"",
+    )));
+    for name in ["bob", "x:bob"] {
+        for _ in 0..3 {
+            password_step(&app, &Browser::default(), "pwd-web", name, "wrong-password").await;
+        }
+    }
+    let res = password_step(&app, &Browser::default(), "pwd-web", "bob", BOB_PASSWORD).await;
+    assert_eq!(res.status(), 403, "bob locked out from this address");
+    let res = password_step(
+        &app,
+        &Browser::default(),
+        "pwd-web",
+        "x:bob",
+        "x-bobs-long-password",
+    )
+    .await;
+    assert_eq!(res.status(), 403, "x:bob locked out from this address");
+    let support = token(&app, "ops-support").await;
+    let bob = user_id(&app, &support, "bob").await;
+    let a = call(
+        &app,
+        Some(&support),
+        Method::POST,
+        &format!("/organizations/acme/users/{bob}/unlock"),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert!(a.body["locked_until"].is_null(), "{}", a.body);
+    let res = password_step(&app, &Browser::default(), "pwd-web", "bob", BOB_PASSWORD).await;
+    assert_eq!(res.status(), 303, "bob signs in again");
+    let res = password_step(
+        &app,
+        &Browser::default(),
+        "pwd-web",
+        "x:bob",
+        "x-bobs-long-password",
+    )
+    .await;
+    assert_eq!(res.status(), 403, "x:bob's lock stays");
+}
+
+both_backends!(an_unlock_ends_the_smart_lockouts_locks_too);
