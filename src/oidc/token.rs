@@ -674,9 +674,10 @@ pub async fn live_access_token(
         }
     } else if claims[GRANT_TYPE_CLAIM] == CLIENT_CREDENTIALS {
         let client_id = claims["client_id"].as_str().unwrap_or_default().to_string();
+        let issued_at = claims["iat"].as_i64().unwrap_or_default();
         let state = core
             .db
-            .run(move |conn| service_token_state(conn, org_id, &client_id, &jti))
+            .run(move |conn| service_token_state(conn, org_id, &client_id, issued_at, &jti))
             .await?;
         match state {
             Some((application_id, false)) => LiveToken::for_client(claims, application_id),

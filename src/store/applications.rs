@@ -261,8 +261,36 @@ impl Application {
         let mut row = Row::from_app(app);
         row.updated_at = now();
         diesel::update(applications::table.find(&app.id))
-            .set(&row)
+            .set((&row, applications::version.eq(applications::version + 1)))
             .execute(conn)?;
         Ok(())
+    }
+
+    /// The application's version, raised by every [`Self::update`]: the management API's ETag.
+    pub fn version(conn: &mut DbConn, id: &str) -> Result<Option<i64>, StoreError> {
+        Ok(applications::table
+            .find(id)
+            .select(applications::version)
+            .first(conn)
+            .optional()?)
+    }
+
+    /// Within a transaction, holds the application for a change if its version is one of
+    /// `versions` (compare and set; see [`super::organizations::Organization::claim`]).
+    pub fn claim(conn: &mut DbConn, id: &str, versions: &[i64]) -> Result<bool, StoreError> {
+        let n = diesel::update(
+            applications::table
+                .find(id)
+                .filter(applications::version.eq_any(versions)),
+        )
+        .set(applications::version.eq(applications::version))
+        .execute(conn)?;
+        Ok(n == 1)
+    }
+
+    /// Deletes the application with everything issued to it (codes, grants and their tokens,
+    /// consents: the foreign keys cascade).
+    pub fn delete(conn: &mut DbConn, id: &str) -> Result<bool, StoreError> {
+        Ok(diesel::delete(applications::table.find(id)).execute(conn)? == 1)
     }
 }

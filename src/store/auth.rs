@@ -434,17 +434,21 @@ pub fn user_token_state(
 }
 
 /// What a client-credentials token stands on, read in one statement when it is presented: the
-/// client's application id (`None` when the application no longer exists in the organization),
-/// and whether the token itself was revoked.
+/// client's application id (`None` when the application no longer exists in the organization,
+/// or when the token was issued, at `issued_at`, before it was created: a deleted client's token
+/// does not pass for the token of a new one that took its client id), and whether the token
+/// itself was revoked.
 pub fn service_token_state(
     conn: &mut DbConn,
     organization_id: i64,
     client_id: &str,
+    issued_at: i64,
     jti: &str,
 ) -> Result<Option<(String, bool)>, StoreError> {
     Ok(applications::table
         .filter(applications::organization_id.eq(organization_id))
         .filter(applications::client_id.eq(client_id))
+        .filter(applications::created_at.le(issued_at))
         .select((
             applications::id,
             diesel::dsl::exists(revoked_access_tokens::table.find(jti)),

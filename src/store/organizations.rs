@@ -152,9 +152,34 @@ impl Organization {
                 organizations::settings
                     .eq(serde_json::to_string(settings).expect("settings serialize")),
                 organizations::updated_at.eq(now()),
+                organizations::version.eq(organizations::version + 1),
             ))
             .execute(conn)?;
         Ok(())
+    }
+
+    /// The organization's version, raised by every [`Self::update`]: the management API's ETag.
+    pub fn version(conn: &mut DbConn, id: i64) -> Result<Option<i64>, StoreError> {
+        Ok(organizations::table
+            .find(id)
+            .select(organizations::version)
+            .first(conn)
+            .optional()?)
+    }
+
+    /// Within a transaction, holds the organization for a change if its version is one of
+    /// `versions` (compare and set): false when someone changed it since. The row stays
+    /// locked until the transaction ends (SQLite's writers' lock; on PostgreSQL the row lock
+    /// this update takes, so a concurrent change waits and then finds another version).
+    pub fn claim(conn: &mut DbConn, id: i64, versions: &[i64]) -> Result<bool, StoreError> {
+        let n = diesel::update(
+            organizations::table
+                .find(id)
+                .filter(organizations::version.eq_any(versions)),
+        )
+        .set(organizations::version.eq(organizations::version))
+        .execute(conn)?;
+        Ok(n == 1)
     }
 }
 

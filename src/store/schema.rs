@@ -9,6 +9,7 @@ diesel::table! {
         created_at -> BigInt,
         updated_at -> BigInt,
         settings -> Text,
+        version -> BigInt,
     }
 }
 
@@ -38,6 +39,7 @@ diesel::table! {
         websub_subscribe -> Bool,
         app_native -> Bool,
         access_token_alg -> Text,
+        version -> BigInt,
     }
 }
 

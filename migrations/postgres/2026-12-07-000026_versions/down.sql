@@ -1,0 +1,2 @@
+ALTER TABLE applications DROP COLUMN version;
+ALTER TABLE organizations DROP COLUMN version;
