@@ -675,39 +675,12 @@ fn admin_command(command: AdminCommand, settings: &Settings) -> Result<(), Failu
         }
     }
     let principal = |conn: &mut DbConn, username: Option<String>, client: Option<String>| {
-        let admin_id = admin_origin.org.id;
-        match (username, client) {
-            (Some(name), _) => {
-                let name = Username::parse(&name).map_err(|e| Failure(e, 1))?;
-                let user = User::find_by_username(conn, admin_id, &name)?.ok_or_else(|| {
-                    Failure(
-                        format!("no user '{name}' in '{}'", admin::ADMIN_ORGANIZATION),
-                        1,
-                    )
-                })?;
-                Ok((Principal::user(&user.id), format!("user {name}")))
-            }
-            (None, Some(client_id)) => {
-                // By the application's id, not its client id: roles end with the application,
-                // and a later one given the same client id does not inherit them.
-                let app =
-                    sesame::store::applications::Application::find(conn, admin_id, &client_id)?
-                        .ok_or_else(|| {
-                            Failure(
-                                format!(
-                                    "no application '{client_id}' in '{}'",
-                                    admin::ADMIN_ORGANIZATION
-                                ),
-                                1,
-                            )
-                        })?;
-                Ok((
-                    Principal::client(&app.id),
-                    format!("application {client_id}"),
-                ))
-            }
-            (None, None) => Err(Failure("name --username or --client".into(), 2)),
-        }
+        let named = match (username, client) {
+            (Some(name), _) => admin::roles::Named::User(name),
+            (None, Some(client_id)) => admin::roles::Named::Client(client_id),
+            (None, None) => return Err(Failure("name --username or --client".into(), 2)),
+        };
+        admin::roles::principal(conn, admin_origin.org.id, &named).map_err(refused)
     };
     match command {
         AdminCommand::Create {

@@ -2,10 +2,17 @@
 //! shown (only whether there is one).
 
 use serde::Serialize;
+use serde_json::Value;
 
-use super::AdminError;
+use super::audit::{Change, Recorder};
+use super::organizations::merge_patch;
+use super::{AdminError, Expected, Principal};
+use crate::domain::ClientType;
+use crate::provisioning::{self, AppSpec};
+use crate::secret::{random_token, sha256_hex};
 use crate::store::applications::Application;
-use crate::store::{DbConn, format_rfc3339};
+use crate::store::organizations::Organization;
+use crate::store::{DbConn, StoreError, format_rfc3339, write_transaction};
 
 /// An application (an OIDC client).
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -35,6 +42,11 @@ pub struct ApplicationView {
     pub websub_subscribe: bool,
     /// The organization's APIs it may ask access tokens for.
     pub resources: Vec<String>,
+    /// Its public keys for `private_key_jwt` (a JWKS), instead of a secret.
+    #[schema(value_type = Option<Object>)]
+    pub jwks: Option<Value>,
+    /// Where it publishes its keys for `private_key_jwt`, instead of a secret.
+    pub jwks_uri: Option<String>,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -76,6 +88,11 @@ pub fn view(app: &Application) -> ApplicationView {
         app_native: app.app_native,
         websub_subscribe: app.websub_subscribe,
         resources: app.resources.clone(),
+        jwks: app
+            .jwks
+            .as_deref()
+            .and_then(|j| serde_json::from_str(j).ok()),
+        jwks_uri: app.jwks_uri.clone(),
         created_at: format_rfc3339(app.created_at),
         updated_at: format_rfc3339(app.updated_at),
     }
@@ -89,8 +106,8 @@ pub fn audited(app: &Application) -> serde_json::Value {
         fields.remove("created_at");
         fields.remove("updated_at");
         fields.insert("client_secret".into(), app.secret_hash.clone().into());
-        fields.insert("jwks_uri".into(), app.jwks_uri.clone().into());
         // Public keys, but long: their digest says whether they changed.
+        fields.remove("jwks");
         fields.insert(
             "jwks_sha256".into(),
             app.jwks.as_ref().map(crate::secret::sha256_hex).into(),
@@ -106,16 +123,275 @@ pub fn list(conn: &mut DbConn, organization_id: i64) -> Result<Vec<ApplicationVi
         .collect())
 }
 
+/// The application and its version (its ETag).
 pub fn get(
     conn: &mut DbConn,
     organization_id: i64,
     client_id: &str,
-) -> Result<ApplicationView, AdminError> {
-    Application::find(conn, organization_id, client_id)?
-        .map(|a| view(&a))
-        .ok_or_else(|| {
-            AdminError::NotFound(format!(
-                "no application with client_id '{client_id}' in this organization"
-            ))
-        })
+) -> Result<(ApplicationView, i64), AdminError> {
+    let app = find(conn, organization_id, client_id)?;
+    let version = version(conn, &app)?;
+    Ok((view(&app), version))
+}
+
+fn find(
+    conn: &mut DbConn,
+    organization_id: i64,
+    client_id: &str,
+) -> Result<Application, AdminError> {
+    Application::find(conn, organization_id, client_id)?.ok_or_else(|| not_found(client_id))
+}
+
+fn not_found(client_id: &str) -> AdminError {
+    AdminError::NotFound(format!(
+        "no application with client_id '{client_id}' in this organization"
+    ))
+}
+
+fn version(conn: &mut DbConn, app: &Application) -> Result<i64, StoreError> {
+    Application::version(conn, &app.id)?
+        .ok_or_else(|| StoreError::Corrupt(format!("application {} vanished", app.client_id)))
+}
+
+/// The organization as stored now: its settings (APIs, upstream providers) decide what its
+/// applications may name, and a node's cached copy may be older.
+fn fresh(conn: &mut DbConn, org: &Organization) -> Result<Organization, StoreError> {
+    Organization::find_by_slug(conn, &org.slug)?
+        .ok_or_else(|| StoreError::Corrupt(format!("organization {} vanished", org.slug)))
+}
+
+fn stale(current: i64) -> AdminError {
+    AdminError::Stale(format!(
+        "the application changed since it was read (it is at version \"{current}\"): read it again"
+    ))
+}
+
+/// An application as a change answers it: with the client secret generated for it, shown
+/// this once (a new confidential application, or one made confidential, without keys or a
+/// secret of its own; a new secret asked for).
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ApplicationChanged {
+    #[serde(flatten)]
+    pub application: ApplicationView,
+    /// Shown once: store it now.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_secret: Option<String>,
+}
+
+/// The application's fields (those of a provisioning file, in JSON) read as a plan, checked
+/// by the file's rules and messages, its flow by the engine's.
+fn plan(spec: Value, org: &Organization) -> Result<provisioning::AppPlan, AdminError> {
+    let spec: AppSpec = serde_path_to_error::deserialize(spec).map_err(|e| {
+        let path = e.path().to_string();
+        AdminError::invalid(
+            if path == "." { "" } else { &path },
+            e.into_inner().to_string(),
+        )
+    })?;
+    provisioning::plan_application(spec, &org.settings).map_err(AdminError::Fields)
+}
+
+/// The application as the transaction left it, with the secret the change generated.
+fn changed(
+    conn: &mut DbConn,
+    org: &Organization,
+    client_id: &str,
+    report: provisioning::Report,
+) -> Result<(ApplicationChanged, i64), StoreError> {
+    let app = Application::find(conn, org.id, client_id)?
+        .ok_or_else(|| StoreError::Corrupt(format!("application {client_id} vanished")))?;
+    let version = version(conn, &app)?;
+    let client_secret = report
+        .generated_secrets
+        .into_iter()
+        .next()
+        .map(|(_, secret)| secret.expose().clone());
+    Ok((
+        ApplicationChanged {
+            application: view(&app),
+            client_secret,
+        },
+        version,
+    ))
+}
+
+/// Creates an application from the fields a provisioning file gives one (in JSON), checked
+/// like a file's; audited. A confidential application without a secret or keys gets a
+/// generated secret, answered once.
+pub fn create(
+    conn: &mut DbConn,
+    recorder: &Recorder,
+    org: &Organization,
+    spec: Value,
+) -> Result<(ApplicationChanged, i64), AdminError> {
+    write_transaction(conn, |conn| {
+        let org = &fresh(conn, org)?;
+        let plan = match plan(spec, org) {
+            Ok(plan) => plan,
+            Err(e) => return Ok(Err(e)),
+        };
+        let client_id = plan.client_id().as_str().to_string();
+        if Application::find(conn, org.id, &client_id)?.is_some() {
+            return Ok(Err(AdminError::Conflict(format!(
+                "there is already an application with client_id '{client_id}' here"
+            ))));
+        }
+        let report = provisioning::apply_application(conn, org, &plan, recorder)?;
+        Ok(Ok(changed(conn, org, &client_id, report)?))
+    })?
+}
+
+/// Changes an application by a JSON merge patch (RFC 7396) of its fields as a provisioning
+/// file gives them (those of [`ApplicationView`] that are not read-only, plus the write-only
+/// `client_secret`), if its version is one `expected` allows; checked like a file's (the
+/// flow by the engine's rules) and audited. The client id cannot change.
+pub fn update(
+    conn: &mut DbConn,
+    recorder: &Recorder,
+    org: &Organization,
+    client_id: &str,
+    expected: &Expected,
+    patch: &Value,
+) -> Result<(ApplicationChanged, i64), AdminError> {
+    let Value::Object(fields) = patch else {
+        return Err(AdminError::invalid(
+            "",
+            "a merge patch of an application is a JSON object",
+        ));
+    };
+    if let Some(field) = fields.keys().find(|k| READ_ONLY.contains(&k.as_str())) {
+        return Err(AdminError::invalid(field, "is read-only"));
+    }
+    for _ in 0..3 {
+        let outcome = write_transaction(conn, |conn| {
+            let org = &fresh(conn, org)?;
+            let old = match find(conn, org.id, client_id) {
+                Ok(app) => app,
+                Err(e) => return Ok(Err(e)),
+            };
+            let current = version(conn, &old)?;
+            if !expected.allows(current) {
+                return Ok(Err(stale(current)));
+            }
+            let mut form = provisioning::application_form(&old);
+            merge_patch(&mut form, patch);
+            if form.get("client_id").and_then(Value::as_str) != Some(client_id) {
+                return Ok(Err(AdminError::invalid(
+                    "client_id",
+                    "cannot change: create another application",
+                )));
+            }
+            let plan = match plan(form, org) {
+                Ok(plan) => plan,
+                Err(e) => return Ok(Err(e)),
+            };
+            if !Application::claim(conn, &old.id, &[current])? {
+                return Ok(Ok(None));
+            }
+            let report = provisioning::apply_application(conn, org, &plan, recorder)?;
+            Ok(Ok(Some(changed(conn, org, client_id, report)?)))
+        })?;
+        match outcome {
+            Ok(Some(done)) => return Ok(done),
+            Ok(None) if expected.is_any() => continue,
+            Ok(None) => {
+                return Err(AdminError::Stale(
+                    "the application changed meanwhile: read it again".into(),
+                ));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Err(AdminError::Conflict(
+        "the application kept changing while this change was made: try again".into(),
+    ))
+}
+
+/// Fields of [`ApplicationView`] a change cannot set.
+pub const READ_ONLY: [&str; 3] = ["has_secret", "created_at", "updated_at"];
+
+/// Deletes an application, if its version is one `expected` allows, with everything issued to
+/// it (codes, grants and their tokens, consents; its client-credentials tokens stop working)
+/// and the roles it held as a service application; audited.
+pub fn delete(
+    conn: &mut DbConn,
+    recorder: &Recorder,
+    org: &Organization,
+    client_id: &str,
+    expected: &Expected,
+) -> Result<(), AdminError> {
+    write_transaction(conn, |conn| {
+        let old = match find(conn, org.id, client_id) {
+            Ok(app) => app,
+            Err(e) => return Ok(Err(e)),
+        };
+        let current = version(conn, &old)?;
+        if !expected.allows(current) || !Application::claim(conn, &old.id, &[current])? {
+            return Ok(Err(stale(current)));
+        }
+        Application::delete(conn, &old.id)?;
+        crate::store::admin::RoleGrant::remove_all(conn, &Principal::client(&old.id))?;
+        recorder.record(
+            conn,
+            org,
+            Change {
+                action: "application.delete",
+                entity: "application",
+                entity_id: client_id,
+                before: Some(audited(&old)),
+                after: None,
+            },
+        )?;
+        Ok(Ok(()))
+    })?
+}
+
+/// Gives a confidential application that authenticates with a secret a new generated one,
+/// answered once; the old one stops working at once. Audited (the log says that the secret
+/// changed, nothing more).
+pub fn new_secret(
+    conn: &mut DbConn,
+    recorder: &Recorder,
+    org: &Organization,
+    client_id: &str,
+    expected: &Expected,
+) -> Result<(ApplicationChanged, i64), AdminError> {
+    write_transaction(conn, |conn| {
+        let old = match find(conn, org.id, client_id) {
+            Ok(app) => app,
+            Err(e) => return Ok(Err(e)),
+        };
+        if old.client_type == ClientType::Public || old.jwks.is_some() || old.jwks_uri.is_some() {
+            return Ok(Err(AdminError::Conflict(
+                "this application does not authenticate with a secret (public, or with keys)"
+                    .into(),
+            )));
+        }
+        let current = version(conn, &old)?;
+        if !expected.allows(current) || !Application::claim(conn, &old.id, &[current])? {
+            return Ok(Err(stale(current)));
+        }
+        let secret = random_token(32);
+        let app = Application {
+            secret_hash: Some(sha256_hex(secret.expose())),
+            ..old.clone()
+        };
+        Application::update(conn, &app)?;
+        recorder.record(
+            conn,
+            org,
+            Change {
+                action: "application.new_secret",
+                entity: "application",
+                entity_id: client_id,
+                before: Some(audited(&old)),
+                after: Some(audited(&app)),
+            },
+        )?;
+        let mut report = provisioning::Report::default();
+        report
+            .generated_secrets
+            .push((client_id.to_string(), secret));
+        Ok(Ok(changed(conn, org, client_id, report)?))
+    })?
 }

@@ -14,7 +14,9 @@ pub mod events;
 pub mod keys;
 pub mod organizations;
 pub mod roles;
+pub mod sms;
 pub mod users;
+pub mod webhooks;
 
 use serde::{Deserialize, Serialize};
 
@@ -174,6 +176,11 @@ impl Expected {
         Self(Some(versions))
     }
 
+    /// `*` (or no header where it is optional).
+    pub fn is_any(&self) -> bool {
+        self.0.is_none()
+    }
+
     pub fn allows(&self, current: i64) -> bool {
         self.0.as_ref().is_none_or(|v| v.contains(&current))
     }
@@ -241,6 +248,12 @@ pub enum AdminError {
     /// A field of the request is not acceptable.
     #[error("{field}: {message}")]
     Invalid { field: String, message: String },
+    /// A limit was reached (test messages per hour).
+    #[error("{0}")]
+    Limited(String),
+    /// Fields of the request are not acceptable, each with why (a change checked whole).
+    #[error("{} field(s) are not acceptable", .0.len())]
+    Fields(Vec<(String, String)>),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]

@@ -1,11 +1,14 @@
 //! Organizations as administrators see them: each one a principal holds a role in (every one,
 //! for the system role), with its settings.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
 
-use super::{AdminError, Principal, Role};
-use crate::store::organizations::Organization;
-use crate::store::{DbConn, format_rfc3339};
+use super::audit::{Change, Recorder};
+use super::{AdminError, Expected, Principal, Role};
+use crate::domain::OrgSlug;
+use crate::store::organizations::{OrgSettings, Organization};
+use crate::store::{DbConn, StoreError, format_rfc3339, write_transaction};
 
 /// An organization and its settings, redacted as the audit log redacts them (credentials held
 /// inline — a gateway's headers, body template, URL query — never show).
@@ -46,4 +49,338 @@ pub fn list(conn: &mut DbConn, principal: &Principal) -> Result<Vec<Organization
         .filter(|o| principal.may(o.id, Role::Viewer))
         .map(|o| view(o, principal))
         .collect())
+}
+
+/// The organization with its version (its ETag).
+pub fn get(
+    conn: &mut DbConn,
+    principal: &Principal,
+    slug: &str,
+) -> Result<(OrganizationView, i64), AdminError> {
+    let org = Organization::find_by_slug(conn, slug)?
+        .ok_or_else(|| AdminError::NotFound(format!("no organization '{slug}'")))?;
+    let version = version(conn, &org)?;
+    Ok((view(&org, principal), version))
+}
+
+/// The version (the ETag) of an organization just read.
+pub fn version(conn: &mut DbConn, org: &Organization) -> Result<i64, StoreError> {
+    Organization::version(conn, org.id)?
+        .ok_or_else(|| StoreError::Corrupt(format!("organization {} vanished", org.slug)))
+}
+
+/// What the audit log records of an organization: its display name and each section of its
+/// settings as a field of its own (`settings.sms_otp`), so that an entry shows the sections
+/// that changed and not the whole settings twice (the log redacts their secrets).
+pub fn audited(display_name: &str, settings: &OrgSettings) -> Value {
+    let mut fields = serde_json::Map::new();
+    fields.insert("display_name".into(), display_name.into());
+    if let Ok(Value::Object(sections)) = serde_json::to_value(settings) {
+        for (name, section) in sections {
+            fields.insert(format!("settings.{name}"), section);
+        }
+    }
+    Value::Object(fields)
+}
+
+/// An organization as a merge patch applies to it: the editable fields of [`OrganizationView`],
+/// its secrets in clear (the service's own copy, never answered).
+fn document(org: &Organization) -> Value {
+    json!({ "display_name": org.display_name, "settings": org.settings })
+}
+
+/// The fields of an organization a merge patch may change; the others are read-only.
+pub const EDITABLE: [&str; 2] = ["display_name", "settings"];
+
+/// The longest display name.
+pub const MAX_DISPLAY_NAME: usize = 200;
+
+/// Changes an organization's display name and settings by a JSON merge patch (RFC 7396) of
+/// [`OrganizationView`]'s editable fields, if its version is one `expected` allows, checked by
+/// the rules and messages of a provisioning file, and audited. A section set to `null` goes
+/// back to its defaults. Secrets stay write-only: where the patch holds what the view shows in
+/// a secret's place (`[redacted]`, a URL without its credentials), the secret already set is
+/// kept — unless the address it goes to (`url`, `discovery_url`, `host`, `callback`) changes
+/// beside it, so that nobody can send a secret they never saw somewhere else. No change, no
+/// audit entry, same version.
+pub fn update(
+    conn: &mut DbConn,
+    recorder: &Recorder,
+    principal: &Principal,
+    slug: &str,
+    expected: &Expected,
+    patch: &Value,
+) -> Result<(OrganizationView, i64), AdminError> {
+    // A concurrent change between reading and claiming the version (PostgreSQL) is taken
+    // into account by reading again, when the caller allows any version (`If-Match: *`).
+    for _ in 0..3 {
+        let outcome = write_transaction(conn, |conn| {
+            let Some(old) = Organization::find_by_slug(conn, slug)? else {
+                return Ok(Err(AdminError::NotFound(format!(
+                    "no organization '{slug}'"
+                ))));
+            };
+            let current = version(conn, &old)?;
+            if !expected.allows(current) {
+                return Ok(Err(stale(current)));
+            }
+            let (display_name, settings) = match patched(&old, patch) {
+                Ok(changed) => changed,
+                Err(e) => return Ok(Err(e)),
+            };
+            if display_name == old.display_name && settings == old.settings {
+                return Ok(Ok(Some((view(&old, principal), current))));
+            }
+            if !Organization::claim(conn, old.id, &[current])? {
+                return Ok(Ok(None));
+            }
+            Organization::update(conn, old.id, &display_name, &settings)?;
+            let new = Organization {
+                display_name,
+                settings,
+                ..old.clone()
+            };
+            recorder.record(
+                conn,
+                &new,
+                Change {
+                    action: "organization.update",
+                    entity: "organization",
+                    entity_id: &new.slug,
+                    before: Some(audited(&old.display_name, &old.settings)),
+                    after: Some(audited(&new.display_name, &new.settings)),
+                },
+            )?;
+            let Some(org) = Organization::find_by_slug(conn, slug)? else {
+                return Ok(Err(AdminError::NotFound(format!(
+                    "no organization '{slug}'"
+                ))));
+            };
+            let version = version(conn, &org)?;
+            Ok(Ok(Some((view(&org, principal), version))))
+        })?;
+        match outcome {
+            Ok(Some(done)) => return Ok(done),
+            Ok(None) if expected.is_any() => continue,
+            Ok(None) => return Err(stale_now()),
+            Err(e) => return Err(e),
+        }
+    }
+    Err(AdminError::Conflict(
+        "the organization kept changing while this change was made: try again".into(),
+    ))
+}
+
+/// Creates an organization (the system role's), its settings checked like a file's; audited.
+pub fn create(
+    conn: &mut DbConn,
+    recorder: &Recorder,
+    principal: &Principal,
+    new: NewOrganization,
+) -> Result<(OrganizationView, i64), AdminError> {
+    let slug = OrgSlug::parse(&new.slug).map_err(|e| AdminError::invalid("slug", e))?;
+    let display_name = new.display_name.unwrap_or_else(|| new.slug.clone());
+    check_display_name(&display_name)?;
+    let settings = match new.settings {
+        None => OrgSettings::default(),
+        Some(value) => settings_from(value)?,
+    };
+    write_transaction(conn, |conn| {
+        if Organization::find_by_slug(conn, slug.as_str())?.is_some() {
+            return Ok(Err(AdminError::Conflict(format!(
+                "there is already an organization '{slug}'"
+            ))));
+        }
+        let org = Organization::create(conn, &slug, &display_name, &settings)?;
+        recorder.record(
+            conn,
+            &org,
+            Change {
+                action: "organization.create",
+                entity: "organization",
+                entity_id: &org.slug,
+                before: None,
+                after: Some(audited(&org.display_name, &org.settings)),
+            },
+        )?;
+        let version = version(conn, &org)?;
+        Ok(Ok((view(&org, principal), version)))
+    })?
+}
+
+/// A new organization.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewOrganization {
+    /// 1-63 of `a-z 0-9 -`; never changes (issuers and tokens name it).
+    pub slug: String,
+    /// The slug when absent.
+    pub display_name: Option<String>,
+    /// As an organization's `settings`; defaults when absent.
+    #[schema(value_type = Option<Object>)]
+    pub settings: Option<Value>,
+}
+
+fn stale(current: i64) -> AdminError {
+    AdminError::Stale(format!(
+        "the organization changed since it was read (it is at version \"{current}\"): read it again"
+    ))
+}
+
+fn stale_now() -> AdminError {
+    AdminError::Stale("the organization changed meanwhile: read it again".into())
+}
+
+fn check_display_name(name: &str) -> Result<(), AdminError> {
+    if name.trim().is_empty() || name.chars().count() > MAX_DISPLAY_NAME {
+        return Err(AdminError::invalid(
+            "display_name",
+            format!("1 to {MAX_DISPLAY_NAME} characters, not only spaces"),
+        ));
+    }
+    Ok(())
+}
+
+/// Settings read from JSON and checked by the rules of a file; paths start at `settings`.
+fn settings_from(value: Value) -> Result<OrgSettings, AdminError> {
+    let settings: OrgSettings = serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        let field = if path == "." {
+            "settings".to_string()
+        } else {
+            format!("settings.{path}")
+        };
+        AdminError::invalid(&field, e.into_inner().to_string())
+    })?;
+    crate::provisioning::check_settings(&settings).map_err(|fields| {
+        AdminError::Fields(
+            fields
+                .into_iter()
+                .map(|(path, message)| (format!("settings.{path}"), message))
+                .collect(),
+        )
+    })?;
+    Ok(settings)
+}
+
+/// `org`'s display name and settings with `patch` merged in and its secrets kept (see
+/// [`update`]), checked.
+fn patched(org: &Organization, patch: &Value) -> Result<(String, OrgSettings), AdminError> {
+    let Value::Object(fields) = patch else {
+        return Err(AdminError::invalid(
+            "",
+            "a merge patch of an organization is a JSON object",
+        ));
+    };
+    if let Some(field) = fields.keys().find(|k| !EDITABLE.contains(&k.as_str())) {
+        return Err(AdminError::invalid(
+            field,
+            "cannot be changed: only display_name and settings can",
+        ));
+    }
+    if fields.get("settings").is_some_and(Value::is_null) {
+        return Err(AdminError::invalid(
+            "settings",
+            "cannot be removed: set a section to null to give it its defaults",
+        ));
+    }
+    let current = document(org);
+    let mut merged = current.clone();
+    merge_patch(&mut merged, patch);
+    keep_secrets(&mut merged, &current, &super::audit::redacted(&current));
+    if let Some(path) = redaction_left(&merged, "") {
+        return Err(AdminError::invalid(
+            &path,
+            format!(
+                "'{}' stands for a secret already set, and none is kept here (new, moved, or \
+                 going to another address): send the value",
+                super::audit::REDACTED
+            ),
+        ));
+    }
+    let display_name = match merged.get("display_name") {
+        Some(Value::String(name)) => name.clone(),
+        _ => {
+            return Err(AdminError::invalid(
+                "display_name",
+                "is a string and cannot be removed",
+            ));
+        }
+    };
+    check_display_name(&display_name)?;
+    let settings = settings_from(merged["settings"].take())?;
+    Ok((display_name, settings))
+}
+
+/// Applies a JSON merge patch (RFC 7396 §2) to `target`.
+pub fn merge_patch(target: &mut Value, patch: &Value) {
+    let Value::Object(changes) = patch else {
+        *target = patch.clone();
+        return;
+    };
+    if !target.is_object() {
+        *target = Value::Object(serde_json::Map::new());
+    }
+    let Value::Object(fields) = target else {
+        return;
+    };
+    for (key, change) in changes {
+        if change.is_null() {
+            fields.remove(key);
+        } else {
+            merge_patch(fields.entry(key.clone()).or_insert(Value::Null), change);
+        }
+    }
+}
+
+/// The fields naming where an object's secret goes: a secret is kept only while they stay.
+const ADDRESSES: [&str; 4] = ["url", "discovery_url", "host", "callback"];
+
+/// Puts back in `merged` the secrets of `current` wherever `merged` holds what `shown` (the
+/// redacted view of `current`) shows in their place, at the same path, in an object whose
+/// addresses did not change.
+fn keep_secrets(merged: &mut Value, current: &Value, shown: &Value) {
+    match (merged, current, shown) {
+        (Value::Object(m), Value::Object(c), Value::Object(s)) => {
+            // An address is the same when sent as it is or as it is shown.
+            let moved = ADDRESSES
+                .iter()
+                .any(|a| m.get(*a) != c.get(*a) && m.get(*a) != s.get(*a));
+            if moved {
+                return;
+            }
+            for (key, value) in m.iter_mut() {
+                if let (Some(c), Some(s)) = (c.get(key), s.get(key)) {
+                    keep_secrets(value, c, s);
+                }
+            }
+        }
+        (Value::Array(m), Value::Array(c), Value::Array(s)) => {
+            for ((m, c), s) in m.iter_mut().zip(c).zip(s) {
+                keep_secrets(m, c, s);
+            }
+        }
+        (m @ Value::String(_), c, s) if m == s && m != c => *m = c.clone(),
+        _ => {}
+    }
+}
+
+/// The path of the first string still holding the redaction marker.
+fn redaction_left(value: &Value, at: &str) -> Option<String> {
+    let join = |key: &str| {
+        if at.is_empty() {
+            key.to_string()
+        } else {
+            format!("{at}.{key}")
+        }
+    };
+    match value {
+        Value::String(s) if s.contains(super::audit::REDACTED) => Some(at.to_string()),
+        Value::Object(fields) => fields.iter().find_map(|(k, v)| redaction_left(v, &join(k))),
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(i, v)| redaction_left(v, &format!("{at}[{i}]"))),
+        _ => None,
+    }
 }

@@ -66,6 +66,19 @@ impl RoleGrant {
         Ok(n > 0)
     }
 
+    /// The roles over one organization, and the system roles (over every one), oldest first.
+    pub fn over(conn: &mut DbConn, organization_id: i64) -> Result<Vec<Self>, StoreError> {
+        Ok(admin_roles::table
+            .filter(
+                admin_roles::organization_id
+                    .eq(organization_id)
+                    .or(admin_roles::organization_id.is_null()),
+            )
+            .order((admin_roles::created_at, admin_roles::id))
+            .select(Self::as_select())
+            .load(conn)?)
+    }
+
     /// Takes away every role of `principal` (a deleted administrator).
     pub fn remove_all(conn: &mut DbConn, principal: &str) -> Result<usize, StoreError> {
         Ok(
@@ -143,5 +156,19 @@ impl AuditEntry {
             query = query.filter(audit_log::seq.lt(before));
         }
         Ok(query.load(conn)?)
+    }
+    /// How many entries of `action` the organization's log has since `since`.
+    pub fn count_since(
+        conn: &mut DbConn,
+        organization_id: i64,
+        action: &str,
+        since: i64,
+    ) -> Result<i64, StoreError> {
+        Ok(audit_log::table
+            .filter(audit_log::organization_id.eq(organization_id))
+            .filter(audit_log::action.eq(action))
+            .filter(audit_log::created_at.ge(since))
+            .count()
+            .get_result(conn)?)
     }
 }

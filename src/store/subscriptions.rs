@@ -64,6 +64,21 @@ impl Subscription {
             .optional()?)
     }
 
+    /// The organization's subscriptions, by topic and callback.
+    pub fn list(conn: &mut DbConn, organization_id: i64) -> Result<Vec<Self>, StoreError> {
+        Ok(subscriptions::table
+            .filter(subscriptions::organization_id.eq(organization_id))
+            .order((subscriptions::topic, subscriptions::callback))
+            .select(Self::as_select())
+            .load(conn)?)
+    }
+
+    /// Removes a subscription at once (an administrator's decision: no intent verification);
+    /// its deliveries still due fail as the subscription's.
+    pub fn remove(conn: &mut DbConn, id: &str) -> Result<bool, StoreError> {
+        Ok(diesel::delete(subscriptions::table.find(id)).execute(conn)? == 1)
+    }
+
     pub fn by_id(conn: &mut DbConn, id: &str) -> Result<Option<Self>, StoreError> {
         Ok(subscriptions::table
             .find(id)

@@ -9,7 +9,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, OpenApi as Document, Ref, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
-use super::{events, keys, organizations, users};
+use super::{applications, events, keys, organizations, roles, sms, users, webhooks};
 use crate::http::AppState;
 
 #[derive(OpenApi)]
@@ -23,8 +23,14 @@ use crate::http::AppState;
     paths(
         organizations::list,
         organizations::get,
-        organizations::applications,
-        organizations::application,
+        organizations::create,
+        organizations::update,
+        applications::list,
+        applications::get,
+        applications::create,
+        applications::update,
+        applications::delete,
+        applications::new_secret,
         users::list,
         users::create,
         users::get,
@@ -40,6 +46,13 @@ use crate::http::AppState;
         keys::retire,
         events::list,
         events::redeliver,
+        roles::list,
+        roles::grant,
+        roles::revoke,
+        sms::test_message,
+        webhooks::list,
+        webhooks::create,
+        webhooks::delete,
     ),
     components(schemas(super::Problem, super::FieldError)),
     tags(
@@ -49,6 +62,9 @@ use crate::http::AppState;
         (name = "keys", description = "Signing keys: listed, rotated, retired"),
         (name = "events", description = "The outbox: events, their deliveries, redelivery"),
         (name = "audit", description = "What changed, who changed it, when and from where"),
+        (name = "sms", description = "The SMS channel: a test message through the gateways"),
+        (name = "webhooks", description = "An organization's WebSub subscriptions"),
+        (name = "roles", description = "Who administers an organization, and with which role"),
     ),
     modifiers(&Common),
     security(("bearer" = [])),

@@ -7,11 +7,15 @@
 //! The handlers parse and authorize; what they do is in [`crate::admin`], which the CLI and
 //! imports call too.
 
+pub mod applications;
 pub mod docs;
 pub mod events;
 pub mod keys;
 pub mod organizations;
+pub mod roles;
+pub mod sms;
 pub mod users;
+pub mod webhooks;
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
@@ -71,6 +75,8 @@ pub enum ApiProblem {
     BadRequest(String),
     #[error("{message}")]
     InvalidField { field: String, message: String },
+    #[error("{}", fields_detail(.0))]
+    InvalidFields(Vec<(String, String)>),
     #[error("{0}")]
     Conflict(String),
     #[error("{0}")]
@@ -79,6 +85,11 @@ pub enum ApiProblem {
     PreconditionRequired,
     #[error("{0}")]
     UnsupportedMediaType(String),
+    #[error("{0}")]
+    TooManyRequests(String),
+    /// The SMS gateway (or another service Sesame called) refused or failed.
+    #[error("{0}")]
+    BadGateway(String),
     #[error("the service is temporarily unavailable")]
     Unavailable,
     #[error("internal server error")]
@@ -88,7 +99,9 @@ pub enum ApiProblem {
 impl ApiProblem {
     fn kind(&self) -> &'static str {
         match self {
-            Self::InvalidField { .. } => "urn:sesame:problem:invalid-field",
+            Self::InvalidField { .. } | Self::InvalidFields(_) => {
+                "urn:sesame:problem:invalid-field"
+            }
             Self::Stale(_) => "urn:sesame:problem:stale-version",
             Self::Conflict(_) => "urn:sesame:problem:conflict",
             _ => "about:blank",
@@ -107,8 +120,26 @@ impl ApiProblem {
                     field: field.clone(),
                     message: message.clone(),
                 }],
+                Self::InvalidFields(fields) => fields
+                    .iter()
+                    .map(|(field, message)| FieldError {
+                        field: field.clone(),
+                        message: message.clone(),
+                    })
+                    .collect(),
                 _ => Vec::new(),
             },
+        }
+    }
+}
+
+/// The detail of several refused fields: the first, and how many more.
+fn fields_detail(fields: &[(String, String)]) -> String {
+    match fields {
+        [] => "the request is not acceptable".into(),
+        [(field, message)] => format!("{field}: {message}"),
+        [(field, message), rest @ ..] => {
+            format!("{field}: {message} (and {} more: see errors)", rest.len())
         }
     }
 }
@@ -121,11 +152,15 @@ impl ResponseError for ApiProblem {
             }
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
-            Self::BadRequest(_) | Self::InvalidField { .. } => StatusCode::BAD_REQUEST,
+            Self::BadRequest(_) | Self::InvalidField { .. } | Self::InvalidFields(_) => {
+                StatusCode::BAD_REQUEST
+            }
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::Stale(_) => StatusCode::PRECONDITION_FAILED,
             Self::PreconditionRequired => StatusCode::PRECONDITION_REQUIRED,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
+            Self::BadGateway(_) => StatusCode::BAD_GATEWAY,
             Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -152,8 +187,14 @@ impl ResponseError for ApiProblem {
         if let Some(value) = challenge.and_then(|c| HeaderValue::from_str(&c).ok()) {
             response.insert_header((header::WWW_AUTHENTICATE, value));
         }
-        if matches!(self, Self::Unavailable) {
-            response.insert_header(("Retry-After", "5"));
+        match self {
+            Self::Unavailable => {
+                response.insert_header(("Retry-After", "5"));
+            }
+            Self::TooManyRequests(_) => {
+                response.insert_header(("Retry-After", "3600"));
+            }
+            _ => {}
         }
         response.body(serde_json::to_string(&self.problem()).expect("a problem serializes"))
     }
@@ -187,6 +228,8 @@ impl From<AdminError> for ApiProblem {
             AdminError::Stale(m) => Self::Stale(m),
             AdminError::Conflict(m) => Self::Conflict(m),
             AdminError::Invalid { field, message } => Self::InvalidField { field, message },
+            AdminError::Fields(fields) => Self::InvalidFields(fields),
+            AdminError::Limited(m) => Self::TooManyRequests(m),
             AdminError::Store(s) => s.into(),
             AdminError::Keys(k) => {
                 tracing::error!(error = %k, "signing keys");
@@ -467,19 +510,62 @@ pub fn json(status: StatusCode, value: &impl Serialize) -> HttpResponse {
         .json(value)
 }
 
+/// [`json`] with the entity's `ETag` for `version`.
+pub fn tagged(status: StatusCode, value: &impl Serialize, version: i64) -> HttpResponse {
+    let mut response = json(status, value);
+    let (name, value) = etag(version);
+    if let Ok(value) = HeaderValue::from_str(&value) {
+        response.headers_mut().insert(name, value);
+    }
+    response
+}
+
+/// [`tagged`], with `Location` naming the created entity.
+pub fn created(value: &impl Serialize, version: i64, location: &str) -> HttpResponse {
+    let mut response = tagged(StatusCode::CREATED, value, version);
+    if let Ok(value) = HeaderValue::from_str(location) {
+        response.headers_mut().insert(header::LOCATION, value);
+    }
+    response
+}
+
+/// The audit recorder of `caller`'s changes.
+pub fn recorder(state: &AppState, caller: Caller) -> crate::admin::audit::Recorder {
+    crate::admin::audit::Recorder::new(&state.settings, caller.actor)
+}
+
+/// A `204 No Content`, never cached.
+pub fn no_content() -> HttpResponse {
+    HttpResponse::NoContent()
+        .insert_header(("Cache-Control", "no-store"))
+        .finish()
+}
+
 /// The API's routes, under `/api`.
 pub fn routes(cfg: &mut web::ServiceConfig) {
     use web::{delete, get, patch, post, put};
     cfg.route("/openapi.json", get().to(docs::openapi_json))
         .route("/docs", get().to(docs::reference))
         .route("/v1/organizations", get().to(organizations::list))
+        .route("/v1/organizations", post().to(organizations::create))
         .service(
             web::scope("/v1/organizations/{org}")
                 .route("", get().to(organizations::get))
-                .route("/applications", get().to(organizations::applications))
+                .route("", patch().to(organizations::update))
+                .route("/applications", get().to(applications::list))
+                .route("/applications", post().to(applications::create))
+                .route("/applications/{client_id}", get().to(applications::get))
                 .route(
                     "/applications/{client_id}",
-                    get().to(organizations::application),
+                    patch().to(applications::update),
+                )
+                .route(
+                    "/applications/{client_id}",
+                    delete().to(applications::delete),
+                )
+                .route(
+                    "/applications/{client_id}/secret",
+                    post().to(applications::new_secret),
                 )
                 .route("/users", get().to(users::list))
                 .route("/users", post().to(users::create))
@@ -495,7 +581,14 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route("/keys/{kid}/retire", post().to(keys::retire))
                 .route("/events", get().to(events::list))
                 .route("/events/{id}/redeliver", post().to(events::redeliver))
-                .route("/audit", get().to(users::audit)),
+                .route("/audit", get().to(users::audit))
+                .route("/sms/test-message", post().to(sms::test_message))
+                .route("/webhooks", get().to(webhooks::list))
+                .route("/webhooks", post().to(webhooks::create))
+                .route("/webhooks/{id}", delete().to(webhooks::delete))
+                .route("/roles", get().to(roles::list))
+                .route("/roles/{kind}/{name}", put().to(roles::grant))
+                .route("/roles/{kind}/{name}", delete().to(roles::revoke)),
         )
         .default_service(web::to(not_found));
 }

@@ -3,12 +3,12 @@
 //! the work is [`crate::admin::users`]'s.
 
 use actix_web::http::StatusCode;
-use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
 
 use super::{
-    ApiProblem, Caller, caller, etag, if_match, json, json_body, organization, page_limit, query,
+    ApiProblem, Caller, caller, created, if_match, json, json_body, no_content, organization,
+    page_limit, query, tagged,
 };
 use crate::admin::users::{self as service, NewUser, UserDetail, UserPage, UserPatch};
 use crate::admin::{AdminError, Principal, Role};
@@ -133,11 +133,11 @@ pub async fn create(
         .db
         .run(move |conn| Ok(service::create(conn, org.event_origin(), &actor, new, hash)))
         .await??;
-    let mut response = with_etag(StatusCode::CREATED, &user);
-    if let Ok(value) = HeaderValue::from_str(&format!("{location}{}", user.summary.id)) {
-        response.headers_mut().insert(header::LOCATION, value);
-    }
-    Ok(response)
+    Ok(created(
+        &user,
+        user.summary.version,
+        &format!("{location}{}", user.summary.id),
+    ))
 }
 
 #[utoipa::path(
@@ -265,9 +265,7 @@ pub async fn delete(
             ))
         })
         .await??;
-    Ok(HttpResponse::NoContent()
-        .insert_header(("Cache-Control", "no-store"))
-        .finish())
+    Ok(no_content())
 }
 
 #[utoipa::path(
@@ -505,10 +503,5 @@ async fn hash_password(state: &AppState, password: Secret<String>) -> Result<Str
 }
 
 fn with_etag(status: StatusCode, user: &UserDetail) -> HttpResponse {
-    let mut response = json(status, user);
-    let (name, value) = etag(user.summary.version);
-    if let Ok(value) = HeaderValue::from_str(&value) {
-        response.headers_mut().insert(name, value);
-    }
-    response
+    tagged(status, user, user.summary.version)
 }

@@ -556,7 +556,7 @@ async fn the_openapi_document_describes_every_operation(backend: Backend) {
             assert!(op["summary"].is_string(), "{method} {path}");
         }
     }
-    assert_eq!(operations, 19);
+    assert_eq!(operations, 32);
     assert_eq!(
         doc["components"]["securitySchemes"]["bearer"]["scheme"],
         "bearer"
@@ -564,6 +564,10 @@ async fn the_openapi_document_describes_every_operation(backend: Backend) {
     // Secrets are write-only in the schemas.
     assert_eq!(
         doc["components"]["schemas"]["NewUser"]["properties"]["password"]["writeOnly"],
+        true
+    );
+    assert_eq!(
+        doc["components"]["schemas"]["AppSpec"]["properties"]["client_secret"]["writeOnly"],
         true
     );
     let res = app.get("/api/docs").await;

@@ -13,7 +13,9 @@ use crate::helpers::{
 use crate::sms_otp::{BOB_PASSWORD, PWD_CB, SECRET, acme_toml, last_code, password_step, submit};
 
 mod access;
+mod connections;
 mod resources;
+mod settings;
 mod users;
 
 const OPS_SECRET: &str = "an-operations-client-secret-0123456789abcdef";
