@@ -129,28 +129,24 @@ pub fn get(
     organization_id: i64,
     client_id: &str,
 ) -> Result<(ApplicationView, i64), AdminError> {
-    let app = find(conn, organization_id, client_id)?;
-    let version = version(conn, &app)?;
+    let (app, version) = find(conn, organization_id, client_id)?;
     Ok((view(&app), version))
 }
 
+/// The application with its version.
 fn find(
     conn: &mut DbConn,
     organization_id: i64,
     client_id: &str,
-) -> Result<Application, AdminError> {
-    Application::find(conn, organization_id, client_id)?.ok_or_else(|| not_found(client_id))
+) -> Result<(Application, i64), AdminError> {
+    Application::find_versioned(conn, organization_id, client_id)?
+        .ok_or_else(|| not_found(client_id))
 }
 
 fn not_found(client_id: &str) -> AdminError {
     AdminError::NotFound(format!(
         "no application with client_id '{client_id}' in this organization"
     ))
-}
-
-fn version(conn: &mut DbConn, app: &Application) -> Result<i64, StoreError> {
-    Application::version(conn, &app.id)?
-        .ok_or_else(|| StoreError::Corrupt(format!("application {} vanished", app.client_id)))
 }
 
 /// The organization as stored now: its settings (APIs, upstream providers) decide what its
@@ -198,9 +194,8 @@ fn changed(
     client_id: &str,
     report: provisioning::Report,
 ) -> Result<(ApplicationChanged, i64), StoreError> {
-    let app = Application::find(conn, org.id, client_id)?
+    let (app, version) = Application::find_versioned(conn, org.id, client_id)?
         .ok_or_else(|| StoreError::Corrupt(format!("application {client_id} vanished")))?;
-    let version = version(conn, &app)?;
     let client_secret = report
         .generated_secrets
         .into_iter()
@@ -265,11 +260,10 @@ pub fn update(
     for _ in 0..3 {
         let outcome = write_transaction(conn, |conn| {
             let org = &fresh(conn, org)?;
-            let old = match find(conn, org.id, client_id) {
-                Ok(app) => app,
+            let (old, current) = match find(conn, org.id, client_id) {
+                Ok(found) => found,
                 Err(e) => return Ok(Err(e)),
             };
-            let current = version(conn, &old)?;
             if !expected.allows(current) {
                 return Ok(Err(stale(current)));
             }
@@ -321,11 +315,10 @@ pub fn delete(
     expected: &Expected,
 ) -> Result<(), AdminError> {
     write_transaction(conn, |conn| {
-        let old = match find(conn, org.id, client_id) {
-            Ok(app) => app,
+        let (old, current) = match find(conn, org.id, client_id) {
+            Ok(found) => found,
             Err(e) => return Ok(Err(e)),
         };
-        let current = version(conn, &old)?;
         if !expected.allows(current) || !Application::claim(conn, &old.id, &[current])? {
             return Ok(Err(stale(current)));
         }
@@ -357,8 +350,8 @@ pub fn new_secret(
     expected: &Expected,
 ) -> Result<(ApplicationChanged, i64), AdminError> {
     write_transaction(conn, |conn| {
-        let old = match find(conn, org.id, client_id) {
-            Ok(app) => app,
+        let (old, current) = match find(conn, org.id, client_id) {
+            Ok(found) => found,
             Err(e) => return Ok(Err(e)),
         };
         if old.client_type == ClientType::Public || old.jwks.is_some() || old.jwks_uri.is_some() {
@@ -367,7 +360,6 @@ pub fn new_secret(
                     .into(),
             )));
         }
-        let current = version(conn, &old)?;
         if !expected.allows(current) || !Application::claim(conn, &old.id, &[current])? {
             return Ok(Err(stale(current)));
         }

@@ -2,11 +2,12 @@
 //! written in the change's own transaction (no change without its entry, no entry without its
 //! change) and published on the organization's `ADMIN` topic in Asgardeo's event envelope.
 
+use serde::Serialize;
 use serde_json::{Map, Value, json};
 
 use super::Actor;
 use crate::events::{Origin, hub};
-use crate::store::admin::NewAuditEntry;
+use crate::store::admin::{AuditEntry, NewAuditEntry};
 use crate::store::organizations::Organization;
 use crate::store::subscriptions::Subscription;
 use crate::store::{DbConn, StoreError, now};
@@ -162,7 +163,8 @@ pub fn diff(before: Option<&Value>, after: Option<&Value>) -> Value {
 /// `value` with the values of secret fields redacted, however deep (an organization's
 /// settings hold gateways' and upstream providers' credentials): fields named as secrets, a
 /// gateway's header values and body template (which may carry an API key), and the user
-/// information and query of a gateway's `url` or a webhook's `callback`.
+/// information and query of URLs (a gateway's `url` or `base_url`, a provider's
+/// `discovery_url`, a webhook's `callback`).
 pub fn redacted(value: &Value) -> Value {
     match value {
         Value::Object(fields) => Value::Object(
@@ -180,7 +182,11 @@ pub fn redacted(value: &Value) -> Value {
                                 .map(|h| (h.clone(), Value::String(REDACTED.into())))
                                 .collect(),
                         ),
-                        ("url" | "callback", Value::String(url)) => {
+                        (name, Value::String(url))
+                            if name == "callback"
+                                || name.ends_with("url")
+                                || name.ends_with("uri") =>
+                        {
                             Value::String(without_credentials(url))
                         }
                         _ => redacted(v),
@@ -218,6 +224,68 @@ fn is_secret(name: &str) -> bool {
         || name.contains("secret")
         || name.ends_with("token")
         || name.contains("private")
+}
+
+/// One audited change.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct AuditRecord {
+    pub id: String,
+    /// RFC 3339, UTC.
+    pub time: String,
+    /// `user:{id}` or `client:{application id}` of the administration organization, or `operator`
+    /// (the command line).
+    pub actor: String,
+    pub actor_name: String,
+    /// `api`, `console`, `cli` or `import`.
+    pub via: String,
+    /// e.g. `user.update`.
+    pub action: String,
+    pub entity: String,
+    pub entity_id: String,
+    /// Per field changed: `{"before": …, "after": …}`, secrets redacted.
+    #[schema(value_type = Object)]
+    pub changes: Value,
+    pub ip: Option<String>,
+    pub request_id: Option<String>,
+}
+
+/// A page of the audit log, newest first.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct AuditPage {
+    pub items: Vec<AuditRecord>,
+    /// Pass as `before` for the next (older) page; absent on the last.
+    pub next: Option<i64>,
+}
+
+/// A page of the organization's log, newest first: `limit` entries older than `before` (a
+/// `seq`), and the `next` page's `before` when there are more.
+pub fn page(
+    conn: &mut DbConn,
+    organization_id: i64,
+    before: Option<i64>,
+    limit: i64,
+) -> Result<AuditPage, StoreError> {
+    let mut entries = AuditEntry::page(conn, organization_id, before, limit + 1)?;
+    let more = entries.len() as i64 > limit;
+    entries.truncate(usize::try_from(limit).unwrap_or(0));
+    let next = more.then(|| entries.last().map(|e| e.seq)).flatten();
+    let items = entries
+        .into_iter()
+        .map(|e| AuditRecord {
+            changes: serde_json::from_str(&e.changes).unwrap_or(Value::Null),
+            id: e.id,
+            time: crate::store::format_rfc3339(e.created_at),
+            actor: e.actor,
+            actor_name: e.actor_name,
+            via: e.via,
+            action: e.action,
+            entity: e.entity,
+            entity_id: e.entity_id,
+            ip: e.ip,
+            request_id: e.request_id,
+        })
+        .collect();
+    Ok(AuditPage { items, next })
 }
 
 #[cfg(test)]

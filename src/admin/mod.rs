@@ -10,6 +10,7 @@
 
 pub mod applications;
 pub mod audit;
+pub mod console;
 pub mod events;
 pub mod keys;
 pub mod organizations;

@@ -57,9 +57,8 @@ pub fn get(
     principal: &Principal,
     slug: &str,
 ) -> Result<(OrganizationView, i64), AdminError> {
-    let org = Organization::find_by_slug(conn, slug)?
+    let (org, version) = Organization::find_versioned(conn, slug)?
         .ok_or_else(|| AdminError::NotFound(format!("no organization '{slug}'")))?;
-    let version = version(conn, &org)?;
     Ok((view(&org, principal), version))
 }
 
@@ -115,12 +114,11 @@ pub fn update(
     // into account by reading again, when the caller allows any version (`If-Match: *`).
     for _ in 0..3 {
         let outcome = write_transaction(conn, |conn| {
-            let Some(old) = Organization::find_by_slug(conn, slug)? else {
+            let Some((old, current)) = Organization::find_versioned(conn, slug)? else {
                 return Ok(Err(AdminError::NotFound(format!(
                     "no organization '{slug}'"
                 ))));
             };
-            let current = version(conn, &old)?;
             if !expected.allows(current) {
                 return Ok(Err(stale(current)));
             }
@@ -130,6 +128,15 @@ pub fn update(
             };
             if display_name == old.display_name && settings == old.settings {
                 return Ok(Ok(Some((view(&old, principal), current))));
+            }
+            let apps = crate::store::applications::Application::list(conn, old.id)?;
+            if let Err(fields) = crate::provisioning::check_applications(&settings, &apps) {
+                return Ok(Err(AdminError::Fields(
+                    fields
+                        .into_iter()
+                        .map(|(path, message)| (format!("settings.{path}"), message))
+                        .collect(),
+                )));
             }
             if !Organization::claim(conn, old.id, &[current])? {
                 return Ok(Ok(None));
@@ -151,12 +158,11 @@ pub fn update(
                     after: Some(audited(&new.display_name, &new.settings)),
                 },
             )?;
-            let Some(org) = Organization::find_by_slug(conn, slug)? else {
+            let Some((org, version)) = Organization::find_versioned(conn, slug)? else {
                 return Ok(Err(AdminError::NotFound(format!(
                     "no organization '{slug}'"
                 ))));
             };
-            let version = version(conn, &org)?;
             Ok(Ok(Some((view(&org, principal), version))))
         })?;
         match outcome {
@@ -183,7 +189,12 @@ pub fn create(
     check_display_name(&display_name)?;
     let settings = match new.settings {
         None => OrgSettings::default(),
-        Some(value) => settings_from(value)?,
+        Some(value) => {
+            if let Some(path) = new_server_reference(&value, None, "settings") {
+                return Err(AdminError::invalid(&path, SERVER_REFERENCE));
+            }
+            settings_from(value)?
+        }
     };
     write_transaction(conn, |conn| {
         if Organization::find_by_slug(conn, slug.as_str())?.is_some() {
@@ -298,6 +309,9 @@ fn patched(org: &Organization, patch: &Value) -> Result<(String, OrgSettings), A
             ),
         ));
     }
+    if let Some(path) = new_server_reference(&merged, Some(&current), "") {
+        return Err(AdminError::invalid(&path, SERVER_REFERENCE));
+    }
     let display_name = match merged.get("display_name") {
         Some(Value::String(name)) => name.clone(),
         _ => {
@@ -333,8 +347,11 @@ pub fn merge_patch(target: &mut Value, patch: &Value) {
     }
 }
 
-/// The fields naming where an object's secret goes: a secret is kept only while they stay.
-const ADDRESSES: [&str; 4] = ["url", "discovery_url", "host", "callback"];
+/// Whether a field names where an object's secret goes (`url`, `base_url`, `discovery_url`,
+/// `host`, `callback`, `…_uri`): a secret is kept only while they stay.
+fn is_address(key: &str) -> bool {
+    key == "host" || key == "callback" || key.ends_with("url") || key.ends_with("uri")
+}
 
 /// Puts back in `merged` the secrets of `current` wherever `merged` holds what `shown` (the
 /// redacted view of `current`) shows in their place, at the same path, in an object whose
@@ -343,9 +360,11 @@ fn keep_secrets(merged: &mut Value, current: &Value, shown: &Value) {
     match (merged, current, shown) {
         (Value::Object(m), Value::Object(c), Value::Object(s)) => {
             // An address is the same when sent as it is or as it is shown.
-            let moved = ADDRESSES
-                .iter()
-                .any(|a| m.get(*a) != c.get(*a) && m.get(*a) != s.get(*a));
+            let moved = m
+                .keys()
+                .chain(c.keys())
+                .filter(|k| is_address(k))
+                .any(|a| m.get(a) != c.get(a) && m.get(a) != s.get(a));
             if moved {
                 return;
             }
@@ -362,6 +381,54 @@ fn keep_secrets(merged: &mut Value, current: &Value, shown: &Value) {
         }
         (m @ Value::String(_), c, s) if m == s && m != c => *m = c.clone(),
         _ => {}
+    }
+}
+
+/// Why a reference to the server's own files or environment is refused.
+const SERVER_REFERENCE: &str = "names a file, a directory or an environment variable of the server: \
+     only the operator sets these, in the provisioning file (sesame import); here they can only \
+     stay as they are";
+
+/// Whether a field names something of the server itself: an environment variable or a file
+/// holding a secret (`{"env": …}`, `{"file": …}`), or a path (`dir`, `ca_file`,
+/// `credentials_file`). Through the API they could read the server's secrets (its key-encryption
+/// key, its database URL) into a gateway's request, or its files into a page.
+fn server_reference(key: &str, value: &Value) -> bool {
+    let secret_ref = value
+        .as_object()
+        .is_some_and(|o| !o.is_empty() && o.keys().all(|k| k == "env" || k == "file"));
+    let path = value.is_string()
+        && (key == "file"
+            || key == "dir"
+            || key.ends_with("_file")
+            || key.ends_with("_dir")
+            || key.ends_with("_path"));
+    secret_ref || path
+}
+
+/// The path of the first reference to the server in `new` that `current` does not hold as
+/// it is at the same place.
+fn new_server_reference(new: &Value, current: Option<&Value>, at: &str) -> Option<String> {
+    let join = |key: &str| {
+        if at.is_empty() {
+            key.to_string()
+        } else {
+            format!("{at}.{key}")
+        }
+    };
+    match new {
+        Value::Object(fields) => fields.iter().find_map(|(key, value)| {
+            let was = current.and_then(|c| c.get(key));
+            if server_reference(key, value) {
+                (was != Some(value)).then(|| join(key))
+            } else {
+                new_server_reference(value, was, &join(key))
+            }
+        }),
+        Value::Array(items) => items.iter().enumerate().find_map(|(i, value)| {
+            new_server_reference(value, current.and_then(|c| c.get(i)), &format!("{at}[{i}]"))
+        }),
+        _ => None,
     }
 }
 

@@ -5,6 +5,7 @@ pub mod api;
 pub mod authorize;
 pub mod browser;
 pub mod client_ip;
+pub mod console;
 pub mod cors;
 pub mod discovery;
 pub mod error;
@@ -182,6 +183,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .default_service(web::to(not_found)),
         )
         .service(web::scope("/api").configure(api::routes))
+        .service(web::scope("/console").configure(console::routes))
         .route("/websubhub", post().to(websub::hub_request))
         .route("/metrics", get().to(metrics::on_main_listener))
         .default_service(web::to(not_found));

@@ -21,6 +21,34 @@ impl Default for Pages {
                 "api_docs.html",
                 include_str!("../../templates/api_docs.html"),
             ),
+            (
+                "console_base.html",
+                include_str!("../../templates/console_base.html"),
+            ),
+            (
+                "console_tabs.html",
+                include_str!("../../templates/console_tabs.html"),
+            ),
+            (
+                "console_home.html",
+                include_str!("../../templates/console_home.html"),
+            ),
+            (
+                "console_organization.html",
+                include_str!("../../templates/console_organization.html"),
+            ),
+            (
+                "console_sms_otp.html",
+                include_str!("../../templates/console_sms_otp.html"),
+            ),
+            (
+                "console_audit.html",
+                include_str!("../../templates/console_audit.html"),
+            ),
+            (
+                "console_error.html",
+                include_str!("../../templates/console_error.html"),
+            ),
             ("login.html", include_str!("../../templates/login.html")),
             ("error.html", include_str!("../../templates/error.html")),
             (

@@ -11,15 +11,17 @@
 use serde_json::{Value, json};
 
 use super::authorize::{Params, pkce_matches};
-use super::tokens::{CLIENT_CREDENTIALS, GRANT_ID_CLAIM, GRANT_TYPE_CLAIM, Issue};
+use super::tokens::{
+    APPLICATION_CLAIM, CLIENT_CREDENTIALS, GRANT_ID_CLAIM, GRANT_TYPE_CLAIM, Issue,
+};
 use crate::domain::{ClientType, GrantType};
 use crate::keys::{KeyError, KeysError};
 use crate::secret::{random_token, sha256_hex};
 use crate::state::{Core, OrgEntry};
 use crate::store::applications::Application;
 use crate::store::auth::{
-    AuthorizationCode, Grant, RefreshToken, grant_of_recorded_access_token, revoke_access_token,
-    service_token_state, user_token_state,
+    AuthorizationCode, Grant, RefreshToken, ServiceToken, grant_of_recorded_access_token,
+    revoke_access_token, service_token_state, user_token_state,
 };
 use crate::store::users::User;
 use crate::store::{StoreError, now};
@@ -673,11 +675,14 @@ pub async fn live_access_token(
             _ => return Ok(Err(REVOKED)),
         }
     } else if claims[GRANT_TYPE_CLAIM] == CLIENT_CREDENTIALS {
-        let client_id = claims["client_id"].as_str().unwrap_or_default().to_string();
-        let issued_at = claims["iat"].as_i64().unwrap_or_default();
+        let issued_to = ServiceToken {
+            client_id: claims["client_id"].as_str().unwrap_or_default().to_string(),
+            application_id: claims[APPLICATION_CLAIM].as_str().map(str::to_string),
+            issued_at: claims["iat"].as_i64().unwrap_or_default(),
+        };
         let state = core
             .db
-            .run(move |conn| service_token_state(conn, org_id, &client_id, issued_at, &jti))
+            .run(move |conn| service_token_state(conn, org_id, &issued_to, &jti))
             .await?;
         match state {
             Some((application_id, false)) => LiveToken::for_client(claims, application_id),

@@ -26,6 +26,10 @@ pub const GRANT_ID_CLAIM: &str = "grant_id";
 /// [`CLIENT_CREDENTIALS`], a token that lives as long as its client exists.
 pub const GRANT_TYPE_CLAIM: &str = "gty";
 pub const CLIENT_CREDENTIALS: &str = "client_credentials";
+/// The access-token claim naming the application a client-credentials token was issued to (its
+/// id, not its client id): a token of a deleted application is not taken for one of an
+/// application created later with the same client id.
+pub const APPLICATION_CLAIM: &str = "app_id";
 
 /// What every token of one issuance shares.
 #[derive(Debug)]
@@ -70,6 +74,7 @@ impl Issue<'_> {
             claims[GRANT_ID_CLAIM] = json!(self.grant.id);
         } else {
             claims[GRANT_TYPE_CLAIM] = json!(CLIENT_CREDENTIALS);
+            claims[APPLICATION_CLAIM] = json!(self.grant.application_id);
         }
         signer.sign_compact("at+jwt", claims.to_string().as_bytes())
     }

@@ -378,6 +378,16 @@ pub fn check_settings(settings: &OrgSettings) -> Result<(), FieldErrors> {
     errors.into_result()
 }
 
+/// Checks that new `settings` still hold what the organization's applications name (their
+/// APIs, the upstream providers of their flows); paths from the settings' root.
+pub fn check_applications(settings: &OrgSettings, apps: &[Application]) -> Result<(), FieldErrors> {
+    let mut errors = Errors::default();
+    for app in apps {
+        validate::still_named(&mut errors, app, settings);
+    }
+    errors.into_result()
+}
+
 /// An application of the organization with `settings`, as the management API creates or
 /// changes it, checked by the rules of a file (its flow by the engine's).
 pub fn plan_application(spec: AppSpec, settings: &OrgSettings) -> Result<AppPlan, FieldErrors> {

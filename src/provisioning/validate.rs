@@ -303,6 +303,38 @@ pub(super) fn webhook(
     }
 }
 
+/// What an existing application names in its organization's settings (APIs, upstream
+/// providers), checked against new `settings`: a change of the settings may not take away what
+/// an application uses.
+pub(super) fn still_named(errors: &mut Errors, app: &Application, settings: &OrgSettings) {
+    for r in &app.resources {
+        if settings.resource(r).is_none() {
+            errors.fail(
+                "",
+                "resources",
+                format!(
+                    "'{r}' is one of the APIs of the application '{}': take it out of that application first",
+                    app.client_id
+                ),
+            );
+        }
+    }
+    for a in app.flow().steps().iter().flatten() {
+        if let Authenticator::Federated(name) = a
+            && settings.identity_provider(name).is_none()
+        {
+            errors.fail(
+                "",
+                "identity_providers",
+                format!(
+                    "'{name}' is in the sign-in flow of the application '{}': change that flow first",
+                    app.client_id
+                ),
+            );
+        }
+    }
+}
+
 /// The organization's applications, each checked by [`application`].
 pub(super) fn validate_apps(
     errors: &mut Errors,

@@ -203,6 +203,22 @@ impl Application {
             .transpose()
     }
 
+    /// The application and its version, read in one statement (the version matches the row).
+    pub fn find_versioned(
+        conn: &mut DbConn,
+        organization_id: i64,
+        client_id: &str,
+    ) -> Result<Option<(Self, i64)>, StoreError> {
+        applications::table
+            .filter(applications::organization_id.eq(organization_id))
+            .filter(applications::client_id.eq(client_id))
+            .select((Row::as_select(), applications::version))
+            .first(conn)
+            .optional()?
+            .map(|(row, version)| Ok((Row::into_app(row)?, version)))
+            .transpose()
+    }
+
     pub fn find_by_id(conn: &mut DbConn, id: &str) -> Result<Option<Self>, StoreError> {
         applications::table
             .find(id)
@@ -264,15 +280,6 @@ impl Application {
             .set((&row, applications::version.eq(applications::version + 1)))
             .execute(conn)?;
         Ok(())
-    }
-
-    /// The application's version, raised by every [`Self::update`]: the management API's ETag.
-    pub fn version(conn: &mut DbConn, id: &str) -> Result<Option<i64>, StoreError> {
-        Ok(applications::table
-            .find(id)
-            .select(applications::version)
-            .first(conn)
-            .optional()?)
     }
 
     /// Within a transaction, holds the application for a change if its version is one of

@@ -433,28 +433,39 @@ pub fn user_token_state(
         .transpose()
 }
 
+/// What a client-credentials token says of whom it was issued to.
+#[derive(Debug, Clone)]
+pub struct ServiceToken {
+    pub client_id: String,
+    /// The application's id (`app_id`); absent from tokens issued before it was added.
+    pub application_id: Option<String>,
+    pub issued_at: i64,
+}
+
 /// What a client-credentials token stands on, read in one statement when it is presented: the
 /// client's application id (`None` when the application no longer exists in the organization,
-/// or when the token was issued, at `issued_at`, before it was created: a deleted client's token
-/// does not pass for the token of a new one that took its client id), and whether the token
-/// itself was revoked.
+/// or is another one than the token was issued to — a deleted client's token does not pass for
+/// the token of a new one that took its client id; for tokens without `app_id`, one created
+/// after the token was issued), and whether the token itself was revoked.
 pub fn service_token_state(
     conn: &mut DbConn,
     organization_id: i64,
-    client_id: &str,
-    issued_at: i64,
+    token: &ServiceToken,
     jti: &str,
 ) -> Result<Option<(String, bool)>, StoreError> {
-    Ok(applications::table
+    let mut query = applications::table
         .filter(applications::organization_id.eq(organization_id))
-        .filter(applications::client_id.eq(client_id))
-        .filter(applications::created_at.le(issued_at))
+        .filter(applications::client_id.eq(&token.client_id))
         .select((
             applications::id,
             diesel::dsl::exists(revoked_access_tokens::table.find(jti)),
         ))
-        .first(conn)
-        .optional()?)
+        .into_boxed();
+    query = match &token.application_id {
+        Some(id) => query.filter(applications::id.eq(id)),
+        None => query.filter(applications::created_at.le(token.issued_at)),
+    };
+    Ok(query.first(conn).optional()?)
 }
 
 /// The live grant behind an access token issued before access tokens stopped being recorded

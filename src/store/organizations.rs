@@ -109,6 +109,18 @@ impl Organization {
             .optional()?)
     }
 
+    /// The organization and its version, read in one statement (the version matches the row).
+    pub fn find_versioned(
+        conn: &mut DbConn,
+        slug: &str,
+    ) -> Result<Option<(Self, i64)>, StoreError> {
+        Ok(organizations::table
+            .filter(organizations::slug.eq(slug))
+            .select((Self::as_select(), organizations::version))
+            .first(conn)
+            .optional()?)
+    }
+
     pub fn list(conn: &mut DbConn) -> Result<Vec<Self>, StoreError> {
         Ok(organizations::table
             .order(organizations::id)

@@ -272,8 +272,7 @@ pub struct Caller {
     pub actor: Actor,
 }
 
-/// Authenticates the request's bearer token: an access token of the administration
-/// organization for the API resource, still live (its grant, user or client not revoked).
+/// Authenticates the request's bearer token (see [`caller_with_token`]).
 pub async fn caller(state: &AppState, req: &HttpRequest) -> Result<Caller, ApiProblem> {
     let token = req
         .headers()
@@ -287,6 +286,18 @@ pub async fn caller(state: &AppState, req: &HttpRequest) -> Result<Caller, ApiPr
             ))
         })?
         .to_string();
+    caller_with_token(state, req, &token, Via::Api).await
+}
+
+/// Authenticates `token`: an access token of the administration organization for the API
+/// resource, still live (its grant, user or client not revoked), an administrator's from a
+/// sign-in with a second factor. `via` names the way in the audit log (the API, the console).
+pub async fn caller_with_token(
+    state: &AppState,
+    req: &HttpRequest,
+    token: &str,
+    via: Via,
+) -> Result<Caller, ApiProblem> {
     let admin = match state.organization(ADMIN_ORGANIZATION).await {
         Ok(org) => org,
         Err(CoreError::UnknownOrganization(_)) => {
@@ -297,7 +308,7 @@ pub async fn caller(state: &AppState, req: &HttpRequest) -> Result<Caller, ApiPr
         }
         Err(e) => return Err(e.into()),
     };
-    let live = match live_access_token(state, &admin, &token).await? {
+    let live = match live_access_token(state, &admin, token).await? {
         Ok(live) => live,
         Err(why) => return Err(ApiProblem::Unauthenticated(why.into())),
     };
@@ -335,7 +346,7 @@ pub async fn caller(state: &AppState, req: &HttpRequest) -> Result<Caller, ApiPr
     let actor = Actor {
         principal: principal.id.clone(),
         name: principal.name.clone(),
-        via: Via::Api,
+        via,
         ip: super::client_ip::of_request(req, &state.settings.trusted_proxies)
             .map(|ip| ip.to_string()),
         request_id: req

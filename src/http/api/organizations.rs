@@ -120,6 +120,7 @@ pub async fn create(
     request_body(content = Object, content_type = "application/merge-patch+json"),
     responses(
         (status = 200, description = "The organization changed, with its new ETag", body = OrganizationView),
+        (status = 409, description = "The organization kept changing meanwhile: try again", body = super::Problem, content_type = "application/problem+json"),
         (status = 412, description = "The organization changed since it was read", body = super::Problem, content_type = "application/problem+json"),
         (status = 428, description = "If-Match is missing", body = super::Problem, content_type = "application/problem+json"),
     )

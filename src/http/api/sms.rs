@@ -11,6 +11,12 @@ use crate::admin::sms::{self as service, TestMessageSent};
 use crate::http::AppState;
 use crate::plugin::Sms;
 
+/// One test message at a time on this node, from the hour's count to its audit entry, so a
+/// burst of requests cannot pass the count together (each node counts the others' messages
+/// once they are recorded).
+static SENDING: std::sync::LazyLock<tokio::sync::Mutex<()>> =
+    std::sync::LazyLock::new(|| tokio::sync::Mutex::new(()));
+
 /// Where the test message goes.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -61,6 +67,7 @@ pub async fn test_message(
             )));
         }
     };
+    let _turn = SENDING.lock().await;
     let lookup = org.clone();
     let number = state
         .db

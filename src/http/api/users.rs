@@ -4,7 +4,7 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use super::{
     ApiProblem, Caller, caller, created, if_match, json, json_body, no_content, organization,
@@ -15,7 +15,6 @@ use crate::admin::{AdminError, Principal, Role};
 use crate::http::AppState;
 use crate::provisioning::MIN_PASSWORD_LEN;
 use crate::secret::Secret;
-use crate::store::admin::AuditEntry;
 use crate::store::users::UserFilter;
 
 /// The listing's filters and page.
@@ -409,37 +408,6 @@ pub struct AuditQuery {
     limit: Option<i64>,
 }
 
-/// One audited change.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct AuditRecord {
-    pub id: String,
-    /// RFC 3339, UTC.
-    pub time: String,
-    /// `user:{id}` or `client:{application id}` of the administration organization, or `operator`
-    /// (the command line).
-    pub actor: String,
-    pub actor_name: String,
-    /// `api`, `console`, `cli` or `import`.
-    pub via: String,
-    /// e.g. `user.update`.
-    pub action: String,
-    pub entity: String,
-    pub entity_id: String,
-    /// Per field changed: `{"before": …, "after": …}`, secrets redacted.
-    #[schema(value_type = Object)]
-    pub changes: serde_json::Value,
-    pub ip: Option<String>,
-    pub request_id: Option<String>,
-}
-
-/// A page of the audit log, newest first.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct AuditPage {
-    pub items: Vec<AuditRecord>,
-    /// Pass as `before` for the next (older) page; absent on the last.
-    pub next: Option<i64>,
-}
-
 #[utoipa::path(
     get,
     path = "/api/v1/organizations/{org}/audit",
@@ -448,7 +416,7 @@ pub struct AuditPage {
     summary = "Read the audit log",
     description = "Every change to the organization, newest first. Needs the role viewer.",
     params(("org" = String, Path, description = "The organization's slug"), AuditQuery),
-    responses((status = 200, description = "One page of the log", body = AuditPage))
+    responses((status = 200, description = "One page of the log", body = crate::admin::audit::AuditPage))
 )]
 pub async fn audit(
     state: web::Data<AppState>,
@@ -460,30 +428,11 @@ pub async fn audit(
     let q: AuditQuery = query(&req)?;
     let limit = page_limit(q.limit)?;
     let org_id = org.org.id;
-    let mut entries = state
+    let page = state
         .db
-        .run(move |conn| AuditEntry::page(conn, org_id, q.before, limit + 1))
+        .run(move |conn| crate::admin::audit::page(conn, org_id, q.before, limit))
         .await?;
-    let more = entries.len() as i64 > limit;
-    entries.truncate(limit as usize);
-    let next = more.then(|| entries.last().map(|e| e.seq)).flatten();
-    let items = entries
-        .into_iter()
-        .map(|e| AuditRecord {
-            changes: serde_json::from_str(&e.changes).unwrap_or(serde_json::Value::Null),
-            id: e.id,
-            time: crate::store::format_rfc3339(e.created_at),
-            actor: e.actor,
-            actor_name: e.actor_name,
-            via: e.via,
-            action: e.action,
-            entity: e.entity,
-            entity_id: e.entity_id,
-            ip: e.ip,
-            request_id: e.request_id,
-        })
-        .collect();
-    Ok(json(StatusCode::OK, &AuditPage { items, next }))
+    Ok(json(StatusCode::OK, &page))
 }
 
 /// Hashes a new password on the hashing pool, after checking its length.

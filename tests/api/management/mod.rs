@@ -14,6 +14,7 @@ use crate::sms_otp::{BOB_PASSWORD, PWD_CB, SECRET, acme_toml, last_code, passwor
 
 mod access;
 mod connections;
+mod console;
 mod resources;
 mod settings;
 mod users;

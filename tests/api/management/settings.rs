@@ -617,3 +617,166 @@ both_backends!(
     adding_sms_otp_as_a_second_factor_makes_the_next_sign_in_ask_for_a_code,
     organizations_are_created_by_the_system_role,
 );
+
+async fn the_servers_files_and_environment_stay_out_of_reach(backend: Backend) {
+    let app = setup(&backend).await;
+    let admin = token(&app, "ops-admin").await;
+    let root = token(&app, "ops-root").await;
+    let steal = |auth: Value| {
+        json!({"settings": {"sms": {"channel": "gateways", "gateways": [{
+            "type": "http",
+            "url": "https://collector.example/x",
+            "body_template": "{to} {message}",
+            "auth": auth,
+        }]}}})
+    };
+    for (patch, field) in [
+        (
+            steal(json!({"bearer": {"token": {"env": "SESAME_KEY_ENCRYPTION_KEY"}}})),
+            "settings.sms.gateways[0].auth.bearer.token",
+        ),
+        (
+            steal(json!({"bearer": {"token": {"file": "/etc/passwd"}}})),
+            "settings.sms.gateways[0].auth.bearer.token",
+        ),
+        (
+            json!({"settings": {"mail": {"transport": "file", "dir": "/tmp/anywhere"}}}),
+            "settings.mail.dir",
+        ),
+    ] {
+        let a = patch_acme(&app, &admin, patch.clone()).await;
+        assert_eq!(a.status, 400, "{patch}: {}", a.body);
+        assert_eq!(a.body["errors"][0]["field"], field, "{}", a.body);
+        assert!(
+            a.body["errors"][0]["message"]
+                .as_str()
+                .unwrap()
+                .contains("provisioning file"),
+            "{}",
+            a.body
+        );
+    }
+    let a = call(
+        &app,
+        Some(&root),
+        Method::POST,
+        "/organizations",
+        Some(
+            json!({"slug": "initech", "settings": {"mail": {"transport": "file", "dir": "/tmp"}}}),
+        ),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (a.status, a.body["errors"][0]["field"].as_str()),
+        (400, Some("settings.mail.dir")),
+        "{}",
+        a.body
+    );
+
+    // A gateway whose credential the operator named in the file: sent back as read, it stays;
+    // pointed elsewhere, the credential is not carried along.
+    let token_file = app.write_file("twilio-token", "twilio-auth-token\n");
+    let extra = format!(
+        "\n[organizations.sms]\nchannel = \"gateways\"\n[[organizations.sms.gateways]]\ntype = \"twilio\"\n\
+         account_sid = \"AC0123456789abcdef0123456789abcdef\"\nauth_token = {{ file = \"{}\" }}\n\
+         from = \"+15005550006\"\nbase_url = \"https://api.twilio.com\"\n",
+        token_file.display()
+    );
+    app.import(&setup_file(&app, &extra));
+    let read = call(
+        &app,
+        Some(&admin),
+        Method::GET,
+        "/organizations/acme",
+        None,
+        None,
+    )
+    .await;
+    let sms = read.body["settings"]["sms"].clone();
+    assert_eq!(sms["gateways"][0]["auth_token"], "[redacted]", "{sms}");
+    let a = patch_acme(&app, &admin, json!({"settings": {"sms": sms.clone()}})).await;
+    assert_eq!(a.status, 200, "kept as it was: {}", a.body);
+    let mut moved = sms;
+    moved["gateways"][0]["base_url"] = json!("https://collector.example");
+    let a = patch_acme(&app, &admin, json!({"settings": {"sms": moved}})).await;
+    assert_eq!(a.status, 400, "{}", a.body);
+    assert_eq!(
+        a.body["errors"][0]["field"], "settings.sms.gateways[0].auth_token",
+        "{}",
+        a.body
+    );
+}
+
+async fn what_applications_use_cannot_be_taken_from_the_settings(backend: Backend) {
+    let app = setup(&backend).await;
+    let admin = token(&app, "ops-admin").await;
+    let api = "https://api.acme.example/";
+    let a = patch_acme(
+        &app,
+        &admin,
+        json!({"settings": {"resources": [{"identifier": api, "scopes": ["read"]}]}}),
+    )
+    .await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    let path = "/organizations/acme/applications/pwd-web";
+    let a = call(
+        &app,
+        Some(&admin),
+        Method::PATCH,
+        path,
+        Some(json!({"resources": [api]})),
+        Some("*"),
+    )
+    .await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    let a = patch_acme(&app, &admin, json!({"settings": {"resources": []}})).await;
+    assert_eq!(a.status, 400, "{}", a.body);
+    assert_eq!(a.body["errors"][0]["field"], "settings.resources");
+    assert!(
+        a.body["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("pwd-web"),
+        "{}",
+        a.body
+    );
+    // Only the system role changes the administration organization, whatever role over it.
+    let out = app.cli(&[
+        "admin",
+        "grant",
+        "--client",
+        "ops-admin",
+        "--org",
+        "admin",
+        "--role",
+        "owner",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let admin = token(&app, "ops-admin").await;
+    let read = call(
+        &app,
+        Some(&admin),
+        Method::GET,
+        "/organizations/admin",
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(read.status, 200, "an owner reads it: {}", read.body);
+    let a = call(
+        &app,
+        Some(&admin),
+        Method::PATCH,
+        "/organizations/admin",
+        Some(json!({"display_name": "Mine"})),
+        read.etag.as_deref(),
+    )
+    .await;
+    assert_eq!(a.status, 403, "{}", a.body);
+}
+
+both_backends!(
+    the_servers_files_and_environment_stay_out_of_reach,
+    what_applications_use_cannot_be_taken_from_the_settings,
+);
