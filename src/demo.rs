@@ -27,6 +27,11 @@ pub const DEMO_NATIVE_REDIRECT_URI: &str = "io.sesame.demo:/callback";
 /// API's demo caller.
 pub const DEMO_OPS_CLIENT_ID: &str = "demo-ops";
 pub const DEMO_OPS_SECRET: &str = "demo-ops-secret-for-trying-the-management-api";
+/// An administrator of the `admin` organization with the `system` role: the console's demo
+/// user (a password, then an SMS code printed by the console channel).
+pub const DEMO_ADMIN_USERNAME: &str = "admin";
+pub const DEMO_ADMIN_PASSWORD: &str = "demo-admin-password";
+pub const DEMO_ADMIN_PHONE: &str = "+14155550101";
 
 /// The demo's provisioning file, for a server at `base_url`.
 pub fn provisioning_toml(base_url: &str) -> String {
@@ -101,6 +106,12 @@ type = "confidential"
 client_secret = "{DEMO_OPS_SECRET}"
 grant_types = ["client_credentials"]
 resources = ["{api}"]
+
+[[organizations.users]]
+username = "{DEMO_ADMIN_USERNAME}"
+password = "{DEMO_ADMIN_PASSWORD}"
+phone_number = "{DEMO_ADMIN_PHONE}"
+phone_number_verified = true
 "#,
         admin = crate::admin::ADMIN_ORGANIZATION,
     )
@@ -153,19 +164,30 @@ pub fn seed(
         .ok_or_else(|| StoreError::Corrupt("the demo's admin organization vanished".into()))?;
     let ops = Application::find(conn, admin.id, DEMO_OPS_CLIENT_ID)?
         .ok_or_else(|| StoreError::Corrupt("the demo's service application vanished".into()))?;
-    let origin = recorder.origin_of(&admin);
-    crate::admin::roles::grant(
+    let administrator = User::find_by_username(
         conn,
-        origin.origin(),
-        &recorder.actor,
-        &crate::admin::Principal::client(&ops.id),
-        None,
-        crate::admin::Role::System,
-    )
-    .map_err(|e| match e {
-        crate::admin::AdminError::Store(e) => e,
-        other => StoreError::Corrupt(other.to_string()),
-    })?;
+        admin.id,
+        &Username::parse(DEMO_ADMIN_USERNAME).expect("the demo administrator's name is valid"),
+    )?
+    .ok_or_else(|| StoreError::Corrupt("the demo administrator vanished".into()))?;
+    let origin = recorder.origin_of(&admin);
+    for principal in [
+        crate::admin::Principal::client(&ops.id),
+        crate::admin::Principal::user(&administrator.id),
+    ] {
+        crate::admin::roles::grant(
+            conn,
+            origin.origin(),
+            &recorder.actor,
+            &principal,
+            None,
+            crate::admin::Role::System,
+        )
+        .map_err(|e| match e {
+            crate::admin::AdminError::Store(e) => e,
+            other => StoreError::Corrupt(other.to_string()),
+        })?;
+    }
     let org = Organization::find_by_slug(conn, DEMO_ORG)?
         .ok_or_else(|| StoreError::Corrupt("the demo organization vanished".into()))?;
     let username = Username::parse(DEMO_USERNAME).expect("the demo username is valid");
@@ -247,6 +269,10 @@ pub fn banner(base_url: &str, seeded: Option<&Seeded>) -> String {
         format!(
             "                   then: curl -H \"Authorization: Bearer TOKEN\" {base_url}/api/v1/organizations/{DEMO_ORG}/users"
         ),
+        format!(
+            "    console        {base_url}/console/ as {DEMO_ADMIN_USERNAME} / {DEMO_ADMIN_PASSWORD} (role system; the SMS code to"
+        ),
+        format!("                   {DEMO_ADMIN_PHONE} is printed right here)"),
         format!("    {issuer}/.well-known/openid-configuration"),
         format!("    {issuer}/jwks"),
         format!("    {base_url}/readyz"),

@@ -236,7 +236,51 @@ async fn a_viewer_reads_and_cannot_change(backend: Backend) {
     assert_eq!(status, 403);
 }
 
+async fn the_demo_administrator_signs_in_to_the_console(backend: Backend) {
+    use sesame::demo;
+    let app = TestApp::spawn(&backend).await;
+    let recorder = sesame::admin::audit::Recorder::new(
+        &app.state.settings,
+        sesame::admin::Actor::operator(sesame::admin::Via::Import),
+    );
+    demo::seed(&mut app.db.get().unwrap(), app.state.keys.kek(), &recorder)
+        .unwrap()
+        .expect("seeded");
+    let banner = demo::banner(&app.address, None);
+    assert!(
+        banner.contains(&format!("{}/console/", app.address))
+            && banner.contains(demo::DEMO_ADMIN_PASSWORD),
+        "{banner}"
+    );
+    let browser = Browser::default();
+    console_sign_in(
+        &app,
+        &browser,
+        demo::DEMO_ADMIN_USERNAME,
+        demo::DEMO_ADMIN_PASSWORD,
+    )
+    .await;
+    assert_eq!(
+        app.sms.sent().last().unwrap().to,
+        demo::DEMO_ADMIN_PHONE,
+        "the code went to the administrator's number"
+    );
+    let (status, home) = get(&browser, &format!("{}/console/", app.address)).await;
+    assert_eq!(status, 200);
+    for org in ["Sesame demo", "Administration"] {
+        assert!(home.contains(org), "{org}: {home}");
+    }
+    // The console's application was created when first opened, and audited.
+    let (status, html) = get(&browser, &format!("{}/console/o/admin/audit", app.address)).await;
+    assert_eq!(status, 200);
+    assert!(
+        html.contains("application.create") && html.contains("console"),
+        "{html}"
+    );
+}
+
 both_backends!(
     an_administrator_changes_the_sms_otp_settings_in_the_console,
     a_viewer_reads_and_cannot_change,
+    the_demo_administrator_signs_in_to_the_console,
 );
