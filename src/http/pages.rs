@@ -42,6 +42,14 @@ impl Default for Pages {
                 include_str!("../../templates/console_sms_otp.html"),
             ),
             (
+                "console_applications.html",
+                include_str!("../../templates/console_applications.html"),
+            ),
+            (
+                "console_application.html",
+                include_str!("../../templates/console_application.html"),
+            ),
+            (
                 "console_audit.html",
                 include_str!("../../templates/console_audit.html"),
             ),

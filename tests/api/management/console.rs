@@ -279,7 +279,73 @@ async fn the_demo_administrator_signs_in_to_the_console(backend: Backend) {
     );
 }
 
+async fn sms_otp_is_added_as_a_second_factor_in_the_sign_in_method_tab(backend: Backend) {
+    let app = setup(&backend).await;
+    let password = create_alice(&app, "admin");
+    let browser = Browser::default();
+    console_sign_in(&app, &browser, "alice", &password).await;
+    let console = format!("{}/console/o/acme", app.address);
+    let (status, html) = get(&browser, &format!("{console}/applications")).await;
+    assert_eq!(status, 200);
+    assert!(
+        html.contains("Password Web") && html.contains("Username &amp; Password → SMS OTP or Backup code"),
+        "{html}"
+    );
+    let page_url = format!("{console}/applications/pwd-web");
+    let (status, html) = get(&browser, &page_url).await;
+    assert_eq!(status, 200);
+    assert!(
+        html.contains("Add SMS OTP as a second factor") && html.contains("class=\"step\""),
+        "{html}"
+    );
+    let csrf = form_field(&html, "csrf").unwrap();
+    let version = form_field(&html, "version").unwrap();
+    // The engine's rules, its message beside the steps.
+    let res = browser
+        .client
+        .post(&page_url)
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("version", version.as_str()),
+            ("action", "steps"),
+            ("steps", "sms_otp"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
+    let html = res.text().await.unwrap();
+    assert!(
+        html.contains("id=\"steps-error\"") && html.contains("cannot be the first step"),
+        "{html}"
+    );
+    let res = browser
+        .client
+        .post(&page_url)
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("version", version.as_str()),
+            ("action", "sms_otp"),
+            ("backup_codes", "true"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303, "{:?}", res.text().await);
+    let (status, html) = get(&browser, &format!("{page_url}?saved=1")).await;
+    assert_eq!(status, 200);
+    assert!(html.contains("was updated"), "{html}");
+    assert_eq!(html.matches("class=\"step\"").count(), 2, "{html}");
+    assert!(!html.contains("Add SMS OTP as a second factor</button>"), "{html}");
+    // The next sign-in to the application asks for a code.
+    let user = Browser::default();
+    let res = password_step(&app, &user, "pwd-web", "bob", BOB_PASSWORD).await;
+    assert_eq!(res.status(), 303);
+    assert!(location(&res).contains("/otp?tx="), "{}", location(&res));
+}
+
 both_backends!(
+    sms_otp_is_added_as_a_second_factor_in_the_sign_in_method_tab,
     an_administrator_changes_the_sms_otp_settings_in_the_console,
     a_viewer_reads_and_cannot_change,
     the_demo_administrator_signs_in_to_the_console,
