@@ -31,7 +31,21 @@ pub fn application(
     settings: &crate::config::Settings,
     admin: &Organization,
 ) -> Result<Application, StoreError> {
-    write_transaction(conn, |conn| {
+    let created = write_transaction(conn, |conn| create(conn, settings, admin));
+    match created {
+        // Two first visits at once: the other one created it.
+        Err(StoreError::Conflict(_)) => Application::find(conn, admin.id, CLIENT_ID)?
+            .ok_or_else(|| StoreError::Corrupt("the console's application vanished".into())),
+        other => other,
+    }
+}
+
+fn create(
+    conn: &mut DbConn,
+    settings: &crate::config::Settings,
+    admin: &Organization,
+) -> Result<Application, StoreError> {
+    {
         if let Some(app) = Application::find(conn, admin.id, CLIENT_ID)? {
             return Ok(app);
         }
@@ -88,5 +102,5 @@ pub fn application(
             },
         )?;
         Ok(app)
-    })
+    }
 }

@@ -406,30 +406,77 @@ fn server_reference(key: &str, value: &Value) -> bool {
     secret_ref || path
 }
 
-/// The path of the first reference to the server in `new` that `current` does not hold as
-/// it is at the same place.
-fn new_server_reference(new: &Value, current: Option<&Value>, at: &str) -> Option<String> {
-    let join = |key: &str| {
-        if at.is_empty() {
-            key.to_string()
-        } else {
-            format!("{at}.{key}")
-        }
-    };
-    match new {
-        Value::Object(fields) => fields.iter().find_map(|(key, value)| {
-            let was = current.and_then(|c| c.get(key));
-            if server_reference(key, value) {
-                (was != Some(value)).then(|| join(key))
-            } else {
-                new_server_reference(value, was, &join(key))
+/// Where a reference to the server stands: the addresses (`url`, `host`, …) of the objects
+/// around it, outermost first — what it would be sent to.
+type Addresses = Vec<(String, Value)>;
+
+/// Every reference to the server in `value`: its path, its field, itself, and its addresses.
+fn references(
+    value: &Value,
+    at: &str,
+    around: &Addresses,
+    out: &mut Vec<(String, String, Value, Addresses)>,
+) {
+    match value {
+        Value::Object(fields) => {
+            let mut here = around.clone();
+            let mut own: Vec<(String, Value)> = fields
+                .iter()
+                .filter(|(k, v)| is_address(k) && v.is_string())
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            own.sort_by(|a, b| a.0.cmp(&b.0));
+            here.extend(own);
+            for (key, v) in fields {
+                let path = if at.is_empty() {
+                    key.clone()
+                } else {
+                    format!("{at}.{key}")
+                };
+                if server_reference(key, v) {
+                    // `{"file": F}` and `{"env": null, "file": F}` name the same thing.
+                    let named = match v {
+                        Value::Object(parts) => Value::Object(
+                            parts
+                                .iter()
+                                .filter(|(_, part)| !part.is_null())
+                                .map(|(k, part)| (k.clone(), part.clone()))
+                                .collect(),
+                        ),
+                        other => other.clone(),
+                    };
+                    out.push((path, key.clone(), named, here.clone()));
+                } else {
+                    references(v, &path, &here, out);
+                }
             }
-        }),
-        Value::Array(items) => items.iter().enumerate().find_map(|(i, value)| {
-            new_server_reference(value, current.and_then(|c| c.get(i)), &format!("{at}[{i}]"))
-        }),
-        _ => None,
+        }
+        Value::Array(items) => {
+            for (i, v) in items.iter().enumerate() {
+                references(v, &format!("{at}[{i}]"), around, out);
+            }
+        }
+        _ => {}
     }
+}
+
+/// The path of the first reference to the server in `new` that `current` does not hold — the
+/// same field, naming the same thing, going to the same addresses — wherever it stands in
+/// `current` (entries may be removed or reordered). A reference whose gateway or provider now
+/// sends elsewhere is a new one.
+fn new_server_reference(new: &Value, current: Option<&Value>, at: &str) -> Option<String> {
+    let mut had = Vec::new();
+    if let Some(current) = current {
+        references(current, at, &Vec::new(), &mut had);
+    }
+    let mut has = Vec::new();
+    references(new, at, &Vec::new(), &mut has);
+    has.into_iter()
+        .find(|(_, key, value, addresses)| {
+            !had.iter()
+                .any(|(_, k, v, a)| k == key && v == value && a == addresses)
+        })
+        .map(|(path, ..)| path)
 }
 
 /// The path of the first string still holding the redaction marker.

@@ -4,8 +4,11 @@
 //! PKCE, their own second factor), and the console acts with the access token it got, checked
 //! on every request like the management API's (same roles, same audit log, `via` `console`).
 //!
-//! The token lives in an HttpOnly, SameSite=Strict cookie scoped to the console's path; forms
+//! The token lives in an HttpOnly, SameSite=Lax cookie scoped to the console's path; forms
 //! carry a token derived from it besides, so a page of another site can neither read nor post.
+//! Each sign-in asks for the password and the second factor again (`prompt=login`), and
+//! signing out revokes the token: on a shared browser nobody walks into the previous
+//! administrator's console.
 
 use actix_web::cookie::{Cookie, SameSite, time::Duration};
 use actix_web::http::StatusCode;
@@ -75,12 +78,10 @@ fn cookie<'a>(state: &AppState, name: &'a str, value: String, max_age: i64) -> C
         .path(path(state, ""))
         .http_only(true)
         .secure(state.settings.base_url.as_str().starts_with("https://"))
-        .same_site(if name == SESSION_COOKIE {
-            SameSite::Strict
-        } else {
-            // The sign-in comes back from the authorization endpoint by a top-level redirect.
-            SameSite::Lax
-        })
+        // Lax, not Strict: a console link followed from elsewhere is a redirect chain that
+        // browsers treat as cross-site to its end, and a Strict session set at its end would
+        // never be sent on it (sign-in after sign-in). The forms carry their own token.
+        .same_site(SameSite::Lax)
         .finish();
     c.set_max_age(Duration::seconds(max_age));
     c
@@ -222,6 +223,7 @@ async fn login(state: web::Data<AppState>) -> HttpResponse {
         ("client_id", crate::admin::console::CLIENT_ID),
         ("redirect_uri", redirect.as_str()),
         ("scope", "openid"),
+        ("prompt", "login"),
         ("state", st.expose()),
         ("code_challenge", challenge.as_str()),
         ("code_challenge_method", "S256"),
@@ -290,12 +292,17 @@ async fn callback(
     let answer = exchange(&state, code.unwrap_or_default(), verifier.to_string()).await;
     let (token, lifetime) = match answer {
         Ok(found) => found,
-        Err(detail) => {
+        Err(why) => {
+            tracing::warn!(error = %why, "the console's sign-in did not end with a token");
             return page(
                 &state,
                 StatusCode::BAD_REQUEST,
                 "console_error.html",
-                json!({ "title": "Sign in again", "detail": detail, "home": url(&state, "/") }),
+                json!({
+                    "title": "Sign in again",
+                    "detail": "This sign-in could not be completed (its code was used, expired, or did not come from here).",
+                    "home": url(&state, "/"),
+                }),
             );
         }
     };
@@ -351,6 +358,32 @@ async fn exchange(
     Ok((token, answer["expires_in"].as_i64().unwrap_or(300)))
 }
 
+/// Revokes the console's access token (RFC 7009, as the console's application). A failure is
+/// logged: the cookie goes anyway.
+async fn revoke(state: &AppState, token: String) {
+    let Ok(admin) = state.organization(ADMIN_ORGANIZATION).await else {
+        return;
+    };
+    let admin_id = admin.org.id;
+    let app = state
+        .db
+        .run(move |conn| {
+            crate::store::applications::Application::find(
+                conn,
+                admin_id,
+                crate::admin::console::CLIENT_ID,
+            )
+        })
+        .await;
+    let Ok(Some(app)) = app else {
+        return;
+    };
+    let params = Params::from_pairs([("token".to_string(), token)]);
+    if let Err(e) = crate::oidc::token::revoke(state, &admin, &app, &params).await {
+        tracing::warn!(error = %e, "revoking the console's token at sign-out");
+    }
+}
+
 #[derive(Debug, Deserialize)]
 struct Posted {
     csrf: String,
@@ -365,6 +398,9 @@ async fn logout(
 ) -> HttpResponse {
     if !constant_time_eq(form.csrf.as_bytes(), form_token(&req).as_bytes()) {
         return see_other(&url(&state, "/"));
+    }
+    if let Some(token) = req.cookie(SESSION_COOKIE) {
+        revoke(&state, token.value().to_string()).await;
     }
     let mut res = page(
         &state,
@@ -608,12 +644,15 @@ async fn sms_otp_save(
         .db
         .run(move |conn| Ok(crate::admin::organizations::get(conn, &principal, &wanted)))
         .await;
+    let stale = errors.iter().any(|(field, _)| field == "form");
     match read {
-        Ok(Ok(found)) => sms_otp_page(
+        // The version the form was read at, unless the refusal was that it is gone: a value
+        // fixed and sent again must not overwrite a change made meanwhile.
+        Ok(Ok((view, version))) => sms_otp_page(
             &state,
             &req,
             &caller,
-            &found,
+            &(view, if stale { version } else { form.version }),
             Outcome {
                 entered: Some(&form),
                 errors: &errors,
@@ -860,6 +899,11 @@ async fn sign_in_method_page(
             .join("\n"),
     };
     let backup_codes = entered.map_or(app.backup_codes, |f| f.backup_codes.is_some());
+    // The version the form was read at, unless the refusal was that it is gone.
+    let version = match entered {
+        Some(f) if !errors.iter().any(|(field, _)| field == "form") => f.version,
+        _ => version,
+    };
     let has_sms_otp = app.sign_in_flow.iter().flatten().any(|n| n == "sms_otp");
     let status = if errors.is_empty() {
         StatusCode::OK

@@ -165,12 +165,42 @@ pub enum ReceiptError {
 }
 
 /// A credential a plugin's configuration names without holding it: an environment variable or a
-/// file (e.g. a mounted secret). Resolved when the plugin is built.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// file (e.g. a mounted secret). Resolved when the plugin is built. Read from a table only
+/// (`{ env = "X" }`), never from a list: whoever checks what a configuration names (the
+/// management API refuses new references) looks for tables.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SecretRef {
     pub env: Option<String>,
     pub file: Option<PathBuf>,
+}
+
+impl<'de> Deserialize<'de> for SecretRef {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Fields {
+            env: Option<String>,
+            file: Option<PathBuf>,
+        }
+        struct Table;
+        impl<'de> serde::de::Visitor<'de> for Table {
+            type Value = SecretRef;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a table with env or file")
+            }
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<SecretRef, A::Error> {
+                let Fields { env, file } =
+                    Fields::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
+                Ok(SecretRef { env, file })
+            }
+        }
+        d.deserialize_map(Table)
+    }
 }
 
 impl SecretRef {
@@ -197,6 +227,14 @@ mod tests {
         assert!(SendError::from_status(429, "").is_retryable());
         assert!(!SendError::from_status(400, "").is_retryable());
         assert!(!SendError::from_status(401, "").is_retryable());
+    }
+
+    #[test]
+    fn a_secret_is_named_by_a_table_only() {
+        let named: SecretRef = serde_json::from_str(r#"{"env": "X"}"#).unwrap();
+        assert_eq!(named.env.as_deref(), Some("X"));
+        assert!(serde_json::from_str::<SecretRef>(r#"["X", null]"#).is_err());
+        assert!(serde_json::from_str::<SecretRef>(r#"{"env": "X", "other": 1}"#).is_err());
     }
 
     #[test]

@@ -11,11 +11,23 @@ use crate::admin::sms::{self as service, TestMessageSent};
 use crate::http::AppState;
 use crate::plugin::Sms;
 
-/// One test message at a time on this node, from the hour's count to its audit entry, so a
-/// burst of requests cannot pass the count together (each node counts the others' messages
-/// once they are recorded).
-static SENDING: std::sync::LazyLock<tokio::sync::Mutex<()>> =
-    std::sync::LazyLock::new(|| tokio::sync::Mutex::new(()));
+/// One test message at a time per organization on this node, from the hour's count to its
+/// audit entry, so a burst of requests cannot pass the count together (each node counts the
+/// others' messages once they are recorded); one organization's slow gateway holds up only its
+/// own.
+static SENDING: std::sync::LazyLock<
+    std::sync::Mutex<std::collections::HashMap<i64, std::sync::Arc<tokio::sync::Mutex<()>>>>,
+> = std::sync::LazyLock::new(Default::default);
+
+/// The turn of `organization`'s test messages.
+fn turn_of(organization: i64) -> std::sync::Arc<tokio::sync::Mutex<()>> {
+    SENDING
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .entry(organization)
+        .or_default()
+        .clone()
+}
 
 /// Where the test message goes.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -67,7 +79,8 @@ pub async fn test_message(
             )));
         }
     };
-    let _turn = SENDING.lock().await;
+    let turn = turn_of(org.org.id);
+    let _turn = turn.lock().await;
     let lookup = org.clone();
     let number = state
         .db

@@ -49,7 +49,8 @@ pub(super) async fn console_sign_in(
     let authorize = location(&res);
     assert!(
         authorize.starts_with(&format!("{}/authorize?", app.issuer("admin")))
-            && authorize.contains("code_challenge_method=S256"),
+            && authorize.contains("code_challenge_method=S256")
+            && authorize.contains("prompt=login"),
         "{authorize}"
     );
     let res = browser
@@ -140,7 +141,10 @@ async fn an_administrator_changes_the_sms_otp_settings_in_the_console(backend: B
     let html = res.text().await.unwrap();
     assert!(html.contains("id=\"length-error\""), "{html}");
     assert!(html.contains("aria-invalid=\"true\""), "{html}");
-    assert!(html.contains("value=\"3\""), "{html}");
+    assert!(
+        html.contains("id=\"length\" name=\"length\" value=\"3\""),
+        "the value entered is shown again: {html}"
+    );
     // A form from elsewhere is refused.
     let res = post(fields("8", "forged")).await;
     assert_eq!(res.status(), 403);
@@ -188,6 +192,14 @@ async fn an_administrator_changes_the_sms_otp_settings_in_the_console(backend: B
         "{html}"
     );
 
+    // A sign-in that did not start in this browser is refused.
+    let (status, html) = get(
+        &browser,
+        &format!("{console}/callback?code=stolen&state=guessed"),
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert!(html.contains("did not start in this browser"), "{html}");
     // Signed out, the console asks for a sign-in again.
     let (_, html) = get(&browser, &format!("{console}/")).await;
     let csrf = form_field(&html, "csrf").unwrap();
@@ -274,7 +286,7 @@ async fn the_demo_administrator_signs_in_to_the_console(backend: Backend) {
     let (status, html) = get(&browser, &format!("{}/console/o/admin/audit", app.address)).await;
     assert_eq!(status, 200);
     assert!(
-        html.contains("application.create") && html.contains("console"),
+        html.contains("application.create") && html.contains("<code>console</code>"),
         "{html}"
     );
 }
@@ -288,7 +300,8 @@ async fn sms_otp_is_added_as_a_second_factor_in_the_sign_in_method_tab(backend: 
     let (status, html) = get(&browser, &format!("{console}/applications")).await;
     assert_eq!(status, 200);
     assert!(
-        html.contains("Password Web") && html.contains("Username &amp; Password → SMS OTP or Backup code"),
+        html.contains("Password Web")
+            && html.contains("Username &amp; Password → SMS OTP or Backup code"),
         "{html}"
     );
     let page_url = format!("{console}/applications/pwd-web");
@@ -336,7 +349,10 @@ async fn sms_otp_is_added_as_a_second_factor_in_the_sign_in_method_tab(backend: 
     assert_eq!(status, 200);
     assert!(html.contains("was updated"), "{html}");
     assert_eq!(html.matches("class=\"step\"").count(), 2, "{html}");
-    assert!(!html.contains("Add SMS OTP as a second factor</button>"), "{html}");
+    assert!(
+        !html.contains("Add SMS OTP as a second factor</button>"),
+        "{html}"
+    );
     // The next sign-in to the application asks for a code.
     let user = Browser::default();
     let res = password_step(&app, &user, "pwd-web", "bob", BOB_PASSWORD).await;

@@ -780,3 +780,109 @@ both_backends!(
     the_servers_files_and_environment_stay_out_of_reach,
     what_applications_use_cannot_be_taken_from_the_settings,
 );
+
+async fn references_cannot_be_smuggled_or_moved(backend: Backend) {
+    let app = setup(&backend).await;
+    let admin = token(&app, "ops-admin").await;
+    let token_file = app.write_file("twilio-token", "twilio-auth-token\n");
+    let gateway = |base: &str| {
+        format!(
+            "[[organizations.sms.gateways]]\ntype = \"twilio\"\n\
+             account_sid = \"AC0123456789abcdef0123456789abcdef\"\nauth_token = {{ file = \"{}\" }}\n\
+             from = \"+15005550006\"\nbase_url = \"{base}\"\n",
+            token_file.display()
+        )
+    };
+    let extra = format!(
+        "\n[organizations.sms]\nchannel = \"gateways\"\n{}{}",
+        gateway("https://api.twilio.com"),
+        gateway("https://backup.twilio.example")
+    );
+    app.import(&setup_file(&app, &extra));
+    // A reference written as a list is no reference at all.
+    let listed = json!({"settings": {"sms": {"channel": "gateways", "gateways": [{
+        "type": "http",
+        "url": "https://collector.example/x",
+        "body_template": "{to} {message}",
+        "auth": {"bearer": {"token": ["SESAME_KEY_ENCRYPTION_KEY", null]}},
+    }]}}});
+    let a = patch_acme(&app, &admin, listed).await;
+    assert_eq!(a.status, 400, "{}", a.body);
+    assert!(
+        a.body["errors"][0]["field"]
+            .as_str()
+            .unwrap()
+            .starts_with("settings.sms"),
+        "{}",
+        a.body
+    );
+    // The operator's reference, sent as it is but to another address: refused.
+    let path = token_file.display().to_string();
+    let moved = json!({"settings": {"sms": {"channel": "gateways", "gateways": [{
+        "type": "twilio",
+        "account_sid": "AC0123456789abcdef0123456789abcdef",
+        "auth_token": {"file": path},
+        "from": "+15005550006",
+        "base_url": "https://collector.example",
+    }]}}});
+    let a = patch_acme(&app, &admin, moved).await;
+    assert_eq!(a.status, 400, "{}", a.body);
+    assert_eq!(
+        a.body["errors"][0]["field"], "settings.sms.gateways[0].auth_token",
+        "{}",
+        a.body
+    );
+    assert!(
+        a.body["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("provisioning file"),
+        "{}",
+        a.body
+    );
+    // The first gateway removed: the second keeps its reference, wherever it now stands.
+    let read = call(
+        &app,
+        Some(&admin),
+        Method::GET,
+        "/organizations/acme",
+        None,
+        None,
+    )
+    .await;
+    let second = read.body["settings"]["sms"]["gateways"][1].clone();
+    let a = patch_acme(
+        &app,
+        &admin,
+        json!({"settings": {"sms": {"channel": "gateways", "gateways": [second]}}}),
+    )
+    .await;
+    assert_eq!(
+        a.status, 400,
+        "a redacted secret at a new place is not restored: {}",
+        a.body
+    );
+    let kept = json!({"type": "twilio", "account_sid": "AC0123456789abcdef0123456789abcdef",
+        "auth_token": {"file": token_file.display().to_string()}, "from": "+15005550006",
+        "base_url": "https://backup.twilio.example"});
+    let a = patch_acme(
+        &app,
+        &admin,
+        json!({"settings": {"sms": {"channel": "gateways", "gateways": [kept]}}}),
+    )
+    .await;
+    assert_eq!(
+        a.status, 200,
+        "the same reference, to the same address: {}",
+        a.body
+    );
+    assert_eq!(
+        a.body["settings"]["sms"]["gateways"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+both_backends!(references_cannot_be_smuggled_or_moved);
