@@ -15,6 +15,9 @@ pub struct Pages {
 impl Default for Pages {
     fn default() -> Self {
         let mut env = Environment::new();
+        // A missing object's attribute is missing too, not an error: a page short of a value
+        // shows less instead of failing (the console's pages read nested values).
+        env.set_undefined_behavior(minijinja::UndefinedBehavior::Chainable);
         for (name, text) in [
             ("base.html", include_str!("../../templates/base.html")),
             (
