@@ -31,6 +31,10 @@ pub fn application(
     settings: &crate::config::Settings,
     admin: &Organization,
 ) -> Result<Application, StoreError> {
+    // Read first: every console sign-in asks for it, and only the first one writes.
+    if let Some(app) = Application::find(conn, admin.id, CLIENT_ID)? {
+        return Ok(app);
+    }
     let created = write_transaction(conn, |conn| create(conn, settings, admin));
     match created {
         // Two first visits at once: the other one created it.

@@ -1040,7 +1040,17 @@ async fn a_burst_of_otp_page_loads_sends_no_more_than_the_limit(backend: Backend
         .filter(|(status, html)| *status == 422 && html.contains("You can ask again after"))
         .count();
     assert!(shown <= sent, "{shown} pages said a code was sent");
-    assert_eq!(shown + blocked, answers.len());
+    assert_eq!(
+        shown + blocked,
+        answers.len(),
+        "every answer says sent or blocked: {:?}",
+        answers
+            .iter()
+            .filter(|(status, html)| *status != 200
+                && !(*status == 422 && html.contains("You can ask again after")))
+            .map(|(status, html)| (status, html.chars().take(300).collect::<String>()))
+            .collect::<Vec<_>>()
+    );
 }
 
 /// A number outside the organization's allow-list gets no code: the page says why.
