@@ -71,9 +71,11 @@ async function waitFor(what, check, seconds = 60) {
 
 const up = (url) => waitFor(url, async () => (await fetch(url, { redirect: 'manual' })).status < 500);
 
-/** The SMS one-time passwords Sesame printed so far, oldest first. */
-function codes(sesame) {
-  return [...sesame.out.matchAll(/=== SMS to \+14155550100[^\n]*\n[^\n]*? is ([A-Z0-9]+)\./g)].map((m) => m[1]);
+/** The SMS one-time passwords Sesame printed so far for `number` (alice's unless said),
+ * oldest first. */
+function codes(sesame, number = '+14155550100') {
+  const to = number.replace('+', '\\+');
+  return [...sesame.out.matchAll(new RegExp(`=== SMS to ${to}[^\\n]*\\n[^\\n]*? is ([A-Z0-9]+)\\.`, 'g'))].map((m) => m[1]);
 }
 
 /** The email codes Sesame's console mailer printed so far, oldest first. */
@@ -476,6 +478,172 @@ scenario('sign-in: a user without a second factor creates a passkey on the way',
   await page.goto(`${SESAME}/t/demo/account/`);
   check((await page.textContent('#passkeys')).includes('Bob laptop'), 'the passkey is his now');
   await shot(page, 'account-bob-passkey');
+  await context.close();
+});
+
+// 11. The web console, as the demo administrator: signs in with an SMS code, changes the SMS OTP
+// settings, takes demo-web to the password alone and back to password + SMS OTP (the next
+// sign-in asks for a code), unlocks a locked user, sends a test message, rotates a key, reads
+// the audit log; a screenshot of every page. Last: it changes the demo's settings.
+const ADMIN_PHONE = '+14155550101';
+
+/** Signs in to Sesame's sign-in page as `username` with `password`, and waits for what follows. */
+async function passwordOnly(page, username, password) {
+  await page.fill('#username', username);
+  await page.fill('#password', password);
+  await page.click('form[action$="/login"] button[type=submit]');
+  await page.waitForLoadState();
+}
+
+scenario('console: the demo administrator manages the demo organization', async ({ browser, sesame }) => {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  const consoleUrl = `${SESAME}/console`;
+  await page.goto(`${consoleUrl}/`);
+  await page.waitForURL(/\/t\/admin\/login\?tx=/);
+  check((await page.textContent('body')).includes('Administration'), 'the administration organization signs in');
+  await shot(page, 'console-sign-in');
+  const before = codes(sesame, ADMIN_PHONE).length;
+  await passwordOnly(page, 'admin', 'demo-admin-password');
+  await page.waitForURL(/\/t\/admin\/otp\?tx=/);
+  const code = await waitFor('the administrator\'s code', () => codes(sesame, ADMIN_PHONE).length > before && codes(sesame, ADMIN_PHONE).at(-1), 10);
+  await shot(page, 'console-otp');
+  await enterCode(page, code);
+  await page.waitForURL(`${consoleUrl}/`);
+  check((await page.textContent('header')).includes('Signed in as admin'), 'the header names the administrator');
+  await shot(page, 'console-home');
+
+  await page.click('a[href$="/o/demo/"]');
+  await page.waitForURL(`${consoleUrl}/o/demo/`);
+  await shot(page, 'console-organization');
+
+  // Connections → SMS OTP: a refused value beside its field, then a change saved.
+  await page.click('nav.tabs a[href$="/sms-otp"]');
+  await page.waitForURL(`${consoleUrl}/o/demo/sms-otp`);
+  await shot(page, 'console-sms-otp');
+  await page.fill('#length', '3');
+  await page.click('form[action$="/sms-otp"] button[type=submit]');
+  await page.waitForSelector('#length-error');
+  check(await page.getAttribute('#length', 'aria-invalid') === 'true', 'the refused field is marked');
+  await shot(page, 'console-sms-otp-refused');
+  await page.fill('#length', '6');
+  await page.fill('#expiry_seconds', '240');
+  await page.click('form[action$="/sms-otp"] button[type=submit]');
+  await page.waitForURL(/\/sms-otp\?saved=1/);
+  check(await page.inputValue('#expiry_seconds') === '240', 'the new expiry is shown');
+  await shot(page, 'console-sms-otp-saved');
+
+  // Applications → demo-web → Sign-in Method: the password alone, then SMS OTP added.
+  await page.click('nav.tabs a[href$="/applications"]');
+  await page.waitForURL(`${consoleUrl}/o/demo/applications`);
+  await shot(page, 'console-applications');
+  await page.click('a[href$="/applications/demo-web"]');
+  await page.waitForURL(`${consoleUrl}/o/demo/applications/demo-web`);
+  await shot(page, 'console-sign-in-method');
+  await page.click('button[name=action][value=password]');
+  await page.waitForURL(/\/applications\/demo-web\?saved=1/);
+  check(await page.locator('ol.flow > li.step').count() === 1, 'one step left');
+  await shot(page, 'console-sign-in-method-password-only');
+  const user = await browser.newContext();
+  const web = await user.newPage();
+  await web.goto(`${WEB}/login`);
+  await signIn(web, 'web-password-only', `${WEB}/`);
+  let claims = JSON.parse(await web.textContent('#claims'));
+  check(JSON.stringify(claims.amr) === JSON.stringify(['pwd']), `amr ${JSON.stringify(claims.amr)}`);
+  await user.close();
+
+  // A user locked by failed passwords is unlocked from the Users tab.
+  const locked = await browser.newContext();
+  const victim = await locked.newPage();
+  await victim.goto(`${WEB}/login`);
+  await victim.waitForURL(/\/t\/demo\/login\?tx=/);
+  for (let i = 0; i < 6 && !(await victim.textContent('body')).includes('locked'); i += 1) {
+    await passwordOnly(victim, 'bob', 'not-his-password');
+  }
+  check((await victim.textContent('body')).includes('This account is locked'), 'bob is locked out');
+  await shot(victim, 'web-bob-locked');
+  await page.click('nav.tabs a[href$="/users"]');
+  await page.waitForURL(`${consoleUrl}/o/demo/users`);
+  await shot(page, 'console-users');
+  await page.fill('#q', 'bo');
+  await page.click('form[role=search] button[type=submit]');
+  await page.waitForURL(/\/users\?q=bo/);
+  await page.locator('table a', { hasText: 'bob' }).click();
+  await page.waitForURL(/\/o\/demo\/users\/[0-9a-f-]+$/);
+  check((await page.textContent('#lock')).includes('Locked until'), 'the lock is shown');
+  await shot(page, 'console-user-locked');
+  await page.click('button[name=action][value=unlock]');
+  await page.waitForURL(/\?done=unlock/);
+  check((await page.textContent('#lock')).includes('Not locked'), 'unlocked');
+  await shot(page, 'console-user-unlocked');
+  await locked.close();
+  const again = await browser.newContext();
+  const bob = await again.newPage();
+  await bob.goto(`${WEB}/login`);
+  await bob.waitForURL(/\/t\/demo\/login\?tx=/);
+  await passwordOnly(bob, 'bob', PASSWORD);
+  await bob.waitForURL(`${WEB}/`);
+  check((await bob.textContent('#claims')).includes('"pwd"'), 'bob signs in again');
+  await again.close();
+
+  // SMS OTP added back as the second factor: the next sign-in asks for a code.
+  await page.goto(`${consoleUrl}/o/demo/applications/demo-web`);
+  await page.check('#backup_codes');
+  await page.click('button[name=action][value=sms_otp] >> nth=0');
+  await page.waitForURL(/\/applications\/demo-web\?saved=1/);
+  check(await page.locator('ol.flow > li.step').count() === 2, 'two steps');
+  await shot(page, 'console-sign-in-method-sms-otp-added');
+  const next = await browser.newContext();
+  const asked = await next.newPage();
+  await asked.goto(`${WEB}/login`);
+  const sent = codes(sesame).length;
+  await signIn(asked, 'web-after-console');
+  await shot(asked, 'web-asked-for-a-code-after-console');
+  await enterCode(asked, await nextCode(sesame, sent));
+  await asked.waitForURL(`${WEB}/`);
+  claims = JSON.parse(await asked.textContent('#claims'));
+  check(claims.amr.includes('sms') && claims.amr.includes('mfa'), `amr ${JSON.stringify(claims.amr)}`);
+  await next.close();
+
+  // The SMS channel and its test message (the demo's console channel prints it).
+  await page.click('nav.tabs a[href$="/sms-channel"]');
+  await page.waitForURL(`${consoleUrl}/o/demo/sms-channel`);
+  await shot(page, 'console-sms-channel');
+  const printed = sesame.out.length;
+  await page.fill('#phone_number', '+1 415 555 0100');
+  await page.click('form[action$="/sms-channel/test"] button[type=submit]');
+  await page.waitForSelector('p.notice[role=status]');
+  check((await page.textContent('p.notice')).includes('A test message went to'), 'the test message went');
+  await waitFor('the test message printed', () => sesame.out.slice(printed).includes('your SMS gateway works'), 10);
+  await shot(page, 'console-sms-channel-test-sent');
+
+  await page.click('nav.tabs a[href$="/webhooks"]');
+  await page.waitForURL(`${consoleUrl}/o/demo/webhooks`);
+  await shot(page, 'console-webhooks');
+
+  await page.click('nav.tabs a[href$="/keys"]');
+  await page.waitForURL(`${consoleUrl}/o/demo/keys`);
+  await shot(page, 'console-keys');
+  await page.selectOption('#alg', 'ES256');
+  await page.click('form[action$="/keys/rotate"] button[type=submit]');
+  await page.waitForURL(/\/keys\?done=rotated/);
+  await shot(page, 'console-keys-rotated');
+
+  // The audit log holds each change, by the administrator, through the console.
+  await page.click('nav.tabs a[href$="/audit"]');
+  await page.waitForURL(`${consoleUrl}/o/demo/audit`);
+  const log = await page.textContent('main');
+  for (const action of ['organization.update', 'application.update', 'user.unlock', 'sms.test_message', 'key.rotate']) {
+    check(log.includes(action), `the audit log has ${action}`);
+  }
+  check(log.includes('admin') && log.includes('(console'), 'who and through what');
+  await shot(page, 'console-audit');
+
+  await page.click('header button[type=submit]');
+  await page.waitForLoadState();
+  await shot(page, 'console-signed-out');
+  await page.goto(`${consoleUrl}/`);
+  await page.waitForURL(/\/t\/admin\/login\?tx=/);
   await context.close();
 });
 

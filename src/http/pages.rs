@@ -60,6 +60,30 @@ impl Default for Pages {
                 "console_error.html",
                 include_str!("../../templates/console_error.html"),
             ),
+            (
+                "console_said.html",
+                include_str!("../../templates/console_said.html"),
+            ),
+            (
+                "console_users.html",
+                include_str!("../../templates/console_users.html"),
+            ),
+            (
+                "console_user.html",
+                include_str!("../../templates/console_user.html"),
+            ),
+            (
+                "console_sms_channel.html",
+                include_str!("../../templates/console_sms_channel.html"),
+            ),
+            (
+                "console_keys.html",
+                include_str!("../../templates/console_keys.html"),
+            ),
+            (
+                "console_webhooks.html",
+                include_str!("../../templates/console_webhooks.html"),
+            ),
             ("login.html", include_str!("../../templates/login.html")),
             ("error.html", include_str!("../../templates/error.html")),
             (

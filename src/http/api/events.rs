@@ -79,10 +79,22 @@ pub async fn redeliver(
     let (slug, jti) = path.into_inner();
     let caller = caller(&state, &req).await?;
     let org = organization(&state, &caller, &slug, Role::Admin).await?;
+    let answer = redeliver_event(&state, caller.actor, org, jti).await?;
+    Ok(json(StatusCode::OK, &answer))
+}
+
+/// Schedules event `jti` of `org` again to each of its targets for `actor` (the API's
+/// operation and the console's button) and wakes the delivery worker.
+pub(crate) async fn redeliver_event(
+    state: &AppState,
+    actor: crate::admin::Actor,
+    org: std::sync::Arc<crate::state::OrgEntry>,
+    jti: String,
+) -> Result<Vec<Redelivery>, ApiProblem> {
     if uuid::Uuid::parse_str(&jti).is_err() {
         return Err(ApiProblem::NotFound(format!("no event '{jti}' here")));
     }
-    let (actor, max_age) = (caller.actor, state.settings.delivery_max_age_seconds);
+    let max_age = state.settings.delivery_max_age_seconds;
     let done = state
         .db
         .run(move |conn| {
@@ -103,5 +115,5 @@ pub async fn redeliver(
             scheduled,
         })
         .collect();
-    Ok(json(StatusCode::OK, &answer))
+    Ok(answer)
 }

@@ -5,7 +5,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 
-use super::{ApiProblem, caller, json, json_body, organization};
+use super::{ApiProblem, caller, json, json_body, no_content, organization};
 use crate::admin::keys::{self as service, KeyView};
 use crate::admin::{AdminError, Role};
 use crate::http::AppState;
@@ -16,12 +16,12 @@ use crate::keys::Alg;
 #[serde(deny_unknown_fields)]
 pub struct Rotation {
     /// One algorithm (`RS256`, `ES256`, `EdDSA`); every one when absent.
-    alg: Option<String>,
+    pub alg: Option<String>,
     /// Sign with the new key at once (a compromised key). By default the new key is published
     /// first and signs once every node and relying party has had time to fetch it (the key
     /// cache time plus 60 seconds).
     #[serde(default)]
-    now: bool,
+    pub now: bool,
 }
 
 #[utoipa::path(
@@ -74,6 +74,18 @@ pub async fn rotate(
     } else {
         json_body(&req, &body)?
     };
+    let keys = rotate_keys(&state, caller.actor, org, rotation).await?;
+    Ok(json(StatusCode::OK, &keys))
+}
+
+/// Rotates `org`'s keys as `rotation` says, for `actor` (the API's operation and the
+/// console's button), and drops this node's cached key set.
+pub(crate) async fn rotate_keys(
+    state: &AppState,
+    actor: crate::admin::Actor,
+    org: std::sync::Arc<crate::state::OrgEntry>,
+    rotation: Rotation,
+) -> Result<Vec<KeyView>, ApiProblem> {
     let algs = match &rotation.alg {
         Some(alg) => vec![Alg::parse(alg).map_err(|e| AdminError::invalid("alg", e))?],
         None => Alg::ALL.to_vec(),
@@ -83,7 +95,7 @@ pub async fn rotate(
     } else {
         state.settings.key_cache_ttl.as_secs() as i64 + 60
     };
-    let (kek, actor, org_id) = (state.keys.kek().clone(), caller.actor, org.org.id);
+    let (kek, org_id) = (state.keys.kek().clone(), org.org.id);
     let keys = state
         .db
         .run(move |conn| {
@@ -98,7 +110,7 @@ pub async fn rotate(
         })
         .await??;
     state.keys.forget(org_id);
-    Ok(json(StatusCode::OK, &keys))
+    Ok(keys)
 }
 
 #[utoipa::path(
@@ -126,6 +138,18 @@ pub async fn retire(
     let (slug, kid) = path.into_inner();
     let caller = caller(&state, &req).await?;
     let org = organization(&state, &caller, &slug, Role::Admin).await?;
+    retire_key(&state, caller.actor, org, kid).await?;
+    Ok(no_content())
+}
+
+/// Retires `org`'s published key `kid` for `actor` (the API's operation and the console's
+/// button) and drops this node's cached key set.
+pub(crate) async fn retire_key(
+    state: &AppState,
+    actor: crate::admin::Actor,
+    org: std::sync::Arc<crate::state::OrgEntry>,
+    kid: String,
+) -> Result<(), ApiProblem> {
     // A key id is a thumbprint (base64url); anything else names no key.
     let well_formed = !kid.is_empty()
         && kid.len() <= 128
@@ -135,13 +159,11 @@ pub async fn retire(
     if !well_formed {
         return Err(ApiProblem::NotFound("no key of that id here".into()));
     }
-    let (actor, org_id) = (caller.actor, org.org.id);
+    let org_id = org.org.id;
     state
         .db
         .run(move |conn| Ok(service::retire(conn, org.event_origin(), &actor, &kid)))
         .await??;
     state.keys.forget(org_id);
-    Ok(HttpResponse::NoContent()
-        .insert_header(("Cache-Control", "no-store"))
-        .finish())
+    Ok(())
 }

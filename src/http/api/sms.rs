@@ -64,6 +64,18 @@ pub async fn test_message(
     let caller = caller(&state, &req).await?;
     let org = organization(&state, &caller, &path, Role::Admin).await?;
     let asked: TestMessage = json_body(&req, &body)?;
+    let sent = send(&state, caller.actor, org, asked.phone_number).await?;
+    Ok(json(StatusCode::OK, &sent))
+}
+
+/// Sends a test message to `phone_number` through `org`'s channel for `actor` (the API's
+/// operation and the console's button), within the hour's limit, and records it.
+pub(crate) async fn send(
+    state: &AppState,
+    actor: crate::admin::Actor,
+    org: std::sync::Arc<crate::state::OrgEntry>,
+    phone_number: String,
+) -> Result<TestMessageSent, ApiProblem> {
     let channel = match &org.sms {
         Ok(channel) if channel.is_webhook() => {
             return Err(ApiProblem::Conflict(
@@ -89,7 +101,7 @@ pub async fn test_message(
                 conn,
                 lookup.org.id,
                 &lookup.org.settings,
-                &asked.phone_number,
+                &phone_number,
             ))
         })
         .await??;
@@ -111,7 +123,7 @@ pub async fn test_message(
             message_id,
         })
         .map_err(|e| e.to_string());
-    let (masked, actor, recorded) = (number.masked(), caller.actor, sent.clone());
+    let (masked, recorded) = (number.masked(), sent.clone());
     state
         .db
         .run(move |conn| {
@@ -124,10 +136,7 @@ pub async fn test_message(
             )
         })
         .await?;
-    match sent {
-        Ok(sent) => Ok(json(StatusCode::OK, &sent)),
-        Err(why) => Err(ApiProblem::BadGateway(format!(
-            "the gateways did not take the message: {why}"
-        ))),
-    }
+    sent.map_err(|why| {
+        ApiProblem::BadGateway(format!("the gateways did not take the message: {why}"))
+    })
 }

@@ -46,7 +46,7 @@ pub struct NewPassword {
 
 /// Refuses an administrator's change that would lock themselves out (deleting or disabling
 /// their own account, removing their second factors).
-fn not_yourself(caller: &Caller, id: &str, what: &str) -> Result<(), ApiProblem> {
+pub(crate) fn not_yourself(caller: &Caller, id: &str, what: &str) -> Result<(), ApiProblem> {
     if caller.principal.id == Principal::user(id) {
         return Err(ApiProblem::Conflict(format!(
             "you cannot {what} your own account: another administrator can"

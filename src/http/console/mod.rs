@@ -24,13 +24,21 @@ use crate::secret::sha256_hex;
 
 mod applications;
 mod audit;
+mod keys;
 mod signin;
+mod sms_channel;
 mod sms_otp;
+mod users;
+mod webhooks;
 
 use applications::{application, applications, sign_in_method_save};
 use audit::audit;
+use keys::{key_retire, keys, keys_rotate};
 use signin::{callback, login, logout};
+use sms_channel::{sms_channel, sms_channel_save, sms_test_message};
 use sms_otp::{sms_otp, sms_otp_save};
+use users::{user, user_action, users};
+use webhooks::{event_redeliver, webhook_create, webhook_delete, webhooks};
 
 /// The console's session: the access token of the administrator's sign-in.
 pub const SESSION_COOKIE: &str = "sesame_console";
@@ -40,7 +48,10 @@ const LOGIN_COOKIE: &str = "sesame_console_login";
 /// The console's routes, under `/console`.
 pub fn routes(cfg: &mut web::ServiceConfig) {
     use web::{get, post};
-    cfg.route("", get().to(to_home))
+    // Room for an SMS channel's section with many gateways and templates (actix's default
+    // is 16 KiB; past the limit the answer is a plain 413).
+    cfg.app_data(web::FormConfig::default().limit(256 * 1024))
+        .route("", get().to(to_home))
         .route("/", get().to(home))
         .route("/login", get().to(login))
         .route("/callback", get().to(callback))
@@ -54,6 +65,22 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             "/o/{org}/applications/{client_id}",
             post().to(sign_in_method_save),
         )
+        .route("/o/{org}/sms-channel", get().to(sms_channel))
+        .route("/o/{org}/sms-channel", post().to(sms_channel_save))
+        .route("/o/{org}/sms-channel/test", post().to(sms_test_message))
+        .route("/o/{org}/users", get().to(users))
+        .route("/o/{org}/users/{id}", get().to(user))
+        .route("/o/{org}/users/{id}", post().to(user_action))
+        .route("/o/{org}/webhooks", get().to(webhooks))
+        .route("/o/{org}/webhooks", post().to(webhook_create))
+        .route("/o/{org}/webhooks/{id}/delete", post().to(webhook_delete))
+        .route(
+            "/o/{org}/events/{jti}/redeliver",
+            post().to(event_redeliver),
+        )
+        .route("/o/{org}/keys", get().to(keys))
+        .route("/o/{org}/keys/rotate", post().to(keys_rotate))
+        .route("/o/{org}/keys/{kid}/retire", post().to(key_retire))
         .route("/o/{org}/audit", get().to(audit));
 }
 
@@ -231,11 +258,100 @@ impl<F> Outcome<'_, F> {
     }
 }
 
+/// For a form's POST: the organization and the caller allowed `needed` there, the form sent
+/// from a page of this console session (its token matches), or the answer to give instead.
+async fn acting(
+    state: &AppState,
+    req: &HttpRequest,
+    slug: &str,
+    needed: Role,
+    sent_token: &str,
+) -> Result<(Caller, std::sync::Arc<crate::state::OrgEntry>), HttpResponse> {
+    let found = within(state, req, slug, needed).await?;
+    if !constant_time_eq(sent_token.as_bytes(), form_token(req).as_bytes()) {
+        return Err(problem_page(
+            state,
+            &ApiProblem::Forbidden("this form did not come from this console session".into()),
+        ));
+    }
+    Ok(found)
+}
+
+/// What a page says after a change or a refusal: a notice (its key in the query, chosen from
+/// the page's own texts, so no link can make the console say anything else) or an error with
+/// its status.
+#[derive(Debug, Default)]
+struct Said {
+    notice: Option<String>,
+    error: Option<(StatusCode, String)>,
+}
+
+impl Said {
+    /// The notice a page's `done` query parameter names among `texts`.
+    fn from_query(req: &HttpRequest, texts: &[(&str, &'static str)]) -> Self {
+        let done =
+            web::Query::<std::collections::HashMap<String, String>>::from_query(req.query_string())
+                .ok()
+                .and_then(|q| q.get("done").cloned());
+        Self {
+            notice: done.and_then(|d| {
+                texts
+                    .iter()
+                    .find(|(k, _)| *k == d)
+                    .map(|(_, t)| t.to_string())
+            }),
+            error: None,
+        }
+    }
+
+    fn notice(text: String) -> Self {
+        Self {
+            notice: Some(text),
+            error: None,
+        }
+    }
+
+    fn refused(problem: &ApiProblem) -> Self {
+        let p = problem.problem();
+        let mut text = p.detail;
+        // One refused field is the detail already; several are listed after it.
+        if p.errors.len() > 1 {
+            for e in &p.errors {
+                text.push_str(&format!(" {}: {}.", e.field, e.message));
+            }
+        }
+        Self {
+            notice: None,
+            error: Some((
+                StatusCode::from_u16(p.status).unwrap_or(StatusCode::BAD_REQUEST),
+                text,
+            )),
+        }
+    }
+
+    fn status(&self) -> StatusCode {
+        self.error.as_ref().map_or(StatusCode::OK, |(s, _)| *s)
+    }
+
+    fn context(&self) -> Value {
+        json!({
+            "notice": self.notice,
+            "error": self.error.as_ref().map(|(_, e)| e),
+        })
+    }
+}
+
 /// The role a change of the organization takes (the administration organization's, system).
 fn role_to_change(slug: &str) -> Role {
-    if slug == ADMIN_ORGANIZATION {
+    role_for(slug, Role::Admin)
+}
+
+/// The role an action `needed` takes in the organization: as the API's
+/// [`api::organization`] decides, any change in the administration organization takes system.
+fn role_for(slug: &str, needed: Role) -> Role {
+    if slug == ADMIN_ORGANIZATION && needed > Role::Viewer {
         Role::System
     } else {
-        Role::Admin
+        needed
     }
 }

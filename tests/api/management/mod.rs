@@ -15,6 +15,7 @@ use crate::sms_otp::{BOB_PASSWORD, PWD_CB, SECRET, acme_toml, last_code, passwor
 mod access;
 mod connections;
 mod console;
+mod console_pages;
 mod resources;
 mod settings;
 mod users;
