@@ -40,9 +40,18 @@ enum Command {
     Import {
         /// The provisioning file.
         file: PathBuf,
-        /// Print what the import would create and update, then undo it: nothing is kept.
+        /// Print what the import would create, update (and with --prune delete), then undo
+        /// it: nothing is kept.
         #[arg(long)]
         dry_run: bool,
+        /// Also delete the applications and users of the file's organizations that the file no
+        /// longer lists, after a summary (never organizations, webhooks, roles, the console's
+        /// application, or users holding an administrative role).
+        #[arg(long)]
+        prune: bool,
+        /// Confirm --prune's deletions without being asked (required when not on a terminal).
+        #[arg(long, requires = "prune")]
+        yes: bool,
     },
     /// Manage an organization's signing keys.
     Keys {
@@ -293,7 +302,12 @@ fn run(command: Command, settings: Settings) -> Result<(), Failure> {
             }
             Ok(())
         }
-        Command::Import { file, dry_run } => {
+        Command::Import {
+            file,
+            dry_run,
+            prune,
+            yes,
+        } => {
             let text = std::fs::read_to_string(&file)
                 .map_err(|e| Failure(format!("cannot read {}: {e}", file.display()), 1))?;
             let plan = Plan::parse(&text, &file.display().to_string())?;
@@ -314,16 +328,29 @@ fn run(command: Command, settings: Settings) -> Result<(), Failure> {
                 &settings,
                 sesame::admin::Actor::operator(sesame::admin::Via::Import),
             );
-            let report = if dry_run {
-                plan.preview(&mut conn, &kek, &recorder)?
+            let doomed = if prune {
+                plan.prune_list(&mut conn)?
             } else {
-                plan.apply(&mut conn, &kek, &recorder)?
+                Vec::new()
+            };
+            if !doomed.is_empty() && !dry_run {
+                confirm_prune(&doomed, yes)?;
+            }
+            let report = if dry_run {
+                plan.preview(&mut conn, &kek, &recorder, &doomed)?
+            } else {
+                plan.apply_and_prune(&mut conn, &kek, &recorder, &doomed)?
             };
             // A dry run's lines say what would happen, so no script mistakes them for changes.
-            let (created, updated, unchanged) = if dry_run {
-                ("would create", "would update", "would leave unchanged")
+            let (created, updated, deleted, unchanged) = if dry_run {
+                (
+                    "would create",
+                    "would update",
+                    "would delete",
+                    "would leave unchanged",
+                )
             } else {
-                ("created  ", "updated  ", "unchanged")
+                ("created  ", "updated  ", "deleted  ", "unchanged")
             };
             for entry in &report.created {
                 println!("{created} {entry}");
@@ -331,12 +358,23 @@ fn run(command: Command, settings: Settings) -> Result<(), Failure> {
             for entry in &report.updated {
                 println!("{updated} {entry}");
             }
+            for entry in &report.deleted {
+                println!("{deleted} {entry}");
+            }
             println!(
                 "{unchanged} {} entr{}",
                 report.unchanged,
                 if report.unchanged == 1 { "y" } else { "ies" }
             );
             if dry_run {
+                if !report.diff.is_empty() {
+                    println!(
+                        "\nthe changes, as the audit log would record them (secrets redacted):"
+                    );
+                    for line in &report.diff {
+                        println!("  {line}");
+                    }
+                }
                 for (entry, _) in &report.generated_secrets {
                     println!("\na client secret would be generated for {entry}");
                 }
@@ -769,6 +807,43 @@ fn admin_command(command: AdminCommand, settings: &Settings) -> Result<(), Failu
     }
 }
 
+/// Shows what `--prune` is about to delete and has the operator confirm it: `--yes`, or `yes`
+/// typed on the terminal. Anything else changes nothing.
+fn confirm_prune(doomed: &[sesame::provisioning::Doomed], yes: bool) -> Result<(), Failure> {
+    use std::io::{BufRead, IsTerminal, Write};
+    println!(
+        "--prune deletes {} entr{} the file no longer lists:",
+        doomed.len(),
+        if doomed.len() == 1 { "y" } else { "ies" }
+    );
+    for d in doomed {
+        println!("  {d}");
+    }
+    if yes {
+        return Ok(());
+    }
+    let refused = || {
+        Failure(
+            "nothing was changed: confirm the deletions with --yes (or type yes when asked)".into(),
+            1,
+        )
+    };
+    if !std::io::stdin().is_terminal() {
+        return Err(refused());
+    }
+    print!("Apply the file and delete these? Type yes to go on: ");
+    let _ = std::io::stdout().flush();
+    let mut answer = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut answer)
+        .map_err(|e| Failure(format!("reading the answer: {e}"), 1))?;
+    if answer.trim() == "yes" {
+        Ok(())
+    } else {
+        Err(refused())
+    }
+}
 fn keys_command(command: KeysCommand, settings: Settings) -> Result<(), Failure> {
     match command {
         KeysCommand::List { org } => {

@@ -22,6 +22,7 @@ use crate::oidc::authorize;
 use crate::password;
 use crate::plugin::{Outbound, SecretRef, SmsChannel, SmsSettings};
 use crate::secret::{Secret, random_token, sha256_hex};
+use crate::store::admin::AuditEntry;
 use crate::store::applications::{Application, TokenLifetimes};
 use crate::store::organizations::{OrgSettings, Organization, Resource};
 use crate::store::subscriptions::{self, Subscription};
@@ -29,7 +30,10 @@ use crate::store::users::{Profile, User};
 use crate::store::{DbConn, StoreError, now};
 
 mod apply;
+mod prune;
 mod validate;
+
+pub use prune::{Doomed, Kind as PruneKind};
 
 use apply::{apply_app, apply_org};
 use validate::{Errors, FlowSpec, validate_apps, validate_users, validate_webhooks};
@@ -268,6 +272,11 @@ pub struct Report {
     pub created: Vec<String>,
     pub updated: Vec<String>,
     pub unchanged: usize,
+    /// What `--prune` deleted (`application acme/old-app`, `user acme/bob`).
+    pub deleted: Vec<String>,
+    /// A dry run's changes field by field, as the audit log would record them (secrets
+    /// redacted): `organization acme: settings.sms_otp: {…} → {…}`.
+    pub diff: Vec<String>,
     /// Secrets generated for new confidential applications: `(entry, secret)`, shown once.
     pub generated_secrets: Vec<(String, Secret<String>)>,
 }
@@ -338,7 +347,19 @@ impl Plan {
         kek: &Kek,
         recorder: &Recorder,
     ) -> Result<Report, StoreError> {
-        crate::store::write_transaction(conn, |conn| self.apply_within(conn, kek, recorder))
+        self.apply_and_prune(conn, kek, recorder, &[])
+    }
+
+    /// [`Self::apply`], and deletes `doomed` (what [`Self::prune_list`] found and the operator
+    /// was shown) in the same transaction.
+    pub fn apply_and_prune(
+        &self,
+        conn: &mut DbConn,
+        kek: &Kek,
+        recorder: &Recorder,
+        doomed: &[Doomed],
+    ) -> Result<Report, StoreError> {
+        crate::store::write_transaction(conn, |conn| self.apply_within(conn, kek, recorder, doomed))
     }
 
     /// What [`Self::apply`] would do, reported and then rolled back (`sesame import --dry-run`):
@@ -349,8 +370,18 @@ impl Plan {
         conn: &mut DbConn,
         kek: &Kek,
         recorder: &Recorder,
+        doomed: &[Doomed],
     ) -> Result<Report, StoreError> {
-        crate::store::rolled_back(conn, |conn| self.apply_within(conn, kek, recorder))
+        crate::store::rolled_back(conn, |conn| {
+            let last = AuditEntry::last_seq(conn)?;
+            let mut report = self.apply_within(conn, kek, recorder, doomed)?;
+            report.diff = AuditEntry::after(conn, last)?
+                .iter()
+                .filter(|e| e.action.ends_with(".update"))
+                .flat_map(diff_lines)
+                .collect();
+            Ok(report)
+        })
     }
 
     fn apply_within(
@@ -358,14 +389,50 @@ impl Plan {
         conn: &mut DbConn,
         kek: &Kek,
         recorder: &Recorder,
+        doomed: &[Doomed],
     ) -> Result<Report, StoreError> {
         let mut report = Report::default();
         for org_plan in &self.orgs {
             apply_org(conn, org_plan, &mut report, kek, recorder)?;
         }
+        report.deleted = prune::delete(conn, recorder, doomed)?;
         Ok(report)
     }
 }
+
+/// An audit entry's changes as lines of a diff: `user acme/bob: email: "a" → "b"`, each value
+/// as compact JSON, cut short past [`DIFF_VALUE_CHARS`].
+fn diff_lines(entry: &AuditEntry) -> Vec<String> {
+    let changes: serde_json::Value = serde_json::from_str(&entry.changes).unwrap_or_default();
+    let shown = |v: &serde_json::Value| {
+        let text = v.to_string();
+        if text.chars().count() > DIFF_VALUE_CHARS {
+            format!(
+                "{}…",
+                text.chars().take(DIFF_VALUE_CHARS).collect::<String>()
+            )
+        } else {
+            text
+        }
+    };
+    changes
+        .as_object()
+        .into_iter()
+        .flatten()
+        .map(|(field, change)| {
+            format!(
+                "{} {}: {field}: {} → {}",
+                entry.entity,
+                entry.entity_id,
+                shown(&change["before"]),
+                shown(&change["after"])
+            )
+        })
+        .collect()
+}
+
+/// The longest value a dry run's diff shows whole.
+const DIFF_VALUE_CHARS: usize = 300;
 
 /// The fields refused (each a path and why) when the management API's change is checked.
 pub type FieldErrors = Vec<(String, String)>;

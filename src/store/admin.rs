@@ -157,6 +157,26 @@ impl AuditEntry {
         }
         Ok(query.load(conn)?)
     }
+    /// The newest entry's `seq`, if the log has any.
+    pub fn last_seq(conn: &mut DbConn) -> Result<Option<i64>, StoreError> {
+        Ok(audit_log::table
+            .select(diesel::dsl::max(audit_log::seq))
+            .first(conn)?)
+    }
+
+    /// Every organization's entries after `seq` (all of them with `None`), oldest first: what
+    /// a transaction recorded, read before it ends (a dry run's diff).
+    pub fn after(conn: &mut DbConn, seq: Option<i64>) -> Result<Vec<Self>, StoreError> {
+        let mut query = audit_log::table
+            .select(Self::as_select())
+            .order_by(audit_log::seq.asc())
+            .into_boxed();
+        if let Some(seq) = seq {
+            query = query.filter(audit_log::seq.gt(seq));
+        }
+        Ok(query.load(conn)?)
+    }
+
     /// How many entries of `action` the organization's log has since `since`.
     pub fn count_since(
         conn: &mut DbConn,

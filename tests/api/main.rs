@@ -26,6 +26,7 @@ mod outbox;
 mod passkey;
 mod prefix;
 mod provisioning;
+mod pruning;
 mod receipts;
 mod signing_keys;
 mod sinks;
