@@ -28,20 +28,15 @@ pub(super) async fn applications(
     req: HttpRequest,
     slug: web::Path<String>,
 ) -> HttpResponse {
-    let (caller, org) = match within(&state, &req, &slug, Role::Viewer).await {
-        Ok(found) => found,
-        Err(res) => return res,
-    };
+    let (caller, org) = or_answer!(within(&state, &req, &slug, Role::Viewer).await);
     let org_id = org.org.id;
-    let apps = match state
-        .db
-        .run(move |conn| Ok(crate::admin::applications::list(conn, org_id)))
-        .await
-    {
-        Ok(Ok(apps)) => apps,
-        Ok(Err(e)) => return problem_page(&state, &e.into()),
-        Err(e) => return problem_page(&state, &e.into()),
-    };
+    let apps = or_answer!(found!(
+        &state,
+        state
+            .db
+            .run(move |conn| Ok(crate::admin::applications::list(conn, org_id)))
+            .await
+    ));
     let rows: Vec<Value> = apps
         .iter()
         .map(|a| {
@@ -85,10 +80,7 @@ pub(super) async fn application(
     path: web::Path<(String, String)>,
 ) -> HttpResponse {
     let (slug, client_id) = path.into_inner();
-    let (caller, org) = match within(&state, &req, &slug, Role::Viewer).await {
-        Ok(found) => found,
-        Err(res) => return res,
-    };
+    let (caller, org) = or_answer!(within(&state, &req, &slug, Role::Viewer).await);
     let saved = req.query_string().contains("saved=1");
     sign_in_method_page(
         &state,
@@ -147,15 +139,13 @@ async fn sign_in_method_page(
         );
     }
     let (org_id, wanted) = (org.id, client_id.to_string());
-    let (app, version) = match state
-        .db
-        .run(move |conn| Ok(crate::admin::applications::get(conn, org_id, &wanted)))
-        .await
-    {
-        Ok(Ok(found)) => found,
-        Ok(Err(e)) => return problem_page(state, &e.into()),
-        Err(e) => return problem_page(state, &e.into()),
-    };
+    let (app, version) = or_answer!(found!(
+        state,
+        state
+            .db
+            .run(move |conn| Ok(crate::admin::applications::get(conn, org_id, &wanted)))
+            .await
+    ));
     let steps: Vec<Value> = app
         .sign_in_flow
         .iter()
@@ -219,16 +209,7 @@ pub(super) async fn sign_in_method_save(
     form: web::Form<SignInMethodForm>,
 ) -> HttpResponse {
     let (slug, client_id) = path.into_inner();
-    let (caller, org) = match within(&state, &req, &slug, Role::Admin).await {
-        Ok(found) => found,
-        Err(res) => return res,
-    };
-    if !constant_time_eq(form.csrf.as_bytes(), form_token(&req).as_bytes()) {
-        return problem_page(
-            &state,
-            &ApiProblem::Forbidden("this form did not come from this console session".into()),
-        );
-    }
+    let (caller, org) = or_answer!(acting(&state, &req, &slug, Role::Admin, &form.csrf).await);
     let form = form.into_inner();
     let backup_codes = form.backup_codes.is_some();
     let patch = match form.action.as_str() {

@@ -16,10 +16,7 @@ pub(super) async fn audit(
     slug: web::Path<String>,
     query: web::Query<AuditQuery>,
 ) -> HttpResponse {
-    let (caller, org) = match within(&state, &req, &slug, Role::Viewer).await {
-        Ok(found) => found,
-        Err(res) => return res,
-    };
+    let (caller, org) = or_answer!(within(&state, &req, &slug, Role::Viewer).await);
     let (org_id, before) = (org.org.id, query.before);
     let page_read = state
         .db

@@ -26,10 +26,7 @@ pub(super) async fn keys(
     req: HttpRequest,
     slug: web::Path<String>,
 ) -> HttpResponse {
-    let (caller, org) = match within(&state, &req, &slug, Role::Viewer).await {
-        Ok(found) => found,
-        Err(res) => return res,
-    };
+    let (caller, org) = or_answer!(within(&state, &req, &slug, Role::Viewer).await);
     let said = Said::from_query(&req, DONE);
     keys_page(&state, &req, (&caller, &org.org), said).await
 }
@@ -45,11 +42,7 @@ async fn keys_page(
         .db
         .run(move |conn| Ok(crate::admin::keys::list(conn, org_id)))
         .await;
-    let keys = match listed {
-        Ok(Ok(keys)) => keys,
-        Ok(Err(e)) => return problem_page(state, &e.into()),
-        Err(e) => return problem_page(state, &e.into()),
-    };
+    let keys = or_answer!(found!(state, listed));
     page(
         state,
         said.status(),
@@ -81,10 +74,7 @@ pub(super) async fn keys_rotate(
     slug: web::Path<String>,
     form: web::Form<RotateForm>,
 ) -> HttpResponse {
-    let (caller, org) = match acting(&state, &req, &slug, Role::Admin, &form.csrf).await {
-        Ok(found) => found,
-        Err(res) => return res,
-    };
+    let (caller, org) = or_answer!(acting(&state, &req, &slug, Role::Admin, &form.csrf).await);
     let form = form.into_inner();
     let now = form.now.is_some();
     let rotation = Rotation {
@@ -101,22 +91,14 @@ pub(super) async fn keys_rotate(
     }
 }
 
-#[derive(Debug, Deserialize)]
-pub(super) struct RetireForm {
-    csrf: String,
-}
-
 pub(super) async fn key_retire(
     state: web::Data<AppState>,
     req: HttpRequest,
     path: web::Path<(String, String)>,
-    form: web::Form<RetireForm>,
+    form: web::Form<TokenOnly>,
 ) -> HttpResponse {
     let (slug, kid) = path.into_inner();
-    let (caller, org) = match acting(&state, &req, &slug, Role::Admin, &form.csrf).await {
-        Ok(found) => found,
-        Err(res) => return res,
-    };
+    let (caller, org) = or_answer!(acting(&state, &req, &slug, Role::Admin, &form.csrf).await);
     match retire_key(&state, caller.actor.clone(), org.clone(), kid).await {
         Ok(()) => see_other(&url(&state, &format!("/o/{slug}/keys?done=retired"))),
         Err(problem) => keys_page(&state, &req, (&caller, &org.org), Said::refused(&problem)).await,

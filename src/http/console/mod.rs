@@ -22,6 +22,29 @@ use super::api::{self, ApiProblem, Caller};
 use crate::admin::{ADMIN_ORGANIZATION, Role, Via};
 use crate::secret::sha256_hex;
 
+/// The value of a `Result<T, HttpResponse>`, or the handler returns the response (a page's
+/// `?`, since handlers answer pages, not errors).
+macro_rules! or_answer {
+    ($result:expr) => {
+        match $result {
+            Ok(value) => value,
+            Err(response) => return response,
+        }
+    };
+}
+
+/// What a service called through the database gave (`Result<Result<T, E>, F>`, both errors
+/// problems), as `Ok`, or the error page to answer instead.
+macro_rules! found {
+    ($state:expr, $read:expr) => {
+        match $read {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(e)) => Err(problem_page($state, &e.into())),
+            Err(e) => Err(problem_page($state, &e.into())),
+        }
+    };
+}
+
 mod applications;
 mod audit;
 mod keys;
@@ -82,6 +105,12 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/o/{org}/keys/rotate", post().to(keys_rotate))
         .route("/o/{org}/keys/{kid}/retire", post().to(key_retire))
         .route("/o/{org}/audit", get().to(audit));
+}
+
+/// A form that carries nothing but its token (a button).
+#[derive(Debug, serde::Deserialize)]
+struct TokenOnly {
+    csrf: String,
 }
 
 /// Compares a sent token with the expected one in constant time.
@@ -184,10 +213,7 @@ async fn to_home(state: web::Data<AppState>) -> HttpResponse {
 
 /// Organizations the administrator holds a role in.
 async fn home(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
-    let caller = match session(&state, &req).await {
-        Ok(c) => c,
-        Err(res) => return res,
-    };
+    let caller = or_answer!(session(&state, &req).await);
     let principal = caller.principal.clone();
     let orgs = state
         .db
@@ -227,10 +253,7 @@ async fn organization(
     req: HttpRequest,
     slug: web::Path<String>,
 ) -> HttpResponse {
-    let (caller, org) = match within(&state, &req, &slug, Role::Viewer).await {
-        Ok(found) => found,
-        Err(res) => return res,
-    };
+    let (caller, org) = or_answer!(within(&state, &req, &slug, Role::Viewer).await);
     let view = crate::admin::organizations::view(&org.org, &caller.principal);
     page(
         &state,

@@ -16,10 +16,7 @@ pub(super) async fn sms_channel(
     req: HttpRequest,
     slug: web::Path<String>,
 ) -> HttpResponse {
-    let (caller, _) = match within(&state, &req, &slug, Role::Viewer).await {
-        Ok(found) => found,
-        Err(res) => return res,
-    };
+    let (caller, _) = or_answer!(within(&state, &req, &slug, Role::Viewer).await);
     let said = Said::from_query(&req, DONE);
     channel_page(&state, &req, &caller, &slug, said, None).await
 }
@@ -44,11 +41,7 @@ async fn channel_page(
         .db
         .run(move |conn| Ok(crate::admin::organizations::get(conn, &principal, &wanted)))
         .await;
-    let (view, version): (OrganizationView, i64) = match read {
-        Ok(Ok(found)) => found,
-        Ok(Err(e)) => return problem_page(state, &e.into()),
-        Err(e) => return problem_page(state, &e.into()),
-    };
+    let (view, version): (OrganizationView, i64) = or_answer!(found!(state, read));
     let section = &view.settings["sms"];
     let gateways: Vec<Value> = section["gateways"]
         .as_array()
@@ -121,10 +114,7 @@ pub(super) async fn sms_channel_save(
     slug: web::Path<String>,
     form: web::Form<ChannelForm>,
 ) -> HttpResponse {
-    let (caller, org) = match acting(&state, &req, &slug, Role::Admin, &form.csrf).await {
-        Ok(found) => found,
-        Err(res) => return res,
-    };
+    let (caller, org) = or_answer!(acting(&state, &req, &slug, Role::Admin, &form.csrf).await);
     let form = form.into_inner();
     let mut entered = Entered {
         text: &form.sms,
@@ -189,10 +179,7 @@ pub(super) async fn sms_test_message(
     slug: web::Path<String>,
     form: web::Form<TestMessageForm>,
 ) -> HttpResponse {
-    let (caller, org) = match acting(&state, &req, &slug, Role::Admin, &form.csrf).await {
-        Ok(found) => found,
-        Err(res) => return res,
-    };
+    let (caller, org) = or_answer!(acting(&state, &req, &slug, Role::Admin, &form.csrf).await);
     let form = form.into_inner();
     let sent = api::sms::send(&state, caller.actor.clone(), org, form.phone_number).await;
     let said = match sent {

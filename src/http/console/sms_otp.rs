@@ -11,21 +11,14 @@ pub(super) async fn sms_otp(
     req: HttpRequest,
     slug: web::Path<String>,
 ) -> HttpResponse {
-    let (caller, _) = match within(&state, &req, &slug, Role::Viewer).await {
-        Ok(found) => found,
-        Err(res) => return res,
-    };
+    let (caller, _) = or_answer!(within(&state, &req, &slug, Role::Viewer).await);
     let principal = caller.principal.clone();
     let wanted = slug.clone();
     let read = state
         .db
         .run(move |conn| Ok(crate::admin::organizations::get(conn, &principal, &wanted)))
         .await;
-    let found = match read {
-        Ok(Ok(found)) => found,
-        Ok(Err(e)) => return problem_page(&state, &e.into()),
-        Err(e) => return problem_page(&state, &e.into()),
-    };
+    let found = or_answer!(found!(&state, read));
     let saved = req.query_string().contains("saved=1");
     sms_otp_page(&state, &req, &caller, &found, Outcome::shown(saved))
 }
@@ -103,16 +96,7 @@ pub(super) async fn sms_otp_save(
     slug: web::Path<String>,
     form: web::Form<SmsOtpForm>,
 ) -> HttpResponse {
-    let (caller, _) = match within(&state, &req, &slug, Role::Admin).await {
-        Ok(found) => found,
-        Err(res) => return res,
-    };
-    if !constant_time_eq(form.csrf.as_bytes(), form_token(&req).as_bytes()) {
-        return problem_page(
-            &state,
-            &ApiProblem::Forbidden("this form did not come from this console session".into()),
-        );
-    }
+    let (caller, _) = or_answer!(acting(&state, &req, &slug, Role::Admin, &form.csrf).await);
     let form = form.into_inner();
     let mut errors = Vec::new();
     let mut number = |name: &str, text: &str| -> Value {

@@ -47,21 +47,14 @@ pub(super) async fn users(
     slug: web::Path<String>,
     search: web::Query<UserSearch>,
 ) -> HttpResponse {
-    let (caller, org) = match within(&state, &req, &slug, Role::Viewer).await {
-        Ok(found) => found,
-        Err(res) => return res,
-    };
+    let (caller, org) = or_answer!(within(&state, &req, &slug, Role::Viewer).await);
     let search = search.into_inner();
     let (org_id, filter, after) = (org.org.id, filter_of(&search.q), search.after.clone());
     let listed = state
         .db
         .run(move |conn| Ok(service::list(conn, org_id, &filter, after.as_deref(), PAGE)))
         .await;
-    let found = match listed {
-        Ok(Ok(found)) => found,
-        Ok(Err(e)) => return problem_page(&state, &e.into()),
-        Err(e) => return problem_page(&state, &e.into()),
-    };
+    let found = or_answer!(found!(&state, listed));
     page(
         &state,
         StatusCode::OK,
@@ -106,10 +99,7 @@ pub(super) async fn user(
     path: web::Path<(String, String)>,
 ) -> HttpResponse {
     let (slug, id) = path.into_inner();
-    let (caller, org) = match within(&state, &req, &slug, Role::Viewer).await {
-        Ok(found) => found,
-        Err(res) => return res,
-    };
+    let (caller, org) = or_answer!(within(&state, &req, &slug, Role::Viewer).await);
     let said = Said::from_query(&req, DONE);
     user_page(&state, &req, (&caller, &org.org), &id, said).await
 }
@@ -126,11 +116,7 @@ async fn user_page(
         .db
         .run(move |conn| Ok(service::get(conn, org_id, &wanted)))
         .await;
-    let detail: UserDetail = match read {
-        Ok(Ok(found)) => found,
-        Ok(Err(e)) => return problem_page(state, &e.into()),
-        Err(e) => return problem_page(state, &e.into()),
-    };
+    let detail: UserDetail = or_answer!(found!(state, read));
     let own = caller.principal.id == crate::admin::Principal::user(&detail.summary.id);
     page(
         state,
@@ -164,10 +150,7 @@ pub(super) async fn user_action(
     form: web::Form<UserActionForm>,
 ) -> HttpResponse {
     let (slug, id) = path.into_inner();
-    let (caller, org) = match acting(&state, &req, &slug, Role::Support, &form.csrf).await {
-        Ok(found) => found,
-        Err(res) => return res,
-    };
+    let (caller, org) = or_answer!(acting(&state, &req, &slug, Role::Support, &form.csrf).await);
     type Action = fn(
         &mut crate::store::DbConn,
         crate::events::Origin<'_>,

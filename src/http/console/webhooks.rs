@@ -31,10 +31,7 @@ pub(super) async fn webhooks(
     req: HttpRequest,
     slug: web::Path<String>,
 ) -> HttpResponse {
-    let (caller, org) = match within(&state, &req, &slug, Role::Viewer).await {
-        Ok(found) => found,
-        Err(res) => return res,
-    };
+    let (caller, org) = or_answer!(within(&state, &req, &slug, Role::Viewer).await);
     let said = Said::from_query(&req, DONE);
     webhooks_page(&state, &req, (&caller, &org.org), said, None).await
 }
@@ -55,11 +52,7 @@ async fn webhooks_page(
             }))
         })
         .await;
-    let (hooks, events) = match read {
-        Ok(Ok(found)) => found,
-        Ok(Err(e)) => return problem_page(state, &e.into()),
-        Err(e) => return problem_page(state, &e.into()),
-    };
+    let (hooks, events) = or_answer!(found!(state, read));
     page(
         state,
         said.status(),
@@ -100,10 +93,7 @@ pub(super) async fn webhook_create(
     slug: web::Path<String>,
     form: web::Form<WebhookForm>,
 ) -> HttpResponse {
-    let (caller, org) = match acting(&state, &req, &slug, Role::Admin, &form.csrf).await {
-        Ok(found) => found,
-        Err(res) => return res,
-    };
+    let (caller, org) = or_answer!(acting(&state, &req, &slug, Role::Admin, &form.csrf).await);
     let form = form.into_inner();
     let lease = form.lease_seconds.trim();
     let lease_seconds = if lease.is_empty() {
@@ -142,22 +132,14 @@ pub(super) async fn webhook_create(
     webhooks_page(&state, &req, (&caller, &org.org), said, Some(&form)).await
 }
 
-#[derive(Debug, Deserialize)]
-pub(super) struct PlainForm {
-    csrf: String,
-}
-
 pub(super) async fn webhook_delete(
     state: web::Data<AppState>,
     req: HttpRequest,
     path: web::Path<(String, String)>,
-    form: web::Form<PlainForm>,
+    form: web::Form<TokenOnly>,
 ) -> HttpResponse {
     let (slug, id) = path.into_inner();
-    let (caller, org) = match acting(&state, &req, &slug, Role::Admin, &form.csrf).await {
-        Ok(found) => found,
-        Err(res) => return res,
-    };
+    let (caller, org) = or_answer!(acting(&state, &req, &slug, Role::Admin, &form.csrf).await);
     let recorder = crate::admin::audit::Recorder::new(&state.settings, caller.actor.clone());
     let org_row = org.org.clone();
     let deleted = state
@@ -178,13 +160,10 @@ pub(super) async fn event_redeliver(
     state: web::Data<AppState>,
     req: HttpRequest,
     path: web::Path<(String, String)>,
-    form: web::Form<PlainForm>,
+    form: web::Form<TokenOnly>,
 ) -> HttpResponse {
     let (slug, jti) = path.into_inner();
-    let (caller, org) = match acting(&state, &req, &slug, Role::Admin, &form.csrf).await {
-        Ok(found) => found,
-        Err(res) => return res,
-    };
+    let (caller, org) = or_answer!(acting(&state, &req, &slug, Role::Admin, &form.csrf).await);
     match api::events::redeliver_event(&state, caller.actor.clone(), org.clone(), jti).await {
         Ok(done) if done.iter().any(|d| d.scheduled) => see_other(&url(
             &state,
