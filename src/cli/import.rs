@@ -64,6 +64,9 @@ pub(super) fn import(
     for entry in &report.deleted {
         println!("{deleted} {entry}");
     }
+    for entry in &report.kept {
+        println!("kept      {entry} (it changed since the summary: renamed or given a role)");
+    }
     println!(
         "{unchanged} {} entr{}",
         report.unchanged,

@@ -56,8 +56,9 @@ enum Command {
         #[arg(long)]
         dry_run: bool,
         /// Also delete the applications and users of the file's organizations that the file no
-        /// longer lists, after a summary (never organizations, webhooks, roles, the console's
-        /// application, or users holding an administrative role).
+        /// longer lists (only the kinds an organization's entry lists), after a summary; never
+        /// organizations, webhooks, roles, the console's application, or users and applications
+        /// holding an administrative role.
         #[arg(long)]
         prune: bool,
         /// Confirm --prune's deletions without being asked (required when not on a terminal).

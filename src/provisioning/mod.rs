@@ -77,10 +77,9 @@ struct FileOrg {
     /// Brokers that receive the organization's events (`[[organizations.event_sinks]]`).
     #[serde(default)]
     event_sinks: Vec<crate::events::sinks::SinkSettings>,
-    #[serde(default)]
-    applications: Vec<AppSpec>,
-    #[serde(default)]
-    users: Vec<FileUser>,
+    /// Absent is not empty: `--prune` deletes only the kinds an organization's entry lists.
+    applications: Option<Vec<AppSpec>>,
+    users: Option<Vec<FileUser>>,
 }
 
 /// An application as the provisioning file and the management API declare it (the API takes
@@ -198,6 +197,15 @@ struct OrgPlan {
     apps: Vec<AppPlan>,
     users: Vec<UserPlan>,
     webhooks: Vec<WebhookPlan>,
+    lists: Lists,
+}
+
+/// Which kinds an organization's entry lists (`applications`, `users` present, even empty):
+/// what `--prune` may delete there.
+#[derive(Debug, Clone, Copy)]
+struct Lists {
+    applications: bool,
+    users: bool,
 }
 
 /// An application checked and ready to create or change.
@@ -274,6 +282,9 @@ pub struct Report {
     pub unchanged: usize,
     /// What `--prune` deleted (`application acme/old-app`, `user acme/bob`).
     pub deleted: Vec<String>,
+    /// What `--prune` was to delete and kept: it changed since the summary (renamed, given a
+    /// role), so it is no longer what the operator confirmed.
+    pub kept: Vec<String>,
     /// A dry run's changes field by field, as the audit log would record them (secrets
     /// redacted): `organization acme: settings.sms_otp: {…} → {…}`.
     pub diff: Vec<String>,
@@ -319,8 +330,17 @@ impl Plan {
             };
             validate::settings(&mut errors, &at, &settings);
             let webhooks = validate_webhooks(&mut errors, &at, org.webhooks);
-            let apps = validate_apps(&mut errors, &at, org.applications, &settings);
-            let users = validate_users(&mut errors, &at, org.users);
+            let lists = Lists {
+                applications: org.applications.is_some(),
+                users: org.users.is_some(),
+            };
+            let apps = validate_apps(
+                &mut errors,
+                &at,
+                org.applications.unwrap_or_default(),
+                &settings,
+            );
+            let users = validate_users(&mut errors, &at, org.users.unwrap_or_default());
             if let Some(slug) = slug {
                 orgs.push(OrgPlan {
                     slug,
@@ -329,6 +349,7 @@ impl Plan {
                     apps,
                     users,
                     webhooks,
+                    lists,
                 });
             }
         }
@@ -375,11 +396,42 @@ impl Plan {
         crate::store::rolled_back(conn, |conn| {
             let last = AuditEntry::last_seq(conn)?;
             let mut report = self.apply_within(conn, kek, recorder, doomed)?;
-            report.diff = AuditEntry::after(conn, last)?
-                .iter()
-                .filter(|e| e.action.ends_with(".update"))
-                .flat_map(diff_lines)
-                .collect();
+            // This import's entries: on PostgreSQL other transactions' commits are visible
+            // too, so by who (`recorder`'s actor, via import) and where (the file's
+            // organizations).
+            let mut slugs = std::collections::HashMap::new();
+            for plan in &self.orgs {
+                if let Some(org) = Organization::find_by_slug(conn, plan.slug.as_str())? {
+                    slugs.insert(org.id, org.slug);
+                }
+            }
+            let mut diff = Vec::new();
+            for entry in AuditEntry::after(conn, last)? {
+                let Some(slug) = entry.organization_id.and_then(|id| slugs.get(&id)) else {
+                    continue;
+                };
+                let ours = entry.actor == recorder.actor.principal
+                    && entry.via == recorder.actor.via.as_str();
+                if !ours || !entry.action.ends_with(".update") {
+                    continue;
+                }
+                let name = match entry.entity.as_str() {
+                    "organization" => format!("organization {slug}"),
+                    "user" => {
+                        let user = User::find(
+                            conn,
+                            entry.organization_id.unwrap_or_default(),
+                            &entry.entity_id,
+                        )?;
+                        let username = user
+                            .map_or(entry.entity_id.clone(), |u| u.username.as_str().to_string());
+                        format!("user {slug}/{username}")
+                    }
+                    other => format!("{other} {slug}/{}", entry.entity_id),
+                };
+                diff.extend(diff_lines(&name, &entry));
+            }
+            report.diff = diff;
             Ok(report)
         })
     }
@@ -395,14 +447,14 @@ impl Plan {
         for org_plan in &self.orgs {
             apply_org(conn, org_plan, &mut report, kek, recorder)?;
         }
-        report.deleted = prune::delete(conn, recorder, doomed)?;
+        (report.deleted, report.kept) = prune::delete(conn, recorder, doomed)?;
         Ok(report)
     }
 }
 
-/// An audit entry's changes as lines of a diff: `user acme/bob: email: "a" → "b"`, each value
-/// as compact JSON, cut short past [`DIFF_VALUE_CHARS`].
-fn diff_lines(entry: &AuditEntry) -> Vec<String> {
+/// An audit entry's changes as lines of a diff of the entity `name`: `user acme/bob: email:
+/// "a" → "b"`, each value as compact JSON, cut short past [`DIFF_VALUE_CHARS`].
+fn diff_lines(name: &str, entry: &AuditEntry) -> Vec<String> {
     let changes: serde_json::Value = serde_json::from_str(&entry.changes).unwrap_or_default();
     let shown = |v: &serde_json::Value| {
         let text = v.to_string();
@@ -421,9 +473,7 @@ fn diff_lines(entry: &AuditEntry) -> Vec<String> {
         .flatten()
         .map(|(field, change)| {
             format!(
-                "{} {}: {field}: {} → {}",
-                entry.entity,
-                entry.entity_id,
+                "{name}: {field}: {} → {}",
                 shown(&change["before"]),
                 shown(&change["after"])
             )

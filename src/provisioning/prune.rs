@@ -1,12 +1,16 @@
 //! `sesame import --prune`: what the file no longer lists is deleted, after a summary.
 //!
-//! A prune reaches only the applications and users of the organizations the file lists: an
-//! organization the file does not name is someone else's file's, and is left alone. Never
-//! pruned, whatever the file says: organizations themselves, webhooks (subscribers ask the hub
-//! for their own), roles (`sesame admin revoke`), the console's own application, and users who
-//! hold an administrative role (revoke it first), so that no prune locks the administrators
-//! out. Deletions go through the administrative services: each is audited, and takes with it
-//! what hangs on the entity (tokens, sessions, factors, consents).
+//! A prune reaches only the applications and users of the organizations the file lists, and
+//! of each only the kinds its entry lists (`applications` or `users` present, even empty): an
+//! organization the file does not name is someone else's file's, and users who enroll
+//! themselves or come through the API are not deleted by a file that never spoke of users.
+//! Never pruned, whatever the file says: organizations themselves, webhooks (subscribers ask
+//! the hub for their own), roles (`sesame admin revoke`), the console's own application, and
+//! users and applications that hold an administrative role (revoke it first), so that no prune
+//! locks the administrators or their automation out. Deletions go through the administrative
+//! services: each is audited, and takes with it what hangs on the entity (tokens, sessions,
+//! factors, consents). Each is checked again when it is made: what changed since the summary
+//! (renamed, given a role) is kept and reported, not deleted.
 
 use std::fmt;
 
@@ -60,11 +64,16 @@ impl Plan {
             let Some(org) = Organization::find_by_slug(conn, plan.slug.as_str())? else {
                 continue;
             };
-            for app in Application::list(conn, org.id)? {
+            let apps = if plan.lists.applications {
+                Application::list(conn, org.id)?
+            } else {
+                Vec::new()
+            };
+            for app in apps {
                 let listed = plan.apps.iter().any(|a| a.client_id == app.client_id);
                 let console = org.slug == ADMIN_ORGANIZATION
                     && app.client_id.as_str() == crate::admin::console::CLIENT_ID;
-                if !listed && !console {
+                if !listed && !console && !has_role(conn, &Principal::client(&app.id))? {
                     doomed.push(Doomed {
                         organization: org.slug.clone(),
                         kind: Kind::Application,
@@ -73,57 +82,90 @@ impl Plan {
                     });
                 }
             }
-            let mut after: Option<String> = None;
-            loop {
-                let page =
-                    User::page(conn, org.id, &UserFilter::default(), after.as_deref(), PAGE)?;
-                let Some((last, _)) = page.last() else { break };
-                after = Some(last.username.as_str().to_string());
-                for (user, _) in &page {
-                    let listed = plan.users.iter().any(|u| u.username == user.username);
-                    if listed || !RoleGrant::of(conn, &Principal::user(&user.id))?.is_empty() {
-                        continue;
-                    }
-                    doomed.push(Doomed {
-                        organization: org.slug.clone(),
-                        kind: Kind::User,
-                        name: user.username.as_str().to_string(),
-                        id: user.id.clone(),
-                    });
+            let users = if plan.lists.users {
+                every_user(conn, org.id)?
+            } else {
+                Vec::new()
+            };
+            for user in users {
+                let listed = plan.users.iter().any(|u| u.username == user.username);
+                if listed || has_role(conn, &Principal::user(&user.id))? {
+                    continue;
                 }
-                if (page.len() as i64) < PAGE {
-                    break;
-                }
+                doomed.push(Doomed {
+                    organization: org.slug.clone(),
+                    kind: Kind::User,
+                    name: user.username.as_str().to_string(),
+                    id: user.id,
+                });
             }
         }
         Ok(doomed)
     }
 }
 
-/// Deletes each of `doomed` still there (by id: what was created since the summary stays),
-/// audited by `recorder`'s actor; returns what was deleted. Runs inside the import's
-/// transaction.
+/// Every user of the organization, read a page at a time in username order.
+fn every_user(conn: &mut DbConn, organization_id: i64) -> Result<Vec<User>, StoreError> {
+    let mut all = Vec::new();
+    loop {
+        let after = all.last().map(|u: &User| u.username.as_str().to_string());
+        let page = User::page(
+            conn,
+            organization_id,
+            &UserFilter::default(),
+            after.as_deref(),
+            PAGE,
+        )?;
+        let full = page.len() as i64 == PAGE;
+        all.extend(page.into_iter().map(|(user, _)| user));
+        if !full {
+            return Ok(all);
+        }
+    }
+}
+
+/// Whether `principal` holds an administrative role anywhere.
+fn has_role(conn: &mut DbConn, principal: &str) -> Result<bool, StoreError> {
+    Ok(!RoleGrant::of(conn, principal)?.is_empty())
+}
+
+/// Deletes each of `doomed` that is still what the summary showed (the same id under the same
+/// name, holding no role), audited by `recorder`'s actor; returns what was deleted and what
+/// was kept because it changed since. Runs inside the import's transaction, after the file's
+/// changes.
 pub(super) fn delete(
     conn: &mut DbConn,
     recorder: &Recorder,
     doomed: &[Doomed],
-) -> Result<Vec<String>, StoreError> {
-    let mut deleted = Vec::new();
+) -> Result<(Vec<String>, Vec<String>), StoreError> {
+    let (mut deleted, mut kept) = (Vec::new(), Vec::new());
     for d in doomed {
         let Some(org) = Organization::find_by_slug(conn, &d.organization)? else {
             continue;
         };
         let done = match d.kind {
             Kind::Application => {
-                let still = Application::list(conn, org.id)?
+                let Some(app) = Application::list(conn, org.id)?
                     .into_iter()
-                    .any(|a| a.id == d.id && a.client_id.as_str() == d.name);
-                if !still {
+                    .find(|a| a.id == d.id)
+                else {
+                    continue;
+                };
+                if app.client_id.as_str() != d.name || has_role(conn, &Principal::client(&app.id))?
+                {
+                    kept.push(d.to_string());
                     continue;
                 }
                 crate::admin::applications::delete(conn, recorder, &org, &d.name, &Expected::any())
             }
             Kind::User => {
+                let Some(user) = User::find(conn, org.id, &d.id)? else {
+                    continue;
+                };
+                if user.username.as_str() != d.name || has_role(conn, &Principal::user(&user.id))? {
+                    kept.push(d.to_string());
+                    continue;
+                }
                 let origin = recorder.origin_of(&org);
                 crate::admin::users::delete(
                     conn,
@@ -139,8 +181,12 @@ pub(super) fn delete(
             // Gone meanwhile: nothing to delete.
             Err(AdminError::NotFound(_)) => {}
             Err(AdminError::Store(e)) => return Err(e),
-            Err(e) => return Err(StoreError::Corrupt(format!("pruning {d}: {e}"))),
+            // Changed by another transaction while this one ran: the import stops whole.
+            Err(e @ (AdminError::Stale(_) | AdminError::Conflict(_))) => {
+                return Err(StoreError::Conflict(format!("pruning {d}: {e}")));
+            }
+            Err(e) => return Err(StoreError::Internal(format!("pruning {d}: {e}"))),
         }
     }
-    Ok(deleted)
+    Ok((deleted, kept))
 }
