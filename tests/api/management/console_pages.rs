@@ -407,6 +407,17 @@ async fn keys_and_webhooks_are_managed_in_the_console(backend: Backend) {
         html.contains("The key was retired") && html.contains("retired <time"),
         "{html}"
     );
+    // A key rotated in and waiting to sign is not offered for retirement.
+    let res = post_form(
+        &browser,
+        &format!("{keys}/rotate"),
+        &[("csrf", &csrf), ("alg", "RS256")],
+    )
+    .await;
+    assert_eq!(res.status(), 303, "{:?}", res.text().await);
+    let (_, html) = get(&browser, &location(&res)).await;
+    assert!(html.contains("signs from"), "{html}");
+    assert!(actions_ending(&app, &html, "/retire").is_empty(), "{html}");
 
     // The rotation's ADMIN event reached the subscriber; delivered again on request.
     crate::deliveries::eventually("the rotation's event at the subscriber", || {
