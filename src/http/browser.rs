@@ -46,7 +46,7 @@ pub(super) fn cookie_hash(req: &HttpRequest, name: &str) -> Option<String> {
 }
 
 /// A 303 to `location`, never cached.
-pub(super) fn see_other(location: &str) -> HttpResponse {
+pub(crate) fn see_other(location: &str) -> HttpResponse {
     HttpResponse::SeeOther()
         .insert_header(("Location", location))
         .insert_header(("Cache-Control", "no-store"))

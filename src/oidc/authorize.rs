@@ -450,17 +450,23 @@ pub fn validate(
     })
 }
 
-/// PKCE S256 (RFC 7636 §4.6): `BASE64URL(SHA256(verifier)) == challenge`, in constant time.
-pub fn pkce_matches(verifier: &str, challenge: &str) -> bool {
+/// The PKCE S256 challenge of `verifier` (RFC 7636 §4.2): `BASE64URL(SHA256(verifier))`.
+pub fn pkce_challenge(verifier: &str) -> String {
     use base64::Engine;
     use sha2::{Digest, Sha256};
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()))
+}
+
+/// PKCE S256 (RFC 7636 §4.6): `BASE64URL(SHA256(verifier)) == challenge`, in constant time.
+pub fn pkce_matches(verifier: &str, challenge: &str) -> bool {
     use subtle::ConstantTimeEq;
     if !is_pkce_value(verifier) {
         return false;
     }
-    let computed = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .encode(Sha256::digest(verifier.as_bytes()));
-    computed.as_bytes().ct_eq(challenge.as_bytes()).into()
+    pkce_challenge(verifier)
+        .as_bytes()
+        .ct_eq(challenge.as_bytes())
+        .into()
 }
 
 #[cfg(test)]

@@ -12,13 +12,13 @@
 
 use actix_web::cookie::{Cookie, SameSite, time::Duration};
 use actix_web::http::StatusCode;
-use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::{Value, json};
 use subtle::ConstantTimeEq;
 
 use super::AppState;
 use super::api::{self, ApiProblem, Caller};
+use super::browser::see_other;
 use crate::admin::{ADMIN_ORGANIZATION, Role, Via};
 use crate::secret::sha256_hex;
 
@@ -126,13 +126,6 @@ fn path(state: &AppState, rest: &str) -> String {
 /// A page of the console by its full URL.
 fn url(state: &AppState, rest: &str) -> String {
     format!("{}/console{rest}", state.settings.base_url.as_str())
-}
-
-fn see_other(location: &str) -> HttpResponse {
-    HttpResponse::SeeOther()
-        .insert_header((header::LOCATION, location))
-        .insert_header(("Cache-Control", "no-store"))
-        .finish()
 }
 
 fn cookie<'a>(state: &AppState, name: &'a str, value: String, max_age: i64) -> Cookie<'a> {

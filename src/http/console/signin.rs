@@ -1,9 +1,7 @@
 //! Signing in to the console (authorization code with PKCE at the administration organization,
 //! exchanged in-process) and out (the token revoked).
 
-use base64::Engine;
 use serde::Deserialize;
-use sha2::{Digest, Sha256};
 
 use super::*;
 use crate::oidc::authorize::Params;
@@ -50,8 +48,7 @@ pub(super) async fn login(state: web::Data<AppState>) -> HttpResponse {
     }
     let st = random_token(16);
     let verifier = random_token(32);
-    let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .encode(Sha256::digest(verifier.expose().as_bytes()));
+    let challenge = crate::oidc::authorize::pkce_challenge(verifier.expose());
     let query = serde_urlencoded::to_string([
         ("response_type", "code"),
         ("client_id", crate::admin::console::CLIENT_ID),
