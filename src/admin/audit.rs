@@ -161,7 +161,8 @@ pub fn diff(before: Option<&Value>, after: Option<&Value>) -> Value {
 }
 
 /// `value` with the values of secret fields redacted, however deep (an organization's
-/// settings hold gateways' and upstream providers' credentials): fields named as secrets, a
+/// settings hold gateways' and upstream providers' credentials): fields named as secrets or
+/// holding a sealed credential (`sealed`, whatever the field around it is called), a
 /// gateway's header values and body template (which may carry an API key), and the user
 /// information and query of URLs (a gateway's `url` or `base_url`, a provider's
 /// `discovery_url`, a webhook's `callback`).
@@ -173,7 +174,9 @@ pub fn redacted(value: &Value) -> Value {
                 .map(|(k, v)| {
                     let v = match (k.as_str(), v) {
                         (_, Value::Null) => Value::Null,
-                        (name, _) if is_secret(name) || name == "body_template" => {
+                        (name, _)
+                            if is_secret(name) || name == "body_template" || name == "sealed" =>
+                        {
                             Value::String(REDACTED.into())
                         }
                         ("headers", Value::Object(headers)) => Value::Object(

@@ -7,6 +7,7 @@ use serde_json::{Value, json};
 use super::audit::{Change, Recorder};
 use super::{AdminError, Expected, Principal, Role};
 use crate::domain::OrgSlug;
+use crate::keys::Kek;
 use crate::store::organizations::{OrgSettings, Organization};
 use crate::store::{DbConn, StoreError, format_rfc3339, write_transaction};
 
@@ -100,11 +101,13 @@ pub const MAX_DISPLAY_NAME: usize = 200;
 /// back to its defaults. Secrets stay write-only: where the patch holds what the view shows in
 /// a secret's place (`[redacted]`, a URL without its credentials), the secret already set is
 /// kept — unless the address it goes to (`url`, `discovery_url`, `host`, `callback`) changes
-/// beside it, so that nobody can send a secret they never saw somewhere else. No change, no
-/// audit entry, same version.
+/// beside it, so that nobody can send a secret they never saw somewhere else. A credential
+/// given as `{"value": "…"}` is sealed with `kek` (see [`sesame_plugin_api::secret`]). No
+/// change, no audit entry, same version.
 pub fn update(
     conn: &mut DbConn,
     recorder: &Recorder,
+    kek: &Kek,
     principal: &Principal,
     slug: &str,
     expected: &Expected,
@@ -122,7 +125,7 @@ pub fn update(
             if !expected.allows(current) {
                 return Ok(Err(stale(current)));
             }
-            let (display_name, settings) = match patched(&old, patch) {
+            let (display_name, settings) = match patched(&old, patch, kek) {
                 Ok(changed) => changed,
                 Err(e) => return Ok(Err(e)),
             };
@@ -177,10 +180,12 @@ pub fn update(
     ))
 }
 
-/// Creates an organization (the system role's), its settings checked like a file's; audited.
+/// Creates an organization (the system role's), its settings checked like a file's (values of
+/// credentials sealed with `kek`); audited.
 pub fn create(
     conn: &mut DbConn,
     recorder: &Recorder,
+    kek: &Kek,
     principal: &Principal,
     new: NewOrganization,
 ) -> Result<(OrganizationView, i64), AdminError> {
@@ -190,10 +195,10 @@ pub fn create(
     let settings = match new.settings {
         None => OrgSettings::default(),
         Some(value) => {
-            if let Some(path) = new_server_reference(&value, None, "settings") {
-                return Err(AdminError::invalid(&path, SERVER_REFERENCE));
+            if let Some((path, named)) = new_server_reference(&value, None, "settings") {
+                return Err(AdminError::invalid(&path, refused_reference(&named)));
             }
-            settings_from(value)?
+            settings_from(value, kek)?
         }
     };
     write_transaction(conn, |conn| {
@@ -252,9 +257,13 @@ fn check_display_name(name: &str) -> Result<(), AdminError> {
     Ok(())
 }
 
-/// Settings read from JSON and checked by the rules of a file; paths start at `settings`.
-fn settings_from(value: Value) -> Result<OrgSettings, AdminError> {
-    let settings: OrgSettings = serde_path_to_error::deserialize(value).map_err(|e| {
+/// Settings read from JSON, with the values of credentials sealed with `kek`, and checked by the
+/// rules of a file; paths start at `settings`.
+fn settings_from(value: Value, kek: &Kek) -> Result<OrgSettings, AdminError> {
+    let read = sesame_plugin_api::secret::sealing(kek.keyring(), || {
+        serde_path_to_error::deserialize::<_, OrgSettings>(value)
+    });
+    let settings = read.map_err(|e| {
         let path = e.path().to_string();
         let field = if path == "." {
             "settings".to_string()
@@ -276,7 +285,11 @@ fn settings_from(value: Value) -> Result<OrgSettings, AdminError> {
 
 /// `org`'s display name and settings with `patch` merged in and its secrets kept (see
 /// [`update`]), checked.
-fn patched(org: &Organization, patch: &Value) -> Result<(String, OrgSettings), AdminError> {
+fn patched(
+    org: &Organization,
+    patch: &Value,
+    kek: &Kek,
+) -> Result<(String, OrgSettings), AdminError> {
     let Value::Object(fields) = patch else {
         return Err(AdminError::invalid(
             "",
@@ -297,7 +310,7 @@ fn patched(org: &Organization, patch: &Value) -> Result<(String, OrgSettings), A
     }
     let current = document(org);
     let mut merged = current.clone();
-    merge_patch(&mut merged, patch);
+    merge(&mut merged, patch, true);
     keep_secrets(&mut merged, &current, &super::audit::redacted(&current));
     if let Some(path) = redaction_left(&merged, "") {
         return Err(AdminError::invalid(
@@ -309,8 +322,8 @@ fn patched(org: &Organization, patch: &Value) -> Result<(String, OrgSettings), A
             ),
         ));
     }
-    if let Some(path) = new_server_reference(&merged, Some(&current), "") {
-        return Err(AdminError::invalid(&path, SERVER_REFERENCE));
+    if let Some((path, named)) = new_server_reference(&merged, Some(&current), "") {
+        return Err(AdminError::invalid(&path, refused_reference(&named)));
     }
     let display_name = match merged.get("display_name") {
         Some(Value::String(name)) => name.clone(),
@@ -322,16 +335,33 @@ fn patched(org: &Organization, patch: &Value) -> Result<(String, OrgSettings), A
         }
     };
     check_display_name(&display_name)?;
-    let settings = settings_from(merged["settings"].take())?;
+    let settings = settings_from(merged["settings"].take(), kek)?;
     Ok((display_name, settings))
 }
 
 /// Applies a JSON merge patch (RFC 7396 §2) to `target`.
 pub fn merge_patch(target: &mut Value, patch: &Value) {
+    merge(target, patch, false);
+}
+
+/// [`merge_patch`]; with `credentials_whole` (an organization's settings), a credential
+/// (`{"value": …}`, `{"env": …}`, …) replaces the one there whole, its null members left out:
+/// merged, a new value beside the old reference would be neither.
+fn merge(target: &mut Value, patch: &Value, credentials_whole: bool) {
     let Value::Object(changes) = patch else {
         *target = patch.clone();
         return;
     };
+    if credentials_whole && is_credential(patch) {
+        *target = Value::Object(
+            changes
+                .iter()
+                .filter(|(_, v)| !v.is_null())
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        );
+        return;
+    }
     if !target.is_object() {
         *target = Value::Object(serde_json::Map::new());
     }
@@ -342,7 +372,11 @@ pub fn merge_patch(target: &mut Value, patch: &Value) {
         if change.is_null() {
             fields.remove(key);
         } else {
-            merge_patch(fields.entry(key.clone()).or_insert(Value::Null), change);
+            merge(
+                fields.entry(key.clone()).or_insert(Value::Null),
+                change,
+                credentials_whole,
+            );
         }
     }
 }
@@ -384,6 +418,29 @@ fn keep_secrets(merged: &mut Value, current: &Value, shown: &Value) {
     }
 }
 
+/// Whether `value` has the shape of a credential ([`sesame_plugin_api::SecretRef`]): an object
+/// of `env`, `file`, `sealed` or `value` only.
+fn is_credential(value: &Value) -> bool {
+    value.as_object().is_some_and(|o| {
+        !o.is_empty()
+            && o.keys()
+                .all(|k| matches!(k.as_str(), "env" | "file" | "sealed" | "value"))
+    })
+}
+
+/// Why a reference is refused: `named` is what it names.
+fn refused_reference(named: &Value) -> &'static str {
+    if named.get("sealed").is_some() {
+        SEALED_ELSEWHERE
+    } else {
+        SERVER_REFERENCE
+    }
+}
+
+/// Why a sealed credential is refused where it was not: it may only stay where it was sealed.
+const SEALED_ELSEWHERE: &str = "a sealed credential can only stay where it was set, going to \
+     the same address: to set one, send {\"value\": \"…\"}";
+
 /// Why a reference to the server's own files or environment is refused.
 const SERVER_REFERENCE: &str = "names a file, a directory or an environment variable of the server: \
      only the operator sets these, in the provisioning file (sesame import); here they can only \
@@ -392,11 +449,14 @@ const SERVER_REFERENCE: &str = "names a file, a directory or an environment vari
 /// Whether a field names something of the server itself: an environment variable or a file
 /// holding a secret (`{"env": …}`, `{"file": …}`), or a path (`dir`, `ca_file`,
 /// `credentials_file`). Through the API they could read the server's secrets (its key-encryption
-/// key, its database URL) into a gateway's request, or its files into a page.
+/// key, its database URL) into a gateway's request, or its files into a page. A sealed
+/// credential (`{"sealed": …}`) counts too: copied to another gateway it would open there.
 fn server_reference(key: &str, value: &Value) -> bool {
-    let secret_ref = value
-        .as_object()
-        .is_some_and(|o| !o.is_empty() && o.keys().all(|k| k == "env" || k == "file"));
+    // Whatever else the object holds (a `value`, nulls): naming one is enough to be refused.
+    let secret_ref = is_credential(value)
+        && ["env", "file", "sealed"]
+            .iter()
+            .any(|k| value.get(k).is_some_and(|v| !v.is_null()));
     let path = value.is_string()
         && (key == "file"
             || key == "dir"
@@ -464,7 +524,7 @@ fn references(
 /// same field, naming the same thing, going to the same addresses — wherever it stands in
 /// `current` (entries may be removed or reordered). A reference whose gateway or provider now
 /// sends elsewhere is a new one.
-fn new_server_reference(new: &Value, current: Option<&Value>, at: &str) -> Option<String> {
+fn new_server_reference(new: &Value, current: Option<&Value>, at: &str) -> Option<(String, Value)> {
     let mut had = Vec::new();
     if let Some(current) = current {
         references(current, at, &Vec::new(), &mut had);
@@ -476,7 +536,7 @@ fn new_server_reference(new: &Value, current: Option<&Value>, at: &str) -> Optio
             !had.iter()
                 .any(|(_, k, v, a)| k == key && v == value && a == addresses)
         })
-        .map(|(path, ..)| path)
+        .map(|(path, _, named, _)| (path, named))
 }
 
 /// The path of the first string still holding the redaction marker.

@@ -362,6 +362,7 @@ mod tests {
             client_secret: SecretRef {
                 env: Some("PATH".into()),
                 file: None,
+                sealed: None,
             },
             scopes: default_scopes(),
             claim_mapping: ClaimMapping::default(),

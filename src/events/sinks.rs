@@ -489,6 +489,7 @@ mod tests {
             seal_key: Some(SecretRef {
                 env: None,
                 file: Some("/nonexistent/sesame-seal-key".into()),
+                sealed: None,
             }),
             ..settings("codes", "redis://127.0.0.1:6379")
         };

@@ -54,9 +54,9 @@ impl Kek {
                 message: format!("{}: {message}", path.display()),
             })
         };
-        match source {
-            KeySource::Inline(key) => Ok((Self(key.clone()), None)),
-            KeySource::File(path) => Ok((read(path, "SESAME_KEY_ENCRYPTION_KEY_FILE")?, None)),
+        let (kek, warning) = match source {
+            KeySource::Inline(key) => (Self(key.clone()), None),
+            KeySource::File(path) => (read(path, "SESAME_KEY_ENCRYPTION_KEY_FILE")?, None),
             KeySource::Development(path) => {
                 let setting = "SESAME_KEY_ENCRYPTION_KEY";
                 if !path.exists() && !create {
@@ -84,9 +84,17 @@ impl Kek {
                      and keep the key away from the database",
                     path.display()
                 );
-                Ok((read(path, setting)?, Some(warning)))
+                (read(path, setting)?, Some(warning))
             }
-        }
+        };
+        sesame_plugin_api::secret::register(kek.keyring());
+        Ok((kek, warning))
+    }
+
+    /// This key as the plugins see it: what seals the credentials administrators set and opens
+    /// them where a plugin reads them (see [`sesame_plugin_api::secret`]).
+    pub fn keyring(&self) -> std::sync::Arc<dyn sesame_plugin_api::secret::Keyring> {
+        std::sync::Arc::new(self.clone())
     }
 
     /// Encrypts `plaintext`; `context` (e.g. organization and kid) is authenticated, so a sealed
@@ -139,6 +147,33 @@ impl Kek {
     }
 }
 
+/// What a sealed credential's ciphertext is bound to: one use of the key, apart from signing
+/// keys and the rest.
+const CREDENTIAL_CONTEXT: &[u8] = b"sesame/credential/v1";
+
+impl sesame_plugin_api::secret::Keyring for Kek {
+    fn id(&self) -> String {
+        match self.mac("credential-key-id", b"") {
+            Ok(mac) => mac[..6].iter().map(|b| format!("{b:02x}")).collect(),
+            Err(_) => "unknown".into(),
+        }
+    }
+
+    fn seal(&self, plaintext: &str) -> Result<String, String> {
+        let sealed = Kek::seal(self, plaintext.as_bytes(), CREDENTIAL_CONTEXT)
+            .map_err(|e| format!("cannot seal the value: {e}"))?;
+        Ok(format!("{}.{}", self.id(), BASE64.encode(sealed)))
+    }
+
+    fn open(&self, sealed: &str) -> Result<String, String> {
+        let damaged = || "the sealed value is damaged: set the value again".to_string();
+        let (_, text) = sealed.split_once('.').ok_or_else(damaged)?;
+        let bytes = BASE64.decode(text).map_err(|_| damaged())?;
+        let plain = Kek::open(self, &bytes, CREDENTIAL_CONTEXT).map_err(|_| damaged())?;
+        String::from_utf8(plain).map_err(|_| damaged())
+    }
+}
+
 fn create_key_file(path: &Path) -> std::io::Result<()> {
     use std::os::unix::fs::OpenOptionsExt;
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
@@ -171,6 +206,30 @@ mod tests {
         assert!(kek.open(&sealed, b"org:2:kid:a").is_err());
         let other = Kek::new(Secret::new([8u8; 32]));
         assert!(other.open(&sealed, b"org:1:kid:a").is_err());
+    }
+
+    #[test]
+    fn credentials_seal_under_the_key_and_open_where_it_is_registered() {
+        use sesame_plugin_api::secret::{Keyring, SecretRef, register, sealing};
+        let kek = Kek::new(Secret::new([11u8; 32]));
+        let read: SecretRef = sealing(kek.keyring(), || {
+            serde_json::from_value(serde_json::json!({"value": "twilio-token"}))
+        })
+        .unwrap();
+        let sealed = read.sealed.clone().unwrap();
+        assert!(sealed.starts_with(&format!("{}.", kek.id())), "{sealed}");
+        assert!(!sealed.contains("twilio"));
+        let other = Kek::new(Secret::new([12u8; 32]));
+        assert_ne!(kek.id(), other.id());
+        assert!(Keyring::open(&other, &sealed).is_err());
+        register(kek.keyring());
+        assert_eq!(read.resolve().unwrap(), "twilio-token");
+        let damaged = format!("{}x", &sealed[..sealed.len() - 4]);
+        assert!(
+            Keyring::open(&kek, &damaged)
+                .unwrap_err()
+                .contains("damaged")
+        );
     }
 
     #[test]

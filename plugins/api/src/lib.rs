@@ -4,20 +4,19 @@
 //! the cycle). An SMS gateway implements [`SmsGateway`]; an event bus (NATS, RabbitMQ, Redis…)
 //! implements [`EventSink`]; a second factor checked by a typed code implements
 //! [`factor::CodeFactor`]. Plugins make HTTP calls only through [`Outbound`], which applies the
-//! egress policy, and read credentials through [`SecretRef`], so none sits in the database.
+//! egress policy, and read credentials through [`SecretRef`], so none sits readable in the database.
 
 pub mod factor;
 pub mod key;
 pub mod outbound;
+pub mod secret;
 pub mod sink;
 
 use std::future::Future;
-use std::path::PathBuf;
 use std::pin::Pin;
 
-use serde::{Deserialize, Serialize};
-
 pub use outbound::{Outbound, OutboundError, is_public};
+pub use secret::SecretRef;
 pub use sink::{Event, EventSink, TlsSettings};
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -164,59 +163,6 @@ pub enum ReceiptError {
     Malformed(String),
 }
 
-/// A credential a plugin's configuration names without holding it: an environment variable or a
-/// file (e.g. a mounted secret). Resolved when the plugin is built. Read from a table only
-/// (`{ env = "X" }`), never from a list: whoever checks what a configuration names (the
-/// management API refuses new references) looks for tables.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct SecretRef {
-    pub env: Option<String>,
-    pub file: Option<PathBuf>,
-}
-
-impl<'de> Deserialize<'de> for SecretRef {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(deny_unknown_fields)]
-        struct Fields {
-            env: Option<String>,
-            file: Option<PathBuf>,
-        }
-        struct Table;
-        impl<'de> serde::de::Visitor<'de> for Table {
-            type Value = SecretRef;
-
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("a table with env or file")
-            }
-
-            fn visit_map<A: serde::de::MapAccess<'de>>(
-                self,
-                map: A,
-            ) -> Result<SecretRef, A::Error> {
-                let Fields { env, file } =
-                    Fields::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
-                Ok(SecretRef { env, file })
-            }
-        }
-        d.deserialize_map(Table)
-    }
-}
-
-impl SecretRef {
-    pub fn resolve(&self) -> Result<String, String> {
-        match (&self.env, &self.file) {
-            (Some(name), None) => {
-                std::env::var(name).map_err(|_| format!("environment variable {name} is not set"))
-            }
-            (None, Some(path)) => std::fs::read_to_string(path)
-                .map(|s| s.trim_end_matches(['\n', '\r']).to_string())
-                .map_err(|e| format!("cannot read {}: {e}", path.display())),
-            _ => Err("give either env or file".into()),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -227,34 +173,5 @@ mod tests {
         assert!(SendError::from_status(429, "").is_retryable());
         assert!(!SendError::from_status(400, "").is_retryable());
         assert!(!SendError::from_status(401, "").is_retryable());
-    }
-
-    #[test]
-    fn a_secret_is_named_by_a_table_only() {
-        let named: SecretRef = serde_json::from_str(r#"{"env": "X"}"#).unwrap();
-        assert_eq!(named.env.as_deref(), Some("X"));
-        assert!(serde_json::from_str::<SecretRef>(r#"["X", null]"#).is_err());
-        assert!(serde_json::from_str::<SecretRef>(r#"{"env": "X", "other": 1}"#).is_err());
-    }
-
-    #[test]
-    fn secrets_come_from_files_without_their_newline() {
-        let dir = std::env::temp_dir().join(format!("sesame-secret-{}", std::process::id()));
-        std::fs::write(&dir, "s3cret\n").unwrap();
-        let s = SecretRef {
-            env: None,
-            file: Some(dir.clone()),
-        };
-        assert_eq!(s.resolve().unwrap(), "s3cret");
-        std::fs::remove_file(&dir).unwrap();
-        assert!(s.resolve().unwrap_err().contains("cannot read"));
-        assert!(
-            SecretRef {
-                env: None,
-                file: None
-            }
-            .resolve()
-            .is_err()
-        );
     }
 }

@@ -471,6 +471,7 @@ mod tests {
             secret: SecretRef {
                 env: None,
                 file: Some(secret_file.to_path_buf()),
+                sealed: None,
             },
             signature_header: default_signature_header(),
             message_id_pointer: "/message/id".into(),

@@ -289,7 +289,8 @@ mod tests {
             c.password,
             Some(SecretRef {
                 env: None,
-                file: Some(secret.clone())
+                file: Some(secret.clone()),
+                sealed: None,
             })
         );
         let s = NatsSink::new(c).unwrap();

@@ -532,6 +532,7 @@ async fn credentials_and_permissions_are_checked_by_the_broker() {
         password: Some(SecretRef {
             env: None,
             file: Some(file.clone()),
+            sealed: None,
         }),
         ..config(&url, prefix)
     };

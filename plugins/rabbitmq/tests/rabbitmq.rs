@@ -80,6 +80,7 @@ fn password_ref() -> (SecretRef, Option<TempFile>) {
         let secret = SecretRef {
             env: Some(PASSWORD_VAR.into()),
             file: None,
+            sealed: None,
         };
         (secret, None)
     } else {
@@ -87,6 +88,7 @@ fn password_ref() -> (SecretRef, Option<TempFile>) {
         let secret = SecretRef {
             env: None,
             file: Some(file.0.clone()),
+            sealed: None,
         };
         (secret, Some(file))
     }
@@ -678,6 +680,7 @@ async fn bad_credentials_are_permanent() {
         password: Some(SecretRef {
             env: None,
             file: Some(wrong.0.clone()),
+            sealed: None,
         }),
         exchange: unique("sesame-test"),
         tls: None,

@@ -271,6 +271,7 @@ mod tests {
                 auth_token: SecretRef {
                     env: None,
                     file: None,
+                    sealed: None,
                 },
                 from: Some("+15005550006".into()),
                 messaging_service_sid: None,

@@ -87,9 +87,10 @@ pub async fn create(
     let new: NewOrganization = json_body(&req, &body)?;
     let principal = caller.principal.clone();
     let recorder = super::recorder(&state, caller);
+    let kek = state.keys.kek().clone();
     let (org, version) = state
         .db
-        .run(move |conn| Ok(service::create(conn, &recorder, &principal, new)))
+        .run(move |conn| Ok(service::create(conn, &recorder, &kek, &principal, new)))
         .await??;
     state.forget_organization(&org.slug);
     let location = format!(
@@ -139,11 +140,12 @@ pub async fn update(
     let principal = caller.principal.clone();
     let recorder = super::recorder(&state, caller);
     let changed = slug.clone();
+    let kek = state.keys.kek().clone();
     let (org, version) = state
         .db
         .run(move |conn| {
             Ok(service::update(
-                conn, &recorder, &principal, &changed, &expected, &patch,
+                conn, &recorder, &kek, &principal, &changed, &expected, &patch,
             ))
         })
         .await??;

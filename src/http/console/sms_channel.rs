@@ -134,6 +134,7 @@ pub(super) async fn sms_channel_save(
     let (principal, wanted) = (caller.principal.clone(), slug.clone());
     let expected = Expected::one_of(vec![form.version]);
     let org_id = org.org.id;
+    let kek = state.keys.kek().clone();
     let changed = state
         .db
         .run(move |conn| {
@@ -145,7 +146,7 @@ pub(super) async fn sms_channel_save(
                 .unwrap_or_default();
             let patch = json!({ "settings": { "sms": replacing(&stored, new) } });
             Ok(crate::admin::organizations::update(
-                conn, &recorder, &principal, &wanted, &expected, &patch,
+                conn, &recorder, &kek, &principal, &wanted, &expected, &patch,
             ))
         })
         .await;

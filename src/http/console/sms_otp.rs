@@ -119,11 +119,12 @@ pub(super) async fn sms_otp_save(
     if errors.is_empty() {
         let recorder = crate::admin::audit::Recorder::new(&state.settings, caller.actor.clone());
         let expected = Expected::one_of(vec![form.version]);
+        let kek = state.keys.kek().clone();
         let changed = state
             .db
             .run(move |conn| {
                 Ok(crate::admin::organizations::update(
-                    conn, &recorder, &principal, &wanted, &expected, &patch,
+                    conn, &recorder, &kek, &principal, &wanted, &expected, &patch,
                 ))
             })
             .await;

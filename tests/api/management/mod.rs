@@ -16,6 +16,7 @@ mod access;
 mod connections;
 mod console;
 mod console_pages;
+mod credentials;
 mod resources;
 mod settings;
 mod users;
