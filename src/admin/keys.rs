@@ -82,7 +82,9 @@ pub fn rotate(
     Ok(rows.iter().map(view).collect())
 }
 
-/// Takes a published key that no longer signs out of the key set.
+/// Takes a published key that no longer signs out of the key set. A key rotated in and still
+/// waiting to sign is retired the same way, which cancels that rotation: it never signs, and
+/// the active key goes on signing (the audit entry keeps when it was to start).
 pub fn retire(
     conn: &mut DbConn,
     origin: Origin<'_>,
@@ -90,9 +92,17 @@ pub fn retire(
     kid: &str,
 ) -> Result<(), AdminError> {
     let retired = write_transaction(conn, |conn| {
+        let waiting = SigningKeyRow::list_all(conn, origin.organization_id)?
+            .into_iter()
+            .find(|k| k.kid == kid)
+            .and_then(|k| k.activate_at);
         if !SigningKeyRow::retire(conn, origin.organization_id, kid)? {
             return Ok(false);
         }
+        let before = match waiting {
+            Some(at) => json!({ "state": "published", "activate_at": format_rfc3339(at) }),
+            None => json!({ "state": "published" }),
+        };
         audit::record(
             conn,
             origin,
@@ -101,7 +111,7 @@ pub fn retire(
                 action: "key.retire",
                 entity: "key",
                 entity_id: kid,
-                before: Some(json!({ "state": "published" })),
+                before: Some(before),
                 after: Some(json!({ "state": "retired" })),
             },
         )?;

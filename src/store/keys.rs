@@ -136,6 +136,8 @@ impl SigningKeyRow {
         .set((
             signing_keys::state.eq(RETIRED),
             signing_keys::retired_at.eq(Some(now())),
+            // A key retired while waiting to sign never will.
+            signing_keys::activate_at.eq(None::<i64>),
         ))
         .execute(conn)?;
         Ok(n == 1)

@@ -120,7 +120,9 @@ pub(crate) async fn rotate_keys(
     operation_id = "retireKey",
     summary = "Retire a signing key",
     description = "Takes a published key that no longer signs out of the key set: tokens it \
-                   signed stop verifying. Needs the role admin.",
+                   signed stop verifying. A key rotated in and still waiting to sign is retired \
+                   too, which cancels that rotation (the active key goes on signing). Needs the \
+                   role admin.",
     params(
         ("org" = String, Path, description = "The organization's slug"),
         ("kid" = String, Path, description = "The key's id"),

@@ -281,6 +281,66 @@ async fn keys_are_listed_rotated_and_retired(backend: Backend) {
         .map(|e| e["action"].as_str().unwrap().to_string())
         .collect();
     assert_eq!(&actions[..2], ["key.retire", "key.rotate"]);
+
+    // A key rotated in and waiting to sign: retiring it cancels the rotation.
+    let a = call(
+        &app,
+        Some(&admin),
+        Method::POST,
+        rotate,
+        Some(json!({"alg": "RS256"})),
+        None,
+    )
+    .await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    let staged = a.body[0]["kid"].as_str().unwrap().to_string();
+    assert_eq!(a.body[0]["state"], "published", "{}", a.body);
+    assert!(kids(&app.jwks("acme").await).contains(&staged));
+    let a = call(
+        &app,
+        Some(&admin),
+        Method::POST,
+        &format!("/organizations/acme/keys/{staged}/retire"),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(a.status, 204, "{}", a.body);
+    assert!(!kids(&app.jwks("acme").await).contains(&staged));
+    let a = call(
+        &app,
+        Some(&viewer),
+        Method::GET,
+        "/organizations/acme/keys",
+        None,
+        None,
+    )
+    .await;
+    let listed = a.body.as_array().unwrap();
+    let state_of = |kid: &str| {
+        listed
+            .iter()
+            .find(|k| k["kid"] == kid)
+            .map(|k| (k["state"].clone(), k["activate_at"].clone()))
+    };
+    assert_eq!(
+        state_of(&new),
+        Some((json!("active"), Value::Null)),
+        "the active key goes on signing: {}",
+        a.body
+    );
+    assert_eq!(
+        state_of(&staged),
+        Some((json!("retired"), Value::Null)),
+        "{}",
+        a.body
+    );
+    let entry = audit(&app).await[0].clone();
+    assert_eq!(entry["action"], "key.retire");
+    assert!(
+        entry["changes"]["activate_at"]["before"].is_string(),
+        "{entry}"
+    );
 }
 
 async fn events_are_listed_and_redelivered(backend: Backend) {
