@@ -273,7 +273,17 @@ pub(super) fn apply_user(
     let old_hash = existing.as_ref().and_then(|u| u.password_hash.clone());
     let password_hash = match &plan.password {
         PasswordPlan::Keep => old_hash,
-        PasswordPlan::Hash(h) => Some(h.clone()),
+        PasswordPlan::Hash(h) => {
+            // An imported hash the user's sign-in already replaced by argon2id: the same
+            // password, kept as it is now.
+            let replaced = match &existing {
+                Some(u) if u.password_hash.as_ref() != Some(h) => {
+                    User::rehashed_from(conn, &u.id)? == Some(crate::secret::sha256_hex(h))
+                }
+                _ => false,
+            };
+            if replaced { old_hash } else { Some(h.clone()) }
+        }
         // Re-hashing would change the salt on every import: keep a hash that already matches.
         PasswordPlan::Clear(p) => match old_hash {
             Some(h) if password::verify(&h, p) => Some(h),
@@ -312,6 +322,10 @@ pub(super) fn apply_user(
             }
             let before = crate::admin::users::audited(conn, &old)?;
             User::update(conn, &user)?;
+            if user.password_hash != old.password_hash {
+                // A new password: a rehash made from an older imported hash is history.
+                User::forget_rehash(conn, &user.id)?;
+            }
             // A new password or a disabled account ends every session and token.
             if (user.disabled && !old.disabled) || user.password_hash != old.password_hash {
                 crate::store::auth::sign_out_everywhere(conn, &user.id)?;

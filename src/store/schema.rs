@@ -80,6 +80,7 @@ diesel::table! {
         updated_at -> BigInt,
         last_second_factor -> Nullable<Text>,
         version -> BigInt,
+        password_rehashed_from -> Nullable<Text>,
     }
 }
 

@@ -70,7 +70,9 @@ pub struct User {
     pub phone_number: Option<PhoneNumber>,
     pub phone_number_verified: bool,
     pub profile: Profile,
-    /// An argon2id PHC string; `None` for users who cannot sign in with a password.
+    /// An argon2id PHC string, or a hash imported from another system until the user's next
+    /// sign-in replaces it (see `password::imported`); `None` for users who cannot sign in
+    /// with a password.
     pub password_hash: Option<String>,
     pub disabled: bool,
     pub created_at: i64,
@@ -258,11 +260,54 @@ impl User {
         diesel::update(users::table.find(id))
             .set((
                 users::password_hash.eq(Some(hash)),
+                users::password_rehashed_from.eq(None::<String>),
                 users::updated_at.eq(now()),
                 users::version.eq(users::version + 1),
             ))
             .execute(conn)?;
         Ok(())
+    }
+
+    /// Replaces a hash imported from another system by its argon2id `rehash`, if the user still
+    /// has `imported` (nobody set a password meanwhile), and keeps the SHA-256 of `imported` (see
+    /// [`User::rehashed_from`]). Neither the version nor `updated_at` changes: the password is
+    /// the same, and nothing an administrator reads differs.
+    pub fn replace_imported_hash(
+        conn: &mut DbConn,
+        id: &str,
+        imported: &str,
+        rehash: &str,
+    ) -> Result<bool, StoreError> {
+        let n = diesel::update(
+            users::table
+                .find(id)
+                .filter(users::password_hash.eq(imported)),
+        )
+        .set((
+            users::password_hash.eq(Some(rehash)),
+            users::password_rehashed_from.eq(Some(crate::secret::sha256_hex(imported))),
+        ))
+        .execute(conn)?;
+        Ok(n == 1)
+    }
+
+    /// Forgets which imported hash the current one replaced: a password was set another way.
+    pub fn forget_rehash(conn: &mut DbConn, id: &str) -> Result<(), StoreError> {
+        diesel::update(users::table.find(id))
+            .set(users::password_rehashed_from.eq(None::<String>))
+            .execute(conn)?;
+        Ok(())
+    }
+
+    /// The SHA-256 (hex) of the imported hash the user's current argon2id hash replaced, if it
+    /// did and no password was set since: an import giving that hash again keeps the current one.
+    pub fn rehashed_from(conn: &mut DbConn, id: &str) -> Result<Option<String>, StoreError> {
+        Ok(users::table
+            .find(id)
+            .select(users::password_rehashed_from)
+            .first::<Option<String>>(conn)
+            .optional()?
+            .flatten())
     }
 
     /// Sets the mobile number alone (a number confirmed, taken from an upstream provider, or

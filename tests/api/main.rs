@@ -16,6 +16,7 @@ mod enrollment;
 mod federation;
 mod gateways;
 mod health;
+mod imported_passwords;
 mod logout;
 mod magic_link;
 mod management;

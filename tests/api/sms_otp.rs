@@ -75,7 +75,7 @@ pub async fn setup_default(backend: &Backend) -> TestApp {
     setup(backend, "resend_cooldown_seconds = 0", "max_attempts = 20").await
 }
 
-fn auth_url(app: &TestApp, client_id: &str, extra: &[(&str, &str)]) -> String {
+pub fn auth_url(app: &TestApp, client_id: &str, extra: &[(&str, &str)]) -> String {
     let cb = if client_id == "mfa-web" {
         MFA_CB
     } else {

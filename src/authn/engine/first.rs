@@ -180,13 +180,24 @@ pub(super) async fn password_step(
         Before::Counted(counts) => *counts,
     };
 
-    // Same work for an unknown user as for a wrong password: one argon2 verification.
+    // Same work for an unknown user as for a wrong password: one argon2 verification (an
+    // imported hash not yet replaced costs what its own scheme costs; see the README).
     let phc = user
         .as_ref()
         .and_then(|u| u.password_hash.clone())
         .unwrap_or_else(|| core.dummy_hash.clone());
+    // A hash imported from another system is replaced by argon2id once the password is known.
+    let imported = user
+        .as_ref()
+        .and_then(|u| u.password_hash.clone())
+        .filter(|h| crate::password::needs_rehash(h));
+    let again = imported.as_ref().map(|_| password.clone());
     let verified = core.hasher.verify(phc, password).await
         && user.as_ref().is_some_and(|u| u.password_hash.is_some());
+    let rehash = match (verified, imported, again) {
+        (true, Some(old), Some(password)) => core.hasher.hash(password).await.map(|new| (old, new)),
+        _ => None,
+    };
     // What a right password leads to, prepared before the transaction that writes it. A
     // disabled account stops here; a sign-in that began for a known user (an account check, a
     // step-up) stays that user's (see `first_step_passed`).
@@ -248,6 +259,10 @@ pub(super) async fn password_step(
                     }
                 }
                 if verified {
+                    if let (Some(u), Some((old, new))) = (&u, &rehash) {
+                        // Unless a password was set meanwhile.
+                        User::replace_imported_hash(conn, &u.id, old, new)?;
+                    }
                     // The password's attempt is taken back but the account's count is not
                     // reset: a second factor failing after a right password must keep counting
                     // toward the lock. A whole chain passed resets it (see `Finishing`).

@@ -12,6 +12,11 @@
 //! blocks: memory stays at `slots × 19 MiB` however many sign-ins arrive, instead of 19 MiB
 //! allocated per hash on whichever blocking thread runs it (which the allocator's per-thread
 //! arenas kept: 400-700 MB measured under 8 sign-ins in flight).
+//!
+//! Hashes imported from other systems (bcrypt, PBKDF2, scrypt: see [`imported`]) verify too,
+//! and are replaced by argon2id at the user's next sign-in ([`needs_rehash`]).
+
+pub mod imported;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -226,6 +231,11 @@ pub fn hash_in(memory: &mut Memory, password: &Secret<String>) -> String {
 /// comparison is constant-time.
 pub fn verify_in(memory: &mut Memory, phc: &str, password: &Secret<String>) -> bool {
     use subtle::ConstantTimeEq as _;
+    match imported::Imported::parse(phc) {
+        Ok(Some(other)) => return other.verify(password),
+        Ok(None) => {}
+        Err(_) => return false,
+    }
     let Ok(parsed) = PasswordHash::new(phc) else {
         return false;
     };
@@ -269,6 +279,11 @@ fn fit(memory: &mut Vec<Block>, blocks: usize) {
 /// Checks a password against a stored PHC string, using the parameters recorded in the string.
 /// Blocking; constant-time comparison inside argon2.
 pub fn verify(phc: &str, password: &Secret<String>) -> bool {
+    match imported::Imported::parse(phc) {
+        Ok(Some(other)) => return other.verify(password),
+        Ok(None) => {}
+        Err(_) => return false,
+    }
     PasswordHash::new(phc)
         .map(|h| {
             argon2()
@@ -278,15 +293,27 @@ pub fn verify(phc: &str, password: &Secret<String>) -> bool {
         .unwrap_or(false)
 }
 
-/// Accepts a PHC string for import only if it is an argon2 hash Sesame can verify.
+/// Whether a stored hash is one imported from another system, to be replaced by argon2id once
+/// the user's password is known again (argon2 hashes stay as they are, whatever their
+/// parameters: an imported argon2 hash may well be stronger than the standard).
+pub fn needs_rehash(phc: &str) -> bool {
+    matches!(imported::Imported::parse(phc), Ok(Some(_)))
+}
+
+/// Accepts a hash for import only if Sesame can verify it at a bounded cost: argon2, or one of
+/// the [`imported`] schemes.
 pub fn validate_phc(phc: &str) -> Result<(), String> {
+    if imported::Imported::parse(phc)?.is_some() {
+        return Ok(());
+    }
     let parsed = PasswordHash::new(phc).map_err(|e| format!("not a PHC hash string ({e})"))?;
     if !matches!(
         parsed.algorithm.as_str(),
         "argon2id" | "argon2i" | "argon2d"
     ) {
         return Err(format!(
-            "unsupported hash algorithm '{}': Sesame verifies argon2 hashes",
+            "unsupported hash algorithm '{}': Sesame verifies argon2, bcrypt, PBKDF2 \
+             (pbkdf2, pbkdf2-sha256, pbkdf2-sha512) and scrypt hashes",
             parsed.algorithm
         ));
     }
