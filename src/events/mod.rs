@@ -183,6 +183,10 @@ pub enum AccountChangeKind {
     /// A plug-in factor's credential was added (the detail names the factor).
     CredentialAdded,
     CredentialRemoved,
+    /// The user signed out sessions of theirs from the account area (the detail says how many).
+    SessionsEnded,
+    /// The user took an application's access away (the detail names it).
+    ApplicationAccessRemoved,
 }
 
 impl AccountChangeKind {
@@ -193,6 +197,8 @@ impl AccountChangeKind {
             Self::MobileNumberChanged => "mobile_number_changed",
             Self::CredentialAdded => "credential_added",
             Self::CredentialRemoved => "credential_removed",
+            Self::SessionsEnded => "sessions_ended",
+            Self::ApplicationAccessRemoved => "application_access_removed",
         }
     }
 
@@ -203,6 +209,8 @@ impl AccountChangeKind {
             Self::MobileNumberChanged => "MobileNumberUpdatedEvent",
             Self::CredentialAdded => "CredentialAddedEvent",
             Self::CredentialRemoved => "CredentialRemovedEvent",
+            Self::SessionsEnded => "SessionsRevokedEvent",
+            Self::ApplicationAccessRemoved => "ApplicationAccessRevokedEvent",
         }
     }
 
@@ -214,6 +222,10 @@ impl AccountChangeKind {
             Self::MobileNumberChanged => "urn:ietf:params:user-operations:mobileNumberUpdated",
             Self::CredentialAdded => "urn:ietf:params:user-operations:credentialAdded",
             Self::CredentialRemoved => "urn:ietf:params:user-operations:credentialRemoved",
+            Self::SessionsEnded => "urn:ietf:params:user-operations:sessionsRevoked",
+            Self::ApplicationAccessRemoved => {
+                "urn:ietf:params:user-operations:applicationAccessRevoked"
+            }
         }
     }
 }

@@ -120,9 +120,16 @@ pub(super) async fn current_session(
             let Some(session) = Session::find_live(conn, org_id, &hash)? else {
                 return Ok(None);
             };
-            Ok(User::find(conn, org_id, &session.user_id)?
-                .filter(|u| !u.disabled)
-                .map(|u| (session, u)))
+            let Some(user) = User::find(conn, org_id, &session.user_id)?.filter(|u| !u.disabled)
+            else {
+                return Ok(None);
+            };
+            // The account area shows when each session was last used; a database that cannot
+            // take the write (full, read-only) does not stop the session from working.
+            if let Err(e) = Session::touch(conn, &session, crate::store::now()) {
+                tracing::warn!(error = %e, "cannot record when a session was last used");
+            }
+            Ok(Some((session, user)))
         })
         .await?)
 }

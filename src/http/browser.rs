@@ -95,6 +95,15 @@ pub(super) fn ctx(state: &AppState, req: &HttpRequest, form: FormToken) -> Ctx {
         session_hash: cookie_hash(req, SESSION_COOKIE),
         form,
         device: req.cookie(DEVICE_COOKIE).map(|c| c.value().to_string()),
+        user_agent: req
+            .headers()
+            .get(actix_web::http::header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(|ua| {
+                ua.chars()
+                    .take(crate::store::auth::Session::USER_AGENT_MAX)
+                    .collect()
+            }),
     }
 }
 

@@ -174,6 +174,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                     "/account/credentials",
                     post().to(account::credentials_change),
                 )
+                .route("/account/sessions", post().to(account::sessions_change))
+                .route(
+                    "/account/applications",
+                    post().to(account::applications_change),
+                )
                 .route("/sms/status/{gateway}", post().to(sms_status::receipt))
                 .route("/revoke", post().to(token::revoke))
                 .route("/introspect", post().to(token::introspect))

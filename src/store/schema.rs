@@ -128,6 +128,9 @@ diesel::table! {
         expires_at -> BigInt,
         ended_at -> Nullable<BigInt>,
         passed -> Text,
+        user_agent -> Nullable<Text>,
+        ip -> Nullable<Text>,
+        last_seen_at -> Nullable<BigInt>,
     }
 }
 

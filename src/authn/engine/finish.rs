@@ -149,6 +149,9 @@ impl Finishing {
             expires_at: t + SESSION_LIFETIME,
             ended_at: None,
             passed: passed.to_json(),
+            user_agent: ctx.user_agent.clone(),
+            ip: Some(ctx.client_ip.clone()).filter(|ip| !ip.is_empty()),
+            last_seen_at: Some(t),
         };
         let account = policy::account_key(org.org.id, user.username.as_str());
         // Smart lockout: this browser is one the account knows from now on (a cookie it already

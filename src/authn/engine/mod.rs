@@ -403,6 +403,8 @@ pub struct Ctx {
     pub form: FormToken,
     /// The browser's device cookie (smart lockout; see `policy::known_device`).
     pub device: Option<String>,
+    /// The browser's `User-Agent`, kept with a session it opens (the account area lists them).
+    pub user_agent: Option<String>,
 }
 
 impl Command {

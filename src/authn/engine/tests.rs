@@ -166,6 +166,7 @@ impl Harness {
             session_hash: None,
             form: FormToken::NotAForm,
             device: device.map(str::to_string),
+            user_agent: None,
         };
         run(&self.core, &sign_in, command, &ctx).await.unwrap()
     }

@@ -32,7 +32,7 @@ pub async fn credentials_change(
 ) -> Result<HttpResponse, ApiError> {
     let org = state.organization(&path).await?;
     let form = form.into_inner();
-    let account = match for_change(&state, &org, &req, &form).await? {
+    let account = match for_change(&state, &org, &req, form.csrf.as_deref()).await? {
         Ok(a) => a,
         Err(res) => return Ok(res),
     };

@@ -1,5 +1,5 @@
 //! The account area, `{issuer}/account/`: a user's own page for their mobile number, backup
-//! codes and authenticator apps.
+//! codes, authenticator apps and passkeys, sessions and connected applications.
 //!
 //! Viewing needs a session. Any change needs a fresh pass through the user's whole chain — the
 //! password and, when they have one, their second factor, both within the last
@@ -31,8 +31,10 @@ use crate::store::{StoreError, backup_codes, format_utc, now};
 
 mod credentials;
 mod passkeys;
+mod sessions;
 pub use credentials::credentials_change;
 use credentials::{ENROLL_BY_ADMIN_APP, may_enroll_factor};
+pub use sessions::{applications_change, sessions_change};
 
 /// The CSRF token of the account forms: a MAC of the session id under a key outside the
 /// database, so it is tied to the session and cannot be forged.
@@ -57,6 +59,10 @@ struct Account {
     /// Confirmed credentials of plug-in factors (authenticator apps).
     credentials: Vec<Credential>,
     second_factor: bool,
+    /// The user's live sessions here, this one among them.
+    sessions: Vec<Session>,
+    /// The applications that can act for the user.
+    apps: Vec<sessions::AppWithAccess>,
 }
 
 async fn load(
@@ -67,13 +73,14 @@ async fn load(
     let Some((session, user)) = current_session(state, org, req).await? else {
         return Ok(None);
     };
-    let id = user.id.clone();
-    let (backup_left, credentials) = state
+    let (id, org_id) = (user.id.clone(), org.org.id);
+    let (backup_left, credentials, (sessions, apps)) = state
         .db
         .run(move |conn| {
             Ok((
                 backup_codes::remaining(conn, &id)?,
                 Credential::of_user(conn, &id)?,
+                sessions::load(conn, org_id, &id)?,
             ))
         })
         .await?;
@@ -86,6 +93,8 @@ async fn load(
         backup_left,
         credentials,
         second_factor,
+        sessions,
+        apps,
     }))
 }
 
@@ -145,6 +154,7 @@ async fn render(
         .filter(|_| account.user.phone_number_verified)
         .map(PhoneNumber::masked);
     let fresh = fresh_until(&account.session, account.second_factor, now());
+    let (sessions_action, apps_action) = sessions::actions(org);
     Ok(state.pages.render(
         if error.is_some() {
             StatusCode::UNPROCESSABLE_ENTITY
@@ -181,6 +191,10 @@ async fn render(
                     label => f.label(),
                 }).collect::<Vec<_>>(),
             enroll_by_admin_app => ENROLL_BY_ADMIN_APP,
+            sessions => sessions::listed_sessions(account, fresh.is_some()),
+            sessions_action,
+            apps => sessions::listed_apps(account),
+            apps_action,
             csrf => csrf_token(state, &account.session)?,
             changes,
             notice,
@@ -224,6 +238,10 @@ pub async fn account_page(
         Some("credential_added") => Some("Your authenticator app was added."),
         Some("credential_removed") => Some("The authenticator app or passkey was removed."),
         Some("key_added") => Some("Your passkey was added."),
+        Some("sessions_ended") => Some("Those sessions are signed out."),
+        Some("application_access_removed") => {
+            Some("The application no longer has access to your account.")
+        }
         _ => None,
     };
     render(&state, &org, &account, notice, None).await
@@ -255,18 +273,18 @@ pub struct ChangeForm {
     response: Option<String>,
 }
 
-/// The account behind a change form, when its CSRF token is right and its chain is fresh;
-/// otherwise the response to send instead.
+/// The account behind a change form, when its CSRF token (`csrf`) is right and its chain is
+/// fresh; otherwise the response to send instead.
 async fn for_change(
     state: &AppState,
     org: &OrgEntry,
     req: &HttpRequest,
-    form: &ChangeForm,
+    csrf: Option<&str>,
 ) -> Result<Result<Account, HttpResponse>, ApiError> {
     let Some(account) = load(state, org, req).await? else {
         return Ok(Err(see_other(&account_url(org))));
     };
-    if !csrf_ok(state, &account.session, form.csrf.as_deref())? {
+    if !csrf_ok(state, &account.session, csrf)? {
         return Ok(Err(form_expired_page(state)));
     }
     if fresh_until(&account.session, account.second_factor, now()).is_none() {
@@ -285,7 +303,7 @@ pub async fn backup_codes_change(
 ) -> Result<HttpResponse, ApiError> {
     let org = state.organization(&path).await?;
     let form = form.into_inner();
-    let account = match for_change(&state, &org, &req, &form).await? {
+    let account = match for_change(&state, &org, &req, form.csrf.as_deref()).await? {
         Ok(a) => a,
         Err(res) => return Ok(res),
     };
@@ -383,7 +401,7 @@ pub async fn phone_change(
 ) -> Result<HttpResponse, ApiError> {
     let org = state.organization(&path).await?;
     let form = form.into_inner();
-    let account = match for_change(&state, &org, &req, &form).await? {
+    let account = match for_change(&state, &org, &req, form.csrf.as_deref()).await? {
         Ok(a) => a,
         Err(res) => return Ok(res),
     };
