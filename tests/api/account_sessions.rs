@@ -3,13 +3,12 @@
 //! stays), an application's access taken away (its tokens and consent gone).
 
 use diesel::prelude::*;
-use serde_json::Value;
 
 use crate::both_backends;
 use crate::helpers::{Backend, Browser, TestApp, form_field, location};
 use crate::sms_otp::{
-    BOB_PASSWORD, MFA_CB, PWD_CB, SECRET, auth_url, code_at, get, last_code, password_step,
-    setup_default, submit,
+    BOB_PASSWORD, MFA_CB, PWD_CB, auth_url, code_at, get, last_code, password_step, setup_default,
+    submit, token_response,
 };
 
 const FIREFOX: &str = "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0";
@@ -28,20 +27,7 @@ fn browser(user_agent: &str) -> Browser {
 
 /// The access token of a code exchange.
 async fn access_token(app: &TestApp, client_id: &str, cb: &str, code: &str) -> String {
-    let res = app
-        .client
-        .post(format!("{}/token", app.issuer("acme")))
-        .basic_auth(client_id, Some(SECRET))
-        .form(&[
-            ("grant_type", "authorization_code"),
-            ("code", code),
-            ("redirect_uri", cb),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
-    let body: Value = res.json().await.unwrap();
+    let body = token_response(app, client_id, cb, code).await;
     body["access_token"].as_str().unwrap().to_string()
 }
 
@@ -89,6 +75,16 @@ async fn post(
         .form(&form)
         .send()
         .await
+        .unwrap()
+}
+
+/// The `sid` of the session the browser sending `agent` opened.
+fn sid_of(app: &TestApp, agent: &str) -> String {
+    use sesame::store::schema::sessions::dsl::*;
+    sessions
+        .filter(user_agent.eq(agent))
+        .select(sid)
+        .first::<String>(&mut app.db.get().unwrap())
         .unwrap()
 }
 
@@ -141,15 +137,7 @@ async fn sessions_and_applications_are_listed_and_signed_out(backend: Backend) {
     );
 
     // This browser cannot be signed out from here.
-    let own = {
-        let mut conn = app.db.get().unwrap();
-        use sesame::store::schema::sessions::dsl::*;
-        sessions
-            .filter(user_agent.eq(FIREFOX))
-            .select(sid)
-            .first::<String>(&mut conn)
-            .unwrap()
-    };
+    let own = sid_of(&app, FIREFOX);
     let res = post(
         &app,
         &firefox,
@@ -164,15 +152,7 @@ async fn sessions_and_applications_are_listed_and_signed_out(backend: Backend) {
     let carol = browser("carol-agent");
     let res = password_step(&app, &carol, "pwd-web", "carol", "carols-long-password").await;
     code_at(&res, PWD_CB);
-    let carols = {
-        let mut conn = app.db.get().unwrap();
-        use sesame::store::schema::sessions::dsl::*;
-        sessions
-            .filter(user_agent.eq("carol-agent"))
-            .select(sid)
-            .first::<String>(&mut conn)
-            .unwrap()
-    };
+    let carols = sid_of(&app, "carol-agent");
     let res = post(
         &app,
         &firefox,

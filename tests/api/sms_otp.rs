@@ -164,6 +164,12 @@ pub fn last_code(app: &TestApp) -> String {
 }
 
 pub async fn exchange(app: &TestApp, client_id: &str, cb: &str, code: &str) -> Value {
+    let body = token_response(app, client_id, cb, code).await;
+    payload(body["id_token"].as_str().unwrap())
+}
+
+/// The token endpoint's answer to a code exchange (which must succeed).
+pub async fn token_response(app: &TestApp, client_id: &str, cb: &str, code: &str) -> Value {
     let res = app
         .client
         .post(format!("{}/token", app.issuer("acme")))
@@ -177,8 +183,7 @@ pub async fn exchange(app: &TestApp, client_id: &str, cb: &str, code: &str) -> V
         .await
         .unwrap();
     assert_eq!(res.status(), 200);
-    let body: Value = res.json().await.unwrap();
-    payload(body["id_token"].as_str().unwrap())
+    res.json().await.unwrap()
 }
 
 /// The response went back to `cb` with a code; returns the code.

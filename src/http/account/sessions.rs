@@ -86,13 +86,16 @@ fn browser_label(user_agent: Option<&str>) -> String {
         return "Unknown browser".into();
     };
     let has = |any: &[&str]| any.iter().any(|s| ua.contains(s));
-    let browser = if has(&["Edg/"]) {
+    // Browsers on iOS all say Safari and name themselves apart (CriOS, FxiOS, EdgiOS).
+    let browser = if has(&["Edg/", "EdgA/", "EdgiOS/"]) {
         "Edge"
+    } else if has(&["SamsungBrowser/"]) {
+        "Samsung Internet"
     } else if has(&["OPR/", "Opera"]) {
         "Opera"
-    } else if has(&["Firefox/"]) {
+    } else if has(&["Firefox/", "FxiOS/"]) {
         "Firefox"
-    } else if has(&["Chrome/", "Chromium/"]) {
+    } else if has(&["Chrome/", "Chromium/", "CriOS/"]) {
         "Chrome"
     } else if has(&["Safari/"]) {
         "Safari"
@@ -272,6 +275,10 @@ mod tests {
         assert_eq!(browser_label(Some(edge)), "Edge on Windows");
         let iphone = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1";
         assert_eq!(browser_label(Some(iphone)), "Safari on iOS");
+        let chrome_ios = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) CriOS/131.0.6778.73 Mobile/15E148 Safari/604.1";
+        assert_eq!(browser_label(Some(chrome_ios)), "Chrome on iOS");
+        let samsung = "Mozilla/5.0 (Linux; Android 14; SM-S918B) AppleWebKit/537.36 (KHTML, like Gecko) SamsungBrowser/26.0 Chrome/122.0.0.0 Mobile Safari/537.36";
+        assert_eq!(browser_label(Some(samsung)), "Samsung Internet on Android");
         assert_eq!(browser_label(Some("curl/8.5.0")), "curl/8.5.0");
         assert_eq!(browser_label(None), "Unknown browser");
     }

@@ -2,6 +2,7 @@
 //! under the server's key-encryption key, stored sealed, never shown, used by the gateway, and
 //! a sealed credential cannot be moved to another address or written in a file.
 
+use super::settings::patch_acme;
 use super::*;
 use crate::gateways::Provider;
 
@@ -19,31 +20,6 @@ async fn stored_settings(app: &TestApp) -> Value {
     })
     .await
     .unwrap()
-}
-
-async fn read_acme(app: &TestApp, token: &str) -> Answer {
-    call(
-        app,
-        Some(token),
-        Method::GET,
-        "/organizations/acme",
-        None,
-        None,
-    )
-    .await
-}
-
-async fn patch_acme(app: &TestApp, token: &str, patch: Value) -> Answer {
-    let read = read_acme(app, token).await;
-    call(
-        app,
-        Some(token),
-        Method::PATCH,
-        "/organizations/acme",
-        Some(patch),
-        read.etag.as_deref(),
-    )
-    .await
 }
 
 async fn credentials_are_sealed_used_and_never_shown(backend: Backend) {
@@ -102,7 +78,15 @@ async fn credentials_are_sealed_used_and_never_shown(backend: Backend) {
     );
 
     // Sent back as read, it stays; the gateway still sends it.
-    let read = read_acme(&app, &admin).await;
+    let read = call(
+        &app,
+        Some(&admin),
+        Method::GET,
+        "/organizations/acme",
+        None,
+        None,
+    )
+    .await;
     let sms = read.body["settings"]["sms"].clone();
     let a = patch_acme(&app, &admin, json!({"settings": {"sms": sms}})).await;
     assert_eq!(a.status, 200, "{}", a.body);

@@ -7,7 +7,7 @@ use crate::gateways::Provider;
 use crate::sms_otp::{get, last_code};
 
 /// Patches acme as `token` with the ETag just read.
-async fn patch_acme(app: &TestApp, token: &str, patch: Value) -> Answer {
+pub(super) async fn patch_acme(app: &TestApp, token: &str, patch: Value) -> Answer {
     let read = call(
         app,
         Some(token),
