@@ -187,6 +187,8 @@ pub enum AccountChangeKind {
     SessionsEnded,
     /// The user took an application's access away (the detail names it).
     ApplicationAccessRemoved,
+    /// The user changed their password in the account area.
+    PasswordChanged,
 }
 
 impl AccountChangeKind {
@@ -199,6 +201,7 @@ impl AccountChangeKind {
             Self::CredentialRemoved => "credential_removed",
             Self::SessionsEnded => "sessions_ended",
             Self::ApplicationAccessRemoved => "application_access_removed",
+            Self::PasswordChanged => "password_changed",
         }
     }
 
@@ -211,6 +214,7 @@ impl AccountChangeKind {
             Self::CredentialRemoved => "CredentialRemovedEvent",
             Self::SessionsEnded => "SessionsRevokedEvent",
             Self::ApplicationAccessRemoved => "ApplicationAccessRevokedEvent",
+            Self::PasswordChanged => "PasswordUpdatedEvent",
         }
     }
 
@@ -226,6 +230,7 @@ impl AccountChangeKind {
             Self::ApplicationAccessRemoved => {
                 "urn:ietf:params:user-operations:applicationAccessRevoked"
             }
+            Self::PasswordChanged => "urn:ietf:params:user-operations:passwordUpdated",
         }
     }
 }

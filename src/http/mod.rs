@@ -175,6 +175,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                     post().to(account::credentials_change),
                 )
                 .route("/account/sessions", post().to(account::sessions_change))
+                .route("/account/password", post().to(account::password_change))
                 .route(
                     "/account/applications",
                     post().to(account::applications_change),

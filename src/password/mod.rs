@@ -17,6 +17,7 @@
 //! and are replaced by argon2id at the user's next sign-in ([`needs_rehash`]).
 
 pub mod imported;
+pub mod policy;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -66,6 +66,7 @@ struct FileOrg {
     magic_link: Option<crate::authn::magic_link::MagicLinkSettings>,
     mail: Option<crate::mail::MailSettings>,
     enrollment: Option<crate::authn::credentials::EnrollmentSettings>,
+    password_policy: Option<crate::password::policy::PasswordPolicy>,
     /// Settings of plug-in factors, by name (`[organizations.factors.totp]`).
     #[serde(default)]
     factors: std::collections::BTreeMap<String, serde_json::Value>,
@@ -327,6 +328,7 @@ impl Plan {
                 enrollment: org.enrollment.unwrap_or_default(),
                 factors: org.factors,
                 event_sinks: org.event_sinks,
+                password_policy: org.password_policy.unwrap_or_default(),
             };
             validate::settings(&mut errors, &at, &settings);
             let webhooks = validate_webhooks(&mut errors, &at, org.webhooks);

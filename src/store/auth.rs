@@ -284,6 +284,42 @@ impl Session {
         Ok(ended)
     }
 
+    /// Whether the user's session `sid` is live (not ended, not expired).
+    pub fn is_live(conn: &mut DbConn, user_id: &str, sid: &str) -> Result<bool, StoreError> {
+        let n: i64 = sessions::table
+            .filter(sessions::sid.eq(sid))
+            .filter(sessions::user_id.eq(user_id))
+            .filter(sessions::ended_at.is_null())
+            .filter(sessions::expires_at.gt(now()))
+            .count()
+            .get_result(conn)?;
+        Ok(n > 0)
+    }
+
+    /// Ends every live session of the user but `keep` (a `sid`) and revokes every grant not
+    /// issued in `keep`, offline ones too: after the user changed their password, only the
+    /// browser that changed it stays signed in, and nothing issued elsewhere keeps working.
+    pub fn end_all_but(conn: &mut DbConn, user_id: &str, keep: &str) -> Result<(), StoreError> {
+        let t = now();
+        diesel::update(
+            sessions::table
+                .filter(sessions::user_id.eq(user_id))
+                .filter(sessions::sid.ne(keep))
+                .filter(sessions::ended_at.is_null()),
+        )
+        .set(sessions::ended_at.eq(Some(t)))
+        .execute(conn)?;
+        diesel::update(
+            grants::table
+                .filter(grants::user_id.eq(user_id))
+                .filter(grants::revoked_at.is_null())
+                .filter(grants::sid.is_null().or(grants::sid.ne(keep))),
+        )
+        .set(grants::revoked_at.eq(Some(t)))
+        .execute(conn)?;
+        Ok(())
+    }
+
     pub fn end(conn: &mut DbConn, id_hash: &str) -> Result<(), StoreError> {
         diesel::update(
             sessions::table

@@ -50,6 +50,8 @@ pub struct OrgSettings {
     /// Brokers that receive the organization's events beside its webhooks
     /// (`[[organizations.event_sinks]]`).
     pub event_sinks: Vec<crate::events::sinks::SinkSettings>,
+    /// What a password users choose must be (`[organizations.password_policy]`).
+    pub password_policy: crate::password::policy::PasswordPolicy,
 }
 
 /// An API registered with the organization: its identifier becomes the access token's `aud`,

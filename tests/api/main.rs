@@ -4,6 +4,7 @@ mod helpers;
 
 mod access_tokens;
 mod account;
+mod account_password;
 mod account_sessions;
 mod authorization;
 mod backup;

@@ -31,9 +31,11 @@ use crate::store::{StoreError, backup_codes, format_utc, now};
 
 mod credentials;
 mod passkeys;
+mod password;
 mod sessions;
 pub use credentials::credentials_change;
 use credentials::{ENROLL_BY_ADMIN_APP, may_enroll_factor};
+pub use password::password_change;
 pub use sessions::{applications_change, sessions_change};
 
 /// The CSRF token of the account forms: a MAC of the session id under a key outside the
@@ -191,6 +193,10 @@ async fn render(
                     label => f.label(),
                 }).collect::<Vec<_>>(),
             enroll_by_admin_app => ENROLL_BY_ADMIN_APP,
+            has_password => account.user.password_hash.is_some(),
+            email_notice => account.user.email_verified && account.user.email.is_some(),
+            password_action => format!("{}/account/password", org.issuer),
+            min_length => org.org.settings.password_policy.min_length,
             sessions => sessions::listed_sessions(account, fresh.is_some()),
             sessions_action,
             apps => sessions::listed_apps(account),
@@ -239,6 +245,9 @@ pub async fn account_page(
         Some("credential_removed") => Some("The authenticator app or passkey was removed."),
         Some("key_added") => Some("Your passkey was added."),
         Some("sessions_ended") => Some("Those sessions are signed out."),
+        Some("password_changed") => {
+            Some("Your password was changed, and every other browser was signed out.")
+        }
         Some("application_access_removed") => {
             Some("The application no longer has access to your account.")
         }

@@ -1,0 +1,163 @@
+//! Changing one's password in the account area, after the fresh pass through the whole chain
+//! every change there needs, which must have included the password itself (so it is not asked
+//! again: it was just given). A pass with another first step (a magic link, an upstream
+//! provider) does not let anyone replace the password: the mailbox or the upstream account
+//! alone must not give the password's access to applications that ask for it.
+//!
+//! The new password is checked by the organization's policy (`password::policy`), hashed with
+//! argon2id, and saved in one transaction that also ends every other session of the user and
+//! revokes everything issued outside this browser (offline access too), records the change and
+//! publishes `PasswordUpdatedEvent`. Then the user is told by email, at their verified address
+//! (best effort: a mail that cannot be sent is logged, the change stands).
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::Deserialize;
+
+use super::{account_url, for_change, render};
+use crate::authn::engine::FRESH_SECONDS;
+use crate::authn::flow::{Authenticator, PassedList};
+use crate::events::{AccountChangeKind, account_changed};
+use crate::http::browser::see_other;
+use crate::http::error::ApiError;
+use crate::http::{AppState, OrgEntry};
+use crate::mail::Mail;
+use crate::secret::Secret;
+use crate::store::auth::Session;
+use crate::store::users::User;
+use crate::store::{now, write_transaction};
+
+#[derive(Debug, Deserialize)]
+pub struct PasswordForm {
+    csrf: Option<String>,
+    password: Option<Secret<String>>,
+    confirm: Option<Secret<String>>,
+}
+
+/// `POST {issuer}/account/password`.
+pub async fn password_change(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    req: HttpRequest,
+    form: web::Form<PasswordForm>,
+) -> Result<HttpResponse, ApiError> {
+    let org = state.organization(&path).await?;
+    let form = form.into_inner();
+    let account = match for_change(&state, &org, &req, form.csrf.as_deref()).await? {
+        Ok(a) => a,
+        Err(res) => return Ok(res),
+    };
+    if account.user.password_hash.is_none() {
+        let msg = "Your account signs in without a password.";
+        return render(&state, &org, &account, None, Some(msg)).await;
+    }
+    if !password_just_given(&account.session, now()) {
+        let msg = "To change your password, first confirm it is you with your current password \
+                   (sign in again with it), then change it.";
+        return render(&state, &org, &account, None, Some(msg)).await;
+    }
+    let (Some(password), Some(confirm)) = (form.password, form.confirm) else {
+        let msg = "Type your new password twice.";
+        return render(&state, &org, &account, None, Some(msg)).await;
+    };
+    if password != confirm {
+        let msg = "The two passwords differ: type the same new password twice.";
+        return render(&state, &org, &account, None, Some(msg)).await;
+    }
+    let user = &account.user;
+    let email = user.email.as_ref().map(|e| e.as_str().to_string());
+    let local = email
+        .as_deref()
+        .and_then(|e| e.split('@').next())
+        .unwrap_or_default()
+        .to_string();
+    let words = [
+        user.username.as_str(),
+        email.as_deref().unwrap_or_default(),
+        local.as_str(),
+        org.org.slug.as_str(),
+    ];
+    let policy = &org.org.settings.password_policy;
+    if let Err(msg) = policy.check(password.expose(), &words) {
+        return render(&state, &org, &account, None, Some(&msg)).await;
+    }
+    let Some(hash) = state.hasher.hash(password).await else {
+        return Err(ApiError::Internal);
+    };
+    let (user_id, keep, entry) = (user.id.clone(), account.session.sid.clone(), org.clone());
+    let changed = state
+        .db
+        .run(move |conn| {
+            write_transaction(conn, |conn| {
+                // Checked again now, after the hash: an administrator (or another browser) may
+                // have ended this session meanwhile.
+                if !Session::is_live(conn, &user_id, &keep)? {
+                    return Ok(false);
+                }
+                User::set_password_hash(conn, &user_id, &hash)?;
+                Session::end_all_but(conn, &user_id, &keep)?;
+                account_changed(
+                    conn,
+                    entry.event_origin(),
+                    &user_id,
+                    AccountChangeKind::PasswordChanged,
+                    "",
+                )?;
+                Ok(true)
+            })
+        })
+        .await?;
+    if !changed {
+        return Ok(see_other(&account_url(&org)));
+    }
+    tracing::info!(user = %user.id, "password changed in the account area; other sessions ended");
+    if user.email_verified
+        && let Some(to) = email
+    {
+        // Apart from the request: a client that goes away does not stop the notice.
+        let (state, org) = (state.clone(), org.clone());
+        actix_web::rt::spawn(async move { notify(&state, &org, &to).await });
+    }
+    Ok(see_other(&format!(
+        "{}?changed=password_changed",
+        account_url(&org)
+    )))
+}
+
+/// Whether the session's latest pass included the password, within the account area's
+/// freshness window.
+fn password_just_given(session: &Session, now: i64) -> bool {
+    PassedList::from_json(&session.passed)
+        .0
+        .iter()
+        .any(|p| matches!(p.method, Authenticator::Password) && p.at + FRESH_SECONDS > now)
+}
+
+/// Tells the user their password changed, so a change they did not make does not go unseen.
+async fn notify(state: &AppState, org: &OrgEntry, to: &str) {
+    let subject = format!("Your {} password was changed", org.org.display_name);
+    let text = format!(
+        "The password of your {} account was changed, and every other browser signed in to it \
+         was signed out.\n\nIf you did not change it, tell your administrator at once.",
+        org.org.display_name
+    );
+    let html = match state.mail_templates.plain_html(&subject, &text) {
+        Ok(html) => html,
+        Err(e) => {
+            tracing::warn!(error = %e, "password change notice: template failed");
+            return;
+        }
+    };
+    let mail = Mail {
+        to,
+        subject: &subject,
+        text,
+        html,
+    };
+    let sent = org.org.settings.mail.send(mail).await;
+    state
+        .metrics
+        .mail_send(&org.org.slug, "password_changed", sent.is_ok());
+    if let Err(e) = sent {
+        tracing::warn!(error = %e, "password change notice could not be sent");
+    }
+}
