@@ -5,9 +5,9 @@
 use serde::Serialize;
 
 use super::flow::Authenticator;
-use crate::store::auth::Session;
 use crate::store::format_utc;
 use crate::store::otps::Dead;
+use crate::store::sessions::Session;
 use crate::store::users::User;
 
 /// The kind of step a sign-in is at: which page (or which JSON step) runs it.

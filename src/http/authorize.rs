@@ -23,8 +23,9 @@ use crate::authn::flow::PassedList;
 use crate::oidc::authorize::{self, AuthRequest, AuthorizeError, ResponseMode};
 use crate::secret::{random_token, sha256_hex};
 use crate::store::applications::Application;
-use crate::store::auth::{LoginTransaction, Session, consent};
+use crate::store::auth::{LoginTransaction, consent};
 use crate::store::now;
+use crate::store::sessions::Session;
 use crate::store::users::User;
 
 /// Answers the client at its redirect URI, in the requested response mode, with `iss`

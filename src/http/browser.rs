@@ -101,7 +101,7 @@ pub(super) fn ctx(state: &AppState, req: &HttpRequest, form: FormToken) -> Ctx {
             .and_then(|v| v.to_str().ok())
             .map(|ua| {
                 ua.chars()
-                    .take(crate::store::auth::Session::USER_AGENT_MAX)
+                    .take(crate::store::sessions::Session::USER_AGENT_MAX)
                     .collect()
             }),
     }

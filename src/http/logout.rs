@@ -19,7 +19,8 @@ use super::{AppState, OrgEntry};
 use crate::oidc::authorize::Params;
 use crate::secret::sha256_hex;
 use crate::store::applications::Application;
-use crate::store::auth::{Grant, Session};
+use crate::store::auth::Grant;
+use crate::store::sessions::Session;
 use crate::store::write_transaction;
 
 /// A logout request after validation.

@@ -19,6 +19,7 @@ pub mod organizations;
 pub mod otps;
 pub mod schema;
 pub mod sent_codes;
+pub mod sessions;
 pub mod sms_sends;
 pub mod subscriptions;
 pub mod throttle;

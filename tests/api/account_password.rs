@@ -8,7 +8,7 @@ use diesel::prelude::*;
 use crate::both_backends;
 use crate::helpers::{Backend, Browser, TestApp, form_field, stderr};
 use crate::magic_link::{SMTP_PASSWORD, SMTP_USER, SmtpSink};
-use crate::sms_otp::{PWD_CB, SECRET, auth_url, code_at, get, password_step, token_response};
+use crate::sms_otp::{PWD_CB, SECRET, code_at, get, password_step, signed_in, token_response};
 
 const OLD: &str = "daves-first-long-password";
 const NEW: &str = "a new passphrase, autumn 2026";
@@ -86,16 +86,6 @@ async fn userinfo(app: &TestApp, token: &serde_json::Value) -> u16 {
         .unwrap()
         .status()
         .as_u16()
-}
-
-async fn signed_in(app: &TestApp, browser: &Browser) -> bool {
-    let res = browser
-        .client
-        .get(auth_url(app, "pwd-web", &[]))
-        .send()
-        .await
-        .unwrap();
-    crate::helpers::location(&res).starts_with(PWD_CB)
 }
 
 async fn a_password_is_changed_by_the_policy_and_the_rest_is_signed_out(backend: Backend) {

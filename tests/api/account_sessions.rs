@@ -7,7 +7,7 @@ use diesel::prelude::*;
 use crate::both_backends;
 use crate::helpers::{Backend, Browser, TestApp, form_field, location};
 use crate::sms_otp::{
-    BOB_PASSWORD, MFA_CB, PWD_CB, auth_url, code_at, get, last_code, password_step, setup_default,
+    BOB_PASSWORD, MFA_CB, PWD_CB, code_at, get, last_code, password_step, setup_default, signed_in,
     submit, token_response,
 };
 
@@ -47,17 +47,6 @@ async fn password_only(app: &TestApp, browser: &Browser) -> String {
     let res = password_step(app, browser, "pwd-web", "bob", BOB_PASSWORD).await;
     let code = code_at(&res, PWD_CB);
     access_token(app, "pwd-web", PWD_CB, &code).await
-}
-
-/// Whether `browser` still has a session: an authorization answers with a code at once.
-async fn signed_in(app: &TestApp, browser: &Browser) -> bool {
-    let res = browser
-        .client
-        .get(auth_url(app, "pwd-web", &[]))
-        .send()
-        .await
-        .unwrap();
-    location(&res).starts_with(PWD_CB)
 }
 
 async fn post(

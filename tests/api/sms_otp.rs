@@ -94,6 +94,18 @@ pub fn auth_url(app: &TestApp, client_id: &str, extra: &[(&str, &str)]) -> Strin
     url.to_string()
 }
 
+/// Whether `browser` has a session at acme: an authorization of `pwd-web` answers with a code
+/// at once.
+pub async fn signed_in(app: &TestApp, browser: &Browser) -> bool {
+    let res = browser
+        .client
+        .get(auth_url(app, "pwd-web", &[]))
+        .send()
+        .await
+        .unwrap();
+    location(&res).starts_with(PWD_CB)
+}
+
 /// Starts an authorization of `client_id` and passes the password step as `username`; returns
 /// the response to the password form.
 pub async fn password_step(

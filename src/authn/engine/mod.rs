@@ -49,9 +49,10 @@ use crate::oidc::authorize::AuthRequest;
 use crate::secret::{Secret, random_token, sha256_hex};
 use crate::state::{Core, CoreError, OrgEntry};
 use crate::store::applications::Application;
-use crate::store::auth::{AuthorizationCode, Grant, LoginTransaction, Session};
+use crate::store::auth::{AuthorizationCode, Grant, LoginTransaction};
 use crate::store::deliveries::{self, Delivery};
 use crate::store::otps::{Dead, SmsOtp};
+use crate::store::sessions::Session;
 use crate::store::users::User;
 use crate::store::{StoreError, backup_codes, write_transaction};
 

@@ -24,8 +24,8 @@ use crate::authn::factor::{CODE_FACTORS, KEY_FACTORS, key_factor};
 use crate::authn::flow::PassedList;
 use crate::domain::PhoneNumber;
 use crate::store::account_changes::AccountChange;
-use crate::store::auth::Session;
 use crate::store::credentials::Credential;
+use crate::store::sessions::Session;
 use crate::store::users::User;
 use crate::store::{StoreError, backup_codes, format_utc, now};
 

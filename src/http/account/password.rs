@@ -22,7 +22,7 @@ use crate::http::error::ApiError;
 use crate::http::{AppState, OrgEntry};
 use crate::mail::Mail;
 use crate::secret::Secret;
-use crate::store::auth::Session;
+use crate::store::sessions::Session;
 use crate::store::users::User;
 use crate::store::{now, write_transaction};
 

@@ -17,7 +17,7 @@ use crate::http::browser::see_other;
 use crate::http::error::ApiError;
 use crate::http::{AppState, OrgEntry};
 use crate::store::applications::Application;
-use crate::store::auth::{ConnectedApp, Session, connected_apps, disconnect_app};
+use crate::store::sessions::{ConnectedApp, Session, connected_apps, disconnect_app};
 use crate::store::{DbConn, StoreError, format_utc, write_transaction};
 
 /// A connected application and what it is.
