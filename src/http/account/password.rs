@@ -161,3 +161,63 @@ async fn notify(state: &AppState, org: &OrgEntry, to: &str) {
         tracing::warn!(error = %e, "password change notice could not be sent");
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::authn::flow::Passed;
+
+    fn session(passed: Vec<(Authenticator, i64)>) -> Session {
+        let list = PassedList(
+            passed
+                .into_iter()
+                .map(|(method, at)| Passed { method, at })
+                .collect(),
+        );
+        Session {
+            id_hash: String::new(),
+            sid: "s".into(),
+            organization_id: 1,
+            user_id: "u".into(),
+            auth_time: 0,
+            amr: "[]".into(),
+            acr: String::new(),
+            created_at: 0,
+            expires_at: i64::MAX,
+            ended_at: None,
+            passed: list.to_json(),
+            user_agent: None,
+            ip: None,
+            last_seen_at: None,
+        }
+    }
+
+    #[test]
+    fn only_a_fresh_password_lets_the_password_change() {
+        let now = 10_000;
+        assert!(password_just_given(
+            &session(vec![
+                (Authenticator::Password, now - 60),
+                (Authenticator::SmsOtp, now)
+            ]),
+            now
+        ));
+        // A mailbox or an upstream account alone does not replace the password.
+        assert!(!password_just_given(
+            &session(vec![
+                (Authenticator::MagicLink, now),
+                (Authenticator::SmsOtp, now)
+            ]),
+            now
+        ));
+        assert!(!password_just_given(
+            &session(vec![(Authenticator::Federated("corp".into()), now)]),
+            now
+        ));
+        // Nor a password given before the window.
+        assert!(!password_just_given(
+            &session(vec![(Authenticator::Password, now - FRESH_SECONDS)]),
+            now
+        ));
+    }
+}
