@@ -246,6 +246,14 @@ impl Default for Templates {
                 include_str!("../templates/magic_link_email.html"),
             ),
             (
+                "password_reset_email.txt",
+                include_str!("../templates/password_reset_email.txt"),
+            ),
+            (
+                "password_reset_email.html",
+                include_str!("../templates/password_reset_email.html"),
+            ),
+            (
                 "plain_email.html",
                 include_str!("../templates/plain_email.html"),
             ),
@@ -267,11 +275,28 @@ impl Templates {
         minutes: i64,
     ) -> Result<(String, String), minijinja::Error> {
         let ctx = minijinja::context! { app_name, org_name, link, minutes };
-        let part = |name: &str| self.env.get_template(name)?.render(&ctx);
-        Ok((
-            part("magic_link_email.txt")?,
-            part("magic_link_email.html")?,
-        ))
+        self.text_and_html("magic_link_email", &ctx)
+    }
+
+    /// The text and HTML parts of a password reset link's mail.
+    pub fn reset_link(
+        &self,
+        org_name: &str,
+        link: &str,
+        minutes: i64,
+    ) -> Result<(String, String), minijinja::Error> {
+        let ctx = minijinja::context! { org_name, link, minutes };
+        self.text_and_html("password_reset_email", &ctx)
+    }
+
+    /// The `{name}.txt` and `{name}.html` templates rendered with `ctx`.
+    fn text_and_html(
+        &self,
+        name: &str,
+        ctx: &minijinja::Value,
+    ) -> Result<(String, String), minijinja::Error> {
+        let part = |ext: &str| self.env.get_template(&format!("{name}.{ext}"))?.render(ctx);
+        Ok((part("txt")?, part("html")?))
     }
 
     /// The HTML part of a mail whose words a plug-in wrote as text (an email code): the text,
@@ -315,6 +340,21 @@ mod template_tests {
             "{html}"
         );
         assert!(Templates::default().loads("magic_link_email.html"));
+    }
+
+    #[test]
+    fn the_reset_link_mail_has_both_parts_and_escapes_html() {
+        let link = "https://id.example/t/acme/password-reset/link?token=t";
+        let (text, html) = Templates::default().reset_link("<Acme>", link, 5).unwrap();
+        assert!(text.contains("Reset your <Acme> password"), "{text}");
+        assert!(
+            text.contains(link) && text.contains("expires in 5 minutes"),
+            "{text}"
+        );
+        assert!(
+            html.contains("&lt;Acme&gt;") && !html.contains("<Acme>"),
+            "{html}"
+        );
     }
 
     #[test]

@@ -77,6 +77,9 @@ pub struct OrgEntry {
     /// The first steps the organization's applications offer: what the account area accepts
     /// when a user confirms it is them.
     pub first_steps: Vec<crate::authn::flow::Authenticator>,
+    /// Whether an application's flow takes a code sent by email (a password reset then asks
+    /// for the second factor: see `authn::reset`).
+    pub mails_codes: bool,
     /// The organization's SMS channel, or why it could not be built (a missing secret file).
     pub sms: Result<crate::plugin::SmsChannel, String>,
     /// `SESAME_DELIVERY_MAX_AGE_SECONDS`, for the events' origin.
@@ -231,6 +234,9 @@ impl Core {
             .collect();
         let flows: Vec<_> = apps.iter().map(|a| a.flow()).collect();
         let first_steps = crate::authn::flow::SignInFlow::first_steps(flows.iter());
+        let mails_codes = flows
+            .iter()
+            .any(crate::authn::flow::SignInFlow::mails_codes);
         let issuer = self.settings.base_url.issuer(&org.slug);
         let discovery = crate::document::PublicDocument::new(
             serde_json::to_vec(&oidc::discovery::document(&issuer)).expect("discovery serializes"),
@@ -247,6 +253,7 @@ impl Core {
             discovery,
             origins,
             first_steps,
+            mails_codes,
             sms,
             delivery_max_age: self.settings.delivery_max_age_seconds,
             base_url: self.settings.base_url.as_str().to_string(),

@@ -223,6 +223,31 @@ impl SignInFlow {
         Self { steps }
     }
 
+    /// A flow nothing passes (a password reset the organization turned off meanwhile).
+    pub fn closed() -> Self {
+        Self {
+            steps: vec![Vec::new()],
+        }
+    }
+
+    /// A password reset's: a link mailed to the user, then a step offering `second` (the user's
+    /// second factors, when the organization asks for them) unless it is empty.
+    pub fn password_reset(second: Vec<Authenticator>) -> Self {
+        let mut steps = vec![vec![Authenticator::MagicLink]];
+        if !second.is_empty() {
+            steps.push(second);
+        }
+        Self { steps }
+    }
+
+    /// Whether a step offers a factor that sends a code (by email).
+    pub fn mails_codes(&self) -> bool {
+        self.steps
+            .iter()
+            .flatten()
+            .any(|a| matches!(a, Authenticator::Sent(_)))
+    }
+
     /// Adds an SMS OTP step (without backup codes): confirming a new number needs its code.
     pub fn require_sms_otp(&mut self) {
         self.steps.push(vec![Authenticator::SmsOtp]);

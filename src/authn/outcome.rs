@@ -82,6 +82,8 @@ pub enum Outcome {
     Completed(Box<Completed>),
     /// A code sent to a new number was entered: the number is the user's now (account area).
     NumberSaved,
+    /// A password reset passed its flow: the browser may choose the new password (no session).
+    ResetCleared,
     /// A sign-in link was asked for: the same answer whether or not anyone has that username or
     /// address (a link is mailed, valid for `minutes`, only if someone does).
     LinkSent { identifier: String, minutes: i64 },
@@ -107,6 +109,7 @@ impl Outcome {
             Self::Advanced { .. } => "advanced".into(),
             Self::Completed(_) => "completed".into(),
             Self::NumberSaved => "number_saved".into(),
+            Self::ResetCleared => "reset_cleared".into(),
             Self::LinkSent { .. } => "link_sent".into(),
             Self::Refused(refusal) => format!("refused: {}", code(refusal)),
         }
@@ -114,11 +117,13 @@ impl Outcome {
 
     /// The outcome and its reason as metric labels: `passed` (on to the next step),
     /// `completed` (the whole flow), `failed` (the step again, with the error's code), `refused`
-    /// (with the refusal's code), `shown` (the step again without an error), `link_sent`.
+    /// (with the refusal's code), `shown` (the step again without an error), `link_sent`,
+    /// `reset_cleared` (a password reset's flow passed: no session).
     pub fn metric_labels(&self) -> (&'static str, &'static str) {
         match self {
             Self::Advanced { .. } => ("passed", ""),
             Self::Completed(_) | Self::NumberSaved => ("completed", ""),
+            Self::ResetCleared => ("reset_cleared", ""),
             Self::Step(Step {
                 error: Some(error), ..
             }) => ("failed", error.code()),
@@ -545,7 +550,7 @@ impl Refusal {
             Self::LinkInvalid => "This link does not work",
             Self::LinkUsed => "This link was already used",
             Self::LinkExpired => "This link has expired",
-            Self::LinkOtherBrowser => "Open the link in the browser you signed in from",
+            Self::LinkOtherBrowser => "Open the link in the browser where you asked for it",
         }
     }
 
@@ -566,11 +571,11 @@ impl Refusal {
                 "This sign-in is for another account. Go back and start again.".into()
             }
             Self::ConfirmAgain => "Too much time passed since you confirmed it is you. Go back to your account and start again.".into(),
-            Self::LinksThrottled => "Too many sign-in links were asked for from your network. Wait a while, or sign in another way.".into(),
-            Self::LinkInvalid => "This sign-in link is not valid. Go back to the application and ask for a new one.".into(),
-            Self::LinkUsed => "Each sign-in link works once, and a newer link replaces older ones. Go back to the application and ask for a new one if you need to.".into(),
-            Self::LinkExpired => "Sign-in links work for a few minutes only. Go back to the application and ask for a new one.".into(),
-            Self::LinkOtherBrowser => "For your safety, a sign-in link only works in the browser where you asked for it. Open it there (copy the address from the email if needed).".into(),
+            Self::LinksThrottled => "Too many links (to sign in or to reset a password) were asked for from your network. Wait a while, or sign in another way.".into(),
+            Self::LinkInvalid => "This link is not valid. Go back to the application and ask for a new one.".into(),
+            Self::LinkUsed => "Each link we email works once, and a newer link replaces older ones. Go back to the application and ask for a new one if you need to.".into(),
+            Self::LinkExpired => "The links we email work for a few minutes only. Go back to the application and ask for a new one.".into(),
+            Self::LinkOtherBrowser => "For your safety, a link we email only works in the browser where you asked for it. Open it there (copy the address from the email if needed).".into(),
         }
     }
 }

@@ -189,6 +189,9 @@ pub enum AccountChangeKind {
     ApplicationAccessRemoved,
     /// The user changed their password in the account area.
     PasswordChanged,
+    /// The user chose a new password after a reset link (`authn::reset`); published as a
+    /// password update too.
+    PasswordReset,
 }
 
 impl AccountChangeKind {
@@ -202,6 +205,7 @@ impl AccountChangeKind {
             Self::SessionsEnded => "sessions_ended",
             Self::ApplicationAccessRemoved => "application_access_removed",
             Self::PasswordChanged => "password_changed",
+            Self::PasswordReset => "password_reset",
         }
     }
 
@@ -214,7 +218,7 @@ impl AccountChangeKind {
             Self::CredentialRemoved => "CredentialRemovedEvent",
             Self::SessionsEnded => "SessionsRevokedEvent",
             Self::ApplicationAccessRemoved => "ApplicationAccessRevokedEvent",
-            Self::PasswordChanged => "PasswordUpdatedEvent",
+            Self::PasswordChanged | Self::PasswordReset => "PasswordUpdatedEvent",
         }
     }
 
@@ -230,7 +234,9 @@ impl AccountChangeKind {
             Self::ApplicationAccessRemoved => {
                 "urn:ietf:params:user-operations:applicationAccessRevoked"
             }
-            Self::PasswordChanged => "urn:ietf:params:user-operations:passwordUpdated",
+            Self::PasswordChanged | Self::PasswordReset => {
+                "urn:ietf:params:user-operations:passwordUpdated"
+            }
         }
     }
 }

@@ -16,6 +16,7 @@ pub mod magic_link;
 pub mod metrics;
 pub mod native;
 pub mod pages;
+pub mod reset;
 pub mod signin;
 pub mod sms_status;
 pub mod token;
@@ -157,6 +158,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route("/passkey", post().to(signin::key_submit))
                 .route("/magic-link", get().to(magic_link::open_link))
                 .route("/magic-link", post().to(magic_link::request_link))
+                .route("/password-reset", get().to(reset::start))
+                .route("/password-reset/link", get().to(magic_link::open_link))
+                .route("/password-reset/new", get().to(reset::new_password_page))
+                .route("/password-reset/new", post().to(reset::new_password_submit))
                 .route("/federated/{name}", post().to(federation::start))
                 .route("/federated/{name}/callback", get().to(federation::callback))
                 .route("/authn", post().to(native::authn))

@@ -379,7 +379,10 @@ async fn respond(
             ))
         }
         Outcome::Refused(refusal) => Ok(refused(refusal)),
-        Outcome::Advanced { .. } | Outcome::NumberSaved | Outcome::LinkSent { .. } => Ok(expired()),
+        Outcome::Advanced { .. }
+        | Outcome::NumberSaved
+        | Outcome::ResetCleared
+        | Outcome::LinkSent { .. } => Ok(expired()),
     }
 }
 

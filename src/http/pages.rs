@@ -112,6 +112,14 @@ impl Default for Pages {
                 include_str!("../../templates/credential_setup.html"),
             ),
             (
+                "password_reset.html",
+                include_str!("../../templates/password_reset.html"),
+            ),
+            (
+                "password_reset_done.html",
+                include_str!("../../templates/password_reset_done.html"),
+            ),
+            (
                 "magic_link_sent.html",
                 include_str!("../../templates/magic_link_sent.html"),
             ),

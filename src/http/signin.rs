@@ -41,6 +41,10 @@ pub(super) async fn respond(
         Outcome::NumberSaved => Ok(see_other(&format!(
             "{issuer}/account/?changed=mobile_number_changed"
         ))),
+        Outcome::ResetCleared => Ok(see_other(&format!(
+            "{issuer}/password-reset/new?tx={}",
+            sign_in.tx.id
+        ))),
         Outcome::LinkSent {
             identifier,
             minutes,
@@ -52,10 +56,19 @@ pub(super) async fn respond(
                 app_name => sign_in.purpose.name(&sign_in.org),
                 identifier,
                 minutes,
-                back_url => format!("{issuer}/login?tx={}", sign_in.tx.id),
+                reset => sign_in.purpose.resets_password(),
+                back_url => format!("{issuer}/login?tx={}", back_to(&sign_in.purpose).unwrap_or(&sign_in.tx.id)),
             },
         )),
         Outcome::Refused(refusal) => Ok(refusal_page(state, refusal)),
+    }
+}
+
+/// The sign-in a password reset left, to go back to.
+fn back_to(purpose: &Purpose) -> Option<&String> {
+    match purpose {
+        Purpose::Account(engine::AccountRequest::Reset { back }) => back.as_ref(),
+        _ => None,
     }
 }
 
@@ -321,13 +334,21 @@ fn first_page(
         Some(StepError::KeyRefused | StepError::KeyTimedOut)
     );
     let key = step.key.as_ref().filter(|k| k.ceremony.is_some());
+    let password = step.authenticators.contains(&Authenticator::Password);
+    let reset = sign_in.purpose.resets_password();
+    // "Forgot your password?" under the password form, where the organization resets by email.
+    let forgot_url = (password && !reset && org.org.settings.password_reset.enabled)
+        .then(|| format!("{}/password-reset?tx={tx}", org.issuer));
     let ctx = context! {
         org_name => org.org.display_name,
         app_name => step.app_name,
         action => format!("{}/login", org.issuer),
         magic_link_action => format!("{}/magic-link", org.issuer),
-        password => step.authenticators.contains(&Authenticator::Password),
+        password,
         magic_link => step.authenticators.contains(&Authenticator::MagicLink),
+        reset,
+        forgot_url,
+        back_url => back_to(&sign_in.purpose).map(|b| format!("{}/login?tx={b}", org.issuer)),
         providers,
         tx,
         csrf,

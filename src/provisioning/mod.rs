@@ -67,6 +67,7 @@ struct FileOrg {
     mail: Option<crate::mail::MailSettings>,
     enrollment: Option<crate::authn::credentials::EnrollmentSettings>,
     password_policy: Option<crate::password::policy::PasswordPolicy>,
+    password_reset: Option<crate::authn::reset::PasswordResetSettings>,
     /// Settings of plug-in factors, by name (`[organizations.factors.totp]`).
     #[serde(default)]
     factors: std::collections::BTreeMap<String, serde_json::Value>,
@@ -329,6 +330,7 @@ impl Plan {
                 factors: org.factors,
                 event_sinks: org.event_sinks,
                 password_policy: org.password_policy.unwrap_or_default(),
+                password_reset: org.password_reset.unwrap_or_default(),
             };
             validate::settings(&mut errors, &at, &settings);
             let webhooks = validate_webhooks(&mut errors, &at, org.webhooks);

@@ -110,6 +110,18 @@ impl LoginTransaction {
         Ok(())
     }
 
+    /// Ends every open sign-in of the user (a password reset): none of them can finish, whatever
+    /// it passed already.
+    pub fn end_of_user(conn: &mut DbConn, user_id: &str, now: i64) -> Result<usize, StoreError> {
+        Ok(diesel::update(
+            login_transactions::table
+                .filter(login_transactions::user_id.eq(user_id))
+                .filter(login_transactions::completed_at.is_null()),
+        )
+        .set(login_transactions::completed_at.eq(Some(now)))
+        .execute(conn)?)
+    }
+
     /// Marks the transaction done at `now`; false if it was already completed (a double submit).
     pub fn complete(conn: &mut DbConn, id: &str, now: i64) -> Result<bool, StoreError> {
         let n = diesel::update(

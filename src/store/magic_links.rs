@@ -36,6 +36,17 @@ impl MagicLink {
         Ok(())
     }
 
+    /// Voids every unused link of the user (a password reset), sign-in and reset links alike.
+    pub fn void_of_user(conn: &mut DbConn, user_id: &str, now: i64) -> Result<usize, StoreError> {
+        Ok(diesel::update(
+            magic_links::table
+                .filter(magic_links::user_id.eq(user_id))
+                .filter(magic_links::used_at.is_null()),
+        )
+        .set(magic_links::used_at.eq(Some(now)))
+        .execute(conn)?)
+    }
+
     pub fn find(
         conn: &mut DbConn,
         organization_id: i64,

@@ -52,6 +52,8 @@ pub struct OrgSettings {
     pub event_sinks: Vec<crate::events::sinks::SinkSettings>,
     /// What a password users choose must be (`[organizations.password_policy]`).
     pub password_policy: crate::password::policy::PasswordPolicy,
+    /// "Forgot your password?" (`[organizations.password_reset]`).
+    pub password_reset: crate::authn::reset::PasswordResetSettings,
 }
 
 /// An API registered with the organization: its identifier becomes the access token's `aud`,

@@ -27,6 +27,7 @@ mod native;
 mod operations;
 mod outbox;
 mod passkey;
+mod password_reset;
 mod prefix;
 mod provisioning;
 mod pruning;

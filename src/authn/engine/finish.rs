@@ -35,6 +35,13 @@ pub(super) enum Next {
     },
     /// Nothing is missing: the transaction completes the sign-in and creates the session.
     Finish(Box<Finishing>),
+    /// Nothing is missing from a password reset: the transaction records the progress, and
+    /// stays open for the new password (no session).
+    Cleared {
+        tx_id: String,
+        user_id: String,
+        passed: String,
+    },
 }
 
 impl Next {
@@ -53,6 +60,11 @@ impl Next {
                 user_id: user.id.clone(),
                 passed: passed.to_json(),
                 session_sid: sign_in.tx.session_sid.clone(),
+            },
+            None if sign_in.purpose.resets_password() => Self::Cleared {
+                tx_id: sign_in.tx.id.clone(),
+                user_id: user.id.clone(),
+                passed: passed.to_json(),
             },
             None => Self::Finish(Box::new(Finishing::new(core, sign_in, user, passed, ctx)?)),
         })
@@ -80,6 +92,17 @@ impl Next {
                     Reached::Expired
                 },
             ),
+            Self::Cleared {
+                tx_id,
+                user_id,
+                passed,
+            } => Ok(
+                if LoginTransaction::record_progress(conn, &tx_id, &user_id, &passed, None)? {
+                    Reached::Cleared
+                } else {
+                    Reached::Expired
+                },
+            ),
             Self::Finish(finishing) => Ok(match finishing.write(conn)? {
                 Some(session) => Reached::Finished(finishing, Box::new(session)),
                 None => Reached::Expired,
@@ -92,6 +115,8 @@ impl Next {
 pub(super) enum Reached {
     Step(StepKind),
     Finished(Box<Finishing>, Box<Session>),
+    /// A password reset passed its flow.
+    Cleared,
     /// The sign-in was completed (or ended) meanwhile.
     Expired,
 }
@@ -101,6 +126,7 @@ impl Reached {
         match self {
             Self::Step(kind) => Outcome::Advanced { kind },
             Self::Finished(finishing, session) => finishing.completed(*session),
+            Self::Cleared => Outcome::ResetCleared,
             Self::Expired => Outcome::Refused(Refusal::Expired),
         }
     }

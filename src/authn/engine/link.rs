@@ -9,6 +9,10 @@
 //! The link carries a 256-bit token (only its SHA-256 is stored) and names the sign-in it
 //! finishes; opening it checks the sign-in's binding (the browser that asked) before the link is
 //! spent, so a mail scanner or another browser is told so and does not use the link up.
+//!
+//! A password reset (`authn::reset`) sends and opens its links here too: its flow starts with
+//! this step, so it shares the answer, the limits and the binding; only the mail differs, and
+//! only users who have a password get one.
 
 use std::sync::Arc;
 
@@ -62,8 +66,13 @@ pub(super) async fn request(
     // background: the answer (and its timing) is the same for everyone.
     let (core, org, tx) = (core.clone(), org.clone(), sign_in.tx.clone());
     let (wanted, app_name) = (identifier.clone(), sign_in.purpose.name(&org));
+    let kind = if sign_in.purpose.resets_password() {
+        LinkKind::Reset
+    } else {
+        LinkKind::SignIn { app_name }
+    };
     tokio::spawn(async move {
-        if let Err(e) = find_and_send(&core, &org, &tx, &app_name, wanted, now).await {
+        if let Err(e) = find_and_send(&core, &org, &tx, &kind, wanted, now).await {
             tracing::warn!(error = %e, "magic link request failed");
         }
     });
@@ -73,18 +82,27 @@ pub(super) async fn request(
     })
 }
 
+/// What a link does, which its mail says.
+enum LinkKind {
+    /// Signs in to the application (or the account) named.
+    SignIn { app_name: String },
+    /// Lets the user choose a new password (`authn::reset`).
+    Reset,
+}
+
 /// Finds who `wanted` names (a username, or a verified address held by exactly one user) and,
-/// if they can get links, sends one.
+/// if they can get links, sends one. Only users who have a password get reset links.
 async fn find_and_send(
     core: &Core,
     org: &OrgEntry,
     tx: &LoginTransaction,
-    app_name: &str,
+    kind: &LinkKind,
     wanted: String,
     now: i64,
 ) -> Result<(), CoreError> {
     let org_id = org.org.id;
     let tx_user = tx.user_id.clone();
+    let needs_password = matches!(kind, LinkKind::Reset);
     let user = core
         .db
         .run(move |conn| {
@@ -107,12 +125,13 @@ async fn find_and_send(
                 u.email.is_some()
                     && u.email_verified
                     && !u.disabled
+                    && (u.password_hash.is_some() || !needs_password)
                     && tx_user.as_deref().is_none_or(|id| id == u.id)
             }))
         })
         .await?;
     match user {
-        Some(user) => send(core, org, tx, app_name, &user, now).await,
+        Some(user) => send(core, org, tx, kind, &user, now).await,
         None => Ok(()),
     }
 }
@@ -123,7 +142,7 @@ async fn send(
     core: &Core,
     org: &OrgEntry,
     tx: &LoginTransaction,
-    app_name: &str,
+    kind: &LinkKind,
     user: &User,
     now: i64,
 ) -> Result<(), CoreError> {
@@ -159,13 +178,35 @@ async fn send(
         tracing::warn!(user = %user.id, "magic link not sent: too many for this address");
         return Ok(());
     }
-    let url = format!("{}/magic-link?token={}", org.issuer, token.expose());
     let minutes = (settings.lifetime_seconds + 59) / 60;
-    let (text, html) = core
-        .mail_templates
-        .sign_in_link(app_name, &org.org.display_name, &url, minutes)
-        .map_err(|e| CoreError::Internal(format!("magic link email template: {e}")))?;
-    let subject = format!("Sign in to {app_name}");
+    let org_name = &org.org.display_name;
+    let (purpose, subject, parts) = match kind {
+        LinkKind::SignIn { app_name } => (
+            "magic_link",
+            format!("Sign in to {app_name}"),
+            core.mail_templates.sign_in_link(
+                app_name,
+                org_name,
+                &format!("{}/magic-link?token={}", org.issuer, token.expose()),
+                minutes,
+            ),
+        ),
+        LinkKind::Reset => (
+            "password_reset_link",
+            format!("Reset your {org_name} password"),
+            core.mail_templates.reset_link(
+                org_name,
+                &format!(
+                    "{}/password-reset/link?token={}",
+                    org.issuer,
+                    token.expose()
+                ),
+                minutes,
+            ),
+        ),
+    };
+    let (text, html) =
+        parts.map_err(|e| CoreError::Internal(format!("{purpose} email template: {e}")))?;
     let mail = Mail {
         to: email.as_str(),
         subject: &subject,
@@ -173,11 +214,10 @@ async fn send(
         html,
     };
     let sent = org.org.settings.mail.send(mail).await;
-    core.metrics
-        .mail_send(&org.org.slug, "magic_link", sent.is_ok());
+    core.metrics.mail_send(&org.org.slug, purpose, sent.is_ok());
     match sent {
-        Ok(()) => tracing::info!(user = %user.id, "magic link sent"),
-        Err(e) => tracing::warn!(user = %user.id, error = %e, "magic link could not be sent"),
+        Ok(()) => tracing::info!(user = %user.id, purpose, "link sent"),
+        Err(e) => tracing::warn!(user = %user.id, purpose, error = %e, "link could not be sent"),
     }
     Ok(())
 }

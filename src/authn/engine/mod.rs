@@ -84,6 +84,14 @@ pub enum AccountRequest {
     Verify,
     /// An OTP sent to `number`; entering it saves the number as the user's, verified.
     Phone { number: String },
+    /// "Forgot your password?" (`authn::reset`): a link mailed to the user, then their second
+    /// factor when the organization asks for it; passing it lets this browser choose a new
+    /// password and opens no session. `back`: the sign-in the user left for it (the same
+    /// browser's), continued afterwards.
+    Reset {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        back: Option<String>,
+    },
 }
 
 /// The flow an authorization must pass: the application's, or more when `acr_values` asks.
@@ -132,13 +140,39 @@ impl Purpose {
                 flow.require_sms_otp();
                 flow
             }
+            Self::Account(AccountRequest::Reset { .. }) => {
+                let settings = &org.org.settings.password_reset;
+                if !settings.enabled {
+                    // Turned off meanwhile: a reset under way cannot go on.
+                    return Ok(SignInFlow::closed());
+                }
+                // Where an application takes a code by email as the second factor, the next
+                // sign-in would not stop whoever holds the mailbox: the reset asks for the
+                // second factor then, whatever the setting. (The user's second factors never
+                // include an emailed code: it would prove the mailbox the link just proved.)
+                let second = match user {
+                    Some(u) if settings.require_second_factor || org.mails_codes => {
+                        second_factors(core, u).await?
+                    }
+                    _ => Vec::new(),
+                };
+                SignInFlow::password_reset(second)
+            }
         })
+    }
+
+    /// Whether the sign-in is a password reset (passing it opens no session).
+    pub fn resets_password(&self) -> bool {
+        matches!(self, Self::Account(AccountRequest::Reset { .. }))
     }
 
     /// What the pages and the text message name: the application, or the account.
     pub fn name(&self, org: &OrgEntry) -> String {
         match self {
             Self::Authorize { app, .. } => app.name.clone(),
+            Self::Account(AccountRequest::Reset { .. }) => {
+                format!("{} password reset", org.org.display_name)
+            }
             Self::Account(_) => format!("{} account", org.org.display_name),
         }
     }
@@ -154,6 +188,7 @@ impl Purpose {
     pub fn client(&self) -> &str {
         match self {
             Self::Authorize { app, .. } => app.client_id.as_str(),
+            Self::Account(AccountRequest::Reset { .. }) => "(password reset)",
             Self::Account(_) => "(account)",
         }
     }

@@ -64,20 +64,7 @@ pub async fn password_change(
         return render(&state, &org, &account, None, Some(msg)).await;
     }
     let user = &account.user;
-    let email = user.email.as_ref().map(|e| e.as_str().to_string());
-    let local = email
-        .as_deref()
-        .and_then(|e| e.split('@').next())
-        .unwrap_or_default()
-        .to_string();
-    let words = [
-        user.username.as_str(),
-        email.as_deref().unwrap_or_default(),
-        local.as_str(),
-        org.org.slug.as_str(),
-    ];
-    let policy = &org.org.settings.password_policy;
-    if let Err(msg) = policy.check(password.expose(), &words) {
+    if let Err(msg) = check_policy(&org, user, password.expose()) {
         return render(&state, &org, &account, None, Some(&msg)).await;
     }
     let Some(hash) = state.hasher.hash(password).await else {
@@ -110,13 +97,13 @@ pub async fn password_change(
         return Ok(see_other(&account_url(&org)));
     }
     tracing::info!(user = %user.id, "password changed in the account area; other sessions ended");
-    if user.email_verified
-        && let Some(to) = email
-    {
-        // Apart from the request: a client that goes away does not stop the notice.
-        let (state, org) = (state.clone(), org.clone());
-        actix_web::rt::spawn(async move { notify(&state, &org, &to).await });
-    }
+    let text = format!(
+        "The password of your {} account was changed, and every other browser signed in to it \
+         was signed out.\n\nIf you did not change it, tell your administrator at once.",
+        org.org.display_name
+    );
+    let subject = format!("Your {} password was changed", org.org.display_name);
+    notify(&state, &org, user, subject, text, "password_changed");
     Ok(see_other(&format!(
         "{}?changed=password_changed",
         account_url(&org)
@@ -132,33 +119,70 @@ fn password_just_given(session: &Session, now: i64) -> bool {
         .any(|p| matches!(p.method, Authenticator::Password) && p.at + FRESH_SECONDS > now)
 }
 
-/// Tells the user their password changed, so a change they did not make does not go unseen.
-async fn notify(state: &AppState, org: &OrgEntry, to: &str) {
-    let subject = format!("Your {} password was changed", org.org.display_name);
-    let text = format!(
-        "The password of your {} account was changed, and every other browser signed in to it \
-         was signed out.\n\nIf you did not change it, tell your administrator at once.",
-        org.org.display_name
+/// Checks a new password of `user` by the organization's policy; the message says what is wrong.
+pub(in crate::http) fn check_policy(
+    org: &OrgEntry,
+    user: &User,
+    password: &str,
+) -> Result<(), String> {
+    let email = user.email.as_ref().map(|e| e.as_str());
+    let local = email.and_then(|e| e.split('@').next()).unwrap_or_default();
+    let words = [
+        user.username.as_str(),
+        email.unwrap_or_default(),
+        local,
+        org.org.slug.as_str(),
+    ];
+    org.org.settings.password_policy.check(password, &words)
+}
+
+/// Tells the user, at their verified address, that their password changed (`purpose`: the
+/// mail metric's), so a change they did not make does not go unseen. Sent apart from the
+/// request: a client that goes away does not stop the notice.
+pub(in crate::http) fn notify(
+    state: &web::Data<AppState>,
+    org: &std::sync::Arc<OrgEntry>,
+    user: &User,
+    subject: String,
+    text: String,
+    purpose: &'static str,
+) {
+    let Some(to) = user.email.as_ref().filter(|_| user.email_verified) else {
+        return;
+    };
+    let (state, org, to) = (state.clone(), org.clone(), to.as_str().to_string());
+    actix_web::rt::spawn(
+        async move { send_notice(&state, &org, &to, &subject, text, purpose).await },
     );
-    let html = match state.mail_templates.plain_html(&subject, &text) {
+}
+
+async fn send_notice(
+    state: &AppState,
+    org: &OrgEntry,
+    to: &str,
+    subject: &str,
+    text: String,
+    purpose: &'static str,
+) {
+    let html = match state.mail_templates.plain_html(subject, &text) {
         Ok(html) => html,
         Err(e) => {
-            tracing::warn!(error = %e, "password change notice: template failed");
+            tracing::warn!(error = %e, purpose, "password notice: template failed");
             return;
         }
     };
     let mail = Mail {
         to,
-        subject: &subject,
+        subject,
         text,
         html,
     };
     let sent = org.org.settings.mail.send(mail).await;
     state
         .metrics
-        .mail_send(&org.org.slug, "password_changed", sent.is_ok());
+        .mail_send(&org.org.slug, purpose, sent.is_ok());
     if let Err(e) = sent {
-        tracing::warn!(error = %e, "password change notice could not be sent");
+        tracing::warn!(error = %e, purpose, "password notice could not be sent");
     }
 }
 

@@ -1,0 +1,2 @@
+DROP INDEX magic_links_unused_by_user;
+DROP INDEX login_transactions_open_by_user;
