@@ -7,14 +7,14 @@ use diesel::prelude::*;
 
 use crate::both_backends;
 use crate::helpers::{Backend, Browser, TestApp, form_field, stderr};
-use crate::magic_link::{SMTP_PASSWORD, SMTP_USER, SmtpSink};
+use crate::magic_link::SmtpSink;
 use crate::sms_otp::{PWD_CB, SECRET, code_at, get, password_step, signed_in, token_response};
 
 const OLD: &str = "daves-first-long-password";
 const NEW: &str = "a new passphrase, autumn 2026";
 
 fn toml(app: &TestApp, sink: &SmtpSink, policy: &str) -> String {
-    let password_file = app.write_file("smtp-password", SMTP_PASSWORD);
+    let mail = sink.mail_section(app, "Acme accounts <accounts@acme.example>");
     format!(
         r#"
 [[organizations]]
@@ -22,14 +22,7 @@ slug = "acme"
 display_name = "Acme Corp"
 [organizations.password_policy]
 {policy}
-[organizations.mail]
-transport = "smtp"
-host = "127.0.0.1"
-port = {port}
-tls = "none"
-username = "{SMTP_USER}"
-password = {{ file = "{pw}" }}
-from = "Acme accounts <accounts@acme.example>"
+{mail}
 
 [[organizations.applications]]
 client_id = "pwd-web"
@@ -44,8 +37,6 @@ password = "{OLD}"
 email = "dave@acme.example"
 email_verified = true
 "#,
-        port = sink.port,
-        pw = password_file.display(),
     )
 }
 

@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use crate::both_backends;
 use crate::helpers::{Backend, Browser, TestApp, location};
-use crate::magic_link::{SMTP_PASSWORD, SMTP_USER, SmtpSink};
+use crate::magic_link::SmtpSink;
 use crate::sms_otp::{SECRET, code_at, exchange, get, last_code, post_form, sql, submit};
 
 const CB: &str = "https://mail.acme.example/callback";
@@ -19,7 +19,7 @@ const PASSWORD: &str = "a-long-password-for-mail";
 /// and a verified address, carol only a verified address, dave a number and an unverified
 /// address.
 fn toml(app: &TestApp, sink: &SmtpSink, settings: &str) -> String {
-    let password_file = app.write_file("smtp-password", SMTP_PASSWORD);
+    let mail = sink.mail_section(app, "Acme sign-in <signin@acme.example>");
     format!(
         r#"
 [[organizations]]
@@ -31,14 +31,7 @@ resend_cooldown_seconds = 0
 {settings}
 [organizations.lock_policy]
 max_attempts = 20
-[organizations.mail]
-transport = "smtp"
-host = "127.0.0.1"
-port = {port}
-tls = "none"
-username = "{SMTP_USER}"
-password = {{ file = "{pw}" }}
-from = "Acme sign-in <signin@acme.example>"
+{mail}
 
 [[organizations.applications]]
 client_id = "mail-web"
@@ -78,8 +71,6 @@ email_verified = false
 phone_number = "+44 7400 900124"
 phone_number_verified = true
 "#,
-        port = sink.port,
-        pw = password_file.display(),
         native_cb = crate::native::CB,
     )
 }

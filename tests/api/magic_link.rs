@@ -54,6 +54,19 @@ impl SmtpSink {
         }
     }
 
+    /// The organization's `[organizations.mail]` section sending through this server (AUTH with
+    /// a password file in `app`'s folder), from `from`.
+    pub fn mail_section(&self, app: &TestApp, from: &str) -> String {
+        let password_file = app.write_file("smtp-password", SMTP_PASSWORD);
+        format!(
+            "[organizations.mail]\ntransport = \"smtp\"\nhost = \"127.0.0.1\"\nport = {}\n\
+             tls = \"none\"\nusername = \"{SMTP_USER}\"\npassword = {{ file = \"{}\" }}\n\
+             from = \"{from}\"\n",
+            self.port,
+            password_file.display()
+        )
+    }
+
     pub fn messages(&self) -> Vec<Value> {
         self.server.messages()
     }
@@ -72,7 +85,7 @@ impl SmtpSink {
 }
 
 fn toml(app: &TestApp, sink: &SmtpSink, magic: &str) -> String {
-    let password_file = app.write_file("smtp-password", SMTP_PASSWORD);
+    let mail = sink.mail_section(app, "Acme sign-in <signin@acme.example>");
     format!(
         r#"
 [[organizations]]
@@ -82,14 +95,7 @@ display_name = "Acme Corp"
 resend_cooldown_seconds = 0
 [organizations.magic_link]
 {magic}
-[organizations.mail]
-transport = "smtp"
-host = "127.0.0.1"
-port = {port}
-tls = "none"
-username = "{SMTP_USER}"
-password = {{ file = "{pw}" }}
-from = "Acme sign-in <signin@acme.example>"
+{mail}
 
 [[organizations.applications]]
 client_id = "ml-web"
@@ -113,8 +119,6 @@ email_verified = false
 phone_number = "+44 7400 900322"
 phone_number_verified = true
 "#,
-        port = sink.port,
-        pw = password_file.display(),
     )
 }
 

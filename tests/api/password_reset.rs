@@ -14,7 +14,7 @@ use serde_json::Value;
 
 use crate::both_backends;
 use crate::helpers::{Backend, Browser, TestApp, location};
-use crate::magic_link::{SMTP_PASSWORD, SMTP_USER, SmtpSink};
+use crate::magic_link::SmtpSink;
 use crate::sms_otp::{
     BOB_PASSWORD, MFA_CB, SECRET, auth_url, code_at, get, last_code, post_form, submit,
     token_response,
@@ -26,7 +26,7 @@ const NEW: &str = "a new passphrase, winter 2026";
 /// `reset`: the lines of `[organizations.password_reset]`. bob has a password, a verified
 /// address and number; carol's address is not verified; erin has no password.
 fn toml(app: &TestApp, sink: &SmtpSink, reset: &str, apps: &str) -> String {
-    let password_file = app.write_file("smtp-password", SMTP_PASSWORD);
+    let mail = sink.mail_section(app, "Acme accounts <accounts@acme.example>");
     format!(
         r#"
 [[organizations]]
@@ -39,14 +39,7 @@ max_attempts = 3
 smart = false
 [organizations.password_reset]
 {reset}
-[organizations.mail]
-transport = "smtp"
-host = "127.0.0.1"
-port = {port}
-tls = "none"
-username = "{SMTP_USER}"
-password = {{ file = "{pw}" }}
-from = "Acme accounts <accounts@acme.example>"
+{mail}
 
 [[organizations.applications]]
 client_id = "mfa-web"
@@ -76,8 +69,6 @@ username = "erin"
 email = "erin@acme.example"
 email_verified = true
 "#,
-        port = sink.port,
-        pw = password_file.display(),
     )
 }
 
