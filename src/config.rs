@@ -52,6 +52,9 @@ pub struct Settings {
     pub key_cache_ttl: Duration,
     /// Where development files (the default SQLite database, a generated key file) live.
     pub data_dir: PathBuf,
+    /// A directory of templates replacing built-in ones (pages and mails), by file name; read
+    /// and checked at start (`crate::templates`).
+    pub templates_dir: Option<PathBuf>,
     /// Let outbound requests (client JWKS URIs) reach loopback and private addresses, and plain
     /// http: for development and tests only.
     pub outbound_allow_private: bool,
@@ -369,6 +372,7 @@ struct FileSettings {
     listen: Option<String>,
     base_url: Option<String>,
     data_dir: Option<String>,
+    templates_dir: Option<String>,
     trusted_proxies: Option<Vec<String>>,
     #[serde(default)]
     database: FileDatabase,
@@ -566,6 +570,17 @@ impl Settings {
                 }
             },
         )?;
+        let templates_dir = match src.get("SESAME_TEMPLATES_DIR", "templates_dir", f.templates_dir)
+        {
+            None => None,
+            raw => Some(parse_with(raw, PathBuf::new(), |v| {
+                if v.trim().is_empty() {
+                    Err("must not be empty".into())
+                } else {
+                    Ok(PathBuf::from(v))
+                }
+            })?),
+        };
         let default_db = DatabaseUrl::Sqlite(data_dir.join("sesame.db"));
         let url = match src.get("DATABASE_URL", "database.url", f.database.url) {
             None => default_db,
@@ -768,6 +783,7 @@ impl Settings {
             key_encryption_key,
             key_cache_ttl,
             data_dir,
+            templates_dir,
             outbound_allow_private,
             delivery_lease_seconds,
             delivery_max_age_seconds,
@@ -784,6 +800,9 @@ impl Settings {
         root.insert("listen".into(), s(self.listen.to_string()));
         root.insert("base_url".into(), s(self.base_url.to_string()));
         root.insert("data_dir".into(), s(self.data_dir.display().to_string()));
+        if let Some(dir) = &self.templates_dir {
+            root.insert("templates_dir".into(), s(dir.display().to_string()));
+        }
         root.insert(
             "trusted_proxies".into(),
             Value::Array(

@@ -6,6 +6,7 @@
 pub mod admin;
 pub mod authn;
 pub mod backup;
+pub mod branding;
 pub mod cli;
 pub mod config;
 pub mod demo;

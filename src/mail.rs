@@ -308,11 +308,29 @@ impl Templates {
     }
 }
 
-#[cfg(test)]
 impl Templates {
     /// Whether `name` is one of the mails' templates.
-    pub(crate) fn loads(&self, name: &str) -> bool {
+    pub fn has(&self, name: &str) -> bool {
         self.env.get_template(name).is_ok()
+    }
+
+    /// Replaces the template `name` (see `http::overrides`); fails when it does not parse.
+    pub fn replace(&mut self, name: &str, source: String) -> Result<(), minijinja::Error> {
+        self.env.add_template_owned(name.to_string(), source)
+    }
+
+    /// Renders every template with an empty context: the first that fails, and why.
+    pub fn check(&self) -> Result<(), (String, minijinja::Error)> {
+        // The names first: the environment's iterator holds the lock an `include` takes again.
+        let names: Vec<String> = self.env.templates().map(|(n, _)| n.to_string()).collect();
+        for name in names {
+            let rendered = self
+                .env
+                .get_template(&name)
+                .and_then(|t| t.render(minijinja::context! {}));
+            rendered.map_err(|e| (name, e))?;
+        }
+        Ok(())
     }
 }
 
@@ -339,7 +357,7 @@ mod template_tests {
             html.contains("&lt;App&gt;") && !html.contains("<App>"),
             "{html}"
         );
-        assert!(Templates::default().loads("magic_link_email.html"));
+        assert!(Templates::default().has("magic_link_email.html"));
     }
 
     #[test]

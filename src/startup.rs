@@ -81,6 +81,15 @@ impl Application {
             tracing::warn!("{warning}");
         }
         // Everything that can still fail runs before the database pool starts its threads.
+        let (pages, mails) = match &settings.templates_dir {
+            Some(dir) => http::overrides::load(dir).map_err(|message| {
+                StartError::Config(ConfigError {
+                    setting: "templates_dir (SESAME_TEMPLATES_DIR)".into(),
+                    message,
+                })
+            })?,
+            None => Default::default(),
+        };
         let metrics_listener = match settings.metrics.listen {
             Some(addr) if settings.metrics.enabled => Some(TcpListener::bind(addr).map_err(
                 |source| StartError::Listen {
@@ -125,9 +134,11 @@ impl Application {
             .port();
         spawn_purger(db.clone());
         let keys = KeyStore::new(kek, settings.key_cache_ttl);
-        let core = Arc::new(crate::state::Core::new(settings, db, keys, sms));
+        let mut core = crate::state::Core::new(settings, db, keys, sms);
+        core.mail_templates = mails;
+        let core = Arc::new(core);
         crate::events::worker::spawn(core.clone());
-        let state = web::Data::new(AppState::new(core));
+        let state = web::Data::new(AppState { core, pages });
 
         let app_state = state.clone();
         let prefix = state.settings.base_url.path().to_string();

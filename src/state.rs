@@ -80,6 +80,8 @@ pub struct OrgEntry {
     /// Whether an application's flow takes a code sent by email (a password reset then asks
     /// for the second factor: see `authn::reset`).
     pub mails_codes: bool,
+    /// The logo, colour and support link its pages show, read once.
+    pub brand: crate::branding::Brand,
     /// The organization's SMS channel, or why it could not be built (a missing secret file).
     pub sms: Result<crate::plugin::SmsChannel, String>,
     /// `SESAME_DELIVERY_MAX_AGE_SECONDS`, for the events' origin.
@@ -247,7 +249,9 @@ impl Core {
         if let Err(error) = &sms {
             tracing::error!(org = %org.slug, %error, "the organization's SMS channel cannot be built");
         }
+        let brand = crate::branding::Brand::of(&org.settings.branding);
         let entry = Arc::new(OrgEntry {
+            brand,
             org,
             issuer,
             discovery,

@@ -76,7 +76,18 @@ pub fn audited(display_name: &str, settings: &OrgSettings) -> Value {
     let mut fields = serde_json::Map::new();
     fields.insert("display_name".into(), display_name.into());
     if let Ok(Value::Object(sections)) = serde_json::to_value(settings) {
-        for (name, section) in sections {
+        for (name, mut section) in sections {
+            // A logo is up to 100 KiB of base64: the log keeps the SHA-256 of the image.
+            if name == "branding"
+                && let Some(logo) = section.get_mut("logo").filter(|l| l.is_string())
+            {
+                let text = logo.as_str().unwrap_or_default();
+                let digest = match crate::branding::Logo::parse(text) {
+                    Ok(image) => crate::secret::sha256_hex(&image.bytes),
+                    Err(_) => crate::secret::sha256_hex(text),
+                };
+                *logo = format!("sha256:{digest}").into();
+            }
             fields.insert(format!("settings.{name}"), section);
         }
     }

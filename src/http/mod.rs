@@ -3,6 +3,7 @@
 pub mod account;
 pub mod api;
 pub mod authorize;
+pub mod branding;
 pub mod browser;
 pub mod client_ip;
 pub mod console;
@@ -15,6 +16,7 @@ pub mod logout;
 pub mod magic_link;
 pub mod metrics;
 pub mod native;
+pub mod overrides;
 pub mod pages;
 pub mod reset;
 pub mod signin;
@@ -49,6 +51,16 @@ impl AppState {
             core,
             pages: pages::Pages::default(),
         }
+    }
+}
+
+impl AppState {
+    /// The organization `slug`, as [`Core::organization`] finds it; the pages this request
+    /// renders show its branding (see [`branding`]).
+    pub async fn organization(&self, slug: &str) -> Result<Arc<OrgEntry>, crate::state::CoreError> {
+        let org = self.core.organization(slug).await?;
+        branding::record(&org);
+        Ok(org)
     }
 }
 
@@ -133,11 +145,13 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(health::readyz)
         .service(
             web::scope("/t/{org}")
+                .wrap(actix_web::middleware::from_fn(branding::scope))
                 .route(
                     "/.well-known/openid-configuration",
                     get().to(discovery::openid_configuration),
                 )
                 .route("/jwks", get().to(discovery::jwks))
+                .route("/branding/logo", get().to(branding::logo))
                 .route("/token", post().to(token::token))
                 .route("/userinfo", get().to(userinfo::userinfo))
                 .route("/userinfo", post().to(userinfo::userinfo))

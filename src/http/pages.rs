@@ -153,11 +153,12 @@ impl Default for Pages {
 }
 
 impl Pages {
-    /// The pages' CSP: no scripts, no framing, no foreign styles or images. No form-action:
+    /// The pages' CSP: no scripts, no framing, no foreign styles or images (the logo is served
+    /// by Sesame). No form-action:
     /// browsers apply it to the redirect after a form is sent, which here goes to the client's
     /// redirect URI on another origin.
-    pub const CSP: &'static str =
-        "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'";
+    pub const CSP: &'static str = "default-src 'none'; style-src 'unsafe-inline'; \
+         img-src 'self'; frame-ancestors 'none'; base-uri 'none'";
 
     /// Renders a page with the strict [`Pages::CSP`].
     pub fn render(&self, status: StatusCode, name: &str, ctx: impl Serialize) -> HttpResponse {
@@ -166,7 +167,7 @@ impl Pages {
 
     /// The code page's CSP: as [`Pages::render`]'s, and it may frame its own delivery status.
     pub const CSP_FRAMING_SELF: &'static str = "default-src 'none'; style-src 'unsafe-inline'; \
-         frame-src 'self'; frame-ancestors 'none'; base-uri 'none'";
+         img-src 'self'; frame-src 'self'; frame-ancestors 'none'; base-uri 'none'";
 
     /// Renders a page made to be framed by Sesame's own pages only (the delivery status on the
     /// code page): `frame-ancestors 'self'` and `X-Frame-Options: SAMEORIGIN`.
@@ -191,7 +192,7 @@ impl Pages {
         let nonce = crate::secret::random_token(16);
         let csp = format!(
             "default-src 'none'; script-src 'nonce-{}'; style-src 'unsafe-inline'; \
-             frame-ancestors 'none'; base-uri 'none'",
+             img-src 'self'; frame-ancestors 'none'; base-uri 'none'",
             nonce.expose()
         );
         let ctx = minijinja::context! { nonce => nonce.expose(), ..ctx };
@@ -216,6 +217,11 @@ impl Pages {
         csp: &str,
         frame_options: &'static str,
     ) -> HttpResponse {
+        // Every page shows its organization's branding (`brand`).
+        let ctx = minijinja::context! {
+            brand => super::branding::current(),
+            ..minijinja::Value::from_serialize(&ctx)
+        };
         let body = self
             .env
             .get_template(name)
@@ -239,6 +245,30 @@ impl Pages {
         self.env.get_template(name)?.render(ctx)
     }
 
+    /// Whether `name` is one of the pages' templates.
+    pub fn has(&self, name: &str) -> bool {
+        self.env.get_template(name).is_ok()
+    }
+
+    /// Replaces the template `name` (see `http::overrides`); fails when it does not parse.
+    pub fn replace(&mut self, name: &str, source: String) -> Result<(), minijinja::Error> {
+        self.env.add_template_owned(name.to_string(), source)
+    }
+
+    /// Renders every template with an empty context and the default brand: the first that
+    /// fails, and why.
+    pub fn check(&self) -> Result<(), (String, minijinja::Error)> {
+        let ctx = minijinja::context! { brand => super::branding::current() };
+        // The names first: the environment's iterator holds the lock a template's `extends`
+        // takes again.
+        let names: Vec<String> = self.env.templates().map(|(n, _)| n.to_string()).collect();
+        for name in names {
+            let rendered = self.env.get_template(&name).and_then(|t| t.render(&ctx));
+            rendered.map_err(|e| (name, e))?;
+        }
+        Ok(())
+    }
+
     /// A readable error page.
     pub fn error(&self, status: StatusCode, title: &str, message: &str) -> HttpResponse {
         self.render(status, "error.html", minijinja::context! { title, message })
@@ -256,7 +286,7 @@ mod tests {
         for entry in std::fs::read_dir("templates").unwrap() {
             let name = entry.unwrap().file_name().into_string().unwrap();
             // The mails' templates are the mailer's (`crate::mail`), tested there.
-            if mails.loads(&name) {
+            if mails.has(&name) {
                 continue;
             }
             let template = pages

@@ -68,6 +68,7 @@ struct FileOrg {
     enrollment: Option<crate::authn::credentials::EnrollmentSettings>,
     password_policy: Option<crate::password::policy::PasswordPolicy>,
     password_reset: Option<crate::authn::reset::PasswordResetSettings>,
+    branding: Option<crate::branding::BrandingSettings>,
     /// Settings of plug-in factors, by name (`[organizations.factors.totp]`).
     #[serde(default)]
     factors: std::collections::BTreeMap<String, serde_json::Value>,
@@ -331,6 +332,7 @@ impl Plan {
                 event_sinks: org.event_sinks,
                 password_policy: org.password_policy.unwrap_or_default(),
                 password_reset: org.password_reset.unwrap_or_default(),
+                branding: org.branding.unwrap_or_default(),
             };
             validate::settings(&mut errors, &at, &settings);
             let webhooks = validate_webhooks(&mut errors, &at, org.webhooks);

@@ -132,6 +132,9 @@ pub(super) fn settings(errors: &mut Errors, at: &str, settings: &OrgSettings) {
     if let Err(e) = settings.password_policy.validate() {
         errors.fail(at, "password_policy", e);
     }
+    if let Err(e) = settings.branding.validate() {
+        errors.fail(at, "branding", e);
+    }
     // The egress policy is applied again when the gateways send.
     let console: std::sync::Arc<dyn crate::plugin::SmsGateway> =
         std::sync::Arc::new(sesame_plugin_console::Console);

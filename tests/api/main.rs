@@ -8,6 +8,7 @@ mod account_password;
 mod account_sessions;
 mod authorization;
 mod backup;
+mod branding;
 mod brokers;
 mod cli;
 mod database_outage;

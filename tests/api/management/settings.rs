@@ -137,6 +137,66 @@ async fn sms_otp_settings_change_and_the_next_code_follows_them(backend: Backend
     );
 }
 
+/// Branding through the API: checked like a file, served at once, audited by the image's hash.
+async fn branding_is_set_through_the_api(backend: Backend) {
+    use base64::Engine;
+    let app = setup(&backend).await;
+    let admin = token(&app, "ops-admin").await;
+    let light = json!({ "settings": { "branding": { "primary_color": "#ffd700" } } });
+    let refused = patch_acme(&app, &admin, light).await;
+    assert_eq!(refused.status, 400, "{}", refused.body);
+    let said = refused.body.to_string();
+    assert!(
+        said.contains("settings.branding") && said.contains("too light"),
+        "{said}"
+    );
+
+    let svg = b"<svg xmlns='http://www.w3.org/2000/svg' width='10' height='10'/>";
+    let data_url = format!(
+        "data:image/svg+xml;base64,{}",
+        base64::engine::general_purpose::STANDARD.encode(svg)
+    );
+    let branding = json!({ "settings": { "branding": { "logo": data_url } } });
+    let saved = patch_acme(&app, &admin, branding).await;
+    assert_eq!(saved.status, 200, "{}", saved.body);
+    let digest = sesame::secret::sha256_hex(svg);
+    let res = app
+        .client
+        .get(format!(
+            "{}/branding/logo?v={}",
+            app.issuer("acme"),
+            &digest[..16]
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let headers = res.headers().clone();
+    assert_eq!(headers["content-type"], "image/svg+xml");
+    assert_eq!(headers["cache-control"], "public, max-age=86400");
+    let csp = headers["content-security-policy"].to_str().unwrap();
+    assert!(
+        csp.contains("sandbox") && csp.contains("frame-ancestors 'none'"),
+        "{csp}"
+    );
+    assert!(
+        headers["content-disposition"]
+            .to_str()
+            .unwrap()
+            .starts_with("attachment")
+    );
+    assert_eq!(res.bytes().await.unwrap().as_ref(), svg);
+
+    let log = audit(&app).await;
+    let entry = log
+        .iter()
+        .find(|e| e["action"] == "organization.update")
+        .expect("the change audited");
+    let logo = &entry["changes"]["settings.branding"]["after"]["logo"];
+    assert_eq!(logo, &json!(format!("sha256:{digest}")), "{entry}");
+    assert!(!entry.to_string().contains("base64"), "{entry}");
+}
+
 async fn settings_are_checked_like_a_file(backend: Backend) {
     let app = setup(&backend).await;
     let admin = token(&app, "ops-admin").await;
@@ -610,6 +670,7 @@ async fn organizations_are_created_by_the_system_role(backend: Backend) {
 }
 
 both_backends!(
+    branding_is_set_through_the_api,
     sms_otp_settings_change_and_the_next_code_follows_them,
     settings_are_checked_like_a_file,
     gateway_secrets_stay_write_only,
