@@ -52,9 +52,7 @@ impl AppState {
             pages: pages::Pages::default(),
         }
     }
-}
 
-impl AppState {
     /// The organization `slug`, as [`Core::organization`] finds it; the pages this request
     /// renders show its branding (see [`branding`]).
     pub async fn organization(&self, slug: &str) -> Result<Arc<OrgEntry>, crate::state::CoreError> {

@@ -154,9 +154,8 @@ impl Default for Pages {
 
 impl Pages {
     /// The pages' CSP: no scripts, no framing, no foreign styles or images (the logo is served
-    /// by Sesame). No form-action:
-    /// browsers apply it to the redirect after a form is sent, which here goes to the client's
-    /// redirect URI on another origin.
+    /// by Sesame). No form-action: browsers apply it to the redirect after a form is sent, which
+    /// here goes to the client's redirect URI on another origin.
     pub const CSP: &'static str = "default-src 'none'; style-src 'unsafe-inline'; \
          img-src 'self'; frame-ancestors 'none'; base-uri 'none'";
 
