@@ -111,21 +111,10 @@ async fn introspect(app: &TestApp, token: &str) -> Value {
     body
 }
 
-async fn userinfo_status(app: &TestApp, token: &str) -> u16 {
-    app.client
-        .get(format!("{}/userinfo", app.issuer("acme")))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap()
-        .status()
-        .as_u16()
-}
-
 /// Asserts that `token` works nowhere any more: UserInfo refuses it, introspection calls it
 /// inactive.
 async fn assert_ended(app: &TestApp, token: &str, why: &str) {
-    assert_eq!(userinfo_status(app, token).await, 401, "{why}: UserInfo");
+    assert_eq!(app.userinfo_status(token).await, 401, "{why}: UserInfo");
     assert_eq!(
         introspect(app, token).await,
         json!({ "active": false }),
@@ -228,7 +217,7 @@ async fn each_access_token_algorithm_verifies_against_the_published_keys(backend
             "{alg}: {info}"
         );
         assert_eq!(
-            userinfo_status(&app, &service).await,
+            app.userinfo_status(&service).await,
             401,
             "a service token is not for a user"
         );
@@ -237,7 +226,7 @@ async fn each_access_token_algorithm_verifies_against_the_published_keys(backend
     // Tokens signed before a switch still work at Sesame. Their key stays in the key set while
     // an application uses its algorithm (RS256 always); ES256's left it with its last user.
     for (alg, access, service) in &earlier {
-        assert_eq!(userinfo_status(&app, access).await, 200, "{alg}");
+        assert_eq!(app.userinfo_status(access).await, 200, "{alg}");
         assert_eq!(introspect(&app, service).await["active"], true, "{alg}");
         if *alg != "ES256" {
             verify_with_published_keys(&app, access, alg).await;
@@ -354,7 +343,7 @@ async fn every_revocation_ends_access_tokens_at_userinfo_and_introspection(backe
     let (status, refreshed) = post_as(&app, "token", WEB, &form).await;
     assert_eq!(status, 200, "{refreshed}");
     let newer = refreshed["access_token"].as_str().unwrap();
-    assert_eq!(userinfo_status(&app, newer).await, 200);
+    assert_eq!(app.userinfo_status(newer).await, 200);
     let (status, _) = post_as(&app, "token", WEB, &form).await;
     assert_eq!(status, 400);
     assert_ended(&app, newer, "a reused refresh token's family").await;
@@ -469,7 +458,7 @@ async fn a_rotated_key_keeps_its_tokens_until_retired(backend: Backend) {
     verify_with_published_keys(&app, new, "ES256").await;
     verify_with_published_keys(&app, old, "ES256").await;
     assert_eq!(
-        userinfo_status(&app, old).await,
+        app.userinfo_status(old).await,
         200,
         "the old key still verifies"
     );
@@ -477,7 +466,7 @@ async fn a_rotated_key_keeps_its_tokens_until_retired(backend: Backend) {
     let out = app.cli(&["keys", "retire", "--org", "acme", "--kid", &old_kid]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert_ended(&app, old, "a token of a retired key").await;
-    assert_eq!(userinfo_status(&app, new).await, 200);
+    assert_eq!(app.userinfo_status(new).await, 200);
 }
 
 /// A token as Sesame signed them before access tokens stopped being recorded: no `grant_id`,
@@ -532,7 +521,7 @@ async fn tokens_recorded_before_the_upgrade_work_until_revoked(backend: Backend)
         claims["sub"].as_str().unwrap(),
     );
     let recorded = recorded_token(&app, grant_id, sub, true).await;
-    assert_eq!(userinfo_status(&app, &recorded).await, 200);
+    assert_eq!(app.userinfo_status(&recorded).await, 200);
     assert_eq!(introspect(&app, &recorded).await["active"], true);
     let unrecorded = recorded_token(&app, grant_id, sub, false).await;
     assert_ended(&app, &unrecorded, "an old-style token without its row").await;
@@ -541,7 +530,7 @@ async fn tokens_recorded_before_the_upgrade_work_until_revoked(backend: Backend)
     assert_ended(&app, &recorded, "a revoked old-style token").await;
     // Revoking the grant ends the old-style tokens too.
     let other = recorded_token(&app, grant_id, sub, true).await;
-    assert_eq!(userinfo_status(&app, &other).await, 200);
+    assert_eq!(app.userinfo_status(&other).await, 200);
     let (status, _) = post_as(
         &app,
         "revoke",

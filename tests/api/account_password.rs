@@ -68,17 +68,6 @@ async fn change(
         .unwrap()
 }
 
-async fn userinfo(app: &TestApp, token: &serde_json::Value) -> u16 {
-    app.client
-        .get(format!("{}/userinfo", app.issuer("acme")))
-        .bearer_auth(token["access_token"].as_str().unwrap())
-        .send()
-        .await
-        .unwrap()
-        .status()
-        .as_u16()
-}
-
 async fn a_password_is_changed_by_the_policy_and_the_rest_is_signed_out(backend: Backend) {
     let sink = SmtpSink::start();
     let app = TestApp::spawn(&backend).await;
@@ -126,9 +115,17 @@ async fn a_password_is_changed_by_the_policy_and_the_rest_is_signed_out(backend:
     );
     // The other browser is signed out and its tokens stop working; this one stays.
     assert!(!signed_in(&app, &elsewhere).await);
-    assert_eq!(userinfo(&app, &elsewhere_tokens).await, 401);
+    assert_eq!(
+        app.userinfo_status(elsewhere_tokens["access_token"].as_str().unwrap())
+            .await,
+        401
+    );
     assert!(signed_in(&app, &here).await);
-    assert_eq!(userinfo(&app, &here_tokens).await, 200);
+    assert_eq!(
+        app.userinfo_status(here_tokens["access_token"].as_str().unwrap())
+            .await,
+        200
+    );
     // The old password no longer signs in; the new one does.
     let res = password_step(&app, &Browser::default(), "pwd-web", "dave", OLD).await;
     assert_eq!(res.status(), 200);

@@ -31,17 +31,6 @@ async fn access_token(app: &TestApp, client_id: &str, cb: &str, code: &str) -> S
     body["access_token"].as_str().unwrap().to_string()
 }
 
-async fn userinfo(app: &TestApp, token: &str) -> u16 {
-    app.client
-        .get(format!("{}/userinfo", app.issuer("acme")))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap()
-        .status()
-        .as_u16()
-}
-
 /// Bob signs in to the password-only application in `browser`: the access token it gets.
 async fn password_only(app: &TestApp, browser: &Browser) -> String {
     let res = password_step(app, browser, "pwd-web", "bob", BOB_PASSWORD).await;
@@ -165,8 +154,8 @@ async fn sessions_and_applications_are_listed_and_signed_out(backend: Backend) {
     assert_eq!(res.status(), 303);
     assert!(location(&res).ends_with("/account/?changed=sessions_ended"));
     assert!(!signed_in(&app, &edge).await, "Edge must sign in again");
-    assert_eq!(userinfo(&app, &edge_token).await, 401);
-    assert_eq!(userinfo(&app, &firefox_token).await, 200);
+    assert_eq!(app.userinfo_status(&edge_token).await, 401);
+    assert_eq!(app.userinfo_status(&firefox_token).await, 200);
     assert!(signed_in(&app, &firefox).await);
     let (_, html) = get(&firefox, &format!("{account}?changed=sessions_ended")).await;
     assert!(html.contains("Those sessions are signed out."));
@@ -214,11 +203,11 @@ async fn sessions_and_applications_are_listed_and_signed_out(backend: Backend) {
     )
     .await;
     assert_eq!(res.status(), 422);
-    assert_eq!(userinfo(&app, &firefox_token).await, 200);
+    assert_eq!(app.userinfo_status(&firefox_token).await, 200);
     let res = post(&app, &firefox, "/account/applications", &[("id", &id)]).await;
     assert_eq!(res.status(), 303);
     assert!(location(&res).ends_with("?changed=application_access_removed"));
-    assert_eq!(userinfo(&app, &firefox_token).await, 401);
+    assert_eq!(app.userinfo_status(&firefox_token).await, 401);
     let (_, html) = get(&firefox, &account).await;
     assert!(
         html.contains("application access removed (MFA Web)"),

@@ -162,6 +162,18 @@ pub struct TestApp {
 }
 
 impl TestApp {
+    /// The status UserInfo at acme answers to the access token `token`.
+    pub async fn userinfo_status(&self, token: &str) -> u16 {
+        self.client
+            .get(format!("{}/userinfo", self.issuer("acme")))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    }
+
     pub async fn spawn(backend: &Backend) -> Self {
         let test_db = TestDb::new(backend);
         let env = test_env(&test_db.url, test_db.dir.path());

@@ -181,17 +181,6 @@ async fn has_session(app: &TestApp, browser: &Browser) -> bool {
     location(&res).starts_with(MFA_CB)
 }
 
-async fn userinfo(app: &TestApp, token: &Value) -> u16 {
-    app.client
-        .get(format!("{}/userinfo", app.issuer("acme")))
-        .bearer_auth(token["access_token"].as_str().unwrap())
-        .send()
-        .await
-        .unwrap()
-        .status()
-        .as_u16()
-}
-
 /// The page with what differs between two requests (the identifier typed, the sign-ins' ids)
 /// blanked out.
 fn blank(page: &str, identifier: &str) -> String {
@@ -359,7 +348,11 @@ async fn a_forgotten_password_is_reset_by_email_and_the_second_factor_still_aske
 
     // Everything issued before is gone: the other browser, its tokens, the waiting sign-in.
     assert!(!has_session(&app, &elsewhere).await);
-    assert_eq!(userinfo(&app, &elsewhere_tokens).await, 401);
+    assert_eq!(
+        app.userinfo_status(elsewhere_tokens["access_token"].as_str().unwrap())
+            .await,
+        401
+    );
     let (status, _) = get(&waiting, &waiting_otp).await;
     assert_eq!(status, 400, "the sign-in waiting for its code was ended");
     // The lock is lifted, and the old password is refused.
@@ -386,7 +379,11 @@ async fn a_forgotten_password_is_reset_by_email_and_the_second_factor_still_aske
     );
     let res = submit_code(&app, &here, &otp).await;
     let tokens = token_response(&app, "mfa-web", MFA_CB, &code_at(&res, MFA_CB)).await;
-    assert_eq!(userinfo(&app, &tokens).await, 200);
+    assert_eq!(
+        app.userinfo_status(tokens["access_token"].as_str().unwrap())
+            .await,
+        200
+    );
 
     // Bob is told, without the password; the change is recorded and published.
     let notice = sink.wait_for(3).await[2].clone();
