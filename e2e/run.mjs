@@ -78,9 +78,10 @@ function codes(sesame, number = '+14155550100') {
   return [...sesame.out.matchAll(new RegExp(`=== SMS to ${to}[^\\n]*\\n[^\\n]*? is ([A-Z0-9]+)\\.`, 'g'))].map((m) => m[1]);
 }
 
-/** The email codes Sesame's console mailer printed so far, oldest first. */
-function emailCodes(sesame) {
-  return [...sesame.out.matchAll(/=== Email to alice@example\.com[^\n]*\nSubject: Your sign-in code[^\n]*\n[\s\S]*?\n {4}([0-9]{6})\n/g)].map((m) => m[1]);
+/** The email codes Sesame's console mailer printed so far to `address`, oldest first. */
+function emailCodes(sesame, address = 'alice@example.com') {
+  const to = address.replaceAll('.', '\\.');
+  return [...sesame.out.matchAll(new RegExp(`=== Email to ${to}[^\\n]*\\nSubject: Your sign-in code[^\\n]*\\n[\\s\\S]*?\\n {4}([0-9]{6})\\n`, 'g'))].map((m) => m[1]);
 }
 
 /** Waits for a code sent after `before` codes were printed. */
@@ -353,6 +354,57 @@ scenario('SPA: password + a code by email instead of the text message', async ({
   const claims = JSON.parse(await page.textContent('#claims'));
   check(JSON.stringify(claims.amr) === JSON.stringify(['pwd', 'otp', 'email', 'mfa']), `amr ${JSON.stringify(claims.amr)}`);
   await shot(page, 'spa-email-signed-in');
+  await page.click('#sign-out');
+  await page.waitForSelector('#signed-out');
+  await context.close();
+});
+
+// 9. Self-registration on the SPA: the form, the link from the console mailer, the account
+// created, then its first sign-in (the password, then a code by email: no number yet).
+scenario('SPA: a new user registers, opens the emailed link and signs in', async ({ browser, sesame }) => {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  await page.goto(SPA);
+  await page.waitForSelector('#sign-in');
+  await page.click('#sign-in');
+  await page.waitForURL(/\/t\/demo\/login\?tx=/);
+  await page.click('a:has-text("Create an account")');
+  await page.waitForURL(/\/t\/demo\/register\?tx=/);
+  check((await page.textContent('h1')).includes('Create an account'), 'the registration form');
+  for (const field of ['username', 'email', 'password', 'confirm']) {
+    check(await page.locator(`label[for=${field}]`).count() === 1, `the ${field} field has a label`);
+  }
+  await page.fill('#username', 'carol');
+  await page.fill('#email', 'carol@example.com');
+  await page.fill('#password', 'carol is new here, 2027');
+  await page.fill('#confirm', 'carol is new here, 2027');
+  await shot(page, 'register');
+  await page.click('form button[type=submit]');
+  await page.waitForSelector('text=Check your email');
+  await shot(page, 'register-sent');
+  const link = await waitFor('the registration link', () => {
+    const m = sesame.out.match(/=== Email to carol@example\.com[\s\S]*?(http:\/\/\S+\/register\/link\?token=[A-Za-z0-9_-]+)/);
+    return m && m[1];
+  }, 10);
+  await page.goto(link);
+  check((await page.textContent('h1')).includes('Your account is ready'), 'the account is created');
+  await shot(page, 'register-done');
+  await page.click('a:has-text("Continue signing in")');
+  await page.waitForURL(/\/t\/demo\/login\?tx=/);
+  await page.fill('#username', 'carol');
+  await page.fill('#password', 'carol is new here, 2027');
+  await page.click('form[action$="/login"] button[type=submit]');
+  await page.waitForURL(/\/t\/demo\/otp\?tx=/);
+  const before = emailCodes(sesame, 'carol@example.com').length;
+  await page.click('section.other-ways a:has-text("Email me a code instead")');
+  await page.waitForURL(/\/t\/demo\/sent-code\?tx=.*factor=email_otp/);
+  const code = await waitFor('carol\'s email code', () => emailCodes(sesame, 'carol@example.com').length > before && emailCodes(sesame, 'carol@example.com').at(-1), 10);
+  await page.fill('#code', code);
+  await page.click('form button[type=submit]:not([name])');
+  await page.waitForSelector('#claims');
+  const claims = JSON.parse(await page.textContent('#claims'));
+  check(claims.preferred_username === 'carol' || claims.email === 'carol@example.com', `claims ${JSON.stringify(claims)}`);
+  check(JSON.stringify(claims.amr) === JSON.stringify(['pwd', 'otp', 'email', 'mfa']), `amr ${JSON.stringify(claims.amr)}`);
   await page.click('#sign-out');
   await page.waitForSelector('#signed-out');
   await context.close();

@@ -92,6 +92,10 @@ password = "{DEMO_PASSWORD}"
 [organizations.enrollment]
 passkey = "during_sign_in"
 
+[organizations.registration]
+enabled = true
+applications = ["{DEMO_WEB_CLIENT_ID}", "{DEMO_SPA_CLIENT_ID}"]
+
 [[organizations]]
 slug = "{admin}"
 display_name = "Administration"

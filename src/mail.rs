@@ -254,6 +254,14 @@ impl Default for Templates {
                 include_str!("../templates/password_reset_email.html"),
             ),
             (
+                "registration_email.txt",
+                include_str!("../templates/registration_email.txt"),
+            ),
+            (
+                "registration_email.html",
+                include_str!("../templates/registration_email.html"),
+            ),
+            (
                 "plain_email.html",
                 include_str!("../templates/plain_email.html"),
             ),
@@ -287,6 +295,19 @@ impl Templates {
     ) -> Result<(String, String), minijinja::Error> {
         let ctx = minijinja::context! { org_name, link, minutes };
         self.text_and_html("password_reset_email", &ctx)
+    }
+
+    /// The text and HTML parts of a registration's verification mail.
+    pub fn registration_link(
+        &self,
+        app_name: &str,
+        org_name: &str,
+        link: &str,
+        minutes: i64,
+    ) -> Result<(String, String), minijinja::Error> {
+        // Not the username: a stranger chose it, and it must not carry their words to the inbox.
+        let ctx = minijinja::context! { app_name, org_name, link, minutes };
+        self.text_and_html("registration_email", &ctx)
     }
 
     /// The `{name}.txt` and `{name}.html` templates rendered with `ctx`.

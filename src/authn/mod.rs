@@ -5,7 +5,7 @@
 //! `engine` runs a sign-in (commands in, outcomes out, see `outcome`) under `policy` (locks,
 //! throttles, send limits); `magic_link` and `federation` hold the first steps beyond the
 //! password (`upstream` is Sesame's client of the providers), `otp` and `backup` the
-//! second-factor codes, `reset` the password reset by email. The pages and the JSON API that render the engine's outcomes are in
+//! second-factor codes, `reset` the password reset by email, `registration` self-registration. The pages and the JSON API that render the engine's outcomes are in
 //! `http::signin` and `http::native`.
 
 pub mod backup;
@@ -19,6 +19,7 @@ pub mod otp;
 pub mod outcome;
 pub mod passkeys;
 pub mod policy;
+pub mod registration;
 pub mod reset;
 pub mod sent_code;
 pub mod sms_limits;

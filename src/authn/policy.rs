@@ -300,6 +300,12 @@ pub fn link_ip_key(organization_id: i64, ip: &str) -> String {
     format!("magic-link-ip:{organization_id}:{ip}")
 }
 
+/// The throttle key of the registrations from a client IP (an IPv6 client's whole /64: one
+/// host has them all, as for network throttling).
+pub fn registration_ip_key(organization_id: i64, ip: &str) -> String {
+    format!("register-ip:{organization_id}:{}", ip_block(ip))
+}
+
 /// One counted attempt: the attempts in the window (this one included) and the earlier locks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Counted {

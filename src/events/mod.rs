@@ -192,6 +192,9 @@ pub enum AccountChangeKind {
     /// The user chose a new password after a reset link (`authn::reset`); published as a
     /// password update too.
     PasswordReset,
+    /// The user created the account themselves and verified its address
+    /// (`authn::registration`); the detail names the application it was offered by.
+    Registered,
 }
 
 impl AccountChangeKind {
@@ -206,6 +209,7 @@ impl AccountChangeKind {
             Self::ApplicationAccessRemoved => "application_access_removed",
             Self::PasswordChanged => "password_changed",
             Self::PasswordReset => "password_reset",
+            Self::Registered => "registered",
         }
     }
 
@@ -219,6 +223,7 @@ impl AccountChangeKind {
             Self::SessionsEnded => "SessionsRevokedEvent",
             Self::ApplicationAccessRemoved => "ApplicationAccessRevokedEvent",
             Self::PasswordChanged | Self::PasswordReset => "PasswordUpdatedEvent",
+            Self::Registered => "UserRegisteredEvent",
         }
     }
 
@@ -237,6 +242,7 @@ impl AccountChangeKind {
             Self::PasswordChanged | Self::PasswordReset => {
                 "urn:ietf:params:user-operations:passwordUpdated"
             }
+            Self::Registered => "urn:ietf:params:user-operations:userRegistered",
         }
     }
 }

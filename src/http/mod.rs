@@ -18,6 +18,7 @@ pub mod metrics;
 pub mod native;
 pub mod overrides;
 pub mod pages;
+pub mod register;
 pub mod reset;
 pub mod signin;
 pub mod sms_status;
@@ -174,6 +175,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route("/password-reset/link", get().to(magic_link::open_link))
                 .route("/password-reset/new", get().to(reset::new_password_page))
                 .route("/password-reset/new", post().to(reset::new_password_submit))
+                .route("/register", get().to(register::start))
+                .route("/register", post().to(register::submit))
+                .route("/register/link", get().to(register::open_link))
                 .route("/federated/{name}", post().to(federation::start))
                 .route("/federated/{name}/callback", get().to(federation::callback))
                 .route("/authn", post().to(native::authn))

@@ -120,6 +120,18 @@ impl Default for Pages {
                 include_str!("../../templates/password_reset_done.html"),
             ),
             (
+                "register.html",
+                include_str!("../../templates/register.html"),
+            ),
+            (
+                "register_sent.html",
+                include_str!("../../templates/register_sent.html"),
+            ),
+            (
+                "register_done.html",
+                include_str!("../../templates/register_done.html"),
+            ),
+            (
                 "magic_link_sent.html",
                 include_str!("../../templates/magic_link_sent.html"),
             ),

@@ -339,6 +339,13 @@ fn first_page(
     // "Forgot your password?" under the password form, where the organization resets by email.
     let forgot_url = (password && !reset && org.org.settings.password_reset.enabled)
         .then(|| format!("{}/password-reset?tx={tx}", org.issuer));
+    // "Create an account" where the organization opened registration to the application.
+    let register_url = match &sign_in.purpose {
+        Purpose::Authorize { app, .. } if super::register::offered(org, &sign_in.tx, app) => {
+            Some(format!("{}/register?tx={tx}", org.issuer))
+        }
+        _ => None,
+    };
     let ctx = context! {
         org_name => org.org.display_name,
         app_name => step.app_name,
@@ -348,6 +355,7 @@ fn first_page(
         magic_link => step.authenticators.contains(&Authenticator::MagicLink),
         reset,
         forgot_url,
+        register_url,
         back_url => back_to(&sign_in.purpose).map(|b| format!("{}/login?tx={b}", org.issuer)),
         providers,
         tx,

@@ -270,6 +270,17 @@ pub(super) fn apply_user(
 ) -> Result<(), StoreError> {
     let entry = format!("user {}/{}", org.slug, plan.username);
     let existing = User::find_by_username(conn, org.id, &plan.username)?;
+    // A stranger may have registered the name first: the file must not hand them what it
+    // gives its user (a password they would keep their factors beside, a role).
+    if let Some(u) = &existing
+        && crate::store::account_changes::AccountChange::self_registered(conn, &u.id)?
+    {
+        return Err(StoreError::Conflict(format!(
+            "{entry}: this username belongs to an account its user registered themselves; the \
+             file cannot take it over (give the file's user another username, or delete that \
+             account first)"
+        )));
+    }
     let old_hash = existing.as_ref().and_then(|u| u.password_hash.clone());
     let password_hash = match &plan.password {
         PasswordPlan::Keep => old_hash,

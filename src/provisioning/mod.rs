@@ -68,6 +68,7 @@ struct FileOrg {
     enrollment: Option<crate::authn::credentials::EnrollmentSettings>,
     password_policy: Option<crate::password::policy::PasswordPolicy>,
     password_reset: Option<crate::authn::reset::PasswordResetSettings>,
+    registration: Option<crate::authn::registration::RegistrationSettings>,
     branding: Option<crate::branding::BrandingSettings>,
     /// Settings of plug-in factors, by name (`[organizations.factors.totp]`).
     #[serde(default)]
@@ -332,6 +333,7 @@ impl Plan {
                 event_sinks: org.event_sinks,
                 password_policy: org.password_policy.unwrap_or_default(),
                 password_reset: org.password_reset.unwrap_or_default(),
+                registration: org.registration.unwrap_or_default(),
                 branding: org.branding.unwrap_or_default(),
             };
             validate::settings(&mut errors, &at, &settings);
@@ -345,6 +347,13 @@ impl Plan {
                 &at,
                 org.applications.unwrap_or_default(),
                 &settings,
+            );
+            validate::registration(
+                &mut errors,
+                &at,
+                slug.as_ref(),
+                &settings,
+                (&apps, lists.applications),
             );
             let users = validate_users(&mut errors, &at, org.users.unwrap_or_default());
             if let Some(slug) = slug {

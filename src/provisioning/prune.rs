@@ -5,8 +5,9 @@
 //! organization the file does not name is someone else's file's, and users who enroll
 //! themselves or come through the API are not deleted by a file that never spoke of users.
 //! Never pruned, whatever the file says: organizations themselves, webhooks (subscribers ask
-//! the hub for their own), roles (`sesame admin revoke`), the console's own application, and
-//! users and applications that hold an administrative role (revoke it first), so that no prune
+//! the hub for their own), roles (`sesame admin revoke`), the console's own application, users
+//! who registered themselves (`authn::registration`), and users and applications that hold an
+//! administrative role (revoke it first), so that no prune
 //! locks the administrators or their automation out. Deletions go through the administrative
 //! services: each is audited, and takes with it what hangs on the entity (tokens, sessions,
 //! factors, consents). Each is checked again when it is made: what changed since the summary
@@ -17,6 +18,7 @@ use std::fmt;
 use super::Plan;
 use crate::admin::audit::Recorder;
 use crate::admin::{ADMIN_ORGANIZATION, AdminError, Expected, Principal};
+use crate::store::account_changes::AccountChange;
 use crate::store::admin::RoleGrant;
 use crate::store::applications::Application;
 use crate::store::organizations::Organization;
@@ -89,7 +91,10 @@ impl Plan {
             };
             for user in users {
                 let listed = plan.users.iter().any(|u| u.username == user.username);
-                if listed || has_role(conn, &Principal::user(&user.id))? {
+                if listed
+                    || has_role(conn, &Principal::user(&user.id))?
+                    || AccountChange::self_registered(conn, &user.id)?
+                {
                     continue;
                 }
                 doomed.push(Doomed {

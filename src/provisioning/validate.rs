@@ -132,6 +132,9 @@ pub(super) fn settings(errors: &mut Errors, at: &str, settings: &OrgSettings) {
     if let Err(e) = settings.password_policy.validate() {
         errors.fail(at, "password_policy", e);
     }
+    if let Err(e) = settings.registration.validate() {
+        errors.fail(at, "registration", e);
+    }
     if let Err(e) = settings.branding.validate() {
         errors.fail(at, "branding", e);
     }
@@ -693,4 +696,47 @@ pub(super) fn validate_users(
         }
     }
     out
+}
+
+/// Each application the organization opens registration to must be one a new account can sign
+/// in to (else registering there makes an account that never can), and, where the file lists
+/// the organization's applications, one of them.
+pub(super) fn registration(
+    errors: &mut Errors,
+    at: &str,
+    slug: Option<&OrgSlug>,
+    settings: &OrgSettings,
+    (apps, listed): (&[AppPlan], bool),
+) {
+    // Its users are administrators: nobody may make themselves one.
+    if settings.registration.enabled
+        && slug.is_some_and(|s| s.as_str() == crate::admin::ADMIN_ORGANIZATION)
+    {
+        errors.fail(
+            at,
+            "registration.enabled",
+            "the administration organization's users are its administrators: nobody registers there",
+        );
+    }
+    for (k, client_id) in settings.registration.applications.iter().enumerate() {
+        let field = format!("registration.applications[{k}]");
+        match apps.iter().find(|a| a.client_id.as_str() == client_id) {
+            Some(app) => {
+                let flow = app
+                    .sign_in_flow
+                    .clone()
+                    .unwrap_or_else(crate::authn::flow::SignInFlow::password_only);
+                if let Some(why) = crate::authn::registration::refusal(&settings.enrollment, &flow)
+                {
+                    errors.fail(at, &field, format!("'{client_id}': {why}"));
+                }
+            }
+            None if listed => errors.fail(
+                at,
+                &field,
+                format!("'{client_id}' is not an application of this organization"),
+            ),
+            None => {}
+        }
+    }
 }

@@ -26,6 +26,18 @@ impl AccountChange {
         Ok(())
     }
 
+    /// Whether the user created their account themselves (`authn::registration`): such an
+    /// account is not the provisioning file's to take over or prune.
+    pub fn self_registered(conn: &mut DbConn, user_id: &str) -> Result<bool, StoreError> {
+        Ok(account_changes::table
+            .filter(account_changes::user_id.eq(user_id))
+            .filter(account_changes::change.eq("registered"))
+            .select(account_changes::id)
+            .first::<String>(conn)
+            .optional()?
+            .is_some())
+    }
+
     /// A user's changes, newest first.
     pub fn of_user(conn: &mut DbConn, user_id: &str) -> Result<Vec<Self>, StoreError> {
         Ok(account_changes::table

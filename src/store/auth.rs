@@ -534,6 +534,7 @@ pub struct Purged {
     /// Outbox events purged: sealed ones (holding a code) once delivered or expired.
     pub events: usize,
     pub magic_links: usize,
+    pub registrations: usize,
     pub federation_states: usize,
     pub ceremonies: usize,
 }
@@ -583,6 +584,7 @@ pub fn purge_expired(conn: &mut DbConn) -> Result<Purged, StoreError> {
         sms_sends: super::sms_sends::SmsSend::purge(conn)?,
         events: super::events::OutboxEvent::purge(conn)?,
         magic_links: super::magic_links::MagicLink::purge(conn)?,
+        registrations: super::registrations::Registration::purge(conn)?,
         federation_states: super::federation::FederationState::purge(conn)?,
     })
 }

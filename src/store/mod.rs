@@ -17,6 +17,7 @@ pub mod keys;
 pub mod magic_links;
 pub mod organizations;
 pub mod otps;
+pub mod registrations;
 pub mod schema;
 pub mod sent_codes;
 pub mod sessions;

@@ -54,6 +54,8 @@ pub struct OrgSettings {
     pub password_policy: crate::password::policy::PasswordPolicy,
     /// "Forgot your password?" (`[organizations.password_reset]`).
     pub password_reset: crate::authn::reset::PasswordResetSettings,
+    /// "Create an account" (`[organizations.registration]`): off by default.
+    pub registration: crate::authn::registration::RegistrationSettings,
     /// The logo, colour and support link of the organization's pages.
     pub branding: crate::branding::BrandingSettings,
 }

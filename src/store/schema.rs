@@ -432,6 +432,22 @@ diesel::joinable!(signing_keys -> organizations (organization_id));
 diesel::joinable!(authorization_codes -> grants (grant_id));
 diesel::joinable!(access_tokens -> grants (grant_id));
 diesel::joinable!(refresh_tokens -> grants (grant_id));
+diesel::table! {
+    registrations (token_hash) {
+        token_hash -> Text,
+        organization_id -> BigInt,
+        transaction_id -> Text,
+        client_id -> Text,
+        browser_hash -> Text,
+        username -> Text,
+        email -> Text,
+        password_hash -> Text,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+        used_at -> Nullable<BigInt>,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     organizations,
     applications,
@@ -460,6 +476,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     deliveries,
     subscriptions,
     magic_links,
+    registrations,
     federation_states,
     federated_identities,
     admin_roles,

@@ -202,6 +202,23 @@ impl User {
             .collect()
     }
 
+    /// Whether a user of the organization holds `email` verified, the case of every letter
+    /// ignored: a registration must not make a second account for a mailbox by changing case.
+    pub fn verified_email_taken(
+        conn: &mut DbConn,
+        organization_id: i64,
+        email: &str,
+    ) -> Result<bool, StoreError> {
+        Ok(users::table
+            .filter(users::organization_id.eq(organization_id))
+            .filter(users::email_verified.eq(true))
+            .filter(lower_opt(users::email).eq(email.to_lowercase()))
+            .select(users::id)
+            .first::<String>(conn)
+            .optional()?
+            .is_some())
+    }
+
     pub fn count(conn: &mut DbConn, organization_id: i64) -> Result<i64, StoreError> {
         Ok(users::table
             .filter(users::organization_id.eq(organization_id))

@@ -33,6 +33,7 @@ mod prefix;
 mod provisioning;
 mod pruning;
 mod receipts;
+mod registration;
 mod signing_keys;
 mod sinks;
 mod sms_otp;

@@ -103,7 +103,7 @@ async fn sign_in_page(app: &TestApp, browser: &Browser) -> (String, String) {
 }
 
 /// The address of the link named `text` on a page.
-fn href_of(html: &str, text: &str) -> String {
+pub fn href_of(html: &str, text: &str) -> String {
     let end = html.find(&format!("\">{text}</a>")).expect(text);
     let start = html[..end].rfind("href=\"").unwrap() + 6;
     html[start..end]
@@ -146,7 +146,7 @@ async fn ask_reset(
 }
 
 /// The link in a mail's text part.
-fn link_in(mail: &Value) -> String {
+pub fn link_in(mail: &Value) -> String {
     let text = mail["text"].as_str().expect("a text part");
     let start = text.find("http").expect("a link in the text");
     text[start..].split_whitespace().next().unwrap().to_string()
@@ -183,7 +183,7 @@ async fn has_session(app: &TestApp, browser: &Browser) -> bool {
 
 /// The page with what differs between two requests (the identifier typed, the sign-ins' ids)
 /// blanked out.
-fn blank(page: &str, identifier: &str) -> String {
+pub fn blank(page: &str, identifier: &str) -> String {
     let mut parts = page
         .replace(identifier, "…")
         .split("tx=")

@@ -36,7 +36,7 @@ mod sessions;
 pub use credentials::credentials_change;
 use credentials::{ENROLL_BY_ADMIN_APP, may_enroll_factor};
 pub use password::password_change;
-pub(super) use password::{check_policy, notify};
+pub(super) use password::{check_new_password, check_policy, notify, send_notice};
 pub use sessions::{applications_change, sessions_change};
 
 /// The CSRF token of the account forms: a MAC of the session id under a key outside the

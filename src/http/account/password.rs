@@ -126,9 +126,20 @@ pub(in crate::http) fn check_policy(
     password: &str,
 ) -> Result<(), String> {
     let email = user.email.as_ref().map(|e| e.as_str());
+    check_new_password(org, user.username.as_str(), email, password)
+}
+
+/// Checks a password chosen for the account `username` with the address `email` (an account
+/// not created yet: a registration) by the organization's policy.
+pub(in crate::http) fn check_new_password(
+    org: &OrgEntry,
+    username: &str,
+    email: Option<&str>,
+    password: &str,
+) -> Result<(), String> {
     let local = email.and_then(|e| e.split('@').next()).unwrap_or_default();
     let words = [
-        user.username.as_str(),
+        username,
         email.unwrap_or_default(),
         local,
         org.org.slug.as_str(),
@@ -156,7 +167,8 @@ pub(in crate::http) fn notify(
     );
 }
 
-async fn send_notice(
+/// Sends `text` (a notice, no secret in it) to `to`, with its HTML part; logged when it fails.
+pub(in crate::http) async fn send_notice(
     state: &AppState,
     org: &OrgEntry,
     to: &str,
@@ -167,7 +179,7 @@ async fn send_notice(
     let html = match state.mail_templates.plain_html(subject, &text) {
         Ok(html) => html,
         Err(e) => {
-            tracing::warn!(error = %e, purpose, "password notice: template failed");
+            tracing::warn!(error = %e, purpose, "notice: template failed");
             return;
         }
     };
@@ -182,7 +194,7 @@ async fn send_notice(
         .metrics
         .mail_send(&org.org.slug, purpose, sent.is_ok());
     if let Err(e) = sent {
-        tracing::warn!(error = %e, purpose, "password notice could not be sent");
+        tracing::warn!(error = %e, purpose, "notice could not be sent");
     }
 }
 
