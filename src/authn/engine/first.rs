@@ -259,6 +259,22 @@ pub(super) async fn password_step(
                     }
                 }
                 if verified {
+                    // The password may have changed while its hash ran (a reset, a change in the
+                    // account area, an administrator), or the account been disabled since: the
+                    // one just verified no longer signs in. The attempt stays counted. (An
+                    // account disabled before is answered as such, by `refusal` above.)
+                    let unchanged = match &u {
+                        Some(u) => User::find(conn, org_id, &u.id)?.is_some_and(|now| {
+                            now.password_hash == u.password_hash && (u.disabled || !now.disabled)
+                        }),
+                        None => false,
+                    };
+                    if !unchanged {
+                        return Ok(After::Wrong {
+                            locking: false,
+                            ip_locking: false,
+                        });
+                    }
                     if let (Some(u), Some((old, new))) = (&u, &rehash) {
                         // Unless a password was set meanwhile.
                         User::replace_imported_hash(conn, &u.id, old, new)?;
