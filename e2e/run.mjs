@@ -359,9 +359,36 @@ scenario('SPA: password + a code by email instead of the text message', async ({
   await context.close();
 });
 
+/** The last link to `path` the console mailer printed in a mail to `address`. */
+function mailedLink(sesame, address, path) {
+  const mails = sesame.out.split(`=== Email to ${address}`).slice(1).map((m) => m.split('\n===\n')[0]);
+  const links = mails.map((m) => m.match(new RegExp(`http://\\S+${path}\\?token=[A-Za-z0-9_-]+`))).filter(Boolean);
+  return links.length > 0 && links.at(-1)[0];
+}
+
+/** Signs carol in on the SPA's sign-in page with `password`, then with a code by email (she has
+ * no number); waits for the SPA's claims. */
+async function carolSignsIn(page, sesame, password) {
+  await page.waitForURL(/\/t\/demo\/login\?tx=/);
+  await page.fill('#username', 'carol');
+  await page.fill('#password', password);
+  await page.click('form[action$="/login"] button[type=submit]');
+  await page.waitForURL(/\/t\/demo\/otp\?tx=/);
+  check((await page.textContent('main')).includes('no verified mobile number'), 'carol has no number');
+  const before = emailCodes(sesame, 'carol@example.com').length;
+  await page.click('a:has-text("Email me a code instead")');
+  await page.waitForURL(/\/t\/demo\/sent-code\?tx=.*factor=email_otp/);
+  const code = await waitFor('carol\'s email code', () => emailCodes(sesame, 'carol@example.com').length > before && emailCodes(sesame, 'carol@example.com').at(-1), 10);
+  await page.fill('#code', code);
+  await page.click('form button[type=submit]:not([name])');
+  await page.waitForSelector('#claims');
+  return JSON.parse(await page.textContent('#claims'));
+}
+
 // 9. Self-registration on the SPA: the form, the link from the console mailer, the account
-// created, then its first sign-in (the password, then a code by email: no number yet).
-scenario('SPA: a new user registers, opens the emailed link and signs in', async ({ browser, sesame }) => {
+// created, its first sign-in (the password, then a code by email: no number yet); then
+// "Forgot your password?": the reset link, the new password, and a sign-in with it.
+scenario('SPA: a new user registers, signs in, then resets her password', async ({ browser, sesame }) => {
   const context = await browser.newContext();
   const page = await context.newPage();
   await page.goto(SPA);
@@ -376,35 +403,48 @@ scenario('SPA: a new user registers, opens the emailed link and signs in', async
   }
   await page.fill('#username', 'carol');
   await page.fill('#email', 'carol@example.com');
-  await page.fill('#password', 'carol is new here, 2027');
-  await page.fill('#confirm', 'carol is new here, 2027');
+  await page.fill('#password', 'a new place to start, 2027');
+  await page.fill('#confirm', 'a new place to start, 2027');
   await shot(page, 'register');
   await page.click('form button[type=submit]');
   await page.waitForSelector('text=Check your email');
   await shot(page, 'register-sent');
-  const link = await waitFor('the registration link', () => {
-    const m = sesame.out.match(/=== Email to carol@example\.com[\s\S]*?(http:\/\/\S+\/register\/link\?token=[A-Za-z0-9_-]+)/);
-    return m && m[1];
-  }, 10);
+  const link = await waitFor('the registration link', () => mailedLink(sesame, 'carol@example.com', '/register/link'), 10);
   await page.goto(link);
   check((await page.textContent('h1')).includes('Your account is ready'), 'the account is created');
   await shot(page, 'register-done');
   await page.click('a:has-text("Continue signing in")');
-  await page.waitForURL(/\/t\/demo\/login\?tx=/);
-  await page.fill('#username', 'carol');
-  await page.fill('#password', 'carol is new here, 2027');
-  await page.click('form[action$="/login"] button[type=submit]');
-  await page.waitForURL(/\/t\/demo\/otp\?tx=/);
-  const before = emailCodes(sesame, 'carol@example.com').length;
-  await page.click('section.other-ways a:has-text("Email me a code instead")');
-  await page.waitForURL(/\/t\/demo\/sent-code\?tx=.*factor=email_otp/);
-  const code = await waitFor('carol\'s email code', () => emailCodes(sesame, 'carol@example.com').length > before && emailCodes(sesame, 'carol@example.com').at(-1), 10);
-  await page.fill('#code', code);
-  await page.click('form button[type=submit]:not([name])');
-  await page.waitForSelector('#claims');
-  const claims = JSON.parse(await page.textContent('#claims'));
-  check(claims.preferred_username === 'carol' || claims.email === 'carol@example.com', `claims ${JSON.stringify(claims)}`);
+  let claims = await carolSignsIn(page, sesame, 'a new place to start, 2027');
+  await page.waitForFunction(() => document.querySelector('#userinfo')?.textContent.includes('carol@example.com'));
   check(JSON.stringify(claims.amr) === JSON.stringify(['pwd', 'otp', 'email', 'mfa']), `amr ${JSON.stringify(claims.amr)}`);
+  await page.click('#sign-out');
+  await page.waitForSelector('#signed-out');
+
+  // She forgets it: "Forgot your password?" under the password form.
+  await page.click('#sign-in');
+  await page.waitForURL(/\/t\/demo\/login\?tx=/);
+  await page.click('a:has-text("Forgot your password?")');
+  await page.waitForSelector('h1:has-text("Reset your password")');
+  check(await page.locator('label[for=identifier]').count() === 1, 'the identifier field has a label');
+  await page.fill('#identifier', 'carol@example.com');
+  await shot(page, 'reset-ask');
+  await page.click('button:has-text("Email me a reset link")');
+  await page.waitForSelector('text=Check your email');
+  await shot(page, 'reset-sent');
+  const reset = await waitFor('the reset link', () => mailedLink(sesame, 'carol@example.com', '/password-reset/link'), 10);
+  await page.goto(reset);
+  await page.waitForURL(/\/t\/demo\/password-reset\/new\?tx=/);
+  check((await page.textContent('h1')).includes('Choose a new password'), 'the new password form');
+  check(await page.locator('label[for=password]').count() === 1 && await page.locator('label[for=confirm]').count() === 1, 'the password fields have labels');
+  await page.fill('#password', 'remembered this time, 2027');
+  await page.fill('#confirm', 'remembered this time, 2027');
+  await shot(page, 'reset-new-password');
+  await page.click('button:has-text("Save my new password")');
+  await page.waitForSelector('text=Your new password is saved');
+  await shot(page, 'reset-done');
+  await page.click('a:has-text("Continue signing in")');
+  claims = await carolSignsIn(page, sesame, 'remembered this time, 2027');
+  check(JSON.stringify(claims.amr) === JSON.stringify(['pwd', 'otp', 'email', 'mfa']), `amr after the reset ${JSON.stringify(claims.amr)}`);
   await page.click('#sign-out');
   await page.waitForSelector('#signed-out');
   await context.close();

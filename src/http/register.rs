@@ -269,7 +269,7 @@ pub async fn submit(
         return Ok(state.pages.error(
             StatusCode::TOO_MANY_REQUESTS,
             "Too many registrations",
-            "Too many accounts were registered from your network. Try again later.",
+            "Too many registrations came from your network. Try again later.",
         ));
     }
     if taken {

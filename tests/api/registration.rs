@@ -126,6 +126,18 @@ async fn register(
     (res.status().as_u16(), res.text().await.unwrap())
 }
 
+/// Loads the registration form in `browser` and registers `username` with `email` and
+/// [`PASSWORD`]: the status and the answer page.
+async fn register_new(
+    app: &TestApp,
+    browser: &Browser,
+    username: &str,
+    email: &str,
+) -> (u16, String) {
+    let (url, html) = registration_form(app, browser).await;
+    register(browser, &url, &html, username, email, PASSWORD, PASSWORD).await
+}
+
 fn user_named(app: &TestApp, who: &str) -> Option<(String, Option<String>, bool)> {
     use sesame::store::schema::users::dsl::*;
     users
@@ -349,9 +361,7 @@ async fn the_same_answer_whether_or_not_the_address_has_an_account_and_a_limit_p
     let mut answers = Vec::new();
     for (username, email) in [("bobby", "bob@acme.example"), ("erin", "erin@acme.example")] {
         let browser = Browser::default();
-        let (url, html) = registration_form(&app, &browser).await;
-        let (status, page) =
-            register(&browser, &url, &html, username, email, PASSWORD, PASSWORD).await;
+        let (status, page) = register_new(&app, &browser, username, email).await;
         assert_eq!(status, 200, "{page}");
         answers.push(blank(&blank(&page, email), username));
     }
@@ -387,31 +397,28 @@ async fn the_same_answer_whether_or_not_the_address_has_an_account_and_a_limit_p
 
     // The third registration from this address is accepted, the fourth refused.
     let browser = Browser::default();
-    let (url, html) = registration_form(&app, &browser).await;
-    let (status, page) = register(
-        &browser,
-        &url,
-        &html,
-        "frank",
-        "frank@acme.example",
-        PASSWORD,
-        PASSWORD,
-    )
-    .await;
+    let (status, page) = register_new(&app, &browser, "frank", "frank@acme.example").await;
     assert_eq!(status, 200, "{page}");
-    let (url, html) = registration_form(&app, &browser).await;
-    let (status, page) = register(
-        &browser,
-        &url,
-        &html,
-        "grace",
-        "grace@acme.example",
-        PASSWORD,
-        PASSWORD,
-    )
-    .await;
+    let (status, page) = register_new(&app, &browser, "grace", "grace@acme.example").await;
     assert_eq!(status, 429, "{page}");
     assert!(page.contains("Too many registrations"), "{page}");
+}
+
+/// Mails to one address share the sign-in links' limit: past it the answer is the same and
+/// nothing is sent (the form cannot flood a mailbox).
+async fn mails_to_one_address_are_limited(backend: Backend) {
+    let limited = format!("{OPEN}\n[organizations.magic_link]\nmax_sends_per_address = 2");
+    let (app, sink) = setup(&backend, &limited).await;
+    for n in 0..3 {
+        let browser = Browser::default();
+        let name = format!("erin{n}");
+        let (status, page) = register_new(&app, &browser, &name, "erin@example.org").await;
+        assert_eq!(status, 200, "{page}");
+        assert!(page.contains("Check your email"), "{page}");
+    }
+    sink.wait_for(2).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(sink.messages().len(), 2, "{:#?}", sink.messages());
 }
 
 async fn registration_is_off_unless_the_organization_opens_it_to_the_application(backend: Backend) {
@@ -495,17 +502,7 @@ async fn a_link_creates_the_account_only_while_it_can_and_the_file_cannot_take_i
     assert_eq!(status, 403, "{page}");
     let first = link_in(&sink.wait_for(1).await[0]);
     // A newer registration of the address, typed in another case, voids the older link.
-    let (url, html) = registration_form(&app, &here).await;
-    let (status, _) = register(
-        &here,
-        &url,
-        &html,
-        "dave",
-        "Dave@Example.ORG",
-        PASSWORD,
-        PASSWORD,
-    )
-    .await;
+    let (status, _) = register_new(&app, &here, "dave", "Dave@Example.ORG").await;
     assert_eq!(status, 200);
     let mails = sink.wait_for(2).await;
     assert_eq!(
@@ -533,17 +530,7 @@ async fn a_link_creates_the_account_only_while_it_can_and_the_file_cannot_take_i
     assert_eq!(status, 400);
 
     // An expired link creates nothing.
-    let (url, html) = registration_form(&app, &here).await;
-    let (status, _) = register(
-        &here,
-        &url,
-        &html,
-        "erin",
-        "erin@example.org",
-        PASSWORD,
-        PASSWORD,
-    )
-    .await;
+    let (status, _) = register_new(&app, &here, "erin", "erin@example.org").await;
     assert_eq!(status, 200);
     let link = link_in(&sink.wait_for(3).await[2]);
     expire_registrations(&app);
@@ -552,17 +539,7 @@ async fn a_link_creates_the_account_only_while_it_can_and_the_file_cannot_take_i
     assert_eq!(user_named(&app, "erin"), None);
 
     // erin registers again and opens the link: her account is hers, not the file's.
-    let (url, html) = registration_form(&app, &here).await;
-    let (status, _) = register(
-        &here,
-        &url,
-        &html,
-        "erin",
-        "erin@example.org",
-        PASSWORD,
-        PASSWORD,
-    )
-    .await;
+    let (status, _) = register_new(&app, &here, "erin", "erin@example.org").await;
     assert_eq!(status, 200);
     let link = link_in(&sink.wait_for(4).await[3]);
     let (status, page) = get(&here, &link).await;
@@ -596,5 +573,6 @@ both_backends!(
     a_new_user_registers_verifies_the_address_and_signs_in_adding_a_number,
     a_link_creates_the_account_only_while_it_can_and_the_file_cannot_take_it_over,
     the_same_answer_whether_or_not_the_address_has_an_account_and_a_limit_per_ip,
+    mails_to_one_address_are_limited,
     registration_is_off_unless_the_organization_opens_it_to_the_application
 );
