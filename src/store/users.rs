@@ -318,6 +318,17 @@ impl User {
 
     /// The SHA-256 (hex) of the imported hash the user's current argon2id hash replaced, if it
     /// did and no password was set since: an import giving that hash again keeps the current one.
+    /// Locks the user's row until the transaction ends (PostgreSQL; SQLite's `BEGIN IMMEDIATE`
+    /// already lets one writer in): a change to the user waits for it, or it for the change.
+    pub fn lock_row(conn: &mut DbConn, id: &str) -> Result<(), StoreError> {
+        if let DbConn::Postgres(c) = conn {
+            diesel::sql_query("SELECT 1 FROM users WHERE id = $1 FOR UPDATE")
+                .bind::<diesel::sql_types::Text, _>(id)
+                .execute(c)?;
+        }
+        Ok(())
+    }
+
     pub fn rehashed_from(conn: &mut DbConn, id: &str) -> Result<Option<String>, StoreError> {
         Ok(users::table
             .find(id)

@@ -258,23 +258,16 @@ pub(super) async fn password_step(
                         account_lock_in(conn, &entry, u, ceiling, now)?;
                     }
                 }
-                if verified {
-                    // The password may have changed while its hash ran (a reset, a change in the
-                    // account area, an administrator), or the account been disabled since: the
-                    // one just verified no longer signs in. The attempt stays counted. (An
-                    // account disabled before is answered as such, by `refusal` above.)
-                    let unchanged = match &u {
-                        Some(u) => User::find(conn, org_id, &u.id)?.is_some_and(|now| {
-                            now.password_hash == u.password_hash && (u.disabled || !now.disabled)
-                        }),
+                // The password may have changed while its hash ran (a reset, a change in the
+                // account area, an administrator), or the account been disabled since: the one
+                // just verified no longer signs in, and the attempt is a failure like any other.
+                // (An account disabled before is answered as such, by `refusal` above.)
+                let verified = verified
+                    && match &u {
+                        Some(u) => still_current(conn, org_id, u)?,
                         None => false,
                     };
-                    if !unchanged {
-                        return Ok(After::Wrong {
-                            locking: false,
-                            ip_locking: false,
-                        });
-                    }
+                if verified {
                     if let (Some(u), Some((old, new))) = (&u, &rehash) {
                         // Unless a password was set meanwhile.
                         User::replace_imported_hash(conn, &u.id, old, new)?;
@@ -410,4 +403,32 @@ pub(super) async fn first_step_passed(
     let mut passed = sign_in.passed();
     passed.add(method, at);
     advance(core, sign_in, user, passed, ctx).await
+}
+
+/// Whether `u`'s password, as read before its hash ran, is still the account's and the account
+/// still as enabled as it was. A concurrent sign-in that replaced the same imported hash by
+/// argon2id (the same password) counts as unchanged. On PostgreSQL the user's row is locked
+/// first, so a change that commits after this check waits for the sign-in's transaction, and
+/// ends the session it writes.
+pub(super) fn still_current(
+    conn: &mut crate::store::DbConn,
+    org_id: i64,
+    u: &User,
+) -> Result<bool, crate::store::StoreError> {
+    User::lock_row(conn, &u.id)?;
+    let Some(now) = User::find(conn, org_id, &u.id)? else {
+        return Ok(false);
+    };
+    if now.disabled && !u.disabled {
+        return Ok(false);
+    }
+    if now.password_hash == u.password_hash {
+        return Ok(true);
+    }
+    Ok(match &u.password_hash {
+        Some(old) if crate::password::needs_rehash(old) => {
+            User::rehashed_from(conn, &u.id)? == Some(crate::secret::sha256_hex(old))
+        }
+        _ => false,
+    })
 }

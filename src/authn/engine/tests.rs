@@ -762,6 +762,44 @@ async fn a_backup_code_works_once() {
 }
 
 #[tokio::test]
+async fn a_password_replaced_while_its_hash_ran_no_longer_counts() {
+    let h = harness().await;
+    let org_id = h.org.org.id;
+    let argon2 = crate::password::hash(&crate::secret::Secret::new(
+        "another passphrase entirely".to_string(),
+    ));
+    let checked = h
+        .core
+        .db
+        .run(move |conn| {
+            let name = Username::parse("alice").unwrap();
+            let mut alice = User::find_by_username(conn, org_id, &name)?.unwrap();
+            let mut seen = vec![first::still_current(conn, org_id, &alice)?];
+            // An imported hash that a concurrent sign-in replaced by argon2id: the same password.
+            let imported = "$2y$04$abcdefghijklmnopqrstuu7EJV7kdjBBQxyb0HjTh9KS7.Lah/6CG";
+            User::set_password_hash(conn, &alice.id, imported)?;
+            alice.password_hash = Some(imported.to_string());
+            User::replace_imported_hash(conn, &alice.id, imported, &argon2)?;
+            seen.push(first::still_current(conn, org_id, &alice)?);
+            // A password set another way (a reset, a change, an administrator).
+            User::set_password_hash(conn, &alice.id, &argon2)?;
+            seen.push(first::still_current(conn, org_id, &alice)?);
+            // The account disabled since.
+            alice.password_hash = Some(argon2);
+            let mut disabled = alice.clone();
+            disabled.disabled = true;
+            User::update(conn, &disabled)?;
+            seen.push(first::still_current(conn, org_id, &alice)?);
+            // Disabled before: answered as such elsewhere, not as a change.
+            seen.push(first::still_current(conn, org_id, &disabled)?);
+            Ok(seen)
+        })
+        .await
+        .unwrap();
+    assert_eq!(checked, vec![true, true, false, false, true]);
+}
+
+#[tokio::test]
 async fn disabled_accounts_and_other_accounts_are_refused() {
     let h = harness().await;
     let t = now();
