@@ -348,12 +348,16 @@ impl Plan {
                 org.applications.unwrap_or_default(),
                 &settings,
             );
+            let flows: Vec<_> = apps
+                .iter()
+                .map(|a| (a.client_id.as_str(), a.flow()))
+                .collect();
             validate::registration(
                 &mut errors,
                 &at,
                 slug.as_ref(),
                 &settings,
-                (&apps, lists.applications),
+                (&flows, lists.applications),
             );
             let users = validate_users(&mut errors, &at, org.users.unwrap_or_default());
             if let Some(slug) = slug {
@@ -511,12 +515,19 @@ pub fn check_settings(settings: &OrgSettings) -> Result<(), FieldErrors> {
 }
 
 /// Checks that new `settings` still hold what the organization's applications name (their
-/// APIs, the upstream providers of their flows); paths from the settings' root.
+/// APIs, the upstream providers of their flows), and that registration is opened only to
+/// applications of the organization a new account can sign in to; paths from the settings'
+/// root.
 pub fn check_applications(settings: &OrgSettings, apps: &[Application]) -> Result<(), FieldErrors> {
     let mut errors = Errors::default();
     for app in apps {
         validate::still_named(&mut errors, app, settings);
     }
+    let flows: Vec<_> = apps
+        .iter()
+        .map(|a| (a.client_id.as_str(), a.flow()))
+        .collect();
+    validate::registration(&mut errors, "", None, settings, (&flows, true));
     errors.into_result()
 }
 
@@ -571,6 +582,13 @@ impl WebhookPlan {
 impl AppPlan {
     pub fn client_id(&self) -> &ClientId {
         &self.client_id
+    }
+
+    /// The flow the application's sign-ins will run (the password alone unless it names one).
+    fn flow(&self) -> SignInFlow {
+        self.sign_in_flow
+            .clone()
+            .unwrap_or_else(SignInFlow::password_only)
     }
 }
 

@@ -699,14 +699,15 @@ pub(super) fn validate_users(
 }
 
 /// Each application the organization opens registration to must be one a new account can sign
-/// in to (else registering there makes an account that never can), and, where the file lists
-/// the organization's applications, one of them.
+/// in to (else registering there makes an account that never can), and, where the whole list of
+/// the organization's applications is known (`listed`), one of them. `apps`: each application's
+/// client id and sign-in flow.
 pub(super) fn registration(
     errors: &mut Errors,
     at: &str,
     slug: Option<&OrgSlug>,
     settings: &OrgSettings,
-    (apps, listed): (&[AppPlan], bool),
+    (apps, listed): (&[(&str, SignInFlow)], bool),
 ) {
     // Its users are administrators: nobody may make themselves one.
     if settings.registration.enabled
@@ -720,14 +721,9 @@ pub(super) fn registration(
     }
     for (k, client_id) in settings.registration.applications.iter().enumerate() {
         let field = format!("registration.applications[{k}]");
-        match apps.iter().find(|a| a.client_id.as_str() == client_id) {
-            Some(app) => {
-                let flow = app
-                    .sign_in_flow
-                    .clone()
-                    .unwrap_or_else(crate::authn::flow::SignInFlow::password_only);
-                if let Some(why) = crate::authn::registration::refusal(&settings.enrollment, &flow)
-                {
+        match apps.iter().find(|(id, _)| id == client_id) {
+            Some((_, flow)) => {
+                if let Some(why) = crate::authn::registration::refusal(&settings.enrollment, flow) {
                     errors.fail(at, &field, format!("'{client_id}': {why}"));
                 }
             }

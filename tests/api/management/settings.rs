@@ -837,9 +837,35 @@ async fn what_applications_use_cannot_be_taken_from_the_settings(backend: Backen
     assert_eq!(a.status, 403, "{}", a.body);
 }
 
+/// Registration is opened through the API by the rules of a file: only to applications of the
+/// organization that a new account can sign in to.
+async fn registration_is_opened_only_where_a_new_account_can_sign_in(backend: Backend) {
+    let app = setup(&backend).await;
+    let admin = token(&app, "ops-admin").await;
+    let open = |client: &str| json!({"settings": {"registration": {"enabled": true, "applications": [client]}}});
+    // mfa-web asks for SMS OTP, which users do not add during sign-in here.
+    let a = patch_acme(&app, &admin, open("mfa-web")).await;
+    assert_eq!(a.status, 400, "{}", a.body);
+    assert_eq!(
+        a.body["errors"][0]["field"],
+        "settings.registration.applications[0]"
+    );
+    assert!(a.body.to_string().contains("during_sign_in"), "{}", a.body);
+    let a = patch_acme(&app, &admin, open("nobody-web")).await;
+    assert_eq!(a.status, 400, "{}", a.body);
+    assert!(
+        a.body.to_string().contains("not an application"),
+        "{}",
+        a.body
+    );
+    let a = patch_acme(&app, &admin, open("pwd-web")).await;
+    assert_eq!(a.status, 200, "{}", a.body);
+}
+
 both_backends!(
     the_servers_files_and_environment_stay_out_of_reach,
     what_applications_use_cannot_be_taken_from_the_settings,
+    registration_is_opened_only_where_a_new_account_can_sign_in,
 );
 
 async fn references_cannot_be_smuggled_or_moved(backend: Backend) {
