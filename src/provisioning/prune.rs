@@ -7,11 +7,11 @@
 //! Never pruned, whatever the file says: organizations themselves, webhooks (subscribers ask
 //! the hub for their own), roles (`sesame admin revoke`), the console's own application, users
 //! who registered themselves (`authn::registration`), and users and applications that hold an
-//! administrative role (revoke it first), so that no prune
-//! locks the administrators or their automation out. Deletions go through the administrative
-//! services: each is audited, and takes with it what hangs on the entity (tokens, sessions,
-//! factors, consents). Each is checked again when it is made: what changed since the summary
-//! (renamed, given a role) is kept and reported, not deleted.
+//! administrative role (revoke it first), so that no prune locks the administrators or their
+//! automation out. Deletions go through the administrative services: each is audited, and
+//! takes with it what hangs on the entity (tokens, sessions, factors, consents). Each is
+//! checked again when it is made: what changed since the summary (renamed, given a role) is
+//! kept and reported, not deleted.
 
 use std::fmt;
 

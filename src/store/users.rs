@@ -316,8 +316,6 @@ impl User {
         Ok(())
     }
 
-    /// The SHA-256 (hex) of the imported hash the user's current argon2id hash replaced, if it
-    /// did and no password was set since: an import giving that hash again keeps the current one.
     /// Locks the user's row until the transaction ends (PostgreSQL; SQLite's `BEGIN IMMEDIATE`
     /// already lets one writer in): a change to the user waits for it, or it for the change.
     pub fn lock_row(conn: &mut DbConn, id: &str) -> Result<(), StoreError> {
@@ -329,6 +327,8 @@ impl User {
         Ok(())
     }
 
+    /// The SHA-256 (hex) of the imported hash the user's current argon2id hash replaced, if it
+    /// did and no password was set since: an import giving that hash again keeps the current one.
     pub fn rehashed_from(conn: &mut DbConn, id: &str) -> Result<Option<String>, StoreError> {
         Ok(users::table
             .find(id)
