@@ -85,12 +85,17 @@ pub(super) async fn sign_in(
     Ok(SignIn::open(state, org, &tx_id, &browser, now()).await?)
 }
 
+/// The client's address as the trusted proxies pass it on (empty when unknown).
+pub(super) fn client_ip(state: &AppState, req: &HttpRequest) -> String {
+    super::client_ip::of_request(req, &state.settings.trusted_proxies)
+        .map(|ip| ip.to_string())
+        .unwrap_or_default()
+}
+
 /// The engine's context of a browser request; `form` is the token a form carried.
 pub(super) fn ctx(state: &AppState, req: &HttpRequest, form: FormToken) -> Ctx {
     Ctx {
-        client_ip: super::client_ip::of_request(req, &state.settings.trusted_proxies)
-            .map(|ip| ip.to_string())
-            .unwrap_or_default(),
+        client_ip: client_ip(state, req),
         now: now(),
         session_hash: cookie_hash(req, SESSION_COOKIE),
         form,

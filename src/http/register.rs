@@ -20,13 +20,14 @@ use subtle::ConstantTimeEq;
 
 use super::account::{check_new_password, send_notice};
 use super::browser::{
-    BROWSER_COOKIE, TxQuery, cookie_hash, csrf_matches, form_expired_page, new_csrf,
+    BROWSER_COOKIE, TxQuery, client_ip, cookie_hash, csrf_matches, form_expired_page, new_csrf,
     open_transaction, refusal_page,
 };
 use super::error::ApiError;
 use super::{AppState, OrgEntry};
 use crate::admin::ADMIN_ORGANIZATION;
 use crate::authn::engine::{Purpose, required_flow};
+use crate::authn::flow::SignInFlow;
 use crate::authn::outcome::Refusal;
 use crate::authn::policy;
 use crate::authn::registration::new_account_path;
@@ -44,21 +45,24 @@ use crate::store::{now, write_transaction};
 /// The longest username a registration may choose.
 const USERNAME_MAX: usize = 64;
 
-/// Whether the sign-in `tx` of `app` offers "Create an account": the organization opened
-/// registration to the application, a new account can get through the flow this sign-in must
-/// pass (its `acr_values` included), and the sign-in is nobody's yet (not a step-up of a
-/// signed-in user). Never in the administration organization, whose users are administrators.
-pub(super) fn offered(org: &OrgEntry, tx: &LoginTransaction, app: &Application) -> bool {
+/// Whether a sign-in of `app` that must pass `flow` (its `acr_values` included) offers "Create
+/// an account": the organization opened registration to the application, a new account can get
+/// through `flow` (a password or a link first; a second factor it may add during sign-in), and
+/// the sign-in is nobody's yet (`bound`: a step-up of a signed-in user). Never in the
+/// administration organization, whose users are administrators.
+pub(super) fn offered(org: &OrgEntry, bound: bool, app: &Application, flow: &SignInFlow) -> bool {
     let settings = &org.org.settings;
-    if tx.user_id.is_some()
-        || org.org.slug == ADMIN_ORGANIZATION
-        || !settings.registration.offered_to(app.client_id.as_str())
-    {
-        return false;
-    }
+    !bound
+        && org.org.slug != ADMIN_ORGANIZATION
+        && settings.registration.offered_to(app.client_id.as_str())
+        && new_account_path(&settings.enrollment, flow).is_some()
+}
+
+/// [`offered`] for a stored sign-in (its request read back for the flow it must pass).
+fn offered_to_tx(org: &OrgEntry, tx: &LoginTransaction, app: &Application) -> bool {
     match Purpose::of(tx, Some(app.clone())) {
         Some(Purpose::Authorize { auth, app }) => {
-            new_account_path(&settings.enrollment, &required_flow(&app, &auth)).is_some()
+            offered(org, tx.user_id.is_some(), &app, &required_flow(&app, &auth))
         }
         _ => false,
     }
@@ -76,7 +80,7 @@ async fn registering(
         return Ok(Err(not_offered(state)));
     }
     match open_transaction(state, org, req, tx).await? {
-        Some((tx, Some(app))) if offered(org, &tx, &app) => Ok(Ok((tx, app))),
+        Some((tx, Some(app))) if offered_to_tx(org, &tx, &app) => Ok(Ok((tx, app))),
         Some(_) => Ok(Err(not_offered(state))),
         None => Ok(Err(refusal_page(state, Refusal::Expired))),
     }
@@ -244,16 +248,14 @@ pub async fn submit(
         )
         .await;
     }
-    let words = (username.as_str(), Some(email.as_str()));
-    if let Err(msg) = check_new_password(&org, words.0, words.1, password.expose()) {
+    let (name, address) = (username.as_str(), Some(email.as_str()));
+    if let Err(msg) = check_new_password(&org, name, address, password.expose()) {
         return refuse(invalid, msg).await;
     }
     // Counted once the form is right, before the one answer that says something about the
     // organization's accounts (whether the username is free), and before each mail.
     let settings = org.org.settings.registration.clone();
-    let ip = super::client_ip::of_request(&req, &state.settings.trusted_proxies)
-        .map(|ip| ip.to_string())
-        .unwrap_or_default();
+    let ip = client_ip(&state, &req);
     let (org_id, t) = (org.org.id, now());
     let key = policy::registration_ip_key(org_id, &ip);
     let name = username.clone();

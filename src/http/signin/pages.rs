@@ -7,7 +7,7 @@ use actix_web::http::StatusCode;
 use minijinja::context;
 
 use super::back_to;
-use crate::authn::engine::{Purpose, SignIn};
+use crate::authn::engine::{Purpose, SignIn, required_flow};
 use crate::authn::flow::Authenticator;
 use crate::authn::outcome::{FirstView, Step, StepError, StepKind};
 use crate::http::browser::new_csrf;
@@ -254,7 +254,14 @@ fn first_page(
         .then(|| format!("{}/password-reset?tx={tx}", org.issuer));
     // "Create an account" where the organization opened registration to the application.
     let register_url = match &sign_in.purpose {
-        Purpose::Authorize { app, .. } if crate::http::register::offered(org, &sign_in.tx, app) => {
+        Purpose::Authorize { app, auth }
+            if crate::http::register::offered(
+                org,
+                sign_in.tx.user_id.is_some(),
+                app,
+                &required_flow(app, auth),
+            ) =>
+        {
             Some(format!("{}/register?tx={tx}", org.issuer))
         }
         _ => None,
