@@ -206,7 +206,7 @@ scenario('web app: resend, then the new code', async ({ browser, sesame }) => {
   await signIn(page, 'resend');
   const first = await nextCode(sesame, before);
   // The demo keeps the guide's 30 s between two codes of one sign-in.
-  check((await page.textContent('body')).includes('You can ask for a new code after'), 'the cooldown is shown');
+  check((await page.textContent('body')).includes('You can ask for a new code in'), 'the cooldown is shown');
   await shot(page, 'otp-cooldown');
   // Five codes per run: the demo allows a user six an hour (resend_attempts 5 + 1).
   await new Promise((r) => setTimeout(r, 32_000));
@@ -449,6 +449,77 @@ scenario('SPA: a new user registers, signs in, then resets her password', async 
   check(JSON.stringify(claims.amr) === JSON.stringify(['pwd', 'otp', 'email', 'mfa']), `amr after the reset ${JSON.stringify(claims.amr)}`);
   await page.click('#sign-out');
   await page.waitForSelector('#signed-out');
+  await context.close();
+});
+
+/** The email codes the console mailer printed so far to `address` in German, oldest first. */
+function germanEmailCodes(sesame, address) {
+  const to = address.replaceAll('.', '\\.');
+  return [...sesame.out.matchAll(new RegExp(`=== Email to ${to}[^\\n]*\\nSubject: Ihr Anmeldecode[^\\n]*\\n[\\s\\S]*?\\n {4}([0-9]{6})\\n`, 'g'))].map((m) => m[1]);
+}
+
+// 10. In German: a browser asking for German (Accept-Language) gets every page in it — the
+// sign-in page and its error, the code step and the code's mail, the account area with its times
+// in words, registration, reset and an error page — carol, registered above, signing in.
+scenario('in German: sign-in, an error, the email code, the account area, registration, reset', async ({ browser, sesame }) => {
+  const context = await browser.newContext({ locale: 'de-DE' });
+  const page = await context.newPage();
+  await page.goto(SPA);
+  await page.waitForSelector('#sign-in');
+  await page.click('#sign-in');
+  await page.waitForURL(/\/t\/demo\/login\?tx=/);
+  check(await page.locator('html[lang=de]').count() === 1, 'the page says it is German');
+  check((await page.textContent('h1')).includes('anmelden'), 'the title is German');
+  check(await page.locator('label[for=username]', { hasText: 'Benutzername' }).count() === 1, 'the labels are German');
+  await shot(page, 'de-sign-in');
+  await page.fill('#username', 'carol');
+  await page.fill('#password', 'not her password');
+  await page.click('form[action$="/login"] button[type=submit]');
+  await page.waitForSelector('text=Benutzername oder Passwort ist falsch.');
+  await shot(page, 'de-wrong-password');
+  await page.fill('#password', 'remembered this time, 2027');
+  await page.click('form[action$="/login"] button[type=submit]');
+  await page.waitForURL(/\/t\/demo\/otp\?tx=/);
+  check((await page.textContent('main')).includes('keine bestätigte Mobilnummer'), 'the code step is German');
+  await shot(page, 'de-otp-no-number');
+  const before = germanEmailCodes(sesame, 'carol@example.com').length;
+  await page.click('a:has-text("Stattdessen einen Code per E-Mail senden")');
+  await page.waitForURL(/\/t\/demo\/sent-code\?tx=.*factor=email_otp/);
+  const code = await waitFor('carol\'s German email code', () => germanEmailCodes(sesame, 'carol@example.com').length > before && germanEmailCodes(sesame, 'carol@example.com').at(-1), 10);
+  await shot(page, 'de-email-code');
+  await page.fill('#code', code);
+  await page.click('form button[type=submit]:not([name])');
+  await page.waitForSelector('#claims');
+
+  // The account area: the sessions' times in words, never a UTC date.
+  await page.goto(`${SESAME}/t/demo/account/`);
+  const account = await page.textContent('main');
+  check(account.includes('Wo Sie angemeldet sind'), 'the account area is German');
+  check(/angemeldet (gerade eben|vor \d+ (Sekunden?|Minuten?))/.test(account), `times in words: ${account}`);
+  check(!account.includes('UTC'), 'no raw UTC time');
+  await shot(page, 'de-account');
+
+  // Registration and reset, from a new sign-in's page.
+  await page.goto(SPA);
+  await page.waitForSelector('#sign-out');
+  await page.click('#sign-out');
+  await page.waitForSelector('#signed-out');
+  await page.click('#sign-in');
+  await page.waitForURL(/\/t\/demo\/login\?tx=/);
+  await page.click('a:has-text("Konto erstellen")');
+  await page.waitForURL(/\/t\/demo\/register\?tx=/);
+  check((await page.textContent('h1')).includes('Konto erstellen'), 'the registration form is German');
+  await shot(page, 'de-register');
+  await page.goBack();
+  await page.waitForURL(/\/t\/demo\/login\?tx=/);
+  await page.click('a:has-text("Passwort vergessen?")');
+  await page.waitForSelector('h1:has-text("Passwort zurücksetzen")');
+  await shot(page, 'de-reset-ask');
+  // A link that is not one: a readable German error page.
+  const res = await page.goto(`${SESAME}/t/demo/register/link?token=not-a-real-token`);
+  check(res.status() === 400, `a bad link answers 400, got ${res.status()}`);
+  check(await page.locator('html[lang=de]').count() === 1, 'the error page is German');
+  await shot(page, 'de-error');
   await context.close();
 });
 

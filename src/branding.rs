@@ -1,5 +1,5 @@
-//! An organization's branding on its pages: the logo, the primary colour and a support link
-//! (`[organizations.branding]`; the display name is the organization's own).
+//! An organization's branding on its pages: the logo, the primary colour, a support link and the
+//! default language (`[organizations.branding]`; the display name is the organization's own).
 //!
 //! Everything stays under the pages' strict CSP: the logo is stored in the settings as a data URL
 //! and served by Sesame itself (`{issuer}/branding/logo`, so `img-src 'self'` is all the pages
@@ -27,6 +27,10 @@ pub struct BrandingSettings {
     pub primary_color: Option<String>,
     /// Where users get help: an `https:` or `mailto:` URL, linked on every page.
     pub support_url: Option<String>,
+    /// The pages' language when neither the client (`ui_locales`) nor the browser
+    /// (`Accept-Language`) asks for one Sesame speaks: `en` (the default), `de` or `es`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub default_language: Option<String>,
 }
 
 impl BrandingSettings {
@@ -41,7 +45,22 @@ impl BrandingSettings {
         if let Some(url) = &self.support_url {
             check_support_url(url).map_err(|e| format!("support_url: {e}"))?;
         }
+        if let Some(tag) = &self.default_language
+            && self.language().is_none()
+        {
+            return Err(format!(
+                "default_language: Sesame does not speak \"{tag}\" (en, de or es)"
+            ));
+        }
         Ok(())
+    }
+
+    /// The default language, when it is one Sesame speaks (checked at import).
+    pub fn language(&self) -> Option<crate::i18n::Locale> {
+        let tag = self.default_language.as_deref()?;
+        crate::i18n::Locale::ALL
+            .into_iter()
+            .find(|l| l.tag() == tag)
     }
 }
 
@@ -289,5 +308,17 @@ mod tests {
                 .starts_with("primary_color")
         );
         assert!(BrandingSettings::default().validate().is_ok());
+        let language = |tag: &str| BrandingSettings {
+            default_language: Some(tag.into()),
+            ..Default::default()
+        };
+        assert_eq!(language("de").language(), Some(crate::i18n::Locale::De));
+        assert!(language("es").validate().is_ok());
+        assert!(
+            language("fr")
+                .validate()
+                .unwrap_err()
+                .starts_with("default_language")
+        );
     }
 }

@@ -14,6 +14,7 @@ pub mod document;
 pub mod domain;
 pub mod events;
 pub mod http;
+pub mod i18n;
 pub mod keys;
 pub mod mail;
 pub mod metrics;

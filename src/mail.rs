@@ -14,6 +14,7 @@ use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use serde::{Deserialize, Serialize};
 
+use crate::i18n::Locale;
 use crate::plugin::SecretRef;
 
 /// How an SMTP connection is secured.
@@ -227,7 +228,8 @@ impl MailSettings {
 }
 
 /// The mails Sesame writes, from `templates/` (embedded at build time; the `.html` part is
-/// auto-escaped, the `.txt` part is not).
+/// auto-escaped, the `.txt` part is not), in the language of whoever asked for them: the
+/// request's (`crate::i18n::current`), taken along when the mail is sent in the background.
 #[derive(Debug)]
 pub struct Templates {
     env: minijinja::Environment<'static>,
@@ -236,6 +238,8 @@ pub struct Templates {
 impl Default for Templates {
     fn default() -> Self {
         let mut env = minijinja::Environment::new();
+        // `t("id", arg=value)`: a message in the mail's `locale` (`crate::i18n`).
+        env.add_function("t", crate::i18n::template_function);
         for (name, text) in [
             (
                 "magic_link_email.txt",
@@ -277,36 +281,39 @@ impl Templates {
     /// The text and HTML parts of a sign-in link's mail.
     pub fn sign_in_link(
         &self,
+        locale: Locale,
         app_name: &str,
         org_name: &str,
         link: &str,
         minutes: i64,
     ) -> Result<(String, String), minijinja::Error> {
-        let ctx = minijinja::context! { app_name, org_name, link, minutes };
+        let ctx = minijinja::context! { locale => locale.tag(), app_name, org_name, link, minutes };
         self.text_and_html("magic_link_email", &ctx)
     }
 
     /// The text and HTML parts of a password reset link's mail.
     pub fn reset_link(
         &self,
+        locale: Locale,
         org_name: &str,
         link: &str,
         minutes: i64,
     ) -> Result<(String, String), minijinja::Error> {
-        let ctx = minijinja::context! { org_name, link, minutes };
+        let ctx = minijinja::context! { locale => locale.tag(), org_name, link, minutes };
         self.text_and_html("password_reset_email", &ctx)
     }
 
     /// The text and HTML parts of a registration's verification mail.
     pub fn registration_link(
         &self,
+        locale: Locale,
         app_name: &str,
         org_name: &str,
         link: &str,
         minutes: i64,
     ) -> Result<(String, String), minijinja::Error> {
         // Not the username: a stranger chose it, and it must not carry their words to the inbox.
-        let ctx = minijinja::context! { app_name, org_name, link, minutes };
+        let ctx = minijinja::context! { locale => locale.tag(), app_name, org_name, link, minutes };
         self.text_and_html("registration_email", &ctx)
     }
 
@@ -322,10 +329,15 @@ impl Templates {
 
     /// The HTML part of a mail whose words a plug-in wrote as text (an email code): the text,
     /// escaped, as it is.
-    pub fn plain_html(&self, subject: &str, text: &str) -> Result<String, minijinja::Error> {
+    pub fn plain_html(
+        &self,
+        locale: Locale,
+        subject: &str,
+        text: &str,
+    ) -> Result<String, minijinja::Error> {
         self.env
             .get_template("plain_email.html")?
-            .render(minijinja::context! { subject, text })
+            .render(minijinja::context! { locale => locale.tag(), subject, text })
     }
 }
 
@@ -358,11 +370,13 @@ impl Templates {
 #[cfg(test)]
 mod template_tests {
     use super::Templates;
+    use crate::i18n::Locale;
 
     #[test]
     fn the_sign_in_link_mail_has_both_parts_and_escapes_html() {
         let (text, html) = Templates::default()
             .sign_in_link(
+                Locale::En,
                 "<App>",
                 "Acme",
                 "https://id.example/t/acme/magic-link?token=t",
@@ -384,7 +398,9 @@ mod template_tests {
     #[test]
     fn the_reset_link_mail_has_both_parts_and_escapes_html() {
         let link = "https://id.example/t/acme/password-reset/link?token=t";
-        let (text, html) = Templates::default().reset_link("<Acme>", link, 5).unwrap();
+        let (text, html) = Templates::default()
+            .reset_link(Locale::En, "<Acme>", link, 5)
+            .unwrap();
         assert!(text.contains("Reset your <Acme> password"), "{text}");
         assert!(
             text.contains(link) && text.contains("expires in 5 minutes"),
@@ -397,9 +413,31 @@ mod template_tests {
     }
 
     #[test]
+    fn a_mail_speaks_the_language_it_is_given() {
+        let link = "https://id.example/t/acme/magic-link?token=t";
+        let (text, html) = Templates::default()
+            .sign_in_link(Locale::De, "Portal", "Acme", link, 1)
+            .unwrap();
+        assert!(text.contains("Bei Portal anmelden"), "{text}");
+        assert!(
+            text.contains("1 Minute") && !text.contains("minute"),
+            "{text}"
+        );
+        assert!(html.contains("<html lang=\"de\">"), "{html}");
+        let (text, _) = Templates::default()
+            .registration_link(Locale::Es, "Portal", "Acme", link, 10)
+            .unwrap();
+        assert!(text.contains("10 minutos"), "{text}");
+    }
+
+    #[test]
     fn a_plain_mail_escapes_the_text_it_wraps() {
         let html = Templates::default()
-            .plain_html("Code for <App>", "Your code:\n\n    123456\n<b>x</b>")
+            .plain_html(
+                Locale::En,
+                "Code for <App>",
+                "Your code:\n\n    123456\n<b>x</b>",
+            )
             .unwrap();
         assert!(
             html.contains("    123456\n&lt;b&gt;x&lt;&#x2f;b&gt;"),

@@ -33,8 +33,13 @@ pub struct OtpSettings {
     pub resend_cooldown_seconds: i64,
     /// Wrong entries one OTP survives; then it is void and a new one is needed.
     pub max_failed_attempts: i64,
-    /// The SMS text: `{app}`, `{code}` and `{minutes}` are replaced.
+    /// The SMS text: `{app}`, `{code}` and `{minutes}` are replaced. Left as it is, each user
+    /// gets Sesame's own text in their language (`locales/*/sms.ftl`); changed, it is the text
+    /// for the languages [`OtpSettings::message_templates`] does not name.
     pub message_template: String,
+    /// The SMS text per language (`de = "…"`), with the same placeholders.
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub message_templates: std::collections::BTreeMap<crate::i18n::Locale, String>,
     /// Append the WebOTP line (`@host #code`) so browsers can fill the code in.
     pub webotp: bool,
     /// How many codes may be sent per user, number, client and organization (the SMS budget).
@@ -63,6 +68,7 @@ impl Default for OtpSettings {
             resend_cooldown_seconds: 30,
             max_failed_attempts: 3,
             message_template: DEFAULT_TEMPLATE.into(),
+            message_templates: Default::default(),
             webotp: false,
             limits: SendLimits::default(),
             allowed_countries: Vec::new(),
@@ -98,11 +104,19 @@ impl OtpSettings {
             300,
         )?;
         range("max_failed_attempts", self.max_failed_attempts, 1, 10)?;
-        if !self.message_template.contains("{code}") {
-            return Err("message_template: must contain {code}".into());
-        }
-        if self.message_template.chars().count() > 300 {
-            return Err("message_template: at most 300 characters".into());
+        let named = self.message_templates.iter().map(|(l, t)| (l.tag(), t));
+        for (language, template) in std::iter::once(("", &self.message_template)).chain(named) {
+            let field = if language.is_empty() {
+                "message_template".to_string()
+            } else {
+                format!("message_templates.{language}")
+            };
+            if !template.contains("{code}") {
+                return Err(format!("{field}: must contain {{code}}"));
+            }
+            if template.chars().count() > 300 {
+                return Err(format!("{field}: at most 300 characters"));
+            }
         }
         self.limits.validate(self.resend_attempts)?;
         for entry in &self.allowed_countries {
@@ -119,14 +133,39 @@ impl OtpSettings {
         random_code(self.numeric_only, self.length)
     }
 
-    /// The SMS text for `code`. `host` is Sesame's public host, for the WebOTP line.
-    pub fn message(&self, app: &str, code: &Secret<String>, host: &str) -> String {
+    /// The SMS text for `code` in `locale`. `host` is Sesame's public host, for the WebOTP line.
+    pub fn message(
+        &self,
+        locale: crate::i18n::Locale,
+        app: &str,
+        code: &Secret<String>,
+        host: &str,
+    ) -> String {
         let minutes = (self.expiry_seconds + 59) / 60;
-        let mut text = self
-            .message_template
+        let template = match self.message_templates.get(&locale) {
+            Some(t) => t,
+            None if self.message_template != DEFAULT_TEMPLATE => &self.message_template,
+            None => {
+                let args = [
+                    ("app", app.into()),
+                    ("code", code.expose().into()),
+                    ("minutes", minutes.into()),
+                ];
+                return self.with_webotp(
+                    crate::i18n::text_in(locale, "sms-otp-code", &args),
+                    code,
+                    host,
+                );
+            }
+        };
+        let text = template
             .replace("{app}", app)
             .replace("{minutes}", &minutes.to_string())
             .replace("{code}", code.expose());
+        self.with_webotp(text, code, host)
+    }
+
+    fn with_webotp(&self, mut text: String, code: &Secret<String>, host: &str) -> String {
         if self.webotp {
             text.push_str(&format!("\n\n@{host} #{}", code.expose()));
         }
@@ -317,18 +356,48 @@ mod tests {
 
     #[test]
     fn message_has_code_minutes_app_and_optional_webotp_line() {
+        use crate::i18n::Locale;
         let code = Secret::new("075052".to_string());
-        let plain = OtpSettings::default().message("myapp", &code, "id.example.com");
+        let plain = OtpSettings::default().message(Locale::En, "myapp", &code, "id.example.com");
         assert_eq!(
             plain,
             "Your one-time password for the myapp is 075052. This expires in 5 minutes."
+        );
+        let german = OtpSettings::default().message(Locale::De, "myapp", &code, "id.example.com");
+        assert_eq!(
+            german,
+            "Ihr Einmalpasswort für myapp lautet 075052. Es läuft in 5 Minuten ab."
         );
         let webotp = OtpSettings {
             webotp: true,
             ..OtpSettings::default()
         }
-        .message("myapp", &code, "id.example.com");
+        .message(Locale::Es, "myapp", &code, "id.example.com");
+        assert!(webotp.starts_with("Su contraseña"), "{webotp}");
         assert!(webotp.ends_with("\n\n@id.example.com #075052"), "{webotp}");
+    }
+
+    #[test]
+    fn an_operators_texts_win_per_language_then_for_all() {
+        use crate::i18n::Locale;
+        let code = Secret::new("075052".to_string());
+        let settings = OtpSettings {
+            message_template: "{code} is your {app} code".into(),
+            message_templates: [(Locale::De, "{code} ist Ihr Code ({minutes} Min.)".into())].into(),
+            ..OtpSettings::default()
+        };
+        assert!(settings.validate().is_ok());
+        let text = |l| settings.message(l, "Acme", &code, "h");
+        assert_eq!(text(Locale::De), "075052 ist Ihr Code (5 Min.)");
+        assert_eq!(text(Locale::Es), "075052 is your Acme code");
+        let broken = OtpSettings {
+            message_templates: [(Locale::Es, "sin código".into())].into(),
+            ..OtpSettings::default()
+        };
+        assert_eq!(
+            broken.validate().unwrap_err(),
+            "message_templates.es: must contain {code}"
+        );
     }
 
     #[test]

@@ -5,7 +5,7 @@
 use serde::Serialize;
 
 use super::flow::Authenticator;
-use crate::store::format_utc;
+use crate::store::now;
 use crate::store::otps::Dead;
 use crate::store::sessions::Session;
 use crate::store::users::User;
@@ -428,46 +428,35 @@ impl StepError {
         }
     }
 
-    /// The sentence a user reads.
+    /// The sentence a user reads, in the page's language (`crate::i18n`).
     pub fn message(&self) -> String {
-        match self {
-            Self::WrongCredentials => "Wrong username or password.".into(),
-            Self::IdentifierMissing => "Enter your username or email address.".into(),
-            Self::NoCodeSent => "No code was sent yet. Ask for a new code.".into(),
-            Self::CodeWrong { attempts_left } if *attempts_left <= 0 => "That code is not right, and it was the last try: this code no longer works. Ask for a new code.".into(),
-            Self::CodeWrong { attempts_left: 1 } => "That code is not right. 1 attempt left.".into(),
+        use crate::i18n::{duration, text};
+        let id = match self {
+            Self::CodeWrong { attempts_left } if *attempts_left <= 0 => {
+                "engine-error-code-wrong-last"
+            }
             Self::CodeWrong { attempts_left } => {
-                format!("That code is not right. {attempts_left} attempts left.")
+                return text("engine-error-code-wrong", &[("n", (*attempts_left).into())]);
             }
-            Self::CodeExpired => "This code has expired. Ask for a new code.".into(),
-            Self::CodeUsed => "This code was already used. Ask for a new code.".into(),
-            Self::CodeVoid => "This code no longer works (too many wrong tries, or a newer code was sent). Ask for a new code.".into(),
-            Self::NotSent => {
-                "We could not send the code to this number. Ask for a new code in a moment.".into()
-            }
-            Self::StillTrying => "We could not send the code yet and keep trying for a few minutes. If it has not arrived in a minute, ask for a new code.".into(),
             Self::ResendWait { seconds } => {
-                format!("Please wait {seconds} seconds before asking for a new code.")
+                return text("engine-error-resend-wait", &[("n", (*seconds).into())]);
             }
-            Self::ResendBlocked { until } => format!(
-                "Too many new codes were asked for. You can ask again after {}.",
-                format_utc(*until)
-            ),
-            Self::BackupCodeWrong => "That backup code is not valid or was already used.".into(),
-            Self::SmsPaused { until } => format!(
-                "Text messages are paused for now: too many were sent. Use one of your backup codes if you have them, or try again after {}.",
-                format_utc(*until)
-            ),
-            Self::NumberRefused { reason } => reason.message().into(),
-            Self::FactorCodeWrong => "That code is not right. Enter the code your app shows now.".into(),
-            Self::CodeReplayed => "That code was already used. Wait for your app to show a new one.".into(),
-            Self::NotEnrolled => "You have not set this up yet. Use another way to sign in, or ask your administrator.".into(),
-            Self::NoMoreCodes => "No more new codes can be sent in this sign-in. Use the last code, another way, or start signing in again.".into(),
-            Self::AddressThrottled => "Too many codes were sent to this address lately. Try again later, or use another way.".into(),
-            Self::MailNotSent => "We could not send the email. Ask for a new code in a moment, or use another way.".into(),
-            Self::KeyRefused => "That passkey did not sign you in. Try again with a passkey you added to this account, or use another way.".into(),
-            Self::KeyTimedOut => "That passkey request was already used or took too long. Try again.".into(),
-        }
+            Self::ResendBlocked { until } => {
+                return text(
+                    "engine-error-resend-blocked",
+                    &[("wait", duration(*until, now()).into())],
+                );
+            }
+            Self::SmsPaused { until } => {
+                return text(
+                    "engine-error-sms-paused",
+                    &[("wait", duration(*until, now()).into())],
+                );
+            }
+            Self::NumberRefused { reason } => return reason.message(),
+            other => &format!("engine-error-{}", other.code().replace('_', "-")),
+        };
+        text(id, &[])
     }
 }
 
@@ -480,9 +469,9 @@ pub enum Notice {
 }
 
 impl Notice {
-    pub fn message(self) -> &'static str {
+    pub fn message(self) -> String {
         match self {
-            Self::NewCodeSent => "We sent a new code. Earlier codes no longer work.",
+            Self::NewCodeSent => crate::i18n::text("engine-notice-new-code-sent", &[]),
         }
     }
 }
@@ -537,46 +526,25 @@ impl Refusal {
         }
     }
 
-    pub fn title(self) -> &'static str {
-        match self {
-            Self::Expired => "This sign-in has expired",
-            Self::FormExpired => "The form has expired",
-            Self::Locked { .. } => "Account locked",
-            Self::NetworkThrottled { .. } => "Too many failed sign-ins",
-            Self::Disabled => "Account disabled",
-            Self::AnotherAccount => "Another account",
-            Self::ConfirmAgain => "Confirm it is you again",
-            Self::LinksThrottled => "Too many sign-in links",
-            Self::LinkInvalid => "This link does not work",
-            Self::LinkUsed => "This link was already used",
-            Self::LinkExpired => "This link has expired",
-            Self::LinkOtherBrowser => "Open the link in the browser where you asked for it",
-        }
+    /// The page's title, in the page's language.
+    pub fn title(self) -> String {
+        crate::i18n::text(&format!("{}-title", self.message_id()), &[])
     }
 
+    /// The sentence a user reads, in the page's language.
     pub fn message(self) -> String {
-        match self {
-            Self::Expired => "This sign-in page has expired, was already used, or was opened in another browser. Go back to the application and start again.".into(),
-            Self::FormExpired => "This form was not sent from the current page. Go back, reload the page and try again.".into(),
-            Self::Locked { until } => format!(
-                "This account is locked after too many failed sign-ins. Try again after {}.",
-                format_utc(until)
-            ),
-            Self::NetworkThrottled { until } => format!(
-                "There were too many failed sign-ins from your network. Try again after {}.",
-                format_utc(until)
-            ),
-            Self::Disabled => "This account is disabled. Contact your administrator.".into(),
-            Self::AnotherAccount => {
-                "This sign-in is for another account. Go back and start again.".into()
+        let wait = match self {
+            Self::Locked { until } | Self::NetworkThrottled { until } => {
+                crate::i18n::duration(until, now())
             }
-            Self::ConfirmAgain => "Too much time passed since you confirmed it is you. Go back to your account and start again.".into(),
-            Self::LinksThrottled => "Too many links (to sign in or to reset a password) were asked for from your network. Wait a while, or sign in another way.".into(),
-            Self::LinkInvalid => "This link is not valid. Go back to the application and ask for a new one.".into(),
-            Self::LinkUsed => "Each link we email works once, and a newer link replaces older ones. Go back to the application and ask for a new one if you need to.".into(),
-            Self::LinkExpired => "The links we email work for a few minutes only. Go back to the application and ask for a new one.".into(),
-            Self::LinkOtherBrowser => "For your safety, a link we email only works in the browser where you asked for it. Open it there (copy the address from the email if needed).".into(),
-        }
+            _ => String::new(),
+        };
+        crate::i18n::text(&self.message_id(), &[("wait", wait.into())])
+    }
+
+    /// The id of the message (`locales/*/engine.ftl`).
+    fn message_id(self) -> String {
+        format!("engine-refusal-{}", self.code().replace('_', "-"))
     }
 }
 

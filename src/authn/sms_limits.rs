@@ -173,15 +173,15 @@ pub enum NumberRefusal {
 }
 
 impl NumberRefusal {
-    pub fn message(self) -> &'static str {
-        match self {
-            Self::Invalid => {
-                "This is not a valid mobile number. Give it with its country code, such as +44 7400 900123."
-            }
-            Self::PremiumRate => "Codes cannot be sent to premium-rate or shared-cost numbers.",
-            Self::LineType => "Codes can only be sent to mobile numbers.",
-            Self::Country => "Codes cannot be sent to numbers of this country.",
-        }
+    /// The sentence a user reads, in the page's language.
+    pub fn message(self) -> String {
+        let id = match self {
+            Self::Invalid => "engine-number-invalid",
+            Self::PremiumRate => "engine-number-premium-rate",
+            Self::LineType => "engine-number-line-type",
+            Self::Country => "engine-number-country",
+        };
+        crate::i18n::text(id, &[])
     }
 }
 

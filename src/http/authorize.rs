@@ -45,8 +45,8 @@ fn to_client(
                 Err(_) => {
                     return state.pages.error(
                         StatusCode::BAD_REQUEST,
-                        "Invalid redirect",
-                        "The redirect URI is not valid.",
+                        &crate::i18n::text("errors-authorize-invalid-redirect-title", &[]),
+                        &crate::i18n::text("errors-authorize-invalid-redirect", &[]),
                     );
                 }
             };
@@ -159,6 +159,11 @@ pub async fn authorize(
         params.get("client_id").map(str::to_string),
     )
     .await?;
+    // The pages this answer may show (an error, the form_post page) speak the client's language.
+    if let Some(tags) = params.get("ui_locales") {
+        let tags: Vec<String> = tags.split(' ').take(10).map(str::to_string).collect();
+        crate::i18n::prefer_ui_locales(&tags);
+    }
     let auth = match authorize::validate(&params, app.as_ref(), &org.org.settings) {
         Ok(a) => a,
         Err(e) => return Ok(refused_request(&state, &org, e)),
@@ -194,8 +199,8 @@ fn refused_request(state: &AppState, org: &OrgEntry, error: AuthorizeError) -> H
     match error {
         AuthorizeError::Page(message) => state.pages.error(
             StatusCode::BAD_REQUEST,
-            "This sign-in request cannot be used",
-            &message,
+            &crate::i18n::text("errors-authorize-unusable-title", &[]),
+            &message.text(),
         ),
         AuthorizeError::Redirect {
             redirect_uri,
@@ -410,6 +415,7 @@ pub(super) async fn transaction(
     let Ok(auth) = serde_json::from_str::<AuthRequest>(&tx.request) else {
         return Ok(None);
     };
+    crate::i18n::prefer_ui_locales(&auth.ui_locales);
     // A sign-in transaction is for /login, a consent transaction for /consent: never crossed.
     if auth.consent_sid.is_some() != consent {
         return Ok(None);
@@ -420,16 +426,17 @@ pub(super) async fn transaction(
 /// What each scope lets an application see, in the user's words.
 /// Scopes that are not OpenID Connect's belong to the requested API (`resource`), named as such.
 fn describe_scope(scope: &str, resource: Option<&str>) -> String {
+    use crate::i18n::text;
     match scope {
-        "openid" => "Know who you are (an identifier for your account)".into(),
-        "profile" => "See your name and profile details".into(),
-        "email" => "See your email address".into(),
-        "phone" => "See your phone number".into(),
-        "address" => "See your postal address".into(),
-        "offline_access" => "Keep access while you are away (until you revoke it)".into(),
+        "openid" | "profile" | "email" | "phone" | "address" | "offline_access" => {
+            text(&format!("signin-scope-{}", scope.replace('_', "-")), &[])
+        }
         other => match resource {
-            Some(api) => format!("Use {api} with the permission \u{201c}{other}\u{201d}"),
-            None => format!("The permission \u{201c}{other}\u{201d}"),
+            Some(api) => text(
+                "signin-scope-api",
+                &[("api", api.into()), ("permission", other.into())],
+            ),
+            None => text("signin-scope-other", &[("permission", other.into())]),
         },
     }
 }

@@ -23,17 +23,25 @@ tokio::task_local! {
 }
 
 /// Middleware of the `/t/{org}` scope: the pages a request renders show the branding of the
-/// organization its handler resolved.
+/// organization its handler resolved, in the language the request asks for (`crate::i18n`).
 pub async fn scope(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, Error> {
-    PAGE_ORG.scope(RefCell::new(None), next.call(req)).await
+    let accept_language = req
+        .headers()
+        .get(actix_web::http::header::ACCEPT_LANGUAGE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let page = PAGE_ORG.scope(RefCell::new(None), next.call(req));
+    crate::i18n::scope(accept_language.as_deref(), page).await
 }
 
-/// Records the organization of the request being handled (outside [`scope`], nothing).
+/// Records the organization of the request being handled (outside [`scope`], nothing): its
+/// branding and its default language.
 pub(super) fn record(org: &Arc<OrgEntry>) {
     let _ = PAGE_ORG.try_with(|cell| *cell.borrow_mut() = Some(org.clone()));
+    crate::i18n::set_default(org.org.settings.branding.language());
 }
 
 /// The brand of the page being rendered: its organization's, or Sesame's own.

@@ -69,7 +69,11 @@ pub(super) async fn open_transaction(
     let (Some(tx_id), Some(browser)) = (tx, cookie_hash(req, BROWSER_COOKIE)) else {
         return Ok(None);
     };
-    Ok(load_bound(state, org, &tx_id, &browser, now()).await?)
+    let found = load_bound(state, org, &tx_id, &browser, now()).await?;
+    if let Some((tx, _)) = &found {
+        crate::authn::engine::prefer_languages_of(tx);
+    }
+    Ok(found)
 }
 
 /// The sign-in named by `tx`, if it is this browser's (and not a consent transaction).
@@ -137,9 +141,11 @@ pub(super) fn form_expired_page(state: &AppState) -> HttpResponse {
 
 /// The page of a sign-in that cannot go on.
 pub(super) fn refusal_page(state: &AppState, refusal: Refusal) -> HttpResponse {
-    state
-        .pages
-        .error(refusal_status(refusal), refusal.title(), &refusal.message())
+    state.pages.error(
+        refusal_status(refusal),
+        &refusal.title(),
+        &refusal.message(),
+    )
 }
 
 /// The HTTP status of a refusal, for pages and the JSON API alike.

@@ -22,39 +22,39 @@ use crate::authn::federation::{IdentityProvider, Linked};
 use crate::authn::flow::Authenticator;
 use crate::authn::outcome::Refusal;
 use crate::authn::upstream::{self, Answer, Finished, UpstreamError};
+use crate::i18n::{Arg, text};
+
+/// The provider's label, the argument of the messages below.
+fn named(provider: &IdentityProvider) -> [(&'static str, Arg); 1] {
+    [("provider", provider.label().into())]
+}
 
 fn unreachable_page(state: &AppState, provider: &IdentityProvider) -> HttpResponse {
+    let args = named(provider);
     state.pages.error(
         StatusCode::BAD_GATEWAY,
-        &format!("{} cannot be reached", provider.label()),
-        &format!(
-            "We could not reach {} to sign you in. Try again in a moment, or go back and sign in another way.",
-            provider.label()
-        ),
+        &text("errors-federation-unreachable-title", &args),
+        &text("errors-federation-unreachable", &args),
     )
 }
 
 /// A first sign-in whose profile the provider did not give (its UserInfo failed): no account
 /// was made from half of it.
 fn profile_unavailable_page(state: &AppState, provider: &IdentityProvider) -> HttpResponse {
+    let args = named(provider);
     state.pages.error(
         StatusCode::BAD_GATEWAY,
-        &format!("{} did not send your profile", provider.label()),
-        &format!(
-            "{} signed you in but did not send your profile (name, email), so no account was made for you yet. Try again in a moment; if it keeps happening, tell your administrator.",
-            provider.label()
-        ),
+        &text("errors-federation-no-profile-title", &args),
+        &text("errors-federation-no-profile", &args),
     )
 }
 
 fn unverified_page(state: &AppState, provider: &IdentityProvider) -> HttpResponse {
+    let args = named(provider);
     state.pages.error(
         StatusCode::BAD_GATEWAY,
-        &format!("{} could not be verified", provider.label()),
-        &format!(
-            "The answer from {} could not be verified, so you were not signed in. Go back to the application and try again; if it keeps happening, tell your administrator.",
-            provider.label()
-        ),
+        &text("errors-federation-unverified-title", &args),
+        &text("errors-federation-unverified", &args),
     )
 }
 
@@ -75,33 +75,29 @@ fn failure_page(
 fn refused_page(state: &AppState, provider: &IdentityProvider, code: &str) -> HttpResponse {
     if code == "access_denied" {
         state.pages.error(
-        StatusCode::FORBIDDEN,
-        "Sign-in cancelled",
-        &format!(
-            "{} did not sign you in (the sign-in was cancelled or refused). Go back to the application to try again, or sign in another way.",
-            provider.label()
-        ),
-    )
+            StatusCode::FORBIDDEN,
+            &text("errors-federation-cancelled-title", &[]),
+            &text("errors-federation-cancelled", &named(provider)),
+        )
     } else {
+        let [label] = named(provider);
+        let args = [label, ("code", code.into())];
         state.pages.error(
-        StatusCode::BAD_GATEWAY,
-        &format!("{} could not sign you in", provider.label()),
-        &format!(
-            "{} answered with the error \"{code}\". Go back to the application and try again, or sign in another way.",
-            provider.label()
-        ),
-    )
+            StatusCode::BAD_GATEWAY,
+            &text("errors-federation-refused-title", &args),
+            &text("errors-federation-refused", &args),
+        )
     }
 }
 
 fn no_account_page(state: &AppState, org: &OrgEntry, provider: &IdentityProvider) -> HttpResponse {
+    let [label] = named(provider);
     state.pages.error(
         StatusCode::FORBIDDEN,
-        "No account here",
-        &format!(
-            "Your {} account is not linked to an account of {}. Ask your administrator for access, or sign in another way.",
-            provider.label(),
-            org.org.display_name
+        &text("errors-federation-no-account-title", &[]),
+        &text(
+            "errors-federation-no-account",
+            &[label, ("org", (&org.org.display_name).into())],
         ),
     )
 }
@@ -109,8 +105,8 @@ fn no_account_page(state: &AppState, org: &OrgEntry, provider: &IdentityProvider
 fn spent_page(state: &AppState) -> HttpResponse {
     state.pages.error(
         StatusCode::BAD_REQUEST,
-        "This sign-in answer has expired",
-        "This answer from the sign-in provider was already used, has expired, or is not for this sign-in. Go back to the application and start again.",
+        &text("errors-federation-spent-title", &[]),
+        &text("errors-federation-spent", &[]),
     )
 }
 
@@ -171,8 +167,8 @@ pub async fn callback(
     let Some(state_value) = query.state.filter(|s| !s.is_empty()) else {
         return Ok(state.pages.error(
             StatusCode::BAD_REQUEST,
-            "This sign-in answer is incomplete",
-            "The answer from the sign-in provider is missing its state. Go back to the application and start again.",
+            &text("errors-federation-incomplete-title", &[]),
+            &text("errors-federation-incomplete", &[]),
         ));
     };
     let Some(flight) = upstream::pending(&state, &org, &provider, &state_value).await? else {

@@ -16,6 +16,7 @@ use subtle::ConstantTimeEq;
 use super::browser::SESSION_COOKIE;
 use super::error::ApiError;
 use super::{AppState, OrgEntry};
+use crate::i18n::text;
 use crate::oidc::authorize::Params;
 use crate::secret::sha256_hex;
 use crate::store::applications::Application;
@@ -42,9 +43,7 @@ async fn validate(
     let mut hinted_subject = None;
     if let Some(hint) = params.get("id_token_hint") {
         let Some(claims) = state.id_token_hint(org, hint).await? else {
-            return Ok(Err(
-                "The id_token_hint is not an ID token from this issuer.".into(),
-            ));
+            return Ok(Err(text("errors-logout-hint-invalid", &[])));
         };
         let aud = match &claims["aud"] {
             Value::String(s) => Some(s.clone()),
@@ -52,7 +51,7 @@ async fn validate(
             _ => None,
         };
         if client_id.is_some() && client_id != aud {
-            return Ok(Err("client_id does not match the id_token_hint.".into()));
+            return Ok(Err(text("errors-logout-client-mismatch", &[])));
         }
         client_id = aud;
         hinted_subject = claims["sub"].as_str().map(str::to_string);
@@ -65,9 +64,7 @@ async fn validate(
                 .run(move |conn| Application::find(conn, org_id, &id))
                 .await?;
             if app.is_none() {
-                return Ok(Err(
-                    "The application named in this sign-out request is not registered here.".into(),
-                ));
+                return Ok(Err(text("errors-logout-unknown-app", &[])));
             }
             app
         }
@@ -81,10 +78,7 @@ async fn validate(
                 .any(|u| u.as_str() == uri)
         });
         if !registered {
-            return Ok(Err(
-                "The post_logout_redirect_uri is not registered for the application (or no valid id_token_hint or client_id names it)."
-                    .into(),
-            ));
+            return Ok(Err(text("errors-logout-redirect-unregistered", &[])));
         }
     }
     Ok(Ok(Logout {
@@ -145,8 +139,8 @@ async fn finish(
         }
         None => state.pages.error(
             StatusCode::OK,
-            "Signed out",
-            "You are signed out. You can close this window.",
+            &text("errors-logout-done-title", &[]),
+            &text("errors-logout-done", &[]),
         ),
     };
     res.add_cookie(&gone).map_err(|_| ApiError::Internal)?;
@@ -222,8 +216,8 @@ pub async fn confirm(
     let Some((_, params)) = super::read_params(&req, &body) else {
         return Ok(state.pages.error(
             StatusCode::BAD_REQUEST,
-            "Invalid sign-out request",
-            "The request could not be read.",
+            &text("errors-logout-unreadable-title", &[]),
+            &text("errors-logout-unreadable", &[]),
         ));
     };
     let session = current(&state, &org, &req).await?;
@@ -251,7 +245,7 @@ pub async fn confirm(
 fn unusable(state: &AppState, message: &str) -> HttpResponse {
     state.pages.error(
         StatusCode::BAD_REQUEST,
-        "This sign-out request cannot be used",
+        &text("errors-logout-unusable-title", &[]),
         message,
     )
 }

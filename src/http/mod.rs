@@ -104,9 +104,8 @@ pub(crate) fn params_as_get(
     let Some((raw, params)) = read_params(req, body) else {
         return Err(Box::new(state.pages.error(
             actix_web::http::StatusCode::BAD_REQUEST,
-            "Invalid request",
-            "The request's parameters could not be read: they must be URL-encoded, each once \
-             at most, and hold no control characters such as line breaks.",
+            &crate::i18n::text("errors-params-invalid-title", &[]),
+            &crate::i18n::text("errors-params-invalid", &[]),
         )));
     };
     if req.method() == actix_web::http::Method::POST {

@@ -94,7 +94,7 @@ pub async fn start(
             return Ok(problem(
                 StatusCode::BAD_REQUEST,
                 "invalid_request",
-                &message,
+                &message.to_string(),
             ));
         }
         Err(AuthorizeError::Redirect {

@@ -109,7 +109,9 @@ mod tests {
                 .unwrap()
                 .contains("linked")
         );
-        let (text, _) = mails.sign_in_link("App", "Org", "https://l", 5).unwrap();
+        let (text, _) = mails
+            .sign_in_link(crate::i18n::Locale::En, "App", "Org", "https://l", 5)
+            .unwrap();
         assert_eq!(text, "Your link: https://l");
     }
 

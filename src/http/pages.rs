@@ -18,6 +18,8 @@ impl Default for Pages {
         // A missing object's attribute is missing too, not an error: a page short of a value
         // shows less instead of failing (the console's pages read nested values).
         env.set_undefined_behavior(minijinja::UndefinedBehavior::Chainable);
+        // `t("id", arg=value)`: a message in the page's language (`crate::i18n`).
+        env.add_function("t", crate::i18n::template_function);
         for (name, text) in [
             ("base.html", include_str!("../../templates/base.html")),
             (
@@ -228,9 +230,10 @@ impl Pages {
         csp: &str,
         frame_options: &'static str,
     ) -> HttpResponse {
-        // Every page shows its organization's branding (`brand`).
+        // Every page shows its organization's branding (`brand`), in the request's language.
         let ctx = minijinja::context! {
             brand => super::branding::current(),
+            locale => crate::i18n::current().tag(),
             ..minijinja::Value::from_serialize(&ctx)
         };
         let body = self
@@ -269,7 +272,10 @@ impl Pages {
     /// Renders every template with an empty context and the default brand: the first that
     /// fails, and why.
     pub fn check(&self) -> Result<(), (String, minijinja::Error)> {
-        let ctx = minijinja::context! { brand => super::branding::current() };
+        let ctx = minijinja::context! {
+            brand => super::branding::current(),
+            locale => crate::i18n::current().tag(),
+        };
         // The names first: the environment's iterator holds the lock a template's `extends`
         // takes again.
         let names: Vec<String> = self.env.templates().map(|(n, _)| n.to_string()).collect();
@@ -280,7 +286,7 @@ impl Pages {
         Ok(())
     }
 
-    /// A readable error page.
+    /// A readable error page; `title` and `message` are in the request's language already.
     pub fn error(&self, status: StatusCode, title: &str, message: &str) -> HttpResponse {
         self.render(status, "error.html", minijinja::context! { title, message })
     }

@@ -33,6 +33,7 @@ use crate::authn::policy;
 use crate::authn::registration::new_account_path;
 use crate::domain::{Email, Username};
 use crate::events::{AccountChangeKind, account_changed};
+use crate::i18n::text;
 use crate::mail::Mail;
 use crate::secret::{Secret, random_token, sha256_hex};
 use crate::state::CoreError;
@@ -89,8 +90,8 @@ async fn registering(
 fn not_offered(state: &AppState) -> HttpResponse {
     state.pages.error(
         StatusCode::NOT_FOUND,
-        "Registration is not available",
-        "You cannot create an account here yourself. Ask your administrator for one.",
+        &text("errors-register-not-offered-title", &[]),
+        &text("errors-register-not-offered", &[]),
     )
 }
 
@@ -176,9 +177,9 @@ fn registered_username<'a>(
         && v.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
     if !ok {
-        return Err(format!(
-            "Choose a username of 1-{USERNAME_MAX} letters, digits, dots, hyphens and \
-             underscores (no spaces, no @)."
+        return Err(text(
+            "errors-register-username-invalid",
+            &[("max", (USERNAME_MAX as i64).into())],
         ));
     }
     let upstream = providers.any(|p| {
@@ -186,11 +187,7 @@ fn registered_username<'a>(
             .is_some_and(|rest| rest.starts_with('-'))
     });
     if upstream {
-        return Err(
-            "Names that start like this are kept for accounts from other sign-in \
-                    providers: choose another username."
-                .into(),
-        );
+        return Err(text("errors-register-username-reserved", &[]));
     }
     Username::parse(&v)
 }
@@ -233,20 +230,16 @@ pub async fn submit(
     let email = match Email::parse(&typed.email.to_lowercase()) {
         Ok(email) if email.as_str().is_ascii() => email,
         Ok(_) => {
-            let msg = "Type an address of plain ASCII letters (your provider's ASCII form of it).";
-            return refuse(invalid, msg.into()).await;
+            let msg = text("errors-register-email-not-ascii", &[]);
+            return refuse(invalid, msg).await;
         }
-        Err(_) => return refuse(invalid, "Type a valid email address.".into()).await,
+        Err(_) => return refuse(invalid, text("errors-register-email-invalid", &[])).await,
     };
     let (Some(password), Some(confirm)) = (sent.password, sent.confirm) else {
-        return refuse(invalid, "Type your password twice.".into()).await;
+        return refuse(invalid, text("errors-register-password-missing", &[])).await;
     };
     if password != confirm {
-        return refuse(
-            invalid,
-            "The two passwords differ: type the same password twice.".into(),
-        )
-        .await;
+        return refuse(invalid, text("errors-register-password-mismatch", &[])).await;
     }
     let (name, address) = (username.as_str(), Some(email.as_str()));
     if let Err(msg) = check_new_password(&org, name, address, password.expose()) {
@@ -270,16 +263,16 @@ pub async fn submit(
     if from_ip > settings.max_per_ip {
         return Ok(state.pages.error(
             StatusCode::TOO_MANY_REQUESTS,
-            "Too many registrations",
-            "Too many registrations came from your network. Try again later.",
+            &text("errors-register-throttled-title", &[]),
+            &text("errors-register-throttled", &[]),
         ));
     }
     if taken {
         return refuse(
             StatusCode::CONFLICT,
-            format!(
-                "The username {} is taken: choose another. If it is yours, go back and sign in.",
-                username.as_str()
+            text(
+                "errors-register-username-taken",
+                &[("username", username.as_str().into())],
             ),
         )
         .await;
@@ -305,8 +298,11 @@ pub async fn submit(
         used_at: None,
     };
     let (bg_state, bg_org, app_name) = (state.clone(), org.clone(), app.name.clone());
+    // The mail speaks the page's language.
+    let locale = crate::i18n::current();
     actix_web::rt::spawn(async move {
-        if let Err(e) = store_and_mail(&bg_state, &bg_org, pending, &app_name).await {
+        let mail = store_and_mail(&bg_state, &bg_org, pending, &app_name);
+        if let Err(e) = crate::i18n::with_locale(locale, mail).await {
             tracing::warn!(error = %e, "registration could not be stored or mailed");
         }
     });
@@ -368,24 +364,28 @@ async fn store_and_mail(
             tracing::warn!("registration not mailed: too many mails for this address");
         }
         Filed::AddressHasAccount => {
+            let org_arg = || ("org", org_name.into());
             let recover = if org.org.settings.password_reset.enabled {
-                "if you forgot its password, choose \"Forgot your password?\" on the sign-in page"
+                "mail-notice-registration-existing-reset"
             } else {
-                "if you cannot sign in, ask your administrator"
+                "mail-notice-registration-existing-admin"
             };
-            let text = format!(
-                "Someone (hopefully you) tried to register a new {org_name} account for \
-                 {app_name} with this email address, which already belongs to an account. No \
-                 new account was created.\n\nTo sign in, use your existing account; {recover}.\
-                 \n\nIf it was not you, ignore this email."
-            );
-            let subject = format!("You already have an account at {org_name}");
+            let body = [
+                text(
+                    "mail-notice-registration-existing",
+                    &[org_arg(), ("app", app_name.into())],
+                ),
+                text(recover, &[]),
+                text("mail-notice-registration-existing-not-you", &[]),
+            ]
+            .join("\n\n");
+            let subject = text("mail-subject-registration-existing", &[org_arg()]);
             send_notice(
                 state,
                 org,
                 &pending.email,
                 &subject,
-                text,
+                body,
                 "registration_existing",
             )
             .await;
@@ -395,9 +395,10 @@ async fn store_and_mail(
             let link = format!("{}/register/link?token={}", org.issuer, token.expose());
             let (text, html) = state
                 .mail_templates
-                .registration_link(app_name, org_name, &link, minutes)
+                .registration_link(crate::i18n::current(), app_name, org_name, &link, minutes)
                 .map_err(|e| CoreError::Internal(format!("registration email template: {e}")))?;
-            let subject = format!("Finish creating your {org_name} account");
+            let subject =
+                crate::i18n::text("mail-subject-registration", &[("org", org_name.into())]);
             let mail = Mail {
                 to: &pending.email,
                 subject: &subject,
@@ -472,6 +473,13 @@ pub async fn open_link(
     if !bool::from(here.as_bytes().ct_eq(found.browser_hash.as_bytes())) {
         return Ok(refusal_page(&state, Refusal::LinkOtherBrowser));
     }
+    // The sign-in it was begun from, if still open here: continued afterwards, and its language
+    // is the pages' from here on.
+    let tx = Some(found.transaction_id.clone());
+    let back = match open_transaction(&state, &org, &req, tx).await? {
+        Some((tx, _)) => Some(format!("{}/login?tx={}", org.issuer, tx.id)),
+        None => None,
+    };
     let (entry, pending) = (org.clone(), found.clone());
     let opened = state
         .db
@@ -531,17 +539,15 @@ pub async fn open_link(
         Opened::UsernameTaken => {
             return Ok(state.pages.error(
                 StatusCode::CONFLICT,
-                "That username was taken meanwhile",
-                "Someone registered the same username before you opened the link. Go back to \
-                 the application and register again with another one.",
+                &text("errors-register-username-taken-meanwhile-title", &[]),
+                &text("errors-register-username-taken-meanwhile", &[]),
             ));
         }
         Opened::AddressHasAccount => {
             return Ok(state.pages.error(
                 StatusCode::CONFLICT,
-                "This address already has an account",
-                "An account with this email address was created before you opened the link. \
-                 Sign in with it, or choose \"Forgot your password?\" on the sign-in page.",
+                &text("errors-register-address-has-account-title", &[]),
+                &text("errors-register-address-has-account", &[]),
             ));
         }
     };
@@ -549,10 +555,6 @@ pub async fn open_link(
     let enroll = app.is_some_and(|app| {
         new_account_path(&org.org.settings.enrollment, &app.flow()) == Some(true)
     });
-    let back = match open_transaction(&state, &org, &req, Some(found.transaction_id)).await? {
-        Some((tx, _)) => Some(format!("{}/login?tx={}", org.issuer, tx.id)),
-        None => None,
-    };
     Ok(state.pages.render(
         StatusCode::OK,
         "register_done.html",

@@ -48,20 +48,25 @@ pub async fn start(
     }
     // Remembered only when it is this browser's open sign-in: the page after the reset offers
     // to go on with it.
-    let back = match open_transaction(&state, &org, &req, query.into_inner().tx).await? {
-        Some((tx, _)) => Some(tx.id),
-        None => None,
-    };
-    let request =
-        serde_json::to_string(&AccountRequest::Reset { back }).expect("requests serialize");
+    // It also keeps that sign-in's language.
+    let (back, ui_locales) =
+        match open_transaction(&state, &org, &req, query.into_inner().tx).await? {
+            Some((tx, _)) => (
+                Some(tx.id),
+                crate::authn::engine::stored_ui_locales(&tx.request),
+            ),
+            None => (None, Vec::new()),
+        };
+    let request = serde_json::to_string(&AccountRequest::Reset { back, ui_locales })
+        .expect("requests serialize");
     begin(&state, &org, &req, None, request, "login", None).await
 }
 
 fn not_offered(state: &AppState) -> HttpResponse {
     state.pages.error(
         StatusCode::NOT_FOUND,
-        "Password reset is not available",
-        "This organization does not reset passwords by email. Ask your administrator.",
+        &crate::i18n::text("errors-reset-not-offered-title", &[]),
+        &crate::i18n::text("errors-reset-not-offered", &[]),
     )
 }
 
@@ -87,7 +92,7 @@ async fn cleared(
     let Some(sign_in) = sign_in(state, org, req, tx).await? else {
         return Ok(None);
     };
-    let Purpose::Account(AccountRequest::Reset { back }) = &sign_in.purpose else {
+    let Purpose::Account(AccountRequest::Reset { back, .. }) = &sign_in.purpose else {
         return Ok(None);
     };
     let back = back.clone();
@@ -190,10 +195,10 @@ pub async fn new_password_submit(
         }
     };
     let (Some(password), Some(confirm)) = (sent.password, sent.confirm) else {
-        return refuse("Type your new password twice.").await;
+        return refuse(&crate::i18n::text("errors-reset-password-missing", &[])).await;
     };
     if password != confirm {
-        return refuse("The two passwords differ: type the same new password twice.").await;
+        return refuse(&crate::i18n::text("errors-reset-password-mismatch", &[])).await;
     }
     if let Err(msg) = check_policy(&org, &cleared.user, password.expose()) {
         return refuse(&msg).await;
@@ -256,12 +261,15 @@ pub async fn new_password_submit(
     let user = &cleared.user;
     tracing::info!(user = %user.id, "password reset; every session ended");
     let org_name = &org.org.display_name;
-    let text = format!(
-        "The password of your {org_name} account was reset with a link sent to this address, \
-         and every browser signed in to it was signed out.\n\nIf you did not reset it, tell \
-         your administrator at once."
+    let text = [
+        crate::i18n::text("mail-notice-password-reset", &[("org", org_name.into())]),
+        crate::i18n::text("mail-notice-password-reset-not-you", &[]),
+    ]
+    .join("\n\n");
+    let subject = crate::i18n::text(
+        "mail-subject-password-reset-done",
+        &[("org", org_name.into())],
     );
-    let subject = format!("Your {org_name} password was reset");
     notify(&state, &org, user, subject, text, "password_reset");
     // The sign-in the user left, if it is still open in this browser (one of this user's was
     // ended above with every other).

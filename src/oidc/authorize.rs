@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::domain::{ClientType, GrantType};
+use crate::i18n::{Arg, Locale};
 use crate::store::applications::Application;
 use crate::store::organizations::OrgSettings;
 
@@ -64,6 +65,9 @@ pub struct AuthRequest {
     /// application's sign-in multi-factor (see `SignInFlow::required`).
     #[serde(default)]
     pub acr_values: Vec<String>,
+    /// `ui_locales`, in order of preference: the language of the pages (`crate::i18n`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ui_locales: Vec<String>,
 }
 
 impl AuthRequest {
@@ -133,7 +137,7 @@ impl AuthRequest {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AuthorizeError {
     /// The client or redirect URI cannot be trusted: show a page at Sesame, never redirect.
-    Page(String),
+    Page(PageMessage),
     /// Send `error` back to the client.
     Redirect {
         redirect_uri: String,
@@ -142,6 +146,45 @@ pub enum AuthorizeError {
         error: &'static str,
         description: String,
     },
+}
+
+/// Why a request is answered with a page at Sesame (`locales/*/errors.ftl`): in the browser's
+/// language on the page ([`PageMessage::text`]), in English (`Display`) where it is a protocol's
+/// `error_description`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PageMessage {
+    id: &'static str,
+    args: Vec<(&'static str, String)>,
+}
+
+impl PageMessage {
+    fn new(id: &'static str, args: &[(&'static str, &str)]) -> Self {
+        let args = args
+            .iter()
+            .map(|(name, value)| (*name, value.to_string()))
+            .collect();
+        Self { id, args }
+    }
+
+    /// The message in the language of the request being handled (`crate::i18n`).
+    pub fn text(&self) -> String {
+        self.text_in(crate::i18n::current())
+    }
+
+    fn text_in(&self, locale: Locale) -> String {
+        let args: Vec<(&str, Arg)> = self
+            .args
+            .iter()
+            .map(|(name, value)| (*name, value.into()))
+            .collect();
+        crate::i18n::text_in(locale, self.id, &args)
+    }
+}
+
+impl std::fmt::Display for PageMessage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.text_in(Locale::En))
+    }
 }
 
 /// The parameters of a request, each at most once (RFC 6749 §3.1).
@@ -220,29 +263,36 @@ pub fn validate(
     settings: &OrgSettings,
 ) -> Result<AuthRequest, AuthorizeError> {
     let Some(client_id) = params.get("client_id") else {
-        return Err(AuthorizeError::Page("The request has no client_id.".into()));
+        return Err(AuthorizeError::Page(PageMessage::new(
+            "errors-authorize-no-client-id",
+            &[],
+        )));
     };
     let Some(app) = app else {
-        return Err(AuthorizeError::Page(format!(
-            "No application with client_id '{client_id}' is registered here."
+        return Err(AuthorizeError::Page(PageMessage::new(
+            "errors-authorize-unknown-client",
+            &[("client", client_id)],
         )));
     };
     let Some(redirect_uri) = params.get("redirect_uri") else {
-        return Err(AuthorizeError::Page(
-            "The request has no redirect_uri.".into(),
-        ));
+        return Err(AuthorizeError::Page(PageMessage::new(
+            "errors-authorize-no-redirect-uri",
+            &[],
+        )));
     };
     if !app.redirect_uris.iter().any(|u| u.as_str() == redirect_uri) {
-        return Err(AuthorizeError::Page(format!(
-            "The redirect_uri is not registered for application '{client_id}'. It must match a registered URI exactly."
+        return Err(AuthorizeError::Page(PageMessage::new(
+            "errors-authorize-redirect-unregistered",
+            &[("client", client_id)],
         )));
     }
     if let Some(name) = params
         .repeated()
         .filter(|n| ["client_id", "redirect_uri"].contains(n))
     {
-        return Err(AuthorizeError::Page(format!(
-            "The parameter {name} appears more than once."
+        return Err(AuthorizeError::Page(PageMessage::new(
+            "errors-authorize-repeated",
+            &[("name", name)],
         )));
     }
 
@@ -447,6 +497,17 @@ pub fn validate(
         login_hint: params
             .get("login_hint")
             .map(|h| h.chars().take(256).collect()),
+        // Tags Sesame does not speak are ignored (OIDC Core §3.1.2.1), so nothing here is refused.
+        ui_locales: params
+            .get("ui_locales")
+            .map(|v| {
+                v.split(' ')
+                    .filter(|s| !s.is_empty() && s.len() <= 35)
+                    .take(10)
+                    .map(str::to_string)
+                    .collect()
+            })
+            .unwrap_or_default(),
     })
 }
 

@@ -43,6 +43,7 @@ pub fn document(issuer: &str) -> Value {
             "email", "email_verified", "phone_number", "phone_number_verified", "address"
         ],
         "claims_parameter_supported": true,
+        "ui_locales_supported": crate::i18n::Locale::ALL.map(crate::i18n::Locale::tag),
         "request_parameter_supported": false,
         "request_uri_parameter_supported": false,
         "authorization_response_iss_parameter_supported": true,

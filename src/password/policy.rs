@@ -57,44 +57,35 @@ impl PasswordPolicy {
     /// Whether `password` may be chosen; `words` are the user's and the organization's names
     /// (username, email address and its local part, organization slug) it must not contain,
     /// each compared whole, case aside, when it has 4 characters or more.
-    /// The error is a sentence for the user.
+    /// The error is a sentence for the user, in the current request's language (English
+    /// outside a request).
     pub fn check(&self, password: &str, words: &[&str]) -> Result<(), String> {
+        use crate::i18n::text;
         let length = password.chars().count();
         if length < self.min_length {
-            return Err(format!(
-                "Your new password needs at least {} characters.",
-                self.min_length
-            ));
+            let min = i64::try_from(self.min_length).unwrap_or(i64::MAX);
+            return Err(text("forms-policy-too-short", &[("min", min.into())]));
         }
         if length > MAX_LENGTH {
-            return Err(format!(
-                "Your new password can have at most {MAX_LENGTH} characters."
-            ));
+            let max = i64::try_from(MAX_LENGTH).unwrap_or(i64::MAX);
+            return Err(text("forms-policy-too-long", &[("max", max.into())]));
         }
         let lower = password.to_lowercase();
         let mut chars = lower.chars();
         if let Some(first) = chars.next()
             && chars.all(|c| c == first)
         {
-            return Err("Your new password cannot be one character repeated.".into());
+            return Err(text("forms-policy-repeated", &[]));
         }
         if words
             .iter()
             .map(|w| w.trim().to_lowercase())
             .any(|w| w.chars().count() >= SHORTEST_WORD && lower.contains(&w))
         {
-            return Err(
-                "Your new password cannot contain your username, your email address or the \
-                 organization's name."
-                    .into(),
-            );
+            return Err(text("forms-policy-names", &[]));
         }
         if self.refuse_common && common().contains(lower.as_str()) {
-            return Err(
-                "That password is one of the most commonly used ones, which attackers try \
-                 first: choose another."
-                    .into(),
-            );
+            return Err(text("forms-policy-common", &[]));
         }
         Ok(())
     }

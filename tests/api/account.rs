@@ -111,7 +111,7 @@ async fn changes_need_a_fresh_pass_through_the_whole_chain(backend: Backend) {
     let res = full_chain(&app, &browser, &location(&res)).await;
     assert_eq!(location(&res), account);
     let (_, html) = get(&browser, &account).await;
-    assert!(html.contains("you can make changes until"), "{html}");
+    assert!(html.contains("This confirmation expires in"), "{html}");
 
     // Now codes can be generated: shown once, not cached.
     let res = change(
@@ -240,7 +240,7 @@ async fn without_a_session_the_account_area_asks_for_the_whole_chain(backend: Ba
     assert_eq!(location(&res), account);
     let (status, html) = get(&browser, &account).await;
     assert_eq!(status, 200);
-    assert!(html.contains("you can make changes until"));
+    assert!(html.contains("This confirmation expires in"));
     assert!(
         html.contains("Your one-time password for the Acme Corp account")
             || app.sms.sent()[0].body.contains("for the Acme Corp account"),

@@ -398,7 +398,7 @@ async fn sends_are_limited_by_the_cooldown_and_per_address(backend: Backend) {
     let link = email_link(&html).unwrap();
     let (_, page) = get(&browser, &link).await;
     sink.wait_for(1).await;
-    assert!(page.contains("You can ask for a new code after"), "{page}");
+    assert!(page.contains("You can ask for a new code in"), "{page}");
     let resend = [("factor", "email_otp"), ("action", "resend")];
     let res = post_form(&browser, &link, &page, &resend).await;
     assert_eq!(res.status(), 422);
@@ -494,7 +494,7 @@ async fn a_mail_the_mailer_refuses_is_no_code(backend: Backend) {
     assert_eq!(status, 422);
     assert!(page.contains("We could not send the email"), "{page}");
     assert!(page.contains("none could be sent yet"), "{page}");
-    assert!(!page.contains("You can ask for a new code after"), "{page}");
+    assert!(!page.contains("You can ask for a new code in"), "{page}");
     assert_eq!(
         sent_code_rows(&app).len(),
         1,

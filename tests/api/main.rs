@@ -20,6 +20,7 @@ mod federation;
 mod gateways;
 mod health;
 mod imported_passwords;
+mod languages;
 mod logout;
 mod magic_link;
 mod management;

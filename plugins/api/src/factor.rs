@@ -168,6 +168,9 @@ pub struct CodeNotice<'a> {
     pub code: &'a str,
     /// How long the code works, rounded up.
     pub minutes: i64,
+    /// The user's language, a BCP 47 primary tag (`en`, `de`, `es`): the language of the page
+    /// the user asked from. Word the message in it where the plug-in can, in English otherwise.
+    pub language: &'a str,
 }
 
 impl fmt::Debug for CodeNotice<'_> {
@@ -176,6 +179,7 @@ impl fmt::Debug for CodeNotice<'_> {
             .field("organization", &self.organization)
             .field("application", &self.application)
             .field("minutes", &self.minutes)
+            .field("language", &self.language)
             .finish_non_exhaustive()
     }
 }

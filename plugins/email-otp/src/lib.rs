@@ -44,22 +44,47 @@ impl SentCodeFactor for EmailOtp {
     /// The code stands on a line of its own (easy to copy) and the subject names the
     /// application, not the code, so a lock screen's preview does not show it.
     fn message(&self, n: &CodeNotice<'_>) -> CodeMessage {
-        let minutes = if n.minutes == 1 {
-            "1 minute".to_string()
-        } else {
-            format!("{} minutes", n.minutes)
-        };
-        CodeMessage {
-            subject: format!("Your sign-in code for {}", n.application),
-            text: format!(
-                "Your one-time code to sign in to {app} ({org}) is:\n\n    {code}\n\n\
-                 It expires in {minutes}. If you did not try to sign in, someone may know your \
-                 password: change it, and do not share this code with anyone.\n",
-                app = n.application,
-                org = n.organization,
-                code = n.code,
-            ),
+        let (app, org, code) = (n.application, n.organization, n.code);
+        match n.language {
+            "de" => CodeMessage {
+                subject: format!("Ihr Anmeldecode für {app}"),
+                text: format!(
+                    "Ihr Einmalcode zur Anmeldung bei {app} ({org}) lautet:\n\n    {code}\n\n\
+                     Er läuft in {} ab. Falls Sie sich nicht anmelden wollten, kennt womöglich \
+                     jemand Ihr Passwort: Ändern Sie es, und geben Sie diesen Code niemandem \
+                     weiter.\n",
+                    plural(n.minutes, "1 Minute", "Minuten"),
+                ),
+            },
+            "es" => CodeMessage {
+                subject: format!("Su código de inicio de sesión para {app}"),
+                text: format!(
+                    "Su código de un solo uso para iniciar sesión en {app} ({org}) es:\n\n    \
+                     {code}\n\nCaduca dentro de {}. Si no intentó iniciar sesión, es posible \
+                     que alguien conozca su contraseña: cámbiela y no comparta este código con \
+                     nadie.\n",
+                    plural(n.minutes, "1 minuto", "minutos"),
+                ),
+            },
+            _ => CodeMessage {
+                subject: format!("Your sign-in code for {app}"),
+                text: format!(
+                    "Your one-time code to sign in to {app} ({org}) is:\n\n    {code}\n\n\
+                     It expires in {}. If you did not try to sign in, someone may know your \
+                     password: change it, and do not share this code with anyone.\n",
+                    plural(n.minutes, "1 minute", "minutes"),
+                ),
+            },
         }
+    }
+}
+
+/// `one` for 1, else the count and `many`.
+fn plural(n: i64, one: &str, many: &str) -> String {
+    if n == 1 {
+        one.to_string()
+    } else {
+        format!("{n} {many}")
     }
 }
 
@@ -73,7 +98,37 @@ mod tests {
             application: "Acme Portal",
             code: "482913",
             minutes,
+            language: "en",
         }
+    }
+
+    #[test]
+    fn the_message_speaks_the_users_language_or_english() {
+        let german = EMAIL_OTP.message(&CodeNotice {
+            language: "de",
+            ..notice(1)
+        });
+        assert_eq!(german.subject, "Ihr Anmeldecode für Acme Portal");
+        assert!(german.text.contains("\n    482913\n"), "{}", german.text);
+        assert!(
+            german.text.contains("Er läuft in 1 Minute ab."),
+            "{}",
+            german.text
+        );
+        let spanish = EMAIL_OTP.message(&CodeNotice {
+            language: "es",
+            ..notice(10)
+        });
+        assert!(
+            spanish.text.contains("Caduca dentro de 10 minutos."),
+            "{}",
+            spanish.text
+        );
+        let other = EMAIL_OTP.message(&CodeNotice {
+            language: "fr",
+            ..notice(10)
+        });
+        assert_eq!(other.subject, "Your sign-in code for Acme Portal");
     }
 
     #[test]

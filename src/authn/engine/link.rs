@@ -71,8 +71,11 @@ pub(super) async fn request(
     } else {
         LinkKind::SignIn { app_name }
     };
+    // The mail speaks the page's language.
+    let locale = crate::i18n::current();
     tokio::spawn(async move {
-        if let Err(e) = find_and_send(&core, &org, &tx, &kind, wanted, now).await {
+        let mail = find_and_send(&core, &org, &tx, &kind, wanted, now);
+        if let Err(e) = crate::i18n::with_locale(locale, mail).await {
             tracing::warn!(error = %e, "magic link request failed");
         }
     });
@@ -180,11 +183,13 @@ async fn send(
     }
     let minutes = (settings.lifetime_seconds + 59) / 60;
     let org_name = &org.org.display_name;
+    let locale = crate::i18n::current();
     let (purpose, subject, parts) = match kind {
         LinkKind::SignIn { app_name } => (
             "magic_link",
-            format!("Sign in to {app_name}"),
+            crate::i18n::text("mail-subject-magic-link", &[("app", app_name.into())]),
             core.mail_templates.sign_in_link(
+                locale,
                 app_name,
                 org_name,
                 &format!("{}/magic-link?token={}", org.issuer, token.expose()),
@@ -193,8 +198,9 @@ async fn send(
         ),
         LinkKind::Reset => (
             "password_reset_link",
-            format!("Reset your {org_name} password"),
+            crate::i18n::text("mail-subject-password-reset", &[("org", org_name.into())]),
             core.mail_templates.reset_link(
+                locale,
                 org_name,
                 &format!(
                     "{}/password-reset/link?token={}",

@@ -32,7 +32,7 @@ pub use delivery::{RECEIPT_WATCH_SECONDS, sms_delivery};
 use finish::{Next, Reached, advance};
 pub use first::{first_step, first_view};
 use first::{first_step_open, first_step_passed, password_step, show_first};
-pub use purpose::{AccountRequest, Purpose, required_flow};
+pub use purpose::{AccountRequest, Purpose, prefer_languages_of, required_flow, stored_ui_locales};
 use second::{at_step, backup_code, enroll_number, first_code, resend, sms_code, step_view};
 
 use serde::{Deserialize, Serialize};

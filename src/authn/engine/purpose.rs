@@ -31,7 +31,25 @@ pub enum AccountRequest {
     Reset {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         back: Option<String>,
+        /// The `ui_locales` of the sign-in it was begun from: the reset speaks its language.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        ui_locales: Vec<String>,
     },
+}
+
+/// The `ui_locales` a stored request carries: an authorization's, or a reset's begun from one.
+pub fn stored_ui_locales(request: &str) -> Vec<String> {
+    #[derive(Deserialize)]
+    struct Languages {
+        #[serde(default)]
+        ui_locales: Vec<String>,
+    }
+    serde_json::from_str::<Languages>(request).map_or_else(|_| Vec::new(), |l| l.ui_locales)
+}
+
+/// Makes the `ui_locales` of the stored request `tx` the language of the request handling it.
+pub fn prefer_languages_of(tx: &LoginTransaction) {
+    crate::i18n::prefer_ui_locales(&stored_ui_locales(&tx.request));
 }
 
 /// The flow an authorization must pass: the application's, or more when `acr_values` asks.
@@ -41,7 +59,9 @@ pub fn required_flow(app: &Application, auth: &AuthRequest) -> SignInFlow {
 
 impl Purpose {
     /// What a stored transaction is for; `None` for a consent transaction or an unreadable one.
+    /// Its `ui_locales` become the language of the request handling it.
     pub fn of(tx: &LoginTransaction, app: Option<Application>) -> Option<Self> {
+        prefer_languages_of(tx);
         match app {
             Some(app) => match serde_json::from_str::<AuthRequest>(&tx.request) {
                 Ok(auth) if auth.consent_sid.is_none() => Some(Self::Authorize {
@@ -106,15 +126,15 @@ impl Purpose {
         matches!(self, Self::Account(AccountRequest::Reset { .. }))
     }
 
-    /// What the pages and the text message name: the application, or the account.
+    /// What the pages and the text message name: the application, or the account (in the
+    /// request's language).
     pub fn name(&self, org: &OrgEntry) -> String {
-        match self {
-            Self::Authorize { app, .. } => app.name.clone(),
-            Self::Account(AccountRequest::Reset { .. }) => {
-                format!("{} password reset", org.org.display_name)
-            }
-            Self::Account(_) => format!("{} account", org.org.display_name),
-        }
+        let id = match self {
+            Self::Authorize { app, .. } => return app.name.clone(),
+            Self::Account(AccountRequest::Reset { .. }) => "engine-purpose-reset",
+            Self::Account(_) => "engine-purpose-account",
+        };
+        crate::i18n::text(id, &[("org", org.org.display_name.as_str().into())])
     }
 
     pub fn login_hint(&self) -> Option<&str> {

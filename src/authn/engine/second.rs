@@ -609,7 +609,8 @@ pub(super) async fn send_code(
         .ok()
         .and_then(|u| u.host_str().map(str::to_string))
         .unwrap_or_else(|| "localhost".into());
-    let body = settings.message(&sf.sign_in.purpose.name(org), &code, &host);
+    let locale = crate::i18n::current();
+    let body = settings.message(locale, &sf.sign_in.purpose.name(org), &code, &host);
     let t = ctx.now;
     let expires_at = t + settings.expiry_seconds;
     let event = crate::events::sms_otp_notification(

@@ -287,12 +287,13 @@ async fn send(
         application: &sf.sign_in.purpose.name(org),
         code: code.expose(),
         minutes: s.minutes(),
+        language: crate::i18n::current().tag(),
     });
     let sent = match factor.destination() {
         Destination::Email => {
             let html = core
                 .mail_templates
-                .plain_html(&message.subject, &message.text)
+                .plain_html(crate::i18n::current(), &message.subject, &message.text)
                 .map_err(|e| CoreError::Internal(format!("code email template: {e}")))?;
             let mail = Mail {
                 to: to.as_str(),

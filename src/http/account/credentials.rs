@@ -45,8 +45,8 @@ pub async fn credentials_change(
     match (form.action.as_deref(), factor) {
         (Some("begin"), Some(factor)) => {
             if !may_enroll_factor(&org, &account, factor.name()) {
-                let msg = ENROLL_BY_ADMIN_APP;
-                return render(&state, &org, &account, None, Some(msg)).await;
+                let msg = enroll_by_admin_app();
+                return render(&state, &org, &account, None, Some(&msg)).await;
             }
             let (org2, core, user) = (org.clone(), state.core.clone(), account.user.clone());
             let started = state
@@ -66,8 +66,8 @@ pub async fn credentials_change(
                 }
                 Err(why) => {
                     tracing::warn!(user = %account.user.id, %why, "no setup for these names");
-                    let msg = "Your organization's name or your username is too long for an authenticator app: ask your administrator.";
-                    render(&state, &org, &account, None, Some(msg)).await
+                    let msg = crate::i18n::text("forms-credentials-names-too-long", &[]);
+                    render(&state, &org, &account, None, Some(&msg)).await
                 }
             }
         }
@@ -96,13 +96,13 @@ pub async fn credentials_change(
                     Ok(see_other(&to))
                 }
                 Err(Some(shown)) => {
-                    let msg = "That code is not right. Enter the code your app shows now.";
+                    let msg = crate::i18n::text("forms-credentials-code-wrong", &[]);
                     let id = form.id.as_deref().unwrap_or_default();
-                    setup_page(&state, &org, &account, factor, id, Some(&shown), Some(msg))
+                    setup_page(&state, &org, &account, factor, id, Some(&shown), Some(&msg))
                 }
                 Err(None) => {
-                    let msg = "This setup has expired: start again.";
-                    render(&state, &org, &account, None, Some(msg)).await
+                    let msg = crate::i18n::text("forms-credentials-setup-expired", &[]);
+                    render(&state, &org, &account, None, Some(&msg)).await
                 }
             }
         }
@@ -114,26 +114,28 @@ pub async fn credentials_change(
                 .run(move |conn| credentials::remove(conn, org2.event_origin(), &user_id, &id))
                 .await?;
             if !removed {
-                let msg = "That authenticator app or passkey is not one of yours.";
-                return render(&state, &org, &account, None, Some(msg)).await;
+                let msg = crate::i18n::text("forms-credentials-not-yours", &[]);
+                return render(&state, &org, &account, None, Some(&msg)).await;
             }
             tracing::info!(user = %account.user.id, "credential removed");
             let to = format!("{}?changed=credential_removed", account_url(&org));
             Ok(see_other(&to))
         }
         (Some("begin" | "confirm"), _) => {
-            let msg = ENROLL_BY_ADMIN_APP;
-            render(&state, &org, &account, None, Some(msg)).await
+            let msg = enroll_by_admin_app();
+            render(&state, &org, &account, None, Some(&msg)).await
         }
         _ => {
-            let msg = "Choose what to do with your authenticator apps.";
-            render(&state, &org, &account, None, Some(msg)).await
+            let msg = crate::i18n::text("forms-credentials-choose", &[]);
+            render(&state, &org, &account, None, Some(&msg)).await
         }
     }
 }
 
 /// What the account page says when a user may not add an authenticator app themselves.
-pub(super) const ENROLL_BY_ADMIN_APP: &str = "You cannot add an authenticator app yourself here: ask your administrator (with a mobile number or backup codes, you can).";
+pub(super) fn enroll_by_admin_app() -> String {
+    crate::i18n::text("forms-credentials-app-by-admin", &[])
+}
 
 /// Whether the user may add a credential of the plug-in factor `name` in the account area: not
 /// when the organization's switch for it is `off`; otherwise as for a new number.
@@ -185,7 +187,7 @@ fn setup_page(
         "credential_setup.html",
         context! {
             org_name => org.org.display_name,
-            label => factor.label(),
+            label => crate::i18n::factor_text(factor.name(), "label", factor.label()),
             factor => factor.name(),
             length,
             maxlength => u16::from(length) + 4,

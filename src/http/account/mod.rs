@@ -27,14 +27,14 @@ use crate::store::account_changes::AccountChange;
 use crate::store::credentials::Credential;
 use crate::store::sessions::Session;
 use crate::store::users::User;
-use crate::store::{StoreError, backup_codes, format_utc, now};
+use crate::store::{StoreError, backup_codes, now};
 
 mod credentials;
 mod passkeys;
 mod password;
 mod sessions;
 pub use credentials::credentials_change;
-use credentials::{ENROLL_BY_ADMIN_APP, may_enroll_factor};
+use credentials::{enroll_by_admin_app, may_enroll_factor};
 pub use password::password_change;
 pub(super) use password::{check_new_password, check_policy, notify, send_notice};
 pub use sessions::{applications_change, sessions_change};
@@ -144,8 +144,8 @@ async fn render(
         .take(10)
         .map(|c| {
             context! {
-                when => format_utc(c.created_at),
-                what => c.change.replace('_', " "),
+                when => crate::i18n::ago(c.created_at, now()),
+                what => change_label(&c.change),
                 detail => c.detail,
             }
         })
@@ -172,8 +172,8 @@ async fn render(
             backup_left => account.backup_left,
             can_generate => can_generate(account),
             can_enroll => may_enroll(org, account),
-            enroll_by_admin => ENROLL_BY_ADMIN,
-            fresh_until => fresh.map(format_utc),
+            enroll_by_admin => enroll_by_admin(),
+            fresh_until => fresh.map(|t| crate::i18n::relative(t, now())),
             verify_url => format!("{}/account/verify", org.issuer),
             backup_action => format!("{}/account/backup-codes", org.issuer),
             phone_action => format!("{}/account/phone", org.issuer),
@@ -184,16 +184,16 @@ async fn render(
                 .filter(|f| passkeys::may_add_key(state, org, account, f.name()))
                 .map(|f| context! {
                     name => f.name(),
-                    label => f.label(),
+                    label => crate::i18n::factor_text(f.name(), "label", f.label()),
                 }).collect::<Vec<_>>(),
-            enroll_by_admin_key => passkeys::ENROLL_BY_ADMIN_KEY,
+            enroll_by_admin_key => passkeys::enroll_by_admin_key(),
             factors => CODE_FACTORS.iter()
                 .filter(|f| may_enroll_factor(org, account, f.name()))
                 .map(|f| context! {
                     name => f.name(),
-                    label => f.label(),
+                    label => crate::i18n::factor_text(f.name(), "label", f.label()),
                 }).collect::<Vec<_>>(),
-            enroll_by_admin_app => ENROLL_BY_ADMIN_APP,
+            enroll_by_admin_app => enroll_by_admin_app(),
             has_password => account.user.password_hash.is_some(),
             email_notice => account.user.email_verified && account.user.email.is_some(),
             password_action => format!("{}/account/password", org.issuer),
@@ -210,6 +210,25 @@ async fn render(
     ))
 }
 
+/// What a recorded change (`account_changes.change`) is, as the page lists it: "password
+/// changed". A kind this version does not know is shown as it is stored, underscores aside.
+fn change_label(change: &str) -> String {
+    let id = match change {
+        "backup_codes_generated" => "forms-account-change-backup-codes-generated",
+        "backup_codes_removed" => "forms-account-change-backup-codes-removed",
+        "mobile_number_changed" => "forms-account-change-mobile-number-changed",
+        "credential_added" => "forms-account-change-credential-added",
+        "credential_removed" => "forms-account-change-credential-removed",
+        "sessions_ended" => "forms-account-change-sessions-ended",
+        "application_access_removed" => "forms-account-change-application-access-removed",
+        "password_changed" => "forms-account-change-password-changed",
+        "password_reset" => "forms-account-change-password-reset",
+        "registered" => "forms-account-change-registered",
+        _ => return change.replace('_', " "),
+    };
+    crate::i18n::text(id, &[])
+}
+
 /// The account's credentials of code factors (authenticator apps) or of key factors
 /// (passkeys), as the page lists them.
 fn listed(account: &Account, keys: bool) -> Vec<minijinja::Value> {
@@ -221,8 +240,8 @@ fn listed(account: &Account, keys: bool) -> Vec<minijinja::Value> {
             context! {
                 id => c.id,
                 name => c.name,
-                added => c.confirmed_at.map(format_utc),
-                last_used => c.last_used_at.map(format_utc),
+                added => c.confirmed_at.map(|t| crate::i18n::ago(t, now())),
+                last_used => c.last_used_at.map(|t| crate::i18n::ago(t, now())),
             }
         })
         .collect()
@@ -240,21 +259,20 @@ pub async fn account_page(
         return start_verify(&state, &org, &req, None).await;
     };
     let notice = match query.changed.as_deref() {
-        Some("mobile_number_changed") => Some("Your mobile number was saved."),
-        Some("backup_codes_removed") => Some("Your backup codes were removed."),
-        Some("credential_added") => Some("Your authenticator app was added."),
-        Some("credential_removed") => Some("The authenticator app or passkey was removed."),
-        Some("key_added") => Some("Your passkey was added."),
-        Some("sessions_ended") => Some("Those sessions are signed out."),
-        Some("password_changed") => {
-            Some("Your password was changed, and every other browser was signed out.")
-        }
+        Some("mobile_number_changed") => Some("forms-account-notice-mobile-number-saved"),
+        Some("backup_codes_removed") => Some("forms-account-notice-backup-codes-removed"),
+        Some("credential_added") => Some("forms-account-notice-credential-added"),
+        Some("credential_removed") => Some("forms-account-notice-credential-removed"),
+        Some("key_added") => Some("forms-account-notice-key-added"),
+        Some("sessions_ended") => Some("forms-account-notice-sessions-ended"),
+        Some("password_changed") => Some("forms-account-notice-password-changed"),
         Some("application_access_removed") => {
-            Some("The application no longer has access to your account.")
+            Some("forms-account-notice-application-access-removed")
         }
         _ => None,
-    };
-    render(&state, &org, &account, notice, None).await
+    }
+    .map(|id| crate::i18n::text(id, &[]));
+    render(&state, &org, &account, notice.as_deref(), None).await
 }
 
 /// `GET {issuer}/account/verify`: a fresh pass through the chain, back to the account page.
@@ -321,9 +339,8 @@ pub async fn backup_codes_change(
     match form.action.as_deref() {
         Some("generate") => {
             if !can_generate(&account) {
-                let msg =
-                    "Add a mobile number first: backup codes stand in for the codes sent to it.";
-                return render(&state, &org, &account, None, Some(msg)).await;
+                let msg = crate::i18n::text("forms-account-backup-need-phone", &[]);
+                return render(&state, &org, &account, None, Some(&msg)).await;
             }
             let org2 = org.clone();
             let core = state.core.clone();
@@ -365,14 +382,8 @@ pub async fn backup_codes_change(
             )))
         }
         _ => {
-            render(
-                &state,
-                &org,
-                &account,
-                None,
-                Some("Choose what to do with your backup codes."),
-            )
-            .await
+            let msg = crate::i18n::text("forms-account-backup-choose", &[]);
+            render(&state, &org, &account, None, Some(&msg)).await
         }
     }
 }
@@ -385,7 +396,9 @@ fn can_generate(account: &Account) -> bool {
 }
 
 /// What the account page says when a user may not add a number themselves.
-const ENROLL_BY_ADMIN: &str = "Your administrator adds mobile numbers: ask them to add yours.";
+fn enroll_by_admin() -> String {
+    crate::i18n::text("forms-account-phone-by-admin", &[])
+}
 
 /// Whether the user may send a code to a new number: not when the organization's switch for
 /// numbers is `off`; otherwise see [`may_add_a_factor`].
@@ -416,14 +429,15 @@ pub async fn phone_change(
         Err(res) => return Ok(res),
     };
     if !may_enroll(&org, &account) {
-        return render(&state, &org, &account, None, Some(ENROLL_BY_ADMIN)).await;
+        return render(&state, &org, &account, None, Some(&enroll_by_admin())).await;
     }
     // The numbering plan and the organization's allow-list, before any code is sent.
     let settings = &org.org.settings.sms_otp;
     let number = match settings.destination(form.number.as_deref().unwrap_or_default()) {
         Ok(to) => to.number,
         Err(reason) => {
-            let msg = format!("That mobile number cannot be used. {}", reason.message());
+            let reason = ("reason", reason.message().into());
+            let msg = crate::i18n::text("forms-account-phone-unusable", &[reason]);
             return render(&state, &org, &account, None, Some(&msg)).await;
         }
     };

@@ -16,7 +16,9 @@ use crate::http::error::ApiError;
 use crate::store::now;
 
 /// What the account page says when a user may not add a passkey themselves.
-pub(super) const ENROLL_BY_ADMIN_KEY: &str = "You cannot add a passkey yourself here: ask your administrator (with a mobile number, an authenticator app or backup codes, you can).";
+pub(super) fn enroll_by_admin_key() -> String {
+    crate::i18n::text("forms-passkeys-key-by-admin", &[])
+}
 
 /// Whether the user may add a key of `factor` here: the organization's switch and the rule for
 /// a new second factor, and a base URL passkeys can be bound to. A key that signs in on its own
@@ -40,17 +42,20 @@ pub(super) async fn key_change(
     form: ChangeForm,
 ) -> Result<HttpResponse, ApiError> {
     if !may_add_key(&state, &org, &account, factor.name()) {
-        return render(&state, &org, &account, None, Some(ENROLL_BY_ADMIN_KEY)).await;
+        return render(&state, &org, &account, None, Some(&enroll_by_admin_key())).await;
     }
     let Some(party) = Party::of(&state.core.settings.base_url) else {
-        return render(&state, &org, &account, None, Some(ENROLL_BY_ADMIN_KEY)).await;
+        return render(&state, &org, &account, None, Some(&enroll_by_admin_key())).await;
     };
     let held = account
         .credentials
         .iter()
         .filter(|c| c.factor == factor.name())
         .count();
-    let default_name = format!("Passkey {}", held + 1);
+    let default_name = crate::i18n::text(
+        "forms-passkeys-default-name",
+        &[("n", i64::try_from(held + 1).unwrap_or(i64::MAX).into())],
+    );
     match form.action.as_deref() {
         Some("begin") => {
             let begun = begin(&state, &org, &account, factor, party).await?;
@@ -58,7 +63,8 @@ pub(super) async fn key_change(
         }
         Some("confirm") => {
             let Some(name) = passkeys::key_name(form.name.as_deref().unwrap_or_default()) else {
-                let msg = format!("Give the passkey a name of 1 to {NAME_MAX} characters.");
+                let max = ("max", i64::try_from(NAME_MAX).unwrap_or(i64::MAX).into());
+                let msg = crate::i18n::text("forms-passkeys-name-length", &[max]);
                 let begun = begin(&state, &org, &account, factor, party).await?;
                 return setup_page(
                     &state,
@@ -86,18 +92,17 @@ pub(super) async fn key_change(
                     }
                 })
                 .await?;
-            let msg = match result {
+            let why = match result {
                 Ok(()) => {
                     tracing::info!(user = %account.user.id, factor = factor.name(), "key added");
                     let to = format!("{}?changed=key_added", account_url(&org));
                     return Ok(see_other(&to));
                 }
-                Err(EnrollError::Expired) => {
-                    "This passkey setup has expired or was used: try again."
-                }
-                Err(EnrollError::Taken) => "That passkey is registered already.",
-                Err(_) => "Your device's answer was not accepted: try again.",
+                Err(EnrollError::Expired) => "forms-passkeys-setup-expired",
+                Err(EnrollError::Taken) => "forms-passkeys-taken",
+                Err(_) => "forms-passkeys-not-accepted",
             };
+            let msg = crate::i18n::text(why, &[]);
             let begun = begin(&state, &org, &account, factor, party).await?;
             setup_page(
                 &state,
@@ -106,12 +111,12 @@ pub(super) async fn key_change(
                 factor,
                 begun,
                 &default_name,
-                Some(msg),
+                Some(&msg),
             )
         }
         _ => {
-            let msg = "Choose what to do with your passkeys.";
-            render(&state, &org, &account, None, Some(msg)).await
+            let msg = crate::i18n::text("forms-passkeys-choose", &[]);
+            render(&state, &org, &account, None, Some(&msg)).await
         }
     }
 }
@@ -153,7 +158,7 @@ fn setup_page(
         "passkey_setup.html",
         context! {
             org_name => org.org.display_name,
-            label => factor.label(),
+            label => crate::i18n::factor_text(factor.name(), "label", factor.label()),
             factor => factor.name(),
             id => begun.id,
             options => begun.options.to_string(),

@@ -47,21 +47,20 @@ pub async fn password_change(
         Err(res) => return Ok(res),
     };
     if account.user.password_hash.is_none() {
-        let msg = "Your account signs in without a password.";
-        return render(&state, &org, &account, None, Some(msg)).await;
+        let msg = crate::i18n::text("forms-password-none", &[]);
+        return render(&state, &org, &account, None, Some(&msg)).await;
     }
     if !password_just_given(&account.session, now()) {
-        let msg = "To change your password, first confirm it is you with your current password \
-                   (sign in again with it), then change it.";
-        return render(&state, &org, &account, None, Some(msg)).await;
+        let msg = crate::i18n::text("forms-password-confirm-first", &[]);
+        return render(&state, &org, &account, None, Some(&msg)).await;
     }
     let (Some(password), Some(confirm)) = (form.password, form.confirm) else {
-        let msg = "Type your new password twice.";
-        return render(&state, &org, &account, None, Some(msg)).await;
+        let msg = crate::i18n::text("forms-password-twice", &[]);
+        return render(&state, &org, &account, None, Some(&msg)).await;
     };
     if password != confirm {
-        let msg = "The two passwords differ: type the same new password twice.";
-        return render(&state, &org, &account, None, Some(msg)).await;
+        let msg = crate::i18n::text("forms-password-differ", &[]);
+        return render(&state, &org, &account, None, Some(&msg)).await;
     }
     let user = &account.user;
     if let Err(msg) = check_policy(&org, user, password.expose()) {
@@ -97,12 +96,13 @@ pub async fn password_change(
         return Ok(see_other(&account_url(&org)));
     }
     tracing::info!(user = %user.id, "password changed in the account area; other sessions ended");
-    let text = format!(
-        "The password of your {} account was changed, and every other browser signed in to it \
-         was signed out.\n\nIf you did not change it, tell your administrator at once.",
-        org.org.display_name
-    );
-    let subject = format!("Your {} password was changed", org.org.display_name);
+    let org_name = || ("org", org.org.display_name.as_str().into());
+    let text = [
+        crate::i18n::text("mail-notice-password-changed", &[org_name()]),
+        crate::i18n::text("mail-notice-password-changed-not-you", &[]),
+    ]
+    .join("\n\n");
+    let subject = crate::i18n::text("mail-subject-password-changed", &[org_name()]);
     notify(&state, &org, user, subject, text, "password_changed");
     Ok(see_other(&format!(
         "{}?changed=password_changed",
@@ -162,12 +162,15 @@ pub(in crate::http) fn notify(
         return;
     };
     let (state, org, to) = (state.clone(), org.clone(), to.as_str().to_string());
-    actix_web::rt::spawn(
-        async move { send_notice(&state, &org, &to, &subject, text, purpose).await },
-    );
+    let locale = crate::i18n::current();
+    actix_web::rt::spawn(async move {
+        let notice = send_notice(&state, &org, &to, &subject, text, purpose);
+        crate::i18n::with_locale(locale, notice).await
+    });
 }
 
-/// Sends `text` (a notice, no secret in it) to `to`, with its HTML part; logged when it fails.
+/// Sends `text` (a notice, no secret in it) to `to`, with its HTML part (in the current
+/// language); logged when it fails.
 pub(in crate::http) async fn send_notice(
     state: &AppState,
     org: &OrgEntry,
@@ -176,7 +179,10 @@ pub(in crate::http) async fn send_notice(
     text: String,
     purpose: &'static str,
 ) {
-    let html = match state.mail_templates.plain_html(subject, &text) {
+    let html = match state
+        .mail_templates
+        .plain_html(crate::i18n::current(), subject, &text)
+    {
         Ok(html) => html,
         Err(e) => {
             tracing::warn!(error = %e, purpose, "notice: template failed");

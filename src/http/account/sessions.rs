@@ -18,7 +18,7 @@ use crate::http::error::ApiError;
 use crate::http::{AppState, OrgEntry};
 use crate::store::applications::Application;
 use crate::store::sessions::{ConnectedApp, Session, connected_apps, disconnect_app};
-use crate::store::{DbConn, StoreError, format_utc, write_transaction};
+use crate::store::{DbConn, StoreError, now, write_transaction};
 
 /// A connected application and what it is.
 pub(super) type AppWithAccess = (ConnectedApp, Application);
@@ -56,8 +56,8 @@ pub(super) fn listed_sessions(account: &Account, fresh: bool) -> Vec<minijinja::
                 sid => s.sid,
                 browser => browser_label(s.user_agent.as_deref()),
                 ip => s.ip.as_ref().filter(|_| fresh),
-                started => format_utc(s.created_at),
-                last_used => format_utc(s.last_seen_at.unwrap_or(s.created_at)),
+                started => crate::i18n::ago(s.created_at, now()),
+                last_used => crate::i18n::ago(s.last_seen_at.unwrap_or(s.created_at), now()),
                 this_one => s.sid == account.session.sid,
             }
         })
@@ -74,16 +74,17 @@ pub(super) fn listed_apps(account: &Account) -> Vec<minijinja::Value> {
                 id => app.id,
                 name => app.name,
                 scopes => connected.consented,
-                since => format_utc(connected.since),
+                since => crate::i18n::ago(connected.since, now()),
             }
         })
         .collect()
 }
 
-/// A short name of the browser a `User-Agent` names ("Firefox on Linux"), or the start of it.
+/// A short name of the browser a `User-Agent` names ("Firefox on Linux"), or the start of it;
+/// the words in the current language.
 fn browser_label(user_agent: Option<&str>) -> String {
     let Some(ua) = user_agent.filter(|ua| !ua.trim().is_empty()) else {
-        return "Unknown browser".into();
+        return crate::i18n::text("forms-sessions-browser-unknown", &[]);
     };
     let has = |any: &[&str]| any.iter().any(|s| ua.contains(s));
     // Browsers on iOS all say Safari and name themselves apart (CriOS, FxiOS, EdgiOS).
@@ -120,8 +121,11 @@ fn browser_label(user_agent: Option<&str>) -> String {
     match (browser, os) {
         ("", "") => ua.chars().take(60).collect(),
         (browser, "") => browser.into(),
-        ("", os) => format!("A browser on {os}"),
-        (browser, os) => format!("{browser} on {os}"),
+        ("", os) => crate::i18n::text("forms-sessions-browser-any-on", &[("os", os.into())]),
+        (browser, os) => crate::i18n::text(
+            "forms-sessions-browser-on",
+            &[("browser", browser.into()), ("os", os.into())],
+        ),
     }
 }
 
@@ -153,8 +157,8 @@ pub async fn sessions_change(
     let sids: Vec<String> = match (form.action.as_deref(), form.sid.as_deref()) {
         (Some("end_others"), _) => others.map(|s| s.sid.clone()).collect(),
         (Some("end"), Some(sid)) if sid == account.session.sid => {
-            let msg = "This is the browser you are using: sign out of it from the application.";
-            return render(&state, &org, &account, None, Some(msg)).await;
+            let msg = crate::i18n::text("forms-sessions-this-browser", &[]);
+            return render(&state, &org, &account, None, Some(&msg)).await;
         }
         (Some("end"), Some(sid)) => others
             .filter(|s| s.sid == sid)
@@ -163,8 +167,8 @@ pub async fn sessions_change(
         _ => Vec::new(),
     };
     if sids.is_empty() {
-        let msg = "That session has ended already, or is not one of yours.";
-        return render(&state, &org, &account, None, Some(msg)).await;
+        let msg = crate::i18n::text("forms-sessions-not-yours", &[]);
+        return render(&state, &org, &account, None, Some(&msg)).await;
     }
     let (user_id, entry) = (account.user.id.clone(), org.clone());
     let ended = state
@@ -222,8 +226,8 @@ pub async fn applications_change(
         .iter()
         .find(|(_, app)| Some(app.id.as_str()) == form.id.as_deref())
     else {
-        let msg = "That application has no access to your account.";
-        return render(&state, &org, &account, None, Some(msg)).await;
+        let msg = crate::i18n::text("forms-sessions-app-no-access", &[]);
+        return render(&state, &org, &account, None, Some(&msg)).await;
     };
     let (user_id, app_id, name, entry) = (
         account.user.id.clone(),

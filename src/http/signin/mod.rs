@@ -68,7 +68,7 @@ pub(super) async fn respond(
 /// The sign-in a password reset left, to go back to.
 fn back_to(purpose: &Purpose) -> Option<&String> {
     match purpose {
-        Purpose::Account(engine::AccountRequest::Reset { back }) => back.as_ref(),
+        Purpose::Account(engine::AccountRequest::Reset { back, .. }) => back.as_ref(),
         _ => None,
     }
 }

@@ -14,7 +14,7 @@ use crate::http::browser::new_csrf;
 use crate::http::error::ApiError;
 use crate::http::pages::Pages;
 use crate::http::{AppState, OrgEntry};
-use crate::store::{format_utc, now};
+use crate::i18n::factor_text;
 
 /// Shows a step's page with a fresh CSRF token.
 pub(super) async fn render_step(
@@ -58,7 +58,7 @@ pub(super) async fn render_step(
                     masked_phone => otp.masked_phone,
                     numeric => otp.numeric,
                     maxlength => otp.length + 4,
-                    resend_after => (wait > 0).then(|| format_utc(now() + wait)),
+                    resend_after => (wait > 0).then(|| crate::i18n::from_now(wait)),
                     resend_wait => wait,
                     sent => otp.sent,
                     undelivered => otp.undelivered,
@@ -103,7 +103,7 @@ pub(super) async fn render_step(
                 tx,
                 csrf,
                 factor => code.factor,
-                label => code.label,
+                label => factor_text(code.factor, "label", code.label),
                 numeric => code.numeric,
                 length => code.length,
                 maxlength => u16::from(code.length) + 4,
@@ -133,12 +133,12 @@ pub(super) async fn render_step(
                     tx,
                     csrf,
                     factor => sent.factor,
-                    label => sent.label,
+                    label => factor_text(sent.factor, "label", sent.label),
                     masked_destination => sent.masked_destination,
                     sent => sent.sent,
                     numeric => sent.numeric,
                     maxlength => sent.length + 4,
-                    resend_after => (wait > 0).then(|| format_utc(now() + wait)),
+                    resend_after => (wait > 0).then(|| crate::i18n::from_now(wait)),
                     resend_wait => wait,
                     resends_left => sent.resends_left,
                     otp_url => sent.sms_otp.then(|| format!("{}/otp?tx={tx}", org.issuer)),
@@ -163,7 +163,7 @@ pub(super) async fn render_step(
                     tx,
                     csrf,
                     factor => key.factor,
-                    label => key.label,
+                    label => factor_text(key.factor, "label", key.label),
                     ceremony => key.ceremony,
                     register => key.register,
                     name_max => crate::authn::passkeys::NAME_MAX,
@@ -200,7 +200,10 @@ fn key_url(step: &Step, org: &OrgEntry, tx: &str) -> Option<minijinja::Value> {
     step.key_offer.map(|o| {
         context! {
             url => format!("{}/passkey?tx={tx}", org.issuer),
-            text => if o.create { "Create a passkey instead" } else { "Use your passkey instead" },
+            text => crate::i18n::text(
+                if o.create { "engine-key-create" } else { "engine-key-use" },
+                &[],
+            ),
         }
     })
 }
@@ -212,7 +215,7 @@ fn sent_ways(step: &Step, org: &OrgEntry, tx: &str) -> Vec<minijinja::Value> {
         .map(|o| {
             context! {
                 url => format!("{}/sent-code?tx={tx}&factor={}", org.issuer, o.factor),
-                offer => o.offer,
+                offer => factor_text(o.factor, "offer", o.offer),
             }
         })
         .collect()
@@ -286,7 +289,7 @@ fn first_page(
         key_error => error.as_ref().filter(|_| key_error),
         key_action => format!("{}/passkey", org.issuer),
         key_factor => key.map(|k| k.factor),
-        key_label => key.map(|k| k.label),
+        key_label => key.map(|k| factor_text(k.factor, "label", k.label)),
         ceremony => key.and_then(|k| k.ceremony.clone()),
         options => key.and_then(|k| k.options.as_ref()).map(ToString::to_string),
     };
