@@ -23,11 +23,11 @@ account-home-password-submit = Mein Passwort ändern
 account-home-password-signs-out = Alle anderen Browser, die bei Ihrem Konto angemeldet sind, werden abgemeldet.
 account-home-password-signs-out-email = Alle anderen Browser, die bei Ihrem Konto angemeldet sind, werden abgemeldet, und Sie erhalten darüber eine E-Mail.
 
-account-home-phone-heading = Mobilfunknummer
+account-home-phone-heading = Mobilnummer
 # $last4: die letzten vier Ziffern der Nummer.
 account-home-phone-current = SMS werden an die Nummer mit der Endung <strong>{ $last4 }</strong> gesendet.
-account-home-phone-none = Sie haben keine bestätigte Mobilfunknummer.
-account-home-phone-new = Neue Mobilfunknummer (internationales Format, z. B. +44 7400 900123)
+account-home-phone-none = Sie haben keine bestätigte Mobilnummer.
+account-home-phone-new = Neue Mobilnummer (internationales Format, z. B. +44 7400 900123)
 account-home-phone-submit = Einen Code an diese Nummer senden
 
 account-home-backup-heading = Backup-Codes
@@ -37,7 +37,7 @@ account-home-backup-left =
        *[other] Sie haben <strong>{ $n }</strong> unbenutzte Backup-Codes.
     }
 account-home-backup-generate = Neue Backup-Codes erzeugen
-account-home-backup-need-phone = Fügen Sie zuerst eine Mobilfunknummer hinzu: Backup-Codes ersetzen die Codes, die an diese Nummer gesendet werden.
+account-home-backup-need-phone = Fügen Sie zuerst eine Mobilnummer hinzu: Backup-Codes ersetzen die Codes, die an diese Nummer gesendet werden.
 account-home-backup-remove = Meine Backup-Codes entfernen
 
 account-home-apps-heading = Authenticator-Apps

@@ -5,7 +5,7 @@
 ## account (die Kontoseite)
 
 # Nach einer Änderung: der Hinweis oben auf der Seite.
-forms-account-notice-mobile-number-saved = Ihre Mobilfunknummer wurde gespeichert.
+forms-account-notice-mobile-number-saved = Ihre Mobilnummer wurde gespeichert.
 forms-account-notice-backup-codes-removed = Ihre Backup-Codes wurden entfernt.
 forms-account-notice-credential-added = Ihre Authenticator-App wurde hinzugefügt.
 forms-account-notice-credential-removed = Die Authenticator-App bzw. der Passkey wurde entfernt.
@@ -14,16 +14,16 @@ forms-account-notice-sessions-ended = Diese Sitzungen wurden abgemeldet.
 forms-account-notice-password-changed = Ihr Passwort wurde geändert, und alle anderen Browser wurden abgemeldet.
 forms-account-notice-application-access-removed = Die Anwendung hat keinen Zugriff mehr auf Ihr Konto.
 
-forms-account-backup-need-phone = Fügen Sie zuerst eine Mobilfunknummer hinzu: Backup-Codes ersetzen die Codes, die an diese Nummer gesendet werden.
+forms-account-backup-need-phone = Fügen Sie zuerst eine Mobilnummer hinzu: Backup-Codes ersetzen die Codes, die an diese Nummer gesendet werden.
 forms-account-backup-choose = Wählen Sie aus, was mit Ihren Backup-Codes geschehen soll.
-forms-account-phone-by-admin = Mobilfunknummern werden von Ihrem Administrator hinzugefügt: Bitten Sie ihn, Ihre hinzuzufügen.
+forms-account-phone-by-admin = Mobilnummern werden von Ihrem Administrator hinzugefügt: Bitten Sie ihn, Ihre hinzuzufügen.
 # $reason: der Grund, ein Satz („Codes können nur an Mobilnummern gesendet werden.“).
-forms-account-phone-unusable = Diese Mobilfunknummer kann nicht verwendet werden. { $reason }
+forms-account-phone-unusable = Diese Mobilnummer kann nicht verwendet werden. { $reason }
 
 # Die letzten Änderungen, aufgeführt als „vor 3 Stunden: Passwort geändert (Detail)“.
 forms-account-change-backup-codes-generated = Backup-Codes erzeugt
 forms-account-change-backup-codes-removed = Backup-Codes entfernt
-forms-account-change-mobile-number-changed = Mobilfunknummer geändert
+forms-account-change-mobile-number-changed = Mobilnummer geändert
 forms-account-change-credential-added = Anmeldemethode hinzugefügt
 forms-account-change-credential-removed = Anmeldemethode entfernt
 forms-account-change-sessions-ended = Sitzungen beendet
@@ -34,7 +34,7 @@ forms-account-change-registered = Konto registriert
 
 ## credentials (Authenticator-Apps)
 
-forms-credentials-app-by-admin = Sie können hier nicht selbst eine Authenticator-App hinzufügen: Wenden Sie sich an Ihren Administrator (mit einer Mobilfunknummer oder Backup-Codes können Sie es selbst).
+forms-credentials-app-by-admin = Sie können hier nicht selbst eine Authenticator-App hinzufügen: Wenden Sie sich an Ihren Administrator (mit einer Mobilnummer oder Backup-Codes können Sie es selbst).
 forms-credentials-names-too-long = Der Name Ihrer Organisation oder Ihr Benutzername ist für eine Authenticator-App zu lang: Wenden Sie sich an Ihren Administrator.
 forms-credentials-code-wrong = Dieser Code ist nicht richtig. Geben Sie den Code ein, den Ihre App gerade anzeigt.
 forms-credentials-setup-expired = Diese Einrichtung ist abgelaufen: Beginnen Sie erneut.
@@ -43,7 +43,7 @@ forms-credentials-choose = Wählen Sie aus, was mit Ihren Authenticator-Apps ges
 
 ## passkeys
 
-forms-passkeys-key-by-admin = Sie können hier nicht selbst einen Passkey hinzufügen: Wenden Sie sich an Ihren Administrator (mit einer Mobilfunknummer, einer Authenticator-App oder Backup-Codes können Sie es selbst).
+forms-passkeys-key-by-admin = Sie können hier nicht selbst einen Passkey hinzufügen: Wenden Sie sich an Ihren Administrator (mit einer Mobilnummer, einer Authenticator-App oder Backup-Codes können Sie es selbst).
 # Der vorgeschlagene Name eines neuen Passkeys; $n: wie viele der Benutzer damit hat.
 forms-passkeys-default-name = Passkey { $n }
 # $max: der längste Name (64).
