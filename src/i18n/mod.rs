@@ -12,7 +12,7 @@
 //! a refusal) come out in the page's language without every call passing it along. Work that
 //! outlives the request (a mail sent in the background) takes [`current`] with it.
 //!
-//! Times are never shown as raw UTC: [`relative`] says "in 5 minutes" or "3 hours ago".
+//! Times are never shown as raw UTC: [`until`] says "in 5 minutes", [`ago`] "3 hours ago".
 
 mod negotiate;
 
@@ -251,46 +251,42 @@ pub fn ago(at: i64, now: i64) -> String {
 
 /// [`ago`] in `locale`.
 pub fn ago_in(locale: Locale, at: i64, now: i64) -> String {
-    let (unit, n) = unit_of((now - at).max(0), false);
-    text_in(
-        locale,
-        &format!("time-ago-{unit}"),
-        &[("n", Arg::Number(n))],
-    )
+    spoken(locale, "time-ago", now - at, false)
 }
 
-/// How far `at` is from `now`, in words of the current language: "in 5 minutes",
-/// "3 hours ago". Future times round up (a wait is never shown shorter than it is), past ones
-/// down. For times known to be past, [`ago`].
-pub fn relative(at: i64, now: i64) -> String {
-    relative_in(current(), at, now)
+/// How long until `at`, in words of the current language ("in 5 minutes"), rounded up: a wait
+/// is never shown shorter than it is.
+pub fn until(at: i64, now: i64) -> String {
+    until_in(current(), at, now)
 }
 
-/// A wait of `seconds` from now, in words: "in 30 seconds".
+/// [`until`] in `locale`.
+pub fn until_in(locale: Locale, at: i64, now: i64) -> String {
+    spoken(locale, "time-in", at - now, true)
+}
+
+/// A wait of `seconds` from now, in words of the current language: "in 30 seconds".
 pub fn from_now(seconds: i64) -> String {
-    relative_in(current(), seconds.max(0), 0)
-}
-
-/// [`relative`] in `locale`.
-pub fn relative_in(locale: Locale, at: i64, now: i64) -> String {
-    let future = at >= now;
-    let (unit, n) = unit_of((at - now).abs(), future);
-    let id = format!("{}-{unit}", if future { "time-in" } else { "time-ago" });
-    text_in(locale, &id, &[("n", Arg::Number(n))])
+    until(seconds, 0)
 }
 
 /// How long until `until`, in words of the current language after a preposition ("15 minutes"
-/// in "Try again after 15 minutes"), rounded up: a wait is never shown shorter than it is.
+/// in "Try again after 15 minutes"), rounded up.
 pub fn duration(until: i64, now: i64) -> String {
     duration_in(current(), until, now)
 }
 
 /// [`duration`] in `locale`.
 pub fn duration_in(locale: Locale, until: i64, now: i64) -> String {
-    let (unit, n) = unit_of((until - now).max(0), true);
+    spoken(locale, "duration", until - now, true)
+}
+
+/// A span of `seconds` (none when negative) said with the messages `{prefix}-{unit}`.
+fn spoken(locale: Locale, prefix: &str, seconds: i64, round_up: bool) -> String {
+    let (unit, n) = unit_of(seconds.max(0), round_up);
     text_in(
         locale,
-        &format!("duration-{unit}"),
+        &format!("{prefix}-{unit}"),
         &[("n", Arg::Number(n))],
     )
 }

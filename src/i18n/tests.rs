@@ -169,16 +169,16 @@ fn messages_fill_in_their_arguments_and_fall_back_to_english() {
 #[test]
 fn times_are_words_rounded_the_safe_way() {
     let now = 1_000_000;
-    assert_eq!(relative_in(Locale::En, now + 30, now), "in 30 seconds");
-    assert_eq!(relative_in(Locale::En, now + 61, now), "in 2 minutes");
-    assert_eq!(relative_in(Locale::De, now + 3600, now), "in 1 Stunde");
+    assert_eq!(until_in(Locale::En, now + 30, now), "in 30 seconds");
+    assert_eq!(until_in(Locale::En, now + 61, now), "in 2 minutes");
+    assert_eq!(until_in(Locale::De, now + 3600, now), "in 1 Stunde");
     assert_eq!(
-        relative_in(Locale::Es, now + 3 * 86_400, now),
+        until_in(Locale::Es, now + 3 * 86_400, now),
         "dentro de 3 días"
     );
-    assert_eq!(relative_in(Locale::En, now - 7200 - 59, now), "2 hours ago");
-    assert_eq!(relative_in(Locale::De, now - 120, now), "vor 2 Minuten");
-    assert_eq!(relative_in(Locale::Es, now - 1, now), "hace 1 segundo");
+    assert_eq!(ago_in(Locale::En, now - 7200 - 59, now), "2 hours ago");
+    assert_eq!(ago_in(Locale::De, now - 120, now), "vor 2 Minuten");
+    assert_eq!(ago_in(Locale::Es, now - 1, now), "hace 1 segundo");
     assert_eq!(ago_in(Locale::En, now, now), "just now");
     assert_eq!(
         ago_in(Locale::De, now + 2, now),

@@ -692,16 +692,7 @@ async fn attempts_during_a_lock_neither_extend_nor_renew_it(backend: Backend) {
 
 /// A browser whose requests come through the trusted proxy on behalf of `ip`.
 fn browser_at(ip: &str) -> Browser {
-    let mut headers = reqwest::header::HeaderMap::new();
-    headers.insert("x-forwarded-for", ip.parse().unwrap());
-    Browser {
-        client: reqwest::Client::builder()
-            .cookie_store(true)
-            .redirect(reqwest::redirect::Policy::none())
-            .default_headers(headers)
-            .build()
-            .unwrap(),
-    }
+    Browser::with_headers(&[("x-forwarded-for", ip)])
 }
 
 async fn smart_lockout_keeps_the_owner_in_while_strangers_are_locked_out(backend: Backend) {

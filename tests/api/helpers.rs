@@ -390,10 +390,22 @@ pub struct Browser {
 
 impl Default for Browser {
     fn default() -> Self {
+        Self::with_headers(&[])
+    }
+}
+
+impl Browser {
+    /// A browser whose every request carries `headers` (a language, a forwarded address).
+    pub fn with_headers(headers: &[(&'static str, &str)]) -> Self {
+        let mut map = reqwest::header::HeaderMap::new();
+        for (name, value) in headers {
+            map.insert(*name, value.parse().unwrap());
+        }
         Self {
             client: reqwest::Client::builder()
                 .cookie_store(true)
                 .redirect(reqwest::redirect::Policy::none())
+                .default_headers(map)
                 .build()
                 .unwrap(),
         }

@@ -10,17 +10,9 @@ use crate::sms_otp::{BOB_PASSWORD, acme_toml, auth_url, get, post_form, submit};
 
 /// A browser whose requests say `accept_language`.
 fn browser(accept_language: Option<&str>) -> Browser {
-    let mut headers = reqwest::header::HeaderMap::new();
-    if let Some(value) = accept_language {
-        headers.insert("accept-language", value.parse().unwrap());
-    }
-    Browser {
-        client: reqwest::Client::builder()
-            .cookie_store(true)
-            .redirect(reqwest::redirect::Policy::none())
-            .default_headers(headers)
-            .build()
-            .unwrap(),
+    match accept_language {
+        Some(value) => Browser::with_headers(&[("accept-language", value)]),
+        None => Browser::default(),
     }
 }
 

@@ -173,7 +173,7 @@ async fn render(
             can_generate => can_generate(account),
             can_enroll => may_enroll(org, account),
             enroll_by_admin => enroll_by_admin(),
-            fresh_until => fresh.map(|t| crate::i18n::relative(t, now())),
+            fresh_until => fresh.map(|t| crate::i18n::until(t, now())),
             verify_url => format!("{}/account/verify", org.issuer),
             backup_action => format!("{}/account/backup-codes", org.issuer),
             phone_action => format!("{}/account/phone", org.issuer),
