@@ -460,7 +460,8 @@ function germanEmailCodes(sesame, address) {
 
 // 10. In German: a browser asking for German (Accept-Language) gets every page in it — the
 // sign-in page and its error, the code step and the code's mail, the account area with its times
-// in words, registration, reset and an error page — carol, registered above, signing in.
+// in words; dora registering (the form, the mail, the account ready); carol resetting her
+// password (the ask, the mail, the new password, done); an error page.
 scenario('in German: sign-in, an error, the email code, the account area, registration, reset', async ({ browser, sesame }) => {
   const context = await browser.newContext({ locale: 'de-DE' });
   const page = await context.newPage();
@@ -509,12 +510,42 @@ scenario('in German: sign-in, an error, the email code, the account area, regist
   await page.click('a:has-text("Konto erstellen")');
   await page.waitForURL(/\/t\/demo\/register\?tx=/);
   check((await page.textContent('h1')).includes('Konto erstellen'), 'the registration form is German');
+  await page.fill('#username', 'dora');
+  await page.fill('#email', 'dora@example.com');
+  await page.fill('#password', 'ein neuer Anfang, 2027');
+  await page.fill('#confirm', 'ein neuer Anfang, 2027');
   await shot(page, 'de-register');
-  await page.goBack();
+  await page.click('form button[type=submit]');
+  await page.waitForSelector('h1:has-text("Prüfen Sie Ihre E-Mails")');
+  await shot(page, 'de-register-sent');
+  const registered = await waitFor('dora\'s registration link', () => mailedLink(sesame, 'dora@example.com', '/register/link'), 10);
+  check(/Subject: Erstellung Ihres Kontos bei Sesame demo abschließen/.test(sesame.out), 'the registration mail is German');
+  await page.goto(registered);
+  await page.waitForSelector('h1:has-text("Ihr Konto ist bereit")');
+  await shot(page, 'de-register-done');
+
+  // carol resets her password in German: the ask, the mail, the new password, done.
+  await page.click('a:has-text("Weiter zur Anmeldung")');
   await page.waitForURL(/\/t\/demo\/login\?tx=/);
   await page.click('a:has-text("Passwort vergessen?")');
   await page.waitForSelector('h1:has-text("Passwort zurücksetzen")');
+  await page.fill('#identifier', 'carol');
   await shot(page, 'de-reset-ask');
+  await page.click('button:has-text("Link zum Zurücksetzen per E-Mail senden")');
+  await page.waitForSelector('h1:has-text("Prüfen Sie Ihre E-Mails")');
+  const reset = await waitFor('carol\'s German reset link', () => {
+    const link = mailedLink(sesame, 'carol@example.com', '/password-reset/link');
+    return link && sesame.out.includes('Subject: Ihr Passwort für Sesame demo zurücksetzen') && link;
+  }, 10);
+  await page.goto(reset);
+  await page.waitForURL(/\/t\/demo\/password-reset\/new\?tx=/);
+  check((await page.textContent('h1')).includes('Neues Passwort wählen'), 'the new password form is German');
+  await page.fill('#password', 'auf Deutsch gemerkt, 2027');
+  await page.fill('#confirm', 'auf Deutsch gemerkt, 2027');
+  await shot(page, 'de-reset-new-password');
+  await page.click('button:has-text("Mein neues Passwort speichern")');
+  await page.waitForSelector('h1:has-text("Ihr neues Passwort ist gespeichert")');
+  await shot(page, 'de-reset-done');
   // A link that is not one: a readable German error page.
   const res = await page.goto(`${SESAME}/t/demo/register/link?token=not-a-real-token`);
   check(res.status() === 400, `a bad link answers 400, got ${res.status()}`);
