@@ -212,6 +212,16 @@ async fn settings_are_checked_like_a_file(backend: Backend) {
             "lenght",
         ),
         (
+            json!({"settings": {"sms_otp": {"message_templates": {"es": "sin código"}}}}),
+            "settings.sms_otp",
+            "message_templates.es: must contain {code}",
+        ),
+        (
+            json!({"settings": {"branding": {"default_language": "fr"}}}),
+            "settings.branding",
+            "default_language: Sesame does not speak",
+        ),
+        (
             json!({"settings": {"resources": [{"identifier": "not a uri"}]}}),
             "settings.resources[0].identifier",
             "absolute URI",
