@@ -18,8 +18,8 @@ signin-login-back = Zurück zur Anmeldung
 # $provider: der Name eines externen Identitätsanbieters („Corp Directory“).
 signin-login-provider = Mit { $provider } anmelden
 # $key: die Art des Schlüssels, übersetzt („Passkey“).
-signin-login-key-needs-js = Die Anmeldung mit { $key } erfordert JavaScript.
-signin-login-key-button = Mit { $key } anmelden
+signin-login-key-needs-js = Die Anmeldung mit einem { $key } erfordert JavaScript.
+signin-login-key-button = Mit einem { $key } anmelden
 signin-login-register = Neu hier? <a href="{ $url }">Konto erstellen</a>
 
 ## consent

@@ -17,7 +17,7 @@ engine-error-resend-wait = Espere { $n ->
         [one] 1 segundo
        *[other] { $n } segundos
     } antes de solicitar un código nuevo.
-engine-error-resend-blocked = Se han solicitado demasiados códigos nuevos. Podrá volver a solicitarlo dentro de { $wait }.
+engine-error-resend-blocked = Se han solicitado demasiados códigos nuevos. Podrá volver a solicitar uno dentro de { $wait }.
 engine-error-backup-code-wrong = Ese código de respaldo no es válido o ya se ha utilizado.
 engine-error-sms-paused = Los mensajes de texto están en pausa por ahora: se enviaron demasiados. Use uno de sus códigos de respaldo si los tiene, o vuelva a intentarlo dentro de { $wait }.
 engine-error-factor-code-wrong = Ese código no es correcto. Introduzca el código que muestra ahora su aplicación.

@@ -38,7 +38,7 @@ steps-otp-delivery-no-report = Todavía no hay informe de entrega del SMS.
 
 ## sent-code (a code sent by email); { $label } is the factor's name, e.g. "email code"
 
-steps-sent-title = Introduzca su { $label }
+steps-sent-title = Introduzca el { $label }
 steps-sent-no-email = Su cuenta no tiene ninguna dirección de correo electrónico verificada, por lo que no podemos enviarle un código.
 steps-sent-sent = Hemos enviado un código de un solo uso por correo electrónico a <strong>{ $destination }</strong>. Puede tardar un minuto en llegar; revise también su carpeta de correo no deseado.
 steps-sent-not-sent = Los códigos se envían por correo electrónico a <strong>{ $destination }</strong>; todavía no se ha podido enviar ninguno.
@@ -85,5 +85,5 @@ steps-passkey-script-failed = No se usó ninguna llave de acceso: la solicitud s
 
 factor-totp-label = aplicación de autenticación
 factor-passkey-label = llave de acceso
-factor-email-otp-label = código por correo electrónico
+factor-email-otp-label = código enviado por correo electrónico
 factor-email-otp-offer = Enviarme un código por correo electrónico en su lugar

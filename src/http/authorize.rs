@@ -161,8 +161,7 @@ pub async fn authorize(
     .await?;
     // The pages this answer may show (an error, the form_post page) speak the client's language.
     if let Some(tags) = params.get("ui_locales") {
-        let tags: Vec<String> = tags.split(' ').take(10).map(str::to_string).collect();
-        crate::i18n::prefer_ui_locales(&tags);
+        crate::i18n::prefer_ui_locales_param(tags);
     }
     let auth = match authorize::validate(&params, app.as_ref(), &org.org.settings) {
         Ok(a) => a,

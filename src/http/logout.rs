@@ -34,11 +34,15 @@ struct Logout {
 }
 
 /// Checks the hint, the client and the redirect URI. `Err` is the message of an error page.
+/// The pages that follow speak the request's `ui_locales` (RP-Initiated Logout 1.0 §2).
 async fn validate(
     state: &AppState,
     org: &OrgEntry,
     params: &Params,
 ) -> Result<Result<Logout, String>, ApiError> {
+    if let Some(tags) = params.get("ui_locales") {
+        crate::i18n::prefer_ui_locales_param(tags);
+    }
     let mut client_id = params.get("client_id").map(str::to_string);
     let mut hinted_subject = None;
     if let Some(hint) = params.get("id_token_hint") {
@@ -202,6 +206,7 @@ pub async fn logout(
             client_id => logout.app.as_ref().map(|a| a.client_id.to_string()),
             post_logout_redirect_uri => logout.redirect,
             state => logout.state,
+            ui_locales => params.get("ui_locales"),
         },
     ))
 }

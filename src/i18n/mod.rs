@@ -231,6 +231,13 @@ pub fn prefer_ui_locales(tags: &[String]) {
     }
 }
 
+/// A request's own `ui_locales` parameter (space-separated tags), before any sign-in holds it:
+/// an authorization answering at once, a sign-out.
+pub fn prefer_ui_locales_param(value: &str) {
+    let tags: Vec<String> = value.split(' ').take(10).map(str::to_string).collect();
+    prefer_ui_locales(&tags);
+}
+
 /// The language of the request being handled; English outside a page's request.
 pub fn current() -> Locale {
     PREFERENCES
@@ -291,23 +298,29 @@ fn spoken(locale: Locale, prefix: &str, seconds: i64, round_up: bool) -> String 
     )
 }
 
-/// The unit a span of `seconds` is said in, and how many of it (rounded up or down).
+/// The unit a span of `seconds` is said in, and how many of it (rounded up or down): the
+/// largest that says fewer than 60 seconds, 60 minutes or 48 hours, so a rounded-up 3,599
+/// seconds is "1 hour", not "60 minutes".
 fn unit_of(seconds: i64, round_up: bool) -> (&'static str, i64) {
-    let (unit, size) = if seconds < 60 {
-        ("seconds", 1)
-    } else if seconds < 3600 {
-        ("minutes", 60)
-    } else if seconds < 2 * 86_400 {
-        ("hours", 3600)
-    } else {
-        ("days", 86_400)
-    };
-    let n = if round_up {
-        (seconds + size - 1) / size
-    } else {
-        seconds / size
-    };
-    (unit, n)
+    const UNITS: [(&str, i64, i64); 4] = [
+        ("seconds", 1, 60),
+        ("minutes", 60, 3600),
+        ("hours", 3600, 2 * 86_400),
+        ("days", 86_400, i64::MAX),
+    ];
+    let mut said = ("days", 0);
+    for (unit, size, below) in UNITS {
+        let n = if round_up {
+            (seconds + size - 1) / size
+        } else {
+            seconds / size
+        };
+        said = (unit, n);
+        if n.saturating_mul(size) < below {
+            break;
+        }
+    }
+    said
 }
 
 /// The template function `t(id, name=value, …)`: the message in the page's `locale` (a variable

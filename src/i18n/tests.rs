@@ -10,7 +10,7 @@ fn messages(locale: Locale) -> Vec<(String, BTreeSet<String>)> {
             .unwrap_or_else(|_| panic!("{}/{area}.ftl parses", locale.tag()));
         for entry in resource.entries() {
             if let fluent_syntax::ast::Entry::Message(m) = entry {
-                let args = m.value.as_ref().map(|p| arguments(p)).unwrap_or_default();
+                let args = m.value.as_ref().map(arguments).unwrap_or_default();
                 all.push((m.id.name.to_string(), args));
             }
         }
@@ -180,6 +180,10 @@ fn times_are_words_rounded_the_safe_way() {
     assert_eq!(ago_in(Locale::De, now - 120, now), "vor 2 Minuten");
     assert_eq!(ago_in(Locale::Es, now - 1, now), "hace 1 segundo");
     assert_eq!(ago_in(Locale::En, now, now), "just now");
+    assert_eq!(until_in(Locale::En, now + 3599, now), "in 1 hour");
+    assert_eq!(until_in(Locale::En, now + 59, now), "in 59 seconds");
+    assert_eq!(ago_in(Locale::En, now - 3599, now), "59 minutes ago");
+    assert_eq!(duration_in(Locale::En, now + 2 * 86_400 - 1, now), "2 days");
     assert_eq!(
         ago_in(Locale::De, now + 2, now),
         "gerade eben",

@@ -105,8 +105,29 @@ async fn the_client_then_the_browser_then_the_organization_choose_the_language(b
         html.contains("Dieser Code ist nicht richtig. Noch 2 Versuche."),
         "{html}"
     );
+    // Signed in, the account area lists the session with its times in words.
+    let code: String = sms.chars().filter(char::is_ascii_digit).take(6).collect();
+    let res = submit(&german, &otp, &[("code", &code)]).await;
+    assert_eq!(res.status(), 303);
+    let (status, html) = get(&german, &format!("{}/account/", app.issuer("acme"))).await;
+    assert_eq!(status, 200, "{html}");
+    assert!(html.contains("Wo Sie angemeldet sind"), "{html}");
+    assert!(
+        html.contains("angemeldet gerade eben") || html.contains("angemeldet vor 1 Sekunde"),
+        "{html}"
+    );
+    assert!(!html.contains("UTC"), "no raw times: {html}");
+    // A sign-out asks in the language its request names (RP-Initiated Logout's ui_locales),
+    // and its form keeps it for the page after.
+    let logout = format!("{}/logout?ui_locales=es", app.issuer("acme"));
+    let (status, html) = get(&german, &logout).await;
+    assert_eq!(status, 200, "{html}");
+    assert_eq!(lang(&html), "es");
+    assert!(html.contains("name=\"ui_locales\" value=\"es\""), "{html}");
 
-    // The client's ui_locales come before the browser's, for every step and the text message.
+    // The client's ui_locales come before the browser's, for every step and the text message
+    // (in another German browser: this one is signed in now).
+    let german = browser(Some("fr-CH, fr;q=0.9, de;q=0.8, en;q=0.7"));
     let (login, html) = sign_in_page(&app, &german, &[("ui_locales", "fr-CA es-MX de")]).await;
     assert_eq!(lang(&html), "es");
     assert!(html.contains("Iniciar sesión en MFA Web"), "{html}");
@@ -164,7 +185,7 @@ async fn the_organizations_default_language_comes_last(backend: Backend) {
     assert!(!out.status.success());
     let err = crate::helpers::stderr(&out);
     assert!(
-        err.contains("default_language") && err.contains("fr"),
+        err.contains("default_language: Sesame does not speak \"fr\""),
         "{err}"
     );
 }
@@ -197,12 +218,36 @@ async fn mails_speak_the_language_of_the_page_they_were_asked_from(backend: Back
     assert_eq!(res.status(), 200);
     let mail = sink.wait_for(1).await[0].clone();
     let subject = mail["subject"].as_str().unwrap();
-    assert!(
-        subject.contains("Acme Corp") && !subject.contains("Reset"),
-        "{subject}"
-    );
+    assert_eq!(subject, "Restablezca su contraseña de Acme Corp");
     let text = mail["text"].as_str().unwrap();
     assert!(text.contains("minutos"), "{text}");
+
+    // A reset begun from a sign-in that asked for German (ui_locales) keeps German, in an
+    // English browser: its pages and its mail.
+    let english = browser(Some("en"));
+    let (_, html) = sign_in_page(&app, &english, &[("ui_locales", "de")]).await;
+    let forgot = crate::password_reset::href_of(&html, "Passwort vergessen?");
+    let res = english.client.get(forgot).send().await.unwrap();
+    let (_, html) = get(&english, &location(&res)).await;
+    assert_eq!(lang(&html), "de", "{html}");
+    let res = post_form(
+        &english,
+        &format!("{}/magic-link", app.issuer("acme")),
+        &html,
+        &[("identifier", "bob")],
+    )
+    .await;
+    let html = res.text().await.unwrap();
+    assert_eq!(lang(&html), "de", "{html}");
+    let mail = sink.wait_for(2).await[1].clone();
+    assert_eq!(
+        mail["subject"].as_str().unwrap(),
+        "Ihr Passwort für Acme Corp zurücksetzen"
+    );
+    let link = crate::password_reset::link_in(&mail);
+    let res = english.client.get(&link).send().await.unwrap();
+    let (_, html) = get(&english, &location(&res)).await;
+    assert_eq!(lang(&html), "de", "the pages after the link too: {html}");
 }
 
 both_backends!(
