@@ -14,6 +14,7 @@
 //!
 //! Times are never shown as raw UTC: [`until`] says "in 5 minutes", [`ago`] "3 hours ago".
 
+mod locale;
 mod negotiate;
 
 use std::cell::RefCell;
@@ -21,44 +22,9 @@ use std::sync::LazyLock;
 
 use fluent_bundle::concurrent::FluentBundle;
 use fluent_bundle::{FluentArgs, FluentResource, FluentValue};
-use serde::{Deserialize, Serialize};
 
+pub use locale::Locale;
 pub use negotiate::{from_accept_language, from_ui_locales};
-
-/// A language Sesame speaks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Locale {
-    En,
-    De,
-    Es,
-}
-
-impl Locale {
-    /// Every language, English first (discovery's `ui_locales_supported`).
-    pub const ALL: [Locale; 3] = [Locale::En, Locale::De, Locale::Es];
-
-    /// The BCP 47 tag.
-    pub fn tag(self) -> &'static str {
-        match self {
-            Self::En => "en",
-            Self::De => "de",
-            Self::Es => "es",
-        }
-    }
-
-    /// The language of a BCP 47 tag (`de`, `de-AT`, `ES-419`): its primary subtag.
-    pub fn from_tag(tag: &str) -> Option<Self> {
-        let primary = tag.trim().split(['-', '_']).next()?;
-        Self::ALL
-            .into_iter()
-            .find(|l| l.tag().eq_ignore_ascii_case(primary))
-    }
-
-    fn index(self) -> usize {
-        self as usize
-    }
-}
 
 /// The messages of each language, parsed once.
 static BUNDLES: LazyLock<Vec<FluentBundle<FluentResource>>> =

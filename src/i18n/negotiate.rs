@@ -1,6 +1,6 @@
 //! Which of Sesame's languages a client or a browser asks for.
 
-use super::Locale;
+use super::locale::Locale;
 
 /// The first of `ui_locales` (space-separated BCP 47 tags, in order of preference) that Sesame
 /// speaks. Tags it does not speak are skipped, as OpenID Connect Core §3.1.2.1 allows.
