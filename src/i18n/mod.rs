@@ -308,7 +308,9 @@ pub fn template_function(
         let arg = match i64::try_from(value.clone()) {
             Ok(n) if value.is_number() => Arg::Number(n),
             // A value the template marked safe (a link it built) is markup already.
-            _ if html && !value.is_safe() => Arg::Text(escape_html(&value.to_string())),
+            _ if html && !value.is_safe() => {
+                Arg::Text(minijinja::HtmlEscape(&value.to_string()).to_string())
+            }
             _ => Arg::Text(value.to_string()),
         };
         args.push((name, arg));
@@ -319,22 +321,6 @@ pub fn template_function(
     } else {
         minijinja::Value::from(text)
     })
-}
-
-fn escape_html(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#x27;"),
-            '/' => out.push_str("&#x2f;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 #[cfg(test)]

@@ -61,8 +61,7 @@ impl Purpose {
     /// What a stored transaction is for; `None` for a consent transaction or an unreadable one.
     /// Its `ui_locales` become the language of the request handling it.
     pub fn of(tx: &LoginTransaction, app: Option<Application>) -> Option<Self> {
-        prefer_languages_of(tx);
-        match app {
+        let purpose = match app {
             Some(app) => match serde_json::from_str::<AuthRequest>(&tx.request) {
                 Ok(auth) if auth.consent_sid.is_none() => Some(Self::Authorize {
                     auth: Box::new(auth),
@@ -73,6 +72,18 @@ impl Purpose {
             None => serde_json::from_str::<AccountRequest>(&tx.request)
                 .ok()
                 .map(Self::Account),
+        }?;
+        crate::i18n::prefer_ui_locales(purpose.ui_locales());
+        Some(purpose)
+    }
+
+    /// The `ui_locales` the sign-in keeps: its authorization's, or those of the sign-in a reset
+    /// was begun from.
+    fn ui_locales(&self) -> &[String] {
+        match self {
+            Self::Authorize { auth, .. } => &auth.ui_locales,
+            Self::Account(AccountRequest::Reset { ui_locales, .. }) => ui_locales,
+            Self::Account(_) => &[],
         }
     }
 
