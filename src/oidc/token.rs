@@ -20,8 +20,8 @@ use crate::secret::{random_token, sha256_hex};
 use crate::state::{Core, OrgEntry};
 use crate::store::applications::Application;
 use crate::store::auth::{
-    AuthorizationCode, Grant, RefreshToken, ServiceToken, grant_of_recorded_access_token,
-    revoke_access_token, service_token_state, user_token_state,
+    AuthorizationCode, Grant, Redeemable, RefreshToken, ServiceToken,
+    grant_of_recorded_access_token, revoke_access_token, service_token_state, user_token_state,
 };
 use crate::store::users::User;
 use crate::store::{StoreError, now};
@@ -167,12 +167,14 @@ async fn authorization_code(
     redeemed.sign(core, org, app, None, true).await
 }
 
-/// Finds a single-use credential and its grant by the credential's hash.
-type Find<R> = fn(&mut crate::store::DbConn, &str) -> Result<Option<(R, Grant)>, StoreError>;
+/// Finds a single-use credential, its grant and the grant's user (in the organization) by the
+/// credential's hash.
+type Find<R> =
+    fn(&mut crate::store::DbConn, i64, &str) -> Result<Option<Redeemable<R>>, StoreError>;
 
 /// A single-use credential (a code, a refresh token) exchanged for tokens, in one database
-/// transaction: found by its hash, checked, spent, its user read and the new refresh token
-/// recorded. One that was spent before (or expired) is treated as stolen: its whole grant is
+/// transaction: found by its hash with its grant and user, checked, spent, and the new refresh
+/// token recorded. One that was spent before (or expired) is treated as stolen: its whole grant is
 /// revoked, so whoever holds the tokens issued from it loses them too.
 struct Redeem<R, C> {
     hash: String,
@@ -214,7 +216,12 @@ where
             .run(move |conn| {
                 crate::store::write_transaction(conn, |conn| {
                     let invalid = |why: &str| Ok(Err(TokenError::InvalidGrant(why.into())));
-                    let Some((row, grant)) = (self.find)(conn, &self.hash)? else {
+                    let Some(Redeemable {
+                        credential: row,
+                        grant,
+                        user,
+                    }) = (self.find)(conn, org_id, &self.hash)?
+                    else {
                         return invalid(self.unknown);
                     };
                     if let Err(e) = (self.check)(&row, &grant) {
@@ -227,8 +234,8 @@ where
                     if grant.revoked_at.is_some() {
                         return invalid(self.spent);
                     }
-                    let user_id = grant.user_id.clone().unwrap_or_default();
-                    let user = match User::find(conn, org_id, &user_id)? {
+                    // Read with the credential, in this transaction.
+                    let user = match user {
                         Some(u) if !u.disabled => u,
                         _ => return invalid("the user no longer exists or is disabled"),
                     };
@@ -268,7 +275,7 @@ async fn refresh(
     let (app_id, checked) = (app.id.clone(), params.clone());
     let redeemed = Redeem {
         hash: sha256_hex(token),
-        find: RefreshToken::find,
+        find: RefreshToken::find_redeemable,
         spend: RefreshToken::consume,
         unknown: "the refresh token is not valid",
         spent: "the refresh token was already used or has expired",

@@ -71,7 +71,7 @@ impl Default for TokenLifetimes {
 #[derive(Debug, Queryable, Selectable, Insertable, AsChangeset)]
 #[diesel(table_name = applications)]
 #[diesel(treat_none_as_null = true)]
-struct Row {
+pub(super) struct Row {
     id: String,
     organization_id: i64,
     client_id: String,
@@ -107,7 +107,7 @@ fn from_json<T: DeserializeOwned>(text: &str, what: &str) -> Result<T, StoreErro
 }
 
 impl Row {
-    fn into_app(self) -> Result<Application, StoreError> {
+    pub(super) fn into_app(self) -> Result<Application, StoreError> {
         let corrupt =
             |what: &str, e: String| StoreError::Corrupt(format!("applications.{what}: {e}"));
         Ok(Application {

@@ -84,6 +84,37 @@ impl LoginTransaction {
             .optional()?)
     }
 
+    /// [`Self::find_open`] with its application read in the same statement: `(tx, None)` for a
+    /// transaction of no application (the account area's), nothing when its application is gone.
+    pub fn find_open_with_app(
+        conn: &mut DbConn,
+        organization_id: i64,
+        id: &str,
+        now: i64,
+    ) -> Result<Option<(Self, Option<super::applications::Application>)>, StoreError> {
+        let found: Option<(Self, Option<super::applications::Row>)> = login_transactions::table
+            .left_join(
+                applications::table
+                    .on(login_transactions::application_id.eq(applications::id.nullable())),
+            )
+            .filter(login_transactions::id.eq(id))
+            .filter(login_transactions::organization_id.eq(organization_id))
+            .filter(login_transactions::completed_at.is_null())
+            .filter(login_transactions::expires_at.gt(now))
+            .select((
+                Self::as_select(),
+                Option::<super::applications::Row>::as_select(),
+            ))
+            .first(conn)
+            .optional()?;
+        match found {
+            None => Ok(None),
+            Some((tx, None)) if tx.application_id.is_none() => Ok(Some((tx, None))),
+            Some((_, None)) => Ok(None),
+            Some((tx, Some(row))) => Ok(Some((tx, Some(row.into_app()?)))),
+        }
+    }
+
     /// Binds the transaction to a new secret in place of `old_hash`: false if another request
     /// rebound it first (a replayed flow id of the JSON sign-in API), so each binding is used once.
     pub fn rebind(
@@ -215,6 +246,27 @@ impl Grant {
     }
 }
 
+/// A single-use credential (a code, a refresh token) found for the token endpoint: with its
+/// grant, and the grant's user if they are in the organization.
+#[derive(Debug)]
+pub struct Redeemable<R> {
+    pub credential: R,
+    pub grant: Grant,
+    pub user: Option<User>,
+}
+
+impl<R> Redeemable<R> {
+    fn of(
+        (credential, grant, user): (R, Grant, Option<super::users::Row>),
+    ) -> Result<Self, StoreError> {
+        Ok(Self {
+            credential,
+            grant,
+            user: user.map(|u| u.into_user()).transpose()?,
+        })
+    }
+}
+
 impl AuthorizationCode {
     pub fn insert(conn: &mut DbConn, c: &Self) -> Result<(), StoreError> {
         diesel::insert_into(authorization_codes::table)
@@ -223,14 +275,29 @@ impl AuthorizationCode {
         Ok(())
     }
 
-    /// The code and its grant, whatever their state (the caller checks).
-    pub fn find(conn: &mut DbConn, code_hash: &str) -> Result<Option<(Self, Grant)>, StoreError> {
-        Ok(authorization_codes::table
+    /// The code, its grant and the grant's user in the organization, in one statement, whatever
+    /// their state (the caller checks).
+    pub fn find(
+        conn: &mut DbConn,
+        organization_id: i64,
+        code_hash: &str,
+    ) -> Result<Option<Redeemable<Self>>, StoreError> {
+        let found = authorization_codes::table
             .inner_join(grants::table)
+            .left_join(
+                users::table.on(grants::user_id
+                    .eq(users::id.nullable())
+                    .and(users::organization_id.eq(organization_id))),
+            )
             .filter(authorization_codes::code_hash.eq(code_hash))
-            .select((Self::as_select(), Grant::as_select()))
+            .select((
+                Self::as_select(),
+                Grant::as_select(),
+                Option::<super::users::Row>::as_select(),
+            ))
             .first(conn)
-            .optional()?)
+            .optional()?;
+        found.map(Redeemable::of).transpose()
     }
 
     /// Uses the code: true exactly once, for an unexpired code of a grant not revoked. The
@@ -426,6 +493,30 @@ impl RefreshToken {
             .select((Self::as_select(), Grant::as_select()))
             .first(conn)
             .optional()?)
+    }
+
+    /// The token, its grant and the grant's user in the organization, in one statement.
+    pub fn find_redeemable(
+        conn: &mut DbConn,
+        organization_id: i64,
+        token_hash: &str,
+    ) -> Result<Option<Redeemable<Self>>, StoreError> {
+        let found = refresh_tokens::table
+            .inner_join(grants::table)
+            .left_join(
+                users::table.on(grants::user_id
+                    .eq(users::id.nullable())
+                    .and(users::organization_id.eq(organization_id))),
+            )
+            .filter(refresh_tokens::token_hash.eq(token_hash))
+            .select((
+                Self::as_select(),
+                Grant::as_select(),
+                Option::<super::users::Row>::as_select(),
+            ))
+            .first(conn)
+            .optional()?;
+        found.map(Redeemable::of).transpose()
     }
 
     /// Uses the token for one rotation: true exactly once, for an unexpired token of a grant

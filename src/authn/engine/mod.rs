@@ -78,15 +78,7 @@ pub async fn load_bound(
     let (org_id, tx_id) = (org.org.id, tx_id.to_string());
     let found = core
         .db
-        .run(move |conn| {
-            let Some(tx) = LoginTransaction::find_open(conn, org_id, &tx_id, now)? else {
-                return Ok(None);
-            };
-            match tx.application_id.clone() {
-                None => Ok(Some((tx, None))),
-                Some(app_id) => Ok(Application::find_by_id(conn, &app_id)?.map(|a| (tx, Some(a)))),
-            }
-        })
+        .run(move |conn| LoginTransaction::find_open_with_app(conn, org_id, &tx_id, now))
         .await?;
     Ok(found
         .filter(|(tx, _)| bool::from(binding_hash.as_bytes().ct_eq(tx.browser_hash.as_bytes()))))
