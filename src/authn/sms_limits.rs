@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::PhoneNumber;
 use crate::events::SmsAlert;
-use crate::store::sms_sends::{Over, SmsSend};
+use crate::store::sms_sends::{Of, Over, SmsSend};
 use crate::store::{DbConn, StoreError, throttle};
 
 pub const HOUR: i64 = 3600;
@@ -291,9 +291,23 @@ fn full_until(
     t: i64,
 ) -> Result<Option<i64>, StoreError> {
     let since = t - window + 1;
-    if SmsSend::count(conn, organization_id, over, since)? < limit {
+    let counted = SmsSend::count(conn, organization_id, over, since)?;
+    room_after(conn, organization_id, over, (limit, window), t, counted)
+}
+
+/// [`full_until`] for a window already counted: `counted` sends `over` the scope in it.
+fn room_after(
+    conn: &mut DbConn,
+    organization_id: i64,
+    over: Over<'_>,
+    (limit, window): (i64, i64),
+    t: i64,
+    counted: i64,
+) -> Result<Option<i64>, StoreError> {
+    if counted < limit {
         return Ok(None);
     }
+    let since = t - window + 1;
     Ok(SmsSend::nth_newest(conn, organization_id, over, since, limit - 1)?.map(|s| s + window))
 }
 
@@ -315,14 +329,33 @@ pub fn check_and_record(
     if let Some(until) = throttle::locked_until(conn, &breaker, t)? {
         return Ok((Err(Held::Paused(until)), Vec::new()));
     }
-    for (window, limit, name) in [
-        (HOUR, limits.organization_per_hour, "hour"),
-        (DAY, limits.organization_per_day, "day"),
+    let per_hour = settings.resend_attempts + 1;
+    let ip = client_block(send.client_ip);
+    let of = Of {
+        user: send.user_id,
+        number: send.to.number.as_str(),
+        ip: &ip,
+    };
+    // Every window below, counted at once (under the send lock, so nothing is added meanwhile).
+    let counts = SmsSend::counts(conn, org, &of, t - HOUR + 1, t - DAY + 1)?;
+    for (window, limit, name, counted) in [
+        (
+            HOUR,
+            limits.organization_per_hour,
+            "hour",
+            counts.organization_hour,
+        ),
+        (
+            DAY,
+            limits.organization_per_day,
+            "day",
+            counts.organization_day,
+        ),
     ] {
         // Sending resumes once the window has room for a tenth of the budget, so a steady
         // pump trips the breaker (and alerts) once per tenth, not once per freed slot.
         let resume = (limit - limit / 10).max(1).min(limit);
-        if SmsSend::count(conn, org, Over::Organization, t - window + 1)? >= limit {
+        if counted >= limit {
             let until =
                 full_until(conn, org, Over::Organization, (resume, window), t)?.unwrap_or(t + 1);
             throttle::count_attempt(conn, &breaker, window, t)?;
@@ -335,27 +368,32 @@ pub fn check_and_record(
             return Ok((Err(Held::Paused(until)), vec![alert]));
         }
     }
-    let per_hour = settings.resend_attempts + 1;
-    let ip = client_block(send.client_ip);
     let mut scopes = vec![
         (
             Over::User(send.user_id),
             limits.user_per_hour.unwrap_or(per_hour),
             limits.user_per_day,
+            (counts.user_hour, counts.user_day),
         ),
         (
             Over::Number(send.to.number.as_str()),
             limits.number_per_hour.unwrap_or(per_hour),
             limits.number_per_day,
+            (counts.number_hour, counts.number_day),
         ),
     ];
     if !ip.is_empty() {
-        scopes.push((Over::Ip(&ip), limits.ip_per_hour, limits.ip_per_day));
+        scopes.push((
+            Over::Ip(&ip),
+            limits.ip_per_hour,
+            limits.ip_per_day,
+            (counts.ip_hour, counts.ip_day),
+        ));
     }
     let mut blocked = None;
-    for (over, hourly, daily) in scopes {
-        for (limit, window) in [(hourly, HOUR), (daily, DAY)] {
-            if let Some(until) = full_until(conn, org, over, (limit, window), t)? {
+    for (over, hourly, daily, (in_hour, in_day)) in scopes {
+        for (limit, window, counted) in [(hourly, HOUR, in_hour), (daily, DAY, in_day)] {
+            if let Some(until) = room_after(conn, org, over, (limit, window), t, counted)? {
                 blocked = Some(blocked.map_or(until, |b: i64| b.max(until)));
             }
         }
