@@ -402,7 +402,46 @@ both_backends!(
     a_bad_file_is_refused_whole_with_entry_and_field_named,
     usernames_are_unique_per_organization,
     demo_seed_creates_a_working_demo_once,
+    a_client_secret_changed_by_an_import_is_refused,
 );
+
+/// A client is read afresh at every token request, on every backend: a secret rotated by an
+/// import in another process is refused from the next request on (a node's cached copy of the
+/// organization, which notifications or its 30 seconds renew, never authenticates a client).
+async fn a_client_secret_changed_by_an_import_is_refused(backend: Backend) {
+    const OLD: &str = "an-acme-client-secret-of-forty-characters";
+    const NEW: &str = "a-rotated-acme-client-secret-of-forty-chr";
+    let app = TestApp::spawn(&backend).await;
+    app.import(&acme_toml());
+    // A token request that gets past client authentication only to fail on its grant.
+    let status = |secret: &'static str| {
+        let app = &app;
+        async move {
+            app.client
+                .post(format!("{}/token", app.issuer("acme")))
+                .basic_auth("acme-web", Some(secret))
+                .form(&[("grant_type", "authorization_code"), ("code", "unknown")])
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    assert_eq!(
+        status(OLD).await,
+        400,
+        "authenticated, then an unknown code"
+    );
+    assert_eq!(status(NEW).await, 401);
+    app.import(&acme_toml().replace(OLD, NEW));
+    assert_eq!(
+        status(OLD).await,
+        401,
+        "the old secret, right after the import"
+    );
+    assert_eq!(status(NEW).await, 400);
+}
 
 /// On PostgreSQL an import reaches a running node at once: the node drops its cached copy of
 /// the organization on the `sesame_organizations` notification, instead of after the cache's
