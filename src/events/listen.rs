@@ -58,7 +58,15 @@ fn listen(manager: &ConnectionManager, wakeups: &Weak<Wakeups>, orgs: &Weak<OrgC
                         retry = Duration::from_secs(1);
                         match relay(&mut conn, wakeups, orgs) {
                             Ok(()) => return,
-                            Err(e) => e.to_string(),
+                            Err(e) => {
+                                // The worker looks now and polls every second from then,
+                                // not only after the wait before reconnecting.
+                                if let Some(w) = wakeups.upgrade() {
+                                    w.set_listening(false);
+                                    w.notify_one();
+                                }
+                                e.to_string()
+                            }
                         }
                     }
                     Err(e) => e.to_string(),
