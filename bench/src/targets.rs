@@ -77,9 +77,6 @@ pub struct Spec {
     cwd: Option<PathBuf>,
     pub log: PathBuf,
     pub issuer: String,
-    /// Whether an application can have ES256 access tokens (Sesame:
-    /// `access_token_signed_response_alg`, accepted by the provisioning file or not).
-    pub es256_configured: bool,
 }
 
 /// A running target and its endpoints.
@@ -148,21 +145,10 @@ pub async fn prepare_sesame(
     procs::run_to_end(setup.binary, &["migrate"], &env, &log).await?;
     let file = dir.join("provision.toml");
     let sms_url = format!("http://127.0.0.1:{}/v1/messages", setup.sms_port);
-    std::fs::write(&file, provisioning(setup.users, &sms_url, setup.phc, true))
+    std::fs::write(&file, provisioning(setup.users, &sms_url, setup.phc))
         .map_err(|e| e.to_string())?;
     let path = file.display().to_string();
-    let es256_configured =
-        match procs::run_to_end(setup.binary, &["import", &path], &env, &log).await {
-            Ok(()) => true,
-            // Until applications can choose their access tokens' algorithm: RS256 only.
-            Err(e) if e.contains("access_token_signed_response_alg") => {
-                std::fs::write(&file, provisioning(setup.users, &sms_url, setup.phc, false))
-                    .map_err(|e| e.to_string())?;
-                procs::run_to_end(setup.binary, &["import", &path], &env, &log).await?;
-                false
-            }
-            Err(e) => return Err(e),
-        };
+    procs::run_to_end(setup.binary, &["import", &path], &env, &log).await?;
     Ok(Spec {
         kind,
         program: setup.binary.to_path_buf(),
@@ -171,7 +157,6 @@ pub async fn prepare_sesame(
         cwd: None,
         log,
         issuer: format!("{base}/t/{ORG}"),
-        es256_configured,
     })
 }
 
@@ -207,7 +192,6 @@ pub fn prepare_peer(
         cwd: Some(peer_dir.to_path_buf()),
         log: dir.join("peer.log"),
         issuer: base,
-        es256_configured: true,
     })
 }
 
@@ -275,12 +259,7 @@ pub async fn start(
 /// bench's receiver through the HTTP gateway, limits out of the way of a load test, the web
 /// application (password then SMS OTP), two services (client credentials, RS256 and ES256
 /// access tokens for one API) and `users` users with the same password hash.
-pub fn provisioning(users: usize, sms_url: &str, phc: &str, es256: bool) -> String {
-    let es256_line = if es256 {
-        "access_token_signed_response_alg = \"ES256\"\n"
-    } else {
-        ""
-    };
+pub fn provisioning(users: usize, sms_url: &str, phc: &str) -> String {
     let mut out = format!(
         r#"[[organizations]]
 slug = "{ORG}"
@@ -334,7 +313,8 @@ type = "confidential"
 client_secret = "{SECRET}"
 grant_types = ["client_credentials"]
 resources = ["{RESOURCE}"]
-{es256_line}"#
+access_token_signed_response_alg = "ES256"
+"#
     );
     for i in 0..users {
         let user = User::nth(i);
@@ -366,13 +346,14 @@ mod tests {
     #[test]
     fn the_provisioning_file_is_valid_for_sesame() {
         let phc = sesame::password::hash(&sesame::secret::Secret::new(PASSWORD.to_string()));
-        // Without the ES256 line: the file the bench falls back to is valid today.
-        let text = provisioning(3, "http://127.0.0.1:9/v1/messages", &phc, false);
+        let text = provisioning(3, "http://127.0.0.1:9/v1/messages", &phc);
         let plan =
             sesame::provisioning::Plan::parse(&text, "bench").unwrap_or_else(|e| panic!("{e}"));
         let shown = format!("{plan:?}");
         assert!(
-            shown.contains("user-00002") && shown.contains(SVC_ES256),
+            shown.contains("user-00002")
+                && shown.contains(SVC_ES256)
+                && shown.contains("access_token_alg: ES256"),
             "{shown}"
         );
     }
