@@ -5,7 +5,8 @@
 
 use sesame_plugin_api::factor::{Check, CodeFactor, Enrollee};
 
-use super::second::{Attempted, CodeRefusal, SecondFactor, locked_after, stopped_by};
+use super::attempt::{Attempted, CodeRefusal, locked_after, stopped_by};
+use super::second::SecondFactor;
 use super::*;
 use crate::authn::credentials::{self, EnrollError, Enrollment, Switch};
 use crate::authn::outcome::{CodeView, SetupView};

@@ -9,7 +9,8 @@
 use sesame_plugin_api::factor::CredentialData;
 use sesame_plugin_api::key::{Asserted, KeyFactor};
 
-use super::second::{Attempted, CodeRefusal, SecondFactor, locked_after, stopped_by};
+use super::attempt::{Attempted, CodeRefusal, locked_after, stopped_by};
+use super::second::SecondFactor;
 use super::*;
 use crate::authn::credentials;
 use crate::authn::credentials::EnrollError;

@@ -13,6 +13,8 @@
 use std::sync::Arc;
 
 mod account;
+mod attempt;
+mod backup_code;
 mod code;
 mod credential;
 mod delivery;
@@ -26,6 +28,7 @@ mod sent;
 
 use account::enroll_phone;
 pub use account::{fresh_until, has_second_factor, second_factors};
+use backup_code::backup_code;
 pub use code::issue_code;
 pub use credential::opening_kind;
 pub use delivery::{RECEIPT_WATCH_SECONDS, sms_delivery};
@@ -33,7 +36,7 @@ use finish::{Next, Reached, advance};
 pub use first::{first_step, first_view};
 use first::{first_step_open, first_step_passed, password_step, show_first};
 pub use purpose::{AccountRequest, Purpose, prefer_languages_of, required_flow, stored_ui_locales};
-use second::{at_step, backup_code, enroll_number, first_code, resend, sms_code, step_view};
+use second::{at_step, enroll_number, first_code, resend, sms_code, step_view};
 
 use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;

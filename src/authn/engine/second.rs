@@ -1,11 +1,11 @@
-//! The second-factor steps: SMS OTP (sending, resending, checking) and backup codes, each
-//! attempt counted toward the account's lock before it is checked.
+//! The second-factor steps: the sign-in at such a step, and SMS OTP (sending, resending,
+//! checking), each attempt counted toward the account's lock before it is checked
+//! ([`super::attempt`]).
 
+use super::attempt::{Attempted, CodeRefusal, locked_after, stopped_by};
 use super::*;
 use crate::authn::outcome::KeyOffer;
-use crate::authn::policy::LockPolicy;
 use crate::authn::sms_limits::{self, NumberRefusal};
-use crate::store::DbConn;
 
 /// A sign-in at a second-factor step: its user is known and the step offers the method.
 pub(super) struct SecondFactor<'a> {
@@ -41,7 +41,7 @@ impl SecondFactor<'_> {
         }
     }
 
-    fn account_key(&self) -> String {
+    pub(super) fn account_key(&self) -> String {
         policy::account_key(self.user.organization_id, self.user.username.as_str())
     }
 
@@ -395,95 +395,6 @@ pub(super) async fn sms_code(
     }
 }
 
-/// Why a code was not checked.
-pub(super) enum CodeRefusal {
-    /// No code was sent to this user at this number in this sign-in.
-    NoCode,
-    /// The code is dead (used, void or expired), or another request spent it first.
-    Dead(Option<Dead>),
-}
-
-/// What a second-factor attempt's transaction did.
-pub(super) enum Attempted<W> {
-    /// Not a guess: nothing counted.
-    Refused(CodeRefusal),
-    /// A lock held (set meanwhile, or by a burst past the limit): the code was not checked.
-    Locked(policy::Stopped),
-    /// Right: the credential is spent and what the step earned written (`None` when the caller
-    /// writes it: a number being confirmed).
-    Passed(Option<Reached>),
-    /// Wrong: the failure is recorded; `locked` when it locked the account.
-    Wrong {
-        locked: Option<i64>,
-        attempts_left: W,
-    },
-}
-
-/// A second-factor attempt's bookkeeping, prepared outside the transaction that runs it: the
-/// account's lock key and policy, and who the failure events name.
-pub(super) struct Attempt {
-    key: String,
-    policy: LockPolicy,
-    now: i64,
-    authenticator: &'static str,
-    org: Arc<OrgEntry>,
-    user: User,
-    client: String,
-}
-
-impl Attempt {
-    /// Counts the attempt toward the account's lock before the credential is checked (as for
-    /// passwords); a lock set meanwhile, or a burst past the limit, refuses it.
-    pub(super) fn count(
-        &self,
-        conn: &mut DbConn,
-    ) -> Result<Result<Counted, policy::Stopped>, StoreError> {
-        let counted = policy::count(conn, &self.key, self.policy.window_seconds, self.now)?;
-        Ok(
-            match policy::lock_if_past(conn, &self.key, &self.policy, counted, self.now)? {
-                Some(stopped) => Err(stopped),
-                None => Ok(counted),
-            },
-        )
-    }
-
-    pub(super) fn forgive(&self, conn: &mut DbConn) -> Result<(), StoreError> {
-        policy::forgive(conn, &self.key)
-    }
-
-    /// After a wrong credential: locks the account when the attempts reached the policy's
-    /// limit, and publishes `loginFailed` (and `lockUser`).
-    pub(super) fn failed(
-        &self,
-        conn: &mut DbConn,
-        counted: Counted,
-    ) -> Result<Option<i64>, StoreError> {
-        let lock = policy::locks_now(&self.policy, counted);
-        let until = if lock {
-            Some(policy::lock_account(
-                conn,
-                &self.key,
-                &self.policy,
-                counted,
-                self.now,
-            )?)
-        } else {
-            None
-        };
-        let planned = lock.then(|| self.now + self.policy.lock_duration(counted.locks));
-        for e in failure_events(
-            &self.org,
-            &self.user,
-            &self.client,
-            self.authenticator,
-            planned,
-        ) {
-            e.store(conn)?;
-        }
-        Ok(until)
-    }
-}
-
 impl SecondFactor<'_> {
     /// What passing this step with `method` leads to.
     pub(super) async fn next(
@@ -496,45 +407,6 @@ impl SecondFactor<'_> {
         passed.add(method, ctx.now);
         Next::decide(core, self.sign_in, &self.user, passed, ctx).await
     }
-
-    pub(super) fn attempt(&self, authenticator: &'static str, ctx: &Ctx) -> Attempt {
-        Attempt {
-            key: self.account_key(),
-            policy: self.org().org.settings.lock_policy.clone(),
-            now: ctx.now,
-            authenticator,
-            org: self.sign_in.org.clone(),
-            user: self.user.clone(),
-            client: self.sign_in.purpose.client().to_string(),
-        }
-    }
-}
-
-/// A lock that stopped a check, counted in the metrics when the check set it.
-pub(super) fn stopped_by(
-    core: &Core,
-    org: &OrgEntry,
-    stopped: policy::Stopped,
-    factor: &'static str,
-) -> Outcome {
-    if stopped.new {
-        core.metrics.account_locked(&org.org.slug, factor);
-    }
-    Outcome::Refused(Refusal::Locked {
-        until: stopped.until,
-    })
-}
-
-/// A failed attempt that locked the account.
-pub(super) fn locked_after(
-    core: &Core,
-    sf: &SecondFactor<'_>,
-    until: i64,
-    factor: &'static str,
-) -> Outcome {
-    core.metrics.account_locked(&sf.org().org.slug, factor);
-    tracing::warn!(user = %sf.user.id, factor, "account locked after failed second-factor attempts");
-    Outcome::Refused(Refusal::Locked { until })
 }
 
 /// Sends a new code (voiding the previous one), within the cooldown and the send limits.
@@ -738,63 +610,5 @@ pub(super) async fn send_code(
                 Sent::Failed
             })
         }
-    }
-}
-
-/// A backup code: one keyed hash and one conditional update per attempt, in one transaction
-/// with the attempt's count and what it earned; each code works once, and failures count toward
-/// the account's lock.
-pub(super) async fn backup_code(
-    core: &Core,
-    sign_in: &SignIn,
-    typed: &str,
-    ctx: &Ctx,
-) -> Result<Outcome, CoreError> {
-    let sf = match at_step(core, sign_in, Authenticator::BackupCode, ctx).await? {
-        Ok(sf) => sf,
-        Err(refusal) => return Ok(Outcome::Refused(refusal)),
-    };
-    let next = sf.next(core, Authenticator::BackupCode, ctx).await?;
-    let attempt = sf.attempt("backup_code", ctx);
-    let hash = backup::keyed_hash(core.keys.kek(), &sf.user.id, typed)
-        .map_err(|e| CoreError::Internal(e.to_string()))?;
-    let user_id = sf.user.id.clone();
-    let result = core
-        .db
-        .run(move |conn| {
-            write_transaction(conn, |conn| {
-                let counted = match attempt.count(conn)? {
-                    Ok(counted) => counted,
-                    Err(stopped) => return Ok(Attempted::Locked(stopped)),
-                };
-                if backup_codes::spend(conn, &user_id, &hash)? {
-                    attempt.forgive(conn)?;
-                    return Ok(Attempted::Passed(Some(next.write(conn)?)));
-                }
-                let locked = attempt.failed(conn, counted)?;
-                Ok(Attempted::Wrong {
-                    locked,
-                    attempts_left: (),
-                })
-            })
-        })
-        .await?;
-    match result {
-        Attempted::Locked(stopped) => Ok(stopped_by(core, sf.org(), stopped, "backup_code")),
-        Attempted::Passed(Some(reached)) => {
-            tracing::info!(user = %sf.user.id, "backup code used");
-            Ok(reached.outcome())
-        }
-        Attempted::Wrong {
-            locked: Some(until),
-            ..
-        } => Ok(locked_after(core, &sf, until, "backup_code")),
-        Attempted::Wrong { locked: None, .. } => {
-            let error = Some(StepError::BackupCodeWrong);
-            step_view(core, &sf, StepKind::BackupCode, error, None, ctx).await
-        }
-        Attempted::Passed(None) | Attempted::Refused(_) => Err(CoreError::Internal(
-            "a backup code attempt without an outcome".into(),
-        )),
     }
 }

@@ -8,7 +8,8 @@
 
 use sesame_plugin_api::factor::{CodeNotice, Destination, SentCodeFactor};
 
-use super::second::{Attempted, CodeRefusal, SecondFactor, locked_after, stopped_by};
+use super::attempt::{Attempted, CodeRefusal, locked_after, stopped_by};
+use super::second::SecondFactor;
 use super::*;
 use crate::authn::factor::sent_factor;
 use crate::authn::outcome::{SentOffer, SentView};
