@@ -1,13 +1,13 @@
 //! The token, revocation and introspection endpoints: the form and the `Authorization` header
-//! in, JSON out. The grants, client authentication and token checks are in `oidc::token` and
-//! `oidc::client_auth`.
+//! in, JSON out. The grants, client authentication and token checks are in `oidc::token`,
+//! `oidc::client_auth` and `oidc::presented`.
 
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::error::OAuthError;
 use super::{AppState, OrgEntry};
 use crate::oidc::authorize::Params;
-use crate::oidc::{client_auth, token};
+use crate::oidc::{client_auth, presented, token};
 use crate::store::applications::Application;
 
 pub async fn token(
@@ -77,7 +77,7 @@ pub async fn revoke(
 ) -> Result<HttpResponse, OAuthError> {
     let org = state.organization(&path).await?;
     let (params, app) = form_and_client(&state, &org, &req, &body).await?;
-    token::revoke(&state, &org, &app, &params).await?;
+    presented::revoke(&state, &org, &app, &params).await?;
     Ok(no_store(HttpResponse::Ok()).finish())
 }
 
@@ -90,6 +90,6 @@ pub async fn introspect(
 ) -> Result<HttpResponse, OAuthError> {
     let org = state.organization(&path).await?;
     let (params, app) = form_and_client(&state, &org, &req, &body).await?;
-    let answer = token::introspect(&state, &org, &app, &params).await?;
+    let answer = presented::introspect(&state, &org, &app, &params).await?;
     Ok(no_store(HttpResponse::Ok()).json(answer))
 }

@@ -7,7 +7,7 @@ use super::AppState;
 use super::error::OAuthError;
 use crate::oidc::authorize::Params;
 use crate::oidc::client_auth::strip_scheme;
-use crate::oidc::token::{UserGrant, live_access_token};
+use crate::oidc::presented::{UserGrant, live_access_token};
 use crate::oidc::tokens::userinfo_claims;
 
 pub async fn userinfo(

@@ -15,7 +15,7 @@ use super::error::ApiError;
 use crate::events::hub::{self, SUBSCRIBE_SCOPE};
 use crate::events::subscribe::{self, Mode, Request};
 use crate::oidc::client_auth::strip_scheme;
-use crate::oidc::token::carries_scope;
+use crate::oidc::presented::carries_scope;
 
 fn problem(status: StatusCode, title: &str, detail: &str) -> HttpResponse {
     HttpResponse::build(status)

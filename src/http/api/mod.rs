@@ -27,7 +27,7 @@ use crate::admin::{
     ADMIN_ORGANIZATION, Actor, AdminError, Expected, Principal, Role, Via, api_resource,
 };
 use crate::oidc::client_auth::strip_scheme;
-use crate::oidc::token::live_access_token;
+use crate::oidc::presented::live_access_token;
 use crate::state::CoreError;
 use crate::store::StoreError;
 

@@ -210,7 +210,7 @@ async fn revoke(state: &AppState, token: String) {
         return;
     };
     let params = Params::from_pairs([("token".to_string(), token)]);
-    if let Err(e) = crate::oidc::token::revoke(state, &admin, &app, &params).await {
+    if let Err(e) = crate::oidc::presented::revoke(state, &admin, &app, &params).await {
         tracing::warn!(error = %e, "revoking the console's token at sign-out");
     }
 }
