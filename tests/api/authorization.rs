@@ -837,6 +837,8 @@ async fn revocation_and_introspection(backend: Backend) {
         (info["active"].as_bool(), info["token_type"].as_str()),
         (Some(true), Some("refresh_token"))
     );
+    assert_eq!(info["client_id"], "acme-web");
+    assert_eq!(info["scope"], "openid email");
     let (status, _) = post_as(&app, "introspect", ("acme-spa", None), &[("token", access)]).await;
     assert_eq!(status, 401, "public clients cannot introspect");
 
